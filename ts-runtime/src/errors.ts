@@ -1,0 +1,40 @@
+/**
+ * Every error freeflow reports to a user is an FfError: a stable machine-readable `code`, a message that
+ * names the problem, and a `hint` that says how to fix it. Only the CLI entry turns one into an exit code.
+ */
+export type FfErrorCode =
+  | 'NOT_ROOT'
+  | 'MISSING_DEPENDENCY'
+  | 'SPEC_INVALID'
+  | 'SPEC_NOT_FOUND'
+  | 'USAGE'
+  | 'PROGRAM_NOT_FOUND'
+  | 'TOO_MANY_RANKS'
+  | 'NETWORK_UNAVAILABLE'
+  | 'CLUSTER_SETUP_FAILED'
+  | 'CLUSTER_TEARDOWN_FAILED'
+  | 'EXEC_FAILED'
+  | 'ADDON_NOT_BUILT'
+  | 'ADDON_FAILED'
+  | 'PROBE_FAILED'
+  | 'JOB_FAILED'
+  | 'INTERRUPTED'
+  | 'INTERNAL';
+
+export class FfError extends Error {
+  readonly code: FfErrorCode;
+  readonly hint: string | undefined;
+  readonly details: readonly string[];
+
+  constructor(code: FfErrorCode, message: string, options: { hint?: string; details?: readonly string[]; cause?: unknown } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'FfError';
+    this.code = code;
+    this.hint = options.hint;
+    this.details = options.details ?? [];
+  }
+}
+
+export function isFfError(value: unknown): value is FfError {
+  return value instanceof FfError;
+}
