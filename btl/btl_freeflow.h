@@ -1,0 +1,164 @@
+/*
+ * The freeflow BTL: shared memory between co-located containers that share nothing but the job's
+ * per-host directory (/run/freeflow under ffrun).
+ *
+ * A thin adapter over the native core (native/include/freeflow.h): each process owns one segment in the
+ * shared directory; for every peer it sends to, it allocates a ring in its own segment and announces it
+ * in the peer's segment; the peer polls the rings announced to it. Reachability comes from the
+ * orchestrator's path table and the host identity, and is proven by attaching the peer's segment.
+ *
+ * Files by operation: component (parameters, init, progress), module (add/del procs, finalize),
+ * endpoint (peer state, lazy ring set-up), frag (descriptors), send (alloc/prepare/send/sendi and the
+ * pending queue), recv (polling rings), report (what each pair actually used).
+ */
+#ifndef MCA_BTL_FREEFLOW_H
+#define MCA_BTL_FREEFLOW_H
+
+#include "opal_config.h"
+
+#include "opal/class/opal_free_list.h"
+#include "opal/class/opal_hash_table.h"
+#include "opal/class/opal_list.h"
+#include "opal/mca/btl/btl.h"
+#include "opal/threads/mutex.h"
+#include "opal/version.h"
+
+#include "freeflow.h"
+
+#if OPAL_MAJOR_VERSION != 4 || OPAL_MINOR_VERSION != 1
+#error "the freeflow BTL is written against Open MPI 4.1's BTL interface (btl 3.1.0)"
+#endif
+
+BEGIN_C_DECLS
+
+/* Layout of what each process publishes through the modex; bump on any change. */
+#define MCA_BTL_FREEFLOW_MODEX_VERSION 1u
+
+typedef struct mca_btl_freeflow_modex {
+    uint32_t version;
+    uint32_t ring_size;
+    ff_host_id_t host;
+    ff_job_key_t key;
+    uint64_t owner_id;
+} mca_btl_freeflow_modex_t;
+
+/* One ring announced to us by a producer, polled by progress. */
+typedef struct mca_btl_freeflow_inbound {
+    ff_ring_rx_t rx;
+    uint64_t producer_id;
+    opal_mutex_t lock; /* one consumer at a time when several threads progress */
+} mca_btl_freeflow_inbound_t;
+
+/* Why a peer was left to other BTLs (docs/btl-report.md). */
+typedef struct mca_btl_freeflow_decline {
+    opal_list_item_t super;
+    uint32_t vpid;
+    char reason[48];
+} mca_btl_freeflow_decline_t;
+OBJ_CLASS_DECLARATION(mca_btl_freeflow_decline_t);
+
+typedef struct mca_btl_freeflow_component {
+    mca_btl_base_component_3_0_0_t super;
+
+    /* parameters */
+    char *dir_param;              /* shared directory ("" = automatic) */
+    unsigned int ring_size;       /* bytes per ring */
+    unsigned int max_peers;       /* 0 = automatic */
+    unsigned int poll_batch;      /* records taken from one ring per progress pass */
+    bool unlink_when_attached;
+    int report;                   /* -1 automatic, 0 off, 1 on */
+    int verbose;
+    int output;                   /* opal_output stream of btl_freeflow_verbose */
+
+    /* identity */
+    char *dir;                    /* resolved shared directory */
+    ff_host_id_t host;
+    ff_job_key_t key;
+    uint64_t my_id;
+    ff_segment_t *segment;        /* ours */
+    ff_path_table_t *paths;       /* NULL when there is none */
+    bool paths_apply_to_me;
+
+    /* peers' segments, attached once and shared by endpoints and inbound rings: owner id -> ff_segment_t* */
+    opal_hash_table_t attached;
+    opal_mutex_t lock;            /* attached, announcement cursor, declines */
+
+    /* inbound rings: fixed capacity so that progress threads can read while one appends */
+    mca_btl_freeflow_inbound_t *inbound;
+    volatile int32_t inbound_count;
+    uint32_t inbound_capacity;
+    uint32_t announcement_cursor;
+
+    /* descriptors */
+    opal_free_list_t frags;          /* data lives in a ring reservation */
+    opal_free_list_t buffered_frags; /* data waits in a private buffer until the ring has room */
+    /* sent descriptors whose completion callback runs on the next progress pass */
+    opal_list_t completed;
+    opal_mutex_t completed_lock;
+    volatile int32_t completed_count;
+    /* endpoints with buffered descriptors waiting for ring room */
+    opal_list_t pending_endpoints;
+    opal_mutex_t pending_lock;
+    volatile int32_t pending_count;
+
+    opal_list_t declines;
+    opal_list_t endpoints;        /* every endpoint we made, for the report and finalize */
+} mca_btl_freeflow_component_t;
+
+OPAL_MODULE_DECLSPEC extern mca_btl_freeflow_component_t mca_btl_freeflow_component;
+
+typedef struct mca_btl_freeflow_module {
+    mca_btl_base_module_t super;
+    mca_btl_base_module_error_cb_fn_t error_cb;
+} mca_btl_freeflow_module_t;
+
+extern mca_btl_freeflow_module_t mca_btl_freeflow_module;
+
+/* verbosity levels of btl_freeflow_verbose */
+#define FF_VERBOSE_DECISIONS 10 /* reachability of every peer */
+#define FF_VERBOSE_LIFECYCLE 20 /* segments, rings, announcements */
+
+#define FF_LOG(level, ...) opal_output_verbose((level), mca_btl_freeflow_component.output, __VA_ARGS__)
+
+/* module operations */
+int mca_btl_freeflow_add_procs(struct mca_btl_base_module_t *btl, size_t nprocs, struct opal_proc_t **procs,
+                               struct mca_btl_base_endpoint_t **peers, struct opal_bitmap_t *reachable);
+int mca_btl_freeflow_del_procs(struct mca_btl_base_module_t *btl, size_t nprocs, struct opal_proc_t **procs,
+                               struct mca_btl_base_endpoint_t **peers);
+int mca_btl_freeflow_finalize(struct mca_btl_base_module_t *btl);
+
+mca_btl_base_descriptor_t *mca_btl_freeflow_alloc(struct mca_btl_base_module_t *btl,
+                                                  struct mca_btl_base_endpoint_t *endpoint, uint8_t order,
+                                                  size_t size, uint32_t flags);
+int mca_btl_freeflow_free(struct mca_btl_base_module_t *btl, mca_btl_base_descriptor_t *descriptor);
+mca_btl_base_descriptor_t *mca_btl_freeflow_prepare_src(struct mca_btl_base_module_t *btl,
+                                                        struct mca_btl_base_endpoint_t *endpoint,
+                                                        struct opal_convertor_t *convertor, uint8_t order,
+                                                        size_t reserve, size_t *size, uint32_t flags);
+int mca_btl_freeflow_send(struct mca_btl_base_module_t *btl, struct mca_btl_base_endpoint_t *endpoint,
+                          struct mca_btl_base_descriptor_t *descriptor, mca_btl_base_tag_t tag);
+int mca_btl_freeflow_sendi(struct mca_btl_base_module_t *btl, struct mca_btl_base_endpoint_t *endpoint,
+                           struct opal_convertor_t *convertor, void *header, size_t header_size,
+                           size_t payload_size, uint8_t order, uint32_t flags, mca_btl_base_tag_t tag,
+                           mca_btl_base_descriptor_t **descriptor);
+
+/* progress pieces */
+int mca_btl_freeflow_poll_inbound(void);
+void mca_btl_freeflow_accept_announcements(void);
+int mca_btl_freeflow_flush_pending(void);
+int mca_btl_freeflow_run_completions(void);
+
+/* attached peer segments (component lock held by the caller) */
+ff_status_t mca_btl_freeflow_attach_peer(uint64_t owner_id, ff_segment_t **segment);
+void mca_btl_freeflow_detach_all(void);
+
+/* True for ranks of the launcher's first MPI job that the path table covers. */
+bool mca_btl_freeflow_in_path_table(opal_jobid_t jobid, opal_vpid_t vpid);
+
+/* the per-rank report of docs/btl-report.md */
+void mca_btl_freeflow_record_decline(uint32_t vpid, const char *reason);
+void mca_btl_freeflow_write_report(void);
+
+END_C_DECLS
+
+#endif /* MCA_BTL_FREEFLOW_H */

@@ -1,0 +1,364 @@
+/*
+ * Component: tunables, initialisation (segment, path table, modex) and the progress function.
+ */
+#include "btl_freeflow.h"
+#include "btl_freeflow_endpoint.h"
+#include "btl_freeflow_frag.h"
+
+#include "opal/mca/btl/base/base.h"
+#include "opal/mca/pmix/pmix.h"
+#include "opal/util/output.h"
+#include "opal/util/proc.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define DEFAULT_RING_SIZE (512u * 1024u)
+#define MIN_MAX_PEERS 64u
+#define PATH_TABLE_NAME "paths"
+#define FREEFLOW_DIR_ENV "FREEFLOW_DIR"
+#define FFRUN_DIR "/run/freeflow"
+
+static int component_register(void);
+static int component_open(void);
+static int component_close(void);
+static mca_btl_base_module_t **component_init(int *num_btls, bool enable_progress_threads, bool enable_mpi_threads);
+static int component_progress(void);
+
+mca_btl_freeflow_component_t mca_btl_freeflow_component = {
+    .super = {
+        .btl_version = {
+            MCA_BTL_DEFAULT_VERSION("freeflow"),
+            .mca_open_component = component_open,
+            .mca_close_component = component_close,
+            .mca_register_component_params = component_register,
+        },
+        .btl_data = {
+            .param_field = MCA_BASE_METADATA_PARAM_NONE,
+        },
+        .btl_init = component_init,
+        .btl_progress = component_progress,
+    },
+};
+
+static void register_string(const char *name, const char *help, char **storage)
+{
+    (void) mca_base_component_var_register(&mca_btl_freeflow_component.super.btl_version, name, help,
+                                           MCA_BASE_VAR_TYPE_STRING, NULL, 0, MCA_BASE_VAR_FLAG_SETTABLE,
+                                           OPAL_INFO_LVL_3, MCA_BASE_VAR_SCOPE_READONLY, storage);
+}
+
+static void register_uint(const char *name, const char *help, int level, unsigned int *storage)
+{
+    (void) mca_base_component_var_register(&mca_btl_freeflow_component.super.btl_version, name, help,
+                                           MCA_BASE_VAR_TYPE_UNSIGNED_INT, NULL, 0, MCA_BASE_VAR_FLAG_SETTABLE, level,
+                                           MCA_BASE_VAR_SCOPE_READONLY, storage);
+}
+
+static int component_register(void)
+{
+    mca_btl_freeflow_component_t *c = &mca_btl_freeflow_component;
+    mca_btl_base_module_t *btl = &mca_btl_freeflow_module.super;
+
+    (void) mca_base_var_group_component_register(&c->super.btl_version,
+                                                 "Shared memory between isolated containers on one host");
+
+    c->dir_param = "";
+    register_string("dir",
+                    "Shared directory that holds the segments and the path table. Empty (the default) picks, in "
+                    "order: $" FREEFLOW_DIR_ENV ", " FFRUN_DIR " (the per-job, per-host directory ffrun mounts "
+                    "into containers), /dev/shm. Ranks can share memory only if they see the same directory.",
+                    &c->dir_param);
+
+    c->ring_size = DEFAULT_RING_SIZE;
+    register_uint("ring_size",
+                  "Bytes of each ring (power of two, >= 64 KiB). A rank has one ring per local peer it sends to, "
+                  "so its shared memory is about ring_size times the number of local peers it sends to. The "
+                  "largest fragment is ring_size / 4.",
+                  OPAL_INFO_LVL_4, &c->ring_size);
+
+    c->max_peers = 0;
+    register_uint("max_peers",
+                  "Most local peers one rank can send to and receive from through shared memory (0: automatic, "
+                  "the local ranks of the job plus room for spawned ones, at least 64). Address space only: "
+                  "memory is used per peer actually talked to.",
+                  OPAL_INFO_LVL_5, &c->max_peers);
+
+    c->poll_batch = 32;
+    register_uint("poll_batch", "Messages taken from one peer's ring per progress pass before looking at the next "
+                                "peer (fairness against latency).",
+                  OPAL_INFO_LVL_6, &c->poll_batch);
+
+    c->unlink_when_attached = true;
+    (void) mca_base_component_var_register(&c->super.btl_version, "unlink_when_attached",
+                                           "Remove a rank's segment file as soon as every expected local peer has "
+                                           "mapped it (nothing is left behind if the rank is killed later); if false, "
+                                           "only at MPI_Finalize. Processes that attach later (MPI_Comm_spawn) then "
+                                           "use the next BTL.",
+                                           MCA_BASE_VAR_TYPE_BOOL, NULL, 0, MCA_BASE_VAR_FLAG_SETTABLE,
+                                           OPAL_INFO_LVL_5, MCA_BASE_VAR_SCOPE_READONLY, &c->unlink_when_attached);
+
+    c->report = -1;
+    (void) mca_base_component_var_register(&c->super.btl_version, "report",
+                                           "Write report.<rank> into the shared directory at MPI_Finalize, saying "
+                                           "which peers went through shared memory and why others did not "
+                                           "(docs/btl-report.md). -1: when a path table is present; 0: never; 1: "
+                                           "whenever the path table covers this rank.",
+                                           MCA_BASE_VAR_TYPE_INT, NULL, 0, MCA_BASE_VAR_FLAG_SETTABLE,
+                                           OPAL_INFO_LVL_5, MCA_BASE_VAR_SCOPE_READONLY, &c->report);
+
+    c->verbose = 0;
+    (void) mca_base_component_var_register(&c->super.btl_version, "verbose",
+                                           "Verbosity: 10 explains the reachability decision for every peer (path "
+                                           "table, host identity, segment verification); 20 adds segment and ring "
+                                           "set-up.",
+                                           MCA_BASE_VAR_TYPE_INT, NULL, 0, MCA_BASE_VAR_FLAG_SETTABLE,
+                                           OPAL_INFO_LVL_5, MCA_BASE_VAR_SCOPE_LOCAL, &c->verbose);
+
+    /* Above vader (MCA_BTL_EXCLUSIVITY_HIGH): when both are listed, only freeflow carries local traffic. */
+    btl->btl_exclusivity = MCA_BTL_EXCLUSIVITY_HIGH + 1024;
+    btl->btl_eager_limit = 16 * 1024;
+    btl->btl_rndv_eager_limit = 32 * 1024;
+    btl->btl_max_send_size = 64 * 1024;
+    btl->btl_rdma_pipeline_send_length = btl->btl_eager_limit;
+    btl->btl_rdma_pipeline_frag_size = btl->btl_eager_limit;
+    btl->btl_min_rdma_pipeline_size = INT_MAX;
+    btl->btl_latency = 1;
+    btl->btl_bandwidth = 40000; /* MB/s; only relative to other BTLs */
+    btl->btl_flags = MCA_BTL_FLAGS_SEND | MCA_BTL_FLAGS_SEND_INPLACE;
+    return mca_btl_base_param_register(&c->super.btl_version, btl);
+}
+
+static int component_open(void)
+{
+    mca_btl_freeflow_component_t *c = &mca_btl_freeflow_component;
+    c->output = -1;
+    if (c->verbose > 0) {
+        c->output = opal_output_open(NULL);
+        opal_output_set_verbosity(c->output, c->verbose);
+    }
+    OBJ_CONSTRUCT(&c->attached, opal_hash_table_t);
+    OBJ_CONSTRUCT(&c->lock, opal_mutex_t);
+    OBJ_CONSTRUCT(&c->completed, opal_list_t);
+    OBJ_CONSTRUCT(&c->completed_lock, opal_mutex_t);
+    OBJ_CONSTRUCT(&c->pending_endpoints, opal_list_t);
+    OBJ_CONSTRUCT(&c->pending_lock, opal_mutex_t);
+    OBJ_CONSTRUCT(&c->declines, opal_list_t);
+    OBJ_CONSTRUCT(&c->endpoints, opal_list_t);
+    c->segment = NULL;
+    c->paths = NULL;
+    c->dir = NULL;
+    c->inbound = NULL;
+    c->inbound_count = 0;
+    c->inbound_capacity = 0;
+    c->announcement_cursor = 0;
+    c->completed_count = 0;
+    c->pending_count = 0;
+    return OPAL_SUCCESS;
+}
+
+static int component_close(void)
+{
+    mca_btl_freeflow_component_t *c = &mca_btl_freeflow_component;
+    OPAL_LIST_DESTRUCT(&c->declines);
+    OBJ_DESTRUCT(&c->endpoints);
+    OBJ_DESTRUCT(&c->pending_endpoints);
+    OBJ_DESTRUCT(&c->pending_lock);
+    OBJ_DESTRUCT(&c->completed);
+    OBJ_DESTRUCT(&c->completed_lock);
+    OBJ_DESTRUCT(&c->lock);
+    OBJ_DESTRUCT(&c->attached);
+    free(c->dir);
+    c->dir = NULL;
+    if (c->output >= 0) {
+        opal_output_close(c->output);
+        c->output = -1;
+    }
+    return OPAL_SUCCESS;
+}
+
+static bool is_writable_dir(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISDIR(st.st_mode) && access(path, W_OK | X_OK) == 0;
+}
+
+static char *resolve_dir(void)
+{
+    const char *param = mca_btl_freeflow_component.dir_param;
+    if (param && *param) {
+        return strdup(param);
+    }
+    const char *env = getenv(FREEFLOW_DIR_ENV);
+    if (env && *env) {
+        return strdup(env);
+    }
+    return strdup(is_writable_dir(FFRUN_DIR) ? FFRUN_DIR : "/dev/shm");
+}
+
+/* Loads <dir>/paths if there is one. A broken table disables nothing but is reported loudly: the
+ * job then runs without the plan's guidance, and ffrun flags every pair that did not get shm. */
+static void load_path_table(mca_btl_freeflow_component_t *c)
+{
+    char file[4096], error[256];
+    snprintf(file, sizeof(file), "%s/%s", c->dir, PATH_TABLE_NAME);
+    ff_status_t status = ff_path_table_load(file, &c->paths, error, sizeof(error));
+    if (FF_ERR_NOT_FOUND == status) {
+        c->paths = NULL;
+        return;
+    }
+    if (FF_OK != status) {
+        opal_output(0, "freeflow: ignoring the path table %s: %s: %s (%s)", file, ff_status_name(status),
+                    FF_ERR_PARSE == status || FF_ERR_UNSUPPORTED_VERSION == status ? error : strerror(errno),
+                    ff_status_describe(status));
+        c->paths = NULL;
+    }
+}
+
+/* The launcher's first MPI job is the one the path table describes (ORTE numbers it 1). */
+bool mca_btl_freeflow_in_path_table(opal_jobid_t jobid, opal_vpid_t vpid)
+{
+    const ff_path_table_t *paths = mca_btl_freeflow_component.paths;
+    return paths && (jobid & 0xffffu) == 1u && vpid < ff_path_table_num_ranks(paths);
+}
+
+static mca_btl_base_module_t **component_init(int *num_btls, bool enable_progress_threads, bool enable_mpi_threads)
+{
+    mca_btl_freeflow_component_t *c = &mca_btl_freeflow_component;
+    mca_btl_base_module_t *btl = &mca_btl_freeflow_module.super;
+    const opal_process_name_t me = OPAL_PROC_MY_NAME;
+    (void) enable_progress_threads;
+    (void) enable_mpi_threads;
+    *num_btls = 0;
+
+    if (c->ring_size < 64u * 1024u || (c->ring_size & (c->ring_size - 1))) {
+        opal_output(0, "freeflow: btl_freeflow_ring_size=%u is not a power of two >= 65536; disabling freeflow. "
+                       "Fix: set it to e.g. 524288.", c->ring_size);
+        return NULL;
+    }
+    c->dir = resolve_dir();
+    ff_status_t status = ff_host_id_read(c->dir, &c->host);
+    if (FF_OK != status) {
+        opal_output(0, "freeflow: cannot use the shared directory %s: %s (%s); disabling freeflow. Fix: create it "
+                       "or set btl_freeflow_dir.", c->dir, ff_status_name(status), strerror(errno));
+        return NULL;
+    }
+    load_path_table(c);
+    c->paths_apply_to_me = mca_btl_freeflow_in_path_table(me.jobid, me.vpid);
+    if (c->paths) {
+        c->key = *ff_path_table_job_key(c->paths);
+    } else {
+        /* Without an orchestrator, the launcher's job family (shared by spawned jobs) names the job. */
+        ff_job_key_derive(0x66726565666c6f77ULL ^ (uint64_t) (me.jobid >> 16), &c->key);
+    }
+    c->my_id = ((uint64_t) me.jobid << 32) | me.vpid;
+
+    /* Expected attachers: the plan's shm peers, or Open MPI's count of local peers in one namespace. */
+    uint32_t expected = 0;
+    if (c->paths_apply_to_me) {
+        expected = ff_path_table_shm_peers(c->paths, me.vpid);
+    } else if (!c->paths && opal_process_info.num_local_peers > 0) {
+        expected = (uint32_t) opal_process_info.num_local_peers;
+    }
+    uint32_t max_rings = c->max_peers;
+    if (0 == max_rings) {
+        max_rings = expected + 16 > MIN_MAX_PEERS ? expected + 16 : MIN_MAX_PEERS;
+    }
+
+    ff_segment_config_t config = {
+        .dir = c->dir,
+        .key = c->key,
+        .owner_id = c->my_id,
+        .host = c->host,
+        .ring_size = c->ring_size,
+        .max_rings = max_rings,
+        .expected_peers = c->unlink_when_attached ? expected : 0,
+    };
+    status = ff_segment_create(&config, &c->segment);
+    if (FF_OK != status) {
+        opal_output(0, "freeflow: cannot create a segment in %s: %s (%s: %s); disabling freeflow.", c->dir,
+                    ff_status_name(status), ff_status_describe(status), strerror(errno));
+        goto fail;
+    }
+    if (NULL != opal_pmix.register_cleanup) {
+        /* the launcher removes the file if this rank dies before it is unlinked */
+        opal_pmix.register_cleanup((char *) ff_segment_file(c->segment), false, false, false);
+    }
+    FF_LOG(FF_VERBOSE_LIFECYCLE, "freeflow: %s created %s (ring %u bytes, up to %u peers, unlinked after %u attach)",
+           OPAL_NAME_PRINT(me), ff_segment_file(c->segment), c->ring_size, max_rings, config.expected_peers);
+
+    c->inbound_capacity = max_rings;
+    c->inbound = calloc(max_rings, sizeof(*c->inbound));
+    if (NULL == c->inbound) {
+        goto fail;
+    }
+    for (uint32_t i = 0; i < max_rings; ++i) {
+        OBJ_CONSTRUCT(&c->inbound[i].lock, opal_mutex_t);
+    }
+    if (OPAL_SUCCESS != opal_hash_table_init(&c->attached, 64)) {
+        goto fail;
+    }
+
+    /* A fragment must fit a ring record (a quarter of the ring) with its headers. */
+    const size_t largest = c->ring_size / 4 - 64;
+    if (btl->btl_max_send_size > largest) btl->btl_max_send_size = largest;
+    if (btl->btl_eager_limit > largest) btl->btl_eager_limit = largest;
+    if (btl->btl_rndv_eager_limit > largest) btl->btl_rndv_eager_limit = largest;
+    if (OPAL_SUCCESS != mca_btl_freeflow_frag_lists_init()) {
+        goto fail;
+    }
+
+    mca_btl_freeflow_modex_t modex = {
+        .version = MCA_BTL_FREEFLOW_MODEX_VERSION,
+        .ring_size = c->ring_size,
+        .host = c->host,
+        .key = c->key,
+        .owner_id = c->my_id,
+    };
+    int rc;
+    /* Global scope: between containers every container is its own "node" to Open MPI, so co-location is
+     * decided here, not by OPAL_PROC_ON_LOCAL_NODE. */
+    OPAL_MODEX_SEND(rc, OPAL_PMIX_GLOBAL, &c->super.btl_version, &modex, sizeof(modex));
+    if (OPAL_SUCCESS != rc) {
+        goto fail;
+    }
+
+    mca_btl_base_module_t **btls = malloc(sizeof(*btls));
+    if (NULL == btls) {
+        goto fail;
+    }
+    btls[0] = btl;
+    *num_btls = 1;
+    return btls;
+
+fail:
+    if (c->inbound) {
+        for (uint32_t i = 0; i < c->inbound_capacity; ++i) {
+            OBJ_DESTRUCT(&c->inbound[i].lock);
+        }
+        free(c->inbound);
+        c->inbound = NULL;
+    }
+    ff_segment_close(c->segment);
+    c->segment = NULL;
+    ff_path_table_free(c->paths);
+    c->paths = NULL;
+    return NULL;
+}
+
+static int component_progress(void)
+{
+    mca_btl_freeflow_component_t *c = &mca_btl_freeflow_component;
+    int count = mca_btl_freeflow_poll_inbound();
+    mca_btl_freeflow_accept_announcements();
+    if (OPAL_UNLIKELY(c->pending_count)) {
+        count += mca_btl_freeflow_flush_pending();
+    }
+    if (c->completed_count) {
+        count += mca_btl_freeflow_run_completions();
+    }
+    return count;
+}

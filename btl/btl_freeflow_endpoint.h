@@ -1,0 +1,35 @@
+/* A peer reachable through shared memory. */
+#ifndef MCA_BTL_FREEFLOW_ENDPOINT_H
+#define MCA_BTL_FREEFLOW_ENDPOINT_H
+
+#include "btl_freeflow.h"
+
+#include "opal/util/proc.h"
+
+struct mca_btl_base_endpoint_t {
+    opal_list_item_t super;        /* on component.endpoints */
+    opal_list_item_t pending_item; /* on component.pending_endpoints while `pending` is not empty */
+    opal_proc_t *proc;
+    uint64_t peer_id;
+    ff_segment_t *peer_segment;    /* attached; owned by component.attached */
+
+    /* Producer side. The ring is made on the first send (lazily, so a rank only spends shared memory
+     * on peers it talks to). `lock` serialises reservations on the ring and the pending queue. */
+    opal_mutex_t lock;
+    bool ring_ready;
+    ff_ring_tx_t tx;
+    opal_list_t pending;           /* buffered descriptors, in send order, waiting for ring room */
+    bool on_pending_list;
+
+    /* what the report says this pair carried */
+    uint64_t sent_fragments;
+    uint64_t sent_bytes;
+};
+typedef struct mca_btl_base_endpoint_t mca_btl_base_endpoint_t;
+typedef mca_btl_base_endpoint_t mca_btl_freeflow_endpoint_t;
+OBJ_CLASS_DECLARATION(mca_btl_freeflow_endpoint_t);
+
+/* Allocates our ring for this peer and announces it (endpoint lock held). */
+int mca_btl_freeflow_endpoint_open_ring(mca_btl_freeflow_endpoint_t *endpoint);
+
+#endif

@@ -1,0 +1,206 @@
+/*
+ * Module: which peers freeflow reaches (add_procs), and tear-down.
+ *
+ * A peer is reachable only when (1) it runs freeflow with the same modex layout and job key, (2) the
+ * path table, when it covers both ranks, plans shm for the pair, (3) its host identity equals ours and
+ * (4) its segment opens and verifies in our shared directory. Hostnames are never consulted. Peers
+ * that fail any step are left to the next BTL, with the reason logged and reported.
+ */
+#include "btl_freeflow.h"
+#include "btl_freeflow_endpoint.h"
+#include "btl_freeflow_frag.h"
+
+#include "opal/class/opal_bitmap.h"
+#include "opal/mca/btl/base/base.h"
+#include "opal/mca/pmix/pmix.h"
+#include "opal/util/output.h"
+#include "opal/util/proc.h"
+
+#include <ctype.h>
+#include <string.h>
+
+static int register_error(struct mca_btl_base_module_t *btl, mca_btl_base_module_error_cb_fn_t cbfunc)
+{
+    ((mca_btl_freeflow_module_t *) btl)->error_cb = cbfunc;
+    return OPAL_SUCCESS;
+}
+
+mca_btl_freeflow_module_t mca_btl_freeflow_module = {
+    .super = {
+        .btl_component = &mca_btl_freeflow_component.super,
+        .btl_add_procs = mca_btl_freeflow_add_procs,
+        .btl_del_procs = mca_btl_freeflow_del_procs,
+        .btl_finalize = mca_btl_freeflow_finalize,
+        .btl_alloc = mca_btl_freeflow_alloc,
+        .btl_free = mca_btl_freeflow_free,
+        .btl_prepare_src = mca_btl_freeflow_prepare_src,
+        .btl_send = mca_btl_freeflow_send,
+        .btl_sendi = mca_btl_freeflow_sendi,
+        .btl_dump = mca_btl_base_dump,
+        .btl_register_error = register_error,
+    },
+};
+
+/* "FF_ERR_FOREIGN_JOB" -> "segment-foreign-job" (docs/btl-report.md) */
+static void segment_reason(ff_status_t status, char *reason, size_t len)
+{
+    const char *name = ff_status_name(status);
+    if (0 == strncmp(name, "FF_ERR_", 7)) {
+        name += 7;
+    }
+    int n = snprintf(reason, len, "segment-");
+    for (; *name && (size_t) n + 1 < len; ++name, ++n) {
+        reason[n] = '_' == *name ? '-' : (char) tolower((unsigned char) *name);
+    }
+    reason[n] = '\0';
+}
+
+/*
+ * Decides whether `proc` is reachable: true with the peer's attached segment, or false with
+ * the reason (a docs/btl-report.md identifier) in `reason`.
+ */
+static bool decide(opal_proc_t *proc, ff_segment_t **segment, char *reason, size_t reason_len)
+{
+    mca_btl_freeflow_component_t *c = &mca_btl_freeflow_component;
+    const opal_process_name_t me = OPAL_PROC_MY_NAME;
+    mca_btl_freeflow_modex_t *modex = NULL;
+    size_t size = 0;
+    int rc;
+
+    OPAL_MODEX_RECV(rc, &c->super.btl_version, &proc->proc_name, (void **) &modex, &size);
+    if (OPAL_SUCCESS != rc || NULL == modex) {
+        snprintf(reason, reason_len, "no-modex");
+        return false;
+    }
+    bool ok = false;
+    const uint64_t peer_id = ((uint64_t) proc->proc_name.jobid << 32) | proc->proc_name.vpid;
+    if (size != sizeof(*modex) || MCA_BTL_FREEFLOW_MODEX_VERSION != modex->version || modex->owner_id != peer_id) {
+        snprintf(reason, reason_len, "segment-version-mismatch");
+    } else if (!ff_job_key_equal(&modex->key, &c->key)) {
+        snprintf(reason, reason_len, "segment-foreign-job");
+    } else if (c->paths_apply_to_me && mca_btl_freeflow_in_path_table(proc->proc_name.jobid, proc->proc_name.vpid) &&
+               FF_PATH_SHM != ff_path_table_path(c->paths, me.vpid, proc->proc_name.vpid)) {
+        snprintf(reason, reason_len, "path-table-says-%s",
+                 ff_path_kind_name(ff_path_table_path(c->paths, me.vpid, proc->proc_name.vpid)));
+    } else if (c->paths_apply_to_me && (proc->proc_name.jobid == me.jobid) &&
+               !mca_btl_freeflow_in_path_table(proc->proc_name.jobid, proc->proc_name.vpid)) {
+        snprintf(reason, reason_len, "not-in-path-table");
+    } else if (!ff_host_id_equal(&modex->host, &c->host)) {
+        snprintf(reason, reason_len, "host-mismatch");
+    } else {
+        /* the proof: the peer's segment opens in our directory and says it is the peer's, this job's,
+         * made on this host, in this layout */
+        ff_status_t status = mca_btl_freeflow_attach_peer(peer_id, segment);
+        if (FF_OK == status) {
+            ok = true;
+        } else {
+            segment_reason(status, reason, reason_len);
+        }
+    }
+    free(modex);
+    return ok;
+}
+
+static mca_btl_freeflow_endpoint_t *find_endpoint(uint64_t peer_id)
+{
+    mca_btl_freeflow_component_t *c = &mca_btl_freeflow_component;
+    mca_btl_freeflow_endpoint_t *endpoint;
+    OPAL_LIST_FOREACH(endpoint, &c->endpoints, mca_btl_freeflow_endpoint_t) {
+        if (endpoint->peer_id == peer_id) {
+            return endpoint;
+        }
+    }
+    return NULL;
+}
+
+int mca_btl_freeflow_add_procs(struct mca_btl_base_module_t *btl, size_t nprocs, struct opal_proc_t **procs,
+                               struct mca_btl_base_endpoint_t **peers, struct opal_bitmap_t *reachable)
+{
+    mca_btl_freeflow_component_t *c = &mca_btl_freeflow_component;
+    const opal_proc_t *self = opal_proc_local_get();
+    int rc = OPAL_SUCCESS;
+    (void) btl;
+
+    OPAL_THREAD_LOCK(&c->lock);
+    for (size_t i = 0; i < nprocs; ++i) {
+        opal_proc_t *proc = procs[i];
+        peers[i] = NULL;
+        if (proc == self) {
+            continue; /* the self BTL's */
+        }
+        const uint64_t peer_id = ((uint64_t) proc->proc_name.jobid << 32) | proc->proc_name.vpid;
+        mca_btl_freeflow_endpoint_t *endpoint = find_endpoint(peer_id);
+        if (NULL == endpoint) {
+            ff_segment_t *segment = NULL;
+            char reason[48];
+            if (!decide(proc, &segment, reason, sizeof(reason))) {
+                FF_LOG(FF_VERBOSE_DECISIONS, "freeflow: %s -> %s: not through freeflow (%s); the next BTL decides",
+                       OPAL_NAME_PRINT(OPAL_PROC_MY_NAME), OPAL_NAME_PRINT(proc->proc_name), reason);
+                if (proc->proc_name.jobid == OPAL_PROC_MY_NAME.jobid) {
+                    mca_btl_freeflow_record_decline(proc->proc_name.vpid, reason);
+                }
+                continue;
+            }
+            endpoint = OBJ_NEW(mca_btl_freeflow_endpoint_t);
+            if (NULL == endpoint) {
+                rc = OPAL_ERR_OUT_OF_RESOURCE;
+                break;
+            }
+            endpoint->proc = proc;
+            endpoint->peer_id = peer_id;
+            endpoint->peer_segment = segment;
+            opal_list_append(&c->endpoints, &endpoint->super);
+            FF_LOG(FF_VERBOSE_DECISIONS, "freeflow: %s -> %s: shared memory (%s%s verified)",
+                   OPAL_NAME_PRINT(OPAL_PROC_MY_NAME), OPAL_NAME_PRINT(proc->proc_name),
+                   c->paths_apply_to_me ? "planned shm; " : "", ff_segment_file(segment));
+        }
+        if (NULL != reachable && OPAL_SUCCESS != (rc = opal_bitmap_set_bit(reachable, (int) i))) {
+            break;
+        }
+        peers[i] = endpoint;
+    }
+    OPAL_THREAD_UNLOCK(&c->lock);
+    return rc;
+}
+
+int mca_btl_freeflow_del_procs(struct mca_btl_base_module_t *btl, size_t nprocs, struct opal_proc_t **procs,
+                               struct mca_btl_base_endpoint_t **peers)
+{
+    /* Endpoints live until finalize: a peer's ring may still hold data for us after it is removed from a
+     * communicator, and its segment stays mapped for inbound rings anyway. */
+    (void) btl;
+    (void) nprocs;
+    (void) procs;
+    (void) peers;
+    return OPAL_SUCCESS;
+}
+
+int mca_btl_freeflow_finalize(struct mca_btl_base_module_t *btl)
+{
+    mca_btl_freeflow_component_t *c = &mca_btl_freeflow_component;
+    (void) btl;
+    /* deliver what is still buffered and report completions before the rings go away */
+    while (c->pending_count && mca_btl_freeflow_flush_pending() > 0) {
+    }
+    mca_btl_freeflow_run_completions();
+    mca_btl_freeflow_write_report();
+
+    OPAL_LIST_DESTRUCT(&c->endpoints);
+    OBJ_CONSTRUCT(&c->endpoints, opal_list_t);
+    OPAL_LIST_DESTRUCT(&c->declines);
+    OBJ_CONSTRUCT(&c->declines, opal_list_t);
+    mca_btl_freeflow_detach_all();
+    ff_segment_close(c->segment);
+    c->segment = NULL;
+    ff_path_table_free(c->paths);
+    c->paths = NULL;
+    for (uint32_t i = 0; i < c->inbound_capacity; ++i) {
+        OBJ_DESTRUCT(&c->inbound[i].lock);
+    }
+    free(c->inbound);
+    c->inbound = NULL;
+    c->inbound_count = 0;
+    c->inbound_capacity = 0;
+    mca_btl_freeflow_frag_lists_fini();
+    return OPAL_SUCCESS;
+}

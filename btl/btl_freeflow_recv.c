@@ -1,0 +1,115 @@
+/*
+ * Receiving: every ring a peer announced to us is polled in place; ob1's callback reads the data
+ * straight out of the ring, and only then is the record released to the producer.
+ */
+#include "btl_freeflow.h"
+
+#include "opal/util/output.h"
+#include "opal/util/proc.h"
+
+#include <errno.h>
+#include <string.h>
+
+int mca_btl_freeflow_poll_inbound(void)
+{
+    mca_btl_freeflow_component_t *c = &mca_btl_freeflow_component;
+    /* acquire: pairs with the release in accept_announcements, so the ring at index < count is set up */
+    const int32_t rings = __atomic_load_n(&c->inbound_count, __ATOMIC_ACQUIRE);
+    const unsigned int batch = c->poll_batch;
+    int handled = 0;
+
+    for (int32_t i = 0; i < rings; ++i) {
+        mca_btl_freeflow_inbound_t *inbound = &c->inbound[i];
+        if (OPAL_THREAD_TRYLOCK(&inbound->lock)) {
+            continue; /* another thread is consuming this ring */
+        }
+        ff_ring_record_t record;
+        unsigned int taken = 0;
+        while (taken < batch && ff_ring_peek(&inbound->rx, &record)) {
+            mca_btl_base_segment_t segment = {.seg_addr.pval = record.data, .seg_len = record.len};
+            mca_btl_base_descriptor_t descriptor = {.des_segments = &segment, .des_segment_count = 1};
+            const mca_btl_active_message_callback_t *reg = mca_btl_base_active_message_trigger + record.tag;
+            reg->cbfunc(&mca_btl_freeflow_module.super, record.tag, &descriptor, reg->cbdata);
+            ff_ring_consume(&inbound->rx);
+            ++taken;
+        }
+        OPAL_THREAD_UNLOCK(&inbound->lock);
+        handled += (int) taken;
+    }
+    return handled;
+}
+
+ff_status_t mca_btl_freeflow_attach_peer(uint64_t owner_id, ff_segment_t **segment)
+{
+    mca_btl_freeflow_component_t *c = &mca_btl_freeflow_component;
+    void *found = NULL;
+    if (OPAL_SUCCESS == opal_hash_table_get_value_uint64(&c->attached, owner_id, &found)) {
+        *segment = found;
+        return FF_OK;
+    }
+    ff_status_t status = ff_segment_attach(c->dir, &c->key, owner_id, &c->host, segment);
+    if (FF_OK == status) {
+        opal_hash_table_set_value_uint64(&c->attached, owner_id, *segment);
+        FF_LOG(FF_VERBOSE_LIFECYCLE, "freeflow: %s attached %s", OPAL_NAME_PRINT(OPAL_PROC_MY_NAME),
+               ff_segment_file(*segment));
+    }
+    return status;
+}
+
+void mca_btl_freeflow_detach_all(void)
+{
+    mca_btl_freeflow_component_t *c = &mca_btl_freeflow_component;
+    uint64_t key;
+    void *value, *node = NULL;
+    int rc = opal_hash_table_get_first_key_uint64(&c->attached, &key, &value, &node);
+    while (OPAL_SUCCESS == rc) {
+        ff_segment_close((ff_segment_t *) value);
+        rc = opal_hash_table_get_next_key_uint64(&c->attached, &key, &value, node, &node);
+    }
+    opal_hash_table_remove_all(&c->attached);
+}
+
+/* A ring announced to us that we cannot read would lose messages silently: fail the job loudly. */
+static void fail_announcement(uint64_t producer, ff_status_t status)
+{
+    opal_output(0,
+                "freeflow: %s cannot read the ring announced by process %llx:%llu: %s (%s). The job cannot "
+                "continue without losing messages; aborting.",
+                OPAL_NAME_PRINT(OPAL_PROC_MY_NAME), (unsigned long long) (producer >> 32),
+                (unsigned long long) (producer & 0xffffffffu), ff_status_name(status), ff_status_describe(status));
+    if (mca_btl_freeflow_module.error_cb) {
+        mca_btl_freeflow_module.error_cb(&mca_btl_freeflow_module.super, MCA_BTL_ERROR_FLAGS_FATAL,
+                                         (opal_proc_t *) opal_proc_local_get(), "freeflow: unreadable ring");
+    }
+    exit(1);
+}
+
+void mca_btl_freeflow_accept_announcements(void)
+{
+    mca_btl_freeflow_component_t *c = &mca_btl_freeflow_component;
+    uint64_t producer;
+    uint32_t ring;
+    if (OPAL_THREAD_TRYLOCK(&c->lock)) {
+        return;
+    }
+    while (ff_segment_next_announcement(c->segment, &c->announcement_cursor, &producer, &ring)) {
+        const int32_t index = c->inbound_count;
+        ff_segment_t *segment = NULL;
+        ff_status_t status = (uint32_t) index < c->inbound_capacity ? mca_btl_freeflow_attach_peer(producer, &segment)
+                                                                    : FF_ERR_FULL;
+        if (FF_OK == status) {
+            status = ff_ring_rx_open(&c->inbound[index].rx, segment, ring, c->my_id);
+        }
+        if (FF_OK != status) {
+            OPAL_THREAD_UNLOCK(&c->lock);
+            fail_announcement(producer, status);
+            return;
+        }
+        c->inbound[index].producer_id = producer;
+        /* release: progress threads that see the new count see the ring set up */
+        __atomic_store_n(&c->inbound_count, index + 1, __ATOMIC_RELEASE);
+        FF_LOG(FF_VERBOSE_LIFECYCLE, "freeflow: %s now polls ring %u of %llx:%llu", OPAL_NAME_PRINT(OPAL_PROC_MY_NAME),
+               ring, (unsigned long long) (producer >> 32), (unsigned long long) (producer & 0xffffffffu));
+    }
+    OPAL_THREAD_UNLOCK(&c->lock);
+}

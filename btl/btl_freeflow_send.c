@@ -1,0 +1,290 @@
+/*
+ * Sending: data is written once, straight into a reservation in our ring to the peer, and published by
+ * the commit in send (or sendi). When the ring is full, prepare_src and sendi fail (ob1 retries from its
+ * own progress), and alloc falls back to a buffered descriptor that progress moves into the ring later;
+ * once an endpoint has buffered descriptors, everything after them queues too, so order is kept.
+ */
+#include "btl_freeflow.h"
+#include "btl_freeflow_endpoint.h"
+#include "btl_freeflow_frag.h"
+
+#include "opal/datatype/opal_convertor.h"
+
+/* Endpoint lock held. NULL when the ring has no room or buffered descriptors are queued ahead. */
+static inline void *reserve_locked(mca_btl_freeflow_endpoint_t *endpoint, size_t len)
+{
+    if (OPAL_UNLIKELY(!endpoint->ring_ready) && OPAL_SUCCESS != mca_btl_freeflow_endpoint_open_ring(endpoint)) {
+        return NULL;
+    }
+    if (OPAL_UNLIKELY(!opal_list_is_empty(&endpoint->pending) || len > endpoint->tx.max_payload)) {
+        return NULL;
+    }
+    return ff_ring_reserve(&endpoint->tx, (uint32_t) len);
+}
+
+static inline void *reserve(mca_btl_freeflow_endpoint_t *endpoint, size_t len)
+{
+    OPAL_THREAD_LOCK(&endpoint->lock);
+    void *payload = reserve_locked(endpoint, len);
+    OPAL_THREAD_UNLOCK(&endpoint->lock);
+    return payload;
+}
+
+static inline void count_sent(mca_btl_freeflow_endpoint_t *endpoint, size_t bytes)
+{
+    /* statistics for the report: exact when single-threaded, atomic otherwise */
+    if (OPAL_UNLIKELY(opal_using_threads())) {
+        opal_atomic_add_fetch_64((volatile int64_t *) &endpoint->sent_fragments, 1);
+        opal_atomic_add_fetch_64((volatile int64_t *) &endpoint->sent_bytes, (int64_t) bytes);
+    } else {
+        endpoint->sent_fragments++;
+        endpoint->sent_bytes += bytes;
+    }
+}
+
+/* Copies `size` bytes of the convertor's data to `dest`; returns the bytes written. */
+static inline size_t pack(struct opal_convertor_t *convertor, void *dest, size_t size)
+{
+    if (OPAL_LIKELY(!opal_convertor_need_buffers(convertor))) {
+        /* contiguous: ob1 positions the convertor before each fragment, so its pointer is our source */
+        void *source;
+        opal_convertor_get_current_pointer(convertor, &source);
+        memcpy(dest, source, size);
+        return size;
+    }
+    struct iovec iov = {.iov_base = dest, .iov_len = size};
+    uint32_t iov_count = 1;
+    size_t packed = size;
+    if (opal_convertor_pack(convertor, &iov, &iov_count, &packed) < 0) {
+        return (size_t) -1;
+    }
+    return packed;
+}
+
+static inline void queue_completion(mca_btl_freeflow_frag_t *frag)
+{
+    mca_btl_freeflow_component_t *c = &mca_btl_freeflow_component;
+    OPAL_THREAD_LOCK(&c->completed_lock);
+    opal_list_append(&c->completed, (opal_list_item_t *) frag);
+    OPAL_THREAD_UNLOCK(&c->completed_lock);
+    OPAL_THREAD_ADD_FETCH32(&c->completed_count, 1);
+}
+
+mca_btl_base_descriptor_t *mca_btl_freeflow_alloc(struct mca_btl_base_module_t *btl,
+                                                  struct mca_btl_base_endpoint_t *endpoint, uint8_t order,
+                                                  size_t size, uint32_t flags)
+{
+    mca_btl_freeflow_component_t *c = &mca_btl_freeflow_component;
+    (void) btl;
+    mca_btl_freeflow_frag_t *frag = mca_btl_freeflow_frag_get(&c->frags, endpoint);
+    if (OPAL_UNLIKELY(NULL == frag)) {
+        return NULL;
+    }
+    void *payload = reserve(endpoint, size);
+    if (OPAL_LIKELY(NULL != payload)) {
+        frag->reservation = payload;
+        frag->reserved_len = (uint32_t) size;
+        frag->segment.seg_addr.pval = payload;
+    } else {
+        /* The ring is full (or others are queued): hold the data aside until progress finds room. */
+        mca_btl_freeflow_frag_return(frag);
+        if (size > c->buffered_frags.fl_payload_buffer_size) {
+            return NULL;
+        }
+        frag = mca_btl_freeflow_frag_get(&c->buffered_frags, endpoint);
+        if (OPAL_UNLIKELY(NULL == frag)) {
+            return NULL;
+        }
+        frag->segment.seg_addr.pval = frag->base.super.ptr;
+    }
+    frag->segment.seg_len = size;
+    frag->base.order = order;
+    frag->base.des_flags = flags;
+    return &frag->base;
+}
+
+int mca_btl_freeflow_free(struct mca_btl_base_module_t *btl, mca_btl_base_descriptor_t *descriptor)
+{
+    mca_btl_freeflow_frag_t *frag = (mca_btl_freeflow_frag_t *) descriptor;
+    (void) btl;
+    if (frag->reservation) {
+        /* the peer skips it; the reservation must not stay open or it would stall the ring */
+        ff_ring_cancel(&frag->endpoint->tx, frag->reservation, frag->reserved_len);
+    }
+    mca_btl_freeflow_frag_return(frag);
+    return OPAL_SUCCESS;
+}
+
+mca_btl_base_descriptor_t *mca_btl_freeflow_prepare_src(struct mca_btl_base_module_t *btl,
+                                                        struct mca_btl_base_endpoint_t *endpoint,
+                                                        struct opal_convertor_t *convertor, uint8_t order,
+                                                        size_t reserve_bytes, size_t *size, uint32_t flags)
+{
+    mca_btl_freeflow_component_t *c = &mca_btl_freeflow_component;
+    const size_t total = reserve_bytes + *size;
+    (void) btl;
+    /* No buffered fallback here: ob1 keeps the request and retries from its progress, so the data is
+     * copied once, into the ring, when room appears. */
+    uint8_t *payload = reserve(endpoint, total);
+    if (OPAL_UNLIKELY(NULL == payload)) {
+        return NULL;
+    }
+    mca_btl_freeflow_frag_t *frag = mca_btl_freeflow_frag_get(&c->frags, endpoint);
+    if (OPAL_UNLIKELY(NULL == frag)) {
+        ff_ring_cancel(&endpoint->tx, payload, (uint32_t) total);
+        return NULL;
+    }
+    if (*size) {
+        size_t packed = pack(convertor, payload + reserve_bytes, *size);
+        if (OPAL_UNLIKELY((size_t) -1 == packed)) {
+            ff_ring_cancel(&endpoint->tx, payload, (uint32_t) total);
+            mca_btl_freeflow_frag_return(frag);
+            return NULL;
+        }
+        *size = packed;
+    }
+    frag->reservation = payload;
+    frag->reserved_len = (uint32_t) total;
+    frag->segment.seg_addr.pval = payload;
+    frag->segment.seg_len = reserve_bytes + *size;
+    frag->base.order = order;
+    frag->base.des_flags = flags;
+    return &frag->base;
+}
+
+int mca_btl_freeflow_send(struct mca_btl_base_module_t *btl, struct mca_btl_base_endpoint_t *endpoint,
+                          struct mca_btl_base_descriptor_t *descriptor, mca_btl_base_tag_t tag)
+{
+    mca_btl_freeflow_component_t *c = &mca_btl_freeflow_component;
+    mca_btl_freeflow_frag_t *frag = (mca_btl_freeflow_frag_t *) descriptor;
+    (void) btl;
+    /* ob1 relies on a completion callback for every fragment it pipelines (the same workaround as
+     * vader's for open-mpi/ompi#3845), so completion is always reported, from the next progress pass. */
+    frag->base.des_flags |= MCA_BTL_DES_SEND_ALWAYS_CALLBACK;
+    frag->tag = tag;
+    if (OPAL_LIKELY(NULL != frag->reservation)) {
+        ff_ring_commit(&endpoint->tx, frag->reservation, frag->reserved_len, (uint32_t) frag->segment.seg_len, tag);
+        count_sent(endpoint, frag->segment.seg_len);
+        queue_completion(frag);
+        return OPAL_SUCCESS;
+    }
+    OPAL_THREAD_LOCK(&endpoint->lock);
+    opal_list_append(&endpoint->pending, (opal_list_item_t *) frag);
+    OPAL_THREAD_UNLOCK(&endpoint->lock);
+    /* Lock order is pending_lock -> endpoint lock (see flush): never take pending_lock while holding
+     * the endpoint lock. If flush took the endpoint off the list after our append, it saw the descriptor
+     * and kept it there; otherwise on_pending_list is false now and we put it back. */
+    OPAL_THREAD_LOCK(&c->pending_lock);
+    if (!endpoint->on_pending_list) {
+        endpoint->on_pending_list = true;
+        opal_list_append(&c->pending_endpoints, &endpoint->pending_item);
+        OPAL_THREAD_ADD_FETCH32(&c->pending_count, 1);
+    }
+    OPAL_THREAD_UNLOCK(&c->pending_lock);
+    return OPAL_SUCCESS;
+}
+
+int mca_btl_freeflow_sendi(struct mca_btl_base_module_t *btl, struct mca_btl_base_endpoint_t *endpoint,
+                           struct opal_convertor_t *convertor, void *header, size_t header_size,
+                           size_t payload_size, uint8_t order, uint32_t flags, mca_btl_base_tag_t tag,
+                           mca_btl_base_descriptor_t **descriptor)
+{
+    const size_t total = header_size + payload_size;
+    (void) btl;
+    (void) order;
+    (void) flags;
+    if (descriptor) {
+        *descriptor = NULL;
+    }
+    uint8_t *payload = reserve(endpoint, total);
+    if (OPAL_UNLIKELY(NULL == payload)) {
+        return OPAL_ERR_OUT_OF_RESOURCE;
+    }
+    memcpy(payload, header, header_size);
+    size_t packed = payload_size ? pack(convertor, payload + header_size, payload_size) : 0;
+    if (OPAL_UNLIKELY(packed != payload_size)) {
+        ff_ring_cancel(&endpoint->tx, payload, (uint32_t) total);
+        return OPAL_ERR_OUT_OF_RESOURCE;
+    }
+    ff_ring_commit(&endpoint->tx, payload, (uint32_t) total, (uint32_t) total, tag);
+    count_sent(endpoint, total);
+    return OPAL_SUCCESS;
+}
+
+/* Moves buffered descriptors of one endpoint into its ring while there is room (pending_lock held).
+ * Takes the endpoint off the pending list once nothing is left. */
+static int flush_endpoint(mca_btl_freeflow_endpoint_t *endpoint, opal_list_t *done)
+{
+    mca_btl_freeflow_component_t *c = &mca_btl_freeflow_component;
+    int moved = 0;
+    OPAL_THREAD_LOCK(&endpoint->lock);
+    if (endpoint->ring_ready || OPAL_SUCCESS == mca_btl_freeflow_endpoint_open_ring(endpoint)) {
+        while (!opal_list_is_empty(&endpoint->pending)) {
+            mca_btl_freeflow_frag_t *frag = (mca_btl_freeflow_frag_t *) opal_list_get_first(&endpoint->pending);
+            const uint32_t len = (uint32_t) frag->segment.seg_len;
+            void *payload = ff_ring_reserve(&endpoint->tx, len);
+            if (NULL == payload) {
+                break;
+            }
+            memcpy(payload, frag->segment.seg_addr.pval, len);
+            ff_ring_commit(&endpoint->tx, payload, len, len, frag->tag);
+            count_sent(endpoint, len);
+            opal_list_remove_first(&endpoint->pending);
+            opal_list_append(done, (opal_list_item_t *) frag);
+            ++moved;
+        }
+    }
+    if (opal_list_is_empty(&endpoint->pending)) {
+        opal_list_remove_item(&c->pending_endpoints, &endpoint->pending_item);
+        endpoint->on_pending_list = false;
+        OPAL_THREAD_ADD_FETCH32(&c->pending_count, -1);
+    }
+    OPAL_THREAD_UNLOCK(&endpoint->lock);
+    return moved;
+}
+
+int mca_btl_freeflow_flush_pending(void)
+{
+    mca_btl_freeflow_component_t *c = &mca_btl_freeflow_component;
+    if (OPAL_THREAD_TRYLOCK(&c->pending_lock)) {
+        return 0; /* another thread is flushing */
+    }
+    opal_list_t done;
+    OBJ_CONSTRUCT(&done, opal_list_t);
+    int count = 0;
+    opal_list_item_t *item = opal_list_get_first(&c->pending_endpoints);
+    while (item != opal_list_get_end(&c->pending_endpoints)) {
+        opal_list_item_t *next = opal_list_get_next(item);
+        mca_btl_freeflow_endpoint_t *endpoint =
+            (mca_btl_freeflow_endpoint_t *) ((char *) item - offsetof(mca_btl_freeflow_endpoint_t, pending_item));
+        count += flush_endpoint(endpoint, &done);
+        item = next;
+    }
+    OPAL_THREAD_UNLOCK(&c->pending_lock);
+    /* completions run without locks: callbacks may send */
+    opal_list_item_t *done_item;
+    while (NULL != (done_item = opal_list_remove_first(&done))) {
+        mca_btl_freeflow_frag_complete((mca_btl_freeflow_frag_t *) done_item);
+    }
+    OBJ_DESTRUCT(&done);
+    return count;
+}
+
+int mca_btl_freeflow_run_completions(void)
+{
+    mca_btl_freeflow_component_t *c = &mca_btl_freeflow_component;
+    opal_list_t batch;
+    OBJ_CONSTRUCT(&batch, opal_list_t);
+    OPAL_THREAD_LOCK(&c->completed_lock);
+    opal_list_join(&batch, opal_list_get_end(&batch), &c->completed);
+    OPAL_THREAD_UNLOCK(&c->completed_lock);
+    int count = 0;
+    opal_list_item_t *item;
+    while (NULL != (item = opal_list_remove_first(&batch))) {
+        OPAL_THREAD_ADD_FETCH32(&c->completed_count, -1);
+        mca_btl_freeflow_frag_complete((mca_btl_freeflow_frag_t *) item);
+        ++count;
+    }
+    OBJ_DESTRUCT(&batch);
+    return count;
+}

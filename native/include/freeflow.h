@@ -1,0 +1,357 @@
+/*
+ * freeflow.h: the freeflow native core, the one public header.
+ *
+ * Plain C11, no Open MPI, UCX or Node headers. It provides what co-located containers need to talk
+ * through shared memory without sharing IPC, PID or network namespaces:
+ *   - status codes with names and explanations (ff_status_*);
+ *   - host identity: the kernel's boot id plus the identity of the job's shared directory (ff_host_id_*);
+ *   - job keys (ff_job_key_*);
+ *   - the reader of the orchestrator's path table (ff_path_table_*; format in docs/path-table.md);
+ *   - shared segments: one file per process in the shared directory, with a magic, a layout version,
+ *     the job key, the owner and the host identity; attach refuses anything that does not match
+ *     (ff_segment_*);
+ *   - single-producer single-consumer rings inside segments, the data path (ff_ring_*). A ring lives in
+ *     the producer's segment; the consumer maps it. Records are variable-sized: small messages take one
+ *     cache line, large messages are pipelined as a sequence of records. The hot operations are inline.
+ *
+ * Layering: callers (btl/, native/addon/) depend on this header only.
+ */
+#ifndef FREEFLOW_H
+#define FREEFLOW_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define FF_API __attribute__((visibility("default")))
+
+/* ------------------------------------------------------------------------------------------------ */
+/* Status codes                                                                                      */
+
+typedef enum ff_status {
+    FF_OK = 0,
+    FF_ERR_INVALID_ARGUMENT,  /* a parameter is out of range or NULL */
+    FF_ERR_NO_MEMORY,         /* malloc failed */
+    FF_ERR_SYSTEM,            /* a system call failed; errno tells which */
+    FF_ERR_NOT_FOUND,         /* the file does not exist */
+    FF_ERR_TRUNCATED,         /* a segment file is shorter than its header requires */
+    FF_ERR_BAD_MAGIC,         /* the file is not a freeflow segment */
+    FF_ERR_VERSION_MISMATCH,  /* the segment was made by another layout version of freeflow */
+    FF_ERR_FOREIGN_JOB,       /* the segment belongs to another job (other job key) */
+    FF_ERR_OWNER_MISMATCH,    /* the segment or ring belongs to another process than expected */
+    FF_ERR_HOST_MISMATCH,     /* the segment was made on another host (other host identity) */
+    FF_ERR_NOT_READY,         /* the owner has not finished initialising the segment */
+    FF_ERR_FULL,              /* no free ring or inbound slot left in a segment */
+    FF_ERR_PARSE,             /* a path table is malformed */
+    FF_ERR_UNSUPPORTED_VERSION, /* a path table has a format version this reader does not know */
+    FF_STATUS_COUNT
+} ff_status_t;
+
+/* "FF_ERR_BAD_MAGIC" */
+FF_API const char *ff_status_name(ff_status_t status);
+/* A sentence that says what is wrong and how to fix it. */
+FF_API const char *ff_status_describe(ff_status_t status);
+
+/* ------------------------------------------------------------------------------------------------ */
+/* Host identity                                                                                     */
+
+/* Two processes are on the same host when they run on the same kernel (boot id) and see the same
+ * shared directory (same filesystem and inode). Hostnames are never used: every container has its own. */
+typedef struct ff_host_id {
+    uint8_t boot_id[16];
+    uint64_t dir_dev;
+    uint64_t dir_ino;
+} ff_host_id_t;
+
+FF_API ff_status_t ff_host_id_read(const char *shared_dir, ff_host_id_t *out);
+FF_API bool ff_host_id_equal(const ff_host_id_t *a, const ff_host_id_t *b);
+/* "boot=<32 hex> dir=<dev>:<ino>"; returns the length snprintf would have written. */
+FF_API int ff_host_id_format(const ff_host_id_t *id, char *buf, size_t len);
+
+/* ------------------------------------------------------------------------------------------------ */
+/* Job keys                                                                                          */
+
+typedef struct ff_job_key {
+    uint8_t bytes[16];
+} ff_job_key_t;
+
+/* Exactly 32 hex digits. */
+FF_API ff_status_t ff_job_key_parse(const char *hex, ff_job_key_t *out);
+/* buf gets 32 hex digits and a NUL (33 bytes). */
+FF_API void ff_job_key_format(const ff_job_key_t *key, char buf[33]);
+/* A key derived from a launcher's job identifier, for jobs started without a path table. */
+FF_API void ff_job_key_derive(uint64_t seed, ff_job_key_t *out);
+FF_API bool ff_job_key_equal(const ff_job_key_t *a, const ff_job_key_t *b);
+
+/* ------------------------------------------------------------------------------------------------ */
+/* Path table (docs/path-table.md)                                                                   */
+
+typedef enum ff_path_kind {
+    FF_PATH_SELF = 0,
+    FF_PATH_SHM,
+    FF_PATH_TCP,
+    FF_PATH_ROUTER,
+    FF_PATH_KIND_COUNT
+} ff_path_kind_t;
+
+typedef struct ff_path_table ff_path_table_t;
+
+/* Loads and validates a path table. On FF_ERR_PARSE/FF_ERR_UNSUPPORTED_VERSION, `error` (if not NULL)
+ * receives a message naming the line and the problem. */
+FF_API ff_status_t ff_path_table_load(const char *file, ff_path_table_t **out, char *error, size_t error_len);
+FF_API void ff_path_table_free(ff_path_table_t *table);
+FF_API uint32_t ff_path_table_num_ranks(const ff_path_table_t *table);
+FF_API uint32_t ff_path_table_num_hosts(const ff_path_table_t *table);
+FF_API const ff_job_key_t *ff_path_table_job_key(const ff_path_table_t *table);
+FF_API const char *ff_path_table_job_id(const ff_path_table_t *table);
+/* Host index of a rank, or -1 if the rank is out of range. */
+FF_API int32_t ff_path_table_host_of(const ff_path_table_t *table, uint32_t rank);
+FF_API const char *ff_path_table_container_of(const ff_path_table_t *table, uint32_t rank);
+/* The planned path; FF_PATH_KIND_COUNT if a rank is out of range. */
+FF_API ff_path_kind_t ff_path_table_path(const ff_path_table_t *table, uint32_t from, uint32_t to);
+/* Number of other ranks the plan connects to `rank` through shared memory. */
+FF_API uint32_t ff_path_table_shm_peers(const ff_path_table_t *table, uint32_t rank);
+/* "self", "shm", "tcp", "router". */
+FF_API const char *ff_path_kind_name(ff_path_kind_t kind);
+
+/* ------------------------------------------------------------------------------------------------ */
+/* Segments                                                                                          */
+
+typedef struct ff_segment ff_segment_t;
+
+typedef struct ff_segment_config {
+    const char *dir;          /* the shared directory (e.g. /run/freeflow, /dev/shm) */
+    ff_job_key_t key;
+    uint64_t owner_id;        /* unique within the job (e.g. launcher job id << 32 | rank) */
+    ff_host_id_t host;
+    uint32_t ring_size;       /* data bytes per ring: a power of two, 4 KiB .. 1 GiB */
+    uint32_t max_rings;       /* outbound rings this owner may create == inbound announcements it accepts */
+    uint32_t expected_peers;  /* unlink the file once this many peers attached; 0: only at close */
+} ff_segment_config_t;
+
+/* Creates the owner's segment file (sparse: memory is used only by rings actually written), replacing
+ * a stale file of the same name. */
+FF_API ff_status_t ff_segment_create(const ff_segment_config_t *config, ff_segment_t **out);
+
+/* Opens and verifies a peer's segment: refuses a missing, truncated, foreign, older or newer, other-host
+ * or other-owner segment with the matching status. This is the proof of co-location. */
+FF_API ff_status_t ff_segment_attach(const char *dir, const ff_job_key_t *key, uint64_t owner_id,
+                                     const ff_host_id_t *host, ff_segment_t **out);
+
+/* Unmaps. The owner also unlinks the file if it is still there. */
+FF_API void ff_segment_close(ff_segment_t *segment);
+
+/* Unlinks the owner's file now (peers that attached keep their mappings). Idempotent. */
+FF_API void ff_segment_unlink(ff_segment_t *segment);
+
+/* The file name of an owner's segment: "<dir>/freeflow-<key 8 hex>-<owner 16 hex>.seg". Returns the
+ * length snprintf would have written. */
+FF_API int ff_segment_path(const char *dir, const ff_job_key_t *key, uint64_t owner_id, char *buf, size_t len);
+
+FF_API uint64_t ff_segment_owner_id(const ff_segment_t *segment);
+FF_API const char *ff_segment_file(const ff_segment_t *segment);
+/* Bytes of shared memory the segment can consume when all allocated rings are full: the header, the
+ * inbound table and the allocated rings. */
+FF_API size_t ff_segment_bytes_in_use(const ff_segment_t *segment);
+/* Bytes for a segment with `rings` rings of `ring_size` and `max_rings` inbound slots: the formula. */
+FF_API size_t ff_segment_bytes_for(uint32_t ring_size, uint32_t max_rings, uint32_t rings);
+
+/* ------------------------------------------------------------------------------------------------ */
+/* Rings                                                                                             */
+
+/* Record header: one 64-bit word, published last with a release store. Zero means "nothing yet".
+ *   bits  0..31  payload length in bytes
+ *   bits 32..39  user tag
+ *   bits 40..47  record type (FF_RECORD_*)
+ * A record occupies ff_ring_stride(len) bytes: the header and the payload rounded up to FF_RING_ALIGN.
+ * The producer keeps the header after its newest record zero, so a consumer never mistakes stale bytes
+ * of an earlier lap for a record. */
+#define FF_RING_HEADER_SIZE 8u
+#define FF_RING_ALIGN 8u
+#define FF_RECORD_DATA 1u
+#define FF_RECORD_SKIP 2u /* padding left by a record committed shorter than reserved, or cancelled */
+#define FF_RECORD_WRAP 3u /* the rest of the ring is unused; continue at offset 0 */
+
+typedef struct ff_ring_tx {
+    uint8_t *data;                /* ring data in the producer's own segment */
+    _Atomic uint64_t *tail;       /* consumer's position (bytes consumed), written by the consumer */
+    uint64_t head;                /* bytes reserved so far */
+    uint64_t tail_seen;           /* last value read from *tail */
+    uint32_t size;                /* power of two */
+    uint32_t max_payload;         /* largest payload one record may carry */
+} ff_ring_tx_t;
+
+typedef struct ff_ring_rx {
+    uint8_t *data;                /* ring data in the producer's segment, mapped by the consumer */
+    _Atomic uint64_t *tail;
+    uint64_t pos;                 /* bytes consumed, including skipped padding */
+    uint32_t size;
+    uint32_t current_stride;      /* stride of the record returned by the last ff_ring_peek */
+} ff_ring_rx_t;
+
+typedef struct ff_ring_record {
+    void *data;
+    uint32_t len;
+    uint8_t tag;
+} ff_ring_record_t;
+
+/* Owner side: allocates the next ring of the owner's segment for `consumer_id`. The caller serialises
+ * calls on one segment. */
+FF_API ff_status_t ff_segment_ring_alloc(ff_segment_t *own, uint64_t consumer_id, uint32_t *ring_index);
+/* Tells the consumer (whose segment is `peer`) that ring `ring_index` of `producer_id` carries data for
+ * it. Safe from many producers at once. */
+FF_API ff_status_t ff_segment_announce(ff_segment_t *peer, uint64_t producer_id, uint32_t ring_index);
+/* Consumer side: the next announcement made to `own` since `*cursor` (start at 0). Returns false when
+ * there is none (yet). Cheap enough to call on every progress pass. */
+FF_API bool ff_segment_next_announcement(ff_segment_t *own, uint32_t *cursor, uint64_t *producer_id,
+                                         uint32_t *ring_index);
+
+FF_API ff_status_t ff_ring_tx_open(ff_ring_tx_t *tx, ff_segment_t *own, uint32_t ring_index);
+/* Refuses (FF_ERR_OWNER_MISMATCH) a ring allocated for another consumer. */
+FF_API ff_status_t ff_ring_rx_open(ff_ring_rx_t *rx, ff_segment_t *producer, uint32_t ring_index,
+                                   uint64_t consumer_id);
+
+static inline uint32_t ff_ring_stride(uint32_t len)
+{
+    return (FF_RING_HEADER_SIZE + len + FF_RING_ALIGN - 1) & ~(FF_RING_ALIGN - 1);
+}
+
+static inline uint64_t ff_ring_header_word(uint32_t type, uint8_t tag, uint32_t len)
+{
+    return (uint64_t) len | ((uint64_t) tag << 32) | ((uint64_t) type << 40);
+}
+
+static inline _Atomic uint64_t *ff_ring_header_at(uint8_t *data, uint64_t offset)
+{
+    return (_Atomic uint64_t *) (void *) (data + offset);
+}
+
+/*
+ * Reserves room for a payload of `len` bytes (len <= tx->max_payload) and returns where to write it, or
+ * NULL when the consumer has not freed enough room yet. Reservations are committed (or cancelled) later,
+ * in any order; the consumer sees them in reservation order. Callers serialise reserve calls on one ring.
+ */
+static inline void *ff_ring_reserve(ff_ring_tx_t *tx, uint32_t len)
+{
+    const uint32_t stride = ff_ring_stride(len);
+    const uint64_t offset = tx->head & (tx->size - 1);
+    /* A record never ends in the last header slot of the ring, so the header after it always fits. */
+    const uint64_t to_end = tx->size - offset;
+    const uint64_t wrap_pad = (stride + FF_RING_HEADER_SIZE > to_end) ? to_end : 0;
+    const uint64_t needed = wrap_pad + stride + FF_RING_HEADER_SIZE;
+
+    if (tx->head + needed - tx->tail_seen > tx->size) {
+        /* acquire: the consumer finished reading the bytes it released before we overwrite them */
+        tx->tail_seen = atomic_load_explicit(tx->tail, memory_order_acquire);
+        if (tx->head + needed - tx->tail_seen > tx->size) {
+            return NULL;
+        }
+    }
+
+    uint64_t start = offset;
+    if (wrap_pad) {
+        /* The record goes at offset 0. Its header and the one after it must read zero before the
+         * consumer can follow the wrap marker (release below orders these stores before it). */
+        atomic_store_explicit(ff_ring_header_at(tx->data, 0), 0, memory_order_relaxed);
+        atomic_store_explicit(ff_ring_header_at(tx->data, stride), 0, memory_order_relaxed);
+        atomic_store_explicit(ff_ring_header_at(tx->data, offset),
+                              ff_ring_header_word(FF_RECORD_WRAP, 0, (uint32_t) (to_end - FF_RING_HEADER_SIZE)),
+                              memory_order_release);
+        start = 0;
+    } else {
+        /* The header at `offset` is already zero (the previous reservation cleared it); clear the one
+         * after this record. Ordered before this record's commit by that commit's release store. */
+        atomic_store_explicit(ff_ring_header_at(tx->data, offset + stride), 0, memory_order_relaxed);
+    }
+    tx->head += wrap_pad + stride;
+    return tx->data + start + FF_RING_HEADER_SIZE;
+}
+
+/* Publishes a reserved record with `len` <= the reserved length; the rest becomes a skip record. */
+static inline void ff_ring_commit(ff_ring_tx_t *tx, void *payload, uint32_t reserved_len, uint32_t len, uint8_t tag)
+{
+    uint8_t *record = (uint8_t *) payload - FF_RING_HEADER_SIZE;
+    const uint32_t used = ff_ring_stride(len);
+    const uint32_t reserved = ff_ring_stride(reserved_len);
+    (void) tx;
+    if (used < reserved) {
+        atomic_store_explicit((_Atomic uint64_t *) (void *) (record + used),
+                              ff_ring_header_word(FF_RECORD_SKIP, 0, reserved - used - FF_RING_HEADER_SIZE),
+                              memory_order_relaxed);
+    }
+    /* release: payload bytes (and the skip header) become visible before the header that announces them */
+    atomic_store_explicit((_Atomic uint64_t *) (void *) record, ff_ring_header_word(FF_RECORD_DATA, tag, len),
+                          memory_order_release);
+}
+
+/* Gives a reservation back without sending anything. */
+static inline void ff_ring_cancel(ff_ring_tx_t *tx, void *payload, uint32_t reserved_len)
+{
+    uint8_t *record = (uint8_t *) payload - FF_RING_HEADER_SIZE;
+    (void) tx;
+    atomic_store_explicit((_Atomic uint64_t *) (void *) record,
+                          ff_ring_header_word(FF_RECORD_SKIP, 0, ff_ring_stride(reserved_len) - FF_RING_HEADER_SIZE),
+                          memory_order_release);
+}
+
+/* True when every reserved byte has been consumed. */
+static inline bool ff_ring_tx_drained(ff_ring_tx_t *tx)
+{
+    tx->tail_seen = atomic_load_explicit(tx->tail, memory_order_acquire);
+    return tx->tail_seen == tx->head;
+}
+
+/*
+ * Returns the oldest committed record without consuming it, skipping padding. False when there is none.
+ * A record stays valid until ff_ring_consume. Callers serialise peek/consume on one ring.
+ */
+static inline bool ff_ring_peek(ff_ring_rx_t *rx, ff_ring_record_t *record)
+{
+    bool skipped = false;
+    for (;;) {
+        const uint64_t offset = rx->pos & (rx->size - 1);
+        /* acquire: pairs with the producer's release in commit; the payload is visible after this */
+        const uint64_t word = atomic_load_explicit(ff_ring_header_at(rx->data, offset), memory_order_acquire);
+        const uint32_t len = (uint32_t) word;
+        const uint32_t type = (uint32_t) (word >> 40) & 0xffu;
+        if (type == FF_RECORD_DATA) {
+            record->data = rx->data + offset + FF_RING_HEADER_SIZE;
+            record->len = len;
+            record->tag = (uint8_t) (word >> 32);
+            rx->current_stride = ff_ring_stride(len);
+            if (skipped) {
+                atomic_store_explicit(rx->tail, rx->pos, memory_order_release);
+            }
+            return true;
+        }
+        if (type == FF_RECORD_SKIP || type == FF_RECORD_WRAP) {
+            rx->pos += ff_ring_stride(len);
+            skipped = true;
+            continue;
+        }
+        /* zero: nothing committed yet. Publish skipped padding so a producer waiting for room sees it. */
+        if (skipped) {
+            atomic_store_explicit(rx->tail, rx->pos, memory_order_release);
+        }
+        return false;
+    }
+}
+
+/* Releases the record returned by the last successful ff_ring_peek to the producer. */
+static inline void ff_ring_consume(ff_ring_rx_t *rx)
+{
+    rx->pos += rx->current_stride;
+    /* release: our reads of the record complete before the producer may overwrite it */
+    atomic_store_explicit(rx->tail, rx->pos, memory_order_release);
+}
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* FREEFLOW_H */

@@ -1,0 +1,391 @@
+/*
+ * Reader of the orchestrator's path table (docs/path-table.md, format version 1). Strict: a table that
+ * does not follow the format exactly is refused with the line and the problem, never guessed at.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include "freeflow.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define PATH_TABLE_MAJOR 1
+#define MAX_FILE_BYTES (256u << 20)
+#define MAX_RANKS (1u << 16)
+
+struct ff_path_table {
+    char job_id[64];
+    ff_job_key_t key;
+    uint32_t num_hosts;
+    uint32_t num_ranks;
+    int32_t *host_of;      /* [num_ranks] */
+    char **container_of;   /* [num_ranks] */
+    uint8_t *paths;        /* [num_ranks * num_ranks] of ff_path_kind_t */
+    uint32_t *shm_peers;   /* [num_ranks] */
+};
+
+struct parser {
+    char *cursor;
+    unsigned line_number;
+    char *error;
+    size_t error_len;
+};
+
+static ff_status_t fail(struct parser *p, const char *format, ...)
+{
+    if (p->error && p->error_len) {
+        int n = snprintf(p->error, p->error_len, "line %u: ", p->line_number);
+        va_list args;
+        va_start(args, format);
+        if (n >= 0 && (size_t) n < p->error_len) {
+            vsnprintf(p->error + n, p->error_len - (size_t) n, format, args);
+        }
+        va_end(args);
+    }
+    return FF_ERR_PARSE;
+}
+
+/* The next line that is neither empty nor a comment, without its newline; NULL at the end. */
+static char *next_line(struct parser *p)
+{
+    while (p->cursor && *p->cursor) {
+        char *line = p->cursor;
+        char *newline = strchr(line, '\n');
+        if (newline) {
+            *newline = '\0';
+            p->cursor = newline + 1;
+        } else {
+            p->cursor = NULL;
+        }
+        ++p->line_number;
+        if (line[0] != '\0' && line[0] != '#') {
+            return line;
+        }
+    }
+    return NULL;
+}
+
+static bool parse_u32(const char *text, uint32_t *out)
+{
+    if (!text || !*text) {
+        return false;
+    }
+    char *end = NULL;
+    errno = 0;
+    unsigned long value = strtoul(text, &end, 10);
+    if (errno || *end || text[0] == '-' || text[0] == '+' || value > UINT32_MAX) {
+        return false;
+    }
+    *out = (uint32_t) value;
+    return true;
+}
+
+/* Splits `line` on single spaces into at most `max` fields; returns the field count. */
+static int split(char *line, char **fields, int max)
+{
+    int count = 0;
+    char *save = NULL;
+    for (char *token = strtok_r(line, " ", &save); token; token = strtok_r(NULL, " ", &save)) {
+        if (count == max) {
+            return max + 1;
+        }
+        fields[count++] = token;
+    }
+    return count;
+}
+
+static int path_from_char(char c)
+{
+    switch (c) {
+    case 's': return FF_PATH_SELF;
+    case 'm': return FF_PATH_SHM;
+    case 't': return FF_PATH_TCP;
+    case 'r': return FF_PATH_ROUTER;
+    default: return -1;
+    }
+}
+
+static ff_status_t expect_keyword_u32(struct parser *p, const char *keyword, uint32_t *value)
+{
+    char *fields[3];
+    char *line = next_line(p);
+    if (!line) {
+        return fail(p, "the file ends before `%s` (truncated table)", keyword);
+    }
+    int n = split(line, fields, 2);
+    if (n != 2 || strcmp(fields[0], keyword) != 0 || !parse_u32(fields[1], value)) {
+        return fail(p, "expected `%s <number>`", keyword);
+    }
+    return FF_OK;
+}
+
+static ff_status_t parse(struct parser *p, ff_path_table_t *t)
+{
+    char *fields[5];
+    char *line = next_line(p);
+    if (!line) {
+        return fail(p, "empty file");
+    }
+    uint32_t major = 0;
+    if (split(line, fields, 2) != 2 || strcmp(fields[0], "freeflow-path-table") != 0) {
+        return fail(p, "not a freeflow path table (first line must be `freeflow-path-table <version>`)");
+    }
+    if (!parse_u32(fields[1], &major)) {
+        return fail(p, "bad version `%s`", fields[1]);
+    }
+    if (major != PATH_TABLE_MAJOR) {
+        fail(p, "format version %u; this reader knows version %d", major, PATH_TABLE_MAJOR);
+        return FF_ERR_UNSUPPORTED_VERSION;
+    }
+
+    line = next_line(p);
+    if (!line || split(line, fields, 2) != 2 || strcmp(fields[0], "job") != 0 ||
+        strlen(fields[1]) >= sizeof(t->job_id)) {
+        return fail(p, "expected `job <id>`");
+    }
+    strcpy(t->job_id, fields[1]);
+
+    line = next_line(p);
+    if (!line || split(line, fields, 2) != 2 || strcmp(fields[0], "key") != 0 ||
+        ff_job_key_parse(fields[1], &t->key) != FF_OK) {
+        return fail(p, "expected `key <32 hex digits>`");
+    }
+
+    ff_status_t status = expect_keyword_u32(p, "hosts", &t->num_hosts);
+    if (status != FF_OK) {
+        return status;
+    }
+    if (t->num_hosts == 0) {
+        return fail(p, "a table needs at least one host");
+    }
+    for (uint32_t h = 0; h < t->num_hosts; ++h) {
+        uint32_t index;
+        line = next_line(p);
+        if (!line || split(line, fields, 3) != 3 || strcmp(fields[0], "host") != 0 || !parse_u32(fields[1], &index) ||
+            index != h) {
+            return fail(p, "expected `host %u <name>`", h);
+        }
+    }
+
+    status = expect_keyword_u32(p, "ranks", &t->num_ranks);
+    if (status != FF_OK) {
+        return status;
+    }
+    if (t->num_ranks == 0 || t->num_ranks > MAX_RANKS) {
+        return fail(p, "rank count %u out of range 1..%u", t->num_ranks, MAX_RANKS);
+    }
+    const size_t n = t->num_ranks;
+    t->host_of = calloc(n, sizeof(*t->host_of));
+    t->container_of = calloc(n, sizeof(*t->container_of));
+    t->paths = malloc(n * n);
+    t->shm_peers = calloc(n, sizeof(*t->shm_peers));
+    if (!t->host_of || !t->container_of || !t->paths || !t->shm_peers) {
+        return FF_ERR_NO_MEMORY;
+    }
+    for (uint32_t r = 0; r < t->num_ranks; ++r) {
+        uint32_t index, host;
+        line = next_line(p);
+        if (!line || split(line, fields, 4) != 4 || strcmp(fields[0], "rank") != 0 || !parse_u32(fields[1], &index) ||
+            index != r || !parse_u32(fields[2], &host)) {
+            return fail(p, "expected `rank %u <host index> <container>`", r);
+        }
+        if (host >= t->num_hosts) {
+            return fail(p, "rank %u is on host %u, but there are %u hosts", r, host, t->num_hosts);
+        }
+        t->host_of[r] = (int32_t) host;
+        t->container_of[r] = strdup(fields[3]);
+        if (!t->container_of[r]) {
+            return FF_ERR_NO_MEMORY;
+        }
+    }
+
+    line = next_line(p);
+    if (!line || strcmp(line, "paths") != 0) {
+        return fail(p, "expected `paths`");
+    }
+    for (uint32_t r = 0; r < t->num_ranks; ++r) {
+        line = next_line(p);
+        if (!line || strlen(line) != n) {
+            return fail(p, "expected the path row of rank %u: %u characters", r, t->num_ranks);
+        }
+        for (uint32_t c = 0; c < t->num_ranks; ++c) {
+            int kind = path_from_char(line[c]);
+            if (kind < 0) {
+                return fail(p, "unknown path `%c` from rank %u to rank %u (known: s m t r)", line[c], r, c);
+            }
+            if ((kind == FF_PATH_SELF) != (r == c)) {
+                return fail(p, "path from rank %u to rank %u: `s` is for a rank to itself only", r, c);
+            }
+            t->paths[(size_t) r * n + c] = (uint8_t) kind;
+            if (kind == FF_PATH_SHM) {
+                ++t->shm_peers[r];
+            }
+        }
+    }
+    line = next_line(p);
+    if (!line || strcmp(line, "end") != 0) {
+        return fail(p, "expected `end` (truncated table?)");
+    }
+    if (next_line(p)) {
+        return fail(p, "unexpected text after `end`");
+    }
+    return FF_OK;
+}
+
+static char *read_file(const char *file, ff_status_t *status)
+{
+    FILE *f = fopen(file, "rb");
+    if (!f) {
+        *status = errno == ENOENT ? FF_ERR_NOT_FOUND : FF_ERR_SYSTEM;
+        return NULL;
+    }
+    size_t capacity = 4096, length = 0;
+    char *text = malloc(capacity);
+    while (text) {
+        if (length + 1 >= capacity) {
+            if (capacity >= MAX_FILE_BYTES) {
+                free(text);
+                fclose(f);
+                *status = FF_ERR_PARSE;
+                return NULL;
+            }
+            char *bigger = realloc(text, capacity * 2);
+            if (!bigger) {
+                free(text);
+                text = NULL;
+                break;
+            }
+            text = bigger;
+            capacity *= 2;
+        }
+        size_t got = fread(text + length, 1, capacity - length - 1, f);
+        length += got;
+        if (got == 0) {
+            break;
+        }
+    }
+    int failed = ferror(f);
+    fclose(f);
+    if (!text) {
+        *status = FF_ERR_NO_MEMORY;
+        return NULL;
+    }
+    if (failed) {
+        free(text);
+        *status = FF_ERR_SYSTEM;
+        return NULL;
+    }
+    text[length] = '\0';
+    if (strlen(text) != length) {
+        free(text);
+        *status = FF_ERR_PARSE;
+        return NULL;
+    }
+    *status = FF_OK;
+    return text;
+}
+
+ff_status_t ff_path_table_load(const char *file, ff_path_table_t **out, char *error, size_t error_len)
+{
+    if (!file || !out) {
+        return FF_ERR_INVALID_ARGUMENT;
+    }
+    if (error && error_len) {
+        error[0] = '\0';
+    }
+    ff_status_t status;
+    char *text = read_file(file, &status);
+    if (!text) {
+        if (status == FF_ERR_PARSE && error && error_len) {
+            snprintf(error, error_len, "not a text file of at most %u bytes", MAX_FILE_BYTES);
+        }
+        return status;
+    }
+    ff_path_table_t *table = calloc(1, sizeof(*table));
+    if (!table) {
+        free(text);
+        return FF_ERR_NO_MEMORY;
+    }
+    struct parser parser = {.cursor = text, .line_number = 0, .error = error, .error_len = error_len};
+    status = parse(&parser, table);
+    free(text);
+    if (status != FF_OK) {
+        ff_path_table_free(table);
+        return status;
+    }
+    *out = table;
+    return FF_OK;
+}
+
+void ff_path_table_free(ff_path_table_t *table)
+{
+    if (!table) {
+        return;
+    }
+    if (table->container_of) {
+        for (uint32_t r = 0; r < table->num_ranks; ++r) {
+            free(table->container_of[r]);
+        }
+    }
+    free(table->container_of);
+    free(table->host_of);
+    free(table->paths);
+    free(table->shm_peers);
+    free(table);
+}
+
+uint32_t ff_path_table_num_ranks(const ff_path_table_t *table)
+{
+    return table->num_ranks;
+}
+
+uint32_t ff_path_table_num_hosts(const ff_path_table_t *table)
+{
+    return table->num_hosts;
+}
+
+const ff_job_key_t *ff_path_table_job_key(const ff_path_table_t *table)
+{
+    return &table->key;
+}
+
+const char *ff_path_table_job_id(const ff_path_table_t *table)
+{
+    return table->job_id;
+}
+
+int32_t ff_path_table_host_of(const ff_path_table_t *table, uint32_t rank)
+{
+    return rank < table->num_ranks ? table->host_of[rank] : -1;
+}
+
+const char *ff_path_table_container_of(const ff_path_table_t *table, uint32_t rank)
+{
+    return rank < table->num_ranks ? table->container_of[rank] : NULL;
+}
+
+ff_path_kind_t ff_path_table_path(const ff_path_table_t *table, uint32_t from, uint32_t to)
+{
+    if (from >= table->num_ranks || to >= table->num_ranks) {
+        return FF_PATH_KIND_COUNT;
+    }
+    return (ff_path_kind_t) table->paths[(size_t) from * table->num_ranks + to];
+}
+
+uint32_t ff_path_table_shm_peers(const ff_path_table_t *table, uint32_t rank)
+{
+    return rank < table->num_ranks ? table->shm_peers[rank] : 0;
+}
+
+const char *ff_path_kind_name(ff_path_kind_t kind)
+{
+    switch (kind) {
+    case FF_PATH_SELF: return "self";
+    case FF_PATH_SHM: return "shm";
+    case FF_PATH_TCP: return "tcp";
+    case FF_PATH_ROUTER: return "router";
+    default: return "unknown";
+    }
+}

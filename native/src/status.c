@@ -1,0 +1,55 @@
+#include "freeflow.h"
+
+static const struct {
+    const char *name;
+    const char *description;
+} status_table[FF_STATUS_COUNT] = {
+    [FF_OK] = {"FF_OK", "success"},
+    [FF_ERR_INVALID_ARGUMENT] = {"FF_ERR_INVALID_ARGUMENT",
+                                 "an argument is out of range: check the sizes and names passed in"},
+    [FF_ERR_NO_MEMORY] = {"FF_ERR_NO_MEMORY", "out of memory: free memory or lower the ring size"},
+    [FF_ERR_SYSTEM] = {"FF_ERR_SYSTEM", "a system call failed (see errno): check the shared directory's "
+                                        "permissions and free space"},
+    [FF_ERR_NOT_FOUND] = {"FF_ERR_NOT_FOUND",
+                          "the file does not exist: the peer is on another host, has not started, or "
+                          "already removed it"},
+    [FF_ERR_TRUNCATED] = {"FF_ERR_TRUNCATED",
+                          "the segment file is shorter than its header requires: it was truncated or is "
+                          "still being created; remove stale files from the shared directory"},
+    [FF_ERR_BAD_MAGIC] = {"FF_ERR_BAD_MAGIC",
+                          "the file is not a freeflow segment: something else wrote to the shared directory"},
+    [FF_ERR_VERSION_MISMATCH] = {"FF_ERR_VERSION_MISMATCH",
+                                 "the segment was made by another version of freeflow: run every rank of "
+                                 "the job with the same build of the freeflow BTL"},
+    [FF_ERR_FOREIGN_JOB] = {"FF_ERR_FOREIGN_JOB",
+                            "the segment belongs to another job (other job key): the shared directory is "
+                            "shared between jobs, or a stale file was left; give each job its own directory"},
+    [FF_ERR_OWNER_MISMATCH] = {"FF_ERR_OWNER_MISMATCH",
+                               "the segment or ring belongs to another process than expected"},
+    [FF_ERR_HOST_MISMATCH] = {"FF_ERR_HOST_MISMATCH",
+                              "the segment was made on another host (other boot id or shared directory): "
+                              "the peer is not co-located"},
+    [FF_ERR_NOT_READY] = {"FF_ERR_NOT_READY", "the segment's owner has not finished creating it"},
+    [FF_ERR_FULL] = {"FF_ERR_FULL",
+                     "no ring or announcement slot left in the segment: raise the maximum number of peers"},
+    [FF_ERR_PARSE] = {"FF_ERR_PARSE", "the path table is malformed: regenerate it with ffrun"},
+    [FF_ERR_UNSUPPORTED_VERSION] = {"FF_ERR_UNSUPPORTED_VERSION",
+                                    "the path table has a format version this build does not know: use "
+                                    "the same freeflow version for ffrun and the BTL"},
+};
+
+const char *ff_status_name(ff_status_t status)
+{
+    if ((unsigned) status >= FF_STATUS_COUNT) {
+        return "FF_ERR_UNKNOWN";
+    }
+    return status_table[status].name;
+}
+
+const char *ff_status_describe(ff_status_t status)
+{
+    if ((unsigned) status >= FF_STATUS_COUNT) {
+        return "unknown status";
+    }
+    return status_table[status].description;
+}

@@ -1,0 +1,109 @@
+/* Path table reader: a valid table, then every kind of malformed table is refused with its line. */
+#include "check.h"
+#include "freeflow.h"
+
+static const char *valid =
+    "# written by ffrun\n"
+    "freeflow-path-table 1\n"
+    "job 3f9c2a\n"
+    "key 8d2f0a4be61c9d7700112233445566ff\n"
+    "hosts 2\n"
+    "host 0 h0\n"
+    "host 1 h1\n"
+    "ranks 4\n"
+    "rank 0 0 ff-3f9c2a-h0c0\n"
+    "rank 1 0 ff-3f9c2a-h0c1\n"
+    "rank 2 1 ff-3f9c2a-h1c0\n"
+    "rank 3 1 ff-3f9c2a-h1c1\n"
+    "\n"
+    "paths\n"
+    "smtt\n"
+    "mstt\n"
+    "ttsm\n"
+    "ttms\n"
+    "end\n";
+
+static char file[4200];
+
+static ff_status_t load_text(const char *text, ff_path_table_t **table, char *error, size_t error_len)
+{
+    FILE *f = fopen(file, "w");
+    fputs(text, f);
+    fclose(f);
+    return ff_path_table_load(file, table, error, error_len);
+}
+
+/* `valid` with the first occurrence of `from` replaced by `to`. */
+static char *edited(const char *from, const char *to)
+{
+    static char buffer[2048];
+    const char *at = strstr(valid, from);
+    if (!at) {
+        fprintf(stderr, "edit target `%s` not found\n", from);
+        exit(2);
+    }
+    snprintf(buffer, sizeof(buffer), "%.*s%s%s", (int) (at - valid), valid, to, at + strlen(from));
+    return buffer;
+}
+
+static void expect_refused(const char *text, ff_status_t status, const char *message_part)
+{
+    ff_path_table_t *table = NULL;
+    char error[256];
+    CHECK_STATUS(load_text(text, &table, error, sizeof(error)), status);
+    CHECK(table == NULL);
+    if (!strstr(error, message_part)) {
+        fprintf(stderr, "error `%s` does not mention `%s`\n", error, message_part);
+        ++check_failures;
+    }
+}
+
+int main(void)
+{
+    char *dir = scratch_dir_create();
+    snprintf(file, sizeof(file), "%s/paths", dir);
+
+    ff_path_table_t *table = NULL;
+    char error[256];
+    CHECK_STATUS(ff_path_table_load(file, &table, error, sizeof(error)), FF_ERR_NOT_FOUND);
+    CHECK_STATUS(load_text(valid, &table, error, sizeof(error)), FF_OK);
+    if (table) {
+        CHECK(ff_path_table_num_ranks(table) == 4);
+        CHECK(ff_path_table_num_hosts(table) == 2);
+        CHECK(strcmp(ff_path_table_job_id(table), "3f9c2a") == 0);
+        char hex[33];
+        ff_job_key_format(ff_path_table_job_key(table), hex);
+        CHECK(strcmp(hex, "8d2f0a4be61c9d7700112233445566ff") == 0);
+        CHECK(ff_path_table_host_of(table, 2) == 1);
+        CHECK(ff_path_table_host_of(table, 4) == -1);
+        CHECK(strcmp(ff_path_table_container_of(table, 1), "ff-3f9c2a-h0c1") == 0);
+        CHECK(ff_path_table_path(table, 0, 0) == FF_PATH_SELF);
+        CHECK(ff_path_table_path(table, 0, 1) == FF_PATH_SHM);
+        CHECK(ff_path_table_path(table, 1, 3) == FF_PATH_TCP);
+        CHECK(ff_path_table_path(table, 3, 2) == FF_PATH_SHM);
+        CHECK(ff_path_table_path(table, 0, 9) == FF_PATH_KIND_COUNT);
+        CHECK(ff_path_table_shm_peers(table, 0) == 1);
+        CHECK(strcmp(ff_path_kind_name(FF_PATH_ROUTER), "router") == 0);
+        ff_path_table_free(table);
+    }
+
+    expect_refused(edited("freeflow-path-table 1", "freeflow-path-table 2"), FF_ERR_UNSUPPORTED_VERSION,
+                   "format version 2");
+    expect_refused(edited("freeflow-path-table 1", "something else"), FF_ERR_PARSE, "not a freeflow path table");
+    expect_refused(edited("key 8d2f", "key zz2f"), FF_ERR_PARSE, "key <32 hex digits>");
+    expect_refused(edited("hosts 2", "hosts two"), FF_ERR_PARSE, "hosts <number>");
+    expect_refused(edited("host 1 h1\n", ""), FF_ERR_PARSE, "expected `host 1 <name>`");
+    expect_refused(edited("rank 2 1 ", "rank 2 5 "), FF_ERR_PARSE, "rank 2 is on host 5");
+    expect_refused(edited("rank 3 1 ff-3f9c2a-h1c1\n", ""), FF_ERR_PARSE, "expected `rank 3");
+    expect_refused(edited("mstt", "mstx"), FF_ERR_PARSE, "unknown path `x` from rank 1 to rank 3");
+    expect_refused(edited("mstt", "msst"), FF_ERR_PARSE, "`s` is for a rank to itself only");
+    expect_refused(edited("ttms\n", "ttm\n"), FF_ERR_PARSE, "4 characters");
+    expect_refused(edited("end\n", ""), FF_ERR_PARSE, "truncated");
+    expect_refused(edited("end\n", "end\nmore\n"), FF_ERR_PARSE, "after `end`");
+    expect_refused("", FF_ERR_PARSE, "empty file");
+    expect_refused(edited("ranks 4", "ranks 0"), FF_ERR_PARSE, "out of range");
+
+    unlink(file);
+    scratch_dir_remove(dir);
+    return check_exit_code("test_path_table");
+}

@@ -1,0 +1,283 @@
+/* Rings: functional cases in one process, then a two-process stress with content checks. */
+#include "check.h"
+#include "freeflow.h"
+
+#include <stdint.h>
+#include <sys/wait.h>
+
+static const ff_job_key_t key = {{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16}};
+enum { PRODUCER = 100, CONSUMER = 200 };
+
+struct pair {
+    ff_segment_t *own;
+    ff_segment_t *mapped; /* the same file attached again, as the consumer does */
+    ff_ring_tx_t tx;
+    ff_ring_rx_t rx;
+};
+
+static void pair_open(struct pair *p, const char *dir, uint32_t ring_size)
+{
+    ff_segment_config_t config = {.dir = dir, .key = key, .owner_id = PRODUCER, .ring_size = ring_size, .max_rings = 4};
+    CHECK_STATUS(ff_host_id_read(dir, &config.host), FF_OK);
+    CHECK_STATUS(ff_segment_create(&config, &p->own), FF_OK);
+    uint32_t index = 99;
+    CHECK_STATUS(ff_segment_ring_alloc(p->own, CONSUMER, &index), FF_OK);
+    CHECK(index == 0);
+    CHECK_STATUS(ff_ring_tx_open(&p->tx, p->own, index), FF_OK);
+    CHECK_STATUS(ff_segment_attach(dir, &key, PRODUCER, &config.host, &p->mapped), FF_OK);
+    CHECK_STATUS(ff_ring_rx_open(&p->rx, p->mapped, index, CONSUMER + 1), FF_ERR_OWNER_MISMATCH);
+    CHECK_STATUS(ff_ring_rx_open(&p->rx, p->mapped, index, CONSUMER), FF_OK);
+}
+
+static void pair_close(struct pair *p)
+{
+    ff_segment_close(p->mapped);
+    ff_segment_close(p->own);
+}
+
+static uint8_t pattern(uint64_t seq, uint32_t i)
+{
+    return (uint8_t) (seq * 131u + i * 7u + (i >> 8));
+}
+
+static void fill(void *payload, uint64_t seq, uint32_t len)
+{
+    uint8_t *bytes = payload;
+    for (uint32_t i = 0; i < len; ++i) {
+        bytes[i] = pattern(seq, i);
+    }
+}
+
+static bool matches(const void *payload, uint64_t seq, uint32_t len)
+{
+    const uint8_t *bytes = payload;
+    for (uint32_t i = 0; i < len; ++i) {
+        if (bytes[i] != pattern(seq, i)) {
+            fprintf(stderr, "record %llu byte %u: got %u, expected %u\n", (unsigned long long) seq, i, bytes[i],
+                    pattern(seq, i));
+            return false;
+        }
+    }
+    return true;
+}
+
+static void test_basic(const char *dir)
+{
+    struct pair p;
+    pair_open(&p, dir, 4096);
+    ff_ring_record_t record;
+    CHECK(!ff_ring_peek(&p.rx, &record));
+    CHECK(p.tx.max_payload == 1024);
+
+    void *a = ff_ring_reserve(&p.tx, 10);
+    CHECK(a != NULL);
+    fill(a, 1, 10);
+    CHECK(!ff_ring_peek(&p.rx, &record)); /* reserved is not committed */
+    ff_ring_commit(&p.tx, a, 10, 10, 5);
+    CHECK(ff_ring_peek(&p.rx, &record));
+    CHECK(record.len == 10 && record.tag == 5 && matches(record.data, 1, 10));
+    CHECK(ff_ring_peek(&p.rx, &record) && record.len == 10); /* peek does not consume */
+    ff_ring_consume(&p.rx);
+    CHECK(!ff_ring_peek(&p.rx, &record));
+    CHECK(ff_ring_tx_drained(&p.tx));
+
+    /* Commits out of order are delivered in reservation order. */
+    void *first = ff_ring_reserve(&p.tx, 3);
+    void *second = ff_ring_reserve(&p.tx, 0);
+    fill(first, 2, 3);
+    ff_ring_commit(&p.tx, second, 0, 0, 7);
+    CHECK(!ff_ring_peek(&p.rx, &record));
+    ff_ring_commit(&p.tx, first, 3, 3, 6);
+    CHECK(ff_ring_peek(&p.rx, &record) && record.tag == 6 && record.len == 3 && matches(record.data, 2, 3));
+    ff_ring_consume(&p.rx);
+    CHECK(ff_ring_peek(&p.rx, &record) && record.tag == 7 && record.len == 0);
+    ff_ring_consume(&p.rx);
+
+    /* A record committed shorter than reserved, and a cancelled reservation, leave padding only. */
+    void *big = ff_ring_reserve(&p.tx, 500);
+    void *cancelled = ff_ring_reserve(&p.tx, 64);
+    void *after = ff_ring_reserve(&p.tx, 17);
+    fill(big, 3, 9);
+    fill(after, 4, 17);
+    ff_ring_commit(&p.tx, big, 500, 9, 8);
+    ff_ring_cancel(&p.tx, cancelled, 64);
+    ff_ring_commit(&p.tx, after, 17, 17, 9);
+    CHECK(ff_ring_peek(&p.rx, &record) && record.tag == 8 && record.len == 9 && matches(record.data, 3, 9));
+    ff_ring_consume(&p.rx);
+    CHECK(ff_ring_peek(&p.rx, &record) && record.tag == 9 && record.len == 17 && matches(record.data, 4, 17));
+    ff_ring_consume(&p.rx);
+    CHECK(!ff_ring_peek(&p.rx, &record));
+    CHECK(ff_ring_tx_drained(&p.tx));
+
+    /* Fill until full: the producer is refused, then freed room is reused. */
+    unsigned reserved = 0;
+    while (ff_ring_reserve(&p.tx, 1000)) {
+        ++reserved;
+    }
+    CHECK(reserved >= 3 && reserved <= 4);
+    pair_close(&p);
+}
+
+/* Many laps in one thread with sizes that force every wrap position. */
+static void test_laps(const char *dir)
+{
+    struct pair p;
+    pair_open(&p, dir, 4096);
+    uint64_t sent = 0, received = 0;
+    uint32_t state = 12345;
+    for (int round = 0; round < 200000; ++round) {
+        state = state * 1103515245u + 12345u;
+        uint32_t len = (state >> 8) % (p.tx.max_payload + 1);
+        void *payload = ff_ring_reserve(&p.tx, len);
+        if (payload) {
+            fill(payload, sent, len);
+            ff_ring_commit(&p.tx, payload, len, len, (uint8_t) sent);
+            ++sent;
+        }
+        ff_ring_record_t record;
+        if ((state & 3) != 0 && ff_ring_peek(&p.rx, &record)) {
+            if (record.tag != (uint8_t) received || !matches(record.data, received, record.len)) {
+                CHECK(!"lap record corrupted");
+                break;
+            }
+            ff_ring_consume(&p.rx);
+            ++received;
+        }
+    }
+    ff_ring_record_t record;
+    while (ff_ring_peek(&p.rx, &record)) {
+        CHECK(record.tag == (uint8_t) received && matches(record.data, received, record.len));
+        ff_ring_consume(&p.rx);
+        ++received;
+    }
+    CHECK(sent == received);
+    CHECK(sent > 100000);
+    pair_close(&p);
+}
+
+/* Producer and consumer in two processes, with outstanding reservations, shrinking commits and
+ * cancellations; the consumer regenerates the producer's random choices and checks every byte. */
+enum { STRESS_RECORDS = 300000 };
+
+struct plan {
+    uint32_t state;
+};
+
+static uint32_t plan_next(struct plan *plan)
+{
+    plan->state ^= plan->state << 13;
+    plan->state ^= plan->state >> 17;
+    plan->state ^= plan->state << 5;
+    return plan->state;
+}
+
+static uint32_t record_length(uint32_t random, uint32_t max_payload)
+{
+    switch (random & 3) {
+    case 0: return (random >> 4) % 64;             /* one cache line */
+    case 1: return (random >> 4) % 4096;
+    default: return (random >> 4) % (max_payload + 1);
+    }
+}
+
+static int consumer_process(const char *dir, uint32_t max_payload)
+{
+    ff_segment_t *producer = NULL;
+    ff_host_id_t host;
+    if (ff_host_id_read(dir, &host) != FF_OK || ff_segment_attach(dir, &key, PRODUCER, &host, &producer) != FF_OK) {
+        return 2;
+    }
+    ff_ring_rx_t rx;
+    if (ff_ring_rx_open(&rx, producer, 0, CONSUMER) != FF_OK) {
+        return 3;
+    }
+    struct plan plan = {.state = 2463534242u};
+    for (uint64_t seq = 0; seq < STRESS_RECORDS; ++seq) {
+        uint32_t len = record_length(plan_next(&plan), max_payload);
+        ff_ring_record_t record;
+        while (!ff_ring_peek(&rx, &record)) {
+        }
+        if (record.len != len || record.tag != (uint8_t) seq || !matches(record.data, seq, len)) {
+            fprintf(stderr, "consumer: record %llu: len %u (expected %u) tag %u\n", (unsigned long long) seq,
+                    record.len, len, record.tag);
+            return 4;
+        }
+        ff_ring_consume(&rx);
+    }
+    /* Nothing after the last record; this pass also releases trailing padding to the producer. */
+    ff_ring_record_t extra;
+    if (ff_ring_peek(&rx, &extra)) {
+        return 5;
+    }
+    ff_segment_close(producer);
+    return 0;
+}
+
+static void test_two_processes(const char *dir)
+{
+    ff_segment_config_t config = {.dir = dir, .key = key, .owner_id = PRODUCER, .ring_size = 1u << 16, .max_rings = 1};
+    ff_segment_t *own = NULL;
+    CHECK_STATUS(ff_host_id_read(dir, &config.host), FF_OK);
+    CHECK_STATUS(ff_segment_create(&config, &own), FF_OK);
+    uint32_t index;
+    ff_ring_tx_t tx;
+    CHECK_STATUS(ff_segment_ring_alloc(own, CONSUMER, &index), FF_OK);
+    CHECK_STATUS(ff_ring_tx_open(&tx, own, index), FF_OK);
+
+    pid_t child = fork();
+    if (child == 0) {
+        _exit(consumer_process(dir, tx.max_payload));
+    }
+    struct plan plan = {.state = 2463534242u};
+    uint32_t extra_state = 7;
+    for (uint64_t seq = 0; seq < STRESS_RECORDS;) {
+        /* Up to three reservations outstanding, committed in reverse order, each over-reserved by a
+         * random amount and shrunk at commit; sometimes a cancelled reservation in between. */
+        void *payloads[3];
+        uint32_t lens[3], reserved[3];
+        int outstanding = 0;
+        extra_state = extra_state * 1103515245u + 12345u;
+        const int batch = 1 + (int) ((extra_state >> 16) % 3);
+        while (outstanding < batch && seq + (uint64_t) outstanding < STRESS_RECORDS) {
+            struct plan peek = plan;
+            uint32_t len = record_length(plan_next(&peek), tx.max_payload);
+            uint32_t over = (extra_state >> 8) % 64;
+            uint32_t want = len + over > tx.max_payload ? len : len + over;
+            void *payload = ff_ring_reserve(&tx, want);
+            if (!payload) {
+                break;
+            }
+            plan = peek;
+            if ((extra_state & 0x700) == 0x700) {
+                void *cancel = ff_ring_reserve(&tx, 40);
+                if (cancel) {
+                    ff_ring_cancel(&tx, cancel, 40);
+                }
+            }
+            fill(payload, seq + (uint64_t) outstanding, len);
+            payloads[outstanding] = payload;
+            lens[outstanding] = len;
+            reserved[outstanding] = want;
+            ++outstanding;
+        }
+        for (int i = outstanding - 1; i >= 0; --i) {
+            ff_ring_commit(&tx, payloads[i], reserved[i], lens[i], (uint8_t) (seq + (uint64_t) i));
+        }
+        seq += (uint64_t) outstanding;
+    }
+    int status = 0;
+    CHECK(waitpid(child, &status, 0) == child);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    CHECK(ff_ring_tx_drained(&tx));
+    ff_segment_close(own);
+}
+
+int main(void)
+{
+    char *dir = scratch_dir_create();
+    test_basic(dir);
+    test_laps(dir);
+    test_two_processes(dir);
+    scratch_dir_remove(dir);
+    return check_exit_code("test_ring");
+}
