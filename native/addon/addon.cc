@@ -1,0 +1,132 @@
+// The freeflow Node addon: a thin binding over the native probe. Everything it returns is plain data
+// (strings, numbers, arrays, objects with camelCase keys); ts-runtime/src/native/addon.ts validates it.
+#include <napi.h>
+
+#include <string>
+
+#include "freeflow_probe.h"
+
+namespace {
+
+// Releases the probe's allocations on every return path (C++ exceptions are off).
+class ProbeResult {
+  public:
+    ProbeResult() = default;
+    ProbeResult(const ProbeResult &) = delete;
+    ProbeResult &operator=(const ProbeResult &) = delete;
+    ~ProbeResult() { ff_probe_result_free(&result_); }
+    ff_probe_result_t *get() { return &result_; }
+
+  private:
+    ff_probe_result_t result_{};
+};
+
+// Values above 2^53 lose precision as JS numbers; byte counts would have to pass 8 PiB.
+Napi::Number Uint64(Napi::Env env, uint64_t value) { return Napi::Number::New(env, static_cast<double>(value)); }
+
+template <typename Item, typename Convert>
+Napi::Array ToArray(Napi::Env env, const Item *items, size_t count, Convert convert) {
+    Napi::Array list = Napi::Array::New(env, count);
+    for (size_t i = 0; i < count; i++) list.Set(static_cast<uint32_t>(i), convert(items[i]));
+    return list;
+}
+
+Napi::Object UcxTransport(Napi::Env env, const ff_probe_ucx_transport_t &t) {
+    Napi::Object item = Napi::Object::New(env);
+    item.Set("component", t.component);
+    item.Set("memoryDomain", t.memory_domain);
+    item.Set("transport", t.transport);
+    item.Set("device", t.device);
+    item.Set("deviceType", ff_probe_ucx_device_type_name(t.device_type));
+    return item;
+}
+
+Napi::Object RdmaPort(Napi::Env env, const ff_probe_rdma_port_t &p) {
+    Napi::Object port = Napi::Object::New(env);
+    port.Set("number", p.number);
+    port.Set("state", p.state);
+    port.Set("linkLayer", p.link_layer);
+    return port;
+}
+
+Napi::Object RdmaDevice(Napi::Env env, const ff_probe_rdma_device_t &d) {
+    Napi::Object item = Napi::Object::New(env);
+    item.Set("name", d.name);
+    item.Set("nodeGuid", d.node_guid);
+    item.Set("nodeType", d.node_type);
+    item.Set("transport", d.transport);
+    item.Set("ports", ToArray(env, d.ports, d.port_count, [env](const auto &p) { return RdmaPort(env, p); }));
+    return item;
+}
+
+Napi::Object ToObject(Napi::Env env, const std::string &sharedDir, const ff_probe_result_t &result) {
+    Napi::Object ucx = Napi::Object::New(env);
+    ucx.Set("version", result.ucx_version);
+    ucx.Set("transports", ToArray(env, result.ucx_transports, result.ucx_transport_count,
+                                  [env](const auto &t) { return UcxTransport(env, t); }));
+
+    Napi::Object rdma = Napi::Object::New(env);
+    rdma.Set("devices", ToArray(env, result.rdma_devices, result.rdma_device_count,
+                                [env](const auto &d) { return RdmaDevice(env, d); }));
+
+    Napi::Object cpus = Napi::Object::New(env);
+    cpus.Set("configured", result.cpus.configured);
+    cpus.Set("online", result.cpus.online);
+    cpus.Set("usable", result.cpus.usable);
+
+    const ff_probe_shared_dir_t &fs = result.shared_dir;
+    Napi::Object dir = Napi::Object::New(env);
+    dir.Set("path", sharedDir);
+    dir.Set("fs", fs.fs);
+    dir.Set("fsMagic", Uint64(env, fs.fs_magic));
+    dir.Set("totalBytes", Uint64(env, fs.total_bytes));
+    dir.Set("freeBytes", Uint64(env, fs.free_bytes));
+    dir.Set("availableBytes", Uint64(env, fs.available_bytes));
+
+    Napi::Object probe = Napi::Object::New(env);
+    probe.Set("ucx", ucx);
+    probe.Set("rdma", rdma);
+    probe.Set("cpus", cpus);
+    probe.Set("sharedDir", dir);
+    return probe;
+}
+
+// probe(sharedDir: string): HostProbe. Throws a TypeError for a bad argument and an Error whose `status`
+// is the probe's status name (e.g. "FF_PROBE_ERR_SHARED_DIR_NOT_FOUND") when probing fails.
+Napi::Value Probe(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    if (info.Length() != 1 || !info[0].IsString()) {
+        Napi::TypeError::New(env, "probe(sharedDir) takes one argument: the host's shared directory as an "
+                                  "absolute path string")
+            .ThrowAsJavaScriptException();
+        return env.Undefined();
+    }
+    std::string sharedDir = info[0].As<Napi::String>().Utf8Value();
+    if (sharedDir.find('\0') != std::string::npos) {
+        Napi::TypeError::New(env, "probe(sharedDir): the path contains a NUL character")
+            .ThrowAsJavaScriptException();
+        return env.Undefined();
+    }
+
+    ProbeResult result;
+    char detail[512];
+    ff_probe_status_t status = ff_probe_run(sharedDir.c_str(), result.get(), detail, sizeof(detail));
+    if (status != FF_PROBE_OK) {
+        std::string message = std::string(ff_probe_status_name(status)) + ": " + detail + " (" +
+                              ff_probe_status_describe(status) + ")";
+        Napi::Error error = Napi::Error::New(env, message);
+        error.Set("status", ff_probe_status_name(status));
+        error.ThrowAsJavaScriptException();
+        return env.Undefined();
+    }
+    return ToObject(env, sharedDir, *result.get());
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+    exports.Set("probe", Napi::Function::New(env, Probe, "probe"));
+    return exports;
+}
+
+}  // namespace
+
+NODE_API_MODULE(freeflow, Init)

@@ -1,0 +1,108 @@
+import { existsSync } from 'node:fs';
+import * as path from 'node:path';
+import { FfError } from '../errors';
+import { REPO_ROOT } from '../util/repo-root';
+import { parseHostProbe, type HostProbe } from './host-probe';
+
+export type { HostProbe } from './host-probe';
+
+/** Where native/addon/CMakeLists.txt puts the addon. */
+export const ADDON_PATH = path.join(REPO_ROOT, 'build', 'Release', 'freeflow.node');
+
+/** The addon's raw interface (native/addon/addon.cc); its results are validated before use. */
+interface NativeAddon {
+  probe(sharedDir: string): unknown;
+}
+
+/**
+ * UCX's library constructor reads these once, when the addon loads. By default it takes over SIGSEGV,
+ * SIGBUS, SIGILL and SIGFPE (Node's WebAssembly bounds checks rely on its own SIGSEGV handler: with
+ * UCX's, an out-of-bounds access kills the process instead of throwing) and SIGHUP (a debugger hook),
+ * and logs to stdout, which belongs to the program.
+ */
+const UCX_SETTINGS_FOR_NODE: Readonly<Record<string, string>> = {
+  UCX_HANDLE_ERRORS: 'none',
+  UCX_DEBUG_SIGNO: '0',
+  UCX_LOG_FILE: 'stderr',
+};
+
+const loaded = new Map<string, NativeAddon>();
+
+/** Loads the addon once per path; exported with a path parameter so tests can check the failures. */
+export function loadAddon(addonPath: string = ADDON_PATH): NativeAddon {
+  const cached = loaded.get(addonPath);
+  if (cached !== undefined) return cached;
+  if (!existsSync(addonPath)) {
+    throw new FfError('ADDON_NOT_BUILT', `the native addon is not built: ${addonPath} does not exist`, {
+      hint: 'run npm run build',
+    });
+  }
+  let addon: unknown;
+  try {
+    addon = withEnvironment(UCX_SETTINGS_FOR_NODE, () => require(addonPath) as unknown);
+  } catch (error) {
+    throw new FfError('ADDON_FAILED', `could not load the native addon ${addonPath}: ${messageOf(error)}`, {
+      hint: 'rebuild it with npm run build (it needs the UCX and libibverbs libraries that scripts/setup.sh installs)',
+      cause: error,
+    });
+  }
+  if (typeof (addon as Partial<NativeAddon> | null)?.probe !== 'function') {
+    throw new FfError('ADDON_FAILED', `${addonPath} is not the freeflow addon: it has no probe() function`, {
+      hint: 'run npm run build',
+    });
+  }
+  loaded.set(addonPath, addon as NativeAddon);
+  return addon as NativeAddon;
+}
+
+/**
+ * Probes this host as this process sees it (network namespace, CPU affinity). `sharedDir` must be an
+ * absolute path to an existing directory. Blocks for a few milliseconds (UCX opens each memory domain).
+ */
+export function probe(sharedDir: string): HostProbe {
+  const addon = loadAddon();
+  let raw: unknown;
+  try {
+    raw = addon.probe(sharedDir);
+  } catch (error) {
+    const status = (error as { status?: unknown } | null)?.status;
+    const statusName = typeof status === 'string' ? status : undefined;
+    throw new FfError('ADDON_FAILED', `probing this host failed: ${messageOf(error)}`, {
+      hint: hintFor(statusName),
+      details: statusName === undefined ? [] : [statusName],
+      cause: error,
+    });
+  }
+  return parseHostProbe(raw, 'the native addon', 'ADDON_FAILED');
+}
+
+/** Statuses that mean the caller passed a wrong shared directory (native/probe/include/freeflow_probe.h). */
+const SHARED_DIR_STATUSES = new Set([
+  'FF_PROBE_ERR_INVALID_ARGUMENT',
+  'FF_PROBE_ERR_SHARED_DIR_NOT_FOUND',
+  'FF_PROBE_ERR_SHARED_DIR_NOT_DIRECTORY',
+  'FF_PROBE_ERR_SHARED_DIR_ACCESS',
+]);
+
+function hintFor(status: string | undefined): string {
+  if (status === undefined) return "call probe() with the host's shared directory as an absolute path string";
+  if (SHARED_DIR_STATUSES.has(status)) return "pass the host's shared directory: an existing directory, as an absolute path";
+  return 'check UCX with `ucx_info -d` and RDMA devices with `ibv_devinfo`';
+}
+
+function withEnvironment<T>(settings: Readonly<Record<string, string>>, action: () => T): T {
+  const saved = Object.keys(settings).map((name) => [name, process.env[name]] as const);
+  Object.assign(process.env, settings);
+  try {
+    return action();
+  } finally {
+    for (const [name, value] of saved) {
+      if (value === undefined) delete process.env[name];
+      else process.env[name] = value;
+    }
+  }
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
