@@ -3,8 +3,8 @@
  * per-host directory (/run/freeflow under ffrun).
  *
  * A thin adapter over the native core (native/include/freeflow.h): each process owns one segment in the
- * shared directory; for every peer it sends to, it allocates a ring in its own segment and announces it
- * in the peer's segment; the peer polls the rings announced to it. Reachability comes from the
+ * shared directory; for every peer it sends to, it claims a ring in that peer's segment, and it polls
+ * the rings its peers claimed in its own segment. Reachability comes from the
  * orchestrator's path table and the host identity, and is proven by attaching the peer's segment.
  *
  * Files by operation: component (parameters, init, progress), module (add/del procs, finalize),
@@ -42,7 +42,7 @@ typedef struct mca_btl_freeflow_modex {
     uint64_t owner_id;
 } mca_btl_freeflow_modex_t;
 
-/* One ring announced to us by a producer, polled by progress. */
+/* One ring a producer claimed in our segment, polled by progress. */
 typedef struct mca_btl_freeflow_inbound {
     ff_ring_rx_t rx;
     uint64_t producer_id;
@@ -81,13 +81,13 @@ typedef struct mca_btl_freeflow_component {
 
     /* peers' segments, attached once and shared by endpoints and inbound rings: owner id -> ff_segment_t* */
     opal_hash_table_t attached;
-    opal_mutex_t lock;            /* attached, announcement cursor, declines */
+    opal_mutex_t lock;            /* attached, ring cursor, declines, endpoints */
 
-    /* inbound rings: fixed capacity so that progress threads can read while one appends */
+    /* rings peers claimed in our segment: fixed capacity so progress threads can read while one appends */
     mca_btl_freeflow_inbound_t *inbound;
     volatile int32_t inbound_count;
     uint32_t inbound_capacity;
-    uint32_t announcement_cursor;
+    uint32_t ring_cursor;          /* next ring slot of our segment to look at */
 
     /* descriptors */
     opal_free_list_t frags;          /* data lives in a ring reservation */
@@ -116,7 +116,7 @@ extern mca_btl_freeflow_module_t mca_btl_freeflow_module;
 
 /* verbosity levels of btl_freeflow_verbose */
 #define FF_VERBOSE_DECISIONS 10 /* reachability of every peer */
-#define FF_VERBOSE_LIFECYCLE 20 /* segments, rings, announcements */
+#define FF_VERBOSE_LIFECYCLE 20 /* segments and rings */
 
 #define FF_LOG(level, ...) opal_output_verbose((level), mca_btl_freeflow_component.output, __VA_ARGS__)
 
@@ -144,7 +144,7 @@ int mca_btl_freeflow_sendi(struct mca_btl_base_module_t *btl, struct mca_btl_bas
 
 /* progress pieces */
 int mca_btl_freeflow_poll_inbound(void);
-void mca_btl_freeflow_accept_announcements(void);
+void mca_btl_freeflow_accept_rings(void);
 int mca_btl_freeflow_flush_pending(void);
 int mca_btl_freeflow_run_completions(void);
 

@@ -154,7 +154,7 @@ static int component_open(void)
     c->inbound = NULL;
     c->inbound_count = 0;
     c->inbound_capacity = 0;
-    c->announcement_cursor = 0;
+    c->ring_cursor = 0;
     c->completed_count = 0;
     c->pending_count = 0;
     return OPAL_SUCCESS;
@@ -353,7 +353,7 @@ static int component_progress(void)
 {
     mca_btl_freeflow_component_t *c = &mca_btl_freeflow_component;
     int count = mca_btl_freeflow_poll_inbound();
-    mca_btl_freeflow_accept_announcements();
+    mca_btl_freeflow_accept_rings();
     if (OPAL_UNLIKELY(c->pending_count)) {
         count += mca_btl_freeflow_flush_pending();
     }

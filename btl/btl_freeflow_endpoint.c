@@ -1,5 +1,9 @@
 #include "btl_freeflow_endpoint.h"
 
+#include "opal/util/output.h"
+
+#include <stdio.h>
+
 static void endpoint_construct(mca_btl_freeflow_endpoint_t *endpoint)
 {
     OBJ_CONSTRUCT(&endpoint->pending_item, opal_list_item_t);
@@ -24,26 +28,30 @@ OBJ_CLASS_INSTANCE(mca_btl_freeflow_endpoint_t, opal_list_item_t, endpoint_const
 
 int mca_btl_freeflow_endpoint_open_ring(mca_btl_freeflow_endpoint_t *endpoint)
 {
-    mca_btl_freeflow_component_t *component = &mca_btl_freeflow_component;
+    mca_btl_freeflow_component_t *c = &mca_btl_freeflow_component;
     uint32_t index;
-
-    /* Ring allocation touches our segment's allocator, shared by all endpoints. */
-    OPAL_THREAD_LOCK(&component->lock);
-    ff_status_t status = ff_segment_ring_alloc(component->segment, endpoint->peer_id, &index);
-    OPAL_THREAD_UNLOCK(&component->lock);
+    /* The ring lives in the peer's segment, which we attached (and so verified) in add_procs. */
+    ff_status_t status = ff_segment_ring_claim(endpoint->peer_segment, c->my_id, &index);
     if (FF_OK == status) {
-        status = ff_ring_tx_open(&endpoint->tx, component->segment, index);
-    }
-    if (FF_OK == status) {
-        status = ff_segment_announce(endpoint->peer_segment, component->my_id, index);
+        status = ff_ring_tx_open(&endpoint->tx, endpoint->peer_segment, index, c->my_id);
     }
     if (FF_OK != status) {
-        opal_output(0, "freeflow: cannot open a ring to %s: %s (%s)", OPAL_NAME_PRINT(endpoint->proc->proc_name),
-                    ff_status_name(status), ff_status_describe(status));
+        /* Not retryable (the peer's segment has no ring left for us): without a ring every send to this
+         * peer would wait forever, so fail the job with the reason instead. */
+        char message[512];
+        snprintf(message, sizeof(message),
+                 "freeflow: %s cannot open a ring to %s: %s (%s). Fix: raise btl_freeflow_max_peers.",
+                 OPAL_NAME_PRINT(OPAL_PROC_MY_NAME), OPAL_NAME_PRINT(endpoint->proc->proc_name),
+                 ff_status_name(status), ff_status_describe(status));
+        opal_output(0, "%s", message);
+        if (mca_btl_freeflow_module.error_cb) {
+            mca_btl_freeflow_module.error_cb(&mca_btl_freeflow_module.super, MCA_BTL_ERROR_FLAGS_FATAL,
+                                             endpoint->proc, message);
+        }
         return OPAL_ERR_OUT_OF_RESOURCE;
     }
-    FF_LOG(FF_VERBOSE_LIFECYCLE, "freeflow: ring %u of %s now carries data to %s", index,
-           OPAL_NAME_PRINT(OPAL_PROC_MY_NAME), OPAL_NAME_PRINT(endpoint->proc->proc_name));
+    FF_LOG(FF_VERBOSE_LIFECYCLE, "freeflow: %s claimed ring %u in the segment of %s", OPAL_NAME_PRINT(OPAL_PROC_MY_NAME),
+           index, OPAL_NAME_PRINT(endpoint->proc->proc_name));
     endpoint->ring_ready = true;
     return OPAL_SUCCESS;
 }

@@ -29,7 +29,7 @@ typedef struct mca_btl_base_endpoint_t mca_btl_base_endpoint_t;
 typedef mca_btl_base_endpoint_t mca_btl_freeflow_endpoint_t;
 OBJ_CLASS_DECLARATION(mca_btl_freeflow_endpoint_t);
 
-/* Allocates our ring for this peer and announces it (endpoint lock held). */
+/* Claims our ring in the peer's segment (endpoint lock held). */
 int mca_btl_freeflow_endpoint_open_ring(mca_btl_freeflow_endpoint_t *endpoint);
 
 #endif

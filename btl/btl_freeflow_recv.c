@@ -1,19 +1,17 @@
 /*
- * Receiving: every ring a peer announced to us is polled in place; ob1's callback reads the data
- * straight out of the ring, and only then is the record released to the producer.
+ * Receiving: every ring a peer claimed in our segment is polled in place; ob1's callback reads the
+ * data straight out of the ring, and only then is the record released to the producer.
  */
 #include "btl_freeflow.h"
 
 #include "opal/util/output.h"
 #include "opal/util/proc.h"
 
-#include <errno.h>
-#include <string.h>
 
 int mca_btl_freeflow_poll_inbound(void)
 {
     mca_btl_freeflow_component_t *c = &mca_btl_freeflow_component;
-    /* acquire: pairs with the release in accept_announcements, so the ring at index < count is set up */
+    /* acquire: pairs with the release in accept_rings, so the ring at index < count is set up */
     const int32_t rings = __atomic_load_n(&c->inbound_count, __ATOMIC_ACQUIRE);
     const unsigned int batch = c->poll_batch;
     int handled = 0;
@@ -69,22 +67,7 @@ void mca_btl_freeflow_detach_all(void)
     opal_hash_table_remove_all(&c->attached);
 }
 
-/* A ring announced to us that we cannot read would lose messages silently: fail the job loudly. */
-static void fail_announcement(uint64_t producer, ff_status_t status)
-{
-    opal_output(0,
-                "freeflow: %s cannot read the ring announced by process %llx:%llu: %s (%s). The job cannot "
-                "continue without losing messages; aborting.",
-                OPAL_NAME_PRINT(OPAL_PROC_MY_NAME), (unsigned long long) (producer >> 32),
-                (unsigned long long) (producer & 0xffffffffu), ff_status_name(status), ff_status_describe(status));
-    if (mca_btl_freeflow_module.error_cb) {
-        mca_btl_freeflow_module.error_cb(&mca_btl_freeflow_module.super, MCA_BTL_ERROR_FLAGS_FATAL,
-                                         (opal_proc_t *) opal_proc_local_get(), "freeflow: unreadable ring");
-    }
-    exit(1);
-}
-
-void mca_btl_freeflow_accept_announcements(void)
+void mca_btl_freeflow_accept_rings(void)
 {
     mca_btl_freeflow_component_t *c = &mca_btl_freeflow_component;
     uint64_t producer;
@@ -92,23 +75,14 @@ void mca_btl_freeflow_accept_announcements(void)
     if (OPAL_THREAD_TRYLOCK(&c->lock)) {
         return;
     }
-    while (ff_segment_next_announcement(c->segment, &c->announcement_cursor, &producer, &ring)) {
+    while (ff_segment_next_ring(c->segment, &c->ring_cursor, &producer, &ring)) {
         const int32_t index = c->inbound_count;
-        ff_segment_t *segment = NULL;
-        ff_status_t status = (uint32_t) index < c->inbound_capacity ? mca_btl_freeflow_attach_peer(producer, &segment)
-                                                                    : FF_ERR_FULL;
-        if (FF_OK == status) {
-            status = ff_ring_rx_open(&c->inbound[index].rx, segment, ring, c->my_id);
-        }
-        if (FF_OK != status) {
-            OPAL_THREAD_UNLOCK(&c->lock);
-            fail_announcement(producer, status);
-            return;
-        }
+        /* cannot fail: the ring is in our own segment and next_ring saw it claimed */
+        (void) ff_ring_rx_open(&c->inbound[index].rx, c->segment, ring);
         c->inbound[index].producer_id = producer;
         /* release: progress threads that see the new count see the ring set up */
         __atomic_store_n(&c->inbound_count, index + 1, __ATOMIC_RELEASE);
-        FF_LOG(FF_VERBOSE_LIFECYCLE, "freeflow: %s now polls ring %u of %llx:%llu", OPAL_NAME_PRINT(OPAL_PROC_MY_NAME),
+        FF_LOG(FF_VERBOSE_LIFECYCLE, "freeflow: %s now polls ring %u, from %llx:%llu", OPAL_NAME_PRINT(OPAL_PROC_MY_NAME),
                ring, (unsigned long long) (producer >> 32), (unsigned long long) (producer & 0xffffffffu));
     }
     OPAL_THREAD_UNLOCK(&c->lock);

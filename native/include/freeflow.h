@@ -11,7 +11,8 @@
  *     the job key, the owner and the host identity; attach refuses anything that does not match
  *     (ff_segment_*);
  *   - single-producer single-consumer rings inside segments, the data path (ff_ring_*). A ring lives in
- *     the producer's segment; the consumer maps it. Records are variable-sized: small messages take one
+ *     the consumer's segment, claimed by the producer that attached it, so a producer can send exactly
+ *     when it could open (and so verify) the consumer's segment. Records are variable-sized: small messages take one
  *     cache line, large messages are pipelined as a sequence of records. The hot operations are inline.
  *
  * Layering: callers (btl/, native/addon/) depend on this header only.
@@ -130,7 +131,7 @@ typedef struct ff_segment_config {
     uint64_t owner_id;        /* unique within the job (e.g. launcher job id << 32 | rank) */
     ff_host_id_t host;
     uint32_t ring_size;       /* data bytes per ring: a power of two, 4 KiB .. 1 GiB */
-    uint32_t max_rings;       /* outbound rings this owner may create == inbound announcements it accepts */
+    uint32_t max_rings;       /* rings peers may claim in this segment: the most local peers that send to it */
     uint32_t expected_peers;  /* unlink the file once this many peers attached; 0: only at close */
 } ff_segment_config_t;
 
@@ -155,11 +156,11 @@ FF_API int ff_segment_path(const char *dir, const ff_job_key_t *key, uint64_t ow
 
 FF_API uint64_t ff_segment_owner_id(const ff_segment_t *segment);
 FF_API const char *ff_segment_file(const ff_segment_t *segment);
-/* Bytes of shared memory the segment can consume when all allocated rings are full: the header, the
- * inbound table and the allocated rings. */
+/* Bytes of shared memory the segment can consume once its claimed rings have been written through: the
+ * header and the claimed rings. */
 FF_API size_t ff_segment_bytes_in_use(const ff_segment_t *segment);
-/* Bytes for a segment with `rings` rings of `ring_size` and `max_rings` inbound slots: the formula. */
-FF_API size_t ff_segment_bytes_for(uint32_t ring_size, uint32_t max_rings, uint32_t rings);
+/* Bytes for a segment with `rings` claimed rings of `ring_size`: the formula. */
+FF_API size_t ff_segment_bytes_for(uint32_t ring_size, uint32_t rings);
 
 /* ------------------------------------------------------------------------------------------------ */
 /* Rings                                                                                             */
@@ -178,7 +179,7 @@ FF_API size_t ff_segment_bytes_for(uint32_t ring_size, uint32_t max_rings, uint3
 #define FF_RECORD_WRAP 3u /* the rest of the ring is unused; continue at offset 0 */
 
 typedef struct ff_ring_tx {
-    uint8_t *data;                /* ring data in the producer's own segment */
+    uint8_t *data;                /* ring data in the consumer's segment, mapped by the producer */
     _Atomic uint64_t *tail;       /* consumer's position (bytes consumed), written by the consumer */
     uint64_t head;                /* bytes reserved so far */
     uint64_t tail_seen;           /* last value read from *tail */
@@ -187,7 +188,7 @@ typedef struct ff_ring_tx {
 } ff_ring_tx_t;
 
 typedef struct ff_ring_rx {
-    uint8_t *data;                /* ring data in the producer's segment, mapped by the consumer */
+    uint8_t *data;                /* ring data in the consumer's own segment */
     _Atomic uint64_t *tail;
     uint64_t pos;                 /* bytes consumed, including skipped padding */
     uint32_t size;
@@ -200,21 +201,18 @@ typedef struct ff_ring_record {
     uint8_t tag;
 } ff_ring_record_t;
 
-/* Owner side: allocates the next ring of the owner's segment for `consumer_id`. The caller serialises
- * calls on one segment. */
-FF_API ff_status_t ff_segment_ring_alloc(ff_segment_t *own, uint64_t consumer_id, uint32_t *ring_index);
-/* Tells the consumer (whose segment is `peer`) that ring `ring_index` of `producer_id` carries data for
- * it. Safe from many producers at once. */
-FF_API ff_status_t ff_segment_announce(ff_segment_t *peer, uint64_t producer_id, uint32_t ring_index);
-/* Consumer side: the next announcement made to `own` since `*cursor` (start at 0). Returns false when
- * there is none (yet). Cheap enough to call on every progress pass. */
-FF_API bool ff_segment_next_announcement(ff_segment_t *own, uint32_t *cursor, uint64_t *producer_id,
-                                         uint32_t *ring_index);
+/* Producer side: claims the next free ring in the consumer's segment (which the producer attached) and
+ * marks it as carrying data from `producer_id` to the segment's owner. Safe from many producers at once.
+ * The claimed ring is the announcement: the consumer finds it by polling its own segment. */
+FF_API ff_status_t ff_segment_ring_claim(ff_segment_t *consumer, uint64_t producer_id, uint32_t *ring_index);
+/* Consumer side: the next ring claimed in our own segment since `*cursor` (start at 0). False when there
+ * is none (yet). Cheap enough to call on every progress pass. */
+FF_API bool ff_segment_next_ring(ff_segment_t *own, uint32_t *cursor, uint64_t *producer_id, uint32_t *ring_index);
 
-FF_API ff_status_t ff_ring_tx_open(ff_ring_tx_t *tx, ff_segment_t *own, uint32_t ring_index);
-/* Refuses (FF_ERR_OWNER_MISMATCH) a ring allocated for another consumer. */
-FF_API ff_status_t ff_ring_rx_open(ff_ring_rx_t *rx, ff_segment_t *producer, uint32_t ring_index,
-                                   uint64_t consumer_id);
+/* Refuses (FF_ERR_OWNER_MISMATCH) a ring claimed by another producer. */
+FF_API ff_status_t ff_ring_tx_open(ff_ring_tx_t *tx, ff_segment_t *consumer, uint32_t ring_index,
+                                   uint64_t producer_id);
+FF_API ff_status_t ff_ring_rx_open(ff_ring_rx_t *rx, ff_segment_t *own, uint32_t ring_index);
 
 static inline uint32_t ff_ring_stride(uint32_t len)
 {

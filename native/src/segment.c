@@ -2,12 +2,12 @@
  * Shared segments: one sparse file per process in the job's shared directory.
  *
  * Layout (version 1), all offsets from the start of the file:
- *   [0, 4096)            segment header (struct segment_header)
- *   [4096, rings_offset) announcement table: a counter line, then max_rings entries
- *   [rings_offset, ...)  max_rings ring slots of ring_stride bytes: a 128-byte control block (consumer
- *                        id; the consumer's tail on its own cache line) followed by ring_size data bytes
- * The file is sized for every ring up front but is sparse: pages cost memory only once written, so a
- * process uses shared memory in proportion to the peers it actually sends to.
+ *   [0, 4096)            segment header (struct segment_header), with the ring claim counter
+ *   [4096, ...)          max_rings ring slots of ring_stride bytes: a 128-byte control block (state,
+ *                        producer id; the consumer's tail on its own cache line) then ring_size data bytes
+ * Rings carry data to the segment's owner; producers claim them. The file is sized for every ring up
+ * front but is sparse: pages cost memory only once written, so a process uses shared memory in
+ * proportion to the peers that actually send to it.
  */
 #define _GNU_SOURCE
 #include "freeflow.h"
@@ -26,7 +26,6 @@
 #define HEADER_BYTES 4096u
 #define CACHE_LINE 64u
 #define RING_CONTROL_BYTES 128u
-#define PAGE 4096u
 
 struct segment_header {
     uint64_t magic;
@@ -40,24 +39,18 @@ struct segment_header {
     uint32_t ring_size;
     uint32_t max_rings;
     uint64_t ring_stride;
-    uint64_t announcements_offset;
     uint64_t rings_offset;
     uint32_t expected_peers;
     _Atomic uint32_t ready;         /* 1 once every field above is written (release) */
     _Atomic uint32_t attached;      /* peers that attached so far */
-    _Atomic uint32_t rings_in_use;  /* rings the owner allocated */
-};
-
-struct announcement {
-    _Atomic uint32_t state; /* 1 once producer_id and ring_index are written (release) */
-    uint32_t ring_index;
-    uint64_t producer_id;
+    uint8_t pad[CACHE_LINE];
+    _Atomic uint32_t rings_claimed; /* claim counter, bumped by producers; may exceed max_rings */
 };
 
 struct ring_control {
-    uint64_t consumer_id;
+    _Atomic uint32_t state; /* RING_CLAIMED once producer_id and size are written (release) */
     uint32_t size;
-    uint32_t reserved;
+    uint64_t producer_id;
     uint8_t pad0[CACHE_LINE - 16];
     _Atomic uint64_t tail; /* written only by the consumer; its own line, away from the producer's data */
     uint8_t pad1[CACHE_LINE - 8];
@@ -65,14 +58,13 @@ struct ring_control {
 
 _Static_assert(sizeof(struct segment_header) <= HEADER_BYTES, "segment header too large");
 _Static_assert(sizeof(struct ring_control) == RING_CONTROL_BYTES, "ring control block size");
-_Static_assert(sizeof(struct announcement) == 16, "announcement size");
+#define RING_CLAIMED 1u
 
 struct ff_segment {
     uint8_t *base;
     size_t size;
     bool owner;
     bool linked;
-    uint32_t rings_allocated; /* owner only */
     char path[4096];
 };
 
@@ -81,41 +73,15 @@ static struct segment_header *header_of(const ff_segment_t *segment)
     return (struct segment_header *) (void *) segment->base;
 }
 
-static _Atomic uint32_t *announcement_count(const ff_segment_t *segment)
-{
-    return (_Atomic uint32_t *) (void *) (segment->base + header_of(segment)->announcements_offset);
-}
-
-static struct announcement *announcement_at(const ff_segment_t *segment, uint32_t index)
-{
-    return (struct announcement *) (void *) (segment->base + header_of(segment)->announcements_offset +
-                                             CACHE_LINE + (size_t) index * sizeof(struct announcement));
-}
-
 static struct ring_control *ring_control_at(const ff_segment_t *segment, uint32_t index)
 {
     const struct segment_header *h = header_of(segment);
     return (struct ring_control *) (void *) (segment->base + h->rings_offset + (size_t) index * h->ring_stride);
 }
 
-static size_t round_up(size_t value, size_t to)
+size_t ff_segment_bytes_for(uint32_t ring_size, uint32_t rings)
 {
-    return (value + to - 1) / to * to;
-}
-
-static size_t announcements_bytes(uint32_t max_rings)
-{
-    return round_up(CACHE_LINE + (size_t) max_rings * sizeof(struct announcement), PAGE);
-}
-
-static size_t rings_offset_for(uint32_t max_rings)
-{
-    return HEADER_BYTES + announcements_bytes(max_rings);
-}
-
-size_t ff_segment_bytes_for(uint32_t ring_size, uint32_t max_rings, uint32_t rings)
-{
-    return rings_offset_for(max_rings) + (size_t) rings * ((size_t) ring_size + RING_CONTROL_BYTES);
+    return HEADER_BYTES + (size_t) rings * ((size_t) ring_size + RING_CONTROL_BYTES);
 }
 
 int ff_segment_path(const char *dir, const ff_job_key_t *key, uint64_t owner_id, char *buf, size_t len)
@@ -146,7 +112,7 @@ ff_status_t ff_segment_create(const ff_segment_config_t *config, ff_segment_t **
     }
 
     const uint64_t ring_stride = (uint64_t) config->ring_size + RING_CONTROL_BYTES;
-    const size_t size = rings_offset_for(config->max_rings) + (size_t) config->max_rings * ring_stride;
+    const size_t size = HEADER_BYTES + (size_t) config->max_rings * ring_stride;
 
     /* A file of the same name is a leftover of a dead process with the same job key and owner id:
      * replace it rather than attach to stale state. */
@@ -194,8 +160,7 @@ ff_status_t ff_segment_create(const ff_segment_config_t *config, ff_segment_t **
     h->ring_size = config->ring_size;
     h->max_rings = config->max_rings;
     h->ring_stride = ring_stride;
-    h->announcements_offset = HEADER_BYTES;
-    h->rings_offset = rings_offset_for(config->max_rings);
+    h->rings_offset = HEADER_BYTES;
     h->expected_peers = config->expected_peers;
     /* release: a peer that sees ready == 1 (acquire) sees every field above */
     atomic_store_explicit(&h->ready, 1, memory_order_release);
@@ -219,7 +184,7 @@ static ff_status_t verify_header(const struct segment_header *h, size_t file_siz
     }
     if (h->file_size != file_size || !is_power_of_two(h->ring_size) || h->max_rings == 0 ||
         h->ring_stride != (uint64_t) h->ring_size + RING_CONTROL_BYTES ||
-        h->rings_offset != rings_offset_for(h->max_rings) ||
+        h->rings_offset != HEADER_BYTES ||
         h->file_size != h->rings_offset + (uint64_t) h->max_rings * h->ring_stride) {
         return FF_ERR_TRUNCATED;
     }
@@ -339,68 +304,8 @@ const char *ff_segment_file(const ff_segment_t *segment)
 size_t ff_segment_bytes_in_use(const ff_segment_t *segment)
 {
     const struct segment_header *h = header_of(segment);
-    return ff_segment_bytes_for(h->ring_size, h->max_rings,
-                                atomic_load_explicit(&h->rings_in_use, memory_order_relaxed));
-}
-
-ff_status_t ff_segment_ring_alloc(ff_segment_t *own, uint64_t consumer_id, uint32_t *ring_index)
-{
-    if (!own || !own->owner || !ring_index) {
-        return FF_ERR_INVALID_ARGUMENT;
-    }
-    struct segment_header *h = header_of(own);
-    if (own->rings_allocated >= h->max_rings) {
-        return FF_ERR_FULL;
-    }
-    const uint32_t index = own->rings_allocated++;
-    struct ring_control *control = ring_control_at(own, index);
-    control->consumer_id = consumer_id;
-    control->size = h->ring_size;
-    atomic_store_explicit(&control->tail, 0, memory_order_relaxed);
-    atomic_store_explicit(&h->rings_in_use, own->rings_allocated, memory_order_relaxed);
-    *ring_index = index;
-    return FF_OK;
-}
-
-ff_status_t ff_segment_announce(ff_segment_t *peer, uint64_t producer_id, uint32_t ring_index)
-{
-    if (!peer) {
-        return FF_ERR_INVALID_ARGUMENT;
-    }
-    const uint32_t capacity = header_of(peer)->max_rings;
-    const uint32_t slot = atomic_fetch_add_explicit(announcement_count(peer), 1, memory_order_relaxed);
-    if (slot >= capacity) {
-        return FF_ERR_FULL;
-    }
-    struct announcement *entry = announcement_at(peer, slot);
-    entry->producer_id = producer_id;
-    entry->ring_index = ring_index;
-    /* release: the consumer reads the fields only after seeing state == 1 (acquire); the ring's control
-     * block was written before this call, so it is visible too */
-    atomic_store_explicit(&entry->state, 1, memory_order_release);
-    return FF_OK;
-}
-
-bool ff_segment_next_announcement(ff_segment_t *own, uint32_t *cursor, uint64_t *producer_id, uint32_t *ring_index)
-{
-    const uint32_t capacity = header_of(own)->max_rings;
-    uint32_t count = atomic_load_explicit(announcement_count(own), memory_order_relaxed);
-    if (count > capacity) {
-        count = capacity;
-    }
-    if (*cursor >= count) {
-        return false;
-    }
-    struct announcement *entry = announcement_at(own, *cursor);
-    /* acquire: pairs with the release in ff_segment_announce. The slot may be claimed but not yet
-     * filled: report nothing and look again on the next pass, keeping announcements in order. */
-    if (atomic_load_explicit(&entry->state, memory_order_acquire) != 1) {
-        return false;
-    }
-    *producer_id = entry->producer_id;
-    *ring_index = entry->ring_index;
-    ++*cursor;
-    return true;
+    uint32_t claimed = atomic_load_explicit(&h->rings_claimed, memory_order_relaxed);
+    return ff_segment_bytes_for(h->ring_size, claimed < h->max_rings ? claimed : h->max_rings);
 }
 
 static uint8_t *ring_data(struct ring_control *control)
@@ -408,30 +313,77 @@ static uint8_t *ring_data(struct ring_control *control)
     return (uint8_t *) control + RING_CONTROL_BYTES;
 }
 
-ff_status_t ff_ring_tx_open(ff_ring_tx_t *tx, ff_segment_t *own, uint32_t ring_index)
+ff_status_t ff_segment_ring_claim(ff_segment_t *consumer, uint64_t producer_id, uint32_t *ring_index)
 {
-    if (!tx || !own || !own->owner || ring_index >= own->rings_allocated) {
+    if (!consumer || !ring_index) {
         return FF_ERR_INVALID_ARGUMENT;
     }
-    struct ring_control *control = ring_control_at(own, ring_index);
+    struct segment_header *h = header_of(consumer);
+    /* relaxed: the claim only picks a slot; what the consumer reads is published by the release below */
+    const uint32_t index = atomic_fetch_add_explicit(&h->rings_claimed, 1, memory_order_relaxed);
+    if (index >= h->max_rings) {
+        return FF_ERR_FULL;
+    }
+    struct ring_control *control = ring_control_at(consumer, index);
+    control->producer_id = producer_id;
+    control->size = h->ring_size;
+    /* release: the consumer sees producer_id and size once it sees the claim (acquire) */
+    atomic_store_explicit(&control->state, RING_CLAIMED, memory_order_release);
+    *ring_index = index;
+    return FF_OK;
+}
+
+bool ff_segment_next_ring(ff_segment_t *own, uint32_t *cursor, uint64_t *producer_id, uint32_t *ring_index)
+{
+    const struct segment_header *h = header_of(own);
+    uint32_t claimed = atomic_load_explicit(&h->rings_claimed, memory_order_relaxed);
+    if (claimed > h->max_rings) {
+        claimed = h->max_rings;
+    }
+    if (*cursor >= claimed) {
+        return false;
+    }
+    struct ring_control *control = ring_control_at(own, *cursor);
+    /* acquire: pairs with the release in ff_segment_ring_claim. A slot claimed but not yet published is
+     * reported on a later pass, keeping rings in claim order. */
+    if (atomic_load_explicit(&control->state, memory_order_acquire) != RING_CLAIMED) {
+        return false;
+    }
+    *producer_id = control->producer_id;
+    *ring_index = (*cursor)++;
+    return true;
+}
+
+ff_status_t ff_ring_tx_open(ff_ring_tx_t *tx, ff_segment_t *consumer, uint32_t ring_index, uint64_t producer_id)
+{
+    if (!tx || !consumer || ring_index >= header_of(consumer)->max_rings) {
+        return FF_ERR_INVALID_ARGUMENT;
+    }
+    struct ring_control *control = ring_control_at(consumer, ring_index);
+    if (atomic_load_explicit(&control->state, memory_order_acquire) != RING_CLAIMED ||
+        control->producer_id != producer_id) {
+        return FF_ERR_OWNER_MISMATCH;
+    }
     memset(tx, 0, sizeof(*tx));
     tx->data = ring_data(control);
     tx->tail = &control->tail;
     tx->size = control->size;
     tx->max_payload = control->size / 4;
+    tx->tail_seen = atomic_load_explicit(&control->tail, memory_order_acquire);
+    tx->head = tx->tail_seen;
     return FF_OK;
 }
 
-ff_status_t ff_ring_rx_open(ff_ring_rx_t *rx, ff_segment_t *producer, uint32_t ring_index, uint64_t consumer_id)
+ff_status_t ff_ring_rx_open(ff_ring_rx_t *rx, ff_segment_t *own, uint32_t ring_index)
 {
-    if (!rx || !producer || ring_index >= header_of(producer)->max_rings) {
+    if (!rx || !own || ring_index >= header_of(own)->max_rings) {
         return FF_ERR_INVALID_ARGUMENT;
     }
-    struct ring_control *control = ring_control_at(producer, ring_index);
-    if (control->consumer_id != consumer_id) {
-        return FF_ERR_OWNER_MISMATCH;
+    struct ring_control *control = ring_control_at(own, ring_index);
+    if (atomic_load_explicit(&control->state, memory_order_acquire) != RING_CLAIMED) {
+        return FF_ERR_NOT_READY;
     }
-    if (control->size != header_of(producer)->ring_size) {
+    if (control->size != header_of(own)->ring_size) {
         return FF_ERR_TRUNCATED;
     }
     memset(rx, 0, sizeof(*rx));

@@ -142,22 +142,27 @@ static void test_unlink_after_expected_peers(const char *dir)
 static void test_memory_formula(const char *dir)
 {
     ff_segment_config_t config = config_for(dir, 9);
-    ff_segment_t *own = NULL;
+    ff_segment_t *own = NULL, *mapped = NULL;
     CHECK_STATUS(ff_segment_create(&config, &own), FF_OK);
+    CHECK_STATUS(ff_segment_attach(dir, &key, 9, &config.host, &mapped), FF_OK);
     const size_t empty = ff_segment_bytes_in_use(own);
+    CHECK(empty == ff_segment_bytes_for(8192, 0));
     uint32_t index;
-    CHECK_STATUS(ff_segment_ring_alloc(own, 1, &index), FF_OK);
-    CHECK_STATUS(ff_segment_ring_alloc(own, 2, &index), FF_OK);
+    CHECK_STATUS(ff_segment_ring_claim(mapped, 1, &index), FF_OK);
+    CHECK_STATUS(ff_segment_ring_claim(mapped, 2, &index), FF_OK);
     CHECK(ff_segment_bytes_in_use(own) == empty + 2 * (8192 + 128));
-    CHECK(ff_segment_bytes_for(8192, 8, 2) == ff_segment_bytes_in_use(own));
+    CHECK(ff_segment_bytes_for(8192, 2) == ff_segment_bytes_in_use(own));
     for (int i = 2; i < 8; ++i) {
-        CHECK_STATUS(ff_segment_ring_alloc(own, (uint64_t) i + 1, &index), FF_OK);
+        CHECK_STATUS(ff_segment_ring_claim(mapped, (uint64_t) i + 1, &index), FF_OK);
     }
-    CHECK_STATUS(ff_segment_ring_alloc(own, 99, &index), FF_ERR_FULL);
+    CHECK_STATUS(ff_segment_ring_claim(mapped, 99, &index), FF_ERR_FULL);
+    CHECK(ff_segment_bytes_in_use(own) == ff_segment_bytes_for(8192, 8));
+    ff_segment_close(mapped);
     ff_segment_close(own);
 }
 
-/* Several producer processes announce rings to one consumer and stream checked records into them. */
+/* Several producer processes claim rings in one consumer's segment at once and stream checked
+ * records into them; the consumer finds the rings by polling its own segment. */
 enum { PRODUCERS = 4, RECORDS_PER_PRODUCER = 50000, CONSUMER_ID = 1000 };
 
 static uint8_t byte_for(uint64_t producer, uint64_t seq, uint32_t i)
@@ -168,13 +173,11 @@ static uint8_t byte_for(uint64_t producer, uint64_t seq, uint32_t i)
 static int producer_process(const char *dir, uint64_t id)
 {
     ff_segment_config_t config = config_for(dir, id);
-    ff_segment_t *own = NULL, *consumer = NULL;
+    ff_segment_t *consumer = NULL;
     uint32_t index;
     ff_ring_tx_t tx;
-    if (ff_segment_create(&config, &own) != FF_OK ||
-        ff_segment_attach(dir, &key, CONSUMER_ID, &config.host, &consumer) != FF_OK ||
-        ff_segment_ring_alloc(own, CONSUMER_ID, &index) != FF_OK || ff_ring_tx_open(&tx, own, index) != FF_OK ||
-        ff_segment_announce(consumer, id, index) != FF_OK) {
+    if (ff_segment_attach(dir, &key, CONSUMER_ID, &config.host, &consumer) != FF_OK ||
+        ff_segment_ring_claim(consumer, id, &index) != FF_OK || ff_ring_tx_open(&tx, consumer, index, id) != FF_OK) {
         return 2;
     }
     for (uint64_t seq = 0; seq < RECORDS_PER_PRODUCER; ++seq) {
@@ -191,7 +194,6 @@ static int producer_process(const char *dir, uint64_t id)
     while (!ff_ring_tx_drained(&tx)) {
     }
     ff_segment_close(consumer);
-    ff_segment_close(own);
     return 0;
 }
 
@@ -207,25 +209,25 @@ static void test_many_producers(const char *dir)
             _exit(producer_process(dir, (uint64_t) p + 1));
         }
     }
-    ff_segment_t *producers[PRODUCERS] = {0};
     ff_ring_rx_t rx[PRODUCERS];
+    bool open[PRODUCERS] = {false};
     uint64_t next_seq[PRODUCERS] = {0};
     uint32_t cursor = 0;
-    int announced = 0;
+    int found = 0;
     uint64_t total = 0, errors = 0;
     while (total < (uint64_t) PRODUCERS * RECORDS_PER_PRODUCER && errors == 0) {
         uint64_t producer_id;
         uint32_t ring_index;
-        while (ff_segment_next_announcement(own, &cursor, &producer_id, &ring_index)) {
+        while (ff_segment_next_ring(own, &cursor, &producer_id, &ring_index)) {
             CHECK(producer_id >= 1 && producer_id <= PRODUCERS);
             int p = (int) producer_id - 1;
-            CHECK_STATUS(ff_segment_attach(dir, &key, producer_id, &config.host, &producers[p]), FF_OK);
-            CHECK_STATUS(ff_ring_rx_open(&rx[p], producers[p], ring_index, CONSUMER_ID), FF_OK);
-            ++announced;
+            CHECK_STATUS(ff_ring_rx_open(&rx[p], own, ring_index), FF_OK);
+            open[p] = true;
+            ++found;
         }
         for (int p = 0; p < PRODUCERS; ++p) {
             ff_ring_record_t record;
-            if (!producers[p] || !ff_ring_peek(&rx[p], &record)) {
+            if (!open[p] || !ff_ring_peek(&rx[p], &record)) {
                 continue;
             }
             uint64_t seq;
@@ -246,18 +248,12 @@ static void test_many_producers(const char *dir)
         }
     }
     CHECK(errors == 0);
-    CHECK(announced == PRODUCERS);
+    CHECK(found == PRODUCERS);
     for (int p = 0; p < PRODUCERS; ++p) {
         int status = 0;
         CHECK(waitpid(children[p], &status, 0) == children[p]);
         CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-        ff_segment_close(producers[p]);
     }
-    /* Announcements beyond the table's capacity are refused, not written out of bounds. */
-    for (int i = PRODUCERS; i < 8; ++i) {
-        CHECK_STATUS(ff_segment_announce(own, 77, 0), FF_OK);
-    }
-    CHECK_STATUS(ff_segment_announce(own, 77, 0), FF_ERR_FULL);
     ff_segment_close(own);
 }
 
