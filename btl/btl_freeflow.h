@@ -88,6 +88,7 @@ typedef struct mca_btl_freeflow_component {
     volatile int32_t inbound_count;
     uint32_t inbound_capacity;
     uint32_t ring_cursor;          /* next ring slot of our segment to look at */
+    const _Atomic uint32_t *rings_claimed; /* our segment's claim counter */
 
     /* descriptors */
     opal_free_list_t frags;          /* data lives in a ring reservation */

@@ -290,6 +290,7 @@ static mca_btl_base_module_t **component_init(int *num_btls, bool enable_progres
     FF_LOG(FF_VERBOSE_LIFECYCLE, "freeflow: %s created %s (ring %u bytes, up to %u peers, unlinked after %u attach)",
            OPAL_NAME_PRINT(me), ff_segment_file(c->segment), c->ring_size, max_rings, config.expected_peers);
 
+    c->rings_claimed = ff_segment_claim_counter(c->segment);
     c->inbound_capacity = max_rings;
     c->inbound = calloc(max_rings, sizeof(*c->inbound));
     if (NULL == c->inbound) {
@@ -353,7 +354,10 @@ static int component_progress(void)
 {
     mca_btl_freeflow_component_t *c = &mca_btl_freeflow_component;
     int count = mca_btl_freeflow_poll_inbound();
-    mca_btl_freeflow_accept_rings();
+    /* relaxed: a new ring is picked up on this pass or the next; accept_rings synchronises properly */
+    if (OPAL_UNLIKELY(atomic_load_explicit(c->rings_claimed, memory_order_relaxed) != c->ring_cursor)) {
+        mca_btl_freeflow_accept_rings();
+    }
     if (OPAL_UNLIKELY(c->pending_count)) {
         count += mca_btl_freeflow_flush_pending();
     }

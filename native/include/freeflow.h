@@ -209,6 +209,10 @@ FF_API ff_status_t ff_segment_ring_claim(ff_segment_t *consumer, uint64_t produc
  * is none (yet). Cheap enough to call on every progress pass. */
 FF_API bool ff_segment_next_ring(ff_segment_t *own, uint32_t *cursor, uint64_t *producer_id, uint32_t *ring_index);
 
+/* The counter producers bump when they claim a ring in `own`: a consumer can compare it with its cursor
+ * inline on every progress pass and call ff_segment_next_ring only when it moved. */
+FF_API const _Atomic uint32_t *ff_segment_claim_counter(const ff_segment_t *own);
+
 /* Refuses (FF_ERR_OWNER_MISMATCH) a ring claimed by another producer. */
 FF_API ff_status_t ff_ring_tx_open(ff_ring_tx_t *tx, ff_segment_t *consumer, uint32_t ring_index,
                                    uint64_t producer_id);

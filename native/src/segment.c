@@ -354,6 +354,11 @@ bool ff_segment_next_ring(ff_segment_t *own, uint32_t *cursor, uint64_t *produce
     return true;
 }
 
+const _Atomic uint32_t *ff_segment_claim_counter(const ff_segment_t *own)
+{
+    return &header_of(own)->rings_claimed;
+}
+
 ff_status_t ff_ring_tx_open(ff_ring_tx_t *tx, ff_segment_t *consumer, uint32_t ring_index, uint64_t producer_id)
 {
     if (!tx || !consumer || ring_index >= header_of(consumer)->max_rings) {

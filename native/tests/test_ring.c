@@ -24,7 +24,9 @@ static void pair_open(struct pair *p, const char *dir, uint32_t ring_size)
     uint32_t index = 99, cursor = 0;
     uint64_t producer = 0;
     CHECK(!ff_segment_next_ring(p->own, &cursor, &producer, &index));
+    CHECK(atomic_load(ff_segment_claim_counter(p->own)) == 0);
     CHECK_STATUS(ff_segment_ring_claim(p->mapped, PRODUCER, &index), FF_OK);
+    CHECK(atomic_load(ff_segment_claim_counter(p->own)) == 1);
     CHECK(index == 0);
     CHECK_STATUS(ff_ring_tx_open(&p->tx, p->mapped, index, PRODUCER + 1), FF_ERR_OWNER_MISMATCH);
     CHECK_STATUS(ff_ring_tx_open(&p->tx, p->mapped, index, PRODUCER), FF_OK);
