@@ -20,7 +20,8 @@ export interface ExecOptions {
 /** Runs a command without a shell and collects its output; throws EXEC_FAILED on a non-zero exit. */
 export function exec(command: string, args: readonly string[], options: ExecOptions = {}): Promise<ExecResult> {
   return new Promise((resolve, reject) => {
-    const spawnOptions: SpawnOptions = { stdio: ['pipe', 'pipe', 'pipe'], env: options.env ?? process.env };
+    const stdin = options.input === undefined ? 'ignore' : 'pipe';
+    const spawnOptions: SpawnOptions = { stdio: [stdin, 'pipe', 'pipe'], env: options.env ?? process.env };
     if (options.cwd !== undefined) spawnOptions.cwd = options.cwd;
     if (options.timeoutMs !== undefined) spawnOptions.timeout = options.timeoutMs;
     const child = spawn(command, args, spawnOptions);
@@ -42,6 +43,8 @@ export function exec(command: string, args: readonly string[], options: ExecOpti
       }
       resolve({ stdout, stderr, code: exitCode });
     });
-    child.stdin?.end(options.input ?? '');
+    // A child may exit without reading all its input; its exit status, not EPIPE, says whether it failed.
+    child.stdin?.on('error', () => {});
+    child.stdin?.end(options.input);
   });
 }

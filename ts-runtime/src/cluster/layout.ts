@@ -1,0 +1,88 @@
+import * as path from 'node:path';
+import type { ResolvedClusterRequest } from './request';
+
+/** Every job's state lives below this directory, one subdirectory per job id. */
+export const JOBS_ROOT = '/run/freeflow-jobs';
+export const OVERLAY_SUBNET = '10.244.0.0/16';
+const OVERLAY_PREFIX_LENGTH = 16;
+const UNDERLAY_PREFIX_LENGTH = 24;
+const LAUNCHER_OVERLAY_IP = '10.244.255.254';
+
+/** Everything a job names: pure data computed from the request, shared by set-up, teardown and tests. */
+export interface HostLayout {
+  readonly index: number;
+  readonly name: string;
+  readonly netns: string;
+  readonly underlayIp: string;
+  readonly underlayCidr: string;
+  readonly sharedDir: string;
+  readonly containers: readonly ContainerLayout[];
+}
+
+export interface ContainerLayout {
+  readonly name: string;
+  readonly host: number;
+  readonly index: number;
+  readonly netns: string;
+  readonly overlayIp: string;
+  readonly overlayCidr: string;
+}
+
+export interface ClusterLayout {
+  readonly jobId: string;
+  readonly stateDir: string;
+  readonly containerMapFile: string;
+  readonly fabricNetns: string;
+  readonly launcher: { readonly netns: string; readonly overlayIp: string; readonly overlayCidr: string };
+  readonly hosts: readonly HostLayout[];
+  /** Every network namespace of the job, in creation order. */
+  readonly allNetns: readonly string[];
+}
+
+export function jobNetnsPrefix(jobId: string): string {
+  return `ff-${jobId}-`;
+}
+
+export function jobStateDir(jobId: string): string {
+  return path.join(JOBS_ROOT, jobId);
+}
+
+export function containerMapFile(stateDir: string): string {
+  return path.join(stateDir, 'containers');
+}
+
+export function planLayout(request: ResolvedClusterRequest): ClusterLayout {
+  const prefix = jobNetnsPrefix(request.jobId);
+  const stateDir = jobStateDir(request.jobId);
+  const hosts: HostLayout[] = [];
+  for (let h = 0; h < request.hosts; h++) {
+    const containers: ContainerLayout[] = [];
+    for (let c = 0; c < request.containersPerHost; c++) {
+      const name = `${prefix}h${h}c${c}`;
+      const overlayIp = `10.244.${h + 1}.${c + 2}`;
+      containers.push({ name, host: h, index: c, netns: name, overlayIp, overlayCidr: `${overlayIp}/${OVERLAY_PREFIX_LENGTH}` });
+    }
+    const underlayIp = `10.200.0.${h + 1}`;
+    hosts.push({
+      index: h,
+      name: `h${h}`,
+      netns: `${prefix}h${h}`,
+      underlayIp,
+      underlayCidr: `${underlayIp}/${UNDERLAY_PREFIX_LENGTH}`,
+      sharedDir: path.join(stateDir, 'hosts', `h${h}`, 'shared'),
+      containers,
+    });
+  }
+  const fabricNetns = `${prefix}fabric`;
+  const launcher = {
+    netns: `${prefix}launcher`,
+    overlayIp: LAUNCHER_OVERLAY_IP,
+    overlayCidr: `${LAUNCHER_OVERLAY_IP}/${OVERLAY_PREFIX_LENGTH}`,
+  };
+  const allNetns = [
+    fabricNetns,
+    launcher.netns,
+    ...hosts.flatMap((host) => [host.netns, ...host.containers.map((container) => container.netns)]),
+  ];
+  return { jobId: request.jobId, stateDir, containerMapFile: containerMapFile(stateDir), fabricNetns, launcher, hosts, allNetns };
+}

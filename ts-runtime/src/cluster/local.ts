@@ -1,0 +1,160 @@
+import * as fs from 'node:fs';
+import { FfError } from '../errors';
+import { exec, type ExecOptions, type ExecResult } from '../util/exec';
+import { startContainerInit } from './container';
+import { OVERLAY_SUBNET, planLayout, type ClusterLayout, type HostLayout } from './layout';
+import { createNetnsBatch, endpointBatch, fabricBatch, hostBatch, hostFloodBatch, runBatch, type Mtus } from './network';
+import { checkLocalClusterPrerequisites } from './preflight';
+import { resolveClusterRequest, type ResolvedClusterRequest } from './request';
+import { runtimeProgram } from './runtime-files';
+import { claimJobDir, recordContainer } from './state';
+import { listJobNetns, teardownJob } from './teardown';
+import type { Cluster, ClusterRequest, ContainerHandle, HostHandle, LauncherHandle, ProgressReporter } from './types';
+
+/** A failure inside one named set-up step; hosts are set up in parallel, so the step travels with the error. */
+class SetupStepError extends Error {
+  constructor(readonly step: string, override readonly cause: unknown) {
+    super(cause instanceof Error ? cause.message : String(cause));
+  }
+}
+
+async function runStep<T>(step: string, progress: ProgressReporter, work: () => Promise<T>): Promise<T> {
+  progress(step);
+  try {
+    return await work();
+  } catch (error) {
+    throw error instanceof SetupStepError ? error : new SetupStepError(step, error);
+  }
+}
+
+/** Like Promise.all, but waits for every branch, so nothing is still being created while we tear down. */
+async function allSettledOrThrow<T>(work: readonly Promise<T>[]): Promise<T[]> {
+  const outcomes = await Promise.allSettled(work);
+  const failure = outcomes.find((outcome): outcome is PromiseRejectedResult => outcome.status === 'rejected');
+  if (failure) throw failure.reason;
+  return outcomes.map((outcome) => (outcome as PromiseFulfilledResult<T>).value);
+}
+
+function mountSharedDir(jobId: string, host: HostLayout, sizeMiB: number | undefined): Promise<ExecResult> {
+  fs.mkdirSync(host.sharedDir, { recursive: true });
+  const options = `mode=1777,nosuid,nodev${sizeMiB === undefined ? '' : `,size=${sizeMiB}m`}`;
+  return exec('mount', ['-t', 'tmpfs', '-o', options, `freeflow-${jobId}-${host.name}`, host.sharedDir]);
+}
+
+async function buildHost(
+  layout: ClusterLayout,
+  host: HostLayout,
+  request: ResolvedClusterRequest,
+  progress: ProgressReporter,
+): Promise<ContainerHandle[]> {
+  const mtus: Mtus = request;
+  await allSettledOrThrow<unknown>([
+    runStep(`${host.name}: shared directory`, progress, () => mountSharedDir(layout.jobId, host, request.sharedDirSizeMiB)),
+    runStep(`${host.name}: network`, progress, () => runBatch('ip', host.netns, hostBatch(layout, host, mtus))),
+  ]);
+  const others = [runStep(`${host.name}: VXLAN flooding entries`, progress, () => runBatch('bridge', host.netns, hostFloodBatch(layout, host)))];
+  if (host.index === 0) {
+    others.push(runStep('launcher: network', progress, () => runBatch('ip', layout.launcher.netns, endpointBatch(layout.launcher.overlayCidr))));
+  }
+  const containers = host.containers.map((container) =>
+    runStep(`${container.name}: network and init`, progress, async (): Promise<ContainerHandle> => {
+      await runBatch('ip', container.netns, endpointBatch(container.overlayCidr));
+      const init = await startContainerInit(container, { sharedDir: host.sharedDir, shmSizeMiB: request.shmSizeMiB });
+      recordContainer(layout.containerMapFile, { name: container.name, init });
+      const { name, index, netns, overlayIp } = container;
+      return { name, host: host.index, index, netns, overlayIp, initPid: init.pid };
+    }),
+  );
+  await allSettledOrThrow<unknown>([...containers, ...others]);
+  return Promise.all(containers);
+}
+
+class LocalCluster implements Cluster {
+  readonly jobId: string;
+  readonly hosts: readonly HostHandle[];
+  readonly launcher: LauncherHandle;
+  readonly overlaySubnet = OVERLAY_SUBNET;
+  readonly containerMtu: number;
+  readonly underlayMtu: number;
+  readonly stateDir: string;
+  readonly containerMapFile: string;
+  readonly rshAgent = runtimeProgram('ffrun-rsh');
+  private destroyed: Promise<void> | undefined;
+
+  constructor(layout: ClusterLayout, request: ResolvedClusterRequest, readonly containers: readonly ContainerHandle[]) {
+    this.jobId = layout.jobId;
+    this.hosts = layout.hosts.map(({ index, name, netns, underlayIp, sharedDir }) => ({ index, name, netns, underlayIp, sharedDir }));
+    this.launcher = { netns: layout.launcher.netns, overlayIp: layout.launcher.overlayIp };
+    this.containerMtu = request.containerMtu;
+    this.underlayMtu = request.underlayMtu;
+    this.stateDir = layout.stateDir;
+    this.containerMapFile = layout.containerMapFile;
+  }
+
+  execInContainer(container: ContainerHandle, argv: readonly string[], options: ExecOptions = {}): Promise<ExecResult> {
+    const { cwd, env, ...rest } = options;
+    const agentArgs = ['--argv', ...(cwd === undefined ? [] : ['--cwd', cwd]), container.name, ...argv];
+    return exec(this.rshAgent, agentArgs, { ...rest, env: { ...(env ?? process.env), FFRUN_CONTAINER_MAP: this.containerMapFile } });
+  }
+
+  execInHost(host: HostHandle, argv: readonly string[], options?: ExecOptions): Promise<ExecResult> {
+    return exec('ip', ['netns', 'exec', host.netns, ...argv], options);
+  }
+
+  execInLauncher(argv: readonly string[], options?: ExecOptions): Promise<ExecResult> {
+    return exec('ip', ['netns', 'exec', this.launcher.netns, ...argv], options);
+  }
+
+  destroy(): Promise<void> {
+    // Remembering success matters: a later job may reuse the id, and a second teardown would hit it.
+    this.destroyed ??= teardownJob(this.jobId).catch((error: unknown) => {
+      this.destroyed = undefined;
+      throw error;
+    });
+    return this.destroyed;
+  }
+}
+
+/**
+ * Builds H hosts x C containers of real namespaces (the topology is described in this folder's README).
+ * On failure it removes what it made and throws CLUSTER_SETUP_FAILED naming the step.
+ */
+export async function createLocalCluster(request: ClusterRequest, progress: ProgressReporter = () => {}): Promise<Cluster> {
+  const resolved = resolveClusterRequest(request);
+  checkLocalClusterPrerequisites();
+  const layout = planLayout(resolved);
+  claimJobDir(resolved.jobId);
+  // With the claim held nobody else owns this job id, so leftovers under its name are a dead run's.
+  const leftovers = listJobNetns(resolved.jobId);
+  if (leftovers.length > 0) {
+    fs.rmSync(layout.stateDir, { recursive: true, force: true });
+    throw new FfError('CLUSTER_SETUP_FAILED', `network namespaces of job ${resolved.jobId} already exist: ${leftovers.join(', ')}`, {
+      hint: 'a killed ffrun left them behind: run the stale-job reaper (reapStaleJobs), or choose another job id',
+    });
+  }
+  try {
+    await runStep('network namespaces', progress, () => runBatch('ip', undefined, createNetnsBatch(layout.allNetns)));
+    await runStep('fabric network', progress, () => runBatch('ip', layout.fabricNetns, fabricBatch(layout, resolved)));
+    const perHost = await allSettledOrThrow(layout.hosts.map((host) => buildHost(layout, host, resolved, progress)));
+    progress(`cluster ${resolved.jobId} ready`);
+    return new LocalCluster(layout, resolved, perHost.flat());
+  } catch (error) {
+    const step = error instanceof SetupStepError ? error.step : 'set-up';
+    const cause = error instanceof SetupStepError ? error.cause : error;
+    const details: string[] = [];
+    try {
+      await teardownJob(resolved.jobId, progress);
+    } catch (teardownError) {
+      details.push(`cleaning up after the failure also failed: ${(teardownError as Error).message}`);
+    }
+    const reason = cause instanceof Error ? cause.message : String(cause);
+    throw new FfError('CLUSTER_SETUP_FAILED', `local cluster set-up failed at step "${step}": ${reason}`, {
+      hint:
+        details.length === 0
+          ? 'everything the set-up had made was removed; the message names the command that failed'
+          : 'run the stale-job reaper (reapStaleJobs) to remove what is left; the message names the command that failed',
+      details,
+      cause,
+    });
+  }
+}

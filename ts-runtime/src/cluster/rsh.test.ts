@@ -1,0 +1,116 @@
+import { spawn } from 'node:child_process';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { exec } from '../util/exec';
+import { createLocalCluster } from './local';
+import { testJobId } from './testing';
+import type { Cluster } from './types';
+
+/** The rsh agent, driven as mpirun drives it and as ffrun does, against real containers. */
+const test = suite<{ cluster: Cluster }>('ffrun-rsh agent');
+
+test.before(async (context) => {
+  context.cluster = await createLocalCluster({ jobId: testJobId(), hosts: 2, containersPerHost: 1 });
+});
+
+test.after(async ({ cluster }) => {
+  await cluster?.destroy();
+});
+
+function agent(cluster: Cluster, args: readonly string[], env: NodeJS.ProcessEnv = {}) {
+  return exec(cluster.rshAgent, args, {
+    env: { PATH: process.env.PATH, FFRUN_CONTAINER_MAP: cluster.containerMapFile, ...env },
+    allowFailure: true,
+  });
+}
+
+test('mpirun form: words are re-parsed like a remote shell, inside the named container', async ({ cluster }) => {
+  const target = cluster.containers[1];
+  if (!target) throw new Error('expected 2 containers');
+  // orted's command line arrives as words with quotes inside them.
+  const result = await agent(cluster, [target.name, 'hostname;', 'printf', "'%s\\n'", '-mca', 'orte_hnp_uri', '"1.0;tcp://10.244.255.254:4000"', "'a  b'"]);
+  assert.is(result.stderr, '');
+  assert.is(result.stdout, `${target.name}\n-mca\norte_hnp_uri\n1.0;tcp://10.244.255.254:4000\na  b\n`);
+});
+
+test('the command gets only PATH, HOME, LANG and the MPI/UCX/freeflow variables', async ({ cluster }) => {
+  const target = cluster.containers[0];
+  if (!target) throw new Error('expected 2 containers');
+  const result = await agent(cluster, ['--argv', target.name, 'env'], {
+    OMPI_MCA_test: '1', PMIX_TEST: '2', FREEFLOW_TEST: '3', UCX_TLS: 'tcp', LD_LIBRARY_PATH: '/opt/x', SECRET_TOKEN: 'no',
+  });
+  const names = result.stdout.trim().split('\n').map((line) => line.split('=')[0]).sort();
+  assert.equal(names, ['FREEFLOW_TEST', 'HOME', 'LANG', 'LD_LIBRARY_PATH', 'OMPI_MCA_test', 'PATH', 'PMIX_TEST', 'UCX_TLS']);
+});
+
+test('--argv runs argv as given, in a working directory resolved inside the container', async ({ cluster }) => {
+  const target = cluster.containers[0];
+  if (!target) throw new Error('expected 2 containers');
+  // /run/freeflow exists only inside containers.
+  const result = await agent(cluster, ['--argv', '--cwd', '/run/freeflow', target.name, 'bash', '-c', 'pwd; echo "$1"', 'ignored', 'one ; word']);
+  assert.is(result.stdout, '/run/freeflow\none ; word\n');
+});
+
+test('exit status, stdin and default signal handling pass through the agent', async ({ cluster }) => {
+  const target = cluster.containers[0];
+  if (!target) throw new Error('expected 2 containers');
+  assert.is((await agent(cluster, [target.name, 'exit 7'])).code, 7);
+  const echoed = await exec(cluster.rshAgent, ['--argv', target.name, 'cat'], {
+    env: { PATH: process.env.PATH, FFRUN_CONTAINER_MAP: cluster.containerMapFile },
+    input: 'through stdin\n',
+  });
+  assert.is(echoed.stdout, 'through stdin\n');
+  // The agent runs nsenter in the background, which would make the command ignore SIGINT and SIGQUIT.
+  const ignored = await agent(cluster, ['--argv', target.name, 'grep', 'SigIgn', '/proc/self/status']);
+  assert.is(ignored.stdout, 'SigIgn:\t0000000000000000\n');
+});
+
+test('a killed agent takes its command along and leaves no zombie in the container', async ({ cluster }) => {
+  const target = cluster.containers[0];
+  if (!target) throw new Error('expected 2 containers');
+  const running = spawn(cluster.rshAgent, [target.name, 'sleep 31'], {
+    env: { PATH: process.env.PATH, FFRUN_CONTAINER_MAP: cluster.containerMapFile },
+    stdio: 'ignore',
+  });
+  const exited = new Promise<number | null>((resolve) => running.on('exit', (code, signal) => resolve(code ?? (signal ? -1 : null))));
+  const inside = (script: string) => cluster.execInContainer(target, ['bash', '-c', script]).then((result) => result.stdout);
+  for (let tries = 0; (await inside('pgrep -fxc "sleep 31" || true')).trim() !== '1'; tries++) {
+    if (tries > 200) throw new Error('the command never started');
+    await sleep(10);
+  }
+  running.kill('SIGTERM');
+  assert.is(await exited, 128 + 15, 'the agent reports the command killed by SIGTERM');
+  assert.is(await inside('ps -eo stat=,args= | grep -E "^Z|sleep 31" | grep -v grep || true'), '');
+});
+
+test('an unknown host name fails with exit 255 and names the known containers', async ({ cluster }) => {
+  const result = await agent(cluster, ['ff-nosuch-h9c9', 'true']);
+  assert.is(result.code, 255);
+  assert.match(result.stderr, /unknown container 'ff-nosuch-h9c9'/);
+  assert.ok(result.stderr.includes(cluster.containers[0]?.name ?? '?'), result.stderr);
+});
+
+test('a missing container map fails with exit 255 and says what to set', async ({ cluster }) => {
+  const unset = await exec(cluster.rshAgent, [cluster.containers[0]?.name ?? '', 'true'], { env: { PATH: process.env.PATH }, allowFailure: true });
+  assert.is(unset.code, 255);
+  assert.match(unset.stderr, /FFRUN_CONTAINER_MAP is not set/);
+  const gone = await agent(cluster, [cluster.containers[0]?.name ?? '', 'true'], { FFRUN_CONTAINER_MAP: '/nonexistent/containers' });
+  assert.is(gone.code, 255);
+  assert.match(gone.stderr, /does not exist/);
+});
+
+test('the stock mpirun starts ranks in containers on both hosts through the agent', async ({ cluster }) => {
+  const hosts = cluster.containers.map((container) => container.name);
+  const result = await cluster.execInLauncher(
+    [
+      'mpirun', '--allow-run-as-root', '--mca', 'plm_rsh_agent', cluster.rshAgent, '--mca', 'plm_rsh_no_tree_spawn', '1',
+      '--mca', 'oob_tcp_if_include', cluster.overlaySubnet, '--bind-to', 'none', '--host', hosts.join(','), '-np', String(hosts.length),
+      'bash', '-c', 'echo "$OMPI_COMM_WORLD_RANK $(hostname)"',
+    ],
+    { env: { ...process.env, FFRUN_CONTAINER_MAP: cluster.containerMapFile }, timeoutMs: 60000 },
+  );
+  assert.equal(result.stdout.trim().split('\n').sort(), hosts.map((name, rank) => `${rank} ${name}`));
+});
+
+test.run();

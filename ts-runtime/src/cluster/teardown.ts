@@ -1,0 +1,91 @@
+import * as fs from 'node:fs';
+import { FfError } from '../errors';
+import { exec } from '../util/exec';
+import { containerMapFile, jobNetnsPrefix, jobStateDir } from './layout';
+import { deleteNetnsBatch, runBatch } from './network';
+import { killAndWait, netnsInode, processesInNetns } from './procfs';
+import { readContainerMap } from './state';
+import type { ProgressReporter } from './types';
+
+const PROCESS_EXIT_TIMEOUT_MS = 5000;
+
+/** Names of the job's network namespaces that exist now. */
+export function listJobNetns(jobId: string): string[] {
+  const prefix = jobNetnsPrefix(jobId);
+  try {
+    return fs.readdirSync('/run/netns').filter((name) => name.startsWith(prefix));
+  } catch {
+    return [];
+  }
+}
+
+function unescapeMountPath(field: string): string {
+  return field.replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(parseInt(octal, 8)));
+}
+
+/** Mount points at or below `dir` in this mount namespace, deepest first. */
+export function mountsBelow(dir: string): string[] {
+  const points = fs
+    .readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .map((line) => line.split(' ')[4])
+    .filter((field): field is string => field !== undefined)
+    .map(unescapeMountPath)
+    .filter((point) => point === dir || point.startsWith(dir + '/'));
+  return [...new Set(points)].sort((a, b) => b.length - a.length);
+}
+
+async function unmountBelow(dir: string): Promise<string[]> {
+  for (const lazy of [false, true]) {
+    const points = mountsBelow(dir);
+    if (points.length === 0) return [];
+    // Busy mounts (a process we could not kill still uses them) are detached lazily on the second pass.
+    await exec('umount', [...(lazy ? ['--lazy'] : []), ...points], { allowFailure: true });
+  }
+  return mountsBelow(dir);
+}
+
+/**
+ * Removes everything a job made, in the order that frees each resource: processes (container inits
+ * take their whole pid namespace with them; then anything left in the job's network namespaces, such
+ * as mpirun in the launcher), mounts, network namespaces (their links go with them), the state dir.
+ * Works from what exists, not from what set-up got to, so it finishes partial set-ups and dead owners'
+ * jobs alike. Runs every step even when one fails, then throws CLUSTER_TEARDOWN_FAILED naming the rest.
+ */
+export async function teardownJob(jobId: string, progress: ProgressReporter = () => {}): Promise<void> {
+  const stateDir = jobStateDir(jobId);
+  const problems: string[] = [];
+  const netnsNames = listJobNetns(jobId);
+  const inodes = new Set(netnsNames.map(netnsInode).filter((inode): inode is number => inode !== undefined));
+
+  progress(`teardown ${jobId}: stopping processes`);
+  const inits = readContainerMap(containerMapFile(stateDir)).map((record) => record.init);
+  const survivors = await killAndWait(inits, PROCESS_EXIT_TIMEOUT_MS);
+  const stragglers = processesInNetns(inodes).filter((found) => found.pid !== process.pid);
+  survivors.push(...(await killAndWait(stragglers, PROCESS_EXIT_TIMEOUT_MS)));
+  if (survivors.length > 0) problems.push(`processes still running after SIGKILL: ${survivors.map((p) => p.pid).join(', ')}`);
+
+  progress(`teardown ${jobId}: unmounting`);
+  const stuckMounts = await unmountBelow(stateDir);
+  if (stuckMounts.length > 0) problems.push(`could not unmount ${stuckMounts.join(', ')}`);
+
+  progress(`teardown ${jobId}: deleting ${netnsNames.length} network namespaces`);
+  try {
+    await runBatch('ip', undefined, deleteNetnsBatch(netnsNames), { force: true });
+  } catch (error) {
+    // A concurrent teardown of the same job (its owner finishing while a reaper starts) deletes some
+    // names first; what matters is that none is left.
+    const left = listJobNetns(jobId);
+    if (left.length > 0) problems.push(`network namespaces left (${left.join(', ')}): ${(error as Error).message}`);
+  }
+
+  // Removing files below a mount that is still there would delete the job's data, not the directory.
+  if (stuckMounts.length === 0) fs.rmSync(stateDir, { recursive: true, force: true });
+
+  if (problems.length > 0) {
+    throw new FfError('CLUSTER_TEARDOWN_FAILED', `could not remove everything of job ${jobId}: ${problems.join('; ')}`, {
+      hint: 'check `ip netns list`, `mount | grep freeflow` and the pids named; then run the stale-job reaper again',
+      details: problems,
+    });
+  }
+}

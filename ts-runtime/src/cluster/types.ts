@@ -1,0 +1,72 @@
+import type { ExecOptions, ExecResult } from '../util/exec';
+
+/** What the caller asks for; validated by `resolveClusterRequest`. */
+export interface ClusterRequest {
+  /** `[a-z0-9]{6}`; names every namespace, mount and directory of the job. */
+  jobId: string;
+  hosts: number;
+  containersPerHost: number;
+  /** MTU of container and launcher interfaces (default 1450); the underlay gets this plus the VXLAN overhead. */
+  containerMtu?: number;
+  /** Size of each host's shared tmpfs; default: the kernel's tmpfs default (half of RAM, used only when touched). */
+  sharedDirSizeMiB?: number;
+  /** Size of each container's /dev/shm; default as for sharedDirSizeMiB. */
+  shmSizeMiB?: number;
+}
+
+export interface HostHandle {
+  readonly index: number;
+  /** `h<index>`: the name the path table uses. */
+  readonly name: string;
+  readonly netns: string;
+  readonly underlayIp: string;
+  /** The host's shared tmpfs in the root mount namespace; containers of this host see it at /run/freeflow. */
+  readonly sharedDir: string;
+}
+
+export interface ContainerHandle {
+  /** `ff-<job>-h<i>c<j>`: netns name and hostname; mpirun's hostfile uses it. */
+  readonly name: string;
+  readonly host: number;
+  readonly index: number;
+  readonly netns: string;
+  readonly overlayIp: string;
+  /** Pid (in the root pid namespace) of the container's init, pid 1 inside. */
+  readonly initPid: number;
+}
+
+export interface LauncherHandle {
+  readonly netns: string;
+  readonly overlayIp: string;
+}
+
+export interface Cluster {
+  readonly jobId: string;
+  readonly hosts: readonly HostHandle[];
+  readonly containers: readonly ContainerHandle[];
+  readonly launcher: LauncherHandle;
+  /** "10.244.0.0/16": for oob_tcp_if_include / btl_tcp_if_include. */
+  readonly overlaySubnet: string;
+  readonly containerMtu: number;
+  readonly underlayMtu: number;
+  /** /run/freeflow-jobs/<job> */
+  readonly stateDir: string;
+  /** The value for FFRUN_CONTAINER_MAP. */
+  readonly containerMapFile: string;
+  /** Absolute path of ffrun-rsh, for `--mca plm_rsh_agent`. */
+  readonly rshAgent: string;
+  /**
+   * Runs argv inside a container (all its namespaces, working directory `options.cwd` or /) through the
+   * rsh agent, so it gets the agent's clean environment: PATH, HOME, LANG and the OMPI_*, PMIX_*,
+   * FREEFLOW_*, UCX_*, LD_LIBRARY_PATH variables of `options.env` (default: this process's environment).
+   */
+  execInContainer(container: ContainerHandle, argv: readonly string[], options?: ExecOptions): Promise<ExecResult>;
+  /** Runs argv in a host's network namespace (`ip netns exec`, which also gives it that namespace's /sys). */
+  execInHost(host: HostHandle, argv: readonly string[], options?: ExecOptions): Promise<ExecResult>;
+  /** Runs argv in the launcher's network namespace (root pid and mount namespaces), where mpirun belongs. */
+  execInLauncher(argv: readonly string[], options?: ExecOptions): Promise<ExecResult>;
+  /** Idempotent; removes everything; safe to call after a partial set-up; never leaves processes. */
+  destroy(): Promise<void>;
+}
+
+export type ProgressReporter = (step: string) => void;
