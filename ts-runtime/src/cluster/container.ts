@@ -10,6 +10,7 @@ const READY_TIMEOUT_MS = 15000;
 export interface ContainerMounts {
   readonly sharedDir: string;
   readonly shmSizeMiB: number | undefined;
+  readonly volumes: readonly string[];
 }
 
 function childPids(pid: number): number[] {
@@ -30,6 +31,7 @@ export function startContainerInit(container: ContainerLayout, mounts: Container
     'netns', 'exec', container.netns,
     'unshare', '--ipc', '--uts', '--pid', '--mount', '--fork', '--mount-proc', '--propagation', 'private',
     runtimeProgram('ffrun-container-init'), container.name, mounts.sharedDir, String(mounts.shmSizeMiB ?? 'default'),
+    ...mounts.volumes,
   ];
   // `ip netns exec` and then `unshare` exec in place, so the spawned pid is unshare's and the init is its child.
   const child = spawn('ip', argv, { detached: true, stdio: ['ignore', 'pipe', 'pipe'], env: { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin' } });

@@ -59,7 +59,7 @@ async function buildHost(
   const containers = host.containers.map((container) =>
     runStep(`${container.name}: network and init`, progress, async (): Promise<ContainerHandle> => {
       await runBatch('ip', container.netns, endpointBatch(container.overlayCidr));
-      const init = await startContainerInit(container, { sharedDir: host.sharedDir, shmSizeMiB: request.shmSizeMiB });
+      const init = await startContainerInit(container, { sharedDir: host.sharedDir, shmSizeMiB: request.shmSizeMiB, volumes: request.volumes });
       recordContainer(layout.containerMapFile, { name: container.name, init });
       const { name, index, netns, overlayIp } = container;
       return { name, host: host.index, index, netns, overlayIp, initPid: init.pid };

@@ -21,6 +21,10 @@ const clusterRequestSchema = z
     containerMtu: z.number().int().min(MIN_CONTAINER_MTU).max(MAX_UNDERLAY_MTU - VXLAN_OVERHEAD).optional(),
     sharedDirSizeMiB: sizeMiB.optional(),
     shmSizeMiB: sizeMiB.optional(),
+    volumes: z
+      .array(z.string().regex(/^\/[^\0\s]*$/, 'must be an absolute path without spaces'))
+      .refine((paths) => paths.every((p) => !/^\/dev\/shm(\/|$)/.test(p)), 'cannot be under /dev/shm, which is private to each container')
+      .optional(),
   })
   .strict();
 
@@ -33,6 +37,7 @@ export interface ResolvedClusterRequest {
   /** undefined: the kernel's tmpfs default (half of RAM; pages are only used when touched). */
   readonly sharedDirSizeMiB: number | undefined;
   readonly shmSizeMiB: number | undefined;
+  readonly volumes: readonly string[];
 }
 
 /** Validates a request once, at the module boundary, and fills in the defaults. */
@@ -42,7 +47,7 @@ export function resolveClusterRequest(request: ClusterRequest): ResolvedClusterR
     const problems = parsed.error.issues.map((issue) => `${issue.path.join('.') || 'request'}: ${issue.message}`);
     throw new FfError('CLUSTER_REQUEST_INVALID', `invalid local cluster request: ${problems.join('; ')}`, {
       hint: `give jobId as 6 characters [a-z0-9], 1-${MAX_HOSTS} hosts, 1-${MAX_CONTAINERS_PER_HOST} containers per host, ` +
-        `containerMtu ${MIN_CONTAINER_MTU}-${MAX_UNDERLAY_MTU - VXLAN_OVERHEAD}, sizes as positive whole MiB`,
+        `containerMtu ${MIN_CONTAINER_MTU}-${MAX_UNDERLAY_MTU - VXLAN_OVERHEAD}, sizes as positive whole MiB, volumes as absolute paths outside /dev/shm`,
       details: problems,
     });
   }
@@ -55,5 +60,6 @@ export function resolveClusterRequest(request: ClusterRequest): ResolvedClusterR
     underlayMtu: Math.max(1500, containerMtu + VXLAN_OVERHEAD),
     sharedDirSizeMiB: parsed.data.sharedDirSizeMiB,
     shmSizeMiB: parsed.data.shmSizeMiB,
+    volumes: parsed.data.volumes ?? [],
   };
 }

@@ -12,6 +12,12 @@ export interface ClusterRequest {
   sharedDirSizeMiB?: number;
   /** Size of each container's /dev/shm; default as for sharedDirSizeMiB. */
   shmSizeMiB?: number;
+  /**
+   * Absolute directories of the machine that every container sees at the same path, like a volume of a
+   * pod: needed only for those under /tmp or /run, which containers otherwise replace with their own.
+   * ffrun passes the repository, so its programs run in containers wherever it was cloned.
+   */
+  volumes?: readonly string[];
 }
 
 export interface HostHandle {
