@@ -1,0 +1,56 @@
+# ctest: the ffcheck programs under plain mpirun in one namespace, with Open MPI's own BTLs (shared
+# memory and TCP). This proves the programs themselves right before they judge the freeflow BTL (the
+# end-to-end suite runs manifest.json through ffrun), and --inject-fault proves their checks can fail.
+set(FFCHECK_EXPECT ${CMAKE_CURRENT_SOURCE_DIR}/run_expect.sh)
+# Oversubscribed on small machines: yield when idle, no binding (every rank would share core 0).
+set(FFCHECK_MPIRUN ${MPIEXEC_EXECUTABLE} --oversubscribe --allow-run-as-root --bind-to none
+    --mca mpi_yield_when_idle 1 --mca pml ob1)
+# The programs' own watchdog fires before ctest's timeout, so that mpirun ends the job cleanly.
+set(FFCHECK_WATCHDOG --timeout 100)
+
+# ffcheck_add_test(<name> RANKS <n> BTL <btl> PROGRAM <program> [ARGS ...] [EXPECT ...])
+function(ffcheck_add_test name)
+  cmake_parse_arguments(T "" "RANKS;BTL;PROGRAM" "ARGS;EXPECT" ${ARGN})
+  if(NOT T_EXPECT)
+    set(T_EXPECT --exit zero --require "subtests passed" --forbid "^FAIL|TIMEOUT")
+  endif()
+  add_test(NAME ffcheck.${name}
+    COMMAND ${FFCHECK_EXPECT} ${T_EXPECT} --
+      ${FFCHECK_MPIRUN} --mca btl self,${T_BTL} -n ${T_RANKS}
+      $<TARGET_FILE:ffcheck_${T_PROGRAM}> ${FFCHECK_WATCHDOG} ${T_ARGS})
+  set_tests_properties(ffcheck.${name} PROPERTIES TIMEOUT 150 LABELS mpi)
+endfunction()
+
+# Every program passes with shared memory (4 ranks) and TCP (3 ranks).
+set(FFCHECK_QUICK_p2p --max-size 4M)
+foreach(program p2p datatypes collectives threads stress allpairs)
+  ffcheck_add_test(${program}.vader RANKS 4 BTL vader PROGRAM ${program} ARGS ${FFCHECK_QUICK_${program}})
+  ffcheck_add_test(${program}.tcp RANKS 3 BTL tcp PROGRAM ${program} ARGS ${FFCHECK_QUICK_${program}})
+endforeach()
+
+# --inject-fault corrupts one received byte per subtest and rank: every subtest must FAIL and the
+# program must exit 1.
+foreach(program p2p datatypes collectives stress allpairs)
+  ffcheck_add_test(${program}.inject-fault RANKS 2 BTL vader PROGRAM ${program} ARGS --inject-fault --max-size 2M
+    EXPECT --exit 1 --require "^FAIL " --require "differs at offset|wrong: expected" --forbid "^PASS|TIMEOUT")
+endforeach()
+# ffcheck_threads' thread_level subtest receives no data: the one subtest that passes anyway.
+ffcheck_add_test(threads.inject-fault RANKS 2 BTL vader PROGRAM threads ARGS --inject-fault
+  EXPECT --exit 1 --require "^FAIL pairs" --require "differs at offset|expected"
+         --forbid "^PASS (pairs|anysource|mprobe|blocking|collectives)|TIMEOUT")
+
+# The failure programs: the job must end non-zero, promptly, without any rank hanging.
+ffcheck_add_test(abort.vader RANKS 3 BTL vader PROGRAM abort ARGS --rank 1 --code 7
+  EXPECT --exit nonzero --require "rank 1 on .* calls MPI_Abort" --forbid "TIMEOUT|MPI_Abort returned|completed")
+foreach(btl vader tcp)
+  ffcheck_add_test(die_midtransfer.${btl} RANKS 3 BTL ${btl} PROGRAM die_midtransfer ARGS --rank 2 --peer 0
+    EXPECT --exit nonzero --require "rank 2 on .*SIGKILL to itself" --forbid "TIMEOUT|still running")
+endforeach()
+
+# Bad input gets one clear error and exit code 2.
+ffcheck_add_test(usage.bad-size RANKS 1 BTL vader PROGRAM p2p ARGS --max-size 12Q
+  EXPECT --exit 2 --require "--max-size: '12Q' is not a size" --forbid "^PASS|^FAIL")
+ffcheck_add_test(usage.too-few-ranks RANKS 1 BTL vader PROGRAM p2p
+  EXPECT --exit 2 --require "needs at least 2 ranks" --forbid "^PASS|^FAIL")
+ffcheck_add_test(usage.unknown-subtest RANKS 2 BTL vader PROGRAM collectives ARGS --only bcast,nosuch
+  EXPECT --exit 2 --require "no subtest named 'nosuch'" --forbid "^PASS|^FAIL")
