@@ -45,7 +45,7 @@ if [ ! -f build/CMakeCache.txt ]; then
   npx cmake-js configure --out build >/dev/null
 fi
 say "building native code"
-cmake --build build --parallel "$(nproc)" -- --no-print-directory >/dev/null
+cmake --build build --parallel "$(nproc)" >/dev/null
 
 say "building TypeScript"
 npx tsc -p tsconfig.json

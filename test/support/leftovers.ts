@@ -1,0 +1,54 @@
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+
+/** Every process's command line, as one string with spaces for the NULs. */
+export function processCommandLines(): Array<{ pid: number; command: string }> {
+  const found: Array<{ pid: number; command: string }> = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
+    try {
+      const command = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0').join(' ').trim();
+      if (command !== '') found.push({ pid: Number(entry), command });
+    } catch {
+      // the process exited while we looked
+    }
+  }
+  return found;
+}
+
+export function processesMatching(pattern: RegExp): Array<{ pid: number; command: string }> {
+  return processCommandLines().filter((p) => pattern.test(p.command));
+}
+
+export function shmEntries(): Set<string> {
+  return new Set(readdirSync('/dev/shm'));
+}
+
+/**
+ * What a job left behind: its network namespaces, mounts, state directory, processes that name it (the
+ * container inits, mpirun, rsh agents), processes of the test's own marker, and /dev/shm files created
+ * since `shmBefore` that name the job or freeflow (containers have private /dev/shm mounts, so Open MPI's own
+ * vader files there vanish with them; files in the machine's /dev/shm come from other, local runs). Empty
+ * means clean.
+ */
+export function leftoversOf(jobId: string, options: { marker?: RegExp; shmBefore?: Set<string> } = {}): string[] {
+  const problems: string[] = [];
+  const netns = existsSync('/run/netns') ? readdirSync('/run/netns').filter((name) => name.startsWith(`ff-${jobId}-`)) : [];
+  if (netns.length > 0) problems.push(`network namespaces: ${netns.join(', ')}`);
+  const stateDir = `/run/freeflow-jobs/${jobId}`;
+  const mounts = readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .filter((line) => line.includes(stateDir));
+  if (mounts.length > 0) problems.push(`mounts: ${mounts.length} under ${stateDir}`);
+  if (existsSync(stateDir)) problems.push(`state directory ${stateDir}`);
+  const named = processesMatching(new RegExp(`ff-${jobId}|freeflow-jobs/${jobId}`));
+  if (named.length > 0) problems.push(`processes: ${named.map((p) => `${p.pid} ${p.command}`).join('; ')}`);
+  if (options.marker !== undefined) {
+    const marked = processesMatching(options.marker);
+    if (marked.length > 0) problems.push(`program processes: ${marked.map((p) => `${p.pid} ${p.command}`).join('; ')}`);
+  }
+  if (options.shmBefore !== undefined) {
+    const created = [...shmEntries()].filter((name) => !options.shmBefore!.has(name) && new RegExp(`ff-|freeflow|${jobId}`).test(name));
+    if (created.length > 0) problems.push(`/dev/shm: ${created.join(', ')}`);
+  }
+  return problems;
+}

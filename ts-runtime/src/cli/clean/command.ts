@@ -1,0 +1,11 @@
+import { reapStaleJobs } from '../../cluster';
+import { assertRoot } from '../../launcher/preflight';
+import type { CommandContext } from '../context';
+
+/** `ffrun clean`: removes everything that runs killed with SIGKILL left behind (every run also does this first). */
+export async function cleanCommand(context: CommandContext): Promise<number> {
+  assertRoot();
+  const reaped = await context.progress.step('removing what killed runs left', () => reapStaleJobs((step) => context.progress.note(step)));
+  process.stdout.write(reaped.jobs.length === 0 ? 'nothing to clean\n' : `removed stale jobs: ${reaped.jobs.join(', ')}\n`);
+  return 0;
+}

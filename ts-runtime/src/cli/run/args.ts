@@ -1,0 +1,110 @@
+import { FfError } from '../../errors';
+import { loadJobSpecFile, withResolvedCommand } from '../../spec/load';
+import type { JobSpec } from '../../spec/schema';
+import { validateJobSpec } from '../../spec/validate';
+
+export interface RunArgs {
+  readonly spec: JobSpec;
+  readonly json: boolean;
+}
+
+/** Which flag sets which spec field: errors on the command line name the flag. */
+const FLAG_OF: Readonly<Record<string, string>> = {
+  name: '--name',
+  ranks: '-n',
+  'cluster.hosts': '--hosts',
+  'cluster.containersPerHost': '--containers-per-host',
+  'cluster.slotsPerContainer': '--slots-per-container',
+  placement: '--placement',
+  network: '--network',
+  timeoutSeconds: '--timeout',
+  'program.command': 'the program after --',
+  'program.args.*': 'the program arguments after --',
+  'env.*': '-x',
+  'mca.*': '--mca',
+};
+
+const VALUE_FLAGS = new Set(['-n', '--np', '--hosts', '--containers-per-host', '--slots-per-container', '--placement', '--network', '--timeout', '--name', '-x']);
+
+export const RUN_USAGE = `ffrun run <job.yaml> [--network overlay|freeflow] [--json]
+ffrun [run] -n <ranks> [--hosts H] [--containers-per-host C] [--slots-per-container S]
+      [--placement fill|round-robin] [--network overlay|freeflow] [--timeout SECONDS]
+      [--name NAME] [-x NAME=VALUE]... [--mca NAME VALUE]... [--json] -- <program> [args...]`;
+
+/**
+ * Parses `run`'s arguments: a spec file, or the mpirun-like form that builds the same raw value and goes
+ * through the same schema. Defaults of the mpirun-like form: 1 host, 1 slot per container, and as many
+ * containers per host as the ranks need.
+ */
+export function parseRunArgs(args: readonly string[]): RunArgs {
+  const separator = args.indexOf('--');
+  const options = separator === -1 ? args : args.slice(0, separator);
+  const program = separator === -1 ? [] : args.slice(separator + 1);
+  const flags = new Map<string, string>();
+  const env: Record<string, string> = {};
+  const mca: Record<string, string> = {};
+  const positional: string[] = [];
+  let json = false;
+  for (let i = 0; i < options.length; i++) {
+    const arg = options[i]!;
+    if (arg === '--json') json = true;
+    else if (arg === '--mca') {
+      const [name, value] = [options[i + 1], options[i + 2]];
+      if (name === undefined || value === undefined) usage('--mca needs a name and a value, e.g. --mca btl_tcp_eager_limit 65536');
+      mca[name] = value;
+      i += 2;
+    } else if (VALUE_FLAGS.has(arg)) {
+      const value = options[++i];
+      if (value === undefined) usage(`${arg} needs a value`);
+      if (arg === '-x') {
+        const eq = value.indexOf('=');
+        if (eq <= 0) usage(`-x needs NAME=VALUE, got ${value}`);
+        env[value.slice(0, eq)] = value.slice(eq + 1);
+      } else flags.set(arg === '--np' ? '-n' : arg, value);
+    } else if (arg.startsWith('-')) usage(`unknown option ${arg}`);
+    else positional.push(arg);
+  }
+
+  if (positional.length > 0) {
+    const [specPath, ...extra] = positional;
+    const onlyNetwork = [...flags.keys()].every((flag) => flag === '--network');
+    if (extra.length > 0 || program.length > 0 || !onlyNetwork || Object.keys(env).length + Object.keys(mca).length > 0)
+      usage('with a job spec file, only --network and --json may be given; put everything else in the spec');
+    const spec = loadJobSpecFile(specPath!);
+    const network = flags.get('--network');
+    return { spec: network === undefined ? spec : validateJobSpec({ ...spec, network }, { kind: 'flags', flagOf: FLAG_OF }), json };
+  }
+  if (program.length === 0) usage('give a job spec file, or the program to run after --');
+  const ranks = numberOrText(flags.get('-n'));
+  const hosts = numberOrText(flags.get('--hosts')) ?? 1;
+  const slots = numberOrText(flags.get('--slots-per-container')) ?? 1;
+  const perHost = numberOrText(flags.get('--containers-per-host')) ?? defaultContainersPerHost(ranks, hosts, slots);
+  const raw = {
+    name: flags.get('--name') ?? 'cli',
+    cluster: { hosts, containersPerHost: perHost, slotsPerContainer: slots },
+    ranks,
+    placement: flags.get('--placement'),
+    network: flags.get('--network'),
+    program: { command: program[0], args: program.slice(1) },
+    env,
+    mca,
+    timeoutSeconds: numberOrText(flags.get('--timeout')),
+  };
+  return { spec: withResolvedCommand(validateJobSpec(raw, { kind: 'flags', flagOf: FLAG_OF }), process.cwd()), json };
+}
+
+function defaultContainersPerHost(ranks: unknown, hosts: unknown, slots: unknown): number {
+  // When a value is unusable, its own error is the one to show: any valid count keeps this one quiet.
+  if (typeof ranks !== 'number' || typeof hosts !== 'number' || typeof slots !== 'number' || hosts < 1 || slots < 1) return 1;
+  return Math.max(1, Math.ceil(ranks / (hosts * slots)));
+}
+
+/** Numbers become numbers; anything else stays text so that the schema reports it by name. */
+function numberOrText(value: string | undefined): number | string | undefined {
+  if (value === undefined) return undefined;
+  return /^-?\d+$/.test(value) ? Number(value) : value;
+}
+
+function usage(problem: string): never {
+  throw new FfError('USAGE', problem, { hint: `usage:\n${RUN_USAGE}` });
+}

@@ -1,0 +1,51 @@
+import { constants } from 'node:os';
+import { FfError } from '../../errors';
+import { printOutputLine } from '../../launcher/run-mpirun';
+import { describeCapabilities } from '../../native/capabilities';
+import { formatPathMatrix, formatPlacement, formatPlanVersusActual } from '../../orchestrator/format-plan';
+import { formatSeconds } from '../progress';
+import type { CommandContext } from '../context';
+import { parseRunArgs } from './args';
+import { jobReportJson } from './json';
+import { runJob } from './run-job';
+
+/** `ffrun run ...`: runs the job and returns the exit code (the job's, or the first failing rank's). */
+export async function runCommand(args: readonly string[], context: CommandContext): Promise<number> {
+  const { spec, json } = parseRunArgs(args);
+  return runSpec(spec, json, context);
+}
+
+function describeExitCode(code: number): string {
+  const signal = Object.entries(constants.signals).find(([, number]) => number === code - 128)?.[0];
+  return signal === undefined ? "the first failing rank's exit code, or MPI_Abort's" : `128 + ${code - 128}: a rank was killed by ${signal}`;
+}
+
+export async function runSpec(spec: Parameters<typeof runJob>[0], json: boolean, context: CommandContext): Promise<number> {
+  const report = await runJob(spec, {
+    progress: context.progress,
+    interrupt: context.interrupt,
+    onPlan: (plan, capabilities) => {
+      if (!json) process.stdout.write(`${formatPlacement(plan, capabilities.map(describeCapabilities))}\n\n${formatPathMatrix(plan)}\n\nprogram output:\n`);
+    },
+    onLine: (line) => printOutputLine(line, json),
+  });
+  const { exitCode } = report.mpirun;
+  if (json) {
+    process.stdout.write(`${JSON.stringify(jobReportJson(report), null, 2)}\n`);
+  } else {
+    if (report.outcomes !== null) process.stdout.write(`\n${formatPlanVersusActual(report.plan, report.outcomes)}\n`);
+    const { setupMs, probeMs, teardownMs, totalMs } = report.timings;
+    process.stderr.write(
+      `[ffrun] job ${report.plan.jobId} (${spec.name}) exited with code ${exitCode}: mpirun ${formatSeconds(report.mpirun.durationMs)}, ` +
+        `set-up ${formatSeconds(setupMs)}, probes ${formatSeconds(probeMs)}, teardown ${formatSeconds(teardownMs)}, total ${formatSeconds(totalMs)}\n`,
+    );
+  }
+  if (exitCode !== 0) {
+    context.reportError(
+      new FfError('JOB_FAILED', `the job failed: mpirun exited with code ${exitCode} (${describeExitCode(exitCode)})`, {
+        hint: 'see the rank output above; ffrun exits with the same code',
+      }),
+    );
+  }
+  return exitCode;
+}

@@ -1,0 +1,24 @@
+import { PATH_CHAR } from '../../orchestrator/path-kind';
+import { fallbacks } from '../../orchestrator/actual-paths';
+import type { JobReport } from './run-job';
+
+/** The `--json` document: placement, hosts and their capabilities, planned and actual paths, result. */
+export function jobReportJson(report: JobReport): unknown {
+  const { plan, outcomes } = report;
+  return {
+    job: { id: plan.jobId, name: report.spec.name, network: plan.network, ranks: plan.ranks.length },
+    hosts: plan.hosts.map((host) => ({ ...host, capabilities: report.capabilities[host.index] })),
+    placement: plan.ranks.map(({ rank, host, container }) => ({ rank, host, container })),
+    paths: {
+      legend: PATH_CHAR,
+      planned: plan.paths.map((row) => row.map((kind) => PATH_CHAR[kind]).join('')),
+      actual: outcomes?.map((row) => row.map((o) => (o.actual === 'unknown' ? '?' : PATH_CHAR[o.actual])).join('')) ?? null,
+      fallbacks: outcomes === null ? [] : fallbacks(outcomes).map(({ from, to, outcome }) => ({ from, to, actual: outcome.actual, reason: outcome.reason ?? null })),
+    },
+    result: {
+      exitCode: report.mpirun.exitCode,
+      mpirunMs: report.mpirun.durationMs,
+      ...report.timings,
+    },
+  };
+}

@@ -1,0 +1,87 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import type { JobPlan } from '../orchestrator/plan';
+import { buildMpirunInvocation, type InvocationInputs } from './mpirun-invocation';
+
+function inputs(ranks: number, network: JobPlan['network'], cpus = 2): InvocationInputs {
+  const plan: JobPlan = {
+    jobId: 'abc123',
+    key: '0'.repeat(32),
+    network,
+    placement: 'fill',
+    hosts: [{ index: 0, name: 'h0' }],
+    ranks: Array.from({ length: ranks }, (_, rank) => ({ rank, host: 0, containerIndex: rank >> 1, container: `ff-abc123-h0c${rank >> 1}` })),
+    paths: [],
+  };
+  return {
+    plan,
+    spec: {
+      program: { command: '/repo/build/bin/app', args: ['--size', '8'] },
+      env: { GREETING: 'hi there' },
+      mca: { btl_tcp_eager_limit: '65536' },
+      cluster: { hosts: 1, containersPerHost: 2, slotsPerContainer: 2 },
+    },
+    cpus,
+    overlaySubnet: '10.244.0.0/16',
+    rshAgent: '/repo/ts-runtime/bin/ffrun-rsh',
+    containerMapFile: '/run/freeflow-jobs/abc123/containers',
+    btlDir: '/repo/build/btl',
+    stateDir: '/run/freeflow-jobs/abc123',
+  };
+}
+
+function mcaOf(argv: readonly string[]): Record<string, string> {
+  const mca: Record<string, string> = {};
+  argv.forEach((arg, i) => {
+    if (arg === '--mca') mca[argv[i + 1]!] = argv[i + 2]!;
+  });
+  return mca;
+}
+
+test('overlay: ob1 with self,vader,tcp, rsh agent, interfaces pinned to the overlay, program last', () => {
+  const invocation = buildMpirunInvocation(inputs(2, 'overlay'));
+  const mca = mcaOf(invocation.argv);
+  assert.is(mca.pml, 'ob1');
+  assert.is(mca.btl, 'self,vader,tcp');
+  assert.is(mca.plm_rsh_agent, '/repo/ts-runtime/bin/ffrun-rsh');
+  assert.is(mca.plm_rsh_no_tree_spawn, '1');
+  assert.is(mca.oob_tcp_if_include, '10.244.0.0/16');
+  assert.is(mca.btl_tcp_if_include, '10.244.0.0/16');
+  assert.is(mca.btl_tcp_eager_limit, '65536');
+  assert.is(mca.mpi_yield_when_idle, undefined);
+  assert.ok(invocation.argv.includes('--allow-run-as-root'));
+  assert.ok(invocation.argv.includes('--tag-output'));
+  assert.not.ok(invocation.argv.includes('--oversubscribe'));
+  assert.equal(invocation.argv.slice(-3), ['/repo/build/bin/app', '--size', '8']);
+  assert.equal(invocation.env, { FFRUN_CONTAINER_MAP: '/run/freeflow-jobs/abc123/containers' });
+  const xIndex = invocation.argv.indexOf('-x');
+  assert.is(invocation.argv[xIndex + 1], 'GREETING=hi there');
+});
+
+test('ranks that fit the cores are pinned to distinct cores, in their planned containers', () => {
+  const invocation = buildMpirunInvocation(inputs(2, 'overlay'));
+  const rankfile = invocation.files.find((f) => f.path.endsWith('/rankfile'))!;
+  assert.is(rankfile.text, 'rank 0=ff-abc123-h0c0 slot=0\nrank 1=ff-abc123-h0c0 slot=1\n');
+  const hostfile = invocation.files.find((f) => f.path.endsWith('/hostfile'))!;
+  assert.is(hostfile.text, 'ff-abc123-h0c0 slots=2\n');
+});
+
+test('more ranks than cores: unbound (all cores), oversubscribe, yield when idle', () => {
+  const invocation = buildMpirunInvocation(inputs(4, 'overlay'));
+  assert.ok(invocation.oversubscribed);
+  assert.ok(invocation.argv.includes('--oversubscribe'));
+  assert.is(mcaOf(invocation.argv).mpi_yield_when_idle, '1');
+  const rankfile = invocation.files.find((f) => f.path.endsWith('/rankfile'))!;
+  assert.is(rankfile.text.split('\n')[3], 'rank 3=ff-abc123-h0c1 slot=0-1');
+  assert.is(invocation.files.find((f) => f.path.endsWith('/hostfile'))!.text, 'ff-abc123-h0c0 slots=2\nff-abc123-h0c1 slots=2\n');
+});
+
+test('freeflow: self,freeflow,tcp and the component path, for mpirun and the ranks', () => {
+  const invocation = buildMpirunInvocation(inputs(2, 'freeflow'));
+  assert.is(mcaOf(invocation.argv).btl, 'self,freeflow,tcp');
+  const value = '/repo/build/btl:/usr/lib/x86_64-linux-gnu/openmpi/lib/openmpi3';
+  assert.is(invocation.env.OMPI_MCA_mca_base_component_path, value);
+  assert.ok(invocation.argv.includes(`OMPI_MCA_mca_base_component_path=${value}`));
+});
+
+test.run();

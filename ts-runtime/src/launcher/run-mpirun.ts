@@ -1,0 +1,111 @@
+import { spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { constants } from 'node:os';
+import { FfError } from '../errors';
+import type { MpirunInvocation } from './mpirun-invocation';
+import { formatOutputLine, isIgnorable, LineSplitter, parseOutputLine, type OutputLine } from './rank-output';
+
+export interface MpirunOutcome {
+  /** mpirun's exit code: the first failing rank's code (or MPI_Abort's), 0 when all succeeded. */
+  readonly exitCode: number;
+  readonly signal: NodeJS.Signals | null;
+  readonly timedOut: boolean;
+  readonly interruptedBy: NodeJS.Signals | null;
+  readonly durationMs: number;
+}
+
+export interface RunOptions {
+  readonly launcherNetns: string;
+  readonly timeoutMs: number;
+  /** Aborted with a signal name as reason (SIGINT/SIGTERM): forwarded to mpirun, which stops the ranks. */
+  readonly interrupt: AbortSignal;
+  /** Receives each line, rank-tagged lines already parsed. */
+  readonly onLine: (line: OutputLine) => void;
+}
+
+/** After a forwarded signal or the timeout, mpirun gets this long to stop its ranks before SIGKILL. */
+const STOP_GRACE_MS = 5_000;
+/**
+ * After mpirun exits, its output pipes may stay open in children that outlive it (rsh agents of a killed
+ * mpirun); output still in flight gets this long, then the pipes are closed so that teardown can run.
+ */
+const OUTPUT_DRAIN_MS = 2_000;
+
+/**
+ * Runs mpirun inside the launcher's network namespace (`ip netns exec` execs it, so the child pid is
+ * mpirun's), streams its output line by line and resolves when it exits. mpirun runs in its own process
+ * group: a terminal's Ctrl-C reaches ffrun only, which forwards exactly one signal.
+ */
+export function runMpirun(invocation: MpirunInvocation, options: RunOptions): Promise<MpirunOutcome> {
+  for (const file of invocation.files) writeFileSync(file.path, file.text);
+  const started = Date.now();
+  return new Promise((resolve, reject) => {
+    const child = spawn('ip', ['netns', 'exec', options.launcherNetns, ...invocation.argv], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, ...invocation.env },
+      detached: true,
+    });
+    let timedOut = false;
+    let interruptedBy: NodeJS.Signals | null = null;
+    let killTimer: NodeJS.Timeout | undefined;
+    let drainTimer: NodeJS.Timeout | undefined;
+    const stop = (signal: NodeJS.Signals): void => {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      child.kill(signal);
+      // mpirun leads its own process group (detached): SIGKILL takes its rsh agents along.
+      killTimer ??= setTimeout(() => killProcessGroup(child.pid), STOP_GRACE_MS);
+    };
+    const timeout = setTimeout(() => {
+      timedOut = true;
+      stop('SIGTERM');
+    }, options.timeoutMs);
+    const onInterrupt = (): void => {
+      interruptedBy = options.interrupt.reason as NodeJS.Signals;
+      stop(interruptedBy);
+    };
+    if (options.interrupt.aborted) onInterrupt();
+    else options.interrupt.addEventListener('abort', onInterrupt, { once: true });
+
+    const splitters = (['stdout', 'stderr'] as const).map((stream) => {
+      const splitter = new LineSplitter((text) => {
+        const line = parseOutputLine(text, stream);
+        if (!isIgnorable(line)) options.onLine(line);
+      });
+      child[stream].setEncoding('utf8').on('data', (chunk: string) => splitter.push(chunk));
+      return splitter;
+    });
+    child.on('error', (error) => {
+      clearTimeout(timeout);
+      reject(new FfError('EXEC_FAILED', `could not start mpirun through ip netns exec: ${error.message}`, { hint: '`npm run setup` installs iproute2 and Open MPI', cause: error }));
+    });
+    child.on('exit', () => {
+      drainTimer = setTimeout(() => {
+        child.stdout.destroy();
+        child.stderr.destroy();
+      }, OUTPUT_DRAIN_MS);
+    });
+    child.on('close', (code, signal) => {
+      clearTimeout(timeout);
+      clearTimeout(killTimer);
+      clearTimeout(drainTimer);
+      options.interrupt.removeEventListener('abort', onInterrupt);
+      for (const splitter of splitters) splitter.end();
+      resolve({ exitCode: code ?? 128 + (signal === null ? 0 : constants.signals[signal]), signal, timedOut, interruptedBy, durationMs: Date.now() - started });
+    });
+  });
+}
+
+function killProcessGroup(pid: number | undefined): void {
+  if (pid === undefined) return;
+  try {
+    process.kill(-pid, 'SIGKILL');
+  } catch {
+    // the group is already gone
+  }
+}
+
+/** Writes a line where it belongs: rank stdout to stdout (stderr when stdout carries JSON), the rest to stderr. */
+export function printOutputLine(line: OutputLine, stdoutIsJson: boolean): void {
+  const target = line.stream === 'stdout' && !stdoutIsJson ? process.stdout : process.stderr;
+  target.write(`${formatOutputLine(line)}\n`);
+}

@@ -1,0 +1,83 @@
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { FfError } from '../errors';
+import { compareWithReports, fallbacks } from './actual-paths';
+import { parseBtlReport, readBtlReports, reportFileName } from './btl-report';
+import { formatPathMatrix, formatPlanVersusActual } from './format-plan';
+import type { JobPlan } from './plan';
+
+const DOCUMENTED = `freeflow-report 1
+rank 0
+peer 1 shm 1200 98304
+peer 2 declined path-table-says-tcp
+peer 3 declined host-mismatch
+end
+`;
+
+test('the documented report parses', () => {
+  const report = parseBtlReport(DOCUMENTED, 'x');
+  assert.is(report.rank, 0);
+  assert.equal(report.peers.get(1), { kind: 'shm', messages: 1200, bytes: 98304 });
+  assert.equal(report.peers.get(3), { kind: 'declined', reason: 'host-mismatch' });
+});
+
+for (const [what, text] of [
+  ['truncated', DOCUMENTED.replace('end\n', '')],
+  ['unknown version', DOCUMENTED.replace('report 1', 'report 9')],
+  ['unknown line', DOCUMENTED.replace('peer 1 shm', 'peer 1 rdma')],
+] as const) {
+  test(`a ${what} report is refused`, () => {
+    assert.throws(() => parseBtlReport(text, 'f'), (e: FfError) => e instanceof FfError && /BTL report f is malformed/.test(e.message));
+  });
+}
+
+const plan: JobPlan = {
+  jobId: 'abc123',
+  key: '0'.repeat(32),
+  network: 'freeflow',
+  placement: 'fill',
+  hosts: [
+    { index: 0, name: 'h0' },
+    { index: 1, name: 'h1' },
+  ],
+  ranks: [0, 1, 2].map((rank) => ({ rank, host: rank === 2 ? 1 : 0, containerIndex: rank === 1 ? 1 : 0, container: `c${rank}` })),
+  paths: [
+    ['self', 'shm', 'tcp'],
+    ['shm', 'self', 'tcp'],
+    ['tcp', 'tcp', 'self'],
+  ],
+};
+
+test('plan vs actual: reports are read from each rank host directory; a shm pair that fell back is flagged loudly', () => {
+  const root = mkdtempSync(path.join(tmpdir(), 'ffreport-'));
+  try {
+    const dirs = [path.join(root, 'h0'), path.join(root, 'h1')];
+    for (const dir of dirs) mkdirSync(dir);
+    writeFileSync(path.join(dirs[0]!, reportFileName(0)), 'freeflow-report 1\nrank 0\npeer 1 shm 10 640\npeer 2 declined path-table-says-tcp\nend\n');
+    writeFileSync(path.join(dirs[0]!, reportFileName(1)), 'freeflow-report 1\nrank 1\npeer 0 declined segment-foreign-job\nend\n');
+    // rank 2 died before MPI_Finalize: no report
+    const outcomes = compareWithReports(plan, readBtlReports(plan.ranks, dirs));
+    assert.equal(outcomes[0]!.map((o) => o.actual), ['self', 'shm', 'tcp']);
+    assert.equal(outcomes[1]![0], { planned: 'shm', actual: 'tcp', reason: 'segment-foreign-job' });
+    assert.is(outcomes[2]![0]!.actual, 'unknown');
+    assert.equal(fallbacks(outcomes).map(({ from, to }) => [from, to]), [[1, 0]]);
+    const text = formatPlanVersusActual(plan, outcomes);
+    assert.match(text, /m\/t!/);
+    assert.match(text, /t\/\?/);
+    assert.match(text, /!!! WARNING: 1 pair\(s\) planned for shared memory did NOT use it:\n!!!   rank 1 -> rank 0: used tcp \(BTL declined: segment-foreign-job\)/);
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
+test('the planned matrix has one row per sending rank', () => {
+  const lines = formatPathMatrix(plan).split('\n');
+  assert.match(lines[0]!, /path matrix, planned \(network freeflow; s=self m=shm t=tcp r=router\)/);
+  assert.match(lines[2]!, /^  rank 0\s+s\s+m\s+t$/);
+  assert.match(lines[4]!, /^  rank 2\s+t\s+t\s+s$/);
+});
+
+test.run();

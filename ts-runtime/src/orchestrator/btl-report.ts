@@ -1,0 +1,59 @@
+import { readFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { FfError } from '../errors';
+
+/** What the freeflow BTL of one rank did with one peer (docs/btl-report.md). */
+export type PeerOutcome =
+  | { readonly kind: 'shm'; readonly messages: number; readonly bytes: number }
+  | { readonly kind: 'declined'; readonly reason: string };
+
+export interface BtlReport {
+  readonly rank: number;
+  readonly peers: ReadonlyMap<number, PeerOutcome>;
+}
+
+export const REPORT_VERSION = 1;
+
+export function reportFileName(rank: number): string {
+  return `report.${rank}`;
+}
+
+export function parseBtlReport(text: string, source: string): BtlReport {
+  const lines = text.split('\n').filter((line) => line !== '');
+  const bad = (problem: string): never => {
+    throw new FfError('INTERNAL', `BTL report ${source} is malformed: ${problem}`, {
+      hint: 'the BTL and docs/btl-report.md disagree: report a bug',
+    });
+  };
+  if (lines[0] !== `freeflow-report ${REPORT_VERSION}`) bad(`first line must be \`freeflow-report ${REPORT_VERSION}\`, got \`${lines[0] ?? ''}\``);
+  const rankMatch = /^rank (0|[1-9][0-9]*)$/.exec(lines[1] ?? '') ?? bad('second line must be `rank <r>`');
+  if (lines[lines.length - 1] !== 'end') bad('last line must be `end` (file truncated?)');
+  const peers = new Map<number, PeerOutcome>();
+  for (const line of lines.slice(2, -1)) {
+    const shm = /^peer (\d+) shm (\d+) (\d+)$/.exec(line);
+    const declined = /^peer (\d+) declined ([a-z0-9-]+)$/.exec(line);
+    if (shm) peers.set(Number(shm[1]), { kind: 'shm', messages: Number(shm[2]), bytes: Number(shm[3]) });
+    else if (declined) peers.set(Number(declined[1]), { kind: 'declined', reason: declined[2]! });
+    else bad(`unknown line \`${line}\``);
+  }
+  return { rank: Number(rankMatch[1]), peers };
+}
+
+/**
+ * Reads the reports of `ranks` from their hosts' shared directories. A rank that died before
+ * MPI_Finalize wrote none: it is absent from the result.
+ */
+export function readBtlReports(ranks: ReadonlyArray<{ rank: number; host: number }>, sharedDirs: readonly string[]): Map<number, BtlReport> {
+  const reports = new Map<number, BtlReport>();
+  for (const { rank, host } of ranks) {
+    const file = path.join(sharedDirs[host]!, reportFileName(rank));
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch {
+      continue;
+    }
+    reports.set(rank, parseBtlReport(text, file));
+  }
+  return reports;
+}

@@ -1,0 +1,61 @@
+import { PATH_CHAR, PATH_KINDS } from './path-kind';
+import { fallbacks, isFallback, type PairOutcome } from './actual-paths';
+import type { JobPlan } from './plan';
+
+const LEGEND = PATH_KINDS.map((kind) => `${PATH_CHAR[kind]}=${kind}`).join(' ');
+
+/** Hosts (with what the probe found, one line each) and which rank runs in which container. */
+export function formatPlacement(plan: JobPlan, hostDescriptions: readonly string[]): string {
+  const lines = [`hosts of job ${plan.jobId}:`];
+  for (const host of plan.hosts) lines.push(`  ${host.name}: ${hostDescriptions[host.index] ?? 'not probed'}`);
+  lines.push(`placement (${plan.placement}): ${plural(plan.ranks.length, 'rank')} in ${plural(new Set(plan.ranks.map((r) => r.container)).size, 'container')} on ${plural(plan.hosts.length, 'host')}`);
+  const width = String(plan.ranks.length - 1).length;
+  for (const rank of plan.ranks) {
+    lines.push(`  rank ${String(rank.rank).padEnd(width)}  ${plan.hosts[rank.host]?.name ?? '?'}  ${rank.container}`);
+  }
+  return lines.join('\n');
+}
+
+export function plural(count: number, noun: string): string {
+  return `${count} ${noun}${count === 1 ? '' : 's'}`;
+}
+
+/** The planned path of every pair, one row per sending rank. */
+export function formatPathMatrix(plan: JobPlan): string {
+  return matrix(`path matrix, planned (network ${plan.network}; ${LEGEND})`, plan, (from, to) => PATH_CHAR[plan.paths[from]![to]!]);
+}
+
+/**
+ * Plan beside what the BTL reported, `planned/actual` per pair (`?` = not reported). A pair planned shm
+ * that used something else is marked `!` and listed in a warning block that cannot be missed.
+ */
+export function formatPlanVersusActual(plan: JobPlan, outcomes: readonly (readonly PairOutcome[])[]): string {
+  const cell = (from: number, to: number): string => {
+    const outcome = outcomes[from]![to]!;
+    const actual = outcome.actual === 'unknown' ? '?' : PATH_CHAR[outcome.actual];
+    const flag = isFallback(outcome) ? '!' : '';
+    return `${PATH_CHAR[outcome.planned]}/${actual}${flag}`;
+  };
+  const lines = [matrix(`path matrix, planned/actual as reported by the BTL (${LEGEND}, ?=not reported: no report or the pair never talked, !=fell back)`, plan, cell)];
+  const fellBack = fallbacks(outcomes);
+  if (fellBack.length > 0) {
+    lines.push('', `!!! WARNING: ${fellBack.length} pair(s) planned for shared memory did NOT use it:`);
+    for (const { from, to, outcome } of fellBack) {
+      lines.push(`!!!   rank ${from} -> rank ${to}: used ${outcome.actual}${outcome.reason === undefined ? '' : ` (BTL declined: ${outcome.reason})`}`);
+    }
+  }
+  return lines.join('\n');
+}
+
+function matrix(title: string, plan: JobPlan, cell: (from: number, to: number) => string): string {
+  const count = plan.ranks.length;
+  const cells = plan.ranks.map((_, from) => plan.ranks.map((__, to) => cell(from, to)));
+  const width = Math.max(String(count - 1).length, ...cells.flat().map((text) => text.length)) + 1;
+  const header = `${' '.repeat(10)}${plan.ranks.map((rank) => pad(rank.rank, width)).join('')}`;
+  const rows = cells.map((row, from) => `  ${`rank ${from}`.padEnd(8)}${row.map((text) => pad(text, width)).join('')}`);
+  return [title, `${header}  <- to rank`, ...rows].join('\n');
+}
+
+function pad(value: string | number, width: number): string {
+  return String(value).padStart(width);
+}

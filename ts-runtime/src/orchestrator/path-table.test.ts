@@ -1,0 +1,95 @@
+import { mkdtempSync, readdirSync, readFileSync, rmSync, mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { FfError } from '../errors';
+import { formatPathTable, parsePathTable } from './path-table';
+import type { JobPlan } from './plan';
+import { PATH_TABLE_FILE, writePathTables } from './write-path-table';
+
+/** The example of docs/path-table.md. */
+const plan: JobPlan = {
+  jobId: '3f9c2a',
+  key: '8d2f0a4be61c9d7700112233445566ff',
+  network: 'freeflow',
+  placement: 'fill',
+  hosts: [
+    { index: 0, name: 'h0' },
+    { index: 1, name: 'h1' },
+  ],
+  ranks: [0, 1, 2, 3].map((rank) => ({ rank, host: rank >> 1, containerIndex: rank & 1, container: `ff-3f9c2a-h${rank >> 1}c${rank & 1}` })),
+  paths: [
+    ['self', 'shm', 'tcp', 'tcp'],
+    ['shm', 'self', 'tcp', 'tcp'],
+    ['tcp', 'tcp', 'self', 'shm'],
+    ['tcp', 'tcp', 'shm', 'self'],
+  ],
+};
+
+const DOCUMENTED = `freeflow-path-table 1
+job 3f9c2a
+key 8d2f0a4be61c9d7700112233445566ff
+hosts 2
+host 0 h0
+host 1 h1
+ranks 4
+rank 0 0 ff-3f9c2a-h0c0
+rank 1 0 ff-3f9c2a-h0c1
+rank 2 1 ff-3f9c2a-h1c0
+rank 3 1 ff-3f9c2a-h1c1
+paths
+smtt
+mstt
+ttsm
+ttms
+end
+`;
+
+test('the written table is the documented example, after a comment line', () => {
+  const text = formatPathTable(plan);
+  assert.ok(text.startsWith('# '));
+  assert.is(text.slice(text.indexOf('\n') + 1), DOCUMENTED);
+});
+
+test('it parses back to the same table', () => {
+  const table = parsePathTable(formatPathTable(plan));
+  assert.is(table.jobId, plan.jobId);
+  assert.is(table.key, plan.key);
+  assert.equal(table.hosts, plan.hosts);
+  assert.equal(table.ranks, plan.ranks.map(({ rank, host, container }) => ({ rank, host, container })));
+  assert.equal(table.paths, plan.paths);
+});
+
+const broken: Array<[string, string]> = [
+  ['truncated (no end)', DOCUMENTED.replace('end\n', '')],
+  ['another major version', DOCUMENTED.replace('path-table 1', 'path-table 2')],
+  ['unknown path character', DOCUMENTED.replace('smtt', 'smtx')],
+  ['short path row', DOCUMENTED.replace('smtt', 'smt')],
+  ['rank on a host that does not exist', DOCUMENTED.replace('rank 3 1', 'rank 3 2')],
+  ['bad key', DOCUMENTED.replace('key 8d2f', 'key 8d2')],
+  ['ranks out of order', DOCUMENTED.replace('rank 1 0', 'rank 2 0')],
+];
+for (const [what, text] of broken) {
+  test(`a table with ${what} is refused`, () => {
+    assert.throws(() => parsePathTable(text), (e: FfError) => e instanceof FfError && /path table is malformed/.test(e.message));
+  });
+}
+
+test('writing puts the same table into every host directory and leaves no temporary file', () => {
+  const root = mkdtempSync(path.join(tmpdir(), 'ffpaths-'));
+  try {
+    const dirs = ['h0', 'h1'].map((name) => path.join(root, name));
+    for (const dir of dirs) mkdirSync(dir);
+    writePathTables(plan, dirs);
+    writePathTables(plan, dirs); // replacing an existing table works too
+    for (const dir of dirs) {
+      assert.equal(readdirSync(dir), [PATH_TABLE_FILE]);
+      assert.is(readFileSync(path.join(dir, PATH_TABLE_FILE), 'utf8'), formatPathTable(plan));
+    }
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
+test.run();

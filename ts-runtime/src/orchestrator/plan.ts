@@ -1,0 +1,25 @@
+import type { NetworkMode, PlacementStrategy } from '../spec/schema';
+import type { PathKind } from './path-kind';
+import type { RankSlot } from './placement';
+
+export interface PlacedRank extends RankSlot {
+  /** The container's name, as Open MPI sees it (hostfile, rankfile). */
+  readonly container: string;
+}
+
+export interface PlannedHost {
+  readonly index: number;
+  readonly name: string;
+}
+
+/** Everything the orchestrator decided for a job: what the path table records and ffrun prints. */
+export interface JobPlan {
+  readonly jobId: string;
+  readonly key: string;
+  readonly network: NetworkMode;
+  readonly placement: PlacementStrategy;
+  readonly hosts: readonly PlannedHost[];
+  readonly ranks: readonly PlacedRank[];
+  /** paths[i][j]: the path from rank i to rank j. */
+  readonly paths: readonly (readonly PathKind[])[];
+}

@@ -1,0 +1,80 @@
+import { z } from 'zod';
+
+/**
+ * The job spec: what to run, on how big a local cluster, over which network. Every field has a `fix`
+ * text so that a validation error can say how to correct it (see validate.ts).
+ */
+export const NETWORK_MODES = ['overlay', 'freeflow'] as const;
+export type NetworkMode = (typeof NETWORK_MODES)[number];
+
+/**
+ * `overlay` until the freeflow BTL is the proven default (the next issue switches this constant).
+ * A spec or flag that asks for `freeflow` gets it or a NETWORK_UNAVAILABLE error, never a silent fallback.
+ */
+export const DEFAULT_NETWORK: NetworkMode = 'overlay';
+
+/** fill: container after container, host after host. round-robin: one rank per container, hosts interleaved. */
+export const PLACEMENT_STRATEGIES = ['fill', 'round-robin'] as const;
+export type PlacementStrategy = (typeof PLACEMENT_STRATEGIES)[number];
+
+export const LIMITS = {
+  hosts: 8,
+  containersPerHost: 16,
+  slotsPerContainer: 64,
+  timeoutSeconds: 86_400,
+} as const;
+
+const NAME_PATTERN = /^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$/;
+const ENV_NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_]*$/;
+const MCA_NAME_PATTERN = /^[a-z0-9_]+$/;
+
+/**
+ * What each field must be, by dotted path (`*` stands for any key or index), worded for both YAML specs
+ * and command-line flags: a validation error quotes it as the fix.
+ */
+export const FIELD_FIXES: Readonly<Record<string, string>> = {
+  '': 'a job spec is a mapping with name, cluster, ranks and program (see jobs/demo.yaml)',
+  name: 'use 1-40 lower-case letters, digits and dashes, e.g. my-job',
+  cluster: 'give hosts and containersPerHost (and optionally slotsPerContainer)',
+  'cluster.hosts': `use a whole number of simulated hosts from 1 to ${LIMITS.hosts}`,
+  'cluster.containersPerHost': `use a whole number of containers per host from 1 to ${LIMITS.containersPerHost}`,
+  'cluster.slotsPerContainer': `use a whole number of rank slots per container from 1 to ${LIMITS.slotsPerContainer} (default 1)`,
+  ranks: 'use a whole number of MPI ranks >= 1 (at most hosts x containersPerHost x slotsPerContainer)',
+  placement: `use one of: ${PLACEMENT_STRATEGIES.join(', ')} (default fill)`,
+  network: `use one of: ${NETWORK_MODES.join(', ')} (default ${DEFAULT_NETWORK})`,
+  program: 'give command (and optionally args), e.g. {command: build/bin/ffcheck_allpairs, args: []}',
+  'program.command': 'give the program to run: a path or a command on PATH',
+  'program.args': 'give a list of strings',
+  'program.args.*': 'quote the argument so that it is read as a string, e.g. "10"',
+  env: 'give a mapping of environment variable names to string values',
+  'env.*': 'use a name of letters, digits and _ (not starting with a digit) and a quoted string value',
+  mca: 'give a mapping of extra Open MPI MCA parameter names to string values',
+  'mca.*': 'use an MCA parameter name (lower-case letters, digits, _) and a quoted string value',
+  timeoutSeconds: `use a whole number of seconds from 1 to ${LIMITS.timeoutSeconds} (default 300)`,
+};
+
+const wholeNumber = (max: number) => z.number().int().min(1).max(max);
+const stringMap = (keyPattern: RegExp) =>
+  z.record(z.string().regex(keyPattern, { error: `is not a valid name (pattern ${keyPattern.source})` }), z.string());
+
+export const jobSpecSchema = z.strictObject({
+  name: z.string().regex(NAME_PATTERN, { error: 'is not a valid job name' }),
+  cluster: z.strictObject({
+    hosts: wholeNumber(LIMITS.hosts),
+    containersPerHost: wholeNumber(LIMITS.containersPerHost),
+    slotsPerContainer: wholeNumber(LIMITS.slotsPerContainer).default(1),
+  }),
+  ranks: z.number().int().min(1),
+  placement: z.enum(PLACEMENT_STRATEGIES).default('fill'),
+  network: z.enum(NETWORK_MODES).default(DEFAULT_NETWORK),
+  program: z.strictObject({
+    command: z.string().min(1),
+    args: z.array(z.string()).default([]),
+  }),
+  env: stringMap(ENV_NAME_PATTERN).default({}),
+  mca: stringMap(MCA_NAME_PATTERN).default({}),
+  timeoutSeconds: wholeNumber(LIMITS.timeoutSeconds).default(300),
+});
+
+/** A validated job spec; `program.command` is still as written (see resolveProgram). */
+export type JobSpec = z.output<typeof jobSpecSchema>;
