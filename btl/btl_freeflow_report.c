@@ -48,9 +48,10 @@ void mca_btl_freeflow_write_report(void)
     }
     fprintf(file, "freeflow-report 1\nrank %u\n", (unsigned) rank);
     mca_btl_freeflow_endpoint_t *endpoint;
+    /* the peer's name comes from peer_id: Open MPI may have released the proc objects by now */
     OPAL_LIST_FOREACH(endpoint, &c->endpoints, mca_btl_freeflow_endpoint_t) {
-        if (endpoint->proc->proc_name.jobid == OPAL_PROC_MY_NAME.jobid) {
-            fprintf(file, "peer %u shm %llu %llu\n", (unsigned) endpoint->proc->proc_name.vpid,
+        if ((opal_jobid_t) (endpoint->peer_id >> 32) == OPAL_PROC_MY_NAME.jobid) {
+            fprintf(file, "peer %u shm %llu %llu\n", (unsigned) (endpoint->peer_id & 0xffffffffu),
                     (unsigned long long) endpoint->sent_fragments, (unsigned long long) endpoint->sent_bytes);
         }
     }

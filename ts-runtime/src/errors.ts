@@ -26,14 +26,14 @@ export type FfErrorCode =
 export class FfError extends Error {
   readonly code: FfErrorCode;
   readonly hint: string | undefined;
-  readonly details: readonly string[];
+  readonly notes: readonly string[];
 
-  constructor(code: FfErrorCode, message: string, options: { hint?: string; details?: readonly string[]; cause?: unknown } = {}) {
+  constructor(code: FfErrorCode, message: string, options: { hint?: string; notes?: readonly string[]; cause?: unknown } = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'FfError';
     this.code = code;
     this.hint = options.hint;
-    this.details = options.details ?? [];
+    this.notes = options.notes ?? [];
   }
 }
 

@@ -7,15 +7,19 @@ import { identify, type ProcessIdentity } from './procfs';
 import { assertJobGone, rootLinkNames, tcpClientScript, tcpExchange, tcpListenerArgv, testJobId } from './testing';
 import type { Cluster } from './types';
 
-const test = suite<{ cluster: Cluster; inits: ProcessIdentity[] }>('local cluster 2x2');
+const test = suite<{ cluster: Cluster; inits: ProcessIdentity[]; volume: string }>('local cluster 2x2');
 
 test.before(async (context) => {
-  context.cluster = await createLocalCluster({ jobId: testJobId(), hosts: 2, containersPerHost: 2 });
+  // A volume under /tmp, like a CI clone of the repository: containers replace /tmp but must still see it.
+  context.volume = fs.mkdtempSync('/tmp/ff-volume-test-');
+  fs.writeFileSync(path.join(context.volume, 'program'), 'visible\n');
+  context.cluster = await createLocalCluster({ jobId: testJobId(), hosts: 2, containersPerHost: 2, volumes: [context.volume] });
   context.inits = context.cluster.containers.map((container) => identify(container.initPid)).filter((id) => id !== undefined);
 });
 
-test.after(async ({ cluster }) => {
+test.after(async ({ cluster, volume }) => {
   await cluster?.destroy();
+  fs.rmSync(volume, { recursive: true, force: true });
 });
 
 test('handles describe 2 hosts x 2 containers with deterministic overlay addresses', ({ cluster }) => {
@@ -81,6 +85,19 @@ test('containers have only the overlay route, MTU 1450, and /tmp of their own', 
     assert.is(routes?.trim().split('\n').length, 1, routes);
     assert.ok(routes?.startsWith('10.244.0.0/16 dev eth0'), routes);
     assert.equal(rest?.trim().split('\n'), ['1450', 'tmp']);
+  }
+});
+
+test('a volume under /tmp is visible at its path in every container, the rest of /tmp is not', async ({ cluster, volume }) => {
+  const outside = fs.mkdtempSync('/tmp/ff-not-a-volume-');
+  try {
+    for (const container of cluster.containers) {
+      assert.is((await cluster.execInContainer(container, ['cat', path.join(volume, 'program')])).stdout, 'visible\n');
+      const { code } = await cluster.execInContainer(container, ['test', '-e', outside], { allowFailure: true });
+      assert.is.not(code, 0, `${outside} must not be visible in ${container.name}`);
+    }
+  } finally {
+    fs.rmSync(outside, { recursive: true, force: true });
   }
 });
 

@@ -141,19 +141,19 @@ export async function createLocalCluster(request: ClusterRequest, progress: Prog
   } catch (error) {
     const step = error instanceof SetupStepError ? error.step : 'set-up';
     const cause = error instanceof SetupStepError ? error.cause : error;
-    const details: string[] = [];
+    const notes: string[] = [];
     try {
       await teardownJob(resolved.jobId, progress);
     } catch (teardownError) {
-      details.push(`cleaning up after the failure also failed: ${(teardownError as Error).message}`);
+      notes.push(`cleaning up after the failure also failed: ${(teardownError as Error).message}`);
     }
     const reason = cause instanceof Error ? cause.message : String(cause);
     throw new FfError('CLUSTER_SETUP_FAILED', `local cluster set-up failed at step "${step}": ${reason}`, {
       hint:
-        details.length === 0
+        notes.length === 0
           ? 'everything the set-up had made was removed; the message names the command that failed'
           : 'run the stale-job reaper (reapStaleJobs) to remove what is left; the message names the command that failed',
-      details,
+      notes,
       cause,
     });
   }

@@ -53,7 +53,7 @@ export async function reapStaleJobs(progress: ProgressReporter = () => {}): Prom
   if (failures.length > 0) {
     throw new FfError('CLUSTER_TEARDOWN_FAILED', `could not reap every stale job: ${failures.join('; ')}`, {
       hint: 'check the pids and mounts named; then run the reaper again',
-      details: failures,
+      notes: failures,
     });
   }
   return { jobs: reaped };

@@ -48,7 +48,7 @@ export function resolveClusterRequest(request: ClusterRequest): ResolvedClusterR
     throw new FfError('CLUSTER_REQUEST_INVALID', `invalid local cluster request: ${problems.join('; ')}`, {
       hint: `give jobId as 6 characters [a-z0-9], 1-${MAX_HOSTS} hosts, 1-${MAX_CONTAINERS_PER_HOST} containers per host, ` +
         `containerMtu ${MIN_CONTAINER_MTU}-${MAX_UNDERLAY_MTU - VXLAN_OVERHEAD}, sizes as positive whole MiB, volumes as absolute paths outside /dev/shm`,
-      details: problems,
+      notes: problems,
     });
   }
   const containerMtu = parsed.data.containerMtu ?? DEFAULT_CONTAINER_MTU;

@@ -85,7 +85,7 @@ export async function teardownJob(jobId: string, progress: ProgressReporter = ()
   if (problems.length > 0) {
     throw new FfError('CLUSTER_TEARDOWN_FAILED', `could not remove everything of job ${jobId}: ${problems.join('; ')}`, {
       hint: 'check `ip netns list`, `mount | grep freeflow` and the pids named; then run the stale-job reaper again',
-      details: problems,
+      notes: problems,
     });
   }
 }

@@ -80,7 +80,7 @@ test('/dev/shm is on tmpfs, the repository is not, and sizes match df', async ()
 
 test('a bad shared directory gives one clear error naming it', () => {
   const relative = expectFfError(() => probe('relative/dir'), 'ADDON_FAILED', ['relative/dir', 'absolute path']);
-  assert.equal(relative.details, ['FF_PROBE_ERR_INVALID_ARGUMENT']);
+  assert.equal(relative.notes, ['FF_PROBE_ERR_INVALID_ARGUMENT']);
   const missing = expectFfError(() => probe('/nonexistent/ff-probe'), 'ADDON_FAILED', ['/nonexistent/ff-probe', 'does not exist']);
   assert.ok(missing.hint?.includes('shared directory'));
   expectFfError(() => probe('/etc/hostname'), 'ADDON_FAILED', ['/etc/hostname', 'not a directory']);

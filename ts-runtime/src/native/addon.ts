@@ -69,7 +69,7 @@ export function probe(sharedDir: string): HostProbe {
     const statusName = typeof status === 'string' ? status : undefined;
     throw new FfError('ADDON_FAILED', `probing this host failed: ${messageOf(error)}`, {
       hint: hintFor(statusName),
-      details: statusName === undefined ? [] : [statusName],
+      notes: statusName === undefined ? [] : [statusName],
       cause: error,
     });
   }

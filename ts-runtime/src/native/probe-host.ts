@@ -33,8 +33,8 @@ export async function probeHost(execInHost: HostExec, sharedDir: string): Promis
   const raw = parseJson(line);
   if (raw === undefined) {
     throw new FfError('PROBE_FAILED', `the host probe printed no JSON: ${JSON.stringify(line.slice(0, 200))}`, {
-      hint: 'run npm run build; the details hold what the probe wrote to stderr',
-      details: [result.stderr.trim()],
+      hint: 'run npm run build; the notes hold what the probe wrote to stderr',
+      notes: [result.stderr.trim()],
     });
   }
   return parseHostProbe(raw, 'the host probe', 'PROBE_FAILED');

@@ -25,7 +25,7 @@ export function loadJobSpecFile(specPath: string): JobSpec {
     const problems = document.errors.map((e) => e.message.split('\n')[0] ?? e.message);
     throw new FfError('SPEC_INVALID', `job spec ${specPath} is not valid YAML:\n${problems.map((p) => `  - ${p}`).join('\n')}`, {
       hint: 'fix the YAML syntax at the line and column given (jobs/demo.yaml is a complete example)',
-      details: problems,
+      notes: problems,
     });
   }
   const spec = validateJobSpec(document.toJS(), { kind: 'file', path: specPath });

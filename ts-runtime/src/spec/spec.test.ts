@@ -22,7 +22,7 @@ function problemsOf(raw: unknown): string[] {
   } catch (error) {
     assert.instance(error, FfError);
     assert.is((error as FfError).code, 'SPEC_INVALID');
-    return [...(error as FfError).details];
+    return [...(error as FfError).notes];
   }
   throw new Error('expected SPEC_INVALID');
 }
@@ -88,7 +88,7 @@ test('command-line values are named by their flag', () => {
     validateJobSpec({ ...valid, ranks: 'four' }, { kind: 'flags', flagOf: { ranks: '-n' } });
     assert.unreachable();
   } catch (error) {
-    assert.match((error as FfError).details[0]!, /^-n \(ranks\): expected number, got "four"/);
+    assert.match((error as FfError).notes[0]!, /^-n \(ranks\): expected number, got "four"/);
   }
 });
 

@@ -15,7 +15,7 @@ export function validateJobSpec(raw: unknown, source: SpecSource): JobSpec {
   const where = source.kind === 'file' ? `job spec ${source.path}` : 'command line';
   throw new FfError('SPEC_INVALID', `${where} is invalid:\n${problems.map((p) => `  - ${p}`).join('\n')}`, {
     hint: source.kind === 'file' ? `fix the fields listed above in ${source.path} (jobs/demo.yaml is a complete example)` : 'fix the flags listed above (see `ffrun --help`)',
-    details: problems,
+    notes: problems,
   });
 }
 

@@ -42,11 +42,11 @@ test('--network overrides a spec file', () => {
 });
 
 test('errors name the flag', () => {
-  assert.match(errorOf(['--', 'x']).details.join('\n'), /^-n \(ranks\): is required but missing/);
-  assert.match(errorOf(['-n', 'four', '--', 'x']).details.join('\n'), /-n \(ranks\): expected number, got "four"/);
-  assert.match(errorOf(['-n', '2', '--hosts', '0', '--', 'x']).details.join('\n'), /--hosts \(cluster\.hosts\): must be at least 1/);
-  assert.match(errorOf(['-n', '2', '--network', 'ib', '--', 'x']).details.join('\n'), /--network \(network\): must be one of overlay, freeflow/);
-  assert.match(errorOf(['-n', '2', '-x', '1A=b', '--', 'x']).details.join('\n'), /-x \(env\.1A\): the name "1A" is not a valid name/);
+  assert.match(errorOf(['--', 'x']).notes.join('\n'), /^-n \(ranks\): is required but missing/);
+  assert.match(errorOf(['-n', 'four', '--', 'x']).notes.join('\n'), /-n \(ranks\): expected number, got "four"/);
+  assert.match(errorOf(['-n', '2', '--hosts', '0', '--', 'x']).notes.join('\n'), /--hosts \(cluster\.hosts\): must be at least 1/);
+  assert.match(errorOf(['-n', '2', '--network', 'ib', '--', 'x']).notes.join('\n'), /--network \(network\): must be one of overlay, freeflow/);
+  assert.match(errorOf(['-n', '2', '-x', '1A=b', '--', 'x']).notes.join('\n'), /-x \(env\.1A\): the name "1A" is not a valid name/);
 });
 
 test('usage errors', () => {

@@ -15,6 +15,7 @@ import type { JobPlan } from '../../orchestrator/plan';
 import { probeHosts } from '../../orchestrator/probe-hosts';
 import { writePathTables } from '../../orchestrator/write-path-table';
 import type { JobSpec } from '../../spec/schema';
+import { REPO_ROOT } from '../../util/repo-root';
 import type { Progress } from '../progress';
 
 export interface JobHooks {
@@ -57,7 +58,12 @@ export async function runJob(spec: JobSpec, hooks: JobHooks): Promise<JobReport>
   const jobId = newJobId();
   const setupStart = Date.now();
   const cluster = await progress.step(`setting up cluster ${jobId}: ${plural(spec.cluster.hosts, 'host')} x ${plural(spec.cluster.containersPerHost, 'container')}`, () =>
-    createLocalCluster({ jobId, hosts: spec.cluster.hosts, containersPerHost: spec.cluster.containersPerHost }, (step) => progress.note(step)),
+    // The repository is the containers' "image": mounted at its own path even where containers replace
+    // the directory (a clone under /tmp), so its programs and the BTL are found inside.
+    createLocalCluster(
+      { jobId, hosts: spec.cluster.hosts, containersPerHost: spec.cluster.containersPerHost, volumes: [REPO_ROOT] },
+      (step) => progress.note(step),
+    ),
   );
   const setupMs = Date.now() - setupStart;
   let part: ClusterPart | undefined;
