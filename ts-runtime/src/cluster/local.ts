@@ -1,4 +1,5 @@
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { FfError } from '../errors';
 import { exec, type ExecOptions, type ExecResult } from '../util/exec';
 import { startContainerInit } from './container';
@@ -56,10 +57,12 @@ async function buildHost(
   if (host.index === 0) {
     others.push(runStep('launcher: network', progress, () => runBatch('ip', layout.launcher.netns, endpointBatch(layout.launcher.overlayCidr))));
   }
+  // mpirun passes its rsh agent's path on to every orted, which will not start if it cannot see it.
+  const volumes = [...request.volumes, path.dirname(runtimeProgram('ffrun-rsh'))];
   const containers = host.containers.map((container) =>
     runStep(`${container.name}: network and init`, progress, async (): Promise<ContainerHandle> => {
       await runBatch('ip', container.netns, endpointBatch(container.overlayCidr));
-      const init = await startContainerInit(container, { sharedDir: host.sharedDir, shmSizeMiB: request.shmSizeMiB, volumes: request.volumes });
+      const init = await startContainerInit(container, { sharedDir: host.sharedDir, shmSizeMiB: request.shmSizeMiB, volumes });
       recordContainer(layout.containerMapFile, { name: container.name, init });
       const { name, index, netns, overlayIp } = container;
       return { name, host: host.index, index, netns, overlayIp, initPid: init.pid };

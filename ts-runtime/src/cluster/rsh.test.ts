@@ -105,7 +105,7 @@ test('the stock mpirun starts ranks in containers on both hosts through the agen
   const result = await cluster.execInLauncher(
     [
       'mpirun', '--allow-run-as-root', '--mca', 'plm_rsh_agent', cluster.rshAgent, '--mca', 'plm_rsh_no_tree_spawn', '1',
-      '--mca', 'oob_tcp_if_include', cluster.overlaySubnet, '--bind-to', 'none', '--host', hosts.join(','), '-np', String(hosts.length),
+      '--mca', 'oob_tcp_if_include', cluster.overlaySubnet, '--bind-to', 'none', '--wdir', '/', '--host', hosts.join(','), '-np', String(hosts.length),
       'bash', '-c', 'echo "$OMPI_COMM_WORLD_RANK $(hostname)"',
     ],
     { env: { ...process.env, FFRUN_CONTAINER_MAP: cluster.containerMapFile }, timeoutMs: 60000 },
