@@ -8,7 +8,12 @@ set(FFCHECK_MPIRUN ${MPIEXEC_EXECUTABLE} --oversubscribe --allow-run-as-root --b
 # The programs' own watchdog fires before ctest's timeout, so that mpirun ends the job cleanly.
 set(FFCHECK_WATCHDOG --timeout 100)
 
+# The one environment setting that loads the freeflow BTL into a plain mpirun (docs/btl.md).
+set(FFCHECK_FREEFLOW_ENV
+    "OMPI_MCA_mca_base_component_path=${FREEFLOW_BTL_DIR}:/usr/lib/x86_64-linux-gnu/openmpi/lib/openmpi3")
+
 # ffcheck_add_test(<name> RANKS <n> BTL <btl> PROGRAM <program> [ARGS ...] [EXPECT ...])
+# BTL freeflow runs with the setting above.
 function(ffcheck_add_test name)
   cmake_parse_arguments(T "" "RANKS;BTL;PROGRAM" "ARGS;EXPECT" ${ARGN})
   if(NOT T_EXPECT)
@@ -19,6 +24,9 @@ function(ffcheck_add_test name)
       ${FFCHECK_MPIRUN} --mca btl self,${T_BTL} -n ${T_RANKS}
       $<TARGET_FILE:ffcheck_${T_PROGRAM}> ${FFCHECK_WATCHDOG} ${T_ARGS})
   set_tests_properties(ffcheck.${name} PROPERTIES TIMEOUT 150 LABELS mpi)
+  if(T_BTL STREQUAL "freeflow")
+    set_tests_properties(ffcheck.${name} PROPERTIES ENVIRONMENT "${FFCHECK_FREEFLOW_ENV}")
+  endif()
 endfunction()
 
 # Every program passes with shared memory (4 ranks) and TCP (3 ranks).
@@ -26,6 +34,12 @@ set(FFCHECK_QUICK_p2p --max-size 4M)
 foreach(program p2p datatypes collectives threads stress allpairs)
   ffcheck_add_test(${program}.vader RANKS 4 BTL vader PROGRAM ${program} ARGS ${FFCHECK_QUICK_${program}})
   ffcheck_add_test(${program}.tcp RANKS 3 BTL tcp PROGRAM ${program} ARGS ${FFCHECK_QUICK_${program}})
+endforeach()
+
+# Without ffrun, in one namespace, the freeflow BTL alone carries every pair, as vader would (with
+# 5 ranks: more peers than the 2 cores, so rings are polled while others are descheduled).
+foreach(program p2p datatypes collectives threads stress allpairs)
+  ffcheck_add_test(${program}.freeflow RANKS 5 BTL freeflow PROGRAM ${program} ARGS ${FFCHECK_QUICK_${program}})
 endforeach()
 
 # --inject-fault corrupts one received byte per subtest and rank: every subtest must FAIL and the
@@ -42,7 +56,9 @@ ffcheck_add_test(threads.inject-fault RANKS 2 BTL vader PROGRAM threads ARGS --i
 # The failure programs: the job must end non-zero, promptly, without any rank hanging.
 ffcheck_add_test(abort.vader RANKS 3 BTL vader PROGRAM abort ARGS --rank 1 --code 7
   EXPECT --exit nonzero --require "rank 1 on .* calls MPI_Abort" --forbid "TIMEOUT|MPI_Abort returned|completed")
-foreach(btl vader tcp)
+ffcheck_add_test(abort.freeflow RANKS 3 BTL freeflow PROGRAM abort ARGS --rank 2 --code 9
+  EXPECT --exit nonzero --require "rank 2 on .* calls MPI_Abort" --forbid "TIMEOUT|MPI_Abort returned|completed")
+foreach(btl vader tcp freeflow)
   ffcheck_add_test(die_midtransfer.${btl} RANKS 3 BTL ${btl} PROGRAM die_midtransfer ARGS --rank 2 --peer 0
     EXPECT --exit nonzero --require "rank 2 on .*SIGKILL to itself" --forbid "TIMEOUT|still running")
 endforeach()

@@ -56,7 +56,9 @@ export function buildMpirunInvocation(inputs: InvocationInputs): MpirunInvocatio
     .map((rank) => `rank ${rank.rank}=${rank.container} slot=${oversubscribed ? `0-${cpus - 1}` : rank.rank % cpus}\n`)
     .join('');
 
-  const mca: Array<[string, string]> = [
+  // Open MPI refuses a parameter given twice, so the spec's own values replace ffrun's of the same name
+  // (e.g. `btl: self,tcp` to leave shared memory out, or `pml: ucx`).
+  const mca = new Map<string, string>([
     ['pml', 'ob1'],
     ['btl', BTLS_OF_NETWORK[plan.network]],
     ['plm_rsh_agent', inputs.rshAgent],
@@ -65,7 +67,7 @@ export function buildMpirunInvocation(inputs: InvocationInputs): MpirunInvocatio
     ['btl_tcp_if_include', inputs.overlaySubnet],
     ...(oversubscribed ? ([['mpi_yield_when_idle', '1']] as Array<[string, string]>) : []),
     ...Object.entries(spec.mca),
-  ];
+  ]);
   const env: Record<string, string> = { FFRUN_CONTAINER_MAP: inputs.containerMapFile };
   const forwarded = Object.entries(spec.env).map(([name, value]) => `${name}=${value}`);
   if (plan.network === 'freeflow') {
@@ -81,7 +83,7 @@ export function buildMpirunInvocation(inputs: InvocationInputs): MpirunInvocatio
     '--rankfile', rankfile,
     ...(oversubscribed ? ['--oversubscribe'] : []),
     '--tag-output',
-    ...mca.flatMap(([name, value]) => ['--mca', name, value]),
+    ...[...mca].flatMap(([name, value]) => ['--mca', name, value]),
     ...forwarded.flatMap((setting) => ['-x', setting]),
     spec.program.command,
     ...spec.program.args,

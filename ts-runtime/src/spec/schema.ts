@@ -8,10 +8,11 @@ export const NETWORK_MODES = ['overlay', 'freeflow'] as const;
 export type NetworkMode = (typeof NETWORK_MODES)[number];
 
 /**
- * `overlay` until the freeflow BTL is the proven default (the next issue switches this constant).
- * A spec or flag that asks for `freeflow` gets it or a NETWORK_UNAVAILABLE error, never a silent fallback.
+ * `freeflow`: the freeflow BTL for co-located containers, TCP over the overlay across hosts. `overlay` is
+ * today's status quo, for comparison. A spec or flag that asks for `freeflow` gets it or a
+ * NETWORK_UNAVAILABLE error (BTL not built), never a silent fallback.
  */
-export const DEFAULT_NETWORK: NetworkMode = 'overlay';
+export const DEFAULT_NETWORK: NetworkMode = 'freeflow';
 
 /** fill: container after container, host after host. round-robin: one rank per container, hosts interleaved. */
 export const PLACEMENT_STRATEGIES = ['fill', 'round-robin'] as const;

@@ -40,7 +40,7 @@ test('a minimal spec gets the documented defaults', () => {
   const spec = validateJobSpec(valid, FILE);
   assert.is(spec.cluster.slotsPerContainer, 1);
   assert.is(spec.placement, 'fill');
-  assert.is(spec.network, 'overlay');
+  assert.is(spec.network, 'freeflow');
   assert.equal(spec.program.args, []);
   assert.equal(spec.env, {});
   assert.is(spec.timeoutSeconds, 300);

@@ -1,0 +1,82 @@
+import { readFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { z } from 'zod';
+import { REPO_ROOT } from '../ts-runtime/src/util/repo-root';
+import { runFfrun } from './support/ffrun';
+import { leftoversOf, shmEntries } from './support/leftovers';
+
+/**
+ * The freeflow BTL under real MPI programs across real containers: every run of test/mpi/manifest.json
+ * (p2p, datatypes, collectives, threads, stress, allpairs, abort, a rank dying mid-transfer; 2 to 8 ranks
+ * over 2 to 4 containers per host, one and two hosts, so jobs mix shm and tcp pairs) through ffrun with
+ * network freeflow. Each run must end as the manifest says, every pair the plan put on shared memory must
+ * have used it (the BTL's own report), and nothing may be left behind.
+ */
+const manifestSchema = z.object({
+  version: z.literal(1),
+  runs: z.array(
+    z.object({
+      name: z.string(),
+      program: z.string(),
+      args: z.array(z.string()),
+      ranks: z.number().int().positive(),
+      hosts: z.number().int().positive(),
+      containersPerHost: z.number().int().positive(),
+      timeoutSeconds: z.number().int().positive(),
+      expectExit: z.union([z.literal(0), z.literal('nonzero')]),
+      expectOutput: z.array(z.string()).default([]),
+      forbidOutput: z.array(z.string()).default([]),
+    }),
+  ),
+});
+
+const manifest = manifestSchema.parse(JSON.parse(readFileSync(path.join(REPO_ROOT, 'test', 'mpi', 'manifest.json'), 'utf8')));
+
+const reportSchema = z.object({
+  job: z.object({ id: z.string(), network: z.string() }),
+  paths: z.object({
+    planned: z.array(z.string()),
+    actual: z.array(z.string()).nullable().optional(),
+    fallbacks: z.array(z.unknown()).optional(),
+  }),
+});
+
+for (const run of manifest.runs) {
+  test(`${run.name}: ${run.ranks} ranks on ${run.hosts} host(s) x ${run.containersPerHost} containers`, async () => {
+    const shmBefore = shmEntries();
+    const slots = Math.ceil(run.ranks / (run.hosts * run.containersPerHost));
+    const result = await runFfrun(
+      [
+        '-n', String(run.ranks), '--hosts', String(run.hosts), '--containers-per-host', String(run.containersPerHost),
+        '--slots-per-container', String(slots), '--network', 'freeflow', '--timeout', String(run.timeoutSeconds),
+        '--name', run.name, '--json', '--', path.join('build', 'bin', run.program), ...run.args,
+      ],
+      (run.timeoutSeconds + 60) * 1000,
+    );
+    // With --json, stdout is the JSON document and the ranks' output goes to stderr.
+    const output = result.stderr;
+    if (run.expectExit === 0) assert.is(result.code, 0, output);
+    else assert.ok(result.code !== 0 && result.code !== 124, `expected a prompt non-zero exit, got ${result.code}:\n${output}`);
+    for (const pattern of run.expectOutput) assert.match(output, new RegExp(pattern, 'm'), `missing /${pattern}/`);
+    for (const pattern of run.forbidOutput) assert.not.match(output, new RegExp(pattern, 'm'), `forbidden /${pattern}/`);
+
+    const report = reportSchema.parse(JSON.parse(result.stdout));
+    assert.is(report.job.network, 'freeflow');
+    if (run.expectExit === 0) {
+      // Every rank reported; a planned shm pair that fell back to tcp is a failure of the BTL.
+      assert.equal(report.paths.fallbacks ?? [], [], `fell back: ${JSON.stringify(report.paths)}`);
+      const actual = report.paths.actual ?? [];
+      report.paths.planned.forEach((row, from) =>
+        [...row].forEach((planned, to) => {
+          if (planned === 'm') assert.is(actual[from]?.[to], 'm', `pair ${from}->${to}: ${JSON.stringify(report.paths)}`);
+        }),
+      );
+    }
+    const problems = leftoversOf(report.job.id, { shmBefore, marker: new RegExp(run.program) });
+    assert.equal(problems, [], `job ${report.job.id} left: ${problems.join('\n')}`);
+  });
+}
+
+test.run();
