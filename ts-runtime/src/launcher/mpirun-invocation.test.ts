@@ -84,4 +84,15 @@ test('freeflow: self,freeflow,tcp and the component path, for mpirun and the ran
   assert.ok(invocation.argv.includes(`OMPI_MCA_mca_base_component_path=${value}`));
 });
 
+test("the spec's MCA parameters replace ffrun's own of the same name: Open MPI refuses a parameter given twice", () => {
+  const base = inputs(2, 'overlay');
+  const invocation = buildMpirunInvocation({ ...base, spec: { ...base.spec, mca: { btl: 'self,tcp', btl_tcp_if_include: 'lo' } } });
+  const names = invocation.argv.flatMap((arg, i) => (arg === '--mca' ? [invocation.argv[i + 1]!] : []));
+  assert.equal(names, [...new Set(names)]);
+  const mca = mcaOf(invocation.argv);
+  assert.is(mca.btl, 'self,tcp');
+  assert.is(mca.btl_tcp_if_include, 'lo');
+  assert.is(mca.oob_tcp_if_include, '10.244.0.0/16');
+});
+
 test.run();

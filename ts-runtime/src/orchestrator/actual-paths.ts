@@ -6,19 +6,30 @@ import type { JobPlan } from './plan';
 export interface PairOutcome {
   readonly planned: PathKind;
   readonly actual: PathKind | 'unknown';
-  /** The BTL's stable reason when it declined the pair. */
+  /** The BTL's stable reason when it declined the pair, or NO_REPORT. */
   readonly reason?: string;
 }
 
+/** The reason of a pair whose sender finished successfully without a report: the freeflow BTL was not
+ * loaded, was disabled at start-up, or did not see the job's directory, so its traffic went elsewhere. */
+export const NO_REPORT = 'no-report-from-a-rank-that-finished';
+
 /**
  * Compares the plan with the BTL reports. A declined pair went to the next BTL of `self,freeflow,tcp`,
- * so it used tcp.
+ * so it used tcp. A rank without a report is only suspicious if the job succeeded: a rank that died
+ * before MPI_Finalize cannot write one.
  */
-export function compareWithReports(plan: JobPlan, reports: ReadonlyMap<number, BtlReport>): PairOutcome[][] {
+export function compareWithReports(
+  plan: JobPlan,
+  reports: ReadonlyMap<number, BtlReport>,
+  job: { readonly succeeded: boolean },
+): PairOutcome[][] {
   return plan.paths.map((row, from) =>
     row.map((planned, to): PairOutcome => {
       if (from === to) return { planned, actual: 'self' };
-      const outcome = reports.get(from)?.peers.get(to);
+      const report = reports.get(from);
+      if (report === undefined) return job.succeeded ? { planned, actual: 'unknown', reason: NO_REPORT } : { planned, actual: 'unknown' };
+      const outcome = report.peers.get(to);
       if (outcome === undefined) return { planned, actual: 'unknown' };
       if (outcome.kind === 'shm') return { planned, actual: 'shm' };
       return { planned, actual: 'tcp', reason: outcome.reason };
@@ -26,9 +37,10 @@ export function compareWithReports(plan: JobPlan, reports: ReadonlyMap<number, B
   );
 }
 
-/** A pair the plan gave shared memory that the BTL reported on another path: freeflow's promise broken. */
+/** A pair the plan gave shared memory that did not use it: freeflow's promise broken. */
 export function isFallback(outcome: PairOutcome): boolean {
-  return outcome.planned === 'shm' && outcome.actual !== 'shm' && outcome.actual !== 'unknown';
+  if (outcome.planned !== 'shm' || outcome.actual === 'shm') return false;
+  return outcome.actual !== 'unknown' || outcome.reason === NO_REPORT;
 }
 
 export function fallbacks(outcomes: readonly (readonly PairOutcome[])[]): Array<{ from: number; to: number; outcome: PairOutcome }> {

@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { FfError } from '../errors';
-import { compareWithReports, fallbacks } from './actual-paths';
+import { compareWithReports, fallbacks, NO_REPORT } from './actual-paths';
 import { parseBtlReport, readBtlReports, reportFileName } from './btl-report';
 import { formatPathMatrix, formatPlanVersusActual } from './format-plan';
 import type { JobPlan } from './plan';
@@ -59,7 +59,7 @@ test('plan vs actual: reports are read from each rank host directory; a shm pair
     writeFileSync(path.join(dirs[0]!, reportFileName(0)), 'freeflow-report 1\nrank 0\npeer 1 shm 10 640\npeer 2 declined path-table-says-tcp\nend\n');
     writeFileSync(path.join(dirs[0]!, reportFileName(1)), 'freeflow-report 1\nrank 1\npeer 0 declined segment-foreign-job\nend\n');
     // rank 2 died before MPI_Finalize: no report
-    const outcomes = compareWithReports(plan, readBtlReports(plan.ranks, dirs));
+    const outcomes = compareWithReports(plan, readBtlReports(plan.ranks, dirs), { succeeded: false });
     assert.equal(outcomes[0]!.map((o) => o.actual), ['self', 'shm', 'tcp']);
     assert.equal(outcomes[1]![0], { planned: 'shm', actual: 'tcp', reason: 'segment-foreign-job' });
     assert.is(outcomes[2]![0]!.actual, 'unknown');
@@ -68,6 +68,21 @@ test('plan vs actual: reports are read from each rank host directory; a shm pair
     assert.match(text, /m\/t!/);
     assert.match(text, /t\/\?/);
     assert.match(text, /!!! WARNING: 1 pair\(s\) planned for shared memory did NOT use it:\n!!!   rank 1 -> rank 0: used tcp \(BTL declined: segment-foreign-job\)/);
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
+test('a rank of a successful job that wrote no report broke the plan: its shm pairs are flagged', () => {
+  const root = mkdtempSync(path.join(tmpdir(), 'ffreport-'));
+  try {
+    const dirs = [path.join(root, 'h0'), path.join(root, 'h1')];
+    for (const dir of dirs) mkdirSync(dir);
+    writeFileSync(path.join(dirs[0]!, reportFileName(0)), 'freeflow-report 1\nrank 0\npeer 1 shm 10 640\nend\n');
+    const outcomes = compareWithReports(plan, readBtlReports(plan.ranks, dirs), { succeeded: true });
+    assert.equal(fallbacks(outcomes).map(({ from, to }) => [from, to]), [[1, 0]]);
+    assert.is(outcomes[2]![0]!.reason, NO_REPORT); // planned tcp: listed, not flagged
+    assert.match(formatPlanVersusActual(plan, outcomes), /rank 1 -> rank 0: rank finished without a freeflow report/);
   } finally {
     rmSync(root, { recursive: true, force: true });
   }

@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import * as path from 'node:path';
 import { FfError } from '../errors';
 
@@ -56,4 +56,9 @@ export function readBtlReports(ranks: ReadonlyArray<{ rank: number; host: number
     reports.set(rank, parseBtlReport(text, file));
   }
   return reports;
+}
+
+/** Removes the reports of `ranks` (those of an earlier job on the same cluster), so that none is taken for a new one. */
+export function removeBtlReports(ranks: ReadonlyArray<{ rank: number; host: number }>, sharedDirs: readonly string[]): void {
+  for (const { rank, host } of ranks) rmSync(path.join(sharedDirs[host]!, reportFileName(rank)), { force: true });
 }

@@ -1,5 +1,5 @@
 import { PATH_CHAR, PATH_KINDS } from './path-kind';
-import { fallbacks, isFallback, type PairOutcome } from './actual-paths';
+import { fallbacks, isFallback, NO_REPORT, type PairOutcome } from './actual-paths';
 import type { JobPlan } from './plan';
 
 const LEGEND = PATH_KINDS.map((kind) => `${PATH_CHAR[kind]}=${kind}`).join(' ');
@@ -41,10 +41,17 @@ export function formatPlanVersusActual(plan: JobPlan, outcomes: readonly (readon
   if (fellBack.length > 0) {
     lines.push('', `!!! WARNING: ${fellBack.length} pair(s) planned for shared memory did NOT use it:`);
     for (const { from, to, outcome } of fellBack) {
-      lines.push(`!!!   rank ${from} -> rank ${to}: used ${outcome.actual}${outcome.reason === undefined ? '' : ` (BTL declined: ${outcome.reason})`}`);
+      lines.push(`!!!   rank ${from} -> rank ${to}: ${describeFallback(outcome)}`);
     }
   }
   return lines.join('\n');
+}
+
+function describeFallback(outcome: PairOutcome): string {
+  if (outcome.reason === NO_REPORT) {
+    return "rank finished without a freeflow report: the BTL was not loaded, was disabled, or did not use the job's shared directory (rerun with --mca btl_freeflow_verbose 20)";
+  }
+  return `used ${outcome.actual}${outcome.reason === undefined ? '' : ` (BTL declined: ${outcome.reason})`}`;
 }
 
 function matrix(title: string, plan: JobPlan, cell: (from: number, to: number) => string): string {

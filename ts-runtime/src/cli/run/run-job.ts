@@ -5,12 +5,12 @@ import { assertNetworkAvailable, assertOpenMpiInstalled, assertProgramRunnable, 
 import type { OutputLine } from '../../launcher/rank-output';
 import { runMpirun, type MpirunOutcome } from '../../launcher/run-mpirun';
 import { compareWithReports, type PairOutcome } from '../../orchestrator/actual-paths';
-import { readBtlReports } from '../../orchestrator/btl-report';
+import { readBtlReports, removeBtlReports } from '../../orchestrator/btl-report';
 import type { HostCapabilities } from '../../native/capabilities';
 import { decidePaths } from '../../orchestrator/decide-paths';
 import { plural } from '../../orchestrator/format-plan';
 import { newJobId, newJobKey } from '../../orchestrator/job-identity';
-import { placeRanks, type RankSlot } from '../../orchestrator/placement';
+import { placeRanks, type ClusterShape, type RankSlot } from '../../orchestrator/placement';
 import type { JobPlan } from '../../orchestrator/plan';
 import { probeHosts } from '../../orchestrator/probe-hosts';
 import { writePathTables } from '../../orchestrator/write-path-table';
@@ -27,17 +27,24 @@ export interface JobHooks {
   readonly onLine: (line: OutputLine) => void;
 }
 
-export interface JobReport {
+export interface JobReport extends JobOnCluster {
   readonly spec: JobSpec;
-  readonly plan: JobPlan;
   readonly capabilities: readonly HostCapabilities[];
-  readonly mpirun: MpirunOutcome;
-  /** Plan vs what the freeflow BTL reported; null when the BTL was not in use (network overlay). */
-  readonly outcomes: PairOutcome[][] | null;
-  readonly timings: { readonly setupMs: number; readonly probeMs: number; readonly teardownMs: number; readonly totalMs: number };
+  readonly timings: ClusterTimings;
 }
 
-type ClusterPart = Omit<JobReport, 'spec' | 'timings'> & { readonly probeMs: number };
+/** A cluster that exists and whose hosts were probed: what a job (or several, as ffbench runs) needs. */
+export interface ProbedCluster {
+  readonly cluster: Cluster;
+  readonly capabilities: readonly HostCapabilities[];
+}
+
+export interface ClusterTimings {
+  readonly setupMs: number;
+  readonly probeMs: number;
+  readonly teardownMs: number;
+  readonly totalMs: number;
+}
 
 /**
  * Runs one job from start to finish: checks, reaping what killed runs left, the cluster, probes, plan,
@@ -45,11 +52,30 @@ type ClusterPart = Omit<JobReport, 'spec' | 'timings'> & { readonly probeMs: num
  * failure, signal, timeout) before this returns or throws.
  */
 export async function runJob(spec: JobSpec, hooks: JobHooks): Promise<JobReport> {
-  const started = Date.now();
   assertRoot();
   assertOpenMpiInstalled();
   const slots = placeRanks(spec.cluster, spec.ranks, spec.placement);
   assertNetworkAvailable(spec.network);
+  const { result, capabilities, timings } = await withProbedCluster(spec.cluster, hooks, (probed) => runJobOnCluster(probed, spec, slots, hooks));
+  if (result.mpirun.timedOut) {
+    throw new FfError('JOB_TIMEOUT', `the job did not finish within ${spec.timeoutSeconds} s; it was stopped and its cluster removed`, {
+      hint: 'raise timeoutSeconds in the spec (--timeout on the command line), or look at the rank output above for a hang',
+    });
+  }
+  return { spec, ...result, capabilities, timings };
+}
+
+/**
+ * Reaps what killed runs left, builds a cluster of the given shape, probes its hosts and runs `work` on
+ * it; the cluster is destroyed in every case (success, failure, signal) before this returns or throws.
+ */
+export async function withProbedCluster<T>(
+  shape: Pick<ClusterShape, 'hosts' | 'containersPerHost'>,
+  hooks: Pick<JobHooks, 'progress' | 'interrupt'>,
+  work: (probed: ProbedCluster) => Promise<T>,
+): Promise<{ result: T; capabilities: readonly HostCapabilities[]; timings: ClusterTimings }> {
+  const started = Date.now();
+  assertRoot();
   const { progress, interrupt } = hooks;
   const reaped = await progress.step('removing what killed runs left', () => reapStaleJobs((step) => progress.note(step)));
   if (reaped.jobs.length > 0) progress.note(`removed stale jobs: ${reaped.jobs.join(', ')}`);
@@ -57,19 +83,20 @@ export async function runJob(spec: JobSpec, hooks: JobHooks): Promise<JobReport>
 
   const jobId = newJobId();
   const setupStart = Date.now();
-  const cluster = await progress.step(`setting up cluster ${jobId}: ${plural(spec.cluster.hosts, 'host')} x ${plural(spec.cluster.containersPerHost, 'container')}`, () =>
+  const cluster = await progress.step(`setting up cluster ${jobId}: ${plural(shape.hosts, 'host')} x ${plural(shape.containersPerHost, 'container')}`, () =>
     // The repository is the containers' "image": mounted at its own path even where containers replace
     // the directory (a clone under /tmp), so its programs and the BTL are found inside.
-    createLocalCluster(
-      { jobId, hosts: spec.cluster.hosts, containersPerHost: spec.cluster.containersPerHost, volumes: [REPO_ROOT] },
-      (step) => progress.note(step),
-    ),
+    createLocalCluster({ jobId, hosts: shape.hosts, containersPerHost: shape.containersPerHost, volumes: [REPO_ROOT] }, (step) => progress.note(step)),
   );
   const setupMs = Date.now() - setupStart;
-  let part: ClusterPart | undefined;
+  let outcome: { result: T; capabilities: readonly HostCapabilities[]; probeMs: number } | undefined;
   let failure: unknown;
   try {
-    part = await runOnCluster(cluster, spec, slots, hooks);
+    throwIfInterrupted(interrupt);
+    const probeStart = Date.now();
+    const capabilities = await progress.step('probing hosts', () => probeHosts(cluster));
+    const probeMs = Date.now() - probeStart;
+    outcome = { result: await work({ cluster, capabilities }), capabilities, probeMs };
   } catch (error) {
     failure = error;
   }
@@ -83,27 +110,37 @@ export async function runJob(spec: JobSpec, hooks: JobHooks): Promise<JobReport>
   const teardownMs = Date.now() - teardownStart;
 
   throwIfInterrupted(interrupt);
-  if (part === undefined) throw failure;
-  if (part.mpirun.timedOut) {
-    throw new FfError('JOB_TIMEOUT', `the job did not finish within ${spec.timeoutSeconds} s; it was stopped and its cluster removed`, {
-      hint: 'raise timeoutSeconds in the spec (--timeout on the command line), or look at the rank output above for a hang',
-    });
-  }
-  const { probeMs, ...rest } = part;
-  return { spec, ...rest, timings: { setupMs, probeMs, teardownMs, totalMs: Date.now() - started } };
+  if (outcome === undefined) throw failure;
+  const { result, capabilities, probeMs } = outcome;
+  return { result, capabilities, timings: { setupMs, probeMs, teardownMs, totalMs: Date.now() - started } };
 }
 
-async function runOnCluster(cluster: Cluster, spec: JobSpec, slots: readonly RankSlot[], hooks: JobHooks): Promise<ClusterPart> {
-  const { progress, interrupt } = hooks;
+export interface JobOnCluster {
+  readonly plan: JobPlan;
+  readonly mpirun: MpirunOutcome;
+  /** Plan vs what the freeflow BTL reported; null when the BTL was not in use (network overlay). */
+  readonly outcomes: PairOutcome[][] | null;
+}
+
+/**
+ * Runs one job on a probed cluster: plan, path tables (reports of an earlier job on the same cluster
+ * are removed first), mpirun, BTL reports. `slots` must fit the cluster (placeRanks with spec.cluster).
+ * ffbench runs many jobs on one cluster this way, so that all are measured on the same machine state.
+ */
+export async function runJobOnCluster(
+  { cluster, capabilities }: ProbedCluster,
+  spec: JobSpec,
+  slots: readonly RankSlot[],
+  hooks: JobHooks,
+): Promise<JobOnCluster> {
+  const { interrupt } = hooks;
   throwIfInterrupted(interrupt);
-  const probeStart = Date.now();
-  const capabilities = await progress.step('probing hosts', () => probeHosts(cluster));
-  const probeMs = Date.now() - probeStart;
   await assertProgramRunnable(cluster.containers[0]!, spec.program.command, (container, argv, options) =>
     cluster.execInContainer(container, argv, options),
   );
   const plan: JobPlan = {
     jobId: cluster.jobId,
+    // A fresh key per job: segments of an earlier job on the same cluster can never be taken for this one's.
     key: newJobKey(),
     network: spec.network,
     placement: spec.placement,
@@ -112,6 +149,7 @@ async function runOnCluster(cluster: Cluster, spec: JobSpec, slots: readonly Ran
     paths: decidePaths(slots, capabilities, spec.network),
   };
   const sharedDirs = cluster.hosts.map((host) => host.sharedDir);
+  removeBtlReports(plan.ranks, sharedDirs);
   writePathTables(plan, sharedDirs);
   hooks.onPlan(plan, capabilities);
   throwIfInterrupted(interrupt);
@@ -132,8 +170,9 @@ async function runOnCluster(cluster: Cluster, spec: JobSpec, slots: readonly Ran
     interrupt,
     onLine: hooks.onLine,
   });
-  const outcomes = spec.network === 'freeflow' ? compareWithReports(plan, readBtlReports(plan.ranks, sharedDirs)) : null;
-  return { plan, capabilities, mpirun, outcomes, probeMs };
+  const outcomes =
+    spec.network === 'freeflow' ? compareWithReports(plan, readBtlReports(plan.ranks, sharedDirs), { succeeded: mpirun.exitCode === 0 }) : null;
+  return { plan, mpirun, outcomes };
 }
 
 function containerAt(cluster: Cluster, slot: RankSlot): Cluster['containers'][number] {
