@@ -10,22 +10,22 @@
 
 #include "opal/datatype/opal_convertor.h"
 
-/* Endpoint lock held. NULL when the ring has no room or buffered descriptors are queued ahead. */
-static inline void *reserve_locked(mca_btl_freeflow_endpoint_t *endpoint, size_t len)
-{
-    if (OPAL_UNLIKELY(!endpoint->ring_ready) && OPAL_SUCCESS != mca_btl_freeflow_endpoint_open_ring(endpoint)) {
-        return NULL;
-    }
-    if (OPAL_UNLIKELY(!opal_list_is_empty(&endpoint->pending) || len > endpoint->tx.max_payload)) {
-        return NULL;
-    }
-    return ff_ring_reserve(&endpoint->tx, (uint32_t) len);
-}
+/* Bulk fragments from this size on start their data on a cache-line boundary in the ring. */
+#define BULK_BYTES 4096u
 
-static inline void *reserve(mca_btl_freeflow_endpoint_t *endpoint, size_t len)
+/* NULL when the ring has no room or buffered descriptors are queued ahead. `header` bytes of the caller
+ * precede the data; for bulk data they are placed so that the data is cache-line aligned. */
+static inline void *reserve(mca_btl_freeflow_endpoint_t *endpoint, size_t len, size_t header)
 {
+    void *payload = NULL;
     OPAL_THREAD_LOCK(&endpoint->lock);
-    void *payload = reserve_locked(endpoint, len);
+    if (OPAL_UNLIKELY(!endpoint->ring_ready) && OPAL_SUCCESS != mca_btl_freeflow_endpoint_open_ring(endpoint)) {
+        goto out;
+    }
+    if (OPAL_LIKELY(opal_list_is_empty(&endpoint->pending) && len <= endpoint->tx.max_payload)) {
+        payload = ff_ring_reserve_placed(&endpoint->tx, (uint32_t) len, len - header >= BULK_BYTES, (uint32_t) header);
+    }
+out:
     OPAL_THREAD_UNLOCK(&endpoint->lock);
     return payload;
 }
@@ -80,7 +80,7 @@ mca_btl_base_descriptor_t *mca_btl_freeflow_alloc(struct mca_btl_base_module_t *
     if (OPAL_UNLIKELY(NULL == frag)) {
         return NULL;
     }
-    void *payload = reserve(endpoint, size);
+    void *payload = reserve(endpoint, size, 0);
     if (OPAL_LIKELY(NULL != payload)) {
         frag->reservation = payload;
         frag->reserved_len = (uint32_t) size;
@@ -125,7 +125,7 @@ mca_btl_base_descriptor_t *mca_btl_freeflow_prepare_src(struct mca_btl_base_modu
     (void) btl;
     /* No buffered fallback here: ob1 keeps the request and retries from its progress, so the data is
      * copied once, into the ring, when room appears. */
-    uint8_t *payload = reserve(endpoint, total);
+    uint8_t *payload = reserve(endpoint, total, reserve_bytes);
     if (OPAL_UNLIKELY(NULL == payload)) {
         return NULL;
     }
@@ -196,7 +196,7 @@ int mca_btl_freeflow_sendi(struct mca_btl_base_module_t *btl, struct mca_btl_bas
     if (descriptor) {
         *descriptor = NULL;
     }
-    uint8_t *payload = reserve(endpoint, total);
+    uint8_t *payload = reserve(endpoint, total, header_size);
     if (OPAL_UNLIKELY(NULL == payload)) {
         return OPAL_ERR_OUT_OF_RESOURCE;
     }

@@ -233,19 +233,40 @@ static inline _Atomic uint64_t *ff_ring_header_at(uint8_t *data, uint64_t offset
     return (_Atomic uint64_t *) (void *) (data + offset);
 }
 
+/* Bulk data is placed so that it starts on this boundary: copies between cache-line-aligned buffers run
+ * at full speed, while misaligned ones (rep movsb with source and destination out of phase) can run at
+ * half. */
+#define FF_RING_DATA_ALIGN 64u
+
+/* Padding that puts byte `data_offset` of a payload whose record starts at `offset` on a
+ * FF_RING_DATA_ALIGN boundary, in whole FF_RING_ALIGN units (a skip record of that stride fills it). */
+static inline uint32_t ff_ring_pad_for(uint64_t offset, uint32_t data_offset)
+{
+    const uint64_t misplaced = (offset + FF_RING_HEADER_SIZE + data_offset) & (FF_RING_DATA_ALIGN - 1);
+    return (uint32_t) ((FF_RING_DATA_ALIGN - misplaced) & (FF_RING_DATA_ALIGN - 1)) & ~(FF_RING_ALIGN - 1);
+}
+
 /*
  * Reserves room for a payload of `len` bytes (len <= tx->max_payload) and returns where to write it, or
- * NULL when the consumer has not freed enough room yet. Reservations are committed (or cancelled) later,
- * in any order; the consumer sees them in reservation order. Callers serialise reserve calls on one ring.
+ * NULL when the consumer has not freed enough room yet. With `aligned`, byte `data_offset` of the payload
+ * (where bulk data starts after the caller's own header) lands on FF_RING_DATA_ALIGN, behind a skip
+ * record if need be; small messages use aligned = false and pack densely. Reservations are committed (or
+ * cancelled) later, in any order; the consumer sees them in reservation order. Callers serialise reserve
+ * calls on one ring.
  */
-static inline void *ff_ring_reserve(ff_ring_tx_t *tx, uint32_t len)
+static inline void *ff_ring_reserve_placed(ff_ring_tx_t *tx, uint32_t len, bool aligned, uint32_t data_offset)
 {
     const uint32_t stride = ff_ring_stride(len);
     const uint64_t offset = tx->head & (tx->size - 1);
     /* A record never ends in the last header slot of the ring, so the header after it always fits. */
     const uint64_t to_end = tx->size - offset;
-    const uint64_t wrap_pad = (stride + FF_RING_HEADER_SIZE > to_end) ? to_end : 0;
-    const uint64_t needed = wrap_pad + stride + FF_RING_HEADER_SIZE;
+    uint32_t pad = aligned ? ff_ring_pad_for(offset, data_offset) : 0;
+    uint64_t wrap_pad = 0;
+    if ((uint64_t) pad + stride + FF_RING_HEADER_SIZE > to_end) {
+        wrap_pad = to_end;
+        pad = aligned ? ff_ring_pad_for(0, data_offset) : 0;
+    }
+    const uint64_t needed = wrap_pad + pad + stride + FF_RING_HEADER_SIZE;
 
     if (tx->head + needed - tx->tail_seen > tx->size) {
         /* acquire: the consumer finished reading the bytes it released before we overwrite them */
@@ -255,23 +276,31 @@ static inline void *ff_ring_reserve(ff_ring_tx_t *tx, uint32_t len)
         }
     }
 
-    uint64_t start = offset;
+    const uint64_t start = wrap_pad ? 0 : offset;
+    const uint64_t record = start + pad;
+    /* The record's header and the one after it must read zero before the consumer can reach them (it
+     * can, through a wrap marker or a padding skip): the release store that makes either visible below
+     * orders these before it. Without either, the next commit's release does. */
+    atomic_store_explicit(ff_ring_header_at(tx->data, record), 0, memory_order_relaxed);
+    atomic_store_explicit(ff_ring_header_at(tx->data, record + stride), 0, memory_order_relaxed);
+    if (pad) {
+        atomic_store_explicit(ff_ring_header_at(tx->data, start),
+                              ff_ring_header_word(FF_RECORD_SKIP, 0, pad - FF_RING_HEADER_SIZE),
+                              wrap_pad ? memory_order_relaxed : memory_order_release);
+    }
     if (wrap_pad) {
-        /* The record goes at offset 0. Its header and the one after it must read zero before the
-         * consumer can follow the wrap marker (release below orders these stores before it). */
-        atomic_store_explicit(ff_ring_header_at(tx->data, 0), 0, memory_order_relaxed);
-        atomic_store_explicit(ff_ring_header_at(tx->data, stride), 0, memory_order_relaxed);
         atomic_store_explicit(ff_ring_header_at(tx->data, offset),
                               ff_ring_header_word(FF_RECORD_WRAP, 0, (uint32_t) (to_end - FF_RING_HEADER_SIZE)),
                               memory_order_release);
-        start = 0;
-    } else {
-        /* The header at `offset` is already zero (the previous reservation cleared it); clear the one
-         * after this record. Ordered before this record's commit by that commit's release store. */
-        atomic_store_explicit(ff_ring_header_at(tx->data, offset + stride), 0, memory_order_relaxed);
     }
-    tx->head += wrap_pad + stride;
-    return tx->data + start + FF_RING_HEADER_SIZE;
+    tx->head += wrap_pad + pad + stride;
+    return tx->data + record + FF_RING_HEADER_SIZE;
+}
+
+/* Reserves a densely packed record: see ff_ring_reserve_placed. */
+static inline void *ff_ring_reserve(ff_ring_tx_t *tx, uint32_t len)
+{
+    return ff_ring_reserve_placed(tx, len, false, 0);
 }
 
 /* Publishes a reserved record with `len` <= the reserved length; the rest becomes a skip record. */

@@ -137,7 +137,13 @@ static void test_laps(const char *dir)
     for (int round = 0; round < 200000; ++round) {
         state = state * 1103515245u + 12345u;
         uint32_t len = (state >> 8) % (p.tx.max_payload + 1);
-        void *payload = ff_ring_reserve(&p.tx, len);
+        /* every other record places byte 8k of its payload on a data-alignment boundary */
+        const bool aligned = (state >> 3) & 1;
+        const uint32_t data_offset = ((state >> 4) & 7) * 8;
+        void *payload = ff_ring_reserve_placed(&p.tx, len, aligned, data_offset);
+        if (payload && aligned && ((uintptr_t) payload + data_offset) % FF_RING_DATA_ALIGN != 0) {
+            CHECK(!"aligned reservation misplaced");
+        }
         if (payload) {
             fill(payload, sent, len);
             ff_ring_commit(&p.tx, payload, len, len, (uint8_t) sent);
@@ -261,7 +267,8 @@ static int producer_process(const char *dir)
             uint32_t len = record_length(plan_next(&peek), tx.max_payload);
             uint32_t over = (extra_state >> 8) % 64;
             uint32_t want = len + over > tx.max_payload ? len : len + over;
-            void *payload = ff_ring_reserve(&tx, want);
+            const bool aligned = (extra_state >> 20) & 1;
+            void *payload = ff_ring_reserve_placed(&tx, want, aligned, (extra_state >> 21) & 0x38);
             if (!payload) {
                 break;
             }

@@ -21,6 +21,9 @@ export type FfErrorCode =
   | 'JOB_FAILED'
   | 'JOB_TIMEOUT'
   | 'INTERRUPTED'
+  | 'BENCH_RESULT_INVALID'
+  | 'BENCH_INCOMPLETE'
+  | 'REPORT_WRITE_FAILED'
   | 'INTERNAL';
 
 export class FfError extends Error {

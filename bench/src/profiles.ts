@@ -1,0 +1,95 @@
+import { MODE_IDS, type ModeId } from './modes';
+
+/** The ffbench_mpi subcommands ffbench runs (2 ranks), and NetPIPE. */
+export const MPI_BENCHMARKS = ['latency', 'bw', 'bibw'] as const;
+export type MpiBenchmark = (typeof MPI_BENCHMARKS)[number];
+
+/**
+ * One mpirun of ffbench_mpi per mode and repetition. A benchmark may be split into passes because its
+ * iteration count applies to every size: small messages need many iterations to be timed well, large
+ * ones few to keep TCP modes short. `iterations: null` keeps ffbench_mpi's OSU counts per size.
+ */
+export interface MpiPass {
+  readonly benchmark: MpiBenchmark;
+  readonly sizes: readonly number[];
+  readonly iterations: number | null;
+  readonly warmup: number | null;
+}
+
+/** NetPIPE (NPopenmpi) in the same run, for agreement with a standard tool. */
+export interface NetpipePlan {
+  readonly modes: readonly ModeId[];
+  /** Largest message (NetPIPE picks its own sizes below it). */
+  readonly upperBytes: number;
+  /** NetPIPE's -n: fixed ping-pongs per size (it otherwise calibrates, which takes tens of seconds). */
+  readonly repeats: number;
+}
+
+export const PROFILE_NAMES = ['quick', 'full', 'shm'] as const;
+export type ProfileName = (typeof PROFILE_NAMES)[number];
+
+export interface Profile {
+  readonly name: ProfileName;
+  readonly description: string;
+  readonly modes: readonly ModeId[];
+  readonly passes: readonly MpiPass[];
+  readonly netpipe: NetpipePlan | null;
+  readonly repetitions: number;
+  /** Whether the stdout summary leads with the shm targets rather than the headline table. */
+  readonly targetsFirst: boolean;
+}
+
+const KiB = 1024;
+const MiB = 1024 * KiB;
+
+/** 1 B to `max`, every power of two. */
+function powersOfTwo(max: number): number[] {
+  const sizes: number[] = [];
+  for (let size = 1; size <= max; size *= 2) sizes.push(size);
+  return sizes;
+}
+
+const SMALL = [1, 8, 64, 512, 4 * KiB];
+const LARGE = [32 * KiB, 256 * KiB, 1 * MiB, 4 * MiB];
+
+export const PROFILES: Readonly<Record<ProfileName, Profile>> = {
+  quick: {
+    name: 'quick',
+    description: 'every mode, latency and bandwidth at 9 sizes from 1 B to 4 MiB, NetPIPE on freeflow; about a minute',
+    modes: MODE_IDS,
+    passes: [
+      { benchmark: 'latency', sizes: SMALL, iterations: 5000, warmup: 100 },
+      { benchmark: 'latency', sizes: LARGE, iterations: 50, warmup: 5 },
+      { benchmark: 'bw', sizes: SMALL, iterations: 50, warmup: 5 },
+      { benchmark: 'bw', sizes: LARGE, iterations: 4, warmup: 1 },
+    ],
+    netpipe: { modes: ['freeflow-same-host'], upperBytes: 4 * MiB, repeats: 100 },
+    repetitions: 3,
+    targetsFirst: false,
+  },
+  full: {
+    name: 'full',
+    description: "every mode, latency, bandwidth and bidirectional bandwidth at every power of two from 1 B to 4 MiB with OSU's iteration counts, NetPIPE on freeflow and vader; about 10-15 minutes",
+    modes: MODE_IDS,
+    passes: [
+      { benchmark: 'latency', sizes: powersOfTwo(4 * MiB), iterations: null, warmup: null },
+      { benchmark: 'bw', sizes: powersOfTwo(4 * MiB), iterations: null, warmup: null },
+      { benchmark: 'bibw', sizes: powersOfTwo(4 * MiB), iterations: null, warmup: null },
+    ],
+    netpipe: { modes: ['freeflow-same-host', 'vader'], upperBytes: 4 * MiB, repeats: 1000 },
+    repetitions: 5,
+    targetsFirst: false,
+  },
+  shm: {
+    name: 'shm',
+    description: 'the freeflow BTL targets: freeflow between two containers against vader in one namespace, latency at small sizes and bandwidth at large ones',
+    modes: ['vader', 'vader-2copy', 'freeflow-same-host'],
+    passes: [
+      { benchmark: 'latency', sizes: SMALL, iterations: 10000, warmup: 200 },
+      { benchmark: 'bw', sizes: [64 * KiB, 1 * MiB, 4 * MiB], iterations: 20, warmup: 2 },
+    ],
+    netpipe: null,
+    repetitions: 7,
+    targetsFirst: true,
+  },
+};

@@ -1,0 +1,150 @@
+import { readFileSync, rmSync } from 'node:fs';
+import * as path from 'node:path';
+import type { ProbedCluster } from '../../ts-runtime/src/cli/run/run-job';
+import { runJobOnCluster } from '../../ts-runtime/src/cli/run/run-job';
+import type { Progress } from '../../ts-runtime/src/cli/progress';
+import { FfError, isFfError } from '../../ts-runtime/src/errors';
+import { formatOutputLine, type OutputLine } from '../../ts-runtime/src/launcher/rank-output';
+import type { PairOutcome } from '../../ts-runtime/src/orchestrator/actual-paths';
+import { PATH_CHAR } from '../../ts-runtime/src/orchestrator/path-kind';
+import { REPO_ROOT } from '../../ts-runtime/src/util/repo-root';
+import { jobForMode, modeById, type BenchMode } from './modes';
+import { parseMpiResult, ranksOnDistinctCores, type MpiResult } from './mpi-result';
+import { NETPIPE_OUTPUT_FILE, NETPIPE_PROGRAM, netpipeArgs, parseNetpipeOutput, type NetpipePoint } from './netpipe';
+import type { MpiPass, Profile } from './profiles';
+import type { RunRecord } from './raw';
+import { loadAverage } from './machine';
+import type { ScheduledRun } from './schedule';
+
+export const FFBENCH_MPI = path.join(REPO_ROOT, 'build', 'bin', 'ffbench_mpi');
+
+/** mpirun output kept for a failed run's report. */
+const OUTPUT_TAIL_LINES = 30;
+
+export interface RunContext {
+  readonly probed: ProbedCluster;
+  readonly profile: Pick<Profile, 'passes' | 'netpipe'>;
+  /** ffbench_mpi --validate: every received byte is checked (timings then mean nothing). */
+  readonly validate: boolean;
+  readonly timeoutSeconds: number;
+  readonly progress: Progress;
+  readonly interrupt: AbortSignal;
+}
+
+/** ffbench_mpi's arguments for one pass; its JSON goes to rank 0's stdout. */
+export function mpiArgs(pass: MpiPass, validate: boolean): string[] {
+  return [
+    pass.benchmark,
+    '--sizes',
+    pass.sizes.join(','),
+    ...(pass.iterations === null ? [] : ['--iterations', String(pass.iterations)]),
+    ...(pass.warmup === null ? [] : ['--warmup', String(pass.warmup)]),
+    ...(validate ? ['--validate'] : []),
+    '--json',
+    '-',
+  ];
+}
+
+function programOf(run: ScheduledRun, context: RunContext): { command: string; args: string[] } {
+  if (run.work.kind === 'netpipe') {
+    if (context.profile.netpipe === null) throw new FfError('INTERNAL', 'a NetPIPE run was scheduled without a NetPIPE plan');
+    return { command: NETPIPE_PROGRAM, args: netpipeArgs(context.profile.netpipe) };
+  }
+  const pass = context.profile.passes[run.work.pass];
+  if (pass === undefined) throw new FfError('INTERNAL', `run ${run.index} names pass ${run.work.pass}, which the profile does not have`);
+  return { command: FFBENCH_MPI, args: mpiArgs(pass, context.validate) };
+}
+
+/**
+ * Runs one scheduled measurement on the benchmark's cluster and records it. A run that cannot measure
+ * (mpirun fails, times out, prints no valid result) is `failed`; one that measured something other than
+ * its mode claims (the BTL reports another path, ranks not on distinct cores, bytes corrupted) is
+ * `invalid`. Only an interruption throws.
+ */
+export async function executeRun(run: ScheduledRun, context: RunContext): Promise<RunRecord> {
+  const mode = modeById(run.mode);
+  const job = jobForMode(mode, programOf(run, context), context.timeoutSeconds);
+  const rankZeroStdout: string[] = [];
+  const tail: string[] = [];
+  const onLine = (line: OutputLine): void => {
+    if (line.rank === 0 && line.stream === 'stdout') rankZeroStdout.push(line.text);
+    tail.push(formatOutputLine(line));
+    if (tail.length > OUTPUT_TAIL_LINES) tail.shift();
+  };
+  const startedAt = new Date();
+  const load1 = loadAverage()[0];
+  const outcome = await runJobOnCluster(context.probed, job.spec, job.slots, {
+    progress: context.progress,
+    interrupt: context.interrupt,
+    onPlan: () => {},
+    onLine,
+  });
+  if (context.interrupt.aborted) {
+    throw new FfError('INTERRUPTED', `interrupted by ${String(context.interrupt.reason)} during the ${mode.id} run; the cluster is being removed`);
+  }
+  const toChars = (row: readonly PairOutcome[]): string => row.map((o) => (o.actual === 'unknown' ? '?' : PATH_CHAR[o.actual])).join('');
+  const base = {
+    index: run.index,
+    repetition: run.repetition,
+    mode: run.mode,
+    work: run.work,
+    startedAt: startedAt.toISOString(),
+    durationMs: outcome.mpirun.durationMs,
+    load1,
+    exitCode: outcome.mpirun.exitCode,
+    paths: {
+      planned: outcome.plan.paths.map((row) => row.map((kind) => PATH_CHAR[kind]).join('')),
+      actual: outcome.outcomes?.map(toChars) ?? null,
+      declined: (outcome.outcomes ?? []).flatMap((row, from) => row.flatMap((o, to) => (o.reason === undefined ? [] : [{ from, to, reason: o.reason }]))),
+    },
+  };
+  const failed = (problem: string): RunRecord => ({ ...base, status: 'failed', problem, output: tail, mpi: null, netpipe: null });
+  if (outcome.mpirun.timedOut) return failed(`timed out after ${context.timeoutSeconds} s`);
+  if (outcome.mpirun.exitCode !== 0) return failed(`mpirun exited with code ${outcome.mpirun.exitCode}`);
+
+  let measured: { mpi: MpiResult | null; netpipe: NetpipePoint[] | null };
+  try {
+    measured = run.work.kind === 'netpipe' ? { mpi: null, netpipe: readNetpipe(context) } : { mpi: parseMpiResult(rankZeroStdout.join('\n'), `ffbench_mpi (${mode.id})`), netpipe: null };
+  } catch (error) {
+    if (isFfError(error)) return failed(error.message);
+    throw error;
+  }
+  const problem = pathProblem(mode, outcome.outcomes) ?? (measured.mpi === null ? null : resultProblem(measured.mpi, context.validate));
+  return { ...base, status: problem === null ? 'ok' : 'invalid', problem, output: problem === null ? [] : tail, ...measured };
+}
+
+function readNetpipe(context: RunContext): NetpipePoint[] {
+  // Rank 0 always runs on host 0 (every mode's placement starts at h0c0).
+  const file = path.join(context.probed.cluster.hosts[0]!.sharedDir, NETPIPE_OUTPUT_FILE);
+  try {
+    return parseNetpipeOutput(readFileSync(file, 'utf8'), 'NetPIPE output');
+  } catch (error) {
+    if (isFfError(error)) throw error;
+    throw new FfError('BENCH_RESULT_INVALID', `NetPIPE wrote no output file: ${(error as Error).message}`, { hint: 'see its output' });
+  } finally {
+    rmSync(file, { force: true });
+  }
+}
+
+/**
+ * For modes with the freeflow BTL: both directions of the pair must have used the mode's path, as the
+ * BTL reported it. Other modes name one transport only, so Open MPI had no other path to take.
+ */
+export function pathProblem(mode: BenchMode, outcomes: readonly (readonly PairOutcome[])[] | null): string | null {
+  if (outcomes === null) return null;
+  const problems: string[] = [];
+  for (const [from, to] of [[0, 1], [1, 0]] as const) {
+    const outcome = outcomes[from]?.[to];
+    if (outcome?.actual === mode.expectedPath) continue;
+    const used = outcome === undefined || outcome.actual === 'unknown' ? 'an unreported path' : outcome.actual;
+    problems.push(`rank ${from} -> rank ${to} used ${used}${outcome?.reason === undefined ? '' : ` (${outcome.reason})`}, not ${mode.expectedPath}`);
+  }
+  return problems.length === 0 ? null : `the BTL reports: ${problems.join('; ')}`;
+}
+
+function resultProblem(result: MpiResult, validate: boolean): string | null {
+  if (!result.complete) return 'ffbench_mpi stopped before its last size';
+  if (validate && result.validation.passed !== true) return `validation did not pass (${result.validation.bad_bytes} bad of ${result.validation.checked_bytes} checked bytes)`;
+  if (!validate && !ranksOnDistinctCores(result)) return `the ranks were not pinned to distinct cores (cpus ${result.job.cpus.join(', ')})`;
+  return null;
+}

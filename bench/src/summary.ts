@@ -1,0 +1,191 @@
+import type { ModeId } from './modes';
+import type { MpiSizeResult } from './mpi-result';
+import type { MpiBenchmark } from './profiles';
+import type { ModeRecord, RawReport, RunRecord, RunStatus } from './raw';
+import { pairedRatio, spreadOf, type Spread } from './statistics';
+
+/**
+ * What the reports show, computed from raw.json alone: per mode, metric and size the median of the
+ * repetitions with min and max, ratios between modes from paired repetitions, the paper's figures and
+ * the freeflow BTL's targets.
+ */
+export const METRIC_IDS = ['latency', 'bandwidth', 'bibw', 'cpu'] as const;
+export type MetricId = (typeof METRIC_IDS)[number];
+
+export interface Metric {
+  readonly id: MetricId;
+  readonly benchmark: MpiBenchmark;
+  readonly title: string;
+  readonly unit: 'us' | 'MB/s' | 'ns/B';
+  readonly better: 'lower' | 'higher';
+  readonly pick: (result: MpiSizeResult) => number | null | undefined;
+}
+
+export const METRICS: Readonly<Record<MetricId, Metric>> = {
+  latency: { id: 'latency', benchmark: 'latency', title: 'half round-trip latency', unit: 'us', better: 'lower', pick: (r) => r.latency_us },
+  bandwidth: { id: 'bandwidth', benchmark: 'bw', title: 'bandwidth (one way, streaming)', unit: 'MB/s', better: 'higher', pick: (r) => r.bandwidth_mb_s },
+  bibw: { id: 'bibw', benchmark: 'bibw', title: 'bidirectional bandwidth', unit: 'MB/s', better: 'higher', pick: (r) => r.bandwidth_mb_s },
+  cpu: { id: 'cpu', benchmark: 'bw', title: 'CPU time per byte (both ranks, streaming; MPI busy-polls)', unit: 'ns/B', better: 'lower', pick: (r) => r.cpu_ns_per_byte },
+};
+
+/** The sizes of the headline, the paper's figures and the targets. */
+export const LATENCY_SIZE = 8;
+export const BANDWIDTH_SIZE = 4 * 1024 * 1024;
+
+/** Runs that measured something (ok or invalid): an invalid run's numbers are shown, marked. */
+function measuredRuns(raw: RawReport, mode: ModeId): RunRecord[] {
+  return raw.runs.filter((run) => run.mode === mode && run.status !== 'failed');
+}
+
+/** The value of one metric at one size, by repetition. */
+export function valuesByRepetition(raw: RawReport, mode: ModeId, metric: MetricId, size: number): Map<number, number> {
+  const { benchmark, pick } = METRICS[metric];
+  const values = new Map<number, number>();
+  for (const run of measuredRuns(raw, mode)) {
+    if (run.mpi?.benchmark !== benchmark) continue;
+    const value = pick(run.mpi.results.find((result) => result.size === size) ?? ({} as MpiSizeResult));
+    if (typeof value === 'number' && Number.isFinite(value)) values.set(run.repetition, value);
+  }
+  return values;
+}
+
+export function statOf(raw: RawReport, mode: ModeId, metric: MetricId, size: number): Spread | null {
+  return spreadOf([...valuesByRepetition(raw, mode, metric, size).values()]);
+}
+
+/** candidate / baseline from paired repetitions (statistics.ts). */
+export function ratioOf(raw: RawReport, candidate: ModeId, baseline: ModeId, metric: MetricId, size: number): Spread | null {
+  return pairedRatio(valuesByRepetition(raw, candidate, metric, size), valuesByRepetition(raw, baseline, metric, size));
+}
+
+/** Sizes at which a metric was measured, ascending. */
+export function sizesOf(raw: RawReport, metric: MetricId): number[] {
+  const sizes = raw.profile.passes.filter((pass) => pass.benchmark === METRICS[metric].benchmark).flatMap((pass) => pass.sizes);
+  return [...new Set(sizes)].sort((a, b) => a - b);
+}
+
+export function metricsMeasured(raw: RawReport): MetricId[] {
+  return METRIC_IDS.filter((metric) => sizesOf(raw, metric).length > 0);
+}
+
+export interface ModeStatus {
+  readonly mode: ModeRecord;
+  /** failed: some run measured nothing; invalid: some run measured off the mode's path; else ok. */
+  readonly status: RunStatus;
+  readonly problems: readonly string[];
+  /** What the pair used, as far as it is known: the BTL's reports for freeflow modes. */
+  readonly pathsUsed: string;
+}
+
+export function modeStatuses(raw: RawReport): ModeStatus[] {
+  return raw.modes.map((mode) => {
+    const runs = raw.runs.filter((run) => run.mode === mode.id);
+    const status: RunStatus = runs.some((run) => run.status === 'failed') ? 'failed' : runs.some((run) => run.status === 'invalid') ? 'invalid' : 'ok';
+    const problems = [...new Set(runs.flatMap((run) => (run.problem === null ? [] : [run.problem])))];
+    return { mode, status, problems, pathsUsed: pathsUsed(mode, runs) };
+  });
+}
+
+function pathsUsed(mode: ModeRecord, runs: readonly RunRecord[]): string {
+  if (mode.network !== 'freeflow') {
+    const transport = mode.mca.pml === 'ucx' ? `UCX ${mode.env.UCX_TLS ?? ''}`.trim() : `btl ${mode.mca.btl ?? '?'}`;
+    return `${mode.expectedPath} (${transport}: the only transport offered)`;
+  }
+  const reported = runs.filter((run) => run.paths.actual !== null);
+  if (reported.length === 0) return 'not reported';
+  const used = new Set(reported.map((run) => `${run.paths.actual![0]![1]}${run.paths.actual![1]![0]}`));
+  const reasons = [...new Set(reported.flatMap((run) => run.paths.declined.map((d) => d.reason)))];
+  const names: Record<string, string> = { m: 'shm', t: 'tcp', r: 'router', s: 'self', '?': 'unreported' };
+  const described = [...used].map((pair) => [...new Set([...pair].map((c) => names[c] ?? c))].join('/')).join(', then ');
+  return `${described} in ${reported.length}/${runs.length} runs, as the BTL reported${reasons.length === 0 ? '' : ` (declined: ${reasons.join(', ')})`}`;
+}
+
+/** A row of the paper's bar charts: a mode under the paper's name for it. */
+export interface FigureBar {
+  readonly mode: ModeId;
+  readonly label: string;
+}
+
+/** Fig. 1: shared memory vs host mode vs overlay between two containers on one server, plus freeflow. */
+export const FIGURE_1: readonly FigureBar[] = [
+  { mode: 'vader', label: 'shared memory (vader, one namespace)' },
+  { mode: 'tcp-loopback', label: 'host mode (TCP over loopback)' },
+  { mode: 'bridge-tcp', label: 'overlay (TCP over the bridge)' },
+  { mode: 'freeflow-same-host', label: 'freeflow (containers, shared memory)' },
+];
+
+/** Fig. 7: the overlay (Weave) against FreeFlow, (a) within a host, (b) across hosts. */
+export const FIGURE_7: ReadonlyArray<{ readonly panel: string; readonly overlay: FigureBar; readonly freeflow: FigureBar }> = [
+  { panel: '(a) intra-host', overlay: { mode: 'bridge-tcp', label: 'TCP bridge' }, freeflow: { mode: 'freeflow-same-host', label: 'freeflow' } },
+  { panel: '(b) inter-host', overlay: { mode: 'overlay-tcp', label: 'TCP overlay' }, freeflow: { mode: 'freeflow-cross-host', label: 'freeflow' } },
+];
+
+/** Ratio tables: freeflow against each baseline that ran. */
+export function comparisons(raw: RawReport): Array<{ candidate: ModeId; baseline: ModeId }> {
+  const ran = new Set(raw.modes.map((mode) => mode.id));
+  const pairs: Array<{ candidate: ModeId; baseline: ModeId }> = [
+    ...(['vader', 'vader-2copy', 'ucx-shm', 'tcp-loopback', 'bridge-tcp'] as const).map((baseline) => ({ candidate: 'freeflow-same-host' as const, baseline })),
+    { candidate: 'freeflow-cross-host', baseline: 'overlay-tcp' },
+  ];
+  return pairs.filter((pair) => ran.has(pair.candidate) && ran.has(pair.baseline));
+}
+
+export interface Target {
+  readonly label: string;
+  readonly metric: MetricId;
+  readonly size: number;
+  readonly candidate: ModeId;
+  readonly baseline: ModeId;
+  /** The ratio candidate/baseline must be at most (latency) or at least (bandwidth) `required`. */
+  readonly bound: 'at most' | 'at least';
+  readonly required: number;
+  readonly aim: number;
+}
+
+/** The freeflow BTL's performance targets (its issue), measured side by side in one run. */
+export const SHM_TARGETS: readonly Target[] = [
+  { label: '8 B latency, freeflow (2 containers) / vader (1 namespace)', metric: 'latency', size: LATENCY_SIZE, candidate: 'freeflow-same-host', baseline: 'vader', bound: 'at most', required: 1.0, aim: 0.9 },
+  { label: '4 MiB bandwidth, freeflow / vader without single copy', metric: 'bandwidth', size: BANDWIDTH_SIZE, candidate: 'freeflow-same-host', baseline: 'vader-2copy', bound: 'at least', required: 1.0, aim: 1.05 },
+];
+
+export interface TargetResult {
+  readonly target: Target;
+  readonly ratio: Spread | null;
+  readonly met: boolean | null;
+  readonly aimMet: boolean | null;
+}
+
+export function evaluateTargets(raw: RawReport): TargetResult[] {
+  const ran = new Set(raw.modes.map((mode) => mode.id));
+  return SHM_TARGETS.filter((target) => ran.has(target.candidate) && ran.has(target.baseline)).map((target) => {
+    const ratio = ratioOf(raw, target.candidate, target.baseline, target.metric, target.size);
+    const passes = (bound: number): boolean | null => (ratio === null ? null : target.bound === 'at most' ? ratio.median <= bound : ratio.median >= bound);
+    return { target, ratio, met: passes(target.required), aimMet: passes(target.aim) };
+  });
+}
+
+/** docs/btl.md: a rank's segment holds one ring per local peer that sends to it (ff_segment_bytes_for). */
+export const SEGMENT_HEADER_BYTES = 4096;
+export const RING_HEADER_BYTES = 128;
+export function segmentBytes(ringSize: number, localPeers: number): number {
+  return SEGMENT_HEADER_BYTES + localPeers * (ringSize + RING_HEADER_BYTES);
+}
+
+/** NetPIPE beside ffbench_mpi's latency test (both ping-pong) for one mode, at the sizes both measured. */
+export interface NetpipeAgreementRow {
+  readonly size: number;
+  readonly ffbenchLatencyUs: Spread | null;
+  readonly netpipeLatencyUs: Spread | null;
+}
+
+export function netpipeAgreement(raw: RawReport, mode: ModeId): NetpipeAgreementRow[] {
+  const runs = measuredRuns(raw, mode).filter((run) => run.netpipe !== null);
+  const netpipeSizes = new Set(runs.flatMap((run) => run.netpipe!.map((point) => point.size)));
+  return sizesOf(raw, 'latency')
+    .filter((size) => netpipeSizes.has(size))
+    .map((size) => ({
+      size,
+      ffbenchLatencyUs: statOf(raw, mode, 'latency', size),
+      netpipeLatencyUs: spreadOf(runs.flatMap((run) => run.netpipe!.filter((point) => point.size === size).map((point) => point.latencyUs))),
+    }));
+}
