@@ -1,3 +1,4 @@
+import { FfError } from '../../ts-runtime/src/errors';
 import type { PathKind } from '../../ts-runtime/src/orchestrator/path-kind';
 import type { RankSlot } from '../../ts-runtime/src/orchestrator/placement';
 import { placeRanks } from '../../ts-runtime/src/orchestrator/placement';
@@ -25,7 +26,7 @@ export type ModeId = (typeof MODE_IDS)[number];
 /** Where the two ranks are: one container (one set of namespaces, "bare"), two containers on one host, two hosts. */
 export type Locality = 'one-namespace' | 'same-host' | 'cross-host';
 export const LOCALITY_LABEL: Readonly<Record<Locality, string>> = {
-  'one-namespace': 'bare (both ranks in one namespace)',
+  'one-namespace': 'bare, one namespace',
   'same-host': 'containers, same host',
   'cross-host': 'containers, across hosts',
 };
@@ -145,7 +146,7 @@ export const MODES: readonly BenchMode[] = [
 
 export function modeById(id: ModeId): BenchMode {
   const mode = MODES.find((candidate) => candidate.id === id);
-  if (mode === undefined) throw new Error(`no mode ${id}`);
+  if (mode === undefined) throw new FfError('INTERNAL', `no benchmark mode ${id}`);
   return mode;
 }
 

@@ -51,19 +51,19 @@ export const mpiResultSchema = z.looseObject({
 export type MpiResult = z.output<typeof mpiResultSchema>;
 export type MpiSizeResult = MpiResult['results'][number];
 
-/** Parses rank 0's `--json -` output; throws BENCH_RESULT_INVALID naming what is wrong. */
+/** Parses the JSON document rank 0 wrote (`--json FILE`); throws BENCH_RESULT_INVALID naming what is wrong. */
 export function parseMpiResult(text: string, source: string): MpiResult {
   let raw: unknown;
   try {
     raw = JSON.parse(text);
   } catch (error) {
-    throw new FfError('BENCH_RESULT_INVALID', `${source} printed no valid JSON: ${(error as Error).message} (output starts ${JSON.stringify(text.slice(0, 120))})`, {
+    throw new FfError('BENCH_RESULT_INVALID', `${source} wrote no valid JSON: ${(error as Error).message} (output starts ${JSON.stringify(text.slice(0, 120))})`, {
       hint: 'run the same ffbench_mpi command by hand; rebuild with npm run build if the program is older than the harness',
     });
   }
   const parsed = mpiResultSchema.safeParse(raw);
   if (!parsed.success) {
-    throw new FfError('BENCH_RESULT_INVALID', `${source} printed JSON that is not freeflow-bench-mpi version 1:\n${z.prettifyError(parsed.error)}`, {
+    throw new FfError('BENCH_RESULT_INVALID', `${source} wrote JSON that is not freeflow-bench-mpi version 1:\n${z.prettifyError(parsed.error)}`, {
       hint: 'ffbench_mpi and the harness disagree (bench/mpi/README.md documents the schema): rebuild with npm run build',
     });
   }

@@ -1,13 +1,9 @@
 import { FfError } from '../../ts-runtime/src/errors';
 import type { NetpipePlan } from './profiles';
+import { resultPathInContainer } from './result-file';
 
 /** Debian's netpipe-openmpi: NetPIPE's MPI module built against Open MPI. */
 export const NETPIPE_PROGRAM = '/usr/bin/NPopenmpi';
-
-/** Where a container sees its host's shared directory (ts-runtime/bin/ffrun-container-init mounts it). */
-const CONTAINER_SHARED_DIR = '/run/freeflow';
-/** NetPIPE writes its table to a file; rank 0 runs on host 0, so the file lands in host 0's shared directory. */
-export const NETPIPE_OUTPUT_FILE = 'netpipe.out';
 
 /** NetPIPE's ping-pong at one message size. */
 export interface NetpipePoint {
@@ -20,7 +16,7 @@ export interface NetpipePoint {
 
 /** NetPIPE's arguments: power-of-two sizes and their halfway points (-p 0: no +-3 byte perturbations). */
 export function netpipeArgs(plan: Pick<NetpipePlan, 'upperBytes' | 'repeats'>): string[] {
-  return ['-l', '1', '-u', String(plan.upperBytes), '-p', '0', '-n', String(plan.repeats), '-o', `${CONTAINER_SHARED_DIR}/${NETPIPE_OUTPUT_FILE}`];
+  return ['-l', '1', '-u', String(plan.upperBytes), '-p', '0', '-n', String(plan.repeats), '-o', resultPathInContainer('netpipe')];
 }
 
 /** Parses NetPIPE's output file: one line per size, `bytes Mbps seconds`. */

@@ -58,7 +58,7 @@ export async function runBench(profile: Profile, repetitions: number, hooks: Ben
       // A mode that failed once (it cannot start, or crashed) would fail again: its later runs are skipped.
       const record = failedModes.has(run.mode)
         ? skipped(run)
-        : await executeRun(run, { probed, profile, validate: false, timeoutSeconds: RUN_TIMEOUT_SECONDS, ...hooks });
+        : await executeRun(run, { probed, profile, validate: false, timeoutSeconds: RUN_TIMEOUT_SECONDS, progress: hooks.progress, interrupt: hooks.interrupt });
       if (record.status === 'failed') failedModes.add(run.mode);
       records.push(record);
       hooks.onRunDone?.(record);

@@ -1,4 +1,3 @@
-import { readFileSync, rmSync } from 'node:fs';
 import * as path from 'node:path';
 import type { ProbedCluster } from '../../ts-runtime/src/cli/run/run-job';
 import { runJobOnCluster } from '../../ts-runtime/src/cli/run/run-job';
@@ -10,9 +9,10 @@ import { PATH_CHAR } from '../../ts-runtime/src/orchestrator/path-kind';
 import { REPO_ROOT } from '../../ts-runtime/src/util/repo-root';
 import { jobForMode, modeById, type BenchMode } from './modes';
 import { parseMpiResult, ranksOnDistinctCores, type MpiResult } from './mpi-result';
-import { NETPIPE_OUTPUT_FILE, NETPIPE_PROGRAM, netpipeArgs, parseNetpipeOutput, type NetpipePoint } from './netpipe';
+import { NETPIPE_PROGRAM, netpipeArgs, parseNetpipeOutput } from './netpipe';
 import type { MpiPass, Profile } from './profiles';
 import type { RunRecord } from './raw';
+import { clearResultFile, resultPathInContainer, takeResultFile } from './result-file';
 import { loadAverage } from './machine';
 import type { ScheduledRun } from './schedule';
 
@@ -31,7 +31,7 @@ export interface RunContext {
   readonly interrupt: AbortSignal;
 }
 
-/** ffbench_mpi's arguments for one pass; its JSON goes to rank 0's stdout. */
+/** ffbench_mpi's arguments for one pass; rank 0 writes the JSON into host 0's shared directory. */
 export function mpiArgs(pass: MpiPass, validate: boolean): string[] {
   return [
     pass.benchmark,
@@ -41,7 +41,7 @@ export function mpiArgs(pass: MpiPass, validate: boolean): string[] {
     ...(pass.warmup === null ? [] : ['--warmup', String(pass.warmup)]),
     ...(validate ? ['--validate'] : []),
     '--json',
-    '-',
+    resultPathInContainer('mpi'),
   ];
 }
 
@@ -57,20 +57,21 @@ function programOf(run: ScheduledRun, context: RunContext): { command: string; a
 
 /**
  * Runs one scheduled measurement on the benchmark's cluster and records it. A run that cannot measure
- * (mpirun fails, times out, prints no valid result) is `failed`; one that measured something other than
+ * (mpirun fails, times out, writes no valid result) is `failed`; one that measured something other than
  * its mode claims (the BTL reports another path, ranks not on distinct cores, bytes corrupted) is
  * `invalid`. Only an interruption throws.
  */
 export async function executeRun(run: ScheduledRun, context: RunContext): Promise<RunRecord> {
   const mode = modeById(run.mode);
   const job = jobForMode(mode, programOf(run, context), context.timeoutSeconds);
-  const rankZeroStdout: string[] = [];
   const tail: string[] = [];
   const onLine = (line: OutputLine): void => {
-    if (line.rank === 0 && line.stream === 'stdout') rankZeroStdout.push(line.text);
     tail.push(formatOutputLine(line));
     if (tail.length > OUTPUT_TAIL_LINES) tail.shift();
   };
+  const kind = run.work.kind;
+  const sharedDir = context.probed.cluster.hosts[0]!.sharedDir;
+  clearResultFile(sharedDir, kind);
   const startedAt = new Date();
   const load1 = loadAverage()[0];
   const outcome = await runJobOnCluster(context.probed, job.spec, job.slots, {
@@ -93,7 +94,7 @@ export async function executeRun(run: ScheduledRun, context: RunContext): Promis
     load1,
     exitCode: outcome.mpirun.exitCode,
     paths: {
-      planned: outcome.plan.paths.map((row) => row.map((kind) => PATH_CHAR[kind]).join('')),
+      planned: outcome.plan.paths.map((row) => row.map((path) => PATH_CHAR[path]).join('')),
       actual: outcome.outcomes?.map(toChars) ?? null,
       declined: (outcome.outcomes ?? []).flatMap((row, from) => row.flatMap((o, to) => (o.reason === undefined ? [] : [{ from, to, reason: o.reason }]))),
     },
@@ -102,28 +103,18 @@ export async function executeRun(run: ScheduledRun, context: RunContext): Promis
   if (outcome.mpirun.timedOut) return failed(`timed out after ${context.timeoutSeconds} s`);
   if (outcome.mpirun.exitCode !== 0) return failed(`mpirun exited with code ${outcome.mpirun.exitCode}`);
 
-  let measured: { mpi: MpiResult | null; netpipe: NetpipePoint[] | null };
+  let measured: Pick<RunRecord, 'mpi' | 'netpipe'>;
   try {
-    measured = run.work.kind === 'netpipe' ? { mpi: null, netpipe: readNetpipe(context) } : { mpi: parseMpiResult(rankZeroStdout.join('\n'), `ffbench_mpi (${mode.id})`), netpipe: null };
+    measured =
+      kind === 'netpipe'
+        ? { mpi: null, netpipe: parseNetpipeOutput(takeResultFile(sharedDir, kind, 'NetPIPE'), 'NetPIPE output') }
+        : { mpi: parseMpiResult(takeResultFile(sharedDir, kind, 'ffbench_mpi'), `ffbench_mpi (${mode.id})`), netpipe: null };
   } catch (error) {
     if (isFfError(error)) return failed(error.message);
     throw error;
   }
   const problem = pathProblem(mode, outcome.outcomes) ?? (measured.mpi === null ? null : resultProblem(measured.mpi, context.validate));
   return { ...base, status: problem === null ? 'ok' : 'invalid', problem, output: problem === null ? [] : tail, ...measured };
-}
-
-function readNetpipe(context: RunContext): NetpipePoint[] {
-  // Rank 0 always runs on host 0 (every mode's placement starts at h0c0).
-  const file = path.join(context.probed.cluster.hosts[0]!.sharedDir, NETPIPE_OUTPUT_FILE);
-  try {
-    return parseNetpipeOutput(readFileSync(file, 'utf8'), 'NetPIPE output');
-  } catch (error) {
-    if (isFfError(error)) throw error;
-    throw new FfError('BENCH_RESULT_INVALID', `NetPIPE wrote no output file: ${(error as Error).message}`, { hint: 'see its output' });
-  } finally {
-    rmSync(file, { force: true });
-  }
 }
 
 /**

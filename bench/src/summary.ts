@@ -16,16 +16,17 @@ export interface Metric {
   readonly id: MetricId;
   readonly benchmark: MpiBenchmark;
   readonly title: string;
+  /** For chart titles. */
+  readonly short: string;
   readonly unit: 'us' | 'MB/s' | 'ns/B';
-  readonly better: 'lower' | 'higher';
   readonly pick: (result: MpiSizeResult) => number | null | undefined;
 }
 
 export const METRICS: Readonly<Record<MetricId, Metric>> = {
-  latency: { id: 'latency', benchmark: 'latency', title: 'half round-trip latency', unit: 'us', better: 'lower', pick: (r) => r.latency_us },
-  bandwidth: { id: 'bandwidth', benchmark: 'bw', title: 'bandwidth (one way, streaming)', unit: 'MB/s', better: 'higher', pick: (r) => r.bandwidth_mb_s },
-  bibw: { id: 'bibw', benchmark: 'bibw', title: 'bidirectional bandwidth', unit: 'MB/s', better: 'higher', pick: (r) => r.bandwidth_mb_s },
-  cpu: { id: 'cpu', benchmark: 'bw', title: 'CPU time per byte (both ranks, streaming; MPI busy-polls)', unit: 'ns/B', better: 'lower', pick: (r) => r.cpu_ns_per_byte },
+  latency: { id: 'latency', benchmark: 'latency', title: 'half round-trip latency', short: 'latency', unit: 'us', pick: (r) => r.latency_us },
+  bandwidth: { id: 'bandwidth', benchmark: 'bw', title: 'bandwidth (one way, streaming)', short: 'bandwidth', unit: 'MB/s', pick: (r) => r.bandwidth_mb_s },
+  bibw: { id: 'bibw', benchmark: 'bibw', title: 'bidirectional bandwidth', short: 'bidirectional bandwidth', unit: 'MB/s', pick: (r) => r.bandwidth_mb_s },
+  cpu: { id: 'cpu', benchmark: 'bw', title: 'CPU time per byte (both ranks, streaming; MPI busy-polls)', short: 'CPU per byte', unit: 'ns/B', pick: (r) => r.cpu_ns_per_byte },
 };
 
 /** The sizes of the headline, the paper's figures and the targets. */
@@ -43,7 +44,8 @@ export function valuesByRepetition(raw: RawReport, mode: ModeId, metric: MetricI
   const values = new Map<number, number>();
   for (const run of measuredRuns(raw, mode)) {
     if (run.mpi?.benchmark !== benchmark) continue;
-    const value = pick(run.mpi.results.find((result) => result.size === size) ?? ({} as MpiSizeResult));
+    const result = run.mpi.results.find((candidate) => candidate.size === size);
+    const value = result === undefined ? undefined : pick(result);
     if (typeof value === 'number' && Number.isFinite(value)) values.set(run.repetition, value);
   }
   return values;
@@ -164,7 +166,11 @@ export function evaluateTargets(raw: RawReport): TargetResult[] {
   });
 }
 
-/** docs/btl.md: a rank's segment holds one ring per local peer that sends to it (ff_segment_bytes_for). */
+/**
+ * docs/btl.md: a rank's segment holds one ring per local peer that sends to it. The same formula as
+ * native/src/segment.c's ff_segment_bytes_for (its HEADER_BYTES and RING_CONTROL_BYTES), which the addon
+ * does not expose.
+ */
 export const SEGMENT_HEADER_BYTES = 4096;
 export const RING_HEADER_BYTES = 128;
 export function segmentBytes(ringSize: number, localPeers: number): number {

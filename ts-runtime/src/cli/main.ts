@@ -1,6 +1,8 @@
 #!/usr/bin/env node
 import { constants } from 'node:os';
 import { FfError, isFfError } from '../errors';
+import { BENCH_USAGE } from '../../../bench/src/args';
+import { benchCommand } from './bench/command';
 import { cleanCommand } from './clean/command';
 import type { CommandContext } from './context';
 import { envCommand } from './env/command';
@@ -12,7 +14,8 @@ import { startCommand } from './start/command';
 const USAGE = `ffrun: run MPI jobs in containers on an embedded local cluster
 
 ${RUN_USAGE}
-ffrun start [--json]   run the demo job (jobs/demo.yaml)
+ffrun start [--json]   the demo: the demo job (jobs/demo.yaml), then the quick benchmark
+${BENCH_USAGE}
 ffrun env              print the environment setting that loads the freeflow BTL into a plain mpirun
 ffrun clean            remove what runs killed with SIGKILL left behind
 ffrun help
@@ -39,6 +42,8 @@ async function dispatch(args: readonly string[], context: CommandContext): Promi
       return runCommand(rest, context);
     case 'start':
       return startCommand(rest, context);
+    case 'bench':
+      return benchCommand(rest, context);
     case 'env':
       return envCommand();
     case 'clean':
@@ -96,6 +101,8 @@ async function main(): Promise<void> {
     code = exitCodeOf(ffError, controller.signal);
   }
   for (const signal of signals) process.off(signal, onSignal);
+  // Writes to a pipe are asynchronous: exiting at once would cut a large --json document short.
+  await new Promise<void>((resolve) => process.stdout.write('', () => resolve()));
   process.exit(code);
 }
 

@@ -12,7 +12,9 @@ import { runJob } from './run-job';
 /** `ffrun run ...`: runs the job and returns the exit code (the job's, or the first failing rank's). */
 export async function runCommand(args: readonly string[], context: CommandContext): Promise<number> {
   const { spec, json } = parseRunArgs(args);
-  return runSpec(spec, json, context);
+  const { exitCode, document } = await runSpec(spec, json, context);
+  if (json) process.stdout.write(`${JSON.stringify(document, null, 2)}\n`);
+  return exitCode;
 }
 
 function describeExitCode(code: number): string {
@@ -20,7 +22,11 @@ function describeExitCode(code: number): string {
   return signal === undefined ? "the first failing rank's exit code, or MPI_Abort's" : `128 + ${code - 128}: a rank was killed by ${signal}`;
 }
 
-export async function runSpec(spec: Parameters<typeof runJob>[0], json: boolean, context: CommandContext): Promise<number> {
+/**
+ * Runs a job and prints it for people (placement, paths, rank output, summary); with `json`, rank
+ * output goes to stderr and the caller prints the returned `--json` document (alone, or inside a larger one).
+ */
+export async function runSpec(spec: Parameters<typeof runJob>[0], json: boolean, context: CommandContext): Promise<{ exitCode: number; document: unknown }> {
   const report = await runJob(spec, {
     progress: context.progress,
     interrupt: context.interrupt,
@@ -30,9 +36,7 @@ export async function runSpec(spec: Parameters<typeof runJob>[0], json: boolean,
     onLine: (line) => printOutputLine(line, json),
   });
   const { exitCode } = report.mpirun;
-  if (json) {
-    process.stdout.write(`${JSON.stringify(jobReportJson(report), null, 2)}\n`);
-  } else {
+  if (!json) {
     if (report.outcomes !== null) process.stdout.write(`\n${formatPlanVersusActual(report.plan, report.outcomes)}\n`);
     const { setupMs, probeMs, teardownMs, totalMs } = report.timings;
     process.stderr.write(
@@ -47,5 +51,5 @@ export async function runSpec(spec: Parameters<typeof runJob>[0], json: boolean,
       }),
     );
   }
-  return exitCode;
+  return { exitCode, document: jobReportJson(report) };
 }

@@ -1,0 +1,156 @@
+import { heading, paragraph, table, warning, type Block } from './blocks';
+import { figure1Charts, figure7Charts, metricChart, netpipeChart } from './charts';
+import { formatBytes, formatDuration, formatSize } from './format';
+import type { RawReport } from './raw';
+import { evaluateTargets, FIGURE_7, LATENCY_SIZE, BANDWIDTH_SIZE, METRICS, metricsMeasured, modeStatuses, RING_HEADER_BYTES, SEGMENT_HEADER_BYTES, segmentBytes } from './summary';
+import {
+  figure1Table,
+  figure7Table,
+  headlineComparisons,
+  headlineTable,
+  machineTable,
+  modeName,
+  modesTable,
+  netpipeTable,
+  ratioTable,
+  resultsTable,
+  segmentTable,
+  targetsTable,
+} from './tables';
+
+export function reportTitle(raw: RawReport): string {
+  return `ffbench report: ${raw.profile.name} profile, ${raw.startedAt.replace('T', ' ').replace(/\.\d+Z$/, ' UTC')}`;
+}
+
+function method(raw: RawReport): string {
+  const m = raw.machine;
+  return (
+    `${raw.profile.repetitions} repetitions, interleaved (every mode measured back to back, then the next repetition); ` +
+    `values are medians with [min-max] over the repetitions; ratios are medians [min-max] of per-repetition ratios. ` +
+    `Two ranks pinned to cores 0 and 1 in every mode, on one embedded cluster of ${raw.cluster.hosts} hosts x ${raw.cluster.containersPerHost} containers (job ${raw.cluster.jobId}). ` +
+    `Machine: ${m.cpuModel}, ${m.cpus} CPUs, ${m.kernel}, ${m.openMpi}, UCX ${m.ucx}; the run took ${formatDuration(raw.durationMs)}. ` +
+    `Bandwidth in MB/s and GB/s is 10^6 and 10^9 bytes per second, as OSU.`
+  );
+}
+
+/** Loud notes: other work on the machine, modes that failed or measured the wrong path. */
+export function alerts(raw: RawReport): Block[] {
+  const blocks: Block[] = [];
+  const { load } = raw.machine;
+  if (load.high) {
+    blocks.push(
+      warning(`the machine was busy (1-minute load average ${load.before[0].toFixed(2)} before, ${load.after[0].toFixed(2)} after, ${raw.machine.cpus} CPUs): absolute timings are unreliable, ratios between interleaved modes less so.`),
+    );
+  }
+  for (const { mode, status, problems } of modeStatuses(raw)) {
+    if (status === 'ok') continue;
+    const what = status === 'failed' ? 'FAILED: some runs measured nothing' : 'INVALID: measured, but not what the mode claims';
+    blocks.push(warning(`mode ${mode.name} ${what}: ${problems.join('; ')}`));
+  }
+  return blocks;
+}
+
+function targetsSection(raw: RawReport): Block[] {
+  if (evaluateTargets(raw).length === 0) return [];
+  const blocks: Block[] = [
+    heading(2, 'freeflow BTL targets'),
+    paragraph('Two ranks in two containers on one host (freeflow) against vader with both ranks in one namespace, measured side by side. A benchmark reports: it does not fail when a target is missed.'),
+    table(targetsTable(raw)),
+  ];
+  const ringSize = raw.machine.freeflow.ringSizeBytes;
+  if (ringSize !== null && raw.modes.some((mode) => mode.id === 'freeflow-same-host')) {
+    blocks.push(
+      paragraph(
+        `Shared memory per rank (docs/btl.md): bytes = ${SEGMENT_HEADER_BYTES} + a x (R + ${RING_HEADER_BYTES}), where a is the number of local peers that send to the rank ` +
+          `and R = btl_freeflow_ring_size = ${ringSize} B here; pages are used only once written, so peers that never send cost nothing. ` +
+          `This run (2 ranks in 2 containers of one host, a = 1): ${formatBytes(segmentBytes(ringSize, 1))} per rank.`,
+      ),
+      table(segmentTable(ringSize)),
+    );
+  }
+  return blocks;
+}
+
+function netpipeSection(raw: RawReport): Block[] {
+  const modes = raw.profile.netpipe?.modes ?? [];
+  if (modes.length === 0) return [];
+  const blocks: Block[] = [
+    heading(2, 'Agreement with NetPIPE'),
+    paragraph(
+      `NetPIPE ${raw.machine.netpipe ?? ''} (NPopenmpi, ping-pong, ${raw.profile.netpipe!.repeats} round trips per size, the best of its trials) in the same run and the same mode, beside ffbench_mpi's latency test ` +
+        `(average of all timed round trips). NetPIPE reports its best trial, so it is expected to be slightly lower.`,
+    ),
+  ];
+  for (const mode of modes) blocks.push(heading(3, modeName(raw, mode)), table(netpipeTable(raw, mode)), { kind: 'chart', svg: netpipeChart(raw, mode) });
+  return blocks;
+}
+
+function failuresSection(raw: RawReport): Block[] {
+  const failed = raw.runs.filter((run) => run.output.length > 0);
+  if (failed.length === 0) return [];
+  return [
+    heading(2, 'Runs with problems'),
+    ...failed.flatMap((run): Block[] => [paragraph(`run ${run.index} (${run.mode}, repetition ${run.repetition}): ${run.problem ?? ''}`), { kind: 'code', lines: run.output }]),
+  ];
+}
+
+/** Which path freeflow's pair took in each panel, from the BTL's reports. */
+function figure7Paths(raw: RawReport): string[] {
+  const statuses = modeStatuses(raw);
+  return FIGURE_7.flatMap(({ panel, freeflow }) => {
+    const status = statuses.find((s) => s.mode.id === freeflow.mode);
+    return status === undefined ? [] : [`${panel}: freeflow used ${status.pathsUsed}`];
+  });
+}
+
+/** The whole report: summary.md renders it without charts, report.html with them. */
+export function reportBlocks(raw: RawReport): Block[] {
+  const metrics = metricsMeasured(raw);
+  return [
+    heading(1, reportTitle(raw)),
+    paragraph(`Profile ${raw.profile.name}: ${raw.profile.description}. ${method(raw)}`),
+    ...alerts(raw),
+    heading(2, 'Headline'),
+    table(headlineTable(raw)),
+    { kind: 'list', items: headlineComparisons(raw) },
+    ...targetsSection(raw),
+    heading(2, 'Fig. 1: shared memory vs host mode vs overlay'),
+    paragraph(
+      `The paper's Fig. 1 for this machine: two ranks on one host talking through shared memory (vader, both in one namespace), host mode (TCP over loopback in one network namespace) and overlay mode (TCP between two containers over the host's bridge), with freeflow between two containers beside them. Latency at ${formatSize(LATENCY_SIZE)}, bandwidth at ${formatSize(BANDWIDTH_SIZE)}.`,
+    ),
+    table(figure1Table(raw)),
+    ...figure1Charts(raw).map((svg): Block => ({ kind: 'chart', svg })),
+    heading(2, 'Fig. 7: overlay TCP vs freeflow, within and across hosts'),
+    paragraph(
+      'The paper compares Weave (an overlay over sockets) with FreeFlow. Here the overlay is the cluster\'s bridge (within a host) and VXLAN (across hosts). freeflow across hosts uses TCP over the same overlay until an inter-host router exists: its path is labelled from the BTL\'s reports.',
+    ),
+    table(figure7Table(raw)),
+    { kind: 'list', items: figure7Paths(raw) },
+    ...figure7Charts(raw).map((svg): Block => ({ kind: 'chart', svg })),
+    heading(2, 'Ratios against each baseline'),
+    paragraph('freeflow / baseline per size. Latency and CPU: below 1 is better; bandwidth: above 1 is better.'),
+    ...metrics.flatMap((metric): Block[] => [heading(3, METRICS[metric].title), table(ratioTable(raw, metric))]),
+    heading(2, 'Against message size'),
+    ...metrics.map((metric): Block => ({ kind: 'chart', svg: metricChart(raw, metric) })),
+    ...netpipeSection(raw),
+    heading(2, 'All results'),
+    ...metrics.flatMap((metric): Block[] => [heading(3, `${METRICS[metric].title} (${METRICS[metric].unit})`), table(resultsTable(raw, metric))]),
+    heading(2, 'Modes and the paths they used'),
+    table(modesTable(raw)),
+    heading(2, 'Machine'),
+    table(machineTable(raw)),
+    paragraph(`Load: ${raw.machine.load.rule}.`),
+    ...failuresSection(raw),
+  ];
+}
+
+/** What a run prints on stdout: the targets (profile shm) or the headline table, then the comparisons. */
+export function stdoutBlocks(raw: RawReport, targetsFirst: boolean): Block[] {
+  const targets = targetsSection(raw);
+  const headline: Block[] = [
+    heading(2, `ffbench ${raw.profile.name}: medians [min-max] of ${raw.profile.repetitions} interleaved repetitions, ${raw.machine.cpus} CPUs, ${raw.machine.openMpi}`),
+    table(headlineTable(raw)),
+    { kind: 'list', items: headlineComparisons(raw) },
+  ];
+  return [...(targetsFirst ? [...targets, ...headline] : [...headline, ...targets]), ...alerts(raw)];
+}

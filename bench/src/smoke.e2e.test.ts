@@ -1,0 +1,175 @@
+import { spawn, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { FFRUN_MAIN, FfrunProcess, waitFor } from '../../test/support/ffrun';
+import { leftoversOf } from '../../test/support/leftovers';
+import type { Progress } from '../../ts-runtime/src/cli/progress';
+import { runJobOnCluster, withProbedCluster, type ProbedCluster } from '../../ts-runtime/src/cli/run/run-job';
+import { fallbacks } from '../../ts-runtime/src/orchestrator/actual-paths';
+import { placeRanks } from '../../ts-runtime/src/orchestrator/placement';
+import type { JobSpec } from '../../ts-runtime/src/spec/schema';
+import { BENCH_CLUSTER, jobForMode, MODE_IDS, modeById, type ModeId } from './modes';
+import { parseMpiResult } from './mpi-result';
+import type { MpiPass } from './profiles';
+import { loadRawReport } from './raw';
+import { resultPathInContainer, takeResultFile } from './result-file';
+import { executeRun, FFBENCH_MPI, type RunContext } from './run-one';
+
+/**
+ * ffbench end to end on the real embedded cluster with the real Open MPI and the freeflow BTL: every
+ * ffbench_mpi subcommand in --validate mode (every received byte checked) through the harness's own
+ * runner, a corrupted byte and a bad option failing, then `ffrun bench` itself and its interruption.
+ * Needs root. Leftover checks look at the whole machine.
+ */
+/** The harness's benchmark processes (others may run ffbench_mpi on the machine at the same time). */
+const HARNESS_PROGRAMS = /(ffbench_mpi|NPopenmpi) .*\/run\/freeflow\/(ffbench\.json|netpipe\.out)/;
+const quiet: Progress = { step: (_label, work) => work(), note: () => {} };
+const SIZES = [1, 3, 8, 1024, 9000, 65536];
+
+async function onBenchCluster<T>(work: (probed: ProbedCluster) => Promise<T>): Promise<T> {
+  let jobId = '';
+  const { result } = await withProbedCluster(BENCH_CLUSTER, { progress: quiet, interrupt: new AbortController().signal }, (probed) => {
+    jobId = probed.cluster.jobId;
+    return work(probed);
+  });
+  assert.equal(leftoversOf(jobId), [], `the benchmark cluster ${jobId} left something`);
+  return result;
+}
+
+function contextFor(probed: ProbedCluster, passes: readonly MpiPass[]): RunContext {
+  return { probed, profile: { passes, netpipe: null }, validate: true, timeoutSeconds: 120, progress: quiet, interrupt: new AbortController().signal };
+}
+
+test('every mode carries checked bytes; freeflow runs latency, bw and bibw over shared memory and TCP, as its reports say', async () => {
+  const passes: MpiPass[] = (['latency', 'bw', 'bibw'] as const).map((benchmark) => ({ benchmark, sizes: SIZES, iterations: null, warmup: null }));
+  const plan: Array<{ mode: ModeId; pass: number }> = [
+    ...MODE_IDS.map((mode) => ({ mode, pass: 0 })),
+    ...(['freeflow-same-host', 'freeflow-cross-host'] as const).flatMap((mode) => [{ mode, pass: 1 }, { mode, pass: 2 }]),
+  ];
+  const records = await onBenchCluster(async (probed) => {
+    const done = [];
+    for (const [index, { mode, pass }] of plan.entries()) done.push(await executeRun({ index, repetition: 1, mode, work: { kind: 'mpi', pass } }, contextFor(probed, passes)));
+    return done;
+  });
+  for (const record of records) {
+    const what = `${record.mode} ${record.mpi?.benchmark ?? '?'}`;
+    assert.is(record.status, 'ok', `${what}: ${record.problem ?? ''}\n${record.output.join('\n')}`);
+    assert.is(record.mpi!.validation.passed, true, what);
+    assert.ok(record.mpi!.validation.checked_bytes > 0, what);
+    assert.equal(record.mpi!.results.map((r) => r.size), SIZES, what);
+    const expected = modeById(record.mode).expectedPath === 'shm' ? ['sm', 'ms'] : ['st', 'ts'];
+    if (modeById(record.mode).network === 'freeflow') assert.equal(record.paths.actual, expected, what);
+  }
+});
+
+test('mr, allreduce and alltoall with 4 ranks in 2 x 2 containers through freeflow (shm within, tcp across hosts)', async () => {
+  await onBenchCluster(async (probed) => {
+    for (const [benchmark, sizes] of [['mr', '1,8,9000,65536'], ['allreduce', '4,8,12000,65536'], ['alltoall', '1,8,9000,65536']] as const) {
+      const spec: JobSpec = {
+        name: `smoke-${benchmark}`,
+        cluster: { ...BENCH_CLUSTER, slotsPerContainer: 1 },
+        ranks: 4,
+        placement: 'fill',
+        network: 'freeflow',
+        program: { command: FFBENCH_MPI, args: [benchmark, '--validate', '--sizes', sizes, '--json', resultPathInContainer('mpi')] },
+        env: {},
+        mca: {},
+        timeoutSeconds: 120,
+      };
+      const output: string[] = [];
+      const outcome = await runJobOnCluster(probed, spec, placeRanks(spec.cluster, spec.ranks, spec.placement), {
+        progress: quiet,
+        interrupt: new AbortController().signal,
+        onPlan: () => {},
+        onLine: (line) => output.push(line.text),
+      });
+      assert.is(outcome.mpirun.exitCode, 0, `${benchmark}:\n${output.join('\n')}`);
+      const result = parseMpiResult(takeResultFile(probed.cluster.hosts[0]!.sharedDir, 'mpi', benchmark), benchmark);
+      assert.is(result.validation.passed, true, benchmark);
+      assert.is(result.job.ranks, 4);
+      assert.equal(fallbacks(outcome.outcomes!), [], `${benchmark}: a planned shm pair fell back`);
+      // Ranks 0 and 1 share host 0: the all-to-all traffic between them went through freeflow's shared memory.
+      if (benchmark !== 'mr') assert.is(outcome.outcomes![0]![1]!.actual, 'shm', benchmark);
+    }
+  });
+});
+
+test('a corrupted byte through freeflow fails the run; a bad option is a failed run with its output', async () => {
+  await onBenchCluster(async (probed) => {
+    const job = jobForMode(modeById('freeflow-same-host'), { command: FFBENCH_MPI, args: ['bw', '--validate', '--inject-fault', '--sizes', '65536'] }, 120);
+    const output: string[] = [];
+    const corrupted = await runJobOnCluster(probed, job.spec, job.slots, { progress: quiet, interrupt: new AbortController().signal, onPlan: () => {}, onLine: (line) => output.push(line.text) });
+    assert.is(corrupted.mpirun.exitCode, 1, output.join('\n'));
+    assert.match(output.join('\n'), /VALIDATION FAILED: bw: 1 of \d+ checked bytes were wrong/);
+
+    const badPass: MpiPass = { benchmark: 'latency', sizes: [8], iterations: 0, warmup: null };
+    const record = await executeRun({ index: 0, repetition: 1, mode: 'freeflow-same-host', work: { kind: 'mpi', pass: 0 } }, contextFor(probed, [badPass]));
+    assert.is(record.status, 'failed');
+    assert.is(record.problem, 'mpirun exited with code 2');
+    assert.ok(record.output.some((line) => line.includes("--iterations: '0' is not a whole number")), record.output.join('\n'));
+  });
+});
+
+test('ffrun bench --quick --repetitions 1 --json to a slow reader: the whole document, the three reports, every mode measured, nothing left', async () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'ffbench-e2e-'));
+  const [out, readNow, saved] = ['report', 'read-now', 'stdout.json'].map((name) => path.join(dir, name)) as [string, string, string];
+  // The reader starts reading only once ffrun has removed its cluster, so the pipe is full when ffrun ends:
+  // ffrun must wait for the reader rather than exit with half its document.
+  const script = 'set -o pipefail; "$1" "$2" bench --quick --repetitions 1 --out "$3" --json | { while [ ! -e "$4" ]; do sleep 0.1; done; cat > "$5"; }';
+  const child = spawn('bash', ['-c', script, 'bash', process.execPath, FFRUN_MAIN, out, readNow, saved], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+  const closed = once(child, 'close');
+  try {
+    await waitFor('the cluster to be removed', () => /tearing down cluster [a-z0-9]+: done/.test(stderr), 240_000);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    writeFileSync(readNow, '');
+    const [code] = (await closed) as [number | null];
+    assert.is(code, 0, stderr);
+    const stdout = readFileSync(saved, 'utf8');
+    assert.ok(stdout.length > 100_000, `stdout has only ${stdout.length} characters: a document cut short, or one too small to fill a pipe`);
+    const { reports, ...fromStdout } = JSON.parse(stdout) as { reports: { raw: string; summary: string; html: string } };
+    assert.is(reports.raw, path.join(out, 'raw.json'));
+    assert.equal(fromStdout, JSON.parse(readFileSync(reports.raw, 'utf8')), 'stdout holds raw.json');
+    assert.match(stderr, /\[ffbench +1\/\d+\] vader latency 1 B-4 KiB, repetition 1\/1: ok/);
+    const raw = loadRawReport(reports.raw);
+    assert.ok(raw.runs.every((run) => run.status === 'ok'), JSON.stringify(raw.runs.filter((run) => run.status !== 'ok')));
+    assert.is(new Set(raw.runs.map((run) => run.mode)).size, MODE_IDS.length);
+    assert.match(readFileSync(reports.summary, 'utf8'), /^## Fig\. 7: overlay TCP vs freeflow, within and across hosts$/m);
+    assert.match(readFileSync(reports.html, 'utf8'), /<svg /);
+    assert.equal(leftoversOf(raw.cluster.jobId, { marker: HARNESS_PROGRAMS }), []);
+  } finally {
+    writeFileSync(readNow, '');
+    if (child.exitCode === null && child.signalCode === null) {
+      // A failed check must not leave ffrun running: SIGINT to the pipeline makes it remove its cluster.
+      spawnSync('pkill', ['-INT', '-P', String(child.pid)]);
+      await closed;
+    }
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('SIGINT during a benchmark: exit 130, the cluster is removed, no report is written', async () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'ffbench-int-'));
+  const out = path.join(dir, 'report');
+  const ffrun = new FfrunProcess(['bench', '--quick', '--out', out]);
+  try {
+    await waitFor('the first benchmark runs to finish', () => /\[ffbench +2\//.test(ffrun.stderr), 60_000);
+    const jobId = ffrun.jobId!;
+    ffrun.child.kill('SIGINT');
+    const result = await ffrun.finished(60_000);
+    assert.is(result.code, 130, result.stderr);
+    assert.match(result.stderr, /error\[INTERRUPTED\]/);
+    assert.not.ok(existsSync(out), 'no report from an interrupted run');
+    assert.equal(leftoversOf(jobId, { marker: HARNESS_PROGRAMS }), []);
+  } finally {
+    await ffrun.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test.run();
