@@ -49,7 +49,11 @@ static inline size_t pack(struct opal_convertor_t *convertor, void *dest, size_t
         /* contiguous: ob1 positions the convertor before each fragment, so its pointer is our source */
         void *source;
         opal_convertor_get_current_pointer(convertor, &source);
-        memcpy(dest, source, size);
+        if (size >= BULK_BYTES) {
+            ff_copy(dest, source, size);
+        } else {
+            memcpy(dest, source, size);
+        }
         return size;
     }
     struct iovec iov = {.iov_base = dest, .iov_len = size};
@@ -226,7 +230,7 @@ static int flush_endpoint(mca_btl_freeflow_endpoint_t *endpoint, opal_list_t *do
             if (NULL == payload) {
                 break;
             }
-            memcpy(payload, frag->segment.seg_addr.pval, len);
+            ff_copy(payload, frag->segment.seg_addr.pval, len);
             ff_ring_commit(&endpoint->tx, payload, len, len, frag->tag);
             count_sent(endpoint, len);
             opal_list_remove_first(&endpoint->pending);

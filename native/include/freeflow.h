@@ -165,6 +165,9 @@ FF_API size_t ff_segment_bytes_for(uint32_t ring_size, uint32_t rings);
 /* ------------------------------------------------------------------------------------------------ */
 /* Rings                                                                                             */
 
+/* Copies `len` bytes into or out of a ring at a steady speed (no `rep movsb`); for bulk payloads. */
+FF_API void ff_copy(void *restrict dst, const void *restrict src, size_t len);
+
 /* Record header: one 64-bit word, published last with a release store. Zero means "nothing yet".
  *   bits  0..31  payload length in bytes
  *   bits 32..39  user tag
