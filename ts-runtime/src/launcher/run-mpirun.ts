@@ -3,7 +3,7 @@ import { writeFileSync } from 'node:fs';
 import { constants } from 'node:os';
 import { FfError } from '../errors';
 import type { MpirunInvocation } from './mpirun-invocation';
-import { formatOutputLine, isIgnorable, LineSplitter, parseOutputLine, type OutputLine } from './rank-output';
+import { formatOutputLine, isIgnorable, RankOutputParser, type OutputLine } from './rank-output';
 
 export interface MpirunOutcome {
   /** mpirun's exit code: the first failing rank's code (or MPI_Abort's), 0 when all succeeded. */
@@ -67,12 +67,11 @@ export function runMpirun(invocation: MpirunInvocation, options: RunOptions): Pr
     else options.interrupt.addEventListener('abort', onInterrupt, { once: true });
 
     const splitters = (['stdout', 'stderr'] as const).map((stream) => {
-      const splitter = new LineSplitter((text) => {
-        const line = parseOutputLine(text, stream);
+      const parser = new RankOutputParser(stream, (line) => {
         if (!isIgnorable(line)) options.onLine(line);
       });
-      child[stream].setEncoding('utf8').on('data', (chunk: string) => splitter.push(chunk));
-      return splitter;
+      child[stream].setEncoding('utf8').on('data', (chunk: string) => parser.push(chunk));
+      return parser;
     });
     child.on('error', (error) => {
       clearTimeout(timeout);
