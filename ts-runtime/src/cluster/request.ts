@@ -22,7 +22,7 @@ const clusterRequestSchema = z
     sharedDirSizeMiB: sizeMiB.optional(),
     shmSizeMiB: sizeMiB.optional(),
     volumes: z
-      .array(z.string().regex(/^\/[^\0\s]*$/, 'must be an absolute path without spaces'))
+      .array(z.string().regex(/^\/[^\0\n]*$/, 'must be an absolute path'))
       .refine((paths) => paths.every((p) => !/^\/dev\/shm(\/|$)/.test(p)), 'cannot be under /dev/shm, which is private to each container')
       .optional(),
   })

@@ -57,7 +57,7 @@ export async function assertProgramRunnable<C extends ProgramProbeTarget>(
   const what = command.includes('/') ? `${command} is not an executable file` : `${command} is not a command on PATH`;
   throw new FfError('PROGRAM_NOT_FOUND', `${what} inside container ${container.name}`, {
     hint: command.includes('/')
-      ? 'check the path: relative paths in a job spec resolve against the repository root, on the command line against the working directory; containers have their own /tmp, /run and /dev/shm, so put programs elsewhere (the MPI test programs are built by `npm run build` into build/bin/)'
+      ? "check the path: relative paths in a job spec resolve against the repository root, on the command line against the working directory; containers see the machine's files, with their own /dev/shm, and /tmp and /run except the repository, the working directory and the program's directory (the MPI test programs are built by `npm run build` into build/bin/)"
       : 'give the program as a path, e.g. ./app or build/bin/<program>',
   });
 }

@@ -1,3 +1,5 @@
+import { existsSync } from 'node:fs';
+import * as path from 'node:path';
 import { createLocalCluster, reapStaleJobs, type Cluster } from '../../cluster';
 import { FfError } from '../../errors';
 import { buildMpirunInvocation } from '../../launcher/mpirun-invocation';
@@ -56,7 +58,9 @@ export async function runJob(spec: JobSpec, hooks: JobHooks): Promise<JobReport>
   assertOpenMpiInstalled();
   const slots = placeRanks(spec.cluster, spec.ranks, spec.placement);
   assertNetworkAvailable(spec.network);
-  const { result, capabilities, timings } = await withProbedCluster(spec.cluster, hooks, (probed) => runJobOnCluster(probed, spec, slots, hooks));
+  const { result, capabilities, timings } = await withProbedCluster({ ...spec.cluster, volumes: jobVolumes(spec) }, hooks, (probed) =>
+    runJobOnCluster(probed, spec, slots, hooks),
+  );
   if (result.mpirun.timedOut) {
     throw new FfError('JOB_TIMEOUT', `the job did not finish within ${spec.timeoutSeconds} s; it was stopped and its cluster removed`, {
       hint: 'raise timeoutSeconds in the spec (--timeout on the command line), or look at the rank output above for a hang',
@@ -66,11 +70,27 @@ export async function runJob(spec: JobSpec, hooks: JobHooks): Promise<JobReport>
 }
 
 /**
+ * Directories containers must see at their own paths, like a pod's volumes: the repository (the
+ * containers' "image", with the BTL), the caller's working directory (the ranks' working directory, as
+ * with mpirun) and the program's directory. Containers share the machine's filesystem anyway; this
+ * matters for those under /tmp or /run, which containers replace with their own; /tmp and /run
+ * themselves are never shared whole.
+ */
+const CONTAINER_OWN_DIRS = new Set(['/tmp', '/run']);
+
+function jobVolumes(spec: JobSpec): string[] {
+  const directories = [REPO_ROOT, process.cwd()];
+  if (path.isAbsolute(spec.program.command)) directories.push(path.dirname(spec.program.command));
+  // A directory that does not exist cannot be mounted; the program check then names what is missing.
+  return [...new Set(directories)].filter((directory) => existsSync(directory) && !CONTAINER_OWN_DIRS.has(directory));
+}
+
+/**
  * Reaps what killed runs left, builds a cluster of the given shape, probes its hosts and runs `work` on
  * it; the cluster is destroyed in every case (success, failure, signal) before this returns or throws.
  */
 export async function withProbedCluster<T>(
-  shape: Pick<ClusterShape, 'hosts' | 'containersPerHost'>,
+  shape: Pick<ClusterShape, 'hosts' | 'containersPerHost'> & { readonly volumes?: readonly string[] },
   hooks: Pick<JobHooks, 'progress' | 'interrupt'>,
   work: (probed: ProbedCluster) => Promise<T>,
 ): Promise<{ result: T; capabilities: readonly HostCapabilities[]; timings: ClusterTimings }> {
@@ -84,9 +104,10 @@ export async function withProbedCluster<T>(
   const jobId = newJobId();
   const setupStart = Date.now();
   const cluster = await progress.step(`setting up cluster ${jobId}: ${plural(shape.hosts, 'host')} x ${plural(shape.containersPerHost, 'container')}`, () =>
-    // The repository is the containers' "image": mounted at its own path even where containers replace
-    // the directory (a clone under /tmp), so its programs and the BTL are found inside.
-    createLocalCluster({ jobId, hosts: shape.hosts, containersPerHost: shape.containersPerHost, volumes: [REPO_ROOT] }, (step) => progress.note(step)),
+    createLocalCluster(
+      { jobId, hosts: shape.hosts, containersPerHost: shape.containersPerHost, volumes: shape.volumes ?? [REPO_ROOT] },
+      (step) => progress.note(step),
+    ),
   );
   const setupMs = Date.now() - setupStart;
   let outcome: { result: T; capabilities: readonly HostCapabilities[]; probeMs: number } | undefined;
