@@ -92,12 +92,16 @@ static int component_register(void)
                                 "peer (fairness against latency).",
                   OPAL_INFO_LVL_6, &c->poll_batch);
 
-    c->unlink_when_attached = true;
+    /* Off by default: a process started later (MPI_Comm_spawn) could not open an unlinked segment and
+     * would reach its parents over the next BTL while they reach it through shared memory, and ob1
+     * breaks on such one-sided pairs (a rendezvous acknowledged for RDMA over tcp crashed the sender).
+     * Leftovers are removed anyway: by the launcher's cleanup list, and with ffrun's per-job tmpfs. */
+    c->unlink_when_attached = false;
     (void) mca_base_component_var_register(&c->super.btl_version, "unlink_when_attached",
                                            "Remove a rank's segment file as soon as every expected local peer has "
-                                           "mapped it (nothing is left behind if the rank is killed later); if false, "
-                                           "only at MPI_Finalize. Processes that attach later (MPI_Comm_spawn) then "
-                                           "use the next BTL.",
+                                           "mapped it (nothing is left behind even if the launcher is killed too); "
+                                           "otherwise at MPI_Finalize. Only for jobs that never call MPI_Comm_spawn: "
+                                           "later processes cannot open an unlinked segment.",
                                            MCA_BASE_VAR_TYPE_BOOL, NULL, 0, MCA_BASE_VAR_FLAG_SETTABLE,
                                            OPAL_INFO_LVL_5, MCA_BASE_VAR_SCOPE_READONLY, &c->unlink_when_attached);
 

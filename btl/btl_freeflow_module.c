@@ -150,9 +150,11 @@ int mca_btl_freeflow_add_procs(struct mca_btl_base_module_t *btl, size_t nprocs,
             endpoint->peer_id = peer_id;
             endpoint->peer_segment = segment;
             opal_list_append(&c->endpoints, &endpoint->super);
+            const bool planned = c->paths_apply_to_me &&
+                                 mca_btl_freeflow_in_path_table(proc->proc_name.jobid, proc->proc_name.vpid);
             FF_LOG(FF_VERBOSE_DECISIONS, "freeflow: %s -> %s: shared memory (%s%s verified)",
                    OPAL_NAME_PRINT(OPAL_PROC_MY_NAME), OPAL_NAME_PRINT(proc->proc_name),
-                   c->paths_apply_to_me ? "planned shm; " : "", ff_segment_file(segment));
+                   planned ? "planned shm; " : "", ff_segment_file(segment));
         }
         if (NULL != reachable && OPAL_SUCCESS != (rc = opal_bitmap_set_bit(reachable, (int) i))) {
             break;

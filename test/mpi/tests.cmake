@@ -42,6 +42,19 @@ foreach(program p2p datatypes collectives threads stress allpairs)
   ffcheck_add_test(${program}.freeflow RANKS 5 BTL freeflow PROGRAM ${program} ARGS ${FFCHECK_QUICK_${program}})
 endforeach()
 
+# MPI_Comm_spawn: parents and children reach each other through freeflow in both directions.
+foreach(btl vader freeflow)
+  add_test(NAME ffcheck.spawn.${btl}
+    COMMAND ${FFCHECK_EXPECT} --exit zero --require "^PASS spawn" --forbid "^FAIL" --
+      ${FFCHECK_MPIRUN} --mca btl self,${btl},tcp --mca btl_tcp_if_include lo -n 2 $<TARGET_FILE:ffcheck_spawn> --children 2)
+  set_tests_properties(ffcheck.spawn.${btl} PROPERTIES TIMEOUT 150 LABELS mpi)
+endforeach()
+set_tests_properties(ffcheck.spawn.freeflow PROPERTIES ENVIRONMENT "${FFCHECK_FREEFLOW_ENV}")
+add_test(NAME ffcheck.spawn.freeflow-only
+  COMMAND ${FFCHECK_EXPECT} --exit zero --require "^PASS spawn" --forbid "^FAIL" --
+    ${FFCHECK_MPIRUN} --mca btl self,freeflow -n 2 $<TARGET_FILE:ffcheck_spawn> --children 2)
+set_tests_properties(ffcheck.spawn.freeflow-only PROPERTIES TIMEOUT 150 LABELS mpi ENVIRONMENT "${FFCHECK_FREEFLOW_ENV}")
+
 # --inject-fault corrupts one received byte per subtest and rank: every subtest must FAIL and the
 # program must exit 1.
 foreach(program p2p datatypes collectives stress allpairs)

@@ -25,6 +25,7 @@ function inputs(ranks: number, network: JobPlan['network'], cpus = 2): Invocatio
     overlaySubnet: '10.244.0.0/16',
     rshAgent: '/repo/ts-runtime/bin/ffrun-rsh',
     containerMapFile: '/run/freeflow-jobs/abc123/containers',
+    containers: ['ff-abc123-h0c0', 'ff-abc123-h0c1'],
     btlDir: '/repo/build/btl',
     stateDir: '/run/freeflow-jobs/abc123',
   };
@@ -63,7 +64,8 @@ test('ranks that fit the cores are pinned to distinct cores, in their planned co
   const rankfile = invocation.files.find((f) => f.path.endsWith('/rankfile'))!;
   assert.is(rankfile.text, 'rank 0=ff-abc123-h0c0 slot=0\nrank 1=ff-abc123-h0c0 slot=1\n');
   const hostfile = invocation.files.find((f) => f.path.endsWith('/hostfile'))!;
-  assert.is(hostfile.text, 'ff-abc123-h0c0 slots=2\n');
+  // every container offers its slots (room for MPI_Comm_spawn), though the ranks fill only the first
+  assert.is(hostfile.text, 'ff-abc123-h0c0 slots=2\nff-abc123-h0c1 slots=2\n');
 });
 
 test('more ranks than cores: unbound (all cores), oversubscribe, yield when idle', () => {

@@ -26,6 +26,9 @@ export interface InvocationInputs {
   readonly rshAgent: string;
   readonly containerMapFile: string;
   readonly btlDir: string;
+  /** Every container of the cluster, in order: the hostfile offers all their slots, so processes that
+   * MPI_Comm_spawn starts find room beside the ranks the rankfile places. */
+  readonly containers: readonly string[];
   /** Where the hostfile and rankfile will be written (the job's state directory). */
   readonly stateDir: string;
 }
@@ -50,8 +53,7 @@ export function buildMpirunInvocation(inputs: InvocationInputs): MpirunInvocatio
   const oversubscribed = plan.ranks.length > cpus;
   const hostfile = path.join(inputs.stateDir, 'hostfile');
   const rankfile = path.join(inputs.stateDir, 'rankfile');
-  const usedContainers = [...new Set(plan.ranks.map((rank) => rank.container))];
-  const hostfileText = usedContainers.map((name) => `${name} slots=${spec.cluster.slotsPerContainer}\n`).join('');
+  const hostfileText = inputs.containers.map((name) => `${name} slots=${spec.cluster.slotsPerContainer}\n`).join('');
   const rankfileText = plan.ranks
     .map((rank) => `rank ${rank.rank}=${rank.container} slot=${oversubscribed ? `0-${cpus - 1}` : rank.rank % cpus}\n`)
     .join('');

@@ -182,6 +182,7 @@ export async function runJobOnCluster(
     overlaySubnet: cluster.overlaySubnet,
     rshAgent: cluster.rshAgent,
     containerMapFile: cluster.containerMapFile,
+    containers: cluster.containers.map((container) => container.name),
     btlDir: BTL_DIR,
     stateDir: cluster.stateDir,
   });
