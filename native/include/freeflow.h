@@ -281,10 +281,13 @@ static inline void *ff_ring_reserve_placed(ff_ring_tx_t *tx, uint32_t len, bool 
 
     const uint64_t start = wrap_pad ? 0 : offset;
     const uint64_t record = start + pad;
-    /* The record's header and the one after it must read zero before the consumer can reach them (it
-     * can, through a wrap marker or a padding skip): the release store that makes either visible below
-     * orders these before it. Without either, the next commit's release does. */
-    atomic_store_explicit(ff_ring_header_at(tx->data, record), 0, memory_order_relaxed);
+    /* The header after this record must read zero before the consumer can reach it, and so must this
+     * record's own when a wrap marker or a padding skip leads the consumer there (at `offset` it already
+     * is: the previous reservation cleared it). The release store that publishes the marker, or else
+     * this record's commit, orders these stores before it. */
+    if (record != offset) {
+        atomic_store_explicit(ff_ring_header_at(tx->data, record), 0, memory_order_relaxed);
+    }
     atomic_store_explicit(ff_ring_header_at(tx->data, record + stride), 0, memory_order_relaxed);
     if (pad) {
         atomic_store_explicit(ff_ring_header_at(tx->data, start),
