@@ -45,7 +45,6 @@ typedef struct mca_btl_freeflow_modex {
 /* One ring a producer claimed in our segment, polled by progress. */
 typedef struct mca_btl_freeflow_inbound {
     ff_ring_rx_t rx;
-    uint64_t producer_id;
     opal_mutex_t lock; /* one consumer at a time when several threads progress */
 } mca_btl_freeflow_inbound_t;
 

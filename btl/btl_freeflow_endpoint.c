@@ -55,3 +55,34 @@ int mca_btl_freeflow_endpoint_open_ring(mca_btl_freeflow_endpoint_t *endpoint)
     endpoint->ring_ready = true;
     return OPAL_SUCCESS;
 }
+
+/* Peers' segments are attached once, whichever endpoint or path first needs them, and closed at finalize. */
+ff_status_t mca_btl_freeflow_attach_peer(uint64_t owner_id, ff_segment_t **segment)
+{
+    mca_btl_freeflow_component_t *c = &mca_btl_freeflow_component;
+    void *found = NULL;
+    if (OPAL_SUCCESS == opal_hash_table_get_value_uint64(&c->attached, owner_id, &found)) {
+        *segment = found;
+        return FF_OK;
+    }
+    ff_status_t status = ff_segment_attach(c->dir, &c->key, owner_id, &c->host, segment);
+    if (FF_OK == status) {
+        opal_hash_table_set_value_uint64(&c->attached, owner_id, *segment);
+        FF_LOG(FF_VERBOSE_LIFECYCLE, "freeflow: %s attached %s", OPAL_NAME_PRINT(OPAL_PROC_MY_NAME),
+               ff_segment_file(*segment));
+    }
+    return status;
+}
+
+void mca_btl_freeflow_detach_all(void)
+{
+    mca_btl_freeflow_component_t *c = &mca_btl_freeflow_component;
+    uint64_t key;
+    void *value, *node = NULL;
+    int rc = opal_hash_table_get_first_key_uint64(&c->attached, &key, &value, &node);
+    while (OPAL_SUCCESS == rc) {
+        ff_segment_close((ff_segment_t *) value);
+        rc = opal_hash_table_get_next_key_uint64(&c->attached, &key, &value, node, &node);
+    }
+    opal_hash_table_remove_all(&c->attached);
+}

@@ -57,7 +57,7 @@ static void segment_reason(ff_status_t status, char *reason, size_t len)
 
 /*
  * Decides whether `proc` is reachable: true with the peer's attached segment, or false with
- * the reason (a docs/btl-report.md identifier) in `reason`.
+ * the reason (a docs/btl-report.md identifier) in `reason`. Logs a success; the caller logs refusals.
  */
 static bool decide(opal_proc_t *proc, ff_segment_t **segment, char *reason, size_t reason_len)
 {
@@ -74,16 +74,17 @@ static bool decide(opal_proc_t *proc, ff_segment_t **segment, char *reason, size
     }
     bool ok = false;
     const uint64_t peer_id = ((uint64_t) proc->proc_name.jobid << 32) | proc->proc_name.vpid;
+    /* the plan covers the pair when both ranks belong to the job it describes */
+    const bool planned = c->paths_apply_to_me && mca_btl_freeflow_in_path_table(proc->proc_name.jobid, proc->proc_name.vpid);
+    /* a pair the plan does not cover is not restricted by it */
+    const ff_path_kind_t path = planned ? ff_path_table_path(c->paths, me.vpid, proc->proc_name.vpid) : FF_PATH_SHM;
     if (size != sizeof(*modex) || MCA_BTL_FREEFLOW_MODEX_VERSION != modex->version || modex->owner_id != peer_id) {
         snprintf(reason, reason_len, "segment-version-mismatch");
     } else if (!ff_job_key_equal(&modex->key, &c->key)) {
         snprintf(reason, reason_len, "segment-foreign-job");
-    } else if (c->paths_apply_to_me && mca_btl_freeflow_in_path_table(proc->proc_name.jobid, proc->proc_name.vpid) &&
-               FF_PATH_SHM != ff_path_table_path(c->paths, me.vpid, proc->proc_name.vpid)) {
-        snprintf(reason, reason_len, "path-table-says-%s",
-                 ff_path_kind_name(ff_path_table_path(c->paths, me.vpid, proc->proc_name.vpid)));
-    } else if (c->paths_apply_to_me && (proc->proc_name.jobid == me.jobid) &&
-               !mca_btl_freeflow_in_path_table(proc->proc_name.jobid, proc->proc_name.vpid)) {
+    } else if (FF_PATH_SHM != path) {
+        snprintf(reason, reason_len, "path-table-says-%s", ff_path_kind_name(path));
+    } else if (c->paths_apply_to_me && !planned && proc->proc_name.jobid == me.jobid) {
         snprintf(reason, reason_len, "not-in-path-table");
     } else if (!ff_host_id_equal(&modex->host, &c->host)) {
         snprintf(reason, reason_len, "host-mismatch");
@@ -93,6 +94,9 @@ static bool decide(opal_proc_t *proc, ff_segment_t **segment, char *reason, size
         ff_status_t status = mca_btl_freeflow_attach_peer(peer_id, segment);
         if (FF_OK == status) {
             ok = true;
+            FF_LOG(FF_VERBOSE_DECISIONS, "freeflow: %s -> %s: shared memory (%s%s verified)",
+                   OPAL_NAME_PRINT(me), OPAL_NAME_PRINT(proc->proc_name), planned ? "planned shm; " : "",
+                   ff_segment_file(*segment));
         } else {
             segment_reason(status, reason, reason_len);
         }
@@ -150,11 +154,6 @@ int mca_btl_freeflow_add_procs(struct mca_btl_base_module_t *btl, size_t nprocs,
             endpoint->peer_id = peer_id;
             endpoint->peer_segment = segment;
             opal_list_append(&c->endpoints, &endpoint->super);
-            const bool planned = c->paths_apply_to_me &&
-                                 mca_btl_freeflow_in_path_table(proc->proc_name.jobid, proc->proc_name.vpid);
-            FF_LOG(FF_VERBOSE_DECISIONS, "freeflow: %s -> %s: shared memory (%s%s verified)",
-                   OPAL_NAME_PRINT(OPAL_PROC_MY_NAME), OPAL_NAME_PRINT(proc->proc_name),
-                   planned ? "planned shm; " : "", ff_segment_file(segment));
         }
         if (NULL != reachable && OPAL_SUCCESS != (rc = opal_bitmap_set_bit(reachable, (int) i))) {
             break;

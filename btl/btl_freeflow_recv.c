@@ -37,36 +37,6 @@ int mca_btl_freeflow_poll_inbound(void)
     return handled;
 }
 
-ff_status_t mca_btl_freeflow_attach_peer(uint64_t owner_id, ff_segment_t **segment)
-{
-    mca_btl_freeflow_component_t *c = &mca_btl_freeflow_component;
-    void *found = NULL;
-    if (OPAL_SUCCESS == opal_hash_table_get_value_uint64(&c->attached, owner_id, &found)) {
-        *segment = found;
-        return FF_OK;
-    }
-    ff_status_t status = ff_segment_attach(c->dir, &c->key, owner_id, &c->host, segment);
-    if (FF_OK == status) {
-        opal_hash_table_set_value_uint64(&c->attached, owner_id, *segment);
-        FF_LOG(FF_VERBOSE_LIFECYCLE, "freeflow: %s attached %s", OPAL_NAME_PRINT(OPAL_PROC_MY_NAME),
-               ff_segment_file(*segment));
-    }
-    return status;
-}
-
-void mca_btl_freeflow_detach_all(void)
-{
-    mca_btl_freeflow_component_t *c = &mca_btl_freeflow_component;
-    uint64_t key;
-    void *value, *node = NULL;
-    int rc = opal_hash_table_get_first_key_uint64(&c->attached, &key, &value, &node);
-    while (OPAL_SUCCESS == rc) {
-        ff_segment_close((ff_segment_t *) value);
-        rc = opal_hash_table_get_next_key_uint64(&c->attached, &key, &value, node, &node);
-    }
-    opal_hash_table_remove_all(&c->attached);
-}
-
 void mca_btl_freeflow_accept_rings(void)
 {
     mca_btl_freeflow_component_t *c = &mca_btl_freeflow_component;
@@ -79,7 +49,6 @@ void mca_btl_freeflow_accept_rings(void)
         const int32_t index = c->inbound_count;
         /* cannot fail: the ring is in our own segment and next_ring saw it claimed */
         (void) ff_ring_rx_open(&c->inbound[index].rx, c->segment, ring);
-        c->inbound[index].producer_id = producer;
         /* release: progress threads that see the new count see the ring set up */
         __atomic_store_n(&c->inbound_count, index + 1, __ATOMIC_RELEASE);
         FF_LOG(FF_VERBOSE_LIFECYCLE, "freeflow: %s now polls ring %u, from %llx:%llu", OPAL_NAME_PRINT(OPAL_PROC_MY_NAME),

@@ -2,7 +2,7 @@ import { heading, paragraph, table, warning, type Block } from './blocks';
 import { figure1Charts, figure7Charts, metricChart, netpipeChart } from './charts';
 import { formatBytes, formatDuration, formatSize } from './format';
 import type { RawReport } from './raw';
-import { evaluateTargets, FIGURE_7, LATENCY_SIZE, BANDWIDTH_SIZE, METRICS, metricsMeasured, modeStatuses, RING_HEADER_BYTES, SEGMENT_HEADER_BYTES, segmentBytes } from './summary';
+import { evaluateTargets, FIGURE_7, LATENCY_SIZE, BANDWIDTH_SIZE, METRICS, metricsMeasured, modeStatuses, segmentBytes, segmentFormula } from './summary';
 import {
   figure1Table,
   figure7Table,
@@ -59,9 +59,10 @@ function targetsSection(raw: RawReport): Block[] {
   ];
   const ringSize = raw.machine.freeflow.ringSizeBytes;
   if (ringSize !== null && raw.modes.some((mode) => mode.id === 'freeflow-same-host')) {
+    const formula = segmentFormula(ringSize);
     blocks.push(
       paragraph(
-        `Shared memory per rank (docs/btl.md): bytes = ${SEGMENT_HEADER_BYTES} + a x (R + ${RING_HEADER_BYTES}), where a is the number of local peers that send to the rank ` +
+        `Shared memory per rank (docs/btl.md): bytes = ${formula.headerBytes} + a x (R + ${formula.ringOverheadBytes}), where a is the number of local peers that send to the rank ` +
           `and R = btl_freeflow_ring_size = ${ringSize} B here; pages are used only once written, so peers that never send cost nothing. ` +
           `This run (2 ranks in 2 containers of one host, a = 1): ${formatBytes(segmentBytes(ringSize, 1))} per rank.`,
       ),

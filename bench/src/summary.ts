@@ -1,3 +1,4 @@
+import { segmentBytes as nativeSegmentBytes } from '../../ts-runtime/src/native/addon';
 import type { ModeId } from './modes';
 import type { MpiSizeResult } from './mpi-result';
 import type { MpiBenchmark } from './profiles';
@@ -167,14 +168,17 @@ export function evaluateTargets(raw: RawReport): TargetResult[] {
 }
 
 /**
- * docs/btl.md: a rank's segment holds one ring per local peer that sends to it. The same formula as
- * native/src/segment.c's ff_segment_bytes_for (its HEADER_BYTES and RING_CONTROL_BYTES), which the addon
- * does not expose.
+ * docs/btl.md: a rank's segment holds one ring per local peer that sends to it. The native core's own
+ * formula (ff_segment_bytes_for through the addon); the fixed parts are read off it for the text.
  */
-export const SEGMENT_HEADER_BYTES = 4096;
-export const RING_HEADER_BYTES = 128;
 export function segmentBytes(ringSize: number, localPeers: number): number {
-  return SEGMENT_HEADER_BYTES + localPeers * (ringSize + RING_HEADER_BYTES);
+  return nativeSegmentBytes(ringSize, localPeers);
+}
+
+/** The formula's constants: the segment header and the per-ring control block. */
+export function segmentFormula(ringSize: number): { readonly headerBytes: number; readonly ringOverheadBytes: number } {
+  const headerBytes = segmentBytes(ringSize, 0);
+  return { headerBytes, ringOverheadBytes: segmentBytes(ringSize, 1) - headerBytes - ringSize };
 }
 
 /** NetPIPE beside ffbench_mpi's latency test (both ping-pong) for one mode, at the sizes both measured. */

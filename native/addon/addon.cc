@@ -1,9 +1,10 @@
-// The freeflow Node addon: a thin binding over the native probe. Everything it returns is plain data
+// The freeflow Node addon: a thin binding over the native probe and the core. Everything it returns is plain data
 // (strings, numbers, arrays, objects with camelCase keys); ts-runtime/src/native/addon.ts validates it.
 #include <napi.h>
 
 #include <string>
 
+#include "freeflow.h"
 #include "freeflow_probe.h"
 
 namespace {
@@ -122,8 +123,27 @@ Napi::Value Probe(const Napi::CallbackInfo &info) {
     return ToObject(env, sharedDir, *result.get());
 }
 
+// segmentBytes(ringSize: number, rings: number): number. The shared memory of a segment whose `rings`
+// rings have been written through: the core's own formula (docs/btl.md), so reports cannot drift from it.
+Napi::Value SegmentBytes(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    if (info.Length() != 2 || !info[0].IsNumber() || !info[1].IsNumber()) {
+        Napi::TypeError::New(env, "segmentBytes(ringSize, rings) takes two numbers").ThrowAsJavaScriptException();
+        return env.Undefined();
+    }
+    const double ring_size = info[0].As<Napi::Number>().DoubleValue();
+    const double rings = info[1].As<Napi::Number>().DoubleValue();
+    if (!(ring_size >= 0 && ring_size <= UINT32_MAX && rings >= 0 && rings <= UINT32_MAX)) {
+        Napi::RangeError::New(env, "segmentBytes: ringSize and rings must be whole numbers from 0 to 2^32-1")
+            .ThrowAsJavaScriptException();
+        return env.Undefined();
+    }
+    return Uint64(env, ff_segment_bytes_for(static_cast<uint32_t>(ring_size), static_cast<uint32_t>(rings)));
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
     exports.Set("probe", Napi::Function::New(env, Probe, "probe"));
+    exports.Set("segmentBytes", Napi::Function::New(env, SegmentBytes, "segmentBytes"));
     return exports;
 }
 

@@ -20,7 +20,9 @@
 #ifndef FREEFLOW_H
 #define FREEFLOW_H
 
+#ifndef __cplusplus
 #include <stdatomic.h>
+#endif
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -164,6 +166,9 @@ FF_API size_t ff_segment_bytes_for(uint32_t ring_size, uint32_t rings);
 
 /* ------------------------------------------------------------------------------------------------ */
 /* Rings                                                                                             */
+/* The data path is C11 (_Atomic, inline release/acquire operations): C++ callers such as the Node
+ * addon see everything above, which is all they bind. */
+#ifndef __cplusplus
 
 /* Copies `len` bytes into or out of a ring at a steady speed (no `rep movsb`); for bulk payloads. */
 FF_API void ff_copy(void *restrict dst, const void *restrict src, size_t len);
@@ -386,6 +391,8 @@ static inline void ff_ring_consume(ff_ring_rx_t *rx)
     /* release: our reads of the record complete before the producer may overwrite it */
     atomic_store_explicit(rx->tail, rx->pos, memory_order_release);
 }
+
+#endif /* !__cplusplus: rings */
 
 #ifdef __cplusplus
 }

@@ -1,5 +1,6 @@
 #define _POSIX_C_SOURCE 200809L
 #include "freeflow.h"
+#include "hex.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -7,14 +8,6 @@
 #include <sys/stat.h>
 
 #define BOOT_ID_FILE "/proc/sys/kernel/random/boot_id"
-
-static int hex_value(char c)
-{
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
 
 /* The boot id is the same in every namespace of one kernel: it tells machines (or VMs) apart. */
 static ff_status_t read_boot_id(uint8_t out[16])
@@ -24,22 +17,10 @@ static ff_status_t read_boot_id(uint8_t out[16])
     if (!file) {
         return FF_ERR_SYSTEM;
     }
-    size_t n = fread(text, 1, sizeof(text) - 1, file);
+    const size_t n = fread(text, 1, sizeof(text) - 1, file);
     fclose(file);
-    unsigned nibbles = 0;
-    for (size_t i = 0; i < n && nibbles < 32; ++i) {
-        int v = hex_value(text[i]);
-        if (v < 0) {
-            continue; /* dashes and the newline */
-        }
-        if (nibbles % 2 == 0) {
-            out[nibbles / 2] = (uint8_t) (v << 4);
-        } else {
-            out[nibbles / 2] |= (uint8_t) v;
-        }
-        ++nibbles;
-    }
-    if (nibbles != 32) {
+    text[n] = '\0';
+    if (!ff_hex16_parse(text, true, out)) {
         errno = EINVAL;
         return FF_ERR_SYSTEM;
     }
@@ -80,9 +61,7 @@ bool ff_host_id_equal(const ff_host_id_t *a, const ff_host_id_t *b)
 int ff_host_id_format(const ff_host_id_t *id, char *buf, size_t len)
 {
     char boot[33];
-    for (int i = 0; i < 16; ++i) {
-        snprintf(boot + 2 * i, 3, "%02x", id->boot_id[i]);
-    }
+    ff_hex16_format(id->boot_id, boot);
     return snprintf(buf, len, "boot=%s dir=%llu:%llu", boot, (unsigned long long) id->dir_dev,
                     (unsigned long long) id->dir_ino);
 }

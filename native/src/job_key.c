@@ -1,37 +1,19 @@
 #include "freeflow.h"
+#include "hex.h"
 
-#include <stdio.h>
 #include <string.h>
-
-static int hex_digit(char c)
-{
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
 
 ff_status_t ff_job_key_parse(const char *hex, ff_job_key_t *out)
 {
-    if (!hex || !out || strlen(hex) != 32) {
+    if (!hex || !out || !ff_hex16_parse(hex, false, out->bytes) || strlen(hex) != 32) {
         return FF_ERR_INVALID_ARGUMENT;
-    }
-    for (int i = 0; i < 16; ++i) {
-        int hi = hex_digit(hex[2 * i]);
-        int lo = hex_digit(hex[2 * i + 1]);
-        if (hi < 0 || lo < 0) {
-            return FF_ERR_INVALID_ARGUMENT;
-        }
-        out->bytes[i] = (uint8_t) (hi << 4 | lo);
     }
     return FF_OK;
 }
 
 void ff_job_key_format(const ff_job_key_t *key, char buf[33])
 {
-    for (int i = 0; i < 16; ++i) {
-        snprintf(buf + 2 * i, 3, "%02x", key->bytes[i]);
-    }
+    ff_hex16_format(key->bytes, buf);
 }
 
 /* splitmix64: a well-mixed, deterministic expansion of the seed. */

@@ -6,7 +6,7 @@ import * as assert from 'uvu/assert';
 import { FfError } from '../errors';
 import { exec } from '../util/exec';
 import { REPO_ROOT } from '../util/repo-root';
-import { loadAddon, probe } from './addon';
+import { loadAddon, probe, segmentBytes } from './addon';
 
 function expectFfError(action: () => unknown, code: string, mentions: readonly string[]): FfError {
   try {
@@ -76,6 +76,13 @@ test('/dev/shm is on tmpfs, the repository is not, and sizes match df', async ()
     assert.ok(sharedDir.availableBytes <= sharedDir.freeBytes && sharedDir.freeBytes <= sharedDir.totalBytes);
   }
   assert.is(probe('/dev/shm').sharedDir.fs, 'tmpfs');
+});
+
+test("segmentBytes is the core's formula: a 4 KiB header and ring + 128 bytes per ring written through", () => {
+  assert.is(segmentBytes(524288, 0), 4096);
+  assert.is(segmentBytes(524288, 3), 4096 + 3 * (524288 + 128));
+  assert.is(segmentBytes(65536, 63) - segmentBytes(65536, 62), 65536 + 128);
+  assert.throws(() => loadAddon().segmentBytes(-1, 1), /whole numbers/);
 });
 
 test('a bad shared directory gives one clear error naming it', () => {

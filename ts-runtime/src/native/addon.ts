@@ -12,6 +12,7 @@ export const ADDON_PATH = path.join(REPO_ROOT, 'build', 'Release', 'freeflow.nod
 /** The addon's raw interface (native/addon/addon.cc); its results are validated before use. */
 interface NativeAddon {
   probe(sharedDir: string): unknown;
+  segmentBytes(ringSize: number, rings: number): number;
 }
 
 /**
@@ -54,8 +55,9 @@ export function loadAddon(addonPath: string = ADDON_PATH): NativeAddon {
       cause: error,
     });
   }
-  if (typeof (addon as Partial<NativeAddon> | null)?.probe !== 'function') {
-    throw new FfError('ADDON_FAILED', `${addonPath} is not the freeflow addon: it has no probe() function`, {
+  const candidate = addon as Partial<NativeAddon> | null;
+  if (typeof candidate?.probe !== 'function' || typeof candidate.segmentBytes !== 'function') {
+    throw new FfError('ADDON_FAILED', `${addonPath} is not the freeflow addon: it lacks probe() or segmentBytes()`, {
       hint: 'run npm run build',
     });
   }
@@ -82,6 +84,14 @@ export function probe(sharedDir: string): HostProbe {
     });
   }
   return parseHostProbe(raw, 'the native addon', 'ADDON_FAILED');
+}
+
+/**
+ * Shared memory of one rank's segment once `rings` rings (one per local peer that sends to it) of
+ * `ringSize` bytes have been written through: the native core's formula (docs/btl.md).
+ */
+export function segmentBytes(ringSize: number, rings: number): number {
+  return loadAddon().segmentBytes(ringSize, rings);
 }
 
 /** Statuses that mean the caller passed a wrong shared directory (native/probe/include/freeflow_probe.h). */
