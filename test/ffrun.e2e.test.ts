@@ -1,4 +1,5 @@
-import { existsSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -9,7 +10,7 @@ import { leftoversOf, processesMatching, shmEntries } from './support/leftovers'
 /**
  * ffrun end to end, on the real embedded cluster with the real Open MPI: the demo's checked messages
  * across 4 containers on 2 hosts (overlay and freeflow), exit codes, and that nothing is left after
- * success, a failed check, MPI_Abort, a rank killed mid-transfer, the timeout, SIGINT, SIGTERM, and SIGKILL
+ * success, a failed check, MPI_Abort, a rank killed mid-transfer, mpirun killed, the timeout, SIGINT, SIGTERM, and SIGKILL
  * followed by the next run; and that one job's containers cannot see another job's shared directory.
  * Needs root (as ffrun does). Leftover checks look at the whole machine: other ffrun or MPI runs at the
  * same time (not in CI) can make them fail.
@@ -129,6 +130,36 @@ test('a rank killed by SIGKILL in the middle of a transfer: the job ends non-zer
   assert.is(result.code, 137, result.stderr);
   assert.match(result.stderr, /error\[JOB_FAILED\]: the job failed: mpirun exited with code 137 \(128 \+ 9: a rank was killed by SIGKILL\)/);
   assertClean(jobIdOf(result.stderr), { shmBefore, marker: /ffcheck_die_midtransfer/ });
+});
+
+/** The mpirun of a running job: the process named mpirun in the job's launcher network namespace. */
+function mpirunOf(jobId: string): number | undefined {
+  const pids = execFileSync('ip', ['netns', 'pids', `ff-${jobId}-launcher`], { encoding: 'utf8' }).split('\n').filter((line) => line !== '');
+  return pids.map(Number).find((pid) => {
+    try {
+      return readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'mpirun';
+    } catch {
+      return false; // exited while we looked
+    }
+  });
+}
+
+test('mpirun itself killed by SIGKILL: reported as the launcher, not a rank; exit 137, nothing left', async () => {
+  const ffrun = new FfrunProcess(['-n', '2', '--hosts', '2', '--timeout', '60', '--', '/bin/sleep', '4717']);
+  try {
+    await waitFor('both ranks to run', () => processesMatching(/^\/bin\/sleep 4717$/).length === 2);
+    const jobId = jobIdOf(ffrun.stderr);
+    const mpirun = mpirunOf(jobId);
+    assert.ok(mpirun !== undefined, `no mpirun in ff-${jobId}-launcher`);
+    process.kill(mpirun, 'SIGKILL');
+    const result = await ffrun.finished(60_000);
+    assert.is(result.code, 137, result.stderr);
+    assert.match(result.stderr, /error\[JOB_FAILED\]: the job failed: mpirun \(the launcher\) was killed by SIGKILL, which ended the job \(exit code 137 = 128 \+ 9\)/);
+    assert.not.match(result.stderr, /a rank was killed/);
+    assertClean(jobId, { marker: /^\/bin\/sleep 4717$/ });
+  } finally {
+    await ffrun.stop();
+  }
 });
 
 test('the timeout stops the job: JOB_TIMEOUT, exit 124, nothing left', async () => {

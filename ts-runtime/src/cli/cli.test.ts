@@ -27,6 +27,42 @@ test('an unknown command: USAGE, exit 2', () => {
   assert.match(result.stderr, /^error\[USAGE\]: unknown command launch\nhint: /m);
 });
 
+test('every usage error exits 2: unknown flag, missing value, bad value, flag given twice, stray argument', () => {
+  const cases: Array<[string[], RegExp]> = [
+    [['-n', '1', '--bogus', '--', '/bin/true'], /error\[USAGE\]: unknown option --bogus/],
+    [['-n'], /error\[USAGE\]: -n needs a value/],
+    [['-n', 'abc', '--', '/bin/true'], /error\[USAGE\]: command line is invalid:\n  - -n \(ranks\): expected number, got "abc"/],
+    [['-n', '2', '--network', 'ib', '--', '/bin/true'], /error\[USAGE\]: command line is invalid:\n  - --network \(network\)/],
+    // --hosts 0 would be the error if the repeated -n were not caught first.
+    [['-n', '2', '-n', '3', '--hosts', '0', '--', '/bin/true'], /error\[USAGE\]: -n\/--np is given twice \(2, then 3\)/],
+    [['env', '--bogus'], /error\[USAGE\]: ffrun env takes no arguments, got --bogus/],
+  ];
+  for (const [args, expected] of cases) {
+    const result = ffrun(args);
+    assert.is(result.code, 2, `ffrun ${args.join(' ')}: ${result.stderr}`);
+    assert.match(result.stderr, expected);
+  }
+  const json = ffrun(['-n', 'abc', '--json', '--', '/bin/true']);
+  assert.is(json.code, 2);
+  assert.is(JSON.parse(json.stdout).error.code, 'USAGE');
+});
+
+test('a YAML alias bomb: SPEC_INVALID naming it, no stack trace, exit 1', () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'ffcli-'));
+  try {
+    const spec = path.join(dir, 'bomb.yaml');
+    const levels = ['a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]'];
+    for (const [i, name] of [...'bcdefghi'].entries()) levels.push(`${name}: &${name} [${Array(9).fill(`*${'abcdefghi'[i]}`).join(', ')}]`);
+    writeFileSync(spec, `${levels.join('\n')}\n`);
+    const result = ffrun(['run', spec]);
+    assert.is(result.code, 1);
+    assert.match(result.stderr, /^error\[SPEC_INVALID\]: job spec .*bomb\.yaml uses too many YAML aliases/m);
+    assert.not.match(result.stderr, /INTERNAL|    at /);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('not root: NOT_ROOT with the fix', () => {
   const result = ffrun(['run', path.join(REPO_ROOT, 'jobs', 'demo.yaml')], { asUser: 'nobody' });
   assert.is(result.code, 1, result.stderr);

@@ -21,8 +21,10 @@ ffrun clean            remove what runs killed with SIGKILL left behind
 ffrun help
 
 Progress goes to stderr; rank output to stdout as "[rank N] ..." (to stderr with --json, whose document
-is the only thing on stdout). The exit code is the job's (the first failing rank's), 124 on timeout,
-130/143/129 after SIGINT/SIGTERM/SIGHUP, 1 for any other error, 2 for a usage error.`;
+is the only thing on stdout). The exit code is the job's (the first failing rank's; 128 + N when a rank
+or mpirun itself was killed by signal N, the error says which), 124 on timeout, 130/143/129 after
+SIGINT/SIGTERM/SIGHUP, 2 for a usage error (unknown, repeated or missing flag, bad flag value), 1 for
+any other error.`;
 
 /** Exit codes of ffrun's own failures; a job's exit code passes through unchanged. */
 const EXIT_ERROR = 1;
@@ -41,17 +43,28 @@ async function dispatch(args: readonly string[], context: CommandContext): Promi
     case 'run':
       return runCommand(rest, context);
     case 'start':
+      onlyOptions(command, rest, ['--json']);
       return startCommand(rest, context);
     case 'bench':
       return benchCommand(rest, context);
     case 'env':
+      onlyOptions(command, rest, []);
       return envCommand();
     case 'clean':
+      onlyOptions(command, rest, []);
       return cleanCommand(context);
     default:
       if (command.startsWith('-')) return runCommand(args, context);
       throw new FfError('USAGE', `unknown command ${command}`, { hint: 'run `ffrun help` for the commands' });
   }
+}
+
+/** Commands with few or no options refuse anything else, as `run` and `bench` do. */
+function onlyOptions(command: string, args: readonly string[], allowed: readonly string[]): void {
+  const other = args.find((arg) => !allowed.includes(arg));
+  if (other === undefined) return;
+  const takes = allowed.length === 0 ? 'takes no arguments' : `takes only ${allowed.join(', ')}`;
+  throw new FfError('USAGE', `ffrun ${command} ${takes}, got ${other}`, { hint: 'run `ffrun help` for the commands and their options' });
 }
 
 function reportError(error: FfError, json: boolean): void {

@@ -6,8 +6,12 @@ import type { MpirunInvocation } from './mpirun-invocation';
 import { formatOutputLine, isIgnorable, RankOutputParser, type OutputLine } from './rank-output';
 
 export interface MpirunOutcome {
-  /** mpirun's exit code: the first failing rank's code (or MPI_Abort's), 0 when all succeeded. */
+  /**
+   * mpirun's exit code: the first failing rank's code (or MPI_Abort's), 0 when all succeeded; 128 + N
+   * when mpirun itself was killed by signal N (`signal`).
+   */
   readonly exitCode: number;
+  /** The signal that killed mpirun itself (not a rank: mpirun reports a rank's death in its exit code). */
   readonly signal: NodeJS.Signals | null;
   readonly timedOut: boolean;
   readonly interruptedBy: NodeJS.Signals | null;
@@ -91,6 +95,25 @@ export function runMpirun(invocation: MpirunInvocation, options: RunOptions): Pr
       for (const splitter of splitters) splitter.end();
       resolve({ exitCode: code ?? 128 + (signal === null ? 0 : constants.signals[signal]), signal, timedOut, interruptedBy, durationMs: Date.now() - started });
     });
+  });
+}
+
+/**
+ * The JOB_FAILED error for a job whose mpirun exited non-zero. A rank killed by signal N makes mpirun
+ * exit with 128 + N; mpirun killed itself (by a user, the out-of-memory killer) gives the same number,
+ * but the job was cut short by losing its launcher, not by a rank: the two are told apart.
+ */
+export function jobFailure(outcome: Pick<MpirunOutcome, 'exitCode' | 'signal'>): FfError {
+  const { exitCode, signal } = outcome;
+  if (signal !== null) {
+    return new FfError('JOB_FAILED', `the job failed: mpirun (the launcher) was killed by ${signal}, which ended the job (exit code ${exitCode} = 128 + ${exitCode - 128})`, {
+      hint: `mpirun was killed from outside ffrun, by a user or by the kernel (the out-of-memory killer logs to \`dmesg\`); the rank output above shows how far the job got; ffrun exits with ${exitCode}`,
+    });
+  }
+  const rankSignal = exitCode > 128 ? Object.entries(constants.signals).find(([, number]) => number === exitCode - 128)?.[0] : undefined;
+  const meaning = rankSignal === undefined ? "the first failing rank's exit code, or MPI_Abort's" : `128 + ${exitCode - 128}: a rank was killed by ${rankSignal}`;
+  return new FfError('JOB_FAILED', `the job failed: mpirun exited with code ${exitCode} (${meaning})`, {
+    hint: 'see the rank output above; ffrun exits with the same code',
   });
 }
 

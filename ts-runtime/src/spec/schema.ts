@@ -22,6 +22,8 @@ export const LIMITS = {
   hosts: 8,
   containersPerHost: 16,
   slotsPerContainer: 64,
+  /** The most ranks any cluster can hold: hosts x containersPerHost x slotsPerContainer at their limits. */
+  ranks: 8 * 16 * 64,
   timeoutSeconds: 86_400,
 } as const;
 
@@ -40,7 +42,7 @@ export const FIELD_FIXES: Readonly<Record<string, string>> = {
   'cluster.hosts': `use a whole number of simulated hosts from 1 to ${LIMITS.hosts}`,
   'cluster.containersPerHost': `use a whole number of containers per host from 1 to ${LIMITS.containersPerHost}`,
   'cluster.slotsPerContainer': `use a whole number of rank slots per container from 1 to ${LIMITS.slotsPerContainer} (default 1)`,
-  ranks: 'use a whole number of MPI ranks >= 1 (at most hosts x containersPerHost x slotsPerContainer)',
+  ranks: `use a whole number of MPI ranks from 1 to ${LIMITS.ranks} (at most hosts x containersPerHost x slotsPerContainer)`,
   placement: `use one of: ${PLACEMENT_STRATEGIES.join(', ')} (default fill)`,
   network: `use one of: ${NETWORK_MODES.join(', ')} (default ${DEFAULT_NETWORK})`,
   program: 'give command (and optionally args), e.g. {command: build/bin/ffcheck_allpairs, args: []}',
@@ -54,7 +56,11 @@ export const FIELD_FIXES: Readonly<Record<string, string>> = {
   timeoutSeconds: `use a whole number of seconds from 1 to ${LIMITS.timeoutSeconds} (default 300)`,
 };
 
-const wholeNumber = (max: number) => z.number().int().min(1).max(max);
+/**
+ * A whole number in 1..max. A value out of range stops at the range check (`abort`), so that it gets one
+ * problem naming the field's own limit, not a second one from zod's safe-integer bound on int().
+ */
+const wholeNumber = (max: number) => z.number().min(1, { abort: true }).max(max, { abort: true }).int();
 const stringMap = (keyPattern: RegExp) =>
   z.record(z.string().regex(keyPattern, { error: `is not a valid name (pattern ${keyPattern.source})` }), z.string());
 
@@ -65,7 +71,7 @@ export const jobSpecSchema = z.strictObject({
     containersPerHost: wholeNumber(LIMITS.containersPerHost),
     slotsPerContainer: wholeNumber(LIMITS.slotsPerContainer).default(1),
   }),
-  ranks: z.number().int().min(1),
+  ranks: wholeNumber(LIMITS.ranks),
   placement: z.enum(PLACEMENT_STRATEGIES).default('fill'),
   network: z.enum(NETWORK_MODES).default(DEFAULT_NETWORK),
   program: z.strictObject({

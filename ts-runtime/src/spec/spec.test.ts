@@ -60,9 +60,18 @@ const badFields: Array<[string, unknown, RegExp]> = [
   ['env', { '1X': 'a' }, /^env\.1X: the name "1X" is not a valid name.*; use a name of letters/],
   ['mca', { btl: 5 }, /^mca\.btl: expected string, got 5; use an MCA parameter name/],
   ['timeoutSeconds', 0, /^timeoutSeconds: must be at least 1 \(got 0\)/],
+  // Out of range, unusable or huge numbers: one problem per field, its own limit once, the value readable.
+  ['cluster.hosts', 1e20, /^cluster\.hosts: must be at most 8 \(got 100000000000000000000\); use a whole number of simulated hosts from 1 to 8$/],
+  ['cluster.hosts', 12.5, /^cluster\.hosts: must be at most 8 \(got 12\.5\)/],
+  ['ranks', 1e20, /^ranks: must be at most 8192 \(got 100000000000000000000\); use a whole number of MPI ranks from 1 to 8192/],
+  ['ranks', 2.5, /^ranks: expected a whole number, got 2\.5/],
+  ['ranks', Infinity, /^ranks: expected a finite number, got infinity; use a whole number/],
+  ['cluster.slotsPerContainer', -Infinity, /^cluster\.slotsPerContainer: expected a finite number, got -infinity/],
+  ['timeoutSeconds', NaN, /^timeoutSeconds: expected a finite number, got NaN \(not a number\)/],
+  ['program.args', [Infinity], /^program\.args\.0: expected string, got infinity/],
 ];
 for (const [field, value, expected] of badFields) {
-  test(`bad ${field} (${JSON.stringify(value)}) is named with its fix`, () => {
+  test(`bad ${field} (${typeof value === 'number' ? String(value) : JSON.stringify(value)}) is named with its fix`, () => {
     const problems = problemsOf(withField(field, value));
     assert.is(problems.length, 1, problems.join('\n'));
     assert.match(problems[0]!, expected);
@@ -110,6 +119,72 @@ test('YAML files: syntax errors, missing files, relative programs', () => {
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+/** Writes `text` as a spec file in a fresh directory and returns what loading it throws. */
+function loadError(text: string): FfError {
+  const dir = mkdtempSync(path.join(tmpdir(), 'ffspec-'));
+  try {
+    const file = path.join(dir, 'job.yaml');
+    writeFileSync(file, text);
+    loadJobSpecFile(file);
+  } catch (error) {
+    return error as FfError;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  throw new Error('expected an error');
+}
+
+const SPEC_TAIL = 'cluster: {hosts: 1, containersPerHost: 1}\nranks: 1\nprogram: {command: /bin/true}\n';
+
+test('a YAML alias bomb is a SPEC_INVALID that names the problem, not an internal error', () => {
+  // 9 levels of 9 aliases: about 387 million strings once expanded.
+  const levels = ['a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]'];
+  for (const [i, name] of [...'bcdefghi'].entries()) levels.push(`${name}: &${name} [${Array(9).fill(`*${'abcdefghi'[i]}`).join(', ')}]`);
+  const error = loadError(`name: x\n${SPEC_TAIL}${levels.join('\n')}\n`);
+  assert.instance(error, FfError);
+  assert.is(error.code, 'SPEC_INVALID');
+  assert.match(error.message, /job spec .*job\.yaml uses too many YAML aliases: they expand to more than 100 copies \(an alias bomb\)/);
+  assert.match(error.hint ?? '', /write the values out instead of repeating them through aliases/);
+});
+
+test('an alias to no anchor is a YAML error; a few aliases are fine', () => {
+  const error = loadError(`name: *nowhere\n${SPEC_TAIL}`);
+  assert.instance(error, FfError);
+  assert.is(error.code, 'SPEC_INVALID');
+  assert.match(error.message, /is not valid YAML: Unresolved alias/);
+  const dir = mkdtempSync(path.join(tmpdir(), 'ffspec-'));
+  try {
+    const file = path.join(dir, 'job.yaml');
+    writeFileSync(file, `name: x\ncluster: {hosts: &n 2, containersPerHost: *n}\nranks: *n\nprogram: {command: /bin/true}\n`);
+    assert.equal(loadJobSpecFile(file).cluster, { hosts: 2, containersPerHost: 2, slotsPerContainer: 1 });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a spec file larger than the cap is refused with the limit, even when it is valid YAML', () => {
+  const error = loadError(`name: x\n${SPEC_TAIL}${'# padding\n'.repeat(7000)}`);
+  assert.instance(error, FfError);
+  assert.is(error.code, 'SPEC_INVALID');
+  assert.match(error.message, /job spec .*job\.yaml is larger than 64 KiB, too large for a job spec/);
+});
+
+test('numbers in a YAML spec that are no usable number are named as written, once per field', () => {
+  const error = loadError(
+    'name: x\ncluster: {hosts: .inf, containersPerHost: -.inf, slotsPerContainer: .nan}\nranks: 1e400\n' +
+      'timeoutSeconds: 99999999999999999999\nprogram: {command: /bin/true}\n',
+  );
+  assert.is(error.code, 'SPEC_INVALID');
+  assert.equal(error.notes, [
+    'cluster.hosts: expected a finite number, got .inf (infinity); use a whole number of simulated hosts from 1 to 8',
+    'cluster.containersPerHost: expected a finite number, got -.inf (-infinity); use a whole number of containers per host from 1 to 16',
+    'cluster.slotsPerContainer: expected a finite number, got .nan (not a number); use a whole number of rank slots per container from 1 to 64 (default 1)',
+    'ranks: expected a finite number, got 1e400 (infinity); use a whole number of MPI ranks from 1 to 8192 (at most hosts x containersPerHost x slotsPerContainer)',
+    'timeoutSeconds: must be at most 86400 (got 99999999999999999999); use a whole number of seconds from 1 to 86400 (default 300)',
+  ]);
+  assert.not.match(error.message, /null/);
 });
 
 test('the shipped job specs are valid', () => {

@@ -2,18 +2,25 @@ import type { z } from 'zod';
 import { FfError } from '../errors';
 import { FIELD_FIXES, jobSpecSchema, type JobSpec } from './schema';
 
-/** Where the raw value came from: decides how fields are named in errors. */
+/**
+ * Where the raw value came from: decides how fields are named in errors. `written` holds, by dotted
+ * field path, numbers as the user wrote them (`1e400`, `.inf`, `99999999999999999999`), so that an error
+ * names the value typed rather than what it became (infinity, a rounded integer).
+ */
 export type SpecSource =
-  | { readonly kind: 'file'; readonly path: string }
-  | { readonly kind: 'flags'; readonly flagOf: Readonly<Record<string, string>> };
+  | { readonly kind: 'file'; readonly path: string; readonly written?: ReadonlyMap<string, string> }
+  | { readonly kind: 'flags'; readonly flagOf: Readonly<Record<string, string>>; readonly written?: ReadonlyMap<string, string> };
 
-/** Validates a raw spec once, at the boundary; all problems are reported together in one SPEC_INVALID. */
+/**
+ * Validates a raw spec once, at the boundary; all problems are reported together in one error:
+ * SPEC_INVALID for a spec file, USAGE for the command line (a bad flag value is a usage error, exit 2).
+ */
 export function validateJobSpec(raw: unknown, source: SpecSource): JobSpec {
   const result = jobSpecSchema.safeParse(raw, { reportInput: true });
   if (result.success) return result.data;
   const problems = result.error.issues.map((issue) => describeIssue(issue, source));
   const where = source.kind === 'file' ? `job spec ${source.path}` : 'command line';
-  throw new FfError('SPEC_INVALID', `${where} is invalid:\n${problems.map((p) => `  - ${p}`).join('\n')}`, {
+  throw new FfError(source.kind === 'file' ? 'SPEC_INVALID' : 'USAGE', `${where} is invalid:\n${problems.map((p) => `  - ${p}`).join('\n')}`, {
     hint: source.kind === 'file' ? `fix the fields listed above in ${source.path} (jobs/demo.yaml is a complete example)` : 'fix the flags listed above (see `ffrun --help`)',
     notes: problems,
   });
@@ -36,15 +43,20 @@ function describeIssue(issue: Issue, source: SpecSource): string {
   }
   const path = dottedPath(issue.path);
   const label = fieldLabel(path, source);
-  return `${label}: ${whatWasWrong(issue)}; ${fixFor(issue.path)}`;
+  return `${label}: ${whatWasWrong(issue, source.written?.get(path))}; ${fixFor(issue.path)}`;
 }
 
-function whatWasWrong(issue: Issue): string {
+/** `written`: the value as the user wrote it, when it was a number (see SpecSource). */
+function whatWasWrong(issue: Issue, written: string | undefined): string {
   const input = (issue as { input?: unknown }).input;
+  const show = (value: unknown): string => (typeof value === 'number' && written !== undefined ? showNumber(value, written) : showValue(value));
   switch (issue.code) {
     case 'invalid_type':
       if (input === undefined) return 'is required but missing';
-      return `expected ${issue.expected === 'int' ? 'a whole number' : issue.expected}, got ${show(input)}`;
+      if (issue.expected === 'int') return `expected a whole number, got ${show(input)}`;
+      // zod's number() refuses infinities and NaN as a wrong type: say what they are.
+      if (typeof input === 'number' && issue.expected === 'number') return `expected a finite number, got ${show(input)}`;
+      return `expected ${issue.expected}, got ${show(input)}`;
     case 'too_small':
       return `must be at least ${String(issue.minimum)} (got ${show(input)})`;
     case 'too_big':
@@ -111,8 +123,21 @@ function editDistance(a: string, b: string): number {
   return previous[b.length]!;
 }
 
-function show(value: unknown): string {
+function showValue(value: unknown): string {
   if (value === undefined) return 'nothing';
-  const text = JSON.stringify(value);
+  // JSON has no infinities or NaN (it would say null).
+  if (typeof value === 'number' && !Number.isFinite(value)) return showNumber(value, undefined);
+  return shorten(JSON.stringify(value));
+}
+
+/** A number as written, and what it became when that is not a usable number: `1e400 (infinity)`. */
+function showNumber(value: number, written: string | undefined): string {
+  const meaning = Number.isNaN(value) ? 'not a number' : value === Infinity ? 'infinity' : value === -Infinity ? '-infinity' : undefined;
+  if (meaning === undefined) return shorten(written ?? JSON.stringify(value));
+  if (written === undefined) return Number.isNaN(value) ? `NaN (${meaning})` : meaning;
+  return `${shorten(written)} (${meaning})`;
+}
+
+function shorten(text: string): string {
   return text.length > 60 ? `${text.slice(0, 57)}...` : text;
 }

@@ -49,6 +49,59 @@ test('errors name the flag', () => {
   assert.match(errorOf(['-n', '2', '-x', '1A=b', '--', 'x']).notes.join('\n'), /-x \(env\.1A\): the name "1A" is not a valid name/);
 });
 
+test('a bad flag value is a usage error (exit 2), like every other problem on the command line', () => {
+  for (const args of [['-n', 'four', '--', 'x'], ['-n', '2', '--hosts', '0', '--', 'x'], [path.join(REPO_ROOT, 'jobs', 'demo.yaml'), '--network', 'ib']]) {
+    const error = errorOf(args);
+    assert.is(error.code, 'USAGE', `${args.join(' ')}: ${error.message}`);
+    assert.match(error.message, /^command line is invalid:/);
+  }
+});
+
+test('huge numbers on the command line: one problem per flag, its limit once, the number as typed', () => {
+  const error = errorOf(['-n', '99999999999999999999', '--hosts', '99999999999999999999', '--', 'x']);
+  assert.equal(error.notes, [
+    '--hosts (cluster.hosts): must be at most 8 (got 99999999999999999999); use a whole number of simulated hosts from 1 to 8',
+    '-n (ranks): must be at most 8192 (got 99999999999999999999); use a whole number of MPI ranks from 1 to 8192 (at most hosts x containersPerHost x slotsPerContainer)',
+  ]);
+});
+
+test('more ranks than the default cluster holds: TOO_MANY_RANKS naming the flags to raise, not blaming one never given', () => {
+  const error = errorOf(['-n', '17', '--', 'x']);
+  assert.is(error.code, 'TOO_MANY_RANKS');
+  assert.is(
+    error.message,
+    '17 ranks do not fit: 1 host (the default) x 16 containers (the most per host; without --containers-per-host ffrun makes as many as the ranks need) x 1 slot (the default) = 16 slots',
+  );
+  assert.is(error.hint, 'raise --hosts (up to 8) or --slots-per-container (up to 64), or lower -n');
+  const withHosts = errorOf(['-n', '300', '--hosts', '8', '--slots-per-container', '2', '--', 'x']);
+  assert.match(withHosts.message, /^300 ranks do not fit: 8 hosts \(--hosts\) x 16 containers .* x 2 slots \(--slots-per-container\) = 256 slots$/);
+  assert.is(withHosts.hint, 'raise --slots-per-container (up to 64), or lower -n');
+  // What fits still gets as many containers as it needs; a --containers-per-host that was given is named.
+  assert.is(parseRunArgs(['-n', '32', '--hosts', '2', '--', 'x']).spec.cluster.containersPerHost, 16);
+  assert.match(errorOf(['-n', '17', '--containers-per-host', '17', '--', 'x']).notes[0]!, /^--containers-per-host \(cluster\.containersPerHost\): must be at most 16 \(got 17\)/);
+});
+
+test('a single-valued flag given twice is refused naming it; -x and --mca repeat, once per name', () => {
+  const twice: Array<[string[], RegExp]> = [
+    [['-n', '2', '-n', '3'], /^-n\/--np is given twice \(2, then 3\): give it once$/],
+    [['-n', '2', '--np', '3'], /^-n\/--np is given twice/],
+    [['-n', '1', '--hosts', '1', '--hosts', '2'], /^--hosts is given twice \(1, then 2\)/],
+    [['-n', '1', '--network', 'overlay', '--network', 'freeflow'], /^--network is given twice/],
+    [['-n', '1', '--timeout', '5', '--timeout', '5'], /^--timeout is given twice/],
+    [['-n', '1', '-x', 'A=1', '-x', 'A=2'], /^-x A is given twice \(A=1, then A=2\): give each variable once$/],
+    [['-n', '1', '--mca', 'btl', 'a', '--mca', 'btl', 'b'], /^--mca btl is given twice \(a, then b\): give each parameter once$/],
+  ];
+  for (const [args, expected] of twice) {
+    const error = errorOf([...args, '--', 'x']);
+    assert.is(error.code, 'USAGE', args.join(' '));
+    assert.match(error.message, expected);
+  }
+  assert.match(errorOf([path.join(REPO_ROOT, 'jobs', 'demo.yaml'), '--network', 'overlay', '--network', 'overlay']).message, /^--network is given twice/);
+  const { spec } = parseRunArgs(['-n', '1', '-x', 'A=1', '-x', 'B=2', '--mca', 'a', '1', '--mca', 'b', '2', '--json', '--json', '--', 'x']);
+  assert.equal(spec.env, { A: '1', B: '2' });
+  assert.equal(spec.mca, { a: '1', b: '2' });
+});
+
 test('usage errors', () => {
   assert.is(errorOf(['-n', '2']).code, 'USAGE');
   assert.match(errorOf(['--bogus', '--', 'x']).message, /unknown option --bogus/);

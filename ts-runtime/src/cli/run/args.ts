@@ -1,6 +1,7 @@
 import { FfError } from '../../errors';
+import { plural } from '../../orchestrator/format-plan';
 import { loadJobSpecFile, withResolvedCommand } from '../../spec/load';
-import type { JobSpec } from '../../spec/schema';
+import { LIMITS, type JobSpec } from '../../spec/schema';
 import { validateJobSpec } from '../../spec/validate';
 
 export interface RunArgs {
@@ -24,7 +25,16 @@ const FLAG_OF: Readonly<Record<string, string>> = {
   'mca.*': '--mca',
 };
 
-const VALUE_FLAGS = new Set(['-n', '--np', '--hosts', '--containers-per-host', '--slots-per-container', '--placement', '--network', '--timeout', '--name', '-x']);
+/** Flags that take one value and may be given once (`--np` is `-n`). `-x` and `--mca` repeat, once per name. */
+const VALUE_FLAGS = new Set(['-n', '--np', '--hosts', '--containers-per-host', '--slots-per-container', '--placement', '--network', '--timeout', '--name']);
+/** The spec field each numeric flag sets: errors name the number as the user typed it. */
+const NUMERIC_FLAGS: Readonly<Record<string, string>> = {
+  '-n': 'ranks',
+  '--hosts': 'cluster.hosts',
+  '--containers-per-host': 'cluster.containersPerHost',
+  '--slots-per-container': 'cluster.slotsPerContainer',
+  '--timeout': 'timeoutSeconds',
+};
 
 export const RUN_USAGE = `ffrun run <job.yaml> [--network overlay|freeflow] [--json]
 ffrun [run] -n <ranks> [--hosts H] [--containers-per-host C] [--slots-per-container S]
@@ -51,16 +61,24 @@ export function parseRunArgs(args: readonly string[]): RunArgs {
     else if (arg === '--mca') {
       const [name, value] = [options[i + 1], options[i + 2]];
       if (name === undefined || value === undefined) usage('--mca needs a name and a value, e.g. --mca btl_tcp_eager_limit 65536');
+      if (Object.hasOwn(mca, name)) usage(`--mca ${name} is given twice (${mca[name]}, then ${value}): give each parameter once`);
       mca[name] = value;
       i += 2;
+    } else if (arg === '-x') {
+      const value = options[++i];
+      if (value === undefined) usage('-x needs NAME=VALUE');
+      const eq = value.indexOf('=');
+      if (eq <= 0) usage(`-x needs NAME=VALUE, got ${value}`);
+      const name = value.slice(0, eq);
+      if (Object.hasOwn(env, name)) usage(`-x ${name} is given twice (${name}=${env[name]}, then ${value}): give each variable once`);
+      env[name] = value.slice(eq + 1);
     } else if (VALUE_FLAGS.has(arg)) {
       const value = options[++i];
       if (value === undefined) usage(`${arg} needs a value`);
-      if (arg === '-x') {
-        const eq = value.indexOf('=');
-        if (eq <= 0) usage(`-x needs NAME=VALUE, got ${value}`);
-        env[value.slice(0, eq)] = value.slice(eq + 1);
-      } else flags.set(arg === '--np' ? '-n' : arg, value);
+      const flag = arg === '--np' ? '-n' : arg;
+      const earlier = flags.get(flag);
+      if (earlier !== undefined) usage(`${flag === '-n' ? '-n/--np' : flag} is given twice (${earlier}, then ${value}): give it once`);
+      flags.set(flag, value);
     } else if (arg.startsWith('-')) usage(`unknown option ${arg}`);
     else positional.push(arg);
   }
@@ -78,7 +96,8 @@ export function parseRunArgs(args: readonly string[]): RunArgs {
   const ranks = numberOrText(flags.get('-n'));
   const hosts = numberOrText(flags.get('--hosts')) ?? 1;
   const slots = numberOrText(flags.get('--slots-per-container')) ?? 1;
-  const perHost = numberOrText(flags.get('--containers-per-host')) ?? defaultContainersPerHost(ranks, hosts, slots);
+  const givenPerHost = numberOrText(flags.get('--containers-per-host'));
+  const perHost = givenPerHost ?? defaultContainersPerHost(ranks, hosts, slots);
   const raw = {
     name: flags.get('--name') ?? 'cli',
     cluster: { hosts, containersPerHost: perHost, slotsPerContainer: slots },
@@ -90,13 +109,38 @@ export function parseRunArgs(args: readonly string[]): RunArgs {
     mca,
     timeoutSeconds: numberOrText(flags.get('--timeout')),
   };
-  return { spec: withResolvedCommand(validateJobSpec(raw, { kind: 'flags', flagOf: FLAG_OF }), process.cwd()), json };
+  const written = new Map(Object.entries(NUMERIC_FLAGS).flatMap(([flag, field]) => (flags.has(flag) ? [[field, flags.get(flag)!] as const] : [])));
+  const spec = validateJobSpec(raw, { kind: 'flags', flagOf: FLAG_OF, written });
+  if (givenPerHost === undefined) assertFitsDefaultContainers(spec, flags);
+  return { spec: withResolvedCommand(spec, process.cwd()), json };
 }
 
+/**
+ * As many containers per host as the ranks need, at most the limit: more ranks than that can hold are
+ * refused by assertFitsDefaultContainers, which does not blame --containers-per-host (not given).
+ */
 function defaultContainersPerHost(ranks: unknown, hosts: unknown, slots: unknown): number {
   // When a value is unusable, its own error is the one to show: any valid count keeps this one quiet.
   if (typeof ranks !== 'number' || typeof hosts !== 'number' || typeof slots !== 'number' || hosts < 1 || slots < 1) return 1;
-  return Math.max(1, Math.ceil(ranks / (hosts * slots)));
+  return Math.min(LIMITS.containersPerHost, Math.max(1, Math.ceil(ranks / (hosts * slots))));
+}
+
+/** Without --containers-per-host, says which flags make room when the ranks exceed the largest default cluster. */
+function assertFitsDefaultContainers(spec: JobSpec, flags: ReadonlyMap<string, string>): void {
+  const { hosts, containersPerHost, slotsPerContainer } = spec.cluster;
+  const capacity = hosts * containersPerHost * slotsPerContainer;
+  if (spec.ranks <= capacity) return;
+  const origin = (flag: string): string => (flags.has(flag) ? flag : 'the default');
+  const raise = [
+    hosts < LIMITS.hosts ? `--hosts (up to ${LIMITS.hosts})` : undefined,
+    slotsPerContainer < LIMITS.slotsPerContainer ? `--slots-per-container (up to ${LIMITS.slotsPerContainer})` : undefined,
+  ].filter((text) => text !== undefined);
+  throw new FfError(
+    'TOO_MANY_RANKS',
+    `${spec.ranks} ranks do not fit: ${plural(hosts, 'host')} (${origin('--hosts')}) x ${plural(containersPerHost, 'container')} ` +
+      `(the most per host; without --containers-per-host ffrun makes as many as the ranks need) x ${plural(slotsPerContainer, 'slot')} (${origin('--slots-per-container')}) = ${capacity} slots`,
+    { hint: raise.length === 0 ? 'lower -n' : `raise ${raise.join(' or ')}, or lower -n` },
+  );
 }
 
 /** Numbers become numbers; anything else stays text so that the schema reports it by name. */

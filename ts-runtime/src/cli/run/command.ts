@@ -1,6 +1,4 @@
-import { constants } from 'node:os';
-import { FfError } from '../../errors';
-import { printOutputLine } from '../../launcher/run-mpirun';
+import { jobFailure, printOutputLine } from '../../launcher/run-mpirun';
 import { describeCapabilities } from '../../native/capabilities';
 import { formatPathMatrix, formatPlacement, formatPlanVersusActual } from '../../orchestrator/format-plan';
 import { formatSeconds } from '../progress';
@@ -15,11 +13,6 @@ export async function runCommand(args: readonly string[], context: CommandContex
   const { exitCode, document } = await runSpec(spec, json, context);
   if (json) process.stdout.write(`${JSON.stringify(document, null, 2)}\n`);
   return exitCode;
-}
-
-function describeExitCode(code: number): string {
-  const signal = Object.entries(constants.signals).find(([, number]) => number === code - 128)?.[0];
-  return signal === undefined ? "the first failing rank's exit code, or MPI_Abort's" : `128 + ${code - 128}: a rank was killed by ${signal}`;
 }
 
 /**
@@ -44,12 +37,6 @@ export async function runSpec(spec: Parameters<typeof runJob>[0], json: boolean,
         `set-up ${formatSeconds(setupMs)}, probes ${formatSeconds(probeMs)}, teardown ${formatSeconds(teardownMs)}, total ${formatSeconds(totalMs)}\n`,
     );
   }
-  if (exitCode !== 0) {
-    context.reportError(
-      new FfError('JOB_FAILED', `the job failed: mpirun exited with code ${exitCode} (${describeExitCode(exitCode)})`, {
-        hint: 'see the rank output above; ffrun exits with the same code',
-      }),
-    );
-  }
+  if (exitCode !== 0) context.reportError(jobFailure(report.mpirun));
   return { exitCode, document: jobReportJson(report) };
 }
