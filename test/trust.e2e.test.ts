@@ -117,7 +117,7 @@ function plainMpirun(extra: string[]): { code: number | null; output: string } {
       timeout: 60_000,
       env: {
         ...process.env,
-        OMPI_MCA_mca_base_component_path: `${path.join(REPO_ROOT, 'build', 'btl')}:/usr/lib/x86_64-linux-gnu/openmpi/lib/openmpi3`,
+        OMPI_MCA_mca_base_component_path: `${process.env.FF_TEST_BTL_DIR ?? path.join(REPO_ROOT, 'build', 'btl')}:/usr/lib/x86_64-linux-gnu/openmpi/lib/openmpi3`,
       },
     },
   );
