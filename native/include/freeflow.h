@@ -274,6 +274,7 @@ typedef struct ff_ring_tx {
     uint64_t tail_seen;           /* last value read from *tail */
     uint32_t size;                /* power of two */
     uint32_t max_payload;         /* largest payload one record may carry */
+    bool broken;                  /* the consumer's tail word is impossible: someone overwrote it */
 } ff_ring_tx_t;
 
 /* Everything the consumer steers addresses and lengths by is private (set at open from the segment's
@@ -367,6 +368,11 @@ static inline void *ff_ring_reserve_placed(ff_ring_tx_t *tx, uint32_t len, bool 
         /* acquire: the consumer finished reading the bytes it released before we overwrite them */
         tx->tail_seen = atomic_load_explicit(tx->tail, memory_order_acquire);
         if (tx->head + needed - tx->tail_seen > tx->size) {
+            /* The consumer never releases more than we reserved, nor holds more than a ring: any other
+             * tail was forged, and waiting for room would wait forever. */
+            if (tx->tail_seen > tx->head || tx->head - tx->tail_seen > tx->size) {
+                tx->broken = true;
+            }
             return NULL;
         }
     }

@@ -348,6 +348,12 @@ static void test_private_copies(const char *dir, int dirfd)
     uint64_t forged = ff_ring_header_word(FF_RECORD_DATA, 1, 0x7fffffffu);
     atomic_store((_Atomic uint64_t *) (void *) (rx.data + (rx.pos & (rx.size - 1))), forged);
     CHECK(!ff_ring_peek(&rx, &record) && rx.broken && rx.bad_word == forged);
+    /* a forged consumer position: the producer sees an impossible tail instead of waiting forever */
+    atomic_store(rx.tail, (uint64_t) 1 << 40);
+    CHECK(!tx.broken);
+    for (int i = 0; i < 100 && ff_ring_reserve(&tx, 1000); ++i) {
+    }
+    CHECK(tx.broken);
     ff_segment_close(producer_view);
     ff_segment_close(own);
 }
