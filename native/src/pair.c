@@ -132,11 +132,15 @@ ff_status_t ff_pair_decide(int dirfd, ff_segment_t *own, const ff_job_key_t *key
     ff_pair_verdict_name(key, ff_segment_owner_id(own), peer_id, name, sizeof(name));
 
     /* Two rounds at most: when our publish loses, the winner's verdict is there to adopt. A third look
-     * only happens if a file we could not trust vanished in between. */
+     * only happens if a file we could not trust vanished in between. `held`: the peer's segment we
+     * attached before losing the race, reused rather than attached twice (attaching counts towards
+     * expected_peers). */
+    ff_segment_t *held = NULL;
     for (int round = 0; round < 3; ++round) {
         char reason[sizeof(decision->reason)];
         enum verdict verdict = read_verdict(dirfd, name, reason, sizeof(reason));
         if (verdict == VERDICT_UNTRUSTED) {
+            ff_segment_close(held);
             set_not(decision, "untrusted-verdict");
             return FF_OK;
         }
@@ -144,7 +148,13 @@ ff_status_t ff_pair_decide(int dirfd, ff_segment_t *own, const ff_job_key_t *key
             /* adopt: we are the last reader (the publisher never reads it again) */
             unlinkat(dirfd, name, 0);
             if (verdict == VERDICT_NOT) {
+                ff_segment_close(held);
                 set_not(decision, reason);
+                return FF_OK;
+            }
+            if (held) {
+                *peer = held;
+                decision->shm = true;
                 return FF_OK;
             }
             ff_status_t status = ff_segment_attach_at(dirfd, key, peer_id, host, peer);
@@ -161,8 +171,9 @@ ff_status_t ff_pair_decide(int dirfd, ff_segment_t *own, const ff_job_key_t *key
 
         /* Nobody decided yet: shm only if both directions will work, that is our attach of the peer's
          * segment succeeds and the peer's later attach of ours will. */
-        ff_segment_t *attached = NULL;
-        ff_status_t status = ff_segment_attach_at(dirfd, key, peer_id, host, &attached);
+        ff_segment_t *attached = held;
+        held = NULL;
+        ff_status_t status = attached ? FF_OK : ff_segment_attach_at(dirfd, key, peer_id, host, &attached);
         if (status != FF_OK) {
             ff_status_reason(status, "segment-", reason, sizeof(reason));
         } else if ((status = ff_segment_verify_own(own)) != FF_OK) {
@@ -171,8 +182,8 @@ ff_status_t ff_pair_decide(int dirfd, ff_segment_t *own, const ff_job_key_t *key
         const bool shm = status == FF_OK;
         int rc = publish_verdict(dirfd, name, shm, reason);
         if (rc == EEXIST) {
-            ff_segment_close(attached);
-            continue; /* the other side decided first: adopt its verdict */
+            held = attached; /* NULL when our attach failed */
+            continue;        /* the other side decided first: adopt its verdict */
         }
         if (rc != 0) {
             /* We cannot write the directory; neither, then, can the peer: it also declines. */
@@ -190,6 +201,7 @@ ff_status_t ff_pair_decide(int dirfd, ff_segment_t *own, const ff_job_key_t *key
         }
         return FF_OK;
     }
+    ff_segment_close(held);
     set_not(decision, "untrusted-verdict");
     return FF_OK;
 }

@@ -307,6 +307,51 @@ static void test_verdicts(const char *dir, int dirfd)
     ff_segment_close(b);
 }
 
+/* Both sides decide at the same moment (two processes), again and again: one publishes, the other
+ * adopts, and they always agree; with the peer's segment broken, both decline. */
+static void test_verdict_race(const char *dir, int dirfd)
+{
+    for (int i = 0; i < 60; ++i) {
+        const bool broken = i % 3 == 2;
+        ff_segment_config_t ca = config_for(dir, dirfd, 1), cb = config_for(dir, dirfd, 2);
+        ff_segment_t *a = NULL, *b = NULL;
+        CHECK_STATUS(ff_segment_create(&ca, &a), FF_OK);
+        CHECK_STATUS(ff_segment_create(&cb, &b), FF_OK);
+        if (broken) {
+            char path_b[4096];
+            seg_path(dir, 2, path_b);
+            sabotage(path_b, SAB_CORRUPT);
+        }
+        pid_t child = fork();
+        if (child == 0) {
+            ff_segment_t *peer = NULL;
+            ff_pair_decision_t d;
+            ff_status_t st = ff_pair_decide(dirfd, b, &key, 1, &cb.host, &peer, &d);
+            _exit(st != FF_OK ? 3 : d.shm ? (d.published ? 10 : 11) : (d.published ? 20 : 21));
+        }
+        ff_segment_t *peer = NULL;
+        ff_pair_decision_t d;
+        CHECK_STATUS(ff_pair_decide(dirfd, a, &key, 2, &ca.host, &peer, &d), FF_OK);
+        int status = 0;
+        CHECK(waitpid(child, &status, 0) == child && WIFEXITED(status));
+        const int code = WEXITSTATUS(status);
+        const bool child_shm = code == 10 || code == 11, child_published = code == 10 || code == 20;
+        if (code == 3 || child_shm != d.shm || child_published == d.published || d.shm == broken) {
+            fprintf(stderr, "race %d: parent %s/%s, child code %d\n", i, d.shm ? "shm" : "not",
+                    d.published ? "published" : "adopted", code);
+            ++check_failures;
+        }
+        ff_segment_close(peer);
+        /* the parent's copy of b: the child's close does not unlink it (it only had b's struct copy) */
+        ff_segment_close(a);
+        ff_segment_close(b);
+        char name[64], vpath[4200];
+        ff_pair_verdict_name(&key, 1, 2, name, sizeof(name));
+        snprintf(vpath, sizeof(vpath), "%s/%s", dir, name);
+        unlink(vpath);
+    }
+}
+
 /* The owner's layout values are private: rewriting the shared header after create changes nothing the
  * owner computes (old code re-read rings_offset / ring_stride and crashed). */
 static void test_private_copies(const char *dir, int dirfd)
@@ -494,6 +539,7 @@ int main(int argc, char **argv)
     if (!*only || !strcmp(only, "paths")) test_path_table_trust(dir, dirfd);
     if (!*only || !strcmp(only, "write")) test_write_file(dir, dirfd);
     if (!*only || !strcmp(only, "verdicts")) test_verdicts(dir, dirfd);
+    if (!*only || !strcmp(only, "race")) test_verdict_race(dir, dirfd);
     if (!*only || !strcmp(only, "private")) test_private_copies(dir, dirfd);
     if (!*only || !strcmp(only, "fuzz")) test_fuzz(dir, dirfd);
     close(dirfd);
