@@ -87,7 +87,7 @@ static bool decide(opal_proc_t *proc, ff_segment_t **segment, char *reason, size
             char message[512];
             snprintf(message, sizeof(message),
                      "freeflow: %s and %s cannot agree on a path: %s chose shared memory, but its segment no "
-                     "longer attaches here (%s): %s Aborting.",
+                     "longer attaches here (%s): %s. Aborting.",
                      OPAL_NAME_PRINT(me), OPAL_NAME_PRINT(proc->proc_name), OPAL_NAME_PRINT(proc->proc_name),
                      decision.reason, ff_status_describe(status));
             free(modex);

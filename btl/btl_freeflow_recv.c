@@ -18,7 +18,7 @@ static void ring_broken(mca_btl_freeflow_inbound_t *inbound)
     char message[512];
     snprintf(message, sizeof(message),
              "freeflow: %s: the ring from %llx:%llu in our segment %s is corrupt (header word 0x%016llx at "
-             "offset %llu): %s Aborting.",
+             "offset %llu): %s. Aborting.",
              OPAL_NAME_PRINT(OPAL_PROC_MY_NAME), (unsigned long long) (inbound->producer >> 32),
              (unsigned long long) (inbound->producer & 0xffffffffu), ff_segment_file(mca_btl_freeflow_component.segment),
              (unsigned long long) inbound->rx.bad_word, (unsigned long long) inbound->rx.bad_offset,
@@ -74,7 +74,7 @@ void mca_btl_freeflow_accept_rings(void)
         if (FF_OK != status) {
             /* the slot's control block was overwritten (next_ring saw it claimed) */
             char message[512];
-            snprintf(message, sizeof(message), "freeflow: %s: ring %u in our segment %s is corrupt: %s (%s) Aborting.",
+            snprintf(message, sizeof(message), "freeflow: %s: ring %u in our segment %s is corrupt: %s (%s). Aborting.",
                      OPAL_NAME_PRINT(OPAL_PROC_MY_NAME), ring, ff_segment_file(c->segment), ff_status_name(status),
                      ff_status_describe(status));
             OPAL_THREAD_UNLOCK(&c->lock);

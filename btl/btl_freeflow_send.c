@@ -21,7 +21,7 @@ static void tx_broken(mca_btl_freeflow_endpoint_t *endpoint)
 {
     char message[512];
     snprintf(message, sizeof(message),
-             "freeflow: %s: the ring to %s in its segment %s is corrupt (its consumer position is impossible): %s "
+             "freeflow: %s: the ring to %s in its segment %s is corrupt (its consumer position is impossible): %s. "
              "Aborting.",
              OPAL_NAME_PRINT(OPAL_PROC_MY_NAME), OPAL_NAME_PRINT(endpoint->proc->proc_name),
              ff_segment_file(endpoint->peer_segment), ff_status_describe(FF_ERR_CORRUPT));

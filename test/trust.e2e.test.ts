@@ -97,6 +97,23 @@ function plant(dir: string, victim: string): void {
   assert.is(r.status, 0, `planting as nobody failed: ${r.stderr}`);
 }
 
+test('sabotage: the ring a peer sends through is overwritten after attach: its owner stops the job naming the corrupt ring', async () => {
+  const started = Date.now();
+  const result = await runFfrun(
+    [
+      '-n', '2', '--hosts', '1', '--containers-per-host', '2', '--network', 'freeflow', '--timeout', '60', '--', SABOTAGE,
+      '--how', 'ring', '--target', 'own', '--by', '1', '--when', 'after', '--first', '0',
+    ],
+    120_000,
+  );
+  const output = `${result.stdout}${result.stderr}`;
+  assert.not.match(output, /Segmentation fault|SIGSEGV|signal 11|Bus error|SIGBUS/, `crashed:\n${output}`);
+  assert.not.match(output, /JOB_TIMEOUT/, `hung:\n${output}`);
+  assert.ok(result.code !== 0, `expected a failure:\n${output}`);
+  assert.match(output, /freeflow: .*the ring from [0-9a-f]+:0 in our segment .* is corrupt/, output);
+  assert.ok(Date.now() - started < 60_000, 'took too long');
+});
+
 function unplant(dir: string): void {
   if (!existsSync(dir)) return;
   for (const entry of readdirSync(dir)) {

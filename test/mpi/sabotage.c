@@ -3,9 +3,10 @@
  * directory, before the pair's first message or after both sides attached, then the pair exchanges
  * eager (1 KiB), rendezvous (70,000 B) and pipelined (1 MiB, 16 MiB) messages in both directions and
  * checks every byte. The job must either finish with correct data ("sabotage: ok") or stop with a clear
- * freeflow error; never hang, never crash (issue 7, item 2).
+ * freeflow error; never hang, never crash (issue 7, items 2 and 3). `ring` (with --target own --when after)
+ * overwrites the ring the peer sends through: the owner must stop the job naming the corrupt ring.
  *
- *   ffcheck_sabotage --how none|corrupt|truncate|unlink|symlink|fifo --target own|peer --by 0|1
+ *   ffcheck_sabotage --how none|corrupt|ring|truncate|unlink|symlink|fifo --target own|peer --by 0|1
  *                    --when before|after --first 0|1 [--dir DIR]
  *
  * "before" breaks the segment before the first message between the two ranks (the BTL adds peers on the
@@ -70,6 +71,22 @@ static void breakit(const char *how, const char *path)
         uint8_t junk[64];
         memset(junk, 0xa5, sizeof(junk));
         rc = fd < 0 || pwrite(fd, junk, sizeof(junk), 0) != (ssize_t) sizeof(junk);
+        if (fd >= 0) close(fd);
+    } else if (!strcmp(how, "ring")) {
+        /* Overwrite the data of ring 0 (the peer's ring in this segment: there is one peer) with bytes no
+         * producer writes; its owner must stop the job with an error, not crash or wait forever. Layout 2:
+         * ring_size at byte 88 of the header, ring 0's data after the 4096-byte header and its 128-byte
+         * control block. */
+        int fd = open(path, O_RDWR);
+        uint32_t ring_size = 0;
+        rc = fd < 0 || pread(fd, &ring_size, sizeof(ring_size), 88) != (ssize_t) sizeof(ring_size) || !ring_size ||
+             ring_size > (1u << 30);
+        uint8_t *junk = rc ? NULL : malloc(ring_size);
+        if (junk) {
+            memset(junk, 0xa5, ring_size);
+            rc = pwrite(fd, junk, ring_size, 4096 + 128) != (ssize_t) ring_size;
+            free(junk);
+        }
         if (fd >= 0) close(fd);
     } else if (!strcmp(how, "truncate")) {
         rc = truncate(path, 100);
