@@ -195,6 +195,16 @@ int main(int argc, char **argv)
         const int victim = !strcmp(target, "own") ? rank : 1 - rank;
         if (!find_segment(victim, path, sizeof(path))) die("segment not found");
         breakit(how, path);
+        if (!strcmp(how, "ring")) {
+            /* Let progress look at the ring before the peer sends again: the peer's next record would
+             * overwrite the forged header at our position and hide the damage. */
+            for (int i = 0; i < 100; ++i) {
+                int flag;
+                MPI_Iprobe(MPI_ANY_SOURCE, MPI_ANY_TAG, MPI_COMM_WORLD, &flag, MPI_STATUS_IGNORE);
+                struct timespec ts = {0, 1000000};
+                nanosleep(&ts, NULL);
+            }
+        }
         marker("done", true);
     } else {
         marker("done", false);
