@@ -45,12 +45,18 @@ int mca_btl_freeflow_poll_inbound(void)
             mca_btl_base_segment_t segment = {.seg_addr.pval = record.data, .seg_len = record.len};
             mca_btl_base_descriptor_t descriptor = {.des_segments = &segment, .des_segment_count = 1};
             const mca_btl_active_message_callback_t *reg = mca_btl_base_active_message_trigger + record.tag;
+            if (OPAL_UNLIKELY(NULL == reg->cbfunc)) {
+                /* no layer registered this tag: no producer sends it, the record was forged */
+                (void) ff_ring_rx_break(&inbound->rx, inbound->rx.pos & (inbound->rx.size - 1),
+                                        ff_ring_header_word(FF_RECORD_DATA, record.tag, record.len));
+                break;
+            }
             reg->cbfunc(&mca_btl_freeflow_module.super, record.tag, &descriptor, reg->cbdata);
             ff_ring_consume(&inbound->rx);
             ++taken;
         }
         if (OPAL_UNLIKELY(inbound->rx.broken) && !inbound->dead) {
-            ring_broken(inbound); /* checked only when peek said no: off the hot path */
+            ring_broken(inbound); /* one private load per ring and pass, after the batch */
         }
         OPAL_THREAD_UNLOCK(&inbound->lock);
         handled += (int) taken;
