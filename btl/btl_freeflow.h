@@ -45,6 +45,8 @@ typedef struct mca_btl_freeflow_modex {
 /* One ring a producer claimed in our segment, polled by progress. */
 typedef struct mca_btl_freeflow_inbound {
     ff_ring_rx_t rx;
+    uint64_t producer;  /* who claimed it: names the peer when its ring turns out corrupt */
+    bool dead;          /* corrupt: no longer polled (the job is being aborted) */
     opal_mutex_t lock; /* one consumer at a time when several threads progress */
 } mca_btl_freeflow_inbound_t;
 
@@ -52,6 +54,8 @@ typedef struct mca_btl_freeflow_inbound {
 typedef struct mca_btl_freeflow_decline {
     opal_list_item_t super;
     uint32_t vpid;
+    uint64_t peer_id;
+    bool verdict_published; /* we wrote the pair's verdict file: remove it at finalize if still there */
     char reason[48];
 } mca_btl_freeflow_decline_t;
 OBJ_CLASS_DECLARATION(mca_btl_freeflow_decline_t);
@@ -71,6 +75,7 @@ typedef struct mca_btl_freeflow_component {
 
     /* identity */
     char *dir;                    /* resolved shared directory */
+    int dirfd;                    /* it, opened once and verified (ff_dir_open); every file op is *at() */
     ff_host_id_t host;
     ff_job_key_t key;
     uint64_t my_id;
@@ -149,14 +154,17 @@ int mca_btl_freeflow_flush_pending(void);
 int mca_btl_freeflow_run_completions(void);
 
 /* attached peer segments (component lock held by the caller) */
-ff_status_t mca_btl_freeflow_attach_peer(uint64_t owner_id, ff_segment_t **segment);
+void mca_btl_freeflow_keep_peer(uint64_t owner_id, ff_segment_t *segment);
 void mca_btl_freeflow_detach_all(void);
 
 /* True for ranks of the launcher's first MPI job that the path table covers. */
 bool mca_btl_freeflow_in_path_table(opal_jobid_t jobid, opal_vpid_t vpid);
 
 /* the per-rank report of docs/btl-report.md */
-void mca_btl_freeflow_record_decline(uint32_t vpid, const char *reason);
+void mca_btl_freeflow_record_decline(uint64_t peer_id, const char *reason, bool verdict_published);
+mca_btl_freeflow_decline_t *mca_btl_freeflow_find_decline(uint64_t peer_id);
+/* A fatal error for `proc` through ob1's error callback (it aborts the job); message printed first. */
+void mca_btl_freeflow_fatal(opal_proc_t *proc, const char *message);
 void mca_btl_freeflow_write_report(void);
 
 END_C_DECLS

@@ -21,6 +21,7 @@
 #define PATH_TABLE_NAME "paths"
 #define FREEFLOW_DIR_ENV "FREEFLOW_DIR"
 #define FFRUN_DIR "/run/freeflow"
+#define DEFAULT_PARENT_DIR "/dev/shm"
 
 static int component_register(void);
 static int component_open(void);
@@ -70,7 +71,8 @@ static int component_register(void)
     register_string("dir",
                     "Shared directory that holds the segments and the path table. Empty (the default) picks, in "
                     "order: $" FREEFLOW_DIR_ENV ", " FFRUN_DIR " (the per-job, per-host directory ffrun mounts "
-                    "into containers), /dev/shm. Ranks can share memory only if they see the same directory.",
+                    "into containers), " DEFAULT_PARENT_DIR "/freeflow-<euid> (created mode 0700). A directory "
+                    "must not be a symlink, must be owned by this user or root, and sticky if others can write it. Ranks can share memory only if they see the same directory.",
                     &c->dir_param);
 
     c->ring_size = DEFAULT_RING_SIZE;
@@ -155,6 +157,7 @@ static int component_open(void)
     c->segment = NULL;
     c->paths = NULL;
     c->dir = NULL;
+    c->dirfd = -1;
     c->inbound = NULL;
     c->inbound_count = 0;
     c->inbound_capacity = 0;
@@ -177,6 +180,10 @@ static int component_close(void)
     OBJ_DESTRUCT(&c->attached);
     free(c->dir);
     c->dir = NULL;
+    if (c->dirfd >= 0) {
+        close(c->dirfd);
+        c->dirfd = -1;
+    }
     if (c->output >= 0) {
         opal_output_close(c->output);
         c->output = -1;
@@ -187,37 +194,54 @@ static int component_close(void)
 static bool is_writable_dir(const char *path)
 {
     struct stat st;
-    return stat(path, &st) == 0 && S_ISDIR(st.st_mode) && access(path, W_OK | X_OK) == 0;
+    return lstat(path, &st) == 0 && S_ISDIR(st.st_mode) && access(path, W_OK | X_OK) == 0;
 }
 
-static char *resolve_dir(void)
+/* Picks and opens the shared directory: btl_freeflow_dir, $FREEFLOW_DIR, ffrun's /run/freeflow, and for
+ * plain mpirun a private /dev/shm/freeflow-<euid> (not /dev/shm itself: any local user can plant files
+ * there). Every directory must pass ff_dir_open's checks; the fd is what all later file operations use. */
+static bool open_dir(mca_btl_freeflow_component_t *c)
 {
-    const char *param = mca_btl_freeflow_component.dir_param;
-    if (param && *param) {
-        return strdup(param);
-    }
+    const char *param = c->dir_param;
     const char *env = getenv(FREEFLOW_DIR_ENV);
-    if (env && *env) {
-        return strdup(env);
+    const char *chosen = param && *param ? param : env && *env ? env : is_writable_dir(FFRUN_DIR) ? FFRUN_DIR : NULL;
+    char reason[512], private_dir[256];
+    ff_status_t status;
+    if (chosen) {
+        status = ff_dir_open(chosen, &c->dirfd, reason, sizeof(reason));
+    } else {
+        status = ff_dir_open_private(DEFAULT_PARENT_DIR, private_dir, sizeof(private_dir), &c->dirfd, reason,
+                                     sizeof(reason));
+        chosen = private_dir;
     }
-    return strdup(is_writable_dir(FFRUN_DIR) ? FFRUN_DIR : "/dev/shm");
+    if (FF_OK != status) {
+        opal_output(0, "freeflow: cannot use the shared directory %s: %s: %s; disabling freeflow. Fix: %s",
+                    chosen, ff_status_name(status), reason,
+                    FF_ERR_UNTRUSTED == status ? "remove what is there, or set btl_freeflow_dir to a directory only "
+                                                 "you (or root) can write"
+                                               : "create it or set btl_freeflow_dir.");
+        c->dirfd = -1;
+        return false;
+    }
+    c->dir = strdup(chosen);
+    return NULL != c->dir;
 }
 
-/* Loads <dir>/paths if there is one. A broken table disables nothing but is reported loudly: the
- * job then runs without the plan's guidance, and ffrun flags every pair that did not get shm. */
+/* Loads <dir>/paths if there is one. A broken or untrusted table disables nothing but is reported
+ * loudly: the job then runs without the plan's guidance, and ffrun flags every pair that did not get shm.
+ * The table decides paths and the job key, and switches reports on, so it must come from this user or
+ * root (ffrun hands it to the job's user, mode 0400). */
 static void load_path_table(mca_btl_freeflow_component_t *c)
 {
-    char file[4096], error[256];
-    snprintf(file, sizeof(file), "%s/%s", c->dir, PATH_TABLE_NAME);
-    ff_status_t status = ff_path_table_load(file, &c->paths, error, sizeof(error));
+    char error[512];
+    ff_status_t status = ff_path_table_load_at(c->dirfd, PATH_TABLE_NAME, &c->paths, error, sizeof(error));
     if (FF_ERR_NOT_FOUND == status) {
         c->paths = NULL;
         return;
     }
     if (FF_OK != status) {
-        opal_output(0, "freeflow: ignoring the path table %s: %s: %s (%s)", file, ff_status_name(status),
-                    FF_ERR_PARSE == status || FF_ERR_UNSUPPORTED_VERSION == status ? error : strerror(errno),
-                    ff_status_describe(status));
+        opal_output(0, "freeflow: ignoring the path table %s/%s: %s: %s (%s)", c->dir, PATH_TABLE_NAME,
+                    ff_status_name(status), error[0] ? error : strerror(errno), ff_status_describe(status));
         c->paths = NULL;
     }
 }
@@ -243,7 +267,9 @@ static mca_btl_base_module_t **component_init(int *num_btls, bool enable_progres
                        "Fix: set it to e.g. 524288.", c->ring_size);
         return NULL;
     }
-    c->dir = resolve_dir();
+    if (!open_dir(c)) {
+        return NULL;
+    }
     ff_status_t status = ff_host_id_read(c->dir, &c->host);
     if (FF_OK != status) {
         opal_output(0, "freeflow: cannot use the shared directory %s: %s (%s); disabling freeflow. Fix: create it "
@@ -280,6 +306,7 @@ static mca_btl_base_module_t **component_init(int *num_btls, bool enable_progres
         .ring_size = c->ring_size,
         .max_rings = max_rings,
         .expected_peers = c->unlink_when_attached ? expected : 0,
+        .dir_fd = c->dirfd,
     };
     status = ff_segment_create(&config, &c->segment);
     if (FF_OK != status) {

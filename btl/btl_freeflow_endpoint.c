@@ -3,6 +3,7 @@
 #include "opal/util/output.h"
 
 #include <stdio.h>
+#include <unistd.h>
 
 static void endpoint_construct(mca_btl_freeflow_endpoint_t *endpoint)
 {
@@ -11,6 +12,7 @@ static void endpoint_construct(mca_btl_freeflow_endpoint_t *endpoint)
     OBJ_CONSTRUCT(&endpoint->pending, opal_list_t);
     endpoint->proc = NULL;
     endpoint->peer_segment = NULL;
+    endpoint->verdict_published = false;
     endpoint->ring_ready = false;
     endpoint->on_pending_list = false;
     endpoint->sent_fragments = 0;
@@ -43,11 +45,7 @@ int mca_btl_freeflow_endpoint_open_ring(mca_btl_freeflow_endpoint_t *endpoint)
                  "freeflow: %s cannot open a ring to %s: %s (%s). Fix: raise btl_freeflow_max_peers.",
                  OPAL_NAME_PRINT(OPAL_PROC_MY_NAME), OPAL_NAME_PRINT(endpoint->proc->proc_name),
                  ff_status_name(status), ff_status_describe(status));
-        opal_output(0, "%s", message);
-        if (mca_btl_freeflow_module.error_cb) {
-            mca_btl_freeflow_module.error_cb(&mca_btl_freeflow_module.super, MCA_BTL_ERROR_FLAGS_FATAL,
-                                             endpoint->proc, message);
-        }
+        mca_btl_freeflow_fatal(endpoint->proc, message);
         return OPAL_ERR_OUT_OF_RESOURCE;
     }
     FF_LOG(FF_VERBOSE_LIFECYCLE, "freeflow: %s claimed ring %u in the segment of %s", OPAL_NAME_PRINT(OPAL_PROC_MY_NAME),
@@ -56,22 +54,25 @@ int mca_btl_freeflow_endpoint_open_ring(mca_btl_freeflow_endpoint_t *endpoint)
     return OPAL_SUCCESS;
 }
 
-/* Peers' segments are attached once, whichever endpoint or path first needs them, and closed at finalize. */
-ff_status_t mca_btl_freeflow_attach_peer(uint64_t owner_id, ff_segment_t **segment)
+/* Peers' segments are attached once, by the pair decision, and closed at finalize. */
+void mca_btl_freeflow_keep_peer(uint64_t owner_id, ff_segment_t *segment)
 {
     mca_btl_freeflow_component_t *c = &mca_btl_freeflow_component;
-    void *found = NULL;
-    if (OPAL_SUCCESS == opal_hash_table_get_value_uint64(&c->attached, owner_id, &found)) {
-        *segment = found;
-        return FF_OK;
+    opal_hash_table_set_value_uint64(&c->attached, owner_id, segment);
+    FF_LOG(FF_VERBOSE_LIFECYCLE, "freeflow: %s attached %s", OPAL_NAME_PRINT(OPAL_PROC_MY_NAME),
+           ff_segment_file(segment));
+}
+
+void mca_btl_freeflow_fatal(opal_proc_t *proc, const char *message)
+{
+    opal_output(0, "%s", message);
+    if (mca_btl_freeflow_module.error_cb) {
+        /* ob1's handler aborts the job */
+        mca_btl_freeflow_module.error_cb(&mca_btl_freeflow_module.super, MCA_BTL_ERROR_FLAGS_FATAL, proc,
+                                         (char *) message);
     }
-    ff_status_t status = ff_segment_attach(c->dir, &c->key, owner_id, &c->host, segment);
-    if (FF_OK == status) {
-        opal_hash_table_set_value_uint64(&c->attached, owner_id, *segment);
-        FF_LOG(FF_VERBOSE_LIFECYCLE, "freeflow: %s attached %s", OPAL_NAME_PRINT(OPAL_PROC_MY_NAME),
-               ff_segment_file(*segment));
-    }
-    return status;
+    /* no handler registered (or it returned): never continue with a pair whose directions disagree */
+    _exit(1);
 }
 
 void mca_btl_freeflow_detach_all(void)

@@ -12,6 +12,7 @@ struct mca_btl_base_endpoint_t {
     opal_proc_t *proc;
     uint64_t peer_id;
     ff_segment_t *peer_segment;    /* attached; owned by component.attached */
+    bool verdict_published;        /* we wrote the pair's verdict file: remove it at finalize if still there */
 
     /* Producer side. The ring is made on the first send (lazily, so a rank only spends shared memory
      * on peers it talks to). `lock` serialises reservations on the ring and the pending queue. */

@@ -16,7 +16,6 @@
 #include "opal/util/output.h"
 #include "opal/util/proc.h"
 
-#include <ctype.h>
 #include <string.h>
 
 static int register_error(struct mca_btl_base_module_t *btl, mca_btl_base_module_error_cb_fn_t cbfunc)
@@ -41,25 +40,11 @@ mca_btl_freeflow_module_t mca_btl_freeflow_module = {
     },
 };
 
-/* "FF_ERR_FOREIGN_JOB" -> "segment-foreign-job" (docs/btl-report.md) */
-static void segment_reason(ff_status_t status, char *reason, size_t len)
-{
-    const char *name = ff_status_name(status);
-    if (0 == strncmp(name, "FF_ERR_", 7)) {
-        name += 7;
-    }
-    int n = snprintf(reason, len, "segment-");
-    for (; *name && (size_t) n + 1 < len; ++name, ++n) {
-        reason[n] = '_' == *name ? '-' : (char) tolower((unsigned char) *name);
-    }
-    reason[n] = '\0';
-}
-
 /*
  * Decides whether `proc` is reachable: true with the peer's attached segment, or false with
  * the reason (a docs/btl-report.md identifier) in `reason`. Logs a success; the caller logs refusals.
  */
-static bool decide(opal_proc_t *proc, ff_segment_t **segment, char *reason, size_t reason_len)
+static bool decide(opal_proc_t *proc, ff_segment_t **segment, char *reason, size_t reason_len, bool *published)
 {
     mca_btl_freeflow_component_t *c = &mca_btl_freeflow_component;
     const opal_process_name_t me = OPAL_PROC_MY_NAME;
@@ -77,7 +62,11 @@ static bool decide(opal_proc_t *proc, ff_segment_t **segment, char *reason, size
     /* the plan covers the pair when both ranks belong to the job it describes */
     const bool planned = c->paths_apply_to_me && mca_btl_freeflow_in_path_table(proc->proc_name.jobid, proc->proc_name.vpid);
     /* a pair the plan does not cover is not restricted by it */
-    const ff_path_kind_t path = planned ? ff_path_table_path(c->paths, me.vpid, proc->proc_name.vpid) : FF_PATH_SHM;
+    ff_path_kind_t path = planned ? ff_path_table_path(c->paths, me.vpid, proc->proc_name.vpid) : FF_PATH_SHM;
+    if (planned && FF_PATH_SHM == path) {
+        /* both directions or neither: a plan that says shm one way only is read the same way by both */
+        path = ff_path_table_path(c->paths, proc->proc_name.vpid, me.vpid);
+    }
     if (size != sizeof(*modex) || MCA_BTL_FREEFLOW_MODEX_VERSION != modex->version || modex->owner_id != peer_id) {
         snprintf(reason, reason_len, "segment-version-mismatch");
     } else if (!ff_job_key_equal(&modex->key, &c->key)) {
@@ -89,16 +78,32 @@ static bool decide(opal_proc_t *proc, ff_segment_t **segment, char *reason, size
     } else if (!ff_host_id_equal(&modex->host, &c->host)) {
         snprintf(reason, reason_len, "host-mismatch");
     } else {
-        /* the proof: the peer's segment opens in our directory and says it is the peer's, this job's,
-         * made on this host, in this layout */
-        ff_status_t status = mca_btl_freeflow_attach_peer(peer_id, segment);
-        if (FF_OK == status) {
+        /* The proof, agreed by both sides: the first to decide attaches the other's segment, checks its
+         * own, and publishes the verdict for the pair; the other adopts it (ff_pair_decide). */
+        ff_pair_decision_t decision;
+        ff_status_t status = ff_pair_decide(c->dirfd, c->segment, &c->key, peer_id, &c->host, segment, &decision);
+        *published = decision.published;
+        if (FF_ERR_VERDICT_CONFLICT == status) {
+            char message[512];
+            snprintf(message, sizeof(message),
+                     "freeflow: %s and %s cannot agree on a path: %s chose shared memory, but its segment no "
+                     "longer attaches here (%s): %s. Aborting.",
+                     OPAL_NAME_PRINT(me), OPAL_NAME_PRINT(proc->proc_name), OPAL_NAME_PRINT(proc->proc_name),
+                     decision.reason, ff_status_describe(status));
+            free(modex);
+            mca_btl_freeflow_fatal(proc, message);
+            return false;
+        }
+        if (FF_OK == status && decision.shm) {
             ok = true;
-            FF_LOG(FF_VERBOSE_DECISIONS, "freeflow: %s -> %s: shared memory (%s%s verified)",
+            mca_btl_freeflow_keep_peer(peer_id, *segment);
+            FF_LOG(FF_VERBOSE_DECISIONS, "freeflow: %s -> %s: shared memory (%s%s verified; verdict %s)",
                    OPAL_NAME_PRINT(me), OPAL_NAME_PRINT(proc->proc_name), planned ? "planned shm; " : "",
-                   ff_segment_file(*segment));
+                   ff_segment_file(*segment), decision.published ? "published" : "adopted");
+        } else if (FF_OK == status) {
+            snprintf(reason, reason_len, "%s", decision.reason);
         } else {
-            segment_reason(status, reason, reason_len);
+            ff_status_reason(status, "segment-", reason, reason_len);
         }
     }
     free(modex);
@@ -135,14 +140,16 @@ int mca_btl_freeflow_add_procs(struct mca_btl_base_module_t *btl, size_t nprocs,
         const uint64_t peer_id = ((uint64_t) proc->proc_name.jobid << 32) | proc->proc_name.vpid;
         mca_btl_freeflow_endpoint_t *endpoint = find_endpoint(peer_id);
         if (NULL == endpoint) {
+            if (NULL != mca_btl_freeflow_find_decline(peer_id)) {
+                continue; /* decided before: the pair's verdict stands */
+            }
             ff_segment_t *segment = NULL;
             char reason[48];
-            if (!decide(proc, &segment, reason, sizeof(reason))) {
+            bool published = false;
+            if (!decide(proc, &segment, reason, sizeof(reason), &published)) {
                 FF_LOG(FF_VERBOSE_DECISIONS, "freeflow: %s -> %s: not through freeflow (%s); the next BTL decides",
                        OPAL_NAME_PRINT(OPAL_PROC_MY_NAME), OPAL_NAME_PRINT(proc->proc_name), reason);
-                if (proc->proc_name.jobid == OPAL_PROC_MY_NAME.jobid) {
-                    mca_btl_freeflow_record_decline(proc->proc_name.vpid, reason);
-                }
+                mca_btl_freeflow_record_decline(peer_id, reason, published);
                 continue;
             }
             endpoint = OBJ_NEW(mca_btl_freeflow_endpoint_t);
@@ -153,6 +160,7 @@ int mca_btl_freeflow_add_procs(struct mca_btl_base_module_t *btl, size_t nprocs,
             endpoint->proc = proc;
             endpoint->peer_id = peer_id;
             endpoint->peer_segment = segment;
+            endpoint->verdict_published = published;
             opal_list_append(&c->endpoints, &endpoint->super);
         }
         if (NULL != reachable && OPAL_SUCCESS != (rc = opal_bitmap_set_bit(reachable, (int) i))) {
@@ -185,6 +193,20 @@ int mca_btl_freeflow_finalize(struct mca_btl_base_module_t *btl)
     }
     mca_btl_freeflow_run_completions();
     mca_btl_freeflow_write_report();
+
+    /* Verdicts we published that the peer never adopted (it never sent to us): ours to remove. */
+    mca_btl_freeflow_endpoint_t *endpoint;
+    OPAL_LIST_FOREACH(endpoint, &c->endpoints, mca_btl_freeflow_endpoint_t) {
+        if (endpoint->verdict_published) {
+            ff_pair_verdict_remove(c->dirfd, &c->key, c->my_id, endpoint->peer_id);
+        }
+    }
+    mca_btl_freeflow_decline_t *decline;
+    OPAL_LIST_FOREACH(decline, &c->declines, mca_btl_freeflow_decline_t) {
+        if (decline->verdict_published) {
+            ff_pair_verdict_remove(c->dirfd, &c->key, c->my_id, decline->peer_id);
+        }
+    }
 
     OPAL_LIST_DESTRUCT(&c->endpoints);
     OBJ_CONSTRUCT(&c->endpoints, opal_list_t);

@@ -7,6 +7,24 @@
 #include "opal/util/output.h"
 #include "opal/util/proc.h"
 
+#include <stdio.h>
+
+
+/* A producer's ring holds a record header no producer writes: another process overwrote our shared
+ * memory. Nothing from it can be delivered safely; the job stops with the peer and the ring named. */
+static void ring_broken(mca_btl_freeflow_inbound_t *inbound)
+{
+    inbound->dead = true;
+    char message[512];
+    snprintf(message, sizeof(message),
+             "freeflow: %s: the ring from %llx:%llu in our segment %s is corrupt (header word 0x%016llx at "
+             "offset %llu): %s. Aborting.",
+             OPAL_NAME_PRINT(OPAL_PROC_MY_NAME), (unsigned long long) (inbound->producer >> 32),
+             (unsigned long long) (inbound->producer & 0xffffffffu), ff_segment_file(mca_btl_freeflow_component.segment),
+             (unsigned long long) inbound->rx.bad_word, (unsigned long long) inbound->rx.bad_offset,
+             ff_status_describe(FF_ERR_CORRUPT));
+    mca_btl_freeflow_fatal(NULL, message);
+}
 
 int mca_btl_freeflow_poll_inbound(void)
 {
@@ -18,8 +36,8 @@ int mca_btl_freeflow_poll_inbound(void)
 
     for (int32_t i = 0; i < rings; ++i) {
         mca_btl_freeflow_inbound_t *inbound = &c->inbound[i];
-        if (OPAL_THREAD_TRYLOCK(&inbound->lock)) {
-            continue; /* another thread is consuming this ring */
+        if (OPAL_UNLIKELY(inbound->dead) || OPAL_THREAD_TRYLOCK(&inbound->lock)) {
+            continue; /* corrupt, or another thread is consuming this ring */
         }
         ff_ring_record_t record;
         unsigned int taken = 0;
@@ -27,9 +45,18 @@ int mca_btl_freeflow_poll_inbound(void)
             mca_btl_base_segment_t segment = {.seg_addr.pval = record.data, .seg_len = record.len};
             mca_btl_base_descriptor_t descriptor = {.des_segments = &segment, .des_segment_count = 1};
             const mca_btl_active_message_callback_t *reg = mca_btl_base_active_message_trigger + record.tag;
+            if (OPAL_UNLIKELY(NULL == reg->cbfunc)) {
+                /* no layer registered this tag: no producer sends it, the record was forged */
+                (void) ff_ring_rx_break(&inbound->rx, inbound->rx.pos & (inbound->rx.size - 1),
+                                        ff_ring_header_word(FF_RECORD_DATA, record.tag, record.len));
+                break;
+            }
             reg->cbfunc(&mca_btl_freeflow_module.super, record.tag, &descriptor, reg->cbdata);
             ff_ring_consume(&inbound->rx);
             ++taken;
+        }
+        if (OPAL_UNLIKELY(inbound->rx.broken) && !inbound->dead) {
+            ring_broken(inbound); /* one private load per ring and pass, after the batch */
         }
         OPAL_THREAD_UNLOCK(&inbound->lock);
         handled += (int) taken;
@@ -47,8 +74,19 @@ void mca_btl_freeflow_accept_rings(void)
     }
     while (ff_segment_next_ring(c->segment, &c->ring_cursor, &producer, &ring)) {
         const int32_t index = c->inbound_count;
-        /* cannot fail: the ring is in our own segment and next_ring saw it claimed */
-        (void) ff_ring_rx_open(&c->inbound[index].rx, c->segment, ring);
+        ff_status_t status = ff_ring_rx_open(&c->inbound[index].rx, c->segment, ring);
+        c->inbound[index].producer = producer;
+        c->inbound[index].dead = false;
+        if (FF_OK != status) {
+            /* the slot's control block was overwritten (next_ring saw it claimed) */
+            char message[512];
+            snprintf(message, sizeof(message), "freeflow: %s: ring %u in our segment %s is corrupt: %s (%s). Aborting.",
+                     OPAL_NAME_PRINT(OPAL_PROC_MY_NAME), ring, ff_segment_file(c->segment), ff_status_name(status),
+                     ff_status_describe(status));
+            OPAL_THREAD_UNLOCK(&c->lock);
+            mca_btl_freeflow_fatal(NULL, message);
+            return;
+        }
         /* release: progress threads that see the new count see the ring set up */
         __atomic_store_n(&c->inbound_count, index + 1, __ATOMIC_RELEASE);
         FF_LOG(FF_VERBOSE_LIFECYCLE, "freeflow: %s now polls ring %u, from %llx:%llu", OPAL_NAME_PRINT(OPAL_PROC_MY_NAME),

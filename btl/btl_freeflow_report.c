@@ -14,15 +14,29 @@
 
 OBJ_CLASS_INSTANCE(mca_btl_freeflow_decline_t, opal_list_item_t, NULL, NULL);
 
-void mca_btl_freeflow_record_decline(uint32_t vpid, const char *reason)
+void mca_btl_freeflow_record_decline(uint64_t peer_id, const char *reason, bool verdict_published)
 {
     mca_btl_freeflow_decline_t *decline = OBJ_NEW(mca_btl_freeflow_decline_t);
     if (NULL == decline) {
         return;
     }
-    decline->vpid = vpid;
+    decline->vpid = (uint32_t) (peer_id & 0xffffffffu);
+    decline->peer_id = peer_id;
+    decline->verdict_published = verdict_published;
     snprintf(decline->reason, sizeof(decline->reason), "%s", reason);
     opal_list_append(&mca_btl_freeflow_component.declines, &decline->super);
+}
+
+/* A pair is decided once: asking again could contradict the verdict the peer adopted. */
+mca_btl_freeflow_decline_t *mca_btl_freeflow_find_decline(uint64_t peer_id)
+{
+    mca_btl_freeflow_decline_t *decline;
+    OPAL_LIST_FOREACH(decline, &mca_btl_freeflow_component.declines, mca_btl_freeflow_decline_t) {
+        if (decline->peer_id == peer_id) {
+            return decline;
+        }
+    }
+    return NULL;
 }
 
 static bool report_wanted(void)
@@ -38,12 +52,13 @@ void mca_btl_freeflow_write_report(void)
         return;
     }
     const opal_vpid_t rank = OPAL_PROC_MY_NAME.vpid;
-    char path[4096], temporary[4200];
-    snprintf(path, sizeof(path), "%s/report.%u", c->dir, (unsigned) rank);
-    snprintf(temporary, sizeof(temporary), "%s.tmp.%d", path, (int) getpid());
-    FILE *file = fopen(temporary, "w");
+    char name[64];
+    snprintf(name, sizeof(name), "report.%u", (unsigned) rank);
+    char *text = NULL;
+    size_t len = 0;
+    FILE *file = open_memstream(&text, &len);
     if (NULL == file) {
-        opal_output(0, "freeflow: cannot write the path report %s: %s", temporary, strerror(errno));
+        opal_output(0, "freeflow: cannot write the path report %s/%s: %s", c->dir, name, strerror(errno));
         return;
     }
     fprintf(file, "freeflow-report 1\nrank %u\n", (unsigned) rank);
@@ -57,12 +72,19 @@ void mca_btl_freeflow_write_report(void)
     }
     mca_btl_freeflow_decline_t *decline;
     OPAL_LIST_FOREACH(decline, &c->declines, mca_btl_freeflow_decline_t) {
-        fprintf(file, "peer %u declined %s\n", (unsigned) decline->vpid, decline->reason);
+        if ((opal_jobid_t) (decline->peer_id >> 32) == OPAL_PROC_MY_NAME.jobid) {
+            fprintf(file, "peer %u declined %s\n", (unsigned) decline->vpid, decline->reason);
+        }
     }
     fprintf(file, "end\n");
     const bool written = 0 == ferror(file);
-    if (0 != fclose(file) || !written || 0 != rename(temporary, path)) {
-        opal_output(0, "freeflow: cannot write the path report %s: %s", path, strerror(errno));
-        unlink(temporary);
+    fclose(file);
+    /* the core writes it safely: unguessable temporary name, O_EXCL|O_NOFOLLOW, renamed into place in the
+     * verified directory; a symlink planted under either name is never followed */
+    ff_status_t status = written ? ff_dir_write_file(c->dirfd, name, text, len) : FF_ERR_NO_MEMORY;
+    if (FF_OK != status) {
+        opal_output(0, "freeflow: cannot write the path report %s/%s: %s (%s)", c->dir, name, ff_status_name(status),
+                    strerror(errno));
     }
+    free(text);
 }

@@ -5,6 +5,8 @@
  * once an endpoint has buffered descriptors, everything after them queues too, so order is kept.
  */
 #include "btl_freeflow.h"
+
+#include <stdio.h>
 #include "btl_freeflow_endpoint.h"
 #include "btl_freeflow_frag.h"
 
@@ -12,6 +14,19 @@
 
 /* Bulk fragments from this size on start their data on a cache-line boundary in the ring. */
 #define BULK_BYTES 4096u
+
+/* The consumer's tail word in the peer's segment is impossible (overwritten): the pair cannot go on.
+ * Reached only when a reservation failed, never on the fast path. */
+static void tx_broken(mca_btl_freeflow_endpoint_t *endpoint)
+{
+    char message[512];
+    snprintf(message, sizeof(message),
+             "freeflow: %s: the ring to %s in its segment %s is corrupt (its consumer position is impossible): %s. "
+             "Aborting.",
+             OPAL_NAME_PRINT(OPAL_PROC_MY_NAME), OPAL_NAME_PRINT(endpoint->proc->proc_name),
+             ff_segment_file(endpoint->peer_segment), ff_status_describe(FF_ERR_CORRUPT));
+    mca_btl_freeflow_fatal(endpoint->proc, message);
+}
 
 /* NULL when the ring has no room or buffered descriptors are queued ahead. `header` bytes of the caller
  * precede the data; for bulk data they are placed so that the data is cache-line aligned. */
@@ -24,6 +39,11 @@ static inline void *reserve(mca_btl_freeflow_endpoint_t *endpoint, size_t len, s
     }
     if (OPAL_LIKELY(opal_list_is_empty(&endpoint->pending) && len <= endpoint->tx.max_payload)) {
         payload = ff_ring_reserve_placed(&endpoint->tx, (uint32_t) len, len - header >= BULK_BYTES, (uint32_t) header);
+        if (OPAL_UNLIKELY(NULL == payload && endpoint->tx.broken)) {
+            OPAL_THREAD_UNLOCK(&endpoint->lock);
+            tx_broken(endpoint);
+            return NULL;
+        }
     }
 out:
     OPAL_THREAD_UNLOCK(&endpoint->lock);
@@ -228,6 +248,11 @@ static int flush_endpoint(mca_btl_freeflow_endpoint_t *endpoint, opal_list_t *do
             const uint32_t len = (uint32_t) frag->segment.seg_len;
             void *payload = ff_ring_reserve(&endpoint->tx, len);
             if (NULL == payload) {
+                if (OPAL_UNLIKELY(endpoint->tx.broken)) {
+                    OPAL_THREAD_UNLOCK(&endpoint->lock);
+                    tx_broken(endpoint); /* aborts the job */
+                    OPAL_THREAD_LOCK(&endpoint->lock);
+                }
                 break;
             }
             ff_copy(payload, frag->segment.seg_addr.pval, len);

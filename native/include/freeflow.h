@@ -52,6 +52,9 @@ typedef enum ff_status {
     FF_ERR_FULL,              /* no free ring or inbound slot left in a segment */
     FF_ERR_PARSE,             /* a path table is malformed */
     FF_ERR_UNSUPPORTED_VERSION, /* a path table has a format version this reader does not know */
+    FF_ERR_UNTRUSTED,         /* a file or directory is a symlink, a fifo, another user's, or open to others */
+    FF_ERR_CORRUPT,           /* shared memory holds a value no freeflow process writes (tampering or a bug) */
+    FF_ERR_VERDICT_CONFLICT,  /* the peer decided shared memory for the pair, but we cannot attach its segment */
     FF_STATUS_COUNT
 } ff_status_t;
 
@@ -75,6 +78,39 @@ FF_API ff_status_t ff_host_id_read(const char *shared_dir, ff_host_id_t *out);
 FF_API bool ff_host_id_equal(const ff_host_id_t *a, const ff_host_id_t *b);
 /* "boot=<32 hex> dir=<dev>:<ino>"; returns the length snprintf would have written. */
 FF_API int ff_host_id_format(const ff_host_id_t *id, char *buf, size_t len);
+
+/* ------------------------------------------------------------------------------------------------ */
+/* Trusted directories and files                                                                     */
+/*
+ * Everything freeflow reads from or writes to the shared directory is reached through one directory file
+ * descriptor that was verified once: a real directory (not a symlink), owned by this user or root, and if
+ * others may write to it, sticky. Files are then opened relative to it with O_NOFOLLOW, so a name planted
+ * by another user can neither redirect a write nor pass for one of ours.
+ */
+
+/* Opens and verifies `path`. On FF_ERR_UNTRUSTED / FF_ERR_SYSTEM / FF_ERR_NOT_FOUND, `reason` (if not NULL)
+ * gets a sentence naming the directory and what is wrong. The fd is O_CLOEXEC; close it with close(). */
+FF_API ff_status_t ff_dir_open(const char *path, int *dirfd, char *reason, size_t reason_len);
+
+/* The default directory of jobs started without ffrun on a host other users share: "<parent>/freeflow-<euid>",
+ * created mode 0700 if missing, then verified to be a real directory owned by us with no access for group
+ * or others. `path` receives its name. */
+FF_API ff_status_t ff_dir_open_private(const char *parent, char *path, size_t path_len, int *dirfd, char *reason,
+                                       size_t reason_len);
+
+/* Writes `name` in the directory atomically: a temporary file with an unguessable name, created with
+ * O_CREAT|O_EXCL|O_NOFOLLOW mode 0600, then renamed over `name`. A symlink planted under either name is
+ * never followed (rename replaces the link itself). */
+FF_API ff_status_t ff_dir_write_file(int dirfd, const char *name, const void *data, size_t len);
+
+/* Reads a small configuration file written by the launcher: opened with O_NOFOLLOW|O_NONBLOCK, it must be
+ * a regular file owned by this user or root and not writable by group or others (else FF_ERR_UNTRUSTED
+ * with the reason). `*text` is NUL-terminated and malloc'd. FF_ERR_NOT_FOUND when there is none. */
+FF_API ff_status_t ff_dir_read_trusted(int dirfd, const char *name, size_t max_len, char **text, char *reason,
+                                       size_t reason_len);
+
+/* `len` random lower-case hex digits and a NUL (getrandom). */
+FF_API ff_status_t ff_random_name(char *buf, size_t len);
 
 /* ------------------------------------------------------------------------------------------------ */
 /* Job keys                                                                                          */
@@ -107,6 +143,12 @@ typedef struct ff_path_table ff_path_table_t;
 /* Loads and validates a path table. On FF_ERR_PARSE/FF_ERR_UNSUPPORTED_VERSION, `error` (if not NULL)
  * receives a message naming the line and the problem. */
 FF_API ff_status_t ff_path_table_load(const char *file, ff_path_table_t **out, char *error, size_t error_len);
+/* Parses a table already in memory (NUL-terminated). */
+FF_API ff_status_t ff_path_table_parse(const char *text, ff_path_table_t **out, char *error, size_t error_len);
+/* Loads `name` from a verified directory, trusted only as ff_dir_read_trusted allows: an untrusted file is
+ * refused with FF_ERR_UNTRUSTED and the reason in `error`. */
+FF_API ff_status_t ff_path_table_load_at(int dirfd, const char *name, ff_path_table_t **out, char *error,
+                                         size_t error_len);
 FF_API void ff_path_table_free(ff_path_table_t *table);
 FF_API uint32_t ff_path_table_num_ranks(const ff_path_table_t *table);
 FF_API uint32_t ff_path_table_num_hosts(const ff_path_table_t *table);
@@ -135,6 +177,7 @@ typedef struct ff_segment_config {
     uint32_t ring_size;       /* data bytes per ring: a power of two, 4 KiB .. 1 GiB */
     uint32_t max_rings;       /* rings peers may claim in this segment: the most local peers that send to it */
     uint32_t expected_peers;  /* unlink the file once this many peers attached; 0: only at close */
+    int dir_fd;               /* `dir` opened by ff_dir_open (the segment keeps a duplicate); 0: open `dir` */
 } ff_segment_config_t;
 
 /* Creates the owner's segment file (sparse: memory is used only by rings actually written), replacing
@@ -145,6 +188,15 @@ FF_API ff_status_t ff_segment_create(const ff_segment_config_t *config, ff_segme
  * or other-owner segment with the matching status. This is the proof of co-location. */
 FF_API ff_status_t ff_segment_attach(const char *dir, const ff_job_key_t *key, uint64_t owner_id,
                                      const ff_host_id_t *host, ff_segment_t **out);
+/* The same in a directory opened by ff_dir_open. The file is opened with O_NOFOLLOW|O_NONBLOCK (a fifo
+ * never blocks) and must be a regular file owned by this user with no access for group or others
+ * (FF_ERR_UNTRUSTED). Every layout value is copied at attach and never read from shared memory again. */
+FF_API ff_status_t ff_segment_attach_at(int dirfd, const ff_job_key_t *key, uint64_t owner_id,
+                                        const ff_host_id_t *host, ff_segment_t **out);
+
+/* Owner side: would a peer attaching now succeed? The name still leads to our file (not a symlink, not
+ * replaced, not truncated, owner and mode intact) and the header still matches our private copy. */
+FF_API ff_status_t ff_segment_verify_own(ff_segment_t *own);
 
 /* Unmaps. The owner also unlinks the file if it is still there. */
 FF_API void ff_segment_close(ff_segment_t *segment);
@@ -163,6 +215,35 @@ FF_API const char *ff_segment_file(const ff_segment_t *segment);
 FF_API size_t ff_segment_bytes_in_use(const ff_segment_t *segment);
 /* Bytes for a segment with `rings` claimed rings of `ring_size`: the formula. */
 FF_API size_t ff_segment_bytes_for(uint32_t ring_size, uint32_t rings);
+
+/* ------------------------------------------------------------------------------------------------ */
+/* Pair verdicts                                                                                     */
+/*
+ * Open MPI's ob1 needs both directions of a pair on the same BTL, but each side attaches the other's
+ * segment on its own, at a time of its own (add_procs is lazy), and either attach can be refused. The two
+ * sides agree through one file per pair in the shared directory,
+ * "freeflow-<key 8 hex>-pair-<lower owner id 16 hex>-<higher owner id 16 hex>", holding "shm\n" or
+ * "not <reason>\n". The first side to decide publishes it with linkat() of a complete temporary file
+ * (atomic, and EEXIST when the other side was first); the other side adopts what it finds. Nobody waits.
+ */
+typedef struct ff_pair_decision {
+    bool shm;                 /* both directions through shared memory */
+    bool published;           /* we wrote the verdict (unlink it at close if still there) */
+    char reason[48];          /* when !shm: the docs/btl-report.md reason, e.g. "segment-bad-magic" */
+} ff_pair_decision_t;
+
+/* Decides the pair (own, peer_id). `peer` receives the attached peer segment when the verdict is shm.
+ * Returns FF_OK with the decision, or FF_ERR_VERDICT_CONFLICT when the peer published shm but its segment
+ * no longer attaches here (only tampering between its check and ours does that; the job cannot continue:
+ * `decision->reason` says why). */
+FF_API ff_status_t ff_pair_decide(int dirfd, ff_segment_t *own, const ff_job_key_t *key, uint64_t peer_id,
+                                  const ff_host_id_t *host, ff_segment_t **peer, ff_pair_decision_t *decision);
+/* The verdict file's name (buf >= 64 bytes). */
+FF_API int ff_pair_verdict_name(const ff_job_key_t *key, uint64_t a, uint64_t b, char *buf, size_t len);
+/* Removes a verdict this side published, if still there (at finalize). */
+FF_API void ff_pair_verdict_remove(int dirfd, const ff_job_key_t *key, uint64_t a, uint64_t b);
+/* "segment-bad-magic" for FF_ERR_BAD_MAGIC (docs/btl-report.md), with `prefix` ("segment-", "own-segment-"). */
+FF_API void ff_status_reason(ff_status_t status, const char *prefix, char *buf, size_t len);
 
 /* ------------------------------------------------------------------------------------------------ */
 /* Rings                                                                                             */
@@ -193,14 +274,21 @@ typedef struct ff_ring_tx {
     uint64_t tail_seen;           /* last value read from *tail */
     uint32_t size;                /* power of two */
     uint32_t max_payload;         /* largest payload one record may carry */
+    bool broken;                  /* the consumer's tail word is impossible: someone overwrote it */
 } ff_ring_tx_t;
 
+/* Everything the consumer steers addresses and lengths by is private (set at open from the segment's
+ * private copies); only record header words are read from shared memory, and each is bounds-checked. */
 typedef struct ff_ring_rx {
     uint8_t *data;                /* ring data in the consumer's own segment */
     _Atomic uint64_t *tail;
     uint64_t pos;                 /* bytes consumed, including skipped padding */
     uint32_t size;
     uint32_t current_stride;      /* stride of the record returned by the last ff_ring_peek */
+    uint32_t max_payload;         /* largest payload a producer may put in one record (size / 4) */
+    bool broken;                  /* a record header was impossible: the producer's data cannot be trusted */
+    uint64_t bad_word;            /* the header word that broke the ring, and where (for the error message) */
+    uint64_t bad_offset;
 } ff_ring_rx_t;
 
 typedef struct ff_ring_record {
@@ -280,6 +368,11 @@ static inline void *ff_ring_reserve_placed(ff_ring_tx_t *tx, uint32_t len, bool 
         /* acquire: the consumer finished reading the bytes it released before we overwrite them */
         tx->tail_seen = atomic_load_explicit(tx->tail, memory_order_acquire);
         if (tx->head + needed - tx->tail_seen > tx->size) {
+            /* The consumer never releases more than we reserved, nor holds more than a ring: any other
+             * tail was forged, and waiting for room would wait forever. */
+            if (tx->tail_seen > tx->head || tx->head - tx->tail_seen > tx->size) {
+                tx->broken = true;
+            }
             return NULL;
         }
     }
@@ -348,20 +441,35 @@ static inline bool ff_ring_tx_drained(ff_ring_tx_t *tx)
     return tx->tail_seen == tx->head;
 }
 
+/* Off the hot path: marks the ring broken; the caller stops polling it and reports the producer. */
+static inline bool ff_ring_rx_break(ff_ring_rx_t *rx, uint64_t offset, uint64_t word)
+{
+    rx->broken = true;
+    rx->bad_word = word;
+    rx->bad_offset = offset;
+    return false;
+}
+
 /*
- * Returns the oldest committed record without consuming it, skipping padding. False when there is none.
+ * Returns the oldest committed record without consuming it, skipping padding. False when there is none,
+ * or when the ring is broken (rx->broken): a header whose type is unknown, whose record would not fit
+ * between its offset and the ring's end, or whose payload exceeds max_payload. The producer never writes
+ * such a header, so another process tampered with the ring; nothing it wrote steers our addresses.
  * A record stays valid until ff_ring_consume. Callers serialise peek/consume on one ring.
  */
 static inline bool ff_ring_peek(ff_ring_rx_t *rx, ff_ring_record_t *record)
 {
-    bool skipped = false;
+    uint64_t skipped = 0;
     for (;;) {
         const uint64_t offset = rx->pos & (rx->size - 1);
         /* acquire: pairs with the producer's release in commit; the payload is visible after this */
         const uint64_t word = atomic_load_explicit(ff_ring_header_at(rx->data, offset), memory_order_acquire);
         const uint32_t len = (uint32_t) word;
         const uint32_t type = (uint32_t) (word >> 40) & 0xffu;
-        if (type == FF_RECORD_DATA) {
+        /* Every record ends at least one header slot before the ring's end (see reserve): with len
+         * bounded first, offset + stride cannot overflow. Values already in registers: two compares. */
+        if (type == FF_RECORD_DATA && len <= rx->max_payload &&
+            offset + ff_ring_stride(len) + FF_RING_HEADER_SIZE <= rx->size) {
             record->data = rx->data + offset + FF_RING_HEADER_SIZE;
             record->len = len;
             record->tag = (uint8_t) (word >> 32);
@@ -371,16 +479,26 @@ static inline bool ff_ring_peek(ff_ring_rx_t *rx, ff_ring_record_t *record)
             }
             return true;
         }
-        if (type == FF_RECORD_SKIP || type == FF_RECORD_WRAP) {
-            rx->pos += ff_ring_stride(len);
-            skipped = true;
-            continue;
+        if (word == 0) {
+            /* nothing committed yet. Publish skipped padding so a producer waiting for room sees it. */
+            if (skipped) {
+                atomic_store_explicit(rx->tail, rx->pos, memory_order_release);
+            }
+            return false;
         }
-        /* zero: nothing committed yet. Publish skipped padding so a producer waiting for room sees it. */
-        if (skipped) {
-            atomic_store_explicit(rx->tail, rx->pos, memory_order_release);
+        if (type == FF_RECORD_SKIP && len <= rx->size && offset + ff_ring_stride(len) + FF_RING_HEADER_SIZE <= rx->size) {
+            /* skip records fill gaps inside one lap */
+        } else if (type == FF_RECORD_WRAP && (uint64_t) len + FF_RING_HEADER_SIZE == rx->size - offset) {
+            /* exactly to the ring's end: the next header is at offset 0 */
+        } else {
+            return ff_ring_rx_break(rx, offset, word);
         }
-        return false;
+        skipped += ff_ring_stride(len);
+        if (skipped > rx->size) {
+            /* more padding than the ring holds: stale or forged skip records in a loop */
+            return ff_ring_rx_break(rx, offset, word);
+        }
+        rx->pos += ff_ring_stride(len);
     }
 }
 

@@ -234,6 +234,8 @@ static ff_status_t parse(struct parser *p, ff_path_table_t *t)
     return FF_OK;
 }
 
+static ff_status_t parse_owned(char *text, ff_path_table_t **out, char *error, size_t error_len);
+
 static char *read_file(const char *file, ff_status_t *status)
 {
     FILE *f = fopen(file, "rb");
@@ -303,13 +305,23 @@ ff_status_t ff_path_table_load(const char *file, ff_path_table_t **out, char *er
         }
         return status;
     }
+    return parse_owned(text, out, error, error_len);
+}
+
+/* Parses `text` (malloc'd; freed here: the parser splits lines in place). */
+static ff_status_t parse_owned(char *text, ff_path_table_t **out, char *error, size_t error_len)
+{
+    if (strlen(text) > MAX_FILE_BYTES) {
+        free(text);
+        return FF_ERR_PARSE;
+    }
     ff_path_table_t *table = calloc(1, sizeof(*table));
     if (!table) {
         free(text);
         return FF_ERR_NO_MEMORY;
     }
     struct parser parser = {.cursor = text, .line_number = 0, .error = error, .error_len = error_len};
-    status = parse(&parser, table);
+    ff_status_t status = parse(&parser, table);
     free(text);
     if (status != FF_OK) {
         ff_path_table_free(table);
@@ -317,6 +329,37 @@ ff_status_t ff_path_table_load(const char *file, ff_path_table_t **out, char *er
     }
     *out = table;
     return FF_OK;
+}
+
+ff_status_t ff_path_table_parse(const char *text, ff_path_table_t **out, char *error, size_t error_len)
+{
+    if (!text || !out) {
+        return FF_ERR_INVALID_ARGUMENT;
+    }
+    if (error && error_len) {
+        error[0] = '\0';
+    }
+    char *copy = strdup(text);
+    if (!copy) {
+        return FF_ERR_NO_MEMORY;
+    }
+    return parse_owned(copy, out, error, error_len);
+}
+
+ff_status_t ff_path_table_load_at(int dirfd, const char *name, ff_path_table_t **out, char *error, size_t error_len)
+{
+    if (dirfd < 0 || !name || !out) {
+        return FF_ERR_INVALID_ARGUMENT;
+    }
+    if (error && error_len) {
+        error[0] = '\0';
+    }
+    char *text = NULL;
+    ff_status_t status = ff_dir_read_trusted(dirfd, name, MAX_FILE_BYTES, &text, error, error_len);
+    if (status != FF_OK) {
+        return status;
+    }
+    return parse_owned(text, out, error, error_len);
 }
 
 void ff_path_table_free(ff_path_table_t *table)

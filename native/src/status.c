@@ -36,6 +36,17 @@ static const struct {
     [FF_ERR_UNSUPPORTED_VERSION] = {"FF_ERR_UNSUPPORTED_VERSION",
                                     "the path table has a format version this build does not know: use "
                                     "the same freeflow version for ffrun and the BTL"},
+    [FF_ERR_UNTRUSTED] = {"FF_ERR_UNTRUSTED",
+                          "a file or directory freeflow would use is a symlink, a fifo, owned by another user, "
+                          "or open to group or others: another user may have planted it; remove it, or give "
+                          "freeflow a directory only you can write (btl_freeflow_dir)"},
+    [FF_ERR_CORRUPT] = {"FF_ERR_CORRUPT",
+                        "shared memory holds a value no freeflow process writes: another process with access "
+                        "to the shared directory overwrote it; find it and restart the job"},
+    [FF_ERR_VERDICT_CONFLICT] = {"FF_ERR_VERDICT_CONFLICT",
+                                 "the peer chose shared memory for the pair, but its segment no longer attaches "
+                                 "here: it was changed after the peer checked it; find what touches the shared "
+                                 "directory and restart the job"},
 };
 
 const char *ff_status_name(ff_status_t status)

@@ -73,10 +73,14 @@ static void test_refusals(const char *dir)
     CHECK_STATUS(ff_segment_attach(dir, &key, 42, &elsewhere, &peer), FF_ERR_HOST_MISMATCH);
 
     /* Layout version from the future, then a corrupted magic. */
-    uint32_t version = 2;
+    uint32_t version = 3;
     patch(path, 8, &version, sizeof(version));
     CHECK_STATUS(ff_segment_attach(dir, &key, 42, &config.host, &peer), FF_ERR_VERSION_MISMATCH);
+    /* layout 1 re-read header values from shared memory: a mix with it is refused too */
     version = 1;
+    patch(path, 8, &version, sizeof(version));
+    CHECK_STATUS(ff_segment_attach(dir, &key, 42, &config.host, &peer), FF_ERR_VERSION_MISMATCH);
+    version = 2;
     patch(path, 8, &version, sizeof(version));
     CHECK_STATUS(ff_segment_attach(dir, &key, 42, &config.host, &peer), FF_OK);
     ff_segment_close(peer);
@@ -181,7 +185,7 @@ static int producer_process(const char *dir, uint64_t id)
         return 2;
     }
     for (uint64_t seq = 0; seq < RECORDS_PER_PRODUCER; ++seq) {
-        uint32_t len = (uint32_t) ((seq * 2654435761u) % 3000);
+        uint32_t len = (uint32_t) ((seq * 2654435761u) % 2000) /* payload <= ring size / 4 (max_payload) */;
         uint8_t *payload;
         while (!(payload = ff_ring_reserve(&tx, len + 8))) {
         }
@@ -228,11 +232,15 @@ static void test_many_producers(const char *dir)
         for (int p = 0; p < PRODUCERS; ++p) {
             ff_ring_record_t record;
             if (!open[p] || !ff_ring_peek(&rx[p], &record)) {
+                if (open[p] && rx[p].broken) {
+                    fprintf(stderr, "producer %d ring broken at %llu\n", p + 1, (unsigned long long) rx[p].bad_offset);
+                    ++errors;
+                }
                 continue;
             }
             uint64_t seq;
             memcpy(&seq, record.data, 8);
-            uint32_t len = (uint32_t) ((next_seq[p] * 2654435761u) % 3000);
+            uint32_t len = (uint32_t) ((next_seq[p] * 2654435761u) % 2000) /* payload <= ring size / 4 (max_payload) */;
             const uint8_t *bytes = (const uint8_t *) record.data + 8;
             bool ok = seq == next_seq[p] && record.len == len + 8 && record.tag == p + 1;
             for (uint32_t i = 0; ok && i < len; ++i) {

@@ -1,0 +1,174 @@
+import { spawnSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { REPO_ROOT } from '../ts-runtime/src/util/repo-root';
+import { runFfrun } from './support/ffrun';
+
+/**
+ * Issue 7 end to end.
+ *
+ * Item 2: a rank breaks a freeflow segment (its own or its peer's: corrupt header, truncate, unlink,
+ * replace with a symlink or a fifo), before the pair's first message or after both attached, across two
+ * containers under ffrun; then the pair exchanges 1 KiB, 70,000 B, 1 MiB and 16 MiB both ways
+ * (ffcheck_sabotage). The job must finish with correct data, both directions on the same path, well
+ * within its timeout: no hang, no crash. Before the fix, 0->1 fell back to tcp while 1->0 stayed on shm:
+ * the 70,000 B rendezvous hung and 1 MiB crashed ob1.
+ *
+ * Item 1: a hostile local user (nobody) plants symlinks to a root-owned file under every report name a
+ * root plain-mpirun job could use, and a path table of its own, in /dev/shm (the old default directory),
+ * in the new default directory if it can, and in a sticky shared directory given with btl_freeflow_dir.
+ * The file must be unchanged afterwards and the job must have run over freeflow alone (btl self,freeflow).
+ */
+
+const SABOTAGE = path.join('build', 'bin', 'ffcheck_sabotage');
+const NOBODY = 65534;
+
+interface Case {
+  how: string;
+  target: 'own' | 'peer';
+  by: 0 | 1;
+  when: 'before' | 'after';
+  first: 0 | 1;
+}
+
+const cases: Case[] = [
+  { how: 'corrupt', target: 'own', by: 1, when: 'before', first: 0 },
+  { how: 'truncate', target: 'peer', by: 0, when: 'before', first: 0 },
+  { how: 'unlink', target: 'own', by: 0, when: 'before', first: 1 },
+  { how: 'symlink', target: 'peer', by: 1, when: 'before', first: 1 },
+  { how: 'fifo', target: 'own', by: 1, when: 'before', first: 0 },
+  { how: 'corrupt', target: 'own', by: 1, when: 'after', first: 0 },
+  { how: 'unlink', target: 'peer', by: 0, when: 'after', first: 1 },
+];
+
+if (!process.env.FF_TRUST_ONLY_HOSTILE) for (const c of cases) {
+  const name = `${c.how} ${c.target} segment by rank ${c.by}, ${c.when} the first message (rank ${c.first} sends first)`;
+  test(`sabotage: ${name}`, async () => {
+    const started = Date.now();
+    const result = await runFfrun(
+      [
+        '-n', '2', '--hosts', '1', '--containers-per-host', '2', '--network', 'freeflow', '--timeout', '60',
+        '--json', '--', SABOTAGE, '--how', c.how, '--target', c.target, '--by', String(c.by), '--when', c.when,
+        '--first', String(c.first),
+      ],
+      120_000,
+    );
+    const output = result.stderr;
+    assert.not.match(output, /Segmentation fault|SIGSEGV|signal 11|Bus error|SIGBUS/, `crashed:\n${output}`);
+    assert.is(result.code, 0, `expected success (correct data):\n${output}`);
+    assert.match(output, /sabotage: ok/, output);
+    assert.ok(Date.now() - started < 60_000, 'took too long');
+    const report = JSON.parse(result.stdout) as { paths: { actual?: string[] | null } };
+    const actual = report.paths.actual ?? [];
+    // Both directions of the pair take the same path; before the first message a broken segment means tcp.
+    assert.is(actual[0]?.[1], actual[1]?.[0], `asymmetric pair: ${JSON.stringify(report.paths)}`);
+    assert.is(actual[0]?.[1], c.when === 'before' ? 't' : 'm', `path: ${JSON.stringify(report.paths)}\n${output}`);
+  });
+}
+
+/** What nobody plants in `dir`: symlinks to `victim` under report names and the temporary names the old
+ * BTL used (report.<rank>.tmp.<pid> for the pids about to be handed out), and a path table of its own. */
+function plant(dir: string, victim: string): void {
+  const lastPid = Number(readFileSync('/proc/sys/kernel/ns_last_pid', 'utf8'));
+  const table = [
+    'freeflow-path-table 1', 'job evil', 'key 0123456789abcdef0123456789abcdef', 'hosts 1', 'host 0 h0', 'ranks 2',
+    'rank 0 0 c0', 'rank 1 0 c1', 'paths', 'sm', 'ms', 'end', '',
+  ].join('\n');
+  // one python process rather than thousands of ln processes
+  const script = [
+    'import os, sys',
+    'd, victim, table, last = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])',
+    'if not os.access(d, os.W_OK | os.X_OK): sys.exit(0)',
+    'try:',
+    '    open(os.path.join(d, "paths"), "w").write(table)',
+    'except OSError: pass',
+    'for r in (0, 1):',
+    '    for n in ["report.%d" % r] + ["report.%d.tmp.%d" % (r, p) for p in list(range(2, 65)) + list(range(last + 1, last + 3000))]:',
+    '        try: os.symlink(victim, os.path.join(d, n))',
+    '        except OSError: pass',
+  ].join('\n');
+  const r = spawnSync(
+    'setpriv',
+    [`--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups', '/usr/bin/python3', '-c', script, dir, victim, table, String(lastPid)],
+    { encoding: 'utf8' },
+  );
+  assert.is(r.status, 0, `planting as nobody failed: ${r.stderr}`);
+}
+
+test('sabotage: the ring a peer sends through is overwritten after attach: its owner stops the job naming the corrupt ring', async () => {
+  const started = Date.now();
+  const result = await runFfrun(
+    [
+      '-n', '2', '--hosts', '1', '--containers-per-host', '2', '--network', 'freeflow', '--timeout', '60', '--', SABOTAGE,
+      '--how', 'ring', '--target', 'own', '--by', '1', '--when', 'after', '--first', '0',
+    ],
+    120_000,
+  );
+  const output = `${result.stdout}${result.stderr}`;
+  assert.not.match(output, /Segmentation fault|SIGSEGV|signal 11|Bus error|SIGBUS/, `crashed:\n${output}`);
+  assert.not.match(output, /JOB_TIMEOUT/, `hung:\n${output}`);
+  assert.ok(result.code !== 0, `expected a failure:\n${output}`);
+  assert.match(output, /freeflow: .*the ring from [0-9a-f]+:0 in our segment .* is corrupt/, output);
+  assert.ok(Date.now() - started < 60_000, 'took too long');
+});
+
+function unplant(dir: string): void {
+  if (!existsSync(dir)) return;
+  for (const entry of readdirSync(dir)) {
+    if (/^report\.\d+(\.tmp\.\d+)?$/.test(entry) || entry === 'paths') rmSync(path.join(dir, entry), { force: true });
+  }
+}
+
+function plainMpirun(extra: string[]): { code: number | null; output: string } {
+  const r = spawnSync(
+    'mpirun',
+    [
+      '--oversubscribe', '--allow-run-as-root', '--bind-to', 'none', '--mca', 'mpi_yield_when_idle', '1', '--mca', 'pml',
+      'ob1', '--mca', 'btl', 'self,freeflow', ...extra, '-n', '2', SABOTAGE, '--how', 'none', '--dir', '/nonexistent',
+    ],
+    {
+      cwd: REPO_ROOT,
+      encoding: 'utf8',
+      timeout: 60_000,
+      env: {
+        ...process.env,
+        OMPI_MCA_mca_base_component_path: `${process.env.FF_TEST_BTL_DIR ?? path.join(REPO_ROOT, 'build', 'btl')}:/usr/lib/x86_64-linux-gnu/openmpi/lib/openmpi3`,
+      },
+    },
+  );
+  return { code: r.status, output: `${r.stdout}${r.stderr}` };
+}
+
+test('hostile local user: planted report symlinks and path tables cannot make a root plain-mpirun job write through them', () => {
+  const scratch = mkdtempSync('/tmp/ff-trust-');
+  const victim = path.join(scratch, 'precious');
+  writeFileSync(victim, 'precious\n', { mode: 0o644 });
+  chmodSync(scratch, 0o755);
+  // a directory like /dev/shm that everyone may write to, passed with btl_freeflow_dir
+  const shared = path.join(scratch, 'shared');
+  mkdirSync(shared);
+  chmodSync(shared, 0o1777);
+  const defaultDir = `/dev/shm/freeflow-${process.geteuid!()}`;
+  try {
+    for (const dir of ['/dev/shm', defaultDir, shared]) plant(dir, victim);
+
+    // plain mpirun, default directory
+    let run = plainMpirun([]);
+    assert.is(run.code, 0, `job failed:\n${run.output}`);
+    assert.match(run.output, /sabotage: ok/);
+    assert.is(readFileSync(victim, 'utf8'), 'precious\n', 'the root-owned file was overwritten');
+
+    // plain mpirun, a shared sticky directory with nobody's path table: refused with the reason, job on shm
+    run = plainMpirun(['--mca', 'btl_freeflow_dir', shared, '--mca', 'btl_freeflow_report', '1']);
+    assert.is(run.code, 0, `job failed:\n${run.output}`);
+    assert.match(run.output, /ignoring the path table .*FF_ERR_UNTRUSTED.*owned by uid 65534/);
+    assert.is(readFileSync(victim, 'utf8'), 'precious\n', 'the root-owned file was overwritten');
+  } finally {
+    for (const dir of ['/dev/shm', defaultDir]) unplant(dir);
+    rmSync(scratch, { recursive: true, force: true });
+  }
+});
+
+test.run();
