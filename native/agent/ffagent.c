@@ -570,11 +570,8 @@ static void job_accept(struct conn *listener)
         c->uid = cred.uid;
         c->pid = cred.pid;
         c->deadline = now_ms() + FIRST_MESSAGE_MS;
-        if (cred.uid != job->uid) {
-            char detail[96];
-            snprintf(detail, sizeof(detail), "uid %u is not the job's uid %u", (unsigned) cred.uid, (unsigned) job->uid);
-            job_refuse(c, FF_AGENT_BAD_UID, detail);
-        }
+        /* The uid is checked when the first message arrives, so the refusal reaches a client that is
+         * still sending (refusing here would show it only a broken pipe). */
     }
 }
 
@@ -660,6 +657,12 @@ static void job_event(struct conn *c)
         return;
     }
     c->owner = m.owner_id;
+    if (c->uid != c->job->uid) {
+        char detail[96];
+        snprintf(detail, sizeof(detail), "uid %u is not the job's uid %u", (unsigned) c->uid, (unsigned) c->job->uid);
+        job_refuse(c, FF_AGENT_BAD_UID, detail);
+        return;
+    }
     if (n != (ssize_t) sizeof(m) || m.magic != FF_JOB_MAGIC || m.version != FF_JOB_VERSION) {
         job_refuse(c, FF_AGENT_BAD_REQUEST, "malformed message or another protocol version");
         return;
@@ -1144,10 +1147,10 @@ int main(int argc, char **argv)
             return die("cannot open the log file: %s", strerror(errno));
         }
     }
-    umask(0177); /* every socket and file the agent creates starts as 0600 */
     if (check_control_dir(control)) {
         return 1;
     }
+    umask(0177); /* every socket the agent creates from here on starts as 0600 */
 
     sigset_t mask;
     sigemptyset(&mask);
