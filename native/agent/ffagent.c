@@ -942,7 +942,7 @@ static void ctl_line(struct conn *c, char *line)
     if (!cmd) {
         snprintf(reply, sizeof(reply), "error bad-request empty line");
     } else if (!strcmp(cmd, "add")) {
-        ctl_add(c, line + 4, reply, sizeof(reply));
+        ctl_add(c, line + strspn(line, " ") + 3, reply, sizeof(reply)); /* the text after "add" */
     } else if (!strcmp(cmd, "remove")) {
         char *id = strtok_r(NULL, " ", &save);
         struct job *job = id ? find_job(id) : NULL;
@@ -1008,7 +1008,7 @@ static void ctl_accept(struct conn *listener)
         if (fd < 0) {
             return;
         }
-        struct ucred cred;
+        struct ucred cred = {.pid = 0, .uid = (uid_t) -1, .gid = (gid_t) -1};
         socklen_t len = sizeof(cred);
         if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 || cred.uid != 0) {
             logf_("control: refused pid=%d uid=%u: only root may add or remove jobs", (int) cred.pid,

@@ -97,6 +97,12 @@ handoff)
   sleep 0.1
   [ "$(ffag_fd_count "${FFAG_AGENT_PID[0]}")" -eq "$fds0" ] || ffag_fail "agent 0 holds extra descriptors"
   [ "$(ffag_fd_count "${FFAG_AGENT_PID[1]}")" -eq "$fds1" ] || ffag_fail "agent 1 holds extra descriptors"
+  # Idle, the agent blocks in epoll_wait: no CPU time over a second (utime + stime in clock ticks).
+  ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+  t_before=$(ticks "${FFAG_AGENT_PID[0]}")
+  sleep 1
+  t_idle=$(($(ticks "${FFAG_AGENT_PID[0]}") - t_before))
+  [ "$t_idle" -le 1 ] || ffag_fail "idle agent used $t_idle clock ticks in 1 s (busy polling?)"
   # SIGTERM: clean exit, sockets removed
   kill -TERM "${FFAG_AGENT_PID[1]}"
   wait_pid "${FFAG_AGENT_PID[1]}" 2 "agent 1 after SIGTERM" || ffag_fail "agent 1 exited non-zero on SIGTERM"
