@@ -150,6 +150,21 @@ failures)
   D1=$(ffag_dir 1 job7)
   start_server 1 hold1 hold "$D1" "$KEY" "$R1"
 
+  # control protocol: clear errors, nothing half-registered
+  ctl0() { "$FFAG_BIN/ffagentctl" "$(ffag_ctl 0)" "$@"; }
+  out=$(ctl0 add jobx "key=$KEY" "dir=$FFAG_WORK" uid=0 gid=0 host=0) && ffag_fail "add without peers accepted"
+  [ "$out" = "error bad-argument missing peers=" ] || ffag_fail "unclear error: $out"
+  out=$(ctl0 add job7 "key=$KEY" "dir=$D0" uid=0 gid=0 host=0 "peers=1@$(ffag_addr 1)") && ffag_fail "duplicate job accepted"
+  [[ "$out" == "error exists job job7 is already registered"* ]] || ffag_fail "unclear error: $out"
+  out=$(ctl0 add jobx key=123 "dir=$FFAG_WORK" uid=0 gid=0 host=0 "peers=1@$(ffag_addr 1)") && ffag_fail "bad key accepted"
+  [[ "$out" == "error bad-argument key=123"* ]] || ffag_fail "unclear error: $out"
+  out=$(ctl0 add) && ffag_fail "empty add accepted"
+  [[ "$out" == "error bad-argument"* ]] || ffag_fail "unclear error: $out"
+  out=$(ctl0 frobnicate) && ffag_fail "unknown command accepted"
+  [[ "$out" == "error bad-request unknown command"* ]] || ffag_fail "unclear error: $out"
+  [ "$(ctl0 list)" = "ok job7:ranks=0" ] || ffag_fail "list: $(ctl0 list)"
+  [ "$(ctl0 ping)" = "ok ffagent protocol 1" ] || ffag_fail "ping: $(ctl0 ping)"
+
   # wrong key on the job socket: refused and logged
   rc=0; run_probe 0 badkey hold "$D0" "$OTHER_KEY" "$R0" || rc=$?
   [ "$rc" -eq 3 ] && expect_out badkey '^refused FF_AGENT_BAD_KEY$' || ffag_fail "wrong key: exit $rc"
