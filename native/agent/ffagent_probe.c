@@ -144,11 +144,34 @@ static int wait_incoming(ff_agent_conn_t *conn, uint64_t *peer, uint32_t *host)
     }
 }
 
-static int connect_peer(ff_agent_conn_t *conn, uint64_t peer, uint32_t host)
+/* `nonblocking`: the way a progress loop would, start the request, poll, finish; else the blocking call.
+ * The tests use the first (call), the benchmark the second (bench-call), so both are exercised. */
+static int connect_peer(ff_agent_conn_t *conn, uint64_t peer, uint32_t host, bool nonblocking)
 {
-    int fd;
-    ff_agent_refusal_t reason;
-    const ff_status_t s = ff_agent_connect(conn, peer, host, &fd, &reason);
+    int fd = -1;
+    ff_agent_refusal_t reason = FF_AGENT_OK;
+    ff_status_t s;
+    if (nonblocking) {
+        int pending;
+        s = ff_agent_connect_start(conn, peer, host, &pending);
+        int polls = 0;
+        while (s == FF_OK) {
+            struct pollfd p = {.fd = pending, .events = POLLIN};
+            poll(&p, 1, 100);
+            ++polls;
+            s = ff_agent_connect_finish(conn, pending, &fd, &reason);
+            if (s != FF_ERR_NOT_READY) {
+                break;
+            }
+            if (polls > 100) {
+                fprintf(stderr, "ffagent_probe: no answer to the connect request within 10 s\n");
+                exit(1);
+            }
+            s = FF_OK;
+        }
+    } else {
+        s = ff_agent_connect(conn, peer, host, &fd, &reason);
+    }
     if (s == FF_ERR_FOREIGN_JOB) {
         printf("refused %s\n", ff_agent_refusal_name(reason));
         fflush(stdout);
@@ -344,7 +367,7 @@ int main(int argc, char **argv)
             return 2;
         }
         ff_agent_conn_t *conn = do_register(argv[2], argv[3], owner);
-        const int fd = connect_peer(conn, parse_u64(argv[5]), (uint32_t) parse_u64(argv[6]));
+        const int fd = connect_peer(conn, parse_u64(argv[5]), (uint32_t) parse_u64(argv[6]), !strcmp(cmd, "call"));
         const int rc = !strcmp(cmd, "call") ? echo_call(fd, owner, argc > 7 ? parse_u64(argv[7]) : (1u << 20))
                                             : bench(fd, true);
         ff_agent_close(conn);

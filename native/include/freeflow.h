@@ -522,6 +522,12 @@ FF_API ff_status_t ff_agent_register(const char *shared_dir, const ff_job_key_t 
  * Blocks up to the timeout (ff_agent_set_timeout; default 10 s). */
 FF_API ff_status_t ff_agent_connect(ff_agent_conn_t *conn, uint64_t peer_owner_id, uint32_t peer_host, int *fd,
                                     ff_agent_refusal_t *reason);
+/* The same without blocking, for a progress loop: _start sends the request and gives a pending
+ * descriptor to poll for POLLIN; _finish returns FF_ERR_NOT_READY until the agent has answered, then the
+ * result of ff_agent_connect, and closes the pending descriptor (it also does so on any failure). */
+FF_API ff_status_t ff_agent_connect_start(ff_agent_conn_t *conn, uint64_t peer_owner_id, uint32_t peer_host,
+                                          int *pending);
+FF_API ff_status_t ff_agent_connect_finish(ff_agent_conn_t *conn, int pending, int *fd, ff_agent_refusal_t *reason);
 /* Non-blocking: FF_OK with a socket a peer opened to us and its owner id (and host index, may be NULL);
  * FF_ERR_NOT_READY when none is waiting. */
 FF_API ff_status_t ff_agent_accept(ff_agent_conn_t *conn, int *fd, uint64_t *peer_owner_id, uint32_t *peer_host);

@@ -237,6 +237,62 @@ out:
     return FF_OK;
 }
 
+ff_status_t ff_agent_connect_start(ff_agent_conn_t *conn, uint64_t peer_owner_id, uint32_t peer_host, int *pending)
+{
+    if (!conn || !pending) {
+        return FF_ERR_INVALID_ARGUMENT;
+    }
+    *pending = -1;
+    const int s = open_job_socket(conn);
+    if (s < 0) {
+        return fail(conn, errno, "cannot connect to the agent's job socket (did the agent die?)");
+    }
+    ff_job_msg_t m;
+    fill(conn, &m, FF_JOB_CONNECT);
+    m.peer_owner_id = peer_owner_id;
+    m.peer_host = peer_host;
+    if (send(s, &m, sizeof(m), MSG_NOSIGNAL) != (ssize_t) sizeof(m)) {
+        const ff_status_t status = fail(conn, errno, "sending the connect request");
+        close(s);
+        return status;
+    }
+    *pending = s;
+    return FF_OK;
+}
+
+ff_status_t ff_agent_connect_finish(ff_agent_conn_t *conn, int pending, int *fd, ff_agent_refusal_t *reason)
+{
+    if (!conn || !fd || pending < 0) {
+        return FF_ERR_INVALID_ARGUMENT;
+    }
+    *fd = -1;
+    if (reason) {
+        *reason = FF_AGENT_OK;
+    }
+    ff_status_t status = FF_OK;
+    ff_job_msg_t m;
+    int passed;
+    const ssize_t n = recv_msg(pending, &m, &passed, MSG_DONTWAIT);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+        return FF_ERR_NOT_READY; /* the agents are still connecting and authenticating */
+    }
+    if (n <= 0) {
+        status = fail(conn, n == 0 ? EPIPE : errno, "reading the connect reply (the agent closed the connection)");
+    } else if (m.type != FF_JOB_REPLY || (m.reason == FF_AGENT_OK) != (passed >= 0)) {
+        if (passed >= 0) {
+            close(passed);
+        }
+        status = fail(conn, EPROTO, "malformed connect reply");
+    } else if (m.reason != FF_AGENT_OK) {
+        status = refused(conn, (ff_agent_refusal_t) m.reason, reason);
+    } else {
+        set_fd_mode(conn, passed);
+        *fd = passed;
+    }
+    close(pending);
+    return status;
+}
+
 ff_status_t ff_agent_connect(ff_agent_conn_t *conn, uint64_t peer_owner_id, uint32_t peer_host, int *fd,
                              ff_agent_refusal_t *reason)
 {
@@ -247,46 +303,19 @@ ff_status_t ff_agent_connect(ff_agent_conn_t *conn, uint64_t peer_owner_id, uint
     if (reason) {
         *reason = FF_AGENT_OK;
     }
-    const int s = open_job_socket(conn);
-    if (s < 0) {
-        return fail(conn, errno, "cannot connect to the agent's job socket (did the agent die?)");
+    int pending;
+    const ff_status_t started = ff_agent_connect_start(conn, peer_owner_id, peer_host, &pending);
+    if (started != FF_OK) {
+        return started;
     }
-    ff_status_t status = FF_OK;
-    ff_job_msg_t m;
-    fill(conn, &m, FF_JOB_CONNECT);
-    m.peer_owner_id = peer_owner_id;
-    m.peer_host = peer_host;
-    if (send(s, &m, sizeof(m), MSG_NOSIGNAL) != (ssize_t) sizeof(m)) {
-        status = fail(conn, errno, "sending the connect request");
-        goto out;
-    }
-    const int r = wait_readable(s, conn->timeout_ms);
+    const int r = wait_readable(pending, conn->timeout_ms);
     if (r <= 0) {
-        status = fail(conn, r == 0 ? ETIMEDOUT : errno, "waiting for the agent to connect to the peer host");
-        goto out;
+        const ff_status_t status =
+            fail(conn, r == 0 ? ETIMEDOUT : errno, "waiting for the agent to connect to the peer host");
+        close(pending);
+        return status;
     }
-    int passed;
-    const ssize_t n = recv_msg(s, &m, &passed, 0);
-    if (n <= 0) {
-        status = fail(conn, n == 0 ? EPIPE : errno, "reading the connect reply (the agent closed the connection)");
-        goto out;
-    }
-    if (m.type != FF_JOB_REPLY || (m.reason == FF_AGENT_OK) != (passed >= 0)) {
-        if (passed >= 0) {
-            close(passed);
-        }
-        status = fail(conn, EPROTO, "malformed connect reply");
-        goto out;
-    }
-    if (m.reason != FF_AGENT_OK) {
-        status = refused(conn, (ff_agent_refusal_t) m.reason, reason);
-        goto out;
-    }
-    set_fd_mode(conn, passed);
-    *fd = passed;
-out:
-    close(s);
-    return status;
+    return ff_agent_connect_finish(conn, pending, fd, reason);
 }
 
 ff_status_t ff_agent_accept(ff_agent_conn_t *conn, int *fd, uint64_t *peer_owner_id, uint32_t *peer_host)
