@@ -13,6 +13,7 @@ source "$(dirname "$0")/../../test/agent/lib.sh"
 trap ffag_cleanup EXIT
 trap 'exit 130' INT TERM
 KEY=$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')
+SETUP_LINES=""
 
 overlay() { # <mtu>: VXLAN between the hosts, a container o<i> on each host's overlay bridge
   local mtu=$(($1 - 50)) i
@@ -54,7 +55,7 @@ one() { # <kind> -> "lat bw"
     ;;
   esac
   wait
-  echo "$out" | sed -E 's/lat_us=([0-9.]+) bw_GBps=([0-9.]+)/\1 \2/'
+  echo "$out" | sed -E 's/lat_us=([0-9.]+) bw_GBps=([0-9.]+)( setup_us=([0-9.]+))?/\1 \2 \4/'
 }
 
 median() { sort -g | awk '{v[NR]=$1} END {print (NR%2) ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2}'; }
@@ -71,13 +72,16 @@ for mtu in 1500 9000; do
   ffag_add_job 0 job1 "$KEY" "0 1"
   ffag_add_job 1 job1 "$KEY" "0 1"
   declare -A LAT=() BW=()
+  SETUP=""
   for ((r = 0; r < ROUNDS; r++)); do
     for kind in handoff host overlay; do
-      read -r lat bw < <(one "$kind")
+      read -r lat bw setup < <(one "$kind")
       LAT[$kind]+="$lat "
       BW[$kind]+="$bw "
+      [ -z "$setup" ] || SETUP+="$setup "
     done
   done
+  SETUP_LINES+="| $mtu | $(tr ' ' '\n' <<<"$SETUP" | grep . | median) | $SETUP|"$'\n'
   for kind in handoff host overlay; do
     lm=$(tr ' ' '\n' <<<"${LAT[$kind]}" | grep . | median)
     bm=$(tr ' ' '\n' <<<"${BW[$kind]}" | grep . | median)
@@ -89,3 +93,8 @@ for mtu in 1500 9000; do
   FFAG_NETNS=()
   rm -rf "$FFAG_WORK"/ctl-h* "$FFAG_WORK"/job1-h*
 done
+echo
+echo "Channel set-up (ff_agent_connect: two agents, TCP connect, HMAC handshake, two descriptor passes):"
+echo "| underlay MTU | median (us) | rounds (us) |"
+echo "|---:|---:|---|"
+printf '%s' "$SETUP_LINES"

@@ -236,6 +236,8 @@ static int echo_call(int fd, uint64_t seed, uint64_t total)
 #define BW_MSG (4u << 20)
 #define BW_COUNT 16
 
+static double setup_us = -1; /* bench-call: how long the channel took to set up */
+
 static int bench(int fd, bool active)
 {
     const int one = 1;
@@ -272,7 +274,11 @@ static int bench(int fd, bool active)
             return fail("stream ack");
         }
         bw = (double) BW_MSG * BW_COUNT / (now_s() - t1) / 1e9;
-        printf("lat_us=%.2f bw_GBps=%.3f\n", lat_us, bw);
+        if (setup_us >= 0) {
+            printf("lat_us=%.2f bw_GBps=%.3f setup_us=%.0f\n", lat_us, bw, setup_us);
+        } else {
+            printf("lat_us=%.2f bw_GBps=%.3f\n", lat_us, bw);
+        }
     } else {
         for (int i = 0; i < BW_COUNT; ++i) {
             if (!read_full(fd, buf, BW_MSG, true)) {
@@ -367,7 +373,9 @@ int main(int argc, char **argv)
             return 2;
         }
         ff_agent_conn_t *conn = do_register(argv[2], argv[3], owner);
+        const double t0 = now_s();
         const int fd = connect_peer(conn, parse_u64(argv[5]), (uint32_t) parse_u64(argv[6]), !strcmp(cmd, "call"));
+        setup_us = (now_s() - t0) * 1e6;
         const int rc = !strcmp(cmd, "call") ? echo_call(fd, owner, argc > 7 ? parse_u64(argv[7]) : (1u << 20))
                                             : bench(fd, true);
         ff_agent_close(conn);
