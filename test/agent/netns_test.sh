@@ -197,6 +197,21 @@ failures)
   rc=0; run_probe 0 unreach call "$FFAG_WORK/job11-h0" "$KEY" "$R1" "$R2" 1 || rc=$?
   [ "$rc" -eq 3 ] && expect_out unreach '^refused FF_AGENT_PEER_UNREACHABLE$' || ffag_fail "unreachable: exit $rc"
 
+  # deadlines: a peer host that never answers (no such address: the SYN goes nowhere), and a "peer" that
+  # connects to agent 0 and sends nothing; both end after the 3 s handshake deadline, nothing hangs
+  mkdir -p "$FFAG_WORK/job15-h0"
+  "$FFAG_BIN/ffagentctl" "$(ffag_ctl 0)" add job15 "key=$KEY" "dir=$FFAG_WORK/job15-h0" uid=0 gid=0 host=0 \
+    "peers=1@10.250.0.99:7470" >/dev/null
+  ip netns exec "$(ffag_host 1)" bash -c 'exec 3<>/dev/tcp/10.250.0.1/7470; sleep 6' &
+  FFAG_PIDS+=($!)
+  t0=$SECONDS
+  rc=0; run_probe 0 silent call "$FFAG_WORK/job15-h0" "$KEY" "$R0" "$R1" 1 || rc=$?
+  [ "$rc" -eq 3 ] && expect_out silent '^refused FF_AGENT_PEER_UNREACHABLE$' || ffag_fail "silent host: exit $rc"
+  [ $((SECONDS - t0)) -le 5 ] || ffag_fail "silent host took $((SECONDS - t0)) s"
+  expect_log 0 "job=job15 .*FF_AGENT_PEER_UNREACHABLE \(timed out connecting to or authenticating the peer agent\)"
+  ffag_wait_for 2 grep -q "10.250.0.2:[0-9]*: timed out in a handshake, closing" "$FFAG_WORK/agent-h0.log" ||
+    ffag_fail "agent 0 did not drop a silent inbound connection"
+
   # symlinks: agent.sock pre-planted as a symlink, and a shared directory that is a symlink
   mkdir -p "$FFAG_WORK/job12-h0" "$FFAG_WORK/real"
   ln -s "$FFAG_WORK/real/agent.sock" "$FFAG_WORK/job12-h0/agent.sock"
