@@ -32,6 +32,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/random.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -47,6 +48,7 @@
 #define MAX_PENDING_PER_JOB 64
 #define MAX_INBOUND_HANDSHAKES 256
 #define MAX_CONTROL_CONNS 32
+#define MAX_CONNS 8192 /* every socket the agent holds, listeners included */
 #define CTL_LINE_MAX 8192
 #define HANDSHAKE_MS 3000 /* connect + authenticate with a peer agent */
 #define FIRST_MESSAGE_MS 5000
@@ -124,9 +126,10 @@ static struct {
     char control_path[108];
     char pid_file[4096];
     struct sockaddr_in listen_addr;
-    unsigned inbound, controls;
+    unsigned inbound, controls, nconns;
+    int spare_fd; /* held open so that, out of descriptors, a connection can still be accepted and shed */
     bool stop;
-} g = {.epfd = -1};
+} g = {.epfd = -1, .spare_fd = -1};
 
 /* ---- logging ------------------------------------------------------------------------------------- */
 
@@ -178,6 +181,7 @@ static struct conn *conn_add(enum kind kind, int fd, uint32_t events)
         g.conns->prev = c;
     }
     g.conns = c;
+    g.nconns++;
     return c;
 }
 
@@ -197,6 +201,7 @@ static void conn_close(struct conn *c)
         return;
     }
     c->dead = true;
+    g.nconns--;
     close(c->fd); /* also removes it from the epoll set */
     if (c->prev) {
         c->prev->next = c->next;
@@ -548,10 +553,48 @@ static void in_event(struct conn *in)
 
 /* ---- job sockets ------------------------------------------------------------------------------------ */
 
+/* accept4 that never leaves a listener readable forever: at the connection bound, or out of
+ * descriptors (EMFILE/ENFILE, where a level-triggered epoll would otherwise report the same pending
+ * connection again and again: a busy loop), the connection is accepted and closed at once, using the
+ * spare descriptor if need be. Returns -1 when nothing (more) is pending. */
+static int accept_bounded(int lfd, struct sockaddr *addr, socklen_t *len, const char *what)
+{
+    for (;;) {
+        int fd = accept4(lfd, addr, len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd >= 0 && g.nconns < MAX_CONNS) {
+            return fd;
+        }
+        if (fd < 0 && errno == EINTR) {
+            continue;
+        }
+        if (fd < 0 && errno != EMFILE && errno != ENFILE) {
+            return -1; /* EAGAIN: nothing pending; other errors concern that one connection */
+        }
+        if (fd < 0) {
+            /* Out of descriptors: free the spare, take the connection into it, drop it, and only then
+             * take the spare back (in the other order the spare would be lost for the next time). */
+            if (g.spare_fd >= 0) {
+                close(g.spare_fd);
+            }
+            fd = accept(lfd, NULL, NULL);
+            if (fd >= 0) {
+                close(fd);
+            }
+            g.spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+            if (fd < 0) {
+                return -1;
+            }
+        } else {
+            close(fd);
+        }
+        logf_("%s: connection shed: %u connections open (bound %d) or out of descriptors", what, g.nconns, MAX_CONNS);
+    }
+}
+
 static void job_accept(struct conn *listener)
 {
     for (;;) {
-        const int fd = accept4(listener->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        const int fd = accept_bounded(listener->fd, NULL, NULL, listener->job->id);
         if (fd < 0) {
             return;
         }
@@ -1004,7 +1047,7 @@ static void ctl_event(struct conn *c)
 static void ctl_accept(struct conn *listener)
 {
     for (;;) {
-        const int fd = accept4(listener->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        const int fd = accept_bounded(listener->fd, NULL, NULL, "control");
         if (fd < 0) {
             return;
         }
@@ -1039,7 +1082,7 @@ static void peer_accept(struct conn *listener)
     for (;;) {
         struct sockaddr_in src;
         socklen_t len = sizeof(src);
-        const int fd = accept4(listener->fd, (struct sockaddr *) &src, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        const int fd = accept_bounded(listener->fd, (struct sockaddr *) &src, &len, "peer listener");
         if (fd < 0) {
             return;
         }
@@ -1151,6 +1194,13 @@ int main(int argc, char **argv)
         return 1;
     }
     umask(0177); /* every socket the agent creates from here on starts as 0600 */
+    /* Room for MAX_CONNS sockets if the hard limit allows; plus the spare for shedding. */
+    struct rlimit nofile;
+    if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < MAX_CONNS + 64) {
+        nofile.rlim_cur = nofile.rlim_max < MAX_CONNS + 64 ? nofile.rlim_max : MAX_CONNS + 64;
+        setrlimit(RLIMIT_NOFILE, &nofile);
+    }
+    g.spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 
     sigset_t mask;
     sigemptyset(&mask);

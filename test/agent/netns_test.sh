@@ -255,6 +255,29 @@ failures)
   [ ! -e "$D0/agent.sock" ] || ffag_fail "removed job's agent.sock left behind"
   "$FFAG_BIN/ffagentctl" "$(ffag_ctl 0)" list | grep -q 'job7:' && ffag_fail "job7 still listed"
 
+  # out of descriptors: an agent limited to 16 is flooded with 40 connections; it sheds them without
+  # spinning (a level-triggered listener it cannot accept from would busy-loop) and serves again after
+  mkdir -p "$FFAG_WORK/ctl-x"
+  ip netns exec "$(ffag_host 0)" prlimit --nofile=16:16 "$FFAG_BIN/ffagent" --control "$FFAG_WORK/ctl-x/control.sock" \
+    --listen 10.250.0.1:7471 --log "$FFAG_WORK/agent-x.log" &
+  xpid=$!
+  FFAG_PIDS+=("$xpid")
+  ffag_wait_for 5 test -S "$FFAG_WORK/ctl-x/control.sock" || ffag_fail "limited agent did not start"
+  ip netns exec "$(ffag_host 1)" bash -c 'for i in $(seq 40); do exec {fd}<>/dev/tcp/10.250.0.1/7471; done; sleep 2' &
+  flood=$!
+  FFAG_PIDS+=("$flood")
+  sleep 0.5
+  x0=$(awk '{print $14 + $15}' "/proc/$xpid/stat")
+  sleep 1
+  x1=$(awk '{print $14 + $15}' "/proc/$xpid/stat")
+  [ $((x1 - x0)) -le 2 ] || ffag_fail "flooded agent used $((x1 - x0)) clock ticks in 1 s (busy loop)"
+  [ "$(grep -c 'connection shed' "$FFAG_WORK/agent-x.log")" -ge 20 ] || ffag_fail "flooded agent did not shed connections"
+  # while out of descriptors it sheds control connections too; once the flood ends it answers again
+  wait "$flood" || true
+  ffag_wait_for 4 "$FFAG_BIN/ffagentctl" "$FFAG_WORK/ctl-x/control.sock" ping >/dev/null ||
+    ffag_fail "agent does not answer after the flood"
+  kill -TERM "$xpid"
+
   # the agent is killed: its registered ranks see EOF within a second
   t0=$(date +%s%N)
   kill -9 "${FFAG_AGENT_PID[1]}"
