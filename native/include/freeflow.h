@@ -490,7 +490,10 @@ FF_API const char *ff_plane_reason_describe(ff_plane_reason_t reason);
  * Statuses: FF_OK; FF_ERR_NOT_READY (accept: nothing waiting yet); FF_ERR_FOREIGN_JOB (refused: see the
  * ff_agent_refusal_t); FF_ERR_NOT_FOUND (no agent.sock: no agent serves this job on this host);
  * FF_ERR_SYSTEM (errno; EPIPE when the agent closed the registration: it died or removed the job).
- * ff_agent_error() has a sentence for the last failure naming the agent and the fix. */
+ * ff_agent_error() has a sentence for the last failure naming the agent and the fix.
+ *
+ * Threads: a connection is used by one thread at a time (e.g. under the BTL's progress lock); the
+ * functions keep no global state, so separate connections need no locking. */
 typedef enum ff_agent_refusal {
     FF_AGENT_OK = 0,
     FF_AGENT_BAD_KEY,          /* the request did not prove the job key */
