@@ -512,6 +512,158 @@ static inline void ff_ring_consume(ff_ring_rx_t *rx)
 
 #endif /* !__cplusplus: rings */
 
+/* ================================================================================================ */
+/* BEGIN inter-host agent section (issue 8): SHA-256/HMAC, the data-plane policy, the ffagent client. */
+/* Everything here is plain C11 + POSIX and works in and out of C++ (no atomics). docs/agent.md.     */
+/* ================================================================================================ */
+
+/* ---- SHA-256 (FIPS 180-2) and HMAC-SHA256 (RFC 2104): agents authenticate each other with the job
+ * key by challenge-response, so the key never crosses the network. */
+#define FF_SHA256_SIZE 32u
+
+typedef struct ff_sha256 {
+    uint32_t state[8];
+    uint64_t bytes;
+    uint8_t block[64];
+} ff_sha256_t;
+
+typedef struct ff_hmac_sha256 {
+    ff_sha256_t inner;
+    uint8_t opad[64];
+} ff_hmac_sha256_t;
+
+FF_API void ff_sha256_init(ff_sha256_t *ctx);
+FF_API void ff_sha256_update(ff_sha256_t *ctx, const void *data, size_t len);
+FF_API void ff_sha256_final(ff_sha256_t *ctx, uint8_t digest[FF_SHA256_SIZE]);
+FF_API void ff_sha256(const void *data, size_t len, uint8_t digest[FF_SHA256_SIZE]);
+FF_API void ff_hmac_sha256_init(ff_hmac_sha256_t *ctx, const void *key, size_t key_len);
+FF_API void ff_hmac_sha256_update(ff_hmac_sha256_t *ctx, const void *data, size_t len);
+/* Writes the MAC and wipes the context (it held key material). */
+FF_API void ff_hmac_sha256_final(ff_hmac_sha256_t *ctx, uint8_t mac[FF_SHA256_SIZE]);
+FF_API void ff_hmac_sha256(const void *key, size_t key_len, const void *data, size_t len,
+                           uint8_t mac[FF_SHA256_SIZE]);
+/* Compares in time that depends only on `len`, never on where the first difference is. */
+FF_API bool ff_ct_equal(const void *a, const void *b, size_t len);
+
+/* ---- Inter-host data plane policy: a pure function, decided per pair of hosts. */
+typedef enum ff_plane {
+    FF_PLANE_HANDOFF = 0, /* agents connect TCP over the hosts' network and hand the socket to the ranks */
+    FF_PLANE_ROUTER,      /* through the per-host routers (UCX; RDMA where both hosts have it) */
+    FF_PLANE_TCP,         /* Open MPI's tcp BTL over the containers' overlay network */
+    FF_PLANE_COUNT
+} ff_plane_t;
+
+typedef enum ff_plane_choice {
+    FF_PLANE_CHOICE_AUTO = 0,
+    FF_PLANE_CHOICE_HANDOFF,
+    FF_PLANE_CHOICE_ROUTER,
+    FF_PLANE_CHOICE_TCP,
+    FF_PLANE_CHOICE_COUNT
+} ff_plane_choice_t;
+
+/* What one host reports about itself. */
+typedef struct ff_host_caps {
+    bool agent_reachable; /* its ffagent is running and serves this job */
+    bool rdma_active;     /* it has an RDMA port in state ACTIVE */
+} ff_host_caps_t;
+
+typedef enum ff_plane_reason {
+    FF_PLANE_REASON_USER_TCP = 0,          /* the user chose tcp */
+    FF_PLANE_REASON_AGENT_UNREACHABLE,     /* auto: an agent is missing, so only the overlay is left */
+    FF_PLANE_REASON_BOTH_RDMA,             /* auto: both hosts have an active RDMA port: router */
+    FF_PLANE_REASON_NO_COMMON_RDMA,        /* auto: not both have RDMA: handoff (the default) */
+    FF_PLANE_REASON_USER_HANDOFF,          /* the user chose handoff and both agents are there */
+    FF_PLANE_REASON_USER_ROUTER,           /* the user chose router and both agents are there */
+    FF_PLANE_REASON_CHOICE_NEEDS_AGENT,    /* the user chose handoff or router but an agent is missing: tcp */
+    FF_PLANE_REASON_INVALID_CHOICE,        /* the choice is out of range: tcp, the path that always exists */
+    FF_PLANE_REASON_COUNT
+} ff_plane_reason_t;
+
+FF_API ff_plane_t ff_plane_decide(ff_plane_choice_t choice, const ff_host_caps_t *a, const ff_host_caps_t *b,
+                                  ff_plane_reason_t *reason);
+/* "handoff", "router", "tcp" */
+FF_API const char *ff_plane_name(ff_plane_t plane);
+/* "auto", "handoff", "router", "tcp" */
+FF_API const char *ff_plane_choice_name(ff_plane_choice_t choice);
+/* Parses the names above; FF_ERR_INVALID_ARGUMENT for anything else. */
+FF_API ff_status_t ff_plane_choice_parse(const char *name, ff_plane_choice_t *out);
+/* "FF_PLANE_REASON_BOTH_RDMA" and a sentence explaining it. */
+FF_API const char *ff_plane_reason_name(ff_plane_reason_t reason);
+FF_API const char *ff_plane_reason_describe(ff_plane_reason_t reason);
+
+/* ---- ffagent client: what a rank uses to reach its host's agent through <shared dir>/agent.sock.
+ *
+ * A rank registers with its owner id (jobid << 32 | vpid) and keeps the registration open: the agent
+ * pushes sockets that peers on other hosts opened to it over that connection, and the rank sees EOF on
+ * it at once if the agent dies. ff_agent_fd() is the registration socket, for poll/epoll in a progress
+ * loop: readable means "a handed-off socket is waiting" or "the agent is gone"; ff_agent_accept() never
+ * blocks. ff_agent_connect() blocks (up to the connect timeout) while the agents connect and
+ * authenticate; it opens its own short-lived connection to agent.sock, so it never interleaves with the
+ * pushes on the registration connection.
+ *
+ * Handed-off sockets are connected TCP sockets (TCP_NODELAY set, close-on-exec) to the peer rank itself:
+ * after the handoff the agents keep no copy and see none of the data. They are blocking unless
+ * ff_agent_set_nonblocking() asked otherwise.
+ *
+ * Statuses: FF_OK; FF_ERR_NOT_READY (accept: nothing waiting yet); FF_ERR_FOREIGN_JOB (refused: see the
+ * ff_agent_refusal_t); FF_ERR_NOT_FOUND (no agent.sock: no agent serves this job on this host);
+ * FF_ERR_SYSTEM (errno; EPIPE when the agent closed the registration: it died or removed the job).
+ * ff_agent_error() has a sentence for the last failure naming the agent and the fix.
+ *
+ * Threads: a connection is used by one thread at a time (e.g. under the BTL's progress lock); the
+ * functions keep no global state, so separate connections need no locking. */
+typedef enum ff_agent_refusal {
+    FF_AGENT_OK = 0,
+    FF_AGENT_BAD_KEY,          /* the request did not prove the job key */
+    FF_AGENT_BAD_UID,          /* the caller's uid is not the job's */
+    FF_AGENT_UNKNOWN_JOB,      /* the (peer) agent has no such job registered */
+    FF_AGENT_UNKNOWN_RANK,     /* the target rank is not registered with its host's agent */
+    FF_AGENT_NOT_REGISTERED,   /* the requester must register its owner id before connecting */
+    FF_AGENT_DUPLICATE_OWNER,  /* another live registration already has this owner id */
+    FF_AGENT_HOST_NOT_ALLOWED, /* the peer host is not in the job's host list (either direction) */
+    FF_AGENT_PEER_UNREACHABLE, /* the peer host's agent did not answer over the host network */
+    FF_AGENT_PEER_AUTH_FAILED, /* the peer agent could not prove the job key: not our job's agent */
+    FF_AGENT_BAD_REQUEST,      /* malformed message or unsupported protocol version */
+    FF_AGENT_LIMIT,            /* a bound (connections, pending requests) was reached */
+    FF_AGENT_RANK_BUSY,        /* the target rank's registration connection is full (it does not accept) */
+    FF_AGENT_INTERNAL,         /* a system call failed in an agent; its log says which */
+    FF_AGENT_REFUSAL_COUNT
+} ff_agent_refusal_t;
+
+FF_API const char *ff_agent_refusal_name(ff_agent_refusal_t reason);
+FF_API const char *ff_agent_refusal_describe(ff_agent_refusal_t reason);
+
+typedef struct ff_agent_conn ff_agent_conn_t;
+
+/* Connects to <shared_dir>/agent.sock and registers `owner_id`. On refusal returns FF_ERR_FOREIGN_JOB
+ * and `*reason` (may be NULL) says why. */
+FF_API ff_status_t ff_agent_register(const char *shared_dir, const ff_job_key_t *key, uint64_t owner_id,
+                                     ff_agent_conn_t **out, ff_agent_refusal_t *reason);
+/* Asks the agent for a channel to `peer_owner_id` on host `peer_host` (index in the job's host list).
+ * Blocks up to the timeout (ff_agent_set_timeout; default 10 s). */
+FF_API ff_status_t ff_agent_connect(ff_agent_conn_t *conn, uint64_t peer_owner_id, uint32_t peer_host, int *fd,
+                                    ff_agent_refusal_t *reason);
+/* The same without blocking, for a progress loop: _start sends the request and gives a pending
+ * descriptor to poll for POLLIN; _finish returns FF_ERR_NOT_READY until the agent has answered, then the
+ * result of ff_agent_connect, and closes the pending descriptor (it also does so on any failure). */
+FF_API ff_status_t ff_agent_connect_start(ff_agent_conn_t *conn, uint64_t peer_owner_id, uint32_t peer_host,
+                                          int *pending);
+FF_API ff_status_t ff_agent_connect_finish(ff_agent_conn_t *conn, int pending, int *fd, ff_agent_refusal_t *reason);
+/* Non-blocking: FF_OK with a socket a peer opened to us and its owner id (and host index, may be NULL);
+ * FF_ERR_NOT_READY when none is waiting. */
+FF_API ff_status_t ff_agent_accept(ff_agent_conn_t *conn, int *fd, uint64_t *peer_owner_id, uint32_t *peer_host);
+/* The registration socket: poll it for POLLIN. */
+FF_API int ff_agent_fd(const ff_agent_conn_t *conn);
+FF_API void ff_agent_set_nonblocking(ff_agent_conn_t *conn, bool nonblocking);
+FF_API void ff_agent_set_timeout(ff_agent_conn_t *conn, int timeout_ms);
+FF_API const char *ff_agent_error(const ff_agent_conn_t *conn);
+/* Closes the registration: the agent forgets the owner id. Sockets already handed off stay open. */
+FF_API void ff_agent_close(ff_agent_conn_t *conn);
+
+/* ================================================================================================ */
+/* END inter-host agent section                                                                      */
+/* ================================================================================================ */
+
 #ifdef __cplusplus
 }
 #endif

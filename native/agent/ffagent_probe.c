@@ -1,0 +1,408 @@
+/*
+ * ffagent_probe: a rank-like client of ffagent for the namespace tests and the benchmark. It uses only
+ * the public client API (ff_agent_*), the way the BTL will.
+ *
+ *   serve <dir> <keyhex> <owner> [count]     register, then echo on `count` (default 1) handed-off sockets
+ *   call  <dir> <keyhex> <owner> <peer owner> <peer host> [bytes]
+ *                                            register, connect, send `bytes` (default 1 MiB) and check the echo
+ *   hold  <dir> <keyhex> <owner>             register, then wait until the agent closes the registration
+ *   bench-serve <dir> <keyhex> <owner>       register, accept one socket, run the benchmark's passive side
+ *   bench-call  <dir> <keyhex> <owner> <peer owner> <peer host>
+ *   tcp-serve <ip:port> | tcp-call <ip:port> the same benchmark over a plain TCP connection
+ * Output: one line per result on stdout. "registered" is printed (and flushed) once the agent accepted
+ * the registration, so a test can start the next step. Exit status: 0 ok, 3 refused (prints
+ * "refused <FF_AGENT_...>"), 1 any other failure (message on stderr).
+ */
+#define _GNU_SOURCE
+#include "freeflow.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#define CHUNK 65536
+
+static int fail(const char *what)
+{
+    fprintf(stderr, "ffagent_probe: %s: %s\n", what, strerror(errno));
+    return 1;
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double) ts.tv_sec + (double) ts.tv_nsec * 1e-9;
+}
+
+static uint64_t parse_u64(const char *s)
+{
+    return strtoull(s, NULL, 0);
+}
+
+/* With `spin`, a receive spins on MSG_DONTWAIT a little, then blocks in poll: spinning alone collapses
+ * when more runnable processes than the 2 vCPUs compete (4 ms time slices), blocking alone pays the
+ * vCPU wake-up (about 40 us here). */
+#define SPIN_TRIES 2000
+
+static bool read_full(int fd, void *buf, size_t len, bool spin)
+{
+    uint8_t *p = buf;
+    int tries = 0;
+    while (len) {
+        const ssize_t n = recv(fd, p, len, spin ? MSG_DONTWAIT : 0);
+        if (n < 0 && errno == EAGAIN && ++tries >= SPIN_TRIES) {
+            struct pollfd w = {.fd = fd, .events = POLLIN};
+            poll(&w, 1, -1);
+            tries = 0;
+            continue;
+        }
+        if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+            continue;
+        }
+        if (n <= 0) {
+            return false;
+        }
+        p += n;
+        len -= (size_t) n;
+    }
+    return true;
+}
+
+static bool write_full(int fd, const void *buf, size_t len)
+{
+    const uint8_t *p = buf;
+    while (len) {
+        const ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
+        if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+            continue;
+        }
+        if (n <= 0) {
+            return false;
+        }
+        p += n;
+        len -= (size_t) n;
+    }
+    return true;
+}
+
+static uint8_t pattern(uint64_t seed, size_t i)
+{
+    return (uint8_t) ((i * 131u) ^ (seed * 7u) ^ (i >> 9));
+}
+
+static ff_agent_conn_t *do_register(const char *dir, const char *keyhex, uint64_t owner)
+{
+    ff_job_key_t key;
+    if (ff_job_key_parse(keyhex, &key) != FF_OK) {
+        fprintf(stderr, "ffagent_probe: bad key %s\n", keyhex);
+        exit(1);
+    }
+    ff_agent_conn_t *conn;
+    ff_agent_refusal_t reason = FF_AGENT_OK;
+    const ff_status_t s = ff_agent_register(dir, &key, owner, &conn, &reason);
+    if (s == FF_ERR_FOREIGN_JOB) {
+        printf("refused %s\n", ff_agent_refusal_name(reason));
+        exit(3);
+    }
+    if (s != FF_OK) {
+        fprintf(stderr, "ffagent_probe: register: %s\n", ff_status_name(s));
+        exit(1);
+    }
+    printf("registered\n");
+    fflush(stdout);
+    return conn;
+}
+
+/* Waits for one handed-off socket, as a BTL progress loop would: poll the registration fd. */
+static int wait_incoming(ff_agent_conn_t *conn, uint64_t *peer, uint32_t *host)
+{
+    for (;;) {
+        struct pollfd p = {.fd = ff_agent_fd(conn), .events = POLLIN};
+        if (poll(&p, 1, 20000) <= 0) {
+            fprintf(stderr, "ffagent_probe: no channel arrived within 20 s\n");
+            return -1;
+        }
+        int fd;
+        const ff_status_t s = ff_agent_accept(conn, &fd, peer, host);
+        if (s == FF_OK) {
+            return fd;
+        }
+        if (s != FF_ERR_NOT_READY) {
+            fprintf(stderr, "ffagent_probe: %s\n", ff_agent_error(conn));
+            return -1;
+        }
+    }
+}
+
+/* `nonblocking`: the way a progress loop would, start the request, poll, finish; else the blocking call.
+ * The tests use the first (call), the benchmark the second (bench-call), so both are exercised. */
+static int connect_peer(ff_agent_conn_t *conn, uint64_t peer, uint32_t host, bool nonblocking)
+{
+    int fd = -1;
+    ff_agent_refusal_t reason = FF_AGENT_OK;
+    ff_status_t s;
+    if (nonblocking) {
+        int pending;
+        s = ff_agent_connect_start(conn, peer, host, &pending);
+        int polls = 0;
+        while (s == FF_OK) {
+            struct pollfd p = {.fd = pending, .events = POLLIN};
+            poll(&p, 1, 100);
+            ++polls;
+            s = ff_agent_connect_finish(conn, pending, &fd, &reason);
+            if (s != FF_ERR_NOT_READY) {
+                break;
+            }
+            if (polls > 100) {
+                fprintf(stderr, "ffagent_probe: no answer to the connect request within 10 s\n");
+                exit(1);
+            }
+            s = FF_OK;
+        }
+    } else {
+        s = ff_agent_connect(conn, peer, host, &fd, &reason);
+    }
+    if (s == FF_ERR_FOREIGN_JOB) {
+        printf("refused %s\n", ff_agent_refusal_name(reason));
+        fflush(stdout);
+        exit(3);
+    }
+    if (s != FF_OK) {
+        fprintf(stderr, "ffagent_probe: connect: %s: %s\n", ff_status_name(s), ff_agent_error(conn));
+        exit(1);
+    }
+    return fd;
+}
+
+/* Echo protocol: u64 length, then that many bytes in CHUNK pieces, each echoed back before the next. */
+static int echo_serve(int fd, uint64_t peer, uint32_t host)
+{
+    uint64_t total;
+    if (!read_full(fd, &total, sizeof(total), false)) {
+        return fail("reading the length");
+    }
+    static uint8_t buf[CHUNK];
+    uint64_t done = 0;
+    while (done < total) {
+        const size_t n = total - done < CHUNK ? (size_t) (total - done) : CHUNK;
+        if (!read_full(fd, buf, n, false) || !write_full(fd, buf, n)) {
+            return fail("echo");
+        }
+        done += n;
+    }
+    printf("served peer=%016llx host=%u bytes=%llu\n", (unsigned long long) peer, host, (unsigned long long) total);
+    fflush(stdout);
+    close(fd);
+    return 0;
+}
+
+static int echo_call(int fd, uint64_t seed, uint64_t total)
+{
+    static uint8_t out[CHUNK], in[CHUNK];
+    if (!write_full(fd, &total, sizeof(total))) {
+        return fail("sending the length");
+    }
+    for (uint64_t done = 0; done < total;) {
+        const size_t n = total - done < CHUNK ? (size_t) (total - done) : CHUNK;
+        for (size_t i = 0; i < n; ++i) {
+            out[i] = pattern(seed, done + i);
+        }
+        if (!write_full(fd, out, n) || !read_full(fd, in, n, false)) {
+            return fail("exchanging data");
+        }
+        if (memcmp(in, out, n) != 0) {
+            fprintf(stderr, "ffagent_probe: echoed bytes differ at offset %llu\n", (unsigned long long) done);
+            return 1;
+        }
+        done += n;
+    }
+    printf("ok bytes=%llu\n", (unsigned long long) total);
+    return 0;
+}
+
+/* ---- benchmark: 8 B ping-pong (spin-then-block receive), then 4 MiB messages streamed. */
+#define PP_ITERS 5000
+#define PP_WARM 500
+#define BW_MSG (4u << 20)
+#define BW_COUNT 16
+
+static double setup_us = -1; /* bench-call: how long the channel took to set up */
+
+static int bench(int fd, bool active)
+{
+    const int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    char small[8] = {0};
+    double t0 = 0;
+    for (int i = 0; i < PP_WARM + PP_ITERS; ++i) {
+        if (i == PP_WARM) {
+            t0 = now_s();
+        }
+        if (active) {
+            if (!write_full(fd, small, 8) || !read_full(fd, small, 8, true)) {
+                return fail("ping-pong");
+            }
+        } else if (!read_full(fd, small, 8, true) || !write_full(fd, small, 8)) {
+            return fail("ping-pong");
+        }
+    }
+    const double lat_us = (now_s() - t0) / PP_ITERS / 2 * 1e6;
+    uint8_t *buf = malloc(BW_MSG);
+    if (!buf) {
+        return fail("malloc");
+    }
+    memset(buf, 1, BW_MSG);
+    double bw = 0;
+    if (active) {
+        const double t1 = now_s();
+        for (int i = 0; i < BW_COUNT; ++i) {
+            if (!write_full(fd, buf, BW_MSG)) {
+                return fail("stream");
+            }
+        }
+        if (!read_full(fd, small, 1, true)) {
+            return fail("stream ack");
+        }
+        bw = (double) BW_MSG * BW_COUNT / (now_s() - t1) / 1e9;
+        if (setup_us >= 0) {
+            printf("lat_us=%.2f bw_GBps=%.3f setup_us=%.0f\n", lat_us, bw, setup_us);
+        } else {
+            printf("lat_us=%.2f bw_GBps=%.3f\n", lat_us, bw);
+        }
+    } else {
+        for (int i = 0; i < BW_COUNT; ++i) {
+            if (!read_full(fd, buf, BW_MSG, true)) {
+                return fail("stream");
+            }
+        }
+        if (!write_full(fd, small, 1)) {
+            return fail("stream ack");
+        }
+    }
+    free(buf);
+    close(fd);
+    return 0;
+}
+
+static bool parse_endpoint(const char *text, struct sockaddr_in *out)
+{
+    char ip[64];
+    snprintf(ip, sizeof(ip), "%s", text);
+    char *colon = strrchr(ip, ':');
+    if (!colon) {
+        return false;
+    }
+    *colon = 0;
+    memset(out, 0, sizeof(*out));
+    out->sin_family = AF_INET;
+    out->sin_port = htons((uint16_t) atoi(colon + 1));
+    return inet_pton(AF_INET, ip, &out->sin_addr) == 1;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 3) {
+        fprintf(stderr, "usage: see the comment at the top of native/agent/ffagent_probe.c\n");
+        return 2;
+    }
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    const char *cmd = argv[1];
+    if (!strcmp(cmd, "tcp-serve") || !strcmp(cmd, "tcp-call")) {
+        struct sockaddr_in addr;
+        if (!parse_endpoint(argv[2], &addr)) {
+            fprintf(stderr, "ffagent_probe: bad endpoint %s\n", argv[2]);
+            return 2;
+        }
+        const int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        const int one = 1;
+        setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+        if (!strcmp(cmd, "tcp-serve")) {
+            if (bind(s, (struct sockaddr *) &addr, sizeof(addr)) || listen(s, 1)) {
+                return fail("listen");
+            }
+            printf("registered\n");
+            fflush(stdout);
+            const int fd = accept(s, NULL, NULL);
+            close(s);
+            return fd < 0 ? fail("accept") : bench(fd, false);
+        }
+        for (int tries = 0; connect(s, (struct sockaddr *) &addr, sizeof(addr)) != 0; ++tries) {
+            if (tries > 100) {
+                return fail("connect");
+            }
+            usleep(20000);
+        }
+        return bench(s, true);
+    }
+    if (argc < 5) {
+        fprintf(stderr, "usage: ffagent_probe %s <dir> <keyhex> <owner> ...\n", cmd);
+        return 2;
+    }
+    const uint64_t owner = parse_u64(argv[4]);
+    if (!strcmp(cmd, "serve") || !strcmp(cmd, "bench-serve")) {
+        const int count = argc > 5 ? atoi(argv[5]) : 1;
+        ff_agent_conn_t *conn = do_register(argv[2], argv[3], owner);
+        for (int i = 0; i < count; ++i) {
+            uint64_t peer;
+            uint32_t host;
+            const int fd = wait_incoming(conn, &peer, &host);
+            if (fd < 0) {
+                return 1;
+            }
+            const int rc = !strcmp(cmd, "serve") ? echo_serve(fd, peer, host) : bench(fd, false);
+            if (rc) {
+                return rc;
+            }
+        }
+        ff_agent_close(conn);
+        return 0;
+    }
+    if (!strcmp(cmd, "call") || !strcmp(cmd, "bench-call")) {
+        if (argc < 7) {
+            fprintf(stderr, "usage: ffagent_probe %s <dir> <keyhex> <owner> <peer owner> <peer host> [bytes]\n", cmd);
+            return 2;
+        }
+        ff_agent_conn_t *conn = do_register(argv[2], argv[3], owner);
+        const double t0 = now_s();
+        const int fd = connect_peer(conn, parse_u64(argv[5]), (uint32_t) parse_u64(argv[6]), !strcmp(cmd, "call"));
+        setup_us = (now_s() - t0) * 1e6;
+        const int rc = !strcmp(cmd, "call") ? echo_call(fd, owner, argc > 7 ? parse_u64(argv[7]) : (1u << 20))
+                                            : bench(fd, true);
+        ff_agent_close(conn);
+        return rc;
+    }
+    if (!strcmp(cmd, "hold")) {
+        ff_agent_conn_t *conn = do_register(argv[2], argv[3], owner);
+        /* A rank's progress loop: poll the registration fd; readable with no socket means the agent is gone. */
+        for (;;) {
+            struct pollfd p = {.fd = ff_agent_fd(conn), .events = POLLIN};
+            if (poll(&p, 1, 60000) <= 0) {
+                fprintf(stderr, "ffagent_probe: the agent never went away\n");
+                return 1;
+            }
+            int fd;
+            const ff_status_t s = ff_agent_accept(conn, &fd, NULL, NULL);
+            if (s == FF_OK) {
+                close(fd);
+                continue;
+            }
+            if (s != FF_ERR_NOT_READY) {
+                printf("agent-gone %s\n", ff_agent_error(conn));
+                ff_agent_close(conn);
+                return 0;
+            }
+        }
+    }
+    fprintf(stderr, "ffagent_probe: unknown command %s\n", cmd);
+    return 2;
+}
