@@ -1,7 +1,9 @@
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { FfError } from '../errors';
 import { exec } from '../util/exec';
-import { containerMapFile, jobNetnsPrefix, jobStateDir } from './layout';
+import { containerCgroupsPath, deleteRuncContainers, listRuncContainers } from './container';
+import { containerMapFile, jobNetnsPrefix, jobStateDir, runcRootOf } from './layout';
 import { deleteNetnsBatch, runBatch } from './network';
 import { killAndWait, netnsInode, processesInNetns } from './procfs';
 import { readContainerMap } from './state';
@@ -46,6 +48,49 @@ async function unmountBelow(dir: string): Promise<string[]> {
 }
 
 /**
+ * Cgroup directories of the job's containers that exist now, in every v1 controller (and cgroup2), below
+ * this process's own cgroup, where runc puts a relative cgroupsPath.
+ */
+export function jobCgroupDirs(jobId: string): string[] {
+  const parent = path.dirname(containerCgroupsPath(jobNetnsPrefix(jobId)));
+  const prefix = jobNetnsPrefix(jobId);
+  const found: string[] = [];
+  let lines: string[];
+  try {
+    lines = fs.readFileSync('/proc/self/cgroup', 'utf8').split('\n');
+  } catch {
+    return [];
+  }
+  for (const line of lines) {
+    const match = /^\d+:([^:]*):(.*)$/.exec(line);
+    if (!match) continue;
+    const controllers = match[1]!;
+    const mountDir = controllers === '' ? 'unified' : controllers.replace(/^name=/, '');
+    const dir = path.join('/sys/fs/cgroup', mountDir, match[2]!, parent);
+    let entries: string[];
+    try {
+      entries = fs.readdirSync(dir);
+    } catch {
+      continue;
+    }
+    found.push(...entries.filter((entry) => entry.startsWith(prefix)).map((entry) => path.join(dir, entry)));
+  }
+  return found;
+}
+
+/** rmdir of the job's container cgroups that runc did not remove (a runc killed half way); returns those left. */
+function removeJobCgroups(jobId: string): string[] {
+  for (const dir of jobCgroupDirs(jobId)) {
+    try {
+      fs.rmdirSync(dir);
+    } catch {
+      // still has processes or children: reported below
+    }
+  }
+  return jobCgroupDirs(jobId);
+}
+
+/**
  * Removes everything a job made, in the order that frees each resource: processes (container inits
  * take their whole pid namespace with them; then anything left in the job's network namespaces, such
  * as mpirun in the launcher), mounts, network namespaces (their links go with them), the state dir.
@@ -64,6 +109,14 @@ export async function teardownJob(jobId: string, progress: ProgressReporter = ()
   const stragglers = processesInNetns(inodes).filter((found) => found.pid !== process.pid);
   survivors.push(...(await killAndWait(stragglers, PROCESS_EXIT_TIMEOUT_MS)));
   if (survivors.length > 0) problems.push(`processes still running after SIGKILL: ${survivors.map((p) => p.pid).join(', ')}`);
+
+  // runc's state and the containers' cgroups, also of containers that never made it into the map.
+  const runcRoot = runcRootOf(stateDir);
+  const known = listRuncContainers(runcRoot);
+  if (known.length > 0) progress(`teardown ${jobId}: deleting ${known.length} runc containers`);
+  problems.push(...(await deleteRuncContainers(runcRoot, known)));
+  const cgroupsLeft = removeJobCgroups(jobId);
+  if (cgroupsLeft.length > 0) problems.push(`cgroups left: ${cgroupsLeft.join(', ')}`);
 
   progress(`teardown ${jobId}: unmounting`);
   const stuckMounts = await unmountBelow(stateDir);
