@@ -142,7 +142,9 @@ class LocalCluster implements Cluster {
   }
 
   execInLauncher(argv: readonly string[], options?: ExecOptions): Promise<ExecResult> {
-    return exec('ip', ['netns', 'exec', this.launcher.netns, ...argv], options);
+    // nsenter, not `ip netns exec`: the launcher keeps the machine's /sys (and its cgroup mounts, which
+    // runc needs when mpirun's rsh agent starts orted in a container).
+    return exec('nsenter', [`--net=/run/netns/${this.launcher.netns}`, '--', ...argv], options);
   }
 
   destroy(): Promise<void> {

@@ -114,7 +114,7 @@ function tmpfs(destination: string, mode: string, sizeMiB?: number): Mount {
   return {
     destination,
     type: 'tmpfs',
-    source: 'tmpfs',
+    source: path.basename(destination),
     options: ['nosuid', 'nodev', `mode=${mode}`, ...(sizeMiB === undefined ? [] : [`size=${sizeMiB}m`])],
   };
 }

@@ -8,6 +8,7 @@ const REQUIRED_PROGRAMS: ReadonlyArray<readonly [program: string, debianPackage:
   ['ip', 'iproute2'],
   ['bridge', 'iproute2'],
   ['runc', 'runc'],
+  ['nsenter', 'util-linux'],
   ['mount', 'mount'],
   ['umount', 'mount'],
 ];

@@ -75,7 +75,7 @@ export interface Cluster {
   execInContainer(container: ContainerHandle, argv: readonly string[], options?: ExecOptions): Promise<ExecResult>;
   /** Runs argv in a host's network namespace (`ip netns exec`, which also gives it that namespace's /sys). */
   execInHost(host: HostHandle, argv: readonly string[], options?: ExecOptions): Promise<ExecResult>;
-  /** Runs argv in the launcher's network namespace (root pid and mount namespaces), where mpirun belongs. */
+  /** Runs argv in the launcher's network namespace (root pid and mount namespaces, the machine's /sys), where mpirun belongs. */
   execInLauncher(argv: readonly string[], options?: ExecOptions): Promise<ExecResult>;
   /** Idempotent; removes everything; safe to call after a partial set-up; never leaves processes. */
   destroy(): Promise<void>;
