@@ -18,18 +18,19 @@ const FLAG_OF: Readonly<Record<string, string>> = {
   placement: '--placement',
   network: '--network',
   timeoutSeconds: '--timeout',
+  user: '--user',
   'program.command': 'the program after --',
   'program.args.*': 'the program arguments after --',
   'env.*': '-x',
   'mca.*': '--mca',
 };
 
-const VALUE_FLAGS = new Set(['-n', '--np', '--hosts', '--containers-per-host', '--slots-per-container', '--placement', '--network', '--timeout', '--name', '-x']);
+const VALUE_FLAGS = new Set(['-n', '--np', '--hosts', '--containers-per-host', '--slots-per-container', '--placement', '--network', '--timeout', '--name', '--user', '-x']);
 
 export const RUN_USAGE = `ffrun run <job.yaml> [--network overlay|freeflow] [--json]
 ffrun [run] -n <ranks> [--hosts H] [--containers-per-host C] [--slots-per-container S]
       [--placement fill|round-robin] [--network overlay|freeflow] [--timeout SECONDS]
-      [--name NAME] [-x NAME=VALUE]... [--mca NAME VALUE]... [--json] -- <program> [args...]`;
+      [--name NAME] [--user USER|UID[:GID]] [-x NAME=VALUE]... [--mca NAME VALUE]... [--json] -- <program> [args...]`;
 
 /**
  * Parses `run`'s arguments: a spec file, or the mpirun-like form that builds the same raw value and goes
@@ -89,6 +90,7 @@ export function parseRunArgs(args: readonly string[]): RunArgs {
     env,
     mca,
     timeoutSeconds: numberOrText(flags.get('--timeout')),
+    user: flags.get('--user'),
   };
   return { spec: withResolvedCommand(validateJobSpec(raw, { kind: 'flags', flagOf: FLAG_OF }), process.cwd()), json };
 }
