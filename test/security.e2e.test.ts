@@ -96,7 +96,8 @@ test('a running job as user 65534: state dir 0700 and container map 0600 (root),
   let jobId = '';
   try {
     await waitFor('the rank to run', () => processesMatching(/^\/bin\/sleep 4721$/).length === 1).catch((error: Error) => {
-      throw new Error(`${error.message}; ffrun printed:\n${job.stderr}`);
+      const related = processesMatching(/mpirun|orted|runc|ffrun-rsh|sleep 4721/).map((p) => `${p.pid} ${p.command}`);
+      throw new Error(`${error.message}; ffrun printed:\n${job.stderr}\n${job.stdout}\nprocesses:\n${related.join('\n')}`);
     });
     jobId = jobIdOf(job.stderr);
     const stateDir = `/run/freeflow-jobs/${jobId}`;

@@ -10,8 +10,7 @@ import type { Cluster, ContainerHandle } from './types';
 
 /**
  * The container boundary (issue 7 item 5), with real runc containers: what a process inside may not do
- * as root, and what nobody on the machine but root may read of a job. Clusters are built as ffrun builds
- * them: the repository is a read-only volume.
+ * as root, and what nobody on the machine but root may read of a job.
  */
 const CAP_SYS_ADMIN = 21;
 const NOBODY = { uid: 65534, gid: 65534 };
@@ -28,14 +27,19 @@ function first(cluster: Cluster): ContainerHandle {
   return container;
 }
 
-const root = suite<{ cluster: Cluster }>('container boundary, root in the container');
+const root = suite<{ cluster: Cluster; readOnly: string }>('container boundary, root in the container');
 
 root.before(async (context) => {
-  context.cluster = await createLocalCluster({ jobId: testJobId(), hosts: 1, containersPerHost: 2, readOnlyVolumes: [REPO_ROOT] });
+  context.readOnly = fs.mkdtempSync('/tmp/ff-readonly-volume-');
+  // The repository read-write: the build outputs (BTL, agent, init) must stay read-only all the same.
+  context.cluster = await createLocalCluster({
+    jobId: testJobId(), hosts: 1, containersPerHost: 2, volumes: [REPO_ROOT], readOnlyVolumes: [context.readOnly],
+  });
 });
 
-root.after(async ({ cluster }) => {
+root.after(async ({ cluster, readOnly }) => {
   await cluster?.destroy();
+  fs.rmSync(readOnly, { recursive: true, force: true });
 });
 
 root('root in a container holds Docker\'s default capabilities: no CAP_SYS_ADMIN', async ({ cluster }) => {
@@ -46,14 +50,14 @@ root('root in a container holds Docker\'s default capabilities: no CAP_SYS_ADMIN
   assert.match(stdout, /^NoNewPrivs:\s*1$/m);
 });
 
-root('the machine\'s files, the BTL and the rsh agent cannot be changed from a container', async ({ cluster }) => {
+root('the machine\'s files, the BTL, the rsh agent and read-only volumes cannot be changed from a container', async ({ cluster, readOnly }) => {
   const targets = [
+    path.join(readOnly, 'probe'),
     '/usr/ff-boundary-probe',
     '/etc/ff-boundary-probe',
     '/etc/hosts',
     path.join(BTL_DIR, 'mca_btl_freeflow.so'),
     cluster.rshAgent,
-    path.join(REPO_ROOT, 'ff-boundary-probe'),
   ];
   for (const target of targets) {
     // touch changes at most a time stamp, so a broken boundary does not damage the checkout.

@@ -2,6 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { FfError } from '../errors';
 import { exec, type ExecOptions, type ExecResult } from '../util/exec';
+import { REPO_ROOT } from '../util/repo-root';
 import { startContainer } from './container';
 import { OVERLAY_SUBNET, planLayout, type ClusterLayout, type HostLayout } from './layout';
 import { createNetnsBatch, endpointBatch, fabricBatch, hostBatch, hostFloodBatch, runBatch, type Mtus } from './network';
@@ -54,10 +55,11 @@ interface ContainerCommon {
 
 function containerCommon(layout: ClusterLayout, request: ResolvedClusterRequest): ContainerCommon {
   const init = runtimeProgram('ffrun-init');
-  // The runtime's programs are read-only in every container: mpirun passes its rsh agent's path on to
-  // every orted (which will not start if it cannot see it), the init runs from there, and a job that
-  // could change the agent would run code as root on the machine.
-  const runtimeDirs = [...new Set([path.dirname(init), path.dirname(runtimeProgram('ffrun-rsh'))])];
+  // The checkout's build outputs are read-only in every container, whatever the volumes say: mpirun
+  // passes its rsh agent's path on to every orted (which will not start if it cannot see it), the init
+  // runs from there, a job that could change the agent would run code as root on the machine, and one
+  // that could change the BTL's .so would run code in every later job's ranks.
+  const runtimeDirs = [...new Set([path.dirname(init), path.dirname(runtimeProgram('ffrun-rsh')), path.join(REPO_ROOT, 'build')])];
   const volumes = orderVolumes(
     request.volumes.filter((volume) => !volume.readOnly).map((volume) => volume.path),
     [...request.volumes.filter((volume) => volume.readOnly).map((volume) => volume.path), ...runtimeDirs],

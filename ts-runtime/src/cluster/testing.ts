@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import * as assert from 'uvu/assert';
 import { exec } from '../util/exec';
 import { jobNetnsPrefix, jobStateDir } from './layout';
-import { isRunning, type ProcessIdentity } from './procfs';
+import { identify, isRunning, type ProcessIdentity } from './procfs';
 import { jobCgroupDirs, listJobNetns, mountsBelow } from './teardown';
 
 /** Helpers shared by the cluster tests (real namespaces; they need root). */
@@ -20,6 +20,10 @@ export function processesNamingJob(jobId: string): number[] {
   return fs.readdirSync('/proc').filter((entry) => /^\d+$/.test(entry)).flatMap((entry) => {
     try {
       if (fs.readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes(marker)) return [Number(entry)];
+      // A killed init is re-parented to the machine's pid 1 and may linger as a zombie still listed in
+      // its (already removed) cgroup: it holds nothing any more.
+      const identity = identify(Number(entry));
+      if (identity === undefined || !isRunning(identity)) return [];
       return fs.readFileSync(`/proc/${entry}/cgroup`, 'utf8').includes(`freeflow/${marker}`) ? [Number(entry)] : [];
     } catch {
       return [];
