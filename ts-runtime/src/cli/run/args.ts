@@ -90,7 +90,7 @@ export function parseRunArgs(args: readonly string[]): RunArgs {
     env,
     mca,
     timeoutSeconds: numberOrText(flags.get('--timeout')),
-    user: flags.get('--user'),
+    ...(flags.has('--user') ? { user: flags.get('--user') } : {}),
   };
   return { spec: withResolvedCommand(validateJobSpec(raw, { kind: 'flags', flagOf: FLAG_OF }), process.cwd()), json };
 }
