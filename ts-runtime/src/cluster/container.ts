@@ -91,6 +91,48 @@ export function listRuncContainers(runcRoot: string): string[] {
   }
 }
 
+/** What teardown needs from runc's state.json of one container. */
+export interface RuncContainerState {
+  readonly name: string;
+  readonly init: ProcessIdentity | undefined;
+  readonly cgroupPaths: readonly string[];
+}
+
+/**
+ * Reads runc's state of each container (also of one whose start was cut short before it reached the
+ * container map). Unreadable states give only the name: `runc delete --force` deals with those.
+ */
+export function readRuncStates(runcRoot: string): RuncContainerState[] {
+  return listRuncContainers(runcRoot).map((name) => {
+    try {
+      const state = JSON.parse(fs.readFileSync(path.join(runcRoot, name, 'state.json'), 'utf8')) as {
+        init_process_pid?: unknown;
+        init_process_start?: unknown;
+        cgroup_paths?: Record<string, unknown>;
+      };
+      const pid = state.init_process_pid;
+      const start = state.init_process_start;
+      const init = typeof pid === 'number' && pid > 0 && (typeof start === 'number' || typeof start === 'string') ? { pid, startTime: String(start) } : undefined;
+      const cgroupPaths = Object.values(state.cgroup_paths ?? {}).filter((p): p is string => typeof p === 'string' && p.startsWith('/sys/fs/cgroup/'));
+      return { name, init, cgroupPaths };
+    } catch {
+      return { name, init: undefined, cgroupPaths: [] };
+    }
+  });
+}
+
+/** rmdir of cgroup directories (all their processes must be gone); returns those still there. */
+export function removeCgroupDirs(dirs: readonly string[]): string[] {
+  return dirs.filter((dir) => {
+    try {
+      fs.rmdirSync(dir);
+      return false;
+    } catch (error) {
+      return (error as NodeJS.ErrnoException).code !== 'ENOENT';
+    }
+  });
+}
+
 /** `runc delete --force` (kills what still runs, removes the cgroups and the state); returns the failures. */
 export async function deleteRuncContainers(runcRoot: string, names: readonly string[]): Promise<string[]> {
   const outcomes = await Promise.all(

@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { FfError } from '../errors';
 import { exec } from '../util/exec';
-import { containerCgroupsPath, deleteRuncContainers, listRuncContainers } from './container';
+import { containerCgroupsPath, deleteRuncContainers, readRuncStates, removeCgroupDirs } from './container';
 import { containerMapFile, jobNetnsPrefix, jobStateDir, runcRootOf } from './layout';
 import { deleteNetnsBatch, runBatch } from './network';
 import { killAndWait, netnsInode, processesInNetns } from './procfs';
@@ -78,15 +78,9 @@ export function jobCgroupDirs(jobId: string): string[] {
   return found;
 }
 
-/** rmdir of the job's container cgroups that runc did not remove (a runc killed half way); returns those left. */
+/** rmdir of the job's container cgroups below this process's cgroup that are left (a runc killed before it wrote its state); returns those left. */
 function removeJobCgroups(jobId: string): string[] {
-  for (const dir of jobCgroupDirs(jobId)) {
-    try {
-      fs.rmdirSync(dir);
-    } catch {
-      // still has processes or children: reported below
-    }
-  }
+  removeCgroupDirs(jobCgroupDirs(jobId));
   return jobCgroupDirs(jobId);
 }
 
@@ -104,17 +98,25 @@ export async function teardownJob(jobId: string, progress: ProgressReporter = ()
   const inodes = new Set(netnsNames.map(netnsInode).filter((inode): inode is number => inode !== undefined));
 
   progress(`teardown ${jobId}: stopping processes`);
-  const inits = readContainerMap(containerMapFile(stateDir)).map((record) => record.init);
+  // The inits from the container map and from runc's own state (a container whose start was cut short
+  // is only there); each takes its pid namespace along.
+  const runcRoot = runcRootOf(stateDir);
+  const runcStates = readRuncStates(runcRoot);
+  const inits = [
+    ...readContainerMap(containerMapFile(stateDir)).map((record) => record.init),
+    ...runcStates.flatMap((state) => (state.init === undefined ? [] : [state.init])),
+  ];
   const survivors = await killAndWait(inits, PROCESS_EXIT_TIMEOUT_MS);
   const stragglers = processesInNetns(inodes).filter((found) => found.pid !== process.pid);
   survivors.push(...(await killAndWait(stragglers, PROCESS_EXIT_TIMEOUT_MS)));
   if (survivors.length > 0) problems.push(`processes still running after SIGKILL: ${survivors.map((p) => p.pid).join(', ')}`);
 
-  // runc's state and the containers' cgroups, also of containers that never made it into the map.
-  const runcRoot = runcRootOf(stateDir);
-  const known = listRuncContainers(runcRoot);
-  if (known.length > 0) progress(`teardown ${jobId}: deleting ${known.length} runc containers`);
-  problems.push(...(await deleteRuncContainers(runcRoot, known)));
+  // With every init dead, what `runc delete` would do is left: the containers' cgroups (removed here
+  // directly: one runc process per container costs ~0.1 s of CPU each) and runc's state (it goes with
+  // the state dir). A container whose cgroups cannot go this way is left to `runc delete --force`.
+  const stubborn = runcStates.filter((state) => state.init === undefined || removeCgroupDirs(state.cgroupPaths).length > 0);
+  if (stubborn.length > 0) progress(`teardown ${jobId}: runc delete of ${stubborn.length} containers`);
+  problems.push(...(await deleteRuncContainers(runcRoot, stubborn.map((state) => state.name))));
   const cgroupsLeft = removeJobCgroups(jobId);
   if (cgroupsLeft.length > 0) problems.push(`cgroups left: ${cgroupsLeft.join(', ')}`);
 
