@@ -99,23 +99,26 @@ test('exit status, stdin and default signal handling pass through the agent', as
   assert.is(ignored.stdout, 'SigIgn:\t0000000000000000\n');
 });
 
-test('a killed agent takes its command along and leaves no zombie in the container', async ({ cluster }) => {
-  const target = cluster.containers[0];
-  if (!target) throw new Error('expected 2 containers');
-  const running = spawn(cluster.rshAgent, [target.name, 'sleep 31'], {
-    env: { PATH: process.env.PATH, FFRUN_CONTAINER_MAP: cluster.containerMapFile },
-    stdio: 'ignore',
+for (const [signal, number] of [['SIGTERM', 15], ['SIGHUP', 1], ['SIGINT', 2]] as const) {
+  test(`${signal} to the agent reaches the command (runc exec forwards it) and leaves no zombie in the container`, async ({ cluster }) => {
+    const target = cluster.containers[0];
+    if (!target) throw new Error('expected 2 containers');
+    const marker = `sleep 3${number}`;
+    const running = spawn(cluster.rshAgent, [target.name, marker], {
+      env: { PATH: process.env.PATH, FFRUN_CONTAINER_MAP: cluster.containerMapFile },
+      stdio: 'ignore',
+    });
+    const exited = new Promise<number | null>((resolve) => running.on('exit', (code, signal) => resolve(code ?? (signal ? -1 : null))));
+    const inside = (script: string) => cluster.execInContainer(target, ['bash', '-c', script]).then((result) => result.stdout);
+    for (let tries = 0; (await inside(`pgrep -fxc "${marker}" || true`)).trim() !== '1'; tries++) {
+      if (tries > 200) throw new Error('the command never started');
+      await sleep(10);
+    }
+    running.kill(signal);
+    assert.is(await exited, 128 + number, `the agent reports the command killed by ${signal}`);
+    assert.is(await inside(`ps -eo stat=,args= | grep -E "^Z|${marker}" | grep -v grep || true`), '');
   });
-  const exited = new Promise<number | null>((resolve) => running.on('exit', (code, signal) => resolve(code ?? (signal ? -1 : null))));
-  const inside = (script: string) => cluster.execInContainer(target, ['bash', '-c', script]).then((result) => result.stdout);
-  for (let tries = 0; (await inside('pgrep -fxc "sleep 31" || true')).trim() !== '1'; tries++) {
-    if (tries > 200) throw new Error('the command never started');
-    await sleep(10);
-  }
-  running.kill('SIGTERM');
-  assert.is(await exited, 128 + 15, 'the agent reports the command killed by SIGTERM');
-  assert.is(await inside('ps -eo stat=,args= | grep -E "^Z|sleep 31" | grep -v grep || true'), '');
-});
+}
 
 test('an unknown host name fails with exit 255 and names the known containers', async ({ cluster }) => {
   const result = await agent(cluster, ['ff-nosuch-h9c9', 'true']);
