@@ -19,6 +19,7 @@ APT_PACKAGES=(
   libibverbs-dev librdmacm-dev rdma-core ibverbs-utils
   iproute2 util-linux procps psmisc
   netpipe-openmpi
+  runc
 )
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do

@@ -18,8 +18,9 @@ export class FfrunProcess {
   stderr = '';
   private readonly done: Promise<FfrunResult>;
 
-  constructor(args: readonly string[]) {
-    this.child = spawn(process.execPath, [FFRUN_MAIN, ...args], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  /** `cwd` (default: the repository) becomes a read-write volume of the job, as with any ffrun. */
+  constructor(args: readonly string[], options: { cwd?: string } = {}) {
+    this.child = spawn(process.execPath, [FFRUN_MAIN, ...args], { cwd: options.cwd ?? REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
     this.child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (this.stdout += chunk));
     this.child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (this.stderr += chunk));
     this.done = new Promise((resolve) => {
@@ -52,8 +53,8 @@ export class FfrunProcess {
   }
 }
 
-export function runFfrun(args: readonly string[], timeoutMs?: number): Promise<FfrunResult> {
-  return new FfrunProcess(args).finished(timeoutMs);
+export function runFfrun(args: readonly string[], timeoutMs?: number, options: { cwd?: string } = {}): Promise<FfrunResult> {
+  return new FfrunProcess(args, options).finished(timeoutMs);
 }
 
 /** Polls until `condition` holds; throws with `what` after the timeout. */

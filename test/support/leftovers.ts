@@ -1,4 +1,5 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { jobCgroupDirs } from '../../ts-runtime/src/cluster/teardown';
 
 /** Every process's command line, as one string with spaces for the NULs. */
 export function processCommandLines(): Array<{ pid: number; command: string }> {
@@ -15,6 +16,17 @@ export function processCommandLines(): Array<{ pid: number; command: string }> {
   return found;
 }
 
+/** Processes in a cgroup of one of the job's containers (runc puts them in freeflow/ff-<job>-<container>). */
+export function processesInJobCgroups(jobId: string): Array<{ pid: number; command: string }> {
+  return processCommandLines().filter((p) => {
+    try {
+      return readFileSync(`/proc/${p.pid}/cgroup`, 'utf8').includes(`freeflow/ff-${jobId}-`);
+    } catch {
+      return false;
+    }
+  });
+}
+
 export function processesMatching(pattern: RegExp): Array<{ pid: number; command: string }> {
   return processCommandLines().filter((p) => pattern.test(p.command));
 }
@@ -24,8 +36,9 @@ export function shmEntries(): Set<string> {
 }
 
 /**
- * What a job left behind: its network namespaces, mounts, state directory, processes that name it (the
- * container inits, mpirun, rsh agents), processes of the test's own marker, and /dev/shm files created
+ * What a job left behind: its network namespaces, mounts, state directory (with runc's state of its
+ * containers), the containers' cgroups, processes that name it or run in its containers' cgroups (the
+ * container inits, orted, ranks, mpirun, rsh agents), processes of the test's own marker, and /dev/shm files created
  * since `shmBefore` that name the job or freeflow (containers have private /dev/shm mounts, so Open MPI's own
  * vader files there vanish with them; files in the machine's /dev/shm come from other, local runs). Empty
  * means clean.
@@ -40,7 +53,11 @@ export function leftoversOf(jobId: string, options: { marker?: RegExp; shmBefore
     .filter((line) => line.includes(stateDir));
   if (mounts.length > 0) problems.push(`mounts: ${mounts.length} under ${stateDir}`);
   if (existsSync(stateDir)) problems.push(`state directory ${stateDir}`);
+  // runc's state lives in <state dir>/runc (checked above); its containers' cgroups in every controller.
+  const cgroups = jobCgroupDirs(jobId);
+  if (cgroups.length > 0) problems.push(`cgroups: ${cgroups.join(', ')}`);
   const named = processesMatching(new RegExp(`ff-${jobId}|freeflow-jobs/${jobId}`));
+  for (const inCgroup of processesInJobCgroups(jobId)) if (!named.some((p) => p.pid === inCgroup.pid)) named.push(inCgroup);
   if (named.length > 0) problems.push(`processes: ${named.map((p) => `${p.pid} ${p.command}`).join('; ')}`);
   if (options.marker !== undefined) {
     const marked = processesMatching(options.marker);

@@ -1,65 +1,142 @@
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { FfError } from '../errors';
+import { exec } from '../util/exec';
 import type { ContainerLayout } from './layout';
+import { writeBundle, type BundleInputs, type ContainerUser, type SystemLayout, type Volume } from './oci';
 import { identify, type ProcessIdentity } from './procfs';
-import { runtimeProgram } from './runtime-files';
 
-const READY_TIMEOUT_MS = 15000;
+const START_TIMEOUT_MS = 15000;
+const RUNC_ENV = { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' };
 
 export interface ContainerMounts {
   readonly sharedDir: string;
   readonly shmSizeMiB: number | undefined;
-  readonly volumes: readonly string[];
+  readonly volumes: readonly Volume[];
 }
 
-function childPids(pid: number): number[] {
+export interface ContainerStart {
+  readonly container: ContainerLayout;
+  readonly mounts: ContainerMounts;
+  readonly user: ContainerUser;
+  readonly init: string;
+  /** <state dir>/bundles/<name> */
+  readonly bundleDir: string;
+  /** <state dir>/runc: runc's --root, shared by every container of the job. */
+  readonly runcRoot: string;
+  readonly system: SystemLayout;
+  readonly hostsText: string;
+}
+
+/** Relative, so runc puts it below its own cgroup (keeping the machine's limits) in every controller. */
+export function containerCgroupsPath(name: string): string {
+  return `freeflow/${name}`;
+}
+
+/**
+ * Writes the container's OCI bundle and starts it with `runc run --detach` in its (already configured)
+ * network namespace. Returns the identity of its init (pid 1 inside), which ends only when teardown
+ * kills it.
+ */
+export async function startContainer(start: ContainerStart): Promise<ProcessIdentity> {
+  const { container, bundleDir } = start;
+  const inputs: BundleInputs = {
+    name: container.name,
+    netnsPath: `/run/netns/${container.netns}`,
+    init: start.init,
+    user: start.user,
+    sharedDir: start.mounts.sharedDir,
+    shmSizeMiB: start.mounts.shmSizeMiB,
+    volumes: start.mounts.volumes,
+    hostsFile: path.join(bundleDir, 'hosts'),
+    hostnameFile: path.join(bundleDir, 'hostname'),
+    cgroupsPath: containerCgroupsPath(container.name),
+  };
+  writeBundle(bundleDir, inputs, start.system, start.hostsText);
+  const pidFile = path.join(bundleDir, 'init.pid');
+  const errorFile = path.join(bundleDir, 'runc.err');
+  // Without a terminal runc hands its stdio to the init: no pipes, or they would stay open for good.
+  const errorFd = fs.openSync(errorFile, 'w', 0o600);
+  let outcome: { code: number | null; signal: NodeJS.Signals | null; error?: Error };
   try {
-    return fs.readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+    const child = spawn('runc', ['--root', start.runcRoot, 'run', '--detach', '--bundle', bundleDir, '--pid-file', pidFile, container.name], {
+      stdio: ['ignore', 'ignore', errorFd],
+      env: RUNC_ENV,
+      timeout: START_TIMEOUT_MS,
+    });
+    outcome = await new Promise((resolve) => {
+      child.on('error', (error) => resolve({ code: null, signal: null, error }));
+      child.on('exit', (code, signal) => resolve({ code, signal }));
+    });
+  } finally {
+    fs.closeSync(errorFd);
+  }
+  if (outcome.code !== 0) {
+    const why = outcome.error?.message ?? fs.readFileSync(errorFile, 'utf8').trim();
+    throw new FfError('CLUSTER_SETUP_FAILED', `container ${container.name} did not start (runc run: ${outcome.signal ?? outcome.code}): ${why}`);
+  }
+  const pid = Number(fs.readFileSync(pidFile, 'utf8').trim());
+  const init = Number.isInteger(pid) && pid > 0 ? identify(pid) : undefined;
+  if (init === undefined) throw new FfError('CLUSTER_SETUP_FAILED', `container ${container.name} started, but its init (pid ${pid}) is gone`);
+  return init;
+}
+
+/** Names of the containers runc knows in `runcRoot` (each is a directory holding its state.json). */
+export function listRuncContainers(runcRoot: string): string[] {
+  try {
+    return fs.readdirSync(runcRoot).filter((entry) => fs.statSync(path.join(runcRoot, entry)).isDirectory());
   } catch {
     return [];
   }
 }
 
+/** What teardown needs from runc's state.json of one container. */
+export interface RuncContainerState {
+  readonly name: string;
+  readonly init: ProcessIdentity | undefined;
+  readonly cgroupPaths: readonly string[];
+}
+
 /**
- * Starts a container's init in its (already configured) network namespace, with new ipc, uts, pid and
- * mount namespaces, and waits until it has built its mounts. The init runs in its own session, so a
- * terminal's Ctrl-C does not reach it: only teardown's SIGKILL ends it.
+ * Reads runc's state of each container (also of one whose start was cut short before it reached the
+ * container map). Unreadable states give only the name: `runc delete --force` deals with those.
  */
-export function startContainerInit(container: ContainerLayout, mounts: ContainerMounts): Promise<ProcessIdentity> {
-  const argv = [
-    'netns', 'exec', container.netns,
-    'unshare', '--ipc', '--uts', '--pid', '--mount', '--fork', '--mount-proc', '--propagation', 'private',
-    runtimeProgram('ffrun-container-init'), container.name, mounts.sharedDir, String(mounts.shmSizeMiB ?? 'default'),
-    ...mounts.volumes,
-  ];
-  // `ip netns exec` and then `unshare` exec in place, so the spawned pid is unshare's and the init is its child.
-  const child = spawn('ip', argv, { detached: true, stdio: ['ignore', 'pipe', 'pipe'], env: { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin' } });
-  return new Promise<ProcessIdentity>((resolve, reject) => {
-    let stdout = '';
-    let stderr = '';
-    const finish = (outcome: { init: ProcessIdentity } | { error: FfError }) => {
-      clearTimeout(timer);
-      child.removeAllListeners('exit');
-      child.stdout.destroy();
-      child.stderr.destroy();
-      child.unref();
-      if ('init' in outcome) resolve(outcome.init);
-      else reject(outcome.error);
-    };
-    const fail = (why: string) =>
-      finish({ error: new FfError('CLUSTER_SETUP_FAILED', `container ${container.name} did not start: ${why}`) });
-    const timer = setTimeout(() => fail(`no "ready" within ${READY_TIMEOUT_MS} ms; stderr: ${stderr.trim()}`), READY_TIMEOUT_MS);
-    child.on('error', (error) => fail(error.message));
-    child.on('exit', (code, signal) => fail(`its init exited (${signal ?? code}): ${stderr.trim()}`));
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
-      stdout += chunk;
-      if (!stdout.includes('ready\n')) return;
-      const initPid = child.pid === undefined ? undefined : childPids(child.pid)[0];
-      const init = initPid === undefined ? undefined : identify(initPid);
-      if (init === undefined) fail(`cannot find its init below unshare (pid ${child.pid})`);
-      else finish({ init });
-    });
+export function readRuncStates(runcRoot: string): RuncContainerState[] {
+  return listRuncContainers(runcRoot).map((name) => {
+    try {
+      const state = JSON.parse(fs.readFileSync(path.join(runcRoot, name, 'state.json'), 'utf8')) as {
+        init_process_pid?: unknown;
+        init_process_start?: unknown;
+        cgroup_paths?: Record<string, unknown>;
+      };
+      const pid = state.init_process_pid;
+      const start = state.init_process_start;
+      const init = typeof pid === 'number' && pid > 0 && (typeof start === 'number' || typeof start === 'string') ? { pid, startTime: String(start) } : undefined;
+      const cgroupPaths = Object.values(state.cgroup_paths ?? {}).filter((p): p is string => typeof p === 'string' && p.startsWith('/sys/fs/cgroup/'));
+      return { name, init, cgroupPaths };
+    } catch {
+      return { name, init: undefined, cgroupPaths: [] };
+    }
   });
+}
+
+/** rmdir of cgroup directories (all their processes must be gone); returns those still there. */
+export function removeCgroupDirs(dirs: readonly string[]): string[] {
+  return dirs.filter((dir) => {
+    try {
+      fs.rmdirSync(dir);
+      return false;
+    } catch (error) {
+      return (error as NodeJS.ErrnoException).code !== 'ENOENT';
+    }
+  });
+}
+
+/** `runc delete --force` (kills what still runs, removes the cgroups and the state); returns the failures. */
+export async function deleteRuncContainers(runcRoot: string, names: readonly string[]): Promise<string[]> {
+  const outcomes = await Promise.all(
+    names.map((name) => exec('runc', ['--root', runcRoot, 'delete', '--force', name], { env: RUNC_ENV, allowFailure: true })),
+  );
+  return outcomes.flatMap((outcome, i) => (outcome.code === 0 ? [] : [`runc delete ${names[i]}: ${outcome.stderr.trim()}`]));
 }

@@ -32,6 +32,10 @@ export interface ClusterLayout {
   readonly jobId: string;
   readonly stateDir: string;
   readonly containerMapFile: string;
+  /** OCI bundles, one directory per container. */
+  readonly bundlesDir: string;
+  /** runc's --root for the job's containers. */
+  readonly runcRoot: string;
   readonly fabricNetns: string;
   readonly launcher: { readonly netns: string; readonly overlayIp: string; readonly overlayCidr: string };
   readonly hosts: readonly HostLayout[];
@@ -49,6 +53,10 @@ export function jobStateDir(jobId: string): string {
 
 export function containerMapFile(stateDir: string): string {
   return path.join(stateDir, 'containers');
+}
+
+export function runcRootOf(stateDir: string): string {
+  return path.join(stateDir, 'runc');
 }
 
 export function planLayout(request: ResolvedClusterRequest): ClusterLayout {
@@ -84,5 +92,15 @@ export function planLayout(request: ResolvedClusterRequest): ClusterLayout {
     launcher.netns,
     ...hosts.flatMap((host) => [host.netns, ...host.containers.map((container) => container.netns)]),
   ];
-  return { jobId: request.jobId, stateDir, containerMapFile: containerMapFile(stateDir), fabricNetns, launcher, hosts, allNetns };
+  return {
+    jobId: request.jobId,
+    stateDir,
+    containerMapFile: containerMapFile(stateDir),
+    bundlesDir: path.join(stateDir, 'bundles'),
+    runcRoot: runcRootOf(stateDir),
+    fabricNetns,
+    launcher,
+    hosts,
+    allNetns,
+  };
 }

@@ -36,7 +36,7 @@ test('each container has its own hostname and pid namespace with the init as pid
     const { stdout } = await cluster.execInContainer(container, ['bash', '-c', 'hostname; tr "\\0" " " </proc/1/cmdline; echo; ls /proc | grep -c "^[0-9]"']);
     const [hostname, initCommand, visibleProcesses] = stdout.trim().split('\n');
     assert.is(hostname, container.name);
-    assert.ok(initCommand?.includes('ffrun-container-init'), `pid 1 is ${initCommand}`);
+    assert.ok(initCommand?.includes('ffrun-init'), `pid 1 is ${initCommand}`);
     // The init, its sleep, and this command's bash, ls and grep: none of the machine's processes.
     assert.ok(Number(visibleProcesses) <= 6, `${visibleProcesses} processes visible`);
     hostnames.push(hostname ?? '');

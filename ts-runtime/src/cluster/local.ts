@@ -2,11 +2,13 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { FfError } from '../errors';
 import { exec, type ExecOptions, type ExecResult } from '../util/exec';
-import { startContainerInit } from './container';
+import { REPO_ROOT } from '../util/repo-root';
+import { startContainer } from './container';
 import { OVERLAY_SUBNET, planLayout, type ClusterLayout, type HostLayout } from './layout';
 import { createNetnsBatch, endpointBatch, fabricBatch, hostBatch, hostFloodBatch, runBatch, type Mtus } from './network';
 import { checkLocalClusterPrerequisites } from './preflight';
-import { resolveClusterRequest, type ResolvedClusterRequest } from './request';
+import { hostsFileText, inspectSystemDirs, type ContainerUser, type SystemLayout, type Volume } from './oci';
+import { orderVolumes, resolveClusterRequest, type ResolvedClusterRequest } from './request';
 import { runtimeProgram } from './runtime-files';
 import { claimJobDir, recordContainer } from './state';
 import { listJobNetns, teardownJob } from './teardown';
@@ -36,33 +38,78 @@ async function allSettledOrThrow<T>(work: readonly Promise<T>[]): Promise<T[]> {
   return outcomes.map((outcome) => (outcome as PromiseFulfilledResult<T>).value);
 }
 
-function mountSharedDir(jobId: string, host: HostLayout, sizeMiB: number | undefined): Promise<ExecResult> {
-  fs.mkdirSync(host.sharedDir, { recursive: true });
-  const options = `mode=1777,nosuid,nodev${sizeMiB === undefined ? '' : `,size=${sizeMiB}m`}`;
+/** The host's shared tmpfs: owned by the job's user, mode 0700 (nobody else on the machine may enter it). */
+function mountSharedDir(jobId: string, host: HostLayout, sizeMiB: number | undefined, user: ContainerUser): Promise<ExecResult> {
+  fs.mkdirSync(host.sharedDir, { recursive: true, mode: 0o700 });
+  const options = `mode=0700,uid=${user.uid},gid=${user.gid},nosuid,nodev${sizeMiB === undefined ? '' : `,size=${sizeMiB}m`}`;
   return exec('mount', ['-t', 'tmpfs', '-o', options, `freeflow-${jobId}-${host.name}`, host.sharedDir]);
+}
+
+/**
+ * The OCI bundles live on a tmpfs of their own: runc creates a dozen mount points in every rootfs, and
+ * removing hundreds of those from a disk file system (ext4 with discard here) took 1.4 s for 32
+ * containers; the tmpfs goes in one umount.
+ */
+function mountBundlesDir(layout: ClusterLayout): Promise<ExecResult> {
+  fs.mkdirSync(layout.bundlesDir, { mode: 0o700 });
+  return exec('mount', ['-t', 'tmpfs', '-o', 'mode=0700,nosuid,nodev,size=64m', `freeflow-${layout.jobId}-bundles`, layout.bundlesDir]);
+}
+
+/** What every container of a job is made of. */
+interface ContainerCommon {
+  readonly system: SystemLayout;
+  readonly hostsText: string;
+  readonly init: string;
+  readonly volumes: readonly Volume[];
+}
+
+function containerCommon(layout: ClusterLayout, request: ResolvedClusterRequest): ContainerCommon {
+  const init = runtimeProgram('ffrun-init');
+  // The checkout's build outputs are read-only in every container, whatever the volumes say: mpirun
+  // passes its rsh agent's path on to every orted (which will not start if it cannot see it), the init
+  // runs from there, a job that could change the agent would run code as root on the machine, and one
+  // that could change the BTL's .so would run code in every later job's ranks.
+  const runtimeDirs = [...new Set([path.dirname(init), path.dirname(runtimeProgram('ffrun-rsh')), path.join(REPO_ROOT, 'build')])];
+  const volumes = orderVolumes(
+    request.volumes.filter((volume) => !volume.readOnly).map((volume) => volume.path),
+    [...request.volumes.filter((volume) => volume.readOnly).map((volume) => volume.path), ...runtimeDirs],
+  );
+  const endpoints = [
+    ...layout.hosts.flatMap((host) => host.containers.map((container) => ({ name: container.name, ip: container.overlayIp }))),
+    { name: layout.launcher.netns, ip: layout.launcher.overlayIp },
+  ];
+  return { system: inspectSystemDirs(), hostsText: hostsFileText(endpoints), init, volumes };
 }
 
 async function buildHost(
   layout: ClusterLayout,
   host: HostLayout,
   request: ResolvedClusterRequest,
+  common: ContainerCommon,
   progress: ProgressReporter,
 ): Promise<ContainerHandle[]> {
   const mtus: Mtus = request;
   await allSettledOrThrow<unknown>([
-    runStep(`${host.name}: shared directory`, progress, () => mountSharedDir(layout.jobId, host, request.sharedDirSizeMiB)),
+    runStep(`${host.name}: shared directory`, progress, () => mountSharedDir(layout.jobId, host, request.sharedDirSizeMiB, request.user)),
     runStep(`${host.name}: network`, progress, () => runBatch('ip', host.netns, hostBatch(layout, host, mtus))),
   ]);
   const others = [runStep(`${host.name}: VXLAN flooding entries`, progress, () => runBatch('bridge', host.netns, hostFloodBatch(layout, host)))];
   if (host.index === 0) {
     others.push(runStep('launcher: network', progress, () => runBatch('ip', layout.launcher.netns, endpointBatch(layout.launcher.overlayCidr))));
   }
-  // mpirun passes its rsh agent's path on to every orted, which will not start if it cannot see it.
-  const volumes = [...request.volumes, path.dirname(runtimeProgram('ffrun-rsh'))];
   const containers = host.containers.map((container) =>
     runStep(`${container.name}: network and init`, progress, async (): Promise<ContainerHandle> => {
       await runBatch('ip', container.netns, endpointBatch(container.overlayCidr));
-      const init = await startContainerInit(container, { sharedDir: host.sharedDir, shmSizeMiB: request.shmSizeMiB, volumes });
+      const init = await startContainer({
+        container,
+        mounts: { sharedDir: host.sharedDir, shmSizeMiB: request.shmSizeMiB, volumes: common.volumes },
+        user: request.user,
+        init: common.init,
+        bundleDir: path.join(layout.bundlesDir, container.name),
+        runcRoot: layout.runcRoot,
+        system: common.system,
+        hostsText: common.hostsText,
+      });
       recordContainer(layout.containerMapFile, { name: container.name, init });
       const { name, index, netns, overlayIp } = container;
       return { name, host: host.index, index, netns, overlayIp, initPid: init.pid };
@@ -81,6 +128,7 @@ class LocalCluster implements Cluster {
   readonly underlayMtu: number;
   readonly stateDir: string;
   readonly containerMapFile: string;
+  readonly user: { readonly uid: number; readonly gid: number };
   readonly rshAgent = runtimeProgram('ffrun-rsh');
   private destroyed: Promise<void> | undefined;
 
@@ -92,6 +140,7 @@ class LocalCluster implements Cluster {
     this.underlayMtu = request.underlayMtu;
     this.stateDir = layout.stateDir;
     this.containerMapFile = layout.containerMapFile;
+    this.user = request.user;
   }
 
   execInContainer(container: ContainerHandle, argv: readonly string[], options: ExecOptions = {}): Promise<ExecResult> {
@@ -105,7 +154,9 @@ class LocalCluster implements Cluster {
   }
 
   execInLauncher(argv: readonly string[], options?: ExecOptions): Promise<ExecResult> {
-    return exec('ip', ['netns', 'exec', this.launcher.netns, ...argv], options);
+    // nsenter, not `ip netns exec`: the launcher keeps the machine's /sys (and its cgroup mounts, which
+    // runc needs when mpirun's rsh agent starts orted in a container).
+    return exec('nsenter', [`--net=/run/netns/${this.launcher.netns}`, '--', ...argv], options);
   }
 
   destroy(): Promise<void> {
@@ -136,9 +187,13 @@ export async function createLocalCluster(request: ClusterRequest, progress: Prog
     });
   }
   try {
-    await runStep('network namespaces', progress, () => runBatch('ip', undefined, createNetnsBatch(layout.allNetns)));
+    await allSettledOrThrow<unknown>([
+      runStep('network namespaces', progress, () => runBatch('ip', undefined, createNetnsBatch(layout.allNetns))),
+      runStep('bundle directory', progress, () => mountBundlesDir(layout)),
+    ]);
     await runStep('fabric network', progress, () => runBatch('ip', layout.fabricNetns, fabricBatch(layout, resolved)));
-    const perHost = await allSettledOrThrow(layout.hosts.map((host) => buildHost(layout, host, resolved, progress)));
+    const common = containerCommon(layout, resolved);
+    const perHost = await allSettledOrThrow(layout.hosts.map((host) => buildHost(layout, host, resolved, common, progress)));
     progress(`cluster ${resolved.jobId} ready`);
     return new LocalCluster(layout, resolved, perHost.flat());
   } catch (error) {

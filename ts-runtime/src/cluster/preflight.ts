@@ -7,13 +7,10 @@ import { runtimeProgram } from './runtime-files';
 const REQUIRED_PROGRAMS: ReadonlyArray<readonly [program: string, debianPackage: string]> = [
   ['ip', 'iproute2'],
   ['bridge', 'iproute2'],
-  ['unshare', 'util-linux'],
+  ['runc', 'runc'],
   ['nsenter', 'util-linux'],
   ['mount', 'mount'],
   ['umount', 'mount'],
-  ['findmnt', 'util-linux'],
-  ['awk', 'mawk'],
-  ['bash', 'bash'],
 ];
 
 function onPath(program: string): boolean {
@@ -34,7 +31,7 @@ export function checkLocalClusterPrerequisites(): void {
       hint: 'run ffrun as root (sudo)',
     });
   }
-  runtimeProgram('ffrun-container-init');
+  runtimeProgram('ffrun-init');
   runtimeProgram('ffrun-rsh');
   const missing = REQUIRED_PROGRAMS.filter(([program]) => !onPath(program));
   if (missing.length > 0) {

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { FfError } from '../errors';
+import { ROOT_USER, type ContainerUser, type Volume } from './oci';
 import type { ClusterRequest } from './types';
 
 /** Overlay addresses are 10.244.<host+1>.<container+2> and underlay ones 10.200.0.<host+1>: these bound the sizes. */
@@ -12,6 +13,11 @@ const MIN_CONTAINER_MTU = 1280;
 export const DEFAULT_CONTAINER_MTU = 1450;
 
 const sizeMiB = z.number().int().positive();
+const id = z.number().int().min(0).max(0xfffffffe);
+const volumeList = z
+  .array(z.string().regex(/^\/[^\0\n]*$/, 'must be an absolute path'))
+  .refine((paths) => paths.every((p) => !/^\/dev\/shm(\/|$)/.test(p)), 'cannot be under /dev/shm, which is private to each container')
+  .refine((paths) => paths.every((p) => !/^\/run\/freeflow(-jobs)?(\/|$)/.test(p)), 'cannot be /run/freeflow or under /run/freeflow-jobs');
 
 const clusterRequestSchema = z
   .object({
@@ -21,10 +27,9 @@ const clusterRequestSchema = z
     containerMtu: z.number().int().min(MIN_CONTAINER_MTU).max(MAX_UNDERLAY_MTU - VXLAN_OVERHEAD).optional(),
     sharedDirSizeMiB: sizeMiB.optional(),
     shmSizeMiB: sizeMiB.optional(),
-    volumes: z
-      .array(z.string().regex(/^\/[^\0\n]*$/, 'must be an absolute path'))
-      .refine((paths) => paths.every((p) => !/^\/dev\/shm(\/|$)/.test(p)), 'cannot be under /dev/shm, which is private to each container')
-      .optional(),
+    volumes: volumeList.optional(),
+    readOnlyVolumes: volumeList.optional(),
+    user: z.strictObject({ uid: id, gid: id }).optional(),
   })
   .strict();
 
@@ -37,7 +42,9 @@ export interface ResolvedClusterRequest {
   /** undefined: the kernel's tmpfs default (half of RAM; pages are only used when touched). */
   readonly sharedDirSizeMiB: number | undefined;
   readonly shmSizeMiB: number | undefined;
-  readonly volumes: readonly string[];
+  /** Mounted in the order they must be (parents before children), each read-write or read-only. */
+  readonly volumes: readonly Volume[];
+  readonly user: ContainerUser;
 }
 
 /** Validates a request once, at the module boundary, and fills in the defaults. */
@@ -47,7 +54,8 @@ export function resolveClusterRequest(request: ClusterRequest): ResolvedClusterR
     const problems = parsed.error.issues.map((issue) => `${issue.path.join('.') || 'request'}: ${issue.message}`);
     throw new FfError('CLUSTER_REQUEST_INVALID', `invalid local cluster request: ${problems.join('; ')}`, {
       hint: `give jobId as 6 characters [a-z0-9], 1-${MAX_HOSTS} hosts, 1-${MAX_CONTAINERS_PER_HOST} containers per host, ` +
-        `containerMtu ${MIN_CONTAINER_MTU}-${MAX_UNDERLAY_MTU - VXLAN_OVERHEAD}, sizes as positive whole MiB, volumes as absolute paths outside /dev/shm`,
+        `containerMtu ${MIN_CONTAINER_MTU}-${MAX_UNDERLAY_MTU - VXLAN_OVERHEAD}, sizes as positive whole MiB, volumes as absolute paths outside /dev/shm, ` +
+        'user as {uid, gid} numbers',
       notes: problems,
     });
   }
@@ -60,6 +68,21 @@ export function resolveClusterRequest(request: ClusterRequest): ResolvedClusterR
     underlayMtu: Math.max(1500, containerMtu + VXLAN_OVERHEAD),
     sharedDirSizeMiB: parsed.data.sharedDirSizeMiB,
     shmSizeMiB: parsed.data.shmSizeMiB,
-    volumes: parsed.data.volumes ?? [],
+    volumes: orderVolumes(parsed.data.volumes ?? [], parsed.data.readOnlyVolumes ?? []),
+    user: parsed.data.user ?? ROOT_USER,
   };
+}
+
+/**
+ * One mount per directory, parents before children. A read-write directory at or below a read-only one
+ * is dropped (it stays read-only: a job must not be able to write below what is protected), and a
+ * directory given both ways is read-only.
+ */
+export function orderVolumes(readWrite: readonly string[], readOnly: readonly string[]): Volume[] {
+  const clean = (p: string) => (p.length > 1 ? p.replace(/\/+$/, '') : p);
+  const protectedDirs = [...new Set(readOnly.map(clean))];
+  const below = (dir: string, parent: string) => dir === parent || dir.startsWith(parent === '/' ? '/' : parent + '/');
+  const writable = [...new Set(readWrite.map(clean))].filter((dir) => !protectedDirs.some((parent) => below(dir, parent)));
+  const volumes = [...writable.map((p) => ({ path: p, readOnly: false })), ...protectedDirs.map((p) => ({ path: p, readOnly: true }))];
+  return volumes.sort((a, b) => a.path.split('/').length - b.path.split('/').length);
 }

@@ -1,4 +1,6 @@
 import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -25,13 +27,45 @@ function agent(cluster: Cluster, args: readonly string[], env: NodeJS.ProcessEnv
   });
 }
 
-test('mpirun form: words are re-parsed like a remote shell, inside the named container', async ({ cluster }) => {
+test('mpirun form: words are split with shell quoting, without a shell, inside the named container', async ({ cluster }) => {
   const target = cluster.containers[1];
   if (!target) throw new Error('expected 2 containers');
   // orted's command line arrives as words with quotes inside them.
-  const result = await agent(cluster, [target.name, 'hostname;', 'printf', "'%s\\n'", '-mca', 'orte_hnp_uri', '"1.0;tcp://10.244.255.254:4000"', "'a  b'"]);
+  const result = await agent(cluster, [target.name, ' printf', "'%s\\n'", '"$(hostname)"', '-mca', 'orte_hnp_uri', '"1.0;tcp://10.244.255.254:4000"', "'a  b'", '`id`']);
   assert.is(result.stderr, '');
-  assert.is(result.stdout, `${target.name}\n-mca\norte_hnp_uri\n1.0;tcp://10.244.255.254:4000\na  b\n`);
+  assert.is(result.stdout, `$(hostname)\n-mca\norte_hnp_uri\n1.0;tcp://10.244.255.254:4000\na  b\n\`id\`\n`);
+});
+
+test('mpirun form: shell operators are refused with exit 255 and nothing runs', async ({ cluster }) => {
+  const target = cluster.containers[1];
+  if (!target) throw new Error('expected 2 containers');
+  for (const words of [['true;', 'touch', '/run/freeflow/pwned'], ['true', '&&', 'touch', '/run/freeflow/pwned'], ['touch', '$(touch /run/freeflow/pwned)']]) {
+    const result = await agent(cluster, [target.name, ...words]);
+    assert.is(result.code, 255, words.join(' '));
+    assert.match(result.stderr, /refusing an unquoted shell operator/);
+  }
+  const host = cluster.hosts[target.host];
+  assert.not.ok(fs.existsSync(path.join(host!.sharedDir, 'pwned')), 'a refused command ran');
+});
+
+test('the agent refuses a container map that someone other than root could have written', async ({ cluster }) => {
+  const target = cluster.containers[0];
+  if (!target) throw new Error('expected 2 containers');
+  const copy = path.join(cluster.stateDir, 'map-copy');
+  fs.copyFileSync(cluster.containerMapFile, copy);
+  try {
+    fs.chmodSync(copy, 0o622);
+    const writable = await agent(cluster, ['--argv', target.name, 'true'], { FFRUN_CONTAINER_MAP: copy });
+    assert.is(writable.code, 255);
+    assert.match(writable.stderr, /refusing container map/);
+    fs.chmodSync(copy, 0o600);
+    fs.chownSync(copy, 65534, 65534);
+    const foreign = await agent(cluster, ['--argv', target.name, 'true'], { FFRUN_CONTAINER_MAP: copy });
+    assert.is(foreign.code, 255);
+    assert.match(foreign.stderr, /owned by root/);
+  } finally {
+    fs.rmSync(copy, { force: true });
+  }
 });
 
 test('the command gets only PATH, HOME, LANG and the MPI/UCX/freeflow variables', async ({ cluster }) => {
@@ -55,34 +89,36 @@ test('--argv runs argv as given, in a working directory resolved inside the cont
 test('exit status, stdin and default signal handling pass through the agent', async ({ cluster }) => {
   const target = cluster.containers[0];
   if (!target) throw new Error('expected 2 containers');
-  assert.is((await agent(cluster, [target.name, 'exit 7'])).code, 7);
+  assert.is((await agent(cluster, [target.name, 'bash -c "exit 7"'])).code, 7);
   const echoed = await exec(cluster.rshAgent, ['--argv', target.name, 'cat'], {
     env: { PATH: process.env.PATH, FFRUN_CONTAINER_MAP: cluster.containerMapFile },
     input: 'through stdin\n',
   });
   assert.is(echoed.stdout, 'through stdin\n');
-  // The agent runs nsenter in the background, which would make the command ignore SIGINT and SIGQUIT.
   const ignored = await agent(cluster, ['--argv', target.name, 'grep', 'SigIgn', '/proc/self/status']);
   assert.is(ignored.stdout, 'SigIgn:\t0000000000000000\n');
 });
 
-test('a killed agent takes its command along and leaves no zombie in the container', async ({ cluster }) => {
-  const target = cluster.containers[0];
-  if (!target) throw new Error('expected 2 containers');
-  const running = spawn(cluster.rshAgent, [target.name, 'sleep 31'], {
-    env: { PATH: process.env.PATH, FFRUN_CONTAINER_MAP: cluster.containerMapFile },
-    stdio: 'ignore',
+for (const [signal, number] of [['SIGTERM', 15], ['SIGHUP', 1], ['SIGINT', 2]] as const) {
+  test(`${signal} to the agent reaches the command (runc exec forwards it) and leaves no zombie in the container`, async ({ cluster }) => {
+    const target = cluster.containers[0];
+    if (!target) throw new Error('expected 2 containers');
+    const marker = `sleep 3${number}`;
+    const running = spawn(cluster.rshAgent, [target.name, marker], {
+      env: { PATH: process.env.PATH, FFRUN_CONTAINER_MAP: cluster.containerMapFile },
+      stdio: 'ignore',
+    });
+    const exited = new Promise<number | null>((resolve) => running.on('exit', (code, signal) => resolve(code ?? (signal ? -1 : null))));
+    const inside = (script: string) => cluster.execInContainer(target, ['bash', '-c', script]).then((result) => result.stdout);
+    for (let tries = 0; (await inside(`pgrep -fxc "${marker}" || true`)).trim() !== '1'; tries++) {
+      if (tries > 200) throw new Error('the command never started');
+      await sleep(10);
+    }
+    running.kill(signal);
+    assert.is(await exited, 128 + number, `the agent reports the command killed by ${signal}`);
+    assert.is(await inside(`ps -eo stat=,args= | grep -E "^Z|${marker}" | grep -v grep || true`), '');
   });
-  const exited = new Promise<number | null>((resolve) => running.on('exit', (code, signal) => resolve(code ?? (signal ? -1 : null))));
-  const inside = (script: string) => cluster.execInContainer(target, ['bash', '-c', script]).then((result) => result.stdout);
-  for (let tries = 0; (await inside('pgrep -fxc "sleep 31" || true')).trim() !== '1'; tries++) {
-    if (tries > 200) throw new Error('the command never started');
-    await sleep(10);
-  }
-  running.kill('SIGTERM');
-  assert.is(await exited, 128 + 15, 'the agent reports the command killed by SIGTERM');
-  assert.is(await inside('ps -eo stat=,args= | grep -E "^Z|sleep 31" | grep -v grep || true'), '');
-});
+}
 
 test('an unknown host name fails with exit 255 and names the known containers', async ({ cluster }) => {
   const result = await agent(cluster, ['ff-nosuch-h9c9', 'true']);

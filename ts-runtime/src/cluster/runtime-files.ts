@@ -3,14 +3,14 @@ import * as path from 'node:path';
 import { FfError } from '../errors';
 import { REPO_ROOT } from '../util/repo-root';
 
-/** Shell programs of the runtime, in ts-runtime/bin of the checkout. */
-export type RuntimeProgram = 'ffrun-rsh' | 'ffrun-container-init';
+/** Programs of the runtime, built from ts-runtime/agent into build/bin of the checkout. */
+export type RuntimeProgram = 'ffrun-rsh' | 'ffrun-init';
 
 export function runtimeProgram(name: RuntimeProgram): string {
-  const program = path.join(REPO_ROOT, 'ts-runtime', 'bin', name);
+  const program = path.join(REPO_ROOT, 'build', 'bin', name);
   if (!fs.existsSync(program)) {
     throw new FfError('MISSING_DEPENDENCY', `${program} is missing`, {
-      hint: 'run freeflow from a complete checkout (compiled code in dist/ finds ts-runtime/bin through the repository root)',
+      hint: 'build the checkout first (scripts/setup.sh builds ts-runtime/agent into build/bin)',
     });
   }
   return program;

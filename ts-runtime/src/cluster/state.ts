@@ -38,8 +38,10 @@ export function claimJobDir(jobId: string): string {
   fs.mkdirSync(JOBS_ROOT, { recursive: true, mode: 0o755 });
   const claim = path.join(JOBS_ROOT, `${CLAIM_PREFIX}${jobId}-${process.pid}`);
   fs.rmSync(claim, { recursive: true, force: true });
-  fs.mkdirSync(claim, { mode: 0o755 });
-  fs.writeFileSync(path.join(claim, OWNER_FILE), formatIdentity(self) + '\n');
+  // Only root may look into a job's state (the container map, bundles, hostfile).
+  fs.mkdirSync(claim, { mode: 0o700 });
+  fs.chmodSync(claim, 0o700);
+  fs.writeFileSync(path.join(claim, OWNER_FILE), formatIdentity(self) + '\n', { mode: 0o600 });
   const stateDir = jobStateDir(jobId);
   try {
     fs.renameSync(claim, stateDir);
@@ -69,7 +71,8 @@ export function readOwner(dir: string): ProcessIdentity | undefined {
 }
 
 export function recordContainer(mapFile: string, record: ContainerRecord): void {
-  fs.appendFileSync(mapFile, `${record.name} ${formatIdentity(record.init)}\n`);
+  // 0600 root: ffrun-rsh refuses a map that anyone but root could have written.
+  fs.appendFileSync(mapFile, `${record.name} ${formatIdentity(record.init)}\n`, { mode: 0o600 });
 }
 
 export function readContainerMap(mapFile: string): ContainerRecord[] {

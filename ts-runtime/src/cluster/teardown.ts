@@ -1,7 +1,9 @@
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { FfError } from '../errors';
 import { exec } from '../util/exec';
-import { containerMapFile, jobNetnsPrefix, jobStateDir } from './layout';
+import { containerCgroupsPath, deleteRuncContainers, readRuncStates, removeCgroupDirs } from './container';
+import { containerMapFile, jobNetnsPrefix, jobStateDir, runcRootOf } from './layout';
 import { deleteNetnsBatch, runBatch } from './network';
 import { killAndWait, netnsInode, processesInNetns } from './procfs';
 import { readContainerMap } from './state';
@@ -46,6 +48,43 @@ async function unmountBelow(dir: string): Promise<string[]> {
 }
 
 /**
+ * Cgroup directories of the job's containers that exist now, in every v1 controller (and cgroup2), below
+ * this process's own cgroup, where runc puts a relative cgroupsPath.
+ */
+export function jobCgroupDirs(jobId: string): string[] {
+  const parent = path.dirname(containerCgroupsPath(jobNetnsPrefix(jobId)));
+  const prefix = jobNetnsPrefix(jobId);
+  const found: string[] = [];
+  let lines: string[];
+  try {
+    lines = fs.readFileSync('/proc/self/cgroup', 'utf8').split('\n');
+  } catch {
+    return [];
+  }
+  for (const line of lines) {
+    const match = /^\d+:([^:]*):(.*)$/.exec(line);
+    if (!match) continue;
+    const controllers = match[1]!;
+    const mountDir = controllers === '' ? 'unified' : controllers.replace(/^name=/, '');
+    const dir = path.join('/sys/fs/cgroup', mountDir, match[2]!, parent);
+    let entries: string[];
+    try {
+      entries = fs.readdirSync(dir);
+    } catch {
+      continue;
+    }
+    found.push(...entries.filter((entry) => entry.startsWith(prefix)).map((entry) => path.join(dir, entry)));
+  }
+  return found;
+}
+
+/** rmdir of the job's container cgroups below this process's cgroup that are left (a runc killed before it wrote its state); returns those left. */
+function removeJobCgroups(jobId: string): string[] {
+  removeCgroupDirs(jobCgroupDirs(jobId));
+  return jobCgroupDirs(jobId);
+}
+
+/**
  * Removes everything a job made, in the order that frees each resource: processes (container inits
  * take their whole pid namespace with them; then anything left in the job's network namespaces, such
  * as mpirun in the launcher), mounts, network namespaces (their links go with them), the state dir.
@@ -59,11 +98,27 @@ export async function teardownJob(jobId: string, progress: ProgressReporter = ()
   const inodes = new Set(netnsNames.map(netnsInode).filter((inode): inode is number => inode !== undefined));
 
   progress(`teardown ${jobId}: stopping processes`);
-  const inits = readContainerMap(containerMapFile(stateDir)).map((record) => record.init);
+  // The inits from the container map and from runc's own state (a container whose start was cut short
+  // is only there); each takes its pid namespace along.
+  const runcRoot = runcRootOf(stateDir);
+  const runcStates = readRuncStates(runcRoot);
+  const inits = [
+    ...readContainerMap(containerMapFile(stateDir)).map((record) => record.init),
+    ...runcStates.flatMap((state) => (state.init === undefined ? [] : [state.init])),
+  ];
   const survivors = await killAndWait(inits, PROCESS_EXIT_TIMEOUT_MS);
   const stragglers = processesInNetns(inodes).filter((found) => found.pid !== process.pid);
   survivors.push(...(await killAndWait(stragglers, PROCESS_EXIT_TIMEOUT_MS)));
   if (survivors.length > 0) problems.push(`processes still running after SIGKILL: ${survivors.map((p) => p.pid).join(', ')}`);
+
+  // With every init dead, what `runc delete` would do is left: the containers' cgroups (removed here
+  // directly: one runc process per container costs ~0.1 s of CPU each) and runc's state (it goes with
+  // the state dir). A container whose cgroups cannot go this way is left to `runc delete --force`.
+  const stubborn = runcStates.filter((state) => state.init === undefined || removeCgroupDirs(state.cgroupPaths).length > 0);
+  if (stubborn.length > 0) progress(`teardown ${jobId}: runc delete of ${stubborn.length} containers`);
+  problems.push(...(await deleteRuncContainers(runcRoot, stubborn.map((state) => state.name))));
+  const cgroupsLeft = removeJobCgroups(jobId);
+  if (cgroupsLeft.length > 0) problems.push(`cgroups left: ${cgroupsLeft.join(', ')}`);
 
   progress(`teardown ${jobId}: unmounting`);
   const stuckMounts = await unmountBelow(stateDir);

@@ -3,8 +3,8 @@ import * as fs from 'node:fs';
 import * as assert from 'uvu/assert';
 import { exec } from '../util/exec';
 import { jobNetnsPrefix, jobStateDir } from './layout';
-import { isRunning, type ProcessIdentity } from './procfs';
-import { listJobNetns, mountsBelow } from './teardown';
+import { identify, isRunning, type ProcessIdentity } from './procfs';
+import { jobCgroupDirs, listJobNetns, mountsBelow } from './teardown';
 
 /** Helpers shared by the cluster tests (real namespaces; they need root). */
 
@@ -14,12 +14,17 @@ export function testJobId(): string {
   return 'zt' + [...randomBytes(4)].map((byte) => alphabet[byte % alphabet.length]).join('');
 }
 
-/** Pids of processes whose command line names the job (container inits and their unshare parents do). */
+/** Pids of processes whose command line names the job (runc and the agent do) or that run in a cgroup of its containers (the inits and everything runc exec started). */
 export function processesNamingJob(jobId: string): number[] {
   const marker = jobNetnsPrefix(jobId);
   return fs.readdirSync('/proc').filter((entry) => /^\d+$/.test(entry)).flatMap((entry) => {
     try {
-      return fs.readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes(marker) ? [Number(entry)] : [];
+      if (fs.readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes(marker)) return [Number(entry)];
+      // A killed init is re-parented to the machine's pid 1 and may linger as a zombie still listed in
+      // its (already removed) cgroup: it holds nothing any more.
+      const identity = identify(Number(entry));
+      if (identity === undefined || !isRunning(identity)) return [];
+      return fs.readFileSync(`/proc/${entry}/cgroup`, 'utf8').includes(`freeflow/${marker}`) ? [Number(entry)] : [];
     } catch {
       return [];
     }
@@ -35,6 +40,7 @@ export function assertJobGone(jobId: string, inits: readonly ProcessIdentity[] =
   assert.equal(inits.filter(isRunning), [], 'container inits still running');
   assert.equal(processesNamingJob(jobId), [], 'processes of the job still running');
   assert.not.ok(fs.existsSync(jobStateDir(jobId)), 'state dir left');
+  assert.equal(jobCgroupDirs(jobId), [], 'cgroups of its containers left');
 }
 
 /** Names of the links in the root network namespace. */

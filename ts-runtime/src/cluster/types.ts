@@ -18,6 +18,10 @@ export interface ClusterRequest {
    * ffrun passes the repository, so its programs run in containers wherever it was cloned.
    */
   volumes?: readonly string[];
+  /** Like volumes, but read-only; a read-write volume at or below one of them is read-only too. */
+  readOnlyVolumes?: readonly string[];
+  /** Who runs in the containers (their init, orted, ranks): default root, with Docker's default capabilities; any other user gets none. */
+  user?: { readonly uid: number; readonly gid: number };
 }
 
 export interface HostHandle {
@@ -59,6 +63,8 @@ export interface Cluster {
   readonly stateDir: string;
   /** The value for FFRUN_CONTAINER_MAP. */
   readonly containerMapFile: string;
+  /** Who runs in the containers; owns the hosts' shared directories. */
+  readonly user: { readonly uid: number; readonly gid: number };
   /** Absolute path of ffrun-rsh, for `--mca plm_rsh_agent`. */
   readonly rshAgent: string;
   /**
@@ -69,7 +75,7 @@ export interface Cluster {
   execInContainer(container: ContainerHandle, argv: readonly string[], options?: ExecOptions): Promise<ExecResult>;
   /** Runs argv in a host's network namespace (`ip netns exec`, which also gives it that namespace's /sys). */
   execInHost(host: HostHandle, argv: readonly string[], options?: ExecOptions): Promise<ExecResult>;
-  /** Runs argv in the launcher's network namespace (root pid and mount namespaces), where mpirun belongs. */
+  /** Runs argv in the launcher's network namespace (root pid and mount namespaces, the machine's /sys), where mpirun belongs. */
   execInLauncher(argv: readonly string[], options?: ExecOptions): Promise<ExecResult>;
   /** Idempotent; removes everything; safe to call after a partial set-up; never leaves processes. */
   destroy(): Promise<void>;

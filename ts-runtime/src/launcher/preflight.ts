@@ -43,8 +43,8 @@ export interface ProgramProbeTarget {
 }
 
 /**
- * Checks inside a container (containers share the host's files, but this is the view the ranks get) that
- * the program is an executable file, or a command on PATH for a bare name.
+ * Checks inside a container, as the job's user (the view the ranks get), that the program is an
+ * executable file, or a command on PATH for a bare name.
  */
 export async function assertProgramRunnable<C extends ProgramProbeTarget>(
   container: C,
@@ -57,7 +57,7 @@ export async function assertProgramRunnable<C extends ProgramProbeTarget>(
   const what = command.includes('/') ? `${command} is not an executable file` : `${command} is not a command on PATH`;
   throw new FfError('PROGRAM_NOT_FOUND', `${what} inside container ${container.name}`, {
     hint: command.includes('/')
-      ? "check the path: relative paths in a job spec resolve against the repository root, on the command line against the working directory; containers see the machine's files, with their own /dev/shm, and /tmp and /run except the repository, the working directory and the program's directory (the MPI test programs are built by `npm run build` into build/bin/)"
+      ? "check the path: relative paths in a job spec resolve against the repository root, on the command line against the working directory; containers see the machine's /usr, /etc and /opt, the repository, the working directory and the program's directory, nothing else (the MPI test programs are built by `npm run build` into build/bin/); with a spec `user`, that user must be able to run it"
       : 'give the program as a path, e.g. ./app or build/bin/<program>',
   });
 }

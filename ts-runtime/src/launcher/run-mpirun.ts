@@ -36,15 +36,16 @@ const STOP_GRACE_MS = 5_000;
 const OUTPUT_DRAIN_MS = 2_000;
 
 /**
- * Runs mpirun inside the launcher's network namespace (`ip netns exec` execs it, so the child pid is
- * mpirun's), streams its output line by line and resolves when it exits. mpirun runs in its own process
+ * Runs mpirun inside the launcher's network namespace (`nsenter --net` execs it, so the child pid is
+ * mpirun's; unlike `ip netns exec` it keeps the machine's /sys, whose cgroup mounts runc needs when the
+ * rsh agent starts orted in a container), streams its output line by line and resolves when it exits. mpirun runs in its own process
  * group: a terminal's Ctrl-C reaches ffrun only, which forwards exactly one signal.
  */
 export function runMpirun(invocation: MpirunInvocation, options: RunOptions): Promise<MpirunOutcome> {
-  for (const file of invocation.files) writeFileSync(file.path, file.text);
+  for (const file of invocation.files) writeFileSync(file.path, file.text, { mode: 0o600 });
   const started = Date.now();
   return new Promise((resolve, reject) => {
-    const child = spawn('ip', ['netns', 'exec', options.launcherNetns, ...invocation.argv], {
+    const child = spawn('nsenter', [`--net=/run/netns/${options.launcherNetns}`, '--', ...invocation.argv], {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, ...invocation.env },
       detached: true,
@@ -79,7 +80,7 @@ export function runMpirun(invocation: MpirunInvocation, options: RunOptions): Pr
     });
     child.on('error', (error) => {
       clearTimeout(timeout);
-      reject(new FfError('EXEC_FAILED', `could not start mpirun through ip netns exec: ${error.message}`, { hint: '`npm run setup` installs iproute2 and Open MPI', cause: error }));
+      reject(new FfError('EXEC_FAILED', `could not start mpirun through nsenter: ${error.message}`, { hint: '`npm run setup` installs util-linux and Open MPI', cause: error }));
     });
     child.on('exit', () => {
       drainTimer = setTimeout(() => {

@@ -1,11 +1,12 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { FfError } from '../errors';
 import { compareWithReports, fallbacks, NO_REPORT } from './actual-paths';
-import { parseBtlReport, readBtlReports, reportFileName } from './btl-report';
+import { parseBtlReport, readBtlReports, readReportFile, reportFileName } from './btl-report';
 import { formatPathMatrix, formatPlanVersusActual } from './format-plan';
 import type { JobPlan } from './plan';
 
@@ -93,6 +94,25 @@ test('the planned matrix has one row per sending rank', () => {
   assert.match(lines[0]!, /path matrix, planned \(network freeflow; s=self m=shm t=tcp r=router\)/);
   assert.match(lines[2]!, /^  rank 0\s+s\s+m\s+t$/);
   assert.match(lines[4]!, /^  rank 2\s+t\s+t\s+s$/);
+});
+
+
+test('reports are read only from regular files: a symlink or a FIFO planted in the shared directory counts as no report', () => {
+  const root = mkdtempSync(path.join(tmpdir(), 'ffreport-'));
+  try {
+    const secret = path.join(root, 'secret');
+    writeFileSync(secret, 'freeflow-report 1\nrank 0\nend\n');
+    const link = path.join(root, reportFileName(0));
+    symlinkSync(secret, link);
+    assert.is(readReportFile(link), undefined);
+    const fifo = path.join(root, reportFileName(1));
+    execFileSync('mkfifo', [fifo]);
+    assert.is(readReportFile(fifo), undefined, 'a FIFO must neither block nor be read');
+    assert.is(readReportFile(path.join(root, 'missing')), undefined);
+    assert.is(readReportFile(secret), 'freeflow-report 1\nrank 0\nend\n');
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
 });
 
 test.run();

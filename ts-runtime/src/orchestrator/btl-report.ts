@@ -1,4 +1,4 @@
-import { readFileSync, rmSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readFileSync, rmSync } from 'node:fs';
 import * as path from 'node:path';
 import { FfError } from '../errors';
 
@@ -47,15 +47,34 @@ export function readBtlReports(ranks: ReadonlyArray<{ rank: number; host: number
   const reports = new Map<number, BtlReport>();
   for (const { rank, host } of ranks) {
     const file = path.join(sharedDirs[host]!, reportFileName(rank));
-    let text: string;
-    try {
-      text = readFileSync(file, 'utf8');
-    } catch {
-      continue;
-    }
-    reports.set(rank, parseBtlReport(text, file));
+    const text = readReportFile(file);
+    if (text !== undefined) reports.set(rank, parseBtlReport(text, file));
   }
   return reports;
+}
+
+/** A report is at most a line per peer: anything bigger is not one. */
+const MAX_REPORT_BYTES = 1 << 20;
+
+/**
+ * The text of a report, or undefined when there is none. The shared directory belongs to the job's user,
+ * so ffrun (root) follows no symlink there (O_NOFOLLOW), reads only a regular file (a FIFO would block
+ * it) and no more than a report can hold; anything else counts as no report.
+ */
+export function readReportFile(file: string): string | undefined {
+  let fd: number;
+  try {
+    fd = openSync(file, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  } catch {
+    return undefined;
+  }
+  try {
+    const stat = fstatSync(fd);
+    if (!stat.isFile() || stat.size > MAX_REPORT_BYTES) return undefined;
+    return readFileSync(fd, 'utf8');
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /** Removes the reports of `ranks` (those of an earlier job on the same cluster), so that none is taken for a new one. */

@@ -30,6 +30,8 @@ export const LIMITS = {
 const NAME_PATTERN = /^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$/;
 const ENV_NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const MCA_NAME_PATTERN = /^[a-z0-9_]+$/;
+/** A user name as Debian's adduser allows it, a uid, or uid:gid. */
+export const USER_PATTERN = /^([a-z_][a-z0-9_-]{0,31}|[0-9]{1,10}(:[0-9]{1,10})?)$/;
 
 /**
  * What each field must be, by dotted path (`*` stands for any key or index), worded for both YAML specs
@@ -54,6 +56,7 @@ export const FIELD_FIXES: Readonly<Record<string, string>> = {
   mca: 'give a mapping of extra Open MPI MCA parameter names to string values',
   'mca.*': 'use an MCA parameter name (lower-case letters, digits, _) and a quoted string value',
   timeoutSeconds: `use a whole number of seconds from 1 to ${LIMITS.timeoutSeconds} (default 300)`,
+  user: 'give the user the ranks run as: a name from the machine\'s /etc/passwd, a uid, or uid:gid, e.g. "65534:65534" (default root)',
 };
 
 /**
@@ -81,6 +84,7 @@ export const jobSpecSchema = z.strictObject({
   env: stringMap(ENV_NAME_PATTERN).default({}),
   mca: stringMap(MCA_NAME_PATTERN).default({}),
   timeoutSeconds: wholeNumber(LIMITS.timeoutSeconds).default(300),
+  user: z.string().regex(USER_PATTERN, { error: 'is not a user name, uid or uid:gid' }).optional(),
 });
 
 /** A validated job spec; `program.command` is still as written (see resolveProgram). */

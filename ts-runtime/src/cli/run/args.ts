@@ -19,6 +19,7 @@ const FLAG_OF: Readonly<Record<string, string>> = {
   placement: '--placement',
   network: '--network',
   timeoutSeconds: '--timeout',
+  user: '--user',
   'program.command': 'the program after --',
   'program.args.*': 'the program arguments after --',
   'env.*': '-x',
@@ -26,7 +27,7 @@ const FLAG_OF: Readonly<Record<string, string>> = {
 };
 
 /** Flags that take one value and may be given once (`--np` is `-n`). `-x` and `--mca` repeat, once per name. */
-const VALUE_FLAGS = new Set(['-n', '--np', '--hosts', '--containers-per-host', '--slots-per-container', '--placement', '--network', '--timeout', '--name']);
+const VALUE_FLAGS = new Set(['-n', '--np', '--hosts', '--containers-per-host', '--slots-per-container', '--placement', '--network', '--timeout', '--name', '--user']);
 /** The spec field each numeric flag sets: errors name the number as the user typed it. */
 const NUMERIC_FLAGS: Readonly<Record<string, string>> = {
   '-n': 'ranks',
@@ -39,7 +40,7 @@ const NUMERIC_FLAGS: Readonly<Record<string, string>> = {
 export const RUN_USAGE = `ffrun run <job.yaml> [--network overlay|freeflow] [--json]
 ffrun [run] -n <ranks> [--hosts H] [--containers-per-host C] [--slots-per-container S]
       [--placement fill|round-robin] [--network overlay|freeflow] [--timeout SECONDS]
-      [--name NAME] [-x NAME=VALUE]... [--mca NAME VALUE]... [--json] -- <program> [args...]`;
+      [--name NAME] [--user USER|UID[:GID]] [-x NAME=VALUE]... [--mca NAME VALUE]... [--json] -- <program> [args...]`;
 
 /**
  * Parses `run`'s arguments: a spec file, or the mpirun-like form that builds the same raw value and goes
@@ -108,6 +109,7 @@ export function parseRunArgs(args: readonly string[]): RunArgs {
     env,
     mca,
     timeoutSeconds: numberOrText(flags.get('--timeout')),
+    ...(flags.has('--user') ? { user: flags.get('--user') } : {}),
   };
   const written = new Map(Object.entries(NUMERIC_FLAGS).flatMap(([flag, field]) => (flags.has(flag) ? [[field, flags.get(flag)!] as const] : [])));
   const spec = validateJobSpec(raw, { kind: 'flags', flagOf: FLAG_OF, written });

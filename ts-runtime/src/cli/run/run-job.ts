@@ -17,6 +17,7 @@ import type { JobPlan } from '../../orchestrator/plan';
 import { probeHosts } from '../../orchestrator/probe-hosts';
 import { writePathTables } from '../../orchestrator/write-path-table';
 import type { JobSpec } from '../../spec/schema';
+import { resolveJobUser, type JobUser } from '../../spec/user';
 import { REPO_ROOT } from '../../util/repo-root';
 import type { Progress } from '../progress';
 
@@ -58,7 +59,8 @@ export async function runJob(spec: JobSpec, hooks: JobHooks): Promise<JobReport>
   assertOpenMpiInstalled();
   const slots = placeRanks(spec.cluster, spec.ranks, spec.placement);
   assertNetworkAvailable(spec.network);
-  const { result, capabilities, timings } = await withProbedCluster({ ...spec.cluster, volumes: jobVolumes(spec) }, hooks, (probed) =>
+  const user = resolveJobUser(spec.user);
+  const { result, capabilities, timings } = await withProbedCluster({ ...spec.cluster, ...jobVolumes(spec), user }, hooks, (probed) =>
     runJobOnCluster(probed, spec, slots, hooks),
   );
   if (result.mpirun.timedOut) {
@@ -70,19 +72,21 @@ export async function runJob(spec: JobSpec, hooks: JobHooks): Promise<JobReport>
 }
 
 /**
- * Directories containers must see at their own paths, like a pod's volumes: the repository (the
- * containers' "image", with the BTL), the caller's working directory (the ranks' working directory, as
- * with mpirun) and the program's directory. Containers share the machine's filesystem anyway; this
- * matters for those under /tmp or /run, which containers replace with their own; /tmp and /run
- * themselves are never shared whole.
+ * Directories containers see at their own paths, like a pod's volumes: the repository (the containers'
+ * "image", with the BTL and the rsh agent) read-only, so that no job can change what ffrun and the
+ * ranks of later jobs run; the caller's working directory (the ranks' working directory, as with
+ * mpirun) and the program's directory read-write, unless they lie inside the repository. Containers see
+ * the machine's system directories read-only and nothing else of it; /tmp and /run are their own and
+ * never shared whole.
  */
-const CONTAINER_OWN_DIRS = new Set(['/tmp', '/run']);
+const CONTAINER_OWN_DIRS = new Set(['/', '/tmp', '/run']);
 
-function jobVolumes(spec: JobSpec): string[] {
-  const directories = [REPO_ROOT, process.cwd()];
+export function jobVolumes(spec: Pick<JobSpec, 'program'>, cwd = process.cwd()): { volumes: string[]; readOnlyVolumes: string[] } {
+  const directories = [cwd];
   if (path.isAbsolute(spec.program.command)) directories.push(path.dirname(spec.program.command));
   // A directory that does not exist cannot be mounted; the program check then names what is missing.
-  return [...new Set(directories)].filter((directory) => existsSync(directory) && !CONTAINER_OWN_DIRS.has(directory));
+  const usable = (directory: string) => existsSync(directory) && !CONTAINER_OWN_DIRS.has(directory);
+  return { volumes: [...new Set(directories)].filter(usable), readOnlyVolumes: [REPO_ROOT] };
 }
 
 /**
@@ -90,7 +94,11 @@ function jobVolumes(spec: JobSpec): string[] {
  * it; the cluster is destroyed in every case (success, failure, signal) before this returns or throws.
  */
 export async function withProbedCluster<T>(
-  shape: Pick<ClusterShape, 'hosts' | 'containersPerHost'> & { readonly volumes?: readonly string[] },
+  shape: Pick<ClusterShape, 'hosts' | 'containersPerHost'> & {
+    readonly volumes?: readonly string[];
+    readonly readOnlyVolumes?: readonly string[];
+    readonly user?: JobUser;
+  },
   hooks: Pick<JobHooks, 'progress' | 'interrupt'>,
   work: (probed: ProbedCluster) => Promise<T>,
 ): Promise<{ result: T; capabilities: readonly HostCapabilities[]; timings: ClusterTimings }> {
@@ -105,7 +113,14 @@ export async function withProbedCluster<T>(
   const setupStart = Date.now();
   const cluster = await progress.step(`setting up cluster ${jobId}: ${plural(shape.hosts, 'host')} x ${plural(shape.containersPerHost, 'container')}`, () =>
     createLocalCluster(
-      { jobId, hosts: shape.hosts, containersPerHost: shape.containersPerHost, volumes: shape.volumes ?? [REPO_ROOT] },
+      {
+        jobId,
+        hosts: shape.hosts,
+        containersPerHost: shape.containersPerHost,
+        volumes: shape.volumes ?? [],
+        readOnlyVolumes: shape.readOnlyVolumes ?? [REPO_ROOT],
+        ...(shape.user === undefined ? {} : { user: shape.user }),
+      },
       (step) => progress.note(step),
     ),
   );
@@ -171,7 +186,7 @@ export async function runJobOnCluster(
   };
   const sharedDirs = cluster.hosts.map((host) => host.sharedDir);
   removeBtlReports(plan.ranks, sharedDirs);
-  writePathTables(plan, sharedDirs);
+  writePathTables(plan, sharedDirs, cluster.user);
   hooks.onPlan(plan, capabilities);
   throwIfInterrupted(interrupt);
 

@@ -1,0 +1,234 @@
+/*
+ * ffrun-rsh: the rsh agent through which the stock mpirun (`--mca plm_rsh_agent <this>`) starts orted
+ * in a freeflow container, and through which ffrun runs commands in containers. No shell anywhere.
+ *
+ *   ffrun-rsh <container name> <command words...>
+ *       mpirun's form: the words are joined with spaces (what ssh would send a remote shell) and split
+ *       again with shell quoting rules but without any expansion (ffrun_words.h); shell operators are
+ *       refused.
+ *   ffrun-rsh --argv [--cwd <dir>] <container name> <argv...>
+ *       argv is run exactly as given, in <dir> (inside the container) or /.
+ *
+ * The container must be listed in the map named by FFRUN_CONTAINER_MAP (<state dir>/containers: lines
+ * "<name> <init pid> <init start time>"); the map must be a regular file owned by root and writable by
+ * nobody else. The command runs through `runc --root <state dir>/runc exec`, which puts it in all the
+ * container's namespaces and cgroups with the container's user, capabilities and no-new-privileges, and
+ * forwards the signals it receives to it. The command gets a clean environment: PATH, HOME, LANG and
+ * this process's OMPI_*, PMIX_*, FREEFLOW_*, UCX_* and LD_LIBRARY_PATH variables. runc is exec'd in
+ * place of this agent, so the command's exit status (128+n after signal n) is the agent's. Problems
+ * exit 255, like ssh.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "ffrun_words.h"
+
+extern char **environ;
+
+#define FAIL_STATUS 255
+
+static void fail(const char *format, ...) {
+  va_list args;
+  va_start(args, format);
+  fputs("ffrun-rsh: ", stderr);
+  vfprintf(stderr, format, args);
+  fputc('\n', stderr);
+  va_end(args);
+  exit(FAIL_STATUS);
+}
+
+static const char *const USAGE =
+    "usage: ffrun-rsh <container name> <command words...> | ffrun-rsh --argv [--cwd <dir>] <container name> <argv...>";
+
+/* Reads the whole map after checking that only root can have written it. */
+static char *read_map(const char *map) {
+  int fd = open(map, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT) fail("container map %s does not exist: the ffrun job that wrote it is gone", map);
+    fail("cannot open container map %s: %s", map, strerror(errno));
+  }
+  struct stat st;
+  if (fstat(fd, &st) != 0) fail("cannot stat container map %s: %s", map, strerror(errno));
+  if (!S_ISREG(st.st_mode)) fail("container map %s is not a regular file", map);
+  if (st.st_uid != 0 || (st.st_mode & (S_IWGRP | S_IWOTH)) != 0)
+    fail("refusing container map %s: it must be owned by root and writable by nobody else (owner %u, mode %03o)", map,
+         (unsigned)st.st_uid, (unsigned)(st.st_mode & 0777));
+  if (st.st_size > (1 << 20)) fail("container map %s is too large", map);
+  char *text = malloc((size_t)st.st_size + 1);
+  if (text == NULL) fail("out of memory");
+  size_t have = 0;
+  while (have < (size_t)st.st_size) {
+    ssize_t got = read(fd, text + have, (size_t)st.st_size - have);
+    if (got < 0 && errno == EINTR) continue;
+    if (got <= 0) break;
+    have += (size_t)got;
+  }
+  text[have] = '\0';
+  close(fd);
+  return text;
+}
+
+/* Finds the container's line; checks that its init still runs (same pid and start time). */
+static void find_container(const char *map, const char *container) {
+  char *text = read_map(map);
+  char known[1024] = "";
+  int found = 0;
+  long pid = 0;
+  char start_time[32] = "";
+  for (char *line = strtok(text, "\n"); line != NULL; line = strtok(NULL, "\n")) {
+    char name[256];
+    long entry_pid;
+    char entry_start[32];
+    if (sscanf(line, "%255s %ld %31s", name, &entry_pid, entry_start) != 3) continue;
+    if (strcmp(name, container) == 0) {
+      found = 1;
+      pid = entry_pid;
+      snprintf(start_time, sizeof start_time, "%s", entry_start);
+      break;
+    }
+    if (strlen(known) + strlen(name) + 2 < sizeof known) {
+      if (known[0] != '\0') strcat(known, " ");
+      strcat(known, name);
+    }
+  }
+  free(text);
+  if (!found)
+    fail("unknown container '%s': %s lists %s; use one of those names as the host name", container, map,
+         known[0] == '\0' ? "no containers" : known);
+  /* Field 22 of /proc/<pid>/stat is the start time; the command name (field 2) may hold spaces. */
+  char path[64], stat_text[1024];
+  snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+  FILE *stat_file = fopen(path, "re");
+  size_t got = stat_file == NULL ? 0 : fread(stat_text, 1, sizeof stat_text - 1, stat_file);
+  if (stat_file != NULL) fclose(stat_file);
+  stat_text[got] = '\0';
+  char *after = strrchr(stat_text, ')');
+  int running = 0;
+  if (after != NULL) {
+    char state = '?';
+    char *fields = after + 2;
+    state = fields[0];
+    char *field = fields;
+    for (int i = 0; i < 19 && field != NULL; i++) {
+      field = strchr(field, ' ');
+      if (field != NULL) field++;
+    }
+    if (field != NULL && state != 'Z' && state != 'X') {
+      size_t len = strcspn(field, " ");
+      running = len == strlen(start_time) && strncmp(field, start_time, len) == 0;
+    }
+  }
+  if (!running) fail("container '%s' is not running (its init, pid %ld, is gone)", container, pid);
+}
+
+static int forwarded(const char *entry) {
+  static const char *const prefixes[] = {"OMPI_", "PMIX_", "FREEFLOW_", "UCX_"};
+  for (size_t i = 0; i < sizeof prefixes / sizeof *prefixes; i++)
+    if (strncmp(entry, prefixes[i], strlen(prefixes[i])) == 0) return 1;
+  return strncmp(entry, "LD_LIBRARY_PATH=", 16) == 0;
+}
+
+static char *pair(const char *name, const char *value) {
+  char *text;
+  if (asprintf(&text, "%s=%s", name, value) < 0) fail("out of memory");
+  return text;
+}
+
+static const char *runc_program(void) {
+  static const char *const candidates[] = {"/usr/sbin/runc", "/usr/bin/runc", "/usr/local/sbin/runc", "/usr/local/bin/runc"};
+  for (size_t i = 0; i < sizeof candidates / sizeof *candidates; i++)
+    if (access(candidates[i], X_OK) == 0) return candidates[i];
+  fail("runc is not installed (apt-get install runc)");
+  return NULL;
+}
+
+int main(int argc, char **argv) {
+  int exact = 0;
+  const char *cwd = "/";
+  int i = 1;
+  if (i < argc && strcmp(argv[i], "--argv") == 0) {
+    exact = 1;
+    i++;
+    if (i < argc && strcmp(argv[i], "--cwd") == 0) {
+      if (i + 1 >= argc) fail("--cwd needs a directory");
+      cwd = argv[i + 1];
+      i += 2;
+    }
+  }
+  if (argc - i < 2) fail("%s", USAGE);
+  const char *container = argv[i++];
+
+  char **command = argv + i;
+  int command_count = argc - i;
+  char **split = NULL;
+  if (!exact) {
+    size_t length = 1;
+    for (int k = i; k < argc; k++) length += strlen(argv[k]) + 1;
+    char *line = malloc(length);
+    if (line == NULL) fail("out of memory");
+    line[0] = '\0';
+    for (int k = i; k < argc; k++) {
+      if (k > i) strcat(line, " ");
+      strcat(line, argv[k]);
+    }
+    char error[256];
+    if (ffrun_words_split(line, &split, &command_count, error, sizeof error) != 0) fail("%s (command: %s)", error, line);
+    if (command_count == 0) fail("no command given for container '%s'", container);
+    free(line);
+    command = split;
+  }
+
+  const char *map = getenv("FFRUN_CONTAINER_MAP");
+  if (map == NULL || map[0] == '\0')
+    fail("FFRUN_CONTAINER_MAP is not set: set it to the container map of a running ffrun job (<state dir>/containers)");
+  if (map[0] != '/') fail("FFRUN_CONTAINER_MAP must be an absolute path, not %s", map);
+  find_container(map, container);
+
+  /* runc's state of the job lives next to the map: <state dir>/runc. */
+  char *state_dir = strdup(map);
+  if (state_dir == NULL) fail("out of memory");
+  *strrchr(state_dir, '/') = '\0';
+  char *root_arg;
+  if (asprintf(&root_arg, "%s/runc", state_dir) < 0) fail("out of memory");
+
+  size_t env_count = 0;
+  for (char **entry = environ; *entry != NULL; entry++) env_count++;
+  char **runc_argv = calloc((size_t)command_count + 2 * env_count + 20, sizeof *runc_argv);
+  if (runc_argv == NULL) fail("out of memory");
+  size_t n = 0;
+  runc_argv[n++] = "runc";
+  runc_argv[n++] = "--root";
+  runc_argv[n++] = root_arg;
+  runc_argv[n++] = "exec";
+  runc_argv[n++] = "--cwd";
+  runc_argv[n++] = (char *)cwd;
+  const char *path = getenv("PATH"), *home = getenv("HOME"), *lang = getenv("LANG");
+  runc_argv[n++] = "--env";
+  runc_argv[n++] = pair("PATH", path != NULL ? path : "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+  runc_argv[n++] = "--env";
+  runc_argv[n++] = pair("HOME", home != NULL && home[0] != '\0' ? home : "/root");
+  runc_argv[n++] = "--env";
+  runc_argv[n++] = pair("LANG", lang != NULL && lang[0] != '\0' ? lang : "C.UTF-8");
+  for (char **entry = environ; *entry != NULL; entry++) {
+    if (!forwarded(*entry)) continue;
+    runc_argv[n++] = "--env";
+    runc_argv[n++] = *entry;
+  }
+  runc_argv[n++] = (char *)container;
+  /* Everything after the container id is the command, even words that look like runc options. */
+  for (int k = 0; k < command_count; k++) runc_argv[n++] = command[k];
+  runc_argv[n] = NULL;
+
+  char *runc_env[] = {"PATH=/usr/sbin:/usr/bin:/sbin:/bin", NULL};
+  const char *runc = runc_program();
+  execve(runc, runc_argv, runc_env);
+  fail("cannot run %s: %s", runc, strerror(errno));
+  return FAIL_STATUS;
+}
