@@ -75,6 +75,7 @@ typedef struct mca_btl_freeflow_component {
 
     /* identity */
     char *dir;                    /* resolved shared directory */
+    bool dir_is_private;          /* the per-job default under /dev/shm: removed at finalize once empty */
     int dirfd;                    /* it, opened once and verified (ff_dir_open); every file op is *at() */
     ff_host_id_t host;
     ff_job_key_t key;

@@ -71,7 +71,7 @@ static int component_register(void)
     register_string("dir",
                     "Shared directory that holds the segments and the path table. Empty (the default) picks, in "
                     "order: $" FREEFLOW_DIR_ENV ", " FFRUN_DIR " (the per-job, per-host directory ffrun mounts "
-                    "into containers), " DEFAULT_PARENT_DIR "/freeflow-<euid> (created mode 0700). A directory "
+                    "into containers), " DEFAULT_PARENT_DIR "/freeflow-<euid>-<job family> (created mode 0700, removed when the job ends). A directory "
                     "must not be a symlink, must be owned by this user or root, and sticky if others can write it. Ranks can share memory only if they see the same directory.",
                     &c->dir_param);
 
@@ -198,21 +198,25 @@ static bool is_writable_dir(const char *path)
 }
 
 /* Picks and opens the shared directory: btl_freeflow_dir, $FREEFLOW_DIR, ffrun's /run/freeflow, and for
- * plain mpirun a private /dev/shm/freeflow-<euid> (not /dev/shm itself: any local user can plant files
+ * plain mpirun a private /dev/shm/freeflow-<euid>-<job family> (not /dev/shm itself: any local user can plant files
  * there). Every directory must pass ff_dir_open's checks; the fd is what all later file operations use. */
 static bool open_dir(mca_btl_freeflow_component_t *c)
 {
     const char *param = c->dir_param;
     const char *env = getenv(FREEFLOW_DIR_ENV);
     const char *chosen = param && *param ? param : env && *env ? env : is_writable_dir(FFRUN_DIR) ? FFRUN_DIR : NULL;
-    char reason[512], private_dir[256];
+    char reason[512], private_dir[256], scope[16];
     ff_status_t status;
+    c->dir_is_private = false;
     if (chosen) {
         status = ff_dir_open(chosen, &c->dirfd, reason, sizeof(reason));
     } else {
-        status = ff_dir_open_private(DEFAULT_PARENT_DIR, private_dir, sizeof(private_dir), &c->dirfd, reason,
+        /* One directory per launcher job family (spawned jobs share it), removed when the job ends. */
+        snprintf(scope, sizeof(scope), "%04x", (unsigned) (OPAL_PROC_MY_NAME.jobid >> 16));
+        status = ff_dir_open_private(DEFAULT_PARENT_DIR, scope, private_dir, sizeof(private_dir), &c->dirfd, reason,
                                      sizeof(reason));
         chosen = private_dir;
+        c->dir_is_private = FF_OK == status;
     }
     if (FF_OK != status) {
         opal_output(0, "freeflow: cannot use the shared directory %s: %s: %s; disabling freeflow. Fix: %s",
@@ -317,6 +321,11 @@ static mca_btl_base_module_t **component_init(int *num_btls, bool enable_progres
     if (NULL != opal_pmix.register_cleanup) {
         /* the launcher removes the file if this rank dies before it is unlinked */
         opal_pmix.register_cleanup((char *) ff_segment_file(c->segment), false, false, false);
+        /* The private directory goes too when the launcher's first job ends, crashed or not. Spawned jobs
+         * do not register it: their end must not pull it from under their parents. */
+        if (c->dir_is_private && 1u == (me.jobid & 0xffffu)) {
+            opal_pmix.register_cleanup(c->dir, true, false, false);
+        }
     }
     FF_LOG(FF_VERBOSE_LIFECYCLE, "freeflow: %s created %s (ring %u bytes, up to %u peers, unlinked after %u attach)",
            OPAL_NAME_PRINT(me), ff_segment_file(c->segment), c->ring_size, max_rings, config.expected_peers);

@@ -17,6 +17,7 @@
 #include "opal/util/proc.h"
 
 #include <string.h>
+#include <unistd.h>
 
 static int register_error(struct mca_btl_base_module_t *btl, mca_btl_base_module_error_cb_fn_t cbfunc)
 {
@@ -214,6 +215,10 @@ int mca_btl_freeflow_finalize(struct mca_btl_base_module_t *btl)
     OBJ_CONSTRUCT(&c->declines, opal_list_t);
     mca_btl_freeflow_detach_all();
     ff_segment_close(c->segment);
+    if (c->dir_is_private) {
+        /* the last rank of the job on this host removes it; ENOTEMPTY for the others */
+        (void) rmdir(c->dir);
+    }
     c->segment = NULL;
     ff_path_table_free(c->paths);
     c->paths = NULL;

@@ -150,15 +150,19 @@ test('hostile local user: planted report symlinks and path tables cannot make a 
   const shared = path.join(scratch, 'shared');
   mkdirSync(shared);
   chmodSync(shared, 0o1777);
-  const defaultDir = `/dev/shm/freeflow-${process.geteuid!()}`;
+  // The default directory is private to the job (/dev/shm/freeflow-<euid>-<job family>, mode 0700): nobody
+  // cannot plant inside it, so the plants go where nobody can write.
+  const privateDirs = () => readdirSync('/dev/shm').filter((name) => name.startsWith(`freeflow-${process.geteuid!()}-`));
+  const before = privateDirs();
   try {
-    for (const dir of ['/dev/shm', defaultDir, shared]) plant(dir, victim);
+    for (const dir of ['/dev/shm', shared]) plant(dir, victim);
 
     // plain mpirun, default directory
     let run = plainMpirun([]);
     assert.is(run.code, 0, `job failed:\n${run.output}`);
     assert.match(run.output, /sabotage: ok/);
     assert.is(readFileSync(victim, 'utf8'), 'precious\n', 'the root-owned file was overwritten');
+    assert.equal(privateDirs(), before, 'the job left its private directory under /dev/shm');
 
     // plain mpirun, a shared sticky directory with nobody's path table: refused with the reason, job on shm
     run = plainMpirun(['--mca', 'btl_freeflow_dir', shared, '--mca', 'btl_freeflow_report', '1']);
@@ -166,7 +170,7 @@ test('hostile local user: planted report symlinks and path tables cannot make a 
     assert.match(run.output, /ignoring the path table .*FF_ERR_UNTRUSTED.*owned by uid 65534/);
     assert.is(readFileSync(victim, 'utf8'), 'precious\n', 'the root-owned file was overwritten');
   } finally {
-    for (const dir of ['/dev/shm', defaultDir]) unplant(dir);
+    unplant('/dev/shm');
     rmSync(scratch, { recursive: true, force: true });
   }
 });

@@ -92,11 +92,12 @@ FF_API int ff_host_id_format(const ff_host_id_t *id, char *buf, size_t len);
  * gets a sentence naming the directory and what is wrong. The fd is O_CLOEXEC; close it with close(). */
 FF_API ff_status_t ff_dir_open(const char *path, int *dirfd, char *reason, size_t reason_len);
 
-/* The default directory of jobs started without ffrun on a host other users share: "<parent>/freeflow-<euid>",
- * created mode 0700 if missing, then verified to be a real directory owned by us with no access for group
- * or others. `path` receives its name. */
-FF_API ff_status_t ff_dir_open_private(const char *parent, char *path, size_t path_len, int *dirfd, char *reason,
-                                       size_t reason_len);
+/* The default directory of jobs started without ffrun on a host other users share:
+ * "<parent>/freeflow-<euid>-<scope>" (scope names the job, e.g. the launcher's job family, so the directory
+ * can be removed when the job ends), created mode 0700 if missing, then verified to be a real directory
+ * owned by us with no access for group or others. `path` receives its name. */
+FF_API ff_status_t ff_dir_open_private(const char *parent, const char *scope, char *path, size_t path_len, int *dirfd,
+                                       char *reason, size_t reason_len);
 
 /* Writes `name` in the directory atomically: a temporary file with an unguessable name, created with
  * O_CREAT|O_EXCL|O_NOFOLLOW mode 0600, then renamed over `name`. A symlink planted under either name is

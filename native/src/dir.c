@@ -90,13 +90,13 @@ ff_status_t ff_dir_open(const char *path, int *dirfd, char *reason, size_t reaso
     return open_verified(path, false, dirfd, reason, reason_len);
 }
 
-ff_status_t ff_dir_open_private(const char *parent, char *path, size_t path_len, int *dirfd, char *reason,
-                                size_t reason_len)
+ff_status_t ff_dir_open_private(const char *parent, const char *scope, char *path, size_t path_len, int *dirfd,
+                                char *reason, size_t reason_len)
 {
-    if (!parent || !path || !dirfd) {
+    if (!parent || !scope || !*scope || strchr(scope, '/') || !path || !dirfd) {
         return FF_ERR_INVALID_ARGUMENT;
     }
-    int n = snprintf(path, path_len, "%s/freeflow-%u", parent, (unsigned) geteuid());
+    int n = snprintf(path, path_len, "%s/freeflow-%u-%s", parent, (unsigned) geteuid(), scope);
     if (n < 0 || (size_t) n >= path_len) {
         return FF_ERR_INVALID_ARGUMENT;
     }

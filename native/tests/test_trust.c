@@ -58,19 +58,19 @@ static void test_directories(const char *dir)
 
     /* the private default: created 0700, reused, refused when planted by someone else or a symlink */
     char path[4096];
-    CHECK_STATUS(ff_dir_open_private(dir, path, sizeof(path), &fd, reason, sizeof(reason)), FF_OK);
+    CHECK_STATUS(ff_dir_open_private(dir, "job1", path, sizeof(path), &fd, reason, sizeof(reason)), FF_OK);
     struct stat st;
     CHECK(fstat(fd, &st) == 0 && (st.st_mode & 0777) == 0700 && st.st_uid == geteuid());
     close(fd);
-    CHECK_STATUS(ff_dir_open_private(dir, path, sizeof(path), &fd, reason, sizeof(reason)), FF_OK);
+    CHECK_STATUS(ff_dir_open_private(dir, "job1", path, sizeof(path), &fd, reason, sizeof(reason)), FF_OK);
     close(fd);
     CHECK(chmod(path, 0755) == 0);
-    CHECK_STATUS(ff_dir_open_private(dir, path, sizeof(path), &fd, reason, sizeof(reason)), FF_ERR_UNTRUSTED);
+    CHECK_STATUS(ff_dir_open_private(dir, "job1", path, sizeof(path), &fd, reason, sizeof(reason)), FF_ERR_UNTRUSTED);
     CHECK(chmod(path, 0700) == 0 && chown(path, NOBODY, NOBODY) == 0);
-    CHECK_STATUS(ff_dir_open_private(dir, path, sizeof(path), &fd, reason, sizeof(reason)), FF_ERR_UNTRUSTED);
+    CHECK_STATUS(ff_dir_open_private(dir, "job1", path, sizeof(path), &fd, reason, sizeof(reason)), FF_ERR_UNTRUSTED);
     rmdir(path);
     CHECK(symlink("/tmp", path) == 0);
-    CHECK_STATUS(ff_dir_open_private(dir, path, sizeof(path), &fd, reason, sizeof(reason)), FF_ERR_UNTRUSTED);
+    CHECK_STATUS(ff_dir_open_private(dir, "job1", path, sizeof(path), &fd, reason, sizeof(reason)), FF_ERR_UNTRUSTED);
     unlink(path);
 }
 

@@ -12,7 +12,7 @@
  * "before" breaks the segment before the first message between the two ranks (the BTL adds peers on the
  * first send), "after" once both have sent to each other. --first is the rank that sends first (it decides
  * the pair first). The ranks coordinate through a marker file, not MPI, so nothing is sent before the
- * sabotage. The directory is $FREEFLOW_DIR, /run/freeflow (ffrun), or /dev/shm/freeflow-<euid>.
+ * sabotage. The directory is $FREEFLOW_DIR, /run/freeflow (ffrun), or /dev/shm/freeflow-<euid>-<job family>.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -179,7 +179,13 @@ int main(int argc, char **argv)
         struct stat st;
         if (env && *env) snprintf(dir, sizeof(dir), "%s", env);
         else if (stat("/run/freeflow", &st) == 0) snprintf(dir, sizeof(dir), "/run/freeflow");
-        else snprintf(dir, sizeof(dir), "/dev/shm/freeflow-%u", (unsigned) geteuid());
+        else {
+            /* plain mpirun: the BTL's private directory of this launcher job family */
+            const char *jobid = getenv("OMPI_MCA_ess_base_jobid");
+            if (!jobid) die("cannot tell the BTL's directory: give --dir");
+            snprintf(dir, sizeof(dir), "/dev/shm/freeflow-%u-%04x", (unsigned) geteuid(),
+                     (unsigned) (strtoul(jobid, NULL, 10) >> 16));
+        }
     }
     const size_t small[] = {1024};
     const size_t sizes[] = {1024, 70000, 1 << 20, 16 << 20};
