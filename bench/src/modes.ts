@@ -112,7 +112,7 @@ export const MODES: readonly BenchMode[] = [
     id: 'freeflow-same-host',
     locality: 'same-host',
     name: 'freeflow',
-    description: 'the freeflow BTL between two containers on one host (self,freeflow,tcp; shared memory through the host directory)',
+    description: 'the freeflow BTL between two containers on one host (self,vader,freeflow,tcp; shared memory through the host directory)',
     network: 'freeflow',
     mca: {},
     env: {},

@@ -13,7 +13,7 @@
  * "<name> <init pid> <init start time>"); the map must be a regular file owned by root and writable by
  * nobody else. The command runs through `runc --root <state dir>/runc exec`, which puts it in all the
  * container's namespaces and cgroups with the container's user, capabilities and no-new-privileges, and
- * forwards the signals it receives to it. The command gets a clean environment: PATH, HOME, LANG and
+ * forwards the signals it receives to it. The command gets a clean environment: PATH, LANG (HOME is the container's own) and
  * this process's OMPI_*, PMIX_*, FREEFLOW_*, UCX_* and LD_LIBRARY_PATH variables. runc is exec'd in
  * place of this agent, so the command's exit status (128+n after signal n) is the agent's. Problems
  * exit 255, like ssh.
@@ -209,11 +209,10 @@ int main(int argc, char **argv) {
   runc_argv[n++] = "exec";
   runc_argv[n++] = "--cwd";
   runc_argv[n++] = (char *)cwd;
-  const char *path = getenv("PATH"), *home = getenv("HOME"), *lang = getenv("LANG");
+  /* HOME is the container's own (its config): the caller's home does not exist inside. */
+  const char *path = getenv("PATH"), *lang = getenv("LANG");
   runc_argv[n++] = "--env";
   runc_argv[n++] = pair("PATH", path != NULL ? path : "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
-  runc_argv[n++] = "--env";
-  runc_argv[n++] = pair("HOME", home != NULL && home[0] != '\0' ? home : "/root");
   runc_argv[n++] = "--env";
   runc_argv[n++] = pair("LANG", lang != NULL && lang[0] != '\0' ? lang : "C.UTF-8");
   for (char **entry = environ; *entry != NULL; entry++) {

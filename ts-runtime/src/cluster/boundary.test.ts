@@ -102,6 +102,11 @@ root('containers resolve their own name and every container of the job', async (
   assert.equal(stdout.trim().split('\n').map((line) => line.split(/\s+/)), [[a.overlayIp, a.name], [b.overlayIp, b.name]]);
 });
 
+root('root\'s HOME exists and is writable', async ({ cluster }) => {
+  const { stdout } = await cluster.execInContainer(first(cluster), ['sh', '-c', 'echo "$HOME" && touch "$HOME/.probe" && echo ok']);
+  assert.is(stdout, '/root\nok\n');
+});
+
 root.run();
 
 const nobody = suite<{ cluster: Cluster }>('container boundary, a non-root user');
@@ -132,6 +137,11 @@ nobody('the shared directory is 0700 and the user\'s, on the machine and inside,
   await cluster.execInContainer(a, ['cp', '/etc/hostname', '/run/freeflow/user-probe']);
   assert.is((await cluster.execInContainer(b, ['cat', '/run/freeflow/user-probe'])).stdout, `${a.name}\n`);
   assert.is(fs.statSync(path.join(host.sharedDir, 'user-probe')).uid, 65534);
+});
+
+nobody('the user\'s HOME exists and is writable', async ({ cluster }) => {
+  const { stdout } = await cluster.execInContainer(first(cluster), ['sh', '-c', 'echo "$HOME" && touch "$HOME/.probe" && echo ok']);
+  assert.is(stdout, '/tmp\nok\n');
 });
 
 nobody.run();

@@ -134,6 +134,8 @@ export function ociConfig(inputs: BundleInputs, system: SystemLayout): object {
     bind(inputs.hostnameFile, '/etc/hostname', true),
     tmpfs('/run', '755'),
     tmpfs('/tmp', '1777'),
+    // The user's home, private and writable as in any container image (programs keep caches there).
+    ...(isRoot ? [tmpfs('/root', '700')] : []),
     bind(inputs.sharedDir, '/run/freeflow', false),
     ...inputs.volumes.map((volume) => bind(volume.path, volume.path, volume.readOnly)),
   ];
@@ -143,7 +145,7 @@ export function ociConfig(inputs: BundleInputs, system: SystemLayout): object {
       terminal: false,
       user: { uid: inputs.user.uid, gid: inputs.user.gid },
       args: [inputs.init],
-      env: ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', `HOME=${isRoot ? '/root' : '/'}`, 'LANG=C.UTF-8'],
+      env: ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', `HOME=${isRoot ? '/root' : '/tmp'}`, 'LANG=C.UTF-8'],
       cwd: '/',
       capabilities: { bounding: capabilities, effective: capabilities, permitted: capabilities, inheritable: [], ambient: [] },
       // As high as this machine allows (raising a hard limit needs CAP_SYS_RESOURCE, which may be missing):

@@ -78,9 +78,9 @@ test('more ranks than cores: unbound (all cores), oversubscribe, yield when idle
   assert.is(invocation.files.find((f) => f.path.endsWith('/hostfile'))!.text, 'ff-abc123-h0c0 slots=2\nff-abc123-h0c1 slots=2\n');
 });
 
-test('freeflow: self,freeflow,tcp and the component path, for mpirun and the ranks', () => {
+test('freeflow: self,vader,freeflow,tcp and the component path, for mpirun and the ranks', () => {
   const invocation = buildMpirunInvocation(inputs(2, 'freeflow'));
-  assert.is(mcaOf(invocation.argv).btl, 'self,freeflow,tcp');
+  assert.is(mcaOf(invocation.argv).btl, 'self,vader,freeflow,tcp');
   const value = '/repo/build/btl:/usr/lib/x86_64-linux-gnu/openmpi/lib/openmpi3';
   assert.is(invocation.env.OMPI_MCA_mca_base_component_path, value);
   assert.ok(invocation.argv.includes(`OMPI_MCA_mca_base_component_path=${value}`));

@@ -9,7 +9,9 @@ export const BTL_FILE_NAME = 'mca_btl_freeflow.so';
 /** The BTL list of each network mode (ob1 is forced: the default PML here is UCX, which uses no BTL). */
 export const BTLS_OF_NETWORK: Readonly<Record<NetworkMode, string>> = {
   overlay: 'self,vader,tcp',
-  freeflow: 'self,freeflow,tcp',
+  // vader stays for ranks of one container (a node to Open MPI): its RDMA operations carry MPI one-sided
+  // communication there (osc rdma); freeflow's higher exclusivity keeps two-sided traffic on freeflow.
+  freeflow: 'self,vader,freeflow,tcp',
 };
 
 /** The one environment setting that makes the stock mpirun find the freeflow BTL. */

@@ -15,7 +15,7 @@ export interface PairOutcome {
 export const NO_REPORT = 'no-report-from-a-rank-that-finished';
 
 /**
- * Compares the plan with the BTL reports. A declined pair went to the next BTL of `self,freeflow,tcp`,
+ * Compares the plan with the BTL reports. A declined pair went to the next BTL of `self,vader,freeflow,tcp`,
  * so it used tcp. A rank without a report is only suspicious if the job succeeded: a rank that died
  * before MPI_Finalize cannot write one.
  */

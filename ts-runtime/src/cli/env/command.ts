@@ -6,6 +6,6 @@ export function envCommand(): number {
   assertNetworkAvailable('freeflow');
   const setting = componentPathSetting(BTL_DIR);
   process.stdout.write(`export ${setting.name}=${setting.value}\n`);
-  process.stderr.write('# then: mpirun --mca pml ob1 --mca btl self,freeflow,tcp ...\n');
+  process.stderr.write('# then: mpirun --mca pml ob1 --mca btl self,vader,freeflow,tcp ...\n');
   return 0;
 }
