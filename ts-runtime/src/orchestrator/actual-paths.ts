@@ -37,9 +37,14 @@ export function compareWithReports(
   );
 }
 
-/** A pair the plan gave shared memory that did not use it: freeflow's promise broken. */
+/** The paths the freeflow BTL itself carries: a pair planned one of them that used something else broke
+ * freeflow's promise. (`tcp` is the tcp BTL's, `router` does not exist yet.) */
+const FREEFLOW_PATHS: ReadonlySet<PathKind> = new Set(['shm', 'handoff']);
+
+/** A pair the plan gave shared memory or handoff that did not use it: freeflow's promise broken. Until
+ * the BTL carries `h`, every pair planned `h` is one (declined: path-table-says-handoff), by design loud. */
 export function isFallback(outcome: PairOutcome): boolean {
-  if (outcome.planned !== 'shm' || outcome.actual === 'shm') return false;
+  if (!FREEFLOW_PATHS.has(outcome.planned) || outcome.actual === outcome.planned) return false;
   return outcome.actual !== 'unknown' || outcome.reason === NO_REPORT;
 }
 

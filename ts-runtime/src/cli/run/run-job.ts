@@ -9,7 +9,7 @@ import { runMpirun, type MpirunOutcome } from '../../launcher/run-mpirun';
 import { compareWithReports, type PairOutcome } from '../../orchestrator/actual-paths';
 import { readBtlReports, removeBtlReports } from '../../orchestrator/btl-report';
 import type { HostCapabilities } from '../../native/capabilities';
-import { decidePaths } from '../../orchestrator/decide-paths';
+import { decideInterHost, decidePaths } from '../../orchestrator/decide-paths';
 import { plural } from '../../orchestrator/format-plan';
 import { newJobId, newJobKey } from '../../orchestrator/job-identity';
 import { placeRanks, type ClusterShape, type RankSlot } from '../../orchestrator/placement';
@@ -174,15 +174,17 @@ export async function runJobOnCluster(
   await assertProgramRunnable(cluster.containers[0]!, spec.program.command, (container, argv, options) =>
     cluster.execInContainer(container, argv, options),
   );
+  const interHost = decideInterHost(spec.network, spec.interHost);
   const plan: JobPlan = {
     jobId: cluster.jobId,
     // A fresh key per job: segments of an earlier job on the same cluster can never be taken for this one's.
     key: newJobKey(),
     network: spec.network,
     placement: spec.placement,
+    interHost,
     hosts: cluster.hosts.map((host) => ({ index: host.index, name: host.name })),
     ranks: slots.map((slot) => ({ ...slot, container: containerAt(cluster, slot).name })),
-    paths: decidePaths(slots, capabilities, spec.network),
+    paths: decidePaths(slots, capabilities, spec.network, interHost),
   };
   const sharedDirs = cluster.hosts.map((host) => host.sharedDir);
   removeBtlReports(plan.ranks, sharedDirs);
