@@ -31,8 +31,8 @@ export function compareWithReports(
       if (report === undefined) return job.succeeded ? { planned, actual: 'unknown', reason: NO_REPORT } : { planned, actual: 'unknown' };
       const outcome = report.peers.get(to);
       if (outcome === undefined) return { planned, actual: 'unknown' };
-      if (outcome.kind === 'shm') return { planned, actual: 'shm' };
-      return { planned, actual: 'tcp', reason: outcome.reason };
+      if (outcome.kind === 'shm' || outcome.kind === 'handoff') return { planned, actual: outcome.kind };
+      return { planned, actual: 'tcp', reason: outcome.kind === 'declined' ? outcome.reason : undefined };
     }),
   );
 }
