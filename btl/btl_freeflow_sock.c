@@ -76,7 +76,10 @@ static OBJ_CLASS_INSTANCE(sock_endpoint_t, opal_list_item_t, NULL, NULL);
 
 typedef struct sock_frag {
     mca_btl_base_descriptor_t base;
+    /* [0]: in our buffer (ob1's header, small data); [1]: contiguous user data sent in place, like the tcp
+     * BTL (saves the sender a copy of every large fragment); ob1 keeps it valid until completion */
     mca_btl_base_segment_t segment;
+    mca_btl_base_segment_t inplace;
     sock_endpoint_t *endpoint;
     sock_header_t header;
     size_t written; /* bytes of header + payload in the kernel */
@@ -92,7 +95,8 @@ typedef struct sock_inbound {
     int fd;
     uint64_t peer_id;
     unsigned char *buffer;
-    size_t have;
+    size_t start; /* first byte not yet delivered */
+    size_t have;  /* end of the bytes received */
 } sock_inbound_t;
 
 static struct {
@@ -330,6 +334,9 @@ static int sock_del_procs(struct mca_btl_base_module_t *btl, size_t nprocs, stru
 
 static sock_frag_t *frag_get(sock_endpoint_t *endpoint)
 {
+    /* des_segments is laid out as segment, inplace (adjacent members) */
+    _Static_assert(offsetof(sock_frag_t, inplace) == offsetof(sock_frag_t, segment) + sizeof(mca_btl_base_segment_t),
+                   "segments must be adjacent");
     sock_frag_t *frag = (sock_frag_t *) opal_free_list_get(&sock.frags);
     if (OPAL_LIKELY(NULL != frag)) {
         frag->endpoint = endpoint;
@@ -339,6 +346,7 @@ static sock_frag_t *frag_get(sock_endpoint_t *endpoint)
         frag->base.des_cbdata = NULL;
         frag->base.des_context = NULL;
         frag->segment.seg_addr.pval = frag->base.super.ptr;
+        frag->inplace.seg_len = 0;
         frag->written = 0;
     }
     return frag;
@@ -383,6 +391,23 @@ static mca_btl_base_descriptor_t *sock_prepare_src(struct mca_btl_base_module_t 
     }
     size_t room = SOCK_MAX_SEND - reserve;
     size_t want = *size < room ? *size : room;
+    if (want > 0 && !opal_convertor_need_buffers(convertor)) {
+        /* contiguous: the convertor hands out a pointer into the user's buffer and advances */
+        struct iovec iov = {.iov_base = NULL, .iov_len = want};
+        uint32_t iov_count = 1;
+        if (opal_convertor_pack(convertor, &iov, &iov_count, &want) < 0) {
+            opal_free_list_return(&sock.frags, (opal_free_list_item_t *) frag);
+            return NULL;
+        }
+        frag->inplace.seg_addr.pval = iov.iov_base;
+        frag->inplace.seg_len = want;
+        frag->base.des_segment_count = 2;
+        *size = want;
+        frag->segment.seg_len = reserve;
+        frag->base.des_flags = flags;
+        frag->base.order = order;
+        return &frag->base;
+    }
     if (want > 0) {
         struct iovec iov = {.iov_base = (unsigned char *) frag->base.super.ptr + reserve, .iov_len = want};
         uint32_t iov_count = 1;
@@ -402,19 +427,27 @@ static mca_btl_base_descriptor_t *sock_prepare_src(struct mca_btl_base_module_t 
 static bool write_frag(sock_frag_t *frag)
 {
     sock_endpoint_t *endpoint = frag->endpoint;
-    const size_t total = SOCK_HEADER_BYTES + frag->segment.seg_len;
+    const struct {
+        unsigned char *base;
+        size_t len;
+    } parts[3] = {
+        {(unsigned char *) &frag->header, SOCK_HEADER_BYTES},
+        {frag->segment.seg_addr.pval, frag->segment.seg_len},
+        {frag->inplace.seg_addr.pval, frag->inplace.seg_len},
+    };
+    const size_t total = SOCK_HEADER_BYTES + frag->segment.seg_len + frag->inplace.seg_len;
     while (frag->written < total) {
-        struct iovec iov[2];
+        struct iovec iov[3];
         int count = 0;
-        if (frag->written < SOCK_HEADER_BYTES) {
-            iov[count].iov_base = (unsigned char *) &frag->header + frag->written;
-            iov[count++].iov_len = SOCK_HEADER_BYTES - frag->written;
-            iov[count].iov_base = frag->segment.seg_addr.pval;
-            iov[count++].iov_len = frag->segment.seg_len;
-        } else {
-            const size_t done = frag->written - SOCK_HEADER_BYTES;
-            iov[count].iov_base = (unsigned char *) frag->segment.seg_addr.pval + done;
-            iov[count++].iov_len = frag->segment.seg_len - done;
+        size_t skip = frag->written;
+        for (int i = 0; i < 3; ++i) {
+            if (skip >= parts[i].len) {
+                skip -= parts[i].len;
+                continue;
+            }
+            iov[count].iov_base = parts[i].base + skip;
+            iov[count++].iov_len = parts[i].len - skip;
+            skip = 0;
         }
         struct msghdr msg = {.msg_iov = iov, .msg_iovlen = (size_t) count};
         ssize_t n = sendmsg(endpoint->fd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
@@ -472,13 +505,13 @@ static int sock_send(struct mca_btl_base_module_t *btl, struct mca_btl_base_endp
     if (OPAL_UNLIKELY(endpoint->fd < 0)) {
         connect_endpoint(endpoint);
     }
-    frag->header.len = (uint32_t) frag->segment.seg_len;
+    frag->header.len = (uint32_t) (frag->segment.seg_len + frag->inplace.seg_len);
     frag->header.tag = tag;
     frag->written = 0;
     frag->endpoint = endpoint;
     /* report what the pair carried, counted like the shm module: one fragment per send */
     ++endpoint->sent_fragments;
-    endpoint->sent_bytes += frag->segment.seg_len;
+    endpoint->sent_bytes += frag->header.len;
     if (opal_list_is_empty(&endpoint->pending) && write_frag(frag)) {
         opal_list_append(&sock.completed, &frag->base.super.super);
     } else {
@@ -563,7 +596,7 @@ static void accept_channels(void)
             sock_fatal(NULL, "freeflow: out of memory for a handoff channel. Aborting.");
         }
         (void) fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
-        sock.inbound[sock.inbound_count++] = (sock_inbound_t) {.fd = fd, .peer_id = peer_owner, .buffer = buffer, .have = 0};
+        sock.inbound[sock.inbound_count++] = (sock_inbound_t) {.fd = fd, .peer_id = peer_owner, .buffer = buffer, .start = 0, .have = 0};
         FF_LOG(FF_VERBOSE_LIFECYCLE, "freeflow: %s: handoff channel from %llu on host %u", OPAL_NAME_PRINT(OPAL_PROC_MY_NAME),
                (unsigned long long) (peer_owner & 0xffffffffu), peer_host);
     }
@@ -582,11 +615,18 @@ static int poll_inbound(sock_inbound_t *in)
 {
     int delivered = 0;
     for (;;) {
+        /* Compact only when a whole frame might not fit behind the data: moving a partial frame to the
+         * front is a copy, so it is done rarely instead of after every read. */
+        if (SOCK_RECV_BUFFER - in->have < SOCK_MAX_SEND + SOCK_HEADER_BYTES) {
+            memmove(in->buffer, in->buffer + in->start, in->have - in->start);
+            in->have -= in->start;
+            in->start = 0;
+        }
         ssize_t n = recv(in->fd, in->buffer + in->have, SOCK_RECV_BUFFER - in->have, MSG_DONTWAIT);
         if (n == 0) {
             /* The peer closed its sending side: normal at its finalize, between frames. In the middle of a
              * frame it lost data. */
-            if (in->have > 0) {
+            if (in->have > in->start) {
                 inbound_failed(in, "closed in the middle of a frame");
             }
             close(in->fd);
@@ -605,7 +645,7 @@ static int poll_inbound(sock_inbound_t *in)
             inbound_failed(in, what);
         }
         in->have += (size_t) n;
-        size_t offset = 0;
+        size_t offset = in->start;
         while (in->have - offset >= SOCK_HEADER_BYTES) {
             sock_header_t header;
             memcpy(&header, in->buffer + offset, sizeof(header));
@@ -625,9 +665,9 @@ static int poll_inbound(sock_inbound_t *in)
             offset += SOCK_HEADER_BYTES + header.len;
             ++delivered;
         }
-        if (offset > 0) {
-            memmove(in->buffer, in->buffer + offset, in->have - offset);
-            in->have -= offset;
+        in->start = offset;
+        if (in->start == in->have) {
+            in->start = in->have = 0; /* everything delivered: start over at the front, no copy */
         }
         if ((size_t) n < SOCK_RECV_BUFFER / 2) {
             return delivered; /* the socket is probably empty: spare the EAGAIN round trip */
