@@ -99,6 +99,16 @@ test('the planned matrix has one row per sending rank', () => {
   assert.match(lines[5]!, /^  between hosts: tcp \(auto: TCP over the overlay\)$/);
 });
 
+test('a handoff line is parsed and a pair planned h that reports it used h, no fallback', () => {
+  const report = parseBtlReport('freeflow-report 1\nrank 0\npeer 1 shm 3 300\npeer 2 handoff 5 1048576\nend\n', 'report.0');
+  assert.equal(report.peers.get(2), { kind: 'handoff', messages: 5, bytes: 1048576 });
+  const handoffPlan: JobPlan = { ...plan, paths: plan.paths.map((row) => row.map((kind) => (kind === 'tcp' ? 'handoff' : kind))) };
+  const outcomes = compareWithReports(handoffPlan, new Map([[0, report]]), { succeeded: false });
+  assert.equal(outcomes[0]![2], { planned: 'handoff', actual: 'handoff' });
+  assert.not.ok(isFallback(outcomes[0]![2]!));
+  assert.match(formatPlanVersusActual(handoffPlan, outcomes), /rank 0\s+s\/s\s+m\/m\s+h\/h/);
+});
+
 test('a pair planned h that the BTL declined is a fallback, named with the BTL\'s reason', () => {
   const handoffPlan: JobPlan = { ...plan, paths: plan.paths.map((row) => row.map((kind) => (kind === 'tcp' ? 'handoff' : kind))) };
   const reports = new Map([[0, { rank: 0, peers: new Map([[2, { kind: 'declined' as const, reason: 'path-table-says-handoff' }]]) }]]);
