@@ -110,6 +110,9 @@ static struct {
     sock_inbound_t *inbound;
     size_t inbound_count, inbound_capacity;
     unsigned int passes;
+    /* MPI_THREAD_MULTIPLE: one thread at a time writes a socket, reads the channels, runs completions.
+     * Recursive: ob1's callbacks, run under it, send again on the same thread. A no-op without threads. */
+    opal_recursive_mutex_t lock;
     bool in_progress;
     bool failed;
 } sock;
@@ -195,6 +198,7 @@ bool mca_btl_freeflow_sock_init(void)
     }
     ff_agent_set_nonblocking(sock.agent, true);
     ff_agent_set_timeout(sock.agent, CONNECT_TIMEOUT_MS);
+    OBJ_CONSTRUCT(&sock.lock, opal_recursive_mutex_t);
     OBJ_CONSTRUCT(&sock.endpoints, opal_list_t);
     OBJ_CONSTRUCT(&sock.pending_endpoints, opal_list_t);
     OBJ_CONSTRUCT(&sock.completed, opal_list_t);
@@ -499,6 +503,7 @@ static int sock_send(struct mca_btl_base_module_t *btl, struct mca_btl_base_endp
     sock_endpoint_t *endpoint = (sock_endpoint_t *) (void *) ep;
     sock_frag_t *frag = (sock_frag_t *) descriptor;
     (void) btl;
+    OPAL_THREAD_LOCK(&sock.lock);
     /* Returning OPAL_SUCCESS promises ob1 a completion callback (it relies on one for every fragment it
      * pipelines, as the shm module and vader know: open-mpi/ompi#3845), so always call it. */
     frag->base.des_flags |= MCA_BTL_DES_SEND_ALWAYS_CALLBACK;
@@ -522,6 +527,7 @@ static int sock_send(struct mca_btl_base_module_t *btl, struct mca_btl_base_endp
             opal_list_append(&sock.pending_endpoints, &endpoint->pending_item);
         }
     }
+    OPAL_THREAD_UNLOCK(&sock.lock);
     return OPAL_SUCCESS;
 }
 
@@ -677,7 +683,11 @@ static int poll_inbound(sock_inbound_t *in)
 
 int mca_btl_freeflow_sock_progress(void)
 {
-    if (sock.in_progress || !sock.module_live) {
+    if (!sock.module_live || OPAL_THREAD_TRYLOCK(&sock.lock)) {
+        return 0; /* another thread is at it */
+    }
+    if (sock.in_progress) {
+        OPAL_THREAD_UNLOCK(&sock.lock);
         return 0; /* an ob1 callback progressing again: the outer pass finishes the work */
     }
     sock.in_progress = true;
@@ -697,6 +707,7 @@ int mca_btl_freeflow_sock_progress(void)
         count += run_completions();
     }
     sock.in_progress = false;
+    OPAL_THREAD_UNLOCK(&sock.lock);
     return count;
 }
 
@@ -772,6 +783,7 @@ void mca_btl_freeflow_sock_release(void)
     OBJ_DESTRUCT(&sock.pending_endpoints);
     OBJ_DESTRUCT(&sock.completed);
     OBJ_DESTRUCT(&sock.frags);
+    OBJ_DESTRUCT(&sock.lock);
     sock.registered = false;
 }
 
