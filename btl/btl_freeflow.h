@@ -25,6 +25,8 @@
 
 #include "freeflow.h"
 
+#include <stdio.h>
+
 #if OPAL_MAJOR_VERSION != 4 || OPAL_MINOR_VERSION != 1
 #error "the freeflow BTL is written against Open MPI 4.1's BTL interface (btl 3.1.0)"
 #endif
@@ -32,7 +34,9 @@
 BEGIN_C_DECLS
 
 /* Layout of what each process publishes through the modex; bump on any change. */
-#define MCA_BTL_FREEFLOW_MODEX_VERSION 1u
+#define MCA_BTL_FREEFLOW_MODEX_VERSION 2u
+/* flags: this rank registered with its host's ffagent (it can take pairs planned `h`) */
+#define MCA_BTL_FREEFLOW_MODEX_AGENT 0x1u
 
 typedef struct mca_btl_freeflow_modex {
     uint32_t version;
@@ -40,6 +44,8 @@ typedef struct mca_btl_freeflow_modex {
     ff_host_id_t host;
     ff_job_key_t key;
     uint64_t owner_id;
+    uint32_t flags;
+    uint32_t reserved;
 } mca_btl_freeflow_modex_t;
 
 /* One ring a producer claimed in our segment, polled by progress. */
@@ -109,6 +115,10 @@ typedef struct mca_btl_freeflow_component {
 
     opal_list_t declines;
     opal_list_t endpoints;        /* every endpoint we made, for the report and finalize */
+
+    /* path `h`: set at init when this rank registered with its agent; progress then also serves the
+     * handoff sockets (one predictable branch per progress pass, none per shm message) */
+    bool sock_active;
 } mca_btl_freeflow_component_t;
 
 OPAL_MODULE_DECLSPEC extern mca_btl_freeflow_component_t mca_btl_freeflow_component;
@@ -119,6 +129,8 @@ typedef struct mca_btl_freeflow_module {
 } mca_btl_freeflow_module_t;
 
 extern mca_btl_freeflow_module_t mca_btl_freeflow_module;
+/* path `h`: the handoff socket module (btl_freeflow_sock.c); returned by init only when registered */
+extern mca_btl_freeflow_module_t mca_btl_freeflow_sock_module;
 
 /* verbosity levels of btl_freeflow_verbose */
 #define FF_VERBOSE_DECISIONS 10 /* reachability of every peer */
@@ -160,6 +172,18 @@ void mca_btl_freeflow_detach_all(void);
 
 /* True for ranks of the launcher's first MPI job that the path table covers. */
 bool mca_btl_freeflow_in_path_table(opal_jobid_t jobid, opal_vpid_t vpid);
+
+/* path `h` (btl_freeflow_sock.c) */
+bool mca_btl_freeflow_sock_wanted(void);     /* the path table plans h from this rank to some peer */
+bool mca_btl_freeflow_sock_init(void);       /* registers with the host's agent; false: h pairs decline */
+bool mca_btl_freeflow_sock_registered(void);
+const char *mca_btl_freeflow_sock_decline_reason(const opal_proc_t *proc, const mca_btl_freeflow_modex_t *modex);
+bool mca_btl_freeflow_sock_carries(uint64_t peer_id);
+int mca_btl_freeflow_sock_progress(void);
+void mca_btl_freeflow_sock_report(FILE *file);
+void mca_btl_freeflow_sock_shutdown(void);
+void mca_btl_freeflow_sock_release(void);
+void mca_btl_freeflow_sock_abandon(void);
 
 /* the per-rank report of docs/btl-report.md */
 void mca_btl_freeflow_record_decline(uint64_t peer_id, const char *reason, bool verdict_published);

@@ -164,6 +164,7 @@ static int component_open(void)
     c->ring_cursor = 0;
     c->completed_count = 0;
     c->pending_count = 0;
+    c->sock_active = false;
     return OPAL_SUCCESS;
 }
 
@@ -352,12 +353,17 @@ static mca_btl_base_module_t **component_init(int *num_btls, bool enable_progres
         goto fail;
     }
 
+    /* Path `h`: register with the host's agent before publishing the modex, so that a peer that reads
+     * "registered" in it can count on it (btl_freeflow_sock.c explains why both sides then agree). */
+    c->sock_active = mca_btl_freeflow_sock_wanted() && mca_btl_freeflow_sock_init();
+
     mca_btl_freeflow_modex_t modex = {
         .version = MCA_BTL_FREEFLOW_MODEX_VERSION,
         .ring_size = c->ring_size,
         .host = c->host,
         .key = c->key,
         .owner_id = c->my_id,
+        .flags = c->sock_active ? MCA_BTL_FREEFLOW_MODEX_AGENT : 0u,
     };
     int rc;
     /* Global scope: between containers every container is its own "node" to Open MPI, so co-location is
@@ -367,15 +373,22 @@ static mca_btl_base_module_t **component_init(int *num_btls, bool enable_progres
         goto fail;
     }
 
-    mca_btl_base_module_t **btls = malloc(sizeof(*btls));
+    mca_btl_base_module_t **btls = malloc(2 * sizeof(*btls));
     if (NULL == btls) {
         goto fail;
     }
     btls[0] = btl;
     *num_btls = 1;
+    if (c->sock_active) {
+        btls[(*num_btls)++] = &mca_btl_freeflow_sock_module.super;
+    }
     return btls;
 
 fail:
+    if (c->sock_active) {
+        mca_btl_freeflow_sock_abandon();
+        c->sock_active = false;
+    }
     if (c->inbound) {
         for (uint32_t i = 0; i < c->inbound_capacity; ++i) {
             OBJ_DESTRUCT(&c->inbound[i].lock);
@@ -403,6 +416,9 @@ static int component_progress(void)
     }
     if (c->completed_count) {
         count += mca_btl_freeflow_run_completions();
+    }
+    if (OPAL_UNLIKELY(c->sock_active)) {
+        count += mca_btl_freeflow_sock_progress();
     }
     return count;
 }

@@ -72,6 +72,10 @@ static bool decide(opal_proc_t *proc, ff_segment_t **segment, char *reason, size
         snprintf(reason, reason_len, "segment-version-mismatch");
     } else if (!ff_job_key_equal(&modex->key, &c->key)) {
         snprintf(reason, reason_len, "segment-foreign-job");
+    } else if (FF_PATH_HANDOFF == path) {
+        /* the sock module takes the pair (path-table-says-handoff) unless an agent is missing */
+        const char *why = mca_btl_freeflow_sock_decline_reason(proc, modex);
+        snprintf(reason, reason_len, "%s", why ? why : "path-table-says-handoff");
     } else if (FF_PATH_SHM != path) {
         snprintf(reason, reason_len, "path-table-says-%s", ff_path_kind_name(path));
     } else if (c->paths_apply_to_me && !planned && proc->proc_name.jobid == me.jobid) {
@@ -193,7 +197,11 @@ int mca_btl_freeflow_finalize(struct mca_btl_base_module_t *btl)
     while (c->pending_count && mca_btl_freeflow_flush_pending() > 0) {
     }
     mca_btl_freeflow_run_completions();
+    /* the handoff sockets too (whichever module ob1 finalizes first), so the report has their totals */
+    mca_btl_freeflow_sock_shutdown();
     mca_btl_freeflow_write_report();
+    mca_btl_freeflow_sock_release();
+    c->sock_active = false;
 
     /* Verdicts we published that the peer never adopted (it never sent to us): ours to remove. */
     mca_btl_freeflow_endpoint_t *endpoint;

@@ -70,9 +70,12 @@ void mca_btl_freeflow_write_report(void)
                     (unsigned long long) endpoint->sent_fragments, (unsigned long long) endpoint->sent_bytes);
         }
     }
+    mca_btl_freeflow_sock_report(file);
     mca_btl_freeflow_decline_t *decline;
     OPAL_LIST_FOREACH(decline, &c->declines, mca_btl_freeflow_decline_t) {
-        if ((opal_jobid_t) (decline->peer_id >> 32) == OPAL_PROC_MY_NAME.jobid) {
+        /* a pair the shm module declined because it is planned h is reported by the sock module */
+        if ((opal_jobid_t) (decline->peer_id >> 32) == OPAL_PROC_MY_NAME.jobid &&
+            !mca_btl_freeflow_sock_carries(decline->peer_id)) {
             fprintf(file, "peer %u declined %s\n", (unsigned) decline->vpid, decline->reason);
         }
     }

@@ -12,7 +12,8 @@ import { leftoversOf, shmEntries } from './support/leftovers';
  * (p2p, datatypes, collectives, threads, stress, allpairs, abort, a rank dying mid-transfer; 2 to 8 ranks
  * over 2 to 4 containers per host, one and two hosts, so jobs mix shm and tcp pairs) through ffrun with
  * network freeflow. Each run must end as the manifest says, every pair the plan put on shared memory must
- * have used it (the BTL's own report), and nothing may be left behind.
+ * have used it (the BTL's own report), and nothing may be left behind. Runs across hosts run a second
+ * time with --inter-host handoff: every cross-host pair must then be planned and carried as `h`.
  */
 const manifestSchema = z.object({
   version: z.literal(1),
@@ -43,14 +44,20 @@ const reportSchema = z.object({
   }),
 });
 
-for (const run of manifest.runs) {
-  test(`${run.name}: ${run.ranks} ranks on ${run.hosts} host(s) x ${run.containersPerHost} containers`, async () => {
+// Every run, and every run that spans hosts once more with the handoff plane forced (path `h`, issue 8).
+const plans = [
+  ...manifest.runs.map((run) => ({ run, interHost: 'auto' as const })),
+  ...manifest.runs.filter((run) => run.hosts > 1).map((run) => ({ run, interHost: 'handoff' as const })),
+];
+
+for (const { run, interHost } of plans) {
+  test(`${run.name}${interHost === 'handoff' ? ' --inter-host handoff' : ''}: ${run.ranks} ranks on ${run.hosts} host(s) x ${run.containersPerHost} containers`, async () => {
     const shmBefore = shmEntries();
     const slots = Math.ceil(run.ranks / (run.hosts * run.containersPerHost));
     const result = await runFfrun(
       [
         '-n', String(run.ranks), '--hosts', String(run.hosts), '--containers-per-host', String(run.containersPerHost),
-        '--slots-per-container', String(slots), '--network', 'freeflow', '--timeout', String(run.timeoutSeconds),
+        '--slots-per-container', String(slots), '--network', 'freeflow', '--inter-host', interHost, '--timeout', String(run.timeoutSeconds),
         '--name', run.name, '--json', '--', path.join('build', 'bin', run.program), ...run.args,
       ],
       (run.timeoutSeconds + 60) * 1000,
@@ -64,13 +71,15 @@ for (const run of manifest.runs) {
 
     const report = reportSchema.parse(JSON.parse(result.stdout));
     assert.is(report.job.network, 'freeflow');
+    // handoff: every pair across hosts is planned h, every pair within a host m (or s)
+    if (interHost === 'handoff') assert.ok(report.paths.planned.every((row) => !row.includes('t')), JSON.stringify(report.paths.planned));
     if (run.expectExit === 0) {
       // Every rank reported; a planned shm pair that fell back to tcp is a failure of the BTL.
       assert.equal(report.paths.fallbacks ?? [], [], `fell back: ${JSON.stringify(report.paths)}`);
       const actual = report.paths.actual ?? [];
       report.paths.planned.forEach((row, from) =>
         [...row].forEach((planned, to) => {
-          if (planned === 'm') assert.is(actual[from]?.[to], 'm', `pair ${from}->${to}: ${JSON.stringify(report.paths)}`);
+          if (planned === 'm' || planned === 'h') assert.is(actual[from]?.[to], planned, `pair ${from}->${to}: ${JSON.stringify(report.paths)}`);
         }),
       );
     }

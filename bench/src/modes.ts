@@ -44,7 +44,7 @@ export interface BenchMode {
   readonly mca: Readonly<Record<string, string>>;
   readonly env: Readonly<Record<string, string>>;
   /** The path the pair must use for the numbers to mean what the mode's name says. */
-  readonly expectedPath: Exclude<PathKind, 'self' | 'router'>;
+  readonly expectedPath: Exclude<PathKind, 'self' | 'router' | 'handoff'>;
   /** The network link whose MTU applies (names as in the machine record), or null for shared memory. */
   readonly link: 'container lo' | 'container eth0' | 'container eth0 over host vxlan0 and ul0' | null;
 }
@@ -178,6 +178,8 @@ export function jobForMode(mode: BenchMode, program: { command: string; args: re
     ranks: 2,
     placement: shape.placement,
     network: mode.network,
+    // The job's default inter-host plane: the bench measures what users get, and checks the actual path.
+    interHost: 'auto',
     program: { command: program.command, args: [...program.args] },
     env: { ...mode.env },
     mca: { ...mode.mca },

@@ -136,6 +136,7 @@ typedef enum ff_path_kind {
     FF_PATH_SHM,
     FF_PATH_TCP,
     FF_PATH_ROUTER,
+    FF_PATH_HANDOFF, /* `h`, format 2: a TCP socket over the host network, handed over by ffagent */
     FF_PATH_KIND_COUNT
 } ff_path_kind_t;
 

@@ -1,6 +1,6 @@
 /*
- * Reader of the orchestrator's path table (docs/path-table.md, format version 1). Strict: a table that
- * does not follow the format exactly is refused with the line and the problem, never guessed at.
+ * Reader of the orchestrator's path table (docs/path-table.md, format versions 1 and 2). Strict: a table
+ * that does not follow the format exactly is refused with the line and the problem, never guessed at.
  */
 #define _POSIX_C_SOURCE 200809L
 #include "freeflow.h"
@@ -11,7 +11,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define PATH_TABLE_MAJOR 1
+/* Versions this reader knows: 1, and 2 which adds the path `h` (host-network handoff). Version 1 tables
+ * stay readable because ffrun still writes them whenever no pair is planned `h`. */
+#define PATH_TABLE_MAJOR_MIN 1
+#define PATH_TABLE_MAJOR 2
 #define MAX_FILE_BYTES (256u << 20)
 #define MAX_RANKS (1u << 16)
 
@@ -96,13 +99,16 @@ static int split(char *line, char **fields, int max)
     return count;
 }
 
-static int path_from_char(char c)
+/* -1 for a character this version of the format does not define: `h` is unknown in a version 1 table, so
+ * an old table can never smuggle in a path its writer did not know. */
+static int path_from_char(char c, uint32_t major)
 {
     switch (c) {
     case 's': return FF_PATH_SELF;
     case 'm': return FF_PATH_SHM;
     case 't': return FF_PATH_TCP;
     case 'r': return FF_PATH_ROUTER;
+    case 'h': return major >= 2 ? FF_PATH_HANDOFF : -1;
     default: return -1;
     }
 }
@@ -135,8 +141,8 @@ static ff_status_t parse(struct parser *p, ff_path_table_t *t)
     if (!parse_u32(fields[1], &major)) {
         return fail(p, "bad version `%s`", fields[1]);
     }
-    if (major != PATH_TABLE_MAJOR) {
-        fail(p, "format version %u; this reader knows version %d", major, PATH_TABLE_MAJOR);
+    if (major < PATH_TABLE_MAJOR_MIN || major > PATH_TABLE_MAJOR) {
+        fail(p, "format version %u; this reader knows versions %d..%d", major, PATH_TABLE_MAJOR_MIN, PATH_TABLE_MAJOR);
         return FF_ERR_UNSUPPORTED_VERSION;
     }
 
@@ -211,9 +217,15 @@ static ff_status_t parse(struct parser *p, ff_path_table_t *t)
             return fail(p, "expected the path row of rank %u: %u characters", r, t->num_ranks);
         }
         for (uint32_t c = 0; c < t->num_ranks; ++c) {
-            int kind = path_from_char(line[c]);
+            int kind = path_from_char(line[c], major);
             if (kind < 0) {
-                return fail(p, "unknown path `%c` from rank %u to rank %u (known: s m t r)", line[c], r, c);
+                return fail(p, "unknown path `%c` from rank %u to rank %u (format %u knows: %s)", line[c], r, c, major,
+                            major >= 2 ? "s m t h r" : "s m t r");
+            }
+            /* Handoff joins two hosts' agents; between ranks of one host it would mean nothing, so such a
+             * table is a writer's bug and is refused rather than half-trusted. */
+            if (kind == FF_PATH_HANDOFF && t->host_of[r] == t->host_of[c]) {
+                return fail(p, "path from rank %u to rank %u: `h` is for ranks on different hosts only", r, c);
             }
             if ((kind == FF_PATH_SELF) != (r == c)) {
                 return fail(p, "path from rank %u to rank %u: `s` is for a rank to itself only", r, c);
@@ -429,6 +441,7 @@ const char *ff_path_kind_name(ff_path_kind_t kind)
     case FF_PATH_SHM: return "shm";
     case FF_PATH_TCP: return "tcp";
     case FF_PATH_ROUTER: return "router";
+    case FF_PATH_HANDOFF: return "handoff";
     default: return "unknown";
     }
 }

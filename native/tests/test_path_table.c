@@ -87,8 +87,36 @@ int main(void)
         ff_path_table_free(table);
     }
 
-    expect_refused(edited("freeflow-path-table 1", "freeflow-path-table 2"), FF_ERR_UNSUPPORTED_VERSION,
-                   "format version 2");
+    expect_refused(edited("freeflow-path-table 1", "freeflow-path-table 3"), FF_ERR_UNSUPPORTED_VERSION,
+                   "format version 3");
+    expect_refused(edited("freeflow-path-table 1", "freeflow-path-table 0"), FF_ERR_UNSUPPORTED_VERSION,
+                   "format version 0");
+    /* `h` exists from format 2 on: a version 1 table with it is refused, a version 2 table is read. */
+    expect_refused(edited("mstt", "msth"), FF_ERR_PARSE, "unknown path `h` from rank 1 to rank 3 (format 1");
+    {
+        char v2[2048];
+        snprintf(v2, sizeof(v2), "%s", edited("freeflow-path-table 1", "freeflow-path-table 2"));
+        char *rows = strstr(v2, "smtt\nmstt\nttsm\nttms\n");
+        CHECK(rows != NULL);
+        if (rows) {
+            memcpy(rows, "smhh\nmshh\nhhsm\nhhms\n", 20);
+            CHECK_STATUS(load_text(v2, &table, error, sizeof(error)), FF_OK);
+            if (table) {
+                CHECK(ff_path_table_path(table, 0, 2) == FF_PATH_HANDOFF);
+                CHECK(ff_path_table_path(table, 3, 1) == FF_PATH_HANDOFF);
+                CHECK(ff_path_table_path(table, 2, 3) == FF_PATH_SHM);
+                CHECK(ff_path_table_shm_peers(table, 2) == 1);
+                CHECK(strcmp(ff_path_kind_name(FF_PATH_HANDOFF), "handoff") == 0);
+                ff_path_table_free(table);
+            }
+            /* `h` between two ranks of one host is a writer's bug. */
+            memcpy(rows, "shhh", 4);
+            expect_refused(v2, FF_ERR_PARSE, "`h` is for ranks on different hosts only");
+            /* an unknown letter is still refused in format 2 */
+            memcpy(rows, "smtx", 4);
+            expect_refused(v2, FF_ERR_PARSE, "unknown path `x` from rank 0 to rank 3 (format 2");
+        }
+    }
     expect_refused(edited("freeflow-path-table 1", "something else"), FF_ERR_PARSE, "not a freeflow path table");
     expect_refused(edited("key 8d2f", "key zz2f"), FF_ERR_PARSE, "key <32 hex digits>");
     expect_refused(edited("hosts 2", "hosts two"), FF_ERR_PARSE, "hosts <number>");

@@ -38,7 +38,7 @@ export function shmEntries(): Set<string> {
 /**
  * What a job left behind: its network namespaces, mounts, state directory (with runc's state of its
  * containers), the containers' cgroups, processes that name it or run in its containers' cgroups (the
- * container inits, orted, ranks, mpirun, rsh agents), processes of the test's own marker, and /dev/shm files created
+ * container inits, orted, ranks, mpirun, rsh agents, the hosts' ffagents), processes of the test's own marker, and /dev/shm files created
  * since `shmBefore` that name the job or freeflow (containers have private /dev/shm mounts, so Open MPI's own
  * vader files there vanish with them; files in the machine's /dev/shm come from other, local runs). Empty
  * means clean.
@@ -56,7 +56,11 @@ export function leftoversOf(jobId: string, options: { marker?: RegExp; shmBefore
   // runc's state lives in <state dir>/runc (checked above); its containers' cgroups in every controller.
   const cgroups = jobCgroupDirs(jobId);
   if (cgroups.length > 0) problems.push(`cgroups: ${cgroups.join(', ')}`);
-  const named = processesMatching(new RegExp(`ff-${jobId}|freeflow-jobs/${jobId}`));
+  // The hosts' ffagents name their control socket in the state dir, so this finds them as well; they
+  // are listed on their own below so that a failure says "agents".
+  const agents = processesMatching(new RegExp(`ffagent .*freeflow-jobs/${jobId}/`));
+  if (agents.length > 0) problems.push(`ffagent processes: ${agents.map((p) => `${p.pid} ${p.command}`).join('; ')}`);
+  const named = processesMatching(new RegExp(`ff-${jobId}|freeflow-jobs/${jobId}`)).filter((p) => !agents.some((a) => a.pid === p.pid));
   for (const inCgroup of processesInJobCgroups(jobId)) if (!named.some((p) => p.pid === inCgroup.pid)) named.push(inCgroup);
   if (named.length > 0) problems.push(`processes: ${named.map((p) => `${p.pid} ${p.command}`).join('; ')}`);
   if (options.marker !== undefined) {

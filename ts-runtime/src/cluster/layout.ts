@@ -55,6 +55,16 @@ export function containerMapFile(stateDir: string): string {
   return path.join(stateDir, 'containers');
 }
 
+/** The hosts' ffagents: control sockets and logs (`<host name>.sock`, `<host name>.log`), root-only. */
+export function agentsDirOf(stateDir: string): string {
+  return path.join(stateDir, 'agents');
+}
+
+/** `<host name> <pid> <start time>` of every ffagent the job started (the container map's format). */
+export function agentsFileOf(stateDir: string): string {
+  return path.join(stateDir, 'agents.pids');
+}
+
 export function runcRootOf(stateDir: string): string {
   return path.join(stateDir, 'runc');
 }

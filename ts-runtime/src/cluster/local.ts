@@ -3,6 +3,7 @@ import * as path from 'node:path';
 import { FfError } from '../errors';
 import { exec, type ExecOptions, type ExecResult } from '../util/exec';
 import { REPO_ROOT } from '../util/repo-root';
+import { AgentLease, registerJobWithAgents, startAgents, type AgentHandle } from './agents';
 import { startContainer } from './container';
 import { OVERLAY_SUBNET, planLayout, type ClusterLayout, type HostLayout } from './layout';
 import { createNetnsBatch, endpointBatch, fabricBatch, hostBatch, hostFloodBatch, runBatch, type Mtus } from './network';
@@ -131,8 +132,14 @@ class LocalCluster implements Cluster {
   readonly user: { readonly uid: number; readonly gid: number };
   readonly rshAgent = runtimeProgram('ffrun-rsh');
   private destroyed: Promise<void> | undefined;
+  private agentLease: AgentLease | undefined;
 
-  constructor(layout: ClusterLayout, request: ResolvedClusterRequest, readonly containers: readonly ContainerHandle[]) {
+  constructor(
+    layout: ClusterLayout,
+    request: ResolvedClusterRequest,
+    readonly containers: readonly ContainerHandle[],
+    readonly agents: readonly AgentHandle[],
+  ) {
     this.jobId = layout.jobId;
     this.hosts = layout.hosts.map(({ index, name, netns, underlayIp, sharedDir }) => ({ index, name, netns, underlayIp, sharedDir }));
     this.launcher = { netns: layout.launcher.netns, overlayIp: layout.launcher.overlayIp };
@@ -159,7 +166,15 @@ class LocalCluster implements Cluster {
     return exec('nsenter', [`--net=/run/netns/${this.launcher.netns}`, '--', ...argv], options);
   }
 
+  async registerJobWithAgents(key: string): Promise<void> {
+    if (this.agents.length === 0) throw new FfError('INTERNAL', `cluster ${this.jobId} was created without agents`);
+    if (this.agentLease !== undefined) throw new FfError('INTERNAL', `job ${this.jobId} is already registered with the agents`);
+    this.agentLease = await registerJobWithAgents(this.agents, this.hosts, { jobId: this.jobId, key, ...this.user });
+  }
+
   destroy(): Promise<void> {
+    // The leases first: the agents drop the job (its ranks see EOF) before teardown kills them.
+    this.agentLease?.release();
     // Remembering success matters: a later job may reuse the id, and a second teardown would hit it.
     this.destroyed ??= teardownJob(this.jobId).catch((error: unknown) => {
       this.destroyed = undefined;
@@ -194,8 +209,9 @@ export async function createLocalCluster(request: ClusterRequest, progress: Prog
     await runStep('fabric network', progress, () => runBatch('ip', layout.fabricNetns, fabricBatch(layout, resolved)));
     const common = containerCommon(layout, resolved);
     const perHost = await allSettledOrThrow(layout.hosts.map((host) => buildHost(layout, host, resolved, common, progress)));
+    const agents = resolved.agents ? await runStep('ffagents', progress, () => startAgents(layout)) : [];
     progress(`cluster ${resolved.jobId} ready`);
-    return new LocalCluster(layout, resolved, perHost.flat());
+    return new LocalCluster(layout, resolved, perHost.flat(), agents);
   } catch (error) {
     const step = error instanceof SetupStepError ? error.step : 'set-up';
     const cause = error instanceof SetupStepError ? error.cause : error;

@@ -30,6 +30,7 @@ const clusterRequestSchema = z
     volumes: volumeList.optional(),
     readOnlyVolumes: volumeList.optional(),
     user: z.strictObject({ uid: id, gid: id }).optional(),
+    agents: z.boolean().optional(),
   })
   .strict();
 
@@ -45,6 +46,8 @@ export interface ResolvedClusterRequest {
   /** Mounted in the order they must be (parents before children), each read-write or read-only. */
   readonly volumes: readonly Volume[];
   readonly user: ContainerUser;
+  /** Start one ffagent per host (for host-network handoff). */
+  readonly agents: boolean;
 }
 
 /** Validates a request once, at the module boundary, and fills in the defaults. */
@@ -70,6 +73,7 @@ export function resolveClusterRequest(request: ClusterRequest): ResolvedClusterR
     shmSizeMiB: parsed.data.shmSizeMiB,
     volumes: orderVolumes(parsed.data.volumes ?? [], parsed.data.readOnlyVolumes ?? []),
     user: parsed.data.user ?? ROOT_USER,
+    agents: parsed.data.agents ?? false,
   };
 }
 

@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import { FfError } from '../errors';
 import { exec } from '../util/exec';
 import { containerCgroupsPath, deleteRuncContainers, readRuncStates, removeCgroupDirs } from './container';
-import { containerMapFile, jobNetnsPrefix, jobStateDir, runcRootOf } from './layout';
+import { agentsFileOf, containerMapFile, jobNetnsPrefix, jobStateDir, runcRootOf } from './layout';
 import { deleteNetnsBatch, runBatch } from './network';
 import { killAndWait, netnsInode, processesInNetns } from './procfs';
 import { readContainerMap } from './state';
@@ -105,6 +105,8 @@ export async function teardownJob(jobId: string, progress: ProgressReporter = ()
   const inits = [
     ...readContainerMap(containerMapFile(stateDir)).map((record) => record.init),
     ...runcStates.flatMap((state) => (state.init === undefined ? [] : [state.init])),
+    // The hosts' ffagents (they also run in the job's host namespaces, so the sweep below would find them).
+    ...readContainerMap(agentsFileOf(stateDir)).map((record) => record.init),
   ];
   const survivors = await killAndWait(inits, PROCESS_EXIT_TIMEOUT_MS);
   const stragglers = processesInNetns(inodes).filter((found) => found.pid !== process.pid);

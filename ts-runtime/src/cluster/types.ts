@@ -1,3 +1,4 @@
+import type { AgentHandle } from './agents';
 import type { ExecOptions, ExecResult } from '../util/exec';
 
 /** What the caller asks for; validated by `resolveClusterRequest`. */
@@ -22,6 +23,12 @@ export interface ClusterRequest {
   readOnlyVolumes?: readonly string[];
   /** Who runs in the containers (their init, orted, ranks): default root, with Docker's default capabilities; any other user gets none. */
   user?: { readonly uid: number; readonly gid: number };
+  /**
+   * Start one ffagent per host in the host's network namespace (docs/agent.md), for jobs that plan host
+   * network handoff (path `h`) between hosts; register the job on them with `registerJobWithAgents`.
+   * Default false: no agent runs.
+   */
+  agents?: boolean;
 }
 
 export interface HostHandle {
@@ -77,6 +84,14 @@ export interface Cluster {
   execInHost(host: HostHandle, argv: readonly string[], options?: ExecOptions): Promise<ExecResult>;
   /** Runs argv in the launcher's network namespace (root pid and mount namespaces, the machine's /sys), where mpirun belongs. */
   execInLauncher(argv: readonly string[], options?: ExecOptions): Promise<ExecResult>;
+  /** The hosts' ffagents (empty unless the request asked for them). */
+  readonly agents: readonly AgentHandle[];
+  /**
+   * Registers the job (its key, the hosts' shared directories, the containers' uid/gid, the host list)
+   * on every agent with `lease=1`, over control connections held until destroy() (or this process's
+   * death) ends them. Fails when the cluster has no agents.
+   */
+  registerJobWithAgents(key: string): Promise<void>;
   /** Idempotent; removes everything; safe to call after a partial set-up; never leaves processes. */
   destroy(): Promise<void>;
 }

@@ -31,15 +31,20 @@ export function compareWithReports(
       if (report === undefined) return job.succeeded ? { planned, actual: 'unknown', reason: NO_REPORT } : { planned, actual: 'unknown' };
       const outcome = report.peers.get(to);
       if (outcome === undefined) return { planned, actual: 'unknown' };
-      if (outcome.kind === 'shm') return { planned, actual: 'shm' };
-      return { planned, actual: 'tcp', reason: outcome.reason };
+      if (outcome.kind === 'shm' || outcome.kind === 'handoff') return { planned, actual: outcome.kind };
+      return { planned, actual: 'tcp', reason: outcome.kind === 'declined' ? outcome.reason : undefined };
     }),
   );
 }
 
-/** A pair the plan gave shared memory that did not use it: freeflow's promise broken. */
+/** The paths the freeflow BTL itself carries: a pair planned one of them that used something else broke
+ * freeflow's promise. (`tcp` is the tcp BTL's, `router` does not exist yet.) */
+const FREEFLOW_PATHS: ReadonlySet<PathKind> = new Set(['shm', 'handoff']);
+
+/** A pair the plan gave shared memory or handoff that did not use it: freeflow's promise broken. Until
+ * the BTL carries `h`, every pair planned `h` is one (declined: path-table-says-handoff), by design loud. */
 export function isFallback(outcome: PairOutcome): boolean {
-  if (outcome.planned !== 'shm' || outcome.actual === 'shm') return false;
+  if (!FREEFLOW_PATHS.has(outcome.planned) || outcome.actual === outcome.planned) return false;
   return outcome.actual !== 'unknown' || outcome.reason === NO_REPORT;
 }
 

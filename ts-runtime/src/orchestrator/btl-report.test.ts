@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { FfError } from '../errors';
-import { compareWithReports, fallbacks, NO_REPORT } from './actual-paths';
+import { compareWithReports, fallbacks, isFallback, NO_REPORT } from './actual-paths';
 import { parseBtlReport, readBtlReports, readReportFile, reportFileName } from './btl-report';
 import { formatPathMatrix, formatPlanVersusActual } from './format-plan';
 import type { JobPlan } from './plan';
@@ -40,6 +40,7 @@ const plan: JobPlan = {
   key: '0'.repeat(32),
   network: 'freeflow',
   placement: 'fill',
+  interHost: { requested: 'auto', plane: 'tcp', reason: 'auto: TCP over the overlay' },
   hosts: [
     { index: 0, name: 'h0' },
     { index: 1, name: 'h1' },
@@ -91,9 +92,31 @@ test('a rank of a successful job that wrote no report broke the plan: its shm pa
 
 test('the planned matrix has one row per sending rank', () => {
   const lines = formatPathMatrix(plan).split('\n');
-  assert.match(lines[0]!, /path matrix, planned \(network freeflow; s=self m=shm t=tcp r=router\)/);
+  assert.match(lines[0]!, /path matrix, planned \(network freeflow; s=self m=shm t=tcp h=handoff r=router\)/);
   assert.match(lines[2]!, /^  rank 0\s+s\s+m\s+t$/);
   assert.match(lines[4]!, /^  rank 2\s+t\s+t\s+s$/);
+  // ranks on two hosts: the inter-host plane and its reason close the matrix
+  assert.match(lines[5]!, /^  between hosts: tcp \(auto: TCP over the overlay\)$/);
+});
+
+test('a handoff line is parsed and a pair planned h that reports it used h, no fallback', () => {
+  const report = parseBtlReport('freeflow-report 1\nrank 0\npeer 1 shm 3 300\npeer 2 handoff 5 1048576\nend\n', 'report.0');
+  assert.equal(report.peers.get(2), { kind: 'handoff', messages: 5, bytes: 1048576 });
+  const handoffPlan: JobPlan = { ...plan, paths: plan.paths.map((row) => row.map((kind) => (kind === 'tcp' ? 'handoff' : kind))) };
+  const outcomes = compareWithReports(handoffPlan, new Map([[0, report]]), { succeeded: false });
+  assert.equal(outcomes[0]![2], { planned: 'handoff', actual: 'handoff' });
+  assert.not.ok(isFallback(outcomes[0]![2]!));
+  assert.match(formatPlanVersusActual(handoffPlan, outcomes), /rank 0\s+s\/s\s+m\/m\s+h\/h/);
+});
+
+test('a pair planned h that the BTL declined is a fallback, named with the BTL\'s reason', () => {
+  const handoffPlan: JobPlan = { ...plan, paths: plan.paths.map((row) => row.map((kind) => (kind === 'tcp' ? 'handoff' : kind))) };
+  const reports = new Map([[0, { rank: 0, peers: new Map([[2, { kind: 'declined' as const, reason: 'path-table-says-handoff' }]]) }]]);
+  // a failed job: ranks without a report are not suspicious, so only the declined pair is listed
+  const outcomes = compareWithReports(handoffPlan, reports as never, { succeeded: false });
+  assert.equal(outcomes[0]![2], { planned: 'handoff', actual: 'tcp', reason: 'path-table-says-handoff' });
+  assert.ok(isFallback(outcomes[0]![2]!));
+  assert.match(formatPlanVersusActual(handoffPlan, outcomes), /planned for handoff did NOT use it:\n!!!   rank 0 -> rank 2: used tcp \(BTL declined: path-table-says-handoff\)/);
 });
 
 

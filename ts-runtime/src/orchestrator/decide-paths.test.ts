@@ -1,7 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { HostCapabilities } from '../native/capabilities';
-import { decidePaths } from './decide-paths';
+import { decideInterHost, decidePaths } from './decide-paths';
 import { PATH_CHAR } from './path-kind';
 import { placeRanks } from './placement';
 
@@ -36,6 +36,42 @@ test('freeflow: a full shared directory gets tcp', () => {
 test('router is never chosen, even with active RDMA ports (no router exists yet)', () => {
   const rdma: HostCapabilities = { ...host(), rdma: true };
   assert.not.ok(decidePaths(demo, [rdma, rdma], 'freeflow').flat().includes('router'));
+});
+
+test('interHost auto keeps today\'s plan: tcp across hosts, and says why', () => {
+  const auto = decideInterHost('freeflow', 'auto');
+  assert.is(auto.plane, 'tcp');
+  assert.match(auto.reason, /^auto: .*opt-in/);
+  assert.equal(rows(decidePaths(demo, [host(), host()], 'freeflow', auto)), ['smtt', 'mstt', 'ttsm', 'ttms']);
+  assert.equal(rows(decidePaths(demo, [host(), host()], 'freeflow')), ['smtt', 'mstt', 'ttsm', 'ttms']);
+});
+
+test('interHost handoff: h for every pair across hosts, m kept within a host', () => {
+  const handoff = decideInterHost('freeflow', 'handoff');
+  assert.is(handoff.plane, 'handoff');
+  assert.match(handoff.reason, /handoff requested/);
+  assert.equal(rows(decidePaths(demo, [host(), host()], 'freeflow', handoff)), ['smhh', 'mshh', 'hhsm', 'hhms']);
+});
+
+test('interHost handoff never plans h within a host, even without shared memory there', () => {
+  const handoff = decideInterHost('freeflow', 'handoff');
+  assert.equal(rows(decidePaths(demo, [host('ext4'), host()], 'freeflow', handoff)), ['sthh', 'tshh', 'hhsm', 'hhms']);
+  const three = placeRanks({ hosts: 3, containersPerHost: 1, slotsPerContainer: 1 }, 3, 'fill');
+  assert.equal(rows(decidePaths(three, [host(), host(), host()], 'freeflow', handoff)), ['shh', 'hsh', 'hhs']);
+});
+
+test('interHost tcp: t across hosts, with its reason', () => {
+  const tcp = decideInterHost('freeflow', 'tcp');
+  assert.is(tcp.plane, 'tcp');
+  assert.match(tcp.reason, /tcp requested/);
+  assert.equal(rows(decidePaths(demo, [host(), host()], 'freeflow', tcp)), ['smtt', 'mstt', 'ttsm', 'ttms']);
+});
+
+test('network overlay ignores the inter-host plane: never h', () => {
+  const decision = decideInterHost('overlay', 'auto');
+  assert.is(decision.plane, 'tcp');
+  assert.match(decision.reason, /network overlay/);
+  assert.equal(rows(decidePaths(demo, [host(), host()], 'overlay', decision)), ['sttt', 'tstt', 'ttst', 'ttts']);
 });
 
 test.run();

@@ -22,7 +22,10 @@ export function plural(count: number, noun: string): string {
 
 /** The planned path of every pair, one row per sending rank. */
 export function formatPathMatrix(plan: JobPlan): string {
-  return matrix(`path matrix, planned (network ${plan.network}; ${LEGEND})`, plan, (from, to) => PATH_CHAR[plan.paths[from]![to]!]);
+  const table = matrix(`path matrix, planned (network ${plan.network}; ${LEGEND})`, plan, (from, to) => PATH_CHAR[plan.paths[from]![to]!]);
+  // The inter-host plane only matters when some pair crosses hosts.
+  const crossHost = plan.ranks.some((a) => plan.ranks.some((b) => a.host !== b.host));
+  return crossHost ? `${table}\n  between hosts: ${plan.interHost.plane} (${plan.interHost.reason})` : table;
 }
 
 /**
@@ -39,7 +42,8 @@ export function formatPlanVersusActual(plan: JobPlan, outcomes: readonly (readon
   const lines = [matrix(`path matrix, planned/actual as reported by the BTL (${LEGEND}, ?=not reported: no report or the pair never talked, !=fell back)`, plan, cell)];
   const fellBack = fallbacks(outcomes);
   if (fellBack.length > 0) {
-    lines.push('', `!!! WARNING: ${fellBack.length} pair(s) planned for shared memory did NOT use it:`);
+    const planned = new Set(fellBack.map(({ outcome }) => (outcome.planned === 'shm' ? 'shared memory' : outcome.planned)));
+    lines.push('', `!!! WARNING: ${fellBack.length} pair(s) planned for ${[...planned].join(' or ')} did NOT use it:`);
     for (const { from, to, outcome } of fellBack) {
       lines.push(`!!!   rank ${from} -> rank ${to}: ${describeFallback(outcome)}`);
     }

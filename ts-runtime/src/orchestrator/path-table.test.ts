@@ -14,6 +14,7 @@ const plan: JobPlan = {
   key: '8d2f0a4be61c9d7700112233445566ff',
   network: 'freeflow',
   placement: 'fill',
+  interHost: { requested: 'auto', plane: 'tcp', reason: 'auto: TCP over the overlay' },
   hosts: [
     { index: 0, name: 'h0' },
     { index: 1, name: 'h1' },
@@ -61,9 +62,28 @@ test('it parses back to the same table', () => {
   assert.equal(table.paths, plan.paths);
 });
 
+test('a plan with h is written as format 2 and parses back; without h it stays format 1', () => {
+  const handoff: JobPlan = {
+    ...plan,
+    interHost: { requested: 'handoff', plane: 'handoff', reason: 'handoff requested' },
+    paths: plan.paths.map((row) => row.map((kind) => (kind === 'tcp' ? 'handoff' : kind))),
+  };
+  const text = formatPathTable(handoff);
+  assert.match(text, /^freeflow-path-table 2$/m);
+  assert.match(text, /^paths\nsmhh\nmshh\nhhsm\nhhms\nend$/m);
+  assert.equal(parsePathTable(text).paths, handoff.paths);
+  assert.match(formatPathTable(plan), /^freeflow-path-table 1$/m);
+  // A format 2 table without h is read too (a writer may always write 2).
+  assert.equal(parsePathTable(DOCUMENTED.replace('path-table 1', 'path-table 2')).paths, plan.paths);
+});
+
 const broken: Array<[string, string]> = [
   ['truncated (no end)', DOCUMENTED.replace('end\n', '')],
-  ['another major version', DOCUMENTED.replace('path-table 1', 'path-table 2')],
+  ['an unknown major version', DOCUMENTED.replace('path-table 1', 'path-table 3')],
+  ['major version 0', DOCUMENTED.replace('path-table 1', 'path-table 0')],
+  ['h in a format 1 table', DOCUMENTED.replace('smtt', 'smth')],
+  ['h between ranks of one host', DOCUMENTED.replace('path-table 1', 'path-table 2').replace('smtt', 'shtt')],
+  ['an unknown letter in a format 2 table', DOCUMENTED.replace('path-table 1', 'path-table 2').replace('smtt', 'smtx')],
   ['unknown path character', DOCUMENTED.replace('smtt', 'smtx')],
   ['short path row', DOCUMENTED.replace('smtt', 'smt')],
   ['rank on a host that does not exist', DOCUMENTED.replace('rank 3 1', 'rank 3 2')],

@@ -1,8 +1,8 @@
 import { FfError } from '../errors';
-import { PATH_CHAR, pathKindOfChar, type PathKind } from './path-kind';
+import { PATH_CHAR, PATH_SINCE_VERSION, pathKindOfChar, type PathKind } from './path-kind';
 import type { PlacedRank, PlannedHost } from './plan';
 
-/** The content of a path table (docs/path-table.md), version 1. */
+/** The content of a path table (docs/path-table.md), version 1 or 2. */
 export interface PathTable {
   readonly jobId: string;
   readonly key: string;
@@ -11,13 +11,21 @@ export interface PathTable {
   readonly paths: readonly (readonly PathKind[])[];
 }
 
-export const PATH_TABLE_VERSION = 1;
+/** The newest format this code reads and writes; 2 added the path `h` (handoff). */
+export const PATH_TABLE_VERSION = 2;
+const OLDEST_VERSION = 1;
 const HEADER = 'freeflow-path-table';
+
+/** The lowest version that defines every path of the table: a job without `h` writes version 1, byte for
+ * byte what ffrun wrote before format 2, so readers of version 1 (an older installed BTL) keep working. */
+export function pathTableVersionFor(paths: readonly (readonly PathKind[])[]): number {
+  return Math.max(OLDEST_VERSION, ...paths.flat().map((kind) => PATH_SINCE_VERSION[kind]));
+}
 
 export function formatPathTable(table: PathTable): string {
   const lines = [
     `# written by ffrun; format: docs/path-table.md`,
-    `${HEADER} ${PATH_TABLE_VERSION}`,
+    `${HEADER} ${pathTableVersionFor(table.paths)}`,
     `job ${table.jobId}`,
     `key ${table.key}`,
     `hosts ${table.hosts.length}`,
@@ -49,7 +57,9 @@ export function parsePathTable(text: string): PathTable {
     return line.fields.slice(1);
   };
   const [version] = next(HEADER, 1);
-  if (version !== String(PATH_TABLE_VERSION)) fail(`unsupported version ${version} (this reader knows ${PATH_TABLE_VERSION})`);
+  const major = Number(version);
+  if (!/^[0-9]+$/.test(version ?? '') || major < OLDEST_VERSION || major > PATH_TABLE_VERSION)
+    fail(`unsupported version ${version} (this reader knows ${OLDEST_VERSION}..${PATH_TABLE_VERSION})`);
   const [jobId] = next('job', 1) as [string];
   if (!/^[a-z0-9]+$/.test(jobId)) fail(`job id ${jobId} is not [a-z0-9]+`);
   const [key] = next('key', 1) as [string];
@@ -72,7 +82,11 @@ export function parsePathTable(text: string): PathTable {
   const paths = ranks.map((_, from) => {
     const line = lines[cursor++];
     if (line === undefined || line.text.length !== rankCount) fail(`path row ${from} must have ${rankCount} characters`);
-    return [...line.text].map((char, to) => pathKindOfChar(char) ?? fail(`unknown path character '${char}' at ${from}->${to}`));
+    return [...line.text].map((char, to) => {
+      const kind = pathKindOfChar(char, major) ?? fail(`unknown path character '${char}' at ${from}->${to} (format ${major})`);
+      if (kind === 'handoff' && ranks[from]!.host === ranks[to]!.host) fail(`path ${from}->${to}: 'h' is for ranks on different hosts only`);
+      return kind;
+    });
   });
   next('end', 0);
   if (cursor !== lines.length) fail('directives after `end`');

@@ -1,4 +1,5 @@
 import type { NetworkMode, PlacementStrategy } from '../spec/schema';
+import type { InterHostDecision } from './decide-paths';
 import type { PathKind } from './path-kind';
 import type { RankSlot } from './placement';
 
@@ -18,6 +19,8 @@ export interface JobPlan {
   readonly key: string;
   readonly network: NetworkMode;
   readonly placement: PlacementStrategy;
+  /** The plane of pairs on different hosts and why (printed under the planned matrix). */
+  readonly interHost: InterHostDecision;
   readonly hosts: readonly PlannedHost[];
   readonly ranks: readonly PlacedRank[];
   /** paths[i][j]: the path from rank i to rank j. */

@@ -41,6 +41,7 @@ test('a minimal spec gets the documented defaults', () => {
   assert.is(spec.cluster.slotsPerContainer, 1);
   assert.is(spec.placement, 'fill');
   assert.is(spec.network, 'freeflow');
+  assert.is(spec.interHost, 'auto');
   assert.equal(spec.program.args, []);
   assert.equal(spec.env, {});
   assert.is(spec.timeoutSeconds, 300);
@@ -55,6 +56,8 @@ const badFields: Array<[string, unknown, RegExp]> = [
   ['ranks', undefined, /^ranks: is required but missing; use a whole number of MPI ranks/],
   ['network', 'rdma', /^network: must be one of overlay, freeflow \(got "rdma"\)/],
   ['placement', 'spread', /^placement: must be one of fill, round-robin/],
+  ['interHost', 'rdma', /^interHost: must be one of auto, handoff, tcp \(got "rdma"\); use one of: auto, handoff, tcp/],
+  ['interHost', 'router', /^interHost: is not implemented yet \(the FreeFlow UCX router plane of issue 8\) \(got "router"\); use one of: auto, handoff, tcp/],
   ['program.command', '', /^program\.command: must be at least 1/],
   ['program.args', ['a', 3], /^program\.args\.1: expected string, got 3; quote the argument/],
   ['env', { '1X': 'a' }, /^env\.1X: the name "1X" is not a valid name.*; use a name of letters/],
@@ -77,6 +80,14 @@ for (const [field, value, expected] of badFields) {
     assert.match(problems[0]!, expected);
   });
 }
+
+test('interHost handoff and tcp are accepted with network freeflow; handoff with network overlay is refused', () => {
+  assert.is(validateJobSpec({ ...valid, interHost: 'handoff' }, FILE).interHost, 'handoff');
+  assert.is(validateJobSpec({ ...valid, interHost: 'tcp', network: 'overlay' }, FILE).interHost, 'tcp');
+  const problems = problemsOf({ ...valid, interHost: 'handoff', network: 'overlay' });
+  assert.equal(problems.length, 1, problems.join('\n'));
+  assert.match(problems[0]!, /^interHost: needs network freeflow/);
+});
 
 test('an unknown field is named, with the likely intended one', () => {
   const problems = problemsOf({ ...valid, cluster: { ...valid.cluster, host: 2 } });

@@ -41,6 +41,14 @@ test('--network overrides a spec file', () => {
   assert.is(parseRunArgs([path.join(REPO_ROOT, 'jobs', 'demo.yaml'), '--network', 'freeflow']).spec.network, 'freeflow');
 });
 
+test('--inter-host sets interHost, alone or over a spec file; router is refused as not implemented yet', () => {
+  assert.is(parseRunArgs(['-n', '2', '--', 'x']).spec.interHost, 'auto');
+  assert.is(parseRunArgs(['-n', '2', '--inter-host', 'handoff', '--', 'x']).spec.interHost, 'handoff');
+  assert.is(parseRunArgs([path.join(REPO_ROOT, 'jobs', 'demo.yaml'), '--inter-host', 'tcp']).spec.interHost, 'tcp');
+  assert.match(errorOf(['-n', '2', '--inter-host', 'router', '--', 'x']).notes.join('\n'), /--inter-host \(interHost\): is not implemented yet.*use one of: auto, handoff, tcp/);
+  assert.match(errorOf(['-n', '2', '--network', 'overlay', '--inter-host', 'handoff', '--', 'x']).notes.join('\n'), /--inter-host \(interHost\): needs network freeflow/);
+});
+
 test('errors name the flag', () => {
   assert.match(errorOf(['--', 'x']).notes.join('\n'), /^-n \(ranks\): is required but missing/);
   assert.match(errorOf(['-n', 'four', '--', 'x']).notes.join('\n'), /-n \(ranks\): expected number, got "four"/);
@@ -106,7 +114,7 @@ test('usage errors', () => {
   assert.is(errorOf(['-n', '2']).code, 'USAGE');
   assert.match(errorOf(['--bogus', '--', 'x']).message, /unknown option --bogus/);
   assert.match(errorOf(['-n']).message, /-n needs a value/);
-  assert.match(errorOf(['jobs/demo.yaml', '-n', '2']).message, /only --network and --json/);
+  assert.match(errorOf(['jobs/demo.yaml', '-n', '2']).message, /only --network, --inter-host and --json/);
 });
 
 test.run();

@@ -18,6 +18,7 @@ const FLAG_OF: Readonly<Record<string, string>> = {
   'cluster.slotsPerContainer': '--slots-per-container',
   placement: '--placement',
   network: '--network',
+  interHost: '--inter-host',
   timeoutSeconds: '--timeout',
   user: '--user',
   'program.command': 'the program after --',
@@ -27,7 +28,7 @@ const FLAG_OF: Readonly<Record<string, string>> = {
 };
 
 /** Flags that take one value and may be given once (`--np` is `-n`). `-x` and `--mca` repeat, once per name. */
-const VALUE_FLAGS = new Set(['-n', '--np', '--hosts', '--containers-per-host', '--slots-per-container', '--placement', '--network', '--timeout', '--name', '--user']);
+const VALUE_FLAGS = new Set(['-n', '--np', '--hosts', '--containers-per-host', '--slots-per-container', '--placement', '--network', '--inter-host', '--timeout', '--name', '--user']);
 /** The spec field each numeric flag sets: errors name the number as the user typed it. */
 const NUMERIC_FLAGS: Readonly<Record<string, string>> = {
   '-n': 'ranks',
@@ -37,9 +38,9 @@ const NUMERIC_FLAGS: Readonly<Record<string, string>> = {
   '--timeout': 'timeoutSeconds',
 };
 
-export const RUN_USAGE = `ffrun run <job.yaml> [--network overlay|freeflow] [--json]
+export const RUN_USAGE = `ffrun run <job.yaml> [--network overlay|freeflow] [--inter-host auto|handoff|tcp] [--json]
 ffrun [run] -n <ranks> [--hosts H] [--containers-per-host C] [--slots-per-container S]
-      [--placement fill|round-robin] [--network overlay|freeflow] [--timeout SECONDS]
+      [--placement fill|round-robin] [--network overlay|freeflow] [--inter-host auto|handoff|tcp] [--timeout SECONDS]
       [--name NAME] [--user USER|UID[:GID]] [-x NAME=VALUE]... [--mca NAME VALUE]... [--json] -- <program> [args...]`;
 
 /**
@@ -86,12 +87,15 @@ export function parseRunArgs(args: readonly string[]): RunArgs {
 
   if (positional.length > 0) {
     const [specPath, ...extra] = positional;
-    const onlyNetwork = [...flags.keys()].every((flag) => flag === '--network');
+    const onlyNetwork = [...flags.keys()].every((flag) => flag === '--network' || flag === '--inter-host');
     if (extra.length > 0 || program.length > 0 || !onlyNetwork || Object.keys(env).length + Object.keys(mca).length > 0)
-      usage('with a job spec file, only --network and --json may be given; put everything else in the spec');
+      usage('with a job spec file, only --network, --inter-host and --json may be given; put everything else in the spec');
     const spec = loadJobSpecFile(specPath!);
-    const network = flags.get('--network');
-    return { spec: network === undefined ? spec : validateJobSpec({ ...spec, network }, { kind: 'flags', flagOf: FLAG_OF }), json };
+    const overrides = {
+      ...(flags.has('--network') ? { network: flags.get('--network') } : {}),
+      ...(flags.has('--inter-host') ? { interHost: flags.get('--inter-host') } : {}),
+    };
+    return { spec: Object.keys(overrides).length === 0 ? spec : validateJobSpec({ ...spec, ...overrides }, { kind: 'flags', flagOf: FLAG_OF }), json };
   }
   if (program.length === 0) usage('give a job spec file, or the program to run after --');
   const ranks = numberOrText(flags.get('-n'));
@@ -105,6 +109,7 @@ export function parseRunArgs(args: readonly string[]): RunArgs {
     ranks,
     placement: flags.get('--placement'),
     network: flags.get('--network'),
+    interHost: flags.get('--inter-host'),
     program: { command: program[0], args: program.slice(1) },
     env,
     mca,

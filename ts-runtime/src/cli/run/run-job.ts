@@ -9,7 +9,7 @@ import { runMpirun, type MpirunOutcome } from '../../launcher/run-mpirun';
 import { compareWithReports, type PairOutcome } from '../../orchestrator/actual-paths';
 import { readBtlReports, removeBtlReports } from '../../orchestrator/btl-report';
 import type { HostCapabilities } from '../../native/capabilities';
-import { decidePaths } from '../../orchestrator/decide-paths';
+import { decideInterHost, decidePaths } from '../../orchestrator/decide-paths';
 import { plural } from '../../orchestrator/format-plan';
 import { newJobId, newJobKey } from '../../orchestrator/job-identity';
 import { placeRanks, type ClusterShape, type RankSlot } from '../../orchestrator/placement';
@@ -60,7 +60,9 @@ export async function runJob(spec: JobSpec, hooks: JobHooks): Promise<JobReport>
   const slots = placeRanks(spec.cluster, spec.ranks, spec.placement);
   assertNetworkAvailable(spec.network);
   const user = resolveJobUser(spec.user);
-  const { result, capabilities, timings } = await withProbedCluster({ ...spec.cluster, ...jobVolumes(spec), user }, hooks, (probed) =>
+  // Agents only when pairs across hosts are to use handoff: other jobs run exactly as before.
+  const agents = spec.cluster.hosts > 1 && decideInterHost(spec.network, spec.interHost).plane === 'handoff';
+  const { result, capabilities, timings } = await withProbedCluster({ ...spec.cluster, ...jobVolumes(spec), user, agents }, hooks, (probed) =>
     runJobOnCluster(probed, spec, slots, hooks),
   );
   if (result.mpirun.timedOut) {
@@ -98,6 +100,8 @@ export async function withProbedCluster<T>(
     readonly volumes?: readonly string[];
     readonly readOnlyVolumes?: readonly string[];
     readonly user?: JobUser;
+    /** Start one ffagent per host (jobs that plan handoff between hosts). */
+    readonly agents?: boolean;
   },
   hooks: Pick<JobHooks, 'progress' | 'interrupt'>,
   work: (probed: ProbedCluster) => Promise<T>,
@@ -120,6 +124,7 @@ export async function withProbedCluster<T>(
         volumes: shape.volumes ?? [],
         readOnlyVolumes: shape.readOnlyVolumes ?? [REPO_ROOT],
         ...(shape.user === undefined ? {} : { user: shape.user }),
+        ...(shape.agents === true ? { agents: true } : {}),
       },
       (step) => progress.note(step),
     ),
@@ -174,16 +179,20 @@ export async function runJobOnCluster(
   await assertProgramRunnable(cluster.containers[0]!, spec.program.command, (container, argv, options) =>
     cluster.execInContainer(container, argv, options),
   );
+  const interHost = decideInterHost(spec.network, spec.interHost);
   const plan: JobPlan = {
     jobId: cluster.jobId,
     // A fresh key per job: segments of an earlier job on the same cluster can never be taken for this one's.
     key: newJobKey(),
     network: spec.network,
     placement: spec.placement,
+    interHost,
     hosts: cluster.hosts.map((host) => ({ index: host.index, name: host.name })),
     ranks: slots.map((slot) => ({ ...slot, container: containerAt(cluster, slot).name })),
-    paths: decidePaths(slots, capabilities, spec.network),
+    paths: decidePaths(slots, capabilities, spec.network, interHost),
   };
+  // Registered before the ranks start, so that their registration finds the job (agent.sock exists).
+  if (plan.paths.some((row) => row.includes('handoff'))) await cluster.registerJobWithAgents(plan.key);
   const sharedDirs = cluster.hosts.map((host) => host.sharedDir);
   removeBtlReports(plan.ranks, sharedDirs);
   writePathTables(plan, sharedDirs, cluster.user);

@@ -1,0 +1,116 @@
+import { execFileSync } from 'node:child_process';
+import * as path from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { REPO_ROOT } from '../ts-runtime/src/util/repo-root';
+import { FfrunProcess, runFfrun, waitFor } from './support/ffrun';
+import { leftoversOf, processesMatching } from './support/leftovers';
+
+/**
+ * The handoff plane (issue 8) end to end through ffrun: `--inter-host handoff` plans `h` across hosts,
+ * starts one ffagent per simulated host and registers the job on them (agent.sock appears in every
+ * host's shared directory, owned by the job's user); without it no agent runs; teardown and the reaper
+ * leave no agent behind. Needs root.
+ */
+const BIN = path.join(REPO_ROOT, 'build', 'bin');
+
+function jobIdOf(stderr: string): string {
+  const id = /setting up cluster ([a-z0-9]{6})/.exec(stderr)?.[1];
+  if (id === undefined) throw new Error(`no job id in ffrun's output:\n${stderr}`);
+  return id;
+}
+
+function assertClean(jobId: string): void {
+  const problems = leftoversOf(jobId);
+  assert.equal(problems, [], `job ${jobId} left: ${problems.join('\n')}`);
+}
+
+test('--inter-host handoff: h planned across hosts, m within; allpairs passes; nothing left', async () => {
+  const result = await runFfrun(['-n', '4', '--hosts', '2', '--containers-per-host', '2', '--inter-host', 'handoff', '--json', '--', path.join(BIN, 'ffcheck_allpairs')]);
+  assert.is(result.code, 0, result.stderr);
+  const report = JSON.parse(result.stdout);
+  assert.equal(report.paths.planned, ['smhh', 'mshh', 'hhsm', 'hhms']);
+  assert.is(report.job.interHost.plane, 'handoff');
+  // within a host: shared memory, as always
+  for (const [from, to] of [[0, 1], [1, 0], [2, 3], [3, 2]] as const) assert.is(report.paths.actual[from][to], 'm', JSON.stringify(report.paths));
+  assert.match(result.stderr, /^\[rank 0\] PASS allpairs /m);
+  assertClean(report.job.id);
+});
+
+test('--inter-host handoff: every host runs an ffagent and the job is registered (agent.sock in /run/freeflow)', async () => {
+  const ffrun = new FfrunProcess(['-n', '2', '--hosts', '2', '--inter-host', 'handoff', '--', '/bin/sh', '-c', 'test -S /run/freeflow/agent.sock && exec /bin/sleep 4713']);
+  try {
+    await waitFor('both ranks to run', () => processesMatching(/^\/bin\/sleep 4713$/).length === 2);
+    const jobId = jobIdOf(ffrun.stderr);
+    const agents = processesMatching(new RegExp(`ffagent --control /run/freeflow-jobs/${jobId}/agents/h[01]\\.sock --listen 10\\.200\\.0\\.[12]:7470`));
+    assert.is(agents.length, 2, JSON.stringify(agents));
+    // SIGKILL: ffrun cannot clean up; its leases end with it, and the next run's reaper kills the agents.
+    ffrun.child.kill('SIGKILL');
+    await ffrun.finished(10_000);
+    assert.ok(leftoversOf(jobId).some((problem) => problem.startsWith('ffagent processes')), leftoversOf(jobId).join('\n'));
+    const next = await runFfrun(['-n', '1', '--', '/bin/true']);
+    assert.is(next.code, 0, next.stderr);
+    // (another ffrun starting on this machine meanwhile may have reaped it first: then it is gone too)
+    assertClean(jobId);
+  } finally {
+    await ffrun.stop();
+    for (const sleeper of processesMatching(/^\/bin\/sleep 4713$/)) process.kill(sleeper.pid, 'SIGKILL');
+  }
+});
+
+/** Bytes a link of a host namespace has sent and received. */
+function linkBytes(netns: string, link: string): number {
+  const [stats] = JSON.parse(execFileSync('ip', ['-n', netns, '-s', '-j', 'link', 'show', link], { encoding: 'utf8' }));
+  return stats.stats64.tx.bytes + stats.stats64.rx.bytes;
+}
+
+test('handoff traffic bypasses the overlay (vxlan0 ~idle, ul0 busy); the agent SIGKILLed mid-job ends the job within 10 s naming it; nothing left', async () => {
+  const ffrun = new FfrunProcess(['-n', '2', '--hosts', '2', '--inter-host', 'handoff', '--timeout', '120', '--', path.join(BIN, 'ffcheck_allpairs'), '--iterations', '100000', '--sizes', '4M', '--timeout', '100']);
+  try {
+    await waitFor('both ranks to run', () => processesMatching(/ffcheck_allpairs --iterations 100000/).length === 2);
+    const jobId = jobIdOf(ffrun.stderr);
+    const host0 = `ff-${jobId}-h0`;
+    // MPI_Init and the first (checked) 4 MiB messages: wait until data flows on the underlay
+    await new Promise((resolve) => setTimeout(resolve, 5000));
+    assert.is(ffrun.child.exitCode, null, ffrun.stderr);
+    const before = { vxlan: linkBytes(host0, 'vxlan0'), underlay: linkBytes(host0, 'ul0') };
+    await new Promise((resolve) => setTimeout(resolve, 2000));
+    const vxlan = linkBytes(host0, 'vxlan0') - before.vxlan;
+    const underlay = linkBytes(host0, 'ul0') - before.underlay;
+    assert.ok(underlay > 16 * 1024 * 1024, `the underlay carried only ${underlay} B in 2 s`);
+    // the overlay carries only Open MPI's out-of-band traffic (orted), no data
+    assert.ok(vxlan < 256 * 1024, `vxlan0 carried ${vxlan} B in 2 s while handoff pairs streamed (${underlay} B on ul0)`);
+
+    const [agent] = processesMatching(new RegExp(`ffagent --control /run/freeflow-jobs/${jobId}/agents/h1\.sock`));
+    assert.ok(agent !== undefined, 'no ffagent on h1');
+    const killedAt = Date.now();
+    process.kill(agent!.pid, 'SIGKILL');
+    const result = await ffrun.finished(30_000);
+    const seconds = (Date.now() - killedAt) / 1000;
+    assert.ok(result.code !== 0, `ffrun exited 0 after its agent was killed:
+${result.stderr}`);
+    assert.ok(seconds < 10, `the job took ${seconds} s to end after the agent died`);
+    assert.match(result.stderr, /ffagent died or removed this job/);
+    assertClean(jobId);
+  } finally {
+    await ffrun.stop();
+  }
+});
+
+test('without --inter-host handoff no agent runs (auto stays tcp)', async () => {
+  const result = await runFfrun(['-n', '2', '--hosts', '2', '--json', '--', '/bin/sh', '-c', 'test ! -e /run/freeflow/agent.sock']);
+  assert.is(result.code, 0, result.stderr);
+  const report = JSON.parse(result.stdout);
+  assert.equal(report.paths.planned, ['st', 'ts']);
+  assert.is(report.job.interHost.plane, 'tcp');
+  assert.not.match(result.stderr, /ffagents/);
+  assertClean(report.job.id);
+});
+
+test('--inter-host router is refused as not implemented yet, naming the alternatives', async () => {
+  const result = await runFfrun(['-n', '2', '--hosts', '2', '--inter-host', 'router', '--', '/bin/true']);
+  assert.is(result.code, 2, result.stderr);
+  assert.match(result.stderr, /--inter-host \(interHost\): is not implemented yet .*use one of: auto, handoff, tcp/);
+});
+
+test.run();
