@@ -188,6 +188,9 @@ void mca_btl_freeflow_sock_abandon(void);
 /* the per-rank report of docs/btl-report.md */
 void mca_btl_freeflow_record_decline(uint64_t peer_id, const char *reason, bool verdict_published);
 mca_btl_freeflow_decline_t *mca_btl_freeflow_find_decline(uint64_t peer_id);
+/* Both modules (shared memory, handoff sockets) keep ob1's error callback in their module. */
+int mca_btl_freeflow_register_error(struct mca_btl_base_module_t *btl, mca_btl_base_module_error_cb_fn_t cbfunc);
+
 /* A fatal error for `proc` through ob1's error callback (it aborts the job); message printed first. */
 void mca_btl_freeflow_fatal(opal_proc_t *proc, const char *message);
 void mca_btl_freeflow_write_report(void);

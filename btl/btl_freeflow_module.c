@@ -19,7 +19,7 @@
 #include <string.h>
 #include <unistd.h>
 
-static int register_error(struct mca_btl_base_module_t *btl, mca_btl_base_module_error_cb_fn_t cbfunc)
+int mca_btl_freeflow_register_error(struct mca_btl_base_module_t *btl, mca_btl_base_module_error_cb_fn_t cbfunc)
 {
     ((mca_btl_freeflow_module_t *) btl)->error_cb = cbfunc;
     return OPAL_SUCCESS;
@@ -37,7 +37,7 @@ mca_btl_freeflow_module_t mca_btl_freeflow_module = {
         .btl_send = mca_btl_freeflow_send,
         .btl_sendi = mca_btl_freeflow_sendi,
         .btl_dump = mca_btl_base_dump,
-        .btl_register_error = register_error,
+        .btl_register_error = mca_btl_freeflow_register_error,
     },
 };
 

@@ -132,12 +132,6 @@ static mca_btl_base_descriptor_t *sock_prepare_src(struct mca_btl_base_module_t 
 static int sock_send(struct mca_btl_base_module_t *btl, struct mca_btl_base_endpoint_t *endpoint,
                      struct mca_btl_base_descriptor_t *descriptor, mca_btl_base_tag_t tag);
 
-static int sock_register_error(struct mca_btl_base_module_t *btl, mca_btl_base_module_error_cb_fn_t cbfunc)
-{
-    ((mca_btl_freeflow_module_t *) btl)->error_cb = cbfunc;
-    return OPAL_SUCCESS;
-}
-
 mca_btl_freeflow_module_t mca_btl_freeflow_sock_module = {
     .super = {
         .btl_component = &mca_btl_freeflow_component.super,
@@ -149,7 +143,7 @@ mca_btl_freeflow_module_t mca_btl_freeflow_sock_module = {
         .btl_prepare_src = sock_prepare_src,
         .btl_send = sock_send,
         .btl_dump = mca_btl_base_dump,
-        .btl_register_error = sock_register_error,
+        .btl_register_error = mca_btl_freeflow_register_error,
     },
 };
 
