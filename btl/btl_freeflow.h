@@ -193,6 +193,8 @@ int mca_btl_freeflow_register_error(struct mca_btl_base_module_t *btl, mca_btl_b
 
 /* A fatal error for `proc` through ob1's error callback (it aborts the job); message printed first. */
 void mca_btl_freeflow_fatal(opal_proc_t *proc, const char *message);
+/* The same through another module of the component (the handoff sockets'); the message is printed once. */
+void mca_btl_freeflow_fatal_on(mca_btl_freeflow_module_t *module, opal_proc_t *proc, const char *message);
 void mca_btl_freeflow_write_report(void);
 
 END_C_DECLS

@@ -63,16 +63,25 @@ void mca_btl_freeflow_keep_peer(uint64_t owner_id, ff_segment_t *segment)
            ff_segment_file(segment));
 }
 
-void mca_btl_freeflow_fatal(opal_proc_t *proc, const char *message)
+void mca_btl_freeflow_fatal_on(mca_btl_freeflow_module_t *module, opal_proc_t *proc, const char *message)
 {
-    opal_output(0, "%s", message);
-    if (mca_btl_freeflow_module.error_cb) {
+    /* printed once: when several pairs break together, the first reason is the one that matters */
+    static bool printed = false;
+    if (!printed) {
+        printed = true;
+        opal_output(0, "%s", message);
+    }
+    if (module->error_cb) {
         /* ob1's handler aborts the job */
-        mca_btl_freeflow_module.error_cb(&mca_btl_freeflow_module.super, MCA_BTL_ERROR_FLAGS_FATAL, proc,
-                                         (char *) message);
+        module->error_cb(&module->super, MCA_BTL_ERROR_FLAGS_FATAL, proc, (char *) message);
     }
     /* no handler registered (or it returned): never continue with a pair whose directions disagree */
     _exit(1);
+}
+
+void mca_btl_freeflow_fatal(opal_proc_t *proc, const char *message)
+{
+    mca_btl_freeflow_fatal_on(&mca_btl_freeflow_module, proc, message);
 }
 
 void mca_btl_freeflow_detach_all(void)

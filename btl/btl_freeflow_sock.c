@@ -114,7 +114,6 @@ static struct {
      * Recursive: ob1's callbacks, run under it, send again on the same thread. A no-op without threads. */
     opal_recursive_mutex_t lock;
     bool in_progress;
-    bool failed;
 } sock;
 
 static int sock_add_procs(struct mca_btl_base_module_t *btl, size_t nprocs, struct opal_proc_t **procs,
@@ -147,18 +146,9 @@ mca_btl_freeflow_module_t mca_btl_freeflow_sock_module = {
     },
 };
 
-/* Prints the message once and hands it to ob1, which aborts the job; never returns to a broken pair. */
 static void sock_fatal(opal_proc_t *proc, const char *message)
 {
-    if (!sock.failed) {
-        sock.failed = true;
-        opal_output(0, "%s", message);
-    }
-    if (mca_btl_freeflow_sock_module.error_cb) {
-        mca_btl_freeflow_sock_module.error_cb(&mca_btl_freeflow_sock_module.super, MCA_BTL_ERROR_FLAGS_FATAL, proc,
-                                              (char *) message);
-    }
-    _exit(1);
+    mca_btl_freeflow_fatal_on(&mca_btl_freeflow_sock_module, proc, message);
 }
 
 bool mca_btl_freeflow_sock_wanted(void)
