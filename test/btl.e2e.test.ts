@@ -86,7 +86,9 @@ for (const { run, interHost } of plans) {
         }),
       );
     }
-    const problems = leftoversOf(report.job.id, { shmBefore, marker: new RegExp(run.program) });
+    // This checkout's binary only: other sessions on this machine may run the same program meanwhile.
+    const marker = new RegExp(path.join(REPO_ROOT, 'build', 'bin', run.program).replace(/[.*+?^${}()|[\]\\]/g, '\\$&'));
+    const problems = leftoversOf(report.job.id, { shmBefore, marker });
     assert.equal(problems, [], `job ${report.job.id} left: ${problems.join('\n')}`);
   });
 }

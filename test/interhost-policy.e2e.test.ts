@@ -100,6 +100,8 @@ test('auto, 3 hosts, the agent of h2 dead at start: t for pairs touching h2 with
     }
   }
   assert.match(output, /PASS allpairs/);
+  // ffrun warns on stderr too, once, for the host whose agent is missing
+  assert.equal(notes.filter((note) => /^warning: pairs with host \d fall back to tcp/.test(note)).map((note) => note.slice(0, 34)), ['warning: pairs with host 2 fall ba']);
   assertClean(jobId);
 });
 

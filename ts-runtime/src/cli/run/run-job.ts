@@ -184,9 +184,14 @@ export async function runJobOnCluster(
   // The agents' reachability is probed by registering the job on them, before the plan: registered
   // before the ranks start, so that their registration finds the job (agent.sock exists).
   const agents = wantsAgents(spec, cluster.hosts.length)
-    ? await cluster.registerJobWithAgents(key)
+    ? await hooks.progress.step('registering the job with the ffagents', () => cluster.registerJobWithAgents(key))
     : cluster.hosts.map(() => ({ reachable: false, problem: 'no ffagent is needed by this job' }));
   const interHost = decideInterHost(spec.network, spec.interHost, capabilities, agents);
+  agents.forEach((agent, host) => {
+    if (agent.problem !== undefined && wantsAgents(spec, cluster.hosts.length)) {
+      hooks.progress.note(`warning: pairs with host ${host} fall back to tcp over the overlay: ${agent.problem}`);
+    }
+  });
   const plan: JobPlan = {
     jobId: cluster.jobId,
     key,
