@@ -172,6 +172,9 @@ void mca_btl_freeflow_detach_all(void);
 
 /* True for ranks of the launcher's first MPI job that the path table covers. */
 bool mca_btl_freeflow_in_path_table(opal_jobid_t jobid, opal_vpid_t vpid);
+/* The core's pair policy (ff_pair_policy_decide) for `proc` from its modex, the path table and our agent
+ * registration, without the co-location proof; `reason` gets the docs/btl-report.md identifier. */
+ff_pair_route_t mca_btl_freeflow_pair_route(const opal_proc_t *proc, char *reason, size_t reason_len);
 
 /* path `h` (btl_freeflow_sock.c) */
 bool mca_btl_freeflow_sock_wanted(void);     /* the path table plans h from this rank to some peer */

@@ -4,7 +4,8 @@
  * A peer is reachable only when (1) it runs freeflow with the same modex layout and job key, (2) the
  * path table, when it covers both ranks, plans shm for the pair, (3) its host identity equals ours and
  * (4) its segment opens and verifies in our shared directory. Hostnames are never consulted. Peers
- * that fail any step are left to the next BTL, with the reason logged and reported.
+ * that fail any step are left to the next BTL, with the reason logged and reported. The rule itself is
+ * the core's (ff_pair_policy_decide); this file gathers its inputs and does the I/O.
  */
 #include "btl_freeflow.h"
 #include "btl_freeflow_endpoint.h"
@@ -42,77 +43,96 @@ mca_btl_freeflow_module_t mca_btl_freeflow_module = {
 };
 
 /*
- * Decides whether `proc` is reachable: true with the peer's attached segment, or false with
- * the reason (a docs/btl-report.md identifier) in `reason`. Logs a success; the caller logs refusals.
+ * The inputs of the pair policy (ff_pair_policy_decide, native/src/pair_policy.c) for `proc`: its modex,
+ * the path table and our agent registration. The co-location proof is not run here.
+ */
+static void gather_pair_inputs(const opal_proc_t *proc, ff_pair_inputs_t *in)
+{
+    mca_btl_freeflow_component_t *c = &mca_btl_freeflow_component;
+    const opal_process_name_t me = OPAL_PROC_MY_NAME;
+    const uint64_t peer_id = ((uint64_t) proc->proc_name.jobid << 32) | proc->proc_name.vpid;
+    mca_btl_freeflow_modex_t *modex = NULL;
+    size_t size = 0;
+    int rc;
+    OPAL_MODEX_RECV(rc, &c->super.btl_version, &proc->proc_name, (void **) &modex, &size);
+    if (OPAL_SUCCESS != rc) {
+        modex = NULL;
+    }
+    memset(in, 0, sizeof(*in));
+    in->modex_present = NULL != modex;
+    in->modex_layout_ok = NULL != modex && size == sizeof(*modex) && MCA_BTL_FREEFLOW_MODEX_VERSION == modex->version &&
+                          modex->owner_id == peer_id;
+    in->key_equal = in->modex_layout_ok && ff_job_key_equal(&modex->key, &c->key);
+    in->table_covers_me = c->paths_apply_to_me;
+    /* the plan covers the pair when both ranks belong to the job it describes */
+    in->table_covers_peer = c->paths_apply_to_me && mca_btl_freeflow_in_path_table(proc->proc_name.jobid, proc->proc_name.vpid);
+    in->peer_in_my_mpi_job = proc->proc_name.jobid == me.jobid;
+    in->path_to_peer = in->table_covers_peer ? ff_path_table_path(c->paths, me.vpid, proc->proc_name.vpid) : FF_PATH_SHM;
+    in->path_from_peer = in->table_covers_peer ? ff_path_table_path(c->paths, proc->proc_name.vpid, me.vpid) : FF_PATH_SHM;
+    in->host_equal = in->modex_layout_ok && ff_host_id_equal(&modex->host, &c->host);
+    in->my_agent_registered = mca_btl_freeflow_sock_registered();
+    in->peer_agent_registered = in->modex_layout_ok && 0 != (modex->flags & MCA_BTL_FREEFLOW_MODEX_AGENT);
+    free(modex);
+}
+
+ff_pair_route_t mca_btl_freeflow_pair_route(const opal_proc_t *proc, char *reason, size_t reason_len)
+{
+    ff_pair_inputs_t in;
+    ff_pair_outcome_t outcome;
+    gather_pair_inputs(proc, &in);
+    ff_pair_policy_decide(&in, &outcome);
+    if (reason_len > 0) {
+        snprintf(reason, reason_len, "%s", outcome.text);
+    }
+    return outcome.route;
+}
+
+/*
+ * Decides whether `proc` is reachable through shared memory: true with the peer's attached segment, or
+ * false with the reason (a docs/btl-report.md identifier) in `reason`. The decision is the core's
+ * (ff_pair_policy_decide); this adapter gathers its inputs and runs the co-location proof when asked.
+ * Logs a success; the caller logs refusals.
  */
 static bool decide(opal_proc_t *proc, ff_segment_t **segment, char *reason, size_t reason_len, bool *published)
 {
     mca_btl_freeflow_component_t *c = &mca_btl_freeflow_component;
     const opal_process_name_t me = OPAL_PROC_MY_NAME;
-    mca_btl_freeflow_modex_t *modex = NULL;
-    size_t size = 0;
-    int rc;
-
-    OPAL_MODEX_RECV(rc, &c->super.btl_version, &proc->proc_name, (void **) &modex, &size);
-    if (OPAL_SUCCESS != rc || NULL == modex) {
-        snprintf(reason, reason_len, "no-modex");
-        return false;
-    }
-    bool ok = false;
     const uint64_t peer_id = ((uint64_t) proc->proc_name.jobid << 32) | proc->proc_name.vpid;
-    /* the plan covers the pair when both ranks belong to the job it describes */
-    const bool planned = c->paths_apply_to_me && mca_btl_freeflow_in_path_table(proc->proc_name.jobid, proc->proc_name.vpid);
-    /* a pair the plan does not cover is not restricted by it */
-    ff_path_kind_t path = planned ? ff_path_table_path(c->paths, me.vpid, proc->proc_name.vpid) : FF_PATH_SHM;
-    if (planned && FF_PATH_SHM == path) {
-        /* both directions or neither: a plan that says shm one way only is read the same way by both */
-        path = ff_path_table_path(c->paths, proc->proc_name.vpid, me.vpid);
-    }
-    if (size != sizeof(*modex) || MCA_BTL_FREEFLOW_MODEX_VERSION != modex->version || modex->owner_id != peer_id) {
-        snprintf(reason, reason_len, "segment-version-mismatch");
-    } else if (!ff_job_key_equal(&modex->key, &c->key)) {
-        snprintf(reason, reason_len, "segment-foreign-job");
-    } else if (FF_PATH_HANDOFF == path) {
-        /* the sock module takes the pair (path-table-says-handoff) unless an agent is missing */
-        const char *why = mca_btl_freeflow_sock_decline_reason(proc, modex);
-        snprintf(reason, reason_len, "%s", why ? why : "path-table-says-handoff");
-    } else if (FF_PATH_SHM != path) {
-        snprintf(reason, reason_len, "path-table-says-%s", ff_path_kind_name(path));
-    } else if (c->paths_apply_to_me && !planned && proc->proc_name.jobid == me.jobid) {
-        snprintf(reason, reason_len, "not-in-path-table");
-    } else if (!ff_host_id_equal(&modex->host, &c->host)) {
-        snprintf(reason, reason_len, "host-mismatch");
-    } else {
+    ff_pair_inputs_t in;
+    ff_pair_outcome_t outcome;
+    gather_pair_inputs(proc, &in);
+    ff_pair_policy_decide(&in, &outcome);
+    if (FF_PAIR_ROUTE_PROVE == outcome.route) {
         /* The proof, agreed by both sides: the first to decide attaches the other's segment, checks its
          * own, and publishes the verdict for the pair; the other adopts it (ff_pair_decide). */
         ff_pair_decision_t decision;
-        ff_status_t status = ff_pair_decide(c->dirfd, c->segment, &c->key, peer_id, &c->host, segment, &decision);
+        in.proof_done = true;
+        in.proof_status = ff_pair_decide(c->dirfd, c->segment, &c->key, peer_id, &c->host, segment, &decision);
+        in.proof_shm = decision.shm;
+        in.proof_reason = decision.reason;
         *published = decision.published;
-        if (FF_ERR_VERDICT_CONFLICT == status) {
+        ff_pair_policy_decide(&in, &outcome);
+        if (FF_PAIR_ROUTE_FATAL == outcome.route) {
             char message[512];
             snprintf(message, sizeof(message),
                      "freeflow: %s and %s cannot agree on a path: %s chose shared memory, but its segment no "
                      "longer attaches here (%s): %s. Aborting.",
                      OPAL_NAME_PRINT(me), OPAL_NAME_PRINT(proc->proc_name), OPAL_NAME_PRINT(proc->proc_name),
-                     decision.reason, ff_status_describe(status));
-            free(modex);
+                     outcome.text, ff_status_describe(in.proof_status));
             mca_btl_freeflow_fatal(proc, message);
             return false;
         }
-        if (FF_OK == status && decision.shm) {
-            ok = true;
-            mca_btl_freeflow_keep_peer(peer_id, *segment);
-            FF_LOG(FF_VERBOSE_DECISIONS, "freeflow: %s -> %s: shared memory (%s%s verified; verdict %s)",
-                   OPAL_NAME_PRINT(me), OPAL_NAME_PRINT(proc->proc_name), planned ? "planned shm; " : "",
-                   ff_segment_file(*segment), decision.published ? "published" : "adopted");
-        } else if (FF_OK == status) {
-            snprintf(reason, reason_len, "%s", decision.reason);
-        } else {
-            ff_status_reason(status, "segment-", reason, reason_len);
-        }
     }
-    free(modex);
-    return ok;
+    if (FF_PAIR_ROUTE_SHM == outcome.route) {
+        mca_btl_freeflow_keep_peer(peer_id, *segment);
+        FF_LOG(FF_VERBOSE_DECISIONS, "freeflow: %s -> %s: shared memory (%s%s verified; verdict %s)",
+               OPAL_NAME_PRINT(me), OPAL_NAME_PRINT(proc->proc_name), in.table_covers_peer ? "planned shm; " : "",
+               ff_segment_file(*segment), *published ? "published" : "adopted");
+        return true;
+    }
+    /* h and r pairs: this module declines them (path-table-says-<letter>) and their module carries them */
+    snprintf(reason, reason_len, "%s", outcome.text);
+    return false;
 }
 
 static mca_btl_freeflow_endpoint_t *find_endpoint(uint64_t peer_id)

@@ -216,24 +216,12 @@ bool mca_btl_freeflow_sock_registered(void)
     return sock.registered;
 }
 
-/* NULL when the pair can use `h`; else the reason it cannot (docs/btl-report.md). Same answer on both
- * sides: the inputs are the path table both read and the two modex records both see. */
+/* NULL when the pair can use `h`; else the reason it cannot (docs/btl-report.md): the core's pair policy. */
 const char *mca_btl_freeflow_sock_decline_reason(const opal_proc_t *proc, const mca_btl_freeflow_modex_t *modex)
 {
-    const mca_btl_freeflow_component_t *c = &mca_btl_freeflow_component;
-    const opal_vpid_t me = OPAL_PROC_MY_NAME.vpid, peer = proc->proc_name.vpid;
-    if (!c->paths_apply_to_me || !mca_btl_freeflow_in_path_table(proc->proc_name.jobid, peer) ||
-        FF_PATH_HANDOFF != ff_path_table_path(c->paths, me, peer) ||
-        FF_PATH_HANDOFF != ff_path_table_path(c->paths, peer, me)) {
-        return "path-table-says-handoff-one-way";
-    }
-    if (!sock.registered) {
-        return "agent-unreachable";
-    }
-    if (!(modex->flags & MCA_BTL_FREEFLOW_MODEX_AGENT)) {
-        return "peer-agent-unreachable";
-    }
-    return NULL;
+    static _Thread_local char reason[48]; /* read by the caller at once */
+    (void) modex; /* the pair policy reads the modex itself */
+    return FF_PAIR_ROUTE_HANDOFF == mca_btl_freeflow_pair_route(proc, reason, sizeof(reason)) ? NULL : reason;
 }
 
 static sock_endpoint_t *find_endpoint(uint64_t peer_id)

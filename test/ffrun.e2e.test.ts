@@ -35,7 +35,8 @@ test('the demo: 4 ranks in 4 containers on 2 hosts exchange checked messages; --
   assert.is(report.job.name, 'demo');
   assert.equal(report.placement.map((p: { host: number }) => p.host), [0, 0, 1, 1]);
   assert.is(new Set(report.placement.map((p: { container: string }) => p.container)).size, 4);
-  const expected = report.job.network === 'freeflow' ? ['smtt', 'mstt', 'ttsm', 'ttms'] : ['sttt', 'tstt', 'ttst', 'ttts'];
+  // freeflow (auto): shared memory within a host, host-network handoff across hosts
+  const expected = report.job.network === 'freeflow' ? ['smhh', 'mshh', 'hhsm', 'hhms'] : ['sttt', 'tstt', 'ttst', 'ttts'];
   assert.equal(report.paths.planned, expected);
   if (report.job.network === 'freeflow') assert.equal(report.paths.actual, expected, JSON.stringify(report.paths));
   assert.is(report.hosts.length, 2);
@@ -56,7 +57,7 @@ test('network freeflow: the demo passes and every pair used the planned path, as
   assert.is(result.code, 0, result.stderr);
   const report = JSON.parse(result.stdout);
   assert.is(report.job.network, 'freeflow');
-  assert.equal(report.paths.planned, ['smtt', 'mstt', 'ttsm', 'ttms']);
+  assert.equal(report.paths.planned, ['smhh', 'mshh', 'hhsm', 'hhms']);
   assert.equal(report.paths.actual, report.paths.planned, `the BTL reported ${JSON.stringify(report.paths)}`);
   assert.equal(report.paths.fallbacks, []);
   assert.match(result.stderr, /^\[rank 0\] PASS allpairs /m);

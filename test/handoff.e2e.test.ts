@@ -97,8 +97,8 @@ ${result.stderr}`);
   }
 });
 
-test('without --inter-host handoff no agent runs (auto stays tcp)', async () => {
-  const result = await runFfrun(['-n', '2', '--hosts', '2', '--json', '--', '/bin/sh', '-c', 'test ! -e /run/freeflow/agent.sock']);
+test('with --inter-host tcp no agent runs', async () => {
+  const result = await runFfrun(['-n', '2', '--hosts', '2', '--inter-host', 'tcp', '--json', '--', '/bin/sh', '-c', 'test ! -e /run/freeflow/agent.sock']);
   assert.is(result.code, 0, result.stderr);
   const report = JSON.parse(result.stdout);
   assert.equal(report.paths.planned, ['st', 'ts']);

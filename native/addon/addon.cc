@@ -141,7 +141,51 @@ Napi::Value SegmentBytes(const Napi::CallbackInfo &info) {
     return Uint64(env, ff_segment_bytes_for(static_cast<uint32_t>(ring_size), static_cast<uint32_t>(rings)));
 }
 
+// Reads {agentReachable: boolean, rdmaActive: boolean}; false (with a TypeError pending) if it is not that.
+bool HostCaps(Napi::Env env, const Napi::Value &value, ff_host_caps_t *caps) {
+    if (value.IsObject()) {
+        Napi::Object object = value.As<Napi::Object>();
+        Napi::Value agent = object.Get("agentReachable"), rdma = object.Get("rdmaActive");
+        if (agent.IsBoolean() && rdma.IsBoolean()) {
+            caps->agent_reachable = agent.As<Napi::Boolean>().Value();
+            caps->rdma_active = rdma.As<Napi::Boolean>().Value();
+            return true;
+        }
+    }
+    Napi::TypeError::New(env, "planeDecide: each host is {agentReachable: boolean, rdmaActive: boolean}")
+        .ThrowAsJavaScriptException();
+    return false;
+}
+
+// planeDecide(choice: string, a: HostCaps, b: HostCaps): {plane, reason, description}: the core's inter-host
+// plane policy (ff_plane_decide), so that ffrun's plan and native callers cannot disagree.
+Napi::Value PlaneDecide(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    if (info.Length() != 3 || !info[0].IsString()) {
+        Napi::TypeError::New(env, "planeDecide(choice, hostA, hostB) takes a choice name and two hosts")
+            .ThrowAsJavaScriptException();
+        return env.Undefined();
+    }
+    const std::string name = info[0].As<Napi::String>().Utf8Value();
+    ff_plane_choice_t choice;
+    if (name.find('\0') != std::string::npos || ff_plane_choice_parse(name.c_str(), &choice) != FF_OK) {
+        Napi::RangeError::New(env, "planeDecide: the choice must be one of auto, handoff, router, tcp")
+            .ThrowAsJavaScriptException();
+        return env.Undefined();
+    }
+    ff_host_caps_t a{}, b{};
+    if (!HostCaps(env, info[1], &a) || !HostCaps(env, info[2], &b)) return env.Undefined();
+    ff_plane_reason_t reason;
+    const ff_plane_t plane = ff_plane_decide(choice, &a, &b, &reason);
+    Napi::Object result = Napi::Object::New(env);
+    result.Set("plane", ff_plane_name(plane));
+    result.Set("reason", ff_plane_reason_name(reason));
+    result.Set("description", ff_plane_reason_describe(reason));
+    return result;
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
+    exports.Set("planeDecide", Napi::Function::New(env, PlaneDecide, "planeDecide"));
     exports.Set("probe", Napi::Function::New(env, Probe, "probe"));
     exports.Set("segmentBytes", Napi::Function::New(env, SegmentBytes, "segmentBytes"));
     return exports;

@@ -666,6 +666,83 @@ FF_API void ff_agent_close(ff_agent_conn_t *conn);
 /* END inter-host agent section                                                                      */
 /* ================================================================================================ */
 
+/* ================================================================================================ */
+/* BEGIN pair policy section (issue 8): what the BTL decides per pair of ranks, as a pure function.   */
+/* ================================================================================================ */
+
+/*
+ * The freeflow BTL's per-pair decision, with no I/O, so that ctest reaches every branch without root or
+ * Open MPI. The BTL gathers the inputs (the peer's modex, the path table, its agent registration) and
+ * calls it; when the answer is FF_PAIR_ROUTE_PROVE it runs the co-location proof (ff_pair_decide:
+ * attach the peer's segment, publish or adopt the pair's verdict) and calls it again with the result.
+ * Every input is one both ranks of the pair see alike (mirrored: "mine" on one side is "the peer's" on
+ * the other), so both decide the same route: the tests check that symmetry.
+ */
+typedef enum ff_pair_route {
+    FF_PAIR_ROUTE_SHM = 0,   /* the shared-memory module carries the pair */
+    FF_PAIR_ROUTE_HANDOFF,   /* the handoff module (path `h`) carries it */
+    FF_PAIR_ROUTE_ROUTER,    /* the router module (path `r`) carries it */
+    FF_PAIR_ROUTE_NEXT_BTL,  /* freeflow declines: the next BTL (tcp over the overlay) carries it */
+    FF_PAIR_ROUTE_PROVE,     /* all checks passed: run the co-location proof, then decide again */
+    FF_PAIR_ROUTE_FATAL,     /* the peer chose shm but its segment no longer attaches: the job cannot go on */
+    FF_PAIR_ROUTE_COUNT
+} ff_pair_route_t;
+
+/* Why; the text (ff_pair_outcome_t.reason) is the docs/btl-report.md identifier. */
+typedef enum ff_pair_reason {
+    FF_PAIR_REASON_SHM = 0,                /* "shm": both segments verified, the verdict says shm */
+    FF_PAIR_REASON_NEEDS_PROOF,            /* "needs-proof": same host per identity, not proven yet */
+    FF_PAIR_REASON_NO_MODEX,               /* "no-modex": the peer does not run the freeflow BTL */
+    FF_PAIR_REASON_VERSION_MISMATCH,       /* "segment-version-mismatch": other modex size/layout/owner */
+    FF_PAIR_REASON_FOREIGN_JOB,            /* "segment-foreign-job": the peer's modex has another job key */
+    FF_PAIR_REASON_PATH_TABLE_SAYS,        /* "path-table-says-<path>": planned tcp (or h/r, carried by their module) */
+    FF_PAIR_REASON_ONE_WAY,                /* "path-table-says-<path>-one-way": h or r planned in one direction only */
+    FF_PAIR_REASON_AGENT_UNREACHABLE,      /* "agent-unreachable": this rank is not registered with its ffagent */
+    FF_PAIR_REASON_PEER_AGENT_UNREACHABLE, /* "peer-agent-unreachable": the peer is not registered with its ffagent */
+    FF_PAIR_REASON_NOT_IN_PATH_TABLE,      /* "not-in-path-table": same MPI job, but the table lacks the peer */
+    FF_PAIR_REASON_HOST_MISMATCH,          /* "host-mismatch": other host identity */
+    FF_PAIR_REASON_SEGMENT_STATUS,         /* "segment-<status>": the proof failed with that status */
+    FF_PAIR_REASON_VERDICT,                /* the pair's verdict said "not <reason>": that reason */
+    FF_PAIR_REASON_VERDICT_CONFLICT,       /* the verdict says shm, our attach failed: the verdict's reason */
+    FF_PAIR_REASON_COUNT
+} ff_pair_reason_t;
+
+typedef struct ff_pair_inputs {
+    bool modex_present;         /* the peer published a freeflow modex */
+    bool modex_layout_ok;       /* its size, layout version and owner id are the expected ones */
+    bool key_equal;             /* its job key is ours */
+    bool table_covers_me;       /* a path table applies to this rank (it is in the table's job) */
+    bool table_covers_peer;     /* ... and to the peer */
+    bool peer_in_my_mpi_job;    /* the peer is of this rank's MPI job (not a spawned one) */
+    ff_path_kind_t path_to_peer;   /* the table's path from us to the peer (when it covers both) */
+    ff_path_kind_t path_from_peer; /* ... and back */
+    bool host_equal;            /* the peer's host identity equals ours */
+    bool my_agent_registered;   /* this rank registered with its host's ffagent */
+    bool peer_agent_registered; /* the peer's modex says it did */
+    /* The co-location proof (ff_pair_decide), once FF_PAIR_ROUTE_PROVE asked for it: */
+    bool proof_done;
+    ff_status_t proof_status;   /* what ff_pair_decide returned */
+    bool proof_shm;             /* its decision.shm */
+    const char *proof_reason;   /* its decision.reason (when !shm or on a conflict); may be NULL */
+} ff_pair_inputs_t;
+
+typedef struct ff_pair_outcome {
+    ff_pair_route_t route;
+    ff_pair_reason_t reason;
+    ff_path_kind_t path;        /* the pair's planned path, the same for both ranks (shm when unplanned) */
+    char text[48];              /* the docs/btl-report.md identifier, e.g. "path-table-says-tcp" */
+} ff_pair_outcome_t;
+
+/* Decides; never fails (NULL arguments give FF_PAIR_ROUTE_NEXT_BTL with FF_PAIR_REASON_NO_MODEX). */
+FF_API void ff_pair_policy_decide(const ff_pair_inputs_t *in, ff_pair_outcome_t *out);
+/* "FF_PAIR_ROUTE_SHM" / "FF_PAIR_REASON_HOST_MISMATCH" */
+FF_API const char *ff_pair_route_name(ff_pair_route_t route);
+FF_API const char *ff_pair_reason_name(ff_pair_reason_t reason);
+
+/* ================================================================================================ */
+/* END pair policy section                                                                           */
+/* ================================================================================================ */
+
 #ifdef __cplusplus
 }
 #endif

@@ -7,6 +7,7 @@ import { agentsDirOf, agentsFileOf, type ClusterLayout, type HostLayout } from '
 import { identify } from './procfs';
 import { runtimeProgram } from './runtime-files';
 import { recordContainer } from './state';
+import type { HostAgentState } from '../orchestrator/decide-paths';
 import type { HostHandle } from './types';
 
 /**
@@ -20,7 +21,8 @@ import type { HostHandle } from './types';
  */
 export const AGENT_PORT = 7470;
 const START_TIMEOUT_MS = 5000;
-const REPLY_TIMEOUT_MS = 5000;
+// A live agent answers in milliseconds; a silent one costs the plan this long before its host falls back.
+const REPLY_TIMEOUT_MS = 3000;
 
 export interface AgentHandle {
   readonly host: number;
@@ -34,14 +36,30 @@ export function agentListenAddress(host: Pick<HostLayout, 'underlayIp'>): string
   return `${host.underlayIp}:${AGENT_PORT}`;
 }
 
-/** Starts the agents and waits until each answers `ping` on its control socket. */
-export async function startAgents(layout: ClusterLayout): Promise<AgentHandle[]> {
+/** An agent that did not come up: the host's pairs fall back to tcp with this as the reason. */
+export interface AgentStartFailure {
+  readonly host: number;
+  readonly problem: string;
+}
+
+export interface StartedAgents {
+  readonly handles: readonly AgentHandle[];
+  readonly failures: readonly AgentStartFailure[];
+}
+
+/**
+ * Starts the agents and waits until each answers `ping` on its control socket. An agent that exits or
+ * stays silent for 5 s is a failure of its host only (its pairs fall back to tcp, stated in the plan),
+ * not of the cluster: the overlay always exists. Every agent's pid is recorded before it is waited for,
+ * so teardown kills a silent one too.
+ */
+export async function startAgents(layout: ClusterLayout): Promise<StartedAgents> {
   const program = runtimeProgram('ffagent');
   const dir = agentsDirOf(layout.stateDir);
   // ffagent refuses a control directory that group or others could write (docs/agent.md).
   fs.mkdirSync(dir, { mode: 0o700 });
-  return Promise.all(
-    layout.hosts.map(async (host): Promise<AgentHandle> => {
+  const outcomes = await Promise.all(
+    layout.hosts.map(async (host): Promise<AgentHandle | AgentStartFailure> => {
       const controlSocket = path.join(dir, `${host.name}.sock`);
       const log = path.join(dir, `${host.name}.log`);
       const listen = agentListenAddress(host);
@@ -59,7 +77,7 @@ export async function startAgents(layout: ClusterLayout): Promise<AgentHandle[]>
       (child.stderr as unknown as { unref?: () => void } | null)?.unref?.();
       const pid = child.pid;
       const identity = pid === undefined ? undefined : identify(pid);
-      if (pid === undefined || identity === undefined) throw new FfError('CLUSTER_SETUP_FAILED', `ffagent of ${host.name} did not start: ${stderr}`);
+      if (pid === undefined || identity === undefined) return { host: host.index, problem: `ffagent of ${host.name} did not start: ${stderr.trim() || 'no process'}` };
       recordContainer(agentsFileOf(layout.stateDir), { name: host.name, init: identity });
       const deadline = Date.now() + START_TIMEOUT_MS;
       for (;;) {
@@ -67,13 +85,18 @@ export async function startAgents(layout: ClusterLayout): Promise<AgentHandle[]>
         if (state === 'up') break;
         if (state !== 'not yet' || Date.now() > deadline) {
           const logText = fs.existsSync(log) ? fs.readFileSync(log, 'utf8').trim().split('\n').slice(-3).join(' | ') : '';
-          throw new FfError('CLUSTER_SETUP_FAILED', `ffagent of ${host.name} (pid ${pid}, ${listen}) ${state === 'not yet' ? 'did not answer on its control socket within 5 s' : state}: ${stderr.trim()} ${logText}`.trim());
+          const what = state === 'not yet' ? 'did not answer on its control socket within 5 s' : state;
+          return { host: host.index, problem: `ffagent of ${host.name} (pid ${pid}, ${listen}) ${what}: ${`${stderr.trim()} ${logText}`.trim()}` };
         }
         await new Promise((resolve) => setTimeout(resolve, 20));
       }
       return { host: host.index, pid, controlSocket, log, listen };
     }),
   );
+  return {
+    handles: outcomes.filter((outcome): outcome is AgentHandle => 'pid' in outcome),
+    failures: outcomes.filter((outcome): outcome is AgentStartFailure => !('pid' in outcome)),
+  };
 }
 
 /** One request on a fresh connection: true when the agent answered `ok`. */
@@ -105,32 +128,76 @@ export interface AgentJob {
 }
 
 /**
- * Registers the job on every agent with `lease=1` and returns the held control connections: closing
- * them (release) removes the job from the agents, and so does this process dying.
+ * Registers the job on every agent with `lease=1`: this is also the reachability probe of the plan (an
+ * agent that accepts the job is running and serves it). Agents are asked in parallel; one that refuses
+ * or does not answer within the reply timeout makes its host unreachable, with the reason, and does not
+ * fail the others. `hosts` without a started agent are unreachable with `notStarted`'s reason. The
+ * returned lease holds the accepted registrations: ending it removes the job from those agents, and so
+ * does this process dying.
  */
-export async function registerJobWithAgents(agents: readonly AgentHandle[], hosts: readonly HostHandle[], job: AgentJob): Promise<AgentLease> {
+export async function registerJobWithAgents(
+  agents: readonly AgentHandle[],
+  hosts: readonly HostHandle[],
+  job: AgentJob,
+  notStarted: (host: number) => string,
+): Promise<{ lease: AgentLease; states: HostAgentState[] }> {
   if (!/^[a-z0-9]+$/.test(job.jobId) || !/^[0-9a-f]{32}$/.test(job.key)) throw new FfError('INTERNAL', 'bad job id or key for the agents');
   const peers = hosts.map((host) => `${host.index}@${host.underlayIp}:${AGENT_PORT}`).join(',');
-  const sockets: net.Socket[] = [];
-  try {
-    for (const agent of agents) {
-      const host = hosts[agent.host]!;
+  const outcomes = await Promise.all(
+    hosts.map(async (host): Promise<net.Socket | string> => {
+      const agent = agents.find((candidate) => candidate.host === host.index);
+      if (agent === undefined) return notStarted(host.index);
       const command = `add ${job.jobId} key=${job.key} dir=${host.sharedDir} uid=${job.uid} gid=${job.gid} host=${host.index} peers=${peers} lease=1`;
-      sockets.push(await holdCommand(agent, command));
-    }
-  } catch (error) {
-    for (const socket of sockets) socket.destroy();
-    throw error;
-  }
-  return new AgentLease(sockets);
+      return holdCommand(agent, command).catch((error: unknown) => (error instanceof Error ? error.message : String(error)));
+    }),
+  );
+  const sockets = outcomes.filter((outcome): outcome is net.Socket => typeof outcome !== 'string');
+  const states = outcomes.map((outcome): HostAgentState => (typeof outcome === 'string' ? { reachable: false, problem: outcome } : { reachable: true }));
+  return { lease: new AgentLease(job.jobId, sockets), states };
 }
 
-/** The control connections that hold a job's registrations; `release()` ends them (the agents drop the job). */
+/** The control connections that hold a job's registrations. */
 export class AgentLease {
-  constructor(private readonly sockets: net.Socket[]) {}
+  constructor(
+    private readonly jobId: string,
+    private readonly sockets: net.Socket[],
+  ) {}
+
+  /** Closes them at once: the agents drop the job when they see the connections end. */
   release(): void {
     for (const socket of this.sockets.splice(0)) socket.destroy();
   }
+
+  /**
+   * Removes the job from every agent and waits for their answers, then closes the connections: the
+   * next job of the same cluster (same job id, new key) can register at once, without racing the
+   * agents' handling of the closed connections.
+   */
+  async end(): Promise<void> {
+    const sockets = this.sockets.splice(0);
+    await Promise.all(sockets.map((socket) => command(socket, `remove ${this.jobId}`).catch(() => undefined)));
+    for (const socket of sockets) socket.destroy();
+  }
+}
+
+/** One command on a held control connection; resolves with the reply line. */
+function command(socket: net.Socket, line: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let reply = '';
+    const done = (error?: Error) => {
+      clearTimeout(timer);
+      socket.removeListener('data', onData);
+      if (error) reject(error);
+      else resolve(reply.slice(0, reply.indexOf('\n')));
+    };
+    const onData = (chunk: Buffer) => {
+      reply += chunk.toString();
+      if (reply.includes('\n')) done();
+    };
+    const timer = setTimeout(() => done(new Error('no reply within the timeout')), REPLY_TIMEOUT_MS);
+    socket.on('data', onData);
+    socket.write(`${line}\n`);
+  });
 }
 
 function holdCommand(agent: AgentHandle, command: string): Promise<net.Socket> {
@@ -139,9 +206,9 @@ function holdCommand(agent: AgentHandle, command: string): Promise<net.Socket> {
     let reply = '';
     const fail = (why: string) => {
       socket.destroy();
-      reject(new FfError('CLUSTER_SETUP_FAILED', `ffagent of host ${agent.host} (${agent.controlSocket}) refused the job: ${why}`, { hint: `see its log ${agent.log}` }));
+      reject(new FfError('CLUSTER_SETUP_FAILED', `ffagent of host ${agent.host} (${agent.controlSocket}) did not accept the job: ${why}`, { hint: `see its log ${agent.log}` }));
     };
-    const timer = setTimeout(() => fail('no reply within 5 s'), REPLY_TIMEOUT_MS);
+    const timer = setTimeout(() => fail('no reply within 3 s'), REPLY_TIMEOUT_MS);
     socket.on('error', (error) => {
       clearTimeout(timer);
       fail(error.message);

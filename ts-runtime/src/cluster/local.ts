@@ -3,7 +3,8 @@ import * as path from 'node:path';
 import { FfError } from '../errors';
 import { exec, type ExecOptions, type ExecResult } from '../util/exec';
 import { REPO_ROOT } from '../util/repo-root';
-import { AgentLease, registerJobWithAgents, startAgents, type AgentHandle } from './agents';
+import { AgentLease, registerJobWithAgents, startAgents, type StartedAgents } from './agents';
+import type { HostAgentState } from '../orchestrator/decide-paths';
 import { startContainer } from './container';
 import { OVERLAY_SUBNET, planLayout, type ClusterLayout, type HostLayout } from './layout';
 import { createNetnsBatch, endpointBatch, fabricBatch, hostBatch, hostFloodBatch, runBatch, type Mtus } from './network';
@@ -138,7 +139,7 @@ class LocalCluster implements Cluster {
     layout: ClusterLayout,
     request: ResolvedClusterRequest,
     readonly containers: readonly ContainerHandle[],
-    readonly agents: readonly AgentHandle[],
+    private readonly startedAgents: StartedAgents | undefined,
   ) {
     this.jobId = layout.jobId;
     this.hosts = layout.hosts.map(({ index, name, netns, underlayIp, sharedDir }) => ({ index, name, netns, underlayIp, sharedDir }));
@@ -166,10 +167,21 @@ class LocalCluster implements Cluster {
     return exec('nsenter', [`--net=/run/netns/${this.launcher.netns}`, '--', ...argv], options);
   }
 
-  async registerJobWithAgents(key: string): Promise<void> {
-    if (this.agents.length === 0) throw new FfError('INTERNAL', `cluster ${this.jobId} was created without agents`);
-    if (this.agentLease !== undefined) throw new FfError('INTERNAL', `job ${this.jobId} is already registered with the agents`);
-    this.agentLease = await registerJobWithAgents(this.agents, this.hosts, { jobId: this.jobId, key, ...this.user });
+  get agents() {
+    return this.startedAgents?.handles ?? [];
+  }
+
+  async registerJobWithAgents(key: string): Promise<HostAgentState[]> {
+    // A previous job on this cluster (ffbench runs many): the agents drop it before this one is added.
+    await this.agentLease?.end();
+    const started = this.startedAgents;
+    const notStarted = (host: number): string =>
+      started === undefined
+        ? 'no ffagent was started for this cluster'
+        : (started.failures.find((failure) => failure.host === host)?.problem ?? 'its ffagent did not start');
+    const { lease, states } = await registerJobWithAgents(this.agents, this.hosts, { jobId: this.jobId, key, ...this.user }, notStarted);
+    this.agentLease = lease;
+    return states;
   }
 
   destroy(): Promise<void> {
@@ -209,7 +221,7 @@ export async function createLocalCluster(request: ClusterRequest, progress: Prog
     await runStep('fabric network', progress, () => runBatch('ip', layout.fabricNetns, fabricBatch(layout, resolved)));
     const common = containerCommon(layout, resolved);
     const perHost = await allSettledOrThrow(layout.hosts.map((host) => buildHost(layout, host, resolved, common, progress)));
-    const agents = resolved.agents ? await runStep('ffagents', progress, () => startAgents(layout)) : [];
+    const agents = resolved.agents ? await runStep('ffagents', progress, () => startAgents(layout)) : undefined;
     progress(`cluster ${resolved.jobId} ready`);
     return new LocalCluster(layout, resolved, perHost.flat(), agents);
   } catch (error) {

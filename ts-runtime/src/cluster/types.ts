@@ -1,4 +1,5 @@
 import type { AgentHandle } from './agents';
+import type { HostAgentState } from '../orchestrator/decide-paths';
 import type { ExecOptions, ExecResult } from '../util/exec';
 
 /** What the caller asks for; validated by `resolveClusterRequest`. */
@@ -89,9 +90,11 @@ export interface Cluster {
   /**
    * Registers the job (its key, the hosts' shared directories, the containers' uid/gid, the host list)
    * on every agent with `lease=1`, over control connections held until destroy() (or this process's
-   * death) ends them. Fails when the cluster has no agents.
+   * death) ends them, and says per host (in host order) whether its agent accepted: the plan's
+   * reachability probe. An agent that did not start or does not answer is a host state, not an error.
+   * A job registered before on this cluster is removed from the agents first.
    */
-  registerJobWithAgents(key: string): Promise<void>;
+  registerJobWithAgents(key: string): Promise<HostAgentState[]>;
   /** Idempotent; removes everything; safe to call after a partial set-up; never leaves processes. */
   destroy(): Promise<void>;
 }

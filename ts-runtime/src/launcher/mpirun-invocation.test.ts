@@ -9,7 +9,7 @@ function inputs(ranks: number, network: JobPlan['network'], cpus = 2): Invocatio
     key: '0'.repeat(32),
     network,
     placement: 'fill',
-    interHost: { requested: 'auto', plane: 'tcp', reason: 'auto: TCP over the overlay' },
+    interHost: { requested: 'auto', agents: [{ reachable: false }], pairs: [] },
     hosts: [{ index: 0, name: 'h0' }],
     ranks: Array.from({ length: ranks }, (_, rank) => ({ rank, host: 0, containerIndex: rank >> 1, container: `ff-abc123-h0c${rank >> 1}` })),
     paths: [],

@@ -6,7 +6,7 @@ import * as assert from 'uvu/assert';
 import { FfError } from '../errors';
 import { exec } from '../util/exec';
 import { REPO_ROOT } from '../util/repo-root';
-import { loadAddon, probe, segmentBytes } from './addon';
+import { loadAddon, planeDecide, probe, segmentBytes } from './addon';
 
 function expectFfError(action: () => unknown, code: string, mentions: readonly string[]): FfError {
   try {
@@ -123,6 +123,18 @@ test('loading the addon leaves Node its signal handlers and the environment as i
   const withAddon = (await exec(process.execPath, ['-e', SIGNAL_CHECK, loader])).stdout.trim().split('\n');
   assert.equal(plain.slice(1), ['RuntimeError', 'undefined']);
   assert.equal(withAddon, plain);
+});
+
+test('planeDecide is the core policy: every reason name comes back, bad arguments are refused with a message', () => {
+  const ok = { agentReachable: true, rdmaActive: false };
+  assert.equal(planeDecide('auto', ok, ok), { plane: 'handoff', reason: 'FF_PLANE_REASON_NO_COMMON_RDMA', description: planeDecide('auto', ok, ok).description });
+  assert.is(planeDecide('auto', ok, { agentReachable: false, rdmaActive: false }).reason, 'FF_PLANE_REASON_AGENT_UNREACHABLE');
+  assert.is(planeDecide('tcp', ok, ok).reason, 'FF_PLANE_REASON_USER_TCP');
+  assert.is(planeDecide('router', ok, ok).plane, 'router');
+  const raw = loadAddon();
+  assert.throws(() => raw.planeDecide('rdma', ok, ok), /one of auto, handoff, router, tcp/);
+  assert.throws(() => raw.planeDecide('auto', { agentReachable: 1, rdmaActive: false } as never, ok), /agentReachable: boolean/);
+  assert.throws(() => raw.planeDecide('auto\0', ok, ok), /one of auto/);
 });
 
 test.run();

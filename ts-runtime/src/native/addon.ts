@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs';
 import * as path from 'node:path';
+import { z } from 'zod';
 import { FfError } from '../errors';
 import { REPO_ROOT } from '../util/repo-root';
 import { parseHostProbe, type HostProbe } from './host-probe';
@@ -13,6 +14,7 @@ export const ADDON_PATH = path.join(REPO_ROOT, 'build', 'Release', 'freeflow.nod
 interface NativeAddon {
   probe(sharedDir: string): unknown;
   segmentBytes(ringSize: number, rings: number): number;
+  planeDecide(choice: string, a: PlaneHostCaps, b: PlaneHostCaps): unknown;
 }
 
 /**
@@ -56,8 +58,8 @@ export function loadAddon(addonPath: string = ADDON_PATH): NativeAddon {
     });
   }
   const candidate = addon as Partial<NativeAddon> | null;
-  if (typeof candidate?.probe !== 'function' || typeof candidate.segmentBytes !== 'function') {
-    throw new FfError('ADDON_FAILED', `${addonPath} is not the freeflow addon: it lacks probe() or segmentBytes()`, {
+  if (typeof candidate?.probe !== 'function' || typeof candidate.segmentBytes !== 'function' || typeof candidate.planeDecide !== 'function') {
+    throw new FfError('ADDON_FAILED', `${addonPath} is not the freeflow addon: it lacks probe(), segmentBytes() or planeDecide()`, {
       hint: 'run npm run build',
     });
   }
@@ -92,6 +94,39 @@ export function probe(sharedDir: string): HostProbe {
  */
 export function segmentBytes(ringSize: number, rings: number): number {
   return loadAddon().segmentBytes(ringSize, rings);
+}
+
+/** What one host reports for the inter-host plane policy (the core's ff_host_caps_t). */
+export interface PlaneHostCaps {
+  /** Its ffagent answered and serves this job. */
+  readonly agentReachable: boolean;
+  /** It has an RDMA port in state ACTIVE. */
+  readonly rdmaActive: boolean;
+}
+
+export const PLANE_CHOICES = ['auto', 'handoff', 'router', 'tcp'] as const;
+export type PlaneChoice = (typeof PLANE_CHOICES)[number];
+
+const planeDecisionSchema = z.strictObject({
+  plane: z.enum(['handoff', 'router', 'tcp']),
+  /** The core's stable name, e.g. FF_PLANE_REASON_NO_COMMON_RDMA. */
+  reason: z.string().regex(/^FF_PLANE_REASON_[A-Z_]+$/),
+  /** A sentence for people. */
+  description: z.string().min(1),
+});
+export type PlaneDecision = z.infer<typeof planeDecisionSchema>;
+
+/**
+ * The inter-host data plane of one pair of hosts: the core's ff_plane_decide (native/src/agent_policy.c),
+ * so the policy exists once. Symmetric in `a` and `b`.
+ */
+export function planeDecide(choice: PlaneChoice, a: PlaneHostCaps, b: PlaneHostCaps): PlaneDecision {
+  const raw = loadAddon().planeDecide(choice, { agentReachable: a.agentReachable, rdmaActive: a.rdmaActive }, { agentReachable: b.agentReachable, rdmaActive: b.rdmaActive });
+  const result = planeDecisionSchema.safeParse(raw);
+  if (result.success) return result.data;
+  throw new FfError('ADDON_FAILED', `the native addon returned a malformed plane decision:\n${z.prettifyError(result.error)}`, {
+    hint: 'the addon and the TypeScript runtime are out of step: run npm run build',
+  });
 }
 
 /** Statuses that mean the caller passed a wrong shared directory (native/probe/include/freeflow_probe.h). */

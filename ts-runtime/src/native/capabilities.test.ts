@@ -1,19 +1,33 @@
+import * as fs from 'node:fs';
 import * as os from 'node:os';
+import * as path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { probe } from './addon';
 import { capabilitiesOf, describeCapabilities } from './capabilities';
 import type { HostProbe, RdmaDevice } from './host-probe';
 
-test('capabilities of this host: no RDMA, its CPUs, tmpfs shared dir, UCX transports', () => {
+/** Whether the kernel lists an RDMA port in state ACTIVE ("4: ACTIVE"): read independently of the probe. */
+function kernelSeesActiveRdmaPort(): boolean {
+  const root = '/sys/class/infiniband';
+  if (!fs.existsSync(root)) return false;
+  return fs.readdirSync(root).some((device) => {
+    const ports = path.join(root, device, 'ports');
+    return fs.existsSync(ports) && fs.readdirSync(ports).some((port) => /ACTIVE/.test(fs.readFileSync(path.join(ports, port, 'state'), 'utf8')));
+  });
+}
+
+test('capabilities of this host: RDMA as the kernel lists it, its CPUs, tmpfs shared dir, UCX transports', () => {
   const capabilities = capabilitiesOf(probe('/dev/shm'));
-  assert.is(capabilities.rdma, false);
+  // This machine has no RDMA device; one with an active port must report it (the plan's router rule).
+  assert.is(capabilities.rdma, kernelSeesActiveRdmaPort());
   assert.is(capabilities.cpus, os.availableParallelism());
   assert.is(capabilities.sharedDir.fs, 'tmpfs');
   assert.ok(capabilities.sharedDir.bytes > 0);
   assert.ok(capabilities.ucxTransports.includes('self'));
   assert.is(new Set(capabilities.ucxTransports).size, capabilities.ucxTransports.length);
-  assert.match(describeCapabilities(capabilities), /^\d+ CPUs?, shared dir tmpfs with [\d.]+ \w+ free, UCX self.*, no active RDMA port$/);
+  assert.match(describeCapabilities(capabilities), /^\d+ CPUs?, shared dir tmpfs with [\d.]+ \w+ free, UCX self.*, (no active RDMA port|RDMA port active)$/);
+  assert.is(describeCapabilities(capabilities).endsWith(capabilities.rdma ? 'RDMA port active' : 'no active RDMA port'), true);
 });
 
 /** A probe as a machine with RDMA would report it (none exists here). */

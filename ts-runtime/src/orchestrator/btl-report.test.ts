@@ -40,7 +40,11 @@ const plan: JobPlan = {
   key: '0'.repeat(32),
   network: 'freeflow',
   placement: 'fill',
-  interHost: { requested: 'auto', plane: 'tcp', reason: 'auto: TCP over the overlay' },
+  interHost: {
+    requested: 'auto',
+    agents: [{ reachable: true }, { reachable: false, problem: 'connect ECONNREFUSED' }],
+    pairs: [{ hosts: [0, 1], plane: 'tcp', reason: 'FF_PLANE_REASON_AGENT_UNREACHABLE', why: 'an ffagent is missing; h1: connect ECONNREFUSED' }],
+  },
   hosts: [
     { index: 0, name: 'h0' },
     { index: 1, name: 'h1' },
@@ -95,8 +99,13 @@ test('the planned matrix has one row per sending rank', () => {
   assert.match(lines[0]!, /path matrix, planned \(network freeflow; s=self m=shm t=tcp h=handoff r=router\)/);
   assert.match(lines[2]!, /^  rank 0\s+s\s+m\s+t$/);
   assert.match(lines[4]!, /^  rank 2\s+t\s+t\s+s$/);
-  // ranks on two hosts: the inter-host plane and its reason close the matrix
-  assert.match(lines[5]!, /^  between hosts: tcp \(auto: TCP over the overlay\)$/);
+  // ranks on two hosts: the plane of every pair of hosts and its reason close the matrix
+  assert.match(lines[5]!, /^  between hosts \(inter-host auto\):$/);
+  assert.match(lines[6]!, /^    h0 <-> h1: tcp \(FF_PLANE_REASON_AGENT_UNREACHABLE: an ffagent is missing; h1: connect ECONNREFUSED\)$/);
+  assert.is(lines.length, 7);
+  // pairs of hosts without ranks are not listed; one host: no line at all
+  const oneHost: JobPlan = { ...plan, ranks: plan.ranks.slice(0, 2), paths: plan.paths.slice(0, 2).map((row) => row.slice(0, 2)) };
+  assert.not.match(formatPathMatrix(oneHost), /between hosts/);
 });
 
 test('a handoff line is parsed and a pair planned h that reports it used h, no fallback', () => {

@@ -1,77 +1,123 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { planeDecide } from '../native/addon';
 import type { HostCapabilities } from '../native/capabilities';
-import { decideInterHost, decidePaths } from './decide-paths';
+import { decideInterHost, decidePaths, planeBetween, type HostAgentState } from './decide-paths';
 import { PATH_CHAR } from './path-kind';
 import { placeRanks } from './placement';
 
-function host(fs = 'tmpfs', bytes = 1 << 30): HostCapabilities {
-  return { rdma: false, ucxTransports: ['tcp'], cpus: 2, sharedDir: { fs, bytes } };
+function host(fs = 'tmpfs', bytes = 1 << 30, rdma = false): HostCapabilities {
+  return { rdma, ucxTransports: ['tcp'], cpus: 2, sharedDir: { fs, bytes } };
 }
+const up: HostAgentState = { reachable: true };
+const down = (problem: string): HostAgentState => ({ reachable: false, problem });
 
 const rows = (paths: ReturnType<typeof decidePaths>) => paths.map((row) => row.map((kind) => PATH_CHAR[kind]).join(''));
 const demo = placeRanks({ hosts: 2, containersPerHost: 2, slotsPerContainer: 1 }, 4, 'fill');
+const three = placeRanks({ hosts: 3, containersPerHost: 1, slotsPerContainer: 1 }, 3, 'fill');
 
-test('freeflow: shm on the same host, tcp across hosts (the documented example)', () => {
-  assert.equal(rows(decidePaths(demo, [host(), host()], 'freeflow')), ['smtt', 'mstt', 'ttsm', 'ttms']);
+/** The plan of `slots` on `hosts` with the given agents: rows of the matrix and the pairs of hosts. */
+function plan(slots: typeof demo, hosts: HostCapabilities[], agents: HostAgentState[], requested: 'auto' | 'handoff' | 'tcp' = 'auto', network: 'freeflow' | 'overlay' = 'freeflow') {
+  const interHost = decideInterHost(network, requested, hosts, agents);
+  return { rows: rows(decidePaths(slots, hosts, network, interHost)), interHost };
+}
+
+test('auto, both agents answered, no RDMA: h across hosts, m within (the default between hosts)', () => {
+  const { rows: matrix, interHost } = plan(demo, [host(), host()], [up, up]);
+  assert.equal(matrix, ['smhh', 'mshh', 'hhsm', 'hhms']);
+  assert.equal(interHost.pairs, [
+    { hosts: [0, 1], plane: 'handoff', reason: 'FF_PLANE_REASON_NO_COMMON_RDMA', why: interHost.pairs[0]!.why },
+  ]);
+  assert.match(interHost.pairs[0]!.why, /do not both have RDMA/);
+  assert.is(interHost.requested, 'auto');
+  assert.equal(interHost.agents, [up, up]);
 });
 
-test('overlay (status quo): containers never share memory', () => {
-  assert.equal(rows(decidePaths(demo, [host(), host()], 'overlay')), ['sttt', 'tstt', 'ttst', 'ttts']);
+test('auto, 3 hosts, the agent of h2 unreachable: t for pairs touching h2 (with its problem), h between h0 and h1', () => {
+  const { rows: matrix, interHost } = plan(three, [host(), host(), host()], [up, up, down('connect ECONNREFUSED /x/h2.sock')]);
+  assert.equal(matrix, ['sht', 'hst', 'tts']);
+  const byPair = Object.fromEntries(interHost.pairs.map((pair) => [pair.hosts.join('-'), pair]));
+  assert.is(byPair['0-1']!.plane, 'handoff');
+  for (const key of ['0-2', '1-2']) {
+    assert.is(byPair[key]!.plane, 'tcp');
+    assert.is(byPair[key]!.reason, 'FF_PLANE_REASON_AGENT_UNREACHABLE');
+    assert.match(byPair[key]!.why, /h2: connect ECONNREFUSED \/x\/h2\.sock$/);
+    assert.not.match(byPair[key]!.why, /h[01]:/);
+  }
+  assert.is(planeBetween(interHost, 2, 0), 'tcp');
+  assert.is(planeBetween(interHost, 1, 0), 'handoff');
 });
 
-test('overlay: ranks inside one container share memory (vader)', () => {
+test('auto, no agent answered anywhere: t everywhere across hosts, m kept within hosts', () => {
+  const { rows: matrix, interHost } = plan(demo, [host(), host()], [down('a'), down('b')]);
+  assert.equal(matrix, ['smtt', 'mstt', 'ttsm', 'ttms']);
+  assert.match(interHost.pairs[0]!.why, /h0: a; h1: b$/);
+});
+
+test('auto with RDMA: router is chosen by the policy only where both hosts have it, and planned h until the router exists', () => {
+  const rdma = host('tmpfs', 1 << 30, true);
+  const both = plan(demo, [rdma, rdma], [up, up]);
+  assert.is(planeDecide('auto', { agentReachable: true, rdmaActive: true }, { agentReachable: true, rdmaActive: true }).plane, 'router');
+  assert.equal(both.rows, ['smhh', 'mshh', 'hhsm', 'hhms']);
+  assert.is(both.interHost.pairs[0]!.reason, 'ROUTER_NOT_AVAILABLE');
+  assert.match(both.interHost.pairs[0]!.why, /router plane is not in this build yet/);
+  const one = plan(demo, [rdma, host()], [up, up]);
+  assert.is(one.interHost.pairs[0]!.reason, 'FF_PLANE_REASON_NO_COMMON_RDMA');
+  const noAgent = plan(demo, [rdma, rdma], [up, down('gone')]);
+  assert.equal(noAgent.rows, ['smtt', 'mstt', 'ttsm', 'ttms']);
+  assert.is(noAgent.interHost.pairs[0]!.reason, 'FF_PLANE_REASON_AGENT_UNREACHABLE');
+});
+
+test('forced handoff: h with both agents (RDMA or not); t with CHOICE_NEEDS_AGENT when one is missing', () => {
+  const rdma = host('tmpfs', 1 << 30, true);
+  const forced = plan(demo, [rdma, rdma], [up, up], 'handoff');
+  assert.equal(forced.rows, ['smhh', 'mshh', 'hhsm', 'hhms']);
+  assert.is(forced.interHost.pairs[0]!.reason, 'FF_PLANE_REASON_USER_HANDOFF');
+  const missing = plan(three, [host(), host(), host()], [down('did not start'), up, up], 'handoff');
+  assert.equal(missing.rows, ['stt', 'tsh', 'ths']);
+  assert.is(missing.interHost.pairs[0]!.reason, 'FF_PLANE_REASON_CHOICE_NEEDS_AGENT');
+  assert.match(missing.interHost.pairs[0]!.why, /h0: did not start$/);
+});
+
+test('forced tcp: t across hosts even when every agent answered', () => {
+  const { rows: matrix, interHost } = plan(demo, [host(), host()], [up, up], 'tcp');
+  assert.equal(matrix, ['smtt', 'mstt', 'ttsm', 'ttms']);
+  assert.is(interHost.pairs[0]!.reason, 'FF_PLANE_REASON_USER_TCP');
+});
+
+test('h is never planned within a host, even without shared memory there', () => {
+  assert.equal(plan(demo, [host('ext4'), host()], [up, up]).rows, ['sthh', 'tshh', 'hhsm', 'hhms']);
+  assert.equal(plan(demo, [host(), host('tmpfs', 0)], [up, up]).rows, ['smhh', 'mshh', 'hhst', 'hhts']);
+});
+
+test('network overlay (status quo): containers never share memory, never h, whatever the agents', () => {
+  const { rows: matrix, interHost } = plan(demo, [host(), host()], [up, up], 'auto', 'overlay');
+  assert.equal(matrix, ['sttt', 'tstt', 'ttst', 'ttts']);
+  assert.is(interHost.pairs[0]!.reason, 'NETWORK_OVERLAY');
   const slots = placeRanks({ hosts: 1, containersPerHost: 2, slotsPerContainer: 2 }, 3, 'fill');
-  assert.equal(rows(decidePaths(slots, [host()], 'overlay')), ['smt', 'mst', 'tts']);
+  assert.equal(plan(slots, [host()], [up], 'auto', 'overlay').rows, ['smt', 'mst', 'tts']);
 });
 
-test('freeflow: a host whose shared directory cannot hold segments gets tcp', () => {
-  assert.equal(rows(decidePaths(demo, [host('ext4'), host()], 'freeflow')), ['sttt', 'tstt', 'ttsm', 'ttms']);
+test('one host: no pair of hosts to decide', () => {
+  const slots = placeRanks({ hosts: 1, containersPerHost: 2, slotsPerContainer: 1 }, 2, 'fill');
+  const { rows: matrix, interHost } = plan(slots, [host()], [down('no ffagent is needed by this job')]);
+  assert.equal(matrix, ['sm', 'ms']);
+  assert.equal(interHost.pairs, []);
 });
 
-test('freeflow: a full shared directory gets tcp', () => {
-  assert.equal(rows(decidePaths(demo, [host(), host('tmpfs', 0)], 'freeflow')), ['smtt', 'mstt', 'ttst', 'ttts']);
-});
-
-test('router is never chosen, even with active RDMA ports (no router exists yet)', () => {
-  const rdma: HostCapabilities = { ...host(), rdma: true };
-  assert.not.ok(decidePaths(demo, [rdma, rdma], 'freeflow').flat().includes('router'));
-});
-
-test('interHost auto keeps today\'s plan: tcp across hosts, and says why', () => {
-  const auto = decideInterHost('freeflow', 'auto');
-  assert.is(auto.plane, 'tcp');
-  assert.match(auto.reason, /^auto: .*opt-in/);
-  assert.equal(rows(decidePaths(demo, [host(), host()], 'freeflow', auto)), ['smtt', 'mstt', 'ttsm', 'ttms']);
-  assert.equal(rows(decidePaths(demo, [host(), host()], 'freeflow')), ['smtt', 'mstt', 'ttsm', 'ttms']);
-});
-
-test('interHost handoff: h for every pair across hosts, m kept within a host', () => {
-  const handoff = decideInterHost('freeflow', 'handoff');
-  assert.is(handoff.plane, 'handoff');
-  assert.match(handoff.reason, /handoff requested/);
-  assert.equal(rows(decidePaths(demo, [host(), host()], 'freeflow', handoff)), ['smhh', 'mshh', 'hhsm', 'hhms']);
-});
-
-test('interHost handoff never plans h within a host, even without shared memory there', () => {
-  const handoff = decideInterHost('freeflow', 'handoff');
-  assert.equal(rows(decidePaths(demo, [host('ext4'), host()], 'freeflow', handoff)), ['sthh', 'tshh', 'hhsm', 'hhms']);
-  const three = placeRanks({ hosts: 3, containersPerHost: 1, slotsPerContainer: 1 }, 3, 'fill');
-  assert.equal(rows(decidePaths(three, [host(), host(), host()], 'freeflow', handoff)), ['shh', 'hsh', 'hhs']);
-});
-
-test('interHost tcp: t across hosts, with its reason', () => {
-  const tcp = decideInterHost('freeflow', 'tcp');
-  assert.is(tcp.plane, 'tcp');
-  assert.match(tcp.reason, /tcp requested/);
-  assert.equal(rows(decidePaths(demo, [host(), host()], 'freeflow', tcp)), ['smtt', 'mstt', 'ttsm', 'ttms']);
-});
-
-test('network overlay ignores the inter-host plane: never h', () => {
-  const decision = decideInterHost('overlay', 'auto');
-  assert.is(decision.plane, 'tcp');
-  assert.match(decision.reason, /network overlay/);
-  assert.equal(rows(decidePaths(demo, [host(), host()], 'overlay', decision)), ['sttt', 'tstt', 'ttst', 'ttts']);
+test('every pair plane is the core policy (ff_plane_decide) but for the documented router override', () => {
+  const states = [up, down('x')];
+  for (const requested of ['auto', 'handoff', 'tcp'] as const) {
+    for (const [agentA, agentB, rdmaA, rdmaB] of [
+      [0, 0, false, false], [0, 1, false, true], [1, 1, true, true], [1, 0, true, false], [1, 1, false, false],
+    ] as const) {
+      const interHost = decideInterHost('freeflow', requested, [host('tmpfs', 1, rdmaA), host('tmpfs', 1, rdmaB)], [states[agentA]!, states[agentB]!]);
+      const core = planeDecide(requested, { agentReachable: agentA === 0, rdmaActive: rdmaA }, { agentReachable: agentB === 0, rdmaActive: rdmaB });
+      const pair = interHost.pairs[0]!;
+      if (pair.reason === 'ROUTER_NOT_AVAILABLE') assert.equal([core.plane, pair.plane], ['router', 'handoff']);
+      else assert.equal([pair.plane, pair.reason], [core.plane, core.reason]);
+    }
+  }
 });
 
 test.run();

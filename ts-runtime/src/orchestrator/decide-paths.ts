@@ -1,27 +1,100 @@
 import type { InterHostMode, NetworkMode } from '../spec/schema';
+import { planeDecide, type PlaneDecision } from '../native/addon';
 import type { HostCapabilities } from '../native/capabilities';
 import type { PathKind } from './path-kind';
 import type { RankSlot } from './placement';
 
-/** Which plane carries pairs on different hosts, and why; ffrun prints the reason under the plan. */
+/** Whether a host's ffagent serves the job: it answered ffrun and accepted the job before the plan. */
+export interface HostAgentState {
+  readonly reachable: boolean;
+  /** Why not, for people (the agent's reply, the connection error, or why none was started). */
+  readonly problem?: string;
+}
+
+export type InterHostPlane = PlaneDecision['plane'];
+
+/** The plane of one pair of hosts (`hosts[0] < hosts[1]`; the policy is symmetric) and why. */
+export interface HostPairPlane {
+  readonly hosts: readonly [number, number];
+  readonly plane: InterHostPlane;
+  /**
+   * A stable name: the core's FF_PLANE_REASON_* (docs/agent.md, "The plane policy"), or one of the two
+   * the orchestrator adds: NETWORK_OVERLAY (the job asked for the overlay) and ROUTER_NOT_AVAILABLE
+   * (the policy chose the router, which this build cannot carry yet: handoff instead).
+   */
+  readonly reason: string;
+  /** A sentence for people, naming the host whose agent is missing when that is the reason. */
+  readonly why: string;
+}
+
+/** The inter-host planes of a job, per pair of hosts; ffrun prints them under the plan and in --json. */
 export interface InterHostDecision {
   readonly requested: InterHostMode;
-  readonly plane: 'tcp' | 'handoff';
-  readonly reason: string;
+  /** Per host, in host order: its agent's state when the plan was made. */
+  readonly agents: readonly HostAgentState[];
+  readonly pairs: readonly HostPairPlane[];
 }
 
 /**
- * The inter-host plane of a job. `auto` stays `tcp` (the overlay) for now: the freeflow BTL does not
- * carry `h` yet, so a pair planned `h` is declined by the BTL (`path-table-says-handoff`) and falls to the
- * tcp BTL over the overlay anyway; `auto` switches to `handoff` only once the BTL carries it and the whole
- * test/mpi manifest passes across hosts with it (issue 8).
+ * The router plane (`r`, UCX through the agents) is not in this build yet: the policy may choose it in
+ * `auto` when both hosts have an active RDMA port, and the orchestrator then plans handoff instead and
+ * says so. The router's engineer removes this once the BTL carries `r`.
  */
-export function decideInterHost(network: NetworkMode, requested: InterHostMode): InterHostDecision {
-  if (network === 'overlay') return { requested, plane: 'tcp', reason: 'network overlay: every pair between containers uses TCP over the overlay' };
-  if (requested === 'handoff') return { requested, plane: 'handoff', reason: 'handoff requested (--inter-host handoff / interHost: handoff): ffagent sockets over the host network' };
-  if (requested === 'tcp') return { requested, plane: 'tcp', reason: 'tcp requested (--inter-host tcp / interHost: tcp): TCP over the overlay' };
-  return { requested, plane: 'tcp', reason: 'auto: TCP over the overlay (handoff is opt-in until the BTL carries it: --inter-host handoff)' };
+const ROUTER_AVAILABLE = false;
+
+/**
+ * Decides the plane of every pair of hosts from the user's choice and what each host reported: its
+ * agent (started and pinged by ffrun before the plan) and RDMA (the probe). The rule is the core's
+ * ff_plane_decide (through the addon), so ffrun and native callers cannot disagree: `auto` gives handoff
+ * between hosts whose agents answered, router where both have RDMA, tcp with the reason otherwise.
+ */
+export function decideInterHost(
+  network: NetworkMode,
+  requested: InterHostMode,
+  hosts: readonly Pick<HostCapabilities, 'rdma'>[],
+  agents: readonly HostAgentState[],
+): InterHostDecision {
+  const pairs: HostPairPlane[] = [];
+  for (let a = 0; a < hosts.length; a++) {
+    for (let b = a + 1; b < hosts.length; b++) {
+      pairs.push(decideHostPair(network, requested, [a, b], hosts, agents));
+    }
+  }
+  return { requested, agents, pairs };
 }
+
+function decideHostPair(
+  network: NetworkMode,
+  requested: InterHostMode,
+  pair: readonly [number, number],
+  hosts: readonly Pick<HostCapabilities, 'rdma'>[],
+  agents: readonly HostAgentState[],
+): HostPairPlane {
+  if (network === 'overlay') {
+    return { hosts: pair, plane: 'tcp', reason: 'NETWORK_OVERLAY', why: 'network overlay: every pair between containers uses TCP over the overlay' };
+  }
+  const caps = pair.map((host) => ({ agentReachable: agents[host]?.reachable === true, rdmaActive: hosts[host]?.rdma === true }));
+  const decision = planeDecide(requested, caps[0]!, caps[1]!);
+  if (decision.plane === 'router' && !ROUTER_AVAILABLE && requested === 'auto') {
+    return {
+      hosts: pair,
+      plane: 'handoff',
+      reason: 'ROUTER_NOT_AVAILABLE',
+      why: 'both hosts have an active RDMA port, but the router plane is not in this build yet: host-network handoff instead',
+    };
+  }
+  const missing = pair.filter((host) => agents[host]?.reachable !== true);
+  const problems = missing.map((host) => `h${host}: ${agents[host]?.problem ?? 'no ffagent state'}`);
+  return { hosts: pair, plane: decision.plane, reason: decision.reason, why: [decision.description, ...problems].join('; ') };
+}
+
+/** The plane between two different hosts; tcp for a pair the decision does not list. */
+export function planeBetween(interHost: InterHostDecision, a: number, b: number): InterHostPlane {
+  const [low, high] = a < b ? [a, b] : [b, a];
+  return interHost.pairs.find((pair) => pair.hosts[0] === low && pair.hosts[1] === high)?.plane ?? 'tcp';
+}
+
+const PATH_OF_PLANE: Readonly<Record<InterHostPlane, PathKind>> = { handoff: 'handoff', router: 'router', tcp: 'tcp' };
 
 /**
  * Decides the path of every ordered rank pair.
@@ -29,18 +102,10 @@ export function decideInterHost(network: NetworkMode, requested: InterHostMode):
  * - network `freeflow`, the same host, and the host's shared directory is in memory with room: `shm`.
  * - network `overlay` (the status quo): only ranks in the same container share memory (Open MPI's
  *   vader); every other pair is `tcp`, because containers do not share IPC or PID namespaces.
- * - network `freeflow`, different hosts: the inter-host plane (decideInterHost), `handoff` or `tcp`.
- * - otherwise (same host without usable shared memory) `tcp` over the overlay. `router` would be chosen
- *   across hosts only when both hosts have an active RDMA port and a FreeFlow router runs on them; no
- *   router exists in this project yet and this machine has no RDMA device, so it is never chosen (the
- *   probe records `rdma` for that day).
+ * - network `freeflow`, different hosts: the plane of the pair of hosts (decideInterHost).
+ * - otherwise (same host without usable shared memory) `tcp` over the overlay.
  */
-export function decidePaths(
-  ranks: readonly RankSlot[],
-  hosts: readonly HostCapabilities[],
-  network: NetworkMode,
-  interHost: InterHostDecision = decideInterHost(network, 'auto'),
-): PathKind[][] {
+export function decidePaths(ranks: readonly RankSlot[], hosts: readonly HostCapabilities[], network: NetworkMode, interHost: InterHostDecision): PathKind[][] {
   return ranks.map((from) => ranks.map((to) => decidePair(from, to, hosts, network, interHost)));
 }
 
@@ -49,9 +114,8 @@ function decidePair(from: RankSlot, to: RankSlot, hosts: readonly HostCapabiliti
   const sameHost = from.host === to.host;
   const sameContainer = sameHost && from.containerIndex === to.containerIndex;
   if (network === 'overlay') return sameContainer ? 'shm' : 'tcp';
-  if (sameHost && canShareMemory(hosts[from.host])) return 'shm';
-  if (!sameHost && interHost.plane === 'handoff') return 'handoff';
-  return 'tcp';
+  if (sameHost) return canShareMemory(hosts[from.host]) ? 'shm' : 'tcp';
+  return PATH_OF_PLANE[planeBetween(interHost, from.host, to.host)];
 }
 
 /** Filesystems whose files live in memory: segments there cost no disk I/O. */

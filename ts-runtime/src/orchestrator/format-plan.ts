@@ -23,9 +23,16 @@ export function plural(count: number, noun: string): string {
 /** The planned path of every pair, one row per sending rank. */
 export function formatPathMatrix(plan: JobPlan): string {
   const table = matrix(`path matrix, planned (network ${plan.network}; ${LEGEND})`, plan, (from, to) => PATH_CHAR[plan.paths[from]![to]!]);
-  // The inter-host plane only matters when some pair crosses hosts.
-  const crossHost = plan.ranks.some((a) => plan.ranks.some((b) => a.host !== b.host));
-  return crossHost ? `${table}\n  between hosts: ${plan.interHost.plane} (${plan.interHost.reason})` : table;
+  // The inter-host planes only matter for pairs of hosts that have ranks.
+  const used = new Set(plan.ranks.map((rank) => rank.host));
+  const lines = plan.interHost.pairs
+    .filter(({ hosts: [a, b] }) => used.has(a) && used.has(b))
+    .map(({ hosts: [a, b], plane, reason, why }) => `    ${hostName(plan, a)} <-> ${hostName(plan, b)}: ${plane} (${reason}: ${why})`);
+  return lines.length === 0 ? table : [table, `  between hosts (inter-host ${plan.interHost.requested}):`, ...lines].join('\n');
+}
+
+function hostName(plan: JobPlan, index: number): string {
+  return plan.hosts[index]?.name ?? `host ${index}`;
 }
 
 /**

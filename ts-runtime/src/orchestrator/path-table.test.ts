@@ -14,7 +14,7 @@ const plan: JobPlan = {
   key: '8d2f0a4be61c9d7700112233445566ff',
   network: 'freeflow',
   placement: 'fill',
-  interHost: { requested: 'auto', plane: 'tcp', reason: 'auto: TCP over the overlay' },
+  interHost: { requested: 'tcp', agents: [], pairs: [{ hosts: [0, 1], plane: 'tcp', reason: 'FF_PLANE_REASON_USER_TCP', why: 'tcp' }] },
   hosts: [
     { index: 0, name: 'h0' },
     { index: 1, name: 'h1' },
@@ -65,7 +65,7 @@ test('it parses back to the same table', () => {
 test('a plan with h is written as format 2 and parses back; without h it stays format 1', () => {
   const handoff: JobPlan = {
     ...plan,
-    interHost: { requested: 'handoff', plane: 'handoff', reason: 'handoff requested' },
+    interHost: { requested: 'handoff', agents: [], pairs: [{ hosts: [0, 1], plane: 'handoff', reason: 'FF_PLANE_REASON_USER_HANDOFF', why: 'handoff' }] },
     paths: plan.paths.map((row) => row.map((kind) => (kind === 'tcp' ? 'handoff' : kind))),
   };
   const text = formatPathTable(handoff);

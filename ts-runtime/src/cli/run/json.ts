@@ -6,7 +6,7 @@ import type { JobReport } from './run-job';
 export function jobReportJson(report: JobReport): unknown {
   const { plan, outcomes } = report;
   return {
-    job: { id: plan.jobId, name: report.spec.name, network: plan.network, interHost: plan.interHost, ranks: plan.ranks.length },
+    job: { id: plan.jobId, name: report.spec.name, network: plan.network, interHost: { ...plan.interHost, plane: summaryPlane(plan) }, ranks: plan.ranks.length },
     hosts: plan.hosts.map((host) => ({ ...host, capabilities: report.capabilities[host.index] })),
     placement: plan.ranks.map(({ rank, host, container }) => ({ rank, host, container })),
     paths: {
@@ -21,4 +21,10 @@ export function jobReportJson(report: JobReport): unknown {
       ...report.timings,
     },
   };
+}
+
+/** The plane of every pair of hosts when they all agree, "mixed" when not, null with one host. */
+function summaryPlane(plan: JobReport['plan']): string | null {
+  const planes = new Set(plan.interHost.pairs.map((pair) => pair.plane));
+  return planes.size === 0 ? null : planes.size === 1 ? [...planes][0]! : 'mixed';
 }

@@ -60,8 +60,8 @@ export async function runJob(spec: JobSpec, hooks: JobHooks): Promise<JobReport>
   const slots = placeRanks(spec.cluster, spec.ranks, spec.placement);
   assertNetworkAvailable(spec.network);
   const user = resolveJobUser(spec.user);
-  // Agents only when pairs across hosts are to use handoff: other jobs run exactly as before.
-  const agents = spec.cluster.hosts > 1 && decideInterHost(spec.network, spec.interHost).plane === 'handoff';
+  // Agents only when pairs across hosts may use them: other jobs run exactly as before.
+  const agents = wantsAgents(spec, spec.cluster.hosts);
   const { result, capabilities, timings } = await withProbedCluster({ ...spec.cluster, ...jobVolumes(spec), user, agents }, hooks, (probed) =>
     runJobOnCluster(probed, spec, slots, hooks),
   );
@@ -100,7 +100,7 @@ export async function withProbedCluster<T>(
     readonly volumes?: readonly string[];
     readonly readOnlyVolumes?: readonly string[];
     readonly user?: JobUser;
-    /** Start one ffagent per host (jobs that plan handoff between hosts). */
+    /** Start one ffagent per host (multi-host freeflow jobs whose pairs across hosts may use them). */
     readonly agents?: boolean;
   },
   hooks: Pick<JobHooks, 'progress' | 'interrupt'>,
@@ -179,11 +179,22 @@ export async function runJobOnCluster(
   await assertProgramRunnable(cluster.containers[0]!, spec.program.command, (container, argv, options) =>
     cluster.execInContainer(container, argv, options),
   );
-  const interHost = decideInterHost(spec.network, spec.interHost);
+  // A fresh key per job: segments of an earlier job on the same cluster can never be taken for this one's.
+  const key = newJobKey();
+  // The agents' reachability is probed by registering the job on them, before the plan: registered
+  // before the ranks start, so that their registration finds the job (agent.sock exists).
+  const agents = wantsAgents(spec, cluster.hosts.length)
+    ? await hooks.progress.step('registering the job with the ffagents', () => cluster.registerJobWithAgents(key))
+    : cluster.hosts.map(() => ({ reachable: false, problem: 'no ffagent is needed by this job' }));
+  const interHost = decideInterHost(spec.network, spec.interHost, capabilities, agents);
+  agents.forEach((agent, host) => {
+    if (agent.problem !== undefined && wantsAgents(spec, cluster.hosts.length)) {
+      hooks.progress.note(`warning: pairs with host ${host} fall back to tcp over the overlay: ${agent.problem}`);
+    }
+  });
   const plan: JobPlan = {
     jobId: cluster.jobId,
-    // A fresh key per job: segments of an earlier job on the same cluster can never be taken for this one's.
-    key: newJobKey(),
+    key,
     network: spec.network,
     placement: spec.placement,
     interHost,
@@ -191,8 +202,6 @@ export async function runJobOnCluster(
     ranks: slots.map((slot) => ({ ...slot, container: containerAt(cluster, slot).name })),
     paths: decidePaths(slots, capabilities, spec.network, interHost),
   };
-  // Registered before the ranks start, so that their registration finds the job (agent.sock exists).
-  if (plan.paths.some((row) => row.includes('handoff'))) await cluster.registerJobWithAgents(plan.key);
   const sharedDirs = cluster.hosts.map((host) => host.sharedDir);
   removeBtlReports(plan.ranks, sharedDirs);
   writePathTables(plan, sharedDirs, cluster.user);
@@ -219,6 +228,11 @@ export async function runJobOnCluster(
   const outcomes =
     spec.network === 'freeflow' ? compareWithReports(plan, readBtlReports(plan.ranks, sharedDirs), { succeeded: mpirun.exitCode === 0 }) : null;
   return { plan, mpirun, outcomes };
+}
+
+/** Whether the job's pairs across hosts may use the agents (every plane but the overlay's needs them). */
+function wantsAgents(spec: Pick<JobSpec, 'network' | 'interHost'>, hosts: number): boolean {
+  return hosts > 1 && spec.network === 'freeflow' && spec.interHost !== 'tcp';
 }
 
 function containerAt(cluster: Cluster, slot: RankSlot): Cluster['containers'][number] {

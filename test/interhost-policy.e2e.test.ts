@@ -1,0 +1,166 @@
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { parseRunArgs } from '../ts-runtime/src/cli/run/args';
+import { jobVolumes, runJobOnCluster, withProbedCluster, type JobOnCluster } from '../ts-runtime/src/cli/run/run-job';
+import type { OutputLine } from '../ts-runtime/src/launcher/rank-output';
+import { PATH_CHAR } from '../ts-runtime/src/orchestrator/path-kind';
+import { placeRanks } from '../ts-runtime/src/orchestrator/placement';
+import { resolveJobUser } from '../ts-runtime/src/spec/user';
+import { REPO_ROOT } from '../ts-runtime/src/util/repo-root';
+import { FfrunProcess, runFfrun, waitFor } from './support/ffrun';
+import { leftoversOf, processesInJobCgroups, processesMatching } from './support/leftovers';
+
+/**
+ * The inter-host plane policy end to end (issue 8): with no --inter-host at all (auto), ffrun starts
+ * one ffagent per host, registers the job on them (the reachability probe), and plans per pair of hosts
+ * with the core's ff_plane_decide: `h` between hosts whose agents answered (no RDMA here), `m` within a
+ * host, `t` with the reason for pairs touching a host whose agent did not. Real namespaces, runc
+ * containers, agents and Open MPI; needs root.
+ */
+const BIN = path.join(REPO_ROOT, 'build', 'bin');
+
+function assertClean(jobId: string): void {
+  const problems = leftoversOf(jobId);
+  assert.equal(problems, [], `job ${jobId} left: ${problems.join('\n')}`);
+}
+
+test('default (auto), 2 hosts x 2 containers: h across hosts, m within, both planned and carried; reason per host pair', async () => {
+  const result = await runFfrun(['-n', '4', '--hosts', '2', '--containers-per-host', '2', '--json', '--', path.join(BIN, 'ffcheck_allpairs')]);
+  assert.is(result.code, 0, result.stderr);
+  const report = JSON.parse(result.stdout);
+  assert.equal(report.paths.planned, ['smhh', 'mshh', 'hhsm', 'hhms']);
+  assert.equal(report.paths.actual, ['smhh', 'mshh', 'hhsm', 'hhms'], result.stderr);
+  assert.is(report.job.interHost.requested, 'auto');
+  assert.is(report.job.interHost.plane, 'handoff');
+  assert.equal(report.job.interHost.agents, [{ reachable: true }, { reachable: true }]);
+  assert.equal(report.job.interHost.pairs.map((pair: { hosts: number[]; plane: string; reason: string }) => [pair.hosts, pair.plane, pair.reason]), [
+    [[0, 1], 'handoff', 'FF_PLANE_REASON_NO_COMMON_RDMA'],
+  ]);
+  assert.match(result.stderr, /^\[rank 0\] PASS allpairs /m);
+  assertClean(report.job.id);
+});
+
+test('default (auto), 3 hosts: h between every pair of hosts; allpairs passes', async () => {
+  const result = await runFfrun(['-n', '3', '--hosts', '3', '--json', '--', path.join(BIN, 'ffcheck_allpairs')]);
+  assert.is(result.code, 0, result.stderr);
+  const report = JSON.parse(result.stdout);
+  assert.equal(report.paths.planned, ['shh', 'hsh', 'hhs']);
+  assert.equal(report.paths.actual, ['shh', 'hsh', 'hhs'], result.stderr);
+  assert.equal(report.job.interHost.pairs.map((pair: { hosts: number[] }) => pair.hosts), [[0, 1], [0, 2], [1, 2]]);
+  assert.match(result.stderr, /^\[rank 0\] PASS allpairs /m);
+  assertClean(report.job.id);
+});
+
+/**
+ * A real fault at start: the agent of h2 is SIGKILLed after the cluster started it and before the job
+ * is planned (the launcher's registration then meets a dead control socket, as it would a crashed or
+ * never-started ffagent on a real host). Driven through ffrun's own job functions, so that the fault
+ * lands between the two steps; nothing else is replaced.
+ */
+test('auto, 3 hosts, the agent of h2 dead at start: t for pairs touching h2 with the reason, h between h0 and h1; the job passes', async () => {
+  const { spec } = parseRunArgs(['-n', '3', '--hosts', '3', '--', path.join(BIN, 'ffcheck_allpairs')]);
+  const slots = placeRanks(spec.cluster, spec.ranks, spec.placement);
+  const lines: OutputLine[] = [];
+  const notes: string[] = [];
+  const hooks = {
+    progress: { step: <T>(_label: string, work: () => Promise<T>) => work(), note: (message: string) => void notes.push(message) },
+    interrupt: new AbortController().signal,
+    onPlan: () => {},
+    onLine: (line: OutputLine) => void lines.push(line),
+  };
+  let jobId = '';
+  let killed = false;
+  const { result } = await withProbedCluster({ ...spec.cluster, ...jobVolumes(spec), user: resolveJobUser(spec.user), agents: true }, hooks, async (probed): Promise<JobOnCluster> => {
+    jobId = probed.cluster.jobId;
+    const agent = probed.cluster.agents.find((handle) => handle.host === 2);
+    assert.ok(agent !== undefined, 'no agent was started on h2');
+    process.kill(agent!.pid, 'SIGKILL');
+    await waitFor('the agent of h2 to die', () => !existsSync(`/proc/${agent!.pid}`) || /^State:\s+Z/m.test(readFileSync(`/proc/${agent!.pid}/status`, 'utf8')));
+    killed = true;
+    return runJobOnCluster(probed, spec, slots, hooks);
+  });
+  assert.ok(killed);
+  const output = lines.map((line) => line.text).join('\n');
+  assert.is(result.mpirun.exitCode, 0, output);
+  const rows = result.plan.paths.map((row) => row.map((kind) => PATH_CHAR[kind]).join(''));
+  assert.equal(rows, ['sht', 'hst', 'tts']);
+  const actual = result.outcomes!.map((row) => row.map((outcome) => (outcome.actual === 'unknown' ? '?' : PATH_CHAR[outcome.actual])).join(''));
+  assert.equal(actual, ['sht', 'hst', 'tts'], output);
+  const { interHost } = result.plan;
+  assert.equal(interHost.agents.map((agent) => agent.reachable), [true, true, false]);
+  assert.match(interHost.agents[2]!.problem ?? '', /ffagent of host 2 .*did not accept the job: connect ECONNREFUSED/);
+  for (const pair of interHost.pairs) {
+    if (pair.hosts[1] === 2) {
+      assert.equal([pair.plane, pair.reason], ['tcp', 'FF_PLANE_REASON_AGENT_UNREACHABLE']);
+      assert.match(pair.why, /; h2: ffagent of host 2 .*ECONNREFUSED/);
+    } else {
+      assert.equal([pair.plane, pair.reason], ['handoff', 'FF_PLANE_REASON_NO_COMMON_RDMA']);
+    }
+  }
+  assert.match(output, /PASS allpairs/);
+  // ffrun warns on stderr too, once, for the host whose agent is missing
+  assert.equal(notes.filter((note) => /^warning: pairs with host \d fall back to tcp/.test(note)).map((note) => note.slice(0, 34)), ['warning: pairs with host 2 fall ba']);
+  assertClean(jobId);
+});
+
+test('auto: a request with a wrong job key is refused (BAD_KEY) and the agent logs it', async () => {
+  // Rank 0 asks its host's agent with a key that is not the job's; then it waits for the test to look.
+  const script = `${path.join(BIN, 'ffagent_probe')} hold /run/freeflow ${'0'.repeat(32)} 4242; echo "probe exit $?"; while [ ! -e /run/freeflow/policy-test-done ]; do sleep 0.1; done`;
+  const ffrun = new FfrunProcess(['-n', '2', '--hosts', '2', '--', '/bin/sh', '-c', script]);
+  try {
+    const output = () => ffrun.stdout + ffrun.stderr;
+    await waitFor('both probes to finish', () => (output().match(/probe exit \d+/g) ?? []).length === 2, 60_000);
+    const jobId = ffrun.jobId!;
+    assert.match(output(), /^\[rank 0\] refused FF_AGENT_BAD_KEY$/m);
+    assert.match(output(), /^\[rank 0\] probe exit 3$/m);
+    const log = readFileSync(`/run/freeflow-jobs/${jobId}/agents/h0.log`, 'utf8');
+    assert.match(log, /BAD_KEY/);
+    for (const host of ['h0', 'h1']) writeFileSync(`/run/freeflow-jobs/${jobId}/hosts/${host}/shared/policy-test-done`, '');
+    const result = await ffrun.finished(60_000);
+    assert.is(result.code, 0, result.stderr);
+    assertClean(jobId);
+  } finally {
+    await ffrun.stop();
+  }
+});
+
+test('auto: the agent of h1 SIGKILLed mid-job ends the job non-zero within 10 s, naming the agent; nothing left', async () => {
+  // an iteration count no other test uses: other sessions may run similar jobs on this machine
+  const ffrun = new FfrunProcess(['-n', '2', '--hosts', '2', '--timeout', '120', '--', path.join(BIN, 'ffcheck_allpairs'), '--iterations', '100007', '--sizes', '4M', '--timeout', '100']);
+  try {
+    // the plan (printed on stdout before mpirun starts) states the plane of the pair of hosts and why
+    await waitFor('the plan', () => /^program output:$/m.test(ffrun.stdout), 60_000);
+    assert.match(ffrun.stdout, /^    h0 <-> h1: handoff \(FF_PLANE_REASON_NO_COMMON_RDMA: /m);
+    const jobId = ffrun.jobId!;
+    await waitFor('both ranks to run', () => processesInJobCgroups(jobId).filter((p) => /^\S*ffcheck_allpairs --iterations 100007/.test(p.command)).length === 2);
+    // past MPI_Init: the pair's sockets are open and data flows
+    await new Promise((resolve) => setTimeout(resolve, 3000));
+    assert.is(ffrun.child.exitCode, null, ffrun.stderr);
+    const [agent] = processesMatching(new RegExp(`ffagent --control /run/freeflow-jobs/${jobId}/agents/h1\\.sock`));
+    assert.ok(agent !== undefined, 'no ffagent on h1');
+    const killedAt = Date.now();
+    process.kill(agent!.pid, 'SIGKILL');
+    const result = await ffrun.finished(30_000);
+    const seconds = (Date.now() - killedAt) / 1000;
+    assert.ok(result.code !== 0, `ffrun exited 0 after its agent was killed:\n${result.stderr}`);
+    assert.ok(seconds < 10, `the job took ${seconds} s to end after the agent died`);
+    assert.match(result.stderr, /ffagent died or removed this job/);
+    assertClean(jobId);
+  } finally {
+    await ffrun.stop();
+  }
+});
+
+test('--inter-host tcp: no agent starts, t across hosts with USER_TCP', async () => {
+  const result = await runFfrun(['-n', '2', '--hosts', '2', '--inter-host', 'tcp', '--json', '--', '/bin/sh', '-c', 'test ! -e /run/freeflow/agent.sock']);
+  assert.is(result.code, 0, result.stderr);
+  const report = JSON.parse(result.stdout);
+  assert.equal(report.paths.planned, ['st', 'ts']);
+  assert.equal(report.job.interHost.pairs.map((pair: { reason: string }) => pair.reason), ['FF_PLANE_REASON_USER_TCP']);
+  assert.not.match(result.stderr, /ffagents/);
+  assertClean(report.job.id);
+});
+
+test.run();
