@@ -1213,6 +1213,16 @@ static int poll_inbound(sock_inbound_t *in)
          * pull much of an rdma payload into the buffer, to be copied out again. */
         const bool header_first = in->header_first || (NULL != in->endpoint && in->endpoint->gets_outstanding > 0);
         size_t want = header_first ? SOCK_RDMA_FRAME_HEADER_BYTES : param.eager_limit + SOCK_RDMA_FRAME_HEADER_BYTES;
+        const size_t buffered = in->have - in->start;
+        if (buffered >= SOCK_HEADER_BYTES) {
+            /* the rest of the frame begun in the buffer (one read, not header-sized ones), then a header */
+            sock_header_t header;
+            memcpy(&header, in->buffer + in->start, sizeof(header));
+            const size_t frame = FRAME_SEND == header.type ? SOCK_HEADER_BYTES + header.len : SOCK_RDMA_FRAME_HEADER_BYTES;
+            if (frame > buffered) {
+                want = frame - buffered + SOCK_RDMA_FRAME_HEADER_BYTES;
+            }
+        }
         if (want > sock.recv_buffer_bytes - in->have) {
             want = sock.recv_buffer_bytes - in->have;
         }

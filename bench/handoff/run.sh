@@ -6,7 +6,9 @@
 #
 #   ROUNDS=3 MTUS="1500 9000" MODES="handoff tcp" EXTRA_MCA="" bench/handoff/run.sh
 #
-# MTU is the hosts' network (underlay) MTU (ffrun --mtu); the overlay gets 50 less.
+# MTU is the hosts' network (underlay) MTU (ffrun --mtu); the overlay gets 50 less. A mode is an
+# --inter-host value, optionally with the handoff module's rdma protocol: handoff:get, handoff:put,
+# handoff:none (btl_freeflow_sock_rdma).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROUNDS=${ROUNDS:-3}
@@ -21,7 +23,8 @@ trap 'rm -rf "$out"' EXIT
 run_one() { # mtu mode benchmark sizes
     local mtu=$1 mode=$2 benchmark=$3 sizes=$4 extra=()
     if [[ -n "${EXTRA_MCA:-}" ]]; then read -ra extra <<<"$EXTRA_MCA"; fi
-    "$FFRUN" -n 2 --hosts 2 --mtu "$mtu" --inter-host "$mode" --timeout 300 "${extra[@]}" -- \
+    if [[ "$mode" == *:* ]]; then extra+=(--mca btl_freeflow_sock_rdma "${mode#*:}"); fi
+    "$FFRUN" -n 2 --hosts 2 --mtu "$mtu" --inter-host "${mode%%:*}" --timeout 300 "${extra[@]}" -- \
         "$BENCH" "$benchmark" --sizes "$sizes" 2>&1 |
         awk '/^\[rank 0\] [0-9]+ +[0-9.]+/ { print $3, $4 }'
 }
