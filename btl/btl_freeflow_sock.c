@@ -309,8 +309,8 @@ void mca_btl_freeflow_sock_register_params(const mca_base_component_t *version)
                                            OPAL_INFO_LVL_6, MCA_BASE_VAR_SCOPE_READONLY, &param.rdma_pipeline_send_length);
     (void) mca_base_component_var_register(version, "sock_sndbuf",
                                            "Path h: SO_SNDBUF of every handoff socket in bytes; 0 (default) keeps the "
-                                           "kernel's autotuning (net.ipv4.tcp_wmem), which measured as fast as any "
-                                           "fixed size here.",
+                                           "kernel's autotuning (net.ipv4.tcp_wmem). The kernel caps both at "
+                                           "net.core.wmem_max / rmem_max.",
                                            MCA_BASE_VAR_TYPE_INT, NULL, 0, MCA_BASE_VAR_FLAG_SETTABLE, OPAL_INFO_LVL_6,
                                            MCA_BASE_VAR_SCOPE_READONLY, &param.sndbuf);
     (void) mca_base_component_var_register(version, "sock_rcvbuf",

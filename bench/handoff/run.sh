@@ -14,18 +14,21 @@ cd "$(dirname "$0")/../.."
 ROUNDS=${ROUNDS:-3}
 MTUS=${MTUS:-1500 9000}
 MODES=${MODES:-handoff tcp}
+# fixed counts instead of OSU's per-size defaults: a job takes seconds, not minutes, on a loaded machine
+LATENCY_ITERATIONS=${LATENCY_ITERATIONS:-5000}
+BW_ITERATIONS=${BW_ITERATIONS:-5}
 FFRUN=bin/ffrun
 BENCH=build/bin/ffbench_mpi
 out=$(mktemp -d /tmp/ffbench-handoff.XXXXXX)
 trap 'rm -rf "$out"' EXIT
 
 # rank 0's result lines: "<size> <value> ..." -> "<size> <value>"
-run_one() { # mtu mode benchmark sizes
-    local mtu=$1 mode=$2 benchmark=$3 sizes=$4 extra=()
+run_one() { # mtu mode benchmark sizes iterations warmup
+    local mtu=$1 mode=$2 benchmark=$3 sizes=$4 iterations=$5 warmup=$6 extra=()
     if [[ -n "${EXTRA_MCA:-}" ]]; then read -ra extra <<<"$EXTRA_MCA"; fi
     if [[ "$mode" == *:* ]]; then extra+=(--mca btl_freeflow_sock_rdma "${mode#*:}"); fi
     "$FFRUN" -n 2 --hosts 2 --mtu "$mtu" --inter-host "${mode%%:*}" --timeout 300 "${extra[@]}" -- \
-        "$BENCH" "$benchmark" --sizes "$sizes" 2>&1 |
+        "$BENCH" "$benchmark" --sizes "$sizes" --iterations "$iterations" --warmup "$warmup" 2>&1 |
         awk '/^\[rank 0\] [0-9]+ +[0-9.]+/ { print $3, $4 }'
 }
 
@@ -33,8 +36,8 @@ echo "# $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) vCPUs; load $(cut -d' 
 for mtu in $MTUS; do
     for round in $(seq "$ROUNDS"); do
         for mode in $MODES; do
-            run_one "$mtu" "$mode" latency 8 | sed "s/^/$mtu $mode latency /" >>"$out/results"
-            run_one "$mtu" "$mode" bw 64K,1M,4M | sed "s/^/$mtu $mode bw /" >>"$out/results"
+            run_one "$mtu" "$mode" latency 8 "$LATENCY_ITERATIONS" $((LATENCY_ITERATIONS / 10)) | sed "s/^/$mtu $mode latency /" | tee -a "$out/results" >&2
+            run_one "$mtu" "$mode" bw 64K,1M,4M "$BW_ITERATIONS" 1 | sed "s/^/$mtu $mode bw /" | tee -a "$out/results" >&2
         done
     done
 done
