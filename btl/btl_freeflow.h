@@ -177,6 +177,7 @@ bool mca_btl_freeflow_in_path_table(opal_jobid_t jobid, opal_vpid_t vpid);
 ff_pair_route_t mca_btl_freeflow_pair_route(const opal_proc_t *proc, char *reason, size_t reason_len);
 
 /* path `h` (btl_freeflow_sock.c) */
+void mca_btl_freeflow_sock_register_params(const mca_base_component_t *version); /* btl_freeflow_sock_* */
 bool mca_btl_freeflow_sock_wanted(void);     /* the path table plans h from this rank to some peer */
 bool mca_btl_freeflow_sock_init(void);       /* registers with the host's agent; false: h pairs decline */
 bool mca_btl_freeflow_sock_registered(void);

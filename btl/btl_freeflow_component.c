@@ -124,6 +124,8 @@ static int component_register(void)
                                            MCA_BASE_VAR_TYPE_INT, NULL, 0, MCA_BASE_VAR_FLAG_SETTABLE,
                                            OPAL_INFO_LVL_5, MCA_BASE_VAR_SCOPE_LOCAL, &c->verbose);
 
+    mca_btl_freeflow_sock_register_params(&c->super.btl_version);
+
     /* Above vader (MCA_BTL_EXCLUSIVITY_HIGH): when both are listed, only freeflow carries local traffic. */
     btl->btl_exclusivity = MCA_BTL_EXCLUSIVITY_HIGH + 1024;
     btl->btl_eager_limit = 16 * 1024;

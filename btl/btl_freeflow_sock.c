@@ -16,10 +16,22 @@
  * agent pushes to it (ff_agent_accept, polled from progress). Simultaneous first sends therefore need no
  * tie-breaking, and each direction keeps its order (one stream).
  *
- * Frames: an 8-byte header (payload length, ob1 tag) and the payload. Sends are non-blocking: whatever
- * the kernel does not take waits in the endpoint's queue, in order, and progress writes it later; a
- * descriptor's completion callback runs only once all of its bytes are in the kernel. Receives read as
- * much as the socket has into a per-socket buffer and hand every complete frame to ob1 in place.
+ * Frames: an 8-byte header (payload length, ob1 tag, frame type) and the payload. Sends are
+ * non-blocking: whatever the kernel does not take waits in the endpoint's queue, in order, and progress
+ * writes it later; a descriptor's completion callback runs only once all of its bytes are in the kernel.
+ * Receives read into a per-socket buffer and hand every complete send frame to ob1 in place.
+ *
+ * RDMA emulation (large contiguous messages, and MPI one-sided if osc rdma ever picks this module): the
+ * payload of a put or get moves between the socket and the user's memory with no copy in this module,
+ * like the tcp BTL's put. A put is a PUT frame (the target's registration key, address, our operation id)
+ * followed by the payload written straight from the source buffer; the target checks the key and range
+ * against its own registration table, then recv()s the payload straight into the destination (over as
+ * many progress passes as it takes) and answers PUT_ACK. A get is a GET_REQUEST frame; the owner checks
+ * it the same way and answers GET_DATA, written from the registered memory; the requester recv()s it
+ * straight into its buffer. Completion callbacks run when the data is in the destination memory (put:
+ * on the ack; get: when the last byte arrived), the completion osc rdma needs, not just "in the kernel".
+ * Registration handles are {key, base, length}; a peer's handle is only ever compared against our own
+ * table, never trusted: a frame naming memory we did not register for that access is a fatal error.
  *
  * Failures are fatal MPI errors through ob1's error callback, never hangs: the agent's registration
  * closing (the agent died or dropped the job), a socket error, or a peer closing in the middle of a frame.
@@ -35,30 +47,71 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
 
-/* TCP-sized fragments: ob1 pipelines large messages in max_send_size pieces; 256 KiB frames keep the
- * per-frame syscalls far below the copy cost, 64 KiB eager matches the tcp BTL. */
-#define SOCK_EAGER_LIMIT (64u * 1024u)
-#define SOCK_MAX_SEND (256u * 1024u)
 #define SOCK_HEADER_BYTES 8u
-/* The receive buffer holds several frames so that one recv can take what the kernel has. */
-#define SOCK_RECV_BUFFER (4u * (SOCK_MAX_SEND + SOCK_HEADER_BYTES))
 /* ff_agent_accept is one recvmsg: look for new channels every this many progress passes. */
 #define ACCEPT_EVERY 128u
 #define CONNECT_TIMEOUT_MS 5000
+/* The wire length field is 32 bits; one put or get moves at most this much (ob1 splits larger ones). */
+#define SOCK_RDMA_LIMIT_MAX (1u << 30)
+#define SOCK_MAX_SEND_MAX (16u * 1024u * 1024u)
+
+enum sock_frame_type {
+    FRAME_SEND = 0,        /* ob1 fragment: payload = what ob1 gave us */
+    FRAME_PUT = 1,         /* rdma header + payload for the target's registered memory */
+    FRAME_PUT_ACK = 2,     /* rdma header (op = the initiator's id): the payload is in the target's memory */
+    FRAME_GET_REQUEST = 3, /* rdma header: send me `length` bytes of your registered memory */
+    FRAME_GET_DATA = 4,    /* rdma header (op = the requester's id) + payload for the requester */
+};
 
 typedef struct sock_header {
-    uint32_t len;
-    uint8_t tag;
-    uint8_t pad[3];
+    uint32_t len; /* payload bytes after the headers */
+    uint8_t tag;  /* ob1 tag (FRAME_SEND only) */
+    uint8_t type; /* enum sock_frame_type */
+    uint8_t pad[2];
 } sock_header_t;
+
+/* After the header of every frame but FRAME_SEND. */
+typedef struct sock_rdma_header {
+    uint64_t key;     /* the target's registration key (PUT, GET_REQUEST) */
+    uint64_t address; /* in the target's address space (PUT, GET_REQUEST) */
+    uint64_t op;      /* the initiator's operation id, echoed in PUT_ACK / GET_DATA */
+    uint64_t length;  /* bytes to move */
+} sock_rdma_header_t;
+#define SOCK_RDMA_FRAME_HEADER_BYTES (SOCK_HEADER_BYTES + sizeof(sock_rdma_header_t))
+
+/* What ob1 copies to the peer (btl_registration_handle_size bytes). */
+typedef struct sock_handle {
+    uint64_t key;
+    uint64_t base;
+    uint64_t length;
+} sock_handle_t;
+
+/* A local registration. Not a `struct mca_btl_base_registration_handle_t` definition on purpose: other
+ * modules of this component may define that tag; ob1 only sees pointers to it. */
+typedef struct sock_registration {
+    sock_handle_t wire; /* first: ob1 copies the handle's bytes from its address */
+    uint32_t access;    /* MCA_BTL_REG_FLAG_* granted to peers */
+} sock_registration_t;
+
+/* Ids for registrations and operations: slot index in the low 32 bits, a generation in the high 32, so a
+ * stale or forged id finds nothing instead of someone else's memory. */
+typedef struct sock_slots {
+    void **items;
+    uint64_t *keys;
+    uint32_t *free_slots;
+    uint32_t capacity, free_count, used;
+    uint32_t generation;
+} sock_slots_t;
 
 typedef struct sock_endpoint {
     opal_list_item_t super; /* on sock.endpoints */
@@ -69,20 +122,28 @@ typedef struct sock_endpoint {
     opal_list_t pending;    /* frags not yet fully in the kernel, in send order */
     bool on_pending_list;
     opal_list_item_t pending_item;
+    uint32_t gets_outstanding; /* GET_DATA expected from this peer: read frame headers on their own */
+    /* what this rank carried to the peer (the report): ob1 fragments, and put / get payloads we wrote */
     uint64_t sent_fragments;
     uint64_t sent_bytes;
+    uint64_t rdma_frames;
+    uint64_t rdma_bytes;
 } sock_endpoint_t;
 static OBJ_CLASS_INSTANCE(sock_endpoint_t, opal_list_item_t, NULL, NULL);
 
 typedef struct sock_frag {
     mca_btl_base_descriptor_t base;
-    /* [0]: in our buffer (ob1's header, small data); [1]: contiguous user data sent in place, like the tcp
-     * BTL (saves the sender a copy of every large fragment); ob1 keeps it valid until completion */
+    /* [0]: in our buffer (ob1's header, small data); [1]: user memory sent in place (contiguous ob1 data,
+     * like the tcp BTL; put and get payloads); its owner keeps it valid until completion */
     mca_btl_base_segment_t segment;
     mca_btl_base_segment_t inplace;
     sock_endpoint_t *endpoint;
-    sock_header_t header;
-    size_t written; /* bytes of header + payload in the kernel */
+    struct {
+        sock_header_t header;
+        sock_rdma_header_t rdma;
+    } wire;
+    size_t header_bytes; /* of `wire` that go out: SOCK_HEADER_BYTES or SOCK_RDMA_FRAME_HEADER_BYTES */
+    size_t written;      /* bytes of headers + payload in the kernel */
 } sock_frag_t;
 static void sock_frag_construct(sock_frag_t *frag)
 {
@@ -91,12 +152,33 @@ static void sock_frag_construct(sock_frag_t *frag)
 }
 static OBJ_CLASS_INSTANCE(sock_frag_t, mca_btl_base_descriptor_t, sock_frag_construct, NULL);
 
+/* A put or get this rank started, until its completion callback. */
+typedef struct sock_op {
+    uint8_t kind; /* FRAME_PUT or FRAME_GET_REQUEST */
+    sock_endpoint_t *endpoint;
+    void *local_address;
+    uint64_t length;
+    struct mca_btl_base_registration_handle_t *local_handle;
+    mca_btl_base_rdma_completion_fn_t cbfunc;
+    void *cbcontext;
+    void *cbdata;
+} sock_op_t;
+
 typedef struct sock_inbound {
     int fd;
     uint64_t peer_id;
+    sock_endpoint_t *endpoint; /* the same peer's endpoint: acks and get data go back through it */
     unsigned char *buffer;
     size_t start; /* first byte not yet delivered */
     size_t have;  /* end of the bytes received */
+    /* a put or get payload being received straight into memory (direct_left > 0) */
+    unsigned char *direct;
+    size_t direct_left;
+    uint8_t direct_kind;     /* FRAME_PUT (ack when done) or FRAME_GET_DATA (complete our op) */
+    uint64_t direct_op;      /* the peer's op id to ack, or our op id */
+    uint64_t direct_key;     /* PUT: the registration written into (deregistration turns it into a drain) */
+    bool direct_discard;     /* the registration went away mid-transfer: drain the bytes, write nothing */
+    bool header_first;       /* a run of rdma frames: read the next header alone, so no payload is copied */
 } sock_inbound_t;
 
 static struct {
@@ -109,12 +191,35 @@ static struct {
     opal_free_list_t frags;
     sock_inbound_t *inbound;
     size_t inbound_count, inbound_capacity;
+    sock_slots_t registrations;
+    sock_slots_t ops;
     unsigned int passes;
-    /* MPI_THREAD_MULTIPLE: one thread at a time writes a socket, reads the channels, runs completions.
-     * Recursive: ob1's callbacks, run under it, send again on the same thread. A no-op without threads. */
+    size_t recv_buffer_bytes;
+    /* MPI_THREAD_MULTIPLE: one thread at a time writes a socket, reads the channels, runs completions,
+     * touches the registration and operation tables. Recursive: ob1's callbacks, run under it, send again
+     * on the same thread. A no-op without threads. */
     opal_recursive_mutex_t lock;
     bool in_progress;
 } sock;
+
+/* MCA parameters (btl_freeflow_sock_*), registered by mca_btl_freeflow_sock_register_params. */
+static struct {
+    unsigned int eager_limit;
+    unsigned int max_send_size;
+    char *rdma;
+    unsigned int rdma_frag_size;
+    unsigned int rdma_pipeline_send_length;
+    int sndbuf;
+    int rcvbuf;
+} param = {
+    .eager_limit = 64u * 1024u,
+    .max_send_size = 256u * 1024u,
+    .rdma = "get",
+    .rdma_frag_size = 4u * 1024u * 1024u,
+    .rdma_pipeline_send_length = 64u * 1024u,
+    .sndbuf = 0,
+    .rcvbuf = 0,
+};
 
 static int sock_add_procs(struct mca_btl_base_module_t *btl, size_t nprocs, struct opal_proc_t **procs,
                           struct mca_btl_base_endpoint_t **peers, struct opal_bitmap_t *reachable);
@@ -130,6 +235,18 @@ static mca_btl_base_descriptor_t *sock_prepare_src(struct mca_btl_base_module_t 
                                                    size_t *size, uint32_t flags);
 static int sock_send(struct mca_btl_base_module_t *btl, struct mca_btl_base_endpoint_t *endpoint,
                      struct mca_btl_base_descriptor_t *descriptor, mca_btl_base_tag_t tag);
+static int sock_put(struct mca_btl_base_module_t *btl, struct mca_btl_base_endpoint_t *endpoint, void *local_address,
+                    uint64_t remote_address, struct mca_btl_base_registration_handle_t *local_handle,
+                    struct mca_btl_base_registration_handle_t *remote_handle, size_t size, int flags, int order,
+                    mca_btl_base_rdma_completion_fn_t cbfunc, void *cbcontext, void *cbdata);
+static int sock_get(struct mca_btl_base_module_t *btl, struct mca_btl_base_endpoint_t *endpoint, void *local_address,
+                    uint64_t remote_address, struct mca_btl_base_registration_handle_t *local_handle,
+                    struct mca_btl_base_registration_handle_t *remote_handle, size_t size, int flags, int order,
+                    mca_btl_base_rdma_completion_fn_t cbfunc, void *cbcontext, void *cbdata);
+static struct mca_btl_base_registration_handle_t *sock_register_mem(struct mca_btl_base_module_t *btl,
+                                                                    struct mca_btl_base_endpoint_t *endpoint, void *base,
+                                                                    size_t size, uint32_t flags);
+static int sock_deregister_mem(struct mca_btl_base_module_t *btl, struct mca_btl_base_registration_handle_t *handle);
 
 mca_btl_freeflow_module_t mca_btl_freeflow_sock_module = {
     .super = {
@@ -141,6 +258,10 @@ mca_btl_freeflow_module_t mca_btl_freeflow_sock_module = {
         .btl_free = sock_free,
         .btl_prepare_src = sock_prepare_src,
         .btl_send = sock_send,
+        .btl_put = sock_put,
+        .btl_get = sock_get,
+        .btl_register_mem = sock_register_mem,
+        .btl_deregister_mem = sock_deregister_mem,
         .btl_dump = mca_btl_base_dump,
         .btl_register_error = mca_btl_freeflow_register_error,
     },
@@ -149,6 +270,129 @@ mca_btl_freeflow_module_t mca_btl_freeflow_sock_module = {
 static void sock_fatal(opal_proc_t *proc, const char *message)
 {
     mca_btl_freeflow_fatal_on(&mca_btl_freeflow_sock_module, proc, message);
+}
+
+void mca_btl_freeflow_sock_register_params(const mca_base_component_t *version)
+{
+    (void) mca_base_component_var_register(version, "sock_eager_limit",
+                                           "Path h (handoff sockets): largest message sent eagerly, in one frame with "
+                                           "ob1's header (bytes). Larger messages use rendezvous and, when contiguous, "
+                                           "the put/get emulation (btl_freeflow_sock_rdma).",
+                                           MCA_BASE_VAR_TYPE_UNSIGNED_INT, NULL, 0, MCA_BASE_VAR_FLAG_SETTABLE,
+                                           OPAL_INFO_LVL_5, MCA_BASE_VAR_SCOPE_READONLY, &param.eager_limit);
+    (void) mca_base_component_var_register(version, "sock_max_send_size",
+                                           "Path h: largest send frame (bytes, up to 16 MiB): the fragment size of "
+                                           "messages that go through ob1's send pipeline (non-contiguous data, or "
+                                           "btl_freeflow_sock_rdma none). Each handoff channel keeps a receive buffer "
+                                           "of 4 such frames.",
+                                           MCA_BASE_VAR_TYPE_UNSIGNED_INT, NULL, 0, MCA_BASE_VAR_FLAG_SETTABLE,
+                                           OPAL_INFO_LVL_5, MCA_BASE_VAR_SCOPE_READONLY, &param.max_send_size);
+    (void) mca_base_component_var_register(version, "sock_rdma",
+                                           "Path h: how large contiguous messages move. get: the receiver pulls the "
+                                           "data (ob1's RGET protocol; also offers put); put: the sender pushes it "
+                                           "into the receiver's buffer (like the tcp BTL); none: ob1's send pipeline "
+                                           "through the receive buffer (one more copy). get and put receive the "
+                                           "payload from the socket straight into the user's buffer.",
+                                           MCA_BASE_VAR_TYPE_STRING, NULL, 0, MCA_BASE_VAR_FLAG_SETTABLE,
+                                           OPAL_INFO_LVL_5, MCA_BASE_VAR_SCOPE_READONLY, &param.rdma);
+    (void) mca_base_component_var_register(version, "sock_rdma_frag_size",
+                                           "Path h: largest single put or get (bytes, up to 1 GiB); ob1 splits larger "
+                                           "transfers into pieces of this size (btl_put_limit, btl_get_limit, "
+                                           "btl_rdma_pipeline_frag_size).",
+                                           MCA_BASE_VAR_TYPE_UNSIGNED_INT, NULL, 0, MCA_BASE_VAR_FLAG_SETTABLE,
+                                           OPAL_INFO_LVL_5, MCA_BASE_VAR_SCOPE_READONLY, &param.rdma_frag_size);
+    (void) mca_base_component_var_register(version, "sock_rdma_pipeline_send_length",
+                                           "Path h: with btl_freeflow_sock_rdma put, bytes at the end of a message that "
+                                           "ob1's RDMA pipeline protocol sends through the send path when the memory "
+                                           "cannot be registered (btl_rdma_pipeline_send_length).",
+                                           MCA_BASE_VAR_TYPE_UNSIGNED_INT, NULL, 0, MCA_BASE_VAR_FLAG_SETTABLE,
+                                           OPAL_INFO_LVL_6, MCA_BASE_VAR_SCOPE_READONLY, &param.rdma_pipeline_send_length);
+    (void) mca_base_component_var_register(version, "sock_sndbuf",
+                                           "Path h: SO_SNDBUF of every handoff socket in bytes; 0 (default) keeps the "
+                                           "kernel's autotuning (net.ipv4.tcp_wmem). The kernel caps both at "
+                                           "net.core.wmem_max / rmem_max.",
+                                           MCA_BASE_VAR_TYPE_INT, NULL, 0, MCA_BASE_VAR_FLAG_SETTABLE, OPAL_INFO_LVL_6,
+                                           MCA_BASE_VAR_SCOPE_READONLY, &param.sndbuf);
+    (void) mca_base_component_var_register(version, "sock_rcvbuf",
+                                           "Path h: SO_RCVBUF of every handoff socket in bytes; 0 (default) keeps the "
+                                           "kernel's autotuning (net.ipv4.tcp_rmem). A fixed size turns autotuning off.",
+                                           MCA_BASE_VAR_TYPE_INT, NULL, 0, MCA_BASE_VAR_FLAG_SETTABLE, OPAL_INFO_LVL_6,
+                                           MCA_BASE_VAR_SCOPE_READONLY, &param.rcvbuf);
+}
+
+/* ---- id tables ---- */
+
+static uint64_t slots_add(sock_slots_t *t, void *item)
+{
+    if (0 == t->free_count) {
+        const uint32_t capacity = t->capacity ? 2 * t->capacity : 64;
+        void **items = realloc(t->items, capacity * sizeof(*items));
+        if (NULL != items) t->items = items;
+        uint64_t *keys = realloc(t->keys, capacity * sizeof(*keys));
+        if (NULL != keys) t->keys = keys;
+        uint32_t *free_slots = realloc(t->free_slots, capacity * sizeof(*free_slots));
+        if (NULL != free_slots) t->free_slots = free_slots;
+        if (NULL == items || NULL == keys || NULL == free_slots) {
+            return 0;
+        }
+        /* hand out low slots first */
+        for (uint32_t slot = capacity; slot-- > t->capacity;) {
+            t->items[slot] = NULL;
+            t->keys[slot] = 0;
+            t->free_slots[t->free_count++] = slot;
+        }
+        t->capacity = capacity;
+    }
+    const uint32_t slot = t->free_slots[--t->free_count];
+    if (0 == ++t->generation) {
+        t->generation = 1; /* key 0 never names anything */
+    }
+    const uint64_t key = ((uint64_t) t->generation << 32) | slot;
+    t->items[slot] = item;
+    t->keys[slot] = key;
+    ++t->used;
+    return key;
+}
+
+static void *slots_find(const sock_slots_t *t, uint64_t key)
+{
+    const uint64_t slot = key & 0xffffffffu;
+    if (0 == key || slot >= t->capacity || t->keys[slot] != key) {
+        return NULL;
+    }
+    return t->items[slot];
+}
+
+static void slots_remove(sock_slots_t *t, uint64_t key)
+{
+    const uint32_t slot = (uint32_t) (key & 0xffffffffu);
+    t->items[slot] = NULL;
+    t->keys[slot] = 0;
+    t->free_slots[t->free_count++] = slot;
+    --t->used;
+}
+
+static void slots_free(sock_slots_t *t, bool free_items)
+{
+    for (uint32_t slot = 0; free_items && slot < t->capacity; ++slot) {
+        free(t->items[slot]);
+    }
+    free(t->items);
+    free(t->keys);
+    free(t->free_slots);
+    *t = (sock_slots_t) {0};
+}
+
+/* The registration a peer's frame may use: `key` names one of ours granting `access`, and
+ * [address, address + length) lies inside it. NULL otherwise. */
+static sock_registration_t *granted(uint64_t key, uint64_t address, uint64_t length, uint32_t access)
+{
+    sock_registration_t *reg = slots_find(&sock.registrations, key);
+    if (NULL == reg || access != (reg->access & access) || address < reg->wire.base ||
+        length > reg->wire.length || address - reg->wire.base > reg->wire.length - length) {
+        return NULL;
+    }
+    return reg;
 }
 
 bool mca_btl_freeflow_sock_wanted(void)
@@ -166,6 +410,36 @@ bool mca_btl_freeflow_sock_wanted(void)
     return false;
 }
 
+/* Parameter values that cannot work are corrected with a message naming the parameter (the job still
+ * runs; the message says what was used). */
+static void check_params(void)
+{
+    const char *me = OPAL_NAME_PRINT(OPAL_PROC_MY_NAME);
+    if (param.max_send_size < 4096u || param.max_send_size > SOCK_MAX_SEND_MAX) {
+        const unsigned int fixed = param.max_send_size < 4096u ? 4096u : SOCK_MAX_SEND_MAX;
+        opal_output(0, "freeflow: %s: btl_freeflow_sock_max_send_size %u is outside 4096-%u; using %u", me,
+                    param.max_send_size, SOCK_MAX_SEND_MAX, fixed);
+        param.max_send_size = fixed;
+    }
+    if (param.eager_limit < 1024u || param.eager_limit > param.max_send_size) {
+        const unsigned int fixed = param.eager_limit < 1024u ? 1024u : param.max_send_size;
+        opal_output(0, "freeflow: %s: btl_freeflow_sock_eager_limit %u must be from 1024 to btl_freeflow_sock_max_send_size "
+                       "(%u); using %u", me, param.eager_limit, param.max_send_size, fixed);
+        param.eager_limit = fixed;
+    }
+    if (param.rdma_frag_size < 4096u || param.rdma_frag_size > SOCK_RDMA_LIMIT_MAX) {
+        const unsigned int fixed = param.rdma_frag_size < 4096u ? 4096u : SOCK_RDMA_LIMIT_MAX;
+        opal_output(0, "freeflow: %s: btl_freeflow_sock_rdma_frag_size %u is outside 4096-%u; using %u", me,
+                    param.rdma_frag_size, SOCK_RDMA_LIMIT_MAX, fixed);
+        param.rdma_frag_size = fixed;
+    }
+    if (NULL == param.rdma || (0 != strcmp(param.rdma, "get") && 0 != strcmp(param.rdma, "put") && 0 != strcmp(param.rdma, "none"))) {
+        opal_output(0, "freeflow: %s: btl_freeflow_sock_rdma '%s' is not one of get, put, none; using get", me,
+                    param.rdma ? param.rdma : "");
+        param.rdma = "get";
+    }
+}
+
 bool mca_btl_freeflow_sock_init(void)
 {
     mca_btl_freeflow_component_t *c = &mca_btl_freeflow_component;
@@ -180,6 +454,7 @@ bool mca_btl_freeflow_sock_init(void)
         sock.agent = NULL;
         return false;
     }
+    check_params();
     ff_agent_set_nonblocking(sock.agent, true);
     ff_agent_set_timeout(sock.agent, CONNECT_TIMEOUT_MS);
     OBJ_CONSTRUCT(&sock.lock, opal_recursive_mutex_t);
@@ -188,26 +463,41 @@ bool mca_btl_freeflow_sock_init(void)
     OBJ_CONSTRUCT(&sock.completed, opal_list_t);
     OBJ_CONSTRUCT(&sock.frags, opal_free_list_t);
     if (OPAL_SUCCESS != opal_free_list_init(&sock.frags, sizeof(sock_frag_t), opal_cache_line_size, OBJ_CLASS(sock_frag_t),
-                                            SOCK_MAX_SEND, opal_cache_line_size, 8, -1, 8, NULL, 0, NULL, NULL, NULL)) {
+                                            param.max_send_size, opal_cache_line_size, 8, -1, 8, NULL, 0, NULL, NULL, NULL)) {
         ff_agent_close(sock.agent);
         sock.agent = NULL;
         return false;
     }
+    sock.recv_buffer_bytes = 4u * ((size_t) param.max_send_size + SOCK_RDMA_FRAME_HEADER_BYTES);
+    sock.registrations = (sock_slots_t) {.generation = (uint32_t) getpid() ^ (uint32_t) time(NULL)};
+    sock.ops = (sock_slots_t) {.generation = (uint32_t) getpid() * 2654435761u};
     mca_btl_base_module_t *btl = &mca_btl_freeflow_sock_module.super;
     btl->btl_exclusivity = mca_btl_freeflow_module.super.btl_exclusivity;
-    btl->btl_eager_limit = SOCK_EAGER_LIMIT;
-    btl->btl_rndv_eager_limit = SOCK_EAGER_LIMIT;
-    btl->btl_max_send_size = SOCK_MAX_SEND;
-    btl->btl_rdma_pipeline_send_length = SOCK_EAGER_LIMIT;
-    btl->btl_rdma_pipeline_frag_size = SOCK_MAX_SEND;
+    btl->btl_eager_limit = param.eager_limit;
+    btl->btl_rndv_eager_limit = param.eager_limit;
+    btl->btl_max_send_size = param.max_send_size;
+    btl->btl_rdma_pipeline_send_length = param.rdma_pipeline_send_length;
+    btl->btl_rdma_pipeline_frag_size = param.rdma_frag_size;
+    /* ob1 skips registered RDMA for sizes above this when leave_pinned is off: registration here is a
+     * table entry, so never skip it */
     btl->btl_min_rdma_pipeline_size = INT_MAX;
+    btl->btl_put_limit = param.rdma_frag_size;
+    btl->btl_get_limit = param.rdma_frag_size;
+    btl->btl_put_alignment = 0;
+    btl->btl_get_alignment = 0;
+    btl->btl_registration_handle_size = sizeof(sock_handle_t);
     btl->btl_latency = 10;
     btl->btl_bandwidth = 4000; /* MB/s; only relative to other BTLs */
     btl->btl_flags = MCA_BTL_FLAGS_SEND;
+    if (0 == strcmp(param.rdma, "get")) {
+        btl->btl_flags |= MCA_BTL_FLAGS_GET | MCA_BTL_FLAGS_PUT;
+    } else if (0 == strcmp(param.rdma, "put")) {
+        btl->btl_flags |= MCA_BTL_FLAGS_PUT;
+    }
     sock.registered = true;
     sock.module_live = true;
-    FF_LOG(FF_VERBOSE_LIFECYCLE, "freeflow: %s registered with the host's ffagent (%s/agent.sock)",
-           OPAL_NAME_PRINT(OPAL_PROC_MY_NAME), c->dir);
+    FF_LOG(FF_VERBOSE_LIFECYCLE, "freeflow: %s registered with the host's ffagent (%s/agent.sock); handoff rdma %s",
+           OPAL_NAME_PRINT(OPAL_PROC_MY_NAME), c->dir, param.rdma);
     return true;
 }
 
@@ -240,6 +530,49 @@ bool mca_btl_freeflow_sock_carries(uint64_t peer_id)
     return sock.registered && NULL != find_endpoint(peer_id);
 }
 
+/* The pair's endpoint when `proc` can use `h` (made on first sight); NULL when it cannot (the shm module
+ * records why: decide()). */
+static sock_endpoint_t *endpoint_for(opal_proc_t *proc, int *rc)
+{
+    mca_btl_freeflow_component_t *c = &mca_btl_freeflow_component;
+    const uint64_t peer_id = ((uint64_t) proc->proc_name.jobid << 32) | proc->proc_name.vpid;
+    sock_endpoint_t *endpoint = find_endpoint(peer_id);
+    if (NULL != endpoint) {
+        return endpoint;
+    }
+    mca_btl_freeflow_modex_t *modex = NULL;
+    size_t size = 0;
+    int modex_rc;
+    OPAL_MODEX_RECV(modex_rc, &c->super.btl_version, &proc->proc_name, (void **) &modex, &size);
+    (void) modex_rc; /* no modex: not usable, below */
+    const bool usable = NULL != modex && size == sizeof(*modex) && MCA_BTL_FREEFLOW_MODEX_VERSION == modex->version &&
+                        modex->owner_id == peer_id && ff_job_key_equal(&modex->key, &c->key) &&
+                        NULL == mca_btl_freeflow_sock_decline_reason(proc, modex);
+    free(modex);
+    if (!usable) {
+        return NULL;
+    }
+    endpoint = OBJ_NEW(sock_endpoint_t);
+    if (NULL == endpoint) {
+        *rc = OPAL_ERR_OUT_OF_RESOURCE;
+        return NULL;
+    }
+    endpoint->proc = proc;
+    endpoint->peer_id = peer_id;
+    endpoint->peer_host = (uint32_t) ff_path_table_host_of(c->paths, proc->proc_name.vpid);
+    /* OBJ_NEW does not zero the object */
+    endpoint->fd = -1;
+    endpoint->on_pending_list = false;
+    endpoint->gets_outstanding = 0;
+    endpoint->sent_fragments = endpoint->sent_bytes = endpoint->rdma_frames = endpoint->rdma_bytes = 0;
+    OBJ_CONSTRUCT(&endpoint->pending, opal_list_t);
+    OBJ_CONSTRUCT(&endpoint->pending_item, opal_list_item_t);
+    opal_list_append(&sock.endpoints, &endpoint->super);
+    FF_LOG(FF_VERBOSE_DECISIONS, "freeflow: %s -> %s: host-network handoff (planned h; both agents registered)",
+           OPAL_NAME_PRINT(OPAL_PROC_MY_NAME), OPAL_NAME_PRINT(proc->proc_name));
+    return endpoint;
+}
+
 static int sock_add_procs(struct mca_btl_base_module_t *btl, size_t nprocs, struct opal_proc_t **procs,
                           struct mca_btl_base_endpoint_t **peers, struct opal_bitmap_t *reachable)
 {
@@ -248,50 +581,12 @@ static int sock_add_procs(struct mca_btl_base_module_t *btl, size_t nprocs, stru
     int rc = OPAL_SUCCESS;
     (void) btl;
     OPAL_THREAD_LOCK(&c->lock);
-    for (size_t i = 0; i < nprocs; ++i) {
-        opal_proc_t *proc = procs[i];
-        peers[i] = NULL;
-        if (proc == self) {
-            continue;
-        }
-        const uint64_t peer_id = ((uint64_t) proc->proc_name.jobid << 32) | proc->proc_name.vpid;
-        sock_endpoint_t *endpoint = find_endpoint(peer_id);
-        if (NULL == endpoint) {
-            mca_btl_freeflow_modex_t *modex = NULL;
-            size_t size = 0;
-            OPAL_MODEX_RECV(rc, &c->super.btl_version, &proc->proc_name, (void **) &modex, &size);
-            rc = OPAL_SUCCESS;
-            const bool usable = NULL != modex && size == sizeof(*modex) &&
-                                MCA_BTL_FREEFLOW_MODEX_VERSION == modex->version && modex->owner_id == peer_id &&
-                                ff_job_key_equal(&modex->key, &c->key) &&
-                                NULL == mca_btl_freeflow_sock_decline_reason(proc, modex);
-            free(modex);
-            if (!usable) {
-                continue; /* the shm module records why (decide()) */
-            }
-            endpoint = OBJ_NEW(sock_endpoint_t);
-            if (NULL == endpoint) {
-                rc = OPAL_ERR_OUT_OF_RESOURCE;
-                break;
-            }
-            endpoint->proc = proc;
-            endpoint->peer_id = peer_id;
-            endpoint->peer_host = (uint32_t) ff_path_table_host_of(c->paths, proc->proc_name.vpid);
-            /* OBJ_NEW does not zero the object */
-            endpoint->fd = -1;
-            endpoint->on_pending_list = false;
-            endpoint->sent_fragments = 0;
-            endpoint->sent_bytes = 0;
-            OBJ_CONSTRUCT(&endpoint->pending, opal_list_t);
-            OBJ_CONSTRUCT(&endpoint->pending_item, opal_list_item_t);
-            opal_list_append(&sock.endpoints, &endpoint->super);
-            FF_LOG(FF_VERBOSE_DECISIONS, "freeflow: %s -> %s: host-network handoff (planned h; both agents registered)",
-                   OPAL_NAME_PRINT(OPAL_PROC_MY_NAME), OPAL_NAME_PRINT(proc->proc_name));
-        }
-        if (NULL != reachable && OPAL_SUCCESS != (rc = opal_bitmap_set_bit(reachable, (int) i))) {
-            break;
-        }
+    for (size_t i = 0; i < nprocs && OPAL_SUCCESS == rc; ++i) {
+        sock_endpoint_t *endpoint = procs[i] == self ? NULL : endpoint_for(procs[i], &rc);
         peers[i] = (struct mca_btl_base_endpoint_t *) (void *) endpoint;
+        if (NULL != endpoint && NULL != reachable) {
+            rc = opal_bitmap_set_bit(reachable, (int) i);
+        }
     }
     OPAL_THREAD_UNLOCK(&c->lock);
     return rc;
@@ -313,6 +608,7 @@ static sock_frag_t *frag_get(sock_endpoint_t *endpoint)
     /* des_segments is laid out as segment, inplace (adjacent members) */
     _Static_assert(offsetof(sock_frag_t, inplace) == offsetof(sock_frag_t, segment) + sizeof(mca_btl_base_segment_t),
                    "segments must be adjacent");
+    _Static_assert(sizeof(((sock_frag_t *) 0)->wire) == SOCK_RDMA_FRAME_HEADER_BYTES, "wire headers must be packed");
     sock_frag_t *frag = (sock_frag_t *) opal_free_list_get(&sock.frags);
     if (OPAL_LIKELY(NULL != frag)) {
         frag->endpoint = endpoint;
@@ -322,7 +618,10 @@ static sock_frag_t *frag_get(sock_endpoint_t *endpoint)
         frag->base.des_cbdata = NULL;
         frag->base.des_context = NULL;
         frag->segment.seg_addr.pval = frag->base.super.ptr;
+        frag->segment.seg_len = 0;
         frag->inplace.seg_len = 0;
+        frag->header_bytes = SOCK_HEADER_BYTES;
+        frag->wire.header = (sock_header_t) {0};
         frag->written = 0;
     }
     return frag;
@@ -332,7 +631,7 @@ static mca_btl_base_descriptor_t *sock_alloc(struct mca_btl_base_module_t *btl, 
                                              uint8_t order, size_t size, uint32_t flags)
 {
     (void) btl;
-    if (size > SOCK_MAX_SEND) {
+    if (size > param.max_send_size) {
         return NULL;
     }
     sock_frag_t *frag = frag_get((sock_endpoint_t *) (void *) endpoint);
@@ -358,14 +657,14 @@ static mca_btl_base_descriptor_t *sock_prepare_src(struct mca_btl_base_module_t 
                                                    size_t *size, uint32_t flags)
 {
     (void) btl;
-    if (reserve >= SOCK_MAX_SEND) {
+    if (reserve >= param.max_send_size) {
         return NULL;
     }
     sock_frag_t *frag = frag_get((sock_endpoint_t *) (void *) endpoint);
     if (NULL == frag) {
         return NULL;
     }
-    size_t room = SOCK_MAX_SEND - reserve;
+    size_t room = param.max_send_size - reserve;
     size_t want = *size < room ? *size : room;
     if (want > 0 && !opal_convertor_need_buffers(convertor)) {
         /* contiguous: the convertor hands out a pointer into the user's buffer and advances */
@@ -407,11 +706,11 @@ static bool write_frag(sock_frag_t *frag)
         unsigned char *base;
         size_t len;
     } parts[3] = {
-        {(unsigned char *) &frag->header, SOCK_HEADER_BYTES},
+        {(unsigned char *) &frag->wire, frag->header_bytes},
         {frag->segment.seg_addr.pval, frag->segment.seg_len},
         {frag->inplace.seg_addr.pval, frag->inplace.seg_len},
     };
-    const size_t total = SOCK_HEADER_BYTES + frag->segment.seg_len + frag->inplace.seg_len;
+    const size_t total = frag->header_bytes + frag->segment.seg_len + frag->inplace.seg_len;
     while (frag->written < total) {
         struct iovec iov[3];
         int count = 0;
@@ -447,6 +746,17 @@ static bool write_frag(sock_frag_t *frag)
     return true;
 }
 
+static void set_buffer_sizes(int fd)
+{
+    /* best effort: the kernel caps them at net.core.[wr]mem_max */
+    if (param.sndbuf > 0) {
+        (void) setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &param.sndbuf, sizeof(param.sndbuf));
+    }
+    if (param.rcvbuf > 0) {
+        (void) setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &param.rcvbuf, sizeof(param.rcvbuf));
+    }
+}
+
 /* The first send to a peer: ask our agent for a socket connected to the peer over the underlay. */
 static void connect_endpoint(sock_endpoint_t *endpoint)
 {
@@ -464,9 +774,29 @@ static void connect_endpoint(sock_endpoint_t *endpoint)
         sock_fatal(endpoint->proc, message);
     }
     (void) fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+    set_buffer_sizes(fd);
     endpoint->fd = fd;
     FF_LOG(FF_VERBOSE_LIFECYCLE, "freeflow: %s -> %s: handoff socket %d connected", OPAL_NAME_PRINT(OPAL_PROC_MY_NAME),
            OPAL_NAME_PRINT(endpoint->proc->proc_name), fd);
+}
+
+/* Writes the frag now if nothing waits before it, else queues it behind (per-socket order). Lock held. */
+static void enqueue_frag(sock_endpoint_t *endpoint, sock_frag_t *frag)
+{
+    if (OPAL_UNLIKELY(endpoint->fd < 0)) {
+        connect_endpoint(endpoint);
+    }
+    frag->written = 0;
+    frag->endpoint = endpoint;
+    if (opal_list_is_empty(&endpoint->pending) && write_frag(frag)) {
+        opal_list_append(&sock.completed, &frag->base.super.super);
+    } else {
+        opal_list_append(&endpoint->pending, &frag->base.super.super);
+        if (!endpoint->on_pending_list) {
+            endpoint->on_pending_list = true;
+            opal_list_append(&sock.pending_endpoints, &endpoint->pending_item);
+        }
+    }
 }
 
 static int sock_send(struct mca_btl_base_module_t *btl, struct mca_btl_base_endpoint_t *ep,
@@ -479,27 +809,154 @@ static int sock_send(struct mca_btl_base_module_t *btl, struct mca_btl_base_endp
     /* Returning OPAL_SUCCESS promises ob1 a completion callback (it relies on one for every fragment it
      * pipelines, as the shm module and vader know: open-mpi/ompi#3845), so always call it. */
     frag->base.des_flags |= MCA_BTL_DES_SEND_ALWAYS_CALLBACK;
-    if (OPAL_UNLIKELY(endpoint->fd < 0)) {
-        connect_endpoint(endpoint);
-    }
-    frag->header.len = (uint32_t) (frag->segment.seg_len + frag->inplace.seg_len);
-    frag->header.tag = tag;
-    frag->written = 0;
-    frag->endpoint = endpoint;
+    frag->header_bytes = SOCK_HEADER_BYTES;
+    frag->wire.header = (sock_header_t) {.len = (uint32_t) (frag->segment.seg_len + frag->inplace.seg_len),
+                                         .tag = tag, .type = FRAME_SEND};
     /* report what the pair carried, counted like the shm module: one fragment per send */
     ++endpoint->sent_fragments;
-    endpoint->sent_bytes += frag->header.len;
-    if (opal_list_is_empty(&endpoint->pending) && write_frag(frag)) {
-        opal_list_append(&sock.completed, &frag->base.super.super);
-    } else {
-        /* order: behind what is already waiting for this socket */
-        opal_list_append(&endpoint->pending, &frag->base.super.super);
-        if (!endpoint->on_pending_list) {
-            endpoint->on_pending_list = true;
-            opal_list_append(&sock.pending_endpoints, &endpoint->pending_item);
+    endpoint->sent_bytes += frag->wire.header.len;
+    enqueue_frag(endpoint, frag);
+    OPAL_THREAD_UNLOCK(&sock.lock);
+    return OPAL_SUCCESS;
+}
+
+/* Queues an rdma frame of ours (no ob1 descriptor: returned to the free list once written). Lock held. */
+static int enqueue_rdma_frame(sock_endpoint_t *endpoint, uint8_t type, const sock_rdma_header_t *rdma, void *payload,
+                              size_t payload_bytes)
+{
+    sock_frag_t *frag = frag_get(endpoint);
+    if (NULL == frag) {
+        return OPAL_ERR_OUT_OF_RESOURCE;
+    }
+    frag->base.des_flags = MCA_BTL_DES_FLAGS_BTL_OWNERSHIP;
+    frag->header_bytes = SOCK_RDMA_FRAME_HEADER_BYTES;
+    frag->wire.header = (sock_header_t) {.len = (uint32_t) payload_bytes, .type = type};
+    frag->wire.rdma = *rdma;
+    frag->inplace.seg_addr.pval = payload;
+    frag->inplace.seg_len = payload_bytes;
+    frag->base.des_segment_count = 2;
+    if (payload_bytes > 0) {
+        ++endpoint->rdma_frames;
+        endpoint->rdma_bytes += payload_bytes;
+    }
+    enqueue_frag(endpoint, frag);
+    return OPAL_SUCCESS;
+}
+
+static int start_rdma(uint8_t kind, struct mca_btl_base_endpoint_t *ep, void *local_address, uint64_t remote_address,
+                      struct mca_btl_base_registration_handle_t *local_handle,
+                      struct mca_btl_base_registration_handle_t *remote_handle, size_t size,
+                      mca_btl_base_rdma_completion_fn_t cbfunc, void *cbcontext, void *cbdata)
+{
+    sock_endpoint_t *endpoint = (sock_endpoint_t *) (void *) ep;
+    if (NULL == endpoint || NULL == remote_handle || 0 == size) {
+        return OPAL_ERR_BAD_PARAM;
+    }
+    if (size > param.rdma_frag_size) {
+        return OPAL_ERR_NOT_AVAILABLE; /* btl_put_limit / btl_get_limit tell callers the largest */
+    }
+    sock_op_t *op = malloc(sizeof(*op));
+    if (NULL == op) {
+        return OPAL_ERR_OUT_OF_RESOURCE;
+    }
+    *op = (sock_op_t) {.kind = kind, .endpoint = endpoint, .local_address = local_address, .length = size,
+                       .local_handle = local_handle, .cbfunc = cbfunc, .cbcontext = cbcontext, .cbdata = cbdata};
+    /* the peer's handle bytes as ob1 received them: only its key travels back, the peer checks it */
+    sock_handle_t remote;
+    memcpy(&remote, remote_handle, sizeof(remote));
+    OPAL_THREAD_LOCK(&sock.lock);
+    const uint64_t id = slots_add(&sock.ops, op);
+    int rc = OPAL_ERR_OUT_OF_RESOURCE;
+    if (0 != id) {
+        const sock_rdma_header_t rdma = {.key = remote.key, .address = remote_address, .op = id, .length = size};
+        rc = FRAME_PUT == kind ? enqueue_rdma_frame(endpoint, FRAME_PUT, &rdma, local_address, size)
+                               : enqueue_rdma_frame(endpoint, FRAME_GET_REQUEST, &rdma, NULL, 0);
+        if (OPAL_SUCCESS != rc) {
+            slots_remove(&sock.ops, id);
+        } else if (FRAME_GET_REQUEST == kind) {
+            ++endpoint->gets_outstanding;
         }
     }
     OPAL_THREAD_UNLOCK(&sock.lock);
+    if (OPAL_SUCCESS != rc) {
+        free(op);
+    }
+    return rc;
+}
+
+static int sock_put(struct mca_btl_base_module_t *btl, struct mca_btl_base_endpoint_t *endpoint, void *local_address,
+                    uint64_t remote_address, struct mca_btl_base_registration_handle_t *local_handle,
+                    struct mca_btl_base_registration_handle_t *remote_handle, size_t size, int flags, int order,
+                    mca_btl_base_rdma_completion_fn_t cbfunc, void *cbcontext, void *cbdata)
+{
+    (void) btl;
+    (void) flags;
+    (void) order; /* one stream per direction: always in order */
+    return start_rdma(FRAME_PUT, endpoint, local_address, remote_address, local_handle, remote_handle, size, cbfunc,
+                      cbcontext, cbdata);
+}
+
+static int sock_get(struct mca_btl_base_module_t *btl, struct mca_btl_base_endpoint_t *endpoint, void *local_address,
+                    uint64_t remote_address, struct mca_btl_base_registration_handle_t *local_handle,
+                    struct mca_btl_base_registration_handle_t *remote_handle, size_t size, int flags, int order,
+                    mca_btl_base_rdma_completion_fn_t cbfunc, void *cbcontext, void *cbdata)
+{
+    (void) btl;
+    (void) flags;
+    (void) order;
+    return start_rdma(FRAME_GET_REQUEST, endpoint, local_address, remote_address, local_handle, remote_handle, size,
+                      cbfunc, cbcontext, cbdata);
+}
+
+static struct mca_btl_base_registration_handle_t *sock_register_mem(struct mca_btl_base_module_t *btl,
+                                                                    struct mca_btl_base_endpoint_t *endpoint, void *base,
+                                                                    size_t size, uint32_t flags)
+{
+    (void) btl;
+    (void) endpoint; /* a registration is valid for every peer, as with the tcp BTL's (none) */
+    sock_registration_t *reg = malloc(sizeof(*reg));
+    if (NULL == reg) {
+        return NULL;
+    }
+    reg->wire.base = (uint64_t) (uintptr_t) base;
+    reg->wire.length = size;
+    /* ob1 registers the RDMA pipeline's whole receive buffer REMOTE_READ yet only ever lets peers write its
+     * per-fragment REMOTE_WRITE registrations; LOCAL_WRITE alone grants peers nothing */
+    reg->access = flags & (MCA_BTL_REG_FLAG_REMOTE_READ | MCA_BTL_REG_FLAG_REMOTE_WRITE | MCA_BTL_REG_FLAG_REMOTE_ATOMIC);
+    OPAL_THREAD_LOCK(&sock.lock);
+    reg->wire.key = slots_add(&sock.registrations, reg);
+    OPAL_THREAD_UNLOCK(&sock.lock);
+    if (0 == reg->wire.key) {
+        free(reg);
+        return NULL;
+    }
+    return (struct mca_btl_base_registration_handle_t *) (void *) reg;
+}
+
+static int sock_deregister_mem(struct mca_btl_base_module_t *btl, struct mca_btl_base_registration_handle_t *handle)
+{
+    (void) btl;
+    sock_registration_t *reg = (sock_registration_t *) (void *) handle;
+    if (!sock.registered) {
+        free(reg); /* after finalize: the table is gone (release leaves registrations to their owners) */
+        return OPAL_SUCCESS;
+    }
+    OPAL_THREAD_LOCK(&sock.lock);
+    if (NULL == reg || slots_find(&sock.registrations, reg->wire.key) != reg) {
+        OPAL_THREAD_UNLOCK(&sock.lock);
+        return OPAL_ERR_BAD_PARAM;
+    }
+    slots_remove(&sock.registrations, reg->wire.key);
+    /* a put still arriving into this memory (only a misbehaving peer or program): keep the stream framed
+     * but write nothing more into memory that is no longer ours to write */
+    for (size_t i = 0; i < sock.inbound_count; ++i) {
+        sock_inbound_t *in = &sock.inbound[i];
+        if (in->direct_left > 0 && FRAME_PUT == in->direct_kind && in->direct_key == reg->wire.key) {
+            in->direct_discard = true;
+        }
+    }
+    OPAL_THREAD_UNLOCK(&sock.lock);
+    free(reg);
     return OPAL_SUCCESS;
 }
 
@@ -569,12 +1026,13 @@ static void accept_channels(void)
             sock.inbound = grown;
             sock.inbound_capacity = capacity;
         }
-        unsigned char *buffer = malloc(SOCK_RECV_BUFFER);
+        unsigned char *buffer = malloc(sock.recv_buffer_bytes);
         if (NULL == buffer) {
             sock_fatal(NULL, "freeflow: out of memory for a handoff channel. Aborting.");
         }
         (void) fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
-        sock.inbound[sock.inbound_count++] = (sock_inbound_t) {.fd = fd, .peer_id = peer_owner, .buffer = buffer, .start = 0, .have = 0};
+        set_buffer_sizes(fd);
+        sock.inbound[sock.inbound_count++] = (sock_inbound_t) {.fd = fd, .peer_id = peer_owner, .buffer = buffer};
         FF_LOG(FF_VERBOSE_LIFECYCLE, "freeflow: %s: handoff channel from %llu on host %u", OPAL_NAME_PRINT(OPAL_PROC_MY_NAME),
                (unsigned long long) (peer_owner & 0xffffffffu), peer_host);
     }
@@ -585,22 +1043,178 @@ static void inbound_failed(sock_inbound_t *in, const char *what)
     char message[512];
     snprintf(message, sizeof(message), "freeflow: %s: the handoff channel from rank %llu over the host network %s. Aborting.",
              OPAL_NAME_PRINT(OPAL_PROC_MY_NAME), (unsigned long long) (in->peer_id & 0xffffffffu), what);
-    sock_fatal(NULL, message);
+    sock_fatal(in->endpoint ? in->endpoint->proc : NULL, message);
 }
 
-/* Reads what one channel has and delivers every complete frame to ob1, in place. */
+/* The endpoint of the rank that sends on this channel (the agent vouches for its identity). */
+static sock_endpoint_t *inbound_endpoint(sock_inbound_t *in)
+{
+    if (NULL == in->endpoint) {
+        in->endpoint = find_endpoint(in->peer_id);
+        if (NULL == in->endpoint) {
+            inbound_failed(in, "asked for a put or get, but that rank is not a handoff peer of this process");
+        }
+    }
+    return in->endpoint;
+}
+
+/* A put or get payload is all in memory. */
+static void finish_direct(sock_inbound_t *in)
+{
+    in->header_first = true; /* rdma frames come in runs: keep the next payload out of the buffer too */
+    if (FRAME_PUT == in->direct_kind) {
+        const sock_rdma_header_t ack = {.op = in->direct_op};
+        if (OPAL_SUCCESS != enqueue_rdma_frame(inbound_endpoint(in), FRAME_PUT_ACK, &ack, NULL, 0)) {
+            inbound_failed(in, "sent a put this process has no memory left to acknowledge");
+        }
+        return;
+    }
+    sock_op_t *op = slots_find(&sock.ops, in->direct_op);
+    slots_remove(&sock.ops, in->direct_op);
+    --op->endpoint->gets_outstanding;
+    op->cbfunc(&mca_btl_freeflow_sock_module.super, (struct mca_btl_base_endpoint_t *) (void *) op->endpoint,
+               op->local_address, op->local_handle, op->cbcontext, op->cbdata, OPAL_SUCCESS);
+    free(op);
+}
+
+/* Receives what the socket has of the payload straight into its destination; true when it is complete. */
+static bool receive_direct(sock_inbound_t *in)
+{
+    while (in->direct_left > 0) {
+        /* draining (see sock_deregister_mem): the receive buffer is empty while a payload is direct */
+        unsigned char *into = in->direct_discard ? in->buffer : in->direct;
+        size_t want = in->direct_left;
+        if (in->direct_discard && want > sock.recv_buffer_bytes) {
+            want = sock.recv_buffer_bytes;
+        }
+        ssize_t n = recv(in->fd, into, want, MSG_DONTWAIT);
+        if (n == 0) {
+            inbound_failed(in, "closed in the middle of a put or get");
+        }
+        if (n < 0) {
+            if (EINTR == errno) {
+                continue;
+            }
+            if (EAGAIN == errno || EWOULDBLOCK == errno) {
+                return false;
+            }
+            char what[128];
+            snprintf(what, sizeof(what), "failed: %s", strerror(errno));
+            inbound_failed(in, what);
+        }
+        in->direct += n;
+        in->direct_left -= (size_t) n;
+    }
+    finish_direct(in);
+    return true;
+}
+
+/* An rdma frame's headers arrived (and `buffered` bytes of its payload behind them, at `payload`). Checks
+ * it against what we granted or asked for; starts a direct receive for a payload. Returns the buffered
+ * bytes it used. */
+static size_t start_rdma_frame(sock_inbound_t *in, const sock_header_t *header, const sock_rdma_header_t *rdma,
+                               const unsigned char *payload, size_t buffered)
+{
+    sock_endpoint_t *endpoint = inbound_endpoint(in);
+    switch (header->type) {
+    case FRAME_PUT: {
+        if (header->len != rdma->length || NULL == granted(rdma->key, rdma->address, rdma->length, MCA_BTL_REG_FLAG_REMOTE_WRITE)) {
+            inbound_failed(in, "sent a put into memory this process did not register for it (corrupt or hostile stream)");
+        }
+        in->direct = (unsigned char *) (uintptr_t) rdma->address;
+        in->direct_key = rdma->key;
+        in->direct_op = rdma->op; /* the peer's: echoed back, meaningless here */
+        break;
+    }
+    case FRAME_GET_DATA: {
+        sock_op_t *op = slots_find(&sock.ops, rdma->op);
+        if (NULL == op || FRAME_GET_REQUEST != op->kind || op->endpoint != endpoint || op->length != header->len) {
+            inbound_failed(in, "sent get data this process did not ask it for (corrupt or hostile stream)");
+        }
+        in->direct = op->local_address;
+        in->direct_key = 0;
+        in->direct_op = rdma->op;
+        break;
+    }
+    case FRAME_PUT_ACK: {
+        sock_op_t *op = slots_find(&sock.ops, rdma->op);
+        if (0 != header->len || NULL == op || FRAME_PUT != op->kind || op->endpoint != endpoint) {
+            inbound_failed(in, "acknowledged a put this process did not make to it (corrupt or hostile stream)");
+        }
+        slots_remove(&sock.ops, rdma->op);
+        op->cbfunc(&mca_btl_freeflow_sock_module.super, (struct mca_btl_base_endpoint_t *) (void *) endpoint,
+                   op->local_address, op->local_handle, op->cbcontext, op->cbdata, OPAL_SUCCESS);
+        free(op);
+        return 0;
+    }
+    case FRAME_GET_REQUEST: {
+        if (0 != header->len || rdma->length > param.rdma_frag_size ||
+            NULL == granted(rdma->key, rdma->address, rdma->length, MCA_BTL_REG_FLAG_REMOTE_READ)) {
+            inbound_failed(in, "asked to get memory this process did not register for it (corrupt or hostile stream)");
+        }
+        const sock_rdma_header_t reply = {.op = rdma->op, .length = rdma->length};
+        if (OPAL_SUCCESS != enqueue_rdma_frame(endpoint, FRAME_GET_DATA, &reply, (void *) (uintptr_t) rdma->address,
+                                               rdma->length)) {
+            inbound_failed(in, "asked for a get this process has no memory left to answer");
+        }
+        return 0;
+    }
+    default:
+        inbound_failed(in, "sent a frame of unknown type (corrupt stream)");
+    }
+    in->direct_kind = header->type;
+    in->direct_left = header->len;
+    in->direct_discard = false;
+    const size_t used = buffered < header->len ? buffered : header->len;
+    /* the part that came in with earlier frames: the only copy on this path, at most one buffered read */
+    memcpy(in->direct, payload, used);
+    in->direct += used;
+    in->direct_left -= used;
+    if (0 == in->direct_left) {
+        finish_direct(in);
+    }
+    return used;
+}
+
+/* Reads what one channel has and delivers every complete frame: send frames to ob1 in place, rdma
+ * payloads straight into their memory. */
 static int poll_inbound(sock_inbound_t *in)
 {
     int delivered = 0;
     for (;;) {
+        if (in->direct_left > 0) {
+            if (!receive_direct(in)) {
+                return delivered;
+            }
+            ++delivered;
+            continue;
+        }
         /* Compact only when a whole frame might not fit behind the data: moving a partial frame to the
          * front is a copy, so it is done rarely instead of after every read. */
-        if (SOCK_RECV_BUFFER - in->have < SOCK_MAX_SEND + SOCK_HEADER_BYTES) {
+        if (sock.recv_buffer_bytes - in->have < param.max_send_size + SOCK_RDMA_FRAME_HEADER_BYTES) {
             memmove(in->buffer, in->buffer + in->start, in->have - in->start);
             in->have -= in->start;
             in->start = 0;
         }
-        ssize_t n = recv(in->fd, in->buffer + in->have, SOCK_RECV_BUFFER - in->have, MSG_DONTWAIT);
+        /* In a run of rdma frames (or waiting for get data) read a header alone, so the payload behind it
+         * goes straight to its destination; otherwise read as much as an eager frame: a larger read could
+         * pull much of an rdma payload into the buffer, to be copied out again. */
+        const bool header_first = in->header_first || (NULL != in->endpoint && in->endpoint->gets_outstanding > 0);
+        size_t want = header_first ? SOCK_RDMA_FRAME_HEADER_BYTES : param.eager_limit + SOCK_RDMA_FRAME_HEADER_BYTES;
+        const size_t buffered = in->have - in->start;
+        if (buffered >= SOCK_HEADER_BYTES) {
+            /* the rest of the frame begun in the buffer (one read, not header-sized ones), then a header */
+            sock_header_t header;
+            memcpy(&header, in->buffer + in->start, sizeof(header));
+            const size_t frame = FRAME_SEND == header.type ? SOCK_HEADER_BYTES + header.len : SOCK_RDMA_FRAME_HEADER_BYTES;
+            if (frame > buffered) {
+                want = frame - buffered + SOCK_RDMA_FRAME_HEADER_BYTES;
+            }
+        }
+        if (want > sock.recv_buffer_bytes - in->have) {
+            want = sock.recv_buffer_bytes - in->have;
+        }
+        ssize_t n = recv(in->fd, in->buffer + in->have, want, MSG_DONTWAIT);
         if (n == 0) {
             /* The peer closed its sending side: normal at its finalize, between frames. In the middle of a
              * frame it lost data. */
@@ -624,10 +1238,21 @@ static int poll_inbound(sock_inbound_t *in)
         }
         in->have += (size_t) n;
         size_t offset = in->start;
-        while (in->have - offset >= SOCK_HEADER_BYTES) {
+        while (in->have - offset >= SOCK_HEADER_BYTES && 0 == in->direct_left) {
             sock_header_t header;
             memcpy(&header, in->buffer + offset, sizeof(header));
-            if (header.len > SOCK_MAX_SEND) {
+            if (FRAME_SEND != header.type) {
+                if (in->have - offset < SOCK_RDMA_FRAME_HEADER_BYTES) {
+                    break;
+                }
+                sock_rdma_header_t rdma;
+                memcpy(&rdma, in->buffer + offset + SOCK_HEADER_BYTES, sizeof(rdma));
+                offset += SOCK_RDMA_FRAME_HEADER_BYTES;
+                offset += start_rdma_frame(in, &header, &rdma, in->buffer + offset, in->have - offset);
+                ++delivered;
+                continue;
+            }
+            if (header.len > param.max_send_size) {
                 inbound_failed(in, "sent a frame longer than any fragment (corrupt stream)");
             }
             if (in->have - offset < SOCK_HEADER_BYTES + header.len) {
@@ -637,9 +1262,10 @@ static int poll_inbound(sock_inbound_t *in)
             if (OPAL_UNLIKELY(NULL == reg->cbfunc)) {
                 inbound_failed(in, "sent a frame with a tag no layer registered (corrupt stream)");
             }
+            in->header_first = false;
             mca_btl_base_segment_t segment = {.seg_addr.pval = in->buffer + offset + SOCK_HEADER_BYTES, .seg_len = header.len};
             mca_btl_base_descriptor_t descriptor = {.des_segments = &segment, .des_segment_count = 1};
-                    reg->cbfunc(&mca_btl_freeflow_sock_module.super, header.tag, &descriptor, reg->cbdata);
+            reg->cbfunc(&mca_btl_freeflow_sock_module.super, header.tag, &descriptor, reg->cbdata);
             offset += SOCK_HEADER_BYTES + header.len;
             ++delivered;
         }
@@ -647,7 +1273,10 @@ static int poll_inbound(sock_inbound_t *in)
         if (in->start == in->have) {
             in->start = in->have = 0; /* everything delivered: start over at the front, no copy */
         }
-        if ((size_t) n < SOCK_RECV_BUFFER / 2) {
+        if (in->direct_left > 0) {
+            continue; /* the rest of the payload goes straight to its memory */
+        }
+        if ((size_t) n < want) {
             return delivered; /* the socket is probably empty: spare the EAGAIN round trip */
         }
     }
@@ -683,7 +1312,8 @@ int mca_btl_freeflow_sock_progress(void)
     return count;
 }
 
-/* Lines of docs/btl-report.md for the pairs this module carried. */
+/* Lines of docs/btl-report.md for the pairs this module carried: ob1 fragments and put / get payloads
+ * written to the peer (a get's payload counts for the rank that owns the memory and writes it). */
 void mca_btl_freeflow_sock_report(FILE *file)
 {
     if (!sock.registered) {
@@ -693,8 +1323,16 @@ void mca_btl_freeflow_sock_report(FILE *file)
     OPAL_LIST_FOREACH(endpoint, &sock.endpoints, sock_endpoint_t) {
         if ((opal_jobid_t) (endpoint->peer_id >> 32) == OPAL_PROC_MY_NAME.jobid) {
             fprintf(file, "peer %u handoff %llu %llu\n", (unsigned) (endpoint->peer_id & 0xffffffffu),
-                    (unsigned long long) endpoint->sent_fragments, (unsigned long long) endpoint->sent_bytes);
+                    (unsigned long long) (endpoint->sent_fragments + endpoint->rdma_frames),
+                    (unsigned long long) (endpoint->sent_bytes + endpoint->rdma_bytes));
         }
+        /* by id: ob1 may have released the proc already */
+        FF_LOG(FF_VERBOSE_DECISIONS, "freeflow: %s -> rank %u of job %u: handoff carried %llu send frames (%llu bytes) and "
+                                     "%llu rdma payloads (%llu bytes)",
+               OPAL_NAME_PRINT(OPAL_PROC_MY_NAME), (unsigned) (endpoint->peer_id & 0xffffffffu),
+               (unsigned) (endpoint->peer_id >> 32),
+               (unsigned long long) endpoint->sent_fragments, (unsigned long long) endpoint->sent_bytes,
+               (unsigned long long) endpoint->rdma_frames, (unsigned long long) endpoint->rdma_bytes);
     }
 }
 
@@ -744,7 +1382,7 @@ void mca_btl_freeflow_sock_shutdown(void)
     }
 }
 
-/* After the report: frees the endpoints and descriptors. */
+/* After the report: frees the endpoints, descriptors, and registrations / operations ob1 left. */
 void mca_btl_freeflow_sock_release(void)
 {
     if (!sock.registered) {
@@ -755,6 +1393,8 @@ void mca_btl_freeflow_sock_release(void)
     OBJ_DESTRUCT(&sock.pending_endpoints);
     OBJ_DESTRUCT(&sock.completed);
     OBJ_DESTRUCT(&sock.frags);
+    slots_free(&sock.registrations, false); /* their owners deregister them, possibly later */
+    slots_free(&sock.ops, true);
     OBJ_DESTRUCT(&sock.lock);
     sock.registered = false;
 }

@@ -97,6 +97,87 @@ ${result.stderr}`);
   }
 });
 
+/** Per rank: what its handoff module wrote to its one peer (btl_freeflow_verbose 10 prints it at finalize). */
+function carried(stderr: string): Map<number, { sendBytes: number; rdmaPayloads: number; rdmaBytes: number }> {
+  const lines = [...stderr.matchAll(/^\[rank (\d+)\] .*handoff carried (\d+) send frames \((\d+) bytes\) and (\d+) rdma payloads \((\d+) bytes\)$/gm)];
+  return new Map(lines.map((m) => [Number(m[1]), { sendBytes: Number(m[3]), rdmaPayloads: Number(m[4]), rdmaBytes: Number(m[5]) }]));
+}
+
+const RDMA_SIZES = [4 * 1024 * 1024, 1024 * 1024 + 13, 64 * 1024 + 1];
+const RDMA_ITERATIONS = 6;
+
+for (const rdma of ['get', 'put', 'none'] as const) {
+  test(`large contiguous messages across hosts, btl_freeflow_sock_rdma ${rdma}: every byte checked; ${rdma === 'none' ? 'all through send frames' : 'each payload moved by the rdma emulation'}`, async () => {
+    const result = await runFfrun([
+      '-n', '2', '--hosts', '2', '--inter-host', 'handoff', '--json', '--mca', 'btl_freeflow_sock_rdma', rdma, '--mca', 'btl_freeflow_verbose', '10',
+      '--', path.join(BIN, 'ffcheck_allpairs'), '--sizes', '4M,1M+13,64K+1', '--iterations', String(RDMA_ITERATIONS), '--timeout', '100',
+    ], 150_000);
+    assert.is(result.code, 0, result.stderr);
+    assert.match(result.stderr, /^\[rank 0\] PASS allpairs .*every byte checked/m);
+    const report = JSON.parse(result.stdout);
+    assert.equal(report.paths.actual, ['sh', 'hs']);
+    const byRank = carried(result.stderr);
+    assert.equal([...byRank.keys()].sort(), [0, 1], result.stderr);
+    const payload = RDMA_ITERATIONS * RDMA_SIZES.reduce((sum, size) => sum + size, 0);
+    for (const [rank, counts] of byRank) {
+      if (rdma === 'none') {
+        assert.is(counts.rdmaBytes, 0, `rank ${rank}`);
+        assert.ok(counts.sendBytes >= payload, `rank ${rank} sent ${counts.sendBytes} B`);
+      } else {
+        // get: the data's owner writes it (GET_DATA); put: the sender writes it. Either way each rank moved
+        // exactly its own messages' bytes as rdma payloads, one per message, and only headers as sends.
+        assert.is(counts.rdmaBytes, payload, `rank ${rank}: ${JSON.stringify(counts)}`);
+        assert.is(counts.rdmaPayloads, RDMA_ITERATIONS * RDMA_SIZES.length, `rank ${rank}: ${JSON.stringify(counts)}`);
+        assert.ok(counts.sendBytes < 64 * 1024, `rank ${rank} sent ${counts.sendBytes} B through send frames`);
+      }
+    }
+    assertClean(report.job.id);
+  });
+}
+
+for (const rdma of ['get', 'put'] as const) {
+  test(`non-contiguous datatypes up to 8 MiB across hosts (ob1's pack path beside the rdma emulation), btl_freeflow_sock_rdma ${rdma}`, async () => {
+    const result = await runFfrun([
+      '-n', '2', '--hosts', '2', '--inter-host', 'handoff', '--json', '--mca', 'btl_freeflow_sock_rdma', rdma, '--mca', 'btl_freeflow_verbose', '10',
+      '--', path.join(BIN, 'ffcheck_datatypes'), '--max-size', '8M', '--timeout', '200',
+    ], 250_000);
+    assert.is(result.code, 0, result.stderr);
+    assert.match(result.stderr, /ffcheck_datatypes: all 9 subtests passed on 2 ranks/);
+    assert.not.match(result.stderr, /\bFAIL /);
+    const report = JSON.parse(result.stdout);
+    assert.equal(report.paths.actual, ['sh', 'hs']);
+    // contiguous-to-contiguous pairs inside the subtests take the rdma path, derived types the send path
+    for (const [rank, counts] of carried(result.stderr)) assert.ok(counts.rdmaBytes > 0 && counts.sendBytes > 1024 * 1024, `rank ${rank}: ${JSON.stringify(counts)}`);
+    assertClean(report.job.id);
+  });
+}
+
+test('--mtu 9000: underlay 9000 and overlay 8950 in the cluster, containers see 8950; large messages over handoff pass; --mtu out of range is refused naming the fix', async () => {
+  // the ranks stay 2 s after the check, so the hosts' links can be read while they run on any machine speed
+  const program = `echo "eth0 mtu $(cat /sys/class/net/eth0/mtu)"; ${path.join(BIN, 'ffcheck_allpairs')} --sizes 4M,1M+13 --iterations 40 --timeout 100; status=$?; sleep 2; exit $status`;
+  const ffrun = new FfrunProcess(['-n', '2', '--hosts', '2', '--mtu', '9000', '--inter-host', 'handoff', '--timeout', '120', '--', '/bin/sh', '-c', program]);
+  try {
+    await waitFor('both ranks to run', () => processesMatching(/^\S*ffcheck_allpairs --sizes 4M,1M\+13 --iterations 40 /).length === 2, 60_000);
+    const host0 = `ff-${jobIdOf(ffrun.stderr)}-h0`;
+    const mtuOf = (link: string): number => JSON.parse(execFileSync('ip', ['-n', host0, '-j', 'link', 'show', link], { encoding: 'utf8' }))[0].mtu;
+    assert.is(mtuOf('ul0'), 9000);
+    assert.is(mtuOf('vxlan0'), 8950);
+    const result = await ffrun.finished(150_000);
+    // without --json the ranks' output is on stdout
+    const output = `${result.stdout}\n${result.stderr}`;
+    assert.is(result.code, 0, output);
+    assert.match(output, /^\[rank 0\] eth0 mtu 8950$/m);
+    assert.match(output, /^\[rank 1\] eth0 mtu 8950$/m);
+    assert.match(output, /^\[rank 0\] PASS allpairs /m);
+    assertClean(jobIdOf(result.stderr));
+  } finally {
+    await ffrun.stop();
+  }
+  const refused = await runFfrun(['-n', '2', '--hosts', '2', '--mtu', '1400', '--', '/bin/true']);
+  assert.is(refused.code, 2, refused.stderr);
+  assert.match(refused.stderr, /--mtu \(cluster\.mtu\): must be at least 1500 \(got 1400\); use the hosts' network MTU in bytes, a whole number from 1500 to 65535/);
+});
+
 test('with --inter-host tcp no agent runs', async () => {
   const result = await runFfrun(['-n', '2', '--hosts', '2', '--inter-host', 'tcp', '--json', '--', '/bin/sh', '-c', 'test ! -e /run/freeflow/agent.sock']);
   assert.is(result.code, 0, result.stderr);

@@ -39,6 +39,12 @@ export const LIMITS = {
   timeoutSeconds: 86_400,
 } as const;
 
+/**
+ * The hosts' network (underlay) MTU of the local cluster, in bytes: 1500 by default, 9000 for jumbo
+ * frames. Containers get 50 bytes less (VXLAN over IPv4), the MTU of their overlay.
+ */
+export const MTU = { min: 1500, max: 65535, default: 1500, vxlanOverhead: 50 } as const;
+
 const NAME_PATTERN = /^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$/;
 const ENV_NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const MCA_NAME_PATTERN = /^[a-z0-9_]+$/;
@@ -56,6 +62,7 @@ export const FIELD_FIXES: Readonly<Record<string, string>> = {
   'cluster.hosts': `use a whole number of simulated hosts from 1 to ${LIMITS.hosts}`,
   'cluster.containersPerHost': `use a whole number of containers per host from 1 to ${LIMITS.containersPerHost}`,
   'cluster.slotsPerContainer': `use a whole number of rank slots per container from 1 to ${LIMITS.slotsPerContainer} (default 1)`,
+  'cluster.mtu': `use the hosts' network MTU in bytes, a whole number from ${MTU.min} to ${MTU.max} (default ${MTU.default}; 9000 for jumbo frames); containers get ${MTU.vxlanOverhead} less`,
   ranks: `use a whole number of MPI ranks from 1 to ${LIMITS.ranks} (at most hosts x containersPerHost x slotsPerContainer)`,
   placement: `use one of: ${PLACEMENT_STRATEGIES.join(', ')} (default fill)`,
   network: `use one of: ${NETWORK_MODES.join(', ')} (default ${DEFAULT_NETWORK})`,
@@ -86,6 +93,7 @@ export const jobSpecSchema = z.strictObject({
     hosts: wholeNumber(LIMITS.hosts),
     containersPerHost: wholeNumber(LIMITS.containersPerHost),
     slotsPerContainer: wholeNumber(LIMITS.slotsPerContainer).default(1),
+    mtu: z.number().min(MTU.min, { abort: true }).max(MTU.max, { abort: true }).int().optional(),
   }),
   ranks: wholeNumber(LIMITS.ranks),
   placement: z.enum(PLACEMENT_STRATEGIES).default('fill'),

@@ -49,6 +49,23 @@ test('--inter-host sets interHost, alone or over a spec file; router is refused 
   assert.match(errorOf(['-n', '2', '--network', 'overlay', '--inter-host', 'handoff', '--', 'x']).notes.join('\n'), /--inter-host \(interHost\): needs network freeflow/);
 });
 
+test('--mtu sets the hosts\' network MTU (cluster.mtu), alone or over a spec file; out of range or not a number is refused naming the fix', () => {
+  assert.is(parseRunArgs(['-n', '2', '--', 'x']).spec.cluster.mtu, undefined);
+  assert.is(parseRunArgs(['-n', '2', '--hosts', '2', '--mtu', '9000', '--', 'x']).spec.cluster.mtu, 9000);
+  const overFile = parseRunArgs([path.join(REPO_ROOT, 'jobs', 'demo.yaml'), '--mtu', '9000']).spec;
+  assert.is(overFile.cluster.mtu, 9000);
+  assert.is(overFile.cluster.hosts, parseRunArgs([path.join(REPO_ROOT, 'jobs', 'demo.yaml')]).spec.cluster.hosts);
+  for (const [value, problem] of [['1400', /must be at least 1500 \(got 1400\)/], ['70000', /must be at most 65535 \(got 70000\)/], ['jumbo', /expected number, got "jumbo"/], ['9000.5', /expected number, got "9000.5"/]] as const) {
+    const error = errorOf(['-n', '2', '--mtu', value, '--', 'x']);
+    assert.is(error.code, 'USAGE', value);
+    const notes = error.notes.join('\n');
+    assert.match(notes, /^--mtu \(cluster\.mtu\): /, notes);
+    assert.match(notes, problem, notes);
+    assert.match(notes, /from 1500 to 65535 \(default 1500; 9000 for jumbo frames\); containers get 50 less/, notes);
+  }
+  assert.match(errorOf([path.join(REPO_ROOT, 'jobs', 'demo.yaml'), '--mtu', '100']).notes.join('\n'), /--mtu \(cluster\.mtu\): must be at least 1500/);
+});
+
 test('errors name the flag', () => {
   assert.match(errorOf(['--', 'x']).notes.join('\n'), /^-n \(ranks\): is required but missing/);
   assert.match(errorOf(['-n', 'four', '--', 'x']).notes.join('\n'), /-n \(ranks\): expected number, got "four"/);
@@ -114,7 +131,7 @@ test('usage errors', () => {
   assert.is(errorOf(['-n', '2']).code, 'USAGE');
   assert.match(errorOf(['--bogus', '--', 'x']).message, /unknown option --bogus/);
   assert.match(errorOf(['-n']).message, /-n needs a value/);
-  assert.match(errorOf(['jobs/demo.yaml', '-n', '2']).message, /only --network, --inter-host and --json/);
+  assert.match(errorOf(['jobs/demo.yaml', '-n', '2']).message, /only --network, --inter-host, --mtu and --json/);
 });
 
 test.run();

@@ -16,6 +16,7 @@ const FLAG_OF: Readonly<Record<string, string>> = {
   'cluster.hosts': '--hosts',
   'cluster.containersPerHost': '--containers-per-host',
   'cluster.slotsPerContainer': '--slots-per-container',
+  'cluster.mtu': '--mtu',
   placement: '--placement',
   network: '--network',
   interHost: '--inter-host',
@@ -28,18 +29,19 @@ const FLAG_OF: Readonly<Record<string, string>> = {
 };
 
 /** Flags that take one value and may be given once (`--np` is `-n`). `-x` and `--mca` repeat, once per name. */
-const VALUE_FLAGS = new Set(['-n', '--np', '--hosts', '--containers-per-host', '--slots-per-container', '--placement', '--network', '--inter-host', '--timeout', '--name', '--user']);
+const VALUE_FLAGS = new Set(['-n', '--np', '--hosts', '--containers-per-host', '--slots-per-container', '--placement', '--network', '--inter-host', '--mtu', '--timeout', '--name', '--user']);
 /** The spec field each numeric flag sets: errors name the number as the user typed it. */
 const NUMERIC_FLAGS: Readonly<Record<string, string>> = {
   '-n': 'ranks',
   '--hosts': 'cluster.hosts',
   '--containers-per-host': 'cluster.containersPerHost',
   '--slots-per-container': 'cluster.slotsPerContainer',
+  '--mtu': 'cluster.mtu',
   '--timeout': 'timeoutSeconds',
 };
 
-export const RUN_USAGE = `ffrun run <job.yaml> [--network overlay|freeflow] [--inter-host auto|handoff|tcp] [--json]
-ffrun [run] -n <ranks> [--hosts H] [--containers-per-host C] [--slots-per-container S]
+export const RUN_USAGE = `ffrun run <job.yaml> [--network overlay|freeflow] [--inter-host auto|handoff|tcp] [--mtu BYTES] [--json]
+ffrun [run] -n <ranks> [--hosts H] [--containers-per-host C] [--slots-per-container S] [--mtu BYTES]
       [--placement fill|round-robin] [--network overlay|freeflow] [--inter-host auto|handoff|tcp] [--timeout SECONDS]
       [--name NAME] [--user USER|UID[:GID]] [-x NAME=VALUE]... [--mca NAME VALUE]... [--json] -- <program> [args...]`;
 
@@ -87,15 +89,20 @@ export function parseRunArgs(args: readonly string[]): RunArgs {
 
   if (positional.length > 0) {
     const [specPath, ...extra] = positional;
-    const onlyNetwork = [...flags.keys()].every((flag) => flag === '--network' || flag === '--inter-host');
+    const onlyNetwork = [...flags.keys()].every((flag) => flag === '--network' || flag === '--inter-host' || flag === '--mtu');
     if (extra.length > 0 || program.length > 0 || !onlyNetwork || Object.keys(env).length + Object.keys(mca).length > 0)
-      usage('with a job spec file, only --network, --inter-host and --json may be given; put everything else in the spec');
+      usage('with a job spec file, only --network, --inter-host, --mtu and --json may be given; put everything else in the spec');
     const spec = loadJobSpecFile(specPath!);
     const overrides = {
       ...(flags.has('--network') ? { network: flags.get('--network') } : {}),
       ...(flags.has('--inter-host') ? { interHost: flags.get('--inter-host') } : {}),
+      ...(flags.has('--mtu') ? { cluster: { ...spec.cluster, mtu: numberOrText(flags.get('--mtu')) } } : {}),
     };
-    return { spec: Object.keys(overrides).length === 0 ? spec : validateJobSpec({ ...spec, ...overrides }, { kind: 'flags', flagOf: FLAG_OF }), json };
+    const written = flags.has('--mtu') ? new Map([['cluster.mtu', flags.get('--mtu')!]]) : undefined;
+    return {
+      spec: Object.keys(overrides).length === 0 ? spec : validateJobSpec({ ...spec, ...overrides }, { kind: 'flags', flagOf: FLAG_OF, ...(written ? { written } : {}) }),
+      json,
+    };
   }
   if (program.length === 0) usage('give a job spec file, or the program to run after --');
   const ranks = numberOrText(flags.get('-n'));
@@ -105,7 +112,7 @@ export function parseRunArgs(args: readonly string[]): RunArgs {
   const perHost = givenPerHost ?? defaultContainersPerHost(ranks, hosts, slots);
   const raw = {
     name: flags.get('--name') ?? 'cli',
-    cluster: { hosts, containersPerHost: perHost, slotsPerContainer: slots },
+    cluster: { hosts, containersPerHost: perHost, slotsPerContainer: slots, ...(flags.has('--mtu') ? { mtu: numberOrText(flags.get('--mtu')) } : {}) },
     ranks,
     placement: flags.get('--placement'),
     network: flags.get('--network'),

@@ -16,7 +16,7 @@ import { placeRanks, type ClusterShape, type RankSlot } from '../../orchestrator
 import type { JobPlan } from '../../orchestrator/plan';
 import { probeHosts } from '../../orchestrator/probe-hosts';
 import { writePathTables } from '../../orchestrator/write-path-table';
-import type { JobSpec } from '../../spec/schema';
+import { MTU, type JobSpec } from '../../spec/schema';
 import { resolveJobUser, type JobUser } from '../../spec/user';
 import { REPO_ROOT } from '../../util/repo-root';
 import type { Progress } from '../progress';
@@ -62,7 +62,8 @@ export async function runJob(spec: JobSpec, hooks: JobHooks): Promise<JobReport>
   const user = resolveJobUser(spec.user);
   // Agents only when pairs across hosts may use them: other jobs run exactly as before.
   const agents = wantsAgents(spec, spec.cluster.hosts);
-  const { result, capabilities, timings } = await withProbedCluster({ ...spec.cluster, ...jobVolumes(spec), user, agents }, hooks, (probed) =>
+  const containerMtu = (spec.cluster.mtu ?? MTU.default) - MTU.vxlanOverhead;
+  const { result, capabilities, timings } = await withProbedCluster({ ...spec.cluster, ...jobVolumes(spec), user, agents, containerMtu }, hooks, (probed) =>
     runJobOnCluster(probed, spec, slots, hooks),
   );
   if (result.mpirun.timedOut) {
@@ -102,6 +103,8 @@ export async function withProbedCluster<T>(
     readonly user?: JobUser;
     /** Start one ffagent per host (multi-host freeflow jobs whose pairs across hosts may use them). */
     readonly agents?: boolean;
+    /** The overlay's MTU (the hosts' network gets 50 more); undefined: the cluster's default. */
+    readonly containerMtu?: number;
   },
   hooks: Pick<JobHooks, 'progress' | 'interrupt'>,
   work: (probed: ProbedCluster) => Promise<T>,
@@ -125,6 +128,7 @@ export async function withProbedCluster<T>(
         readOnlyVolumes: shape.readOnlyVolumes ?? [REPO_ROOT],
         ...(shape.user === undefined ? {} : { user: shape.user }),
         ...(shape.agents === true ? { agents: true } : {}),
+        ...(shape.containerMtu === undefined ? {} : { containerMtu: shape.containerMtu }),
       },
       (step) => progress.note(step),
     ),
