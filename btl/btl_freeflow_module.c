@@ -76,6 +76,10 @@ static bool decide(opal_proc_t *proc, ff_segment_t **segment, char *reason, size
         /* the sock module takes the pair (path-table-says-handoff) unless an agent is missing */
         const char *why = mca_btl_freeflow_sock_decline_reason(proc, modex);
         snprintf(reason, reason_len, "%s", why ? why : "path-table-says-handoff");
+    } else if (FF_PATH_ROUTER == path) {
+        /* the router module takes the pair (path-table-says-router) unless a route is missing */
+        const char *why = mca_btl_freeflow_router_decline_reason(proc, modex);
+        snprintf(reason, reason_len, "%s", why ? why : "path-table-says-router");
     } else if (FF_PATH_SHM != path) {
         snprintf(reason, reason_len, "path-table-says-%s", ff_path_kind_name(path));
     } else if (c->paths_apply_to_me && !planned && proc->proc_name.jobid == me.jobid) {
@@ -199,9 +203,12 @@ int mca_btl_freeflow_finalize(struct mca_btl_base_module_t *btl)
     mca_btl_freeflow_run_completions();
     /* the handoff sockets too (whichever module ob1 finalizes first), so the report has their totals */
     mca_btl_freeflow_sock_shutdown();
+    mca_btl_freeflow_router_shutdown();
     mca_btl_freeflow_write_report();
     mca_btl_freeflow_sock_release();
+    mca_btl_freeflow_router_release();
     c->sock_active = false;
+    c->router_active = false;
 
     /* Verdicts we published that the peer never adopted (it never sent to us): ours to remove. */
     mca_btl_freeflow_endpoint_t *endpoint;

@@ -133,11 +133,40 @@ static ucs_status_t am_recv(void *arg, const void *header, size_t header_length,
 
 bool router_init(char *err, size_t errlen)
 {
+    /* UCX starts with the first route or link: an agent that only hands sockets off never loads its
+     * transports (threads, descriptors). */
+    (void) err;
+    (void) errlen;
+    return true;
+}
+
+/* Starts UCX if it is not running yet; false (logged) if it cannot. */
+static bool ucx_failed(const char *err)
+{
+    logf_("router: cannot start UCX: %s; router routes are refused", err);
+    if (R.worker) {
+        ucp_worker_destroy(R.worker);
+        R.worker = NULL;
+    }
+    if (R.context) {
+        ucp_cleanup(R.context);
+        R.context = NULL;
+    }
+    return false;
+}
+
+static bool ucx_start(void)
+{
+    if (R.worker) {
+        return true;
+    }
+    char err[160];
+    const size_t errlen = sizeof(err);
     ucp_config_t *config;
     ucs_status_t st = ucp_config_read(NULL, NULL, &config);
     if (st != UCS_OK) {
         snprintf(err, errlen, "UCX configuration: %s", ucs_status_string(st));
-        return false;
+        return ucx_failed(err);
     }
     /* One agent per host: agents never share memory with each other. Without this UCX would pick its
      * shared-memory transports between agents of simulated hosts on one machine (a fake result); with it,
@@ -152,7 +181,7 @@ bool router_init(char *err, size_t errlen)
     ucp_config_release(config);
     if (st != UCS_OK) {
         snprintf(err, errlen, "UCX init: %s", ucs_status_string(st));
-        return false;
+        return ucx_failed(err);
     }
     ucp_worker_params_t wp = {.field_mask = UCP_WORKER_PARAM_FIELD_THREAD_MODE | UCP_WORKER_PARAM_FIELD_EVENTS,
                               .thread_mode = UCS_THREAD_MODE_SINGLE,
@@ -160,13 +189,13 @@ bool router_init(char *err, size_t errlen)
     st = ucp_worker_create(R.context, &wp, &R.worker);
     if (st != UCS_OK) {
         snprintf(err, errlen, "UCX worker: %s", ucs_status_string(st));
-        return false;
+        return ucx_failed(err);
     }
     ucp_address_t *addr;
     st = ucp_worker_get_address(R.worker, &addr, &R.address_len);
     if (st != UCS_OK || R.address_len > FF_LINK_ADDRESS_MAX) {
         snprintf(err, errlen, "UCX worker address: %s (%zu bytes)", ucs_status_string(st), R.address_len);
-        return false;
+        return ucx_failed(err);
     }
     R.address = malloc(R.address_len);
     memcpy(R.address, addr, R.address_len);
@@ -184,13 +213,13 @@ bool router_init(char *err, size_t errlen)
     }
     if (st != UCS_OK) {
         snprintf(err, errlen, "UCX handler/event fd: %s", ucs_status_string(st));
-        return false;
+        return ucx_failed(err);
     }
     /* The worker owns efd: conn_close must never close it, so the conn gets a duplicate. */
     R.efd_conn = conn_add(K_UCP, dup(efd), EPOLLIN);
     if (!R.efd_conn) {
         snprintf(err, errlen, "epoll on the UCX event fd: %s", strerror(errno));
-        return false;
+        return ucx_failed(err);
     }
     logf_("router: UCX worker ready (address %zu bytes, transports %s)", R.address_len,
           getenv("UCX_TLS") ? getenv("UCX_TLS") : "all but shared memory");
@@ -271,6 +300,8 @@ void router_route_open(struct conn *c, int memfd)
         bad = "the shared memory is not sealed against resizing";
     } else if (R.nroutes >= MAX_ROUTES) {
         bad = "too many routes", why = FF_AGENT_LIMIT;
+    } else if (!ucx_start()) {
+        bad = "UCX could not start (the agent's log says why)", why = FF_AGENT_INTERNAL;
     } else {
         for (struct conn *k = g.conns; k; k = k->next) {
             if (k->kind == K_RANK && k->job == job && k->owner == c->owner) {
@@ -518,6 +549,10 @@ static void link_start(struct link *l)
 void router_link_accepted(struct conn *c)
 {
     struct job *job = c->job;
+    if (!ucx_start()) {
+        conn_close(c);
+        return;
+    }
     struct link *l = c->link ? c->link : job_link(job, c->peer_host);
     if (!l || l->host == job->host) {
         logf_("job=%s peer=%s: router link for host %u refused: not a peer host", job->id, c->where, c->peer_host);
@@ -941,6 +976,9 @@ static ucs_status_t am_recv(void *arg, const void *header, size_t header_length,
 
 bool router_poll(void)
 {
+    if (!R.worker) {
+        return false;
+    }
     bool moved = false;
     while (ucp_worker_progress(R.worker)) {
         moved = true;
@@ -988,6 +1026,9 @@ static void flag_sleeping(uint32_t v)
 
 bool router_prepare_sleep(void)
 {
+    if (!R.worker) {
+        return true;
+    }
     flag_sleeping(1);
     /* seq_cst: the flags are visible before we look at the rings (ranks: commit, fence, flag) */
     atomic_thread_fence(memory_order_seq_cst);

@@ -6,7 +6,7 @@ import type { RankSlot } from './placement';
 /** Which plane carries pairs on different hosts, and why; ffrun prints the reason under the plan. */
 export interface InterHostDecision {
   readonly requested: InterHostMode;
-  readonly plane: 'tcp' | 'handoff';
+  readonly plane: 'tcp' | 'handoff' | 'router';
   readonly reason: string;
 }
 
@@ -19,6 +19,7 @@ export interface InterHostDecision {
 export function decideInterHost(network: NetworkMode, requested: InterHostMode): InterHostDecision {
   if (network === 'overlay') return { requested, plane: 'tcp', reason: 'network overlay: every pair between containers uses TCP over the overlay' };
   if (requested === 'handoff') return { requested, plane: 'handoff', reason: 'handoff requested (--inter-host handoff / interHost: handoff): ffagent sockets over the host network' };
+  if (requested === 'router') return { requested, plane: 'router', reason: 'router requested (--inter-host router / interHost: router): ranks -> shared memory -> ffagent -> UCX -> ffagent -> shared memory' };
   if (requested === 'tcp') return { requested, plane: 'tcp', reason: 'tcp requested (--inter-host tcp / interHost: tcp): TCP over the overlay' };
   return { requested, plane: 'tcp', reason: 'auto: TCP over the overlay (handoff is opt-in until the BTL carries it: --inter-host handoff)' };
 }
@@ -51,6 +52,7 @@ function decidePair(from: RankSlot, to: RankSlot, hosts: readonly HostCapabiliti
   if (network === 'overlay') return sameContainer ? 'shm' : 'tcp';
   if (sameHost && canShareMemory(hosts[from.host])) return 'shm';
   if (!sameHost && interHost.plane === 'handoff') return 'handoff';
+  if (!sameHost && interHost.plane === 'router') return 'router';
   return 'tcp';
 }
 

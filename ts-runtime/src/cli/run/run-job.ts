@@ -60,8 +60,9 @@ export async function runJob(spec: JobSpec, hooks: JobHooks): Promise<JobReport>
   const slots = placeRanks(spec.cluster, spec.ranks, spec.placement);
   assertNetworkAvailable(spec.network);
   const user = resolveJobUser(spec.user);
-  // Agents only when pairs across hosts are to use handoff: other jobs run exactly as before.
-  const agents = spec.cluster.hosts > 1 && decideInterHost(spec.network, spec.interHost).plane === 'handoff';
+  // Agents only when pairs across hosts are to use handoff or the router: other jobs run exactly as before.
+  const plane = decideInterHost(spec.network, spec.interHost).plane;
+  const agents = spec.cluster.hosts > 1 && (plane === 'handoff' || plane === 'router');
   const { result, capabilities, timings } = await withProbedCluster({ ...spec.cluster, ...jobVolumes(spec), user, agents }, hooks, (probed) =>
     runJobOnCluster(probed, spec, slots, hooks),
   );
@@ -192,7 +193,7 @@ export async function runJobOnCluster(
     paths: decidePaths(slots, capabilities, spec.network, interHost),
   };
   // Registered before the ranks start, so that their registration finds the job (agent.sock exists).
-  if (plan.paths.some((row) => row.includes('handoff'))) await cluster.registerJobWithAgents(plan.key);
+  if (plan.paths.some((row) => row.includes('handoff') || row.includes('router'))) await cluster.registerJobWithAgents(plan.key);
   const sharedDirs = cluster.hosts.map((host) => host.sharedDir);
   removeBtlReports(plan.ranks, sharedDirs);
   writePathTables(plan, sharedDirs, cluster.user);
