@@ -1121,13 +1121,14 @@ static void usage(void)
 {
     fprintf(stderr, "usage: ffagent --control <root-only dir>/control.sock --listen <underlay ipv4>:<port>\n"
                     "               [--log <file>] [--pid-file <file>] [--spin-us <us>]\n"
-                    "--spin-us: how long the router polls after traffic before it blocks (default 100)\n"
+                    "--spin-us: how long the router polls after traffic before it blocks (default 0, or FFAGENT_SPIN_US)\n"
                     "The per-host freeflow agent; see docs/agent.md.\n");
 }
 
 int main(int argc, char **argv)
 {
     const char *control = NULL, *listen_at = NULL, *log_path = NULL;
+    bool spin_set = false;
     g.log = stderr;
     for (int i = 1; i < argc; ++i) {
         if (i + 1 < argc && !strcmp(argv[i], "--control")) {
@@ -1139,6 +1140,7 @@ int main(int argc, char **argv)
         } else if (i + 1 < argc && !strcmp(argv[i], "--spin-us")) {
             extern unsigned router_spin_us;
             router_spin_us = (unsigned) strtoul(argv[++i], NULL, 10);
+            spin_set = true;
         } else if (i + 1 < argc && !strcmp(argv[i], "--pid-file")) {
             snprintf(g.pid_file, sizeof(g.pid_file), "%s", argv[++i]);
         } else {
@@ -1149,6 +1151,12 @@ int main(int argc, char **argv)
     if (!control || !listen_at) {
         usage();
         return 2;
+    }
+    /* The launcher's environment can set the default (ffrun passes its own on): for measurements. */
+    extern unsigned router_spin_us;
+    const char *spin_env = getenv("FFAGENT_SPIN_US");
+    if (spin_env && !spin_set) {
+        router_spin_us = (unsigned) strtoul(spin_env, NULL, 10);
     }
     if (geteuid() != 0) {
         return die("must run as root (it chowns job sockets and checks peers' credentials)%s", "");

@@ -60,6 +60,16 @@ test('interHost handoff never plans h within a host, even without shared memory 
   assert.equal(rows(decidePaths(three, [host(), host(), host()], 'freeflow', handoff)), ['shh', 'hsh', 'hhs']);
 });
 
+test('interHost router: r for every pair across hosts (2 and 3 hosts), m kept within a host', () => {
+  const router = decideInterHost('freeflow', 'router');
+  assert.is(router.plane, 'router');
+  assert.match(router.reason, /router requested/);
+  assert.equal(rows(decidePaths(demo, [host(), host()], 'freeflow', router)), ['smrr', 'msrr', 'rrsm', 'rrms']);
+  const three = placeRanks({ hosts: 3, containersPerHost: 1, slotsPerContainer: 1 }, 3, 'fill');
+  assert.equal(rows(decidePaths(three, [host(), host(), host()], 'freeflow', router)), ['srr', 'rsr', 'rrs']);
+  assert.is(decideInterHost('overlay', 'router').plane, 'tcp');
+});
+
 test('interHost tcp: t across hosts, with its reason', () => {
   const tcp = decideInterHost('freeflow', 'tcp');
   assert.is(tcp.plane, 'tcp');
