@@ -16,6 +16,9 @@
  *                                            register, open a route, send `bytes` in 64 KiB messages
  *                                            through the routers, check the echo: "ok bytes=N"
  *   route-hold <dir> <keyhex> <owner>        register, open a route, wait until the agent closes it
+ *   route-ping <dir> <keyhex> <owner> <peer owner> <peer host> <iterations> <first>
+ *                                            8-byte ping-pong through the routers; `first` 1 starts and
+ *                                            prints "lat_us=<median half round trip>" (receives spin)
  * Output: one line per result on stdout. "registered" is printed (and flushed) once the agent accepted
  * the registration, so a test can start the next step. Exit status: 0 ok, 3 refused (prints
  * "refused <FF_AGENT_...>"), 1 any other failure (message on stderr).
@@ -447,6 +450,61 @@ static int route_call(ff_route_t *route, uint64_t peer, uint32_t peer_host, uint
     return 0;
 }
 
+static int cmp_double(const void *a, const void *b)
+{
+    const double x = *(const double *) a, y = *(const double *) b;
+    return x < y ? -1 : x > y;
+}
+
+/* Spins on the ring (the latency benchmark's receive; the agents do the blocking). */
+static bool route_spin(ff_route_t *route, ff_route_msg_t *msg)
+{
+    for (unsigned long spins = 0;; ++spins) {
+        if (ff_route_peek(route, msg)) {
+            return true;
+        }
+        if ((spins & 0xfffff) == 0 && ff_route_check(route) != FF_OK) {
+            fprintf(stderr, "ffagent_probe: %s\n", ff_route_error(route));
+            return false;
+        }
+    }
+}
+
+static int route_ping(ff_route_t *route, uint64_t peer, uint32_t peer_host, long iterations, bool first)
+{
+    double *t = calloc((size_t) iterations, sizeof(double));
+    for (long i = 0; i < iterations + 100; ++i) {
+        const double t0 = now_s();
+        if (first) {
+            void *p = route_reserve_wait(route, peer, peer_host, 8);
+            memset(p, 1, 8);
+            ff_route_commit(route, p, 8, 8, 1);
+        }
+        ff_route_msg_t m;
+        if (!route_spin(route, &m)) {
+            return 1;
+        }
+        ff_route_consume(route);
+        if (!first) {
+            void *p = route_reserve_wait(route, peer, peer_host, 8);
+            memset(p, 2, 8);
+            ff_route_commit(route, p, 8, 8, 1);
+        } else if (i >= 100) {
+            t[i - 100] = (now_s() - t0) * 1e6 / 2;
+        }
+    }
+    if (first) {
+        qsort(t, (size_t) iterations, sizeof(double), cmp_double);
+        printf("lat_us=%.2f\n", t[iterations / 2]);
+    }
+    while (!ff_route_sent_all(route)) {
+        struct timespec ts = {0, 100000};
+        nanosleep(&ts, NULL);
+    }
+    free(t);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 3) {
@@ -553,6 +611,15 @@ int main(int argc, char **argv)
         ff_agent_conn_t *conn = do_register(argv[2], argv[3], owner);
         ff_route_t *route = open_route(conn);
         const int rc = route_call(route, parse_u64(argv[5]), (uint32_t) parse_u64(argv[6]), parse_u64(argv[7]));
+        ff_route_close(route);
+        ff_agent_close(conn);
+        return rc;
+    }
+    if (!strcmp(cmd, "route-ping") && argc > 8) {
+        ff_agent_conn_t *conn = do_register(argv[2], argv[3], owner);
+        ff_route_t *route = open_route(conn);
+        const int rc = route_ping(route, parse_u64(argv[5]), (uint32_t) parse_u64(argv[6]), atol(argv[7]),
+                                  atoi(argv[8]) == 1);
         ff_route_close(route);
         ff_agent_close(conn);
         return rc;

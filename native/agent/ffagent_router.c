@@ -42,6 +42,10 @@
 #define LINK_RETRY_MS 200
 #define LINK_ATTEMPTS 25      /* 5 s: the peer agent may get the job a little after us */
 #define EAGER_ALIGN_MIN 1024u /* payloads from this size start on a cache line in the ring */
+/* Eager data held for one rank whose down ring is full. ob1's flow control keeps a working rank far
+ * below this; a rank that stops taking its messages while peers keep sending loses its route instead of
+ * growing the agent without bound. Rendezvous messages wait at their sender and do not count. */
+#define MAX_BACKLOG_BYTES (64ull << 20)
 
 unsigned router_spin_us = 0; /* measured: polling only delays the ranks on 2 vCPUs (docs/agent.md) */
 
@@ -104,6 +108,7 @@ struct route {
     unsigned fl_head, fl_count;
     struct delivery *backlog, *backlog_tail;
     unsigned receiving; /* rendezvous receives writing into the down ring */
+    uint64_t backlog_bytes; /* eager bytes held in `backlog` */
     bool waiting_link;
     bool closing;
     uint64_t msgs_up, bytes_up, msgs_down, bytes_down;
@@ -891,6 +896,9 @@ static bool drain_backlog(struct route *r)
             if (!r->backlog) {
                 r->backlog_tail = NULL;
             }
+            if (!d->rndv) {
+                r->backlog_bytes -= d->len;
+            }
             if (!d->rndv && d->desc) {
                 ucp_am_data_release(R.worker, d->desc);
             }
@@ -945,6 +953,10 @@ static ucs_status_t am_recv(void *arg, const void *header, size_t header_length,
     if (!r->backlog && deliver(r, &d, rndv ? NULL : data)) {
         return rndv ? UCS_INPROGRESS : UCS_OK;
     }
+    if (!rndv && r->backlog_bytes + length > MAX_BACKLOG_BYTES) {
+        route_fail(r, "the rank does not take its messages: 64 MiB wait for room in its ring");
+        return UCS_OK;
+    }
     struct delivery *q = malloc(sizeof(*q));
     if (!q) {
         route_fail(r, "out of memory queueing data for a full ring");
@@ -963,6 +975,9 @@ static ucs_status_t am_recv(void *arg, const void *header, size_t header_length,
             }
             memcpy(q->copy, data, length);
         }
+    }
+    if (!rndv) {
+        r->backlog_bytes += length;
     }
     if (r->backlog_tail) {
         r->backlog_tail->next = q;
