@@ -1138,7 +1138,6 @@ int main(int argc, char **argv)
         } else if (i + 1 < argc && !strcmp(argv[i], "--log")) {
             log_path = argv[++i];
         } else if (i + 1 < argc && !strcmp(argv[i], "--spin-us")) {
-            extern unsigned router_spin_us;
             router_spin_us = (unsigned) strtoul(argv[++i], NULL, 10);
             spin_set = true;
         } else if (i + 1 < argc && !strcmp(argv[i], "--pid-file")) {
@@ -1153,7 +1152,6 @@ int main(int argc, char **argv)
         return 2;
     }
     /* The launcher's environment can set the default (ffrun passes its own on): for measurements. */
-    extern unsigned router_spin_us;
     const char *spin_env = getenv("FFAGENT_SPIN_US");
     if (spin_env && !spin_set) {
         router_spin_us = (unsigned) strtoul(spin_env, NULL, 10);

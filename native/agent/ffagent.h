@@ -128,6 +128,7 @@ void addr_format(const struct sockaddr_in *a, char *buf, size_t len);
 struct conn *peer_connect(struct job *job, const struct peer *p, bool link, char *err, size_t errlen);
 
 /* ffagent_router.c */
+extern unsigned router_spin_us; /* --spin-us: polling after the last movement before blocking */
 bool router_init(char *err, size_t errlen);
 void router_fini(void);
 void router_job_added(struct job *job);
