@@ -37,6 +37,8 @@ BEGIN_C_DECLS
 #define MCA_BTL_FREEFLOW_MODEX_VERSION 2u
 /* flags: this rank registered with its host's ffagent (it can take pairs planned `h`) */
 #define MCA_BTL_FREEFLOW_MODEX_AGENT 0x1u
+/* flags: this rank opened a router route with its host's ffagent (it can take pairs planned `r`) */
+#define MCA_BTL_FREEFLOW_MODEX_ROUTER 0x2u
 
 typedef struct mca_btl_freeflow_modex {
     uint32_t version;
@@ -119,6 +121,8 @@ typedef struct mca_btl_freeflow_component {
     /* path `h`: set at init when this rank registered with its agent; progress then also serves the
      * handoff sockets (one predictable branch per progress pass, none per shm message) */
     bool sock_active;
+    /* path `r`: set at init when this rank opened a router route with its agent */
+    bool router_active;
 } mca_btl_freeflow_component_t;
 
 OPAL_MODULE_DECLSPEC extern mca_btl_freeflow_component_t mca_btl_freeflow_component;
@@ -131,6 +135,8 @@ typedef struct mca_btl_freeflow_module {
 extern mca_btl_freeflow_module_t mca_btl_freeflow_module;
 /* path `h`: the handoff socket module (btl_freeflow_sock.c); returned by init only when registered */
 extern mca_btl_freeflow_module_t mca_btl_freeflow_sock_module;
+/* path `r`: the router module (btl_freeflow_router.c); returned by init only when its route is open */
+extern mca_btl_freeflow_module_t mca_btl_freeflow_router_module;
 
 /* verbosity levels of btl_freeflow_verbose */
 #define FF_VERBOSE_DECISIONS 10 /* reachability of every peer */
@@ -188,6 +194,17 @@ void mca_btl_freeflow_sock_report(FILE *file);
 void mca_btl_freeflow_sock_shutdown(void);
 void mca_btl_freeflow_sock_release(void);
 void mca_btl_freeflow_sock_abandon(void);
+
+/* path `r` (btl_freeflow_router.c) */
+bool mca_btl_freeflow_router_wanted(void);   /* the path table plans r from this rank to some peer */
+bool mca_btl_freeflow_router_init(void);     /* registers and opens a route with the host's agent */
+bool mca_btl_freeflow_router_open(void);
+const char *mca_btl_freeflow_router_decline_reason(const opal_proc_t *proc, const mca_btl_freeflow_modex_t *modex);
+bool mca_btl_freeflow_router_carries(uint64_t peer_id);
+int mca_btl_freeflow_router_progress(void);
+void mca_btl_freeflow_router_report(FILE *file);
+void mca_btl_freeflow_router_shutdown(void);
+void mca_btl_freeflow_router_release(void);
 
 /* the per-rank report of docs/btl-report.md */
 void mca_btl_freeflow_record_decline(uint64_t peer_id, const char *reason, bool verdict_published);

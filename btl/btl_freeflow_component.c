@@ -167,6 +167,7 @@ static int component_open(void)
     c->completed_count = 0;
     c->pending_count = 0;
     c->sock_active = false;
+    c->router_active = false;
     return OPAL_SUCCESS;
 }
 
@@ -358,6 +359,8 @@ static mca_btl_base_module_t **component_init(int *num_btls, bool enable_progres
     /* Path `h`: register with the host's agent before publishing the modex, so that a peer that reads
      * "registered" in it can count on it (btl_freeflow_sock.c explains why both sides then agree). */
     c->sock_active = mca_btl_freeflow_sock_wanted() && mca_btl_freeflow_sock_init();
+    /* Path `r`, the same way: the route is open before the modex says so. */
+    c->router_active = mca_btl_freeflow_router_wanted() && mca_btl_freeflow_router_init();
 
     mca_btl_freeflow_modex_t modex = {
         .version = MCA_BTL_FREEFLOW_MODEX_VERSION,
@@ -365,7 +368,8 @@ static mca_btl_base_module_t **component_init(int *num_btls, bool enable_progres
         .host = c->host,
         .key = c->key,
         .owner_id = c->my_id,
-        .flags = c->sock_active ? MCA_BTL_FREEFLOW_MODEX_AGENT : 0u,
+        .flags = (c->sock_active ? MCA_BTL_FREEFLOW_MODEX_AGENT : 0u) |
+                 (c->router_active ? MCA_BTL_FREEFLOW_MODEX_ROUTER : 0u),
     };
     int rc;
     /* Global scope: between containers every container is its own "node" to Open MPI, so co-location is
@@ -375,7 +379,7 @@ static mca_btl_base_module_t **component_init(int *num_btls, bool enable_progres
         goto fail;
     }
 
-    mca_btl_base_module_t **btls = malloc(2 * sizeof(*btls));
+    mca_btl_base_module_t **btls = malloc(3 * sizeof(*btls));
     if (NULL == btls) {
         goto fail;
     }
@@ -384,12 +388,19 @@ static mca_btl_base_module_t **component_init(int *num_btls, bool enable_progres
     if (c->sock_active) {
         btls[(*num_btls)++] = &mca_btl_freeflow_sock_module.super;
     }
+    if (c->router_active) {
+        btls[(*num_btls)++] = &mca_btl_freeflow_router_module.super;
+    }
     return btls;
 
 fail:
     if (c->sock_active) {
         mca_btl_freeflow_sock_abandon();
         c->sock_active = false;
+    }
+    if (c->router_active) {
+        mca_btl_freeflow_router_release();
+        c->router_active = false;
     }
     if (c->inbound) {
         for (uint32_t i = 0; i < c->inbound_capacity; ++i) {
@@ -421,6 +432,9 @@ static int component_progress(void)
     }
     if (OPAL_UNLIKELY(c->sock_active)) {
         count += mca_btl_freeflow_sock_progress();
+    }
+    if (OPAL_UNLIKELY(c->router_active)) {
+        count += mca_btl_freeflow_router_progress();
     }
     return count;
 }

@@ -70,8 +70,12 @@ static void gather_pair_inputs(const opal_proc_t *proc, ff_pair_inputs_t *in)
     in->path_to_peer = in->table_covers_peer ? ff_path_table_path(c->paths, me.vpid, proc->proc_name.vpid) : FF_PATH_SHM;
     in->path_from_peer = in->table_covers_peer ? ff_path_table_path(c->paths, proc->proc_name.vpid, me.vpid) : FF_PATH_SHM;
     in->host_equal = in->modex_layout_ok && ff_host_id_equal(&modex->host, &c->host);
-    in->my_agent_registered = mca_btl_freeflow_sock_registered();
-    in->peer_agent_registered = in->modex_layout_ok && 0 != (modex->flags & MCA_BTL_FREEFLOW_MODEX_AGENT);
+    /* "registered" means with the module that carries the planned plane: the router's route for r, the
+     * handoff registration otherwise (the policy only reads it for h and r) */
+    const bool router_planned = FF_PATH_ROUTER == in->path_to_peer || FF_PATH_ROUTER == in->path_from_peer;
+    in->my_agent_registered = router_planned ? mca_btl_freeflow_router_open() : mca_btl_freeflow_sock_registered();
+    in->peer_agent_registered = in->modex_layout_ok &&
+                                0 != (modex->flags & (router_planned ? MCA_BTL_FREEFLOW_MODEX_ROUTER : MCA_BTL_FREEFLOW_MODEX_AGENT));
     free(modex);
 }
 
@@ -219,9 +223,12 @@ int mca_btl_freeflow_finalize(struct mca_btl_base_module_t *btl)
     mca_btl_freeflow_run_completions();
     /* the handoff sockets too (whichever module ob1 finalizes first), so the report has their totals */
     mca_btl_freeflow_sock_shutdown();
+    mca_btl_freeflow_router_shutdown();
     mca_btl_freeflow_write_report();
     mca_btl_freeflow_sock_release();
+    mca_btl_freeflow_router_release();
     c->sock_active = false;
+    c->router_active = false;
 
     /* Verdicts we published that the peer never adopted (it never sent to us): ours to remove. */
     mca_btl_freeflow_endpoint_t *endpoint;

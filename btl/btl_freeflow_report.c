@@ -71,11 +71,12 @@ void mca_btl_freeflow_write_report(void)
         }
     }
     mca_btl_freeflow_sock_report(file);
+    mca_btl_freeflow_router_report(file);
     mca_btl_freeflow_decline_t *decline;
     OPAL_LIST_FOREACH(decline, &c->declines, mca_btl_freeflow_decline_t) {
         /* a pair the shm module declined because it is planned h is reported by the sock module */
         if ((opal_jobid_t) (decline->peer_id >> 32) == OPAL_PROC_MY_NAME.jobid &&
-            !mca_btl_freeflow_sock_carries(decline->peer_id)) {
+            !mca_btl_freeflow_sock_carries(decline->peer_id) && !mca_btl_freeflow_router_carries(decline->peer_id)) {
             fprintf(file, "peer %u declined %s\n", (unsigned) decline->vpid, decline->reason);
         }
     }

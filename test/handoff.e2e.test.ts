@@ -188,10 +188,4 @@ test('with --inter-host tcp no agent runs', async () => {
   assertClean(report.job.id);
 });
 
-test('--inter-host router is refused as not implemented yet, naming the alternatives', async () => {
-  const result = await runFfrun(['-n', '2', '--hosts', '2', '--inter-host', 'router', '--', '/bin/true']);
-  assert.is(result.code, 2, result.stderr);
-  assert.match(result.stderr, /--inter-host \(interHost\): is not implemented yet .*use one of: auto, handoff, tcp/);
-});
-
 test.run();

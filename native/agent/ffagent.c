@@ -16,8 +16,7 @@
  * connection is treated as failed: no output buffering and no unbounded state.
  */
 #define _GNU_SOURCE
-#include "agent_proto.h"
-#include "freeflow.h"
+#include "ffagent.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -41,100 +40,11 @@
 #include <time.h>
 #include <unistd.h>
 
-/* Bounds: everything the agent holds is limited, so a hostile or broken client cannot exhaust it. */
-#define MAX_JOBS 256
-#define MAX_PEERS 256
-#define MAX_RANKS_PER_JOB 1024
-#define MAX_PENDING_PER_JOB 64
-#define MAX_INBOUND_HANDSHAKES 256
-#define MAX_CONTROL_CONNS 32
-#define MAX_CONNS 8192 /* every socket the agent holds, listeners included */
-#define CTL_LINE_MAX 8192
-#define HANDSHAKE_MS 3000 /* connect + authenticate with a peer agent */
-#define FIRST_MESSAGE_MS 5000
-
-enum kind {
-    K_SIGNAL,
-    K_CTL_LISTEN,
-    K_CTL,
-    K_PEER_LISTEN,
-    K_JOB_LISTEN,
-    K_JOB_NEW,  /* accepted on agent.sock, first message not read yet */
-    K_RANK,     /* a registered rank: pushes go here */
-    K_REQUEST,  /* a rank waiting for a channel; partner is its K_OUT */
-    K_OUT,      /* our TCP connection to a peer agent, in handshake */
-    K_IN,       /* a peer agent's TCP connection to us, in handshake */
-};
-
-enum { S_CONNECTING, S_WAIT_CHALLENGE, S_WAIT_ACCEPT, S_WAIT_HELLO, S_WAIT_AUTH };
-
-struct job;
-
-struct conn {
-    enum kind kind;
-    int fd;
-    bool dead;
-    struct job *job;
-    struct conn *prev, *next; /* all live connections */
-    struct conn *grave;       /* freed after the current batch of events */
-    uint64_t deadline;        /* ms, 0: none */
-    /* K_JOB_*: peer credentials */
-    uid_t uid;
-    pid_t pid;
-    uint64_t owner;
-    /* K_CTL */
-    char *line;
-    size_t line_len;
-    /* K_REQUEST / K_OUT / K_IN */
-    struct conn *partner;
-    int state;
-    uint64_t peer_owner;
-    uint32_t peer_host;
-    uint8_t in[FF_PEER_MSG_SIZE];
-    size_t in_len;
-    uint8_t hello[FF_PEER_MSG_SIZE];
-    uint8_t nonce[FF_PEER_NONCE_SIZE];
-    char where[64]; /* "10.250.0.2:7470" */
-};
-
-struct peer {
-    uint32_t index;
-    struct sockaddr_in addr;
-};
-
-struct job {
-    char id[FF_PEER_JOB_ID_MAX + 1];
-    ff_job_key_t key;
-    char dir[96]; /* <dir>/agent.sock must fit a unix socket address (108 bytes) on the client side */
-    int dirfd;
-    uid_t uid;
-    gid_t gid;
-    uint32_t host;
-    struct peer peers[MAX_PEERS];
-    unsigned npeers;
-    struct conn *listener;
-    struct conn *lease; /* control connection whose end removes the job (ffrun's lifetime), or NULL */
-    unsigned ranks, pending;
-};
-
-static struct {
-    int epfd;
-    FILE *log;
-    struct conn *conns;
-    struct conn *grave;
-    struct job *jobs[MAX_JOBS];
-    char control_path[108];
-    char pid_file[4096];
-    struct sockaddr_in listen_addr;
-    unsigned inbound, controls, nconns;
-    int spare_fd; /* held open so that, out of descriptors, a connection can still be accepted and shed */
-    bool stop;
-} g = {.epfd = -1, .spare_fd = -1};
+struct agent_state g = {.epfd = -1, .spare_fd = -1};
 
 /* ---- logging ------------------------------------------------------------------------------------- */
 
-static void logf_(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void logf_(const char *fmt, ...)
+void logf_(const char *fmt, ...)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
@@ -151,7 +61,7 @@ static void logf_(const char *fmt, ...)
     fflush(g.log);
 }
 
-static uint64_t now_ms(void)
+uint64_t now_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -160,7 +70,7 @@ static uint64_t now_ms(void)
 
 /* ---- connections --------------------------------------------------------------------------------- */
 
-static struct conn *conn_add(enum kind kind, int fd, uint32_t events)
+struct conn *conn_add(enum kind kind, int fd, uint32_t events)
 {
     struct conn *c = calloc(1, sizeof(*c));
     if (!c) {
@@ -185,7 +95,7 @@ static struct conn *conn_add(enum kind kind, int fd, uint32_t events)
     return c;
 }
 
-static void conn_events(struct conn *c, uint32_t events)
+void conn_events(struct conn *c, uint32_t events)
 {
     struct epoll_event ev = {.events = events, .data.ptr = c};
     epoll_ctl(g.epfd, EPOLL_CTL_MOD, c->fd, &ev);
@@ -195,7 +105,7 @@ static void job_remove(struct job *job, const char *why);
 
 /* Closes now; the memory waits in the grave until the current batch of epoll events is processed, since
  * a later event of the same batch may still point at it (it is then skipped: dead). */
-static void conn_close(struct conn *c)
+void conn_close(struct conn *c)
 {
     if (!c || c->dead) {
         return;
@@ -221,6 +131,12 @@ static void conn_close(struct conn *c)
     }
     if (c->kind == K_IN) {
         g.inbound--;
+    }
+    if (c->kind == K_ROUTE) {
+        router_route_closed(c);
+    }
+    if (c->is_link) {
+        router_link_closed(c);
     }
     if (c->kind == K_CTL) {
         g.controls--;
@@ -270,7 +186,7 @@ static struct job *find_job(const char *id)
     return NULL;
 }
 
-static const struct peer *find_peer(const struct job *job, uint32_t index)
+const struct peer *find_peer(const struct job *job, uint32_t index)
 {
     for (unsigned i = 0; i < job->npeers; ++i) {
         if (job->peers[i].index == index) {
@@ -280,7 +196,7 @@ static const struct peer *find_peer(const struct job *job, uint32_t index)
     return NULL;
 }
 
-static void addr_format(const struct sockaddr_in *a, char *buf, size_t len)
+void addr_format(const struct sockaddr_in *a, char *buf, size_t len)
 {
     char ip[INET_ADDRSTRLEN];
     inet_ntop(AF_INET, &a->sin_addr, ip, sizeof(ip));
@@ -290,7 +206,7 @@ static void addr_format(const struct sockaddr_in *a, char *buf, size_t len)
 /* ---- job socket messages --------------------------------------------------------------------------- */
 
 /* Sends a reply (and maybe a descriptor) on a SEQPACKET job connection. Never blocks. */
-static bool job_send(struct conn *c, uint16_t type, ff_agent_refusal_t reason, int fd, uint64_t peer_owner,
+bool job_send(struct conn *c, uint16_t type, ff_agent_refusal_t reason, int fd, uint64_t peer_owner,
                      uint32_t peer_host)
 {
     ff_job_msg_t m = {.magic = FF_JOB_MAGIC, .version = FF_JOB_VERSION, .type = type, .reason = reason,
@@ -314,7 +230,7 @@ static bool job_send(struct conn *c, uint16_t type, ff_agent_refusal_t reason, i
     return sendmsg(c->fd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL) == (ssize_t) sizeof(m);
 }
 
-static void job_refuse(struct conn *c, ff_agent_refusal_t reason, const char *detail)
+void job_refuse(struct conn *c, ff_agent_refusal_t reason, const char *detail)
 {
     logf_("job=%s pid=%d uid=%u owner=%016llx refused: %s (%s)", c->job ? c->job->id : "?", (int) c->pid,
           (unsigned) c->uid, (unsigned long long) c->owner, ff_agent_refusal_name(reason), detail);
@@ -395,7 +311,7 @@ static void out_event(struct conn *out, uint32_t events)
         }
         const int one = 1;
         setsockopt(out->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-        ff_peer_msg_t hello = {.type = FF_PEER_HELLO, .from_host = job->host, .to_host = out->peer_host,
+        ff_peer_msg_t hello = {.type = out->is_link ? FF_PEER_LINK : FF_PEER_HELLO, .from_host = job->host, .to_host = out->peer_host,
                                .src_owner = out->owner, .dst_owner = out->peer_owner};
         snprintf(hello.job, sizeof(hello.job), "%s", job->id);
         if (getrandom(hello.nonce, sizeof(hello.nonce), 0) != (ssize_t) sizeof(hello.nonce)) {
@@ -440,6 +356,10 @@ static void out_event(struct conn *out, uint32_t events)
         out->state = S_WAIT_ACCEPT;
         return;
     }
+    if (out->state == S_WAIT_ACCEPT && m.type == FF_PEER_ACCEPT && out->is_link) {
+        router_link_accepted(out);
+        return;
+    }
     if (out->state == S_WAIT_ACCEPT && m.type == FF_PEER_ACCEPT) {
         struct conn *req = out->partner;
         epoll_ctl(g.epfd, EPOLL_CTL_DEL, out->fd, NULL);
@@ -470,10 +390,11 @@ static void in_event(struct conn *in)
         return;
     }
     if (in->state == S_WAIT_HELLO) {
-        if (m.type != FF_PEER_HELLO) {
+        if (m.type != FF_PEER_HELLO && m.type != FF_PEER_LINK) {
             peer_refuse(in, FF_AGENT_BAD_REQUEST, "expected hello");
             return;
         }
+        in->is_link = m.type == FF_PEER_LINK;
         in->peer_owner = m.src_owner;
         in->owner = m.dst_owner;
         in->peer_host = m.from_host;
@@ -522,6 +443,16 @@ static void in_event(struct conn *in)
     ff_peer_mac(&job->key, "initiator", in->hello, in->nonce, expected);
     if (!ff_ct_equal(expected, m.mac, sizeof(expected))) {
         peer_refuse(in, FF_AGENT_BAD_KEY, "the peer agent's MAC does not match the job key");
+        return;
+    }
+    if (in->is_link) {
+        ff_peer_msg_t accept = {.type = FF_PEER_ACCEPT};
+        if (!peer_send(in, &accept, NULL)) {
+            logf_("job=%s peer=%s: sending accept failed", job->id, in->where);
+            conn_close(in);
+            return;
+        }
+        router_link_accepted(in);
         return;
     }
     struct conn *rank = find_rank(job, in->owner);
@@ -618,6 +549,47 @@ static void job_accept(struct conn *listener)
     }
 }
 
+/* Starts a TCP connection to a peer agent, from our underlay address (the one peers list for us); the
+ * handshake continues in out_event. NULL with `err` (and errno ENOMEM for our own failures). */
+struct conn *peer_connect(struct job *job, const struct peer *p, bool link, char *err, size_t errlen)
+{
+    const int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        snprintf(err, errlen, "socket: %s", strerror(errno));
+        errno = ENOMEM;
+        return NULL;
+    }
+    if (g.listen_addr.sin_addr.s_addr != htonl(INADDR_ANY)) {
+        struct sockaddr_in local = g.listen_addr;
+        local.sin_port = 0;
+        if (bind(fd, (struct sockaddr *) &local, sizeof(local)) != 0) {
+            snprintf(err, errlen, "bind: %s", strerror(errno));
+            close(fd);
+            errno = ENOMEM;
+            return NULL;
+        }
+    }
+    if (connect(fd, (const struct sockaddr *) &p->addr, sizeof(p->addr)) != 0 && errno != EINPROGRESS) {
+        snprintf(err, errlen, "%s", strerror(errno));
+        close(fd);
+        errno = ECONNREFUSED;
+        return NULL;
+    }
+    struct conn *out = conn_add(K_OUT, fd, EPOLLOUT);
+    if (!out) {
+        snprintf(err, errlen, "out of memory");
+        errno = ENOMEM;
+        return NULL;
+    }
+    out->job = job;
+    out->state = S_CONNECTING;
+    out->peer_host = p->index;
+    out->is_link = link;
+    out->deadline = now_ms() + HANDSHAKE_MS;
+    addr_format(&p->addr, out->where, sizeof(out->where));
+    return out;
+}
+
 static void connect_request(struct conn *c, const ff_job_msg_t *m)
 {
     struct job *job = c->job;
@@ -634,44 +606,18 @@ static void connect_request(struct conn *c, const ff_job_msg_t *m)
         job_refuse(c, FF_AGENT_LIMIT, "too many channel requests in progress for this job");
         return;
     }
-    const int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0) {
-        job_refuse(c, FF_AGENT_INTERNAL, strerror(errno));
-        return;
-    }
-    /* Leave from our underlay address, the one peers have in their host lists for us. */
-    if (g.listen_addr.sin_addr.s_addr != htonl(INADDR_ANY)) {
-        struct sockaddr_in local = g.listen_addr;
-        local.sin_port = 0;
-        if (bind(fd, (struct sockaddr *) &local, sizeof(local)) != 0) {
-            const int err = errno;
-            close(fd);
-            job_refuse(c, FF_AGENT_INTERNAL, strerror(err));
-            return;
-        }
-    }
-    if (connect(fd, (const struct sockaddr *) &p->addr, sizeof(p->addr)) != 0 && errno != EINPROGRESS) {
-        const int err = errno;
-        close(fd);
-        job_refuse(c, FF_AGENT_PEER_UNREACHABLE, strerror(err));
-        return;
-    }
-    struct conn *out = conn_add(K_OUT, fd, EPOLLOUT);
+    char err[160];
+    struct conn *out = peer_connect(job, p, false, err, sizeof(err));
     if (!out) {
-        job_refuse(c, FF_AGENT_INTERNAL, "out of memory");
+        job_refuse(c, errno == ENOMEM ? FF_AGENT_INTERNAL : FF_AGENT_PEER_UNREACHABLE, err);
         return;
     }
     c->kind = K_REQUEST;
     c->owner = m->owner_id;
     c->deadline = 0; /* the K_OUT's deadline covers the request */
     job->pending++;
-    out->job = job;
-    out->state = S_CONNECTING;
     out->owner = m->owner_id;
     out->peer_owner = m->peer_owner_id;
-    out->peer_host = m->peer_host;
-    out->deadline = now_ms() + HANDSHAKE_MS;
-    addr_format(&p->addr, out->where, sizeof(out->where));
     out->partner = c;
     c->partner = out;
 }
@@ -679,10 +625,30 @@ static void connect_request(struct conn *c, const ff_job_msg_t *m)
 static void job_event(struct conn *c)
 {
     ff_job_msg_t m;
-    /* recv without a control buffer: descriptors a client might attach are discarded by the kernel. */
-    const ssize_t n = recv(c->fd, &m, sizeof(m), MSG_DONTWAIT);
+    /* One descriptor may come with the message (ROUTE_OPEN's memfd); the kernel closes any beyond the
+     * control buffer, and every path below closes `passed` unless it keeps it. */
+    union {
+        struct cmsghdr align;
+        char buf[CMSG_SPACE(sizeof(int))];
+    } control;
+    struct iovec iov = {.iov_base = &m, .iov_len = sizeof(m)};
+    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf,
+                         .msg_controllen = sizeof(control.buf)};
+    const ssize_t n = recvmsg(c->fd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
     if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
         return;
+    }
+    int passed = -1;
+    if (n > 0) {
+        for (struct cmsghdr *cm = CMSG_FIRSTHDR(&msg); cm; cm = CMSG_NXTHDR(&msg, cm)) {
+            if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS && cm->cmsg_len >= CMSG_LEN(sizeof(int))) {
+                memcpy(&passed, CMSG_DATA(cm), sizeof(int));
+            }
+        }
+    }
+    if (passed >= 0 && (n != (ssize_t) sizeof(m) || m.type != FF_JOB_ROUTE_OPEN)) {
+        close(passed);
+        passed = -1;
     }
     if (n <= 0) {
         if (c->kind == K_RANK) {
@@ -700,18 +666,26 @@ static void job_event(struct conn *c)
         return;
     }
     c->owner = m.owner_id;
+    const char *bad = NULL;
+    ff_agent_refusal_t why = FF_AGENT_OK;
+    char detail[96];
     if (c->uid != c->job->uid) {
-        char detail[96];
         snprintf(detail, sizeof(detail), "uid %u is not the job's uid %u", (unsigned) c->uid, (unsigned) c->job->uid);
-        job_refuse(c, FF_AGENT_BAD_UID, detail);
+        bad = detail, why = FF_AGENT_BAD_UID;
+    } else if (n != (ssize_t) sizeof(m) || m.magic != FF_JOB_MAGIC || m.version != FF_JOB_VERSION) {
+        bad = "malformed message or another protocol version", why = FF_AGENT_BAD_REQUEST;
+    } else if (!ff_ct_equal(m.key, c->job->key.bytes, sizeof(m.key))) {
+        bad = "the job key does not match", why = FF_AGENT_BAD_KEY;
+    }
+    if (bad) {
+        if (passed >= 0) {
+            close(passed);
+        }
+        job_refuse(c, why, bad);
         return;
     }
-    if (n != (ssize_t) sizeof(m) || m.magic != FF_JOB_MAGIC || m.version != FF_JOB_VERSION) {
-        job_refuse(c, FF_AGENT_BAD_REQUEST, "malformed message or another protocol version");
-        return;
-    }
-    if (!ff_ct_equal(m.key, c->job->key.bytes, sizeof(m.key))) {
-        job_refuse(c, FF_AGENT_BAD_KEY, "the job key does not match");
+    if (m.type == FF_JOB_ROUTE_OPEN) {
+        router_route_open(c, passed); /* takes `passed` */
         return;
     }
     if (m.type == FF_JOB_REGISTER) {
@@ -804,6 +778,7 @@ static bool job_socket_create(struct job *job, char *err, size_t errlen)
 
 static void job_remove(struct job *job, const char *why)
 {
+    router_job_removed(job);
     unsigned closed = 0;
     for (struct conn *c = g.conns; c; c = c->next) {
         if (c->job == job && c->kind != K_JOB_LISTEN) {
@@ -963,6 +938,7 @@ static void ctl_add(struct conn *c, char *args, char *reply, size_t len)
     }
     job->lease = lease ? c : NULL;
     g.jobs[slot] = job;
+    router_job_added(job);
     logf_("job=%s added: dir=%s uid=%u gid=%u host=%u peers=%u%s", job->id, job->dir, (unsigned) job->uid,
           (unsigned) job->gid, job->host, job->npeers, lease ? " lease=control-connection" : "");
     snprintf(reply, len, "ok %s/%s", job->dir, FF_AGENT_SOCKET_NAME);
@@ -1144,13 +1120,15 @@ static int check_control_dir(const char *path)
 static void usage(void)
 {
     fprintf(stderr, "usage: ffagent --control <root-only dir>/control.sock --listen <underlay ipv4>:<port>\n"
-                    "               [--log <file>] [--pid-file <file>]\n"
+                    "               [--log <file>] [--pid-file <file>] [--spin-us <us>]\n"
+                    "--spin-us: how long the router polls after traffic before it blocks (default 0, or FFAGENT_SPIN_US)\n"
                     "The per-host freeflow agent; see docs/agent.md.\n");
 }
 
 int main(int argc, char **argv)
 {
     const char *control = NULL, *listen_at = NULL, *log_path = NULL;
+    bool spin_set = false;
     g.log = stderr;
     for (int i = 1; i < argc; ++i) {
         if (i + 1 < argc && !strcmp(argv[i], "--control")) {
@@ -1159,6 +1137,9 @@ int main(int argc, char **argv)
             listen_at = argv[++i];
         } else if (i + 1 < argc && !strcmp(argv[i], "--log")) {
             log_path = argv[++i];
+        } else if (i + 1 < argc && !strcmp(argv[i], "--spin-us")) {
+            router_spin_us = (unsigned) strtoul(argv[++i], NULL, 10);
+            spin_set = true;
         } else if (i + 1 < argc && !strcmp(argv[i], "--pid-file")) {
             snprintf(g.pid_file, sizeof(g.pid_file), "%s", argv[++i]);
         } else {
@@ -1169,6 +1150,11 @@ int main(int argc, char **argv)
     if (!control || !listen_at) {
         usage();
         return 2;
+    }
+    /* The launcher's environment can set the default (ffrun passes its own on): for measurements. */
+    const char *spin_env = getenv("FFAGENT_SPIN_US");
+    if (spin_env && !spin_set) {
+        router_spin_us = (unsigned) strtoul(spin_env, NULL, 10);
     }
     if (geteuid() != 0) {
         return die("must run as root (it chowns job sockets and checks peers' credentials)%s", "");
@@ -1232,6 +1218,11 @@ int main(int argc, char **argv)
         return die("cannot listen for peer agents on --listen: %s (is the address on this host's network?)",
                    strerror(errno));
     }
+    char rerr[256];
+    if (!router_init(rerr, sizeof(rerr))) {
+        unlink(control);
+        return die("%s", rerr);
+    }
     if (g.pid_file[0]) {
         FILE *pf = fopen(g.pid_file, "w");
         if (pf) {
@@ -1249,9 +1240,23 @@ int main(int argc, char **argv)
                 next = c->deadline;
             }
         }
+        const uint64_t rnext = router_next_deadline();
+        if (rnext && (!next || rnext < next)) {
+            next = rnext;
+        }
         const uint64_t now = now_ms();
-        const int timeout = !next ? -1 : next <= now ? 0 : (int) (next - now);
+        int timeout = !next ? -1 : next <= now ? 0 : (int) (next - now);
+        /* Traffic flowing: poll without blocking for a while (router_poll keeps the spin short); idle:
+         * block until a doorbell, a UCX event or a socket wakes us. */
+        const bool moved = router_poll();
+        const bool sleeping = !moved && router_prepare_sleep();
+        if (!sleeping) {
+            timeout = 0;
+        }
         const int n = epoll_wait(g.epfd, events, 64, timeout);
+        if (sleeping) {
+            router_woke();
+        }
         for (int i = 0; i < n; ++i) {
             struct conn *c = events[i].data.ptr;
             if (c->dead) {
@@ -1275,9 +1280,13 @@ int main(int argc, char **argv)
             case K_REQUEST: job_event(c); break;
             case K_OUT: out_event(c, events[i].events); break;
             case K_IN: in_event(c); break;
+            case K_ROUTE: router_route_event(c); break;
+            case K_LINK: router_link_event(c); break;
+            case K_UCP: break; /* router_poll progresses the worker */
             }
         }
         const uint64_t t = now_ms();
+        router_timers(t);
         for (struct conn *c = g.conns; c; c = c->next) {
             if (c->dead || !c->deadline || c->deadline > t) {
                 continue;
@@ -1297,6 +1306,7 @@ int main(int argc, char **argv)
             job_remove(g.jobs[i], "the agent is stopping");
         }
     }
+    router_fini();
     unlink(control);
     if (g.pid_file[0]) {
         unlink(g.pid_file);

@@ -9,6 +9,16 @@
  *   bench-serve <dir> <keyhex> <owner>       register, accept one socket, run the benchmark's passive side
  *   bench-call  <dir> <keyhex> <owner> <peer owner> <peer host>
  *   tcp-serve <ip:port> | tcp-call <ip:port> the same benchmark over a plain TCP connection
+ *   route-echo <dir> <keyhex> <owner> <peer host> <messages>
+ *                                            register, open a router route, send every message received
+ *                                            back to its sender (on <peer host>), `messages` of them
+ *   route-call <dir> <keyhex> <owner> <peer owner> <peer host> <bytes>
+ *                                            register, open a route, send `bytes` in 64 KiB messages
+ *                                            through the routers, check the echo: "ok bytes=N"
+ *   route-hold <dir> <keyhex> <owner>        register, open a route, wait until the agent closes it
+ *   route-ping <dir> <keyhex> <owner> <peer owner> <peer host> <iterations> <first>
+ *                                            8-byte ping-pong through the routers; `first` 1 starts and
+ *                                            prints "lat_us=<median half round trip>" (receives spin)
  * Output: one line per result on stdout. "registered" is printed (and flushed) once the agent accepted
  * the registration, so a test can start the next step. Exit status: 0 ok, 3 refused (prints
  * "refused <FF_AGENT_...>"), 1 any other failure (message on stderr).
@@ -309,6 +319,192 @@ static bool parse_endpoint(const char *text, struct sockaddr_in *out)
     return inet_pton(AF_INET, ip, &out->sin_addr) == 1;
 }
 
+/* ---- the `r` plane: through the agents' routers ---- */
+
+static uint8_t pattern_byte(uint64_t i)
+{
+    return (uint8_t) (i * 7u + 13u + (i >> 16));
+}
+
+/* Waits for a message: spins on the ring a little, then sleeps 50 us at a time (the probe is a test
+ * client, not a benchmark). Fails if the agent closes the route or nothing arrives for 10 s. */
+static bool route_wait(ff_route_t *route, ff_route_msg_t *msg)
+{
+    const double deadline = now_s() + 10;
+    for (unsigned spins = 0;; ++spins) {
+        if (ff_route_peek(route, msg)) {
+            return true;
+        }
+        if (ff_route_check(route) != FF_OK) {
+            printf("agent-gone %s\n", ff_route_error(route));
+            fflush(stdout);
+            return false;
+        }
+        if (now_s() > deadline) {
+            fprintf(stderr, "ffagent_probe: nothing arrived through the router in 10 s\n");
+            return false;
+        }
+        if (spins > 2000) {
+            struct timespec ts = {0, 50000};
+            nanosleep(&ts, NULL);
+        }
+    }
+}
+
+static void *route_reserve_wait(ff_route_t *route, uint64_t dst, uint32_t host, uint32_t len)
+{
+    void *p;
+    while (!(p = ff_route_reserve(route, dst, host, len))) {
+        struct timespec ts = {0, 20000};
+        nanosleep(&ts, NULL);
+        if (ff_route_check(route) != FF_OK) {
+            return NULL;
+        }
+    }
+    return p;
+}
+
+static ff_route_t *open_route(ff_agent_conn_t *conn)
+{
+    ff_route_t *route;
+    ff_agent_refusal_t why = FF_AGENT_OK;
+    if (ff_route_open(conn, &route, &why) != FF_OK) {
+        if (why != FF_AGENT_OK) {
+            printf("refused %s\n", ff_agent_refusal_name(why));
+            exit(3);
+        }
+        fprintf(stderr, "ffagent_probe: cannot open the route\n");
+        exit(1);
+    }
+    printf("routed\n");
+    fflush(stdout);
+    return route;
+}
+
+static int route_echo(ff_route_t *route, uint32_t peer_host, long messages)
+{
+    uint64_t bytes = 0;
+    for (long i = 0; i < messages; ++i) {
+        ff_route_msg_t m;
+        if (!route_wait(route, &m)) {
+            return 1;
+        }
+        void *out = route_reserve_wait(route, m.src_owner, peer_host, m.len);
+        if (!out) {
+            return 1;
+        }
+        memcpy(out, m.data, m.len);
+        const uint8_t tag = m.tag;
+        const uint32_t len = m.len;
+        ff_route_consume(route);
+        ff_route_commit(route, out, len, len, tag);
+        bytes += len;
+    }
+    printf("echoed messages=%ld bytes=%llu\n", messages, (unsigned long long) bytes);
+    while (!ff_route_sent_all(route)) {
+        struct timespec ts = {0, 100000};
+        nanosleep(&ts, NULL);
+    }
+    return 0;
+}
+
+static int route_call(ff_route_t *route, uint64_t peer, uint32_t peer_host, uint64_t bytes)
+{
+    const uint32_t chunk = 65536;
+    uint64_t sent = 0, got = 0;
+    const double t0 = now_s();
+    while (got < bytes) {
+        /* keep at most 1 MiB ahead of the echo */
+        while (sent < bytes && sent - got < (1u << 20)) {
+            const uint32_t len = bytes - sent < chunk ? (uint32_t) (bytes - sent) : chunk;
+            uint8_t *p = ff_route_reserve(route, peer, peer_host, len);
+            if (!p) {
+                break;
+            }
+            for (uint32_t k = 0; k < len; ++k) {
+                p[k] = pattern_byte(sent + k);
+            }
+            ff_route_commit(route, p, len, len, 42);
+            sent += len;
+        }
+        ff_route_msg_t m;
+        if (!route_wait(route, &m)) {
+            return 1;
+        }
+        if (m.src_owner != peer || m.tag != 42) {
+            fprintf(stderr, "ffagent_probe: echo from %016llx tag %u, expected %016llx tag 42\n",
+                    (unsigned long long) m.src_owner, m.tag, (unsigned long long) peer);
+            return 1;
+        }
+        const uint8_t *d = m.data;
+        for (uint32_t k = 0; k < m.len; ++k) {
+            if (d[k] != pattern_byte(got + k)) {
+                fprintf(stderr, "ffagent_probe: byte %llu differs\n", (unsigned long long) (got + k));
+                return 1;
+            }
+        }
+        got += m.len;
+        ff_route_consume(route);
+    }
+    printf("ok bytes=%llu seconds=%.3f\n", (unsigned long long) got, now_s() - t0);
+    return 0;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    const double x = *(const double *) a, y = *(const double *) b;
+    return x < y ? -1 : x > y;
+}
+
+/* Spins on the ring (the latency benchmark's receive; the agents do the blocking). */
+static bool route_spin(ff_route_t *route, ff_route_msg_t *msg)
+{
+    for (unsigned long spins = 0;; ++spins) {
+        if (ff_route_peek(route, msg)) {
+            return true;
+        }
+        if ((spins & 0xfffff) == 0 && ff_route_check(route) != FF_OK) {
+            fprintf(stderr, "ffagent_probe: %s\n", ff_route_error(route));
+            return false;
+        }
+    }
+}
+
+static int route_ping(ff_route_t *route, uint64_t peer, uint32_t peer_host, long iterations, bool first)
+{
+    double *t = calloc((size_t) iterations, sizeof(double));
+    for (long i = 0; i < iterations + 100; ++i) {
+        const double t0 = now_s();
+        if (first) {
+            void *p = route_reserve_wait(route, peer, peer_host, 8);
+            memset(p, 1, 8);
+            ff_route_commit(route, p, 8, 8, 1);
+        }
+        ff_route_msg_t m;
+        if (!route_spin(route, &m)) {
+            return 1;
+        }
+        ff_route_consume(route);
+        if (!first) {
+            void *p = route_reserve_wait(route, peer, peer_host, 8);
+            memset(p, 2, 8);
+            ff_route_commit(route, p, 8, 8, 1);
+        } else if (i >= 100) {
+            t[i - 100] = (now_s() - t0) * 1e6 / 2;
+        }
+    }
+    if (first) {
+        qsort(t, (size_t) iterations, sizeof(double), cmp_double);
+        printf("lat_us=%.2f\n", t[iterations / 2]);
+    }
+    while (!ff_route_sent_all(route)) {
+        struct timespec ts = {0, 100000};
+        nanosleep(&ts, NULL);
+    }
+    free(t);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 3) {
@@ -402,6 +598,40 @@ int main(int argc, char **argv)
                 return 0;
             }
         }
+    }
+    if (!strcmp(cmd, "route-echo") && argc > 6) {
+        ff_agent_conn_t *conn = do_register(argv[2], argv[3], owner);
+        ff_route_t *route = open_route(conn);
+        const int rc = route_echo(route, (uint32_t) parse_u64(argv[5]), atol(argv[6]));
+        ff_route_close(route);
+        ff_agent_close(conn);
+        return rc;
+    }
+    if (!strcmp(cmd, "route-call") && argc > 7) {
+        ff_agent_conn_t *conn = do_register(argv[2], argv[3], owner);
+        ff_route_t *route = open_route(conn);
+        const int rc = route_call(route, parse_u64(argv[5]), (uint32_t) parse_u64(argv[6]), parse_u64(argv[7]));
+        ff_route_close(route);
+        ff_agent_close(conn);
+        return rc;
+    }
+    if (!strcmp(cmd, "route-ping") && argc > 8) {
+        ff_agent_conn_t *conn = do_register(argv[2], argv[3], owner);
+        ff_route_t *route = open_route(conn);
+        const int rc = route_ping(route, parse_u64(argv[5]), (uint32_t) parse_u64(argv[6]), atol(argv[7]),
+                                  atoi(argv[8]) == 1);
+        ff_route_close(route);
+        ff_agent_close(conn);
+        return rc;
+    }
+    if (!strcmp(cmd, "route-hold")) {
+        ff_agent_conn_t *conn = do_register(argv[2], argv[3], owner);
+        ff_route_t *route = open_route(conn);
+        ff_route_msg_t m;
+        const bool got = route_wait(route, &m);
+        ff_route_close(route);
+        ff_agent_close(conn);
+        return got ? 1 : 0;
     }
     fprintf(stderr, "ffagent_probe: unknown command %s\n", cmd);
     return 2;

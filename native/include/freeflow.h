@@ -662,6 +662,42 @@ FF_API const char *ff_agent_error(const ff_agent_conn_t *conn);
 /* Closes the registration: the agent forgets the owner id. Sockets already handed off stay open. */
 FF_API void ff_agent_close(ff_agent_conn_t *conn);
 
+/* ---- The `r` plane client: a rank's rings with its host's agent, which forwards records to the agents
+ * of other hosts (UCX) and delivers what they send into this rank's down ring (docs/agent.md, "The `r`
+ * plane"). ff_route_open needs a live registration (ff_agent_register). The memory is a sealed memfd
+ * passed to the agent: no file in the shared directory. Calls on one route are serialised by the caller.
+ *
+ * Sending: ff_route_reserve gives room for `len` bytes addressed to (dst_owner, dst_host), or NULL while
+ * the up ring is full (call again after progress); ff_route_commit publishes it (and rings the agent's
+ * doorbell if it sleeps). Receiving: ff_route_peek returns the oldest delivered message in place (valid
+ * until ff_route_consume). ff_route_check is cheap and never blocks: FF_ERR_SYSTEM (errno EPIPE) when the
+ * agent closed the route (it died, removed the job, or lost the link to a peer host),
+ * FF_ERR_CORRUPT when a ring holds what no agent writes; ff_route_error() then names the agent. */
+typedef struct ff_route ff_route_t;
+
+typedef struct ff_route_msg {
+    const void *data;
+    uint32_t len;
+    uint8_t tag;
+    uint64_t src_owner;
+} ff_route_msg_t;
+
+FF_API ff_status_t ff_route_open(ff_agent_conn_t *conn, ff_route_t **out, ff_agent_refusal_t *reason);
+/* Largest `len` one message may carry. */
+FF_API uint32_t ff_route_max_message(void);
+FF_API void *ff_route_reserve(ff_route_t *route, uint64_t dst_owner, uint32_t dst_host, uint32_t len);
+/* `len` <= the reserved length. */
+FF_API void ff_route_commit(ff_route_t *route, void *data, uint32_t reserved, uint32_t len, uint8_t tag);
+FF_API bool ff_route_peek(ff_route_t *route, ff_route_msg_t *msg);
+FF_API void ff_route_consume(ff_route_t *route);
+/* True when the agent has taken every record this rank committed. */
+FF_API bool ff_route_sent_all(ff_route_t *route);
+FF_API ff_status_t ff_route_check(ff_route_t *route);
+/* The doorbell connection: readable means the agent closed it (a poll loop may watch it). */
+FF_API int ff_route_fd(const ff_route_t *route);
+FF_API const char *ff_route_error(const ff_route_t *route);
+FF_API void ff_route_close(ff_route_t *route);
+
 /* ================================================================================================ */
 /* END inter-host agent section                                                                      */
 /* ================================================================================================ */

@@ -382,3 +382,76 @@ void ff_agent_close(ff_agent_conn_t *conn)
         free(conn);
     }
 }
+
+/* For agent_route.c (declared in agent_proto.h): opens a connection of its own to agent.sock, sends
+ * ROUTE_OPEN with the sealed memfd attached and waits for the reply. On success `*route_fd` is that
+ * connection: it carries doorbells from now on, and its EOF means the agent is gone. */
+ff_status_t ff_agent_route_request(ff_agent_conn_t *conn, int memfd, int *route_fd, ff_agent_refusal_t *reason,
+                                   char *error, size_t error_len)
+{
+    *route_fd = -1;
+    if (reason) {
+        *reason = FF_AGENT_OK;
+    }
+    const int s = open_job_socket(conn);
+    ff_status_t status = FF_OK;
+    if (s < 0) {
+        status = fail(conn, errno, "cannot connect to the agent's job socket for the router (did the agent die?)");
+        snprintf(error, error_len, "%s", conn->error);
+        return status;
+    }
+    ff_job_msg_t m;
+    fill(conn, &m, FF_JOB_ROUTE_OPEN);
+    union {
+        struct cmsghdr align;
+        char buf[CMSG_SPACE(sizeof(int))];
+    } control;
+    memset(&control, 0, sizeof(control));
+    struct iovec iov = {.iov_base = &m, .iov_len = sizeof(m)};
+    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf,
+                         .msg_controllen = sizeof(control.buf)};
+    struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
+    cm->cmsg_level = SOL_SOCKET;
+    cm->cmsg_type = SCM_RIGHTS;
+    cm->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(cm), &memfd, sizeof(int));
+    int passed = -1;
+    ssize_t n = -1;
+    int r = 0;
+    if (sendmsg(s, &msg, MSG_NOSIGNAL) != (ssize_t) sizeof(m)) {
+        status = fail(conn, errno, "sending the router request");
+    } else if ((r = wait_readable(s, conn->timeout_ms)) <= 0) {
+        status = fail(conn, r == 0 ? ETIMEDOUT : errno, "waiting for the agent to attach the router memory");
+    } else if ((n = recv_msg(s, &m, &passed, 0)) <= 0) {
+        status = fail(conn, n == 0 ? EPIPE : errno, "reading the router reply (the agent closed the connection)");
+    } else if (m.type != FF_JOB_REPLY) {
+        status = fail(conn, EPROTO, "unexpected message type in the router reply");
+    } else if (m.reason != FF_AGENT_OK) {
+        status = refused(conn, (ff_agent_refusal_t) m.reason, reason);
+    }
+    if (passed >= 0) {
+        close(passed);
+    }
+    if (status != FF_OK) {
+        snprintf(error, error_len, "%s", conn->error);
+        close(s);
+        return status;
+    }
+    *route_fd = s;
+    return FF_OK;
+}
+
+const char *ff_agent_socket_path(const ff_agent_conn_t *conn)
+{
+    return conn->path;
+}
+
+uint64_t ff_agent_owner_id(const ff_agent_conn_t *conn)
+{
+    return conn->owner_id;
+}
+
+const ff_job_key_t *ff_agent_job_key(const ff_agent_conn_t *conn)
+{
+    return &conn->key;
+}

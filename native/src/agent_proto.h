@@ -19,6 +19,8 @@ enum {
     FF_JOB_CONNECT = 2,  /* rank -> agent (own connection): key, owner_id, peer_owner_id, peer_host */
     FF_JOB_REPLY = 3,    /* agent -> rank: reason; with a descriptor for an accepted CONNECT */
     FF_JOB_INCOMING = 4, /* agent -> rank (registration): descriptor, peer_owner_id, peer_host */
+    FF_JOB_ROUTE_OPEN = 5, /* rank -> agent (own connection): key, owner_id, a sealed memfd (ff_route_shm_t).
+                            * Reply: FF_JOB_REPLY. The connection then carries 1-byte doorbells, rank -> agent. */
 };
 
 typedef struct ff_job_msg {
@@ -48,7 +50,16 @@ enum {
     FF_PEER_AUTH = 3,      /* initiator: mac_i = HMAC(key, "ffagent-1 initiator" | hello | nonce_r) */
     FF_PEER_ACCEPT = 4,    /* responder: the target rank gets the other end next; data may follow */
     FF_PEER_REFUSE = 5,    /* either side: reason; then close */
+    FF_PEER_LINK = 6,      /* initiator, instead of HELLO: a router link for the job (owners 0); after ACCEPT
+                            * both sides write an ff_link_blob and keep the connection as the link's liveness */
 };
+
+/* After ACCEPT of a FF_PEER_LINK: magic u32, address length u32, token u64 (network byte order), then the
+ * sender's ucp worker address. The token is what the receiver puts in the header of every active message
+ * to the sender, which finds the job by it; it is random and crosses only this authenticated connection. */
+#define FF_LINK_BLOB_MAGIC 0x46465558u /* "FFUX" */
+#define FF_LINK_BLOB_HEADER 16u
+#define FF_LINK_ADDRESS_MAX 8192u
 
 typedef struct ff_peer_msg {
     uint16_t type;
@@ -144,5 +155,64 @@ static inline void ff_peer_mac(const ff_job_key_t *key, const char *role, const 
     ff_hmac_sha256_update(&ctx, nonce_r, FF_PEER_NONCE_SIZE);
     ff_hmac_sha256_final(&ctx, mac);
 }
+
+/* ---- The `r` plane: a rank's shared memory with its host's agent (docs/agent.md, "The `r` plane").
+ *
+ * One memfd per rank, made by the rank, sized FF_ROUTE_BYTES and sealed against shrinking and growing
+ * (F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) before it is passed to the agent, so the agent's mapping can
+ * never be truncated under it (SIGBUS). No file is created in the shared directory: nothing can be
+ * planted, and nothing is left when the processes end. Two rings (the core's ff_ring_* records):
+ *   up   (rank -> agent): record = ff_route_up_hdr_t + data; tag = the BTL's tag;
+ *   down (agent -> rank): record = ff_route_down_hdr_t + data.
+ * The agent copies the layout values from its own constants, never from the header (it only checks that
+ * the header says the same), and bounds-checks every record header (ff_ring_peek). */
+#define FF_ROUTE_MAGIC 0x54524646u /* "FFRT" */
+#define FF_ROUTE_VERSION 1u
+#define FF_ROUTE_RING_SIZE (4u << 20)
+#define FF_ROUTE_HEADER_BYTES 4096u
+#define FF_ROUTE_UP_OFFSET FF_ROUTE_HEADER_BYTES
+#define FF_ROUTE_DOWN_OFFSET (FF_ROUTE_HEADER_BYTES + FF_ROUTE_RING_SIZE)
+#define FF_ROUTE_BYTES (FF_ROUTE_HEADER_BYTES + 2u * FF_ROUTE_RING_SIZE)
+#define FF_ROUTE_MAX_PAYLOAD (FF_ROUTE_RING_SIZE / 4u)
+
+typedef struct ff_route_up_hdr {
+    uint64_t dst_owner;
+    uint32_t dst_host;
+    uint32_t zero;
+} ff_route_up_hdr_t;
+
+typedef struct ff_route_down_hdr {
+    uint64_t src_owner;
+} ff_route_down_hdr_t;
+
+typedef struct ff_route_shm {
+    uint32_t magic;
+    uint32_t version;
+    uint8_t key[16];
+    uint64_t owner_id;
+    uint32_t ring_size;
+    uint32_t header_bytes;
+    uint8_t pad0[64 - 40];
+    _Atomic uint64_t up_tail; /* written by the agent: bytes of the up ring it released */
+    uint8_t pad1[56];
+    _Atomic uint64_t down_tail; /* written by the rank: bytes of the down ring it released */
+    uint8_t pad2[56];
+    /* Written by the agent. sleeping: it is about to block and wants a doorbell for the next up record;
+     * wants_room: it holds data for this rank that did not fit and wants a doorbell when the rank frees
+     * room. Each side stores, then a seq_cst fence, then loads the other side's word (Dekker), so that
+     * either the agent sees the new record / freed room or the rank sees the flag. */
+    _Atomic uint32_t agent_sleeping;
+    _Atomic uint32_t agent_wants_room;
+    uint8_t pad3[56];
+} ff_route_shm_t;
+
+_Static_assert(sizeof(ff_route_shm_t) <= FF_ROUTE_HEADER_BYTES, "route header fits its page");
+
+/* Core-internal (agent_client.c, used by agent_route.c). */
+ff_status_t ff_agent_route_request(ff_agent_conn_t *conn, int memfd, int *route_fd, ff_agent_refusal_t *reason,
+                                   char *error, size_t error_len);
+const char *ff_agent_socket_path(const ff_agent_conn_t *conn);
+uint64_t ff_agent_owner_id(const ff_agent_conn_t *conn);
+const ff_job_key_t *ff_agent_job_key(const ff_agent_conn_t *conn);
 
 #endif

@@ -6,6 +6,10 @@
 #                                          agents keep no descriptors after the handoff
 #   netns_test.sh three_hosts <bin dir>   3 hosts: one rank served from two hosts; a host outside a job's
 #                                          list refused on both sides
+#   netns_test.sh router      <bin dir>   2 hosts, the `r` plane: 4 MiB from a network-less container on
+#                                          host 0 through both agents' routers (UCX over tcp) to a
+#                                          container on host 1 and back, bytes checked, traffic on the
+#                                          underlay, idle agents use no CPU, agent SIGKILL ends routes
 #   netns_test.sh failures    <bin dir>   wrong key, wrong uid, unknown rank, duplicate owner, peer agent
 #                                          with another key, unreachable peer, symlinks, client crash,
 #                                          job removal, launcher lease, agent killed
@@ -288,9 +292,66 @@ failures)
   [ "$ms" -lt 1000 ] || ffag_fail "took $ms ms"
   expect_out hold1 'agent-gone ffagent \(.*agent.sock\): the registration connection closed: the host.s ffagent died'
   ;;
+router)
+  ffag_topology 2
+  ffag_start_agent 0
+  ffag_start_agent 1
+  ffag_add_job 0 job7 "$KEY" "0 1"
+  ffag_add_job 1 job7 "$KEY" "0 1"
+  c0=$(ffag_container 0)
+  test -z "$(ip -n "$c0" route show)" || ffag_fail "container 0 has a route"
+  tx0=$(ffag_counter 0 tx)
+  rx0=$(ffag_counter 0 rx)
+  BYTES=$((4 << 20))
+  # rank 1 on host 1 echoes 64 messages of 64 KiB back to host 0; rank 0 on host 0 sends and checks them.
+  ffag_probe 1 echo1 route-echo "$(ffag_dir 1 job7)" "$KEY" "$R1" 0 64
+  echo_pid=$FFAG_LAST_PID
+  ffag_wait_for 5 grep -q '^routed' "$FFAG_WORK/echo1.out" || ffag_fail "echo1 did not open its route: $(cat "$FFAG_WORK/echo1.log")"
+  run_probe 0 call0 route-call "$(ffag_dir 0 job7)" "$KEY" "$R0" "$R1" 1 "$BYTES" ||
+    ffag_fail "route-call 0->1: $(cat "$FFAG_WORK/call0.out" "$FFAG_WORK/call0.log")"
+  expect_out call0 "^ok bytes=$BYTES "
+  wait_pid "$echo_pid" 5 echo1 || ffag_fail "echo1 failed: $(cat "$FFAG_WORK/echo1.log")"
+  expect_out echo1 "^echoed messages=64 bytes=$BYTES\$"
+  ffag_say "router: $(cat "$FFAG_WORK/call0.out" | tail -n 1)"
+  dtx=$(($(ffag_counter 0 tx) - tx0))
+  drx=$(($(ffag_counter 0 rx) - rx0))
+  ffag_say "host 0 underlay: tx +$dtx rx +$drx bytes for $BYTES each way"
+  [ "$dtx" -ge "$BYTES" ] && [ "$drx" -ge "$BYTES" ] || ffag_fail "underlay counters too small: tx +$dtx rx +$drx"
+  expect_log 0 "job=job7 router link to host 1 \(10.250.0.2:7470\) up"
+  expect_log 1 "job=job7 router link to host 0 \(10.250.0.1:7470\) up"
+  expect_log 0 "owner=0000000700000000: router carried 64 messages \($BYTES bytes\) out, 64 \($BYTES bytes\) in"
+  # Idle (routes closed, link and UCX worker still up), neither agent polls: no CPU over a second.
+  ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+  sleep 0.2
+  a0=$(ticks "${FFAG_AGENT_PID[0]}"); a1=$(ticks "${FFAG_AGENT_PID[1]}")
+  sleep 1
+  i0=$(($(ticks "${FFAG_AGENT_PID[0]}") - a0)); i1=$(($(ticks "${FFAG_AGENT_PID[1]}") - a1))
+  [ "$i0" -le 1 ] && [ "$i1" -le 1 ] || ffag_fail "idle agents used $i0 / $i1 clock ticks in 1 s (busy polling?)"
+  # Ranks waiting on routes (one per host, so the link is in use) with the agents blocked: still no CPU.
+  ffag_probe 0 hold0 route-hold "$(ffag_dir 0 job7)" "$KEY" "$R2"
+  hold0=$FFAG_LAST_PID
+  ffag_probe 1 hold1 route-hold "$(ffag_dir 1 job7)" "$KEY" "$R3"
+  hold1=$FFAG_LAST_PID
+  ffag_wait_for 5 grep -q '^routed' "$FFAG_WORK/hold0.out" || ffag_fail "hold0 did not open its route"
+  ffag_wait_for 5 grep -q '^routed' "$FFAG_WORK/hold1.out" || ffag_fail "hold1 did not open its route"
+  sleep 0.2
+  a0=$(ticks "${FFAG_AGENT_PID[0]}")
+  sleep 1
+  i0=$(($(ticks "${FFAG_AGENT_PID[0]}") - a0))
+  [ "$i0" -le 1 ] || ffag_fail "agent 0 with an open route used $i0 clock ticks in 1 s while nothing moved"
+  # Agent of host 1 SIGKILLed: its rank sees EOF at once, and host 0's agent loses the link and closes
+  # the job's routes there, so the rank on host 0 learns it too (instead of waiting forever).
+  kill -9 "${FFAG_AGENT_PID[1]}"
+  wait_pid "$hold1" 3 "hold1 after the agent died" || true
+  wait_pid "$hold0" 3 "hold0 after the peer agent died" || true
+  expect_out hold1 "^agent-gone .*ffagent \(.*agent.sock\) closed this rank's router connection"
+  expect_out hold0 "^agent-gone "
+  expect_log 0 "job=job7 router link to host 1 \(10.250.0.2:7470\) lost"
+  ;;
 *)
   echo "unknown case $CASE" >&2
   exit 2
   ;;
+
 esac
 ffag_say "agent.netns_$CASE: all checks passed"

@@ -63,9 +63,12 @@ export async function startAgents(layout: ClusterLayout): Promise<StartedAgents>
       const controlSocket = path.join(dir, `${host.name}.sock`);
       const log = path.join(dir, `${host.name}.log`);
       const listen = agentListenAddress(host);
-      // nsenter execs ffagent in place: the child's pid is the agent's. Detached, so a Ctrl-C meant for
+      // `ip netns exec` execs ffagent in place (the child's pid is the agent's) in the host's network
+      // namespace, with /sys remounted for it: UCX (the router) finds the host's interfaces through
+      // /sys/class/net, which `nsenter --net` would leave showing the machine's. The mounts the agent
+      // needs (the hosts' shared directories) exist before it starts. Detached, so a Ctrl-C meant for
       // ffrun does not reach it before ffrun has ended the job in order; teardown kills it.
-      const child = spawn('nsenter', [`--net=/run/netns/${host.netns}`, '--', program, '--control', controlSocket, '--listen', listen, '--log', log], {
+      const child = spawn('ip', ['netns', 'exec', host.netns, program, '--control', controlSocket, '--listen', listen, '--log', log], {
         stdio: ['ignore', 'ignore', 'pipe'],
         detached: true,
       });

@@ -31,15 +31,15 @@ export function compareWithReports(
       if (report === undefined) return job.succeeded ? { planned, actual: 'unknown', reason: NO_REPORT } : { planned, actual: 'unknown' };
       const outcome = report.peers.get(to);
       if (outcome === undefined) return { planned, actual: 'unknown' };
-      if (outcome.kind === 'shm' || outcome.kind === 'handoff') return { planned, actual: outcome.kind };
+      if (outcome.kind === 'shm' || outcome.kind === 'handoff' || outcome.kind === 'router') return { planned, actual: outcome.kind };
       return { planned, actual: 'tcp', reason: outcome.kind === 'declined' ? outcome.reason : undefined };
     }),
   );
 }
 
 /** The paths the freeflow BTL itself carries: a pair planned one of them that used something else broke
- * freeflow's promise. (`tcp` is the tcp BTL's, `router` does not exist yet.) */
-const FREEFLOW_PATHS: ReadonlySet<PathKind> = new Set(['shm', 'handoff']);
+ * freeflow's promise. (`tcp` is the tcp BTL's.) */
+const FREEFLOW_PATHS: ReadonlySet<PathKind> = new Set(['shm', 'handoff', 'router']);
 
 /** A pair the plan gave shared memory or handoff that did not use it: freeflow's promise broken. Until
  * the BTL carries `h`, every pair planned `h` is one (declined: path-table-says-handoff), by design loud. */

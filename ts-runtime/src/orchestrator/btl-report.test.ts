@@ -25,6 +25,11 @@ test('the documented report parses', () => {
   assert.equal(report.peers.get(3), { kind: 'declined', reason: 'host-mismatch' });
 });
 
+test('router lines (path r) parse like handoff lines', () => {
+  const report = parseBtlReport(DOCUMENTED.replace('peer 2 declined path-table-says-tcp', 'peer 2 router 40 4194304'), 'x');
+  assert.equal(report.peers.get(2), { kind: 'router', messages: 40, bytes: 4194304 });
+});
+
 for (const [what, text] of [
   ['truncated', DOCUMENTED.replace('end\n', '')],
   ['unknown version', DOCUMENTED.replace('report 1', 'report 9')],

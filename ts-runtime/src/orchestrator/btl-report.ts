@@ -4,7 +4,7 @@ import { FfError } from '../errors';
 
 /** What the freeflow BTL of one rank did with one peer (docs/btl-report.md). */
 export type PeerOutcome =
-  | { readonly kind: 'shm' | 'handoff'; readonly messages: number; readonly bytes: number }
+  | { readonly kind: 'shm' | 'handoff' | 'router'; readonly messages: number; readonly bytes: number }
   | { readonly kind: 'declined'; readonly reason: string };
 
 export interface BtlReport {
@@ -30,9 +30,9 @@ export function parseBtlReport(text: string, source: string): BtlReport {
   if (lines[lines.length - 1] !== 'end') bad('last line must be `end` (file truncated?)');
   const peers = new Map<number, PeerOutcome>();
   for (const line of lines.slice(2, -1)) {
-    const shm = /^peer (\d+) (shm|handoff) (\d+) (\d+)$/.exec(line);
+    const shm = /^peer (\d+) (shm|handoff|router) (\d+) (\d+)$/.exec(line);
     const declined = /^peer (\d+) declined ([a-z0-9-]+)$/.exec(line);
-    if (shm) peers.set(Number(shm[1]), { kind: shm[2] as 'shm' | 'handoff', messages: Number(shm[3]), bytes: Number(shm[4]) });
+    if (shm) peers.set(Number(shm[1]), { kind: shm[2] as 'shm' | 'handoff' | 'router', messages: Number(shm[3]), bytes: Number(shm[4]) });
     else if (declined) peers.set(Number(declined[1]), { kind: 'declined', reason: declined[2]! });
     else bad(`unknown line \`${line}\``);
   }

@@ -17,7 +17,7 @@ const demo = placeRanks({ hosts: 2, containersPerHost: 2, slotsPerContainer: 1 }
 const three = placeRanks({ hosts: 3, containersPerHost: 1, slotsPerContainer: 1 }, 3, 'fill');
 
 /** The plan of `slots` on `hosts` with the given agents: rows of the matrix and the pairs of hosts. */
-function plan(slots: typeof demo, hosts: HostCapabilities[], agents: HostAgentState[], requested: 'auto' | 'handoff' | 'tcp' = 'auto', network: 'freeflow' | 'overlay' = 'freeflow') {
+function plan(slots: typeof demo, hosts: HostCapabilities[], agents: HostAgentState[], requested: 'auto' | 'handoff' | 'router' | 'tcp' = 'auto', network: 'freeflow' | 'overlay' = 'freeflow') {
   const interHost = decideInterHost(network, requested, hosts, agents);
   return { rows: rows(decidePaths(slots, hosts, network, interHost)), interHost };
 }
@@ -54,18 +54,26 @@ test('auto, no agent answered anywhere: t everywhere across hosts, m kept within
   assert.match(interHost.pairs[0]!.why, /h0: a; h1: b$/);
 });
 
-test('auto with RDMA: router is chosen by the policy only where both hosts have it, and planned h until the router exists', () => {
+test('auto with RDMA: r only where both hosts have an active RDMA port and both agents answered', () => {
   const rdma = host('tmpfs', 1 << 30, true);
   const both = plan(demo, [rdma, rdma], [up, up]);
-  assert.is(planeDecide('auto', { agentReachable: true, rdmaActive: true }, { agentReachable: true, rdmaActive: true }).plane, 'router');
-  assert.equal(both.rows, ['smhh', 'mshh', 'hhsm', 'hhms']);
-  assert.is(both.interHost.pairs[0]!.reason, 'ROUTER_NOT_AVAILABLE');
-  assert.match(both.interHost.pairs[0]!.why, /router plane is not in this build yet/);
+  assert.equal(both.rows, ['smrr', 'msrr', 'rrsm', 'rrms']);
+  assert.is(both.interHost.pairs[0]!.reason, 'FF_PLANE_REASON_BOTH_RDMA');
   const one = plan(demo, [rdma, host()], [up, up]);
+  assert.equal(one.rows, ['smhh', 'mshh', 'hhsm', 'hhms']);
   assert.is(one.interHost.pairs[0]!.reason, 'FF_PLANE_REASON_NO_COMMON_RDMA');
   const noAgent = plan(demo, [rdma, rdma], [up, down('gone')]);
   assert.equal(noAgent.rows, ['smtt', 'mstt', 'ttsm', 'ttms']);
   assert.is(noAgent.interHost.pairs[0]!.reason, 'FF_PLANE_REASON_AGENT_UNREACHABLE');
+});
+
+test('forced router: r with both agents, RDMA or not (UCX over tcp here); t with CHOICE_NEEDS_AGENT when one is missing', () => {
+  const forced = plan(demo, [host(), host()], [up, up], 'router');
+  assert.equal(forced.rows, ['smrr', 'msrr', 'rrsm', 'rrms']);
+  assert.is(forced.interHost.pairs[0]!.reason, 'FF_PLANE_REASON_USER_ROUTER');
+  const missing = plan(three, [host(), host(), host()], [up, up, down('did not start')], 'router');
+  assert.equal(missing.rows, ['srt', 'rst', 'tts']);
+  assert.is(missing.interHost.pairs[1]!.reason, 'FF_PLANE_REASON_CHOICE_NEEDS_AGENT');
 });
 
 test('forced handoff: h with both agents (RDMA or not); t with CHOICE_NEEDS_AGENT when one is missing', () => {
@@ -105,17 +113,16 @@ test('one host: no pair of hosts to decide', () => {
   assert.equal(interHost.pairs, []);
 });
 
-test('every pair plane is the core policy (ff_plane_decide) but for the documented router override', () => {
+test('every pair plane is the core policy (ff_plane_decide)', () => {
   const states = [up, down('x')];
-  for (const requested of ['auto', 'handoff', 'tcp'] as const) {
+  for (const requested of ['auto', 'handoff', 'router', 'tcp'] as const) {
     for (const [agentA, agentB, rdmaA, rdmaB] of [
       [0, 0, false, false], [0, 1, false, true], [1, 1, true, true], [1, 0, true, false], [1, 1, false, false],
     ] as const) {
       const interHost = decideInterHost('freeflow', requested, [host('tmpfs', 1, rdmaA), host('tmpfs', 1, rdmaB)], [states[agentA]!, states[agentB]!]);
       const core = planeDecide(requested, { agentReachable: agentA === 0, rdmaActive: rdmaA }, { agentReachable: agentB === 0, rdmaActive: rdmaB });
       const pair = interHost.pairs[0]!;
-      if (pair.reason === 'ROUTER_NOT_AVAILABLE') assert.equal([core.plane, pair.plane], ['router', 'handoff']);
-      else assert.equal([pair.plane, pair.reason], [core.plane, core.reason]);
+      assert.equal([pair.plane, pair.reason], [core.plane, core.reason]);
     }
   }
 });

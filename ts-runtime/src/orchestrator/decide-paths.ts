@@ -18,9 +18,8 @@ export interface HostPairPlane {
   readonly hosts: readonly [number, number];
   readonly plane: InterHostPlane;
   /**
-   * A stable name: the core's FF_PLANE_REASON_* (docs/agent.md, "The plane policy"), or one of the two
-   * the orchestrator adds: NETWORK_OVERLAY (the job asked for the overlay) and ROUTER_NOT_AVAILABLE
-   * (the policy chose the router, which this build cannot carry yet: handoff instead).
+   * A stable name: the core's FF_PLANE_REASON_* (docs/agent.md, "The plane policy"), or the one the
+   * orchestrator adds: NETWORK_OVERLAY (the job asked for the overlay).
    */
   readonly reason: string;
   /** A sentence for people, naming the host whose agent is missing when that is the reason. */
@@ -34,13 +33,6 @@ export interface InterHostDecision {
   readonly agents: readonly HostAgentState[];
   readonly pairs: readonly HostPairPlane[];
 }
-
-/**
- * The router plane (`r`, UCX through the agents) is not in this build yet: the policy may choose it in
- * `auto` when both hosts have an active RDMA port, and the orchestrator then plans handoff instead and
- * says so. The router's engineer removes this once the BTL carries `r`.
- */
-const ROUTER_AVAILABLE = false;
 
 /**
  * Decides the plane of every pair of hosts from the user's choice and what each host reported: its
@@ -75,14 +67,6 @@ function decideHostPair(
   }
   const caps = pair.map((host) => ({ agentReachable: agents[host]?.reachable === true, rdmaActive: hosts[host]?.rdma === true }));
   const decision = planeDecide(requested, caps[0]!, caps[1]!);
-  if (decision.plane === 'router' && !ROUTER_AVAILABLE && requested === 'auto') {
-    return {
-      hosts: pair,
-      plane: 'handoff',
-      reason: 'ROUTER_NOT_AVAILABLE',
-      why: 'both hosts have an active RDMA port, but the router plane is not in this build yet: host-network handoff instead',
-    };
-  }
   const missing = pair.filter((host) => agents[host]?.reachable !== true);
   const problems = missing.map((host) => `h${host}: ${agents[host]?.problem ?? 'no ffagent state'}`);
   return { hosts: pair, plane: decision.plane, reason: decision.reason, why: [decision.description, ...problems].join('; ') };

@@ -19,12 +19,12 @@ export const DEFAULT_NETWORK: NetworkMode = 'freeflow';
  * - `tcp`: the tcp BTL over the overlay (TCP over VXLAN), as before the inter-host planes existed;
  * - `handoff`: host-network handoff, path letter `h`: each host's ffagent hands the rank a TCP socket
  *   connected over the underlay (docs/agent.md);
+ * - `router`: the FreeFlow router, path letter `r`: ranks hand fragments to their host's ffagent through
+ *   shared memory and the agents forward them to each other with UCX (docs/agent.md, "The `r` plane");
  * - `auto`: the orchestrator chooses; today that is `tcp` (see orchestrator/decide-paths.ts for why).
- * `router` (the FreeFlow UCX router, letter `r`) is refused until it exists, with a message that says so.
  */
-export const INTER_HOST_MODES = ['auto', 'handoff', 'tcp'] as const;
+export const INTER_HOST_MODES = ['auto', 'handoff', 'router', 'tcp'] as const;
 export type InterHostMode = (typeof INTER_HOST_MODES)[number];
-const NOT_YET_INTER_HOST = ['router'] as const;
 
 /** fill: container after container, host after host. round-robin: one rank per container, hosts interleaved. */
 export const PLACEMENT_STRATEGIES = ['fill', 'round-robin'] as const;
@@ -66,7 +66,7 @@ export const FIELD_FIXES: Readonly<Record<string, string>> = {
   ranks: `use a whole number of MPI ranks from 1 to ${LIMITS.ranks} (at most hosts x containersPerHost x slotsPerContainer)`,
   placement: `use one of: ${PLACEMENT_STRATEGIES.join(', ')} (default fill)`,
   network: `use one of: ${NETWORK_MODES.join(', ')} (default ${DEFAULT_NETWORK})`,
-  interHost: `use one of: ${INTER_HOST_MODES.join(', ')} (default auto); handoff needs network freeflow`,
+  interHost: `use one of: ${INTER_HOST_MODES.join(', ')} (default auto); handoff and router need network freeflow`,
   program: 'give command (and optionally args), e.g. {command: build/bin/ffcheck_allpairs, args: []}',
   'program.command': 'give the program to run: a path or a command on PATH',
   'program.args': 'give a list of strings',
@@ -98,16 +98,7 @@ export const jobSpecSchema = z.strictObject({
   ranks: wholeNumber(LIMITS.ranks),
   placement: z.enum(PLACEMENT_STRATEGIES).default('fill'),
   network: z.enum(NETWORK_MODES).default(DEFAULT_NETWORK),
-  // A plane that is planned but not built gets its own message instead of "must be one of".
-  interHost: z
-    .preprocess((mode, context) => {
-      if (typeof mode === 'string' && (NOT_YET_INTER_HOST as readonly string[]).includes(mode)) {
-        context.addIssue({ code: 'custom', input: mode, message: 'is not implemented yet (the FreeFlow UCX router plane of issue 8)' });
-        return z.NEVER;
-      }
-      return mode;
-    }, z.enum(INTER_HOST_MODES))
-    .default('auto'),
+  interHost: z.enum(INTER_HOST_MODES).default('auto'),
   program: z.strictObject({
     command: z.string().min(1),
     args: z.array(z.string()).default([]),
@@ -118,7 +109,7 @@ export const jobSpecSchema = z.strictObject({
   user: z.string().regex(USER_PATTERN, { error: 'is not a user name, uid or uid:gid' }).optional(),
 }).superRefine((spec, context) => {
   // Forcing a freeflow plane on a job that does not use freeflow would be silently ignored: refuse it.
-  if (spec.network === 'overlay' && spec.interHost === 'handoff')
+  if (spec.network === 'overlay' && (spec.interHost === 'handoff' || spec.interHost === 'router'))
     context.addIssue({ code: 'custom', path: ['interHost'], input: spec.interHost, message: 'needs network freeflow (network overlay sends everything over the overlay)' });
 });
 

@@ -41,11 +41,13 @@ test('--network overrides a spec file', () => {
   assert.is(parseRunArgs([path.join(REPO_ROOT, 'jobs', 'demo.yaml'), '--network', 'freeflow']).spec.network, 'freeflow');
 });
 
-test('--inter-host sets interHost, alone or over a spec file; router is refused as not implemented yet', () => {
+test('--inter-host sets interHost, alone or over a spec file; handoff and router need network freeflow', () => {
   assert.is(parseRunArgs(['-n', '2', '--', 'x']).spec.interHost, 'auto');
   assert.is(parseRunArgs(['-n', '2', '--inter-host', 'handoff', '--', 'x']).spec.interHost, 'handoff');
   assert.is(parseRunArgs([path.join(REPO_ROOT, 'jobs', 'demo.yaml'), '--inter-host', 'tcp']).spec.interHost, 'tcp');
-  assert.match(errorOf(['-n', '2', '--inter-host', 'router', '--', 'x']).notes.join('\n'), /--inter-host \(interHost\): is not implemented yet.*use one of: auto, handoff, tcp/);
+  assert.is(parseRunArgs(['-n', '2', '--inter-host', 'router', '--', 'x']).spec.interHost, 'router');
+  assert.match(errorOf(['-n', '2', '--inter-host', 'rdma', '--', 'x']).notes.join('\n'), /--inter-host \(interHost\): must be one of auto, handoff, router, tcp/);
+  assert.match(errorOf(['-n', '2', '--network', 'overlay', '--inter-host', 'router', '--', 'x']).notes.join('\n'), /--inter-host \(interHost\): needs network freeflow/);
   assert.match(errorOf(['-n', '2', '--network', 'overlay', '--inter-host', 'handoff', '--', 'x']).notes.join('\n'), /--inter-host \(interHost\): needs network freeflow/);
 });
 

@@ -40,9 +40,9 @@ const NUMERIC_FLAGS: Readonly<Record<string, string>> = {
   '--timeout': 'timeoutSeconds',
 };
 
-export const RUN_USAGE = `ffrun run <job.yaml> [--network overlay|freeflow] [--inter-host auto|handoff|tcp] [--mtu BYTES] [--json]
+export const RUN_USAGE = `ffrun run <job.yaml> [--network overlay|freeflow] [--inter-host auto|handoff|router|tcp] [--mtu BYTES] [--json]
 ffrun [run] -n <ranks> [--hosts H] [--containers-per-host C] [--slots-per-container S] [--mtu BYTES]
-      [--placement fill|round-robin] [--network overlay|freeflow] [--inter-host auto|handoff|tcp] [--timeout SECONDS]
+      [--placement fill|round-robin] [--network overlay|freeflow] [--inter-host auto|handoff|router|tcp] [--timeout SECONDS]
       [--name NAME] [--user USER|UID[:GID]] [-x NAME=VALUE]... [--mca NAME VALUE]... [--json] -- <program> [args...]`;
 
 /**

@@ -1,0 +1,160 @@
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { z } from 'zod';
+import { REPO_ROOT } from '../ts-runtime/src/util/repo-root';
+import { FfrunProcess, runFfrun, waitFor } from './support/ffrun';
+import { leftoversOf, processesMatching } from './support/leftovers';
+
+/**
+ * The router plane (`r`, issue 8) end to end through ffrun with `--inter-host router`: every run of
+ * test/mpi/manifest.json that spans hosts (2 hosts x 2-4 containers: pairs within a host on shared memory
+ * `m`, across hosts through the routers `r`, including abort and a rank dying mid-transfer), runs on 3
+ * hosts, the traffic on the hosts' underlay rather than the overlay, an agent SIGKILLed mid-job (the job
+ * fails within 10 s naming the agent), and nothing left behind after any of them. Needs root.
+ */
+const BIN = path.join(REPO_ROOT, 'build', 'bin');
+
+const manifestSchema = z.object({
+  version: z.literal(1),
+  runs: z.array(
+    z.object({
+      name: z.string(),
+      program: z.string(),
+      args: z.array(z.string()),
+      ranks: z.number().int().positive(),
+      hosts: z.number().int().positive(),
+      containersPerHost: z.number().int().positive(),
+      timeoutSeconds: z.number().int().positive(),
+      expectExit: z.union([z.literal(0), z.literal('nonzero')]),
+      expectOutput: z.array(z.string()).default([]),
+      forbidOutput: z.array(z.string()).default([]),
+    }),
+  ),
+});
+type Run = z.output<typeof manifestSchema>['runs'][number];
+
+const manifest = manifestSchema.parse(JSON.parse(readFileSync(path.join(REPO_ROOT, 'test', 'mpi', 'manifest.json'), 'utf8')));
+
+const reportSchema = z.object({
+  job: z.object({ id: z.string(), network: z.string(), interHost: z.object({ plane: z.string() }) }),
+  paths: z.object({
+    planned: z.array(z.string()),
+    actual: z.array(z.string()).nullable().optional(),
+    fallbacks: z.array(z.unknown()).optional(),
+  }),
+});
+
+/** The manifest's runs across hosts, and the same programs on 3 hosts (the manifest has none). */
+const threeHostRuns: Run[] = [
+  { ...byName('allpairs-2h2c-4r'), name: 'allpairs-3h1c-3r', ranks: 3, hosts: 3, containersPerHost: 1, expectOutput: ['ffcheck_allpairs: all \\d+ subtests passed on 3 ranks', 'PASS allpairs \\(3 ranks on 3 hostnames'] },
+  { ...byName('collectives-2h3c-6r'), name: 'collectives-3h2c-6r', ranks: 6, hosts: 3, containersPerHost: 2, expectOutput: [] },
+  { ...byName('p2p-2h2c-4r'), name: 'p2p-3h2c-6r', ranks: 6, hosts: 3, containersPerHost: 2, expectOutput: [] },
+];
+
+function byName(name: string): Run {
+  const run = manifest.runs.find((candidate) => candidate.name === name);
+  if (run === undefined) throw new Error(`test/mpi/manifest.json has no run ${name}`);
+  return run;
+}
+
+for (const run of [...manifest.runs.filter((candidate) => candidate.hosts > 1), ...threeHostRuns]) {
+  test(`${run.name} --inter-host router: ${run.ranks} ranks on ${run.hosts} hosts x ${run.containersPerHost} containers`, async () => {
+    const slots = Math.ceil(run.ranks / (run.hosts * run.containersPerHost));
+    const result = await runFfrun(
+      [
+        '-n', String(run.ranks), '--hosts', String(run.hosts), '--containers-per-host', String(run.containersPerHost),
+        '--slots-per-container', String(slots), '--inter-host', 'router', '--timeout', String(run.timeoutSeconds),
+        '--name', run.name, '--json', '--', path.join('build', 'bin', run.program), ...run.args,
+      ],
+      (run.timeoutSeconds + 60) * 1000,
+    );
+    const output = result.stderr;
+    if (run.expectExit === 0) assert.is(result.code, 0, output);
+    else assert.ok(result.code !== 0 && result.code !== 124, `expected a prompt non-zero exit, got ${result.code}:\n${output}`);
+    for (const pattern of run.expectOutput) assert.match(output, new RegExp(pattern, 'm'), `missing /${pattern}/`);
+    for (const pattern of run.forbidOutput) assert.not.match(output, new RegExp(pattern, 'm'), `forbidden /${pattern}/`);
+
+    const report = reportSchema.parse(JSON.parse(result.stdout));
+    assert.is(report.job.interHost.plane, 'router');
+    // every pair across hosts planned r, within a host m: no t anywhere
+    report.paths.planned.forEach((row) => assert.match(row, /^[smr]+$/, JSON.stringify(report.paths.planned)));
+    assert.ok(report.paths.planned.some((row) => row.includes('r')), 'no pair planned r');
+    if (run.expectExit === 0) {
+      // every rank reported, and each pair used the path it was planned (the BTL's own report)
+      assert.equal(report.paths.fallbacks ?? [], [], `fell back: ${JSON.stringify(report.paths)}`);
+      assert.equal(report.paths.actual, report.paths.planned, JSON.stringify(report.paths));
+    }
+    // Other sessions run the same programs from other checkouts on this machine at the same time, and
+    // plain mpiruns of theirs create /dev/shm entries: look for processes of this checkout's binary (tests
+    // here run one at a time) and leave /dev/shm to the job-scoped checks (ffrun jobs keep their segments
+    // in the job's shared tmpfs, which leftoversOf checks; router memory is a memfd, never a file).
+    const problems = leftoversOf(report.job.id, { marker: new RegExp(escapeRegExp(path.join(REPO_ROOT, 'build', 'bin', run.program))) });
+    assert.equal(problems, [], `job ${report.job.id} left: ${problems.join('\n')}`);
+  });
+}
+
+function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+function jobIdOf(stderr: string): string {
+  const id = /setting up cluster ([a-z0-9]{6})/.exec(stderr)?.[1];
+  if (id === undefined) throw new Error(`no job id in ffrun's output:\n${stderr}`);
+  return id;
+}
+
+/** Bytes a link of a host namespace has sent and received. */
+function linkBytes(netns: string, link: string): number {
+  const [stats] = JSON.parse(execFileSync('ip', ['-n', netns, '-s', '-j', 'link', 'show', link], { encoding: 'utf8' }));
+  return stats.stats64.tx.bytes + stats.stats64.rx.bytes;
+}
+
+test('router traffic goes over the underlay (ul0 busy, vxlan0 ~idle); the agent SIGKILLed mid-job ends the job within 10 s naming it; nothing left', async () => {
+  const ffrun = new FfrunProcess(['-n', '2', '--hosts', '2', '--inter-host', 'router', '--timeout', '120', '--', path.join(BIN, 'ffcheck_allpairs'), '--iterations', '100000', '--sizes', '4M', '--timeout', '100']);
+  try {
+    await waitFor('both ranks to run', () => processesMatching(/ffcheck_allpairs --iterations 100000/).length === 2);
+    const jobId = jobIdOf(ffrun.stderr);
+    const host0 = `ff-${jobId}-h0`;
+    // MPI_Init and the first (checked) 4 MiB messages take seconds on a loaded machine: wait until data
+    // flows on the underlay (at least 4 MiB in a second), then measure.
+    const deadline = Date.now() + 60_000;
+    for (let last = linkBytes(host0, 'ul0'); ; ) {
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      const now = linkBytes(host0, 'ul0');
+      if (now - last > 4 * 1024 * 1024) break;
+      last = now;
+      assert.ok(Date.now() < deadline && ffrun.child.exitCode === null, `no data on the underlay within 60 s:\n${ffrun.stderr}`);
+    }
+    const before = { vxlan: linkBytes(host0, 'vxlan0'), underlay: linkBytes(host0, 'ul0') };
+    await new Promise((resolve) => setTimeout(resolve, 2000));
+    const vxlan = linkBytes(host0, 'vxlan0') - before.vxlan;
+    const underlay = linkBytes(host0, 'ul0') - before.underlay;
+    assert.ok(underlay > 16 * 1024 * 1024, `the underlay carried only ${underlay} B in 2 s`);
+    assert.ok(vxlan < 256 * 1024, `vxlan0 carried ${vxlan} B in 2 s while router pairs streamed (${underlay} B on ul0)`);
+
+    const [agent] = processesMatching(new RegExp(`ffagent --control /run/freeflow-jobs/${jobId}/agents/h1\\.sock`));
+    assert.ok(agent !== undefined, 'no ffagent on h1');
+    const killedAt = Date.now();
+    process.kill(agent!.pid, 'SIGKILL');
+    const result = await ffrun.finished(30_000);
+    const seconds = (Date.now() - killedAt) / 1000;
+    assert.ok(result.code !== 0, `ffrun exited 0 after its agent was killed:\n${result.stderr}`);
+    assert.ok(seconds < 10, `the job took ${seconds} s to end after the agent died`);
+    assert.match(result.stderr, /ffagent \(\S*agent\.sock\) closed this rank's router connection: the agent died/);
+    const problems = leftoversOf(jobId);
+    assert.equal(problems, [], `job ${jobId} left: ${problems.join('\n')}`);
+  } finally {
+    await ffrun.stop();
+  }
+});
+
+test('--inter-host router with network overlay is refused, naming the fix', async () => {
+  const result = await runFfrun(['-n', '2', '--hosts', '2', '--network', 'overlay', '--inter-host', 'router', '--', '/bin/true']);
+  assert.is(result.code, 2, result.stderr);
+  assert.match(result.stderr, /--inter-host \(interHost\): needs network freeflow/);
+});
+
+test.run();
