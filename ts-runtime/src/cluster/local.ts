@@ -15,6 +15,10 @@ import { claimJobDir, recordContainer } from './state';
 import { listJobNetns, teardownJob } from './teardown';
 import type { Cluster, ClusterRequest, ContainerHandle, HostHandle, LauncherHandle, ProgressReporter } from './types';
 
+/** How long re-registering a job waits for the agents to drop the previous job's lease: 100 x 20 ms. */
+const AGENT_RELEASE_ATTEMPTS = 100;
+const AGENT_RELEASE_WAIT_MS = 20;
+
 /** A failure inside one named set-up step; hosts are set up in parallel, so the step travels with the error. */
 class SetupStepError extends Error {
   constructor(readonly step: string, override readonly cause: unknown) {
@@ -100,7 +104,7 @@ async function buildHost(
   }
   const containers = host.containers.map((container) =>
     runStep(`${container.name}: network and init`, progress, async (): Promise<ContainerHandle> => {
-      await runBatch('ip', container.netns, endpointBatch(container.overlayCidr));
+      if (container.network === 'own') await runBatch('ip', container.netns, endpointBatch(container.overlayCidr));
       const init = await startContainer({
         container,
         mounts: { sharedDir: host.sharedDir, shmSizeMiB: request.shmSizeMiB, volumes: common.volumes },
@@ -112,8 +116,8 @@ async function buildHost(
         hostsText: common.hostsText,
       });
       recordContainer(layout.containerMapFile, { name: container.name, init });
-      const { name, index, netns, overlayIp } = container;
-      return { name, host: host.index, index, netns, overlayIp, initPid: init.pid };
+      const { name, index, network, netns, overlayIp } = container;
+      return { name, host: host.index, index, network, netns, overlayIp, initPid: init.pid };
     }),
   );
   await allSettledOrThrow<unknown>([...containers, ...others]);
@@ -168,8 +172,21 @@ class LocalCluster implements Cluster {
 
   async registerJobWithAgents(key: string): Promise<void> {
     if (this.agents.length === 0) throw new FfError('INTERNAL', `cluster ${this.jobId} was created without agents`);
-    if (this.agentLease !== undefined) throw new FfError('INTERNAL', `job ${this.jobId} is already registered with the agents`);
-    this.agentLease = await registerJobWithAgents(this.agents, this.hosts, { jobId: this.jobId, key, ...this.user });
+    // Jobs run one after another on one cluster (ffbench) each with a key of their own: the previous
+    // job's lease ends here, and the agents drop it once they see its connection close, a moment later.
+    const previous = this.agentLease;
+    this.agentLease = undefined;
+    previous?.release();
+    for (let attempt = 1; ; attempt++) {
+      try {
+        this.agentLease = await registerJobWithAgents(this.agents, this.hosts, { jobId: this.jobId, key, ...this.user });
+        return;
+      } catch (error) {
+        const stillThere = previous !== undefined && /error exists /.test((error as Error).message);
+        if (!stillThere || attempt >= AGENT_RELEASE_ATTEMPTS) throw error;
+        await new Promise((resolve) => setTimeout(resolve, AGENT_RELEASE_WAIT_MS));
+      }
+    }
   }
 
   destroy(): Promise<void> {

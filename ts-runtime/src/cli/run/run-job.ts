@@ -102,6 +102,9 @@ export async function withProbedCluster<T>(
     readonly user?: JobUser;
     /** Start one ffagent per host (jobs that plan handoff between hosts). */
     readonly agents?: boolean;
+    /** ffbench: jumbo-frame clusters and host-mode ranks (see ClusterRequest). */
+    readonly containerMtu?: number;
+    readonly hostNetworkContainersPerHost?: number;
   },
   hooks: Pick<JobHooks, 'progress' | 'interrupt'>,
   work: (probed: ProbedCluster) => Promise<T>,
@@ -125,6 +128,8 @@ export async function withProbedCluster<T>(
         readOnlyVolumes: shape.readOnlyVolumes ?? [REPO_ROOT],
         ...(shape.user === undefined ? {} : { user: shape.user }),
         ...(shape.agents === true ? { agents: true } : {}),
+        ...(shape.containerMtu === undefined ? {} : { containerMtu: shape.containerMtu }),
+        ...(shape.hostNetworkContainersPerHost === undefined ? {} : { hostNetworkContainersPerHost: shape.hostNetworkContainersPerHost }),
       },
       (step) => progress.note(step),
     ),
