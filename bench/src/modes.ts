@@ -10,7 +10,8 @@ import { validateJobSpec } from '../../ts-runtime/src/spec/validate';
  * what Open MPI is told. Every mode except the freeflow ones names exactly one transport besides `self`,
  * so Open MPI has no other way to connect the pair: its path is fixed by construction (a wrong set-up
  * fails instead of measuring something else). The freeflow modes keep tcp behind freeflow, as ffrun
- * does, so their path is checked from the BTL's reports after every run.
+ * does, so their path (shm, or the inter-host plane h or r they ask for) is checked from the BTL's
+ * reports after every run. Cross-host modes exist at the default MTU and at jumbo frames.
  */
 export const MODE_IDS = [
   'vader',

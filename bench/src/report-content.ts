@@ -6,6 +6,7 @@ import { CROSS_HOST_TARGETS, evaluateTargets, figure7Panels, LATENCY_SIZE, BANDW
 import {
   figure1Table,
   figure7Table,
+  gainHeadline,
   headlineComparisons,
   headlineTable,
   machineTable,
@@ -138,6 +139,7 @@ export function reportBlocks(raw: RawReport): Block[] {
     paragraph(`Profile ${raw.profile.name}: ${raw.profile.description}. ${method(raw)}`),
     ...alerts(raw),
     heading(2, 'Headline'),
+    ...(gainHeadline(raw) === null ? [] : [paragraph(gainHeadline(raw)!)]),
     table(headlineTable(raw)),
     { kind: 'list', items: headlineComparisons(raw) },
     ...targetsSection(raw),
@@ -178,8 +180,10 @@ export function reportBlocks(raw: RawReport): Block[] {
 /** What a run prints on stdout: the targets (profile shm) or the headline table, then the comparisons. */
 export function stdoutBlocks(raw: RawReport, targetsFirst: boolean): Block[] {
   const targets = [...targetsSection(raw), ...crossHostTargetsSection(raw)];
+  const gain = gainHeadline(raw);
   const headline: Block[] = [
-    heading(2, `ffbench ${raw.profile.name}: medians [min-max] of ${raw.profile.repetitions} interleaved repetitions, ${raw.machine.cpus} CPUs, ${raw.machine.openMpi}`),
+    heading(2, `ffbench ${raw.profile.name}: medians [min-max] of ${raw.profile.repetitions} interleaved repetitions, ${raw.machine.cpuModel}, ${raw.machine.cpus} CPUs, ${raw.machine.openMpi}`),
+    ...(gain === null ? [] : [paragraph(gain)]),
     table(headlineTable(raw)),
     { kind: 'list', items: headlineComparisons(raw) },
   ];

@@ -83,6 +83,36 @@ export function headlineComparisons(raw: RawReport): string[] {
   return lines;
 }
 
+/** "4.0x lower" for a latency ratio of 0.25, "1.30x higher" for 1.3: how a ratio reads as a gain. */
+function gainWords(ratio: number, lowerIsBetter: boolean): string {
+  const better = lowerIsBetter ? ratio < 1 : ratio > 1;
+  const factor = ratio >= 1 ? ratio : 1 / ratio;
+  return `${factor.toFixed(factor >= 10 ? 0 : 2)}x ${ratio < 1 ? 'lower' : 'higher'}${better ? '' : ' (worse)'}`;
+}
+
+/**
+ * The one-line headline of `npm start` and `ffrun bench`: freeflow's gain over TCP between containers on
+ * one host (vs the bridge) and across hosts over `h` (vs the overlay), 8 B latency and 4 MiB bandwidth,
+ * medians of paired repetitions, with the CPU the numbers come from. Null when neither pair ran.
+ */
+export function gainHeadline(raw: RawReport): string | null {
+  const ran = modesRun(raw);
+  const parts: string[] = [];
+  const pairs: Array<[string, ModeId, ModeId]> = [
+    ['same host (vs bridge TCP)', 'freeflow-same-host', 'bridge-tcp'],
+    ['across hosts over h (vs overlay TCP)', 'freeflow-handoff', 'overlay-tcp'],
+  ];
+  for (const [where, candidate, baseline] of pairs) {
+    if (!ran.has(candidate) || !ran.has(baseline)) continue;
+    const latency = ratioOf(raw, candidate, baseline, 'latency', LATENCY_SIZE);
+    const bandwidth = ratioOf(raw, candidate, baseline, 'bandwidth', BANDWIDTH_SIZE);
+    if (latency === null || bandwidth === null) continue;
+    parts.push(`${where}: ${formatSize(LATENCY_SIZE)} latency ${gainWords(latency.median, true)}, ${formatSize(BANDWIDTH_SIZE)} bandwidth ${gainWords(bandwidth.median, false)}`);
+  }
+  if (parts.length === 0) return null;
+  return `freeflow between containers, ${parts.join('; ')} (medians of ${raw.profile.repetitions} paired repetitions on ${raw.machine.cpuModel}, ${raw.machine.cpus} CPUs)`;
+}
+
 export function figure1Table(raw: RawReport): Table {
   const ran = modesRun(raw);
   const rows = FIGURE_1.filter((bar) => ran.has(bar.mode)).map((bar) => [bar.label, latencyCell(raw, bar.mode), bandwidthCell(raw, bar.mode), cpuCell(raw, bar.mode)]);
