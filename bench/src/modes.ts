@@ -233,8 +233,8 @@ export function modeById(id: ModeId): BenchMode {
 }
 
 /**
- * The benchmark cluster: 2 hosts x 2 containers, and one host-network container per host (for host-mode
- * ranks), every mode placed on it; one such cluster per container MTU the profile's modes need.
+ * The benchmark cluster: 2 hosts x 2 containers, and one host-network container per host when a mode has
+ * host-mode ranks, every mode placed on it; one such cluster per container MTU the profile's modes need.
  */
 export const BENCH_CLUSTER = { hosts: 2, containersPerHost: 2, hostNetworkContainersPerHost: 1 } as const;
 

@@ -26,7 +26,8 @@ export function reportTitle(raw: RawReport): string {
 function clustersText(raw: RawReport): string {
   const [first] = raw.clusters;
   if (first === undefined) return 'no cluster';
-  const shape = `${first.hosts} hosts x ${first.containersPerHost} containers (+${first.hostNetworkContainersPerHost} host-network container per host)`;
+  const hostNetwork = first.hostNetworkContainersPerHost === 0 ? '' : ` (+${first.hostNetworkContainersPerHost} host-network container per host)`;
+  const shape = `${first.hosts} hosts x ${first.containersPerHost} containers${hostNetwork}`;
   const each = raw.clusters.map((c) => `job ${c.jobId}: container MTU ${c.containerMtu}, underlay ${c.underlayMtu}`).join('; ');
   return raw.clusters.length === 1 ? `one embedded cluster of ${shape} (${each})` : `${raw.clusters.length} embedded clusters of ${shape}, all up for the whole run (${each})`;
 }

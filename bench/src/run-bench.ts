@@ -52,7 +52,7 @@ type ClusterRecord = RawReport['clusters'][number];
  */
 async function withBenchClusters<T>(
   mtus: readonly MtuClass[],
-  needs: { agents: boolean },
+  needs: { agents: boolean; hostNetwork: boolean },
   hooks: BenchHooks,
   work: (clusters: readonly BenchCluster[]) => Promise<T>,
   built: readonly BenchCluster[] = [],
@@ -66,7 +66,10 @@ async function withBenchClusters<T>(
   let probedMtus = { containerMtu: 0, underlayMtu: 0 };
   const { timings } = await withProbedCluster(
     {
-      ...BENCH_CLUSTER,
+      hosts: BENCH_CLUSTER.hosts,
+      containersPerHost: BENCH_CLUSTER.containersPerHost,
+      // Only for host-mode ranks: other profiles' clusters stay exactly as ffrun builds them.
+      hostNetworkContainersPerHost: needs.hostNetwork ? BENCH_CLUSTER.hostNetworkContainersPerHost : 0,
       ...(containerMtu === undefined ? {} : { containerMtu }),
       // Host-mode ranks need none, but every freeflow cross-host mode asks for a plane through the agents.
       agents: needs.agents,
@@ -79,7 +82,8 @@ async function withBenchClusters<T>(
       inner = await withBenchClusters(rest, needs, hooks, work, [...built, { mtu, probed }], records);
     },
   );
-  const { hosts, containersPerHost, hostNetworkContainersPerHost } = BENCH_CLUSTER;
+  const { hosts, containersPerHost } = BENCH_CLUSTER;
+  const hostNetworkContainersPerHost = needs.hostNetwork ? BENCH_CLUSTER.hostNetworkContainersPerHost : 0;
   // Outer clusters finish last: put each at its MTU's place in the list.
   inner!.clusters.splice(built.length, 0, { mtu, jobId, hosts, containersPerHost, hostNetworkContainersPerHost, ...probedMtus, ...timings });
   return inner!;
@@ -102,7 +106,8 @@ export async function runBench(profile: Profile, repetitions: number, hooks: Ben
   const runs = scheduleRuns({ ...profile, modes: runnable, netpipe: profile.netpipe }, repetitions);
   const mtus = MTU_CLASSES.filter((mtu) => runnable.some((id) => modeById(id).mtu === mtu));
   const agents = runnable.some((id) => modeById(id).network === 'freeflow' && modeById(id).locality === 'cross-host');
-  const { result, clusters } = await withBenchClusters(mtus, { agents }, hooks, async (built) => {
+  const hostNetwork = runnable.some((id) => modeById(id).hostNetwork);
+  const { result, clusters } = await withBenchClusters(mtus, { agents, hostNetwork }, hooks, async (built) => {
     const linkMtuRecord: RawReport['machine']['mtus'] = {};
     for (const { mtu, probed } of built) linkMtuRecord[mtu] = await linkMtus(probed);
     const clusterOf = (id: ModeId): ProbedCluster => built.find((c) => c.mtu === modeById(id).mtu)!.probed;

@@ -267,7 +267,7 @@ export function machineTable(raw: RawReport): Table {
     ['load average after', `${load(m.load.after)}${m.load.high ? ' (HIGH)' : ''}`],
     ...raw.clusters.map((c) => [
       `cluster (${c.mtu} MTU)`,
-      `job ${c.jobId}: ${c.hosts} hosts x ${c.containersPerHost} containers + ${c.hostNetworkContainersPerHost} host-network container per host, container MTU ${c.containerMtu}, underlay ${c.underlayMtu}, set up in ${(c.setupMs / 1000).toFixed(2)} s`,
+      `job ${c.jobId}: ${c.hosts} hosts x ${c.containersPerHost} containers${c.hostNetworkContainersPerHost === 0 ? '' : ` + ${c.hostNetworkContainersPerHost} host-network container per host`}, container MTU ${c.containerMtu}, underlay ${c.underlayMtu}, set up in ${(c.setupMs / 1000).toFixed(2)} s`,
     ]),
   ];
   return { headers: ['machine', ''], rows, leftColumns: [1] };
