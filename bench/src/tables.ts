@@ -135,11 +135,13 @@ export function figure7Table(raw: RawReport): Table {
   const rows: string[][] = [];
   for (const { panel, overlay, hostMode, freeflow } of figure7Panels(raw)) {
     for (const bar of freeflow) {
-      const metrics: Array<[MetricId, number, string]> = [
+      const all: Array<[MetricId, number, string]> = [
         ['latency', LATENCY_SIZE, `latency ${formatSize(LATENCY_SIZE)}`],
         ['bandwidth', BANDWIDTH_SIZE, `bandwidth ${formatSize(BANDWIDTH_SIZE)}`],
         ['cpu', BANDWIDTH_SIZE, 'CPU per byte'],
       ];
+      // A plane that was not run gets one row, saying why.
+      const metrics = modesRun(raw).has(bar.mode) ? all : all.slice(0, 1);
       for (const [metric, size, what] of metrics) {
         const unit = METRICS[metric].unit;
         const value = (id: ModeId | undefined): string => (id === undefined ? '-' : formatSpread(statOf(raw, id, metric, size), unit));
