@@ -105,7 +105,7 @@ test('summary.md: the numbers behind Fig. 1 and Fig. 7 and the ratios freeflow/v
     assert.match(markdown, /bytes = 4096 \+ a x \(R \+ 128\).*R = btl_freeflow_ring_size = 524288 B.*a = 1\): 516\.1 KiB per rank/);
     assert.match(markdown, /^## Agreement with NetPIPE$/m);
     assert.match(markdown, /^\| 8 B \| [0-9.]+ us \[[0-9.-]+\] \| [0-9.]+ us/m);
-    assert.match(markdown, /\| freeflow h \|.*\| network freeflow, interHost handoff \|.*\| handoff \(h\) in (\d+)\/\1 runs, as the BTL reported \| underlay 1500 \| ok \|/);
+    assert.match(markdown, /\| freeflow h \|.*\| network freeflow, interHost handoff \| handoff \(h\) in (\d+)\/\1 runs, as the BTL reported \| underlay 1500 \| ok \|/);
     assert.not.match(markdown, /<svg/);
   });
 });
