@@ -2,7 +2,6 @@ import { existsSync } from 'node:fs';
 import type { Progress } from '../../ts-runtime/src/cli/progress';
 import { withProbedCluster, type ProbedCluster } from '../../ts-runtime/src/cli/run/run-job';
 import { FfError } from '../../ts-runtime/src/errors';
-import { REPO_ROOT } from '../../ts-runtime/src/util/repo-root';
 import { assertNetworkAvailable, assertOpenMpiInstalled, assertRoot } from '../../ts-runtime/src/launcher/preflight';
 import { collectMachineFacts, loadAverage, loadVerdict, parseLinkMtus } from './machine';
 import { BENCH_CLUSTER, containerMtuOf, jobForMode, modeById, modeRefusal, type ModeId, type MtuClass } from './modes';
@@ -71,9 +70,8 @@ async function withBenchClusters<T>(
       // Only for host-mode ranks: other profiles' clusters stay exactly as ffrun builds them.
       hostNetworkContainersPerHost: needs.hostNetwork ? BENCH_CLUSTER.hostNetworkContainersPerHost : 0,
       ...(containerMtu === undefined ? {} : { containerMtu }),
-      // Host-mode ranks need none, but every freeflow cross-host mode asks for a plane through the agents.
+      // The freeflow cross-host modes' planes go through the hosts' agents.
       agents: needs.agents,
-      readOnlyVolumes: [REPO_ROOT],
     },
     hooks,
     async (probed) => {
@@ -85,7 +83,8 @@ async function withBenchClusters<T>(
   const { hosts, containersPerHost } = BENCH_CLUSTER;
   const hostNetworkContainersPerHost = needs.hostNetwork ? BENCH_CLUSTER.hostNetworkContainersPerHost : 0;
   // Outer clusters finish last: put each at its MTU's place in the list.
-  inner!.clusters.splice(built.length, 0, { mtu, jobId, hosts, containersPerHost, hostNetworkContainersPerHost, ...probedMtus, ...timings });
+  const { setupMs, probeMs, teardownMs } = timings;
+  inner!.clusters.splice(built.length, 0, { mtu, jobId, hosts, containersPerHost, hostNetworkContainersPerHost, ...probedMtus, setupMs, probeMs, teardownMs });
   return inner!;
 }
 
