@@ -2,7 +2,7 @@ import { formatNumber, formatSize } from './format';
 import type { ModeId } from './modes';
 import type { RawReport } from './raw';
 import type { Spread } from './statistics';
-import { BANDWIDTH_SIZE, FIGURE_1, FIGURE_7, LATENCY_SIZE, METRICS, netpipeAgreement, sizesOf, statOf, type MetricId } from './summary';
+import { BANDWIDTH_SIZE, FIGURE_1, figure7Panels, LATENCY_SIZE, METRICS, modesRun, netpipeAgreement, sizesOf, statOf, type MetricId } from './summary';
 import { barChart, lineChart, type Bar, type ChartPoint, type LineSeries } from './svg-chart';
 import { modeName } from './tables';
 
@@ -15,14 +15,21 @@ export const MODE_COLOR: Readonly<Record<ModeId, string>> = {
   'bridge-tcp': '#c44e52',
   'freeflow-same-host': '#2ca02c',
   'overlay-tcp': '#937860',
-  'freeflow-cross-host': '#17becf',
+  'host-tcp': '#da8bc3',
+  'freeflow-handoff': '#17becf',
+  'freeflow-router': '#bcbd22',
+  // Jumbo frames: the same family, darker.
+  'overlay-tcp-jumbo': '#5e4c3d',
+  'host-tcp-jumbo': '#a4578d',
+  'freeflow-handoff-jumbo': '#0f7c88',
+  'freeflow-router-jumbo': '#7d7e16',
 };
 
 const point = (x: number, spread: Spread): ChartPoint => ({ x, y: spread.median, low: spread.min, high: spread.max });
 
 function modeSeries(raw: RawReport, metric: MetricId): LineSeries[] {
   const sizes = sizesOf(raw, metric);
-  return raw.modes.map((mode) => ({
+  return raw.modes.filter((mode) => mode.refused === null).map((mode) => ({
     name: modeName(raw, mode.id),
     color: MODE_COLOR[mode.id],
     dashed: mode.locality === 'cross-host',
@@ -46,7 +53,14 @@ export function metricChart(raw: RawReport, metric: MetricId): string {
   });
 }
 
-/** Bars start at zero on a linear axis: bandwidth reads better there in GB/s. */
+/**
+ * Latency bars span orders of magnitude (shared memory 0.2 us beside TCP 10 us): a log axis keeps every
+ * bar visible. Bandwidth and CPU bars stay linear from zero, bandwidth in GB/s.
+ */
+function barScale(metric: MetricId): 'linear' | 'log' {
+  return metric === 'latency' ? 'log' : 'linear';
+}
+
 function barUnit(metric: MetricId): { unit: string; scale: number } {
   return METRICS[metric].unit === 'MB/s' ? { unit: 'GB/s', scale: 1000 } : { unit: METRICS[metric].unit, scale: 1 };
 }
@@ -58,10 +72,10 @@ function bar(raw: RawReport, mode: ModeId, name: string, metric: MetricId, size:
 }
 
 function barTitle(figure: string, metric: MetricId, size: number): string {
-  return `${figure}: ${METRICS[metric].short}, ${formatSize(size)} (${barUnit(metric).unit})`;
+  return `${figure}: ${METRICS[metric].short}, ${formatSize(size)} (${barUnit(metric).unit}${barScale(metric) === 'log' ? ', log axis' : ''})`;
 }
 
-const ran = (raw: RawReport, mode: ModeId): boolean => raw.modes.some((m) => m.id === mode);
+const ran = (raw: RawReport, mode: ModeId): boolean => modesRun(raw).has(mode);
 
 /** Fig. 1 of the paper: latency and bandwidth bars of shared memory, host mode, overlay and freeflow. */
 export function figure1Charts(raw: RawReport): string[] {
@@ -72,22 +86,27 @@ export function figure1Charts(raw: RawReport): string[] {
       yLabel: barUnit(metric).unit,
       groups: [{ label: 'two ranks on one host', bars: bars.map((b) => bar(raw, b.mode, shortName(raw, b.mode), metric, size)) }],
       formatY: formatNumber,
+      scale: barScale(metric),
     });
   return [panel('latency', LATENCY_SIZE), panel('bandwidth', BANDWIDTH_SIZE)];
 }
 
-/** Fig. 7 of the paper: TCP overlay vs freeflow, intra- and inter-host, for latency, bandwidth and CPU. */
+/**
+ * Fig. 7 of the paper: TCP overlay vs freeflow, intra- and inter-host (with host-mode TCP, one bar per
+ * freeflow plane that ran, each MTU its own group), for latency, bandwidth and CPU.
+ */
 export function figure7Charts(raw: RawReport): string[] {
-  const panels = FIGURE_7.filter(({ overlay, freeflow }) => ran(raw, overlay.mode) && ran(raw, freeflow.mode));
+  const panels = figure7Panels(raw);
   const chart = (metric: MetricId, size: number): string =>
     barChart({
       title: barTitle('Fig. 7', metric, size),
       yLabel: barUnit(metric).unit,
-      groups: panels.map(({ panel, overlay, freeflow }) => ({
+      groups: panels.map(({ panel, overlay, hostMode, freeflow }) => ({
         label: panel,
-        bars: [bar(raw, overlay.mode, overlay.label, metric, size), bar(raw, freeflow.mode, freeflow.label, metric, size)],
+        bars: [overlay, ...(hostMode === null ? [] : [hostMode]), ...freeflow.filter((b) => ran(raw, b.mode))].map((b) => bar(raw, b.mode, b.label, metric, size)),
       })),
       formatY: formatNumber,
+      scale: barScale(metric),
     });
   return [chart('latency', LATENCY_SIZE), chart('bandwidth', BANDWIDTH_SIZE), chart('cpu', BANDWIDTH_SIZE)];
 }

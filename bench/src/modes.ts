@@ -1,15 +1,17 @@
-import { FfError } from '../../ts-runtime/src/errors';
+import { FfError, isFfError } from '../../ts-runtime/src/errors';
 import type { PathKind } from '../../ts-runtime/src/orchestrator/path-kind';
 import type { RankSlot } from '../../ts-runtime/src/orchestrator/placement';
 import { placeRanks } from '../../ts-runtime/src/orchestrator/placement';
 import type { JobSpec, NetworkMode } from '../../ts-runtime/src/spec/schema';
+import { validateJobSpec } from '../../ts-runtime/src/spec/validate';
 
 /**
  * The network modes ffbench compares. Each is: where the two ranks sit on the benchmark's cluster, and
  * what Open MPI is told. Every mode except the freeflow ones names exactly one transport besides `self`,
  * so Open MPI has no other way to connect the pair: its path is fixed by construction (a wrong set-up
  * fails instead of measuring something else). The freeflow modes keep tcp behind freeflow, as ffrun
- * does, so their path is checked from the BTL's reports after every run.
+ * does, so their path (shm, or the inter-host plane h or r they ask for) is checked from the BTL's
+ * reports after every run. Cross-host modes exist at the default MTU and at jumbo frames.
  */
 export const MODE_IDS = [
   'vader',
@@ -19,7 +21,14 @@ export const MODE_IDS = [
   'bridge-tcp',
   'freeflow-same-host',
   'overlay-tcp',
-  'freeflow-cross-host',
+  'host-tcp',
+  'freeflow-handoff',
+  'freeflow-router',
+  // The cross-host modes again on a jumbo-frame cluster (jumboVariant below).
+  'overlay-tcp-jumbo',
+  'host-tcp-jumbo',
+  'freeflow-handoff-jumbo',
+  'freeflow-router-jumbo',
 ] as const;
 export type ModeId = (typeof MODE_IDS)[number];
 
@@ -31,6 +40,17 @@ export const LOCALITY_LABEL: Readonly<Record<Locality, string>> = {
   'cross-host': 'containers, across hosts',
 };
 
+/**
+ * The container MTU of the cluster a mode runs on: the cluster default (1450, underlay 1500) or jumbo
+ * frames (8950, underlay 9000). One cluster per MTU, both up for the whole run, so runs interleave.
+ */
+export const JUMBO_CONTAINER_MTU = 8950;
+export type MtuClass = 'default' | 'jumbo';
+
+/** The inter-host plane each mode asks for explicitly (the spec's `interHost`), so that a mode means the
+ * same whatever ffrun's default `auto` picks. A string: the launcher's validation decides what it accepts. */
+export type RequestedInterHost = 'tcp' | 'handoff' | 'router';
+
 export interface BenchMode {
   readonly id: ModeId;
   readonly locality: Locality;
@@ -40,24 +60,37 @@ export interface BenchMode {
   readonly description: string;
   /** ffrun's network: decides the plan and whether the freeflow BTL is loaded. */
   readonly network: NetworkMode;
+  readonly interHost: RequestedInterHost;
+  readonly mtu: MtuClass;
+  /** The ranks run in their hosts' network namespaces (host-network containers), not in containers' own. */
+  readonly hostNetwork: boolean;
   /** MCA parameters that replace or add to ffrun's own. */
   readonly mca: Readonly<Record<string, string>>;
   readonly env: Readonly<Record<string, string>>;
   /** The path the pair must use for the numbers to mean what the mode's name says. */
-  readonly expectedPath: Exclude<PathKind, 'self' | 'router' | 'handoff'>;
+  readonly expectedPath: Exclude<PathKind, 'self'>;
+  /**
+   * Run only if the launcher accepts the mode's spec (a plane still being built): when its validation
+   * refuses it, the mode is reported as not run with the launcher's own message instead of failing.
+   */
+  readonly optional: boolean;
   /** The network link whose MTU applies (names as in the machine record), or null for shared memory. */
-  readonly link: 'container lo' | 'container eth0' | 'container eth0 over host vxlan0 and ul0' | null;
+  readonly link: 'container lo' | 'container eth0' | 'container eth0 over host vxlan0 and ul0' | 'host ul0' | null;
 }
 
 const TCP_ONLY = { btl: 'self,tcp' };
+/** The cluster's underlay subnet (cluster/layout.ts): host-mode ranks talk over it. */
+const UNDERLAY_SUBNET = '10.200.0.0/24';
+const SAME_HOST = { interHost: 'tcp', mtu: 'default', hostNetwork: false, optional: false } as const;
 
-export const MODES: readonly BenchMode[] = [
+const BASE_MODES: readonly BenchMode[] = [
   {
     id: 'vader',
     locality: 'one-namespace',
     name: 'vader',
     description: "Open MPI's shared memory (vader) with its default single copy (CMA), both ranks in one container",
     network: 'overlay',
+    ...SAME_HOST,
     mca: { btl: 'self,vader' },
     env: {},
     expectedPath: 'shm',
@@ -69,6 +102,7 @@ export const MODES: readonly BenchMode[] = [
     name: 'vader 2-copy',
     description: 'vader without single copy (btl_vader_single_copy_mechanism none): the fair 2-copy baseline for freeflow',
     network: 'overlay',
+    ...SAME_HOST,
     mca: { btl: 'self,vader', btl_vader_single_copy_mechanism: 'none' },
     env: {},
     expectedPath: 'shm',
@@ -80,6 +114,7 @@ export const MODES: readonly BenchMode[] = [
     name: 'TCP loopback',
     description: 'TCP over loopback in one network namespace (the paper\'s "host mode")',
     network: 'overlay',
+    ...SAME_HOST,
     mca: { ...TCP_ONLY, btl_tcp_if_include: 'lo' },
     env: {},
     expectedPath: 'tcp',
@@ -91,6 +126,7 @@ export const MODES: readonly BenchMode[] = [
     name: 'UCX shm',
     description: "UCX's shared memory transports (pml ucx, UCX_TLS=self,sm), both ranks in one container",
     network: 'overlay',
+    ...SAME_HOST,
     // Debian's pml ucx accepts only verbs devices unless told otherwise (notes/openmpi-btl.md).
     mca: { pml: 'ucx', pml_ucx_tls: 'any', pml_ucx_devices: 'any', btl: 'self' },
     env: { UCX_TLS: 'self,sm' },
@@ -103,6 +139,7 @@ export const MODES: readonly BenchMode[] = [
     name: 'bridge TCP',
     description: "TCP between two containers on one host over the host's bridge (the paper's overlay mode, Weave within a host)",
     network: 'overlay',
+    ...SAME_HOST,
     mca: TCP_ONLY,
     env: {},
     expectedPath: 'tcp',
@@ -114,6 +151,7 @@ export const MODES: readonly BenchMode[] = [
     name: 'freeflow',
     description: 'the freeflow BTL between two containers on one host (self,vader,freeflow,tcp; shared memory through the host directory)',
     network: 'freeflow',
+    ...SAME_HOST,
     mca: {},
     env: {},
     expectedPath: 'shm',
@@ -125,24 +163,68 @@ export const MODES: readonly BenchMode[] = [
     name: 'overlay TCP',
     description: 'TCP between containers on two hosts over the VXLAN overlay (Weave across hosts)',
     network: 'overlay',
+    interHost: 'tcp',
+    mtu: 'default',
+    hostNetwork: false,
+    optional: false,
     mca: TCP_ONLY,
     env: {},
     expectedPath: 'tcp',
     link: 'container eth0 over host vxlan0 and ul0',
   },
   {
-    id: 'freeflow-cross-host',
+    id: 'host-tcp',
     locality: 'cross-host',
-    name: 'freeflow x-host',
-    description:
-      'the freeflow BTL between containers on two hosts: without an inter-host router (none exists yet) its pairs go to tcp over the overlay, as the BTL reports',
-    network: 'freeflow',
-    mca: {},
+    name: 'host-mode TCP',
+    description: "TCP between ranks in the two hosts' own network namespaces over the underlay (host networking, as Docker's and Kubernetes' host mode)",
+    network: 'overlay',
+    interHost: 'tcp',
+    mtu: 'default',
+    hostNetwork: true,
+    optional: false,
+    mca: { ...TCP_ONLY, btl_tcp_if_include: UNDERLAY_SUBNET },
     env: {},
     expectedPath: 'tcp',
-    link: 'container eth0 over host vxlan0 and ul0',
+    link: 'host ul0',
+  },
+  {
+    id: 'freeflow-handoff',
+    locality: 'cross-host',
+    name: 'freeflow h',
+    description: "the freeflow BTL between containers on two hosts over the `h` plane: a TCP socket across the underlay that the hosts' ffagents connect and hand to the ranks",
+    network: 'freeflow',
+    interHost: 'handoff',
+    mtu: 'default',
+    hostNetwork: false,
+    optional: false,
+    mca: {},
+    env: {},
+    expectedPath: 'handoff',
+    link: 'host ul0',
+  },
+  {
+    id: 'freeflow-router',
+    locality: 'cross-host',
+    name: 'freeflow r',
+    description: "the freeflow BTL between containers on two hosts over the `r` plane: the hosts' routers carry the data over UCX (tcp transport) across the underlay",
+    network: 'freeflow',
+    interHost: 'router',
+    mtu: 'default',
+    hostNetwork: false,
+    optional: true,
+    mca: {},
+    env: {},
+    expectedPath: 'router',
+    link: 'host ul0',
   },
 ];
+
+/** The same mode on the jumbo-frame cluster (container MTU 8950, underlay 9000). */
+function jumboVariant(mode: BenchMode): BenchMode {
+  return { ...mode, id: `${mode.id}-jumbo` as ModeId, name: `${mode.name} jumbo`, description: `${mode.description}; jumbo frames (underlay MTU 9000, overlay 8950)`, mtu: 'jumbo' };
+}
+
+export const MODES: readonly BenchMode[] = [...BASE_MODES, ...BASE_MODES.filter((mode) => mode.locality === 'cross-host').map(jumboVariant)];
 
 export function modeById(id: ModeId): BenchMode {
   const mode = MODES.find((candidate) => candidate.id === id);
@@ -150,15 +232,22 @@ export function modeById(id: ModeId): BenchMode {
   return mode;
 }
 
-/** The benchmark cluster: 2 hosts x 2 containers, every mode placed on it. */
-export const BENCH_CLUSTER = { hosts: 2, containersPerHost: 2 } as const;
+/**
+ * The benchmark cluster: 2 hosts x 2 containers, and one host-network container per host when a mode has
+ * host-mode ranks, every mode placed on it; one such cluster per container MTU the profile's modes need.
+ */
+export const BENCH_CLUSTER = { hosts: 2, containersPerHost: 2, hostNetworkContainersPerHost: 1 } as const;
+
+export function containerMtuOf(mtu: MtuClass): number | undefined {
+  return mtu === 'jumbo' ? JUMBO_CONTAINER_MTU : undefined;
+}
 
 /**
  * Two ranks placed as the locality says: slots 2 and `fill` put both into h0c0; `fill` with one slot
  * per container gives h0c0 and h0c1; `round-robin` gives h0c0 and h1c0. Rank i is pinned to core
  * i mod cpus by ffrun's rankfile in every case.
  */
-const SHAPE_OF: Readonly<Record<Locality, Pick<JobSpec, 'placement'> & { slotsPerContainer: number }>> = {
+const SHAPE_OF: Readonly<Record<Locality, { placement: 'fill' | 'round-robin'; slotsPerContainer: number }>> = {
   'one-namespace': { placement: 'fill', slotsPerContainer: 2 },
   'same-host': { placement: 'fill', slotsPerContainer: 1 },
   'cross-host': { placement: 'round-robin', slotsPerContainer: 1 },
@@ -169,21 +258,43 @@ export interface ModeJob {
   readonly slots: readonly RankSlot[];
 }
 
-/** The job spec of one run of `program` in `mode`, and where its two ranks go. */
+/**
+ * The job spec of one run of `program` in `mode`, validated by the launcher's own spec validation (so a
+ * plane the launcher does not accept is refused here, with its SPEC_INVALID error), and where its two
+ * ranks go: host-mode ranks go to the hosts' host-network containers, which follow the others.
+ */
 export function jobForMode(mode: BenchMode, program: { command: string; args: readonly string[] }, timeoutSeconds: number): ModeJob {
   const shape = SHAPE_OF[mode.locality];
-  const spec: JobSpec = {
-    name: `bench-${mode.id}`,
-    cluster: { ...BENCH_CLUSTER, slotsPerContainer: shape.slotsPerContainer },
-    ranks: 2,
-    placement: shape.placement,
-    network: mode.network,
-    // The job's default inter-host plane: the bench measures what users get, and checks the actual path.
-    interHost: 'auto',
-    program: { command: program.command, args: [...program.args] },
-    env: { ...mode.env },
-    mca: { ...mode.mca },
-    timeoutSeconds,
-  };
-  return { spec, slots: placeRanks(spec.cluster, spec.ranks, spec.placement) };
+  const spec = validateJobSpec(
+    {
+      name: `bench-${mode.id}`,
+      cluster: { hosts: BENCH_CLUSTER.hosts, containersPerHost: BENCH_CLUSTER.containersPerHost, slotsPerContainer: shape.slotsPerContainer },
+      ranks: 2,
+      placement: shape.placement,
+      network: mode.network,
+      interHost: mode.interHost,
+      program: { command: program.command, args: [...program.args] },
+      env: { ...mode.env },
+      mca: { ...mode.mca },
+      timeoutSeconds,
+    },
+    { kind: 'file', path: `ffbench mode ${mode.id}` },
+  );
+  const placed = placeRanks(spec.cluster, spec.ranks, spec.placement);
+  const slots = mode.hostNetwork ? placed.map((slot) => ({ ...slot, containerIndex: BENCH_CLUSTER.containersPerHost })) : placed;
+  return { spec, slots };
+}
+
+/**
+ * null when the launcher accepts the mode, else why not (the launcher's own validation message). Only
+ * optional modes may be refused: for any other a refusal is a bug in this file, and is thrown.
+ */
+export function modeRefusal(mode: BenchMode): string | null {
+  try {
+    jobForMode(mode, { command: 'ffbench_mpi', args: [] }, 60);
+    return null;
+  } catch (error) {
+    if (mode.optional && isFfError(error) && error.code === 'SPEC_INVALID') return `the launcher refuses it: ${error.notes.join('; ')}`;
+    throw error;
+  }
 }

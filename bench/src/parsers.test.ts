@@ -87,8 +87,15 @@ test('paths: a freeflow mode is valid only when both directions used its path, a
   assert.is(pathProblem(freeflow, fellBack), 'the BTL reports: rank 0 -> rank 1 used tcp (segment-not-found), not shm');
   const unreported = [[outcome('self', 'self'), outcome('shm', 'unknown')], [outcome('shm', 'shm'), outcome('self', 'self')]];
   assert.match(pathProblem(freeflow, unreported) ?? '', /rank 0 -> rank 1 used an unreported path, not shm/);
-  const cross = [[outcome('self', 'self'), outcome('tcp', 'tcp', 'path-table-says-tcp')], [outcome('tcp', 'tcp', 'path-table-says-tcp'), outcome('self', 'self')]];
-  assert.is(pathProblem(modeById('freeflow-cross-host'), cross), null, 'across hosts freeflow honestly uses tcp');
+  const handoff = [[outcome('self', 'self'), outcome('handoff', 'handoff')], [outcome('handoff', 'handoff'), outcome('self', 'self')]];
+  assert.is(pathProblem(modeById('freeflow-handoff'), handoff), null);
+  assert.is(pathProblem(modeById('freeflow-handoff-jumbo'), handoff), null);
+  const agentGone = [[outcome('self', 'self'), outcome('handoff', 'tcp', 'agent-unreachable')], [outcome('handoff', 'tcp', 'peer-agent-unreachable'), outcome('self', 'self')]];
+  assert.is(
+    pathProblem(modeById('freeflow-handoff'), agentGone),
+    'the BTL reports: rank 0 -> rank 1 used tcp (agent-unreachable), not handoff; rank 1 -> rank 0 used tcp (peer-agent-unreachable), not handoff',
+  );
+  assert.match(pathProblem(modeById('freeflow-router'), handoff) ?? '', /used handoff, not router/);
   assert.is(pathProblem(modeById('bridge-tcp'), null), null, 'without the BTL the transport list fixes the path');
 });
 

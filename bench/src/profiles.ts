@@ -1,4 +1,4 @@
-import { MODE_IDS, type ModeId } from './modes';
+import { MODE_IDS, MODES, type ModeId } from './modes';
 
 /** The ffbench_mpi subcommands ffbench runs (2 ranks), and NetPIPE. */
 export const MPI_BENCHMARKS = ['latency', 'bw', 'bibw'] as const;
@@ -25,7 +25,7 @@ export interface NetpipePlan {
   readonly repeats: number;
 }
 
-export const PROFILE_NAMES = ['quick', 'full', 'shm'] as const;
+export const PROFILE_NAMES = ['quick', 'full', 'shm', 'cross-host'] as const;
 export type ProfileName = (typeof PROFILE_NAMES)[number];
 
 export interface Profile {
@@ -50,13 +50,16 @@ function powersOfTwo(max: number): number[] {
 }
 
 const SMALL = [1, 8, 64, 512, 4 * KiB];
+const CROSS_HOST_MODES = MODES.filter((mode) => mode.locality === 'cross-host').map((mode) => mode.id);
+/** quick: everything at the default MTU except host-mode TCP (Fig. 7b's extra baseline is the cross-host profile's). */
+const QUICK_MODES = MODES.filter((mode) => mode.mtu === 'default' && mode.id !== 'host-tcp').map((mode) => mode.id);
 const LARGE = [32 * KiB, 256 * KiB, 1 * MiB, 4 * MiB];
 
 export const PROFILES: Readonly<Record<ProfileName, Profile>> = {
   quick: {
     name: 'quick',
-    description: 'every mode, latency and bandwidth at 9 sizes from 1 B to 4 MiB, NetPIPE on freeflow; about a minute',
-    modes: MODE_IDS,
+    description: 'every mode at the default MTU but host-mode TCP, latency and bandwidth at 9 sizes from 1 B to 4 MiB, NetPIPE on freeflow; about a minute',
+    modes: QUICK_MODES,
     passes: [
       { benchmark: 'latency', sizes: SMALL, iterations: 5000, warmup: 100 },
       // freeflow's rings are sparse files: the first lap through a ring faults its pages in, so large
@@ -71,7 +74,7 @@ export const PROFILES: Readonly<Record<ProfileName, Profile>> = {
   },
   full: {
     name: 'full',
-    description: "every mode, latency, bandwidth and bidirectional bandwidth at every power of two from 1 B to 4 MiB with OSU's iteration counts, NetPIPE on freeflow and vader; about 10-15 minutes",
+    description: "every mode (cross-host ones at both MTUs), latency, bandwidth and bidirectional bandwidth at every power of two from 1 B to 4 MiB with OSU's iteration counts, NetPIPE on freeflow and vader; about 20 minutes",
     modes: MODE_IDS,
     passes: [
       { benchmark: 'latency', sizes: powersOfTwo(4 * MiB), iterations: null, warmup: null },
@@ -92,6 +95,20 @@ export const PROFILES: Readonly<Record<ProfileName, Profile>> = {
     ],
     netpipe: null,
     repetitions: 7,
+    targetsFirst: true,
+  },
+  'cross-host': {
+    name: 'cross-host',
+    description:
+      "Fig. 7b and the inter-host targets: overlay TCP, host-mode TCP and freeflow over h and r between two hosts, at the default MTU and at jumbo frames; latency at small and large sizes, bandwidth at large ones",
+    modes: CROSS_HOST_MODES,
+    passes: [
+      { benchmark: 'latency', sizes: [1, 8, 64, 4 * KiB], iterations: 2000, warmup: 100 },
+      { benchmark: 'latency', sizes: [64 * KiB, 1 * MiB, 4 * MiB], iterations: 50, warmup: 10 },
+      { benchmark: 'bw', sizes: [64 * KiB, 1 * MiB, 4 * MiB], iterations: 4, warmup: 1 },
+    ],
+    netpipe: null,
+    repetitions: 5,
     targetsFirst: true,
   },
 };

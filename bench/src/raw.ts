@@ -8,10 +8,13 @@ import { MPI_BENCHMARKS, PROFILE_NAMES } from './profiles';
 /**
  * raw.json: every measurement of one ffbench run with the machine, the modes and the paths actually
  * used. The Markdown and HTML reports are computed from it alone, so a recorded raw.json (such as
- * bench/fixtures/) reproduces them. Schema `freeflow-bench-report` version 1.
+ * bench/fixtures/) reproduces them. Schema `freeflow-bench-report` version 2 (version 2: modes name their
+ * inter-host plane and MTU, one cluster per MTU, modes the launcher refused).
  */
 export const RAW_SCHEMA = 'freeflow-bench-report';
-export const RAW_SCHEMA_VERSION = 1;
+export const RAW_SCHEMA_VERSION = 2;
+
+export const MTU_CLASSES = ['default', 'jumbo'] as const;
 
 const count = z.number().int().nonnegative();
 const loadTriple = z.tuple([z.number(), z.number(), z.number()]);
@@ -27,8 +30,8 @@ export const machineSchema = z.object({
   openMpi: z.string(),
   ucx: z.string(),
   netpipe: z.string().nullable(),
-  /** MTU of every link, by name, in the container of rank 0 and in host 0's namespace. */
-  mtus: z.object({ container: z.record(z.string(), count), host: z.record(z.string(), count) }),
+  /** Per cluster MTU: the MTU of every link, by name, in container h0c0 and in host 0's namespace. */
+  mtus: z.partialRecord(z.enum(MTU_CLASSES), z.object({ container: z.record(z.string(), count), host: z.record(z.string(), count) })),
   load: z.object({
     /** os.loadavg() before the cluster was built and after it was removed. */
     before: loadTriple,
@@ -57,9 +60,15 @@ export const modeRecordSchema = z.object({
   network: z.enum(['overlay', 'freeflow']),
   mca: z.record(z.string(), z.string()),
   env: z.record(z.string(), z.string()),
-  expectedPath: z.enum(['shm', 'tcp']),
+  /** The spec's interHost, always explicit. */
+  interHost: z.string(),
+  mtu: z.enum(MTU_CLASSES),
+  hostNetwork: z.boolean(),
+  expectedPath: z.enum(['shm', 'tcp', 'handoff', 'router']),
   link: z.string().nullable(),
   placement: z.array(rankPlaceSchema),
+  /** Why the mode was not run (the launcher refused its spec), or null. */
+  refused: z.string().nullable(),
 });
 export type ModeRecord = z.output<typeof modeRecordSchema>;
 
@@ -109,14 +118,21 @@ export const rawReportSchema = z.object({
   finishedAt: z.string(),
   durationMs: z.number().nonnegative(),
   machine: machineSchema,
-  cluster: z.object({
-    jobId: z.string(),
-    hosts: count,
-    containersPerHost: count,
-    setupMs: z.number(),
-    probeMs: z.number(),
-    teardownMs: z.number(),
-  }),
+  /** One cluster per MTU the modes needed, all up for the whole run. */
+  clusters: z.array(
+    z.object({
+      mtu: z.enum(MTU_CLASSES),
+      jobId: z.string(),
+      hosts: count,
+      containersPerHost: count,
+      hostNetworkContainersPerHost: count,
+      containerMtu: count,
+      underlayMtu: count,
+      setupMs: z.number(),
+      probeMs: z.number(),
+      teardownMs: z.number(),
+    }),
+  ),
   modes: z.array(modeRecordSchema),
   runs: z.array(runRecordSchema),
 });

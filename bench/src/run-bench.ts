@@ -4,10 +4,10 @@ import { withProbedCluster, type ProbedCluster } from '../../ts-runtime/src/cli/
 import { FfError } from '../../ts-runtime/src/errors';
 import { assertNetworkAvailable, assertOpenMpiInstalled, assertRoot } from '../../ts-runtime/src/launcher/preflight';
 import { collectMachineFacts, loadAverage, loadVerdict, parseLinkMtus } from './machine';
-import { BENCH_CLUSTER, jobForMode, modeById } from './modes';
+import { BENCH_CLUSTER, containerMtuOf, jobForMode, modeById, modeRefusal, type ModeId, type MtuClass } from './modes';
 import { NETPIPE_PROGRAM } from './netpipe';
 import type { Profile } from './profiles';
-import { RAW_SCHEMA, RAW_SCHEMA_VERSION, type ModeRecord, type RawReport, type RunRecord } from './raw';
+import { MTU_CLASSES, RAW_SCHEMA, RAW_SCHEMA_VERSION, type ModeRecord, type RawReport, type RunRecord } from './raw';
 import { executeRun, FFBENCH_MPI } from './run-one';
 import { scheduleRuns, type ScheduledRun } from './schedule';
 
@@ -37,20 +37,80 @@ function preflight(profile: Profile): void {
   }
 }
 
+/** What one cluster of the run is: its MTU class and what it was built with. */
+interface BenchCluster {
+  readonly mtu: MtuClass;
+  readonly probed: ProbedCluster;
+}
+
+type ClusterRecord = RawReport['clusters'][number];
+
 /**
- * Runs a profile: one cluster (2 hosts x 2 containers) for all modes, so that every mode is measured on
- * the same machine state, the runs interleaved (schedule.ts), the machine recorded. The cluster is
- * removed in every case; an interruption throws INTERRUPTED after that.
+ * Builds one cluster per MTU class in `mtus` (nested, so all are up at once and runs on them interleave)
+ * and runs `work` with all of them; every cluster is removed in every case.
+ */
+async function withBenchClusters<T>(
+  mtus: readonly MtuClass[],
+  needs: { agents: boolean; hostNetwork: boolean },
+  hooks: BenchHooks,
+  work: (clusters: readonly BenchCluster[]) => Promise<T>,
+  built: readonly BenchCluster[] = [],
+  records: ClusterRecord[] = [],
+): Promise<{ result: T; clusters: ClusterRecord[] }> {
+  const [mtu, ...rest] = mtus;
+  if (mtu === undefined) return { result: await work(built), clusters: records };
+  const containerMtu = containerMtuOf(mtu);
+  let inner: { result: T; clusters: ClusterRecord[] } | undefined;
+  let jobId = '';
+  let probedMtus = { containerMtu: 0, underlayMtu: 0 };
+  const { timings } = await withProbedCluster(
+    {
+      hosts: BENCH_CLUSTER.hosts,
+      containersPerHost: BENCH_CLUSTER.containersPerHost,
+      // Only for host-mode ranks: other profiles' clusters stay exactly as ffrun builds them.
+      hostNetworkContainersPerHost: needs.hostNetwork ? BENCH_CLUSTER.hostNetworkContainersPerHost : 0,
+      ...(containerMtu === undefined ? {} : { containerMtu }),
+      // The freeflow cross-host modes' planes go through the hosts' agents.
+      agents: needs.agents,
+    },
+    hooks,
+    async (probed) => {
+      jobId = probed.cluster.jobId;
+      probedMtus = { containerMtu: probed.cluster.containerMtu, underlayMtu: probed.cluster.underlayMtu };
+      inner = await withBenchClusters(rest, needs, hooks, work, [...built, { mtu, probed }], records);
+    },
+  );
+  const { hosts, containersPerHost } = BENCH_CLUSTER;
+  const hostNetworkContainersPerHost = needs.hostNetwork ? BENCH_CLUSTER.hostNetworkContainersPerHost : 0;
+  // Outer clusters finish last: put each at its MTU's place in the list.
+  const { setupMs, probeMs, teardownMs } = timings;
+  inner!.clusters.splice(built.length, 0, { mtu, jobId, hosts, containersPerHost, hostNetworkContainersPerHost, ...probedMtus, setupMs, probeMs, teardownMs });
+  return inner!;
+}
+
+/**
+ * Runs a profile: one cluster (2 hosts x 2 containers, plus a host-network container per host) per MTU
+ * the profile's modes need, so that every mode is measured on the same machine state, the runs
+ * interleaved (schedule.ts), the machine recorded. Modes the launcher refuses (a plane not built yet) are
+ * recorded with its reason and not run. The clusters are removed in every case; an interruption throws
+ * INTERRUPTED after that.
  */
 export async function runBench(profile: Profile, repetitions: number, hooks: BenchHooks): Promise<RawReport> {
   preflight(profile);
   const started = new Date();
   const facts = await collectMachineFacts();
   const loadBefore = loadAverage();
-  const runs = scheduleRuns(profile, repetitions);
-  const { result, timings } = await withProbedCluster(BENCH_CLUSTER, hooks, async (probed) => {
-    const mtus = await linkMtus(probed);
-    const modes = profile.modes.map((id) => modeRecord(id, probed));
+  const refusals = new Map(profile.modes.map((id) => [id, modeRefusal(modeById(id))] as const));
+  const runnable = profile.modes.filter((id) => refusals.get(id) === null);
+  const runs = scheduleRuns({ ...profile, modes: runnable, netpipe: profile.netpipe }, repetitions);
+  const mtus = MTU_CLASSES.filter((mtu) => runnable.some((id) => modeById(id).mtu === mtu));
+  const agents = runnable.some((id) => modeById(id).network === 'freeflow' && modeById(id).locality === 'cross-host');
+  const hostNetwork = runnable.some((id) => modeById(id).hostNetwork);
+  const { result, clusters } = await withBenchClusters(mtus, { agents, hostNetwork }, hooks, async (built) => {
+    const linkMtuRecord: RawReport['machine']['mtus'] = {};
+    for (const { mtu, probed } of built) linkMtuRecord[mtu] = await linkMtus(probed);
+    const clusterOf = (id: ModeId): ProbedCluster => built.find((c) => c.mtu === modeById(id).mtu)!.probed;
+    const modes = profile.modes.map((id) => modeRecord(id, refusals.get(id) ?? null, built[0]!.probed));
     hooks.onSchedule?.(runs);
     const records: RunRecord[] = [];
     const failedModes = new Set<string>();
@@ -58,12 +118,12 @@ export async function runBench(profile: Profile, repetitions: number, hooks: Ben
       // A mode that failed once (it cannot start, or crashed) would fail again: its later runs are skipped.
       const record = failedModes.has(run.mode)
         ? skipped(run)
-        : await executeRun(run, { probed, profile, validate: false, timeoutSeconds: RUN_TIMEOUT_SECONDS, progress: hooks.progress, interrupt: hooks.interrupt });
+        : await executeRun(run, { probed: clusterOf(run.mode), profile, validate: false, timeoutSeconds: RUN_TIMEOUT_SECONDS, progress: hooks.progress, interrupt: hooks.interrupt });
       if (record.status === 'failed') failedModes.add(run.mode);
       records.push(record);
       hooks.onRunDone?.(record);
     }
-    return { mtus, modes, records, jobId: probed.cluster.jobId };
+    return { mtus: linkMtuRecord, modes, records };
   });
   const loadAfter = loadAverage();
   const finished = new Date();
@@ -82,7 +142,7 @@ export async function runBench(profile: Profile, repetitions: number, hooks: Ben
     finishedAt: finished.toISOString(),
     durationMs: finished.getTime() - started.getTime(),
     machine: { ...facts, mtus: result.mtus, load: { before: loadBefore, after: loadAfter, ...loadVerdict(loadBefore, loadAfter, facts.cpus) } },
-    cluster: { jobId: result.jobId, ...BENCH_CLUSTER, setupMs: timings.setupMs, probeMs: timings.probeMs, teardownMs: timings.teardownMs },
+    clusters,
     modes: result.modes,
     runs: result.records,
   };
@@ -96,9 +156,10 @@ async function linkMtus({ cluster }: ProbedCluster): Promise<{ container: Record
   return { container: parseLinkMtus(container.stdout), host: parseLinkMtus(host.stdout) };
 }
 
-function modeRecord(id: ModeRecord['id'], { cluster }: ProbedCluster): ModeRecord {
+function modeRecord(id: ModeId, refused: string | null, { cluster }: ProbedCluster): ModeRecord {
   const mode = modeById(id);
-  const { slots } = jobForMode(mode, { command: FFBENCH_MPI, args: [] }, RUN_TIMEOUT_SECONDS);
+  // A refused mode has no spec; its placement is the one it would have had.
+  const slots = refused === null ? jobForMode(mode, { command: FFBENCH_MPI, args: [] }, RUN_TIMEOUT_SECONDS).slots : [];
   const placement = slots.map((slot) => {
     const container = cluster.containers.find((c) => c.host === slot.host && c.index === slot.containerIndex);
     return { rank: slot.rank, host: slot.host, container: container?.name ?? '?' };
@@ -109,11 +170,15 @@ function modeRecord(id: ModeRecord['id'], { cluster }: ProbedCluster): ModeRecor
     name: mode.name,
     description: mode.description,
     network: mode.network,
+    interHost: mode.interHost,
+    mtu: mode.mtu,
+    hostNetwork: mode.hostNetwork,
     mca: { ...mode.mca },
     env: { ...mode.env },
     expectedPath: mode.expectedPath,
     link: mode.link,
     placement,
+    refused,
   };
 }
 

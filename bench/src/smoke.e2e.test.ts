@@ -12,10 +12,12 @@ import { runJobOnCluster, withProbedCluster, type ProbedCluster } from '../../ts
 import { fallbacks } from '../../ts-runtime/src/orchestrator/actual-paths';
 import { placeRanks } from '../../ts-runtime/src/orchestrator/placement';
 import type { JobSpec } from '../../ts-runtime/src/spec/schema';
-import { BENCH_CLUSTER, jobForMode, MODE_IDS, modeById, type ModeId } from './modes';
+import { PATH_CHAR } from '../../ts-runtime/src/orchestrator/path-kind';
+import { parseLinkMtus } from './machine';
+import { BENCH_CLUSTER, containerMtuOf, jobForMode, modeById, modeRefusal, MODES, type ModeId, type MtuClass } from './modes';
 import { parseMpiResult } from './mpi-result';
 import type { MpiPass } from './profiles';
-import { loadRawReport } from './raw';
+import { loadRawReport, type RunRecord } from './raw';
 import { resultPathInContainer, takeResultFile } from './result-file';
 import { executeRun, FFBENCH_MPI, type RunContext } from './run-one';
 
@@ -30,9 +32,11 @@ const HARNESS_PROGRAMS = /(ffbench_mpi|NPopenmpi) .*\/run\/freeflow\/(ffbench\.j
 const quiet: Progress = { step: (_label, work) => work(), note: () => {} };
 const SIZES = [1, 3, 8, 1024, 9000, 65536];
 
-async function onBenchCluster<T>(work: (probed: ProbedCluster) => Promise<T>): Promise<T> {
+async function onBenchCluster<T>(work: (probed: ProbedCluster) => Promise<T>, mtu: MtuClass = 'default'): Promise<T> {
   let jobId = '';
-  const { result } = await withProbedCluster(BENCH_CLUSTER, { progress: quiet, interrupt: new AbortController().signal }, (probed) => {
+  const containerMtu = containerMtuOf(mtu);
+  const shape = { ...BENCH_CLUSTER, agents: true, ...(containerMtu === undefined ? {} : { containerMtu }) };
+  const { result } = await withProbedCluster(shape, { progress: quiet, interrupt: new AbortController().signal }, (probed) => {
     jobId = probed.cluster.jobId;
     return work(probed);
   });
@@ -44,26 +48,59 @@ function contextFor(probed: ProbedCluster, passes: readonly MpiPass[]): RunConte
   return { probed, profile: { passes, netpipe: null }, validate: true, timeoutSeconds: 120, progress: quiet, interrupt: new AbortController().signal };
 }
 
-test('every mode carries checked bytes; freeflow runs latency, bw and bibw over shared memory and TCP, as its reports say', async () => {
+/** Modes the launcher accepts; a refused one must be refused for its inter-host plane, by the spec validation. */
+function runnable(modes: readonly ModeId[]): ModeId[] {
+  return modes.filter((id) => {
+    const refusal = modeRefusal(modeById(id));
+    if (refusal !== null) assert.match(refusal, /^the launcher refuses it: interHost: /, id);
+    return refusal === null;
+  });
+}
+
+function assertCheckedOnItsPath(records: readonly RunRecord[], sizes: readonly number[]): void {
+  for (const record of records) {
+    const mode = modeById(record.mode);
+    const what = `${record.mode} ${record.mpi?.benchmark ?? '?'}`;
+    assert.is(record.status, 'ok', `${what}: ${record.problem ?? ''}\n${record.output.join('\n')}`);
+    assert.is(record.mpi!.validation.passed, true, what);
+    assert.ok(record.mpi!.validation.checked_bytes > 0, what);
+    assert.equal(record.mpi!.results.map((r) => r.size), sizes, what);
+    const letter = PATH_CHAR[mode.expectedPath];
+    if (mode.network === 'freeflow') assert.equal(record.paths.actual, [`s${letter}`, `${letter}s`], what);
+  }
+}
+
+test('every mode carries checked bytes; freeflow runs latency, bw and bibw over shared memory and across hosts, as its reports say', async () => {
   const passes: MpiPass[] = (['latency', 'bw', 'bibw'] as const).map((benchmark) => ({ benchmark, sizes: SIZES, iterations: null, warmup: null }));
-  const plan: Array<{ mode: ModeId; pass: number }> = [
-    ...MODE_IDS.map((mode) => ({ mode, pass: 0 })),
-    ...(['freeflow-same-host', 'freeflow-cross-host'] as const).flatMap((mode) => [{ mode, pass: 1 }, { mode, pass: 2 }]),
-  ];
+  const modes = runnable(MODES.filter((mode) => mode.mtu === 'default').map((mode) => mode.id));
+  const freeflow = modes.filter((mode) => modeById(mode).network === 'freeflow');
+  const plan: Array<{ mode: ModeId; pass: number }> = [...modes.map((mode) => ({ mode, pass: 0 })), ...freeflow.flatMap((mode) => [{ mode, pass: 1 }, { mode, pass: 2 }])];
   const records = await onBenchCluster(async (probed) => {
     const done = [];
     for (const [index, { mode, pass }] of plan.entries()) done.push(await executeRun({ index, repetition: 1, mode, work: { kind: 'mpi', pass } }, contextFor(probed, passes)));
     return done;
   });
-  for (const record of records) {
-    const what = `${record.mode} ${record.mpi?.benchmark ?? '?'}`;
-    assert.is(record.status, 'ok', `${what}: ${record.problem ?? ''}\n${record.output.join('\n')}`);
-    assert.is(record.mpi!.validation.passed, true, what);
-    assert.ok(record.mpi!.validation.checked_bytes > 0, what);
-    assert.equal(record.mpi!.results.map((r) => r.size), SIZES, what);
-    const expected = modeById(record.mode).expectedPath === 'shm' ? ['sm', 'ms'] : ['st', 'ts'];
-    if (modeById(record.mode).network === 'freeflow') assert.equal(record.paths.actual, expected, what);
-  }
+  assertCheckedOnItsPath(records, SIZES);
+});
+
+test('jumbo frames: the cross-host modes carry checked bytes on their paths; host-mode ranks are in the host namespace', async () => {
+  const sizes = [8, 9000, 65536];
+  const passes: MpiPass[] = [{ benchmark: 'bw', sizes, iterations: 2, warmup: 1 }];
+  const modes = runnable(MODES.filter((mode) => mode.mtu === 'jumbo').map((mode) => mode.id));
+  const { records, links } = await onBenchCluster(async (probed) => {
+    const hostContainer = probed.cluster.containers.find((c) => c.network === 'host' && c.host === 0)!;
+    const [inHostContainer, inOwnContainer] = await Promise.all([
+      probed.cluster.execInContainer(hostContainer, ['ip', '-o', 'link', 'show']),
+      probed.cluster.execInContainer(probed.cluster.containers[0]!, ['ip', '-o', 'link', 'show']),
+    ]);
+    const done = [];
+    for (const [index, mode] of modes.entries()) done.push(await executeRun({ index, repetition: 1, mode, work: { kind: 'mpi', pass: 0 } }, contextFor(probed, passes)));
+    return { records: done, links: { host: parseLinkMtus(inHostContainer.stdout), own: parseLinkMtus(inOwnContainer.stdout) } };
+  }, 'jumbo');
+  assertCheckedOnItsPath(records, sizes);
+  assert.is(links.host.ul0, 9000, 'a host-network container sees its host\'s underlay link, at MTU 9000');
+  assert.is(links.own.eth0, 8950);
+  assert.is(links.own.ul0, undefined, 'a container of its own sees no underlay');
 });
 
 test('mr, allreduce and alltoall with 4 ranks in 2 x 2 containers through freeflow (shm within, tcp across hosts)', async () => {
@@ -71,7 +108,7 @@ test('mr, allreduce and alltoall with 4 ranks in 2 x 2 containers through freefl
     for (const [benchmark, sizes] of [['mr', '1,8,9000,65536'], ['allreduce', '4,8,12000,65536'], ['alltoall', '1,8,9000,65536']] as const) {
       const spec: JobSpec = {
         name: `smoke-${benchmark}`,
-        cluster: { ...BENCH_CLUSTER, slotsPerContainer: 1 },
+        cluster: { hosts: BENCH_CLUSTER.hosts, containersPerHost: BENCH_CLUSTER.containersPerHost, slotsPerContainer: 1 },
         ranks: 4,
         placement: 'fill',
         network: 'freeflow',
@@ -139,10 +176,11 @@ test('ffrun bench --quick --repetitions 1 --json to a slow reader: the whole doc
     assert.match(stderr, /\[ffbench +1\/\d+\] vader latency 1 B-4 KiB, repetition 1\/1: ok/);
     const raw = loadRawReport(reports.raw);
     assert.ok(raw.runs.every((run) => run.status === 'ok'), JSON.stringify(raw.runs.filter((run) => run.status !== 'ok')));
-    assert.is(new Set(raw.runs.map((run) => run.mode)).size, MODE_IDS.length);
+    assert.is(new Set(raw.runs.map((run) => run.mode)).size, raw.modes.filter((mode) => mode.refused === null).length);
+    assert.ok(raw.runs.some((run) => run.mode === 'freeflow-handoff'), 'quick measures freeflow across hosts over h');
     assert.match(readFileSync(reports.summary, 'utf8'), /^## Fig\. 7: overlay TCP vs freeflow, within and across hosts$/m);
     assert.match(readFileSync(reports.html, 'utf8'), /<svg /);
-    assert.equal(leftoversOf(raw.cluster.jobId, { marker: HARNESS_PROGRAMS }), []);
+    for (const cluster of raw.clusters) assert.equal(leftoversOf(cluster.jobId, { marker: HARNESS_PROGRAMS }), []);
   } finally {
     writeFileSync(readNow, '');
     if (child.exitCode === null && child.signalCode === null) {

@@ -73,8 +73,11 @@ export function metricsMeasured(raw: RawReport): MetricId[] {
 
 export interface ModeStatus {
   readonly mode: ModeRecord;
-  /** failed: some run measured nothing; invalid: some run measured off the mode's path; else ok. */
-  readonly status: RunStatus;
+  /**
+   * failed: some run measured nothing; invalid: some run measured off the mode's path; not run: the
+   * launcher refused the mode's spec (mode.refused says why), which is reported but is no failure.
+   */
+  readonly status: RunStatus | 'not run';
   readonly problems: readonly string[];
   /** What the pair used, as far as it is known: the BTL's reports for freeflow modes. */
   readonly pathsUsed: string;
@@ -83,6 +86,7 @@ export interface ModeStatus {
 export function modeStatuses(raw: RawReport): ModeStatus[] {
   return raw.modes.map((mode) => {
     const runs = raw.runs.filter((run) => run.mode === mode.id);
+    if (mode.refused !== null) return { mode, status: 'not run' as const, problems: [mode.refused], pathsUsed: 'not run' };
     const status: RunStatus = runs.some((run) => run.status === 'failed') ? 'failed' : runs.some((run) => run.status === 'invalid') ? 'invalid' : 'ok';
     const problems = [...new Set(runs.flatMap((run) => (run.problem === null ? [] : [run.problem])))];
     return { mode, status, problems, pathsUsed: pathsUsed(mode, runs) };
@@ -98,7 +102,7 @@ function pathsUsed(mode: ModeRecord, runs: readonly RunRecord[]): string {
   if (reported.length === 0) return 'not reported';
   const used = new Set(reported.map((run) => `${run.paths.actual![0]![1]}${run.paths.actual![1]![0]}`));
   const reasons = [...new Set(reported.flatMap((run) => run.paths.declined.map((d) => d.reason)))];
-  const names: Record<string, string> = { m: 'shm', t: 'tcp', r: 'router', s: 'self', '?': 'unreported' };
+  const names: Record<string, string> = { m: 'shm', t: 'tcp', h: 'handoff (h)', r: 'router (r)', s: 'self', '?': 'unreported' };
   const described = [...used].map((pair) => [...new Set([...pair].map((c) => names[c] ?? c))].join('/')).join(', then ');
   return `${described} in ${reported.length}/${runs.length} runs, as the BTL reported${reasons.length === 0 ? '' : ` (declined: ${reasons.join(', ')})`}`;
 }
@@ -117,18 +121,64 @@ export const FIGURE_1: readonly FigureBar[] = [
   { mode: 'freeflow-same-host', label: 'freeflow (containers, shared memory)' },
 ];
 
-/** Fig. 7: the overlay (Weave) against FreeFlow, (a) within a host, (b) across hosts. */
-export const FIGURE_7: ReadonlyArray<{ readonly panel: string; readonly overlay: FigureBar; readonly freeflow: FigureBar }> = [
-  { panel: '(a) intra-host', overlay: { mode: 'bridge-tcp', label: 'TCP bridge' }, freeflow: { mode: 'freeflow-same-host', label: 'freeflow' } },
-  { panel: '(b) inter-host', overlay: { mode: 'overlay-tcp', label: 'TCP overlay' }, freeflow: { mode: 'freeflow-cross-host', label: 'freeflow' } },
+/**
+ * Fig. 7: the overlay (Weave) against FreeFlow, (a) within a host, (b) across hosts at the default MTU and
+ * at jumbo frames. Across hosts host-mode TCP (ranks in the hosts' own network namespaces) stands beside
+ * the overlay, and freeflow has one bar per inter-host plane.
+ */
+export interface Figure7Panel {
+  readonly panel: string;
+  readonly overlay: FigureBar;
+  readonly hostMode: FigureBar | null;
+  readonly freeflow: readonly FigureBar[];
+}
+
+export const FIGURE_7: readonly Figure7Panel[] = [
+  { panel: '(a) intra-host', overlay: { mode: 'bridge-tcp', label: 'TCP bridge' }, hostMode: null, freeflow: [{ mode: 'freeflow-same-host', label: 'freeflow' }] },
+  {
+    panel: '(b) inter-host',
+    overlay: { mode: 'overlay-tcp', label: 'TCP overlay' },
+    hostMode: { mode: 'host-tcp', label: 'host TCP' },
+    freeflow: [
+      { mode: 'freeflow-handoff', label: 'freeflow h' },
+      { mode: 'freeflow-router', label: 'freeflow r' },
+    ],
+  },
+  {
+    panel: '(b) inter-host, jumbo frames',
+    overlay: { mode: 'overlay-tcp-jumbo', label: 'TCP overlay' },
+    hostMode: { mode: 'host-tcp-jumbo', label: 'host TCP' },
+    freeflow: [
+      { mode: 'freeflow-handoff-jumbo', label: 'freeflow h' },
+      { mode: 'freeflow-router-jumbo', label: 'freeflow r' },
+    ],
+  },
 ];
+
+/** The modes of the run that measured something (a refused mode is listed, but has no numbers). */
+export function modesRun(raw: RawReport): Set<ModeId> {
+  return new Set(raw.modes.filter((mode) => mode.refused === null).map((mode) => mode.id));
+}
+
+/** Panels of Fig. 7 whose overlay baseline ran, each with the freeflow modes the profile listed. */
+export function figure7Panels(raw: RawReport): Figure7Panel[] {
+  const listed = new Set(raw.modes.map((mode) => mode.id));
+  const ran = modesRun(raw);
+  return FIGURE_7.filter((panel) => ran.has(panel.overlay.mode) && panel.freeflow.some((bar) => listed.has(bar.mode))).map((panel) => ({
+    ...panel,
+    hostMode: panel.hostMode !== null && ran.has(panel.hostMode.mode) ? panel.hostMode : null,
+    freeflow: panel.freeflow.filter((bar) => listed.has(bar.mode)),
+  }));
+}
 
 /** Ratio tables: freeflow against each baseline that ran. */
 export function comparisons(raw: RawReport): Array<{ candidate: ModeId; baseline: ModeId }> {
-  const ran = new Set(raw.modes.map((mode) => mode.id));
+  const ran = modesRun(raw);
   const pairs: Array<{ candidate: ModeId; baseline: ModeId }> = [
     ...(['vader', 'vader-2copy', 'ucx-shm', 'tcp-loopback', 'bridge-tcp'] as const).map((baseline) => ({ candidate: 'freeflow-same-host' as const, baseline })),
-    { candidate: 'freeflow-cross-host', baseline: 'overlay-tcp' },
+    ...FIGURE_7.slice(1).flatMap((panel) =>
+      panel.freeflow.flatMap((candidate) => [panel.overlay, ...(panel.hostMode === null ? [] : [panel.hostMode])].map((baseline) => ({ candidate: candidate.mode, baseline: baseline.mode }))),
+    ),
   ];
   return pairs.filter((pair) => ran.has(pair.candidate) && ran.has(pair.baseline));
 }
@@ -139,10 +189,14 @@ export interface Target {
   readonly size: number;
   readonly candidate: ModeId;
   readonly baseline: ModeId;
-  /** The ratio candidate/baseline must be at most (latency) or at least (bandwidth) `required`. */
-  readonly bound: 'at most' | 'at least';
+  /**
+   * The ratio candidate/baseline must be at most (latency) or at least (bandwidth) `required`;
+   * `recorded`: no bound, the ratio is only reported.
+   */
+  readonly bound: 'at most' | 'at least' | 'recorded';
   readonly required: number;
-  readonly aim: number;
+  /** A stricter goal than `required`, or null. */
+  readonly aim: number | null;
 }
 
 /** The freeflow BTL's performance targets (its issue), measured side by side in one run. */
@@ -151,6 +205,20 @@ export const SHM_TARGETS: readonly Target[] = [
   { label: '4 MiB bandwidth, freeflow / vader without single copy', metric: 'bandwidth', size: BANDWIDTH_SIZE, candidate: 'freeflow-same-host', baseline: 'vader-2copy', bound: 'at least', required: 1.0, aim: 1.05 },
 ];
 
+/** The inter-host planes' targets (issue 8), at each MTU whose modes ran. */
+function crossHostTargets(suffix: '' | '-jumbo', where: string): Target[] {
+  const id = (base: string): ModeId => `${base}${suffix}` as ModeId;
+  return [
+    { label: `${where}: 8 B latency, freeflow h / overlay TCP`, metric: 'latency', size: LATENCY_SIZE, candidate: id('freeflow-handoff'), baseline: id('overlay-tcp'), bound: 'at most', required: 0.85, aim: null },
+    { label: `${where}: 8 B latency, freeflow h / host-mode TCP`, metric: 'latency', size: LATENCY_SIZE, candidate: id('freeflow-handoff'), baseline: id('host-tcp'), bound: 'at most', required: 1.0, aim: null },
+    { label: `${where}: 4 MiB bandwidth, freeflow h / overlay TCP`, metric: 'bandwidth', size: BANDWIDTH_SIZE, candidate: id('freeflow-handoff'), baseline: id('overlay-tcp'), bound: 'at least', required: 2.2, aim: null },
+    { label: `${where}: 4 MiB bandwidth, freeflow r / overlay TCP`, metric: 'bandwidth', size: BANDWIDTH_SIZE, candidate: id('freeflow-router'), baseline: id('overlay-tcp'), bound: 'at least', required: 1.5, aim: null },
+    { label: `${where}: 8 B latency, freeflow r / overlay TCP`, metric: 'latency', size: LATENCY_SIZE, candidate: id('freeflow-router'), baseline: id('overlay-tcp'), bound: 'recorded', required: 0, aim: null },
+  ];
+}
+
+export const CROSS_HOST_TARGETS: readonly Target[] = [...crossHostTargets('', 'default MTU'), ...crossHostTargets('-jumbo', 'jumbo frames')];
+
 export interface TargetResult {
   readonly target: Target;
   readonly ratio: Spread | null;
@@ -158,11 +226,16 @@ export interface TargetResult {
   readonly aimMet: boolean | null;
 }
 
-export function evaluateTargets(raw: RawReport): TargetResult[] {
-  const ran = new Set(raw.modes.map((mode) => mode.id));
-  return SHM_TARGETS.filter((target) => ran.has(target.candidate) && ran.has(target.baseline)).map((target) => {
+/**
+ * The targets whose two modes the profile listed. A refused candidate or a failed mode gives no ratio
+ * (`met` null: "not measured"); a `recorded` target has no verdict either.
+ */
+export function evaluateTargets(raw: RawReport, targets: readonly Target[]): TargetResult[] {
+  const listed = new Set(raw.modes.map((mode) => mode.id));
+  return targets.filter((target) => listed.has(target.candidate) && listed.has(target.baseline)).map((target) => {
     const ratio = ratioOf(raw, target.candidate, target.baseline, target.metric, target.size);
-    const passes = (bound: number): boolean | null => (ratio === null ? null : target.bound === 'at most' ? ratio.median <= bound : ratio.median >= bound);
+    const passes = (bound: number | null): boolean | null =>
+      ratio === null || bound === null || target.bound === 'recorded' ? null : target.bound === 'at most' ? ratio.median <= bound : ratio.median >= bound;
     return { target, ratio, met: passes(target.required), aimMet: passes(target.aim) };
   });
 }

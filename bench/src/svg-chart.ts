@@ -2,7 +2,7 @@ import { escapeHtml } from './render-html';
 
 /**
  * Small SVG charts for the HTML report, drawn here so that the report needs no script and no library:
- * lines on log-log axes (one per mode, whiskers from min to max) and grouped bars on a linear axis.
+ * lines on log-log axes (one per mode, whiskers from min to max) and grouped bars on a linear or a log axis.
  */
 export interface ChartPoint {
   readonly x: number;
@@ -149,6 +149,11 @@ export interface BarChartSpec {
   readonly yLabel: string;
   readonly groups: readonly BarGroup[];
   readonly formatY: (y: number) => string;
+  /**
+   * `log` when the values span orders of magnitude (0.2 us beside 10 us: on a linear axis the small bar
+   * would be invisible); the bars then start at the decade below the smallest value.
+   */
+  readonly scale: 'linear' | 'log';
 }
 
 /** Nice round step for a linear axis from 0 to max with about 5 ticks. */
@@ -158,18 +163,39 @@ export function linearStep(max: number): number {
   return ([1, 2, 2.5, 5, 10].map((m) => m * power).find((step) => step >= rough) ?? rough);
 }
 
-/** Grouped bars from zero (as the paper's Fig. 1 and Fig. 7), the value on each bar, whiskers min-max. */
+interface BarAxis {
+  readonly y: (value: number) => number;
+  readonly ticks: readonly number[];
+}
+
+function linearBarAxis(values: readonly number[], plotBottom: number): BarAxis {
+  const step = linearStep(Math.max(...values) * 1.12);
+  const top = Math.ceil((Math.max(...values) * 1.12) / step) * step;
+  const ticks: number[] = [];
+  for (let tick = 0; tick <= top * 1.0001; tick += step) ticks.push(tick);
+  return { y: (value) => plotBottom - (value / top) * (plotBottom - MARGIN.top), ticks };
+}
+
+/** From the decade below the smallest positive value to a little above the largest. */
+function logBarAxis(values: readonly number[], plotBottom: number): BarAxis {
+  const positive = values.filter((value) => value > 0);
+  const lo = 10 ** Math.floor(Math.log10(Math.min(...positive)));
+  const hi = Math.max(...positive) * 1.4;
+  const scale = logScale(lo, hi, plotBottom, MARGIN.top);
+  // A zero cannot be drawn on a log axis: it sits on the axis line.
+  return { y: (value) => (value > 0 ? scale(value) : plotBottom), ticks: logTicks(lo, hi) };
+}
+
+/** Grouped bars (as the paper's Fig. 1 and Fig. 7) from the bottom of the axis, the value on each bar, whiskers min-max. */
 export function barChart(spec: BarChartSpec): string {
   const width = Math.max(340, MARGIN.left + 30 + spec.groups.reduce((sum, group) => sum + group.bars.length * BAR_SLOT + GROUP_GAP, 0));
   const height = 300;
   const plotBottom = height - MARGIN.bottom;
-  const values = spec.groups.flatMap((group) => group.bars.flatMap((bar) => (bar.value === null ? [] : [bar.high, bar.value])));
+  const values = spec.groups.flatMap((group) => group.bars.flatMap((bar) => (bar.value === null ? [] : [bar.low, bar.high, bar.value])));
   if (values.length === 0) return '';
-  const step = linearStep(Math.max(...values) * 1.12);
-  const top = Math.ceil((Math.max(...values) * 1.12) / step) * step;
-  const y = (value: number): number => plotBottom - (value / top) * (plotBottom - MARGIN.top);
+  const { y, ticks } = spec.scale === 'log' ? logBarAxis(values, plotBottom) : linearBarAxis(values, plotBottom);
   const parts: string[] = [text(width / 2, 18, spec.title, 'class="title" text-anchor="middle"')];
-  for (let tick = 0; tick <= top * 1.0001; tick += step) {
+  for (const tick of ticks) {
     parts.push(`<line class="grid" x1="${MARGIN.left}" y1="${number(y(tick))}" x2="${width - MARGIN.right}" y2="${number(y(tick))}"/>`);
     parts.push(text(MARGIN.left - 5, y(tick) + 4, spec.formatY(tick), 'text-anchor="end"'));
   }

@@ -7,7 +7,8 @@ import {
   comparisons,
   evaluateTargets,
   FIGURE_1,
-  FIGURE_7,
+  figure7Panels,
+  modesRun,
   LATENCY_SIZE,
   METRICS,
   modeStatuses,
@@ -17,11 +18,12 @@ import {
   sizesOf,
   statOf,
   type MetricId,
+  type Target,
 } from './summary';
 
 /** The tables of the reports and of stdout, each computed from raw.json. */
 
-const STATUS_MARK: Readonly<Record<string, string>> = { ok: '', invalid: ' (INVALID)', failed: ' (FAILED)' };
+const STATUS_MARK: Readonly<Record<string, string>> = { ok: '', invalid: ' (INVALID)', failed: ' (FAILED)', 'not run': ' (not run)' };
 
 export function modeName(raw: RawReport, id: ModeId): string {
   const mode = raw.modes.find((m) => m.id === id);
@@ -55,41 +57,112 @@ export function headlineTable(raw: RawReport): Table {
   return { headers: ['ranks', 'mode', ...KEY_COLUMNS], rows, leftColumns: [1] };
 }
 
-/** "containers, same host: freeflow 0.27 us vs bridge TCP 3.9 us (0.07x)". */
+/**
+ * One line per Fig. 7 panel and freeflow plane: "containers, same host: freeflow 0.27 us vs bridge TCP
+ * 3.9 us (0.06x); ...", "containers, across hosts: freeflow h 9.5 us vs overlay TCP 13.8 us (0.69x); ...".
+ */
 export function headlineComparisons(raw: RawReport): string[] {
   const lines: string[] = [];
-  for (const { panel, overlay, freeflow } of FIGURE_7) {
-    const ran = raw.modes.some((m) => m.id === overlay.mode) && raw.modes.some((m) => m.id === freeflow.mode);
-    if (!ran) continue;
-    const where = panel.includes('intra') ? 'containers, same host' : 'containers, across hosts';
-    const latency = ratioOf(raw, freeflow.mode, overlay.mode, 'latency', LATENCY_SIZE);
-    const bandwidth = ratioOf(raw, freeflow.mode, overlay.mode, 'bandwidth', BANDWIDTH_SIZE);
-    lines.push(
-      `${where}: ${modeName(raw, freeflow.mode)} ${latencyCell(raw, freeflow.mode)} vs ${modeName(raw, overlay.mode)} ${latencyCell(raw, overlay.mode)} (${formatRatio(latency)}); ` +
-        `${bandwidthCell(raw, freeflow.mode)} vs ${bandwidthCell(raw, overlay.mode)} (${formatRatio(bandwidth)})`,
-    );
+  const statuses = modeStatuses(raw);
+  for (const { panel, overlay, freeflow } of figure7Panels(raw)) {
+    const where = panel.startsWith('(a)') ? 'containers, same host' : `containers, across hosts${panel.includes('jumbo') ? ', jumbo frames' : ''}`;
+    for (const bar of freeflow) {
+      const status = statuses.find((candidate) => candidate.mode.id === bar.mode);
+      if (status?.status === 'not run') {
+        lines.push(`${where}: ${modeName(raw, bar.mode)}: ${status.problems.join('; ')}`);
+        continue;
+      }
+      const latency = ratioOf(raw, bar.mode, overlay.mode, 'latency', LATENCY_SIZE);
+      const bandwidth = ratioOf(raw, bar.mode, overlay.mode, 'bandwidth', BANDWIDTH_SIZE);
+      lines.push(
+        `${where}: ${modeName(raw, bar.mode)} ${latencyCell(raw, bar.mode)} vs ${modeName(raw, overlay.mode)} ${latencyCell(raw, overlay.mode)} (${formatRatio(latency)}); ` +
+          `${bandwidthCell(raw, bar.mode)} vs ${bandwidthCell(raw, overlay.mode)} (${formatRatio(bandwidth)})`,
+      );
+    }
   }
   return lines;
 }
 
+/** "4.0x lower" for a latency ratio of 0.25, "1.30x higher" for 1.3: how a ratio reads as a gain. */
+function gainWords(ratio: number, lowerIsBetter: boolean): string {
+  const better = lowerIsBetter ? ratio < 1 : ratio > 1;
+  const factor = ratio >= 1 ? ratio : 1 / ratio;
+  return `${factor.toFixed(factor >= 10 ? 0 : 2)}x ${ratio < 1 ? 'lower' : 'higher'}${better ? '' : ' (worse)'}`;
+}
+
+/**
+ * The one-line headline of `npm start` and `ffrun bench`: freeflow's gain over TCP between containers on
+ * one host (vs the bridge) and across hosts over `h` (vs the overlay), 8 B latency and 4 MiB bandwidth,
+ * medians of paired repetitions, with the CPU the numbers come from. Null when neither pair ran.
+ */
+export function gainHeadline(raw: RawReport): string | null {
+  const ran = modesRun(raw);
+  const parts: string[] = [];
+  const pairs: Array<[string, ModeId, ModeId]> = [
+    ['same host (vs bridge TCP)', 'freeflow-same-host', 'bridge-tcp'],
+    ['across hosts over h (vs overlay TCP)', 'freeflow-handoff', 'overlay-tcp'],
+  ];
+  for (const [where, candidate, baseline] of pairs) {
+    if (!ran.has(candidate) || !ran.has(baseline)) continue;
+    const latency = ratioOf(raw, candidate, baseline, 'latency', LATENCY_SIZE);
+    const bandwidth = ratioOf(raw, candidate, baseline, 'bandwidth', BANDWIDTH_SIZE);
+    if (latency === null || bandwidth === null) continue;
+    parts.push(`${where}: ${formatSize(LATENCY_SIZE)} latency ${gainWords(latency.median, true)}, ${formatSize(BANDWIDTH_SIZE)} bandwidth ${gainWords(bandwidth.median, false)}`);
+  }
+  if (parts.length === 0) return null;
+  return `freeflow between containers, ${parts.join('; ')} (medians of ${raw.profile.repetitions} paired repetitions on ${raw.machine.cpuModel}, ${raw.machine.cpus} CPUs)`;
+}
+
 export function figure1Table(raw: RawReport): Table {
-  const ran = new Set(raw.modes.map((m) => m.id));
+  const ran = modesRun(raw);
   const rows = FIGURE_1.filter((bar) => ran.has(bar.mode)).map((bar) => [bar.label, latencyCell(raw, bar.mode), bandwidthCell(raw, bar.mode), cpuCell(raw, bar.mode)]);
   return { headers: ['two ranks on one host', ...KEY_COLUMNS], rows };
 }
 
+/** The plane a freeflow mode's pair used, short: from the BTL's reports of every run. */
+function planeUsed(raw: RawReport, id: ModeId): string {
+  const status = modeStatuses(raw).find((candidate) => candidate.mode.id === id);
+  if (status === undefined) return '?';
+  if (status.status === 'not run') return `not run: ${status.problems.join('; ')}`;
+  return status.pathsUsed;
+}
+
+/**
+ * Fig. 7 as a table: per panel, metric and freeflow plane, the overlay, host-mode TCP (across hosts) and
+ * freeflow, with freeflow's paired ratios to both and the plane it used (from the BTL's reports).
+ */
 export function figure7Table(raw: RawReport): Table {
   const rows: string[][] = [];
-  for (const { panel, overlay, freeflow } of FIGURE_7) {
-    const cells = (metric: MetricId, size: number): string[] => {
-      const unit = METRICS[metric].unit;
-      return [formatSpread(statOf(raw, overlay.mode, metric, size), unit), formatSpread(statOf(raw, freeflow.mode, metric, size), unit), formatRatio(ratioOf(raw, freeflow.mode, overlay.mode, metric, size))];
-    };
-    rows.push([`${panel}: latency ${formatSize(LATENCY_SIZE)}`, ...cells('latency', LATENCY_SIZE)]);
-    rows.push([`${panel}: bandwidth ${formatSize(BANDWIDTH_SIZE)}`, ...cells('bandwidth', BANDWIDTH_SIZE)]);
-    rows.push([`${panel}: CPU per byte`, ...cells('cpu', BANDWIDTH_SIZE)]);
+  for (const { panel, overlay, hostMode, freeflow } of figure7Panels(raw)) {
+    for (const bar of freeflow) {
+      const all: Array<[MetricId, number, string]> = [
+        ['latency', LATENCY_SIZE, `latency ${formatSize(LATENCY_SIZE)}`],
+        ['bandwidth', BANDWIDTH_SIZE, `bandwidth ${formatSize(BANDWIDTH_SIZE)}`],
+        ['cpu', BANDWIDTH_SIZE, 'CPU per byte'],
+      ];
+      // A plane that was not run gets one row, saying why.
+      const metrics = modesRun(raw).has(bar.mode) ? all : all.slice(0, 1);
+      for (const [metric, size, what] of metrics) {
+        const unit = METRICS[metric].unit;
+        const value = (id: ModeId | undefined): string => (id === undefined ? '-' : formatSpread(statOf(raw, id, metric, size), unit));
+        const ratio = (id: ModeId | undefined): string => (id === undefined ? '-' : formatRatio(ratioOf(raw, bar.mode, id, metric, size)));
+        rows.push([
+          `${panel}: ${what}`,
+          value(overlay.mode),
+          value(hostMode?.mode),
+          `${bar.label}: ${value(bar.mode)}`,
+          ratio(overlay.mode),
+          ratio(hostMode?.mode),
+          metric === 'latency' ? planeUsed(raw, bar.mode) : '',
+        ]);
+      }
+    }
   }
-  return { headers: ['', 'TCP overlay (Weave-like)', 'freeflow', 'freeflow / TCP'], rows };
+  return {
+    headers: ['', 'TCP overlay (Weave-like)', 'host-mode TCP', 'freeflow', 'freeflow / overlay', 'freeflow / host mode', 'path freeflow used (BTL reports)'],
+    rows,
+    leftColumns: [3, 6],
+  };
 }
 
 /** Sizes shown in wide tables: all when few, else the quick profile's nine. */
@@ -116,15 +189,18 @@ export function resultsTable(raw: RawReport, metric: MetricId): Table {
   return { headers: ['mode', ...sizes.map(formatSize)], rows };
 }
 
-export function targetsTable(raw: RawReport): Table {
+/** "met" / "NOT met" per target, honestly: no ratio (a mode not run or failed) is "not measured". */
+export function targetsTable(raw: RawReport, targets: readonly Target[]): Table {
   const verdict = (met: boolean | null): string => (met === null ? 'not measured' : met ? 'met' : 'NOT met');
-  const rows = evaluateTargets(raw).map(({ target, ratio, met, aimMet }) => [
+  const results = evaluateTargets(raw, targets);
+  const withAim = results.some(({ target }) => target.aim !== null);
+  const rows = results.map(({ target, ratio, met, aimMet }) => [
     target.label,
     formatRatio(ratio),
-    `${target.bound} ${target.required.toFixed(2)}x: ${verdict(met)}`,
-    `aim ${target.aim.toFixed(2)}x: ${verdict(aimMet)}`,
+    target.bound === 'recorded' ? 'recorded (no target)' : `${target.bound} ${target.required.toFixed(2)}x: ${verdict(met)}`,
+    ...(withAim ? [target.aim === null ? '' : `aim ${target.aim.toFixed(2)}x: ${verdict(aimMet)}`] : []),
   ]);
-  return { headers: ['target (median of paired repetitions [min-max])', 'ratio', 'required', 'aim'], rows, leftColumns: [2, 3] };
+  return { headers: ['target (median of paired repetitions [min-max])', 'ratio', 'required', ...(withAim ? ['aim'] : [])], rows, leftColumns: withAim ? [2, 3] : [2] };
 }
 
 /** Shared memory per rank for a few local-peer counts, with this run's ring size. */
@@ -146,20 +222,25 @@ export function modesTable(raw: RawReport): Table {
   const rows = statuses.map(({ mode, status, pathsUsed }) => {
     const settings = [...Object.entries(mode.mca).map(([k, v]) => `${k}=${v}`), ...Object.entries(mode.env).map(([k, v]) => `${k}=${v}`)];
     const where = mode.placement.map((p) => `${p.rank}:${p.container.replace(/^ff-[a-z0-9]+-/, '')}`).join(' ');
-    return [mode.name, mode.description, where, `network ${mode.network}${settings.length === 0 ? '' : `; ${settings.join(', ')}`}`, pathsUsed, mtuOf(raw, mode.link), status];
+    const network = `network ${mode.network}, interHost ${mode.interHost}${mode.hostNetwork ? ', host-network containers' : ''}`;
+    return [mode.name, mode.description, where, `${network}${settings.length === 0 ? '' : `; ${settings.join(', ')}`}`, pathsUsed, mtuOf(raw, mode), status];
   });
   return { headers: ['mode', 'what', 'rank:container', 'ffrun network and MCA/env', 'path used', 'MTU', 'status'], rows, leftColumns: [1, 2, 3, 4, 5, 6] };
 }
 
-function mtuOf(raw: RawReport, link: string | null): string {
-  const { container, host } = raw.machine.mtus;
-  switch (link) {
+function mtuOf(raw: RawReport, mode: RawReport['modes'][number]): string {
+  const links = raw.machine.mtus[mode.mtu];
+  if (links === undefined) return mode.link === null ? 'n/a (shared memory)' : 'not recorded';
+  const { container, host } = links;
+  switch (mode.link) {
     case null:
       return 'n/a (shared memory)';
     case 'container lo':
       return `lo ${container.lo ?? '?'}`;
     case 'container eth0':
       return `veth ${container.eth0 ?? '?'}`;
+    case 'host ul0':
+      return `underlay ${host.ul0 ?? '?'}`;
     default:
       return `veth ${container.eth0 ?? '?'}, vxlan ${host.vxlan0 ?? '?'}, underlay ${host.ul0 ?? '?'}`;
   }
@@ -180,11 +261,16 @@ export function machineTable(raw: RawReport): Table {
     ['Node', m.node],
     ['freeflow commit', m.freeflow.commit ?? 'unknown'],
     ['btl_freeflow_ring_size', m.freeflow.ringSizeBytes === null ? 'unknown' : `${m.freeflow.ringSizeBytes} B`],
-    ['MTUs in a container', mtus(m.mtus.container)],
-    ['MTUs in a host', mtus(m.mtus.host)],
+    ...Object.entries(m.mtus).flatMap(([mtu, links]) => [
+      [`MTUs in a container (${mtu} MTU cluster)`, mtus(links.container)],
+      [`MTUs in a host (${mtu} MTU cluster)`, mtus(links.host)],
+    ]),
     ['load average before (1/5/15 min)', load(m.load.before)],
     ['load average after', `${load(m.load.after)}${m.load.high ? ' (HIGH)' : ''}`],
-    ['cluster', `job ${raw.cluster.jobId}: ${raw.cluster.hosts} hosts x ${raw.cluster.containersPerHost} containers, set up in ${(raw.cluster.setupMs / 1000).toFixed(2)} s`],
+    ...raw.clusters.map((c) => [
+      `cluster (${c.mtu} MTU)`,
+      `job ${c.jobId}: ${c.hosts} hosts x ${c.containersPerHost} containers${c.hostNetworkContainersPerHost === 0 ? '' : ` + ${c.hostNetworkContainersPerHost} host-network container per host`}, container MTU ${c.containerMtu}, underlay ${c.underlayMtu}, set up in ${(c.setupMs / 1000).toFixed(2)} s`,
+    ]),
   ];
   return { headers: ['machine', ''], rows, leftColumns: [1] };
 }

@@ -20,7 +20,7 @@ test('request defaults: MTU 1450 over a 1500 underlay, kernel-default tmpfs size
   const resolved = resolveClusterRequest({ jobId: 'abc123', hosts: 2, containersPerHost: 3 });
   assert.equal(resolved, {
     jobId: 'abc123', hosts: 2, containersPerHost: 3, containerMtu: 1450, underlayMtu: 1500, sharedDirSizeMiB: undefined, shmSizeMiB: undefined, volumes: [],
-    user: { uid: 0, gid: 0 }, agents: false,
+    user: { uid: 0, gid: 0 }, agents: false, hostNetworkContainersPerHost: 0,
   });
   assert.is(resolveClusterRequest({ jobId: 'abc123', hosts: 1, containersPerHost: 1, containerMtu: 9000 }).underlayMtu, 9050);
 });
@@ -34,6 +34,28 @@ test('bad requests get one CLUSTER_REQUEST_INVALID naming each bad field', () =>
   assert.ok(error.hint?.includes('[a-z0-9]'));
   assert.is(requestError({ jobId: 'abc123', hosts: 255, containersPerHost: 1 }).code, 'CLUSTER_REQUEST_INVALID');
   assert.is(requestError({ jobId: 'abc123', hosts: 1, containersPerHost: 254 }).code, 'CLUSTER_REQUEST_INVALID');
+});
+
+test('host-network containers: after the others, in their host\'s namespace, answered on the bridge; other hosts unchanged without them', () => {
+  const layout = planLayout(resolveClusterRequest({ jobId: 'abc123', hosts: 2, containersPerHost: 2, hostNetworkContainersPerHost: 1 }));
+  const host1 = layout.hosts[1]!;
+  assert.equal(
+    host1.containers.map((c) => [c.name, c.index, c.network, c.netns, c.overlayIp]),
+    [
+      ['ff-abc123-h1c0', 0, 'own', 'ff-abc123-h1c0', '10.244.2.2'],
+      ['ff-abc123-h1c1', 1, 'own', 'ff-abc123-h1c1', '10.244.2.3'],
+      ['ff-abc123-h1n0', 2, 'host', 'ff-abc123-h1', '10.244.2.1'],
+    ],
+  );
+  assert.not.ok(layout.allNetns.includes('ff-abc123-h1n0'), 'no namespace of its own');
+  const lines = hostBatch(layout, host1, { containerMtu: 1450, underlayMtu: 1500 });
+  assert.ok(lines.includes('addr add 10.244.2.1/16 dev br0'), 'the bridge answers for the host-network container');
+  assert.is(lines.filter((line) => line.includes('type veth')).length, 2, 'a veth per own container only');
+  const plain = planLayout(resolveClusterRequest({ jobId: 'abc123', hosts: 2, containersPerHost: 2 }));
+  assert.not.ok(hostBatch(plain, plain.hosts[1]!, { containerMtu: 1450, underlayMtu: 1500 }).some((line) => line.includes('dev br0') && line.startsWith('addr')));
+  const error = requestError({ jobId: 'abc123', hosts: 1, containersPerHost: 1, hostNetworkContainersPerHost: 9 });
+  assert.match(error.message, /hostNetworkContainersPerHost: /);
+  assert.match(error.hint ?? '', /hostNetworkContainersPerHost 0-8/);
 });
 
 test('layout names everything after the job and addresses containers by host and index', () => {

@@ -1,5 +1,6 @@
 import * as path from 'node:path';
 import type { ResolvedClusterRequest } from './request';
+import type { ContainerNetwork } from './types';
 
 /** Every job's state lives below this directory, one subdirectory per job id. */
 export const JOBS_ROOT = '/run/freeflow-jobs';
@@ -16,6 +17,8 @@ export interface HostLayout {
   readonly underlayIp: string;
   readonly underlayCidr: string;
   readonly sharedDir: string;
+  /** The bridge's overlay address (10.244.<host+1>.1/16), or null: only hosts with host-network containers get one. */
+  readonly bridgeOverlayCidr: string | null;
   readonly containers: readonly ContainerLayout[];
 }
 
@@ -23,6 +26,8 @@ export interface ContainerLayout {
   readonly name: string;
   readonly host: number;
   readonly index: number;
+  readonly network: ContainerNetwork;
+  /** Its own namespace, or the host's for host networking. */
   readonly netns: string;
   readonly overlayIp: string;
   readonly overlayCidr: string;
@@ -78,7 +83,21 @@ export function planLayout(request: ResolvedClusterRequest): ClusterLayout {
     for (let c = 0; c < request.containersPerHost; c++) {
       const name = `${prefix}h${h}c${c}`;
       const overlayIp = `10.244.${h + 1}.${c + 2}`;
-      containers.push({ name, host: h, index: c, netns: name, overlayIp, overlayCidr: `${overlayIp}/${OVERLAY_PREFIX_LENGTH}` });
+      containers.push({ name, host: h, index: c, network: 'own', netns: name, overlayIp, overlayCidr: `${overlayIp}/${OVERLAY_PREFIX_LENGTH}` });
+    }
+    // .1 is free: own containers start at .2. Host-network containers answer on the bridge's address.
+    const bridgeOverlayIp = `10.244.${h + 1}.1`;
+    const bridgeOverlayCidr = `${bridgeOverlayIp}/${OVERLAY_PREFIX_LENGTH}`;
+    for (let n = 0; n < request.hostNetworkContainersPerHost; n++) {
+      containers.push({
+        name: `${prefix}h${h}n${n}`,
+        host: h,
+        index: request.containersPerHost + n,
+        network: 'host',
+        netns: `${prefix}h${h}`,
+        overlayIp: bridgeOverlayIp,
+        overlayCidr: bridgeOverlayCidr,
+      });
     }
     const underlayIp = `10.200.0.${h + 1}`;
     hosts.push({
@@ -88,6 +107,7 @@ export function planLayout(request: ResolvedClusterRequest): ClusterLayout {
       underlayIp,
       underlayCidr: `${underlayIp}/${UNDERLAY_PREFIX_LENGTH}`,
       sharedDir: path.join(stateDir, 'hosts', `h${h}`, 'shared'),
+      bridgeOverlayCidr: request.hostNetworkContainersPerHost > 0 ? bridgeOverlayCidr : null,
       containers,
     });
   }
@@ -100,7 +120,7 @@ export function planLayout(request: ResolvedClusterRequest): ClusterLayout {
   const allNetns = [
     fabricNetns,
     launcher.netns,
-    ...hosts.flatMap((host) => [host.netns, ...host.containers.map((container) => container.netns)]),
+    ...hosts.flatMap((host) => [host.netns, ...host.containers.filter((container) => container.network === 'own').map((container) => container.netns)]),
   ];
   return {
     jobId: request.jobId,

@@ -101,7 +101,7 @@ async function buildHost(
   }
   const containers = host.containers.map((container) =>
     runStep(`${container.name}: network and init`, progress, async (): Promise<ContainerHandle> => {
-      await runBatch('ip', container.netns, endpointBatch(container.overlayCidr));
+      if (container.network === 'own') await runBatch('ip', container.netns, endpointBatch(container.overlayCidr));
       const init = await startContainer({
         container,
         mounts: { sharedDir: host.sharedDir, shmSizeMiB: request.shmSizeMiB, volumes: common.volumes },
@@ -113,8 +113,8 @@ async function buildHost(
         hostsText: common.hostsText,
       });
       recordContainer(layout.containerMapFile, { name: container.name, init });
-      const { name, index, netns, overlayIp } = container;
-      return { name, host: host.index, index, netns, overlayIp, initPid: init.pid };
+      const { name, index, network, netns, overlayIp } = container;
+      return { name, host: host.index, index, network, netns, overlayIp, initPid: init.pid };
     }),
   );
   await allSettledOrThrow<unknown>([...containers, ...others]);

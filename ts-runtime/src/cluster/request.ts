@@ -11,6 +11,8 @@ export const VXLAN_OVERHEAD = 50;
 const MAX_UNDERLAY_MTU = 65535;
 const MIN_CONTAINER_MTU = 1280;
 export const DEFAULT_CONTAINER_MTU = 1450;
+/** Host-network containers are few by nature (a benchmark's host-mode ranks, a per-host daemon). */
+export const MAX_HOST_NETWORK_CONTAINERS_PER_HOST = 8;
 
 const sizeMiB = z.number().int().positive();
 const id = z.number().int().min(0).max(0xfffffffe);
@@ -31,6 +33,7 @@ const clusterRequestSchema = z
     readOnlyVolumes: volumeList.optional(),
     user: z.strictObject({ uid: id, gid: id }).optional(),
     agents: z.boolean().optional(),
+    hostNetworkContainersPerHost: z.number().int().min(0).max(MAX_HOST_NETWORK_CONTAINERS_PER_HOST).optional(),
   })
   .strict();
 
@@ -48,6 +51,8 @@ export interface ResolvedClusterRequest {
   readonly user: ContainerUser;
   /** Start one ffagent per host (for host-network handoff). */
   readonly agents: boolean;
+  /** Containers per host that share the host's network namespace (after the `containersPerHost` others). */
+  readonly hostNetworkContainersPerHost: number;
 }
 
 /** Validates a request once, at the module boundary, and fills in the defaults. */
@@ -57,7 +62,7 @@ export function resolveClusterRequest(request: ClusterRequest): ResolvedClusterR
     const problems = parsed.error.issues.map((issue) => `${issue.path.join('.') || 'request'}: ${issue.message}`);
     throw new FfError('CLUSTER_REQUEST_INVALID', `invalid local cluster request: ${problems.join('; ')}`, {
       hint: `give jobId as 6 characters [a-z0-9], 1-${MAX_HOSTS} hosts, 1-${MAX_CONTAINERS_PER_HOST} containers per host, ` +
-        `containerMtu ${MIN_CONTAINER_MTU}-${MAX_UNDERLAY_MTU - VXLAN_OVERHEAD}, sizes as positive whole MiB, volumes as absolute paths outside /dev/shm, ` +
+        `containerMtu ${MIN_CONTAINER_MTU}-${MAX_UNDERLAY_MTU - VXLAN_OVERHEAD}, hostNetworkContainersPerHost 0-${MAX_HOST_NETWORK_CONTAINERS_PER_HOST}, sizes as positive whole MiB, volumes as absolute paths outside /dev/shm, ` +
         'user as {uid, gid} numbers',
       notes: problems,
     });
@@ -74,6 +79,7 @@ export function resolveClusterRequest(request: ClusterRequest): ResolvedClusterR
     volumes: orderVolumes(parsed.data.volumes ?? [], parsed.data.readOnlyVolumes ?? []),
     user: parsed.data.user ?? ROOT_USER,
     agents: parsed.data.agents ?? false,
+    hostNetworkContainersPerHost: parsed.data.hostNetworkContainersPerHost ?? 0,
   };
 }
 

@@ -30,7 +30,18 @@ export interface ClusterRequest {
    * Default false: no agent runs.
    */
   agents?: boolean;
+  /**
+   * Containers per host that join the host's own network namespace instead of getting one of their own
+   * (Docker's and Kubernetes' host networking): they see the host's underlay link and address, and reach
+   * other hosts over the underlay, not the overlay. They come after the `containersPerHost` others
+   * (indices containersPerHost, containersPerHost+1, ...; named `ff-<job>-h<i>n<j>`), and only they get
+   * it: when there are any, each host's bridge gets an overlay address (10.244.<host+1>.1, like docker0's
+   * on a Docker host) so that their orted reaches mpirun over the overlay. Default 0.
+   */
+  hostNetworkContainersPerHost?: number;
 }
+
+export type ContainerNetwork = 'own' | 'host';
 
 export interface HostHandle {
   readonly index: number;
@@ -43,11 +54,15 @@ export interface HostHandle {
 }
 
 export interface ContainerHandle {
-  /** `ff-<job>-h<i>c<j>`: netns name and hostname; mpirun's hostfile uses it. */
+  /** `ff-<job>-h<i>c<j>` (`h<i>n<j>` with host networking): hostname; mpirun's hostfile uses it. */
   readonly name: string;
   readonly host: number;
   readonly index: number;
+  /** `own`: its own network namespace on the host's bridge; `host`: the host's network namespace. */
+  readonly network: ContainerNetwork;
+  /** The container's own namespace, or its host's for host networking. */
   readonly netns: string;
+  /** On eth0, or for host networking the host bridge's overlay address (its orted's address for mpirun). */
   readonly overlayIp: string;
   /** Pid (in the root pid namespace) of the container's init, pid 1 inside. */
   readonly initPid: number;

@@ -55,7 +55,8 @@ export async function runBenchmark(options: BenchArgs, context: CommandContext):
     bar.end();
   }
   const files = writeReports(raw, dir);
-  const broken = modeStatuses(raw).filter((status) => status.status !== 'ok');
+  // A mode the launcher refused (a plane not built yet) is reported, not a failure.
+  const broken = modeStatuses(raw).filter((status) => status.status === 'failed' || status.status === 'invalid');
   if (broken.length > 0) {
     context.reportError(
       new FfError('BENCH_INCOMPLETE', `${broken.map((s) => `${s.mode.id} ${s.status}`).join(', ')}: ${broken.flatMap((s) => s.problems).join('; ')}`, {

@@ -103,8 +103,9 @@ export async function withProbedCluster<T>(
     readonly user?: JobUser;
     /** Start one ffagent per host (multi-host freeflow jobs whose pairs across hosts may use them). */
     readonly agents?: boolean;
-    /** The overlay's MTU (the hosts' network gets 50 more); undefined: the cluster's default. */
+    /** ffbench: jumbo-frame clusters and host-mode ranks (see ClusterRequest). */
     readonly containerMtu?: number;
+    readonly hostNetworkContainersPerHost?: number;
   },
   hooks: Pick<JobHooks, 'progress' | 'interrupt'>,
   work: (probed: ProbedCluster) => Promise<T>,
@@ -129,6 +130,7 @@ export async function withProbedCluster<T>(
         ...(shape.user === undefined ? {} : { user: shape.user }),
         ...(shape.agents === true ? { agents: true } : {}),
         ...(shape.containerMtu === undefined ? {} : { containerMtu: shape.containerMtu }),
+        ...(shape.hostNetworkContainersPerHost === undefined ? {} : { hostNetworkContainersPerHost: shape.hostNetworkContainersPerHost }),
       },
       (step) => progress.note(step),
     ),

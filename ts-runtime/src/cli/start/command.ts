@@ -10,7 +10,8 @@ export const DEMO_SPEC = path.join(REPO_ROOT, 'jobs', 'demo.yaml');
 
 /**
  * `ffrun start` (what `npm start` runs): the demo job (4 ranks in 2 x 2 containers, with placement and
- * paths), then the quick benchmark with its headline table and the report's path. A failing demo stops
+ * paths), then the quick benchmark with its headline (freeflow's gain over TCP between containers on one
+ * host and across hosts over `h`, with the CPU named), its table and the report's path. A failing demo stops
  * there: its exit code is start's. With --json, stdout holds one document: `{demo, benchmark}`.
  */
 export async function startCommand(args: readonly string[], context: CommandContext): Promise<number> {
