@@ -4,6 +4,7 @@
 #include "btl_freeflow.h"
 #include "btl_freeflow_endpoint.h"
 #include "btl_freeflow_frag.h"
+#include "btl_freeflow_rdma.h"
 
 #include "opal/mca/btl/base/base.h"
 #include "opal/mca/pmix/pmix.h"
@@ -135,6 +136,7 @@ static int component_register(void)
     btl->btl_latency = 1;
     btl->btl_bandwidth = 40000; /* MB/s; only relative to other BTLs */
     btl->btl_flags = MCA_BTL_FLAGS_SEND | MCA_BTL_FLAGS_SEND_INPLACE;
+    mca_btl_freeflow_rdma_register();
     return mca_btl_base_param_register(&c->super.btl_version, btl);
 }
 
@@ -373,7 +375,7 @@ static mca_btl_base_module_t **component_init(int *num_btls, bool enable_progres
         goto fail;
     }
 
-    mca_btl_base_module_t **btls = malloc(2 * sizeof(*btls));
+    mca_btl_base_module_t **btls = malloc(3 * sizeof(*btls));
     if (NULL == btls) {
         goto fail;
     }
@@ -381,6 +383,10 @@ static mca_btl_base_module_t **component_init(int *num_btls, bool enable_progres
     *num_btls = 1;
     if (c->sock_active) {
         btls[(*num_btls)++] = &mca_btl_freeflow_sock_module.super;
+    }
+    /* one-sided communication between containers (btl_freeflow_rdma.c) */
+    if (mca_btl_freeflow_rdma_init()) {
+        btls[(*num_btls)++] = &mca_btl_freeflow_rdma_module.super;
     }
     return btls;
 
@@ -416,6 +422,9 @@ static int component_progress(void)
     }
     if (c->completed_count) {
         count += mca_btl_freeflow_run_completions();
+    }
+    if (OPAL_UNLIKELY(mca_btl_freeflow_rdma_deferred_count)) {
+        count += mca_btl_freeflow_rdma_progress();
     }
     if (OPAL_UNLIKELY(c->sock_active)) {
         count += mca_btl_freeflow_sock_progress();
