@@ -72,6 +72,7 @@ typedef struct ff_rdma_request_wire {
     uint64_t operand2; /* cswap: new value */
     uint32_t atomic_op;
     uint32_t reserved2;
+    uint64_t origin_id; /* who asks: believed only on the handoff sockets, which do not tell (a ring does) */
 } ff_rdma_request_wire_t;
 
 typedef struct ff_rdma_response_wire {
@@ -80,6 +81,7 @@ typedef struct ff_rdma_response_wire {
     int32_t status;
     uint32_t len;     /* get data bytes that follow */
     uint64_t result;  /* fetched value of fop and cswap */
+    uint64_t responder_id; /* as origin_id */
 } ff_rdma_response_wire_t;
 
 /* An operation of ours waiting for its response. */
@@ -109,18 +111,21 @@ typedef struct ff_rdma_region {
 } ff_rdma_region_t;
 
 /* The rdma module's view of a peer: its own object, so ob1 (which only uses RDMA through an endpoint
- * that also carries its sends) never mistakes it for the shm module's endpoint. */
+ * that also carries its sends) never mistakes it for another module's endpoint. Requests and responses
+ * travel as ordinary fragments of the module that reaches the peer: the shm module (rings) for peers of
+ * this host, the handoff module (sockets, path `h`) for peers of other hosts. */
 typedef struct ff_rdma_endpoint {
     opal_list_item_t super;
     uint64_t peer_id;
-    mca_btl_freeflow_endpoint_t *shm; /* NULL: ourselves, executed in place */
+    mca_btl_base_module_t *via;          /* NULL: ourselves, executed in place */
+    struct mca_btl_base_endpoint_t *ep;  /* via's endpoint for the peer */
 } ff_rdma_endpoint_t;
 OBJ_CLASS_INSTANCE(ff_rdma_endpoint_t, opal_list_item_t, NULL, NULL);
 
 /* A response that found neither ring room nor a buffered descriptor: retried by progress. */
 typedef struct ff_rdma_deferred {
     opal_list_item_t super;
-    mca_btl_freeflow_endpoint_t *shm;
+    ff_rdma_endpoint_t *peer;
     size_t len;
     unsigned char data[];
 } ff_rdma_deferred_t;
@@ -137,7 +142,7 @@ static struct {
     uint32_t request_count;
     int32_t free_head;
     opal_list_t endpoints;
-    opal_hash_table_t reply_paths; /* peer id -> shm endpoint: where a target sends responses */
+    opal_hash_table_t reply_paths; /* peer id -> ff_rdma_endpoint_t: where a target sends responses */
 
     opal_mutex_t regions_lock; /* held while a request touches registered memory: deregistration waits */
     ff_rdma_region_t *regions;
@@ -180,6 +185,11 @@ static int rdma_cswap(struct mca_btl_base_module_t *btl, struct mca_btl_base_end
                       struct mca_btl_base_registration_handle_t *local_handle,
                       struct mca_btl_base_registration_handle_t *remote_handle, uint64_t compare, uint64_t value,
                       int flags, int order, mca_btl_base_rdma_completion_fn_t cbfunc, void *cbcontext, void *cbdata);
+
+static void descriptor_done(mca_btl_base_module_t *btl, struct mca_btl_base_endpoint_t *endpoint,
+                            mca_btl_base_descriptor_t *descriptor, int status);
+static void sock_delivery(mca_btl_base_module_t *btl, mca_btl_base_tag_t tag, mca_btl_base_descriptor_t *descriptor,
+                          void *cbdata);
 
 mca_btl_freeflow_module_t mca_btl_freeflow_rdma_module = {
     .super = {
@@ -261,9 +271,11 @@ bool mca_btl_freeflow_rdma_init(void)
         return false;
     }
     /* A request (put) or response (get) is one descriptor of the shm module: ring record or buffered. */
-    size_t cap = shm->btl_max_send_size > sizeof(ff_rdma_request_wire_t)
-                     ? shm->btl_max_send_size - sizeof(ff_rdma_request_wire_t)
-                     : 0;
+    size_t largest = shm->btl_max_send_size;
+    if (mca_btl_freeflow_component.sock_active && mca_btl_freeflow_sock_module.super.btl_max_send_size < largest) {
+        largest = mca_btl_freeflow_sock_module.super.btl_max_send_size;
+    }
+    size_t cap = largest > sizeof(ff_rdma_request_wire_t) ? largest - sizeof(ff_rdma_request_wire_t) : 0;
     if (cap < 64) {
         return false;
     }
@@ -295,6 +307,13 @@ bool mca_btl_freeflow_rdma_init(void)
         mca_btl_freeflow_rdma_fini();
         return false;
     }
+    if (mca_btl_freeflow_component.sock_active) {
+        /* The handoff sockets deliver through Open MPI's tag table (the rings hand our tags over directly). */
+        mca_btl_base_active_message_trigger[MCA_BTL_FREEFLOW_TAG_RDMA_REQUEST].cbfunc = sock_delivery;
+        mca_btl_base_active_message_trigger[MCA_BTL_FREEFLOW_TAG_RDMA_REQUEST].cbdata = NULL;
+        mca_btl_base_active_message_trigger[MCA_BTL_FREEFLOW_TAG_RDMA_RESPONSE].cbfunc = sock_delivery;
+        mca_btl_base_active_message_trigger[MCA_BTL_FREEFLOW_TAG_RDMA_RESPONSE].cbdata = NULL;
+    }
     rdma.ready = true;
     return true;
 }
@@ -305,6 +324,8 @@ void mca_btl_freeflow_rdma_fini(void)
         return;
     }
     rdma.ready = false;
+    mca_btl_base_active_message_trigger[MCA_BTL_FREEFLOW_TAG_RDMA_REQUEST].cbfunc = NULL;
+    mca_btl_base_active_message_trigger[MCA_BTL_FREEFLOW_TAG_RDMA_RESPONSE].cbfunc = NULL;
     OPAL_LIST_DESTRUCT(&rdma.endpoints);
     OPAL_LIST_DESTRUCT(&rdma.deferred);
     mca_btl_freeflow_rdma_deferred_count = 0;
@@ -320,7 +341,7 @@ void mca_btl_freeflow_rdma_fini(void)
 
 /* ---- peers ---- */
 
-static ff_rdma_endpoint_t *endpoint_for(uint64_t peer_id, mca_btl_freeflow_endpoint_t *shm)
+static ff_rdma_endpoint_t *endpoint_for(uint64_t peer_id, mca_btl_base_module_t *via, struct mca_btl_base_endpoint_t *ep)
 {
     ff_rdma_endpoint_t *endpoint;
     OPAL_LIST_FOREACH(endpoint, &rdma.endpoints, ff_rdma_endpoint_t) {
@@ -333,16 +354,18 @@ static ff_rdma_endpoint_t *endpoint_for(uint64_t peer_id, mca_btl_freeflow_endpo
         return NULL;
     }
     endpoint->peer_id = peer_id;
-    endpoint->shm = shm;
+    endpoint->via = via;
+    endpoint->ep = ep;
     opal_list_append(&rdma.endpoints, &endpoint->super);
-    if (NULL != shm) {
-        (void) opal_hash_table_set_value_uint64(&rdma.reply_paths, peer_id, shm);
+    if (NULL != via) {
+        (void) opal_hash_table_set_value_uint64(&rdma.reply_paths, peer_id, endpoint);
     }
     return endpoint;
 }
 
 /* Reaches exactly the peers the shm module reaches (the same proof: path table, host identity, verified
- * segment), plus this rank itself, whose operations run in place. */
+ * segment) and those the handoff module reaches (path `h`), plus this rank itself, whose operations run in
+ * place. Peers left to tcp are not reached: a window that spans them is osc pt2pt's (docs/onesided.md). */
 static int rdma_add_procs(struct mca_btl_base_module_t *btl, size_t nprocs, struct opal_proc_t **procs,
                           struct mca_btl_base_endpoint_t **peers, struct opal_bitmap_t *reachable)
 {
@@ -352,17 +375,23 @@ static int rdma_add_procs(struct mca_btl_base_module_t *btl, size_t nprocs, stru
     for (size_t i = 0; i < nprocs && OPAL_SUCCESS == rc; ++i) {
         opal_proc_t *proc = procs[i];
         const uint64_t peer_id = ((uint64_t) proc->proc_name.jobid << 32) | proc->proc_name.vpid;
-        struct mca_btl_base_endpoint_t *shm = NULL;
+        struct mca_btl_base_endpoint_t *ep = NULL;
+        mca_btl_base_module_t *via = NULL;
         peers[i] = NULL;
         if (proc != self) {
-            /* idempotent: an endpoint made before is returned, a declined pair stays declined */
-            rc = mca_btl_freeflow_add_procs(&mca_btl_freeflow_module.super, 1, &procs[i], &shm, NULL);
-            if (OPAL_SUCCESS != rc || NULL == shm) {
+            /* both idempotent: an endpoint made before is returned, a declined pair stays declined */
+            via = &mca_btl_freeflow_module.super;
+            rc = via->btl_add_procs(via, 1, &procs[i], &ep, NULL);
+            if (OPAL_SUCCESS == rc && NULL == ep && mca_btl_freeflow_component.sock_active) {
+                via = &mca_btl_freeflow_sock_module.super;
+                rc = via->btl_add_procs(via, 1, &procs[i], &ep, NULL);
+            }
+            if (OPAL_SUCCESS != rc || NULL == ep) {
                 continue;
             }
         }
         OPAL_THREAD_LOCK(&rdma.lock);
-        ff_rdma_endpoint_t *endpoint = endpoint_for(peer_id, shm);
+        ff_rdma_endpoint_t *endpoint = endpoint_for(peer_id, via, ep);
         OPAL_THREAD_UNLOCK(&rdma.lock);
         if (NULL == endpoint) {
             rc = OPAL_ERR_OUT_OF_RESOURCE;
@@ -394,9 +423,9 @@ static int rdma_finalize(struct mca_btl_base_module_t *btl)
     return OPAL_SUCCESS;
 }
 
-/* The shm endpoint that carries responses to `peer_id`: the one our add_procs saw, or the shm module's
- * (a pair it proved but that our module was not asked about, e.g. a process of a spawned job). */
-static mca_btl_freeflow_endpoint_t *reply_path(uint64_t peer_id)
+/* Where responses to `peer_id` go: the endpoint our add_procs made, or the shm module's (a pair it proved
+ * but that our module was not asked about, e.g. a process of a spawned job). */
+static ff_rdma_endpoint_t *reply_path(uint64_t peer_id)
 {
     mca_btl_freeflow_component_t *c = &mca_btl_freeflow_component;
     void *value = NULL;
@@ -415,12 +444,29 @@ static mca_btl_freeflow_endpoint_t *reply_path(uint64_t peer_id)
         }
     }
     OPAL_THREAD_UNLOCK(&c->lock);
-    if (NULL != shm) {
-        OPAL_THREAD_LOCK(&rdma.lock);
-        (void) opal_hash_table_set_value_uint64(&rdma.reply_paths, peer_id, shm);
-        OPAL_THREAD_UNLOCK(&rdma.lock);
+    if (NULL == shm) {
+        return NULL;
     }
-    return shm;
+    OPAL_THREAD_LOCK(&rdma.lock);
+    ff_rdma_endpoint_t *made = endpoint_for(peer_id, &mca_btl_freeflow_module.super, shm);
+    OPAL_THREAD_UNLOCK(&rdma.lock);
+    return made;
+}
+
+/* A fragment of the module that reaches the peer; NULL when it has no room (the caller retries). */
+static mca_btl_base_descriptor_t *alloc_to(ff_rdma_endpoint_t *peer, size_t size)
+{
+    mca_btl_base_descriptor_t *descriptor =
+        peer->via->btl_alloc(peer->via, peer->ep, MCA_BTL_NO_ORDER, size, MCA_BTL_DES_FLAGS_BTL_OWNERSHIP);
+    if (NULL != descriptor) {
+        descriptor->des_cbfunc = descriptor_done;
+    }
+    return descriptor;
+}
+
+static int send_to(ff_rdma_endpoint_t *peer, mca_btl_base_descriptor_t *descriptor, uint8_t tag)
+{
+    return peer->via->btl_send(peer->via, peer->ep, descriptor, tag);
 }
 
 /* ---- registrations (our memory that peers may address) ---- */
@@ -636,7 +682,7 @@ static int issue(struct mca_btl_base_endpoint_t *btl_endpoint, ff_rdma_request_w
     req->region_generation = remote_handle->generation;
     req->region_key = remote_handle->key;
 
-    if (NULL == endpoint->shm) {
+    if (NULL == endpoint->via) {
         /* ourselves: the same checks and execution, in place, completed before returning (like vader) */
         uint64_t result = 0;
         int32_t status = execute(req, put_data, local_address, &result);
@@ -672,12 +718,11 @@ static int issue(struct mca_btl_base_endpoint_t *btl_endpoint, ff_rdma_request_w
     slot->cbdata = cbdata;
     req->request_index = (uint32_t) index;
     req->request_generation = slot->generation;
+    req->origin_id = mca_btl_freeflow_component.my_id;
     OPAL_THREAD_UNLOCK(&rdma.lock);
 
     const size_t payload = FF_RDMA_PUT == req->op ? req->len : 0;
-    mca_btl_base_descriptor_t *descriptor =
-        mca_btl_freeflow_alloc(&mca_btl_freeflow_module.super, endpoint->shm, MCA_BTL_NO_ORDER,
-                               sizeof(*req) + payload, MCA_BTL_DES_FLAGS_BTL_OWNERSHIP);
+    mca_btl_base_descriptor_t *descriptor = alloc_to(endpoint, sizeof(*req) + payload);
     if (OPAL_UNLIKELY(NULL == descriptor)) {
         OPAL_THREAD_LOCK(&rdma.lock);
         slot->in_use = false;
@@ -687,14 +732,12 @@ static int issue(struct mca_btl_base_endpoint_t *btl_endpoint, ff_rdma_request_w
         OPAL_THREAD_UNLOCK(&rdma.lock);
         return OPAL_ERR_OUT_OF_RESOURCE;
     }
-    descriptor->des_cbfunc = descriptor_done;
     unsigned char *out = descriptor->des_segments[0].seg_addr.pval;
     memcpy(out, req, sizeof(*req));
     if (payload) {
         ff_copy(out + sizeof(*req), put_data, payload);
     }
-    return mca_btl_freeflow_send(&mca_btl_freeflow_module.super, endpoint->shm, descriptor,
-                                 MCA_BTL_FREEFLOW_TAG_RDMA_REQUEST);
+    return send_to(endpoint, descriptor, MCA_BTL_FREEFLOW_TAG_RDMA_REQUEST);
 }
 
 static int rdma_put(struct mca_btl_base_module_t *btl, struct mca_btl_base_endpoint_t *endpoint, void *local_address,
@@ -773,7 +816,7 @@ static int rdma_cswap(struct mca_btl_base_module_t *btl, struct mca_btl_base_end
 
 /* ---- receiving ---- */
 
-static void defer(mca_btl_freeflow_endpoint_t *shm, const ff_rdma_response_wire_t *resp, const void *data)
+static void defer(ff_rdma_endpoint_t *peer, const ff_rdma_response_wire_t *resp, const void *data)
 {
     ff_rdma_deferred_t *item = malloc(sizeof(*item) + sizeof(*resp) + resp->len);
     if (NULL == item) {
@@ -781,7 +824,7 @@ static void defer(mca_btl_freeflow_endpoint_t *shm, const ff_rdma_response_wire_
         return;
     }
     OBJ_CONSTRUCT(item, ff_rdma_deferred_t);
-    item->shm = shm;
+    item->peer = peer;
     item->len = sizeof(*resp) + resp->len;
     memcpy(item->data, resp, sizeof(*resp));
     if (resp->len) {
@@ -801,15 +844,12 @@ int mca_btl_freeflow_rdma_progress(void)
     }
     ff_rdma_deferred_t *item, *next;
     OPAL_LIST_FOREACH_SAFE(item, next, &rdma.deferred, ff_rdma_deferred_t) {
-        mca_btl_base_descriptor_t *descriptor = mca_btl_freeflow_alloc(
-            &mca_btl_freeflow_module.super, item->shm, MCA_BTL_NO_ORDER, item->len, MCA_BTL_DES_FLAGS_BTL_OWNERSHIP);
+        mca_btl_base_descriptor_t *descriptor = alloc_to(item->peer, item->len);
         if (NULL == descriptor) {
             break;
         }
-        descriptor->des_cbfunc = descriptor_done;
         memcpy(descriptor->des_segments[0].seg_addr.pval, item->data, item->len);
-        (void) mca_btl_freeflow_send(&mca_btl_freeflow_module.super, item->shm, descriptor,
-                                     MCA_BTL_FREEFLOW_TAG_RDMA_RESPONSE);
+        (void) send_to(item->peer, descriptor, MCA_BTL_FREEFLOW_TAG_RDMA_RESPONSE);
         opal_list_remove_item(&rdma.deferred, &item->super);
         OBJ_DESTRUCT(item);
         free(item);
@@ -820,21 +860,26 @@ int mca_btl_freeflow_rdma_progress(void)
     return sent;
 }
 
-static void serve_request(uint64_t producer, const unsigned char *data, size_t len)
+static void serve_request(uint64_t producer, bool producer_known, const unsigned char *data, size_t len)
 {
     ff_rdma_request_wire_t req;
     if (len < sizeof(req)) {
         return; /* nothing to answer to */
     }
     memcpy(&req, data, sizeof(req)); /* once: the producer may still write the ring */
-    mca_btl_freeflow_endpoint_t *shm = reply_path(producer);
-    if (NULL == shm) {
+    if (!producer_known) {
+        producer = req.origin_id;
+    }
+    ff_rdma_endpoint_t *peer = reply_path(producer);
+    if (NULL == peer || NULL == peer->via) {
         FF_LOG(FF_VERBOSE_DECISIONS, "freeflow: %s dropped an RDMA request from %llx:%llu: no path back to it",
                OPAL_NAME_PRINT(OPAL_PROC_MY_NAME), (unsigned long long) (producer >> 32),
                (unsigned long long) (producer & 0xffffffffu));
         return;
     }
-    ff_rdma_response_wire_t resp = {.request_index = req.request_index, .request_generation = req.request_generation};
+    ff_rdma_response_wire_t resp = {.request_index = req.request_index,
+                                    .request_generation = req.request_generation,
+                                    .responder_id = mca_btl_freeflow_component.my_id};
     const size_t payload = len - sizeof(req);
     const mca_btl_base_module_t *btl = &mca_btl_freeflow_rdma_module.super;
     const bool well_formed = FF_RDMA_WIRE_VERSION == req.version &&
@@ -844,18 +889,14 @@ static void serve_request(uint64_t producer, const unsigned char *data, size_t l
     if (!well_formed) {
         resp.status = FF_RDMA_BAD_REQUEST;
     } else if (FF_RDMA_GET == req.op) {
-        mca_btl_base_descriptor_t *descriptor =
-            mca_btl_freeflow_alloc(&mca_btl_freeflow_module.super, shm, MCA_BTL_NO_ORDER, sizeof(resp) + req.len,
-                                   MCA_BTL_DES_FLAGS_BTL_OWNERSHIP);
+        mca_btl_base_descriptor_t *descriptor = alloc_to(peer, sizeof(resp) + req.len);
         if (NULL != descriptor) {
             unsigned char *out = descriptor->des_segments[0].seg_addr.pval;
             resp.status = execute(&req, NULL, out + sizeof(resp), &resp.result);
             resp.len = FF_RDMA_OK == resp.status ? req.len : 0;
             memcpy(out, &resp, sizeof(resp));
             descriptor->des_segments[0].seg_len = sizeof(resp) + resp.len;
-            descriptor->des_cbfunc = descriptor_done;
-            (void) mca_btl_freeflow_send(&mca_btl_freeflow_module.super, shm, descriptor,
-                                         MCA_BTL_FREEFLOW_TAG_RDMA_RESPONSE);
+            (void) send_to(peer, descriptor, MCA_BTL_FREEFLOW_TAG_RDMA_RESPONSE);
             return;
         }
         void *scratch = malloc(req.len);
@@ -865,21 +906,19 @@ static void serve_request(uint64_t producer, const unsigned char *data, size_t l
         }
         resp.status = execute(&req, NULL, scratch, &resp.result);
         resp.len = FF_RDMA_OK == resp.status ? req.len : 0;
-        defer(shm, &resp, scratch);
+        defer(peer, &resp, scratch);
         free(scratch);
         return;
     } else {
         resp.status = execute(&req, data + sizeof(req), NULL, &resp.result);
     }
-    mca_btl_base_descriptor_t *descriptor = mca_btl_freeflow_alloc(
-        &mca_btl_freeflow_module.super, shm, MCA_BTL_NO_ORDER, sizeof(resp), MCA_BTL_DES_FLAGS_BTL_OWNERSHIP);
+    mca_btl_base_descriptor_t *descriptor = alloc_to(peer, sizeof(resp));
     if (NULL == descriptor) {
-        defer(shm, &resp, NULL);
+        defer(peer, &resp, NULL);
         return;
     }
-    descriptor->des_cbfunc = descriptor_done;
     memcpy(descriptor->des_segments[0].seg_addr.pval, &resp, sizeof(resp));
-    (void) mca_btl_freeflow_send(&mca_btl_freeflow_module.super, shm, descriptor, MCA_BTL_FREEFLOW_TAG_RDMA_RESPONSE);
+    (void) send_to(peer, descriptor, MCA_BTL_FREEFLOW_TAG_RDMA_RESPONSE);
 }
 
 static void forged_response(uint64_t producer, const char *why)
@@ -893,7 +932,7 @@ static void forged_response(uint64_t producer, const char *why)
     mca_btl_freeflow_fatal(NULL, message);
 }
 
-static void complete_request(uint64_t producer, const unsigned char *data, size_t len)
+static void complete_request(uint64_t producer, bool producer_known, const unsigned char *data, size_t len)
 {
     ff_rdma_response_wire_t resp;
     if (len < sizeof(resp)) {
@@ -901,6 +940,9 @@ static void complete_request(uint64_t producer, const unsigned char *data, size_
         return;
     }
     memcpy(&resp, data, sizeof(resp));
+    if (!producer_known) {
+        producer = resp.responder_id;
+    }
     OPAL_THREAD_LOCK(&rdma.lock);
     ff_rdma_request_t *slot = resp.request_index < rdma.request_count ? &rdma.requests[resp.request_index] : NULL;
     const char *why = NULL;
@@ -937,14 +979,31 @@ static void complete_request(uint64_t producer, const unsigned char *data, size_
                 done.cbcontext, done.cbdata, OPAL_SUCCESS);
 }
 
-void mca_btl_freeflow_rdma_receive(uint64_t producer, uint8_t tag, const void *data, size_t len)
+static void receive(uint64_t producer, bool producer_known, uint8_t tag, const void *data, size_t len)
 {
     if (OPAL_UNLIKELY(!rdma.ready)) {
         return; /* disabled here: nobody sends us these, or the job is finishing */
     }
     if (MCA_BTL_FREEFLOW_TAG_RDMA_REQUEST == tag) {
-        serve_request(producer, data, len);
+        serve_request(producer, producer_known, data, len);
     } else {
-        complete_request(producer, data, len);
+        complete_request(producer, producer_known, data, len);
     }
+}
+
+void mca_btl_freeflow_rdma_receive(uint64_t producer, uint8_t tag, const void *data, size_t len)
+{
+    receive(producer, true, tag, data, len);
+}
+
+/* A handoff socket connects exactly two ranks, but its module does not tell which: the records name their
+ * sender. A rank of the job could claim to be another; it still reaches only memory the target registered,
+ * and a response is taken only for an operation in flight to the rank it names. */
+static void sock_delivery(mca_btl_base_module_t *btl, mca_btl_base_tag_t tag, mca_btl_base_descriptor_t *descriptor,
+                          void *cbdata)
+{
+    (void) btl;
+    (void) cbdata;
+    const mca_btl_base_segment_t *segment = &descriptor->des_segments[0];
+    receive(0, false, tag, segment->seg_addr.pval, segment->seg_len);
 }

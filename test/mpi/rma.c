@@ -7,7 +7,10 @@
  * (flavour, origin, target, index), and atomics are checked for exact totals AND for distinct fetched
  * values (a lost or doubled update, or a non-atomic read-modify-write, shows up). No harness: rank 0
  * prints one PASS/FAIL line per subtest and a summary; exit 1 on any failure.
- *   ffcheck_rma [--big BYTES] [--iterations N] [--flavour create|allocate|dynamic] [--inject-fault]
+ *   ffcheck_rma [--big BYTES] [--iterations N] [--flavours create,allocate,dynamic]
+ *               [--thread-level single|funneled|multiple] [--inject-fault]
+ * (osc pt2pt, the component for windows that osc rdma cannot serve, refuses MPI_THREAD_MULTIPLE: the
+ * manifest runs such layouts with --thread-level funneled; the threads subtest then SKIPs.)
  * --inject-fault corrupts one fetched value per subtest on rank 0 before checking: every subtest must then
  * FAIL (proves the checks can fail).
  */
@@ -22,7 +25,8 @@ enum flavour { CREATE, ALLOCATE, DYNAMIC, FLAVOURS };
 static const char *const flavour_names[FLAVOURS] = {"create", "allocate", "dynamic"};
 
 static int rank, size, iterations = 4, inject_fault;
-static const char *only_flavour; /* --flavour create|allocate|dynamic: just that one */
+static const char *only_flavour; /* --flavours create,allocate,dynamic: just those */
+static int requested_level = MPI_THREAD_MULTIPLE;
 static size_t big = (1u << 20) + 13; /* above the BTL's per-request limit: split by osc */
 static int count = 1024;             /* ints per origin slot */
 static long failures;                /* this rank, current subtest */
@@ -383,20 +387,44 @@ static int run_subtest(const char *name, void (*fn)(void))
 }
 
 static int provided_level;
+
+/* --flavours a,b: is this flavour listed? */
+static int wanted(enum flavour flavour)
+{
+    if (!only_flavour) return 1;
+    const size_t len = strlen(flavour_names[flavour]);
+    for (const char *p = only_flavour; *p;) {
+        const char *end = strchr(p, ',');
+        const size_t n = end ? (size_t) (end - p) : strlen(p);
+        if (n == len && !strncmp(p, flavour_names[flavour], n)) return 1;
+        if (!end) break;
+        p = end + 1;
+    }
+    return 0;
+}
 static void threads_subtest(void) { test_threads(provided_level); }
 
 int main(int argc, char **argv)
 {
-    MPI_Init_thread(&argc, &argv, MPI_THREAD_MULTIPLE, &provided_level);
+    /* the thread level is chosen before MPI starts: --thread-level is looked for first */
+    for (int i = 1; i + 1 < argc; ++i) {
+        if (!strcmp(argv[i], "--thread-level")) {
+            requested_level = !strcmp(argv[i + 1], "single")     ? MPI_THREAD_SINGLE
+                              : !strcmp(argv[i + 1], "funneled") ? MPI_THREAD_FUNNELED
+                                                                 : MPI_THREAD_MULTIPLE;
+        }
+    }
+    MPI_Init_thread(&argc, &argv, requested_level, &provided_level);
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     MPI_Comm_size(MPI_COMM_WORLD, &size);
     for (int i = 1; i < argc; ++i) {
         if (!strcmp(argv[i], "--big") && i + 1 < argc) big = (size_t) strtoull(argv[++i], NULL, 0);
         else if (!strcmp(argv[i], "--iterations") && i + 1 < argc) iterations = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--inject-fault")) inject_fault = 1;
-        else if (!strcmp(argv[i], "--flavour") && i + 1 < argc) only_flavour = argv[++i];
+        else if (!strcmp(argv[i], "--thread-level") && i + 1 < argc) ++i;
+        else if (!strcmp(argv[i], "--flavours") && i + 1 < argc) only_flavour = argv[++i];
         else {
-            if (rank == 0) fprintf(stderr, "ffcheck_rma: unknown option %s (use --big BYTES, --iterations N, --flavour create|allocate|dynamic, --inject-fault)\n", argv[i]);
+            if (rank == 0) fprintf(stderr, "ffcheck_rma: unknown option %s (use --big BYTES, --iterations N, --flavours LIST, --thread-level LEVEL, --inject-fault)\n", argv[i]);
             MPI_Finalize();
             return 2;
         }
@@ -423,7 +451,7 @@ int main(int argc, char **argv)
     for (current = CREATE; current < FLAVOURS; ++current) {
         unsigned char *memory = NULL;
         int rc;
-        if (only_flavour && strcmp(only_flavour, flavour_names[current])) continue;
+        if (!wanted(current)) continue;
         if (current == CREATE) {
             memory = malloc(win_bytes);
             rc = MPI_Win_create(memory, (MPI_Aint) win_bytes, 1, MPI_INFO_NULL, MPI_COMM_WORLD, &win);
