@@ -1,6 +1,7 @@
 import { PATH_CHAR, PATH_KINDS } from './path-kind';
 import { fallbacks, isFallback, NO_REPORT, type PairOutcome } from './actual-paths';
 import type { JobPlan } from './plan';
+import { planOneSided } from '../launcher/osc-selection';
 
 const LEGEND = PATH_KINDS.map((kind) => `${PATH_CHAR[kind]}=${kind}`).join(' ');
 
@@ -25,7 +26,8 @@ export function formatPathMatrix(plan: JobPlan): string {
   const table = matrix(`path matrix, planned (network ${plan.network}; ${LEGEND})`, plan, (from, to) => PATH_CHAR[plan.paths[from]![to]!]);
   // The inter-host plane only matters when some pair crosses hosts.
   const crossHost = plan.ranks.some((a) => plan.ranks.some((b) => a.host !== b.host));
-  return crossHost ? `${table}\n  between hosts: ${plan.interHost.plane} (${plan.interHost.reason})` : table;
+  const withPlane = crossHost ? `${table}\n  between hosts: ${plan.interHost.plane} (${plan.interHost.reason})` : table;
+  return `${withPlane}\n  one-sided: ${planOneSided(plan).summary}`;
 }
 
 /**
