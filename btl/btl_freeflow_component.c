@@ -423,6 +423,7 @@ static int component_progress(void)
     if (c->completed_count) {
         count += mca_btl_freeflow_run_completions();
     }
+    /* plain read: a response deferred by another thread is sent on this pass or the next */
     if (OPAL_UNLIKELY(mca_btl_freeflow_rdma_deferred_count)) {
         count += mca_btl_freeflow_rdma_progress();
     }

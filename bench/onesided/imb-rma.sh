@@ -12,7 +12,11 @@ rounds=${1:-5}
 out=${2:-$(mktemp -d /tmp/onesided-bench.XXXXXX)}
 imb=${IMB_RMA:-/tmp/imb/IMB-RMA}
 mkdir -p "$out"
-args=(-msglog 3:22 -iter 200 -time 1 Unidir_put Unidir_get)
+# three sizes only (-msglen): latency, one request, many requests; -time 10 so that 4 MiB is not skipped
+# (next to IMB-RMA: ffrun mounts the program's directory into the containers, not the rest of /tmp)
+msglen="$(dirname "$imb")/onesided-msglen"
+printf '8\n65536\n4194304\n' >"$msglen"
+args=(-msglen "$msglen" -iter 1000 -time 10 Unidir_put Unidir_get)
 run() { # mode round
   local mode=$1 log="$out/$1.$2.log"
   case $mode in
