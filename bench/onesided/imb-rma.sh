@@ -25,22 +25,23 @@ run() { # mode round
     ff-2c) bin/ffrun -n 2 --containers-per-host 2 --slots-per-container 1 -- "$imb" "${args[@]}" >"$log" 2>&1 ;;
   esac
 }
-for round in $(seq 1 "$rounds"); do
+[ "${SUMMARY_ONLY:-}" = 1 ] || for round in $(seq 1 "$rounds"); do
   for mode in vader ff-1c ff-2c; do run "$mode" "$round"; done
 done
-# value <log> <benchmark> <mode NON-AGGREGATE|AGGREGATE> <bytes> <column 3=t 4=MB/s>
+# value <log> <benchmark> <mode NON-AGGREGATE|AGGREGATE> <bytes> <column 3=t[usec] 4=Mbytes/sec>
 value() {
   awk -v bench="$2" -v mode="$3" -v bytes="$4" -v col="$5" '
+    { sub(/^\[rank [0-9]+\] */, "") }
     /Benchmarking/ { inb = ($0 ~ ("Benchmarking " bench " *$")) }
     /MODE:/ { m = $NF }
-    inb && m == mode && $1 == bytes && NF >= 4 { print $col; exit }' "$1" | sed 's/^\[rank 0\] //'
+    inb && m == mode && $1 == bytes && NF >= 4 { print $col; exit }' "$1"
 }
 median() { sort -g | awk '{ a[NR] = $1 } END { print (NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2) }'; }
 echo "CPU: $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) vCPUs; $rounds interleaved rounds; logs in $out"
 printf '%-6s %14s %14s %16s %16s\n' mode 'put 8B us' 'get 8B us' 'put 4MiB MB/s' 'get 4MiB MB/s'
 for mode in vader ff-1c ff-2c; do
   cols=()
-  for spec in "Unidir_put NON-AGGREGATE 8 4" "Unidir_get NON-AGGREGATE 8 4" "Unidir_put AGGREGATE 4194304 5" "Unidir_get AGGREGATE 4194304 5"; do
+  for spec in "Unidir_put NON-AGGREGATE 8 3" "Unidir_get NON-AGGREGATE 8 3" "Unidir_put AGGREGATE 4194304 4" "Unidir_get AGGREGATE 4194304 4"; do
     set -- $spec
     cols+=("$(for f in "$out/$mode".*.log; do value "$f" "$1" "$2" "$3" "$4"; done | median)")
   done
