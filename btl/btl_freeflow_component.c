@@ -4,6 +4,7 @@
 #include "btl_freeflow.h"
 #include "btl_freeflow_endpoint.h"
 #include "btl_freeflow_frag.h"
+#include "btl_freeflow_rdma.h"
 
 #include "opal/mca/btl/base/base.h"
 #include "opal/mca/pmix/pmix.h"
@@ -137,6 +138,7 @@ static int component_register(void)
     btl->btl_latency = 1;
     btl->btl_bandwidth = 40000; /* MB/s; only relative to other BTLs */
     btl->btl_flags = MCA_BTL_FLAGS_SEND | MCA_BTL_FLAGS_SEND_INPLACE;
+    mca_btl_freeflow_rdma_register();
     return mca_btl_base_param_register(&c->super.btl_version, btl);
 }
 
@@ -379,7 +381,7 @@ static mca_btl_base_module_t **component_init(int *num_btls, bool enable_progres
         goto fail;
     }
 
-    mca_btl_base_module_t **btls = malloc(3 * sizeof(*btls));
+    mca_btl_base_module_t **btls = malloc(4 * sizeof(*btls)); /* shm, handoff, router, rdma */
     if (NULL == btls) {
         goto fail;
     }
@@ -390,6 +392,10 @@ static mca_btl_base_module_t **component_init(int *num_btls, bool enable_progres
     }
     if (c->router_active) {
         btls[(*num_btls)++] = &mca_btl_freeflow_router_module.super;
+    }
+    /* one-sided communication between containers (btl_freeflow_rdma.c) */
+    if (mca_btl_freeflow_rdma_init()) {
+        btls[(*num_btls)++] = &mca_btl_freeflow_rdma_module.super;
     }
     return btls;
 
@@ -429,6 +435,10 @@ static int component_progress(void)
     }
     if (c->completed_count) {
         count += mca_btl_freeflow_run_completions();
+    }
+    /* plain read: a response deferred by another thread is sent on this pass or the next */
+    if (OPAL_UNLIKELY(mca_btl_freeflow_rdma_deferred_count)) {
+        count += mca_btl_freeflow_rdma_progress();
     }
     if (OPAL_UNLIKELY(c->sock_active)) {
         count += mca_btl_freeflow_sock_progress();

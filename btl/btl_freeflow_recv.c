@@ -3,6 +3,7 @@
  * data straight out of the ring, and only then is the record released to the producer.
  */
 #include "btl_freeflow.h"
+#include "btl_freeflow_rdma.h"
 
 #include "opal/util/output.h"
 #include "opal/util/proc.h"
@@ -42,6 +43,14 @@ int mca_btl_freeflow_poll_inbound(void)
         ff_ring_record_t record;
         unsigned int taken = 0;
         while (taken < batch && ff_ring_peek(&inbound->rx, &record)) {
+            if (OPAL_UNLIKELY(MCA_BTL_FREEFLOW_TAG_RDMA_REQUEST == record.tag ||
+                              MCA_BTL_FREEFLOW_TAG_RDMA_RESPONSE == record.tag)) {
+                /* one-sided operations: the ring's producer, not the record, says who asks */
+                mca_btl_freeflow_rdma_receive(inbound->producer, record.tag, record.data, record.len);
+                ff_ring_consume(&inbound->rx);
+                ++taken;
+                continue;
+            }
             mca_btl_base_segment_t segment = {.seg_addr.pval = record.data, .seg_len = record.len};
             mca_btl_base_descriptor_t descriptor = {.des_segments = &segment, .des_segment_count = 1};
             const mca_btl_active_message_callback_t *reg = mca_btl_base_active_message_trigger + record.tag;

@@ -83,3 +83,21 @@ ffcheck_add_test(usage.too-few-ranks RANKS 1 BTL vader PROGRAM p2p
   EXPECT --exit 2 --require "needs at least 2 ranks" --forbid "^PASS|^FAIL")
 ffcheck_add_test(usage.unknown-subtest RANKS 2 BTL vader PROGRAM collectives ARGS --only bcast,nosuch
   EXPECT --exit 2 --require "no subtest named 'nosuch'" --forbid "^PASS|^FAIL")
+
+# ffcheck_rma (docs/onesided.md): every window flavour, synchronisation and operation, MPI_THREAD_MULTIPLE,
+# with osc rdma over the freeflow BTL's RDMA module alone (no vader); with that module off no component
+# serves the windows at MPI_THREAD_MULTIPLE (Debian excludes osc pt2pt, which refuses it anyway), and with
+# --inject-fault every subtest must fail.
+set(FFCHECK_RMA_RUN ${FFCHECK_MPIRUN} --mca btl self,freeflow -n 4 $<TARGET_FILE:ffcheck_rma> --big 300000)
+add_test(NAME ffcheck.rma.freeflow
+  COMMAND ${FFCHECK_EXPECT} --exit zero --require "^PASS rma \\(4 ranks, 15 subtests\\)" --require "PASS dynamic/threads"
+    --forbid "FAIL|SKIP" -- ${FFCHECK_RMA_RUN})
+add_test(NAME ffcheck.rma.freeflow-rdma-off
+  COMMAND ${FFCHECK_EXPECT} --exit nonzero --forbid "^PASS rma" -- ${FFCHECK_MPIRUN} --mca btl self,freeflow
+    --mca btl_freeflow_rdma 0 -n 2 $<TARGET_FILE:ffcheck_rma> --flavours create --iterations 1)
+add_test(NAME ffcheck.rma.inject-fault
+  COMMAND ${FFCHECK_EXPECT} --exit nonzero --require "FAIL create/fence" --require "FAIL create/pscw"
+    --require "FAIL create/lock:" --require "FAIL create/lock_all" --require "FAIL create/threads" --forbid "^PASS create/"
+    -- ${FFCHECK_RMA_RUN} --flavours create --iterations 1 --inject-fault)
+set_tests_properties(ffcheck.rma.freeflow ffcheck.rma.freeflow-rdma-off ffcheck.rma.inject-fault
+  PROPERTIES TIMEOUT 150 LABELS mpi ENVIRONMENT "${FFCHECK_FREEFLOW_ENV}")

@@ -98,4 +98,30 @@ test("the spec's MCA parameters replace ffrun's own of the same name: Open MPI r
   assert.is(mca.oob_tcp_if_include, '10.244.0.0/16');
 });
 
+test('one-sided: osc pt2pt is let back in (Debian excludes it) and ucx stays out, for both networks', () => {
+  for (const network of ['overlay', 'freeflow'] as const) {
+    const invocation = buildMpirunInvocation(inputs(2, network));
+    assert.is(mcaOf(invocation.argv).osc, '^ucx');
+    assert.is(invocation.oneSided.components, '^ucx');
+  }
+});
+
+test('one-sided: the plan says which component serves windows across which pairs', () => {
+  const twoContainers = inputs(4, 'freeflow');
+  const shmOnly = { ...twoContainers.plan, paths: [['self', 'shm'], ['shm', 'self']] as JobPlan['paths'] };
+  assert.match(buildMpirunInvocation({ ...twoContainers, plan: shmOnly }).oneSided.summary, /^osc rdma over the freeflow BTL .* for every window$/);
+  const withTcp = { ...twoContainers.plan, paths: [['self', 'tcp'], ['tcp', 'self']] as JobPlan['paths'] };
+  assert.match(buildMpirunInvocation({ ...twoContainers, plan: withTcp }).oneSided.summary, /osc pt2pt for windows spanning tcp pairs.*--inter-host handoff/);
+  assert.match(buildMpirunInvocation(inputs(4, 'overlay')).oneSided.summary, /^osc pt2pt for windows across containers/);
+  const oneContainer = inputs(2, 'freeflow');
+  const packed = { ...oneContainer.plan, ranks: oneContainer.plan.ranks.map((rank) => ({ ...rank, container: 'ff-abc123-h0c0' })) };
+  assert.match(buildMpirunInvocation({ ...oneContainer, plan: packed }).oneSided.summary, /one container/);
+});
+
+test("one-sided: the spec's own osc replaces ffrun's", () => {
+  const base = inputs(2, 'freeflow');
+  const invocation = buildMpirunInvocation({ ...base, spec: { ...base.spec, mca: { osc: 'pt2pt' } } });
+  assert.is(mcaOf(invocation.argv).osc, 'pt2pt');
+});
+
 test.run();

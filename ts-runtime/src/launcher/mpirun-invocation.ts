@@ -1,6 +1,7 @@
 import * as path from 'node:path';
 import type { JobPlan } from '../orchestrator/plan';
 import type { JobSpec, NetworkMode } from '../spec/schema';
+import { planOneSided, type OneSidedPlan } from './osc-selection';
 
 /** Where Debian's Open MPI keeps its components; the freeflow BTL's directory goes in front of it. */
 export const OMPI_COMPONENT_DIR = '/usr/lib/x86_64-linux-gnu/openmpi/lib/openmpi3';
@@ -9,8 +10,9 @@ export const BTL_FILE_NAME = 'mca_btl_freeflow.so';
 /** The BTL list of each network mode (ob1 is forced: the default PML here is UCX, which uses no BTL). */
 export const BTLS_OF_NETWORK: Readonly<Record<NetworkMode, string>> = {
   overlay: 'self,vader,tcp',
-  // vader stays for ranks of one container (a node to Open MPI): its RDMA operations carry MPI one-sided
-  // communication there (osc rdma); freeflow's higher exclusivity keeps two-sided traffic on freeflow.
+  // freeflow's higher exclusivity keeps two-sided traffic on freeflow; its RDMA module (lower latency than
+  // vader's) carries one-sided windows, within a container too. vader stays as the fallback for a rank whose
+  // freeflow is disabled (btl_freeflow_rdma=0, no shared directory).
   freeflow: 'self,vader,freeflow,tcp',
 };
 
@@ -41,6 +43,8 @@ export interface MpirunInvocation {
   readonly env: Readonly<Record<string, string>>;
   readonly files: ReadonlyArray<{ readonly path: string; readonly text: string }>;
   readonly oversubscribed: boolean;
+  /** The one-sided components selected and what serves which windows (docs/onesided.md). */
+  readonly oneSided: OneSidedPlan;
 }
 
 /**
@@ -62,9 +66,12 @@ export function buildMpirunInvocation(inputs: InvocationInputs): MpirunInvocatio
 
   // Open MPI refuses a parameter given twice, so the spec's own values replace ffrun's of the same name
   // (e.g. `btl: self,tcp` to leave shared memory out, or `pml: ucx`).
+  const oneSided = planOneSided(plan);
   const mca = new Map<string, string>([
     ['pml', 'ob1'],
     ['btl', BTLS_OF_NETWORK[plan.network]],
+    // Debian's default (^ucx,pt2pt) leaves windows between containers nothing when osc rdma cannot serve them.
+    ['osc', oneSided.components],
     ['plm_rsh_agent', inputs.rshAgent],
     ['plm_rsh_no_tree_spawn', '1'],
     ['oob_tcp_if_include', inputs.overlaySubnet],
@@ -100,5 +107,6 @@ export function buildMpirunInvocation(inputs: InvocationInputs): MpirunInvocatio
       { path: rankfile, text: rankfileText },
     ],
     oversubscribed,
+    oneSided,
   };
 }

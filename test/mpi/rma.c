@@ -1,0 +1,494 @@
+/*
+ * ffcheck_rma: MPI one-sided communication checked for every window flavour (create, allocate, dynamic),
+ * every synchronisation (fence, post-start-complete-wait, lock shared/exclusive + flush, lock_all +
+ * flush_all/flush_local) and every operation (put, get, rput, rget, accumulate, get_accumulate,
+ * fetch_and_op, compare_and_swap), between every pair of ranks, with MPI_THREAD_MULTIPLE requested and,
+ * when provided, threads issuing atomics concurrently. Every value is checked: data is a function of
+ * (flavour, origin, target, index), and atomics are checked for exact totals AND for distinct fetched
+ * values (a lost or doubled update, or a non-atomic read-modify-write, shows up). No harness: rank 0
+ * prints one PASS/FAIL line per subtest and a summary; exit 1 on any failure.
+ *   ffcheck_rma [--big BYTES] [--iterations N] [--flavours create,allocate,dynamic]
+ *               [--thread-level single|funneled|multiple] [--inject-fault]
+ * (osc pt2pt, the component for windows that osc rdma cannot serve, refuses MPI_THREAD_MULTIPLE: the
+ * manifest runs such layouts with --thread-level funneled; the threads subtest then SKIPs.)
+ * --inject-fault corrupts one fetched value per subtest on rank 0 before checking: every subtest must then
+ * FAIL (proves the checks can fail).
+ */
+#include <mpi.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum flavour { CREATE, ALLOCATE, DYNAMIC, FLAVOURS };
+static const char *const flavour_names[FLAVOURS] = {"create", "allocate", "dynamic"};
+
+static int rank, size, iterations = 4, inject_fault;
+static const char *only_flavour; /* --flavours create,allocate,dynamic: just those */
+static int requested_level = MPI_THREAD_MULTIPLE;
+static size_t big = (1u << 20) + 13; /* above the BTL's per-request limit: split by osc */
+static int count = 1024;             /* ints per origin slot */
+static long failures;                /* this rank, current subtest */
+
+/* Window layout (bytes, disp_unit 1). */
+static size_t off_slots, off_sum, off_fop, off_cas, off_gacc, off_thr, off_big, win_bytes;
+
+static MPI_Win win;
+static unsigned char *base;      /* our window memory */
+static MPI_Aint *disp_base;      /* per target: what to add to an offset (0, or the attached address) */
+static enum flavour current;
+
+#define FAILF(...)                                                                                             \
+    do {                                                                                                       \
+        if (failures++ < 3) {                                                                                  \
+            fprintf(stderr, "ffcheck_rma: rank %d [%s]: ", rank, flavour_names[current]);                     \
+            fprintf(stderr, __VA_ARGS__);                                                                      \
+            fputc('\n', stderr);                                                                               \
+        }                                                                                                      \
+    } while (0)
+
+static int value(int from, int to, int i, int round)
+{
+    return (int) (current * 7777 + from * 1000003 + to * 7919 + i * 3 + round * 104729);
+}
+
+static MPI_Aint at(int target, size_t offset) { return disp_base[target] + (MPI_Aint) offset; }
+
+static void maybe_inject(long long *fetched)
+{
+    if (inject_fault && rank == 0) {
+        *fetched ^= 1; /* one bit of one fetched value */
+    }
+}
+
+static void reset_window(void)
+{
+    MPI_Win_lock(MPI_LOCK_EXCLUSIVE, rank, 0, win);
+    memset(base, 0, win_bytes);
+    long long minus_one = -1;
+    memcpy(base + off_cas, &minus_one, sizeof(minus_one));
+    MPI_Win_unlock(rank, win);
+    MPI_Barrier(MPI_COMM_WORLD);
+}
+
+/* fence: put a block into every peer (and ourselves), get it back, check both sides; accumulate. */
+static void test_fence(void)
+{
+    int *block = malloc(sizeof(int) * (size_t) count), *back = malloc(sizeof(int) * (size_t) count);
+    for (int round = 0; round < iterations; ++round) {
+        MPI_Win_fence(0, win);
+        for (int peer = 0; peer < size; ++peer) {
+            for (int i = 0; i < count; ++i) block[i] = value(rank, peer, i, round);
+            MPI_Put(block, count, MPI_INT, peer, at(peer, off_slots + sizeof(int) * (size_t) rank * count), count,
+                    MPI_INT, win);
+            MPI_Win_fence(0, win);
+            memset(back, 0xa5, sizeof(int) * (size_t) count);
+            MPI_Get(back, count, MPI_INT, peer, at(peer, off_slots + sizeof(int) * (size_t) rank * count), count,
+                    MPI_INT, win);
+            MPI_Win_fence(0, win);
+            if (inject_fault && rank == 0 && peer == 0) back[0] ^= 1;
+            for (int i = 0; i < count; ++i) {
+                if (back[i] != block[i]) {
+                    FAILF("fence: get from %d differs at %d (got %d expected %d)", peer, i, back[i], block[i]);
+                    break;
+                }
+            }
+        }
+        int one = round + 1;
+        for (int peer = 0; peer < size; ++peer) {
+            MPI_Accumulate(&one, 1, MPI_INT, peer, at(peer, off_sum), 1, MPI_INT, MPI_SUM, win);
+        }
+        MPI_Win_fence(0, win);
+        for (int from = 0; from < size; ++from) {
+            const int *slot = (const int *) (base + off_slots) + (size_t) from * count;
+            for (int i = 0; i < count; ++i) {
+                if (slot[i] != value(from, rank, i, round)) {
+                    FAILF("fence: window slot of %d differs at %d", from, i);
+                    break;
+                }
+            }
+        }
+        int sum;
+        memcpy(&sum, base + off_sum, sizeof(sum));
+        const int expected = size * (round + 1) * (round + 2) / 2;
+        if (sum != expected) FAILF("fence: accumulated %d, expected %d", sum, expected);
+    }
+    MPI_Win_fence(MPI_MODE_NOSUCCEED, win);
+    free(block);
+    free(back);
+}
+
+/* post-start-complete-wait with the group of all ranks: puts and accumulates in access epochs. */
+static void test_pscw(void)
+{
+    MPI_Group world;
+    MPI_Comm_group(MPI_COMM_WORLD, &world);
+    int *block = malloc(sizeof(int) * (size_t) count);
+    for (int round = 0; round < iterations; ++round) {
+        MPI_Win_post(world, 0, win);
+        MPI_Win_start(world, 0, win);
+        for (int peer = 0; peer < size; ++peer) {
+            for (int i = 0; i < count; ++i) block[i] = value(rank, peer, i, round + 50);
+            MPI_Put(block, count, MPI_INT, peer, at(peer, off_slots + sizeof(int) * (size_t) rank * count), count,
+                    MPI_INT, win);
+            int add = peer + 1;
+            MPI_Accumulate(&add, 1, MPI_INT, peer, at(peer, off_sum), 1, MPI_INT, MPI_SUM, win);
+        }
+        MPI_Win_complete(win);
+        MPI_Win_wait(win);
+        /* exposure epoch over: everything addressed to us is here */
+        for (int from = 0; from < size; ++from) {
+            const int *slot = (const int *) (base + off_slots) + (size_t) from * count;
+            int got0 = slot[0];
+            if (inject_fault && rank == 0 && from == 0 && round == 0) got0 ^= 1;
+            for (int i = 0; i < count; ++i) {
+                if ((i ? slot[i] : got0) != value(from, rank, i, round + 50)) {
+                    FAILF("pscw: window slot of %d differs at %d (round %d)", from, i, round);
+                    break;
+                }
+            }
+        }
+        int sum;
+        memcpy(&sum, base + off_sum, sizeof(sum));
+        if (sum != size * (rank + 1) * (round + 1)) FAILF("pscw: accumulated %d, expected %d", sum, size * (rank + 1) * (round + 1));
+    }
+    free(block);
+    MPI_Group_free(&world);
+    MPI_Barrier(MPI_COMM_WORLD);
+}
+
+static int compare_ll(const void *a, const void *b)
+{
+    const long long x = *(const long long *) a, y = *(const long long *) b;
+    return x < y ? -1 : x > y;
+}
+
+/* Fetched values of n increments by 1 of one counter, gathered at rank 0: must be exactly 0..total-1. */
+static void check_distinct(long long *mine, int n, const char *what)
+{
+    long long *all = rank == 0 ? malloc(sizeof(long long) * (size_t) n * size) : NULL;
+    MPI_Gather(mine, n, MPI_LONG_LONG, all, n, MPI_LONG_LONG, 0, MPI_COMM_WORLD);
+    if (rank == 0) {
+        qsort(all, (size_t) n * size, sizeof(long long), compare_ll);
+        for (long long i = 0; i < (long long) n * size; ++i) {
+            if (all[i] != i) {
+                FAILF("%s: fetched values are not 0..%lld exactly once (position %lld holds %lld)", what,
+                      (long long) n * size - 1, i, all[i]);
+                break;
+            }
+        }
+        free(all);
+    }
+}
+
+/* passive target, exclusive and shared locks: fetch_and_op, get_accumulate, accumulate, cas, flush. */
+static void test_lock(void)
+{
+    const int n = 16 * iterations;
+    long long *fetched = malloc(sizeof(long long) * (size_t) n);
+    long long one = 1;
+    /* fetch_and_op on rank 0's counter, shared lock, one flush per operation */
+    MPI_Win_lock(MPI_LOCK_SHARED, 0, 0, win);
+    for (int i = 0; i < n; ++i) {
+        MPI_Fetch_and_op(&one, &fetched[i], MPI_LONG_LONG, 0, at(0, off_fop), MPI_SUM, win);
+        MPI_Win_flush(0, win);
+    }
+    MPI_Win_unlock(0, win);
+    maybe_inject(&fetched[0]);
+    check_distinct(fetched, n, "lock/fetch_and_op");
+
+    /* get_accumulate SUM on the last rank's counter, exclusive lock */
+    const int last = size - 1;
+    for (int i = 0; i < n; ++i) {
+        MPI_Win_lock(MPI_LOCK_EXCLUSIVE, last, 0, win);
+        MPI_Get_accumulate(&one, 1, MPI_LONG_LONG, &fetched[i], 1, MPI_LONG_LONG, last, at(last, off_gacc), 1,
+                           MPI_LONG_LONG, MPI_SUM, win);
+        MPI_Win_unlock(last, win);
+    }
+    check_distinct(fetched, n, "lock/get_accumulate");
+
+    /* compare_and_swap: every rank tries to claim every target's slot (-1 -> own rank); one wins each */
+    int won = 0;
+    for (int peer = 0; peer < size; ++peer) {
+        long long mine = rank, expected = -1, old = 0;
+        MPI_Win_lock(MPI_LOCK_SHARED, peer, 0, win);
+        MPI_Compare_and_swap(&mine, &expected, &old, MPI_LONG_LONG, peer, at(peer, off_cas), win);
+        MPI_Win_unlock(peer, win);
+        if (old == -1) {
+            ++won;
+        } else if (old < 0 || old >= size) {
+            FAILF("lock/compare_and_swap: target %d held %lld", peer, old);
+        }
+    }
+    int total_won = 0;
+    MPI_Allreduce(&won, &total_won, 1, MPI_INT, MPI_SUM, MPI_COMM_WORLD);
+    if (rank == 0 && total_won != size) FAILF("lock/compare_and_swap: %d winners over %d targets", total_won, size);
+
+    /* accumulate MAX/MIN/REPLACE/BAND with a get in the same exclusive epoch after a flush */
+    for (int peer = 0; peer < size; ++peer) {
+        int v = 1000 + rank, got = 0;
+        MPI_Win_lock(MPI_LOCK_EXCLUSIVE, peer, 0, win);
+        MPI_Accumulate(&v, 1, MPI_INT, peer, at(peer, off_sum), 1, MPI_INT, MPI_MAX, win);
+        MPI_Win_flush(peer, win);
+        MPI_Get(&got, 1, MPI_INT, peer, at(peer, off_sum), 1, MPI_INT, win);
+        MPI_Win_unlock(peer, win);
+        if (got < v) FAILF("lock/accumulate MAX: target %d holds %d < %d", peer, got, v);
+    }
+    MPI_Barrier(MPI_COMM_WORLD);
+    long long counter, gacc, cas;
+    MPI_Win_lock(MPI_LOCK_EXCLUSIVE, rank, 0, win);
+    memcpy(&counter, base + off_fop, sizeof(counter));
+    memcpy(&gacc, base + off_gacc, sizeof(gacc));
+    memcpy(&cas, base + off_cas, sizeof(cas));
+    int maxed;
+    memcpy(&maxed, base + off_sum, sizeof(maxed));
+    MPI_Win_unlock(rank, win);
+    if (rank == 0 && counter != (long long) n * size) FAILF("lock/fetch_and_op: counter %lld, expected %lld", counter, (long long) n * size);
+    if (rank == last && gacc != (long long) n * size) FAILF("lock/get_accumulate: counter %lld, expected %lld", gacc, (long long) n * size);
+    if (cas < 0 || cas >= size) FAILF("lock/compare_and_swap: slot holds %lld", cas);
+    if (maxed != 1000 + size - 1) FAILF("lock/accumulate MAX: %d, expected %d", maxed, 1000 + size - 1);
+    free(fetched);
+}
+
+/* lock_all: rput/rget of a large block to the next rank with flush_local and flush_all; a put then get of
+ * the same location after flush must see the put. */
+static void test_lock_all(void)
+{
+    const int next = (rank + 1) % size, prev = (rank + size - 1) % size;
+    unsigned char *out = malloc(big), *in = malloc(big);
+    for (int round = 0; round < iterations; ++round) {
+        for (size_t i = 0; i < big; ++i) out[i] = (unsigned char) (value(rank, next, (int) i, round) >> 3);
+        memset(in, 0xa5, big);
+        MPI_Win_lock_all(0, win);
+        MPI_Request request;
+        MPI_Rput(out, (int) big, MPI_BYTE, next, at(next, off_big), (int) big, MPI_BYTE, win, &request);
+        MPI_Wait(&request, MPI_STATUS_IGNORE); /* local completion: out may be reused */
+        MPI_Win_flush_local(next, win);
+        MPI_Win_flush(next, win); /* remote completion: the get below must see it */
+        MPI_Rget(in, (int) big, MPI_BYTE, next, at(next, off_big), (int) big, MPI_BYTE, win, &request);
+        MPI_Wait(&request, MPI_STATUS_IGNORE);
+        long long one = 1, old;
+        MPI_Fetch_and_op(&one, &old, MPI_LONG_LONG, next, at(next, off_thr), MPI_SUM, win);
+        MPI_Win_flush_all(win);
+        MPI_Win_unlock_all(win);
+        if (inject_fault && rank == 0 && round == 0) in[big / 2] ^= 1;
+        if (memcmp(in, out, big) != 0) {
+            size_t i = 0;
+            while (in[i] == out[i]) ++i;
+            FAILF("lock_all: %zu-byte rget from %d differs at %zu", big, next, i);
+        }
+        MPI_Barrier(MPI_COMM_WORLD);
+        /* what prev put into us */
+        for (size_t i = 0; i < big; ++i) {
+            if (base[off_big + i] != (unsigned char) (value(prev, rank, (int) i, round) >> 3)) {
+                FAILF("lock_all: window bytes from %d differ at %zu", prev, i);
+                break;
+            }
+        }
+        MPI_Barrier(MPI_COMM_WORLD);
+    }
+    long long thr;
+    MPI_Win_lock(MPI_LOCK_SHARED, rank, 0, win);
+    memcpy(&thr, base + off_thr, sizeof(thr));
+    MPI_Win_unlock(rank, win);
+    if (thr != iterations) FAILF("lock_all: fetch_and_op counter %lld, expected %d", thr, iterations);
+    free(out);
+    free(in);
+}
+
+/* MPI_THREAD_MULTIPLE: threads of every rank hammer every rank's counter with fetch_and_op and
+ * compare_and_swap-based increments inside one lock_all epoch. */
+#define THREADS 3
+typedef struct {
+    int index, n;
+    long long *fetched;
+} thread_job_t;
+
+static void *thread_main(void *arg)
+{
+    thread_job_t *job = arg;
+    long long one = 1;
+    for (int i = 0; i < job->n; ++i) {
+        const int target = (rank + i + job->index) % size;
+        if (i % 2 == 0) {
+            MPI_Fetch_and_op(&one, &job->fetched[i], MPI_LONG_LONG, target, at(target, off_thr), MPI_SUM, win);
+        } else {
+            /* increment by compare_and_swap until it sticks: the fetched old value is what we added to */
+            long long seen = 0, next, old;
+            MPI_Fetch_and_op(NULL, &seen, MPI_LONG_LONG, target, at(target, off_thr), MPI_NO_OP, win);
+            MPI_Win_flush(target, win);
+            for (;;) {
+                next = seen + 1;
+                MPI_Compare_and_swap(&next, &seen, &old, MPI_LONG_LONG, target, at(target, off_thr), win);
+                MPI_Win_flush(target, win);
+                if (old == seen) break;
+                seen = old;
+            }
+            job->fetched[i] = old;
+        }
+        MPI_Win_flush(target, win);
+    }
+    return NULL;
+}
+
+static void test_threads(int provided)
+{
+    if (provided != MPI_THREAD_MULTIPLE) {
+        if (rank == 0) printf("SKIP threads (MPI_THREAD_MULTIPLE not provided: %d)\n", provided);
+        return;
+    }
+    const int n = 8 * iterations;
+    thread_job_t jobs[THREADS];
+    pthread_t threads[THREADS];
+    MPI_Win_lock_all(0, win);
+    for (int t = 0; t < THREADS; ++t) {
+        jobs[t].index = t;
+        jobs[t].n = n;
+        jobs[t].fetched = malloc(sizeof(long long) * (size_t) n);
+        pthread_create(&threads[t], NULL, thread_main, &jobs[t]);
+    }
+    for (int t = 0; t < THREADS; ++t) pthread_join(threads[t], NULL);
+    MPI_Win_unlock_all(win);
+    MPI_Barrier(MPI_COMM_WORLD);
+    long long counter;
+    MPI_Win_lock(MPI_LOCK_SHARED, rank, 0, win);
+    memcpy(&counter, base + off_thr, sizeof(counter));
+    MPI_Win_unlock(rank, win);
+    const long long expected = (long long) THREADS * n; /* every rank adds n*THREADS in total, spread evenly */
+    long long sum = 0;
+    MPI_Allreduce(&counter, &sum, 1, MPI_LONG_LONG, MPI_SUM, MPI_COMM_WORLD);
+    if (rank == 0 && sum != expected * size) FAILF("threads: counters add up to %lld, expected %lld", sum, expected * size);
+    if (inject_fault && rank == 0) jobs[0].fetched[0] = -7;
+    for (int t = 0; t < THREADS; ++t) {
+        for (int i = 0; i < n; ++i) {
+            if (jobs[t].fetched[i] < 0 || jobs[t].fetched[i] >= expected * size) {
+                FAILF("threads: thread %d fetched impossible %lld", t, jobs[t].fetched[i]);
+                break;
+            }
+        }
+        free(jobs[t].fetched);
+    }
+}
+
+static int run_subtest(const char *name, void (*fn)(void))
+{
+    failures = 0;
+    reset_window();
+    fn();
+    long total = 0;
+    MPI_Allreduce(&failures, &total, 1, MPI_LONG, MPI_SUM, MPI_COMM_WORLD);
+    if (rank == 0) {
+        if (total) printf("FAIL %s/%s: %ld check failures\n", flavour_names[current], name, total);
+        else printf("PASS %s/%s\n", flavour_names[current], name);
+        fflush(stdout);
+    }
+    return total != 0;
+}
+
+static int provided_level;
+
+/* --flavours a,b: is this flavour listed? */
+static int wanted(enum flavour flavour)
+{
+    if (!only_flavour) return 1;
+    const size_t len = strlen(flavour_names[flavour]);
+    for (const char *p = only_flavour; *p;) {
+        const char *end = strchr(p, ',');
+        const size_t n = end ? (size_t) (end - p) : strlen(p);
+        if (n == len && !strncmp(p, flavour_names[flavour], n)) return 1;
+        if (!end) break;
+        p = end + 1;
+    }
+    return 0;
+}
+static void threads_subtest(void) { test_threads(provided_level); }
+
+int main(int argc, char **argv)
+{
+    /* the thread level is chosen before MPI starts: --thread-level is looked for first */
+    for (int i = 1; i + 1 < argc; ++i) {
+        if (!strcmp(argv[i], "--thread-level")) {
+            requested_level = !strcmp(argv[i + 1], "single")     ? MPI_THREAD_SINGLE
+                              : !strcmp(argv[i + 1], "funneled") ? MPI_THREAD_FUNNELED
+                                                                 : MPI_THREAD_MULTIPLE;
+        }
+    }
+    MPI_Init_thread(&argc, &argv, requested_level, &provided_level);
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &size);
+    for (int i = 1; i < argc; ++i) {
+        if (!strcmp(argv[i], "--big") && i + 1 < argc) big = (size_t) strtoull(argv[++i], NULL, 0);
+        else if (!strcmp(argv[i], "--iterations") && i + 1 < argc) iterations = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--inject-fault")) inject_fault = 1;
+        else if (!strcmp(argv[i], "--thread-level") && i + 1 < argc) ++i;
+        else if (!strcmp(argv[i], "--flavours") && i + 1 < argc) only_flavour = argv[++i];
+        else {
+            if (rank == 0) fprintf(stderr, "ffcheck_rma: unknown option %s (use --big BYTES, --iterations N, --flavours LIST, --thread-level LEVEL, --inject-fault)\n", argv[i]);
+            MPI_Finalize();
+            return 2;
+        }
+    }
+    if (iterations < 1) iterations = 1;
+    if (big < 1) big = 1;
+    MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_ARE_FATAL);
+    off_slots = 0;
+    off_sum = sizeof(int) * (size_t) size * count;
+    off_fop = (off_sum + 8 + 7) & ~(size_t) 7;
+    off_cas = off_fop + 8;
+    off_gacc = off_cas + 8;
+    off_thr = off_gacc + 8;
+    off_big = off_thr + 64;
+    win_bytes = off_big + big;
+    disp_base = calloc((size_t) size, sizeof(MPI_Aint));
+    if (rank == 0) {
+        printf("ffcheck_rma: %d ranks, thread level %s, %d iterations, large transfers of %zu bytes\n", size,
+               provided_level == MPI_THREAD_MULTIPLE ? "MPI_THREAD_MULTIPLE" : "below MPI_THREAD_MULTIPLE", iterations, big);
+        fflush(stdout);
+    }
+
+    int failed = 0, subtests = 0;
+    for (current = CREATE; current < FLAVOURS; ++current) {
+        unsigned char *memory = NULL;
+        int rc;
+        if (!wanted(current)) continue;
+        if (current == CREATE) {
+            memory = malloc(win_bytes);
+            rc = MPI_Win_create(memory, (MPI_Aint) win_bytes, 1, MPI_INFO_NULL, MPI_COMM_WORLD, &win);
+            base = memory;
+        } else if (current == ALLOCATE) {
+            rc = MPI_Win_allocate((MPI_Aint) win_bytes, 1, MPI_INFO_NULL, MPI_COMM_WORLD, &base, &win);
+        } else {
+            rc = MPI_Win_create_dynamic(MPI_INFO_NULL, MPI_COMM_WORLD, &win);
+            if (rc == MPI_SUCCESS) {
+                memory = malloc(win_bytes);
+                base = memory;
+                rc = MPI_Win_attach(win, memory, (MPI_Aint) win_bytes);
+            }
+        }
+        if (rc != MPI_SUCCESS) {
+            if (rank == 0) printf("FAIL %s: window creation failed\n", flavour_names[current]);
+            failed = 1;
+            continue;
+        }
+        MPI_Aint mine = 0;
+        if (current == DYNAMIC) MPI_Get_address(base, &mine);
+        MPI_Allgather(&mine, 1, MPI_AINT, disp_base, 1, MPI_AINT, MPI_COMM_WORLD);
+        failed |= run_subtest("fence", test_fence);
+        failed |= run_subtest("pscw", test_pscw);
+        failed |= run_subtest("lock", test_lock);
+        failed |= run_subtest("lock_all", test_lock_all);
+        failed |= run_subtest("threads", threads_subtest);
+        subtests += 5;
+        if (current == DYNAMIC) MPI_Win_detach(win, memory);
+        MPI_Win_free(&win);
+        free(memory);
+    }
+    if (rank == 0) {
+        if (failed) printf("FAIL rma (%d ranks)\n", size);
+        else printf("PASS rma (%d ranks, %d subtests)\n", size, subtests);
+    }
+    free(disp_base);
+    MPI_Finalize();
+    return failed ? 1 : 0;
+}
