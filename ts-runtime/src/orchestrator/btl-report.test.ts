@@ -107,7 +107,9 @@ test('the planned matrix has one row per sending rank', () => {
   // ranks on two hosts: the plane of every pair of hosts and its reason close the matrix
   assert.match(lines[5]!, /^  between hosts \(inter-host auto\):$/);
   assert.match(lines[6]!, /^    h0 <-> h1: tcp \(FF_PLANE_REASON_AGENT_UNREACHABLE: an ffagent is missing; h1: connect ECONNREFUSED\)$/);
-  assert.is(lines.length, 7);
+  // and the one-sided line (what serves the job's windows) ends the plan
+  assert.match(lines[7]!, /^  one-sided: osc /);
+  assert.is(lines.length, 8);
   // pairs of hosts without ranks are not listed; one host: no line at all
   const oneHost: JobPlan = { ...plan, ranks: plan.ranks.slice(0, 2), paths: plan.paths.slice(0, 2).map((row) => row.slice(0, 2)) };
   assert.not.match(formatPathMatrix(oneHost), /between hosts/);
