@@ -193,8 +193,10 @@ export async function runJobOnCluster(
     ? await hooks.progress.step('registering the job with the ffagents', () => cluster.registerJobWithAgents(key))
     : cluster.hosts.map(() => ({ reachable: false, problem: 'no ffagent is needed by this job' }));
   const interHost = decideInterHost(spec.network, spec.interHost, capabilities, agents);
+  // A cluster made without agents (ffbench's) is the caller's choice, stated in the plan; a missing agent
+  // of a cluster that has them is a fault worth a warning.
   agents.forEach((agent, host) => {
-    if (agent.problem !== undefined && wantsAgents(spec, cluster.hosts.length)) {
+    if (agent.problem !== undefined && wantsAgents(spec, cluster.hosts.length) && cluster.agents.length > 0) {
       hooks.progress.note(`warning: pairs with host ${host} fall back to tcp over the overlay: ${agent.problem}`);
     }
   });
