@@ -223,10 +223,11 @@ void mca_btl_freeflow_rdma_register(void)
     rdma.enabled = true;
     (void) mca_base_component_var_register(&c->super.btl_version, "rdma",
                                            "Offer RDMA operations (put, get, atomics) between ranks that reach each "
-                                           "other through freeflow's shared memory, executed by the target over the "
-                                           "rings, so that MPI one-sided communication (osc rdma) works across "
-                                           "containers (docs/onesided.md). 0 leaves one-sided communication between "
-                                           "containers to other components (osc pt2pt).",
+                                           "other through freeflow (shared memory rings, or the handoff sockets of "
+                                           "path h), executed by the target, so that MPI one-sided communication "
+                                           "(osc rdma) works across containers and hosts (docs/onesided.md). Must be "
+                                           "the same on every rank. 0 leaves windows between containers to other "
+                                           "components (osc pt2pt).",
                                            MCA_BASE_VAR_TYPE_BOOL, NULL, 0, MCA_BASE_VAR_FLAG_SETTABLE,
                                            OPAL_INFO_LVL_4, MCA_BASE_VAR_SCOPE_READONLY, &rdma.enabled);
     rdma.max_outstanding = 4096;
