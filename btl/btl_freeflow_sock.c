@@ -1102,7 +1102,9 @@ static bool receive_direct(sock_inbound_t *in)
             snprintf(what, sizeof(what), "failed: %s", strerror(errno));
             inbound_failed(in, what);
         }
-        in->direct += n;
+        if (!in->direct_discard) {
+            in->direct += n;
+        }
         in->direct_left -= (size_t) n;
     }
     finish_direct(in);
