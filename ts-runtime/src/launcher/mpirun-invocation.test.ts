@@ -111,7 +111,7 @@ test('one-sided: the plan says which component serves windows across which pairs
   const shmOnly = { ...twoContainers.plan, paths: [['self', 'shm'], ['shm', 'self']] as JobPlan['paths'] };
   assert.match(buildMpirunInvocation({ ...twoContainers, plan: shmOnly }).oneSided.summary, /^osc rdma over the freeflow BTL .* for every window$/);
   const withTcp = { ...twoContainers.plan, paths: [['self', 'tcp'], ['tcp', 'self']] as JobPlan['paths'] };
-  assert.match(buildMpirunInvocation({ ...twoContainers, plan: withTcp }).oneSided.summary, /osc pt2pt for windows spanning tcp pairs.*--inter-host handoff/);
+  assert.match(buildMpirunInvocation({ ...twoContainers, plan: withTcp }).oneSided.summary, /osc pt2pt for windows spanning tcp or router pairs.*--inter-host handoff/);
   assert.match(buildMpirunInvocation(inputs(4, 'overlay')).oneSided.summary, /^osc pt2pt for windows across containers/);
   const oneContainer = inputs(2, 'freeflow');
   const packed = { ...oneContainer.plan, ranks: oneContainer.plan.ranks.map((rank) => ({ ...rank, container: 'ff-abc123-h0c0' })) };

@@ -21,7 +21,8 @@ export interface OneSidedPlan {
 
 export function planOneSided(plan: JobPlan): OneSidedPlan {
   const containers = new Set(plan.ranks.map((rank) => rank.container)).size;
-  const anyTcp = plan.paths.some((row) => row.includes('tcp'));
+  // the rdma module reaches shm and handoff pairs only (no router transport yet)
+  const anyTcp = plan.paths.some((row) => row.includes('tcp') || row.includes('router'));
   let summary: string;
   if (containers <= 1) {
     summary = 'osc rdma over freeflow (or vader) for every window: all ranks share one container';
@@ -29,7 +30,7 @@ export function planOneSided(plan: JobPlan): OneSidedPlan {
     summary = 'osc pt2pt for windows across containers (not with MPI_THREAD_MULTIPLE); osc rdma over vader within one container';
   } else if (anyTcp) {
     summary =
-      'osc rdma over the freeflow BTL for windows whose ranks share a host; osc pt2pt for windows spanning tcp pairs ' +
+      'osc rdma over the freeflow BTL for windows whose ranks share a host; osc pt2pt for windows spanning tcp or router pairs ' +
       '(not with MPI_THREAD_MULTIPLE: use --inter-host handoff)';
   } else {
     summary = 'osc rdma over the freeflow BTL (target-side RDMA over shm rings and handoff sockets) for every window';
