@@ -1,10 +1,10 @@
-import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { z } from 'zod';
 import { REPO_ROOT } from '../ts-runtime/src/util/repo-root';
 import { runFfrun } from './support/ffrun';
+import { loadManifest } from './support/manifest';
 import { leftoversOf, shmEntries } from './support/leftovers';
 
 /**
@@ -16,25 +16,7 @@ import { leftoversOf, shmEntries } from './support/leftovers';
  * across hosts is planned and carried as `h` (the agents answer, no RDMA here); runs across hosts run a
  * second time with --inter-host tcp, so the overlay path between hosts stays covered.
  */
-const manifestSchema = z.object({
-  version: z.literal(1),
-  runs: z.array(
-    z.object({
-      name: z.string(),
-      program: z.string(),
-      args: z.array(z.string()),
-      ranks: z.number().int().positive(),
-      hosts: z.number().int().positive(),
-      containersPerHost: z.number().int().positive(),
-      timeoutSeconds: z.number().int().positive(),
-      expectExit: z.union([z.literal(0), z.literal('nonzero')]),
-      expectOutput: z.array(z.string()).default([]),
-      forbidOutput: z.array(z.string()).default([]),
-    }),
-  ),
-});
-
-const manifest = manifestSchema.parse(JSON.parse(readFileSync(path.join(REPO_ROOT, 'test', 'mpi', 'manifest.json'), 'utf8')));
+const manifest = loadManifest();
 
 const reportSchema = z.object({
   job: z.object({ id: z.string(), network: z.string() }),

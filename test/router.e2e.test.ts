@@ -1,11 +1,11 @@
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { z } from 'zod';
 import { REPO_ROOT } from '../ts-runtime/src/util/repo-root';
 import { FfrunProcess, runFfrun, waitFor } from './support/ffrun';
+import { loadManifest, type ManifestRun } from './support/manifest';
 import { leftoversOf, processesMatching } from './support/leftovers';
 
 /**
@@ -17,26 +17,7 @@ import { leftoversOf, processesMatching } from './support/leftovers';
  */
 const BIN = path.join(REPO_ROOT, 'build', 'bin');
 
-const manifestSchema = z.object({
-  version: z.literal(1),
-  runs: z.array(
-    z.object({
-      name: z.string(),
-      program: z.string(),
-      args: z.array(z.string()),
-      ranks: z.number().int().positive(),
-      hosts: z.number().int().positive(),
-      containersPerHost: z.number().int().positive(),
-      timeoutSeconds: z.number().int().positive(),
-      expectExit: z.union([z.literal(0), z.literal('nonzero')]),
-      expectOutput: z.array(z.string()).default([]),
-      forbidOutput: z.array(z.string()).default([]),
-    }),
-  ),
-});
-type Run = z.output<typeof manifestSchema>['runs'][number];
-
-const manifest = manifestSchema.parse(JSON.parse(readFileSync(path.join(REPO_ROOT, 'test', 'mpi', 'manifest.json'), 'utf8')));
+const manifest = loadManifest();
 
 const reportSchema = z.object({
   job: z.object({ id: z.string(), network: z.string(), interHost: z.object({ plane: z.string() }) }),
@@ -48,13 +29,13 @@ const reportSchema = z.object({
 });
 
 /** The manifest's runs across hosts, and the same programs on 3 hosts (the manifest has none). */
-const threeHostRuns: Run[] = [
+const threeHostRuns: ManifestRun[] = [
   { ...byName('allpairs-2h2c-4r'), name: 'allpairs-3h1c-3r', ranks: 3, hosts: 3, containersPerHost: 1, expectOutput: ['ffcheck_allpairs: all \\d+ subtests passed on 3 ranks', 'PASS allpairs \\(3 ranks on 3 hostnames'] },
   { ...byName('collectives-2h3c-6r'), name: 'collectives-3h2c-6r', ranks: 6, hosts: 3, containersPerHost: 2, expectOutput: [] },
   { ...byName('p2p-2h2c-4r'), name: 'p2p-3h2c-6r', ranks: 6, hosts: 3, containersPerHost: 2, expectOutput: [] },
 ];
 
-function byName(name: string): Run {
+function byName(name: string): ManifestRun {
   const run = manifest.runs.find((candidate) => candidate.name === name);
   if (run === undefined) throw new Error(`test/mpi/manifest.json has no run ${name}`);
   return run;
