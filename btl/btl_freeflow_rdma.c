@@ -741,6 +741,20 @@ static int issue(struct mca_btl_base_endpoint_t *btl_endpoint, ff_rdma_request_w
     return send_to(endpoint, descriptor, MCA_BTL_FREEFLOW_TAG_RDMA_REQUEST);
 }
 
+/* put and get differ in the op, the limit and where the bytes come from (ours for put, the target's for get) */
+static int start_transfer(size_t limit, enum ff_rdma_op op, struct mca_btl_base_endpoint_t *endpoint, void *local_address,
+                          uint64_t remote_address, struct mca_btl_base_registration_handle_t *local_handle,
+                          struct mca_btl_base_registration_handle_t *remote_handle, size_t size,
+                          mca_btl_base_rdma_completion_fn_t cbfunc, void *cbcontext, void *cbdata)
+{
+    if (OPAL_UNLIKELY(size > limit)) {
+        return OPAL_ERR_BAD_PARAM;
+    }
+    ff_rdma_request_wire_t req = {.op = op, .len = (uint32_t) size, .address = remote_address};
+    return issue(endpoint, &req, FF_RDMA_PUT == op ? local_address : NULL, local_address, local_handle, remote_handle,
+                 cbfunc, cbcontext, cbdata);
+}
+
 static int rdma_put(struct mca_btl_base_module_t *btl, struct mca_btl_base_endpoint_t *endpoint, void *local_address,
                     uint64_t remote_address, struct mca_btl_base_registration_handle_t *local_handle,
                     struct mca_btl_base_registration_handle_t *remote_handle, size_t size, int flags, int order,
@@ -748,11 +762,8 @@ static int rdma_put(struct mca_btl_base_module_t *btl, struct mca_btl_base_endpo
 {
     (void) flags;
     (void) order;
-    if (OPAL_UNLIKELY(size > btl->btl_put_limit)) {
-        return OPAL_ERR_BAD_PARAM;
-    }
-    ff_rdma_request_wire_t req = {.op = FF_RDMA_PUT, .len = (uint32_t) size, .address = remote_address};
-    return issue(endpoint, &req, local_address, local_address, local_handle, remote_handle, cbfunc, cbcontext, cbdata);
+    return start_transfer(btl->btl_put_limit, FF_RDMA_PUT, endpoint, local_address, remote_address, local_handle,
+                          remote_handle, size, cbfunc, cbcontext, cbdata);
 }
 
 static int rdma_get(struct mca_btl_base_module_t *btl, struct mca_btl_base_endpoint_t *endpoint, void *local_address,
@@ -762,11 +773,8 @@ static int rdma_get(struct mca_btl_base_module_t *btl, struct mca_btl_base_endpo
 {
     (void) flags;
     (void) order;
-    if (OPAL_UNLIKELY(size > btl->btl_get_limit)) {
-        return OPAL_ERR_BAD_PARAM;
-    }
-    ff_rdma_request_wire_t req = {.op = FF_RDMA_GET, .len = (uint32_t) size, .address = remote_address};
-    return issue(endpoint, &req, NULL, local_address, local_handle, remote_handle, cbfunc, cbcontext, cbdata);
+    return start_transfer(btl->btl_get_limit, FF_RDMA_GET, endpoint, local_address, remote_address, local_handle,
+                          remote_handle, size, cbfunc, cbcontext, cbdata);
 }
 
 static uint8_t width_of(int flags)
