@@ -4,7 +4,7 @@ import * as assert from 'uvu/assert';
 import { z } from 'zod';
 import { REPO_ROOT } from '../ts-runtime/src/util/repo-root';
 import { runFfrun } from './support/ffrun';
-import { loadManifest } from './support/manifest';
+import { loadManifest, onePerProgramAcrossHosts } from './support/manifest';
 import { leftoversOf, shmEntries } from './support/leftovers';
 
 /**
@@ -14,7 +14,7 @@ import { leftoversOf, shmEntries } from './support/leftovers';
  * network freeflow. Each run must end as the manifest says, every pair the plan put on shared memory must
  * have used it (the BTL's own report), and nothing may be left behind. By default (auto) every pair
  * across hosts is planned and carried as `h` (the agents answer, no RDMA here); runs across hosts run a
- * second time with --inter-host tcp, so the overlay path between hosts stays covered.
+ * second time with --inter-host tcp (one run per program), so the overlay path between hosts stays covered.
  */
 const manifest = loadManifest();
 
@@ -27,10 +27,10 @@ const reportSchema = z.object({
   }),
 });
 
-// Every run (auto: `h` across hosts), and every run that spans hosts once more over the overlay (`t`).
+// Every run (auto: `h` across hosts), and every program once more across hosts over the overlay (`t`).
 const plans = [
   ...manifest.runs.map((run) => ({ run, interHost: 'auto' as const })),
-  ...manifest.runs.filter((run) => run.hosts > 1).map((run) => ({ run, interHost: 'tcp' as const })),
+  ...onePerProgramAcrossHosts(manifest).map((run) => ({ run, interHost: 'tcp' as const })),
 ];
 
 for (const { run, interHost } of plans) {

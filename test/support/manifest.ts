@@ -28,3 +28,18 @@ export type ManifestRun = Manifest['runs'][number];
 export function loadManifest(): Manifest {
   return manifestSchema.parse(JSON.parse(readFileSync(path.join(REPO_ROOT, 'test', 'mpi', 'manifest.json'), 'utf8')));
 }
+
+/**
+ * One run per program among the runs that span hosts (the one with the fewest ranks, manifest order on a
+ * tie): what the replays over a second inter-host plane need to show that every program passes on it,
+ * without repeating every placement the default plane already covers.
+ */
+export function onePerProgramAcrossHosts(manifest: Manifest): ManifestRun[] {
+  const chosen = new Map<string, ManifestRun>();
+  for (const run of manifest.runs) {
+    if (run.hosts < 2) continue;
+    const current = chosen.get(run.program);
+    if (current === undefined || run.ranks < current.ranks) chosen.set(run.program, run);
+  }
+  return [...chosen.values()];
+}
