@@ -20,7 +20,8 @@
  *                                            8-byte ping-pong through the routers; `first` 1 starts and
  *                                            prints "lat_us=<median half round trip>" (receives spin;
  *                                            with `yield after` N > 0 they yield the CPU after N empty
- *                                            polls, as the BTL does: ff_route_poll_pass)
+ *                                            polls, as the BTL does: ff_route_poll_pass), and prints
+ *                                            "yields=<times it yielded>"
  * Output: one line per result on stdout. "registered" is printed (and flushed) once the agent accepted
  * the registration, so a test can start the next step. Exit status: 0 ok, 3 refused (prints
  * "refused <FF_AGENT_...>"), 1 any other failure (message on stderr).
@@ -335,10 +336,8 @@ static bool route_wait(ff_route_t *route, ff_route_msg_t *msg)
     const double deadline = now_s() + 10;
     for (unsigned spins = 0;; ++spins) {
         if (ff_route_peek(route, msg)) {
-            (void) ff_route_poll_pass(route, true);
             return true;
         }
-        (void) ff_route_poll_pass(route, false);
         if (ff_route_check(route) != FF_OK) {
             printf("agent-gone %s\n", ff_route_error(route));
             fflush(stdout);
@@ -461,6 +460,8 @@ static int cmp_double(const void *a, const void *b)
 }
 
 /* Spins on the ring (the latency benchmark's receive; the agents do the blocking). */
+static unsigned long route_yields; /* passes in which ff_route_poll_pass gave the CPU away */
+
 static bool route_spin(ff_route_t *route, ff_route_msg_t *msg)
 {
     for (unsigned long spins = 0;; ++spins) {
@@ -468,7 +469,7 @@ static bool route_spin(ff_route_t *route, ff_route_msg_t *msg)
             (void) ff_route_poll_pass(route, true);
             return true;
         }
-        (void) ff_route_poll_pass(route, false);
+        route_yields += ff_route_poll_pass(route, false);
         if ((spins & 0xfffff) == 0 && ff_route_check(route) != FF_OK) {
             fprintf(stderr, "ffagent_probe: %s\n", ff_route_error(route));
             return false;
@@ -503,6 +504,7 @@ static int route_ping(ff_route_t *route, uint64_t peer, uint32_t peer_host, long
         qsort(t, (size_t) iterations, sizeof(double), cmp_double);
         printf("lat_us=%.2f\n", t[iterations / 2]);
     }
+    printf("yields=%lu\n", route_yields);
     while (!ff_route_sent_all(route)) {
         struct timespec ts = {0, 100000};
         nanosleep(&ts, NULL);
