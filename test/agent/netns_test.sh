@@ -294,8 +294,10 @@ failures)
   ;;
 router)
   ffag_topology 2
-  ffag_start_agent 0
-  ffag_start_agent 1
+  # The agents poll (yielding) 2 ms after traffic before they block: the idle checks below must hold with
+  # that spin too.
+  FFAGENT_SPIN_US=2000 ffag_start_agent 0
+  FFAGENT_SPIN_US=2000 ffag_start_agent 1
   ffag_add_job 0 job7 "$KEY" "0 1"
   ffag_add_job 1 job7 "$KEY" "0 1"
   c0=$(ffag_container 0)
@@ -321,7 +323,7 @@ router)
   expect_log 1 "job=job7 router link to host 0 \(10.250.0.1:7470\) up"
   expect_log 0 "owner=0000000700000000: router carried 64 messages \($BYTES bytes\) out, 64 \($BYTES bytes\) in"
   # 8 B ping-pong with ranks that yield their CPU after 4 empty polls (the BTL's policy,
-  # ff_route_poll_pass) and agents that poll a while after traffic (their default --spin-us): every
+  # ff_route_poll_pass) and agents that poll a while after traffic (2 ms, above): every
   # message arrives, the waiting side did yield, and one that must not yield (0) never does.
   ffag_probe 1 pong1 route-ping "$(ffag_dir 1 job7)" "$KEY" "$R1" "$R0" 0 300 0 4
   pong_pid=$FFAG_LAST_PID
