@@ -144,7 +144,7 @@ void mca_btl_freeflow_router_register_params(const mca_base_component_t *version
                                            MCA_BASE_VAR_TYPE_UNSIGNED_INT, NULL, 0, MCA_BASE_VAR_FLAG_SETTABLE,
                                            OPAL_INFO_LVL_5, MCA_BASE_VAR_SCOPE_READONLY, &param.eager_limit);
     (void) mca_base_component_var_register(version, "router_max_send_size",
-                                           "Path r: largest fragment (bytes, at most 1 MiB, the up ring's record "
+                                           "Path r: largest fragment (bytes, at most 1048560: the up ring's record "
                                            "limit): ob1 pipelines large messages in pieces of this size, each one "
                                            "UCX message between the agents (rendezvous beyond UCX's threshold).",
                                            MCA_BASE_VAR_TYPE_UNSIGNED_INT, NULL, 0, MCA_BASE_VAR_FLAG_SETTABLE,
