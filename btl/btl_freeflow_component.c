@@ -126,6 +126,7 @@ static int component_register(void)
                                            OPAL_INFO_LVL_5, MCA_BASE_VAR_SCOPE_LOCAL, &c->verbose);
 
     mca_btl_freeflow_sock_register_params(&c->super.btl_version);
+    mca_btl_freeflow_router_register_params(&c->super.btl_version);
 
     /* Above vader (MCA_BTL_EXCLUSIVITY_HIGH): when both are listed, only freeflow carries local traffic. */
     btl->btl_exclusivity = MCA_BTL_EXCLUSIVITY_HIGH + 1024;
@@ -445,6 +446,7 @@ static int component_progress(void)
     }
     if (OPAL_UNLIKELY(c->router_active)) {
         count += mca_btl_freeflow_router_progress();
+        mca_btl_freeflow_router_idle(count);
     }
     return count;
 }

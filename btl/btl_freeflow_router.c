@@ -30,9 +30,9 @@
 #include <time.h>
 
 /* ob1 pipelines large messages in max_send_size pieces; each is one UCX message between the agents
- * (rendezvous: received straight into the peer's ring). */
-#define ROUTER_EAGER_LIMIT (64u * 1024u)
-#define ROUTER_MAX_SEND (256u * 1024u)
+ * (rendezvous: received straight into the peer's ring). The largest piece the ring takes; defaults and
+ * the yield policy are MCA parameters (mca_btl_freeflow_router_register_params). */
+#define ROUTER_MAX_SEND_LIMIT (1u << 20)
 /* ff_route_check is one recv: look for the agent's end every this many progress passes */
 #define CHECK_EVERY 256u
 /* messages taken from the down ring per progress pass: bounded so sends get their turn */
@@ -64,6 +64,17 @@ static void router_frag_construct(router_frag_t *frag)
     frag->base.des_segment_count = 1;
 }
 static OBJ_CLASS_INSTANCE(router_frag_t, mca_btl_base_descriptor_t, router_frag_construct, NULL);
+
+/* MCA parameters (btl_freeflow_router_*), registered by mca_btl_freeflow_router_register_params. */
+static struct {
+    unsigned int eager_limit;
+    unsigned int max_send_size;
+    unsigned int yield_after;
+} param = {
+    .eager_limit = 64u * 1024u,
+    .max_send_size = 256u * 1024u,
+    .yield_after = 64u,
+};
 
 static struct {
     ff_agent_conn_t *agent;
@@ -124,6 +135,30 @@ static void agent_gone(ff_status_t status)
     router_fatal(NULL, message);
 }
 
+void mca_btl_freeflow_router_register_params(const mca_base_component_t *version)
+{
+    (void) mca_base_component_var_register(version, "router_eager_limit",
+                                           "Path r (the router through the hosts' ffagents): largest message sent "
+                                           "eagerly, in one record with ob1's header (bytes); larger ones use ob1's "
+                                           "rendezvous and send pipeline.",
+                                           MCA_BASE_VAR_TYPE_UNSIGNED_INT, NULL, 0, MCA_BASE_VAR_FLAG_SETTABLE,
+                                           OPAL_INFO_LVL_5, MCA_BASE_VAR_SCOPE_READONLY, &param.eager_limit);
+    (void) mca_base_component_var_register(version, "router_max_send_size",
+                                           "Path r: largest fragment (bytes, at most 1048560: the up ring's record "
+                                           "limit): ob1 pipelines large messages in pieces of this size, each one "
+                                           "UCX message between the agents (rendezvous beyond UCX's threshold).",
+                                           MCA_BASE_VAR_TYPE_UNSIGNED_INT, NULL, 0, MCA_BASE_VAR_FLAG_SETTABLE,
+                                           OPAL_INFO_LVL_5, MCA_BASE_VAR_SCOPE_READONLY, &param.max_send_size);
+    (void) mca_base_component_var_register(version, "router_yield_after",
+                                           "Path r: progress passes in a row with nothing moved after which this "
+                                           "rank calls sched_yield() on every further empty pass, so the host's "
+                                           "ffagent, which shares the CPUs, runs at once when it has work (a doorbell "
+                                           "from this rank, data from another host) instead of waiting for the "
+                                           "scheduler to preempt a rank that never sleeps. 0: never yield (spin).",
+                                           MCA_BASE_VAR_TYPE_UNSIGNED_INT, NULL, 0, MCA_BASE_VAR_FLAG_SETTABLE,
+                                           OPAL_INFO_LVL_5, MCA_BASE_VAR_SCOPE_READONLY, &param.yield_after);
+}
+
 bool mca_btl_freeflow_router_wanted(void)
 {
     const mca_btl_freeflow_component_t *c = &mca_btl_freeflow_component;
@@ -161,13 +196,23 @@ bool mca_btl_freeflow_router_init(void)
         router.route = NULL;
         return false;
     }
+    const unsigned int max_limit = ROUTER_MAX_SEND_LIMIT < ff_route_max_message() ? ROUTER_MAX_SEND_LIMIT
+                                                                                 : ff_route_max_message();
+    if (param.max_send_size > max_limit || param.eager_limit < 1024u || param.eager_limit > param.max_send_size) {
+        opal_output(0, "freeflow: %s: btl_freeflow_router_eager_limit %u / btl_freeflow_router_max_send_size %u are "
+                       "out of range (1024 <= eager_limit <= max_send_size <= %u); using 65536 / 262144",
+                    OPAL_NAME_PRINT(OPAL_PROC_MY_NAME), param.eager_limit, param.max_send_size, max_limit);
+        param.eager_limit = 64u * 1024u;
+        param.max_send_size = 256u * 1024u;
+    }
+    ff_route_set_yield(router.route, param.yield_after);
     OBJ_CONSTRUCT(&router.lock, opal_recursive_mutex_t);
     OBJ_CONSTRUCT(&router.endpoints, opal_list_t);
     OBJ_CONSTRUCT(&router.pending, opal_list_t);
     OBJ_CONSTRUCT(&router.completed, opal_list_t);
     OBJ_CONSTRUCT(&router.frags, opal_free_list_t);
     if (OPAL_SUCCESS != opal_free_list_init(&router.frags, sizeof(router_frag_t), opal_cache_line_size,
-                                            OBJ_CLASS(router_frag_t), ROUTER_MAX_SEND, opal_cache_line_size, 8, -1, 8,
+                                            OBJ_CLASS(router_frag_t), param.max_send_size, opal_cache_line_size, 8, -1, 8,
                                             NULL, 0, NULL, NULL, NULL)) {
         ff_route_close(router.route);
         ff_agent_close(router.agent);
@@ -177,11 +222,11 @@ bool mca_btl_freeflow_router_init(void)
     }
     mca_btl_base_module_t *btl = &mca_btl_freeflow_router_module.super;
     btl->btl_exclusivity = mca_btl_freeflow_module.super.btl_exclusivity;
-    btl->btl_eager_limit = ROUTER_EAGER_LIMIT;
-    btl->btl_rndv_eager_limit = ROUTER_EAGER_LIMIT;
-    btl->btl_max_send_size = ROUTER_MAX_SEND;
-    btl->btl_rdma_pipeline_send_length = ROUTER_EAGER_LIMIT;
-    btl->btl_rdma_pipeline_frag_size = ROUTER_MAX_SEND;
+    btl->btl_eager_limit = param.eager_limit;
+    btl->btl_rndv_eager_limit = param.eager_limit;
+    btl->btl_max_send_size = param.max_send_size;
+    btl->btl_rdma_pipeline_send_length = param.eager_limit;
+    btl->btl_rdma_pipeline_frag_size = param.max_send_size;
     btl->btl_min_rdma_pipeline_size = INT_MAX;
     btl->btl_latency = 10;
     btl->btl_bandwidth = 4000; /* MB/s; only relative to other BTLs */
@@ -309,7 +354,7 @@ static mca_btl_base_descriptor_t *router_alloc(struct mca_btl_base_module_t *btl
                                                uint32_t flags)
 {
     (void) btl;
-    if (size > ROUTER_MAX_SEND) {
+    if (size > param.max_send_size) {
         return NULL;
     }
     router_frag_t *frag = frag_get((router_endpoint_t *) (void *) endpoint);
@@ -335,14 +380,14 @@ static mca_btl_base_descriptor_t *router_prepare_src(struct mca_btl_base_module_
                                                      size_t reserve, size_t *size, uint32_t flags)
 {
     (void) btl;
-    if (reserve >= ROUTER_MAX_SEND) {
+    if (reserve >= param.max_send_size) {
         return NULL;
     }
     router_frag_t *frag = frag_get((router_endpoint_t *) (void *) endpoint);
     if (NULL == frag) {
         return NULL;
     }
-    const size_t room = ROUTER_MAX_SEND - reserve;
+    const size_t room = param.max_send_size - reserve;
     size_t want = *size < room ? *size : room;
     if (want > 0 && !opal_convertor_need_buffers(convertor)) {
         /* contiguous: the convertor hands out a pointer into the user's buffer; send copies from there
@@ -498,6 +543,18 @@ int mca_btl_freeflow_router_progress(void)
     router.in_progress = false;
     OPAL_THREAD_UNLOCK(&router.lock);
     return count;
+}
+
+/* Called by the component after every progress pass with what the pass moved on all paths: after
+ * btl_freeflow_router_yield_after empty passes the rank yields its CPU on each further one (the agent of
+ * this host may be waiting for it: docs/agent.md, "The `r` plane"). */
+void mca_btl_freeflow_router_idle(int moved)
+{
+    if (!router.module_live || OPAL_THREAD_TRYLOCK(&router.lock)) {
+        return; /* another thread is progressing: it decides */
+    }
+    (void) ff_route_poll_pass(router.route, moved > 0);
+    OPAL_THREAD_UNLOCK(&router.lock);
 }
 
 /* Lines of docs/btl-report.md for the pairs this module carried. */

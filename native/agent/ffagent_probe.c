@@ -16,9 +16,12 @@
  *                                            register, open a route, send `bytes` in 64 KiB messages
  *                                            through the routers, check the echo: "ok bytes=N"
  *   route-hold <dir> <keyhex> <owner>        register, open a route, wait until the agent closes it
- *   route-ping <dir> <keyhex> <owner> <peer owner> <peer host> <iterations> <first>
+ *   route-ping <dir> <keyhex> <owner> <peer owner> <peer host> <iterations> <first> [<yield after>]
  *                                            8-byte ping-pong through the routers; `first` 1 starts and
- *                                            prints "lat_us=<median half round trip>" (receives spin)
+ *                                            prints "lat_us=<median half round trip>" (receives spin;
+ *                                            with `yield after` N > 0 they yield the CPU after N empty
+ *                                            polls, as the BTL does: ff_route_poll_pass), and prints
+ *                                            "yields=<times it yielded>"
  * Output: one line per result on stdout. "registered" is printed (and flushed) once the agent accepted
  * the registration, so a test can start the next step. Exit status: 0 ok, 3 refused (prints
  * "refused <FF_AGENT_...>"), 1 any other failure (message on stderr).
@@ -457,12 +460,16 @@ static int cmp_double(const void *a, const void *b)
 }
 
 /* Spins on the ring (the latency benchmark's receive; the agents do the blocking). */
+static unsigned long route_yields; /* passes in which ff_route_poll_pass gave the CPU away */
+
 static bool route_spin(ff_route_t *route, ff_route_msg_t *msg)
 {
     for (unsigned long spins = 0;; ++spins) {
         if (ff_route_peek(route, msg)) {
+            (void) ff_route_poll_pass(route, true);
             return true;
         }
+        route_yields += ff_route_poll_pass(route, false);
         if ((spins & 0xfffff) == 0 && ff_route_check(route) != FF_OK) {
             fprintf(stderr, "ffagent_probe: %s\n", ff_route_error(route));
             return false;
@@ -497,6 +504,7 @@ static int route_ping(ff_route_t *route, uint64_t peer, uint32_t peer_host, long
         qsort(t, (size_t) iterations, sizeof(double), cmp_double);
         printf("lat_us=%.2f\n", t[iterations / 2]);
     }
+    printf("yields=%lu\n", route_yields);
     while (!ff_route_sent_all(route)) {
         struct timespec ts = {0, 100000};
         nanosleep(&ts, NULL);
@@ -618,6 +626,7 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "route-ping") && argc > 8) {
         ff_agent_conn_t *conn = do_register(argv[2], argv[3], owner);
         ff_route_t *route = open_route(conn);
+        ff_route_set_yield(route, argc > 9 ? (unsigned) atoi(argv[9]) : 0u);
         const int rc = route_ping(route, parse_u64(argv[5]), (uint32_t) parse_u64(argv[6]), atol(argv[7]),
                                   atoi(argv[8]) == 1);
         ff_route_close(route);

@@ -109,6 +109,7 @@ struct route {
     struct delivery *backlog, *backlog_tail;
     unsigned receiving; /* rendezvous receives writing into the down ring */
     uint64_t backlog_bytes; /* eager bytes held in `backlog` */
+    bool wants_room; /* our copy of shm->agent_wants_room: the shared word is the rank's to overwrite */
     bool waiting_link;
     bool closing;
     uint64_t msgs_up, bytes_up, msgs_down, bytes_down;
@@ -877,6 +878,7 @@ static bool deliver(struct route *r, struct delivery *d, const void *data)
 
 static void want_room(struct route *r, bool want)
 {
+    r->wants_room = want;
     atomic_store_explicit(&r->shm->agent_wants_room, want ? 1u : 0u, memory_order_relaxed);
     /* seq_cst: the flag is visible before we look at the tail again (the rank: tail, fence, flag) */
     atomic_thread_fence(memory_order_seq_cst);
@@ -1051,8 +1053,8 @@ bool router_prepare_sleep(void)
         for (struct route *r = g.jobs[i] ? g.jobs[i]->routes : NULL; r; r = r->next) {
             ff_ring_record_t rec;
             const bool pending_up = !r->waiting_link && r->fl_count < MAX_INFLIGHT && ff_ring_peek(&r->up, &rec);
-            const bool pending_down = r->backlog && atomic_load_explicit(&r->shm->agent_wants_room,
-                                                                        memory_order_relaxed) == 0;
+            /* Our own copy, not the shared word: a rank clearing that word must not keep us awake. */
+            const bool pending_down = r->backlog && !r->wants_room;
             if (pending_up || pending_down) {
                 flag_sleeping(0);
                 return false;

@@ -693,6 +693,14 @@ FF_API void ff_route_consume(ff_route_t *route);
 /* True when the agent has taken every record this rank committed. */
 FF_API bool ff_route_sent_all(ff_route_t *route);
 FF_API ff_status_t ff_route_check(ff_route_t *route);
+/* Sharing CPUs with the agent. A rank that polls (MPI progress) calls ff_route_poll_pass once per pass,
+ * saying whether anything moved on any path. After `spin_passes` passes in a row with nothing moved it
+ * calls sched_yield() on every further empty pass, so an agent that is runnable on the CPU this rank
+ * spins on (woken by a doorbell or by data from another host) runs at once instead of waiting for the
+ * scheduler to preempt the rank. spin_passes 0 (the default of a new route) never yields. Returns true
+ * when it yielded. */
+FF_API void ff_route_set_yield(ff_route_t *route, unsigned spin_passes);
+FF_API bool ff_route_poll_pass(ff_route_t *route, bool moved);
 /* The doorbell connection: readable means the agent closed it (a poll loop may watch it). */
 FF_API int ff_route_fd(const ff_route_t *route);
 FF_API const char *ff_route_error(const ff_route_t *route);

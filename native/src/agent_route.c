@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +20,8 @@ struct ff_route {
     ff_ring_tx_t up;
     ff_ring_rx_t down;
     bool down_pending; /* a peeked record not consumed yet */
+    unsigned yield_after; /* empty polling passes before yielding the CPU; 0: never */
+    unsigned empty_passes;
     char where[120]; /* the agent's job socket, to name it in errors */
     char error[512];
 };
@@ -175,6 +178,28 @@ ff_status_t ff_route_check(ff_route_t *r)
         return FF_ERR_SYSTEM;
     }
     return FF_OK;
+}
+
+void ff_route_set_yield(ff_route_t *r, unsigned spin_passes)
+{
+    r->yield_after = spin_passes;
+    r->empty_passes = 0;
+}
+
+bool ff_route_poll_pass(ff_route_t *r, bool moved)
+{
+    if (moved || r->yield_after == 0) {
+        r->empty_passes = 0;
+        return false;
+    }
+    if (r->empty_passes < r->yield_after) {
+        ++r->empty_passes;
+        return false;
+    }
+    /* With nothing else runnable here this returns at once (one syscall); with an agent runnable on
+     * this CPU the agent runs now, instead of after the scheduler preempts a rank that never sleeps. */
+    sched_yield();
+    return true;
 }
 
 int ff_route_fd(const ff_route_t *r)

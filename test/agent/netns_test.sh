@@ -294,8 +294,10 @@ failures)
   ;;
 router)
   ffag_topology 2
-  ffag_start_agent 0
-  ffag_start_agent 1
+  # The agents poll (yielding) 2 ms after traffic before they block: the idle checks below must hold with
+  # that spin too.
+  FFAGENT_SPIN_US=2000 ffag_start_agent 0
+  FFAGENT_SPIN_US=2000 ffag_start_agent 1
   ffag_add_job 0 job7 "$KEY" "0 1"
   ffag_add_job 1 job7 "$KEY" "0 1"
   c0=$(ffag_container 0)
@@ -320,6 +322,19 @@ router)
   expect_log 0 "job=job7 router link to host 1 \(10.250.0.2:7470\) up"
   expect_log 1 "job=job7 router link to host 0 \(10.250.0.1:7470\) up"
   expect_log 0 "owner=0000000700000000: router carried 64 messages \($BYTES bytes\) out, 64 \($BYTES bytes\) in"
+  # 8 B ping-pong with ranks that yield their CPU after 4 empty polls (the BTL's policy,
+  # ff_route_poll_pass) and agents that poll a while after traffic (2 ms, above): every
+  # message arrives, the waiting side did yield, and one that must not yield (0) never does.
+  ffag_probe 1 pong1 route-ping "$(ffag_dir 1 job7)" "$KEY" "$R1" "$R0" 0 300 0 4
+  pong_pid=$FFAG_LAST_PID
+  ffag_wait_for 5 grep -q '^routed' "$FFAG_WORK/pong1.out" || ffag_fail "pong1 did not open its route: $(cat "$FFAG_WORK/pong1.log")"
+  run_probe 0 ping0 route-ping "$(ffag_dir 0 job7)" "$KEY" "$R0" "$R1" 1 300 1 0 ||
+    ffag_fail "route-ping 0->1: $(cat "$FFAG_WORK/ping0.out" "$FFAG_WORK/ping0.log")"
+  wait_pid "$pong_pid" 5 pong1 || ffag_fail "pong1 failed: $(cat "$FFAG_WORK/pong1.log")"
+  expect_out ping0 '^lat_us=[0-9.]+$'
+  expect_out ping0 '^yields=0$'
+  expect_out pong1 '^yields=[1-9][0-9]*$'
+  ffag_say "router ping with yielding ranks: $(ffag_out ping0 | tr '\n' ' ')/ $(ffag_out pong1 | tr '\n' ' ')"
   # Idle (routes closed, link and UCX worker still up), neither agent polls: no CPU over a second.
   ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
   sleep 0.2
