@@ -25,8 +25,9 @@ function inputs(ranks: number, network: JobPlan['network'], cpus = 2): Invocatio
     cpus,
     overlaySubnet: '10.244.0.0/16',
     rshAgent: '/repo/ts-runtime/bin/ffrun-rsh',
+    forkAgent: '/repo/build/bin/ffrun-fork-agent',
     containerMapFile: '/run/freeflow-jobs/abc123/containers',
-    containers: ['ff-abc123-h0c0', 'ff-abc123-h0c1'],
+    hostNames: ['ff-abc123-h0'],
     btlDir: '/repo/build/btl',
     stateDir: '/run/freeflow-jobs/abc123',
   };

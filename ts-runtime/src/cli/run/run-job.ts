@@ -19,6 +19,7 @@ import { writePathTables } from '../../orchestrator/write-path-table';
 import { MTU, type JobSpec } from '../../spec/schema';
 import { resolveJobUser, type JobUser } from '../../spec/user';
 import { REPO_ROOT } from '../../util/repo-root';
+import { runtimeProgram } from '../../cluster/runtime-files';
 import type { Progress } from '../progress';
 
 export interface JobHooks {
@@ -222,8 +223,9 @@ export async function runJobOnCluster(
     cpus: capabilities[0]!.cpus,
     overlaySubnet: cluster.overlaySubnet,
     rshAgent: cluster.rshAgent,
+    forkAgent: runtimeProgram('ffrun-fork-agent'),
     containerMapFile: cluster.containerMapFile,
-    containers: cluster.containers.map((container) => container.name),
+    hostNames: cluster.hosts.map((host) => host.netns),
     btlDir: BTL_DIR,
     stateDir: cluster.stateDir,
   });
