@@ -23,7 +23,10 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <sched.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -88,6 +91,80 @@ static void pin(const char *cpus, long rank) {
   if (sched_setaffinity(0, sizeof set, &set) != 0) fail("cannot pin rank %ld to core %ld: %s", rank, cpu, strerror(errno));
 }
 
+/* The init pid of a container from the map (lines "<name> <init pid> <start time>"), which must be a
+ * regular file owned by root and writable by nobody else, as the rsh agent requires too. */
+static long container_init_pid(const char *map, const char *container) {
+  int fd = open(map, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) fail("cannot open container map %s: %s", map, strerror(errno));
+  struct stat st;
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != 0 || (st.st_mode & (S_IWGRP | S_IWOTH)) != 0)
+    fail("refusing container map %s: it must be a regular file owned by root and writable by nobody else", map);
+  FILE *file = fdopen(fd, "r");
+  if (file == NULL) fail("fdopen: %s", strerror(errno));
+  char line[1024];
+  long pid = -1;
+  while (fgets(line, sizeof line, file) != NULL) {
+    char name[256];
+    long entry_pid;
+    if (sscanf(line, "%255s %ld", name, &entry_pid) == 2 && strcmp(name, container) == 0) {
+      pid = entry_pid;
+      break;
+    }
+  }
+  fclose(file);
+  if (pid <= 0) fail("container '%s' is not in %s", container, map);
+  return pid;
+}
+
+/*
+ * Gives the container's next process ids a range of their own among the host's containers. Every
+ * container has its own pid namespace, so ranks in two containers easily get the same pid, and Open MPI's
+ * shared-memory segments (opal shmem mmap, used by osc sm for MPI_Win_allocate_shared) take "the creator's
+ * pid equals mine" to mean "I created it, the mapping is already mine": a rank whose pid equals the
+ * creator's, in another container, then uses an address it never mapped (SIGSEGV). Container k of n on the
+ * host allocates from [k * range + 2, (k + 1) * range), range = pid_max / n: ns_last_pid is set by a child
+ * that lives in the container's pid namespace (the kernel applies a write to the writer's own namespace).
+ * Ranks of one container never collide (the kernel allocates distinct pids), those of two containers
+ * cannot while each container stays below its range (containers have at most 4096 pids).
+ */
+static void separate_pid_range(const char *map, const char *container, long index, long count) {
+  long init_pid = container_init_pid(map, container);
+  FILE *pid_max_file = fopen("/proc/sys/kernel/pid_max", "re");
+  long pid_max = 32768;
+  if (pid_max_file != NULL) {
+    if (fscanf(pid_max_file, "%ld", &pid_max) != 1) pid_max = 32768;
+    fclose(pid_max_file);
+  }
+  const long range = pid_max / count;
+  if (range < 64) return; /* too many containers to give each a range: leave the kernel's order */
+  const long low = index * range + 2, high = (index + 1) * range - 32;
+  char path[64];
+  snprintf(path, sizeof path, "/proc/%ld/ns/pid", init_pid);
+  int target = open(path, O_RDONLY | O_CLOEXEC);
+  int own = open("/proc/self/ns/pid", O_RDONLY | O_CLOEXEC);
+  if (target < 0 || own < 0) fail("cannot open the pid namespaces (%s): %s", path, strerror(errno));
+  if (setns(target, CLONE_NEWPID) != 0) fail("cannot enter the pid namespace of %s: %s", container, strerror(errno));
+  pid_t child = fork();
+  if (child == 0) {
+    int fd = open("/proc/sys/kernel/ns_last_pid", O_RDWR | O_CLOEXEC);
+    char text[32] = "";
+    ssize_t got = fd < 0 ? -1 : read(fd, text, sizeof text - 1);
+    long last = got > 0 ? strtol(text, NULL, 10) : 0;
+    if (fd >= 0 && (last < low || last >= high)) {
+      int length = snprintf(text, sizeof text, "%ld", low);
+      if (pwrite(fd, text, (size_t)length, 0) != length) _exit(1);
+    }
+    _exit(fd < 0 ? 1 : 0);
+  }
+  int status = 0;
+  if (child < 0 || waitpid(child, &status, 0) != child || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+    fail("cannot set the pid range of container %s (ns_last_pid)", container);
+  /* back: runc must not start its own helpers inside the container's pid namespace */
+  if (setns(own, CLONE_NEWPID) != 0) fail("cannot return to my pid namespace: %s", strerror(errno));
+  close(target);
+  close(own);
+}
+
 int main(int argc, char **argv) {
   const char *cpus = NULL, *rsh_agent = NULL, *container_map = NULL, *containers = NULL;
   const char *hosts[MAX_HOSTS];
@@ -131,26 +208,36 @@ int main(int argc, char **argv) {
   node[sizeof node - 1] = '\0';
   if (setenv("PMIX_HOSTNAME", node, 1) != 0) fail("setenv: %s", strerror(errno));
 
+  /* This host's containers: '+' separates them in --host (',' separates ranks). */
+  const char *list = NULL;
+  size_t name_length = strlen(node);
+  for (int h = 0; h < host_count; h++)
+    if (strncmp(hosts[h], node, name_length) == 0 && hosts[h][name_length] == '=') list = hosts[h] + name_length + 1;
+  if (list == NULL) fail("no --host entry for host '%s': set one per host in orte_fork_agent", node);
+  char host_containers[4096];
+  if (strlen(list) >= sizeof host_containers) fail("--host list too long");
+  strcpy(host_containers, list);
+  for (char *c = host_containers; *c != '\0'; c++)
+    if (*c == '+') *c = ',';
+  const long host_container_count = list_length(host_containers);
+
   char container[256];
   if (initial_job) {
     if (!list_item(containers, rank, container, sizeof container)) fail("--containers has no entry for rank %ld", rank);
   } else {
-    const char *hostname = node;
-    const char *list = NULL;
-    size_t name_length = strlen(hostname);
-    for (int h = 0; h < host_count; h++)
-      if (strncmp(hosts[h], hostname, name_length) == 0 && hosts[h][name_length] == '=') list = hosts[h] + name_length + 1;
-    if (list == NULL) fail("no --host entry for host '%s': a spawned process has no container to go to", hostname);
+    /* spawned processes: the host's containers in turn */
     long local_rank = env_number("OMPI_COMM_WORLD_LOCAL_RANK");
     if (local_rank < 0) local_rank = rank;
-    /* '+' separates a host's containers (',' separates ranks). */
-    char copy[4096];
-    if (strlen(list) >= sizeof copy) fail("--host list too long");
-    strcpy(copy, list);
-    for (char *c = copy; *c != '\0'; c++)
-      if (*c == '+') *c = ',';
-    if (!list_item(copy, local_rank % list_length(copy), container, sizeof container)) fail("malformed --host entry '%s'", list);
+    if (!list_item(host_containers, local_rank % host_container_count, container, sizeof container)) fail("malformed --host entry '%s'", list);
   }
+  long container_index = -1;
+  for (long k = 0; k < host_container_count && container_index < 0; k++) {
+    char item[256];
+    if (list_item(host_containers, k, item, sizeof item) && strcmp(item, container) == 0) container_index = k;
+  }
+  /* a mapping that put the rank on another host would silently break MPI_COMM_TYPE_SHARED */
+  if (container_index < 0) fail("rank %ld's container %s is not on this host (%s): mpirun mapped it elsewhere", rank, container, node);
+  separate_pid_range(container_map, container, container_index, host_container_count);
 
   char cwd[4096];
   if (getcwd(cwd, sizeof cwd) == NULL) strcpy(cwd, "/");
