@@ -1,6 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { JobPlan } from '../orchestrator/plan';
+import { chooseLaunch } from './launch-mode';
 import { buildMpirunInvocation, simulateMapping, type InvocationInputs } from './mpirun-invocation';
 
 function inputs(ranks: number, network: JobPlan['network'], cpus = 2): InvocationInputs {
@@ -8,6 +9,7 @@ function inputs(ranks: number, network: JobPlan['network'], cpus = 2): Invocatio
     jobId: 'abc123',
     key: '0'.repeat(32),
     network,
+    launch: network === 'freeflow' ? 'host' : 'container',
     placement: 'fill',
     interHost: { requested: 'auto', agents: [{ reachable: false }], pairs: [] },
     hosts: [{ index: 0, name: 'h0' }],
@@ -166,6 +168,12 @@ test("one-sided: the spec's own osc replaces ffrun's", () => {
   const base = inputs(2, 'freeflow');
   const invocation = buildMpirunInvocation({ ...base, spec: { ...base.spec, mca: { osc: 'pt2pt' } } });
   assert.is(mcaOf(invocation.argv).osc, 'pt2pt');
+});
+
+test('host launches for root freeflow jobs only: overlay and non-root jobs keep one orted per container', () => {
+  assert.is(chooseLaunch('freeflow', { uid: 0 }), 'host');
+  assert.is(chooseLaunch('overlay', { uid: 0 }), 'container');
+  assert.is(chooseLaunch('freeflow', { uid: 1000 }), 'container');
 });
 
 test.run();

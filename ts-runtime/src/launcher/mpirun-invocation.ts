@@ -2,7 +2,7 @@ import * as path from 'node:path';
 import type { JobPlan } from '../orchestrator/plan';
 import { FfError } from '../errors';
 import type { JobSpec, NetworkMode } from '../spec/schema';
-import { launchModeOf, type LaunchMode } from './launch-mode';
+import type { LaunchMode } from './launch-mode';
 import { planOneSided, type OneSidedPlan } from './osc-selection';
 
 /** Where Debian's Open MPI keeps its components; the freeflow BTL's directory goes in front of it. */
@@ -97,7 +97,7 @@ export function simulateMapping(nodes: ReadonlyArray<{ name: string; slots: numb
  */
 export function buildMpirunInvocation(inputs: InvocationInputs): MpirunInvocation {
   const { plan, spec, cpus } = inputs;
-  const launch = launchModeOf(plan);
+  const launch = plan.launch;
   const oversubscribed = plan.ranks.length > cpus;
   const hostfile = path.join(inputs.stateDir, 'hostfile');
   const nodeOfRank = plan.ranks.map((rank) => {

@@ -31,7 +31,7 @@ export function formatPathMatrix(plan: JobPlan): string {
     .filter(({ hosts: [a, b] }) => used.has(a) && used.has(b))
     .map(({ hosts: [a, b], plane, reason, why }) => `    ${hostName(plan, a)} <-> ${hostName(plan, b)}: ${plane} (${reason}: ${why})`);
   const withPlanes = lines.length === 0 ? table : [table, `  between hosts (inter-host ${plan.interHost.requested}):`, ...lines].join('\n');
-  return `${withPlanes}\n  launch: ${describeLaunch(plan)}\n  one-sided: ${planOneSided(plan).summary}`;
+  return `${withPlanes}\n  one-sided: ${planOneSided(plan).summary}\n  launch: ${describeLaunch(plan.launch)}`;
 }
 
 function hostName(plan: JobPlan, index: number): string {

@@ -20,6 +20,7 @@ import { MTU, type JobSpec } from '../../spec/schema';
 import { resolveJobUser, type JobUser } from '../../spec/user';
 import { REPO_ROOT } from '../../util/repo-root';
 import { runtimeProgram } from '../../cluster/runtime-files';
+import { chooseLaunch } from '../../launcher/launch-mode';
 import type { Progress } from '../progress';
 
 export interface JobHooks {
@@ -206,6 +207,7 @@ export async function runJobOnCluster(
     key,
     network: spec.network,
     placement: spec.placement,
+    launch: chooseLaunch(spec.network, cluster.user),
     interHost,
     hosts: cluster.hosts.map((host) => ({ index: host.index, name: host.name })),
     ranks: slots.map((slot) => ({ ...slot, container: containerAt(cluster, slot).name })),
