@@ -119,6 +119,7 @@ test('overlay launches per container; freeflow per host, with every rank sent in
   assert.is(mca.btl_vader_backing_directory, '/run/freeflow');
   assert.is(mca.btl_vader_single_copy_mechanism, 'none');
   assert.is(mca.osc_sm_backing_directory, '/run/freeflow');
+  assert.is(mca.osc_rdma_backing_directory, '/run/freeflow');
   // PMIx (TCP only in PMIx 4) must accept the ranks from their containers' namespaces
   assert.is(invocation.env.PMIX_MCA_ptl_tcp_remote_connections, '1');
   assert.is(invocation.env.PMIX_MCA_ptl_tcp_if_include, '10.244.0.0/16');

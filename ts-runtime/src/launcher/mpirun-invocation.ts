@@ -190,5 +190,8 @@ function hostLaunchMca(): Array<[string, string]> {
     ['btl_vader_backing_directory', CONTAINER_SHARED_DIR],
     ['btl_vader_single_copy_mechanism', 'none'],
     ['osc_sm_backing_directory', CONTAINER_SHARED_DIR],
+    // osc rdma shares its local peers' state through a segment too (its default directory, the creator's
+    // own session directory, was not found from the other containers: "open(2) ... No such file")
+    ['osc_rdma_backing_directory', CONTAINER_SHARED_DIR],
   ];
 }
