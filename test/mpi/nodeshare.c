@@ -7,7 +7,8 @@
  *      loads every other rank's segment directly and checks every value, then stores into its right
  *      neighbour's segment and the neighbour checks every value: load/store through the window across
  *      containers, no MPI call on the data path.
- *   3. Binding: each rank prints its CPU affinity; they must not all sit on one core, and with
+ *   3. Every pair exchanges a checked value (MPI_Alltoall), so every pair's path is used.
+ *   4. Binding: each rank prints its CPU affinity; they must not all sit on one core, and with
  *      --expect-pinned each must be pinned to one core, a different one per rank.
  * Prints PASS nodeshare / FAIL nodeshare from rank 0; every rank exits 1 on any failure.
  *   ffcheck_nodeshare --ranks-per-host N [--count INTS] [--expect-pinned]
@@ -165,6 +166,14 @@ int main(int argc, char **argv)
     check_window(shared, rank, count);
     check_binding(rank, size, expect_pinned, &pinned);
     MPI_Comm_free(&shared);
+    /* every pair exchanges a checked value (so that ffrun's report shows the path of every pair used) */
+    int *out = malloc(sizeof(int) * (size_t) size), *in = malloc(sizeof(int) * (size_t) size);
+    for (int r = 0; r < size; ++r) out[r] = rank * 4099 + r;
+    MPI_Alltoall(out, 1, MPI_INT, in, 1, MPI_INT, MPI_COMM_WORLD);
+    for (int r = 0; r < size; ++r)
+        if (in[r] != r * 4099 + rank) fail(rank, "MPI_Alltoall value from a peer", in[r], r * 4099 + rank);
+    free(out);
+    free(in);
     long total = 0;
     MPI_Allreduce(&failures, &total, 1, MPI_LONG, MPI_SUM, MPI_COMM_WORLD);
     if (rank == 0) {
