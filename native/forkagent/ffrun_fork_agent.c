@@ -15,7 +15,8 @@
  *                 no-new-privileges of the container; signals forwarded; exit status passed back).
  *   --containers  comma-separated container of each initial rank.
  *   --host        containers of one host (hostname of the orted's UTS namespace, set by the rsh agent):
- *                 processes of later jobs (MPI_Comm_spawn) go to these containers in turn by local rank.
+ *                 processes of later jobs (MPI_Comm_spawn) go to these containers in turn by local rank;
+ *                 container k of the host's n gets its own pid range (separate_pid_range).
  *
  * The initial job is the one whose local job id (low 16 bits of OMPI_MCA_ess_base_jobid) is 1; spawned
  * jobs get higher ones. Plain C, no Open MPI headers: it reads only the environment orted documents for
@@ -201,8 +202,8 @@ int main(int argc, char **argv) {
     fail("cannot run %s: %s", program[0], strerror(errno));
   }
 
-  /* The PMIx client finds its node's data (local peers: MPI_COMM_TYPE_SHARED) under its host name, which
-   * inside the container would be the container's: name the orted's node instead. */
+  /* Names the node for the PMIx client, whose own host name inside the container is the container's.
+   * (Right shared groups come from the PMIx datastore being shared: docs/node-sharing.md.) */
   char node[256];
   if (gethostname(node, sizeof node) != 0) fail("gethostname: %s", strerror(errno));
   node[sizeof node - 1] = '\0';
