@@ -108,7 +108,7 @@ test('a running job as user 65534: state dir 0700 and container map 0600 (root),
     assert.equal(facts(stateDir), { uid: 0, gid: 0, mode: '700', file: false });
     assert.equal(facts(path.join(stateDir, 'containers')), { uid: 0, gid: 0, mode: '600', file: true });
     assert.equal(facts(path.join(stateDir, 'owner.pid')), { uid: 0, gid: 0, mode: '600', file: true });
-    for (const name of ['hostfile', 'rankfile']) assert.is(facts(path.join(stateDir, name)).mode, '600', name);
+    assert.is(facts(path.join(stateDir, 'hostfile')).mode, '600', 'hostfile'); // no rankfile any more (docs/node-sharing.md)
     const shared = path.join(stateDir, 'hosts', 'h0', 'shared');
     assert.equal(facts(shared), { uid: 65534, gid: 65534, mode: '700', file: false });
     assert.equal(facts(path.join(shared, 'paths')), { uid: 65534, gid: 65534, mode: '600', file: true });

@@ -487,6 +487,8 @@ int main(int argc, char **argv)
     if (rank == 0) {
         if (failed) printf("FAIL rma (%d ranks)\n", size);
         else printf("PASS rma (%d ranks, %d subtests)\n", size, subtests);
+        /* before MPI_Finalize: once a failing rank exits, mpirun ends the others, buffered output and all */
+        fflush(stdout);
     }
     free(disp_base);
     MPI_Finalize();

@@ -101,3 +101,15 @@ add_test(NAME ffcheck.rma.inject-fault
     -- ${FFCHECK_RMA_RUN} --flavours create --iterations 1 --inject-fault)
 set_tests_properties(ffcheck.rma.freeflow ffcheck.rma.freeflow-rdma-off ffcheck.rma.inject-fault
   PROPERTIES TIMEOUT 150 LABELS mpi ENVIRONMENT "${FFCHECK_FREEFLOW_ENV}")
+
+# ffcheck_nodeshare in one namespace: one node, so every rank shares one group and one window. Proves the
+# program right before the manifest runs it across containers (docs/node-sharing.md).
+add_test(NAME ffcheck.nodeshare.vader
+  COMMAND ${FFCHECK_EXPECT} --exit zero --require "^PASS nodeshare" --forbid "^FAIL" --
+    ${FFCHECK_MPIRUN} --mca btl self,vader -n 4 $<TARGET_FILE:ffcheck_nodeshare> --ranks-per-host 4)
+set_tests_properties(ffcheck.nodeshare.vader PROPERTIES TIMEOUT 150 LABELS mpi)
+# ... and it fails when told that the ranks sit on two hosts: its group check can fail.
+add_test(NAME ffcheck.nodeshare.detects-wrong-groups
+  COMMAND ${FFCHECK_EXPECT} --exit nonzero --require "^FAIL nodeshare" --require "MPI_COMM_TYPE_SHARED group size" --
+    ${FFCHECK_MPIRUN} --mca btl self,vader -n 4 $<TARGET_FILE:ffcheck_nodeshare> --ranks-per-host 2)
+set_tests_properties(ffcheck.nodeshare.detects-wrong-groups PROPERTIES TIMEOUT 150 LABELS mpi)

@@ -6,8 +6,12 @@
  *       mpirun's form: the words are joined with spaces (what ssh would send a remote shell) and split
  *       again with shell quoting rules but without any expansion (ffrun_words.h); shell operators are
  *       refused.
- *   ffrun-rsh --argv [--cwd <dir>] <container name> <argv...>
- *       argv is run exactly as given, in <dir> (inside the container) or /.
+ *   ffrun-rsh --argv [--cwd <dir> | --cwd-if-present <dir>] <container name> <argv...>
+ *       argv is run exactly as given, in <dir> (inside the container) or /; with --cwd-if-present in <dir>
+ *       when the container has it, else in the container's own working directory.
+ *   ffrun-rsh <host name> <command words...>
+ *       a host line of the map ("host <name> <netns name>", node-sharing launches): the command runs in
+ *       the host's network namespace with a UTS and mount namespace of its own (run_as_host).
  *
  * The container must be listed in the map named by FFRUN_CONTAINER_MAP (<state dir>/containers: lines
  * "<name> <init pid> <init start time>"); the map must be a regular file owned by root and writable by
@@ -19,12 +23,15 @@
  * exit 255, like ssh.
  */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -75,8 +82,31 @@ static char *read_map(const char *map) {
   return text;
 }
 
-/* Finds the container's line; checks that its init still runs (same pid and start time). */
-static void find_container(const char *map, const char *container) {
+/* A simulated host of the map: a line "host <name> <network namespace name> <shared directory>" (node-sharing launches). */
+struct host_entry {
+  char name[256];
+  char netns[256];
+  char shared_dir[1024];
+};
+
+/* Finds the host's line; 1 when the map lists it. */
+static int find_host(const char *map, const char *name, struct host_entry *host) {
+  char *text = read_map(map);
+  int found = 0;
+  for (char *line = strtok(text, "\n"); line != NULL; line = strtok(NULL, "\n")) {
+    char kind[8];
+    if (sscanf(line, "%7s %255s %255s %1023s", kind, host->name, host->netns, host->shared_dir) != 4 || strcmp(kind, "host") != 0) continue;
+    if (strcmp(host->name, name) == 0) {
+      found = 1;
+      break;
+    }
+  }
+  free(text);
+  return found;
+}
+
+/* Finds the container's line; checks that its init still runs (same pid and start time); returns its pid. */
+static long find_container(const char *map, const char *container) {
   char *text = read_map(map);
   char known[1024] = "";
   int found = 0;
@@ -126,6 +156,7 @@ static void find_container(const char *map, const char *container) {
     }
   }
   if (!running) fail("container '%s' is not running (its init, pid %ld, is gone)", container, pid);
+  return pid;
 }
 
 static int forwarded(const char *entry) {
@@ -149,9 +180,110 @@ static const char *runc_program(void) {
   return NULL;
 }
 
+/* Binds source (a directory or file) onto a new placeholder of the same kind at target. */
+static void bind_back(const char *source, const char *target) {
+  struct stat st;
+  if (lstat(source, &st) != 0) return;
+  if (S_ISLNK(st.st_mode)) {
+    char link[4096];
+    ssize_t length = readlink(source, link, sizeof link - 1);
+    if (length < 0) return;
+    link[length] = '\0';
+    if (symlink(link, target) != 0) fail("recreating %s: %s", target, strerror(errno));
+    return;
+  }
+  if (S_ISDIR(st.st_mode)) {
+    if (mkdir(target, st.st_mode & 07777) != 0) fail("mkdir %s: %s", target, strerror(errno));
+  } else {
+    int fd = open(target, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0) fail("creating %s: %s", target, strerror(errno));
+    close(fd);
+  }
+  if (mount(source, target, NULL, MS_BIND | MS_REC, NULL) != 0) fail("binding %s: %s", target, strerror(errno));
+}
+
+/*
+ * Gives this (private) mount namespace the host's shared directory at /run/freeflow, the path at which the
+ * host's containers see it, without creating anything on the machine: /run is rebuilt as a tmpfs whose
+ * every entry is bound back from the machine's /run, plus /run/freeflow. orted's session directory (and
+ * with it the PMIx server's datastore, which the ranks map) then has one path for orted and ranks.
+ */
+static void share_run_freeflow(const char *shared_dir) {
+  int dir_fd = open(shared_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (dir_fd < 0) fail("cannot open the host's shared directory %s: %s", shared_dir, strerror(errno));
+  char dir_path[64];
+  snprintf(dir_path, sizeof dir_path, "/proc/self/fd/%d", dir_fd);
+  const char *old_run = "/tmp/.machine-run";
+  if (mkdir(old_run, 0700) != 0) fail("mkdir %s: %s", old_run, strerror(errno));
+  if (mount("/run", old_run, NULL, MS_BIND | MS_REC, NULL) != 0) fail("binding /run: %s", strerror(errno));
+  if (mount("tmpfs", "/run", "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=1m") != 0) fail("mounting /run: %s", strerror(errno));
+  DIR *entries = opendir(old_run);
+  if (entries == NULL) fail("opendir %s: %s", old_run, strerror(errno));
+  for (struct dirent *entry; (entry = readdir(entries)) != NULL;) {
+    if (strcmp(entry->d_name, ".") == 0 || strcmp(entry->d_name, "..") == 0 || strcmp(entry->d_name, "freeflow") == 0) continue;
+    char source[4096], target[4096];
+    snprintf(source, sizeof source, "%s/%s", old_run, entry->d_name);
+    snprintf(target, sizeof target, "/run/%s", entry->d_name);
+    bind_back(source, target);
+  }
+  closedir(entries);
+  if (mkdir("/run/freeflow", 0755) != 0) fail("mkdir /run/freeflow: %s", strerror(errno));
+  if (mount(dir_path, "/run/freeflow", NULL, MS_BIND, NULL) != 0) fail("binding the shared directory: %s", strerror(errno));
+  close(dir_fd);
+  if (umount2(old_run, MNT_DETACH) != 0) fail("unmounting %s: %s", old_run, strerror(errno));
+  rmdir(old_run);
+}
+
+/*
+ * Node-sharing launches: orted runs as the simulated host, in its network namespace (so its PMIx server is
+ * reachable from the host's containers over the bridge), with a UTS namespace of its own named after the
+ * host (Open MPI's node name) and a mount namespace whose /tmp is a private tmpfs (gone with the orted,
+ * even after SIGKILL) and whose /run/freeflow is the host's shared directory. The ranks enter their
+ * containers through ffrun-fork-agent. The namespace name comes from the root-owned map and must be a
+ * plain name below /run/netns.
+ */
+static void run_as_host(const struct host_entry *host, char **command) {
+  if (strchr(host->netns, '/') != NULL || host->netns[0] == '.') fail("bad network namespace name '%s' in the map", host->netns);
+  if (host->shared_dir[0] != '/') fail("bad shared directory '%s' in the map", host->shared_dir);
+  char netns_path[320];
+  snprintf(netns_path, sizeof netns_path, "/run/netns/%s", host->netns);
+  int fd = open(netns_path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) fail("cannot open %s: %s (is the job still running?)", netns_path, strerror(errno));
+  if (setns(fd, CLONE_NEWNET) != 0) fail("cannot enter %s: %s", netns_path, strerror(errno));
+  close(fd);
+  if (unshare(CLONE_NEWUTS | CLONE_NEWNS) != 0) fail("unshare: %s", strerror(errno));
+  /* private: nothing mounted below may propagate back to the machine */
+  if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0) fail("making mounts private: %s", strerror(errno));
+  if (mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777,size=256m") != 0) fail("mounting /tmp: %s", strerror(errno));
+  share_run_freeflow(host->shared_dir);
+  if (sethostname(host->name, strlen(host->name)) != 0) fail("sethostname: %s", strerror(errno));
+  if (chdir("/") != 0) fail("chdir /: %s", strerror(errno));
+  size_t env_count = 0;
+  for (char **entry = environ; *entry != NULL; entry++) env_count++;
+  char **clean = calloc(env_count + 5, sizeof *clean);
+  if (clean == NULL) fail("out of memory");
+  size_t n = 0;
+  const char *path = getenv("PATH"), *lang = getenv("LANG");
+  clean[n++] = pair("PATH", path != NULL ? path : "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+  clean[n++] = pair("LANG", lang != NULL && lang[0] != '\0' ? lang : "C.UTF-8");
+  clean[n++] = "HOME=/root";
+  /* orted's session directory, with the PMIx server's shared-memory datastore that every rank maps, must
+   * have one path for orted and ranks. (orte_remote_tmpdir_base would say so from mpirun, but orted 4.1.4
+   * ignores it: it reads it before it knows it is a daemon.) PMIx's hash datastore is no way out: with it,
+   * PMIx 4.2 gives every rank the local peers of the last node registered. */
+  clean[n++] = "OMPI_MCA_orte_tmpdir_base=/run/freeflow";
+  for (char **entry = environ; *entry != NULL; entry++)
+    if (forwarded(*entry) && strncmp(*entry, "OMPI_MCA_orte_tmpdir_base=", 26) != 0) clean[n++] = *entry;
+  clean[n] = NULL;
+  environ = clean;
+  execvp(command[0], command);
+  fail("cannot run %s as host %s: %s", command[0], host->name, strerror(errno));
+}
+
 int main(int argc, char **argv) {
   int exact = 0;
   const char *cwd = "/";
+  const char *cwd_if_present = NULL;
   int i = 1;
   if (i < argc && strcmp(argv[i], "--argv") == 0) {
     exact = 1;
@@ -159,6 +291,10 @@ int main(int argc, char **argv) {
     if (i < argc && strcmp(argv[i], "--cwd") == 0) {
       if (i + 1 >= argc) fail("--cwd needs a directory");
       cwd = argv[i + 1];
+      i += 2;
+    } else if (i < argc && strcmp(argv[i], "--cwd-if-present") == 0) {
+      if (i + 1 >= argc) fail("--cwd-if-present needs a directory");
+      cwd_if_present = argv[i + 1];
       i += 2;
     }
   }
@@ -189,7 +325,20 @@ int main(int argc, char **argv) {
   if (map == NULL || map[0] == '\0')
     fail("FFRUN_CONTAINER_MAP is not set: set it to the container map of a running ffrun job (<state dir>/containers)");
   if (map[0] != '/') fail("FFRUN_CONTAINER_MAP must be an absolute path, not %s", map);
-  find_container(map, container);
+  struct host_entry host;
+  if (find_host(map, container, &host)) run_as_host(&host, command);
+  long init_pid = find_container(map, container);
+  /* ffrun-fork-agent passes orted's working directory: kept when the container has it (a volume), else
+   * the container's home, as orted itself does when the directory is missing. */
+  int keep_cwd = 1;
+  if (cwd_if_present != NULL) {
+    char *inside;
+    struct stat st;
+    if (asprintf(&inside, "/proc/%ld/root%s", init_pid, cwd_if_present) < 0) fail("out of memory");
+    keep_cwd = cwd_if_present[0] == '/' && stat(inside, &st) == 0 && S_ISDIR(st.st_mode);
+    cwd = keep_cwd ? cwd_if_present : "/";
+    free(inside);
+  }
 
   /* runc's state of the job lives next to the map: <state dir>/runc. */
   char *state_dir = strdup(map);
@@ -207,8 +356,10 @@ int main(int argc, char **argv) {
   runc_argv[n++] = "--root";
   runc_argv[n++] = root_arg;
   runc_argv[n++] = "exec";
-  runc_argv[n++] = "--cwd";
-  runc_argv[n++] = (char *)cwd;
+  if (keep_cwd) {
+    runc_argv[n++] = "--cwd";
+    runc_argv[n++] = (char *)cwd;
+  }
   /* HOME is the container's own (its config): the caller's home does not exist inside. */
   const char *path = getenv("PATH"), *lang = getenv("LANG");
   runc_argv[n++] = "--env";

@@ -17,8 +17,8 @@ export interface HostLayout {
   readonly underlayIp: string;
   readonly underlayCidr: string;
   readonly sharedDir: string;
-  /** The bridge's overlay address (10.244.<host+1>.1/16), or null: only hosts with host-network containers get one. */
-  readonly bridgeOverlayCidr: string | null;
+  /** The bridge's overlay address (10.244.<host+1>.1/16): host-network containers and a host's own orted use it. */
+  readonly bridgeOverlayCidr: string;
   readonly containers: readonly ContainerLayout[];
 }
 
@@ -107,7 +107,9 @@ export function planLayout(request: ResolvedClusterRequest): ClusterLayout {
       underlayIp,
       underlayCidr: `${underlayIp}/${UNDERLAY_PREFIX_LENGTH}`,
       sharedDir: path.join(stateDir, 'hosts', `h${h}`, 'shared'),
-      bridgeOverlayCidr: request.hostNetworkContainersPerHost > 0 ? bridgeOverlayCidr : null,
+      // Every host answers on the overlay, like docker0: its host-network containers' orted, and in
+      // node-sharing launches (docs/node-sharing.md) the host's one orted, reach mpirun from here.
+      bridgeOverlayCidr,
       containers,
     });
   }

@@ -12,7 +12,7 @@ import { checkLocalClusterPrerequisites } from './preflight';
 import { hostsFileText, inspectSystemDirs, type ContainerUser, type SystemLayout, type Volume } from './oci';
 import { orderVolumes, resolveClusterRequest, type ResolvedClusterRequest } from './request';
 import { runtimeProgram } from './runtime-files';
-import { claimJobDir, recordContainer } from './state';
+import { claimJobDir, recordContainer, recordHost } from './state';
 import { listJobNetns, teardownJob } from './teardown';
 import type { Cluster, ClusterRequest, ContainerHandle, HostHandle, LauncherHandle, ProgressReporter } from './types';
 
@@ -95,6 +95,8 @@ async function buildHost(
     runStep(`${host.name}: shared directory`, progress, () => mountSharedDir(layout.jobId, host, request.sharedDirSizeMiB, request.user)),
     runStep(`${host.name}: network`, progress, () => runBatch('ip', host.netns, hostBatch(layout, host, mtus))),
   ]);
+  // node-sharing launches start one orted per host through the rsh agent, by the namespace's name
+  recordHost(layout.containerMapFile, { name: host.netns, netns: host.netns, sharedDir: host.sharedDir });
   const others = [runStep(`${host.name}: VXLAN flooding entries`, progress, () => runBatch('bridge', host.netns, hostFloodBatch(layout, host)))];
   if (host.index === 0) {
     others.push(runStep('launcher: network', progress, () => runBatch('ip', layout.launcher.netns, endpointBatch(layout.launcher.overlayCidr))));

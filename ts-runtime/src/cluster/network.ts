@@ -51,7 +51,7 @@ export function hostBatch(layout: ClusterLayout, host: HostLayout, mtus: Mtus): 
   ];
   // Host-network containers share this namespace: they need no link of their own, only (for mpirun's
   // out-of-band channel) an overlay address here, on the bridge.
-  if (host.bridgeOverlayCidr !== null) lines.push(`addr add ${host.bridgeOverlayCidr} dev br0`);
+  lines.push(`addr add ${host.bridgeOverlayCidr} dev br0`);
   for (const container of host.containers.filter((c) => c.network === 'own')) {
     lines.push(vethInto(`c${container.index}`, container.netns, 'eth0', mtus.containerMtu));
     lines.push(`link set c${container.index} master br0 up`);

@@ -33,6 +33,7 @@ export function checkLocalClusterPrerequisites(): void {
   }
   runtimeProgram('ffrun-init');
   runtimeProgram('ffrun-rsh');
+  runtimeProgram('ffrun-fork-agent');
   const missing = REQUIRED_PROGRAMS.filter(([program]) => !onPath(program));
   if (missing.length > 0) {
     const packages = [...new Set(missing.map(([, debianPackage]) => debianPackage))];

@@ -6,6 +6,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { exec } from '../util/exec';
 import { createLocalCluster } from './local';
+import { runtimeProgram } from './runtime-files';
 import { testJobId } from './testing';
 import type { Cluster } from './types';
 
@@ -119,6 +120,44 @@ for (const [signal, number] of [['SIGTERM', 15], ['SIGHUP', 1], ['SIGINT', 2]] a
     assert.is(await inside(`ps -eo stat=,args= | grep -E "^Z|${marker}" | grep -v grep || true`), '');
   });
 }
+
+test('a host name of the map runs the command as that host: its network namespace and host name, the shared directory at /run/freeflow, a private /tmp', async ({ cluster }) => {
+  const host = cluster.hosts[1];
+  if (!host) throw new Error('expected 2 hosts');
+  const marker = `host-form-${process.pid}`;
+  const result = await agent(cluster, [
+    host.netns, 'bash', '-c',
+    `"hostname; ip -o -4 addr show dev br0 | grep -o '10[.]244[.][0-9.]*/16'; echo $OMPI_MCA_orte_tmpdir_base; touch /run/freeflow/${marker} /tmp/${marker}"`,
+  ]);
+  assert.is(result.stderr, '');
+  assert.is(result.stdout, `${host.netns}\n10.244.2.1/16\n/run/freeflow\n`);
+  assert.ok(fs.existsSync(path.join(host.sharedDir, marker)), 'the host shared directory is /run/freeflow');
+  assert.not.ok(fs.existsSync(path.join('/tmp', marker)), "the machine's /tmp is untouched");
+  assert.not.ok(fs.existsSync('/run/freeflow'), 'nothing is created on the machine');
+  fs.rmSync(path.join(host.sharedDir, marker));
+});
+
+test('the fork agent (orte_fork_agent) started in a host enters the planned container, pins the rank and names the node for PMIx', async ({ cluster }) => {
+  const host = cluster.hosts[0]!;
+  const container = cluster.containers.find((c) => c.host === 0)!;
+  const forkAgent = runtimeProgram('ffrun-fork-agent');
+  const result = await agent(
+    cluster,
+    [host.netns, forkAgent, '--cpus', '0', '--enter', cluster.rshAgent, cluster.containerMapFile, '--containers', container.name,
+      '--host', `${host.netns}=${container.name}`, '--', 'bash', '-c', '"hostname; grep Cpus_allowed_list /proc/self/status; echo $PMIX_HOSTNAME"'],
+    { OMPI_MCA_ess_base_jobid: String(0x10001), OMPI_COMM_WORLD_RANK: '0' },
+  );
+  assert.is(result.stderr, '');
+  assert.is(result.stdout, `${container.name}\nCpus_allowed_list:\t0\n${host.netns}\n`);
+  const elsewhere = await agent(
+    cluster,
+    [host.netns, forkAgent, '--enter', cluster.rshAgent, cluster.containerMapFile, '--containers', cluster.containers.find((c) => c.host === 1)!.name,
+      '--host', `${host.netns}=${container.name}`, '--', 'true'],
+    { OMPI_MCA_ess_base_jobid: String(0x10001), OMPI_COMM_WORLD_RANK: '0' },
+  );
+  assert.is(elsewhere.code, 255);
+  assert.match(elsewhere.stderr, /is not on this host/);
+});
 
 test('an unknown host name fails with exit 255 and names the known containers', async ({ cluster }) => {
   const result = await agent(cluster, ['ff-nosuch-h9c9', 'true']);

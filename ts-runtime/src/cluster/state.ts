@@ -75,6 +75,15 @@ export function recordContainer(mapFile: string, record: ContainerRecord): void 
   fs.appendFileSync(mapFile, `${record.name} ${formatIdentity(record.init)}\n`, { mode: 0o600 });
 }
 
+/**
+ * Names a simulated host in the map ("host <name> <network namespace> <shared directory>"), so that the rsh agent can start
+ * one orted per host in the host's network namespace (node-sharing launches). readContainerMap skips
+ * these lines (they carry no init).
+ */
+export function recordHost(mapFile: string, host: { readonly name: string; readonly netns: string; readonly sharedDir: string }): void {
+  fs.appendFileSync(mapFile, `host ${host.name} ${host.netns} ${host.sharedDir}\n`, { mode: 0o600 });
+}
+
 export function readContainerMap(mapFile: string): ContainerRecord[] {
   let text: string;
   try {

@@ -35,8 +35,9 @@ export interface ClusterRequest {
    * (Docker's and Kubernetes' host networking): they see the host's underlay link and address, and reach
    * other hosts over the underlay, not the overlay. They come after the `containersPerHost` others
    * (indices containersPerHost, containersPerHost+1, ...; named `ff-<job>-h<i>n<j>`), and only they get
-   * it: when there are any, each host's bridge gets an overlay address (10.244.<host+1>.1, like docker0's
-   * on a Docker host) so that their orted reaches mpirun over the overlay. Default 0.
+   * it. Every host's bridge has an overlay address (10.244.<host+1>.1, like docker0's on a Docker host), so
+   * that their orted (and a host's own orted in node-sharing launches) reaches mpirun over the overlay.
+   * Default 0.
    */
   hostNetworkContainersPerHost?: number;
 }

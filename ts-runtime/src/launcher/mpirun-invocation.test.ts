@@ -1,13 +1,15 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { JobPlan } from '../orchestrator/plan';
-import { buildMpirunInvocation, type InvocationInputs } from './mpirun-invocation';
+import { chooseLaunch } from './launch-mode';
+import { buildMpirunInvocation, simulateMapping, type InvocationInputs } from './mpirun-invocation';
 
 function inputs(ranks: number, network: JobPlan['network'], cpus = 2): InvocationInputs {
   const plan: JobPlan = {
     jobId: 'abc123',
     key: '0'.repeat(32),
     network,
+    launch: network === 'freeflow' ? 'host' : 'container',
     placement: 'fill',
     interHost: { requested: 'auto', agents: [{ reachable: false }], pairs: [] },
     hosts: [{ index: 0, name: 'h0' }],
@@ -25,8 +27,9 @@ function inputs(ranks: number, network: JobPlan['network'], cpus = 2): Invocatio
     cpus,
     overlaySubnet: '10.244.0.0/16',
     rshAgent: '/repo/ts-runtime/bin/ffrun-rsh',
+    forkAgent: '/repo/build/bin/ffrun-fork-agent',
     containerMapFile: '/run/freeflow-jobs/abc123/containers',
-    containers: ['ff-abc123-h0c0', 'ff-abc123-h0c1'],
+    hostNames: ['ff-abc123-h0'],
     btlDir: '/repo/build/btl',
     stateDir: '/run/freeflow-jobs/abc123',
   };
@@ -53,30 +56,74 @@ test('overlay: ob1 with self,vader,tcp, rsh agent, interfaces pinned to the over
   assert.is(mca.mpi_yield_when_idle, undefined);
   assert.ok(invocation.argv.includes('--allow-run-as-root'));
   assert.ok(invocation.argv.includes('--tag-output'));
-  assert.not.ok(invocation.argv.includes('--oversubscribe'));
   assert.equal(invocation.argv.slice(-3), ['/repo/build/bin/app', '--size', '8']);
   assert.equal(invocation.env, { FFRUN_CONTAINER_MAP: '/run/freeflow-jobs/abc123/containers' });
   const xIndex = invocation.argv.indexOf('-x');
   assert.is(invocation.argv[xIndex + 1], 'GREETING=hi there');
 });
 
-test('ranks that fit the cores are pinned to distinct cores, in their planned containers', () => {
+function forkAgentWords(argv: readonly string[]): string[] {
+  return mcaOf(argv).orte_fork_agent!.split(' ');
+}
+
+test('no rankfile (MPI_Comm_spawn finds no mapping in one): a hostfile of the used containers, --map-by, room to spawn', () => {
   const invocation = buildMpirunInvocation(inputs(2, 'overlay'));
-  const rankfile = invocation.files.find((f) => f.path.endsWith('/rankfile'))!;
-  assert.is(rankfile.text, 'rank 0=ff-abc123-h0c0 slot=0\nrank 1=ff-abc123-h0c0 slot=1\n');
-  const hostfile = invocation.files.find((f) => f.path.endsWith('/hostfile'))!;
-  // every container offers its slots (room for MPI_Comm_spawn), though the ranks fill only the first
-  assert.is(hostfile.text, 'ff-abc123-h0c0 slots=2\nff-abc123-h0c1 slots=2\n');
+  assert.equal(invocation.files.map((f) => f.path), ['/run/freeflow-jobs/abc123/hostfile']);
+  assert.not.ok(invocation.argv.includes('--rankfile'));
+  assert.is(invocation.files[0]!.text, 'ff-abc123-h0c0 slots=2\n');
+  assert.is(invocation.argv[invocation.argv.indexOf('--map-by') + 1], 'slot');
+  assert.is(invocation.argv[invocation.argv.indexOf('--bind-to') + 1], 'none');
+  assert.ok(invocation.argv.includes('--oversubscribe'), 'spawned processes need room beyond the planned slots');
 });
 
-test('more ranks than cores: unbound (all cores), oversubscribe, yield when idle', () => {
+test('ranks that fit the cores are pinned to distinct cores by the fork agent, not by mpirun', () => {
+  const words = forkAgentWords(buildMpirunInvocation(inputs(2, 'overlay')).argv);
+  assert.equal(words, ['/repo/build/bin/ffrun-fork-agent', '--cpus', '0,1', '--']);
+});
+
+test('more ranks than cores: unbound, yield when idle', () => {
   const invocation = buildMpirunInvocation(inputs(4, 'overlay'));
   assert.ok(invocation.oversubscribed);
-  assert.ok(invocation.argv.includes('--oversubscribe'));
   assert.is(mcaOf(invocation.argv).mpi_yield_when_idle, '1');
-  const rankfile = invocation.files.find((f) => f.path.endsWith('/rankfile'))!;
-  assert.is(rankfile.text.split('\n')[3], 'rank 3=ff-abc123-h0c1 slot=0-1');
-  assert.is(invocation.files.find((f) => f.path.endsWith('/hostfile'))!.text, 'ff-abc123-h0c0 slots=2\nff-abc123-h0c1 slots=2\n');
+  assert.not.ok(forkAgentWords(invocation.argv).includes('--cpus'));
+  assert.is(invocation.files[0]!.text, 'ff-abc123-h0c0 slots=2\nff-abc123-h0c1 slots=2\n');
+});
+
+test('round-robin placement maps by node, fill by slot: mpirun reproduces the plan exactly', () => {
+  const base = inputs(4, 'overlay', 8);
+  const names = ['ff-abc123-h0c0', 'ff-abc123-h1c0', 'ff-abc123-h0c0', 'ff-abc123-h1c0'];
+  const plan = { ...base.plan, ranks: base.plan.ranks.map((rank, i) => ({ ...rank, host: i % 2, containerIndex: 0, container: names[i]! })) };
+  const invocation = buildMpirunInvocation({ ...base, plan });
+  assert.is(invocation.argv[invocation.argv.indexOf('--map-by') + 1], 'node');
+  assert.is(invocation.files[0]!.text, 'ff-abc123-h0c0 slots=2\nff-abc123-h1c0 slots=2\n');
+  assert.equal(simulateMapping([{ name: 'a', slots: 2 }, { name: 'b', slots: 1 }], 'node'), ['a', 'b', 'a']);
+  assert.equal(simulateMapping([{ name: 'a', slots: 2 }, { name: 'b', slots: 1 }], 'slot'), ['a', 'a', 'b']);
+  const scattered = { ...base.plan, ranks: base.plan.ranks.map((rank, i) => ({ ...rank, container: ['c0', 'c0', 'c1', 'c0'][i]! })) };
+  assert.throws(() => buildMpirunInvocation({ ...base, plan: scattered }), /no mpirun mapping reproduces the planned placement/);
+});
+
+test('overlay launches per container; freeflow per host, with every rank sent into its container', () => {
+  assert.is(buildMpirunInvocation(inputs(2, 'overlay')).launch, 'container');
+  const invocation = buildMpirunInvocation(inputs(4, 'freeflow'));
+  assert.is(invocation.launch, 'host');
+  assert.is(invocation.files[0]!.text, 'ff-abc123-h0 slots=4\n');
+  assert.equal(forkAgentWords(invocation.argv), [
+    '/repo/build/bin/ffrun-fork-agent',
+    '--enter', '/repo/ts-runtime/bin/ffrun-rsh', '/run/freeflow-jobs/abc123/containers',
+    '--containers', 'ff-abc123-h0c0,ff-abc123-h0c0,ff-abc123-h0c1,ff-abc123-h0c1',
+    '--host', 'ff-abc123-h0=ff-abc123-h0c0+ff-abc123-h0c1',
+    '--',
+  ]);
+  const mca = mcaOf(invocation.argv);
+  // Open MPI's shared memory where a node spans containers: the shared directory, no CMA
+  assert.is(mca.btl_vader_backing_directory, '/run/freeflow');
+  assert.is(mca.btl_vader_single_copy_mechanism, 'none');
+  assert.is(mca.osc_sm_backing_directory, '/run/freeflow');
+  assert.is(mca.osc_rdma_backing_directory, '/run/freeflow');
+  // PMIx (TCP only in PMIx 4) must accept the ranks from their containers' namespaces
+  assert.is(invocation.env.PMIX_MCA_ptl_tcp_remote_connections, '1');
+  assert.is(invocation.env.PMIX_MCA_ptl_tcp_if_include, '10.244.0.0/16');
+  assert.is(mcaOf(buildMpirunInvocation(inputs(2, 'overlay')).argv).btl_vader_backing_directory, undefined);
 });
 
 test('freeflow: self,vader,freeflow,tcp and the component path, for mpirun and the ranks', () => {
@@ -122,6 +169,12 @@ test("one-sided: the spec's own osc replaces ffrun's", () => {
   const base = inputs(2, 'freeflow');
   const invocation = buildMpirunInvocation({ ...base, spec: { ...base.spec, mca: { osc: 'pt2pt' } } });
   assert.is(mcaOf(invocation.argv).osc, 'pt2pt');
+});
+
+test('host launches for root freeflow jobs only: overlay and non-root jobs keep one orted per container', () => {
+  assert.is(chooseLaunch('freeflow', { uid: 0 }), 'host');
+  assert.is(chooseLaunch('overlay', { uid: 0 }), 'container');
+  assert.is(chooseLaunch('freeflow', { uid: 1000 }), 'container');
 });
 
 test.run();

@@ -1,6 +1,8 @@
 import * as path from 'node:path';
 import type { JobPlan } from '../orchestrator/plan';
+import { FfError } from '../errors';
 import type { JobSpec, NetworkMode } from '../spec/schema';
+import type { LaunchMode } from './launch-mode';
 import { planOneSided, type OneSidedPlan } from './osc-selection';
 
 /** Where Debian's Open MPI keeps its components; the freeflow BTL's directory goes in front of it. */
@@ -28,12 +30,13 @@ export interface InvocationInputs {
   readonly cpus: number;
   readonly overlaySubnet: string;
   readonly rshAgent: string;
+  /** build/bin/ffrun-fork-agent: orted runs every rank through it (pin; in host launches, enter the container). */
+  readonly forkAgent: string;
   readonly containerMapFile: string;
   readonly btlDir: string;
-  /** Every container of the cluster, in order: the hostfile offers all their slots, so processes that
-   * MPI_Comm_spawn starts find room beside the ranks the rankfile places. */
-  readonly containers: readonly string[];
-  /** Where the hostfile and rankfile will be written (the job's state directory). */
+  /** The name under which the rsh agent starts a host's own orted (the map's host lines), by host index. */
+  readonly hostNames: readonly string[];
+  /** Where the hostfile will be written (the job's state directory). */
   readonly stateDir: string;
 }
 
@@ -43,26 +46,90 @@ export interface MpirunInvocation {
   readonly env: Readonly<Record<string, string>>;
   readonly files: ReadonlyArray<{ readonly path: string; readonly text: string }>;
   readonly oversubscribed: boolean;
+  readonly launch: LaunchMode;
   /** The one-sided components selected and what serves which windows (docs/onesided.md). */
   readonly oneSided: OneSidedPlan;
 }
 
+/** Where a host launch puts shared-memory backing files: the host's shared directory as containers see it. */
+export const CONTAINER_SHARED_DIR = '/run/freeflow';
+
+/** The hostfile's nodes in order of first use, each with as many slots as the plan gives it. */
+function nodesOf(sequence: readonly string[]): Array<{ name: string; slots: number }> {
+  const nodes: Array<{ name: string; slots: number }> = [];
+  for (const name of sequence) {
+    const node = nodes.find((n) => n.name === name);
+    if (node) node.slots++;
+    else nodes.push({ name, slots: 1 });
+  }
+  return nodes;
+}
+
+/** What mpirun's `--map-by slot` (fill each node) or `--map-by node` (round robin) does with these nodes. */
+export function simulateMapping(nodes: ReadonlyArray<{ name: string; slots: number }>, policy: 'slot' | 'node'): string[] {
+  const left = nodes.map((n) => n.slots);
+  const total = left.reduce((a, b) => a + b, 0);
+  const order: string[] = [];
+  if (policy === 'slot') {
+    nodes.forEach((node) => order.push(...Array<string>(node.slots).fill(node.name)));
+    return order;
+  }
+  while (order.length < total) {
+    nodes.forEach((node, i) => {
+      if (left[i]! > 0) {
+        left[i]!--;
+        order.push(node.name);
+      }
+    });
+  }
+  return order;
+}
+
 /**
  * Builds the stock mpirun command line for a plan.
- * Every container looks like a separate node to Open MPI, so its default binding would pin every rank to
- * core 0. The rankfile pins rank i to core i mod cpus while ranks fit the cores, and lets every rank use
- * all cores (slot=0-(cpus-1), i.e. unbound) when there are more ranks than cores; those busy-polling ranks
- * then also need mpi_yield_when_idle. The rankfile also fixes each rank's container exactly as planned.
+ * Placement without a rankfile (a rankfile maps only the initial ranks: MPI_Comm_spawn then finds no
+ * mapping): the hostfile lists the nodes (containers, or hosts in a host launch) in order of first use with
+ * the plan's number of ranks each, and `--map-by slot` or `--map-by node` (whichever reproduces the plan)
+ * puts every rank where planned; `--oversubscribe` leaves room for spawned processes beyond those slots.
+ * mpirun binds nothing: ffrun-fork-agent pins rank i to core i mod cpus while ranks fit the cores (with one
+ * orted per container, Open MPI's own binding would pin every container's first rank to core 0); with more
+ * ranks than cores they stay unbound and need mpi_yield_when_idle.
  */
 export function buildMpirunInvocation(inputs: InvocationInputs): MpirunInvocation {
   const { plan, spec, cpus } = inputs;
+  const launch = plan.launch;
   const oversubscribed = plan.ranks.length > cpus;
   const hostfile = path.join(inputs.stateDir, 'hostfile');
-  const rankfile = path.join(inputs.stateDir, 'rankfile');
-  const hostfileText = inputs.containers.map((name) => `${name} slots=${spec.cluster.slotsPerContainer}\n`).join('');
-  const rankfileText = plan.ranks
-    .map((rank) => `rank ${rank.rank}=${rank.container} slot=${oversubscribed ? `0-${cpus - 1}` : rank.rank % cpus}\n`)
-    .join('');
+  const nodeOfRank = plan.ranks.map((rank) => {
+    if (launch === 'container') return rank.container;
+    const host = inputs.hostNames[rank.host];
+    if (host === undefined) throw new FfError('INTERNAL', `no host name for host ${rank.host} of rank ${rank.rank}`);
+    return host;
+  });
+  const nodes = nodesOf(nodeOfRank);
+  const mapBy = (['slot', 'node'] as const).find((policy) => simulateMapping(nodes, policy).join() === nodeOfRank.join());
+  if (mapBy === undefined) {
+    throw new FfError('INTERNAL', `no mpirun mapping reproduces the planned placement (${nodeOfRank.join(' ')})`, {
+      hint: 'use placement fill or round-robin',
+    });
+  }
+  const hostfileText = nodes.map((node) => `${node.name} slots=${node.slots}\n`).join('');
+
+  // Words of orte_fork_agent (orted splits the value at spaces and appends the app's argv after "--").
+  const forkAgent = [inputs.forkAgent];
+  if (!oversubscribed) forkAgent.push('--cpus', plan.ranks.map((rank) => String(rank.rank % cpus)).join(','));
+  if (launch === 'host') {
+    forkAgent.push('--enter', inputs.rshAgent, inputs.containerMapFile, '--containers', plan.ranks.map((rank) => rank.container).join(','));
+    // spawned processes go to the containers of the host they were mapped to, in turn
+    const containersByHost = new Map<string, string[]>();
+    plan.ranks.forEach((rank, i) => {
+      const list = containersByHost.get(nodeOfRank[i]!) ?? [];
+      if (!list.includes(rank.container)) list.push(rank.container);
+      containersByHost.set(nodeOfRank[i]!, list);
+    });
+    for (const [host, containers] of containersByHost) forkAgent.push('--host', `${host}=${containers.join('+')}`);
+  }
+  forkAgent.push('--');
 
   // Open MPI refuses a parameter given twice, so the spec's own values replace ffrun's of the same name
   // (e.g. `btl: self,tcp` to leave shared memory out, or `pml: ucx`).
@@ -74,12 +141,21 @@ export function buildMpirunInvocation(inputs: InvocationInputs): MpirunInvocatio
     ['osc', oneSided.components],
     ['plm_rsh_agent', inputs.rshAgent],
     ['plm_rsh_no_tree_spawn', '1'],
+    ['orte_fork_agent', forkAgent.join(' ')],
     ['oob_tcp_if_include', inputs.overlaySubnet],
     ['btl_tcp_if_include', inputs.overlaySubnet],
     ...(oversubscribed ? ([['mpi_yield_when_idle', '1']] as Array<[string, string]>) : []),
+    ...(launch === 'host' ? hostLaunchMca() : []),
     ...Object.entries(spec.mca),
   ]);
   const env: Record<string, string> = { FFRUN_CONTAINER_MAP: inputs.containerMapFile };
+  if (launch === 'host') {
+    // PMIx 4 (Debian's) talks to its clients over TCP only, on loopback by default; the ranks are in their
+    // containers' network namespaces, so each host's orted must listen on its overlay address (the bridge).
+    // The rsh agent passes PMIX_* on to the orteds. Only the job's own containers reach that address.
+    env.PMIX_MCA_ptl_tcp_remote_connections = '1';
+    env.PMIX_MCA_ptl_tcp_if_include = inputs.overlaySubnet;
+  }
   const forwarded = Object.entries(spec.env).map(([name, value]) => `${name}=${value}`);
   if (plan.network === 'freeflow') {
     const setting = componentPathSetting(inputs.btlDir);
@@ -91,22 +167,31 @@ export function buildMpirunInvocation(inputs: InvocationInputs): MpirunInvocatio
     '--allow-run-as-root',
     '-np', String(plan.ranks.length),
     '--hostfile', hostfile,
-    '--rankfile', rankfile,
-    ...(oversubscribed ? ['--oversubscribe'] : []),
+    '--map-by', mapBy,
+    '--bind-to', 'none',
+    '--oversubscribe',
     '--tag-output',
     ...[...mca].flatMap(([name, value]) => ['--mca', name, value]),
     ...forwarded.flatMap((setting) => ['-x', setting]),
     spec.program.command,
     ...spec.program.args,
   ];
-  return {
-    argv,
-    env,
-    files: [
-      { path: hostfile, text: hostfileText },
-      { path: rankfile, text: rankfileText },
-    ],
-    oversubscribed,
-    oneSided,
-  };
+  return { argv, env, files: [{ path: hostfile, text: hostfileText }], oversubscribed, launch, oneSided };
+}
+
+/**
+ * Open MPI's shared memory in a host launch, where a node spans containers with their own /dev/shm, ipc and
+ * pid namespaces: backing files go to the host's shared directory (the one place all of a host's
+ * containers see), and vader copies through its segments only (its single-copy CMA needs one pid
+ * namespace). coll sm is never selected by default (priority 0).
+ */
+function hostLaunchMca(): Array<[string, string]> {
+  return [
+    ['btl_vader_backing_directory', CONTAINER_SHARED_DIR],
+    ['btl_vader_single_copy_mechanism', 'none'],
+    ['osc_sm_backing_directory', CONTAINER_SHARED_DIR],
+    // osc rdma shares its local peers' state through a segment too (its default directory, the creator's
+    // own session directory, was not found from the other containers: "open(2) ... No such file")
+    ['osc_rdma_backing_directory', CONTAINER_SHARED_DIR],
+  ];
 }

@@ -44,6 +44,7 @@ const plan: JobPlan = {
   jobId: 'abc123',
   key: '0'.repeat(32),
   network: 'freeflow',
+  launch: 'host',
   placement: 'fill',
   interHost: {
     requested: 'auto',
@@ -109,7 +110,9 @@ test('the planned matrix has one row per sending rank', () => {
   assert.match(lines[6]!, /^    h0 <-> h1: tcp \(FF_PLANE_REASON_AGENT_UNREACHABLE: an ffagent is missing; h1: connect ECONNREFUSED\)$/);
   // and the one-sided line (what serves the job's windows) ends the plan
   assert.match(lines[7]!, /^  one-sided: osc /);
-  assert.is(lines.length, 8);
+  // and how the ranks are launched (docs/node-sharing.md)
+  assert.match(lines[8]!, /^  launch: one orted per host/);
+  assert.is(lines.length, 9);
   // pairs of hosts without ranks are not listed; one host: no line at all
   const oneHost: JobPlan = { ...plan, ranks: plan.ranks.slice(0, 2), paths: plan.paths.slice(0, 2).map((row) => row.slice(0, 2)) };
   assert.not.match(formatPathMatrix(oneHost), /between hosts/);

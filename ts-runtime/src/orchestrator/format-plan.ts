@@ -1,6 +1,7 @@
 import { PATH_CHAR, PATH_KINDS } from './path-kind';
 import { fallbacks, isFallback, NO_REPORT, type PairOutcome } from './actual-paths';
 import type { JobPlan } from './plan';
+import { describeLaunch } from '../launcher/launch-mode';
 import { planOneSided } from '../launcher/osc-selection';
 
 const LEGEND = PATH_KINDS.map((kind) => `${PATH_CHAR[kind]}=${kind}`).join(' ');
@@ -30,7 +31,7 @@ export function formatPathMatrix(plan: JobPlan): string {
     .filter(({ hosts: [a, b] }) => used.has(a) && used.has(b))
     .map(({ hosts: [a, b], plane, reason, why }) => `    ${hostName(plan, a)} <-> ${hostName(plan, b)}: ${plane} (${reason}: ${why})`);
   const withPlanes = lines.length === 0 ? table : [table, `  between hosts (inter-host ${plan.interHost.requested}):`, ...lines].join('\n');
-  return `${withPlanes}\n  one-sided: ${planOneSided(plan).summary}`;
+  return `${withPlanes}\n  one-sided: ${planOneSided(plan).summary}\n  launch: ${describeLaunch(plan.launch)}`;
 }
 
 function hostName(plan: JobPlan, index: number): string {

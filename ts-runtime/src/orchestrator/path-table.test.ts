@@ -13,6 +13,7 @@ const plan: JobPlan = {
   jobId: '3f9c2a',
   key: '8d2f0a4be61c9d7700112233445566ff',
   network: 'freeflow',
+  launch: 'host',
   placement: 'fill',
   interHost: { requested: 'tcp', agents: [], pairs: [{ hosts: [0, 1], plane: 'tcp', reason: 'FF_PLANE_REASON_USER_TCP', why: 'tcp' }] },
   hosts: [

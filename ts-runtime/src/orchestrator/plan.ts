@@ -1,3 +1,4 @@
+import type { LaunchMode } from '../launcher/launch-mode';
 import type { NetworkMode, PlacementStrategy } from '../spec/schema';
 import type { InterHostDecision } from './decide-paths';
 import type { PathKind } from './path-kind';
@@ -19,6 +20,8 @@ export interface JobPlan {
   readonly key: string;
   readonly network: NetworkMode;
   readonly placement: PlacementStrategy;
+  /** One orted per host or per container (docs/node-sharing.md). */
+  readonly launch: LaunchMode;
   /** The plane of pairs on different hosts and why (printed under the planned matrix). */
   readonly interHost: InterHostDecision;
   readonly hosts: readonly PlannedHost[];

@@ -6,7 +6,7 @@ import type { JobReport } from './run-job';
 export function jobReportJson(report: JobReport): unknown {
   const { plan, outcomes } = report;
   return {
-    job: { id: plan.jobId, name: report.spec.name, network: plan.network, interHost: { ...plan.interHost, plane: summaryPlane(plan) }, ranks: plan.ranks.length },
+    job: { id: plan.jobId, name: report.spec.name, network: plan.network, launch: plan.launch, interHost: { ...plan.interHost, plane: summaryPlane(plan) }, ranks: plan.ranks.length },
     hosts: plan.hosts.map((host) => ({ ...host, capabilities: report.capabilities[host.index] })),
     placement: plan.ranks.map(({ rank, host, container }) => ({ rank, host, container })),
     paths: {

@@ -19,6 +19,8 @@ import { writePathTables } from '../../orchestrator/write-path-table';
 import { MTU, type JobSpec } from '../../spec/schema';
 import { resolveJobUser, type JobUser } from '../../spec/user';
 import { REPO_ROOT } from '../../util/repo-root';
+import { runtimeProgram } from '../../cluster/runtime-files';
+import { chooseLaunch } from '../../launcher/launch-mode';
 import type { Progress } from '../progress';
 
 export interface JobHooks {
@@ -205,6 +207,7 @@ export async function runJobOnCluster(
     key,
     network: spec.network,
     placement: spec.placement,
+    launch: chooseLaunch(spec.network, cluster.user),
     interHost,
     hosts: cluster.hosts.map((host) => ({ index: host.index, name: host.name })),
     ranks: slots.map((slot) => ({ ...slot, container: containerAt(cluster, slot).name })),
@@ -222,8 +225,9 @@ export async function runJobOnCluster(
     cpus: capabilities[0]!.cpus,
     overlaySubnet: cluster.overlaySubnet,
     rshAgent: cluster.rshAgent,
+    forkAgent: runtimeProgram('ffrun-fork-agent'),
     containerMapFile: cluster.containerMapFile,
-    containers: cluster.containers.map((container) => container.name),
+    hostNames: cluster.hosts.map((host) => host.netns),
     btlDir: BTL_DIR,
     stateDir: cluster.stateDir,
   });
