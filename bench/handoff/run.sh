@@ -4,7 +4,7 @@
 # (handoff, tcp, handoff, tcp, ...), one ffrun job per benchmark, and the medians over the rounds are
 # printed with every round's value. Root; about 10 s per job.
 #
-#   ROUNDS=3 MTUS="1500 9000 9000/1450" MODES="handoff tcp" EXTRA_MCA="" bench/handoff/run.sh
+#   ROUNDS=3 MTUS="1500 9000 9000/1450" MODES="handoff tcp" BENCHMARKS="latency bw" EXTRA_MCA="" bench/handoff/run.sh
 #
 # MTU is the hosts' network (underlay) MTU (ffrun --mtu); the overlay gets 50 less, or what follows a slash:
 # 9000/1450 is a jumbo-frame host network under containers kept at 1450 (ffrun --container-mtu). A mode is an
@@ -16,6 +16,8 @@ cd "$(dirname "$0")/../.."
 ROUNDS=${ROUNDS:-3}
 MTUS=${MTUS:-1500 9000}
 MODES=${MODES:-handoff tcp}
+# latency and/or bw: what each mode runs per round (both by default)
+BENCHMARKS=${BENCHMARKS:-latency bw}
 # fixed counts instead of OSU's per-size defaults: a job takes seconds, not minutes, on a loaded machine
 LATENCY_ITERATIONS=${LATENCY_ITERATIONS:-5000}
 BW_ITERATIONS=${BW_ITERATIONS:-5}
@@ -43,8 +45,12 @@ echo "# $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) vCPUs; load $(cut -d' 
 for mtu in $MTUS; do
     for round in $(seq "$ROUNDS"); do
         for mode in $MODES; do
-            run_one "$mtu" "$mode" latency 8 "$LATENCY_ITERATIONS" $((LATENCY_ITERATIONS / 10)) | sed "s/^/$mtu $mode latency /" | tee -a "$out/results" >&2
-            run_one "$mtu" "$mode" bw 64K,1M,4M "$BW_ITERATIONS" 1 | sed "s/^/$mtu $mode bw /" | tee -a "$out/results" >&2
+            if [[ " $BENCHMARKS " == *" latency "* ]]; then
+                run_one "$mtu" "$mode" latency 8 "$LATENCY_ITERATIONS" $((LATENCY_ITERATIONS / 10)) | sed "s|^|$mtu $mode latency |" | tee -a "$out/results" >&2
+            fi
+            if [[ " $BENCHMARKS " == *" bw "* ]]; then
+                run_one "$mtu" "$mode" bw 64K,1M,4M "$BW_ITERATIONS" 1 | sed "s|^|$mtu $mode bw |" | tee -a "$out/results" >&2
+            fi
         done
     done
 done
