@@ -178,6 +178,51 @@ test('--mtu 9000: underlay 9000 and overlay 8950 in the cluster, containers see 
   assert.match(refused.stderr, /--mtu \(cluster\.mtu\): must be at least 1500 \(got 1400\); use the hosts' network MTU in bytes, a whole number from 1500 to 65535/);
 });
 
+test('spin-then-block receive: the receiver blocks in poll() waiting for a large message, its sender dies by SIGKILL, the job still ends non-zero within seconds', async () => {
+  // wait_spin 1: block after one idle pass; a 1 s bound per block, so only a poll that wakes on the
+  // dead peer's socket (EOF) or the launcher ends it soon; the program's own watchdog would say TIMEOUT.
+  const started = Date.now();
+  const result = await runFfrun([
+    '-n', '2', '--hosts', '2', '--inter-host', 'handoff', '--json', '--timeout', '90',
+    '--mca', 'btl_freeflow_sock_wait_spin', '1', '--mca', 'btl_freeflow_sock_wait_timeout_us', '1000000', '--mca', 'btl_freeflow_verbose', '10',
+    '--', path.join(BIN, 'ffcheck_die_midtransfer'), '--rank', '1', '--peer', '0', '--timeout', '60',
+  ], 120_000);
+  const seconds = (Date.now() - started) / 1000;
+  const output = `${result.stdout}\n${result.stderr}`;
+  assert.ok(result.code !== 0, `the job exited 0 after a rank died:\n${output}`);
+  assert.match(output, /rank 1 on \S+: SIGKILL to itself in the middle of a 67108864-byte send/);
+  assert.match(output, /^\[rank 0\] .*waiting on handoff sockets in poll\(\) after 1 idle progress passes/m);
+  assert.not.match(output, /TIMEOUT|still running/);
+  assert.ok(seconds < 60, `the job took ${seconds} s to end`);
+  const id = /setting up cluster ([a-z0-9]{6})/.exec(result.stderr)?.[1];
+  assert.ok(id !== undefined, output);
+  assertClean(id!);
+});
+
+test('--mtu 9000 --container-mtu 1450: a jumbo host network under 1450-byte containers; large messages over handoff pass', async () => {
+  const program = `echo "eth0 mtu $(cat /sys/class/net/eth0/mtu)"; ${path.join(BIN, 'ffcheck_allpairs')} --sizes 4M,1M+13 --iterations 20 --timeout 100; status=$?; sleep 2; exit $status`;
+  const ffrun = new FfrunProcess(['-n', '2', '--hosts', '2', '--mtu', '9000', '--container-mtu', '1450', '--inter-host', 'handoff', '--timeout', '120', '--', '/bin/sh', '-c', program]);
+  try {
+    await waitFor('both ranks to run', () => processesMatching(/^\S*ffcheck_allpairs --sizes 4M,1M\+13 --iterations 20 /).length === 2, 60_000);
+    const host0 = `ff-${jobIdOf(ffrun.stderr)}-h0`;
+    const mtuOf = (link: string): number => JSON.parse(execFileSync('ip', ['-n', host0, '-j', 'link', 'show', link], { encoding: 'utf8' }))[0].mtu;
+    assert.is(mtuOf('ul0'), 9000);
+    assert.is(mtuOf('vxlan0'), 1450);
+    const result = await ffrun.finished(150_000);
+    const output = `${result.stdout}\n${result.stderr}`;
+    assert.is(result.code, 0, output);
+    assert.match(output, /^\[rank 0\] eth0 mtu 1450$/m);
+    assert.match(output, /^\[rank 1\] eth0 mtu 1450$/m);
+    assert.match(output, /^\[rank 0\] PASS allpairs /m);
+    assertClean(jobIdOf(result.stderr));
+  } finally {
+    await ffrun.stop();
+  }
+  const refused = await runFfrun(['-n', '2', '--hosts', '2', '--mtu', '9000', '--container-mtu', '8960', '--', '/bin/true']);
+  assert.is(refused.code, 2, refused.stderr);
+  assert.match(refused.stderr, /--container-mtu \(cluster\.containerMtu\): must be at most the hosts' network MTU 9000 minus 50 \(8950\)/);
+});
+
 test('with --inter-host tcp no agent runs', async () => {
   const result = await runFfrun(['-n', '2', '--hosts', '2', '--inter-host', 'tcp', '--json', '--', '/bin/sh', '-c', 'test ! -e /run/freeflow/agent.sock']);
   assert.is(result.code, 0, result.stderr);

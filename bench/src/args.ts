@@ -6,7 +6,7 @@ import { PROFILE_NAMES, PROFILES, type Profile } from './profiles';
 export const BENCH_USAGE = `ffrun bench [--quick | --full | --profile quick|full|shm|cross-host] [--repetitions N] [--out DIR] [--json]
   --quick, --full     the same as --profile quick / --profile full (default: quick)
   --profile shm       the freeflow BTL targets: freeflow vs vader, printed with their verdicts
-  --profile cross-host  Fig. 7b: freeflow h and r vs overlay and host-mode TCP across hosts, default MTU and jumbo frames
+  --profile cross-host  Fig. 7b: freeflow h and r vs overlay and host-mode TCP across hosts, default MTU, jumbo frames, jumbo host network under 1450-byte containers
   --repetitions N     interleaved repetitions (default: the profile's; 1-100)
   --out DIR           where raw.json, summary.md and report.html go (new or empty; default reports/<time>/)
   --json              stdout holds only raw.json's document plus the report paths`;

@@ -23,6 +23,11 @@ export const MODE_COLOR: Readonly<Record<ModeId, string>> = {
   'host-tcp-jumbo': '#a4578d',
   'freeflow-handoff-jumbo': '#0f7c88',
   'freeflow-router-jumbo': '#7d7e16',
+  // Jumbo host network, containers at 1450: the same family, lighter.
+  'overlay-tcp-jumbo-host': '#c9b6a5',
+  'host-tcp-jumbo-host': '#efc2e1',
+  'freeflow-handoff-jumbo-host': '#8fe3ec',
+  'freeflow-router-jumbo-host': '#e0e170',
 };
 
 const point = (x: number, spread: Spread): ChartPoint => ({ x, y: spread.median, low: spread.min, high: spread.max });

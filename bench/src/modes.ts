@@ -11,7 +11,8 @@ import { validateJobSpec } from '../../ts-runtime/src/spec/validate';
  * so Open MPI has no other way to connect the pair: its path is fixed by construction (a wrong set-up
  * fails instead of measuring something else). The freeflow modes keep tcp behind freeflow, as ffrun
  * does, so their path (shm, or the inter-host plane h or r they ask for) is checked from the BTL's
- * reports after every run. Cross-host modes exist at the default MTU and at jumbo frames.
+ * reports after every run. Cross-host modes exist at the default MTU, at jumbo frames, and on a jumbo-frame
+ * host network under containers kept at the default MTU.
  */
 export const MODE_IDS = [
   'vader',
@@ -29,6 +30,11 @@ export const MODE_IDS = [
   'host-tcp-jumbo',
   'freeflow-handoff-jumbo',
   'freeflow-router-jumbo',
+  // And on a jumbo-frame host network under containers kept at 1450 (jumboHostVariant below).
+  'overlay-tcp-jumbo-host',
+  'host-tcp-jumbo-host',
+  'freeflow-handoff-jumbo-host',
+  'freeflow-router-jumbo-host',
 ] as const;
 export type ModeId = (typeof MODE_IDS)[number];
 
@@ -41,11 +47,15 @@ export const LOCALITY_LABEL: Readonly<Record<Locality, string>> = {
 };
 
 /**
- * The container MTU of the cluster a mode runs on: the cluster default (1450, underlay 1500) or jumbo
- * frames (8950, underlay 9000). One cluster per MTU, both up for the whole run, so runs interleave.
+ * The MTUs of the cluster a mode runs on: the cluster default (containers 1450, underlay 1500), jumbo
+ * frames (8950, underlay 9000), or jumbo-host: a 9000-byte host network under containers kept at 1450,
+ * what Docker's overlay driver does whatever the underlay (the host network is faster than the overlay
+ * there). One cluster per class, all up for the whole run, so runs interleave.
  */
 export const JUMBO_CONTAINER_MTU = 8950;
-export type MtuClass = 'default' | 'jumbo';
+export const JUMBO_UNDERLAY_MTU = 9000;
+export const DEFAULT_CONTAINER_MTU = 1450;
+export type MtuClass = 'default' | 'jumbo' | 'jumbo-host';
 
 /** The inter-host plane each mode asks for explicitly (the spec's `interHost`), so that a mode means the
  * same whatever ffrun's default `auto` picks. A string: the launcher's validation decides what it accepts. */
@@ -224,7 +234,19 @@ function jumboVariant(mode: BenchMode): BenchMode {
   return { ...mode, id: `${mode.id}-jumbo` as ModeId, name: `${mode.name} jumbo`, description: `${mode.description}; jumbo frames (underlay MTU 9000, overlay 8950)`, mtu: 'jumbo' };
 }
 
-export const MODES: readonly BenchMode[] = [...BASE_MODES, ...BASE_MODES.filter((mode) => mode.locality === 'cross-host').map(jumboVariant)];
+/** The same mode on a 9000-byte host network with containers at 1450. */
+function jumboHostVariant(mode: BenchMode): BenchMode {
+  return {
+    ...mode,
+    id: `${mode.id}-jumbo-host` as ModeId,
+    name: `${mode.name} (underlay ${JUMBO_UNDERLAY_MTU}, overlay ${DEFAULT_CONTAINER_MTU})`,
+    description: `${mode.description}; jumbo-frame host network under containers kept at the default MTU (underlay ${JUMBO_UNDERLAY_MTU}, overlay ${DEFAULT_CONTAINER_MTU}, Docker's overlay default)`,
+    mtu: 'jumbo-host',
+  };
+}
+
+const CROSS_HOST_BASE = BASE_MODES.filter((mode) => mode.locality === 'cross-host');
+export const MODES: readonly BenchMode[] = [...BASE_MODES, ...CROSS_HOST_BASE.map(jumboVariant), ...CROSS_HOST_BASE.map(jumboHostVariant)];
 
 export function modeById(id: ModeId): BenchMode {
   const mode = MODES.find((candidate) => candidate.id === id);
@@ -238,8 +260,11 @@ export function modeById(id: ModeId): BenchMode {
  */
 export const BENCH_CLUSTER = { hosts: 2, containersPerHost: 2, hostNetworkContainersPerHost: 1 } as const;
 
-export function containerMtuOf(mtu: MtuClass): number | undefined {
-  return mtu === 'jumbo' ? JUMBO_CONTAINER_MTU : undefined;
+/** What the cluster of an MTU class is built with (nothing: the launcher's defaults). */
+export function clusterMtusOf(mtu: MtuClass): { containerMtu?: number; underlayMtu?: number } {
+  if (mtu === 'jumbo') return { containerMtu: JUMBO_CONTAINER_MTU };
+  if (mtu === 'jumbo-host') return { containerMtu: DEFAULT_CONTAINER_MTU, underlayMtu: JUMBO_UNDERLAY_MTU };
+  return {};
 }
 
 /**

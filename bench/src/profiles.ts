@@ -100,7 +100,7 @@ export const PROFILES: Readonly<Record<ProfileName, Profile>> = {
   'cross-host': {
     name: 'cross-host',
     description:
-      "Fig. 7b and the inter-host targets: overlay TCP, host-mode TCP and freeflow over h and r between two hosts, at the default MTU and at jumbo frames; latency at small and large sizes, bandwidth at large ones",
+      "Fig. 7b and the inter-host targets: overlay TCP, host-mode TCP and freeflow over h and r between two hosts, at the default MTU, at jumbo frames and with a jumbo host network under 1450-byte containers; latency at small and large sizes, bandwidth at large ones",
     modes: CROSS_HOST_MODES,
     passes: [
       { benchmark: 'latency', sizes: [1, 8, 64, 4 * KiB], iterations: 2000, warmup: 100 },

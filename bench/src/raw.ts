@@ -14,7 +14,7 @@ import { MPI_BENCHMARKS, PROFILE_NAMES } from './profiles';
 export const RAW_SCHEMA = 'freeflow-bench-report';
 export const RAW_SCHEMA_VERSION = 2;
 
-export const MTU_CLASSES = ['default', 'jumbo'] as const;
+export const MTU_CLASSES = ['default', 'jumbo', 'jumbo-host'] as const;
 
 const count = z.number().int().nonnegative();
 const loadTriple = z.tuple([z.number(), z.number(), z.number()]);

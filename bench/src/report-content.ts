@@ -155,7 +155,7 @@ export function reportBlocks(raw: RawReport): Block[] {
     paragraph(
       'The paper compares Weave (an overlay over sockets) with FreeFlow. Here the overlay is the cluster\'s bridge (within a host) and VXLAN (across hosts). ' +
         'Across hosts, host-mode TCP (ranks in the hosts\' own network namespaces, over the underlay) stands beside it, and freeflow has a row per inter-host plane: ' +
-        'h (handoff: a TCP socket over the underlay, connected by the hosts\' ffagents) and r (router), at the default MTU and at jumbo frames (underlay 9000, overlay 8950) when the profile ran them. ' +
+        'h (handoff: a TCP socket over the underlay, connected by the hosts\' ffagents) and r (router), at the default MTU, at jumbo frames (underlay 9000, overlay 8950) and on a jumbo-frame host network under containers kept at 1450 (underlay 9000, overlay 1450: Docker\'s overlay default) when the profile ran them. ' +
         'The plane each freeflow row used is read from the BTL\'s reports of every run; ratios are medians of paired repetitions.',
     ),
     table(figure7Table(raw)),

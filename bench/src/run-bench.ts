@@ -4,7 +4,7 @@ import { withProbedCluster, type ProbedCluster } from '../../ts-runtime/src/cli/
 import { FfError } from '../../ts-runtime/src/errors';
 import { assertNetworkAvailable, assertOpenMpiInstalled, assertRoot } from '../../ts-runtime/src/launcher/preflight';
 import { collectMachineFacts, loadAverage, loadVerdict, parseLinkMtus } from './machine';
-import { BENCH_CLUSTER, containerMtuOf, jobForMode, modeById, modeRefusal, type ModeId, type MtuClass } from './modes';
+import { BENCH_CLUSTER, clusterMtusOf, jobForMode, modeById, modeRefusal, type ModeId, type MtuClass } from './modes';
 import { NETPIPE_PROGRAM } from './netpipe';
 import type { Profile } from './profiles';
 import { MTU_CLASSES, RAW_SCHEMA, RAW_SCHEMA_VERSION, type ModeRecord, type RawReport, type RunRecord } from './raw';
@@ -59,7 +59,7 @@ async function withBenchClusters<T>(
 ): Promise<{ result: T; clusters: ClusterRecord[] }> {
   const [mtu, ...rest] = mtus;
   if (mtu === undefined) return { result: await work(built), clusters: records };
-  const containerMtu = containerMtuOf(mtu);
+  const clusterMtus = clusterMtusOf(mtu);
   let inner: { result: T; clusters: ClusterRecord[] } | undefined;
   let jobId = '';
   let probedMtus = { containerMtu: 0, underlayMtu: 0 };
@@ -69,7 +69,7 @@ async function withBenchClusters<T>(
       containersPerHost: BENCH_CLUSTER.containersPerHost,
       // Only for host-mode ranks: other profiles' clusters stay exactly as ffrun builds them.
       hostNetworkContainersPerHost: needs.hostNetwork ? BENCH_CLUSTER.hostNetworkContainersPerHost : 0,
-      ...(containerMtu === undefined ? {} : { containerMtu }),
+      ...clusterMtus,
       // The freeflow cross-host modes' planes go through the hosts' agents.
       agents: needs.agents,
     },

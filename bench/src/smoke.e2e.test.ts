@@ -14,7 +14,7 @@ import { placeRanks } from '../../ts-runtime/src/orchestrator/placement';
 import type { JobSpec } from '../../ts-runtime/src/spec/schema';
 import { PATH_CHAR } from '../../ts-runtime/src/orchestrator/path-kind';
 import { parseLinkMtus } from './machine';
-import { BENCH_CLUSTER, containerMtuOf, jobForMode, modeById, modeRefusal, MODES, type ModeId, type MtuClass } from './modes';
+import { BENCH_CLUSTER, clusterMtusOf, jobForMode, modeById, modeRefusal, MODES, type ModeId, type MtuClass } from './modes';
 import { parseMpiResult } from './mpi-result';
 import type { MpiPass } from './profiles';
 import { loadRawReport, type RunRecord } from './raw';
@@ -34,8 +34,7 @@ const SIZES = [1, 3, 8, 1024, 9000, 65536];
 
 async function onBenchCluster<T>(work: (probed: ProbedCluster) => Promise<T>, mtu: MtuClass = 'default'): Promise<T> {
   let jobId = '';
-  const containerMtu = containerMtuOf(mtu);
-  const shape = { ...BENCH_CLUSTER, agents: true, ...(containerMtu === undefined ? {} : { containerMtu }) };
+  const shape = { ...BENCH_CLUSTER, agents: true, ...clusterMtusOf(mtu) };
   const { result } = await withProbedCluster(shape, { progress: quiet, interrupt: new AbortController().signal }, (probed) => {
     jobId = probed.cluster.jobId;
     return work(probed);

@@ -65,7 +65,8 @@ export function headlineComparisons(raw: RawReport): string[] {
   const lines: string[] = [];
   const statuses = modeStatuses(raw);
   for (const { panel, overlay, freeflow } of figure7Panels(raw)) {
-    const where = panel.startsWith('(a)') ? 'containers, same host' : `containers, across hosts${panel.includes('jumbo') ? ', jumbo frames' : ''}`;
+    // "(b) inter-host, jumbo frames" -> "containers, across hosts, jumbo frames"
+    const where = panel.startsWith('(a)') ? 'containers, same host' : `containers, across hosts${panel.slice('(b) inter-host'.length)}`;
     for (const bar of freeflow) {
       const status = statuses.find((candidate) => candidate.mode.id === bar.mode);
       if (status?.status === 'not run') {

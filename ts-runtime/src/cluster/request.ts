@@ -27,6 +27,7 @@ const clusterRequestSchema = z
     hosts: z.number().int().min(1).max(MAX_HOSTS),
     containersPerHost: z.number().int().min(1).max(MAX_CONTAINERS_PER_HOST),
     containerMtu: z.number().int().min(MIN_CONTAINER_MTU).max(MAX_UNDERLAY_MTU - VXLAN_OVERHEAD).optional(),
+    underlayMtu: z.number().int().min(1500).max(MAX_UNDERLAY_MTU).optional(),
     sharedDirSizeMiB: sizeMiB.optional(),
     shmSizeMiB: sizeMiB.optional(),
     volumes: volumeList.optional(),
@@ -35,7 +36,11 @@ const clusterRequestSchema = z
     agents: z.boolean().optional(),
     hostNetworkContainersPerHost: z.number().int().min(0).max(MAX_HOST_NETWORK_CONTAINERS_PER_HOST).optional(),
   })
-  .strict();
+  .strict()
+  .refine((r) => r.underlayMtu === undefined || r.underlayMtu >= (r.containerMtu ?? DEFAULT_CONTAINER_MTU) + VXLAN_OVERHEAD, {
+    path: ['underlayMtu'],
+    message: `must be at least containerMtu + ${VXLAN_OVERHEAD} (the VXLAN header)`,
+  });
 
 export interface ResolvedClusterRequest {
   readonly jobId: string;
@@ -62,7 +67,7 @@ export function resolveClusterRequest(request: ClusterRequest): ResolvedClusterR
     const problems = parsed.error.issues.map((issue) => `${issue.path.join('.') || 'request'}: ${issue.message}`);
     throw new FfError('CLUSTER_REQUEST_INVALID', `invalid local cluster request: ${problems.join('; ')}`, {
       hint: `give jobId as 6 characters [a-z0-9], 1-${MAX_HOSTS} hosts, 1-${MAX_CONTAINERS_PER_HOST} containers per host, ` +
-        `containerMtu ${MIN_CONTAINER_MTU}-${MAX_UNDERLAY_MTU - VXLAN_OVERHEAD}, hostNetworkContainersPerHost 0-${MAX_HOST_NETWORK_CONTAINERS_PER_HOST}, sizes as positive whole MiB, volumes as absolute paths outside /dev/shm, ` +
+        `containerMtu ${MIN_CONTAINER_MTU}-${MAX_UNDERLAY_MTU - VXLAN_OVERHEAD}, underlayMtu from containerMtu + ${VXLAN_OVERHEAD} (at least 1500) to ${MAX_UNDERLAY_MTU}, hostNetworkContainersPerHost 0-${MAX_HOST_NETWORK_CONTAINERS_PER_HOST}, sizes as positive whole MiB, volumes as absolute paths outside /dev/shm, ` +
         'user as {uid, gid} numbers',
       notes: problems,
     });
@@ -73,7 +78,7 @@ export function resolveClusterRequest(request: ClusterRequest): ResolvedClusterR
     hosts: parsed.data.hosts,
     containersPerHost: parsed.data.containersPerHost,
     containerMtu,
-    underlayMtu: Math.max(1500, containerMtu + VXLAN_OVERHEAD),
+    underlayMtu: parsed.data.underlayMtu ?? Math.max(1500, containerMtu + VXLAN_OVERHEAD),
     sharedDirSizeMiB: parsed.data.sharedDirSizeMiB,
     shmSizeMiB: parsed.data.shmSizeMiB,
     volumes: orderVolumes(parsed.data.volumes ?? [], parsed.data.readOnlyVolumes ?? []),

@@ -10,6 +10,8 @@ export interface ClusterRequest {
   containersPerHost: number;
   /** MTU of container and launcher interfaces (default 1450); the underlay gets this plus the VXLAN overhead. */
   containerMtu?: number;
+  /** MTU of the hosts' network (underlay) when larger than containerMtu + 50 needs, e.g. 9000 under 1450 containers. */
+  underlayMtu?: number;
   /** Size of each host's shared tmpfs; default: the kernel's tmpfs default (half of RAM, used only when touched). */
   sharedDirSizeMiB?: number;
   /** Size of each container's /dev/shm; default as for sharedDirSizeMiB. */

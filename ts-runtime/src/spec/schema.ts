@@ -41,9 +41,16 @@ export const LIMITS = {
 
 /**
  * The hosts' network (underlay) MTU of the local cluster, in bytes: 1500 by default, 9000 for jumbo
- * frames. Containers get 50 bytes less (VXLAN over IPv4), the MTU of their overlay.
+ * frames. Containers (their overlay) get 50 bytes less (VXLAN over IPv4) unless `cluster.containerMtu`
+ * asks for less: Docker's overlay driver keeps 1450 whatever the host network, so "underlay 9000,
+ * containers 1450" is a real configuration.
  */
-export const MTU = { min: 1500, max: 65535, default: 1500, vxlanOverhead: 50 } as const;
+export const MTU = { min: 1500, max: 65535, default: 1500, vxlanOverhead: 50, containerMin: 1280 } as const;
+
+/** The containers' (overlay) MTU of a validated spec. */
+export function containerMtuOf(cluster: { readonly mtu?: number | undefined; readonly containerMtu?: number | undefined }): number {
+  return cluster.containerMtu ?? (cluster.mtu ?? MTU.default) - MTU.vxlanOverhead;
+}
 
 const NAME_PATTERN = /^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$/;
 const ENV_NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_]*$/;
@@ -62,7 +69,8 @@ export const FIELD_FIXES: Readonly<Record<string, string>> = {
   'cluster.hosts': `use a whole number of simulated hosts from 1 to ${LIMITS.hosts}`,
   'cluster.containersPerHost': `use a whole number of containers per host from 1 to ${LIMITS.containersPerHost}`,
   'cluster.slotsPerContainer': `use a whole number of rank slots per container from 1 to ${LIMITS.slotsPerContainer} (default 1)`,
-  'cluster.mtu': `use the hosts' network MTU in bytes, a whole number from ${MTU.min} to ${MTU.max} (default ${MTU.default}; 9000 for jumbo frames); containers get ${MTU.vxlanOverhead} less`,
+  'cluster.mtu': `use the hosts' network MTU in bytes, a whole number from ${MTU.min} to ${MTU.max} (default ${MTU.default}; 9000 for jumbo frames); containers get ${MTU.vxlanOverhead} less unless containerMtu says otherwise`,
+  'cluster.containerMtu': `use the containers' (overlay) MTU in bytes, a whole number from ${MTU.containerMin} to the hosts' network MTU minus ${MTU.vxlanOverhead} (the VXLAN header), e.g. 1450 on a 9000-byte host network (default: the hosts' MTU minus ${MTU.vxlanOverhead})`,
   ranks: `use a whole number of MPI ranks from 1 to ${LIMITS.ranks} (at most hosts x containersPerHost x slotsPerContainer)`,
   placement: `use one of: ${PLACEMENT_STRATEGIES.join(', ')} (default fill)`,
   network: `use one of: ${NETWORK_MODES.join(', ')} (default ${DEFAULT_NETWORK})`,
@@ -94,6 +102,7 @@ export const jobSpecSchema = z.strictObject({
     containersPerHost: wholeNumber(LIMITS.containersPerHost),
     slotsPerContainer: wholeNumber(LIMITS.slotsPerContainer).default(1),
     mtu: z.number().min(MTU.min, { abort: true }).max(MTU.max, { abort: true }).int().optional(),
+    containerMtu: z.number().min(MTU.containerMin, { abort: true }).max(MTU.max - MTU.vxlanOverhead, { abort: true }).int().optional(),
   }),
   ranks: wholeNumber(LIMITS.ranks),
   placement: z.enum(PLACEMENT_STRATEGIES).default('fill'),
@@ -111,6 +120,15 @@ export const jobSpecSchema = z.strictObject({
   // Forcing a freeflow plane on a job that does not use freeflow would be silently ignored: refuse it.
   if (spec.network === 'overlay' && (spec.interHost === 'handoff' || spec.interHost === 'router'))
     context.addIssue({ code: 'custom', path: ['interHost'], input: spec.interHost, message: 'needs network freeflow (network overlay sends everything over the overlay)' });
+  // The overlay's packets carry a VXLAN header inside the hosts' network: they must fit in its MTU.
+  const { mtu = MTU.default, containerMtu } = spec.cluster;
+  if (containerMtu !== undefined && containerMtu > mtu - MTU.vxlanOverhead)
+    context.addIssue({
+      code: 'custom',
+      path: ['cluster', 'containerMtu'],
+      input: containerMtu,
+      message: `must be at most the hosts' network MTU ${mtu} minus ${MTU.vxlanOverhead} (${mtu - MTU.vxlanOverhead})`,
+    });
 });
 
 /** A validated job spec; `program.command` is still as written (see resolveProgram). */

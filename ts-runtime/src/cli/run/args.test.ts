@@ -3,6 +3,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { FfError } from '../../errors';
 import { REPO_ROOT } from '../../util/repo-root';
+import { containerMtuOf } from '../../spec/schema';
 import { parseRunArgs } from './args';
 
 const errorOf = (args: string[]): FfError => {
@@ -66,6 +67,29 @@ test('--mtu sets the hosts\' network MTU (cluster.mtu), alone or over a spec fil
     assert.match(notes, /from 1500 to 65535 \(default 1500; 9000 for jumbo frames\); containers get 50 less/, notes);
   }
   assert.match(errorOf([path.join(REPO_ROOT, 'jobs', 'demo.yaml'), '--mtu', '100']).notes.join('\n'), /--mtu \(cluster\.mtu\): must be at least 1500/);
+});
+
+test('--container-mtu keeps containers below the hosts\' network MTU (cluster.containerMtu): 9000 under 1450 parses; above the underlay minus 50, below 1280 or not a number is refused naming the fix', () => {
+  const spec = parseRunArgs(['-n', '2', '--hosts', '2', '--mtu', '9000', '--container-mtu', '1450', '--', 'x']).spec;
+  assert.is(spec.cluster.mtu, 9000);
+  assert.is(spec.cluster.containerMtu, 1450);
+  assert.is(containerMtuOf(spec.cluster), 1450);
+  assert.is(containerMtuOf(parseRunArgs(['-n', '2', '--mtu', '9000', '--', 'x']).spec.cluster), 8950);
+  assert.is(containerMtuOf(parseRunArgs(['-n', '2', '--', 'x']).spec.cluster), 1450);
+  const overFile = parseRunArgs([path.join(REPO_ROOT, 'jobs', 'demo.yaml'), '--mtu', '9000', '--container-mtu', '1450']).spec;
+  assert.equal([overFile.cluster.mtu, overFile.cluster.containerMtu], [9000, 1450]);
+  for (const [args, problem] of [
+    [['--container-mtu', '1500'], /--container-mtu \(cluster\.containerMtu\): must be at most the hosts' network MTU 1500 minus 50 \(1450\)/],
+    [['--mtu', '9000', '--container-mtu', '8960'], /--container-mtu \(cluster\.containerMtu\): must be at most the hosts' network MTU 9000 minus 50 \(8950\)/],
+    [['--mtu', '9000', '--container-mtu', '1000'], /--container-mtu \(cluster\.containerMtu\): must be at least 1280 \(got 1000\)/],
+    [['--mtu', '9000', '--container-mtu', 'small'], /--container-mtu \(cluster\.containerMtu\): .*expected number, got "small"/],
+  ] as const) {
+    const error = errorOf(['-n', '2', ...args, '--', 'x']);
+    assert.is(error.code, 'USAGE', args.join(' '));
+    const notes = error.notes.join('\n');
+    assert.match(notes, problem, notes);
+    assert.match(notes, /use the containers' \(overlay\) MTU in bytes, a whole number from 1280 to the hosts' network MTU minus 50/, notes);
+  }
 });
 
 test('errors name the flag', () => {
@@ -133,7 +157,7 @@ test('usage errors', () => {
   assert.is(errorOf(['-n', '2']).code, 'USAGE');
   assert.match(errorOf(['--bogus', '--', 'x']).message, /unknown option --bogus/);
   assert.match(errorOf(['-n']).message, /-n needs a value/);
-  assert.match(errorOf(['jobs/demo.yaml', '-n', '2']).message, /only --network, --inter-host, --mtu and --json/);
+  assert.match(errorOf(['jobs/demo.yaml', '-n', '2']).message, /only --network, --inter-host, --mtu, --container-mtu and --json/);
 });
 
 test.run();

@@ -17,6 +17,7 @@ const FLAG_OF: Readonly<Record<string, string>> = {
   'cluster.containersPerHost': '--containers-per-host',
   'cluster.slotsPerContainer': '--slots-per-container',
   'cluster.mtu': '--mtu',
+  'cluster.containerMtu': '--container-mtu',
   placement: '--placement',
   network: '--network',
   interHost: '--inter-host',
@@ -29,7 +30,7 @@ const FLAG_OF: Readonly<Record<string, string>> = {
 };
 
 /** Flags that take one value and may be given once (`--np` is `-n`). `-x` and `--mca` repeat, once per name. */
-const VALUE_FLAGS = new Set(['-n', '--np', '--hosts', '--containers-per-host', '--slots-per-container', '--placement', '--network', '--inter-host', '--mtu', '--timeout', '--name', '--user']);
+const VALUE_FLAGS = new Set(['-n', '--np', '--hosts', '--containers-per-host', '--slots-per-container', '--placement', '--network', '--inter-host', '--mtu', '--container-mtu', '--timeout', '--name', '--user']);
 /** The spec field each numeric flag sets: errors name the number as the user typed it. */
 const NUMERIC_FLAGS: Readonly<Record<string, string>> = {
   '-n': 'ranks',
@@ -37,11 +38,12 @@ const NUMERIC_FLAGS: Readonly<Record<string, string>> = {
   '--containers-per-host': 'cluster.containersPerHost',
   '--slots-per-container': 'cluster.slotsPerContainer',
   '--mtu': 'cluster.mtu',
+  '--container-mtu': 'cluster.containerMtu',
   '--timeout': 'timeoutSeconds',
 };
 
-export const RUN_USAGE = `ffrun run <job.yaml> [--network overlay|freeflow] [--inter-host auto|handoff|router|tcp] [--mtu BYTES] [--json]
-ffrun [run] -n <ranks> [--hosts H] [--containers-per-host C] [--slots-per-container S] [--mtu BYTES]
+export const RUN_USAGE = `ffrun run <job.yaml> [--network overlay|freeflow] [--inter-host auto|handoff|router|tcp] [--mtu BYTES] [--container-mtu BYTES] [--json]
+ffrun [run] -n <ranks> [--hosts H] [--containers-per-host C] [--slots-per-container S] [--mtu BYTES] [--container-mtu BYTES]
       [--placement fill|round-robin] [--network overlay|freeflow] [--inter-host auto|handoff|router|tcp] [--timeout SECONDS]
       [--name NAME] [--user USER|UID[:GID]] [-x NAME=VALUE]... [--mca NAME VALUE]... [--json] -- <program> [args...]`;
 
@@ -89,16 +91,18 @@ export function parseRunArgs(args: readonly string[]): RunArgs {
 
   if (positional.length > 0) {
     const [specPath, ...extra] = positional;
-    const onlyNetwork = [...flags.keys()].every((flag) => flag === '--network' || flag === '--inter-host' || flag === '--mtu');
+    const onlyNetwork = [...flags.keys()].every((flag) => ['--network', '--inter-host', '--mtu', '--container-mtu'].includes(flag));
     if (extra.length > 0 || program.length > 0 || !onlyNetwork || Object.keys(env).length + Object.keys(mca).length > 0)
-      usage('with a job spec file, only --network, --inter-host, --mtu and --json may be given; put everything else in the spec');
+      usage('with a job spec file, only --network, --inter-host, --mtu, --container-mtu and --json may be given; put everything else in the spec');
     const spec = loadJobSpecFile(specPath!);
+    const mtus = mtuFlags(flags);
     const overrides = {
       ...(flags.has('--network') ? { network: flags.get('--network') } : {}),
       ...(flags.has('--inter-host') ? { interHost: flags.get('--inter-host') } : {}),
-      ...(flags.has('--mtu') ? { cluster: { ...spec.cluster, mtu: numberOrText(flags.get('--mtu')) } } : {}),
+      ...(Object.keys(mtus).length > 0 ? { cluster: { ...spec.cluster, ...mtus } } : {}),
     };
-    const written = flags.has('--mtu') ? new Map([['cluster.mtu', flags.get('--mtu')!]]) : undefined;
+    const writtenMtus = (['--mtu', '--container-mtu'] as const).flatMap((flag) => (flags.has(flag) ? [[NUMERIC_FLAGS[flag]!, flags.get(flag)!] as const] : []));
+    const written = writtenMtus.length > 0 ? new Map(writtenMtus) : undefined;
     return {
       spec: Object.keys(overrides).length === 0 ? spec : validateJobSpec({ ...spec, ...overrides }, { kind: 'flags', flagOf: FLAG_OF, ...(written ? { written } : {}) }),
       json,
@@ -112,7 +116,7 @@ export function parseRunArgs(args: readonly string[]): RunArgs {
   const perHost = givenPerHost ?? defaultContainersPerHost(ranks, hosts, slots);
   const raw = {
     name: flags.get('--name') ?? 'cli',
-    cluster: { hosts, containersPerHost: perHost, slotsPerContainer: slots, ...(flags.has('--mtu') ? { mtu: numberOrText(flags.get('--mtu')) } : {}) },
+    cluster: { hosts, containersPerHost: perHost, slotsPerContainer: slots, ...mtuFlags(flags) },
     ranks,
     placement: flags.get('--placement'),
     network: flags.get('--network'),
@@ -158,6 +162,14 @@ function assertFitsDefaultContainers(spec: JobSpec, flags: ReadonlyMap<string, s
 }
 
 /** Numbers become numbers; anything else stays text so that the schema reports it by name. */
+/** cluster.mtu / cluster.containerMtu from --mtu / --container-mtu, as given (the schema checks them). */
+function mtuFlags(flags: ReadonlyMap<string, string>): { mtu?: number | string; containerMtu?: number | string } {
+  return {
+    ...(flags.has('--mtu') ? { mtu: numberOrText(flags.get('--mtu'))! } : {}),
+    ...(flags.has('--container-mtu') ? { containerMtu: numberOrText(flags.get('--container-mtu'))! } : {}),
+  };
+}
+
 function numberOrText(value: string | undefined): number | string | undefined {
   if (value === undefined) return undefined;
   return /^-?\d+$/.test(value) ? Number(value) : value;

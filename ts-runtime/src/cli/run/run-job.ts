@@ -16,7 +16,7 @@ import { placeRanks, type ClusterShape, type RankSlot } from '../../orchestrator
 import type { JobPlan } from '../../orchestrator/plan';
 import { probeHosts } from '../../orchestrator/probe-hosts';
 import { writePathTables } from '../../orchestrator/write-path-table';
-import { MTU, type JobSpec } from '../../spec/schema';
+import { containerMtuOf, MTU, type JobSpec } from '../../spec/schema';
 import { resolveJobUser, type JobUser } from '../../spec/user';
 import { REPO_ROOT } from '../../util/repo-root';
 import { runtimeProgram } from '../../cluster/runtime-files';
@@ -64,8 +64,9 @@ export async function runJob(spec: JobSpec, hooks: JobHooks): Promise<JobReport>
   const user = resolveJobUser(spec.user);
   // Agents only when pairs across hosts may use them: other jobs run exactly as before.
   const agents = wantsAgents(spec, spec.cluster.hosts);
-  const containerMtu = (spec.cluster.mtu ?? MTU.default) - MTU.vxlanOverhead;
-  const { result, capabilities, timings } = await withProbedCluster({ ...spec.cluster, ...jobVolumes(spec), user, agents, containerMtu }, hooks, (probed) =>
+  const underlayMtu = spec.cluster.mtu ?? MTU.default;
+  const containerMtu = containerMtuOf(spec.cluster);
+  const { result, capabilities, timings } = await withProbedCluster({ ...spec.cluster, ...jobVolumes(spec), user, agents, containerMtu, underlayMtu }, hooks, (probed) =>
     runJobOnCluster(probed, spec, slots, hooks),
   );
   if (result.mpirun.timedOut) {
@@ -105,8 +106,9 @@ export async function withProbedCluster<T>(
     readonly user?: JobUser;
     /** Start one ffagent per host (multi-host freeflow jobs whose pairs across hosts may use them). */
     readonly agents?: boolean;
-    /** ffbench: jumbo-frame clusters and host-mode ranks (see ClusterRequest). */
+    /** Jumbo-frame clusters, containers below the hosts' MTU, host-mode ranks (see ClusterRequest). */
     readonly containerMtu?: number;
+    readonly underlayMtu?: number;
     readonly hostNetworkContainersPerHost?: number;
   },
   hooks: Pick<JobHooks, 'progress' | 'interrupt'>,
@@ -132,6 +134,7 @@ export async function withProbedCluster<T>(
         ...(shape.user === undefined ? {} : { user: shape.user }),
         ...(shape.agents === true ? { agents: true } : {}),
         ...(shape.containerMtu === undefined ? {} : { containerMtu: shape.containerMtu }),
+        ...(shape.underlayMtu === undefined ? {} : { underlayMtu: shape.underlayMtu }),
         ...(shape.hostNetworkContainersPerHost === undefined ? {} : { hostNetworkContainersPerHost: shape.hostNetworkContainersPerHost }),
       },
       (step) => progress.note(step),
