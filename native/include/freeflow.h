@@ -806,6 +806,8 @@ FF_API ff_status_t ff_window_view_open(int dirfd, uint64_t owner_id, uint32_t in
                                        uint64_t key, ff_window_view_t **out);
 /* Our address for the owner's [address, address + len), or NULL unless all of it is shared. */
 FF_API void *ff_window_view_address(const ff_window_view_t *view, uint64_t address, size_t len);
+/* The owner's addresses that are shared: [*base, *base + *len). */
+FF_API void ff_window_view_range(const ff_window_view_t *view, uint64_t *base, uint64_t *len);
 /* The owner unshared it (deregistration): the view must be closed and not used again. */
 FF_API bool ff_window_view_revoked(const ff_window_view_t *view);
 FF_API void ff_window_view_close(ff_window_view_t *view);

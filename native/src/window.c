@@ -340,6 +340,12 @@ void *ff_window_view_address(const ff_window_view_t *view, uint64_t address, siz
     return view->map + view->header_bytes + (address - view->base);
 }
 
+void ff_window_view_range(const ff_window_view_t *view, uint64_t *base, uint64_t *len)
+{
+    *base = view->base;
+    *len = view->len;
+}
+
 bool ff_window_view_revoked(const ff_window_view_t *view)
 {
     /* acquire: pairs with the owner's release in ff_window_unshare */
