@@ -16,6 +16,7 @@
 
 #include "opal/class/opal_bitmap.h"
 #include "opal/mca/btl/base/base.h"
+#include "opal/mca/mpool/base/base.h"
 #include "opal/util/output.h"
 #include "opal/util/proc.h"
 
@@ -23,7 +24,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <malloc.h>
 #include <sys/random.h>
+#include <unistd.h>
 
 /* What osc rdma stores in its shared state and hands to peers: a slot of the owner's table. */
 struct mca_btl_base_registration_handle_t {
@@ -170,6 +173,8 @@ static struct {
     opal_list_t deferred;
 
     bool single_copy;          /* parameter btl_freeflow_rdma_single_copy */
+    bool alloc_mem_pages;      /* parameter btl_freeflow_rdma_alloc_mem_pages */
+    mca_mpool_base_module_t *previous_default_mpool; /* restored at finalize; NULL: ours not installed */
     size_t single_copy_min;    /* parameter btl_freeflow_rdma_single_copy_min */
     opal_mutex_t views_lock;
     ff_rdma_view_t *views;
@@ -279,6 +284,15 @@ void mca_btl_freeflow_rdma_register(void)
                                            "same on every rank.",
                                            MCA_BASE_VAR_TYPE_BOOL, NULL, 0, MCA_BASE_VAR_FLAG_SETTABLE,
                                            OPAL_INFO_LVL_4, MCA_BASE_VAR_SCOPE_READONLY, &rdma.single_copy);
+    rdma.alloc_mem_pages = true;
+    (void) mca_base_component_var_register(&c->super.btl_version, "rdma_alloc_mem_pages",
+                                           "With single copy: MPI_Alloc_mem returns page-aligned memory rounded up "
+                                           "to whole pages (Open MPI's default memory pool, plain malloc, is "
+                                           "replaced while the BTL is loaded), so that a window made on it has "
+                                           "no partial first or last page and co-located peers reach all of it "
+                                           "without the target's help. Costs up to one page per allocation.",
+                                           MCA_BASE_VAR_TYPE_BOOL, NULL, 0, MCA_BASE_VAR_FLAG_SETTABLE,
+                                           OPAL_INFO_LVL_5, MCA_BASE_VAR_SCOPE_READONLY, &rdma.alloc_mem_pages);
     rdma.single_copy_min = 0;
     (void) mca_base_component_var_register(&c->super.btl_version, "rdma_single_copy_min",
                                            "Smallest registration (bytes of whole pages) moved into the shared "
@@ -306,6 +320,63 @@ void mca_btl_freeflow_rdma_register(void)
     btl->btl_put_local_registration_threshold = SIZE_MAX;
     btl->btl_get_local_registration_threshold = SIZE_MAX;
 }
+
+/* ---- MPI_Alloc_mem in whole pages ----
+ * A registration shares only its whole pages: bytes on its partial first and last page belong to
+ * neighbours and stay private, so operations touching them need the target. MPI_Alloc_mem (IMB and many
+ * applications allocate window memory with it) is plain malloc in Open MPI 4.1 (the default mpool), whose
+ * blocks start 16 bytes into a page; ours start on a page and end on one. */
+static size_t page_bytes(void)
+{
+    const long page = sysconf(_SC_PAGESIZE);
+    return page > 0 ? (size_t) page : 4096u;
+}
+
+static void *pages_alloc(mca_mpool_base_module_t *mpool, size_t size, size_t align, uint32_t flags)
+{
+    (void) mpool;
+    (void) flags;
+    const size_t page = page_bytes();
+    if (size > SIZE_MAX - page) {
+        return NULL;
+    }
+    const size_t rounded = (size + page - 1) / page * page;
+    void *memory = NULL;
+    /* posix_memalign wants a power of two multiple of sizeof(void *): a page is, so is any sane `align` */
+    const size_t alignment = align > page && 0 == (align & (align - 1)) ? align : page;
+    return 0 == posix_memalign(&memory, alignment, rounded ? rounded : page) ? memory : NULL;
+}
+
+static void *pages_realloc(mca_mpool_base_module_t *mpool, void *addr, size_t size)
+{
+    void *moved = pages_alloc(mpool, size, 0, 0);
+    if (NULL != moved && NULL != addr) {
+        const size_t old = malloc_usable_size(addr);
+        memcpy(moved, addr, old < size ? old : size);
+        free(addr);
+    }
+    return moved;
+}
+
+static void pages_free(mca_mpool_base_module_t *mpool, void *addr)
+{
+    (void) mpool;
+    free(addr);
+}
+
+static void pages_finalize(mca_mpool_base_module_t *mpool)
+{
+    (void) mpool;
+}
+
+static mca_mpool_base_module_t pages_mpool = {
+    .mpool_alloc = pages_alloc,
+    .mpool_realloc = pages_realloc,
+    .mpool_free = pages_free,
+    .mpool_finalize = pages_finalize,
+    .flags = MCA_MPOOL_FLAGS_MPI_ALLOC_MEM,
+    .mpool_name = "freeflow-pages",
+};
 
 bool mca_btl_freeflow_rdma_init(void)
 {
@@ -361,6 +432,12 @@ bool mca_btl_freeflow_rdma_init(void)
         mca_btl_base_active_message_trigger[MCA_BTL_FREEFLOW_TAG_RDMA_RESPONSE].cbfunc = sock_delivery;
         mca_btl_base_active_message_trigger[MCA_BTL_FREEFLOW_TAG_RDMA_RESPONSE].cbdata = NULL;
     }
+    if (rdma.single_copy && rdma.alloc_mem_pages && NULL == rdma.previous_default_mpool) {
+        /* MPI_Alloc_mem without hints takes the default pool; hints naming another pool still get it.
+         * mca_mpool_base_free finds the pool of each block in its tree, so blocks keep their own. */
+        rdma.previous_default_mpool = mca_mpool_base_default_module;
+        mca_mpool_base_default_module = &pages_mpool;
+    }
     rdma.ready = true;
     return true;
 }
@@ -371,6 +448,10 @@ void mca_btl_freeflow_rdma_fini(void)
         return;
     }
     rdma.ready = false;
+    if (NULL != rdma.previous_default_mpool && mca_mpool_base_default_module == &pages_mpool) {
+        mca_mpool_base_default_module = rdma.previous_default_mpool;
+    }
+    rdma.previous_default_mpool = NULL;
     mca_btl_base_active_message_trigger[MCA_BTL_FREEFLOW_TAG_RDMA_REQUEST].cbfunc = NULL;
     mca_btl_base_active_message_trigger[MCA_BTL_FREEFLOW_TAG_RDMA_RESPONSE].cbfunc = NULL;
     OPAL_LIST_DESTRUCT(&rdma.endpoints);
