@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dlfcn.h>
 #include <malloc.h>
 #include <sys/random.h>
 #include <unistd.h>
@@ -337,14 +338,18 @@ static void *pages_alloc(mca_mpool_base_module_t *mpool, size_t size, size_t ali
     (void) mpool;
     (void) flags;
     const size_t page = page_bytes();
-    if (size > SIZE_MAX - page) {
-        return NULL;
+    void *memory = NULL;
+    if (size < page || size > SIZE_MAX - page) {
+        /* below a page nothing could be shared anyway: as Open MPI's own pool, without the waste */
+        if (align <= sizeof(void *)) {
+            return malloc(size);
+        }
+        return 0 == posix_memalign(&memory, align, size) ? memory : NULL;
     }
     const size_t rounded = (size + page - 1) / page * page;
-    void *memory = NULL;
     /* posix_memalign wants a power of two multiple of sizeof(void *): a page is, so is any sane `align` */
     const size_t alignment = align > page && 0 == (align & (align - 1)) ? align : page;
-    return 0 == posix_memalign(&memory, alignment, rounded ? rounded : page) ? memory : NULL;
+    return 0 == posix_memalign(&memory, alignment, rounded) ? memory : NULL;
 }
 
 static void *pages_realloc(mca_mpool_base_module_t *mpool, void *addr, size_t size)
@@ -377,6 +382,19 @@ static mca_mpool_base_module_t pages_mpool = {
     .flags = MCA_MPOOL_FLAGS_MPI_ALLOC_MEM,
     .mpool_name = "freeflow-pages",
 };
+
+/* Free lists of other components created while our pool is the default keep a pointer to it and free
+ * through it when they close, after Open MPI unloaded this plugin: the plugin must stay mapped until the
+ * process exits (RTLD_NODELETE on the already loaded object). False: it cannot be pinned, keep the
+ * default pool. */
+static bool pin_plugin(void)
+{
+    Dl_info info;
+    if (0 == dladdr((void *) &pages_alloc, &info) || NULL == info.dli_fname) {
+        return false;
+    }
+    return NULL != dlopen(info.dli_fname, RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE);
+}
 
 bool mca_btl_freeflow_rdma_init(void)
 {
@@ -432,7 +450,7 @@ bool mca_btl_freeflow_rdma_init(void)
         mca_btl_base_active_message_trigger[MCA_BTL_FREEFLOW_TAG_RDMA_RESPONSE].cbfunc = sock_delivery;
         mca_btl_base_active_message_trigger[MCA_BTL_FREEFLOW_TAG_RDMA_RESPONSE].cbdata = NULL;
     }
-    if (rdma.single_copy && rdma.alloc_mem_pages && NULL == rdma.previous_default_mpool) {
+    if (rdma.single_copy && rdma.alloc_mem_pages && NULL == rdma.previous_default_mpool && pin_plugin()) {
         /* MPI_Alloc_mem without hints takes the default pool; hints naming another pool still get it.
          * mca_mpool_base_free finds the pool of each block in its tree, so blocks keep their own. */
         rdma.previous_default_mpool = mca_mpool_base_default_module;
