@@ -1,6 +1,9 @@
 /*
- * RDMA over the rings (docs/onesided.md). Containers cannot map each other's memory, so an operation is
- * a request record in our ring to the target; the target's progress validates it against its OWN
+ * RDMA over the rings (docs/onesided.md). Between ranks of one host, registered memory whose whole pages
+ * were moved into a shared-directory file (ff_window_share) is reached by the origin itself: memcpy and CPU
+ * atomics on its own mapping of the file (single copy, no help from the target). Everything else (other
+ * hosts, memory that is not shared, a registration's partial edge pages) is a request record in our ring
+ * to the target; the target's progress validates it against its OWN
  * registration table (handle, address range, access) and executes it on its memory: memcpy for put and
  * get, CPU atomics for the atomics (so they are atomic with respect to the target's own local atomics,
  * MCA_BTL_ATOMIC_SUPPORTS_GLOB). A response record in the target's ring back carries get data and fetched
