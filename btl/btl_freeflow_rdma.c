@@ -1,6 +1,9 @@
 /*
- * RDMA over the rings (docs/onesided.md). Containers cannot map each other's memory, so an operation is
- * a request record in our ring to the target; the target's progress validates it against its OWN
+ * RDMA over the rings (docs/onesided.md). Between ranks of one host, registered memory whose whole pages
+ * were moved into a shared-directory file (ff_window_share) is reached by the origin itself: memcpy and CPU
+ * atomics on its own mapping of the file (single copy, no help from the target). Everything else (other
+ * hosts, memory that is not shared, a registration's partial edge pages) is a request record in our ring
+ * to the target; the target's progress validates it against its OWN
  * registration table (handle, address range, access) and executes it on its memory: memcpy for put and
  * get, CPU atomics for the atomics (so they are atomic with respect to the target's own local atomics,
  * MCA_BTL_ATOMIC_SUPPORTS_GLOB). A response record in the target's ring back carries get data and fetched
@@ -16,6 +19,7 @@
 
 #include "opal/class/opal_bitmap.h"
 #include "opal/mca/btl/base/base.h"
+#include "opal/mca/mpool/base/base.h"
 #include "opal/util/output.h"
 #include "opal/util/proc.h"
 
@@ -23,14 +27,23 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dlfcn.h>
+#include <malloc.h>
 #include <sys/random.h>
+#include <unistd.h>
 
 /* What osc rdma stores in its shared state and hands to peers: a slot of the owner's table. */
 struct mca_btl_base_registration_handle_t {
     uint32_t index;
     uint32_t generation; /* bumped at deregistration: a stale handle no longer matches */
     uint64_t key;        /* random per registration: a handle cannot be guessed from another */
+    uint32_t flags;      /* FF_HANDLE_*: a hint only; the origin verifies the shared file itself */
+    uint32_t reserved;
 };
+
+/* The registration's whole pages live in a file of the shared directory (ff_window_share): a co-located
+ * origin may map it and copy itself (single copy) instead of asking the target. */
+#define FF_HANDLE_SHARED 1u
 
 enum ff_rdma_op { FF_RDMA_PUT = 1, FF_RDMA_GET, FF_RDMA_AOP, FF_RDMA_AFOP, FF_RDMA_CSWAP };
 
@@ -94,7 +107,8 @@ typedef struct ff_rdma_request {
     int32_t next_free;
     uint64_t peer_id;
     struct mca_btl_base_endpoint_t *endpoint; /* the rdma module's endpoint, handed back to the callback */
-    void *local_address;
+    void *local_address;  /* where get data and fetched values land */
+    void *report_address; /* what the callback is told: the whole operation's, when this is its edge */
     mca_btl_base_registration_handle_t *local_handle;
     mca_btl_base_rdma_completion_fn_t cbfunc;
     void *cbcontext;
@@ -108,7 +122,18 @@ typedef struct ff_rdma_region {
     uint64_t key;
     uintptr_t base;
     size_t len;
+    ff_window_t *window; /* its whole pages shared with co-located peers, or NULL */
 } ff_rdma_region_t;
+
+/* An origin's mapping of a co-located peer's shared registration (NULL view: not shared after all, the
+ * target executes). Kept until the owner revokes it or we finalize. */
+typedef struct ff_rdma_view {
+    uint64_t peer_id;
+    uint32_t index;
+    uint32_t generation;
+    uint64_t key;
+    ff_window_view_t *view;
+} ff_rdma_view_t;
 
 /* The rdma module's view of a peer: its own object, so ob1 (which only uses RDMA through an endpoint
  * that also carries its sends) never mistakes it for another module's endpoint. Requests and responses
@@ -150,6 +175,14 @@ static struct {
 
     opal_mutex_t deferred_lock;
     opal_list_t deferred;
+
+    bool single_copy;          /* parameter btl_freeflow_rdma_single_copy */
+    bool alloc_mem_pages;      /* parameter btl_freeflow_rdma_alloc_mem_pages */
+    mca_mpool_base_module_t *previous_default_mpool; /* restored at finalize; NULL: ours not installed */
+    size_t single_copy_min;    /* parameter btl_freeflow_rdma_single_copy_min */
+    opal_mutex_t views_lock;
+    ff_rdma_view_t *views;
+    size_t view_count, view_capacity;
 } rdma;
 
 volatile int32_t mca_btl_freeflow_rdma_deferred_count = 0;
@@ -244,6 +277,34 @@ void mca_btl_freeflow_rdma_register(void)
                                            MCA_BASE_VAR_TYPE_UNSIGNED_INT, NULL, 0, MCA_BASE_VAR_FLAG_SETTABLE,
                                            OPAL_INFO_LVL_5, MCA_BASE_VAR_SCOPE_READONLY, &rdma.limit);
 
+    rdma.single_copy = true;
+    (void) mca_base_component_var_register(&c->super.btl_version, "rdma_single_copy",
+                                           "Single copy between containers of one host: the whole pages of memory "
+                                           "registered for remote access (window memory) move into a file of the "
+                                           "shared directory, mapped at the same addresses, so that co-located "
+                                           "peers map it and put, get and run atomics themselves, without the "
+                                           "target (docs/onesided.md). Only private anonymous memory (heap, "
+                                           "anonymous mmap) moves; the rest stays target-executed. Must be the "
+                                           "same on every rank.",
+                                           MCA_BASE_VAR_TYPE_BOOL, NULL, 0, MCA_BASE_VAR_FLAG_SETTABLE,
+                                           OPAL_INFO_LVL_4, MCA_BASE_VAR_SCOPE_READONLY, &rdma.single_copy);
+    rdma.alloc_mem_pages = true;
+    (void) mca_base_component_var_register(&c->super.btl_version, "rdma_alloc_mem_pages",
+                                           "With single copy: MPI_Alloc_mem returns page-aligned memory rounded up "
+                                           "to whole pages (Open MPI's default memory pool, plain malloc, is "
+                                           "replaced while the BTL is loaded), so that a window made on it has "
+                                           "no partial first or last page and co-located peers reach all of it "
+                                           "without the target's help. Costs up to one page per allocation.",
+                                           MCA_BASE_VAR_TYPE_BOOL, NULL, 0, MCA_BASE_VAR_FLAG_SETTABLE,
+                                           OPAL_INFO_LVL_5, MCA_BASE_VAR_SCOPE_READONLY, &rdma.alloc_mem_pages);
+    rdma.single_copy_min = 0;
+    (void) mca_base_component_var_register(&c->super.btl_version, "rdma_single_copy_min",
+                                           "Smallest registration (bytes of whole pages) moved into the shared "
+                                           "directory for single copy; smaller ones stay target-executed. 0: any "
+                                           "registration with at least one whole page.",
+                                           MCA_BASE_VAR_TYPE_SIZE_T, NULL, 0, MCA_BASE_VAR_FLAG_SETTABLE,
+                                           OPAL_INFO_LVL_5, MCA_BASE_VAR_SCOPE_READONLY, &rdma.single_copy_min);
+
     /* No MCA_BTL_FLAGS_SEND: ob1 never sends through this module, and (mca_pml_ob1_rdma_btls) uses RDMA only
      * through an endpoint that also carries its sends, so two-sided messages keep the shm module's path.
      * RDMA|ATOMIC_FOPS makes bml list it among every reachable peer's RDMA BTLs, which osc rdma searches. */
@@ -262,6 +323,80 @@ void mca_btl_freeflow_rdma_register(void)
     /* Local buffers are never registered: the origin copies from and to them itself. */
     btl->btl_put_local_registration_threshold = SIZE_MAX;
     btl->btl_get_local_registration_threshold = SIZE_MAX;
+}
+
+/* ---- MPI_Alloc_mem in whole pages ----
+ * A registration shares only its whole pages: bytes on its partial first and last page belong to
+ * neighbours and stay private, so operations touching them need the target. MPI_Alloc_mem (IMB and many
+ * applications allocate window memory with it) is plain malloc in Open MPI 4.1 (the default mpool), whose
+ * blocks start 16 bytes into a page; ours start on a page and end on one. */
+static size_t page_bytes(void)
+{
+    const long page = sysconf(_SC_PAGESIZE);
+    return page > 0 ? (size_t) page : 4096u;
+}
+
+static void *pages_alloc(mca_mpool_base_module_t *mpool, size_t size, size_t align, uint32_t flags)
+{
+    (void) mpool;
+    (void) flags;
+    const size_t page = page_bytes();
+    void *memory = NULL;
+    if (size < page || size > SIZE_MAX - page) {
+        /* below a page nothing could be shared anyway: as Open MPI's own pool, without the waste */
+        if (align <= sizeof(void *)) {
+            return malloc(size);
+        }
+        return 0 == posix_memalign(&memory, align, size) ? memory : NULL;
+    }
+    const size_t rounded = (size + page - 1) / page * page;
+    /* posix_memalign wants a power of two multiple of sizeof(void *): a page is, so is any sane `align` */
+    const size_t alignment = align > page && 0 == (align & (align - 1)) ? align : page;
+    return 0 == posix_memalign(&memory, alignment, rounded) ? memory : NULL;
+}
+
+static void *pages_realloc(mca_mpool_base_module_t *mpool, void *addr, size_t size)
+{
+    void *moved = pages_alloc(mpool, size, 0, 0);
+    if (NULL != moved && NULL != addr) {
+        const size_t old = malloc_usable_size(addr);
+        memcpy(moved, addr, old < size ? old : size);
+        free(addr);
+    }
+    return moved;
+}
+
+static void pages_free(mca_mpool_base_module_t *mpool, void *addr)
+{
+    (void) mpool;
+    free(addr);
+}
+
+static void pages_finalize(mca_mpool_base_module_t *mpool)
+{
+    (void) mpool;
+}
+
+static mca_mpool_base_module_t pages_mpool = {
+    .mpool_alloc = pages_alloc,
+    .mpool_realloc = pages_realloc,
+    .mpool_free = pages_free,
+    .mpool_finalize = pages_finalize,
+    .flags = MCA_MPOOL_FLAGS_MPI_ALLOC_MEM,
+    .mpool_name = "freeflow-pages",
+};
+
+/* Free lists of other components created while our pool is the default keep a pointer to it and free
+ * through it when they close, after Open MPI unloaded this plugin: the plugin must stay mapped until the
+ * process exits (RTLD_NODELETE on the already loaded object). False: it cannot be pinned, keep the
+ * default pool. */
+static bool pin_plugin(void)
+{
+    Dl_info info;
+    if (0 == dladdr((void *) &pages_alloc, &info) || NULL == info.dli_fname) {
+        return false;
+    }
+    return NULL != dlopen(info.dli_fname, RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE);
 }
 
 bool mca_btl_freeflow_rdma_init(void)
@@ -300,6 +435,9 @@ bool mca_btl_freeflow_rdma_init(void)
     OBJ_CONSTRUCT(&rdma.lock, opal_mutex_t);
     OBJ_CONSTRUCT(&rdma.regions_lock, opal_mutex_t);
     OBJ_CONSTRUCT(&rdma.deferred_lock, opal_mutex_t);
+    OBJ_CONSTRUCT(&rdma.views_lock, opal_mutex_t);
+    rdma.views = NULL;
+    rdma.view_count = rdma.view_capacity = 0;
     OBJ_CONSTRUCT(&rdma.endpoints, opal_list_t);
     OBJ_CONSTRUCT(&rdma.deferred, opal_list_t);
     OBJ_CONSTRUCT(&rdma.reply_paths, opal_hash_table_t);
@@ -315,6 +453,12 @@ bool mca_btl_freeflow_rdma_init(void)
         mca_btl_base_active_message_trigger[MCA_BTL_FREEFLOW_TAG_RDMA_RESPONSE].cbfunc = sock_delivery;
         mca_btl_base_active_message_trigger[MCA_BTL_FREEFLOW_TAG_RDMA_RESPONSE].cbdata = NULL;
     }
+    if (rdma.single_copy && rdma.alloc_mem_pages && NULL == rdma.previous_default_mpool && pin_plugin()) {
+        /* MPI_Alloc_mem without hints takes the default pool; hints naming another pool still get it.
+         * mca_mpool_base_free finds the pool of each block in its tree, so blocks keep their own. */
+        rdma.previous_default_mpool = mca_mpool_base_default_module;
+        mca_mpool_base_default_module = &pages_mpool;
+    }
     rdma.ready = true;
     return true;
 }
@@ -325,12 +469,28 @@ void mca_btl_freeflow_rdma_fini(void)
         return;
     }
     rdma.ready = false;
+    if (NULL != rdma.previous_default_mpool && mca_mpool_base_default_module == &pages_mpool) {
+        mca_mpool_base_default_module = rdma.previous_default_mpool;
+    }
+    rdma.previous_default_mpool = NULL;
     mca_btl_base_active_message_trigger[MCA_BTL_FREEFLOW_TAG_RDMA_REQUEST].cbfunc = NULL;
     mca_btl_base_active_message_trigger[MCA_BTL_FREEFLOW_TAG_RDMA_RESPONSE].cbfunc = NULL;
     OPAL_LIST_DESTRUCT(&rdma.endpoints);
     OPAL_LIST_DESTRUCT(&rdma.deferred);
     mca_btl_freeflow_rdma_deferred_count = 0;
     OBJ_DESTRUCT(&rdma.reply_paths);
+    for (size_t i = 0; i < rdma.view_count; ++i) {
+        ff_window_view_close(rdma.views[i].view);
+    }
+    free(rdma.views);
+    rdma.views = NULL;
+    rdma.view_count = rdma.view_capacity = 0;
+    /* registrations osc left behind: their files must not outlive us */
+    for (uint32_t i = 0; i < rdma.region_capacity; ++i) {
+        ff_window_unshare(rdma.regions[i].window);
+        rdma.regions[i].window = NULL;
+    }
+    OBJ_DESTRUCT(&rdma.views_lock);
     OBJ_DESTRUCT(&rdma.deferred_lock);
     OBJ_DESTRUCT(&rdma.regions_lock);
     OBJ_DESTRUCT(&rdma.lock);
@@ -510,9 +670,23 @@ static mca_btl_base_registration_handle_t *rdma_register_mem(struct mca_btl_base
     region->len = size;
     region->access = flags & (MCA_BTL_REG_FLAG_REMOTE_READ | MCA_BTL_REG_FLAG_REMOTE_WRITE |
                               MCA_BTL_REG_FLAG_REMOTE_ATOMIC);
+    region->window = NULL;
     handle->index = index;
     handle->generation = region->generation;
     handle->key = key;
+    handle->flags = 0;
+    handle->reserved = 0;
+    mca_btl_freeflow_component_t *c = &mca_btl_freeflow_component;
+    if (rdma.single_copy && 0 != region->access && c->dirfd >= 0) {
+        ff_status_t shared = ff_window_share(c->dirfd, c->my_id, index, region->generation, key, base, size,
+                                             rdma.single_copy_min, &region->window);
+        if (FF_OK == shared) {
+            handle->flags |= FF_HANDLE_SHARED;
+        }
+        FF_LOG(FF_VERBOSE_DECISIONS, "freeflow: %s registration %u (%zu bytes at %p): %s",
+               OPAL_NAME_PRINT(OPAL_PROC_MY_NAME), index, size, base,
+               FF_OK == shared ? "whole pages shared for single copy" : ff_status_name(shared));
+    }
     OPAL_THREAD_UNLOCK(&rdma.regions_lock);
     return handle;
 }
@@ -525,6 +699,9 @@ static int rdma_deregister_mem(struct mca_btl_base_module_t *btl, mca_btl_base_r
         rdma.regions[handle->index].generation == handle->generation) {
         rdma.regions[handle->index].in_use = false;
         rdma.regions[handle->index].generation++;
+        /* peers' views are revoked and the pages made private again before osc frees the memory */
+        ff_window_unshare(rdma.regions[handle->index].window);
+        rdma.regions[handle->index].window = NULL;
     }
     OPAL_THREAD_UNLOCK(&rdma.regions_lock);
     free(handle);
@@ -576,6 +753,24 @@ static bool signed_less(uint64_t a, uint64_t b, uint8_t width)
         }                                                                                                    \
     } while (0)
 
+static bool atomic_well_formed(const ff_rdma_request_wire_t *req)
+{
+    return (4 == req->width || 8 == req->width) && req->len == req->width && 0 == req->address % req->width;
+}
+
+/* An atomic on `target` (the target's own word, or our mapping of it: the same physical memory, so CPU
+ * atomics from both sides are atomic with respect to each other). */
+static int32_t apply_atomic(const ff_rdma_request_wire_t *req, void *target, uint64_t *result)
+{
+    int32_t status = FF_RDMA_OK;
+    if (4 == req->width) {
+        APPLY_ATOMIC(uint32_t, target);
+    } else {
+        APPLY_ATOMIC(uint64_t, target);
+    }
+    return status;
+}
+
 /* Runs a validated-or-refused request on our memory. `put_data` is the put's payload, `get_dest` where a
  * get's bytes go; `result` receives the old value of an atomic. The regions lock is held throughout, so
  * a deregistration cannot pull memory away in the middle. */
@@ -588,7 +783,7 @@ static int32_t execute(const ff_rdma_request_wire_t *req, const void *put_data, 
     case FF_RDMA_AOP:
     case FF_RDMA_AFOP:
     case FF_RDMA_CSWAP:
-        if ((4 != req->width && 8 != req->width) || req->len != req->width || 0 != req->address % req->width) {
+        if (!atomic_well_formed(req)) {
             return FF_RDMA_BAD_REQUEST;
         }
         need = MCA_BTL_REG_FLAG_REMOTE_ATOMIC;
@@ -611,12 +806,7 @@ static int32_t execute(const ff_rdma_request_wire_t *req, const void *put_data, 
         switch (req->op) {
         case FF_RDMA_PUT: ff_copy(target, put_data, req->len); break;
         case FF_RDMA_GET: ff_copy(get_dest, target, req->len); break;
-        default:
-            if (4 == req->width) {
-                APPLY_ATOMIC(uint32_t, target);
-            } else {
-                APPLY_ATOMIC(uint64_t, target);
-            }
+        default: status = apply_atomic(req, target, result); break;
         }
     }
     OPAL_THREAD_UNLOCK(&rdma.regions_lock);
@@ -668,8 +858,71 @@ static void store_result(void *local_address, uint64_t result, uint8_t width)
     }
 }
 
+/* Our mapping of a co-located peer's registration, or NULL when the target must execute: not a peer of
+ * this host, not shared, the file does not verify (then never again for this registration), or revoked.
+ * Only the registration's whole pages are in it: its partial first and last pages stay private to the
+ * target. A view is closed only once its owner revoked it (the window was freed), so an access racing
+ * with that was erroneous anyway. */
+static ff_window_view_t *find_view(const ff_rdma_endpoint_t *endpoint, const mca_btl_base_registration_handle_t *handle)
+{
+    if (!rdma.single_copy || endpoint->via != &mca_btl_freeflow_module.super || !(handle->flags & FF_HANDLE_SHARED)) {
+        return NULL;
+    }
+    ff_window_view_t *found = NULL;
+    OPAL_THREAD_LOCK(&rdma.views_lock);
+    ff_rdma_view_t *entry = NULL;
+    for (size_t i = 0; i < rdma.view_count; ++i) {
+        ff_rdma_view_t *candidate = &rdma.views[i];
+        if (candidate->peer_id == endpoint->peer_id && candidate->index == handle->index &&
+            candidate->generation == handle->generation && candidate->key == handle->key) {
+            entry = candidate;
+            break;
+        }
+    }
+    if (NULL == entry) {
+        /* drop views the owners revoked (their windows were freed) before adding one */
+        size_t kept = 0;
+        for (size_t i = 0; i < rdma.view_count; ++i) {
+            if (NULL != rdma.views[i].view && ff_window_view_revoked(rdma.views[i].view)) {
+                ff_window_view_close(rdma.views[i].view);
+                continue;
+            }
+            rdma.views[kept++] = rdma.views[i];
+        }
+        rdma.view_count = kept;
+        if (rdma.view_count == rdma.view_capacity) {
+            const size_t capacity = rdma.view_capacity ? 2 * rdma.view_capacity : 16;
+            ff_rdma_view_t *grown = realloc(rdma.views, capacity * sizeof(*grown));
+            if (NULL == grown) {
+                OPAL_THREAD_UNLOCK(&rdma.views_lock);
+                return NULL;
+            }
+            rdma.views = grown;
+            rdma.view_capacity = capacity;
+        }
+        entry = &rdma.views[rdma.view_count++];
+        *entry = (ff_rdma_view_t){.peer_id = endpoint->peer_id, .index = handle->index,
+                                  .generation = handle->generation, .key = handle->key};
+        ff_status_t status = ff_window_view_open(mca_btl_freeflow_component.dirfd, endpoint->peer_id, handle->index,
+                                                 handle->generation, handle->key, &entry->view);
+        FF_LOG(FF_VERBOSE_DECISIONS, "freeflow: %s RDMA to %llx:%llu registration %u: %s",
+               OPAL_NAME_PRINT(OPAL_PROC_MY_NAME), (unsigned long long) (endpoint->peer_id >> 32),
+               (unsigned long long) (endpoint->peer_id & 0xffffffffu), handle->index,
+               FF_OK == status ? "single copy through the shared file"
+                               : "shared file refused, the target executes");
+        if (FF_OK != status) {
+            entry->view = NULL;
+        }
+    }
+    if (NULL != entry->view && !ff_window_view_revoked(entry->view)) {
+        found = entry->view;
+    }
+    OPAL_THREAD_UNLOCK(&rdma.views_lock);
+    return found;
+}
+
 static int issue(struct mca_btl_base_endpoint_t *btl_endpoint, ff_rdma_request_wire_t *req, const void *put_data,
-                 void *local_address, mca_btl_base_registration_handle_t *local_handle,
+                 void *local_address, void *report_address, mca_btl_base_registration_handle_t *local_handle,
                  mca_btl_base_registration_handle_t *remote_handle, mca_btl_base_rdma_completion_fn_t cbfunc,
                  void *cbcontext, void *cbdata)
 {
@@ -698,6 +951,23 @@ static int issue(struct mca_btl_base_endpoint_t *btl_endpoint, ff_rdma_request_w
         return OPAL_SUCCESS;
     }
 
+    if (FF_RDMA_PUT != req->op && FF_RDMA_GET != req->op && atomic_well_formed(req)) {
+        const ff_window_view_t *view = find_view(endpoint, remote_handle);
+        void *word = NULL != view ? ff_window_view_address(view, req->address, req->len) : NULL;
+        if (NULL != word) {
+            /* single copy: a CPU atomic on the shared word itself, complete before returning */
+            uint64_t result = 0;
+            if (OPAL_UNLIKELY(FF_RDMA_OK != apply_atomic(req, word, &result))) {
+                return OPAL_ERR_BAD_PARAM;
+            }
+            if (FF_RDMA_AFOP == req->op || FF_RDMA_CSWAP == req->op) {
+                store_result(local_address, result, req->width);
+            }
+            cbfunc(btl, btl_endpoint, local_address, local_handle, cbcontext, cbdata, OPAL_SUCCESS);
+            return OPAL_SUCCESS;
+        }
+    }
+
     OPAL_THREAD_LOCK(&rdma.lock);
     const int32_t index = rdma.free_head;
     if (index < 0) {
@@ -713,6 +983,7 @@ static int issue(struct mca_btl_base_endpoint_t *btl_endpoint, ff_rdma_request_w
     slot->peer_id = endpoint->peer_id;
     slot->endpoint = btl_endpoint;
     slot->local_address = local_address;
+    slot->report_address = report_address;
     slot->local_handle = local_handle;
     slot->cbfunc = cbfunc;
     slot->cbcontext = cbcontext;
@@ -747,12 +1018,49 @@ static int start_transfer(size_t limit, enum ff_rdma_op op, struct mca_btl_base_
                           struct mca_btl_base_registration_handle_t *remote_handle, size_t size,
                           mca_btl_base_rdma_completion_fn_t cbfunc, void *cbcontext, void *cbdata)
 {
-    if (OPAL_UNLIKELY(size > limit)) {
+    if (OPAL_UNLIKELY(size > limit || NULL == endpoint || NULL == remote_handle)) {
         return OPAL_ERR_BAD_PARAM;
     }
+    ff_rdma_endpoint_t *peer = (ff_rdma_endpoint_t *) endpoint;
+    const ff_window_view_t *view = NULL != peer->via ? find_view(peer, remote_handle) : NULL;
+    uint64_t shared_base = 0, shared_len = 0;
+    if (NULL != view) {
+        ff_window_view_range(view, &shared_base, &shared_len);
+    }
+    /* the part of [remote_address, + size) in the shared pages (overflow-safe: both ranges are validated
+     * sizes of real mappings, remote_address is the peer's claim and is clamped) */
+    const uint64_t end = remote_address <= UINT64_MAX - size ? remote_address + size : 0;
+    const uint64_t lo = remote_address > shared_base ? remote_address : shared_base;
+    const uint64_t hi = end < shared_base + shared_len ? end : shared_base + shared_len;
+    if (NULL != view && 0 != end && lo < hi && (lo == remote_address || hi == end)) {
+        /* Single copy of the shared part by us; at most one edge (the bytes on the registration's partial
+         * first or last page) is left to the target, and its response completes the whole operation. An
+         * edge that cannot be issued now makes osc retry everything: the copy is idempotent. */
+        unsigned char *direct = ff_window_view_address(view, lo, (size_t) (hi - lo));
+        unsigned char *local = (unsigned char *) local_address + (lo - remote_address);
+        if (FF_RDMA_PUT == op) {
+            memcpy(direct, local, (size_t) (hi - lo));
+        } else {
+            memcpy(local, direct, (size_t) (hi - lo));
+        }
+        /* seq_cst: the copy is globally visible before osc rdma learns it is complete and, say, releases a
+         * lock word or tells the target through another path */
+        __atomic_thread_fence(__ATOMIC_SEQ_CST);
+        if (lo == remote_address && hi == end) {
+            cbfunc(&mca_btl_freeflow_rdma_module.super, endpoint, local_address, local_handle, cbcontext, cbdata,
+                   OPAL_SUCCESS);
+            return OPAL_SUCCESS;
+        }
+        const uint64_t edge_address = lo == remote_address ? hi : remote_address;
+        const size_t edge_len = (size_t) (lo == remote_address ? end - hi : lo - remote_address);
+        unsigned char *edge_local = (unsigned char *) local_address + (edge_address - remote_address);
+        ff_rdma_request_wire_t req = {.op = op, .len = (uint32_t) edge_len, .address = edge_address};
+        return issue(endpoint, &req, FF_RDMA_PUT == op ? edge_local : NULL, edge_local, local_address, local_handle,
+                     remote_handle, cbfunc, cbcontext, cbdata);
+    }
     ff_rdma_request_wire_t req = {.op = op, .len = (uint32_t) size, .address = remote_address};
-    return issue(endpoint, &req, FF_RDMA_PUT == op ? local_address : NULL, local_address, local_handle, remote_handle,
-                 cbfunc, cbcontext, cbdata);
+    return issue(endpoint, &req, FF_RDMA_PUT == op ? local_address : NULL, local_address, local_address, local_handle,
+                 remote_handle, cbfunc, cbcontext, cbdata);
 }
 
 static int rdma_put(struct mca_btl_base_module_t *btl, struct mca_btl_base_endpoint_t *endpoint, void *local_address,
@@ -792,7 +1100,7 @@ static int rdma_aop(struct mca_btl_base_module_t *btl, struct mca_btl_base_endpo
     const uint8_t width = width_of(flags);
     ff_rdma_request_wire_t req = {.op = FF_RDMA_AOP, .width = width, .len = width, .address = remote_address,
                                   .operand = operand, .atomic_op = (uint32_t) op};
-    return issue(endpoint, &req, NULL, NULL, NULL, remote_handle, cbfunc, cbcontext, cbdata);
+    return issue(endpoint, &req, NULL, NULL, NULL, NULL, remote_handle, cbfunc, cbcontext, cbdata);
 }
 
 static int rdma_afop(struct mca_btl_base_module_t *btl, struct mca_btl_base_endpoint_t *endpoint, void *local_address,
@@ -806,7 +1114,8 @@ static int rdma_afop(struct mca_btl_base_module_t *btl, struct mca_btl_base_endp
     const uint8_t width = width_of(flags);
     ff_rdma_request_wire_t req = {.op = FF_RDMA_AFOP, .width = width, .len = width, .address = remote_address,
                                   .operand = operand, .atomic_op = (uint32_t) op};
-    return issue(endpoint, &req, NULL, local_address, local_handle, remote_handle, cbfunc, cbcontext, cbdata);
+    return issue(endpoint, &req, NULL, local_address, local_address, local_handle, remote_handle, cbfunc, cbcontext,
+                 cbdata);
 }
 
 static int rdma_cswap(struct mca_btl_base_module_t *btl, struct mca_btl_base_endpoint_t *endpoint,
@@ -820,7 +1129,8 @@ static int rdma_cswap(struct mca_btl_base_module_t *btl, struct mca_btl_base_end
     const uint8_t width = width_of(flags);
     ff_rdma_request_wire_t req = {.op = FF_RDMA_CSWAP, .width = width, .len = width, .address = remote_address,
                                   .operand = compare, .operand2 = value};
-    return issue(endpoint, &req, NULL, local_address, local_handle, remote_handle, cbfunc, cbcontext, cbdata);
+    return issue(endpoint, &req, NULL, local_address, local_address, local_handle, remote_handle, cbfunc, cbcontext,
+                 cbdata);
 }
 
 /* ---- receiving ---- */
@@ -984,7 +1294,7 @@ static void complete_request(uint64_t producer, bool producer_known, const unsig
     } else if (FF_RDMA_AFOP == done.op || FF_RDMA_CSWAP == done.op) {
         store_result(done.local_address, resp.result, done.width);
     }
-    done.cbfunc(&mca_btl_freeflow_rdma_module.super, done.endpoint, done.local_address, done.local_handle,
+    done.cbfunc(&mca_btl_freeflow_rdma_module.super, done.endpoint, done.report_address, done.local_handle,
                 done.cbcontext, done.cbdata, OPAL_SUCCESS);
 }
 

@@ -1,7 +1,8 @@
 /*
- * RDMA operations of the freeflow BTL (docs/onesided.md): put, get and atomics carried over the shared
- * memory rings as requests that the TARGET executes against its own registration table, so that Open
- * MPI's osc rdma works between containers that share nothing but the job's shared directory.
+ * RDMA operations of the freeflow BTL (docs/onesided.md): put, get and atomics between containers that
+ * share nothing but the job's shared directory, so that Open MPI's osc rdma works there: done by the
+ * origin itself on window pages shared through that directory (single copy), or carried over the rings
+ * and handoff sockets as requests that the TARGET executes against its own registration table.
  *
  * They live in a module of their own (mca_btl_freeflow_rdma_module), without MCA_BTL_FLAGS_SEND: ob1
  * uses RDMA only through BTLs that also carry its sends to the same endpoint, so two-sided traffic keeps

@@ -787,6 +787,39 @@ FF_API const char *ff_pair_reason_name(ff_pair_reason_t reason);
 /* END pair policy section                                                                           */
 /* ================================================================================================ */
 
+/* ================================================================================================ */
+/* Shared window memory (docs/onesided.md, single copy for MPI one-sided between containers)        */
+/* ================================================================================================ */
+
+/* The owner's side: the whole pages of a registered range, moved with their contents into a file of the
+ * shared directory mapped at the same addresses. */
+typedef struct ff_window ff_window_t;
+/* The file's name for a registration slot (buf >= 96 bytes). */
+FF_API int ff_window_name(uint64_t owner_id, uint32_t index, uint32_t generation, char *buf, size_t len);
+/* Shares the whole pages of [base, base + len). FF_ERR_INVALID_ARGUMENT: fewer than `min_bytes` (or one
+ * page) of whole pages; FF_ERR_UNTRUSTED: the pages are not all private anonymous memory, or the name is
+ * taken; FF_ERR_SYSTEM: errno. On any error the memory is untouched and the caller keeps it private. */
+FF_API ff_status_t ff_window_share(int dirfd, uint64_t owner_id, uint32_t index, uint32_t generation, uint64_t key,
+                                   void *base, size_t len, size_t min_bytes, ff_window_t **out);
+FF_API uintptr_t ff_window_base(const ff_window_t *window); /* first shared byte (page aligned) */
+FF_API size_t ff_window_len(const ff_window_t *window);
+/* Revokes peers' views, unlinks the file and makes the pages private again (same contents). */
+FF_API void ff_window_unshare(ff_window_t *window);
+
+/* A peer's mapping of an owner's shared window, verified against the registration handle (owner, slot,
+ * generation, key) and the file's size: FF_ERR_NOT_FOUND (not shared), FF_ERR_UNTRUSTED, FF_ERR_BAD_MAGIC,
+ * FF_ERR_VERSION_MISMATCH, FF_ERR_OWNER_MISMATCH, FF_ERR_FOREIGN_JOB (other key), FF_ERR_CORRUPT. */
+typedef struct ff_window_view ff_window_view_t;
+FF_API ff_status_t ff_window_view_open(int dirfd, uint64_t owner_id, uint32_t index, uint32_t generation,
+                                       uint64_t key, ff_window_view_t **out);
+/* Our address for the owner's [address, address + len), or NULL unless all of it is shared. */
+FF_API void *ff_window_view_address(const ff_window_view_t *view, uint64_t address, size_t len);
+/* The owner's addresses that are shared: [*base, *base + *len). */
+FF_API void ff_window_view_range(const ff_window_view_t *view, uint64_t *base, uint64_t *len);
+/* The owner unshared it (deregistration): the view must be closed and not used again. */
+FF_API bool ff_window_view_revoked(const ff_window_view_t *view);
+FF_API void ff_window_view_close(ff_window_view_t *view);
+
 #ifdef __cplusplus
 }
 #endif

@@ -32,12 +32,13 @@ static int count = 1024;             /* ints per origin slot */
 static long failures;                /* this rank, current subtest */
 
 /* Window layout (bytes, disp_unit 1). */
-static size_t off_slots, off_sum, off_fop, off_cas, off_gacc, off_thr, off_big, win_bytes;
+static size_t off_slots, off_sum, off_fop, off_cas, off_gacc, off_thr, off_big, off_acc, off_mt, win_bytes;
 
 static MPI_Win win;
 static unsigned char *base;      /* our window memory */
 static MPI_Aint *disp_base;      /* per target: what to add to an offset (0, or the attached address) */
 static enum flavour current;
+static int provided_level;
 
 #define FAILF(...)                                                                                             \
     do {                                                                                                       \
@@ -297,9 +298,98 @@ static void test_lock_all(void)
     free(in);
 }
 
+/* Large transfers of every operation, checked byte for byte: accumulate (SUM) and get_accumulate over
+ * `big` bytes of ints from every rank into every rank at once, and puts of `big`/THREADS-byte chunks at
+ * odd offsets by THREADS threads at once under MPI_THREAD_MULTIPLE (one thread otherwise). Every transfer
+ * spans many BTL fragments and the partial pages at both ends of the window memory (single copy serves
+ * whole pages, the target the rest: docs/onesided.md). */
+#define THREADS 3
+static int acc_value(int from, int i, int round) { return (from + 1) * ((i * 7 + round) % 1009 + 1); }
+
+typedef struct {
+    int index, target, round;
+    size_t chunk;
+    unsigned char *data;
+} bulk_job_t;
+
+static unsigned char mt_byte(int from, size_t i, int round) { return (unsigned char) ((i * 131 + from * 17 + round * 5) >> 1); }
+
+static void *bulk_put_main(void *arg)
+{
+    bulk_job_t *job = arg;
+    const size_t offset = off_mt + (size_t) job->index * job->chunk;
+    for (size_t i = 0; i < job->chunk; ++i) job->data[i] = mt_byte(rank, offset - off_mt + i, job->round);
+    MPI_Put(job->data, (int) job->chunk, MPI_BYTE, job->target, at(job->target, offset), (int) job->chunk, MPI_BYTE,
+            win);
+    MPI_Win_flush(job->target, win);
+    return NULL;
+}
+
+static void test_bulk(void)
+{
+    const int n = (int) (big / sizeof(int));
+    const size_t chunk = big / THREADS;
+    const int next = (rank + 1) % size, prev = (rank + size - 1) % size;
+    int *contribution = malloc(sizeof(int) * (size_t) n), *fetched = malloc(sizeof(int) * (size_t) n);
+    for (int round = 0; round < iterations; ++round) {
+        for (int i = 0; i < n; ++i) contribution[i] = acc_value(rank, i, round);
+        MPI_Win_lock_all(0, win);
+        for (int peer = 0; peer < size; ++peer) {
+            MPI_Accumulate(contribution, n, MPI_INT, peer, at(peer, off_acc), n, MPI_INT, MPI_SUM, win);
+        }
+        MPI_Win_flush_all(win);
+        MPI_Win_unlock_all(win);
+        MPI_Barrier(MPI_COMM_WORLD);
+        /* every rank's window: the sum of all contributions of all rounds so far */
+        MPI_Win_lock_all(0, win);
+        memset(fetched, 0xa5, sizeof(int) * (size_t) n);
+        MPI_Get_accumulate(NULL, 0, MPI_INT, fetched, n, MPI_INT, next, at(next, off_acc), n, MPI_INT, MPI_NO_OP,
+                           win);
+        MPI_Win_flush(next, win);
+        MPI_Win_unlock_all(win);
+        if (inject_fault && rank == 0 && round == 0) fetched[n - 1] ^= 1;
+        for (int i = 0; i < n; ++i) {
+            long long expected = 0;
+            for (int r = 0; r <= round; ++r) {
+                for (int from = 0; from < size; ++from) expected += acc_value(from, i, r);
+            }
+            if (fetched[i] != (int) expected) {
+                FAILF("bulk: accumulated int %d of %d at %d is %d, expected %lld", i, n, next, fetched[i], expected);
+                break;
+            }
+        }
+        /* concurrent puts of chunks into the next rank */
+        bulk_job_t jobs[THREADS];
+        pthread_t threads[THREADS];
+        MPI_Win_lock_all(0, win);
+        for (int t = 0; t < THREADS; ++t) {
+            jobs[t] = (bulk_job_t){.index = t, .target = next, .round = round, .chunk = chunk, .data = malloc(chunk)};
+            if (provided_level == MPI_THREAD_MULTIPLE) pthread_create(&threads[t], NULL, bulk_put_main, &jobs[t]);
+            else bulk_put_main(&jobs[t]);
+        }
+        for (int t = 0; t < THREADS; ++t) {
+            if (provided_level == MPI_THREAD_MULTIPLE) pthread_join(threads[t], NULL);
+            free(jobs[t].data);
+        }
+        MPI_Win_unlock_all(win);
+        MPI_Barrier(MPI_COMM_WORLD);
+        MPI_Win_lock(MPI_LOCK_SHARED, rank, 0, win);
+        if (inject_fault && rank == 0 && round == 0) base[off_mt + chunk] ^= 1;
+        for (size_t i = 0; i < chunk * THREADS; ++i) {
+            if (base[off_mt + i] != mt_byte(prev, i, round)) {
+                FAILF("bulk: byte %zu of the chunks %d put from %d threads differs", i, prev, THREADS);
+                break;
+            }
+        }
+        MPI_Win_unlock(rank, win);
+        MPI_Barrier(MPI_COMM_WORLD);
+    }
+    free(contribution);
+    free(fetched);
+}
+
 /* MPI_THREAD_MULTIPLE: threads of every rank hammer every rank's counter with fetch_and_op and
  * compare_and_swap-based increments inside one lock_all epoch. */
-#define THREADS 3
 typedef struct {
     int index, n;
     long long *fetched;
@@ -386,8 +476,6 @@ static int run_subtest(const char *name, void (*fn)(void))
     return total != 0;
 }
 
-static int provided_level;
-
 /* --flavours a,b: is this flavour listed? */
 static int wanted(enum flavour flavour)
 {
@@ -439,7 +527,10 @@ int main(int argc, char **argv)
     off_gacc = off_cas + 8;
     off_thr = off_gacc + 8;
     off_big = off_thr + 64;
-    win_bytes = off_big + big;
+    /* odd offsets: transfers start and end mid-page */
+    off_acc = (off_big + big + 3) & ~(size_t) 3;
+    off_mt = off_acc + (big / sizeof(int)) * sizeof(int) + 5;
+    win_bytes = off_mt + (big / THREADS) * THREADS;
     disp_base = calloc((size_t) size, sizeof(MPI_Aint));
     if (rank == 0) {
         printf("ffcheck_rma: %d ranks, thread level %s, %d iterations, large transfers of %zu bytes\n", size,
@@ -479,7 +570,8 @@ int main(int argc, char **argv)
         failed |= run_subtest("lock", test_lock);
         failed |= run_subtest("lock_all", test_lock_all);
         failed |= run_subtest("threads", threads_subtest);
-        subtests += 5;
+        failed |= run_subtest("bulk", test_bulk);
+        subtests += 6;
         if (current == DYNAMIC) MPI_Win_detach(win, memory);
         MPI_Win_free(&win);
         free(memory);

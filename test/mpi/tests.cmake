@@ -90,14 +90,16 @@ ffcheck_add_test(usage.unknown-subtest RANKS 2 BTL vader PROGRAM collectives ARG
 # --inject-fault every subtest must fail.
 set(FFCHECK_RMA_RUN ${FFCHECK_MPIRUN} --mca btl self,freeflow -n 4 $<TARGET_FILE:ffcheck_rma> --big 300000)
 add_test(NAME ffcheck.rma.freeflow
-  COMMAND ${FFCHECK_EXPECT} --exit zero --require "^PASS rma \\(4 ranks, 15 subtests\\)" --require "PASS dynamic/threads"
+  COMMAND ${FFCHECK_EXPECT} --exit zero --require "^PASS rma \\(4 ranks, 18 subtests\\)" --require "PASS dynamic/threads"
+    --require "PASS allocate/bulk"
     --forbid "FAIL|SKIP" -- ${FFCHECK_RMA_RUN})
 add_test(NAME ffcheck.rma.freeflow-rdma-off
   COMMAND ${FFCHECK_EXPECT} --exit nonzero --forbid "^PASS rma" -- ${FFCHECK_MPIRUN} --mca btl self,freeflow
     --mca btl_freeflow_rdma 0 -n 2 $<TARGET_FILE:ffcheck_rma> --flavours create --iterations 1)
 add_test(NAME ffcheck.rma.inject-fault
   COMMAND ${FFCHECK_EXPECT} --exit nonzero --require "FAIL create/fence" --require "FAIL create/pscw"
-    --require "FAIL create/lock:" --require "FAIL create/lock_all" --require "FAIL create/threads" --forbid "^PASS create/"
+    --require "FAIL create/lock:" --require "FAIL create/lock_all" --require "FAIL create/threads"
+    --require "FAIL create/bulk" --forbid "^PASS create/"
     -- ${FFCHECK_RMA_RUN} --flavours create --iterations 1 --inject-fault)
 set_tests_properties(ffcheck.rma.freeflow ffcheck.rma.freeflow-rdma-off ffcheck.rma.inject-fault
   PROPERTIES TIMEOUT 150 LABELS mpi ENVIRONMENT "${FFCHECK_FREEFLOW_ENV}")
