@@ -238,6 +238,17 @@ export function modeById(id: ModeId): BenchMode {
  */
 export const BENCH_CLUSTER = { hosts: 2, containersPerHost: 2, hostNetworkContainersPerHost: 1 } as const;
 
+/**
+ * Runs with more ranks than the 2-rank default (issue 10: message rate over 2 pairs, collectives on 4
+ * ranks): the same-host modes then need a container per rank on host 0, so a profile with such runs gets
+ * that many containers per host.
+ */
+export interface RunShape {
+  readonly ranks: number;
+  readonly containersPerHost: number;
+}
+export const TWO_RANKS: RunShape = { ranks: 2, containersPerHost: BENCH_CLUSTER.containersPerHost };
+
 export function containerMtuOf(mtu: MtuClass): number | undefined {
   return mtu === 'jumbo' ? JUMBO_CONTAINER_MTU : undefined;
 }
@@ -263,25 +274,29 @@ export interface ModeJob {
  * plane the launcher does not accept is refused here, with its SPEC_INVALID error), and where its two
  * ranks go: host-mode ranks go to the hosts' host-network containers, which follow the others.
  */
-export function jobForMode(mode: BenchMode, program: { command: string; args: readonly string[] }, timeoutSeconds: number): ModeJob {
+export function jobForMode(mode: BenchMode, program: { command: string; args: readonly string[] }, timeoutSeconds: number, run: RunShape = TWO_RANKS): ModeJob {
   const shape = SHAPE_OF[mode.locality];
+  if (run.ranks > 2 && mode.locality === 'cross-host') throw new FfError('INTERNAL', `mode ${mode.id} runs 2 ranks only, not ${run.ranks}`);
+  // More ranks than 2 cores: busy-polling ranks sharing a core would wait for the scheduler's 4 ms
+  // slices (notes/containers.md); yielding when idle keeps every mode's timings about the transport.
+  const extraMca: Record<string, string> = run.ranks > 2 ? { mpi_yield_when_idle: '1' } : {};
   const spec = validateJobSpec(
     {
       name: `bench-${mode.id}`,
-      cluster: { hosts: BENCH_CLUSTER.hosts, containersPerHost: BENCH_CLUSTER.containersPerHost, slotsPerContainer: shape.slotsPerContainer },
-      ranks: 2,
+      cluster: { hosts: BENCH_CLUSTER.hosts, containersPerHost: run.containersPerHost, slotsPerContainer: mode.locality === 'one-namespace' ? run.ranks : shape.slotsPerContainer },
+      ranks: run.ranks,
       placement: shape.placement,
       network: mode.network,
       interHost: mode.interHost,
       program: { command: program.command, args: [...program.args] },
       env: { ...mode.env },
-      mca: { ...mode.mca },
+      mca: { ...mode.mca, ...extraMca },
       timeoutSeconds,
     },
     { kind: 'file', path: `ffbench mode ${mode.id}` },
   );
   const placed = placeRanks(spec.cluster, spec.ranks, spec.placement);
-  const slots = mode.hostNetwork ? placed.map((slot) => ({ ...slot, containerIndex: BENCH_CLUSTER.containersPerHost })) : placed;
+  const slots = mode.hostNetwork ? placed.map((slot) => ({ ...slot, containerIndex: run.containersPerHost })) : placed;
   return { spec, slots };
 }
 

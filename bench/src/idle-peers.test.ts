@@ -1,0 +1,90 @@
+import { readFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import type { FfError } from '../../ts-runtime/src/errors';
+import type { PairOutcome } from '../../ts-runtime/src/orchestrator/actual-paths';
+import { REPO_ROOT } from '../../ts-runtime/src/util/repo-root';
+import { idlePeersSection, idlePeersTable, idlePeersVerdict, parseIdlePeers, type IdlePeersRecord } from './idle-peers';
+import { jobForMode, modeById } from './modes';
+import { parseMpiResult, ranksOnDistinctCores } from './mpi-result';
+import { pathProblem } from './run-one';
+
+/** A recorded run of `ffbench_poll --rounds 15 --json` (2026-11-29, AMD EPYC, loaded machine). */
+const RECORDED = readFileSync(path.join(REPO_ROOT, 'bench', 'fixtures', 'idle-peers.json'), 'utf8');
+
+function thrown(work: () => unknown): FfError {
+  try {
+    work();
+  } catch (error) {
+    return error as FfError;
+  }
+  throw new Error('nothing was thrown');
+}
+
+test('idle peers: the recorded run parses, and its verdict is the schedule at 63 idle peers over none', () => {
+  const record = parseIdlePeers(RECORDED);
+  const { ratio, met } = idlePeersVerdict(record);
+  assert.ok(ratio !== null && ratio.n === record.rounds);
+  assert.is(met, ratio!.median <= 1.2);
+  const table = idlePeersTable(record);
+  assert.is(table.rows.length, 8, 'scan and schedule at 0, 7, 31, 63 idle peers');
+  const blocks = idlePeersSection(record);
+  assert.match(JSON.stringify(blocks[1]), /required at most 1\.20x: (met|NOT met)/);
+  assert.ok(blocks.some((block) => block.kind === 'chart' && block.svg.startsWith('<svg')));
+  assert.equal(idlePeersSection(undefined), []);
+});
+
+test('idle peers: a schedule that grows with idle peers is NOT met; one that did not run is not measured', () => {
+  const record = parseIdlePeers(RECORDED);
+  const slow: IdlePeersRecord = {
+    ...record,
+    results: record.results.map((r) => (r.poll === 'schedule' && r.idle === 63 ? { ...r, vs_no_idle: r.half_round_trip_us.map(() => 1.5) } : r)),
+  };
+  assert.equal(idlePeersVerdict(slow).met, false);
+  assert.match(JSON.stringify(idlePeersSection(slow)[1]), /NOT met/);
+  const scanOnly: IdlePeersRecord = { ...record, results: record.results.filter((r) => r.poll === 'scan') };
+  assert.equal(idlePeersVerdict(scanOnly), { ratio: null, met: null });
+});
+
+test('idle peers: output that is not ffbench_poll JSON is BENCH_RESULT_INVALID naming the problem', () => {
+  assert.is(thrown(() => parseIdlePeers('round 1 idle 0 scan: 300 ns')).code, 'BENCH_RESULT_INVALID');
+  const wrong = thrown(() => parseIdlePeers(JSON.stringify({ ...JSON.parse(RECORDED), version: 2 })));
+  assert.is(wrong.code, 'BENCH_RESULT_INVALID');
+  assert.match(wrong.message, /version/);
+});
+
+const outcome = (planned: PairOutcome['planned'], actual: PairOutcome['actual'], reason?: string): PairOutcome => (reason === undefined ? { planned, actual } : { planned, actual, reason });
+
+test('4-rank runs: every pair must be on the path; ranks spread evenly over the 2 cores; 4 containers of one host', () => {
+  const freeflow = modeById('freeflow-same-host');
+  const all = (actual: PairOutcome['actual']): PairOutcome[][] =>
+    [0, 1, 2, 3].map((from) => [0, 1, 2, 3].map((to) => (from === to ? outcome('self', 'self') : outcome('shm', actual))));
+  assert.is(pathProblem(freeflow, all('shm')), null);
+  const one = all('shm');
+  one[2]![3] = outcome('shm', 'tcp', 'segment-not-found');
+  assert.is(pathProblem(freeflow, one), 'the BTL reports: rank 2 -> rank 3 used tcp (segment-not-found), not shm');
+
+  const base = parseMpiResult(
+    JSON.stringify({
+      schema: 'freeflow-bench-mpi', schema_version: 1, benchmark: 'allreduce', metric: 'collective', complete: true, timing_meaningful: true,
+      job: { ranks: 4, hostnames: ['a', 'b', 'c', 'd'], cpus: ['0', '1', '0', '1'], mpi_library_version: 'Open MPI v4.1.4' },
+      results: [], validation: { enabled: false, checked_bytes: 0, bad_bytes: 0, passed: null },
+    }),
+    'test',
+  );
+  assert.ok(ranksOnDistinctCores(base));
+  assert.not.ok(ranksOnDistinctCores({ ...base, job: { ...base.job, cpus: ['0', '0', '0', '1'] } }));
+  assert.not.ok(ranksOnDistinctCores({ ...base, job: { ...base.job, cpus: ['0-1', '0-1', '0', '1'] } }));
+
+  const job = jobForMode(freeflow, { command: 'ffbench_mpi', args: [] }, 60, { ranks: 4, containersPerHost: 4 });
+  assert.equal(job.slots.map((slot) => [slot.host, slot.containerIndex]), [[0, 0], [0, 1], [0, 2], [0, 3]]);
+  assert.is(job.spec.mca.mpi_yield_when_idle, '1');
+  const vader = jobForMode(modeById('vader'), { command: 'ffbench_mpi', args: [] }, 60, { ranks: 4, containersPerHost: 4 });
+  assert.equal(vader.slots.map((slot) => [slot.host, slot.containerIndex]), [[0, 0], [0, 0], [0, 0], [0, 0]]);
+  assert.is(thrown(() => jobForMode(modeById('overlay-tcp'), { command: 'x', args: [] }, 60, { ranks: 4, containersPerHost: 4 })).code, 'INTERNAL');
+  const two = jobForMode(freeflow, { command: 'ffbench_mpi', args: [] }, 60);
+  assert.is(two.spec.mca.mpi_yield_when_idle, undefined, '2-rank runs stay as they were');
+});
+
+test.run();
