@@ -61,6 +61,10 @@ test('4-rank runs: every pair must be on the path; ranks spread evenly over the 
   const all = (actual: PairOutcome['actual']): PairOutcome[][] =>
     [0, 1, 2, 3].map((from) => [0, 1, 2, 3].map((to) => (from === to ? outcome('self', 'self') : outcome('shm', actual))));
   assert.is(pathProblem(freeflow, all('shm')), null);
+  const mrPairs = all('unknown');
+  mrPairs[0]![2] = outcome('shm', 'shm');
+  assert.is(pathProblem(freeflow, mrPairs), null, 'pairs that never talked are unreported');
+  assert.is(pathProblem(freeflow, all('unknown')), 'the BTL reports: no pair of the 4 ranks used shm');
   const one = all('shm');
   one[2]![3] = outcome('shm', 'tcp', 'segment-not-found');
   assert.is(pathProblem(freeflow, one), 'the BTL reports: rank 2 -> rank 3 used tcp (segment-not-found), not shm');
@@ -73,18 +77,16 @@ test('4-rank runs: every pair must be on the path; ranks spread evenly over the 
     }),
     'test',
   );
-  assert.ok(ranksOnDistinctCores(base));
-  assert.not.ok(ranksOnDistinctCores({ ...base, job: { ...base.job, cpus: ['0', '0', '0', '1'] } }));
+  assert.not.ok(ranksOnDistinctCores(base), '4 ranks on 2 cores: ffrun leaves them all unbound');
+  assert.ok(ranksOnDistinctCores({ ...base, job: { ...base.job, cpus: ['0-1', '0-1', '0-1', '0-1'] } }));
   assert.not.ok(ranksOnDistinctCores({ ...base, job: { ...base.job, cpus: ['0-1', '0-1', '0', '1'] } }));
 
   const job = jobForMode(freeflow, { command: 'ffbench_mpi', args: [] }, 60, { ranks: 4, containersPerHost: 4 });
   assert.equal(job.slots.map((slot) => [slot.host, slot.containerIndex]), [[0, 0], [0, 1], [0, 2], [0, 3]]);
-  assert.is(job.spec.mca.mpi_yield_when_idle, '1');
   const vader = jobForMode(modeById('vader'), { command: 'ffbench_mpi', args: [] }, 60, { ranks: 4, containersPerHost: 4 });
   assert.equal(vader.slots.map((slot) => [slot.host, slot.containerIndex]), [[0, 0], [0, 0], [0, 0], [0, 0]]);
   assert.is(thrown(() => jobForMode(modeById('overlay-tcp'), { command: 'x', args: [] }, 60, { ranks: 4, containersPerHost: 4 })).code, 'INTERNAL');
-  const two = jobForMode(freeflow, { command: 'ffbench_mpi', args: [] }, 60);
-  assert.is(two.spec.mca.mpi_yield_when_idle, undefined, '2-rank runs stay as they were');
+  assert.is(jobForMode(freeflow, { command: 'ffbench_mpi', args: [] }, 60).spec.ranks, 2, '2 ranks unless said');
 });
 
 test.run();

@@ -276,10 +276,8 @@ export interface ModeJob {
  */
 export function jobForMode(mode: BenchMode, program: { command: string; args: readonly string[] }, timeoutSeconds: number, run: RunShape = TWO_RANKS): ModeJob {
   const shape = SHAPE_OF[mode.locality];
+  // More ranks than cores: ffrun then leaves ranks unbound and sets mpi_yield_when_idle, in every mode alike.
   if (run.ranks > 2 && mode.locality === 'cross-host') throw new FfError('INTERNAL', `mode ${mode.id} runs 2 ranks only, not ${run.ranks}`);
-  // More ranks than 2 cores: busy-polling ranks sharing a core would wait for the scheduler's 4 ms
-  // slices (notes/containers.md); yielding when idle keeps every mode's timings about the transport.
-  const extraMca: Record<string, string> = run.ranks > 2 ? { mpi_yield_when_idle: '1' } : {};
   const spec = validateJobSpec(
     {
       name: `bench-${mode.id}`,
@@ -290,7 +288,7 @@ export function jobForMode(mode: BenchMode, program: { command: string; args: re
       interHost: mode.interHost,
       program: { command: program.command, args: [...program.args] },
       env: { ...mode.env },
-      mca: { ...mode.mca, ...extraMca },
+      mca: { ...mode.mca },
       timeoutSeconds,
     },
     { kind: 'file', path: `ffbench mode ${mode.id}` },

@@ -76,11 +76,8 @@ export function parseMpiResult(text: string, source: string): MpiResult {
  */
 export function ranksOnDistinctCores(result: MpiResult): boolean {
   const cpus = result.job.cpus;
-  if (!cpus.every((cpu) => /^\d+$/.test(cpu))) return false;
-  const perCore = new Map<string, number>();
-  for (const cpu of cpus) perCore.set(cpu, (perCore.get(cpu) ?? 0) + 1);
-  // More ranks than the 2 cores used (4-rank runs): spread evenly, as ffrun's rankfile does (rank i on
-  // core i mod 2), so every mode shares cores alike; otherwise one rank per core.
-  if (cpus.length > 2) return perCore.size === 2 && Math.max(...perCore.values()) - Math.min(...perCore.values()) <= 1;
-  return perCore.size === cpus.length;
+  // More ranks than the 2 cores (4-rank runs): ffrun leaves every rank on all cores (and sets
+  // mpi_yield_when_idle), so the modes share the cores alike: every rank must have the same list.
+  if (cpus.length > 2) return /^\d+-\d+$/.test(cpus[0] ?? '') && cpus.every((cpu) => cpu === cpus[0]);
+  return cpus.every((cpu) => /^\d+$/.test(cpu)) && new Set(cpus).size === cpus.length;
 }

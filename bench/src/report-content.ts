@@ -38,7 +38,7 @@ function method(raw: RawReport): string {
   return (
     `${raw.profile.repetitions} repetitions, interleaved (every mode measured back to back, then the next repetition); ` +
     `values are medians with [min-max] over the repetitions; ratios are medians [min-max] of per-repetition ratios. ` +
-    `Two ranks pinned to cores 0 and 1 in every mode${raw.profile.passes.some((pass) => (pass.ranks ?? 2) > 2) ? ' (4-rank runs: rank i on core i mod 2, mpi_yield_when_idle 1 in every mode, freeflow\'s ranks in 4 containers of one host, vader\'s in one)' : ''}, on ${clustersText(raw)}. ` +
+    `Two ranks pinned to cores 0 and 1 in every mode${raw.profile.passes.some((pass) => (pass.ranks ?? 2) > 2) ? ' (4-rank runs: unbound on both cores with mpi_yield_when_idle 1, as ffrun runs more ranks than cores, in every mode; freeflow\'s ranks in 4 containers of one host, vader\'s in one)' : ''}, on ${clustersText(raw)}. ` +
     `Machine: ${m.cpuModel}, ${m.cpus} CPUs, ${m.kernel}, ${m.openMpi}, UCX ${m.ucx}; the run took ${formatDuration(raw.durationMs)}. ` +
     `Bandwidth in MB/s and GB/s is 10^6 and 10^9 bytes per second, as OSU.`
   );

@@ -127,12 +127,17 @@ export async function executeRun(run: ScheduledRun, context: RunContext): Promis
 export function pathProblem(mode: BenchMode, outcomes: readonly (readonly PairOutcome[])[] | null): string | null {
   if (outcomes === null) return null;
   const problems: string[] = [];
-  // every ordered pair of the run's ranks (at least the 2-rank pair)
+  // Every ordered pair of the run's ranks. With more than 2 ranks some pairs never talk (mr pairs rank i
+  // with i + n/2 only) and the BTL reports nothing for them: only a pair that used another path is wrong,
+  // and at least one must have used the mode's.
   const ranks = Math.max(2, outcomes.length);
   const pairs = Array.from({ length: ranks }, (_, from) => Array.from({ length: ranks }, (_, to) => [from, to] as const)).flat().filter(([from, to]) => from !== to);
+  if (ranks > 2 && !pairs.some(([from, to]) => outcomes[from]?.[to]?.actual === mode.expectedPath)) {
+    problems.push(`no pair of the ${ranks} ranks used ${mode.expectedPath}`);
+  }
   for (const [from, to] of pairs) {
     const outcome = outcomes[from]?.[to];
-    if (outcome?.actual === mode.expectedPath) continue;
+    if (outcome?.actual === mode.expectedPath || (ranks > 2 && outcome?.actual === 'unknown')) continue;
     const used = outcome === undefined || outcome.actual === 'unknown' ? 'an unreported path' : outcome.actual;
     problems.push(`rank ${from} -> rank ${to} used ${used}${outcome?.reason === undefined ? '' : ` (${outcome.reason})`}, not ${mode.expectedPath}`);
   }
