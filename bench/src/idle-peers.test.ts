@@ -8,7 +8,11 @@ import { REPO_ROOT } from '../../ts-runtime/src/util/repo-root';
 import { idlePeersSection, idlePeersTable, idlePeersVerdict, parseIdlePeers, type IdlePeersRecord } from './idle-peers';
 import { jobForMode, modeById } from './modes';
 import { parseMpiResult, ranksOnDistinctCores } from './mpi-result';
+import { loadRawReport } from './raw';
+import { reportBlocks, stdoutBlocks } from './report-content';
+import { renderText } from './render-text';
 import { pathProblem } from './run-one';
+import { SHM_TARGETS, evaluateTargets, statOf } from './summary';
 
 /** A recorded run of `ffbench_poll --rounds 15 --json` (2026-11-29, AMD EPYC, loaded machine). */
 const RECORDED = readFileSync(path.join(REPO_ROOT, 'bench', 'fixtures', 'idle-peers.json'), 'utf8');
@@ -87,6 +91,29 @@ test('4-rank runs: every pair must be on the path; ranks spread evenly over the 
   assert.equal(vader.slots.map((slot) => [slot.host, slot.containerIndex]), [[0, 0], [0, 0], [0, 0], [0, 0]]);
   assert.is(thrown(() => jobForMode(modeById('overlay-tcp'), { command: 'x', args: [] }, 60, { ranks: 4, containersPerHost: 4 })).code, 'INTERNAL');
   assert.is(jobForMode(freeflow, { command: 'ffbench_mpi', args: [] }, 60).spec.ranks, 2, '2 ranks unless said');
+});
+
+/** The shm profile's new parts, recorded on 2026-11-29 (3 repetitions, load average 40-56 on 2 vCPUs). */
+const NEW_PARTS = path.join(REPO_ROOT, 'bench', 'fixtures', 'shm-new-parts-raw.json');
+
+test('the shm report: message rate over 1 and 2 pairs, allreduce and alltoall on 4 ranks, idle peers, each with a verdict and a chart', () => {
+  const raw = loadRawReport(NEW_PARTS);
+  const results = evaluateTargets(raw, SHM_TARGETS);
+  const labels = results.filter((r) => r.ratio !== null).map((r) => r.target.label);
+  for (const expected of [/message rate, 1 pair/, /message rate, 2 pairs/, /^8 B allreduce/, /^64 KiB allreduce/, /^8 B alltoall/, /^64 KiB alltoall/]) {
+    assert.ok(labels.some((label) => expected.test(label)), `${expected} measured`);
+  }
+  // 4-rank metrics read only 4-rank runs, 2-rank ones only 2-rank runs: the two mr passes stay apart.
+  const onePair = statOf(raw, 'vader', 'rate', 8)!;
+  const twoPairs = statOf(raw, 'vader', 'rate-2pairs', 8)!;
+  const mrRuns = raw.runs.filter((run) => run.mode === 'vader' && run.mpi?.benchmark === 'mr');
+  assert.is(onePair.n + twoPairs.n, mrRuns.length);
+  assert.ok(mrRuns.filter((run) => run.mpi!.job.ranks === 4).every((run) => run.status === 'ok'), '4-rank runs are valid runs');
+  const text = renderText(stdoutBlocks(raw, true));
+  assert.match(text, /8 B message rate, 2 pairs, freeflow \/ vader .*(met|NOT met)/);
+  assert.match(text, /Latency with 63 idle attached peers .*required at most 1\.20x: (met|NOT met)/);
+  const charts = reportBlocks(raw).filter((block) => block.kind === 'chart' && block.svg !== '');
+  assert.ok(charts.length >= 5, 'idle peers, message rate 1 and 2 pairs, allreduce, alltoall');
 });
 
 test.run();
