@@ -76,6 +76,8 @@ typedef struct mca_btl_freeflow_component {
     unsigned int ring_size;       /* bytes per ring */
     unsigned int max_peers;       /* 0 = automatic */
     unsigned int poll_batch;      /* records taken from one ring per progress pass */
+    unsigned int poll_idle_after; /* empty polls before a ring counts as idle (0: poll every ring every pass) */
+    unsigned int poll_idle_rings_per_pass; /* idle rings polled per pass, round-robin */
     bool unlink_when_attached;
     int report;                   /* -1 automatic, 0 off, 1 on */
     int verbose;
@@ -168,6 +170,7 @@ int mca_btl_freeflow_sendi(struct mca_btl_base_module_t *btl, struct mca_btl_bas
 
 /* progress pieces */
 int mca_btl_freeflow_poll_inbound(void);
+void mca_btl_freeflow_poll_fini(void);
 void mca_btl_freeflow_accept_rings(void);
 int mca_btl_freeflow_flush_pending(void);
 int mca_btl_freeflow_run_completions(void);

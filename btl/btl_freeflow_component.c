@@ -95,6 +95,20 @@ static int component_register(void)
                                 "peer (fairness against latency).",
                   OPAL_INFO_LVL_6, &c->poll_batch);
 
+    c->poll_idle_after = 1024;
+    register_uint("poll_idle_after",
+                  "Progress passes in a row that find a peer's ring empty before the ring counts as idle and is "
+                  "polled round-robin with the other idle ones instead of on every pass, so that a pass does not "
+                  "grow with silent peers; its next message makes it busy again (docs/btl.md). 0: poll every "
+                  "ring on every pass.",
+                  OPAL_INFO_LVL_6, &c->poll_idle_after);
+
+    c->poll_idle_rings_per_pass = 1;
+    register_uint("poll_idle_rings_per_pass",
+                  "Idle rings polled per progress pass (at least 1). An idle peer's next message waits at most "
+                  "ceil(rings / this) passes before it is seen.",
+                  OPAL_INFO_LVL_6, &c->poll_idle_rings_per_pass);
+
     /* Off by default: a process started later (MPI_Comm_spawn) could not open an unlinked segment and
      * would reach its parents over the next BTL while they reach it through shared memory, and ob1
      * breaks on such one-sided pairs (a rendezvous acknowledged for RDMA over tcp crashed the sender).

@@ -262,6 +262,7 @@ int mca_btl_freeflow_finalize(struct mca_btl_base_module_t *btl)
     }
     free(c->inbound);
     c->inbound = NULL;
+    mca_btl_freeflow_poll_fini();
     c->inbound_count = 0;
     c->inbound_capacity = 0;
     mca_btl_freeflow_frag_lists_fini();

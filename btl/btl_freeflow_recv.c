@@ -27,50 +27,79 @@ static void ring_broken(mca_btl_freeflow_inbound_t *inbound)
     mca_btl_freeflow_fatal(NULL, message);
 }
 
+/* Which inbound rings each pass polls (freeflow.h, "Poll schedule"): rings with recent traffic on every
+ * pass, silent ones round-robin, so a pass does not grow with idle peers. Its state is private and
+ * changes during a pass: one thread polls at a time (a try-lock: a thread that finds it taken has
+ * nothing to do that the holder is not already doing). Indices are those of component.inbound. */
+static ff_poll_schedule_t schedule;
+static opal_mutex_t poll_lock = OPAL_MUTEX_STATIC_INIT;
+static bool polling; /* a pass is running (under poll_lock) */
+
+/* Takes up to poll_batch records from one ring; returns how many. */
+static unsigned int drain_ring(mca_btl_freeflow_inbound_t *inbound, unsigned int batch)
+{
+    ff_ring_record_t record;
+    unsigned int taken = 0;
+    while (taken < batch && ff_ring_peek(&inbound->rx, &record)) {
+        if (OPAL_UNLIKELY(MCA_BTL_FREEFLOW_TAG_RDMA_REQUEST == record.tag ||
+                          MCA_BTL_FREEFLOW_TAG_RDMA_RESPONSE == record.tag)) {
+            /* one-sided operations: the ring's producer, not the record, says who asks */
+            mca_btl_freeflow_rdma_receive(inbound->producer, record.tag, record.data, record.len);
+            ff_ring_consume(&inbound->rx);
+            ++taken;
+            continue;
+        }
+        mca_btl_base_segment_t segment = {.seg_addr.pval = record.data, .seg_len = record.len};
+        mca_btl_base_descriptor_t descriptor = {.des_segments = &segment, .des_segment_count = 1};
+        const mca_btl_active_message_callback_t *reg = mca_btl_base_active_message_trigger + record.tag;
+        if (OPAL_UNLIKELY(NULL == reg->cbfunc)) {
+            /* no layer registered this tag: no producer sends it, the record was forged */
+            (void) ff_ring_rx_break(&inbound->rx, inbound->rx.pos & (inbound->rx.size - 1),
+                                    ff_ring_header_word(FF_RECORD_DATA, record.tag, record.len));
+            break;
+        }
+        reg->cbfunc(&mca_btl_freeflow_module.super, record.tag, &descriptor, reg->cbdata);
+        ff_ring_consume(&inbound->rx);
+        ++taken;
+    }
+    if (OPAL_UNLIKELY(inbound->rx.broken) && !inbound->dead) {
+        ring_broken(inbound); /* one private load per ring and pass, after the batch */
+    }
+    return taken;
+}
+
 int mca_btl_freeflow_poll_inbound(void)
 {
     mca_btl_freeflow_component_t *c = &mca_btl_freeflow_component;
-    /* acquire: pairs with the release in accept_rings, so the ring at index < count is set up */
-    const int32_t rings = __atomic_load_n(&c->inbound_count, __ATOMIC_ACQUIRE);
+    if (OPAL_THREAD_TRYLOCK(&poll_lock)) {
+        return 0; /* another thread is polling */
+    }
+    if (OPAL_UNLIKELY(polling)) {
+        /* a callback of this pass progressed again (the lock is a no-op without threads): the schedule
+         * is mid-pass, and the outer pass polls on when the callback returns */
+        OPAL_THREAD_UNLOCK(&poll_lock);
+        return 0;
+    }
+    polling = true;
     const unsigned int batch = c->poll_batch;
     int handled = 0;
-
-    for (int32_t i = 0; i < rings; ++i) {
-        mca_btl_freeflow_inbound_t *inbound = &c->inbound[i];
-        if (OPAL_UNLIKELY(inbound->dead) || OPAL_THREAD_TRYLOCK(&inbound->lock)) {
-            continue; /* corrupt, or another thread is consuming this ring */
-        }
-        ff_ring_record_t record;
-        unsigned int taken = 0;
-        while (taken < batch && ff_ring_peek(&inbound->rx, &record)) {
-            if (OPAL_UNLIKELY(MCA_BTL_FREEFLOW_TAG_RDMA_REQUEST == record.tag ||
-                              MCA_BTL_FREEFLOW_TAG_RDMA_RESPONSE == record.tag)) {
-                /* one-sided operations: the ring's producer, not the record, says who asks */
-                mca_btl_freeflow_rdma_receive(inbound->producer, record.tag, record.data, record.len);
-                ff_ring_consume(&inbound->rx);
-                ++taken;
-                continue;
-            }
-            mca_btl_base_segment_t segment = {.seg_addr.pval = record.data, .seg_len = record.len};
-            mca_btl_base_descriptor_t descriptor = {.des_segments = &segment, .des_segment_count = 1};
-            const mca_btl_active_message_callback_t *reg = mca_btl_base_active_message_trigger + record.tag;
-            if (OPAL_UNLIKELY(NULL == reg->cbfunc)) {
-                /* no layer registered this tag: no producer sends it, the record was forged */
-                (void) ff_ring_rx_break(&inbound->rx, inbound->rx.pos & (inbound->rx.size - 1),
-                                        ff_ring_header_word(FF_RECORD_DATA, record.tag, record.len));
-                break;
-            }
-            reg->cbfunc(&mca_btl_freeflow_module.super, record.tag, &descriptor, reg->cbdata);
-            ff_ring_consume(&inbound->rx);
-            ++taken;
-        }
-        if (OPAL_UNLIKELY(inbound->rx.broken) && !inbound->dead) {
-            ring_broken(inbound); /* one private load per ring and pass, after the batch */
-        }
-        OPAL_THREAD_UNLOCK(&inbound->lock);
+    ff_poll_pass_t pass;
+    uint32_t ring;
+    ff_poll_pass_begin(&schedule, &pass);
+    while (ff_poll_pass_next(&schedule, &pass, &ring)) {
+        mca_btl_freeflow_inbound_t *inbound = &c->inbound[ring];
+        unsigned int taken = OPAL_UNLIKELY(inbound->dead) ? 0 : drain_ring(inbound, batch);
+        ff_poll_pass_report(&schedule, &pass, taken != 0);
         handled += (int) taken;
     }
+    polling = false;
+    OPAL_THREAD_UNLOCK(&poll_lock);
     return handled;
+}
+
+void mca_btl_freeflow_poll_fini(void)
+{
+    ff_poll_schedule_fini(&schedule);
 }
 
 void mca_btl_freeflow_accept_rings(void)
@@ -98,6 +127,25 @@ void mca_btl_freeflow_accept_rings(void)
         }
         /* release: progress threads that see the new count see the ring set up */
         __atomic_store_n(&c->inbound_count, index + 1, __ATOMIC_RELEASE);
+        /* The pass lock orders the ring's set-up above before any pass that polls it. Blocking: a
+         * progress pass holds it only briefly. The schedule has inbound_capacity slots, so this cannot
+         * be full while inbound[] has room. */
+        OPAL_THREAD_LOCK(&poll_lock);
+        status = 0 == schedule.capacity ? ff_poll_schedule_init(&schedule, c->inbound_capacity, c->poll_idle_rings_per_pass,
+                                                                 c->poll_idle_after)
+                                        : FF_OK;
+        if (FF_OK == status) {
+            status = ff_poll_schedule_add(&schedule);
+        }
+        OPAL_THREAD_UNLOCK(&poll_lock);
+        if (FF_OK != status) {
+            char message[256];
+            snprintf(message, sizeof(message), "freeflow: %s: cannot poll ring %u of our segment: %s. Aborting.",
+                     OPAL_NAME_PRINT(OPAL_PROC_MY_NAME), ring, ff_status_describe(status));
+            OPAL_THREAD_UNLOCK(&c->lock);
+            mca_btl_freeflow_fatal(NULL, message);
+            return;
+        }
         FF_LOG(FF_VERBOSE_LIFECYCLE, "freeflow: %s now polls ring %u, from %llx:%llu", OPAL_NAME_PRINT(OPAL_PROC_MY_NAME),
                ring, (unsigned long long) (producer >> 32), (unsigned long long) (producer & 0xffffffffu));
     }

@@ -260,6 +260,17 @@ export function modeById(id: ModeId): BenchMode {
  */
 export const BENCH_CLUSTER = { hosts: 2, containersPerHost: 2, hostNetworkContainersPerHost: 1 } as const;
 
+/**
+ * Runs with more ranks than the 2-rank default (issue 10: message rate over 2 pairs, collectives on 4
+ * ranks): the same-host modes then need a container per rank on host 0, so a profile with such runs gets
+ * that many containers per host.
+ */
+export interface RunShape {
+  readonly ranks: number;
+  readonly containersPerHost: number;
+}
+export const TWO_RANKS: RunShape = { ranks: 2, containersPerHost: BENCH_CLUSTER.containersPerHost };
+
 /** What the cluster of an MTU class is built with (nothing: the launcher's defaults). */
 export function clusterMtusOf(mtu: MtuClass): { containerMtu?: number; underlayMtu?: number } {
   if (mtu === 'jumbo') return { containerMtu: JUMBO_CONTAINER_MTU };
@@ -288,13 +299,15 @@ export interface ModeJob {
  * plane the launcher does not accept is refused here, with its SPEC_INVALID error), and where its two
  * ranks go: host-mode ranks go to the hosts' host-network containers, which follow the others.
  */
-export function jobForMode(mode: BenchMode, program: { command: string; args: readonly string[] }, timeoutSeconds: number): ModeJob {
+export function jobForMode(mode: BenchMode, program: { command: string; args: readonly string[] }, timeoutSeconds: number, run: RunShape = TWO_RANKS): ModeJob {
   const shape = SHAPE_OF[mode.locality];
+  // More ranks than cores: ffrun then leaves ranks unbound and sets mpi_yield_when_idle, in every mode alike.
+  if (run.ranks > 2 && mode.locality === 'cross-host') throw new FfError('INTERNAL', `mode ${mode.id} runs 2 ranks only, not ${run.ranks}`);
   const spec = validateJobSpec(
     {
       name: `bench-${mode.id}`,
-      cluster: { hosts: BENCH_CLUSTER.hosts, containersPerHost: BENCH_CLUSTER.containersPerHost, slotsPerContainer: shape.slotsPerContainer },
-      ranks: 2,
+      cluster: { hosts: BENCH_CLUSTER.hosts, containersPerHost: run.containersPerHost, slotsPerContainer: mode.locality === 'one-namespace' ? run.ranks : shape.slotsPerContainer },
+      ranks: run.ranks,
       placement: shape.placement,
       network: mode.network,
       interHost: mode.interHost,
@@ -306,7 +319,7 @@ export function jobForMode(mode: BenchMode, program: { command: string; args: re
     { kind: 'file', path: `ffbench mode ${mode.id}` },
   );
   const placed = placeRanks(spec.cluster, spec.ranks, spec.placement);
-  const slots = mode.hostNetwork ? placed.map((slot) => ({ ...slot, containerIndex: BENCH_CLUSTER.containersPerHost })) : placed;
+  const slots = mode.hostNetwork ? placed.map((slot) => ({ ...slot, containerIndex: run.containersPerHost })) : placed;
   return { spec, slots };
 }
 

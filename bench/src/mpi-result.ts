@@ -76,5 +76,8 @@ export function parseMpiResult(text: string, source: string): MpiResult {
  */
 export function ranksOnDistinctCores(result: MpiResult): boolean {
   const cpus = result.job.cpus;
+  // More ranks than the 2 cores (4-rank runs): ffrun leaves every rank on all cores (and sets
+  // mpi_yield_when_idle), so the modes share the cores alike: every rank must have the same list.
+  if (cpus.length > 2) return /^\d+-\d+$/.test(cpus[0] ?? '') && cpus.every((cpu) => cpu === cpus[0]);
   return cpus.every((cpu) => /^\d+$/.test(cpu)) && new Set(cpus).size === cpus.length;
 }

@@ -1,7 +1,7 @@
 import { MODE_IDS, MODES, type ModeId } from './modes';
 
 /** The ffbench_mpi subcommands ffbench runs (2 ranks), and NetPIPE. */
-export const MPI_BENCHMARKS = ['latency', 'bw', 'bibw'] as const;
+export const MPI_BENCHMARKS = ['latency', 'bw', 'bibw', 'mr', 'allreduce', 'alltoall'] as const;
 export type MpiBenchmark = (typeof MPI_BENCHMARKS)[number];
 
 /**
@@ -14,6 +14,8 @@ export interface MpiPass {
   readonly sizes: readonly number[];
   readonly iterations: number | null;
   readonly warmup: number | null;
+  /** Ranks of the run (default 2); more only in the one-namespace and same-host modes. */
+  readonly ranks?: number;
 }
 
 /** NetPIPE (NPopenmpi) in the same run, for agreement with a standard tool. */
@@ -37,6 +39,8 @@ export interface Profile {
   readonly repetitions: number;
   /** Whether the stdout summary leads with the shm targets rather than the headline table. */
   readonly targetsFirst: boolean;
+  /** Also run the idle-peers core benchmark (idle-peers.ts), with as many rounds as repetitions. */
+  readonly idlePeers?: boolean;
 }
 
 const KiB = 1024;
@@ -87,15 +91,22 @@ export const PROFILES: Readonly<Record<ProfileName, Profile>> = {
   },
   shm: {
     name: 'shm',
-    description: 'the freeflow BTL targets: freeflow between two containers against vader in one namespace, latency at small sizes and bandwidth at large ones',
+    description: 'the freeflow BTL targets: freeflow between containers of one host against vader in one namespace: latency at small sizes, bandwidth at large ones, 8 B message rate over 1 and 2 pairs, allreduce and alltoall on 4 ranks, and 8 B latency with idle peers (core benchmark)',
     modes: ['vader', 'vader-2copy', 'freeflow-same-host'],
     passes: [
       { benchmark: 'latency', sizes: SMALL, iterations: 10000, warmup: 200 },
       { benchmark: 'bw', sizes: [64 * KiB, 1 * MiB, 4 * MiB], iterations: 20, warmup: 2 },
+      // Issue 10: message rate (osu_mbw_mr: windows of 64) over 1 and 2 pairs, and collectives on 4 ranks
+      // (4 containers of one host for freeflow, one namespace for vader).
+      { benchmark: 'mr', sizes: [8], iterations: 200, warmup: 20 },
+      { benchmark: 'mr', sizes: [8], iterations: 200, warmup: 20, ranks: 4 },
+      { benchmark: 'allreduce', sizes: [8, 64 * KiB], iterations: 500, warmup: 50, ranks: 4 },
+      { benchmark: 'alltoall', sizes: [8, 64 * KiB], iterations: 500, warmup: 50, ranks: 4 },
     ],
     netpipe: null,
     repetitions: 7,
     targetsFirst: true,
+    idlePeers: true,
   },
   'cross-host': {
     name: 'cross-host',

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { FfError } from '../../ts-runtime/src/errors';
 import { MODE_IDS } from './modes';
+import { idlePeersSchema } from './idle-peers';
 import { mpiResultSchema } from './mpi-result';
 import { MPI_BENCHMARKS, PROFILE_NAMES } from './profiles';
 
@@ -48,6 +49,7 @@ const passSchema = z.object({
   sizes: z.array(count),
   iterations: count.nullable(),
   warmup: count.nullable(),
+  ranks: count.optional(),
 });
 
 const rankPlaceSchema = z.object({ rank: count, host: count, container: z.string() });
@@ -135,6 +137,8 @@ export const rawReportSchema = z.object({
   ),
   modes: z.array(modeRecordSchema),
   runs: z.array(runRecordSchema),
+  /** The idle-peers core benchmark (profile shm), run on the host after the MPI runs; absent otherwise. */
+  idlePeers: idlePeersSchema.nullable().optional(),
 });
 export type RawReport = z.output<typeof rawReportSchema>;
 

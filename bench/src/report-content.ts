@@ -1,4 +1,5 @@
 import { heading, paragraph, table, warning, type Block } from './blocks';
+import { idlePeersSection } from './idle-peers';
 import { figure1Charts, figure7Charts, metricChart, netpipeChart } from './charts';
 import { formatBytes, formatDuration, formatSize } from './format';
 import type { RawReport } from './raw';
@@ -37,7 +38,7 @@ function method(raw: RawReport): string {
   return (
     `${raw.profile.repetitions} repetitions, interleaved (every mode measured back to back, then the next repetition); ` +
     `values are medians with [min-max] over the repetitions; ratios are medians [min-max] of per-repetition ratios. ` +
-    `Two ranks pinned to cores 0 and 1 in every mode, on ${clustersText(raw)}. ` +
+    `Two ranks pinned to cores 0 and 1 in every mode${raw.profile.passes.some((pass) => (pass.ranks ?? 2) > 2) ? ' (4-rank runs: unbound on both cores with mpi_yield_when_idle 1, as ffrun runs more ranks than cores, in every mode; freeflow\'s ranks in 4 containers of one host, vader\'s in one)' : ''}, on ${clustersText(raw)}. ` +
     `Machine: ${m.cpuModel}, ${m.cpus} CPUs, ${m.kernel}, ${m.openMpi}, UCX ${m.ucx}; the run took ${formatDuration(raw.durationMs)}. ` +
     `Bandwidth in MB/s and GB/s is 10^6 and 10^9 bytes per second, as OSU.`
   );
@@ -76,11 +77,12 @@ function crossHostTargetsSection(raw: RawReport): Block[] {
 }
 
 function targetsSection(raw: RawReport): Block[] {
-  if (evaluateTargets(raw, SHM_TARGETS).length === 0) return [];
+  if (evaluateTargets(raw, SHM_TARGETS).length === 0) return idlePeersSection(raw.idlePeers);
   const blocks: Block[] = [
     heading(2, 'freeflow BTL targets'),
     paragraph('Two ranks in two containers on one host (freeflow) against vader with both ranks in one namespace, measured side by side. A benchmark reports: it does not fail when a target is missed.'),
     table(targetsTable(raw, SHM_TARGETS)),
+    ...idlePeersSection(raw.idlePeers),
   ];
   const ringSize = raw.machine.freeflow.ringSizeBytes;
   if (ringSize !== null && raw.modes.some((mode) => mode.id === 'freeflow-same-host')) {

@@ -3,6 +3,7 @@ import type { Progress } from '../../ts-runtime/src/cli/progress';
 import { withProbedCluster, type ProbedCluster } from '../../ts-runtime/src/cli/run/run-job';
 import { FfError } from '../../ts-runtime/src/errors';
 import { assertNetworkAvailable, assertOpenMpiInstalled, assertRoot } from '../../ts-runtime/src/launcher/preflight';
+import { FFBENCH_POLL, runIdlePeers } from './idle-peers';
 import { collectMachineFacts, loadAverage, loadVerdict, parseLinkMtus } from './machine';
 import { BENCH_CLUSTER, clusterMtusOf, jobForMode, modeById, modeRefusal, type ModeId, type MtuClass } from './modes';
 import { NETPIPE_PROGRAM } from './netpipe';
@@ -30,6 +31,9 @@ function preflight(profile: Profile): void {
   if (!existsSync(FFBENCH_MPI)) {
     throw new FfError('MISSING_DEPENDENCY', `the benchmark program ${FFBENCH_MPI} is not built`, { hint: 'run npm run build' });
   }
+  if (profile.idlePeers === true && !existsSync(FFBENCH_POLL)) {
+    throw new FfError('MISSING_DEPENDENCY', `the idle-peers benchmark ${FFBENCH_POLL} is not built`, { hint: 'run npm run build' });
+  }
   if (profile.netpipe !== null && !existsSync(NETPIPE_PROGRAM)) {
     throw new FfError('MISSING_DEPENDENCY', `NetPIPE is not installed: ${NETPIPE_PROGRAM} does not exist`, {
       hint: '`npm run setup` installs it (Debian package netpipe-openmpi)',
@@ -51,7 +55,7 @@ type ClusterRecord = RawReport['clusters'][number];
  */
 async function withBenchClusters<T>(
   mtus: readonly MtuClass[],
-  needs: { agents: boolean; hostNetwork: boolean },
+  needs: { agents: boolean; hostNetwork: boolean; containersPerHost: number },
   hooks: BenchHooks,
   work: (clusters: readonly BenchCluster[]) => Promise<T>,
   built: readonly BenchCluster[] = [],
@@ -66,7 +70,7 @@ async function withBenchClusters<T>(
   const { timings } = await withProbedCluster(
     {
       hosts: BENCH_CLUSTER.hosts,
-      containersPerHost: BENCH_CLUSTER.containersPerHost,
+      containersPerHost: needs.containersPerHost,
       // Only for host-mode ranks: other profiles' clusters stay exactly as ffrun builds them.
       hostNetworkContainersPerHost: needs.hostNetwork ? BENCH_CLUSTER.hostNetworkContainersPerHost : 0,
       ...clusterMtus,
@@ -80,7 +84,8 @@ async function withBenchClusters<T>(
       inner = await withBenchClusters(rest, needs, hooks, work, [...built, { mtu, probed }], records);
     },
   );
-  const { hosts, containersPerHost } = BENCH_CLUSTER;
+  const { hosts } = BENCH_CLUSTER;
+  const { containersPerHost } = needs;
   const hostNetworkContainersPerHost = needs.hostNetwork ? BENCH_CLUSTER.hostNetworkContainersPerHost : 0;
   // Outer clusters finish last: put each at its MTU's place in the list.
   const { setupMs, probeMs, teardownMs } = timings;
@@ -106,11 +111,13 @@ export async function runBench(profile: Profile, repetitions: number, hooks: Ben
   const mtus = MTU_CLASSES.filter((mtu) => runnable.some((id) => modeById(id).mtu === mtu));
   const agents = runnable.some((id) => modeById(id).network === 'freeflow' && modeById(id).locality === 'cross-host');
   const hostNetwork = runnable.some((id) => modeById(id).hostNetwork);
-  const { result, clusters } = await withBenchClusters(mtus, { agents, hostNetwork }, hooks, async (built) => {
+  // a container per rank on host 0 for the same-host modes' runs with more ranks (profile shm)
+  const containersPerHost = Math.max(BENCH_CLUSTER.containersPerHost, ...profile.passes.map((pass) => pass.ranks ?? 2));
+  const { result, clusters } = await withBenchClusters(mtus, { agents, hostNetwork, containersPerHost }, hooks, async (built) => {
     const linkMtuRecord: RawReport['machine']['mtus'] = {};
     for (const { mtu, probed } of built) linkMtuRecord[mtu] = await linkMtus(probed);
     const clusterOf = (id: ModeId): ProbedCluster => built.find((c) => c.mtu === modeById(id).mtu)!.probed;
-    const modes = profile.modes.map((id) => modeRecord(id, refusals.get(id) ?? null, built[0]!.probed));
+    const modes = profile.modes.map((id) => modeRecord(id, refusals.get(id) ?? null, built[0]!.probed, containersPerHost));
     hooks.onSchedule?.(runs);
     const records: RunRecord[] = [];
     const failedModes = new Set<string>();
@@ -118,13 +125,15 @@ export async function runBench(profile: Profile, repetitions: number, hooks: Ben
       // A mode that failed once (it cannot start, or crashed) would fail again: its later runs are skipped.
       const record = failedModes.has(run.mode)
         ? skipped(run)
-        : await executeRun(run, { probed: clusterOf(run.mode), profile, validate: false, timeoutSeconds: RUN_TIMEOUT_SECONDS, progress: hooks.progress, interrupt: hooks.interrupt });
+        : await executeRun(run, { probed: clusterOf(run.mode), profile, validate: false, timeoutSeconds: RUN_TIMEOUT_SECONDS, progress: hooks.progress, interrupt: hooks.interrupt, containersPerHost });
       if (record.status === 'failed') failedModes.add(run.mode);
       records.push(record);
       hooks.onRunDone?.(record);
     }
     return { mtus: linkMtuRecord, modes, records };
   });
+  // On the host, after the clusters are gone: the core benchmark needs no container.
+  const idlePeers = profile.idlePeers === true ? await runIdlePeers(repetitions, hooks.interrupt) : null;
   const loadAfter = loadAverage();
   const finished = new Date();
   return {
@@ -145,6 +154,7 @@ export async function runBench(profile: Profile, repetitions: number, hooks: Ben
     clusters,
     modes: result.modes,
     runs: result.records,
+    ...(idlePeers === null ? {} : { idlePeers }),
   };
 }
 
@@ -156,10 +166,10 @@ async function linkMtus({ cluster }: ProbedCluster): Promise<{ container: Record
   return { container: parseLinkMtus(container.stdout), host: parseLinkMtus(host.stdout) };
 }
 
-function modeRecord(id: ModeId, refused: string | null, { cluster }: ProbedCluster): ModeRecord {
+function modeRecord(id: ModeId, refused: string | null, { cluster }: ProbedCluster, containersPerHost: number): ModeRecord {
   const mode = modeById(id);
-  // A refused mode has no spec; its placement is the one it would have had.
-  const slots = refused === null ? jobForMode(mode, { command: FFBENCH_MPI, args: [] }, RUN_TIMEOUT_SECONDS).slots : [];
+  // A refused mode has no spec; its placement is the one it would have had (of its 2-rank runs).
+  const slots = refused === null ? jobForMode(mode, { command: FFBENCH_MPI, args: [] }, RUN_TIMEOUT_SECONDS, { ranks: 2, containersPerHost }).slots : [];
   const placement = slots.map((slot) => {
     const container = cluster.containers.find((c) => c.host === slot.host && c.index === slot.containerIndex);
     return { rank: slot.rank, host: slot.host, container: container?.name ?? '?' };

@@ -7,7 +7,7 @@ import { formatOutputLine, type OutputLine } from '../../ts-runtime/src/launcher
 import type { PairOutcome } from '../../ts-runtime/src/orchestrator/actual-paths';
 import { PATH_CHAR } from '../../ts-runtime/src/orchestrator/path-kind';
 import { REPO_ROOT } from '../../ts-runtime/src/util/repo-root';
-import { jobForMode, modeById, type BenchMode } from './modes';
+import { BENCH_CLUSTER, jobForMode, modeById, type BenchMode } from './modes';
 import { parseMpiResult, ranksOnDistinctCores, type MpiResult } from './mpi-result';
 import { NETPIPE_PROGRAM, netpipeArgs, parseNetpipeOutput } from './netpipe';
 import type { MpiPass, Profile } from './profiles';
@@ -29,6 +29,8 @@ export interface RunContext {
   readonly timeoutSeconds: number;
   readonly progress: Progress;
   readonly interrupt: AbortSignal;
+  /** Containers per host of the cluster (default BENCH_CLUSTER's): passes with more ranks need more. */
+  readonly containersPerHost?: number;
 }
 
 /** ffbench_mpi's arguments for one pass; rank 0 writes the JSON into host 0's shared directory. */
@@ -45,14 +47,14 @@ export function mpiArgs(pass: MpiPass, validate: boolean): string[] {
   ];
 }
 
-function programOf(run: ScheduledRun, context: RunContext): { command: string; args: string[] } {
+function programOf(run: ScheduledRun, context: RunContext): { command: string; args: string[]; ranks: number } {
   if (run.work.kind === 'netpipe') {
     if (context.profile.netpipe === null) throw new FfError('INTERNAL', 'a NetPIPE run was scheduled without a NetPIPE plan');
-    return { command: NETPIPE_PROGRAM, args: netpipeArgs(context.profile.netpipe) };
+    return { command: NETPIPE_PROGRAM, args: netpipeArgs(context.profile.netpipe), ranks: 2 };
   }
   const pass = context.profile.passes[run.work.pass];
   if (pass === undefined) throw new FfError('INTERNAL', `run ${run.index} names pass ${run.work.pass}, which the profile does not have`);
-  return { command: FFBENCH_MPI, args: mpiArgs(pass, context.validate) };
+  return { command: FFBENCH_MPI, args: mpiArgs(pass, context.validate), ranks: pass.ranks ?? 2 };
 }
 
 /**
@@ -63,7 +65,8 @@ function programOf(run: ScheduledRun, context: RunContext): { command: string; a
  */
 export async function executeRun(run: ScheduledRun, context: RunContext): Promise<RunRecord> {
   const mode = modeById(run.mode);
-  const job = jobForMode(mode, programOf(run, context), context.timeoutSeconds);
+  const program = programOf(run, context);
+  const job = jobForMode(mode, program, context.timeoutSeconds, { ranks: program.ranks, containersPerHost: context.containersPerHost ?? BENCH_CLUSTER.containersPerHost });
   const tail: string[] = [];
   const onLine = (line: OutputLine): void => {
     tail.push(formatOutputLine(line));
@@ -124,9 +127,17 @@ export async function executeRun(run: ScheduledRun, context: RunContext): Promis
 export function pathProblem(mode: BenchMode, outcomes: readonly (readonly PairOutcome[])[] | null): string | null {
   if (outcomes === null) return null;
   const problems: string[] = [];
-  for (const [from, to] of [[0, 1], [1, 0]] as const) {
+  // Every ordered pair of the run's ranks. With more than 2 ranks some pairs never talk (mr pairs rank i
+  // with i + n/2 only) and the BTL reports nothing for them: only a pair that used another path is wrong,
+  // and at least one must have used the mode's.
+  const ranks = Math.max(2, outcomes.length);
+  const pairs = Array.from({ length: ranks }, (_, from) => Array.from({ length: ranks }, (_, to) => [from, to] as const)).flat().filter(([from, to]) => from !== to);
+  if (ranks > 2 && !pairs.some(([from, to]) => outcomes[from]?.[to]?.actual === mode.expectedPath)) {
+    problems.push(`no pair of the ${ranks} ranks used ${mode.expectedPath}`);
+  }
+  for (const [from, to] of pairs) {
     const outcome = outcomes[from]?.[to];
-    if (outcome?.actual === mode.expectedPath) continue;
+    if (outcome?.actual === mode.expectedPath || (ranks > 2 && outcome?.actual === 'unknown')) continue;
     const used = outcome === undefined || outcome.actual === 'unknown' ? 'an unreported path' : outcome.actual;
     problems.push(`rank ${from} -> rank ${to} used ${used}${outcome?.reason === undefined ? '' : ` (${outcome.reason})`}, not ${mode.expectedPath}`);
   }

@@ -10,7 +10,7 @@ import { pairedRatio, spreadOf, type Spread } from './statistics';
  * repetitions with min and max, ratios between modes from paired repetitions, the paper's figures and
  * the freeflow BTL's targets.
  */
-export const METRIC_IDS = ['latency', 'bandwidth', 'bibw', 'cpu'] as const;
+export const METRIC_IDS = ['latency', 'bandwidth', 'bibw', 'cpu', 'rate', 'rate-2pairs', 'allreduce', 'alltoall'] as const;
 export type MetricId = (typeof METRIC_IDS)[number];
 
 export interface Metric {
@@ -19,20 +19,32 @@ export interface Metric {
   readonly title: string;
   /** For chart titles. */
   readonly short: string;
-  readonly unit: 'us' | 'MB/s' | 'ns/B';
+  readonly unit: 'us' | 'MB/s' | 'ns/B' | 'M msg/s';
   readonly pick: (result: MpiSizeResult) => number | null | undefined;
+  /** The runs' rank count (passes with `ranks`); 2 unless said. */
+  readonly ranks: number;
 }
 
 export const METRICS: Readonly<Record<MetricId, Metric>> = {
-  latency: { id: 'latency', benchmark: 'latency', title: 'half round-trip latency', short: 'latency', unit: 'us', pick: (r) => r.latency_us },
-  bandwidth: { id: 'bandwidth', benchmark: 'bw', title: 'bandwidth (one way, streaming)', short: 'bandwidth', unit: 'MB/s', pick: (r) => r.bandwidth_mb_s },
-  bibw: { id: 'bibw', benchmark: 'bibw', title: 'bidirectional bandwidth', short: 'bidirectional bandwidth', unit: 'MB/s', pick: (r) => r.bandwidth_mb_s },
-  cpu: { id: 'cpu', benchmark: 'bw', title: 'CPU time per byte (both ranks, streaming; MPI busy-polls)', short: 'CPU per byte', unit: 'ns/B', pick: (r) => r.cpu_ns_per_byte },
+  latency: { id: 'latency', benchmark: 'latency', title: 'half round-trip latency', short: 'latency', unit: 'us', pick: (r) => r.latency_us, ranks: 2 },
+  bandwidth: { id: 'bandwidth', benchmark: 'bw', title: 'bandwidth (one way, streaming)', short: 'bandwidth', unit: 'MB/s', pick: (r) => r.bandwidth_mb_s, ranks: 2 },
+  bibw: { id: 'bibw', benchmark: 'bibw', title: 'bidirectional bandwidth', short: 'bidirectional bandwidth', unit: 'MB/s', pick: (r) => r.bandwidth_mb_s, ranks: 2 },
+  cpu: { id: 'cpu', benchmark: 'bw', title: 'CPU time per byte (both ranks, streaming; MPI busy-polls)', short: 'CPU per byte', unit: 'ns/B', pick: (r) => r.cpu_ns_per_byte, ranks: 2 },
+  // Issue 10: osu_mbw_mr-style message rate (windows of 64), and collectives on 4 ranks.
+  rate: { id: 'rate', benchmark: 'mr', title: 'message rate, 1 pair (2 ranks)', short: 'message rate, 1 pair', unit: 'M msg/s', pick: (r) => perMillion(r.message_rate_per_s), ranks: 2 },
+  'rate-2pairs': { id: 'rate-2pairs', benchmark: 'mr', title: 'message rate, 2 pairs (4 ranks on 2 cores)', short: 'message rate, 2 pairs', unit: 'M msg/s', pick: (r) => perMillion(r.message_rate_per_s), ranks: 4 },
+  allreduce: { id: 'allreduce', benchmark: 'allreduce', title: 'MPI_Allreduce time, 4 ranks on 2 cores', short: 'allreduce, 4 ranks', unit: 'us', pick: (r) => r.latency_us, ranks: 4 },
+  alltoall: { id: 'alltoall', benchmark: 'alltoall', title: 'MPI_Alltoall time, 4 ranks on 2 cores', short: 'alltoall, 4 ranks', unit: 'us', pick: (r) => r.latency_us, ranks: 4 },
 };
+
+function perMillion(value: number | null | undefined): number | null | undefined {
+  return typeof value === 'number' ? value / 1e6 : value;
+}
 
 /** The sizes of the headline, the paper's figures and the targets. */
 export const LATENCY_SIZE = 8;
 export const BANDWIDTH_SIZE = 4 * 1024 * 1024;
+export const COLLECTIVE_LARGE_SIZE = 64 * 1024;
 
 /** Runs that measured something (ok or invalid): an invalid run's numbers are shown, marked. */
 function measuredRuns(raw: RawReport, mode: ModeId): RunRecord[] {
@@ -41,10 +53,10 @@ function measuredRuns(raw: RawReport, mode: ModeId): RunRecord[] {
 
 /** The value of one metric at one size, by repetition. */
 export function valuesByRepetition(raw: RawReport, mode: ModeId, metric: MetricId, size: number): Map<number, number> {
-  const { benchmark, pick } = METRICS[metric];
+  const { benchmark, pick, ranks } = METRICS[metric];
   const values = new Map<number, number>();
   for (const run of measuredRuns(raw, mode)) {
-    if (run.mpi?.benchmark !== benchmark) continue;
+    if (run.mpi?.benchmark !== benchmark || run.mpi.job.ranks !== ranks) continue;
     const result = run.mpi.results.find((candidate) => candidate.size === size);
     const value = result === undefined ? undefined : pick(result);
     if (typeof value === 'number' && Number.isFinite(value)) values.set(run.repetition, value);
@@ -63,7 +75,7 @@ export function ratioOf(raw: RawReport, candidate: ModeId, baseline: ModeId, met
 
 /** Sizes at which a metric was measured, ascending. */
 export function sizesOf(raw: RawReport, metric: MetricId): number[] {
-  const sizes = raw.profile.passes.filter((pass) => pass.benchmark === METRICS[metric].benchmark).flatMap((pass) => pass.sizes);
+  const sizes = raw.profile.passes.filter((pass) => pass.benchmark === METRICS[metric].benchmark && (pass.ranks ?? 2) === METRICS[metric].ranks).flatMap((pass) => pass.sizes);
   return [...new Set(sizes)].sort((a, b) => a - b);
 }
 
@@ -212,6 +224,13 @@ export interface Target {
 export const SHM_TARGETS: readonly Target[] = [
   { label: '8 B latency, freeflow (2 containers) / vader (1 namespace)', metric: 'latency', size: LATENCY_SIZE, candidate: 'freeflow-same-host', baseline: 'vader', bound: 'at most', required: 1.0, aim: 0.9 },
   { label: '4 MiB bandwidth, freeflow / vader without single copy', metric: 'bandwidth', size: BANDWIDTH_SIZE, candidate: 'freeflow-same-host', baseline: 'vader-2copy', bound: 'at least', required: 1.0, aim: 1.05 },
+  // Issue 10 item 3: 4 ranks are 4 containers of one host for freeflow, one namespace for vader.
+  { label: '8 B message rate, 1 pair, freeflow / vader', metric: 'rate', size: LATENCY_SIZE, candidate: 'freeflow-same-host', baseline: 'vader', bound: 'at least', required: 1.0, aim: null },
+  { label: '8 B message rate, 2 pairs, freeflow / vader', metric: 'rate-2pairs', size: LATENCY_SIZE, candidate: 'freeflow-same-host', baseline: 'vader', bound: 'at least', required: 1.0, aim: null },
+  { label: '8 B allreduce, 4 ranks, freeflow / vader (time)', metric: 'allreduce', size: LATENCY_SIZE, candidate: 'freeflow-same-host', baseline: 'vader', bound: 'at most', required: 1.0, aim: null },
+  { label: '64 KiB allreduce, 4 ranks, freeflow / vader (time)', metric: 'allreduce', size: COLLECTIVE_LARGE_SIZE, candidate: 'freeflow-same-host', baseline: 'vader', bound: 'at most', required: 1.0, aim: null },
+  { label: '8 B alltoall, 4 ranks, freeflow / vader (time)', metric: 'alltoall', size: LATENCY_SIZE, candidate: 'freeflow-same-host', baseline: 'vader', bound: 'recorded', required: 0, aim: null },
+  { label: '64 KiB alltoall, 4 ranks, freeflow / vader (time)', metric: 'alltoall', size: COLLECTIVE_LARGE_SIZE, candidate: 'freeflow-same-host', baseline: 'vader', bound: 'recorded', required: 0, aim: null },
 ];
 
 /** The inter-host planes' targets (issue 8), at each MTU whose modes ran. */

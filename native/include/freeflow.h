@@ -512,6 +512,114 @@ static inline void ff_ring_consume(ff_ring_rx_t *rx)
     atomic_store_explicit(rx->tail, rx->pos, memory_order_release);
 }
 
+/* ------------------------------------------------------------------------------------------------ */
+/* Poll schedule: which inbound rings a consumer looks at on one progress pass.
+ *
+ * Scanning every claimed ring on every pass makes a pass cost grow with peers that never send (each
+ * empty ring is a trylock, a header load and a branch): with 63 silent peers the 8 B latency grew by
+ * half. Instead, rings that carried a record recently are "hot" and polled on every pass; a ring whose
+ * polls came back empty `demote_after` times in a row turns "cold", and cold rings are polled
+ * round-robin, `cold_per_pass` of them per pass. A pass therefore costs (hot rings + cold_per_pass)
+ * polls whatever the number of silent peers, and a cold ring is polled at least once every
+ * ceil(rings / cold_per_pass) passes: the bound on the extra latency of a peer's first message after a
+ * silence. A record found in a cold ring makes it hot again.
+ *
+ * Everything here is private to the consumer: nothing another process writes decides which ring is
+ * polled, so no forged word can make the consumer skip a ring, and every ring stays within the bound.
+ * Not thread-safe: callers serialise passes (the BTL holds one try-lock per pass).
+ */
+#define FF_POLL_COLD UINT32_MAX
+
+typedef struct ff_poll_schedule {
+    uint32_t *hot;           /* ring indices polled every pass, densely packed in [0, hot_count) */
+    uint32_t *hot_slot;      /* per ring: its index in hot[], or FF_POLL_COLD */
+    uint32_t *quiet;         /* per ring: empty polls in a row while hot */
+    uint32_t capacity;       /* most rings */
+    uint32_t rings;          /* rings added so far: indices 0 .. rings-1 */
+    uint32_t hot_count;
+    uint32_t cold_cursor;    /* next ring index the round-robin of cold rings looks at */
+    uint32_t cold_per_pass;  /* >= 1 */
+    uint32_t demote_after;   /* empty polls before a hot ring turns cold; 0: never (poll every ring every pass) */
+} ff_poll_schedule_t;
+
+/* One pass over the schedule: begin, then next/report until next returns false. */
+typedef struct ff_poll_pass {
+    uint32_t next_hot;       /* index into hot[] */
+    uint32_t cold_left;      /* cold rings still to poll this pass */
+    uint32_t sweep_left;     /* ring indices the round-robin may still look at this pass */
+    uint32_t ring;           /* the ring returned by the last next */
+    bool ring_was_cold;
+} ff_poll_pass_t;
+
+/* Allocates room for `capacity` rings. cold_per_pass 0 is taken as 1. */
+FF_API ff_status_t ff_poll_schedule_init(ff_poll_schedule_t *schedule, uint32_t capacity, uint32_t cold_per_pass,
+                                         uint32_t demote_after);
+FF_API void ff_poll_schedule_fini(ff_poll_schedule_t *schedule);
+/* Adds ring index `schedule->rings` (the next one), hot: a new ring is about to carry its first record.
+ * FF_ERR_FULL past the capacity. */
+FF_API ff_status_t ff_poll_schedule_add(ff_poll_schedule_t *schedule);
+
+static inline void ff_poll_pass_begin(const ff_poll_schedule_t *schedule, ff_poll_pass_t *pass)
+{
+    pass->next_hot = 0;
+    pass->cold_left = schedule->rings > schedule->hot_count ? schedule->cold_per_pass : 0;
+    pass->sweep_left = schedule->rings;
+    pass->ring = FF_POLL_COLD;
+    pass->ring_was_cold = false;
+}
+
+/* The next ring to poll in this pass, or false when the pass is over. Every next must be followed by
+ * ff_poll_pass_report before the following next. */
+static inline bool ff_poll_pass_next(ff_poll_schedule_t *schedule, ff_poll_pass_t *pass, uint32_t *ring)
+{
+    if (pass->next_hot < schedule->hot_count) {
+        *ring = pass->ring = schedule->hot[pass->next_hot];
+        pass->ring_was_cold = false;
+        return true;
+    }
+    /* Round-robin over ring indices, not over the cold set: the set changes as rings turn hot and
+     * cold, while the cursor passes every index once per `rings` steps, which is what bounds how long
+     * a cold ring waits. A pass takes at least min(cold_per_pass, rings) steps. */
+    while (pass->cold_left && pass->sweep_left) {
+        const uint32_t candidate = schedule->cold_cursor;
+        schedule->cold_cursor = candidate + 1 >= schedule->rings ? 0 : candidate + 1;
+        --pass->sweep_left;
+        if (schedule->hot_slot[candidate] == FF_POLL_COLD) {
+            --pass->cold_left;
+            *ring = pass->ring = candidate;
+            pass->ring_was_cold = true;
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Whether the ring returned by the last next carried anything (or was busy elsewhere: report true, it
+ * is not idle). Moves rings between hot and cold. */
+static inline void ff_poll_pass_report(ff_poll_schedule_t *schedule, ff_poll_pass_t *pass, bool carried)
+{
+    const uint32_t ring = pass->ring;
+    if (!pass->ring_was_cold) {
+        if (carried || schedule->demote_after == 0) {
+            schedule->quiet[ring] = 0;
+            ++pass->next_hot;
+        } else if (++schedule->quiet[ring] < schedule->demote_after) {
+            ++pass->next_hot;
+        } else {
+            /* demote: the last hot ring takes this one's place and is polled next (not skipped) */
+            const uint32_t last = schedule->hot[--schedule->hot_count];
+            schedule->hot[pass->next_hot] = last;
+            schedule->hot_slot[last] = pass->next_hot;
+            schedule->hot_slot[ring] = FF_POLL_COLD;
+        }
+    } else if (carried) {
+        /* promote: appended to hot[], so this pass polls it once more before the round-robin goes on */
+        schedule->quiet[ring] = 0;
+        schedule->hot_slot[ring] = schedule->hot_count;
+        schedule->hot[schedule->hot_count++] = ring;
+    }
+}
+
 #endif /* !__cplusplus: rings */
 
 /* ================================================================================================ */

@@ -42,6 +42,17 @@ foreach(program p2p datatypes collectives threads stress allpairs)
   ffcheck_add_test(${program}.freeflow RANKS 5 BTL freeflow PROGRAM ${program} ARGS ${FFCHECK_QUICK_${program}})
 endforeach()
 
+# The poll schedule under constant churn (docs/btl.md, "Polling many peers"): every ring counts idle
+# after one empty pass, so messages keep arriving in idle rings found by the round-robin.
+foreach(program stress allpairs threads)
+  add_test(NAME ffcheck.${program}.freeflow-idle-churn
+    COMMAND ${FFCHECK_EXPECT} --exit zero --require "subtests passed" --forbid "^FAIL|TIMEOUT" --
+      ${FFCHECK_MPIRUN} --mca btl self,freeflow --mca btl_freeflow_poll_idle_after 1 -n 5
+      $<TARGET_FILE:ffcheck_${program}> ${FFCHECK_WATCHDOG})
+  set_tests_properties(ffcheck.${program}.freeflow-idle-churn PROPERTIES TIMEOUT 150 LABELS mpi
+    ENVIRONMENT "${FFCHECK_FREEFLOW_ENV}")
+endforeach()
+
 # MPI_Comm_spawn: parents and children reach each other through freeflow in both directions.
 foreach(btl vader freeflow)
   add_test(NAME ffcheck.spawn.${btl}
