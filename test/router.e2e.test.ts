@@ -41,18 +41,7 @@ function byName(name: string): ManifestRun {
   return run;
 }
 
-/**
- * Known gap, not hidden: MPI one-sided windows across r pairs. The rdma module (btl_freeflow_rdma.c) has
- * no router transport, so osc rdma cannot serve such windows and osc pt2pt takes them; pt2pt's
- * passive-target lock then hangs over the router module (fence and pscw pass). Tracked in issue 8's note.
- */
-const KNOWN_ROUTER_GAPS = new Set(['rma-2h2c-4r']);
-
-test('the known router gaps name manifest runs that exist (the list cannot go stale)', () => {
-  for (const name of KNOWN_ROUTER_GAPS) assert.ok(byName(name).hosts > 1, name);
-});
-
-for (const run of [...manifest.runs.filter((candidate) => candidate.hosts > 1 && !KNOWN_ROUTER_GAPS.has(candidate.name)), ...threeHostRuns]) {
+for (const run of [...manifest.runs.filter((candidate) => candidate.hosts > 1), ...threeHostRuns]) {
   test(`${run.name} --inter-host router: ${run.ranks} ranks on ${run.hosts} hosts x ${run.containersPerHost} containers`, async () => {
     const slots = Math.ceil(run.ranks / (run.hosts * run.containersPerHost));
     const result = await runFfrun(
