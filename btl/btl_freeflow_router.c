@@ -147,11 +147,11 @@ bool mca_btl_freeflow_router_init(void)
 {
     mca_btl_freeflow_component_t *c = &mca_btl_freeflow_component;
     ff_agent_refusal_t why = FF_AGENT_OK;
-    ff_status_t status = ff_agent_register(c->dir, &c->key, c->my_id, &router.agent, &why);
+    ff_status_t status = mca_btl_freeflow_agent_acquire(&router.agent, &why);
     if (FF_OK == status) {
         status = ff_route_open(router.agent, &router.route, &why);
         if (FF_OK != status) {
-            ff_agent_close(router.agent);
+            mca_btl_freeflow_agent_release(router.agent);
             router.agent = NULL;
         }
     }
@@ -174,7 +174,7 @@ bool mca_btl_freeflow_router_init(void)
                                             OBJ_CLASS(router_frag_t), ROUTER_MAX_SEND, opal_cache_line_size, 8, -1, 8,
                                             NULL, 0, NULL, NULL, NULL)) {
         ff_route_close(router.route);
-        ff_agent_close(router.agent);
+        mca_btl_freeflow_agent_release(router.agent);
         router.route = NULL;
         router.agent = NULL;
         return false;
@@ -602,7 +602,7 @@ static void shutdown_route(void)
     router.module_live = false;
     ff_route_close(router.route);
     router.route = NULL;
-    ff_agent_close(router.agent);
+    mca_btl_freeflow_agent_release(router.agent);
     router.agent = NULL;
 }
 

@@ -3,6 +3,12 @@ import * as path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { z } from 'zod';
+import { parseRunArgs } from '../ts-runtime/src/cli/run/args';
+import { jobVolumes, runJobOnCluster, withProbedCluster, type JobOnCluster } from '../ts-runtime/src/cli/run/run-job';
+import type { OutputLine } from '../ts-runtime/src/launcher/rank-output';
+import { PATH_CHAR } from '../ts-runtime/src/orchestrator/path-kind';
+import { placeRanks } from '../ts-runtime/src/orchestrator/placement';
+import { resolveJobUser } from '../ts-runtime/src/spec/user';
 import { REPO_ROOT } from '../ts-runtime/src/util/repo-root';
 import { FfrunProcess, runFfrun, waitFor } from './support/ffrun';
 import { loadManifest, type ManifestRun } from './support/manifest';
@@ -130,6 +136,47 @@ test('router traffic goes over the underlay (ul0 busy, vxlan0 ~idle); the agent 
   } finally {
     await ffrun.stop();
   }
+});
+
+/**
+ * A rank with both `h` and `r` pairs: a job on hosts with and without RDMA. This machine has no RDMA, so
+ * the test sets the RDMA flag of h0 and h1 in the hosts' probe results (the only thing replaced; the
+ * router carries UCX over tcp either way): `auto` then plans `r` between h0 and h1 (BOTH_RDMA) and `h`
+ * between them and h2, so the ranks of h0 and h1 hold both planes. Each pair must be carried by the plane
+ * it was planned (the BTL's report); with one registration per plane the agent refused the second and
+ * those pairs fell back to tcp.
+ */
+test('auto, 3 hosts x 2 containers, RDMA flagged on h0 and h1: r between h0 and h1, h with h2, each pair carried as planned; allpairs passes', async () => {
+  const { spec } = parseRunArgs(['-n', '6', '--hosts', '3', '--containers-per-host', '2', '--timeout', '240', '--', path.join(BIN, 'ffcheck_allpairs')]);
+  const slots = placeRanks(spec.cluster, spec.ranks, spec.placement);
+  const lines: OutputLine[] = [];
+  const hooks = {
+    progress: { step: <T>(_label: string, work: () => Promise<T>) => work(), note: () => {} },
+    interrupt: new AbortController().signal,
+    onPlan: () => {},
+    onLine: (line: OutputLine) => void lines.push(line),
+  };
+  let jobId = '';
+  const { result } = await withProbedCluster({ ...spec.cluster, ...jobVolumes(spec), user: resolveJobUser(spec.user), agents: true }, hooks, (probed): Promise<JobOnCluster> => {
+    jobId = probed.cluster.jobId;
+    const capabilities = probed.capabilities.map((host, index) => (index < 2 ? { ...host, rdma: true } : host));
+    return runJobOnCluster({ cluster: probed.cluster, capabilities }, spec, slots, hooks);
+  });
+  const output = lines.map((line) => line.text).join('\n');
+  assert.is(result.mpirun.exitCode, 0, output);
+  const planned = result.plan.paths.map((row) => row.map((kind) => PATH_CHAR[kind]).join(''));
+  assert.equal(planned, ['smrrhh', 'msrrhh', 'rrsmhh', 'rrmshh', 'hhhhsm', 'hhhhms']);
+  const actual = result.outcomes!.map((row) => row.map((outcome) => (outcome.actual === 'unknown' ? '?' : PATH_CHAR[outcome.actual])).join(''));
+  assert.equal(actual, planned, output);
+  assert.equal(result.plan.interHost.pairs.map((pair) => [pair.hosts, pair.plane, pair.reason]), [
+    [[0, 1], 'router', 'FF_PLANE_REASON_BOTH_RDMA'],
+    [[0, 2], 'handoff', 'FF_PLANE_REASON_NO_COMMON_RDMA'],
+    [[1, 2], 'handoff', 'FF_PLANE_REASON_NO_COMMON_RDMA'],
+  ]);
+  assert.match(output, /PASS allpairs/);
+  assert.not.match(output, /DUPLICATE_OWNER|cannot register|cannot open a router route/);
+  const problems = leftoversOf(jobId);
+  assert.equal(problems, [], `job ${jobId} left: ${problems.join('\n')}`);
 });
 
 test('--inter-host router with network overlay is refused, naming the fix', async () => {
