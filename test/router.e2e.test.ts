@@ -119,7 +119,9 @@ test('router traffic goes over the underlay (ul0 busy, vxlan0 ~idle); the agent 
     await new Promise((resolve) => setTimeout(resolve, 2000));
     const vxlan = linkBytes(host0, 'vxlan0') - before.vxlan;
     const underlay = linkBytes(host0, 'ul0') - before.underlay;
-    assert.ok(underlay > 16 * 1024 * 1024, `the underlay carried only ${underlay} B in 2 s`);
+    // a direction, not a speed: at least one 4 MiB message on the underlay, the overlay nearly silent
+    // (16 MiB here failed at load 40 on 2 vCPUs with 9 MB moved)
+    assert.ok(underlay > 4 * 1024 * 1024, `the underlay carried only ${underlay} B in 2 s`);
     assert.ok(vxlan < 256 * 1024, `vxlan0 carried ${vxlan} B in 2 s while router pairs streamed (${underlay} B on ul0)`);
 
     const [agent] = processesMatching(new RegExp(`ffagent --control /run/freeflow-jobs/${jobId}/agents/h1\\.sock`));
