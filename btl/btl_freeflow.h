@@ -188,6 +188,10 @@ ff_pair_route_t mca_btl_freeflow_pair_route(const opal_proc_t *proc, char *reaso
 /* path `h` (btl_freeflow_sock.c) */
 void mca_btl_freeflow_sock_register_params(const mca_base_component_t *version); /* btl_freeflow_sock_* */
 bool mca_btl_freeflow_sock_wanted(void);     /* the path table plans h from this rank to some peer */
+/* The rank's registration with its host's agent, shared by the h and r modules (btl_freeflow_agent.c):
+ * the first acquire registers, the last release closes it. */
+ff_status_t mca_btl_freeflow_agent_acquire(ff_agent_conn_t **conn, ff_agent_refusal_t *why);
+void mca_btl_freeflow_agent_release(ff_agent_conn_t *conn);
 bool mca_btl_freeflow_sock_init(void);       /* registers with the host's agent; false: h pairs decline */
 bool mca_btl_freeflow_sock_registered(void);
 const char *mca_btl_freeflow_sock_decline_reason(const opal_proc_t *proc, const mca_btl_freeflow_modex_t *modex);

@@ -105,6 +105,9 @@ static mca_btl_base_descriptor_t *router_prepare_src(struct mca_btl_base_module_
                                                      size_t reserve, size_t *size, uint32_t flags);
 static int router_send(struct mca_btl_base_module_t *btl, struct mca_btl_base_endpoint_t *endpoint,
                        struct mca_btl_base_descriptor_t *descriptor, mca_btl_base_tag_t tag);
+static int router_sendi(struct mca_btl_base_module_t *btl, struct mca_btl_base_endpoint_t *endpoint,
+                        struct opal_convertor_t *convertor, void *header, size_t header_size, size_t payload_size,
+                        uint8_t order, uint32_t flags, mca_btl_base_tag_t tag, mca_btl_base_descriptor_t **descriptor);
 
 mca_btl_freeflow_module_t mca_btl_freeflow_router_module = {
     .super = {
@@ -116,6 +119,7 @@ mca_btl_freeflow_module_t mca_btl_freeflow_router_module = {
         .btl_free = router_free,
         .btl_prepare_src = router_prepare_src,
         .btl_send = router_send,
+        .btl_sendi = router_sendi,
         .btl_dump = mca_btl_base_dump,
         .btl_register_error = mca_btl_freeflow_register_error,
     },
@@ -178,11 +182,11 @@ bool mca_btl_freeflow_router_init(void)
 {
     mca_btl_freeflow_component_t *c = &mca_btl_freeflow_component;
     ff_agent_refusal_t why = FF_AGENT_OK;
-    ff_status_t status = ff_agent_register(c->dir, &c->key, c->my_id, &router.agent, &why);
+    ff_status_t status = mca_btl_freeflow_agent_acquire(&router.agent, &why);
     if (FF_OK == status) {
         status = ff_route_open(router.agent, &router.route, &why);
         if (FF_OK != status) {
-            ff_agent_close(router.agent);
+            mca_btl_freeflow_agent_release(router.agent);
             router.agent = NULL;
         }
     }
@@ -215,7 +219,7 @@ bool mca_btl_freeflow_router_init(void)
                                             OBJ_CLASS(router_frag_t), param.max_send_size, opal_cache_line_size, 8, -1, 8,
                                             NULL, 0, NULL, NULL, NULL)) {
         ff_route_close(router.route);
-        ff_agent_close(router.agent);
+        mca_btl_freeflow_agent_release(router.agent);
         router.route = NULL;
         router.agent = NULL;
         return false;
@@ -461,6 +465,63 @@ static int router_send(struct mca_btl_base_module_t *btl, struct mca_btl_base_en
     return OPAL_SUCCESS;
 }
 
+/*
+ * Sends a small message at once, or declines (OPAL_ERR_OUT_OF_RESOURCE) and ob1 falls back to a request.
+ * Needed for correctness, not only speed: osc pt2pt answers MPI_Compare_and_swap with a blocking MPI_Send
+ * from its opal_progress callback (ompi_osc_pt2pt_cswap_start). When the thread is already waiting on
+ * another request and MPI runs with threads (any level above MPI_THREAD_SINGLE), that nested wait
+ * (ompi_sync_wait_mt) is not the progress owner and sleeps on a condition variable without progressing,
+ * so a send that completes only from progress never completes: the rank hangs. A send that is complete
+ * when sendi returns never waits. (vader has sendi; tcp's send returns 1 when it wrote at once.)
+ */
+static int router_sendi(struct mca_btl_base_module_t *btl, struct mca_btl_base_endpoint_t *ep,
+                        struct opal_convertor_t *convertor, void *header, size_t header_size, size_t payload_size,
+                        uint8_t order, uint32_t flags, mca_btl_base_tag_t tag, mca_btl_base_descriptor_t **descriptor)
+{
+    router_endpoint_t *endpoint = (router_endpoint_t *) (void *) ep;
+    (void) btl;
+    (void) order;
+    (void) flags;
+    if (NULL != descriptor) {
+        *descriptor = NULL;
+    }
+    if (header_size + payload_size > ROUTER_EAGER_LIMIT) {
+        return OPAL_ERR_OUT_OF_RESOURCE;
+    }
+    const uint32_t len = (uint32_t) (header_size + payload_size);
+    OPAL_THREAD_LOCK(&router.lock);
+    /* Behind queued fragments it would overtake them (ob1 matches in send order). The convertor is
+     * untouched until the room is reserved: ob1 resets it on a decline only when it gets a descriptor. */
+    uint8_t *p = opal_list_is_empty(&router.pending)
+                     ? ff_route_reserve(router.route, endpoint->peer_id, endpoint->peer_host, len)
+                     : NULL;
+    if (NULL == p) {
+        OPAL_THREAD_UNLOCK(&router.lock);
+        return OPAL_ERR_OUT_OF_RESOURCE;
+    }
+    memcpy(p, header, header_size);
+    if (payload_size > 0) {
+        struct iovec iov = {.iov_base = p + header_size, .iov_len = payload_size};
+        uint32_t iov_count = 1;
+        size_t packed = payload_size;
+        if (OPAL_UNLIKELY(opal_convertor_pack(convertor, &iov, &iov_count, &packed) < 0 || packed != payload_size)) {
+            OPAL_THREAD_UNLOCK(&router.lock);
+            char message[256];
+            snprintf(message, sizeof(message),
+                     "freeflow: %s: the convertor packed %zu of the %zu bytes ob1 asked the router module to send. "
+                     "Aborting.",
+                     OPAL_NAME_PRINT(OPAL_PROC_MY_NAME), packed, payload_size);
+            router_fatal(endpoint->proc, message);
+            return OPAL_ERROR;
+        }
+    }
+    ff_route_commit(router.route, p, len, len, tag);
+    ++endpoint->sent_fragments;
+    endpoint->sent_bytes += len;
+    OPAL_THREAD_UNLOCK(&router.lock);
+    return OPAL_SUCCESS;
+}
+
 static int flush_pending(void)
 {
     int count = 0;
@@ -598,7 +659,7 @@ static void shutdown_route(void)
     router.module_live = false;
     ff_route_close(router.route);
     router.route = NULL;
-    ff_agent_close(router.agent);
+    mca_btl_freeflow_agent_release(router.agent);
     router.agent = NULL;
 }
 

@@ -490,7 +490,7 @@ bool mca_btl_freeflow_sock_init(void)
 {
     mca_btl_freeflow_component_t *c = &mca_btl_freeflow_component;
     ff_agent_refusal_t why = FF_AGENT_OK;
-    ff_status_t status = ff_agent_register(c->dir, &c->key, c->my_id, &sock.agent, &why);
+    ff_status_t status = mca_btl_freeflow_agent_acquire(&sock.agent, &why);
     if (FF_OK != status) {
         /* Declining is safe: our modex says "not registered", so the peers decline too (see the top). */
         opal_output(0, "freeflow: %s: cannot register with this host's ffagent (%s/agent.sock): %s%s%s; pairs "
@@ -510,7 +510,7 @@ bool mca_btl_freeflow_sock_init(void)
     OBJ_CONSTRUCT(&sock.frags, opal_free_list_t);
     if (OPAL_SUCCESS != opal_free_list_init(&sock.frags, sizeof(sock_frag_t), opal_cache_line_size, OBJ_CLASS(sock_frag_t),
                                             param.max_send_size, opal_cache_line_size, 8, -1, 8, NULL, 0, NULL, NULL, NULL)) {
-        ff_agent_close(sock.agent);
+        mca_btl_freeflow_agent_release(sock.agent);
         sock.agent = NULL;
         return false;
     }
@@ -1507,7 +1507,7 @@ static void shutdown_sockets(void)
     FF_LOG(FF_VERBOSE_LIFECYCLE, "freeflow: %s: handoff sockets closed; blocked in poll %llu times while waiting on them",
            OPAL_NAME_PRINT(OPAL_PROC_MY_NAME), (unsigned long long) sock.waits);
     sock.inbound_count = sock.inbound_capacity = 0;
-    ff_agent_close(sock.agent);
+    mca_btl_freeflow_agent_release(sock.agent);
     sock.agent = NULL;
 }
 

@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'uvu';
@@ -9,6 +10,7 @@ import { PATH_CHAR } from '../ts-runtime/src/orchestrator/path-kind';
 import { placeRanks } from '../ts-runtime/src/orchestrator/placement';
 import { resolveJobUser } from '../ts-runtime/src/spec/user';
 import { REPO_ROOT } from '../ts-runtime/src/util/repo-root';
+import { AGENT_PORT } from '../ts-runtime/src/cluster/agents';
 import { FfrunProcess, runFfrun, waitFor } from './support/ffrun';
 import { leftoversOf, processesInJobCgroups, processesMatching } from './support/leftovers';
 
@@ -34,7 +36,11 @@ test('default (auto), 2 hosts x 2 containers: h across hosts, m within, both pla
   assert.equal(report.paths.actual, ['smhh', 'mshh', 'hhsm', 'hhms'], result.stderr);
   assert.is(report.job.interHost.requested, 'auto');
   assert.is(report.job.interHost.plane, 'handoff');
-  assert.equal(report.job.interHost.agents, [{ reachable: true }, { reachable: true }]);
+  // each agent completed the handshake with the other before the plan (the probe)
+  assert.equal(report.job.interHost.agents, [
+    { reachable: true, peers: { reached: [1], unreached: [] } },
+    { reachable: true, peers: { reached: [0], unreached: [] } },
+  ]);
   assert.equal(report.job.interHost.pairs.map((pair: { hosts: number[]; plane: string; reason: string }) => [pair.hosts, pair.plane, pair.reason]), [
     [[0, 1], 'handoff', 'FF_PLANE_REASON_NO_COMMON_RDMA'],
   ]);
@@ -102,6 +108,56 @@ test('auto, 3 hosts, the agent of h2 dead at start: t for pairs touching h2 with
   assert.match(output, /PASS allpairs/);
   // ffrun warns on stderr too, once, for the host whose agent is missing
   assert.equal(notes.filter((note) => /^warning: pairs with host \d fall back to tcp/.test(note)).map((note) => note.slice(0, 34)), ['warning: pairs with host 2 fall ba']);
+  assertClean(jobId);
+});
+
+/**
+ * Agents that answer ffrun but cannot reach each other: the agent port is filtered between h1 and h2 on
+ * the underlay (policy-routing rules in h1's namespace: h1 cannot connect to h2's agent port and h1's
+ * agent answers nothing to h2's; this machine has no netfilter tools and no tc actions). Before the plan
+ * each agent probes the others (the handshake of `h`), so that pair is planned `t` with a reason naming
+ * both hosts, the others `h`, and the job passes. Without the probe the plan said `h` and the ranks'
+ * first connect between h1 and h2 failed the job.
+ */
+test('auto, 3 hosts, the agent port filtered between h1 and h2: t for that pair with the reason naming both, h elsewhere; the job passes', async () => {
+  const { spec } = parseRunArgs(['-n', '3', '--hosts', '3', '--', path.join(BIN, 'ffcheck_allpairs')]);
+  const slots = placeRanks(spec.cluster, spec.ranks, spec.placement);
+  const lines: OutputLine[] = [];
+  const hooks = {
+    progress: { step: <T>(_label: string, work: () => Promise<T>) => work(), note: () => {} },
+    interrupt: new AbortController().signal,
+    onPlan: () => {},
+    onLine: (line: OutputLine) => void lines.push(line),
+  };
+  let jobId = '';
+  const { result } = await withProbedCluster({ ...spec.cluster, ...jobVolumes(spec), user: resolveJobUser(spec.user), agents: true }, hooks, async (probed): Promise<JobOnCluster> => {
+    jobId = probed.cluster.jobId;
+    const [h1, h2] = [probed.cluster.hosts[1]!, probed.cluster.hosts[2]!];
+    for (const direction of ['dport', 'sport']) {
+      execFileSync('ip', ['-n', h1.netns, 'rule', 'add', 'to', h2.underlayIp, 'ipproto', 'tcp', direction, String(AGENT_PORT), 'prohibit']);
+    }
+    return runJobOnCluster(probed, spec, slots, hooks);
+  });
+  const output = lines.map((line) => line.text).join('\n');
+  assert.is(result.mpirun.exitCode, 0, output);
+  const rows = result.plan.paths.map((row) => row.map((kind) => PATH_CHAR[kind]).join(''));
+  assert.equal(rows, ['shh', 'hst', 'hts']);
+  const actual = result.outcomes!.map((row) => row.map((outcome) => (outcome.actual === 'unknown' ? '?' : PATH_CHAR[outcome.actual])).join(''));
+  assert.equal(actual, ['shh', 'hst', 'hts'], output);
+  const { interHost } = result.plan;
+  assert.equal(interHost.agents.map((agent) => agent.reachable), [true, true, true]);
+  assert.equal(interHost.agents.map((agent) => agent.peers?.reached), [[1, 2], [0], [0]]);
+  assert.equal(interHost.agents[1]!.peers?.unreached, [{ host: 2, reason: 'FF_AGENT_PEER_UNREACHABLE' }]);
+  for (const pair of interHost.pairs) {
+    if (pair.hosts[0] === 1 && pair.hosts[1] === 2) {
+      assert.equal([pair.plane, pair.reason], ['tcp', 'FF_PLANE_REASON_AGENTS_CANNOT_REACH']);
+      assert.match(pair.why, /h1's ffagent could not complete the handshake with h2's: FF_AGENT_PEER_UNREACHABLE/);
+      assert.match(pair.why, /h2's ffagent could not complete the handshake with h1's: FF_AGENT_PEER_UNREACHABLE/);
+    } else {
+      assert.equal([pair.plane, pair.reason], ['handoff', 'FF_PLANE_REASON_NO_COMMON_RDMA']);
+    }
+  }
+  assert.match(output, /PASS allpairs/);
   assertClean(jobId);
 });
 

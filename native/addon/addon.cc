@@ -157,12 +157,14 @@ bool HostCaps(Napi::Env env, const Napi::Value &value, ff_host_caps_t *caps) {
     return false;
 }
 
-// planeDecide(choice: string, a: HostCaps, b: HostCaps): {plane, reason, description}: the core's inter-host
-// plane policy (ff_plane_decide), so that ffrun's plan and native callers cannot disagree.
+// planeDecide(choice: string, a: HostCaps, b: HostCaps, agentsReachEachOther: boolean):
+// {plane, reason, description}: the core's inter-host plane policy (ff_plane_decide_pair), so that ffrun's
+// plan and native callers cannot disagree.
 Napi::Value PlaneDecide(const Napi::CallbackInfo &info) {
     Napi::Env env = info.Env();
-    if (info.Length() != 3 || !info[0].IsString()) {
-        Napi::TypeError::New(env, "planeDecide(choice, hostA, hostB) takes a choice name and two hosts")
+    if (info.Length() != 4 || !info[0].IsString() || !info[3].IsBoolean()) {
+        Napi::TypeError::New(env, "planeDecide(choice, hostA, hostB, agentsReachEachOther) takes a choice name, two "
+                                  "hosts and a boolean")
             .ThrowAsJavaScriptException();
         return env.Undefined();
     }
@@ -176,7 +178,7 @@ Napi::Value PlaneDecide(const Napi::CallbackInfo &info) {
     ff_host_caps_t a{}, b{};
     if (!HostCaps(env, info[1], &a) || !HostCaps(env, info[2], &b)) return env.Undefined();
     ff_plane_reason_t reason;
-    const ff_plane_t plane = ff_plane_decide(choice, &a, &b, &reason);
+    const ff_plane_t plane = ff_plane_decide_pair(choice, &a, &b, info[3].As<Napi::Boolean>().Value(), &reason);
     Napi::Object result = Napi::Object::New(env);
     result.Set("plane", ff_plane_name(plane));
     result.Set("reason", ff_plane_reason_name(reason));

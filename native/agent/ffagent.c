@@ -102,6 +102,7 @@ void conn_events(struct conn *c, uint32_t events)
 }
 
 static void job_remove(struct job *job, const char *why);
+static void probe_report(struct conn *out);
 
 /* Closes now; the memory waits in the grave until the current batch of epoll events is processed, since
  * a later event of the same batch may still point at it (it is then skipped: dead). */
@@ -138,10 +139,22 @@ void conn_close(struct conn *c)
     if (c->is_link) {
         router_link_closed(c);
     }
+    if (c->kind == K_OUT && c->is_probe) {
+        probe_report(c);
+    }
     if (c->kind == K_CTL) {
         g.controls--;
         free(c->line);
         c->line = NULL;
+        if (c->probe) {
+            for (struct conn *o = g.conns; o; o = o->next) {
+                if (o->probe_ctl == c) {
+                    o->probe_ctl = NULL; /* the launcher left: nobody wants the answer */
+                }
+            }
+            free(c->probe);
+            c->probe = NULL;
+        }
         for (int i = 0; i < MAX_JOBS; ++i) {
             if (g.jobs[i] && g.jobs[i]->lease == c) {
                 job_remove(g.jobs[i], "its launcher's control connection closed (launcher exited or was killed)");
@@ -264,6 +277,7 @@ static void peer_refuse(struct conn *c, ff_agent_refusal_t reason, const char *d
 static void request_fail(struct conn *out, ff_agent_refusal_t reason, const char *detail)
 {
     struct conn *req = out->partner;
+    out->probe_reason = reason;
     logf_("job=%s owner=%016llx -> peer owner=%016llx host=%u (%s) failed: %s (%s)", out->job ? out->job->id : "?",
           (unsigned long long) out->owner, (unsigned long long) out->peer_owner, out->peer_host, out->where,
           ff_agent_refusal_name(reason), detail);
@@ -311,7 +325,7 @@ static void out_event(struct conn *out, uint32_t events)
         }
         const int one = 1;
         setsockopt(out->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-        ff_peer_msg_t hello = {.type = out->is_link ? FF_PEER_LINK : FF_PEER_HELLO, .from_host = job->host, .to_host = out->peer_host,
+        ff_peer_msg_t hello = {.type = out->is_link ? FF_PEER_LINK : out->is_probe ? FF_PEER_PROBE : FF_PEER_HELLO, .from_host = job->host, .to_host = out->peer_host,
                                .src_owner = out->owner, .dst_owner = out->peer_owner};
         snprintf(hello.job, sizeof(hello.job), "%s", job->id);
         if (getrandom(hello.nonce, sizeof(hello.nonce), 0) != (ssize_t) sizeof(hello.nonce)) {
@@ -356,6 +370,11 @@ static void out_event(struct conn *out, uint32_t events)
         out->state = S_WAIT_ACCEPT;
         return;
     }
+    if (out->state == S_WAIT_ACCEPT && m.type == FF_PEER_ACCEPT && out->is_probe) {
+        out->probe_reason = FF_AGENT_OK;
+        conn_close(out); /* reports to the waiting control connection */
+        return;
+    }
     if (out->state == S_WAIT_ACCEPT && m.type == FF_PEER_ACCEPT && out->is_link) {
         router_link_accepted(out);
         return;
@@ -390,11 +409,12 @@ static void in_event(struct conn *in)
         return;
     }
     if (in->state == S_WAIT_HELLO) {
-        if (m.type != FF_PEER_HELLO && m.type != FF_PEER_LINK) {
+        if (m.type != FF_PEER_HELLO && m.type != FF_PEER_LINK && m.type != FF_PEER_PROBE) {
             peer_refuse(in, FF_AGENT_BAD_REQUEST, "expected hello");
             return;
         }
         in->is_link = m.type == FF_PEER_LINK;
+        in->is_probe = m.type == FF_PEER_PROBE;
         in->peer_owner = m.src_owner;
         in->owner = m.dst_owner;
         in->peer_host = m.from_host;
@@ -443,6 +463,16 @@ static void in_event(struct conn *in)
     ff_peer_mac(&job->key, "initiator", in->hello, in->nonce, expected);
     if (!ff_ct_equal(expected, m.mac, sizeof(expected))) {
         peer_refuse(in, FF_AGENT_BAD_KEY, "the peer agent's MAC does not match the job key");
+        return;
+    }
+    if (in->is_probe) {
+        /* Both agents have the job and the key, and the underlay carries the handshake: that is all a
+         * probe asks. */
+        ff_peer_msg_t accept = {.type = FF_PEER_ACCEPT};
+        const bool sent = peer_send(in, &accept, NULL);
+        logf_("job=%s probe from host %u (%s): %s", job->id, in->peer_host, in->where,
+              sent ? "handshake completed" : "sending accept failed");
+        conn_close(in);
         return;
     }
     if (in->is_link) {
@@ -952,6 +982,119 @@ fail:
     free(job);
 }
 
+/* The answer to `probe <job>` being collected on a control connection. */
+struct probe_peer {
+    uint32_t host;
+    ff_agent_refusal_t reason; /* FF_AGENT_OK: reached */
+};
+struct probe_answer {
+    unsigned waiting, count;
+    struct probe_peer peers[MAX_PEERS];
+};
+
+static void probe_record(struct probe_answer *a, uint32_t host, ff_agent_refusal_t reason)
+{
+    if (a->count < MAX_PEERS) {
+        a->peers[a->count].host = host;
+        a->peers[a->count].reason = reason;
+        a->count++;
+    }
+}
+
+static void ctl_reply(struct conn *c, const char *reply);
+static void ctl_process(struct conn *c);
+
+/* One line per probe: `ok reached=<hosts> unreached=<host>:<refusal>,...` (either list may be empty). */
+static void probe_answer_send(struct conn *ctl)
+{
+    struct probe_answer *a = ctl->probe;
+    /* in host order, whatever order the handshakes ended in */
+    char reached[6 * MAX_PEERS + 1] = "", unreached[48 * MAX_PEERS + 1] = "";
+    size_t reached_len = 0, unreached_len = 0;
+    for (unsigned i = 1; i < a->count; ++i) { /* insertion sort: at most MAX_PEERS entries */
+        for (unsigned j = i; j > 0 && a->peers[j - 1].host > a->peers[j].host; --j) {
+            const struct probe_peer swap = a->peers[j];
+            a->peers[j] = a->peers[j - 1];
+            a->peers[j - 1] = swap;
+        }
+    }
+    for (unsigned i = 0; i < a->count; ++i) {
+        const unsigned host = (unsigned) a->peers[i].host;
+        if (FF_AGENT_OK == a->peers[i].reason) {
+            reached_len += (size_t) snprintf(reached + reached_len, sizeof(reached) - reached_len, "%s%u",
+                                             reached_len ? "," : "", host);
+        } else {
+            unreached_len += (size_t) snprintf(unreached + unreached_len, sizeof(unreached) - unreached_len, "%s%u:%s",
+                                               unreached_len ? "," : "", host, ff_agent_refusal_name(a->peers[i].reason));
+        }
+    }
+    char reply[sizeof(reached) + sizeof(unreached) + 32];
+    snprintf(reply, sizeof(reply), "ok reached=%s unreached=%s", reached, unreached);
+    free(a);
+    ctl->probe = NULL;
+    ctl_reply(ctl, reply);
+    if (!ctl->dead) {
+        ctl_process(ctl); /* lines that arrived while the probe ran */
+    }
+}
+
+/* A probe's K_OUT closes (handshake done, refused, failed or timed out): its outcome goes to the control
+ * connection that asked, which answers once every peer has reported. */
+static void probe_report(struct conn *out)
+{
+    struct conn *ctl = out->probe_ctl;
+    out->probe_ctl = NULL;
+    logf_("job=%s probe of host %u (%s): %s", out->job ? out->job->id : "?", out->peer_host, out->where,
+          FF_AGENT_OK == out->probe_reason ? "handshake completed" : ff_agent_refusal_name(out->probe_reason));
+    if (!ctl || !ctl->probe) {
+        return;
+    }
+    probe_record(ctl->probe, out->peer_host, out->probe_reason);
+    if (0 == --ctl->probe->waiting) {
+        probe_answer_send(ctl);
+    }
+}
+
+/* `probe <job>`: this agent runs the authenticated handshake (FF_PEER_PROBE) with the agent of every
+ * other host of the job, at once, each bounded by HANDSHAKE_MS; the reply names the hosts reached and
+ * why the others were not. False when it answered at once (into `reply`). */
+static bool ctl_probe(struct conn *c, const char *id, char *reply, size_t len)
+{
+    struct job *job = id ? find_job(id) : NULL;
+    if (!job) {
+        snprintf(reply, len, "error unknown-job %s", id ? id : "(none)");
+        return false;
+    }
+    struct probe_answer *a = calloc(1, sizeof(*a));
+    if (!a) {
+        snprintf(reply, len, "error internal out of memory");
+        return false;
+    }
+    c->probe = a;
+    a->waiting = 1; /* held until every handshake has started, so none can answer early */
+    for (unsigned i = 0; i < job->npeers; ++i) {
+        const struct peer *p = &job->peers[i];
+        if (p->index == job->host) {
+            continue;
+        }
+        char err[160];
+        struct conn *out = peer_connect(job, p, false, err, sizeof(err));
+        if (!out) {
+            logf_("job=%s probe of host %u: %s", job->id, (unsigned) p->index, err);
+            probe_record(a, p->index, errno == ENOMEM ? FF_AGENT_INTERNAL : FF_AGENT_PEER_UNREACHABLE);
+            continue;
+        }
+        out->is_probe = true;
+        out->probe_reason = FF_AGENT_PEER_UNREACHABLE; /* unless it completes */
+        out->probe_ctl = c;
+        a->waiting++;
+    }
+    if (0 == --a->waiting) {
+        probe_answer_send(c);
+    }
+    return true;
+}
+
 static void ctl_line(struct conn *c, char *line)
 {
     char reply[1024];
@@ -981,13 +1124,51 @@ static void ctl_line(struct conn *c, char *line)
         }
     } else if (!strcmp(cmd, "ping")) {
         snprintf(reply, sizeof(reply), "ok ffagent protocol %u", FF_PEER_VERSION);
+    } else if (!strcmp(cmd, "probe")) {
+        const bool later = ctl_probe(c, strtok_r(NULL, " ", &save), reply, sizeof(reply));
+        free(copy);
+        if (!later) {
+            ctl_reply(c, reply);
+        }
+        return;
     } else {
-        snprintf(reply, sizeof(reply), "error bad-request unknown command '%s' (add, remove, list, ping)", cmd);
+        snprintf(reply, sizeof(reply), "error bad-request unknown command '%s' (add, remove, list, ping, probe)", cmd);
     }
     free(copy);
-    strcat(reply, "\n");
-    if (send(c->fd, reply, strlen(reply), MSG_DONTWAIT | MSG_NOSIGNAL) != (ssize_t) strlen(reply)) {
+    ctl_reply(c, reply);
+}
+
+static void ctl_reply(struct conn *c, const char *reply)
+{
+    const size_t n = strlen(reply);
+    /* one send with the newline: a reply is one line */
+    char *line = malloc(n + 1);
+    if (!line) {
         conn_close(c);
+        return;
+    }
+    memcpy(line, reply, n);
+    line[n] = '\n';
+    if (send(c->fd, line, n + 1, MSG_DONTWAIT | MSG_NOSIGNAL) != (ssize_t) (n + 1)) {
+        conn_close(c);
+    }
+    free(line);
+}
+
+/* Runs the complete lines received, in order; stops while a probe's answer is outstanding (replies stay
+ * in the order of the commands). */
+static void ctl_process(struct conn *c)
+{
+    char *nl;
+    while (!c->dead && !c->probe && (nl = memchr(c->line, '\n', c->line_len))) {
+        /* taken out of the buffer first: a probe answered at once runs this again from inside ctl_line */
+        char line[CTL_LINE_MAX];
+        const size_t used = (size_t) (nl - c->line) + 1;
+        memcpy(line, c->line, used - 1);
+        line[used - 1] = 0;
+        memmove(c->line, c->line + used, c->line_len - used);
+        c->line_len -= used;
+        ctl_line(c, line);
     }
 }
 
@@ -1002,16 +1183,9 @@ static void ctl_event(struct conn *c)
         return;
     }
     c->line_len += (size_t) n;
-    char *nl;
-    while (!c->dead && (nl = memchr(c->line, '\n', c->line_len))) {
-        *nl = 0;
-        const size_t used = (size_t) (nl - c->line) + 1;
-        ctl_line(c, c->line);
-        if (c->dead) {
-            return;
-        }
-        memmove(c->line, c->line + used, c->line_len - used);
-        c->line_len -= used;
+    ctl_process(c);
+    if (c->dead) {
+        return;
     }
     if (c->line_len == CTL_LINE_MAX) {
         const char *msg = "error bad-request line longer than 8192 bytes\n";

@@ -73,6 +73,12 @@ struct conn {
     struct route *route;
     struct link *link;
     bool is_link;
+    /* probe (the control command `probe`): K_OUT/K_IN of a FF_PEER_PROBE handshake; a K_OUT reports its
+     * outcome to probe_ctl when it closes. K_CTL: the answer being collected, NULL when none. */
+    bool is_probe;
+    ff_agent_refusal_t probe_reason;
+    struct conn *probe_ctl;
+    struct probe_answer *probe;
 };
 
 struct peer {

@@ -25,7 +25,7 @@ int main(int argc, char **argv)
         ++i;
     }
     if (argc - i < 2) {
-        fprintf(stderr, "usage: ffagentctl [--hold] <control socket> <add|remove|list|ping> [args...]\n");
+        fprintf(stderr, "usage: ffagentctl [--hold] <control socket> <add|remove|list|ping|probe> [args...]\n");
         return 2;
     }
     const char *path = argv[i++];

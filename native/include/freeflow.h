@@ -686,11 +686,17 @@ typedef enum ff_plane_reason {
     FF_PLANE_REASON_USER_ROUTER,           /* the user chose router and both agents are there */
     FF_PLANE_REASON_CHOICE_NEEDS_AGENT,    /* the user chose handoff or router but an agent is missing: tcp */
     FF_PLANE_REASON_INVALID_CHOICE,        /* the choice is out of range: tcp, the path that always exists */
+    FF_PLANE_REASON_AGENTS_CANNOT_REACH,   /* both agents serve the job but their handshake failed: tcp */
     FF_PLANE_REASON_COUNT
 } ff_plane_reason_t;
 
 FF_API ff_plane_t ff_plane_decide(ff_plane_choice_t choice, const ff_host_caps_t *a, const ff_host_caps_t *b,
                                   ff_plane_reason_t *reason);
+/* The same, knowing whether the two agents completed the authenticated handshake with each other before
+ * the plan (the `probe` control command, both ways). Agents that serve the job but cannot reach each other
+ * cannot carry `h` or `r`: tcp, FF_PLANE_REASON_AGENTS_CANNOT_REACH. ff_plane_decide assumes they can. */
+FF_API ff_plane_t ff_plane_decide_pair(ff_plane_choice_t choice, const ff_host_caps_t *a, const ff_host_caps_t *b,
+                                       bool agents_reach_each_other, ff_plane_reason_t *reason);
 /* "handoff", "router", "tcp" */
 FF_API const char *ff_plane_name(ff_plane_t plane);
 /* "auto", "handoff", "router", "tcp" */

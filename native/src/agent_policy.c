@@ -46,6 +46,21 @@ ff_plane_t ff_plane_decide(ff_plane_choice_t choice, const ff_host_caps_t *a, co
     return plane;
 }
 
+ff_plane_t ff_plane_decide_pair(ff_plane_choice_t choice, const ff_host_caps_t *a, const ff_host_caps_t *b,
+                                bool agents_reach_each_other, ff_plane_reason_t *reason)
+{
+    ff_plane_reason_t why;
+    ff_plane_t plane = ff_plane_decide(choice, a, b, &why);
+    /* Only a plane the agents carry depends on their link; tcp (whatever the reason) stays as decided. */
+    if (plane != FF_PLANE_TCP && !agents_reach_each_other) {
+        plane = FF_PLANE_TCP, why = FF_PLANE_REASON_AGENTS_CANNOT_REACH;
+    }
+    if (reason) {
+        *reason = why;
+    }
+    return plane;
+}
+
 const char *ff_plane_name(ff_plane_t plane)
 {
     static const char *const names[FF_PLANE_COUNT] = {"handoff", "router", "tcp"};
@@ -90,6 +105,10 @@ static const struct {
      "handoff and router need an ffagent on both hosts and one is missing, so the overlay (tcp) is used; "
      "start ffagent on every host or choose tcp"},
     {"FF_PLANE_REASON_INVALID_CHOICE", "the choice is not one of auto, handoff, router, tcp: tcp is used"},
+    {"FF_PLANE_REASON_AGENTS_CANNOT_REACH",
+     "the ffagents of both hosts serve the job but could not complete their handshake with each other over the "
+     "hosts' network (agent port filtered or a link down?), so the overlay (tcp) is used; let the agents reach "
+     "each other's --listen port"},
 };
 
 const char *ff_plane_reason_name(ff_plane_reason_t reason)

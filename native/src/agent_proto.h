@@ -52,6 +52,8 @@ enum {
     FF_PEER_REFUSE = 5,    /* either side: reason; then close */
     FF_PEER_LINK = 6,      /* initiator, instead of HELLO: a router link for the job (owners 0); after ACCEPT
                             * both sides write an ff_link_blob and keep the connection as the link's liveness */
+    FF_PEER_PROBE = 7,     /* initiator, instead of HELLO: reachability before the plan (owners 0); the
+                            * handshake runs as for HELLO, ACCEPT ends it and both sides close */
 };
 
 /* After ACCEPT of a FF_PEER_LINK: magic u32, address length u32, token u64 (network byte order), then the

@@ -44,6 +44,25 @@ int main(void)
            __LINE__);
     /* out-of-range choice */
     expect((ff_plane_choice_t) 42, true, true, true, true, FF_PLANE_TCP, FF_PLANE_REASON_INVALID_CHOICE, __LINE__);
+    /* agents that serve the job but cannot reach each other: tcp for every plane they would carry */
+    const ff_host_caps_t both = {true, true}, none = {false, false};
+    const ff_plane_choice_t agent_planes[] = {FF_PLANE_CHOICE_AUTO, FF_PLANE_CHOICE_HANDOFF, FF_PLANE_CHOICE_ROUTER};
+    for (size_t i = 0; i < sizeof(agent_planes) / sizeof(agent_planes[0]); ++i) {
+        ff_plane_reason_t why = FF_PLANE_REASON_COUNT;
+        CHECK(ff_plane_decide_pair(agent_planes[i], &both, &both, false, &why) == FF_PLANE_TCP);
+        CHECK(why == FF_PLANE_REASON_AGENTS_CANNOT_REACH);
+        CHECK(ff_plane_decide_pair(agent_planes[i], &both, &both, true, &why) != FF_PLANE_TCP);
+    }
+    {
+        ff_plane_reason_t why = FF_PLANE_REASON_COUNT;
+        /* a missing agent or the user's tcp keeps its own reason */
+        CHECK(ff_plane_decide_pair(FF_PLANE_CHOICE_AUTO, &none, &both, false, &why) == FF_PLANE_TCP);
+        CHECK(why == FF_PLANE_REASON_AGENT_UNREACHABLE);
+        CHECK(ff_plane_decide_pair(FF_PLANE_CHOICE_TCP, &both, &both, false, &why) == FF_PLANE_TCP);
+        CHECK(why == FF_PLANE_REASON_USER_TCP);
+        CHECK(ff_plane_decide_pair(FF_PLANE_CHOICE_ROUTER, &both, &both, true, &why) == FF_PLANE_ROUTER);
+        CHECK(why == FF_PLANE_REASON_USER_ROUTER);
+    }
     /* NULL capabilities count as "no agent"; a NULL reason pointer is allowed */
     const ff_host_caps_t ok = {true, false};
     CHECK(ff_plane_decide(FF_PLANE_CHOICE_AUTO, NULL, &ok, NULL) == FF_PLANE_TCP);

@@ -5,7 +5,8 @@
 #                                          network at all, data checked, traffic seen on the underlay,
 #                                          agents keep no descriptors after the handoff
 #   netns_test.sh three_hosts <bin dir>   3 hosts: one rank served from two hosts; a host outside a job's
-#                                          list refused on both sides
+#                                          list refused on both sides; `probe` (agent-to-agent handshake
+#                                          before the plan), also with the agent port filtered (tc)
 #   netns_test.sh router      <bin dir>   2 hosts, the `r` plane: 4 MiB from a network-less container on
 #                                          host 0 through both agents' routers (UCX over tcp) to a
 #                                          container on host 1 and back, bytes checked, traffic on the
@@ -142,6 +143,31 @@ three_hosts)
   [ "$rc" -eq 3 ] || ffag_fail "expected a refusal, exit $rc"
   expect_out in8 '^refused FF_AGENT_HOST_NOT_ALLOWED$'
   expect_log 0 "job=job8 peer=10.250.0.3:[0-9]+ .*refused incoming channel: FF_AGENT_HOST_NOT_ALLOWED"
+
+  # probe (reachability before the plan): every agent completes the handshake with the others of job7
+  for i in 0 1 2; do
+    out=$("$FFAG_BIN/ffagentctl" "$(ffag_ctl "$i")" probe job7) || ffag_fail "probe on host $i: $out"
+    want=$(echo 0 1 2 | tr ' ' '\n' | grep -vx "$i" | paste -sd,)
+    [ "$out" = "ok reached=$want unreached=" ] || ffag_fail "probe on host $i: $out"
+  done
+  expect_log 1 "job=job7 probe from host 0 \(10.250.0.1:[0-9]+\): handshake completed"
+  # ... host 2 is not in job8's list at hosts 0 and 1: both refuse its probe, and they do not list it
+  out=$("$FFAG_BIN/ffagentctl" "$(ffag_ctl 2)" probe job8) || ffag_fail "probe job8: $out"
+  [ "$out" = "ok reached= unreached=0:FF_AGENT_HOST_NOT_ALLOWED,1:FF_AGENT_HOST_NOT_ALLOWED" ] || ffag_fail "probe job8: $out"
+  [ "$("$FFAG_BIN/ffagentctl" "$(ffag_ctl 0)" probe job8)" = "ok reached=1 unreached=" ] || ffag_fail "probe job8 from host 0"
+  # ... the agent port filtered between hosts 1 and 2 (policy routing rules in host 1's namespace only;
+  # this kernel has no netfilter tools or tc actions): host 1 cannot connect to host 2's agent port, and
+  # its agent's answers to host 2 are dropped; host 0 still reaches both
+  ip -n "$(ffag_host 1)" rule add to 10.250.0.3 ipproto tcp dport "$FFAG_PORT" prohibit
+  ip -n "$(ffag_host 1)" rule add to 10.250.0.3 ipproto tcp sport "$FFAG_PORT" prohibit
+  out=$("$FFAG_BIN/ffagentctl" "$(ffag_ctl 1)" probe job7) || ffag_fail "probe on host 1: $out"
+  [ "$out" = "ok reached=0 unreached=2:FF_AGENT_PEER_UNREACHABLE" ] || ffag_fail "filtered probe on host 1: $out"
+  out=$("$FFAG_BIN/ffagentctl" "$(ffag_ctl 2)" probe job7) || ffag_fail "probe on host 2: $out"
+  [ "$out" = "ok reached=0 unreached=1:FF_AGENT_PEER_UNREACHABLE" ] || ffag_fail "filtered probe on host 2: $out"
+  out=$("$FFAG_BIN/ffagentctl" "$(ffag_ctl 0)" probe job7) || ffag_fail "probe on host 0: $out"
+  [ "$out" = "ok reached=1,2 unreached=" ] || ffag_fail "probe on host 0 with the filter: $out"
+  out=$("$FFAG_BIN/ffagentctl" "$(ffag_ctl 0)" probe nosuchjob) && ffag_fail "probe of an unknown job: $out"
+  [ "$out" = "error unknown-job nosuchjob" ] || ffag_fail "unclear error: $out"
   ;;
 
 failures)

@@ -7,7 +7,8 @@ import { agentsDirOf, agentsFileOf, type ClusterLayout, type HostLayout } from '
 import { identify } from './procfs';
 import { runtimeProgram } from './runtime-files';
 import { recordContainer } from './state';
-import type { HostAgentState } from '../orchestrator/decide-paths';
+import { z } from 'zod';
+import type { HostAgentState, PeerReachability } from '../orchestrator/decide-paths';
 import type { HostHandle } from './types';
 
 /**
@@ -155,8 +156,52 @@ export async function registerJobWithAgents(
     }),
   );
   const sockets = outcomes.filter((outcome): outcome is net.Socket => typeof outcome !== 'string');
-  const states = outcomes.map((outcome): HostAgentState => (typeof outcome === 'string' ? { reachable: false, problem: outcome } : { reachable: true }));
+  // Every agent that took the job now tries the handshake with each other agent of the job (they all
+  // have it by now): an agent that answers ffrun but cannot reach a peer agent over the underlay must not
+  // get h or r planned with it.
+  const states = await Promise.all(
+    outcomes.map(async (outcome): Promise<HostAgentState> => {
+      if (typeof outcome === 'string') return { reachable: false, problem: outcome };
+      return { reachable: true, peers: await probePeers(outcome, job.jobId, hosts.length) };
+    }),
+  );
   return { lease: new AgentLease(job.jobId, sockets), states };
+}
+
+/** The agent bounds each handshake by 3 s (HANDSHAKE_MS in native/agent/ffagent.h); the reply follows. */
+const PROBE_REPLY_TIMEOUT_MS = 6000;
+
+const probeReplySchema = z
+  .string()
+  .regex(/^ok reached=([0-9]+(,[0-9]+)*)? unreached=([0-9]+:[A-Z_]+(,[0-9]+:[A-Z_]+)*)?$/, 'not a probe reply');
+
+/**
+ * `probe <job>` on the agent's held control connection: which of the job's other agents it completed the
+ * authenticated handshake with, and why not the others. A failed probe counts every peer as unreached.
+ */
+async function probePeers(socket: net.Socket, jobId: string, hostCount: number): Promise<PeerReachability> {
+  let reply: string;
+  try {
+    reply = await command(socket, `probe ${jobId}`, PROBE_REPLY_TIMEOUT_MS);
+  } catch (error) {
+    reply = `probe failed: ${error instanceof Error ? error.message : String(error)}`;
+  }
+  const parsed = probeReplySchema.safeParse(reply);
+  if (!parsed.success) {
+    const unreached = Array.from({ length: hostCount }, (_, host) => ({ host, reason: reply }));
+    return { reached: [], unreached };
+  }
+  const [, reachedText = '', unreachedText = ''] = /^ok reached=(\S*) unreached=(\S*)$/.exec(parsed.data) ?? [];
+  return {
+    reached: reachedText === '' ? [] : reachedText.split(',').map(Number),
+    unreached:
+      unreachedText === ''
+        ? []
+        : unreachedText.split(',').map((entry) => {
+            const [host, reason] = entry.split(':');
+            return { host: Number(host), reason: reason ?? '' };
+          }),
+  };
 }
 
 /** The control connections that hold a job's registrations. */
@@ -184,7 +229,7 @@ export class AgentLease {
 }
 
 /** One command on a held control connection; resolves with the reply line. */
-function command(socket: net.Socket, line: string): Promise<string> {
+function command(socket: net.Socket, line: string, timeoutMs = REPLY_TIMEOUT_MS): Promise<string> {
   return new Promise((resolve, reject) => {
     let reply = '';
     const done = (error?: Error) => {
@@ -197,7 +242,7 @@ function command(socket: net.Socket, line: string): Promise<string> {
       reply += chunk.toString();
       if (reply.includes('\n')) done();
     };
-    const timer = setTimeout(() => done(new Error('no reply within the timeout')), REPLY_TIMEOUT_MS);
+    const timer = setTimeout(() => done(new Error(`no reply within ${timeoutMs / 1000} s`)), timeoutMs);
     socket.on('data', onData);
     socket.write(`${line}\n`);
   });

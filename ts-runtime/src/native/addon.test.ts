@@ -131,10 +131,14 @@ test('planeDecide is the core policy: every reason name comes back, bad argument
   assert.is(planeDecide('auto', ok, { agentReachable: false, rdmaActive: false }).reason, 'FF_PLANE_REASON_AGENT_UNREACHABLE');
   assert.is(planeDecide('tcp', ok, ok).reason, 'FF_PLANE_REASON_USER_TCP');
   assert.is(planeDecide('router', ok, ok).plane, 'router');
+  assert.equal(planeDecide('router', ok, ok, false).plane, 'tcp');
+  assert.is(planeDecide('auto', ok, ok, false).reason, 'FF_PLANE_REASON_AGENTS_CANNOT_REACH');
+  assert.is(planeDecide('tcp', ok, ok, false).reason, 'FF_PLANE_REASON_USER_TCP');
   const raw = loadAddon();
-  assert.throws(() => raw.planeDecide('rdma', ok, ok), /one of auto, handoff, router, tcp/);
-  assert.throws(() => raw.planeDecide('auto', { agentReachable: 1, rdmaActive: false } as never, ok), /agentReachable: boolean/);
-  assert.throws(() => raw.planeDecide('auto\0', ok, ok), /one of auto/);
+  assert.throws(() => raw.planeDecide('rdma', ok, ok, true), /one of auto, handoff, router, tcp/);
+  assert.throws(() => raw.planeDecide('auto', { agentReachable: 1, rdmaActive: false } as never, ok, true), /agentReachable: boolean/);
+  assert.throws(() => raw.planeDecide('auto\0', ok, ok, true), /one of auto/);
+  assert.throws(() => (raw.planeDecide as (...args: unknown[]) => unknown)('auto', ok, ok), /a boolean/);
 });
 
 test.run();

@@ -14,7 +14,7 @@ export const ADDON_PATH = path.join(REPO_ROOT, 'build', 'Release', 'freeflow.nod
 interface NativeAddon {
   probe(sharedDir: string): unknown;
   segmentBytes(ringSize: number, rings: number): number;
-  planeDecide(choice: string, a: PlaneHostCaps, b: PlaneHostCaps): unknown;
+  planeDecide(choice: string, a: PlaneHostCaps, b: PlaneHostCaps, agentsReachEachOther: boolean): unknown;
 }
 
 /**
@@ -117,11 +117,17 @@ const planeDecisionSchema = z.strictObject({
 export type PlaneDecision = z.infer<typeof planeDecisionSchema>;
 
 /**
- * The inter-host data plane of one pair of hosts: the core's ff_plane_decide (native/src/agent_policy.c),
- * so the policy exists once. Symmetric in `a` and `b`.
+ * The inter-host data plane of one pair of hosts: the core's ff_plane_decide_pair (native/src/agent_policy.c),
+ * so the policy exists once. Symmetric in `a` and `b`. `agentsReachEachOther`: the two agents completed
+ * their handshake with each other before the plan (both ways); false gives tcp for what they would carry.
  */
-export function planeDecide(choice: PlaneChoice, a: PlaneHostCaps, b: PlaneHostCaps): PlaneDecision {
-  const raw = loadAddon().planeDecide(choice, { agentReachable: a.agentReachable, rdmaActive: a.rdmaActive }, { agentReachable: b.agentReachable, rdmaActive: b.rdmaActive });
+export function planeDecide(choice: PlaneChoice, a: PlaneHostCaps, b: PlaneHostCaps, agentsReachEachOther = true): PlaneDecision {
+  const raw = loadAddon().planeDecide(
+    choice,
+    { agentReachable: a.agentReachable, rdmaActive: a.rdmaActive },
+    { agentReachable: b.agentReachable, rdmaActive: b.rdmaActive },
+    agentsReachEachOther,
+  );
   const result = planeDecisionSchema.safeParse(raw);
   if (result.success) return result.data;
   throw new FfError('ADDON_FAILED', `the native addon returned a malformed plane decision:\n${z.prettifyError(result.error)}`, {

@@ -113,6 +113,29 @@ test('one host: no pair of hosts to decide', () => {
   assert.equal(interHost.pairs, []);
 });
 
+test('3 hosts, every agent up but h1 and h2 cannot complete their handshake: t between them naming both, h elsewhere', () => {
+  const probed = (reached: number[], unreached: { host: number; reason: string }[]): HostAgentState => ({ reachable: true, peers: { reached, unreached } });
+  const agents = [
+    probed([1, 2], []),
+    probed([0], [{ host: 2, reason: 'FF_AGENT_PEER_UNREACHABLE' }]),
+    probed([0], [{ host: 1, reason: 'FF_AGENT_PEER_UNREACHABLE' }]),
+  ];
+  for (const requested of ['auto', 'handoff', 'router'] as const) {
+    const { rows: matrix, interHost } = plan(three, [host(), host(), host()], agents, requested);
+    const across = requested === 'router' ? 'r' : 'h';
+    assert.equal(matrix, [`s${across}${across}`, `${across}st`, `${across}ts`], requested);
+    const pair12 = interHost.pairs.find((pair) => pair.hosts.join('-') === '1-2')!;
+    assert.is(pair12.reason, 'FF_PLANE_REASON_AGENTS_CANNOT_REACH');
+    assert.match(pair12.why, /h1's ffagent could not complete the handshake with h2's: FF_AGENT_PEER_UNREACHABLE/);
+    assert.match(pair12.why, /h2's ffagent could not complete the handshake with h1's/);
+  }
+  // one direction is enough to rule the pair out (the handshake is the data path of h)
+  const oneWay = [probed([1, 2], []), probed([0, 2], []), probed([0], [{ host: 1, reason: 'FF_AGENT_HOST_NOT_ALLOWED' }])];
+  assert.equal(plan(three, [host(), host(), host()], oneWay).rows, ['shh', 'hst', 'hts']);
+  // with tcp chosen the probe changes nothing
+  assert.is(plan(three, [host(), host(), host()], agents, 'tcp').interHost.pairs[2]!.reason, 'FF_PLANE_REASON_USER_TCP');
+});
+
 test('every pair plane is the core policy (ff_plane_decide)', () => {
   const states = [up, down('x')];
   for (const requested of ['auto', 'handoff', 'router', 'tcp'] as const) {

@@ -9,6 +9,17 @@ export interface HostAgentState {
   readonly reachable: boolean;
   /** Why not, for people (the agent's reply, the connection error, or why none was started). */
   readonly problem?: string;
+  /**
+   * The agent's own probe of the job's other agents (the `probe` control command: the authenticated
+   * handshake over the underlay). Absent: not probed, taken as reaching every peer.
+   */
+  readonly peers?: PeerReachability;
+}
+
+/** Host indexes this agent completed the handshake with, and the refusal for each one it did not. */
+export interface PeerReachability {
+  readonly reached: readonly number[];
+  readonly unreached: readonly { readonly host: number; readonly reason: string }[];
 }
 
 export type InterHostPlane = PlaneDecision['plane'];
@@ -66,10 +77,21 @@ function decideHostPair(
     return { hosts: pair, plane: 'tcp', reason: 'NETWORK_OVERLAY', why: 'network overlay: every pair between containers uses TCP over the overlay' };
   }
   const caps = pair.map((host) => ({ agentReachable: agents[host]?.reachable === true, rdmaActive: hosts[host]?.rdma === true }));
-  const decision = planeDecide(requested, caps[0]!, caps[1]!);
+  const [a, b] = pair;
+  const unlinked = [linkProblem(agents[a], a, b), linkProblem(agents[b], b, a)].filter((problem) => problem !== undefined);
+  const decision = planeDecide(requested, caps[0]!, caps[1]!, unlinked.length === 0);
   const missing = pair.filter((host) => agents[host]?.reachable !== true);
   const problems = missing.map((host) => `h${host}: ${agents[host]?.problem ?? 'no ffagent state'}`);
-  return { hosts: pair, plane: decision.plane, reason: decision.reason, why: [decision.description, ...problems].join('; ') };
+  const linkProblems = decision.reason === 'FF_PLANE_REASON_AGENTS_CANNOT_REACH' ? unlinked : [];
+  return { hosts: pair, plane: decision.plane, reason: decision.reason, why: [decision.description, ...problems, ...linkProblems].join('; ') };
+}
+
+/** Why the agent of `from` did not complete the handshake with the agent of `to`; undefined if it did. */
+function linkProblem(state: HostAgentState | undefined, from: number, to: number): string | undefined {
+  const peers = state?.peers;
+  if (peers === undefined || peers.reached.includes(to)) return undefined;
+  const reason = peers.unreached.find((entry) => entry.host === to)?.reason ?? 'not in its probe reply';
+  return `h${from}'s ffagent could not complete the handshake with h${to}'s: ${reason}`;
 }
 
 /** The plane between two different hosts; tcp for a pair the decision does not list. */
