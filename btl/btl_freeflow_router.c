@@ -485,7 +485,7 @@ static int router_sendi(struct mca_btl_base_module_t *btl, struct mca_btl_base_e
     if (NULL != descriptor) {
         *descriptor = NULL;
     }
-    if (header_size + payload_size > ROUTER_EAGER_LIMIT) {
+    if (header_size + payload_size > param.eager_limit) {
         return OPAL_ERR_OUT_OF_RESOURCE;
     }
     const uint32_t len = (uint32_t) (header_size + payload_size);
