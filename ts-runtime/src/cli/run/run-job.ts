@@ -16,7 +16,7 @@ import { placeRanks, type ClusterShape, type RankSlot } from '../../orchestrator
 import type { JobPlan } from '../../orchestrator/plan';
 import { probeHosts } from '../../orchestrator/probe-hosts';
 import { writePathTables } from '../../orchestrator/write-path-table';
-import { MTU, type JobSpec } from '../../spec/schema';
+import { MTU, scratchRequest, type JobSpec } from '../../spec/schema';
 import { resolveJobUser, type JobUser } from '../../spec/user';
 import { REPO_ROOT } from '../../util/repo-root';
 import type { Progress } from '../progress';
@@ -63,7 +63,8 @@ export async function runJob(spec: JobSpec, hooks: JobHooks): Promise<JobReport>
   // Agents only when pairs across hosts may use them: other jobs run exactly as before.
   const agents = wantsAgents(spec, spec.cluster.hosts);
   const containerMtu = (spec.cluster.mtu ?? MTU.default) - MTU.vxlanOverhead;
-  const { result, capabilities, timings } = await withProbedCluster({ ...spec.cluster, ...jobVolumes(spec), user, agents, containerMtu }, hooks, (probed) =>
+  const scratch = scratchRequest(spec.scratch);
+  const { result, capabilities, timings } = await withProbedCluster({ ...spec.cluster, ...jobVolumes(spec), user, agents, containerMtu, ...(scratch ? { scratch } : {}) }, hooks, (probed) =>
     runJobOnCluster(probed, spec, slots, hooks),
   );
   if (result.mpirun.timedOut) {
@@ -106,6 +107,8 @@ export async function withProbedCluster<T>(
     /** ffbench: jumbo-frame clusters and host-mode ranks (see ClusterRequest). */
     readonly containerMtu?: number;
     readonly hostNetworkContainersPerHost?: number;
+    /** A job-wide scratch volume at /scratch (cluster/scratch.ts). */
+    readonly scratch?: { readonly sizeMiB?: number };
   },
   hooks: Pick<JobHooks, 'progress' | 'interrupt'>,
   work: (probed: ProbedCluster) => Promise<T>,
@@ -131,6 +134,7 @@ export async function withProbedCluster<T>(
         ...(shape.agents === true ? { agents: true } : {}),
         ...(shape.containerMtu === undefined ? {} : { containerMtu: shape.containerMtu }),
         ...(shape.hostNetworkContainersPerHost === undefined ? {} : { hostNetworkContainersPerHost: shape.hostNetworkContainersPerHost }),
+        ...(shape.scratch === undefined ? {} : { scratch: shape.scratch }),
       },
       (step) => progress.note(step),
     ),
