@@ -78,7 +78,7 @@ const SCRATCH_SCRIPT = [
 ].join('; ');
 
 test('--scratch 64M --user 65534:65534: /scratch is one 64 MiB directory on both hosts, owned by the job user, mode 0700', async () => {
-  const result = await checkedRun(['-n', '2', '--hosts', '2', '--scratch', '64M', '--user', '65534:65534'], ['/bin/sh', '-c', SCRATCH_SCRIPT], /seq 200/);
+  const result = await checkedRun(['-n', '2', '--hosts', '2', '--scratch', '64M', '--user', '65534:65534'], ['sh', '-c', SCRATCH_SCRIPT], /seq 200/);
   assert.is(result.code, 0, result.stderr);
   assert.match(result.stderr, /^\[rank 0\] scratch=\/scratch owner=65534:65534:700 kib=65536$/m);
   assert.match(result.stderr, /^\[rank 1\] scratch=\/scratch owner=65534:65534:700 kib=65536$/m);
@@ -87,16 +87,16 @@ test('--scratch 64M --user 65534:65534: /scratch is one 64 MiB directory on both
 });
 
 test('without --scratch a container has no /scratch and no FFRUN_SCRATCH', async () => {
-  const result = await checkedRun(['-n', '1'], ['/bin/sh', '-c', 'test ! -e /scratch && test -z "${FFRUN_SCRATCH+set}" && echo no-scratch'], /no-scratch/);
+  const result = await checkedRun(['-n', '1'], ['sh', '-c', 'test ! -e /scratch && test -z "${FFRUN_SCRATCH+set}" && echo no-scratch'], /no-scratch/);
   assert.is(result.code, 0, result.stderr);
   assert.match(result.stderr, /^\[rank 0\] no-scratch$/m);
 });
 
 test('the scratch volume of a SIGKILLed ffrun is gone after the reaper (ffrun clean)', async () => {
-  const ffrun = new FfrunProcess(['-n', '2', '--hosts', '2', '--scratch', '--timeout', '120', '--', '/bin/sh', '-c', 'echo data > /scratch/$(hostname); echo written; sleep 100']);
+  const ffrun = new FfrunProcess(['-n', '2', '--hosts', '2', '--scratch', '--timeout', '120', '--', 'sh', '-c', 'echo data > /scratch/$(hostname); echo written; sleep 100']);
   let jobId: string | undefined;
   try {
-    await waitFor('both ranks to write to /scratch', () => (ffrun.stderr.match(/\] written$/gm) ?? []).length === 2, 60_000);
+    await waitFor('both ranks to write to /scratch', () => (ffrun.stdout.match(/\] written$/gm) ?? []).length === 2, 60_000);
     jobId = ffrun.jobId!;
     const scratchMount = `freeflow-${jobId}-scratch`;
     assert.ok(readFileSync('/proc/self/mountinfo', 'utf8').includes(scratchMount), 'no scratch mount while the job runs');
