@@ -11,8 +11,9 @@
  * reverse:    getnameinfo(NI_NAMEREQD) of every rank's resolved address gives that rank's hostname (or,
  *             where several ranks share an address, e.g. ranks of one container, one of theirs).
  *
- * No data pattern: --inject-fault replaces one rank's view of its peers' addresses with a wrong one (the
- * next one's), so peer_names and reverse must FAIL (proof that the checks can fail).
+ * No data pattern: --inject-fault shifts the gathered addresses by one rank on every rank (--fault-rank R:
+ * on R only), so with ranks in more than one container peer_names and reverse must FAIL (proof that the
+ * checks can fail); own_name uses the rank's own view and still passes.
  */
 #include "ffcheck.h"
 
