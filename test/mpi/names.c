@@ -6,7 +6,8 @@
  *             (AI_CANONNAME) succeeds, names it canonically, and every address it returns belongs to one
  *             of this process's own interfaces and is not loopback (unless --allow-loopback: a bare host's
  *             /etc/hosts often maps its name to 127.0.x.1).
- * peer_names: the hostnames and interface addresses of all ranks are gathered (MPI_Allgather); every rank
+ * peer_names: the hostnames and interface addresses of all ranks are gathered (MPI_Allgather, and from every
+ *             rank directly with MPI_Sendrecv: the two must agree); every rank
  *             resolves every rank's hostname, and each address returned must be one of that rank's own.
  * reverse:    getnameinfo(NI_NAMEREQD) of every rank's resolved address gives that rank's hostname (or,
  *             where several ranks share an address, e.g. ranks of one container, one of theirs).
@@ -111,6 +112,16 @@ static void gather_identities(void)
     own_identity(&self);
     everyone = ff_xmalloc(sizeof(rank_identity) * (size_t)ff.size);
     MPI_Allgather(&self, (int)sizeof self, MPI_BYTE, everyone, (int)sizeof self, MPI_BYTE, MPI_COMM_WORLD);
+    /* Every pair also exchanges identities directly (and they must match the gathered ones): a collective
+     * alone leaves some pairs silent, and the end-to-end suite checks that every planned path was used. */
+    for (int d = 1; d < ff.size; d++) {
+        int to = ff_peer_to(d), from = ff_peer_from(d);
+        rank_identity direct;
+        MPI_Sendrecv(&self, (int)sizeof self, MPI_BYTE, to, 0, &direct, (int)sizeof direct, MPI_BYTE, from, 0,
+                     MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+        ff_expect(memcmp(&direct, &everyone[from], sizeof direct) == 0,
+                  "rank %d's identity sent directly differs from the gathered one", from);
+    }
     if (ff.inject_fault && (ff.fault_rank < 0 || ff.fault_rank == ff.rank)) {
         /* Each rank's addresses become the next rank's: peers in other containers no longer match. */
         rank_identity first = everyone[0];
