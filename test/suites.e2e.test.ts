@@ -23,7 +23,7 @@ function leftoversOfThisJob(jobId: string, shmBefore: Set<string>, marker: RegEx
  */
 const IMB_DIR = process.env.IMB_DIR ?? '/tmp/imb';
 // Small messages and few repetitions: the point is that every benchmark runs and ends, not its numbers.
-const SHORT = ['-npmin', '4', '-msglog', '0:10', '-iter', '5', '-time', '0.1', '-mem', '1'];
+const SHORT = ['-npmin', '4', '-msglog', '0:4', '-iter', '3', '-time', '0.05', '-mem', '1'];
 
 /** The benchmarks each suite runs with 4 ranks (IMB prints "# Benchmarking <name>" before each). */
 const EXPECTED = {
