@@ -126,3 +126,26 @@ add_test(NAME ffcheck.nodeshare.detects-wrong-groups
   COMMAND ${FFCHECK_EXPECT} --exit nonzero --require "^FAIL nodeshare" --require "MPI_COMM_TYPE_SHARED group size" --
     ${FFCHECK_MPIRUN} --mca btl self,vader -n 4 $<TARGET_FILE:ffcheck_nodeshare> --ranks-per-host 2)
 set_tests_properties(ffcheck.nodeshare.detects-wrong-groups PROPERTIES TIMEOUT 150 LABELS mpi)
+# Names and MPI-IO on the bare host (the e2e suite runs them across containers, test/mpiio.e2e.test.ts):
+# this machine's /etc/hosts maps its name to loopback, hence --allow-loopback; the MPI-IO files go to a
+# directory of the build tree, which every rank of one host sees.
+ffcheck_add_test(names.vader RANKS 3 BTL vader PROGRAM names ARGS --allow-loopback)
+file(MAKE_DIRECTORY ${CMAKE_BINARY_DIR}/mpiio-scratch)
+foreach(io ompio romio321)
+  set(extra)
+  if(io STREQUAL "romio321")
+    set(extra --skip-nonblocking-collective) # open-mpi/ompi#4520
+  endif()
+  add_test(NAME ffcheck.mpiio.${io}
+    COMMAND ${FFCHECK_EXPECT} --exit zero --require "all 8 subtests passed" --forbid "^FAIL|TIMEOUT" --
+      ${FFCHECK_MPIRUN} --mca btl self,vader --mca io ${io} --mca sharedfp lockedfile -n 3
+      $<TARGET_FILE:ffcheck_mpiio> ${FFCHECK_WATCHDOG} --dir ${CMAKE_BINARY_DIR}/mpiio-scratch --expect-io ${io} ${extra})
+  set_tests_properties(ffcheck.mpiio.${io} PROPERTIES TIMEOUT 150 LABELS mpi)
+endforeach()
+# Every subtest that reads data must FAIL with one corrupted byte.
+add_test(NAME ffcheck.mpiio.inject-fault
+  COMMAND ${FFCHECK_EXPECT} --exit 1 --require "^FAIL independent" --require "^FAIL collective_view" --require "^FAIL shared_pointer"
+    --require "^FAIL nonblocking" --require "^FAIL open_delete" --require "^FAIL size_sync" --forbid "TIMEOUT" --
+    ${FFCHECK_MPIRUN} --mca btl self,vader --mca io ompio -n 2 $<TARGET_FILE:ffcheck_mpiio> ${FFCHECK_WATCHDOG}
+    --dir ${CMAKE_BINARY_DIR}/mpiio-scratch --inject-fault)
+set_tests_properties(ffcheck.mpiio.inject-fault PROPERTIES TIMEOUT 150 LABELS mpi)

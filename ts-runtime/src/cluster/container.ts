@@ -14,6 +14,8 @@ export interface ContainerMounts {
   readonly sharedDir: string;
   readonly shmSizeMiB: number | undefined;
   readonly volumes: readonly Volume[];
+  /** The job's scratch volume, bound at /scratch; undefined: none. */
+  readonly scratchDir: string | undefined;
 }
 
 export interface ContainerStart {
@@ -49,6 +51,7 @@ export async function startContainer(start: ContainerStart): Promise<ProcessIden
     sharedDir: start.mounts.sharedDir,
     shmSizeMiB: start.mounts.shmSizeMiB,
     volumes: start.mounts.volumes,
+    scratchDir: start.mounts.scratchDir,
     hostsFile: path.join(bundleDir, 'hosts'),
     hostnameFile: path.join(bundleDir, 'hostname'),
     cgroupsPath: containerCgroupsPath(container.name),

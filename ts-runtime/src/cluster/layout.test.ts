@@ -19,7 +19,7 @@ function requestError(request: unknown): FfError {
 test('request defaults: MTU 1450 over a 1500 underlay, kernel-default tmpfs sizes, no agents', () => {
   const resolved = resolveClusterRequest({ jobId: 'abc123', hosts: 2, containersPerHost: 3 });
   assert.equal(resolved, {
-    jobId: 'abc123', hosts: 2, containersPerHost: 3, containerMtu: 1450, underlayMtu: 1500, sharedDirSizeMiB: undefined, shmSizeMiB: undefined, volumes: [],
+    jobId: 'abc123', hosts: 2, containersPerHost: 3, containerMtu: 1450, underlayMtu: 1500, sharedDirSizeMiB: undefined, shmSizeMiB: undefined, volumes: [], scratch: undefined,
     user: { uid: 0, gid: 0 }, agents: false, hostNetworkContainersPerHost: 0,
   });
   assert.is(resolveClusterRequest({ jobId: 'abc123', hosts: 1, containersPerHost: 1, containerMtu: 9000 }).underlayMtu, 9050);

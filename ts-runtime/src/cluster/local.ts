@@ -12,6 +12,7 @@ import { checkLocalClusterPrerequisites } from './preflight';
 import { hostsFileText, inspectSystemDirs, type ContainerUser, type SystemLayout, type Volume } from './oci';
 import { orderVolumes, resolveClusterRequest, type ResolvedClusterRequest } from './request';
 import { runtimeProgram } from './runtime-files';
+import { mountScratch, scratchDirOf } from './scratch';
 import { claimJobDir, recordContainer, recordHost } from './state';
 import { listJobNetns, teardownJob } from './teardown';
 import type { Cluster, ClusterRequest, ContainerHandle, HostHandle, LauncherHandle, ProgressReporter } from './types';
@@ -63,6 +64,7 @@ interface ContainerCommon {
   readonly hostsText: string;
   readonly init: string;
   readonly volumes: readonly Volume[];
+  readonly scratchDir: string | undefined;
 }
 
 function containerCommon(layout: ClusterLayout, request: ResolvedClusterRequest): ContainerCommon {
@@ -80,7 +82,8 @@ function containerCommon(layout: ClusterLayout, request: ResolvedClusterRequest)
     ...layout.hosts.flatMap((host) => host.containers.map((container) => ({ name: container.name, ip: container.overlayIp }))),
     { name: layout.launcher.netns, ip: layout.launcher.overlayIp },
   ];
-  return { system: inspectSystemDirs(), hostsText: hostsFileText(endpoints), init, volumes };
+  const scratchDir = request.scratch === undefined ? undefined : scratchDirOf(layout.stateDir);
+  return { system: inspectSystemDirs(), hostsText: hostsFileText(endpoints), init, volumes, scratchDir };
 }
 
 async function buildHost(
@@ -106,7 +109,7 @@ async function buildHost(
       if (container.network === 'own') await runBatch('ip', container.netns, endpointBatch(container.overlayCidr));
       const init = await startContainer({
         container,
-        mounts: { sharedDir: host.sharedDir, shmSizeMiB: request.shmSizeMiB, volumes: common.volumes },
+        mounts: { sharedDir: host.sharedDir, shmSizeMiB: request.shmSizeMiB, volumes: common.volumes, scratchDir: common.scratchDir },
         user: request.user,
         init: common.init,
         bundleDir: path.join(layout.bundlesDir, container.name),
@@ -133,6 +136,7 @@ class LocalCluster implements Cluster {
   readonly stateDir: string;
   readonly containerMapFile: string;
   readonly user: { readonly uid: number; readonly gid: number };
+  readonly scratchDir: string | undefined;
   readonly rshAgent = runtimeProgram('ffrun-rsh');
   private destroyed: Promise<void> | undefined;
   private agentLease: AgentLease | undefined;
@@ -151,6 +155,7 @@ class LocalCluster implements Cluster {
     this.stateDir = layout.stateDir;
     this.containerMapFile = layout.containerMapFile;
     this.user = request.user;
+    this.scratchDir = request.scratch === undefined ? undefined : scratchDirOf(layout.stateDir);
   }
 
   execInContainer(container: ContainerHandle, argv: readonly string[], options: ExecOptions = {}): Promise<ExecResult> {
@@ -219,6 +224,9 @@ export async function createLocalCluster(request: ClusterRequest, progress: Prog
     await allSettledOrThrow<unknown>([
       runStep('network namespaces', progress, () => runBatch('ip', undefined, createNetnsBatch(layout.allNetns))),
       runStep('bundle directory', progress, () => mountBundlesDir(layout)),
+      ...(resolved.scratch === undefined
+        ? []
+        : [runStep('scratch volume', progress, () => mountScratch(layout.jobId, layout.stateDir, resolved.scratch!.sizeMiB, resolved.user))]),
     ]);
     await runStep('fabric network', progress, () => runBatch('ip', layout.fabricNetns, fabricBatch(layout, resolved)));
     const common = containerCommon(layout, resolved);

@@ -1,6 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { configText, DEFAULT_CAPABILITIES, ociConfig, type BundleInputs, type SystemLayout } from './oci';
+import { configText, DEFAULT_CAPABILITIES, hostsFileText, ociConfig, type BundleInputs, type SystemLayout } from './oci';
 import { orderVolumes } from './request';
 
 const system: SystemLayout = {
@@ -9,17 +9,18 @@ const system: SystemLayout = {
   rlimits: [{ type: 'RLIMIT_NOFILE', hard: 20000 }, { type: 'RLIMIT_MEMLOCK', hard: '__FREEFLOW_RLIM_INFINITY__' }],
 };
 
-function inputs(user = { uid: 0, gid: 0 }): BundleInputs {
+function inputs(user = { uid: 0, gid: 0 }, scratchDir?: string): BundleInputs {
   return {
     name: 'ff-abc123-h0c0', netnsPath: '/run/netns/ff-abc123-h0c0', init: '/repo/build/bin/ffrun-init', user,
     sharedDir: '/run/freeflow-jobs/abc123/hosts/h0/shared', shmSizeMiB: 64,
     volumes: [{ path: '/repo', readOnly: true }, { path: '/repo/build/bin', readOnly: true }, { path: '/data', readOnly: false }],
-    hostsFile: '/b/hosts', hostnameFile: '/b/hostname', cgroupsPath: 'freeflow/ff-abc123-h0c0',
+    hostsFile: '/b/hosts', hostnameFile: '/b/hostname', cgroupsPath: 'freeflow/ff-abc123-h0c0', scratchDir,
   };
 }
 
 type Config = {
-  process: { user: { uid: number }; capabilities: Record<string, string[]>; noNewPrivileges: boolean; args: string[] };
+  process: {
+    env: string[]; user: { uid: number }; capabilities: Record<string, string[]>; noNewPrivileges: boolean; args: string[] };
   root: { readonly: boolean };
   mounts: Array<{ destination: string; type: string; source: string; options: string[] }>;
   linux: { namespaces: Array<{ type: string; path?: string }>; resources: { pids: { limit: number } }; maskedPaths: string[] };
@@ -72,6 +73,21 @@ test('volumes: parents first, a read-write one below a read-only one stays read-
     { path: '/work/x', readOnly: true },
   ]);
   assert.equal(orderVolumes(['/repo'], ['/repo']), [{ path: '/repo', readOnly: true }]);
+});
+
+test('scratch: bound read-write at /scratch after every volume, FFRUN_SCRATCH names it; none without a scratch volume', () => {
+  const without = ociConfig(inputs(), system) as Config;
+  assert.not.ok(without.mounts.some((mount) => mount.destination === '/scratch'));
+  assert.not.ok(without.process.env.some((entry) => entry.startsWith('FFRUN_SCRATCH=')));
+  const config = ociConfig(inputs({ uid: 0, gid: 0 }, '/run/freeflow-jobs/abc123/scratch'), system) as Config;
+  const last = config.mounts[config.mounts.length - 1]!;
+  assert.equal(last, { destination: '/scratch', type: 'bind', source: '/run/freeflow-jobs/abc123/scratch', options: ['rbind', 'rw', 'nosuid', 'nodev'] });
+  assert.ok(config.process.env.includes('FFRUN_SCRATCH=/scratch'));
+});
+
+test('hosts file: localhost, then every endpoint of the job by name', () => {
+  const text = hostsFileText([{ name: 'ff-abc123-h0c0', ip: '10.244.1.2' }, { name: 'ff-abc123-launcher', ip: '10.244.255.254' }]);
+  assert.equal(text.split('\n'), ['127.0.0.1\tlocalhost', '::1\tlocalhost ip6-localhost ip6-loopback', '10.244.1.2\tff-abc123-h0c0', '10.244.255.254\tff-abc123-launcher', '']);
 });
 
 test.run();

@@ -1,5 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { SCRATCH_ENV, SCRATCH_PATH } from './scratch';
 
 /**
  * The OCI bundle of one container (config.json for runc): what a default OCI runtime gives a container
@@ -54,6 +55,8 @@ export interface BundleInputs {
   readonly shmSizeMiB: number | undefined;
   /** Mounted in order after the system directories; callers put parents before children. */
   readonly volumes: readonly Volume[];
+  /** The job's scratch volume in the root mount namespace, bound at SCRATCH_PATH; undefined: none. */
+  readonly scratchDir: string | undefined;
   /** Files in the bundle bound over /etc/hosts and /etc/hostname. */
   readonly hostsFile: string;
   readonly hostnameFile: string;
@@ -138,6 +141,8 @@ export function ociConfig(inputs: BundleInputs, system: SystemLayout): object {
     ...(isRoot ? [tmpfs('/root', '700')] : []),
     bind(inputs.sharedDir, '/run/freeflow', false),
     ...inputs.volumes.map((volume) => bind(volume.path, volume.path, volume.readOnly)),
+    // Last: a volume at /scratch cannot hide the job's scratch.
+    ...(inputs.scratchDir === undefined ? [] : [bind(inputs.scratchDir, SCRATCH_PATH, false)]),
   ];
   return {
     ociVersion: '1.0.2-dev',
@@ -145,7 +150,13 @@ export function ociConfig(inputs: BundleInputs, system: SystemLayout): object {
       terminal: false,
       user: { uid: inputs.user.uid, gid: inputs.user.gid },
       args: [inputs.init],
-      env: ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', `HOME=${isRoot ? '/root' : '/tmp'}`, 'LANG=C.UTF-8'],
+      // runc exec (ffrun-rsh, so orted and the ranks) starts from this environment too.
+      env: [
+        'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
+        `HOME=${isRoot ? '/root' : '/tmp'}`,
+        'LANG=C.UTF-8',
+        ...(inputs.scratchDir === undefined ? [] : [`${SCRATCH_ENV}=${SCRATCH_PATH}`]),
+      ],
       cwd: '/',
       capabilities: { bounding: capabilities, effective: capabilities, permitted: capabilities, inheritable: [], ambient: [] },
       // As high as this machine allows (raising a hard limit needs CAP_SYS_RESOURCE, which may be missing):

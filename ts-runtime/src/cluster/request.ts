@@ -35,6 +35,7 @@ const clusterRequestSchema = z
     user: z.strictObject({ uid: id, gid: id }).optional(),
     agents: z.boolean().optional(),
     hostNetworkContainersPerHost: z.number().int().min(0).max(MAX_HOST_NETWORK_CONTAINERS_PER_HOST).optional(),
+    scratch: z.strictObject({ sizeMiB: sizeMiB.optional() }).optional(),
   })
   .strict()
   .refine((r) => r.underlayMtu === undefined || r.underlayMtu >= (r.containerMtu ?? DEFAULT_CONTAINER_MTU) + VXLAN_OVERHEAD, {
@@ -58,6 +59,8 @@ export interface ResolvedClusterRequest {
   readonly agents: boolean;
   /** Containers per host that share the host's network namespace (after the `containersPerHost` others). */
   readonly hostNetworkContainersPerHost: number;
+  /** The job-wide scratch volume (scratch.ts), or none. */
+  readonly scratch: { readonly sizeMiB: number | undefined } | undefined;
 }
 
 /** Validates a request once, at the module boundary, and fills in the defaults. */
@@ -85,6 +88,7 @@ export function resolveClusterRequest(request: ClusterRequest): ResolvedClusterR
     user: parsed.data.user ?? ROOT_USER,
     agents: parsed.data.agents ?? false,
     hostNetworkContainersPerHost: parsed.data.hostNetworkContainersPerHost ?? 0,
+    scratch: parsed.data.scratch === undefined ? undefined : { sizeMiB: parsed.data.scratch.sizeMiB },
   };
 }
 

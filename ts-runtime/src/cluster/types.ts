@@ -42,6 +42,11 @@ export interface ClusterRequest {
    * Default 0.
    */
   hostNetworkContainersPerHost?: number;
+  /**
+   * A job-wide scratch volume: one directory (a tmpfs of `sizeMiB`, default the kernel's) that every
+   * container sees at /scratch, read-write, owned by `user`, removed with the job (scratch.ts). Default none.
+   */
+  scratch?: { readonly sizeMiB?: number };
 }
 
 export type ContainerNetwork = 'own' | 'host';
@@ -91,6 +96,8 @@ export interface Cluster {
   readonly containerMapFile: string;
   /** Who runs in the containers; owns the hosts' shared directories. */
   readonly user: { readonly uid: number; readonly gid: number };
+  /** The scratch volume in the root mount namespace (containers see it at /scratch), if the request asked for one. */
+  readonly scratchDir: string | undefined;
   /** Absolute path of ffrun-rsh, for `--mca plm_rsh_agent`. */
   readonly rshAgent: string;
   /**

@@ -3,6 +3,7 @@ import type { JobPlan } from '../orchestrator/plan';
 import { FfError } from '../errors';
 import type { JobSpec, NetworkMode } from '../spec/schema';
 import type { LaunchMode } from './launch-mode';
+import { IO_MCA_SETTINGS } from './io-selection';
 import { planOneSided, type OneSidedPlan } from './osc-selection';
 
 /** Where Debian's Open MPI keeps its components; the freeflow BTL's directory goes in front of it. */
@@ -146,6 +147,8 @@ export function buildMpirunInvocation(inputs: InvocationInputs): MpirunInvocatio
     ['btl_tcp_if_include', inputs.overlaySubnet],
     ...(oversubscribed ? ([['mpi_yield_when_idle', '1']] as Array<[string, string]>) : []),
     ...(launch === 'host' ? hostLaunchMca() : []),
+    // MPI-IO's shared file pointers across containers and hosts (io-selection.ts)
+    ...IO_MCA_SETTINGS,
     ...Object.entries(spec.mca),
   ]);
   const env: Record<string, string> = { FFRUN_CONTAINER_MAP: inputs.containerMapFile };

@@ -52,6 +52,32 @@ export function containerMtuOf(cluster: { readonly mtu?: number | undefined; rea
   return cluster.containerMtu ?? (cluster.mtu ?? MTU.default) - MTU.vxlanOverhead;
 }
 
+/**
+ * The job-wide scratch volume (`scratch:` in a spec, `--scratch [SIZE]` on the command line): `true` for
+ * the default size (the kernel's tmpfs default, half of RAM, used only when written) or a size with a unit
+ * (powers of 1024), from 1M to 1T.
+ */
+export const SCRATCH_SIZE_PATTERN = /^([1-9][0-9]{0,12})([KMGT])(iB|B)?$/;
+const SCRATCH_UNIT_KIB: Readonly<Record<string, number>> = { K: 1, M: 1024, G: 1024 ** 2, T: 1024 ** 3 };
+const SCRATCH_KIB = { min: 1024, max: 1024 ** 3 } as const;
+
+/** The scratch size in MiB (rounded up); null when `text` is not a size from 1M to 1T. */
+export function parseScratchSize(text: string): number | null {
+  const match = SCRATCH_SIZE_PATTERN.exec(text);
+  if (!match) return null;
+  const kib = Number(match[1]) * SCRATCH_UNIT_KIB[match[2]!]!;
+  return kib >= SCRATCH_KIB.min && kib <= SCRATCH_KIB.max ? Math.ceil(kib / 1024) : null;
+}
+
+/** What the cluster is asked for: no scratch volume, or one of `sizeMiB` (undefined: the default size). */
+export function scratchRequest(scratch: JobSpec['scratch']): { sizeMiB?: number } | undefined {
+  if (scratch === undefined || scratch === false) return undefined;
+  if (scratch === true) return {};
+  // Validated by the schema: a size here always parses.
+  const sizeMiB = parseScratchSize(String(scratch));
+  return sizeMiB === null ? {} : { sizeMiB };
+}
+
 const NAME_PATTERN = /^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$/;
 const ENV_NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const MCA_NAME_PATTERN = /^[a-z0-9_]+$/;
@@ -84,6 +110,7 @@ export const FIELD_FIXES: Readonly<Record<string, string>> = {
   mca: 'give a mapping of extra Open MPI MCA parameter names to string values',
   'mca.*': 'use an MCA parameter name (lower-case letters, digits, _) and a quoted string value',
   timeoutSeconds: `use a whole number of seconds from 1 to ${LIMITS.timeoutSeconds} (default 300)`,
+  scratch: 'use true for a job-wide scratch volume at /scratch (FFRUN_SCRATCH; default size half of RAM, used only when written), or its size with a unit, e.g. 512M or 2G (K, M, G, T; from 1M to 1T)',
   user: 'give the user the ranks run as: a name from the machine\'s /etc/passwd, a uid, or uid:gid, e.g. "65534:65534" (default root)',
 };
 
@@ -116,6 +143,7 @@ export const jobSpecSchema = z.strictObject({
   mca: stringMap(MCA_NAME_PATTERN).default({}),
   timeoutSeconds: wholeNumber(LIMITS.timeoutSeconds).default(300),
   user: z.string().regex(USER_PATTERN, { error: 'is not a user name, uid or uid:gid' }).optional(),
+  scratch: z.union([z.boolean(), z.string(), z.number()]).optional(),
 }).superRefine((spec, context) => {
   // Forcing a freeflow plane on a job that does not use freeflow would be silently ignored: refuse it.
   if (spec.network === 'overlay' && (spec.interHost === 'handoff' || spec.interHost === 'router'))
@@ -129,6 +157,9 @@ export const jobSpecSchema = z.strictObject({
       input: containerMtu,
       message: `must be at most the hosts' network MTU ${mtu} minus ${MTU.vxlanOverhead} (${mtu - MTU.vxlanOverhead})`,
     });
+  // One check for every form (a number, a word, a size out of range): the message says what a size is.
+  if ((typeof spec.scratch === 'string' || typeof spec.scratch === 'number') && parseScratchSize(String(spec.scratch)) === null)
+    context.addIssue({ code: 'custom', path: ['scratch'], input: spec.scratch, message: 'is not a scratch size' });
 });
 
 /** A validated job spec; `program.command` is still as written (see resolveProgram). */

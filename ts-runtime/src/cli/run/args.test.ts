@@ -4,6 +4,8 @@ import * as assert from 'uvu/assert';
 import { FfError } from '../../errors';
 import { REPO_ROOT } from '../../util/repo-root';
 import { containerMtuOf } from '../../spec/schema';
+import { scratchRequest } from '../../spec/schema';
+import { validateJobSpec } from '../../spec/validate';
 import { parseRunArgs } from './args';
 
 const errorOf = (args: string[]): FfError => {
@@ -158,6 +160,34 @@ test('usage errors', () => {
   assert.match(errorOf(['--bogus', '--', 'x']).message, /unknown option --bogus/);
   assert.match(errorOf(['-n']).message, /-n needs a value/);
   assert.match(errorOf(['jobs/demo.yaml', '-n', '2']).message, /only --network, --inter-host, --mtu, --container-mtu and --json/);
+});
+
+test('--scratch: without a size the default, with one its MiB; the spec field takes the same values', () => {
+  assert.equal(scratchRequest(parseRunArgs(['-n', '2', '--', 'x']).spec.scratch), undefined);
+  assert.equal(scratchRequest(parseRunArgs(['--scratch', '-n', '2', '--', 'x']).spec.scratch), {});
+  assert.equal(scratchRequest(parseRunArgs(['-n', '2', '--scratch', '--', 'x']).spec.scratch), {});
+  assert.equal(scratchRequest(parseRunArgs(['-n', '2', '--scratch', '512M', '--', 'x']).spec.scratch), { sizeMiB: 512 });
+  assert.equal(scratchRequest(parseRunArgs(['-n', '2', '--scratch', '2GiB', '--', 'x']).spec.scratch), { sizeMiB: 2048 });
+  assert.equal(scratchRequest(parseRunArgs(['-n', '2', '--scratch', '1500K', '--', 'x']).spec.scratch), { sizeMiB: 2 });
+  assert.equal(scratchRequest(false), undefined);
+});
+
+test('--scratch with a bad size names the flag, the value and the fix; twice is refused', () => {
+  for (const bad of ['12Q', '512', '0M', '2048T', 'lots', '100K']) {
+    const error = errorOf(['-n', '2', '--scratch', bad, '--', 'x']);
+    assert.is(error.code, 'USAGE', bad);
+    assert.match(error.message, '--scratch (scratch)');
+    assert.match(error.message, `is not a scratch size (got "${bad}")`);
+    assert.match(error.message, 'e.g. 512M or 2G');
+  }
+  assert.match(errorOf(['--scratch', '--scratch', '-n', '2', '--', 'x']).message, '--scratch is given twice');
+});
+
+test('scratch in a spec: a number without a unit is refused with the fix', () => {
+  assert.throws(
+    () => validateJobSpec({ name: 'a', cluster: { hosts: 1, containersPerHost: 1 }, ranks: 1, program: { command: 'x' }, scratch: 64 }, { kind: 'file', path: 'j.yaml' }),
+    (error: FfError) => error.code === 'SPEC_INVALID' && /scratch: is not a scratch size \(got 64\); use true/.test(error.message),
+  );
 });
 
 test.run();

@@ -23,6 +23,7 @@ const FLAG_OF: Readonly<Record<string, string>> = {
   interHost: '--inter-host',
   timeoutSeconds: '--timeout',
   user: '--user',
+  scratch: '--scratch',
   'program.command': 'the program after --',
   'program.args.*': 'the program arguments after --',
   'env.*': '-x',
@@ -45,7 +46,7 @@ const NUMERIC_FLAGS: Readonly<Record<string, string>> = {
 export const RUN_USAGE = `ffrun run <job.yaml> [--network overlay|freeflow] [--inter-host auto|handoff|router|tcp] [--mtu BYTES] [--container-mtu BYTES] [--json]
 ffrun [run] -n <ranks> [--hosts H] [--containers-per-host C] [--slots-per-container S] [--mtu BYTES] [--container-mtu BYTES]
       [--placement fill|round-robin] [--network overlay|freeflow] [--inter-host auto|handoff|router|tcp] [--timeout SECONDS]
-      [--name NAME] [--user USER|UID[:GID]] [-x NAME=VALUE]... [--mca NAME VALUE]... [--json] -- <program> [args...]`;
+      [--name NAME] [--user USER|UID[:GID]] [--scratch [SIZE]] [-x NAME=VALUE]... [--mca NAME VALUE]... [--json] -- <program> [args...]`;
 
 /**
  * Parses `run`'s arguments: a spec file, or the mpirun-like form that builds the same raw value and goes
@@ -64,6 +65,12 @@ export function parseRunArgs(args: readonly string[]): RunArgs {
   for (let i = 0; i < options.length; i++) {
     const arg = options[i]!;
     if (arg === '--json') json = true;
+    else if (arg === '--scratch') {
+      // The size is optional: a next word that is not an option is the size (and is checked as one).
+      if (flags.has('--scratch')) usage('--scratch is given twice: give it once');
+      const next = options[i + 1];
+      flags.set('--scratch', next !== undefined && !next.startsWith('-') ? (i++, next) : '');
+    }
     else if (arg === '--mca') {
       const [name, value] = [options[i + 1], options[i + 2]];
       if (name === undefined || value === undefined) usage('--mca needs a name and a value, e.g. --mca btl_tcp_eager_limit 65536');
@@ -126,6 +133,7 @@ export function parseRunArgs(args: readonly string[]): RunArgs {
     mca,
     timeoutSeconds: numberOrText(flags.get('--timeout')),
     ...(flags.has('--user') ? { user: flags.get('--user') } : {}),
+    ...(flags.has('--scratch') ? { scratch: flags.get('--scratch') === '' ? true : flags.get('--scratch') } : {}),
   };
   const written = new Map(Object.entries(NUMERIC_FLAGS).flatMap(([flag, field]) => (flags.has(flag) ? [[field, flags.get(flag)!] as const] : [])));
   const spec = validateJobSpec(raw, { kind: 'flags', flagOf: FLAG_OF, written });

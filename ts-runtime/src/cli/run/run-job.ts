@@ -16,7 +16,7 @@ import { placeRanks, type ClusterShape, type RankSlot } from '../../orchestrator
 import type { JobPlan } from '../../orchestrator/plan';
 import { probeHosts } from '../../orchestrator/probe-hosts';
 import { writePathTables } from '../../orchestrator/write-path-table';
-import { containerMtuOf, MTU, type JobSpec } from '../../spec/schema';
+import { containerMtuOf, MTU, scratchRequest, type JobSpec } from '../../spec/schema';
 import { resolveJobUser, type JobUser } from '../../spec/user';
 import { REPO_ROOT } from '../../util/repo-root';
 import { runtimeProgram } from '../../cluster/runtime-files';
@@ -66,7 +66,8 @@ export async function runJob(spec: JobSpec, hooks: JobHooks): Promise<JobReport>
   const agents = wantsAgents(spec, spec.cluster.hosts);
   const underlayMtu = spec.cluster.mtu ?? MTU.default;
   const containerMtu = containerMtuOf(spec.cluster);
-  const { result, capabilities, timings } = await withProbedCluster({ ...spec.cluster, ...jobVolumes(spec), user, agents, containerMtu, underlayMtu }, hooks, (probed) =>
+  const scratch = scratchRequest(spec.scratch);
+  const { result, capabilities, timings } = await withProbedCluster({ ...spec.cluster, ...jobVolumes(spec), user, agents, containerMtu, underlayMtu, ...(scratch ? { scratch } : {}) }, hooks, (probed) =>
     runJobOnCluster(probed, spec, slots, hooks),
   );
   if (result.mpirun.timedOut) {
@@ -110,6 +111,8 @@ export async function withProbedCluster<T>(
     readonly containerMtu?: number;
     readonly underlayMtu?: number;
     readonly hostNetworkContainersPerHost?: number;
+    /** A job-wide scratch volume at /scratch (cluster/scratch.ts). */
+    readonly scratch?: { readonly sizeMiB?: number };
   },
   hooks: Pick<JobHooks, 'progress' | 'interrupt'>,
   work: (probed: ProbedCluster) => Promise<T>,
@@ -136,6 +139,7 @@ export async function withProbedCluster<T>(
         ...(shape.containerMtu === undefined ? {} : { containerMtu: shape.containerMtu }),
         ...(shape.underlayMtu === undefined ? {} : { underlayMtu: shape.underlayMtu }),
         ...(shape.hostNetworkContainersPerHost === undefined ? {} : { hostNetworkContainersPerHost: shape.hostNetworkContainersPerHost }),
+        ...(shape.scratch === undefined ? {} : { scratch: shape.scratch }),
       },
       (step) => progress.note(step),
     ),
