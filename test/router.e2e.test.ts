@@ -11,7 +11,7 @@ import { placeRanks } from '../ts-runtime/src/orchestrator/placement';
 import { resolveJobUser } from '../ts-runtime/src/spec/user';
 import { REPO_ROOT } from '../ts-runtime/src/util/repo-root';
 import { FfrunProcess, runFfrun, waitFor } from './support/ffrun';
-import { loadManifest, type ManifestRun } from './support/manifest';
+import { loadManifest, onePerProgramAcrossHosts, type ManifestRun } from './support/manifest';
 import { leftoversOf, processesMatching } from './support/leftovers';
 
 /**
@@ -34,7 +34,7 @@ const reportSchema = z.object({
   }),
 });
 
-/** The manifest's runs across hosts, and the same programs on 3 hosts (the manifest has none). */
+/** Programs on 3 hosts (the manifest has none). */
 const threeHostRuns: ManifestRun[] = [
   { ...byName('allpairs-2h2c-4r'), name: 'allpairs-3h1c-3r', ranks: 3, hosts: 3, containersPerHost: 1, expectOutput: ['ffcheck_allpairs: all \\d+ subtests passed on 3 ranks', 'PASS allpairs \\(3 ranks on 3 hostnames'] },
   { ...byName('collectives-2h3c-6r'), name: 'collectives-3h2c-6r', ranks: 6, hosts: 3, containersPerHost: 2, expectOutput: [] },
@@ -47,7 +47,8 @@ function byName(name: string): ManifestRun {
   return run;
 }
 
-for (const run of [...manifest.runs.filter((candidate) => candidate.hosts > 1), ...threeHostRuns]) {
+// Every program once across hosts (the default plane, `h`, runs every placement in btl.e2e), and 3 hosts.
+for (const run of [...onePerProgramAcrossHosts(manifest), ...threeHostRuns]) {
   test(`${run.name} --inter-host router: ${run.ranks} ranks on ${run.hosts} hosts x ${run.containersPerHost} containers`, async () => {
     const slots = Math.ceil(run.ranks / (run.hosts * run.containersPerHost));
     const result = await runFfrun(
