@@ -15,9 +15,10 @@ import { loadManifest, onePerProgramAcrossHosts, type ManifestRun } from './supp
 import { leftoversOf, processesMatching } from './support/leftovers';
 
 /**
- * The router plane (`r`, issue 8) end to end through ffrun with `--inter-host router`: every run of
- * test/mpi/manifest.json that spans hosts (2 hosts x 2-4 containers: pairs within a host on shared memory
- * `m`, across hosts through the routers `r`, including abort and a rank dying mid-transfer), runs on 3
+ * The router plane (`r`, issue 8) end to end through ffrun with `--inter-host router`: every program of
+ * test/mpi/manifest.json once across hosts (its multi-host run with the fewest ranks, 2 hosts x 1-3
+ * containers: pairs within a host on shared memory `m`, across hosts through the routers `r`, including
+ * abort and a rank dying mid-transfer), runs on 3
  * hosts, the traffic on the hosts' underlay rather than the overlay, an agent SIGKILLed mid-job (the job
  * fails within 10 s naming the agent), and nothing left behind after any of them. Needs root.
  */
