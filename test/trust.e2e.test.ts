@@ -49,7 +49,9 @@ if (!process.env.FF_TRUST_ONLY_HOSTILE) for (const c of cases) {
     const started = Date.now();
     const result = await runFfrun(
       [
-        '-n', '2', '--hosts', '1', '--containers-per-host', '2', '--network', 'freeflow', '--timeout', '60',
+        // One orted per container: the BTL then adds its peer on the first send, after the sabotage. (With
+        // one orted per host the containers are one node and Open MPI adds local peers in MPI_Init.)
+        '-n', '2', '--hosts', '1', '--containers-per-host', '2', '--network', 'freeflow', '--launch', 'container', '--timeout', '60',
         '--json', '--', SABOTAGE, '--how', c.how, '--target', c.target, '--by', String(c.by), '--when', c.when,
         '--first', String(c.first),
       ],

@@ -112,6 +112,7 @@ test('mr, allreduce and alltoall with 4 ranks in 2 x 2 containers through freefl
         placement: 'fill',
         network: 'freeflow',
         interHost: 'auto',
+        launch: 'auto',
         program: { command: FFBENCH_MPI, args: [benchmark, '--validate', '--sizes', sizes, '--json', resultPathInContainer('mpi')] },
         env: {},
         mca: {},

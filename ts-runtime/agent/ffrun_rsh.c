@@ -211,34 +211,35 @@ static void bind_back(const char *source, const char *target) {
 static void share_run_freeflow(const char *shared_dir) {
   int dir_fd = open(shared_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   if (dir_fd < 0) fail("cannot open the host's shared directory %s: %s", shared_dir, strerror(errno));
-  char dir_path[64];
-  snprintf(dir_path, sizeof dir_path, "/proc/self/fd/%d", dir_fd);
-  const char *old_run = "/tmp/.machine-run";
-  if (mkdir(old_run, 0700) != 0) fail("mkdir %s: %s", old_run, strerror(errno));
-  if (mount("/run", old_run, NULL, MS_BIND | MS_REC, NULL) != 0) fail("binding /run: %s", strerror(errno));
+  /* the machine's /run stays reachable through this descriptor once the new tmpfs hides it: no staging
+   * directory on the machine (its /tmp is shared with every local user) */
+  int old_run_fd = open("/run", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (old_run_fd < 0) fail("cannot open /run: %s", strerror(errno));
   if (mount("tmpfs", "/run", "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=1m") != 0) fail("mounting /run: %s", strerror(errno));
-  DIR *entries = opendir(old_run);
-  if (entries == NULL) fail("opendir %s: %s", old_run, strerror(errno));
+  DIR *entries = fdopendir(old_run_fd);
+  if (entries == NULL) fail("reading the machine's /run: %s", strerror(errno));
   for (struct dirent *entry; (entry = readdir(entries)) != NULL;) {
     if (strcmp(entry->d_name, ".") == 0 || strcmp(entry->d_name, "..") == 0 || strcmp(entry->d_name, "freeflow") == 0) continue;
     char source[4096], target[4096];
-    snprintf(source, sizeof source, "%s/%s", old_run, entry->d_name);
+    snprintf(source, sizeof source, "/proc/self/fd/%d/%s", old_run_fd, entry->d_name);
     snprintf(target, sizeof target, "/run/%s", entry->d_name);
     bind_back(source, target);
   }
   closedir(entries);
+  char dir_path[64];
+  snprintf(dir_path, sizeof dir_path, "/proc/self/fd/%d", dir_fd);
   if (mkdir("/run/freeflow", 0755) != 0) fail("mkdir /run/freeflow: %s", strerror(errno));
   if (mount(dir_path, "/run/freeflow", NULL, MS_BIND, NULL) != 0) fail("binding the shared directory: %s", strerror(errno));
   close(dir_fd);
-  if (umount2(old_run, MNT_DETACH) != 0) fail("unmounting %s: %s", old_run, strerror(errno));
-  rmdir(old_run);
 }
 
 /*
  * Node-sharing launches: orted runs as the simulated host, in its network namespace (so its PMIx server is
  * reachable from the host's containers over the bridge), with a UTS namespace of its own named after the
- * host (Open MPI's node name) and a mount namespace whose /tmp is a private tmpfs (gone with the orted,
- * even after SIGKILL) and whose /run/freeflow is the host's shared directory. The ranks enter their
+ * host (Open MPI's node name) and a mount namespace whose /run/freeflow is the host's shared directory
+ * (orted's session directory goes there). The rest of the machine's file system stays as it is: orted
+ * checks that the program exists before the fork agent takes it into the container, and programs live
+ * anywhere a job's volumes bind them from (/tmp included). The ranks enter their
  * containers through ffrun-fork-agent. The namespace name comes from the root-owned map and must be a
  * plain name below /run/netns.
  */
@@ -254,7 +255,6 @@ static void run_as_host(const struct host_entry *host, char **command) {
   if (unshare(CLONE_NEWUTS | CLONE_NEWNS) != 0) fail("unshare: %s", strerror(errno));
   /* private: nothing mounted below may propagate back to the machine */
   if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0) fail("making mounts private: %s", strerror(errno));
-  if (mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777,size=256m") != 0) fail("mounting /tmp: %s", strerror(errno));
   share_run_freeflow(host->shared_dir);
   if (sethostname(host->name, strlen(host->name)) != 0) fail("sethostname: %s", strerror(errno));
   if (chdir("/") != 0) fail("chdir /: %s", strerror(errno));

@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import * as os from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -121,20 +122,26 @@ for (const [signal, number] of [['SIGTERM', 15], ['SIGHUP', 1], ['SIGINT', 2]] a
   });
 }
 
-test('a host name of the map runs the command as that host: its network namespace and host name, the shared directory at /run/freeflow, a private /tmp', async ({ cluster }) => {
+test('a host name of the map runs the command as that host: its network namespace and host name, the shared directory at /run/freeflow, the machine\'s other files (a program under /tmp)', async ({ cluster }) => {
   const host = cluster.hosts[1];
   if (!host) throw new Error('expected 2 hosts');
   const marker = `host-form-${process.pid}`;
-  const result = await agent(cluster, [
-    host.netns, 'bash', '-c',
-    `"hostname; ip -o -4 addr show dev br0 | grep -o '10[.]244[.][0-9.]*/16'; echo $OMPI_MCA_orte_tmpdir_base; touch /run/freeflow/${marker} /tmp/${marker}"`,
-  ]);
-  assert.is(result.stderr, '');
-  assert.is(result.stdout, `${host.netns}\n10.244.2.1/16\n/run/freeflow\n`);
-  assert.ok(fs.existsSync(path.join(host.sharedDir, marker)), 'the host shared directory is /run/freeflow');
-  assert.not.ok(fs.existsSync(path.join('/tmp', marker)), "the machine's /tmp is untouched");
-  assert.not.ok(fs.existsSync('/run/freeflow'), 'nothing is created on the machine');
-  fs.rmSync(path.join(host.sharedDir, marker));
+  const program = fs.mkdtempSync(path.join(os.tmpdir(), 'ffrun-rsh-program-'));
+  fs.writeFileSync(path.join(program, 'present'), '');
+  try {
+    const result = await agent(cluster, [
+      host.netns, 'bash', '-c',
+      `"hostname; ip -o -4 addr show dev br0 | grep -o '10[.]244[.][0-9.]*/16'; echo $OMPI_MCA_orte_tmpdir_base; touch /run/freeflow/${marker}; test -e ${program}/present && echo program visible"`,
+    ]);
+    assert.is(result.stderr, '');
+    assert.is(result.stdout, `${host.netns}\n10.244.2.1/16\n/run/freeflow\nprogram visible\n`);
+    assert.ok(fs.existsSync(path.join(host.sharedDir, marker)), 'the host shared directory is /run/freeflow');
+    assert.not.ok(fs.existsSync('/run/freeflow'), 'nothing is created on the machine');
+    assert.equal(fs.readdirSync('/tmp').filter((name) => name.includes('machine-run')), [], 'no staging directory in /tmp');
+  } finally {
+    fs.rmSync(path.join(host.sharedDir, marker), { force: true });
+    fs.rmSync(program, { recursive: true, force: true });
+  }
 });
 
 test('the fork agent (orte_fork_agent) started in a host enters the planned container, pins the rank and names the node for PMIx', async ({ cluster }) => {

@@ -1,4 +1,5 @@
-import type { NetworkMode } from '../spec/schema';
+import { FfError } from '../errors';
+import type { LAUNCH_MODES, NetworkMode } from '../spec/schema';
 
 /**
  * How mpirun starts a job's ranks (docs/node-sharing.md).
@@ -13,8 +14,15 @@ import type { NetworkMode } from '../spec/schema';
  */
 export type LaunchMode = 'host' | 'container';
 
-export function chooseLaunch(network: NetworkMode, user: { readonly uid: number }): LaunchMode {
-  return network === 'freeflow' && user.uid === 0 ? 'host' : 'container';
+/** `requested` is the spec's `launch` (the schema already refuses host with network overlay). */
+export function chooseLaunch(network: NetworkMode, user: { readonly uid: number }, requested: (typeof LAUNCH_MODES)[number] = 'auto'): LaunchMode {
+  const possible = network === 'freeflow' && user.uid === 0;
+  if (requested === 'host' && !possible)
+    throw new FfError('SPEC_INVALID', `launch host needs a root job on network freeflow (this job: network ${network}, uid ${user.uid})`, {
+      hint: "a host's orted runs as root to enter the containers, and non-root ranks cannot map its PMIx datastore: drop --launch host (or launch: host), or run the job as root",
+    });
+  if (requested === 'container') return 'container';
+  return possible ? 'host' : 'container';
 }
 
 export function describeLaunch(launch: LaunchMode): string {

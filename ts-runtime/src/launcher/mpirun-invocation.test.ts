@@ -1,3 +1,4 @@
+import { FfError } from '../errors';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { JobPlan } from '../orchestrator/plan';
@@ -175,6 +176,9 @@ test('host launches for root freeflow jobs only: overlay and non-root jobs keep 
   assert.is(chooseLaunch('freeflow', { uid: 0 }), 'host');
   assert.is(chooseLaunch('overlay', { uid: 0 }), 'container');
   assert.is(chooseLaunch('freeflow', { uid: 1000 }), 'container');
+  assert.is(chooseLaunch('freeflow', { uid: 0 }, 'container'), 'container');
+  assert.is(chooseLaunch('freeflow', { uid: 0 }, 'host'), 'host');
+  assert.throws(() => chooseLaunch('freeflow', { uid: 1000 }, 'host'), (error: unknown) => error instanceof FfError && error.code === 'SPEC_INVALID' && /root job/.test(error.message));
 });
 
 test.run();

@@ -24,6 +24,8 @@ export const DEFAULT_NETWORK: NetworkMode = 'freeflow';
  * - `auto`: the orchestrator chooses; today that is `tcp` (see orchestrator/decide-paths.ts for why).
  */
 export const INTER_HOST_MODES = ['auto', 'handoff', 'router', 'tcp'] as const;
+/** How mpirun starts the ranks (docs/node-sharing.md): auto = host where it can, else container. */
+export const LAUNCH_MODES = ['auto', 'host', 'container'] as const;
 export type InterHostMode = (typeof INTER_HOST_MODES)[number];
 
 /** fill: container after container, host after host. round-robin: one rank per container, hosts interleaved. */
@@ -101,6 +103,7 @@ export const FIELD_FIXES: Readonly<Record<string, string>> = {
   placement: `use one of: ${PLACEMENT_STRATEGIES.join(', ')} (default fill)`,
   network: `use one of: ${NETWORK_MODES.join(', ')} (default ${DEFAULT_NETWORK})`,
   interHost: `use one of: ${INTER_HOST_MODES.join(', ')} (default auto); handoff and router need network freeflow`,
+  launch: `use one of: ${LAUNCH_MODES.join(', ')} (default auto: one orted per host for root jobs on network freeflow, one per container otherwise); host needs network freeflow and a root job`,
   program: 'give command (and optionally args), e.g. {command: build/bin/ffcheck_allpairs, args: []}',
   'program.command': 'give the program to run: a path or a command on PATH',
   'program.args': 'give a list of strings',
@@ -135,6 +138,7 @@ export const jobSpecSchema = z.strictObject({
   placement: z.enum(PLACEMENT_STRATEGIES).default('fill'),
   network: z.enum(NETWORK_MODES).default(DEFAULT_NETWORK),
   interHost: z.enum(INTER_HOST_MODES).default('auto'),
+  launch: z.enum(LAUNCH_MODES).default('auto'),
   program: z.strictObject({
     command: z.string().min(1),
     args: z.array(z.string()).default([]),
@@ -148,6 +152,9 @@ export const jobSpecSchema = z.strictObject({
   // Forcing a freeflow plane on a job that does not use freeflow would be silently ignored: refuse it.
   if (spec.network === 'overlay' && (spec.interHost === 'handoff' || spec.interHost === 'router'))
     context.addIssue({ code: 'custom', path: ['interHost'], input: spec.interHost, message: 'needs network freeflow (network overlay sends everything over the overlay)' });
+  // On the overlay a host-wide node would let vader reach across containers: the comparison must not.
+  if (spec.network === 'overlay' && spec.launch === 'host')
+    context.addIssue({ code: 'custom', path: ['launch'], input: spec.launch, message: 'needs network freeflow (network overlay keeps every container its own node)' });
   // The overlay's packets carry a VXLAN header inside the hosts' network: they must fit in its MTU.
   const { mtu = MTU.default, containerMtu } = spec.cluster;
   if (containerMtu !== undefined && containerMtu > mtu - MTU.vxlanOverhead)

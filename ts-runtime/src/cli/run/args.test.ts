@@ -54,6 +54,14 @@ test('--inter-host sets interHost, alone or over a spec file; handoff and router
   assert.match(errorOf(['-n', '2', '--network', 'overlay', '--inter-host', 'handoff', '--', 'x']).notes.join('\n'), /--inter-host \(interHost\): needs network freeflow/);
 });
 
+test('--launch sets launch (default auto); host needs network freeflow; bad values are refused naming the choices', () => {
+  assert.is(parseRunArgs(['-n', '2', '--', 'x']).spec.launch, 'auto');
+  assert.is(parseRunArgs(['-n', '2', '--launch', 'container', '--', 'x']).spec.launch, 'container');
+  assert.is(parseRunArgs(['-n', '2', '--launch', 'host', '--', 'x']).spec.launch, 'host');
+  assert.match(errorOf(['-n', '2', '--launch', 'node', '--', 'x']).notes.join('\n'), /--launch \(launch\): must be one of auto, host, container/);
+  assert.match(errorOf(['-n', '2', '--network', 'overlay', '--launch', 'host', '--', 'x']).notes.join('\n'), /--launch \(launch\): needs network freeflow/);
+});
+
 test('--mtu sets the hosts\' network MTU (cluster.mtu), alone or over a spec file; out of range or not a number is refused naming the fix', () => {
   assert.is(parseRunArgs(['-n', '2', '--', 'x']).spec.cluster.mtu, undefined);
   assert.is(parseRunArgs(['-n', '2', '--hosts', '2', '--mtu', '9000', '--', 'x']).spec.cluster.mtu, 9000);

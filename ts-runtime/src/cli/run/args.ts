@@ -21,6 +21,7 @@ const FLAG_OF: Readonly<Record<string, string>> = {
   placement: '--placement',
   network: '--network',
   interHost: '--inter-host',
+  launch: '--launch',
   timeoutSeconds: '--timeout',
   user: '--user',
   scratch: '--scratch',
@@ -31,7 +32,7 @@ const FLAG_OF: Readonly<Record<string, string>> = {
 };
 
 /** Flags that take one value and may be given once (`--np` is `-n`). `-x` and `--mca` repeat, once per name. */
-const VALUE_FLAGS = new Set(['-n', '--np', '--hosts', '--containers-per-host', '--slots-per-container', '--placement', '--network', '--inter-host', '--mtu', '--container-mtu', '--timeout', '--name', '--user']);
+const VALUE_FLAGS = new Set(['-n', '--np', '--hosts', '--containers-per-host', '--slots-per-container', '--placement', '--network', '--inter-host', '--launch', '--mtu', '--container-mtu', '--timeout', '--name', '--user']);
 /** The spec field each numeric flag sets: errors name the number as the user typed it. */
 const NUMERIC_FLAGS: Readonly<Record<string, string>> = {
   '-n': 'ranks',
@@ -45,7 +46,8 @@ const NUMERIC_FLAGS: Readonly<Record<string, string>> = {
 
 export const RUN_USAGE = `ffrun run <job.yaml> [--network overlay|freeflow] [--inter-host auto|handoff|router|tcp] [--mtu BYTES] [--container-mtu BYTES] [--json]
 ffrun [run] -n <ranks> [--hosts H] [--containers-per-host C] [--slots-per-container S] [--mtu BYTES] [--container-mtu BYTES]
-      [--placement fill|round-robin] [--network overlay|freeflow] [--inter-host auto|handoff|router|tcp] [--timeout SECONDS]
+      [--placement fill|round-robin] [--network overlay|freeflow] [--inter-host auto|handoff|router|tcp]
+      [--launch auto|host|container] [--timeout SECONDS]
       [--name NAME] [--user USER|UID[:GID]] [--scratch [SIZE]] [-x NAME=VALUE]... [--mca NAME VALUE]... [--json] -- <program> [args...]`;
 
 /**
@@ -128,6 +130,7 @@ export function parseRunArgs(args: readonly string[]): RunArgs {
     placement: flags.get('--placement'),
     network: flags.get('--network'),
     interHost: flags.get('--inter-host'),
+    ...(flags.has('--launch') ? { launch: flags.get('--launch') } : {}),
     program: { command: program[0], args: program.slice(1) },
     env,
     mca,

@@ -214,7 +214,7 @@ export async function runJobOnCluster(
     key,
     network: spec.network,
     placement: spec.placement,
-    launch: chooseLaunch(spec.network, cluster.user),
+    launch: chooseLaunch(spec.network, cluster.user, spec.launch),
     interHost,
     hosts: cluster.hosts.map((host) => ({ index: host.index, name: host.name })),
     ranks: slots.map((slot) => ({ ...slot, container: containerAt(cluster, slot).name })),
