@@ -33,7 +33,10 @@
 #include <time.h>
 #include <unistd.h>
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <fcntl.h>
+#include <ifaddrs.h>
+#include <net/if.h>
 #include <ucp/api/ucp.h>
 
 #define AM_ID 7
@@ -161,6 +164,64 @@ static bool ucx_failed(const char *err)
     return false;
 }
 
+/*
+ * The devices UCX may use: the interface that holds our underlay address (the one peers list for us) and
+ * every RDMA port. Without this, UCX's tcp transport may connect over any interface of the host's network
+ * namespace, the overlay's bridge and VXLAN device included, and the router's traffic would take the
+ * overlay it exists to avoid. Returns false when the underlay address is on no interface (listening on
+ * any address: then UCX keeps its own choice, and the log says so).
+ */
+static bool underlay_devices(char *out, size_t size)
+{
+    if (g.listen_addr.sin_addr.s_addr == htonl(INADDR_ANY)) {
+        return false;
+    }
+    struct ifaddrs *list = NULL;
+    if (getifaddrs(&list) != 0) {
+        return false;
+    }
+    bool found = false;
+    for (const struct ifaddrs *ifa = list; ifa != NULL && !found; ifa = ifa->ifa_next) {
+        if (ifa->ifa_addr != NULL && ifa->ifa_addr->sa_family == AF_INET &&
+            ((const struct sockaddr_in *) (const void *) ifa->ifa_addr)->sin_addr.s_addr == g.listen_addr.sin_addr.s_addr &&
+            strlen(ifa->ifa_name) < size) {
+            snprintf(out, size, "%s", ifa->ifa_name);
+            found = true;
+        }
+    }
+    freeifaddrs(list);
+    if (!found) {
+        return false;
+    }
+    /* RDMA ports (<device>:<port>) stay allowed: they are the reason for the router where they exist */
+    DIR *devices = opendir("/sys/class/infiniband");
+    for (struct dirent *dev; devices != NULL && (dev = readdir(devices)) != NULL;) {
+        if (dev->d_name[0] == '.') {
+            continue;
+        }
+        char ports_path[512];
+        snprintf(ports_path, sizeof(ports_path), "/sys/class/infiniband/%s/ports", dev->d_name);
+        DIR *ports = opendir(ports_path);
+        for (struct dirent *port; ports != NULL && (port = readdir(ports)) != NULL;) {
+            if (port->d_name[0] == '.') {
+                continue;
+            }
+            const size_t used = strlen(out);
+            const int n = snprintf(out + used, size - used, ",%s:%s", dev->d_name, port->d_name);
+            if (n < 0 || (size_t) n >= size - used) {
+                out[used] = '\0'; /* no room: keep the list we have */
+            }
+        }
+        if (ports != NULL) {
+            closedir(ports);
+        }
+    }
+    if (devices != NULL) {
+        closedir(devices);
+    }
+    return true;
+}
+
 static bool ucx_start(void)
 {
     if (R.worker) {
@@ -179,6 +240,14 @@ static bool ucx_start(void)
      * RDMA transports are used where a port is active and tcp elsewhere. UCX_TLS overrides. */
     if (!getenv("UCX_TLS")) {
         ucp_config_modify(config, "TLS", "^sm");
+    }
+    char devices[1024] = "";
+    if (getenv("UCX_NET_DEVICES")) {
+        snprintf(devices, sizeof(devices), "%s (UCX_NET_DEVICES)", getenv("UCX_NET_DEVICES"));
+    } else if (underlay_devices(devices, sizeof(devices))) {
+        ucp_config_modify(config, "NET_DEVICES", devices);
+    } else {
+        snprintf(devices, sizeof(devices), "UCX's choice (the underlay address is on no interface)");
     }
     ucp_params_t params = {.field_mask = UCP_PARAM_FIELD_FEATURES | UCP_PARAM_FIELD_NAME,
                            .features = UCP_FEATURE_AM | UCP_FEATURE_WAKEUP,
@@ -227,8 +296,8 @@ static bool ucx_start(void)
         snprintf(err, errlen, "epoll on the UCX event fd: %s", strerror(errno));
         return ucx_failed(err);
     }
-    logf_("router: UCX worker ready (address %zu bytes, transports %s)", R.address_len,
-          getenv("UCX_TLS") ? getenv("UCX_TLS") : "all but shared memory");
+    logf_("router: UCX worker ready (address %zu bytes, transports %s, devices %s)", R.address_len,
+          getenv("UCX_TLS") ? getenv("UCX_TLS") : "all but shared memory", devices);
     return true;
 }
 
