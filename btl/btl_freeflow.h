@@ -208,8 +208,8 @@ bool mca_btl_freeflow_router_init(void);     /* registers and opens a route with
 bool mca_btl_freeflow_router_open(void);
 const char *mca_btl_freeflow_router_decline_reason(const opal_proc_t *proc, const mca_btl_freeflow_modex_t *modex);
 bool mca_btl_freeflow_router_carries(uint64_t peer_id);
-int mca_btl_freeflow_router_progress(void);
-void mca_btl_freeflow_router_idle(int moved); /* after each progress pass: the yield policy */
+/* moved_elsewhere: what the rest of this progress pass moved (the yield policy counts the whole pass) */
+int mca_btl_freeflow_router_progress(int moved_elsewhere);
 void mca_btl_freeflow_router_register_params(const mca_base_component_t *version); /* btl_freeflow_router_* */
 void mca_btl_freeflow_router_report(FILE *file);
 void mca_btl_freeflow_router_shutdown(void);

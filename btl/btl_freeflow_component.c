@@ -459,8 +459,7 @@ static int component_progress(void)
         count += mca_btl_freeflow_sock_progress();
     }
     if (OPAL_UNLIKELY(c->router_active)) {
-        count += mca_btl_freeflow_router_progress();
-        mca_btl_freeflow_router_idle(count);
+        count += mca_btl_freeflow_router_progress(count);
     }
     return count;
 }

@@ -578,7 +578,7 @@ static int poll_down(void)
     return delivered;
 }
 
-int mca_btl_freeflow_router_progress(void)
+int mca_btl_freeflow_router_progress(int moved_elsewhere)
 {
     if (!router.module_live || OPAL_THREAD_TRYLOCK(&router.lock)) {
         return 0; /* another thread is at it */
@@ -601,21 +601,13 @@ int mca_btl_freeflow_router_progress(void)
             agent_gone(status);
         }
     }
+    /* The yield policy sees the whole pass (every freeflow path): after btl_freeflow_router_yield_after empty
+     * passes the rank yields its CPU on each further one, for the agent of this host may be waiting for it
+     * (docs/agent.md, "The `r` plane"). Under the lock this pass already holds. */
+    (void) ff_route_poll_pass(router.route, count + moved_elsewhere > 0);
     router.in_progress = false;
     OPAL_THREAD_UNLOCK(&router.lock);
     return count;
-}
-
-/* Called by the component after every progress pass with what the pass moved on all paths: after
- * btl_freeflow_router_yield_after empty passes the rank yields its CPU on each further one (the agent of
- * this host may be waiting for it: docs/agent.md, "The `r` plane"). */
-void mca_btl_freeflow_router_idle(int moved)
-{
-    if (!router.module_live || OPAL_THREAD_TRYLOCK(&router.lock)) {
-        return; /* another thread is progressing: it decides */
-    }
-    (void) ff_route_poll_pass(router.route, moved > 0);
-    OPAL_THREAD_UNLOCK(&router.lock);
 }
 
 /* Lines of docs/btl-report.md for the pairs this module carried. */
@@ -642,7 +634,7 @@ static void shutdown_route(void)
     }
     const time_t deadline = time(NULL) + FINALIZE_DRAIN_S;
     while (!opal_list_is_empty(&router.pending) || !ff_route_sent_all(router.route)) {
-        (void) mca_btl_freeflow_router_progress();
+        (void) mca_btl_freeflow_router_progress(0);
         const ff_status_t status = ff_route_check(router.route);
         if (FF_OK != status) {
             agent_gone(status);
