@@ -27,6 +27,12 @@
 
 #include <stdio.h>
 
+/* A process as the rings, path table and agent name it: jobid in the high half, vpid in the low half. */
+static inline uint64_t mca_btl_freeflow_peer_id(opal_process_name_t name)
+{
+    return ((uint64_t) name.jobid << 32) | name.vpid;
+}
+
 #if OPAL_MAJOR_VERSION != 4 || OPAL_MINOR_VERSION != 1
 #error "the freeflow BTL is written against Open MPI 4.1's BTL interface (btl 3.1.0)"
 #endif

@@ -309,7 +309,7 @@ static mca_btl_base_module_t **component_init(int *num_btls, bool enable_progres
         /* Without an orchestrator, the launcher's job family (shared by spawned jobs) names the job. */
         ff_job_key_derive(0x66726565666c6f77ULL ^ (uint64_t) (me.jobid >> 16), &c->key);
     }
-    c->my_id = ((uint64_t) me.jobid << 32) | me.vpid;
+    c->my_id = mca_btl_freeflow_peer_id(me);
 
     /* Expected attachers: the plan's shm peers, or Open MPI's count of local peers in one namespace. */
     uint32_t expected = 0;

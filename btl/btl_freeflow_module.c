@@ -50,7 +50,7 @@ static void gather_pair_inputs(const opal_proc_t *proc, ff_pair_inputs_t *in)
 {
     mca_btl_freeflow_component_t *c = &mca_btl_freeflow_component;
     const opal_process_name_t me = OPAL_PROC_MY_NAME;
-    const uint64_t peer_id = ((uint64_t) proc->proc_name.jobid << 32) | proc->proc_name.vpid;
+    const uint64_t peer_id = mca_btl_freeflow_peer_id(proc->proc_name);
     mca_btl_freeflow_modex_t *modex = NULL;
     size_t size = 0;
     int rc;
@@ -101,7 +101,7 @@ static bool decide(opal_proc_t *proc, ff_segment_t **segment, char *reason, size
 {
     mca_btl_freeflow_component_t *c = &mca_btl_freeflow_component;
     const opal_process_name_t me = OPAL_PROC_MY_NAME;
-    const uint64_t peer_id = ((uint64_t) proc->proc_name.jobid << 32) | proc->proc_name.vpid;
+    const uint64_t peer_id = mca_btl_freeflow_peer_id(proc->proc_name);
     ff_pair_inputs_t in;
     ff_pair_outcome_t outcome;
     gather_pair_inputs(proc, &in);
@@ -166,7 +166,7 @@ int mca_btl_freeflow_add_procs(struct mca_btl_base_module_t *btl, size_t nprocs,
         if (proc == self) {
             continue; /* the self BTL's */
         }
-        const uint64_t peer_id = ((uint64_t) proc->proc_name.jobid << 32) | proc->proc_name.vpid;
+        const uint64_t peer_id = mca_btl_freeflow_peer_id(proc->proc_name);
         mca_btl_freeflow_endpoint_t *endpoint = find_endpoint(peer_id);
         if (NULL == endpoint) {
             if (NULL != mca_btl_freeflow_find_decline(peer_id)) {

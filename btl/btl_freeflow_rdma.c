@@ -535,7 +535,7 @@ static int rdma_add_procs(struct mca_btl_base_module_t *btl, size_t nprocs, stru
     (void) btl;
     for (size_t i = 0; i < nprocs && OPAL_SUCCESS == rc; ++i) {
         opal_proc_t *proc = procs[i];
-        const uint64_t peer_id = ((uint64_t) proc->proc_name.jobid << 32) | proc->proc_name.vpid;
+        const uint64_t peer_id = mca_btl_freeflow_peer_id(proc->proc_name);
         struct mca_btl_base_endpoint_t *ep = NULL;
         mca_btl_base_module_t *via = NULL;
         peers[i] = NULL;

@@ -285,7 +285,7 @@ static int router_add_procs(struct mca_btl_base_module_t *btl, size_t nprocs, st
         if (proc == self) {
             continue;
         }
-        const uint64_t peer_id = ((uint64_t) proc->proc_name.jobid << 32) | proc->proc_name.vpid;
+        const uint64_t peer_id = mca_btl_freeflow_peer_id(proc->proc_name);
         router_endpoint_t *endpoint = find_endpoint(peer_id);
         if (NULL == endpoint) {
             mca_btl_freeflow_modex_t *modex = NULL;

@@ -581,7 +581,7 @@ bool mca_btl_freeflow_sock_carries(uint64_t peer_id)
 static sock_endpoint_t *endpoint_for(opal_proc_t *proc, int *rc)
 {
     mca_btl_freeflow_component_t *c = &mca_btl_freeflow_component;
-    const uint64_t peer_id = ((uint64_t) proc->proc_name.jobid << 32) | proc->proc_name.vpid;
+    const uint64_t peer_id = mca_btl_freeflow_peer_id(proc->proc_name);
     sock_endpoint_t *endpoint = find_endpoint(peer_id);
     if (NULL != endpoint) {
         return endpoint;
