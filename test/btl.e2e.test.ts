@@ -2,7 +2,7 @@ import * as path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { z } from 'zod';
-import { REPO_ROOT } from '../ts-runtime/src/util/repo-root';
+import { REPO_ROOT } from '#runtime/util/repo-root';
 import { runFfrun } from './support/ffrun';
 import { loadManifest, onePerProgramAcrossHosts } from './support/manifest';
 import { leftoversOf, shmEntries } from './support/leftovers';

@@ -3,7 +3,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { REPO_ROOT } from '../ts-runtime/src/util/repo-root';
+import { REPO_ROOT } from '#runtime/util/repo-root';
 import { FfrunProcess, runFfrun, waitFor } from './support/ffrun';
 import { leftoversOf, processesMatching, shmEntries } from './support/leftovers';
 

@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import * as path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { REPO_ROOT } from '../ts-runtime/src/util/repo-root';
+import { REPO_ROOT } from '#runtime/util/repo-root';
 import { FfrunProcess, runFfrun, waitFor } from './support/ffrun';
 import { leftoversOf, processesMatching } from './support/leftovers';
 

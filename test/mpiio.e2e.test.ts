@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { IO_MCA_SETTINGS } from '../ts-runtime/src/launcher/io-selection';
+import { IO_MCA_SETTINGS } from '#runtime/launcher/io-selection';
 import { FfrunProcess, runFfrun, waitFor } from './support/ffrun';
 import { leftoversOf, shmEntries } from './support/leftovers';
 

@@ -3,7 +3,7 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSyn
 import * as path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { REPO_ROOT } from '../ts-runtime/src/util/repo-root';
+import { REPO_ROOT } from '#runtime/util/repo-root';
 import { runFfrun } from './support/ffrun';
 
 /**

@@ -2,8 +2,8 @@ import { spawnSync } from 'node:child_process';
 import * as path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import type { FfError } from '../../ts-runtime/src/errors';
-import { REPO_ROOT } from '../../ts-runtime/src/util/repo-root';
+import type { FfError } from '#runtime/errors';
+import { REPO_ROOT } from '#runtime/util/repo-root';
 import { parseBenchArgs } from './args';
 import { PROFILES } from './profiles';
 

@@ -1,6 +1,6 @@
 import * as path from 'node:path';
 import { z } from 'zod';
-import { FfError } from '../../ts-runtime/src/errors';
+import { FfError } from '#runtime/errors';
 import { PROFILE_NAMES, PROFILES, type Profile } from './profiles';
 
 export const BENCH_USAGE = `ffrun bench [--quick | --full | --profile quick|full|shm|cross-host] [--repetitions N] [--out DIR] [--json]

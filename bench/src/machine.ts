@@ -1,9 +1,9 @@
 import { readFileSync } from 'node:fs';
 import * as os from 'node:os';
-import { componentPathSetting } from '../../ts-runtime/src/launcher/mpirun-invocation';
-import { BTL_DIR } from '../../ts-runtime/src/launcher/preflight';
-import { exec } from '../../ts-runtime/src/util/exec';
-import { REPO_ROOT } from '../../ts-runtime/src/util/repo-root';
+import { componentPathSetting } from '#runtime/launcher/mpirun-invocation';
+import { BTL_DIR } from '#runtime/launcher/preflight';
+import { exec } from '#runtime/util/exec';
+import { REPO_ROOT } from '#runtime/util/repo-root';
 import type { MachineRecord } from './raw';
 
 /** What is known before the cluster exists: everything but the links' MTUs and the load afterwards. */

@@ -1,9 +1,9 @@
-import { FfError, isFfError } from '../../ts-runtime/src/errors';
-import type { PathKind } from '../../ts-runtime/src/orchestrator/path-kind';
-import type { RankSlot } from '../../ts-runtime/src/orchestrator/placement';
-import { placeRanks } from '../../ts-runtime/src/orchestrator/placement';
-import type { JobSpec, NetworkMode } from '../../ts-runtime/src/spec/schema';
-import { validateJobSpec } from '../../ts-runtime/src/spec/validate';
+import { FfError, isFfError } from '#runtime/errors';
+import type { PathKind } from '#runtime/orchestrator/path-kind';
+import type { RankSlot } from '#runtime/orchestrator/placement';
+import { placeRanks } from '#runtime/orchestrator/placement';
+import type { JobSpec, NetworkMode } from '#runtime/spec/schema';
+import { validateJobSpec } from '#runtime/spec/validate';
 
 /**
  * The network modes ffbench compares. Each is: where the two ranks sit on the benchmark's cluster, and

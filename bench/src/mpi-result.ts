@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { FfError } from '../../ts-runtime/src/errors';
+import { FfError } from '#runtime/errors';
 
 /**
  * ffbench_mpi's JSON (schema `freeflow-bench-mpi` version 1, bench/mpi/README.md), validated where it

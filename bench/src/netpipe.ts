@@ -1,4 +1,4 @@
-import { FfError } from '../../ts-runtime/src/errors';
+import { FfError } from '#runtime/errors';
 import type { NetpipePlan } from './profiles';
 import { resultPathInContainer } from './result-file';
 

@@ -1,7 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import type { FfError } from '../../ts-runtime/src/errors';
-import type { PairOutcome } from '../../ts-runtime/src/orchestrator/actual-paths';
+import type { FfError } from '#runtime/errors';
+import type { PairOutcome } from '#runtime/orchestrator/actual-paths';
 import { loadVerdict, parseLinkMtus } from './machine';
 import { modeById } from './modes';
 import { parseMpiResult, ranksOnDistinctCores } from './mpi-result';

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
-import { FfError } from '../../ts-runtime/src/errors';
+import { FfError } from '#runtime/errors';
 import { MODE_IDS } from './modes';
 import { idlePeersSchema } from './idle-peers';
 import { mpiResultSchema } from './mpi-result';

@@ -1,6 +1,6 @@
 import { readFileSync, rmSync } from 'node:fs';
 import * as path from 'node:path';
-import { FfError } from '../../ts-runtime/src/errors';
+import { FfError } from '#runtime/errors';
 
 /**
  * Benchmark programs write their results to a file, not to stdout: mpirun's --tag-output re-tags a long

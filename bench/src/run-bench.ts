@@ -1,8 +1,8 @@
 import { existsSync } from 'node:fs';
-import type { Progress } from '../../ts-runtime/src/cli/progress';
-import { withProbedCluster, type ProbedCluster } from '../../ts-runtime/src/cli/run/run-job';
-import { FfError } from '../../ts-runtime/src/errors';
-import { assertNetworkAvailable, assertOpenMpiInstalled, assertRoot } from '../../ts-runtime/src/launcher/preflight';
+import type { Progress } from '#runtime/job/progress';
+import { withProbedCluster, type ProbedCluster } from '#runtime/job/run-job';
+import { FfError } from '#runtime/errors';
+import { assertNetworkAvailable, assertOpenMpiInstalled, assertRoot } from '#runtime/launcher/preflight';
 import { FFBENCH_POLL, runIdlePeers } from './idle-peers';
 import { collectMachineFacts, loadAverage, loadVerdict, parseLinkMtus } from './machine';
 import { BENCH_CLUSTER, clusterMtusOf, jobForMode, modeById, modeRefusal, type ModeId, type MtuClass } from './modes';

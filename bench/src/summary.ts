@@ -1,4 +1,4 @@
-import { segmentBytes as nativeSegmentBytes } from '../../ts-runtime/src/native/addon';
+import { segmentBytes as nativeSegmentBytes } from '#runtime/native/addon';
 import type { ModeId } from './modes';
 import type { MpiSizeResult } from './mpi-result';
 import type { MpiBenchmark } from './profiles';

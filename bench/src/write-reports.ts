@@ -1,7 +1,7 @@
 import { existsSync, mkdirSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { FfError } from '../../ts-runtime/src/errors';
-import { REPO_ROOT } from '../../ts-runtime/src/util/repo-root';
+import { FfError } from '#runtime/errors';
+import { REPO_ROOT } from '#runtime/util/repo-root';
 import type { RawReport } from './raw';
 import { reportBlocks, reportTitle } from './report-content';
 import { renderHtml } from './render-html';

@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as path from 'node:path';
-import { REPO_ROOT } from '../../ts-runtime/src/util/repo-root';
+import { REPO_ROOT } from '#runtime/util/repo-root';
 
 export const FFRUN_MAIN = path.join(REPO_ROOT, 'dist', 'ts-runtime', 'src', 'cli', 'main.js');
 

@@ -1,5 +1,5 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { jobCgroupDirs } from '../../ts-runtime/src/cluster/teardown';
+import { jobCgroupDirs } from '#runtime/cluster/teardown';
 
 /** Every process's command line, as one string with spaces for the NULs. */
 export function processCommandLines(): Array<{ pid: number; command: string }> {

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { z } from 'zod';
-import { REPO_ROOT } from '../../ts-runtime/src/util/repo-root';
+import { REPO_ROOT } from '#runtime/util/repo-root';
 
 /** test/mpi/manifest.json: the MPI programs' runs that the end-to-end tests replay through ffrun. */
 const manifestSchema = z.object({

@@ -1,5 +1,5 @@
 import type { FfError } from '../errors';
-import type { Progress } from './progress';
+import type { Progress } from '../job/progress';
 
 /** What main.ts gives every command. */
 export interface CommandContext {

@@ -1,12 +1,12 @@
 #!/usr/bin/env node
 import { constants } from 'node:os';
 import { FfError, isFfError } from '../errors';
-import { BENCH_USAGE } from '../../../bench/src/args';
+import { BENCH_USAGE } from '#bench/args';
 import { benchCommand } from './bench/command';
 import { cleanCommand } from './clean/command';
 import type { CommandContext } from './context';
 import { envCommand } from './env/command';
-import { stderrProgress } from './progress';
+import { stderrProgress } from '../job/progress';
 import { RUN_USAGE } from './run/args';
 import { runCommand } from './run/command';
 import { startCommand } from './start/command';

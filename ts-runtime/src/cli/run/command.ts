@@ -1,11 +1,11 @@
 import { jobFailure, printOutputLine } from '../../launcher/run-mpirun';
 import { describeCapabilities } from '../../native/capabilities';
 import { formatPathMatrix, formatPlacement, formatPlanVersusActual } from '../../orchestrator/format-plan';
-import { formatSeconds } from '../progress';
+import { formatSeconds } from '../../job/progress';
 import type { CommandContext } from '../context';
 import { parseRunArgs } from './args';
 import { jobReportJson } from './json';
-import { runJob } from './run-job';
+import { runJob } from '../../job/run-job';
 
 /** `ffrun run ...`: runs the job and returns the exit code (the job's, or the first failing rank's). */
 export async function runCommand(args: readonly string[], context: CommandContext): Promise<number> {

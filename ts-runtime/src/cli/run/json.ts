@@ -1,6 +1,6 @@
 import { PATH_CHAR } from '../../orchestrator/path-kind';
 import { fallbacks } from '../../orchestrator/actual-paths';
-import type { JobReport } from './run-job';
+import type { JobReport } from '../../job/run-job';
 
 /** The `--json` document: placement, hosts and their capabilities, planned and actual paths, result. */
 export function jobReportJson(report: JobReport): unknown {

@@ -1,5 +1,5 @@
 import * as path from 'node:path';
-import { parseBenchArgs } from '../../../../bench/src/args';
+import { parseBenchArgs } from '#bench/args';
 import { loadJobSpecFile } from '../../spec/load';
 import { REPO_ROOT } from '../../util/repo-root';
 import { benchDocument, printBenchSummary, runBenchmark } from '../bench/command';
