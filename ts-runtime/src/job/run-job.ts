@@ -20,7 +20,7 @@ import { containerMtuOf, MTU, scratchRequest, type JobSpec } from '../spec/schem
 import { resolveJobUser, type JobUser } from '../spec/user';
 import { REPO_ROOT } from '../util/repo-root';
 import { runtimeProgram } from '../cluster/runtime-files';
-import { chooseLaunch } from '../launcher/launch-mode';
+import { chooseLaunch } from '../orchestrator/launch-mode';
 import type { Progress } from './progress';
 
 export interface JobHooks {

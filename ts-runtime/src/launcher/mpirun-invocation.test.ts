@@ -2,7 +2,7 @@ import { FfError } from '../errors';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { JobPlan } from '../orchestrator/plan';
-import { chooseLaunch } from './launch-mode';
+import { chooseLaunch } from '../orchestrator/launch-mode';
 import { buildMpirunInvocation, simulateMapping, type InvocationInputs } from './mpirun-invocation';
 
 function inputs(ranks: number, network: JobPlan['network'], cpus = 2): InvocationInputs {

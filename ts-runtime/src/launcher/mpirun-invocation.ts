@@ -2,9 +2,9 @@ import * as path from 'node:path';
 import type { JobPlan } from '../orchestrator/plan';
 import { FfError } from '../errors';
 import type { JobSpec, NetworkMode } from '../spec/schema';
-import type { LaunchMode } from './launch-mode';
+import type { LaunchMode } from '../orchestrator/launch-mode';
 import { IO_MCA_SETTINGS } from './io-selection';
-import { planOneSided, type OneSidedPlan } from './osc-selection';
+import { planOneSided, type OneSidedPlan } from '../orchestrator/osc-selection';
 
 /** Where Debian's Open MPI keeps its components; the freeflow BTL's directory goes in front of it. */
 export const OMPI_COMPONENT_DIR = '/usr/lib/x86_64-linux-gnu/openmpi/lib/openmpi3';

@@ -1,8 +1,8 @@
 import { PATH_CHAR, PATH_KINDS } from './path-kind';
 import { fallbacks, isFallback, NO_REPORT, type PairOutcome } from './actual-paths';
 import type { JobPlan } from './plan';
-import { describeLaunch } from '../launcher/launch-mode';
-import { planOneSided } from '../launcher/osc-selection';
+import { describeLaunch } from './launch-mode';
+import { planOneSided } from './osc-selection';
 
 const LEGEND = PATH_KINDS.map((kind) => `${PATH_CHAR[kind]}=${kind}`).join(' ');
 

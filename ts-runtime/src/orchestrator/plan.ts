@@ -1,4 +1,4 @@
-import type { LaunchMode } from '../launcher/launch-mode';
+import type { LaunchMode } from './launch-mode';
 import type { NetworkMode, PlacementStrategy } from '../spec/schema';
 import type { InterHostDecision } from './decide-paths';
 import type { PathKind } from './path-kind';

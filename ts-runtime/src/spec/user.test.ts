@@ -1,6 +1,5 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { parseRunArgs } from '../cli/run/args';
 import { FfError } from '../errors';
 import { resolveJobUser } from './user';
 import { validateJobSpec } from './validate';
@@ -26,13 +25,6 @@ test('user: names, uids and uid:gid pass the schema; anything else is named with
     assert.is(error.code, 'SPEC_INVALID');
     assert.ok(error.notes.some((note) => note.includes('user') && note.includes('uid:gid')), error.notes.join('\n'));
   }
-});
-
-test('--user sets the spec field; its errors name the flag', () => {
-  assert.is(parseRunArgs(['-n', '1', '--user', '65534:65534', '--', '/bin/true']).spec.user, '65534:65534');
-  assert.is(parseRunArgs(['-n', '1', '--', '/bin/true']).spec.user, undefined);
-  const error = errorOf(() => parseRunArgs(['-n', '1', '--user', 'a;b', '--', '/bin/true']));
-  assert.ok(error.notes.some((note) => note.includes('--user')), error.notes.join('\n'));
 });
 
 test('resolving: root by default, uid:gid as given, names and bare uids through /etc/passwd', () => {

@@ -17,6 +17,13 @@ const errorOf = (args: string[]): FfError => {
   throw new Error('expected an error');
 };
 
+test('--user sets the spec field; its errors name the flag', () => {
+  assert.is(parseRunArgs(['-n', '1', '--user', '65534:65534', '--', '/bin/true']).spec.user, '65534:65534');
+  assert.is(parseRunArgs(['-n', '1', '--', '/bin/true']).spec.user, undefined);
+  const error = errorOf(['-n', '1', '--user', 'a;b', '--', '/bin/true']);
+  assert.ok(error.notes.some((note) => note.includes('--user')), error.notes.join('\n'));
+});
+
 test('the mpirun-like form builds the same spec as the YAML form', () => {
   const fromFile = parseRunArgs([path.join(REPO_ROOT, 'jobs', 'demo.yaml')]).spec;
   const fromFlags = parseRunArgs([

@@ -1,4 +1,4 @@
-import type { JobPlan } from '../orchestrator/plan';
+import type { JobPlan } from './plan';
 
 /**
  * Which MPI one-sided (osc) components a job may use, and what serves its windows (docs/onesided.md).
