@@ -20,6 +20,7 @@ APT_PACKAGES=(
   iproute2 util-linux procps psmisc
   netpipe-openmpi
   runc
+  clang-format
 )
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do

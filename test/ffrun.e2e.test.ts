@@ -191,7 +191,7 @@ test('SIGKILL to ffrun: the next run removes what it left', async () => {
 
 test("a container of another job cannot see this job's shared directory", async () => {
   const first = new FfrunProcess(['-n', '1', '--', '/bin/sleep', '4713']);
-  let firstId = '';
+  let firstId: string;
   try {
     await waitFor('the first job to run', () => processesMatching(/^\/bin\/sleep 4713$/).length === 1);
     firstId = jobIdOf(first.stderr);

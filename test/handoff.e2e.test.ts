@@ -80,7 +80,7 @@ test('handoff traffic bypasses the overlay (vxlan0 ~idle, ul0 busy); the agent S
     const underlay = linkBytes(host0, 'ul0') - before.underlay;
     assert.ok(vxlan < 256 * 1024, `vxlan0 carried ${vxlan} B while handoff pairs streamed ${underlay} B on ul0`);
 
-    const [agent] = processesMatching(new RegExp(`ffagent --control /run/freeflow-jobs/${jobId}/agents/h1\.sock`));
+    const [agent] = processesMatching(new RegExp(`ffagent --control /run/freeflow-jobs/${jobId}/agents/h1[.]sock`));
     assert.ok(agent !== undefined, 'no ffagent on h1');
     const killedAt = Date.now();
     process.kill(agent!.pid, 'SIGKILL');

@@ -188,7 +188,7 @@ test('auto: the agent of h1 SIGKILLed mid-job ends the job non-zero within 10 s,
   try {
     // the plan (printed on stdout before mpirun starts) states the plane of the pair of hosts and why
     await waitFor('the plan', () => /^program output:$/m.test(ffrun.stdout), 60_000);
-    assert.match(ffrun.stdout, /^    h0 <-> h1: handoff \(FF_PLANE_REASON_NO_COMMON_RDMA: /m);
+    assert.match(ffrun.stdout, /^ {4}h0 <-> h1: handoff \(FF_PLANE_REASON_NO_COMMON_RDMA: /m);
     const jobId = ffrun.jobId!;
     await waitFor('both ranks to run', () => processesInJobCgroups(jobId).filter((p) => /^\S*ffcheck_allpairs --iterations 100007/.test(p.command)).length === 2);
     // past MPI_Init: the pair's sockets are open and data flows

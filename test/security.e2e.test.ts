@@ -93,7 +93,7 @@ test('--user 65534: ranks run as that user with no capabilities, and the freeflo
 
 test('a running job as user 65534: state dir 0700 and container map 0600 (root), shared dir 0700 and path table 0600 (the user)', async ({ dir }) => {
   const job = new FfrunProcess(['-n', '1', '--user', '65534:65534', '--', '/bin/sleep', '4721'], { cwd: dir });
-  let jobId = '';
+  let jobId: string;
   try {
     await waitFor('the rank to run', () => processesMatching(/^\/bin\/sleep 4721$/).length === 1).catch((error: Error) => {
       const related = processesMatching(/mpirun|orted|runc|ffrun-rsh|sleep 4721/).map((p) => `${p.pid} ${p.command}`);

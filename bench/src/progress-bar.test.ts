@@ -65,7 +65,9 @@ test('a terminal: one line redrawn in place, with the bar and the next run; fail
   state.finish(4);
   state.bar.end();
   assert.ok(state.output.startsWith('\r\x1b[2K[........................] 0/6; next: vader #1'));
+  // eslint-disable-next-line no-control-regex -- the terminal's escape sequences are what this test checks
   assert.match(state.output, /\r\x1b\[2K\[ffbench\] bridge-tcp #2: FAILED: mpirun exited with code 1\n/);
+  // eslint-disable-next-line no-control-regex -- the terminal's escape sequences are what this test checks
   assert.match(state.output, /\r\x1b\[2K\[################\.{8}\] 4\/6, about 4\.0 s left; next: vader #3\n$/);
 });
 

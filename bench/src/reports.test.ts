@@ -244,7 +244,7 @@ test('an invalid mode and a busy machine are said loudly in every report', () =>
   withReports(broken, ({ markdown, html }) => {
     assert.match(markdown, /^> \*\*WARNING:\*\* the machine was busy/m);
     assert.ok(markdown.includes(`> **WARNING:** mode freeflow INVALID: measured, but not what the mode claims: ${problem}`));
-    assert.match(markdown, /^\|  \| freeflow \(INVALID\) \| [0-9.]+ us/m);
+    assert.match(markdown, /^\| {2}\| freeflow \(INVALID\) \| [0-9.]+ us/m);
     assert.match(markdown, /^## Runs with problems$/m);
     assert.match(html, /<div class="warning"><strong>WARNING:<\/strong> mode freeflow INVALID/);
   });

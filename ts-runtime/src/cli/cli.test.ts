@@ -31,8 +31,8 @@ test('every usage error exits 2: unknown flag, missing value, bad value, flag gi
   const cases: Array<[string[], RegExp]> = [
     [['-n', '1', '--bogus', '--', '/bin/true'], /error\[USAGE\]: unknown option --bogus/],
     [['-n'], /error\[USAGE\]: -n needs a value/],
-    [['-n', 'abc', '--', '/bin/true'], /error\[USAGE\]: command line is invalid:\n  - -n \(ranks\): expected number, got "abc"/],
-    [['-n', '2', '--network', 'ib', '--', '/bin/true'], /error\[USAGE\]: command line is invalid:\n  - --network \(network\)/],
+    [['-n', 'abc', '--', '/bin/true'], /error\[USAGE\]: command line is invalid:\n {2}- -n \(ranks\): expected number, got "abc"/],
+    [['-n', '2', '--network', 'ib', '--', '/bin/true'], /error\[USAGE\]: command line is invalid:\n {2}- --network \(network\)/],
     // --hosts 0 would be the error if the repeated -n were not caught first.
     [['-n', '2', '-n', '3', '--hosts', '0', '--', '/bin/true'], /error\[USAGE\]: -n\/--np is given twice \(2, then 3\)/],
     [['env', '--bogus'], /error\[USAGE\]: ffrun env takes no arguments, got --bogus/],
@@ -57,7 +57,7 @@ test('a YAML alias bomb: SPEC_INVALID naming it, no stack trace, exit 1', () => 
     const result = ffrun(['run', spec]);
     assert.is(result.code, 1);
     assert.match(result.stderr, /^error\[SPEC_INVALID\]: job spec .*bomb\.yaml uses too many YAML aliases/m);
-    assert.not.match(result.stderr, /INTERNAL|    at /);
+    assert.not.match(result.stderr, /INTERNAL| {4}at /);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -83,8 +83,8 @@ test('a bad spec: every problem listed, one error, exit 1', () => {
     const result = ffrun(['run', spec]);
     assert.is(result.code, 1);
     assert.is(result.stderr.match(/^error\[/gm)?.length, 1);
-    assert.match(result.stderr, /error\[SPEC_INVALID\]: job spec .*bad\.yaml is invalid:\n  - cluster\.hosts: must be at least 1 \(got 0\)/);
-    assert.match(result.stderr, /  - network: must be one of overlay, freeflow \(got "infiniband"\)/);
+    assert.match(result.stderr, /error\[SPEC_INVALID\]: job spec .*bad\.yaml is invalid:\n {2}- cluster\.hosts: must be at least 1 \(got 0\)/);
+    assert.match(result.stderr, / {2}- network: must be one of overlay, freeflow \(got "infiniband"\)/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

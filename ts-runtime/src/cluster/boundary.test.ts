@@ -5,7 +5,7 @@ import * as assert from 'uvu/assert';
 import { BTL_DIR } from '../launcher/preflight';
 import { REPO_ROOT } from '../util/repo-root';
 import { createLocalCluster } from './local';
-import { testJobId } from './testing';
+import { testJobId } from '#test/support/cluster';
 import type { Cluster, ContainerHandle } from './types';
 
 /**

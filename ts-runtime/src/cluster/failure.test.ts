@@ -3,7 +3,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { isFfError } from '../errors';
 import { createLocalCluster } from './local';
-import { assertJobGone, testJobId } from './testing';
+import { assertJobGone, testJobId } from '#test/support/cluster';
 
 test('a set-up that fails half way names the step and removes everything it made', async () => {
   const jobId = testJobId();

@@ -5,7 +5,7 @@ import * as assert from 'uvu/assert';
 import { isFfError } from '../errors';
 import { createLocalCluster } from './local';
 import { readOwner } from './state';
-import { testJobId } from './testing';
+import { testJobId } from '#test/support/cluster';
 import type { Cluster } from './types';
 
 /** Two jobs alive at once must not see each other's files. */

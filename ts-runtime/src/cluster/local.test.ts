@@ -4,7 +4,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createLocalCluster } from './local';
 import { identify, type ProcessIdentity } from './procfs';
-import { assertJobGone, rootLinkNames, tcpClientScript, tcpExchange, tcpListenerArgv, testJobId } from './testing';
+import { assertJobGone, rootLinkNames, tcpClientScript, tcpExchange, tcpListenerArgv, testJobId } from '#test/support/cluster';
 import type { Cluster } from './types';
 
 const test = suite<{ cluster: Cluster; inits: ProcessIdentity[]; volume: string }>('local cluster 2x2');

@@ -10,7 +10,7 @@ import { identify, type ProcessIdentity } from './procfs';
 import { reapStaleJobs } from './reap';
 import { readContainerMap, readOwner } from './state';
 import { listJobNetns } from './teardown';
-import { assertJobGone, testJobId } from './testing';
+import { assertJobGone, testJobId } from '#test/support/cluster';
 import type { Cluster } from './types';
 
 /** A separate node process (the would-be ffrun) that builds a cluster, reporting each step on stdout. */

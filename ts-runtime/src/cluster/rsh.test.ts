@@ -8,7 +8,7 @@ import * as assert from 'uvu/assert';
 import { exec } from '../util/exec';
 import { createLocalCluster } from './local';
 import { runtimeProgram } from './runtime-files';
-import { testJobId } from './testing';
+import { testJobId } from '#test/support/cluster';
 import type { Cluster } from './types';
 
 /** The rsh agent, driven as mpirun drives it and as ffrun does, against real containers. */

@@ -50,6 +50,7 @@ export function loadAddon(addonPath: string = ADDON_PATH): NativeAddon {
   }
   let addon: unknown;
   try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- a .node file at a path known only at run time loads through require
     addon = withEnvironment(UCX_SETTINGS_FOR_NODE, () => require(addonPath) as unknown);
   } catch (error) {
     throw new FfError('ADDON_FAILED', `could not load the native addon ${addonPath}: ${messageOf(error)}`, {

@@ -79,7 +79,7 @@ test('plan vs actual: reports are read from each rank host directory; a shm pair
     const text = formatPlanVersusActual(plan, outcomes);
     assert.match(text, /m\/t!/);
     assert.match(text, /t\/\?/);
-    assert.match(text, /!!! WARNING: 1 pair\(s\) planned for shared memory did NOT use it:\n!!!   rank 1 -> rank 0: used tcp \(BTL declined: segment-foreign-job\)/);
+    assert.match(text, /!!! WARNING: 1 pair\(s\) planned for shared memory did NOT use it:\n!!! {3}rank 1 -> rank 0: used tcp \(BTL declined: segment-foreign-job\)/);
   } finally {
     rmSync(root, { recursive: true, force: true });
   }
@@ -103,15 +103,15 @@ test('a rank of a successful job that wrote no report broke the plan: its shm pa
 test('the planned matrix has one row per sending rank', () => {
   const lines = formatPathMatrix(plan).split('\n');
   assert.match(lines[0]!, /path matrix, planned \(network freeflow; s=self m=shm t=tcp h=handoff r=router\)/);
-  assert.match(lines[2]!, /^  rank 0\s+s\s+m\s+t$/);
-  assert.match(lines[4]!, /^  rank 2\s+t\s+t\s+s$/);
+  assert.match(lines[2]!, /^ {2}rank 0\s+s\s+m\s+t$/);
+  assert.match(lines[4]!, /^ {2}rank 2\s+t\s+t\s+s$/);
   // ranks on two hosts: the plane of every pair of hosts and its reason close the matrix
-  assert.match(lines[5]!, /^  between hosts \(inter-host auto\):$/);
-  assert.match(lines[6]!, /^    h0 <-> h1: tcp \(FF_PLANE_REASON_AGENT_UNREACHABLE: an ffagent is missing; h1: connect ECONNREFUSED\)$/);
+  assert.match(lines[5]!, /^ {2}between hosts \(inter-host auto\):$/);
+  assert.match(lines[6]!, /^ {4}h0 <-> h1: tcp \(FF_PLANE_REASON_AGENT_UNREACHABLE: an ffagent is missing; h1: connect ECONNREFUSED\)$/);
   // and the one-sided line (what serves the job's windows) ends the plan
-  assert.match(lines[7]!, /^  one-sided: osc /);
+  assert.match(lines[7]!, /^ {2}one-sided: osc /);
   // and how the ranks are launched (docs/node-sharing.md)
-  assert.match(lines[8]!, /^  launch: one orted per host/);
+  assert.match(lines[8]!, /^ {2}launch: one orted per host/);
   assert.is(lines.length, 9);
   // pairs of hosts without ranks are not listed; one host: no line at all
   const oneHost: JobPlan = { ...plan, ranks: plan.ranks.slice(0, 2), paths: plan.paths.slice(0, 2).map((row) => row.slice(0, 2)) };
@@ -135,7 +135,7 @@ test('a pair planned h that the BTL declined is a fallback, named with the BTL\'
   const outcomes = compareWithReports(handoffPlan, reports as never, { succeeded: false });
   assert.equal(outcomes[0]![2], { planned: 'handoff', actual: 'tcp', reason: 'path-table-says-handoff' });
   assert.ok(isFallback(outcomes[0]![2]!));
-  assert.match(formatPlanVersusActual(handoffPlan, outcomes), /planned for handoff did NOT use it:\n!!!   rank 0 -> rank 2: used tcp \(BTL declined: path-table-says-handoff\)/);
+  assert.match(formatPlanVersusActual(handoffPlan, outcomes), /planned for handoff did NOT use it:\n!!! {3}rank 0 -> rank 2: used tcp \(BTL declined: path-table-says-handoff\)/);
 });
 
 

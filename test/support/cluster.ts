@@ -1,10 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as assert from 'uvu/assert';
-import { exec } from '../util/exec';
-import { jobNetnsPrefix, jobStateDir } from './layout';
-import { identify, isRunning, type ProcessIdentity } from './procfs';
-import { jobCgroupDirs, listJobNetns, mountsBelow } from './teardown';
+import { exec } from '#runtime/util/exec';
+import { jobNetnsPrefix, jobStateDir } from '#runtime/cluster/layout';
+import { identify, isRunning, type ProcessIdentity } from '#runtime/cluster/procfs';
+import { jobCgroupDirs, listJobNetns, mountsBelow } from '#runtime/cluster/teardown';
 
 /** Helpers shared by the cluster tests (real namespaces; they need root). */
 
