@@ -6,7 +6,7 @@ import { z } from 'zod';
 import { parseRunArgs } from '#runtime/cli/run/args';
 import { jobVolumes, runJobOnCluster, withProbedCluster, type JobOnCluster } from '#runtime/job/run-job';
 import type { OutputLine } from '#runtime/launcher/rank-output';
-import { PATH_CHAR } from '#runtime/orchestrator/path-kind';
+import { pathChars } from '#runtime/orchestrator/path-kind';
 import { placeRanks } from '#runtime/orchestrator/placement';
 import { resolveJobUser } from '#runtime/spec/user';
 import { REPO_ROOT } from '#runtime/util/repo-root';
@@ -168,9 +168,9 @@ test('auto, 3 hosts x 2 containers, RDMA flagged on h0 and h1: r between h0 and 
   });
   const output = lines.map((line) => line.text).join('\n');
   assert.is(result.mpirun.exitCode, 0, output);
-  const planned = result.plan.paths.map((row) => row.map((kind) => PATH_CHAR[kind]).join(''));
+  const planned = result.plan.paths.map(pathChars);
   assert.equal(planned, ['smrrhh', 'msrrhh', 'rrsmhh', 'rrmshh', 'hhhhsm', 'hhhhms']);
-  const actual = result.outcomes!.map((row) => row.map((outcome) => (outcome.actual === 'unknown' ? '?' : PATH_CHAR[outcome.actual])).join(''));
+  const actual = result.outcomes!.map((row) => pathChars(row.map((outcome) => outcome.actual)));
   assert.equal(actual, planned, output);
   assert.equal(result.plan.interHost.pairs.map((pair) => [pair.hosts, pair.plane, pair.reason]), [
     [[0, 1], 'router', 'FF_PLANE_REASON_BOTH_RDMA'],

@@ -1,4 +1,5 @@
-import { formatNumber, formatSize } from './format';
+import { formatSize } from '#runtime/util/units';
+import { formatNumber } from './format';
 import type { ModeId } from './modes';
 import type { RawReport } from './raw';
 import type { Spread } from './statistics';

@@ -1,20 +1,6 @@
 import type { Spread } from './statistics';
 import type { Metric } from './summary';
 
-/** 1 B, 512 B, 4 KiB, 4 MiB: message sizes, always exact powers of 1024 or bytes. */
-export function formatSize(bytes: number): string {
-  if (bytes >= 1024 * 1024 && bytes % (1024 * 1024) === 0) return `${bytes / (1024 * 1024)} MiB`;
-  if (bytes >= 1024 && bytes % 1024 === 0) return `${bytes / 1024} KiB`;
-  return `${bytes} B`;
-}
-
-/** Memory amounts: 516.1 KiB, 1.5 MiB. */
-export function formatBytes(bytes: number): string {
-  if (bytes >= 1024 * 1024) return `${(bytes / (1024 * 1024)).toFixed(1)} MiB`;
-  if (bytes >= 1024) return `${(bytes / 1024).toFixed(1)} KiB`;
-  return `${bytes} B`;
-}
-
 /** Three significant digits, no exponent for the ranges benchmarks produce. */
 export function formatNumber(value: number): string {
   const magnitude = Math.abs(value);
@@ -44,12 +30,4 @@ export function formatRatio(ratio: Spread | null): string {
   if (ratio === null) return '-';
   const text = `${formatNumber(ratio.median)}x`;
   return ratio.n === 1 ? text : `${text} [${formatNumber(ratio.min)}-${formatNumber(ratio.max)}]`;
-}
-
-/** "1.2 s", "1 min 05 s". */
-export function formatDuration(ms: number): string {
-  const seconds = ms / 1000;
-  if (seconds < 60) return `${seconds.toFixed(1)} s`;
-  const whole = Math.round(seconds);
-  return `${Math.floor(whole / 60)} min ${String(whole % 60).padStart(2, '0')} s`;
 }

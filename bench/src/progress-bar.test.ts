@@ -56,8 +56,8 @@ test('not a terminal: one line per finished run, failures named', () => {
   state.finish(4);
   const lines = state.output.trimEnd().split('\n');
   assert.is(lines.length, 4);
-  assert.is(lines[0], '[ffbench 1/6] vader #1: ok (1.0 s), about 5.0 s left');
-  assert.is(lines[3], '[ffbench 4/6] bridge-tcp #2: FAILED: mpirun exited with code 1 (3.0 s), about 4.0 s left');
+  assert.is(lines[0], '[ffbench 1/6] vader #1: ok (1.00 s), about 5.00 s left');
+  assert.is(lines[3], '[ffbench 4/6] bridge-tcp #2: FAILED: mpirun exited with code 1 (3.00 s), about 4.00 s left');
 });
 
 test('a terminal: one line redrawn in place, with the bar and the next run; failures on their own line', () => {
@@ -68,7 +68,7 @@ test('a terminal: one line redrawn in place, with the bar and the next run; fail
   // eslint-disable-next-line no-control-regex -- the terminal's escape sequences are what this test checks
   assert.match(state.output, /\r\x1b\[2K\[ffbench\] bridge-tcp #2: FAILED: mpirun exited with code 1\n/);
   // eslint-disable-next-line no-control-regex -- the terminal's escape sequences are what this test checks
-  assert.match(state.output, /\r\x1b\[2K\[################\.{8}\] 4\/6, about 4\.0 s left; next: vader #3\n$/);
+  assert.match(state.output, /\r\x1b\[2K\[################\.{8}\] 4\/6, about 4\.00 s left; next: vader #3\n$/);
 });
 
 test.run();

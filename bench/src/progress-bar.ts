@@ -1,4 +1,4 @@
-import { formatDuration } from './format';
+import { formatDuration } from '#runtime/util/units';
 import type { RunRecord } from './raw';
 import type { ScheduledRun } from './schedule';
 

@@ -1,7 +1,7 @@
 import { heading, paragraph, table, warning, type Block } from './blocks';
 import { idlePeersSection } from './idle-peers';
 import { figure1Charts, figure7Charts, metricChart, netpipeChart } from './charts';
-import { formatBytes, formatDuration, formatSize } from './format';
+import { formatBytes, formatDuration, formatSize } from '#runtime/util/units';
 import type { RawReport } from './raw';
 import { CROSS_HOST_TARGETS, evaluateTargets, figure7Panels, LATENCY_SIZE, BANDWIDTH_SIZE, METRICS, metricsMeasured, modeStatuses, segmentBytes, segmentFormula, SHM_TARGETS } from './summary';
 import {

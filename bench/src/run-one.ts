@@ -4,8 +4,7 @@ import { runJobOnCluster } from '#runtime/job/run-job';
 import type { Progress } from '#runtime/job/progress';
 import { FfError, isFfError } from '#runtime/errors';
 import { formatOutputLine, type OutputLine } from '#runtime/launcher/rank-output';
-import type { PairOutcome } from '#runtime/orchestrator/actual-paths';
-import { PATH_CHAR } from '#runtime/orchestrator/path-kind';
+import { pathRows, type PairOutcome } from '#runtime/orchestrator/actual-paths';
 import { REPO_ROOT } from '#runtime/util/repo-root';
 import { BENCH_CLUSTER, jobForMode, modeById, type BenchMode } from './modes';
 import { parseMpiResult, ranksOnDistinctCores, type MpiResult } from './mpi-result';
@@ -86,7 +85,6 @@ export async function executeRun(run: ScheduledRun, context: RunContext): Promis
   if (context.interrupt.aborted) {
     throw new FfError('INTERRUPTED', `interrupted by ${String(context.interrupt.reason)} during the ${mode.id} run; the cluster is being removed`);
   }
-  const toChars = (row: readonly PairOutcome[]): string => row.map((o) => (o.actual === 'unknown' ? '?' : PATH_CHAR[o.actual])).join('');
   const base = {
     index: run.index,
     repetition: run.repetition,
@@ -97,8 +95,7 @@ export async function executeRun(run: ScheduledRun, context: RunContext): Promis
     load1,
     exitCode: outcome.mpirun.exitCode,
     paths: {
-      planned: outcome.plan.paths.map((row) => row.map((path) => PATH_CHAR[path]).join('')),
-      actual: outcome.outcomes?.map(toChars) ?? null,
+      ...pathRows(outcome.plan, outcome.outcomes),
       declined: (outcome.outcomes ?? []).flatMap((row, from) => row.flatMap((o, to) => (o.reason === undefined ? [] : [{ from, to, reason: o.reason }]))),
     },
   };

@@ -1,5 +1,6 @@
 import type { Table } from './blocks';
-import { formatBytes, formatRatio, formatSize, formatSpread } from './format';
+import { formatBytes, formatSize } from '#runtime/util/units';
+import { formatRatio, formatSpread } from './format';
 import { LOCALITY_LABEL, type ModeId } from './modes';
 import type { RawReport } from './raw';
 import {

@@ -1,3 +1,5 @@
+import { formatDuration } from '../util/units';
+
 /** Progress of slow steps on stderr, with elapsed times, so stdout stays for rank output or JSON. */
 export interface Progress {
   /** Runs a slow step, announcing it and its duration. */
@@ -15,10 +17,10 @@ export function stderrProgress(write: (text: string) => void = (text) => process
       const stepStart = Date.now();
       try {
         const result = await work();
-        write(`${stamp()} ${label}: done in ${formatSeconds(Date.now() - stepStart)}\n`);
+        write(`${stamp()} ${label}: done in ${formatDuration(Date.now() - stepStart)}\n`);
         return result;
       } catch (error) {
-        write(`${stamp()} ${label}: failed after ${formatSeconds(Date.now() - stepStart)}\n`);
+        write(`${stamp()} ${label}: failed after ${formatDuration(Date.now() - stepStart)}\n`);
         throw error;
       }
     },
@@ -26,8 +28,4 @@ export function stderrProgress(write: (text: string) => void = (text) => process
       write(`${stamp()}   ${message}\n`);
     },
   };
-}
-
-export function formatSeconds(ms: number): string {
-  return `${(ms / 1000).toFixed(2)} s`;
 }

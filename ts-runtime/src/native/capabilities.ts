@@ -1,3 +1,4 @@
+import { formatBytes } from '../util/units';
 import type { HostProbe } from './host-probe';
 
 /** What the orchestrator needs from a host's probe. */
@@ -28,15 +29,4 @@ export function describeCapabilities(capabilities: HostCapabilities): string {
   const ucx = capabilities.ucxTransports.length === 0 ? 'no UCX transport' : `UCX ${capabilities.ucxTransports.join(' ')}`;
   const rdma = capabilities.rdma ? 'RDMA port active' : 'no active RDMA port';
   return `${cpus}, ${sharedDir}, ${ucx}, ${rdma}`;
-}
-
-function formatBytes(bytes: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  return unit === 0 ? `${value} B` : `${value.toFixed(1)} ${units[unit]}`;
 }

@@ -1,5 +1,5 @@
 import type { BtlReport } from './btl-report';
-import type { PathKind } from './path-kind';
+import { pathChars, type PathKind } from './path-kind';
 import type { JobPlan } from './plan';
 
 /** What a pair actually used: `unknown` when the sending rank wrote no report or never met the peer. */
@@ -50,4 +50,10 @@ export function isFallback(outcome: PairOutcome): boolean {
 
 export function fallbacks(outcomes: readonly (readonly PairOutcome[])[]): Array<{ from: number; to: number; outcome: PairOutcome }> {
   return outcomes.flatMap((row, from) => row.flatMap((outcome, to) => (isFallback(outcome) ? [{ from, to, outcome }] : [])));
+}
+
+/** The planned and the reported path matrices as rows of characters (docs/path-table.md), as the --json
+ * document and ffbench's raw.json carry them; `actual` is null when the BTL was not in use. */
+export function pathRows(plan: Pick<JobPlan, 'paths'>, outcomes: readonly (readonly PairOutcome[])[] | null): { planned: string[]; actual: string[] | null } {
+  return { planned: plan.paths.map(pathChars), actual: outcomes?.map((row) => pathChars(row.map((outcome) => outcome.actual))) ?? null };
 }

@@ -3,7 +3,7 @@ import * as assert from 'uvu/assert';
 import { planeDecide } from '../native/addon';
 import type { HostCapabilities } from '../native/capabilities';
 import { decideInterHost, decidePaths, planeBetween, type HostAgentState } from './decide-paths';
-import { PATH_CHAR } from './path-kind';
+import { pathChars } from './path-kind';
 import { placeRanks } from './placement';
 
 function host(fs = 'tmpfs', bytes = 1 << 30, rdma = false): HostCapabilities {
@@ -12,7 +12,7 @@ function host(fs = 'tmpfs', bytes = 1 << 30, rdma = false): HostCapabilities {
 const up: HostAgentState = { reachable: true };
 const down = (problem: string): HostAgentState => ({ reachable: false, problem });
 
-const rows = (paths: ReturnType<typeof decidePaths>) => paths.map((row) => row.map((kind) => PATH_CHAR[kind]).join(''));
+const rows = (paths: ReturnType<typeof decidePaths>) => paths.map(pathChars);
 const demo = placeRanks({ hosts: 2, containersPerHost: 2, slotsPerContainer: 1 }, 4, 'fill');
 const three = placeRanks({ hosts: 3, containersPerHost: 1, slotsPerContainer: 1 }, 3, 'fill');
 

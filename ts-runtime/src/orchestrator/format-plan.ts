@@ -1,4 +1,4 @@
-import { PATH_CHAR, PATH_KINDS } from './path-kind';
+import { PATH_CHAR, PATH_KINDS, pathChars } from './path-kind';
 import { fallbacks, isFallback, NO_REPORT, type PairOutcome } from './actual-paths';
 import type { JobPlan } from './plan';
 import { describeLaunch } from './launch-mode';
@@ -45,9 +45,8 @@ function hostName(plan: JobPlan, index: number): string {
 export function formatPlanVersusActual(plan: JobPlan, outcomes: readonly (readonly PairOutcome[])[]): string {
   const cell = (from: number, to: number): string => {
     const outcome = outcomes[from]![to]!;
-    const actual = outcome.actual === 'unknown' ? '?' : PATH_CHAR[outcome.actual];
     const flag = isFallback(outcome) ? '!' : '';
-    return `${PATH_CHAR[outcome.planned]}/${actual}${flag}`;
+    return `${pathChars([outcome.planned])}/${pathChars([outcome.actual])}${flag}`;
   };
   const lines = [matrix(`path matrix, planned/actual as reported by the BTL (${LEGEND}, ?=not reported: no report or the pair never talked, !=fell back)`, plan, cell)];
   const fellBack = fallbacks(outcomes);

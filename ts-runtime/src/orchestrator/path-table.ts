@@ -1,5 +1,5 @@
 import { FfError } from '../errors';
-import { PATH_CHAR, PATH_SINCE_VERSION, pathKindOfChar, type PathKind } from './path-kind';
+import { pathChars, PATH_SINCE_VERSION, pathKindOfChar, type PathKind } from './path-kind';
 import type { PlacedRank, PlannedHost } from './plan';
 
 /** The content of a path table (docs/path-table.md), version 1 or 2. */
@@ -33,7 +33,7 @@ export function formatPathTable(table: PathTable): string {
     `ranks ${table.ranks.length}`,
     ...table.ranks.map((rank) => `rank ${rank.rank} ${rank.host} ${rank.container}`),
     'paths',
-    ...table.paths.map((row) => row.map((kind) => PATH_CHAR[kind]).join('')),
+    ...table.paths.map(pathChars),
     'end',
   ];
   return `${lines.join('\n')}\n`;

@@ -1,5 +1,5 @@
 import { parseBenchArgs, type BenchArgs } from '#bench/args';
-import { formatSize } from '#bench/format';
+import { formatSize } from '../../util/units';
 import { RunProgressBar } from '#bench/progress-bar';
 import type { RawReport } from '#bench/raw';
 import { renderText } from '#bench/render-text';

@@ -1,7 +1,7 @@
 import { jobFailure, printOutputLine } from '../../launcher/run-mpirun';
 import { describeCapabilities } from '../../native/capabilities';
 import { formatPathMatrix, formatPlacement, formatPlanVersusActual } from '../../orchestrator/format-plan';
-import { formatSeconds } from '../../job/progress';
+import { formatDuration } from '../../util/units';
 import type { CommandContext } from '../context';
 import { parseRunArgs } from './args';
 import { jobReportJson } from './json';
@@ -33,8 +33,8 @@ export async function runSpec(spec: Parameters<typeof runJob>[0], json: boolean,
     if (report.outcomes !== null) process.stdout.write(`\n${formatPlanVersusActual(report.plan, report.outcomes)}\n`);
     const { setupMs, probeMs, teardownMs, totalMs } = report.timings;
     process.stderr.write(
-      `[ffrun] job ${report.plan.jobId} (${spec.name}) exited with code ${exitCode}: mpirun ${formatSeconds(report.mpirun.durationMs)}, ` +
-        `set-up ${formatSeconds(setupMs)}, probes ${formatSeconds(probeMs)}, teardown ${formatSeconds(teardownMs)}, total ${formatSeconds(totalMs)}\n`,
+      `[ffrun] job ${report.plan.jobId} (${spec.name}) exited with code ${exitCode}: mpirun ${formatDuration(report.mpirun.durationMs)}, ` +
+        `set-up ${formatDuration(setupMs)}, probes ${formatDuration(probeMs)}, teardown ${formatDuration(teardownMs)}, total ${formatDuration(totalMs)}\n`,
     );
   }
   if (exitCode !== 0) context.reportError(jobFailure(report.mpirun));

@@ -1,5 +1,5 @@
 import { PATH_CHAR } from '../../orchestrator/path-kind';
-import { fallbacks } from '../../orchestrator/actual-paths';
+import { fallbacks, pathRows } from '../../orchestrator/actual-paths';
 import type { JobReport } from '../../job/run-job';
 
 /** The `--json` document: placement, hosts and their capabilities, planned and actual paths, result. */
@@ -11,8 +11,7 @@ export function jobReportJson(report: JobReport): unknown {
     placement: plan.ranks.map(({ rank, host, container }) => ({ rank, host, container })),
     paths: {
       legend: PATH_CHAR,
-      planned: plan.paths.map((row) => row.map((kind) => PATH_CHAR[kind]).join('')),
-      actual: outcomes?.map((row) => row.map((o) => (o.actual === 'unknown' ? '?' : PATH_CHAR[o.actual])).join('')) ?? null,
+      ...pathRows(plan, outcomes),
       fallbacks: outcomes === null ? [] : fallbacks(outcomes).map(({ from, to, outcome }) => ({ from, to, actual: outcome.actual, reason: outcome.reason ?? null })),
     },
     result: {
