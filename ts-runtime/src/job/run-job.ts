@@ -14,7 +14,7 @@ import { plural } from '../orchestrator/format-plan';
 import { newJobId, newJobKey } from '../orchestrator/job-identity';
 import { placeRanks, type ClusterShape, type RankSlot } from '../orchestrator/placement';
 import type { JobPlan } from '../orchestrator/plan';
-import { probeHosts } from '../orchestrator/probe-hosts';
+import { probeHosts } from '../orchestrator/probe-cluster';
 import { writePathTables } from '../orchestrator/write-path-table';
 import { containerMtuOf, MTU, scratchRequest, type JobSpec } from '../spec/schema';
 import { resolveJobUser, type JobUser } from '../spec/user';

@@ -3,9 +3,9 @@ import * as path from 'node:path';
 import { z } from 'zod';
 import { FfError } from '../errors';
 import { REPO_ROOT } from '../util/repo-root';
-import { parseHostProbe, type HostProbe } from './host-probe';
+import { parseHostProbe, type HostProbe } from './host-probe-report';
 
-export type { HostProbe } from './host-probe';
+export type { HostProbe } from './host-probe-report';
 
 /** Where native/addon/CMakeLists.txt puts the addon. */
 export const ADDON_PATH = path.join(REPO_ROOT, 'build', 'Release', 'freeflow.node');

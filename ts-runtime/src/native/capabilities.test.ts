@@ -5,7 +5,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { probe } from './addon';
 import { capabilitiesOf, describeCapabilities } from './capabilities';
-import type { HostProbe, RdmaDevice } from './host-probe';
+import type { HostProbe, RdmaDevice } from './host-probe-report';
 
 /** Whether the kernel lists an RDMA port in state ACTIVE ("4: ACTIVE"): read independently of the probe. */
 function kernelSeesActiveRdmaPort(): boolean {

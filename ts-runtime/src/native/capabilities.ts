@@ -1,5 +1,5 @@
 import { formatBytes } from '../util/units';
-import type { HostProbe } from './host-probe';
+import type { HostProbe } from './host-probe-report';
 
 /** What the orchestrator needs from a host's probe. */
 export interface HostCapabilities {

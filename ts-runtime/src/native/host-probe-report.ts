@@ -4,7 +4,7 @@ import { FfError, type FfErrorCode } from '../errors';
 /**
  * What the native probe reports about one host, as the process that ran it sees it (its network
  * namespace's interfaces, its CPU affinity). Produced by the addon's probe() (native/addon/addon.cc) and
- * carried as JSON from probe-host.js; validated here in both cases.
+ * carried as JSON from probe-in-netns.js; validated here in both cases.
  */
 const nameSchema = z.string().min(1);
 const byteCountSchema = z.number().int().nonnegative();

@@ -2,11 +2,11 @@ import { z } from 'zod';
 import { FfError, isFfError, type FfErrorCode } from '../errors';
 import type { ExecOptions, ExecResult } from '../util/exec';
 import { probe } from './addon';
-import { parseHostProbe, type HostProbe } from './host-probe';
+import { parseHostProbe, type HostProbe } from './host-probe-report';
 
 /**
  * Probing a simulated host: this file is also the entry script that runs inside the host's network
- * namespace (`ip netns exec <ns> node probe-host.js <sharedDir>`, which also gives it that namespace's
+ * namespace (`ip netns exec <ns> node probe-in-netns.js <sharedDir>`, which also gives it that namespace's
  * /sys, where UCX finds network devices). It prints the HostProbe as one JSON line on stdout; on failure,
  * one JSON line `{"error": {code, message, hint}}` on stderr and exit status 1.
  */
@@ -16,7 +16,7 @@ export type HostExec = (argv: readonly string[], options?: ExecOptions) => Promi
 
 const PROBE_TIMEOUT_MS = 60_000;
 
-/** Codes a failing probe-host passes on as they are; anything else becomes PROBE_FAILED. */
+/** Codes a failing probe process passes on as they are; anything else becomes PROBE_FAILED. */
 const forwardedCodeSchema = z.enum(['ADDON_NOT_BUILT', 'ADDON_FAILED']);
 
 const hostErrorSchema = z.object({
@@ -74,7 +74,7 @@ function main(argv: readonly string[]): void {
   try {
     const parsed = argvSchema.safeParse(argv);
     if (!parsed.success) {
-      throw new FfError('USAGE', `usage: probe-host.js <sharedDir> (got ${JSON.stringify(argv)}): ${z.prettifyError(parsed.error)}`, {
+      throw new FfError('USAGE', `usage: probe-in-netns.js <sharedDir> (got ${JSON.stringify(argv)}): ${z.prettifyError(parsed.error)}`, {
         hint: "pass exactly one argument, the host's shared directory as an absolute path",
       });
     }

@@ -1,5 +1,5 @@
 import { capabilitiesOf, type HostCapabilities } from '../native/capabilities';
-import { probeHost } from '../native/probe-host';
+import { probeHost } from '../native/probe-in-netns';
 import type { ExecOptions, ExecResult } from '../util/exec';
 
 interface ProbeTarget {
