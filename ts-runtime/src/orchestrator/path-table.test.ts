@@ -1,33 +1,9 @@
-import { mkdtempSync, readdirSync, readFileSync, rmSync, mkdirSync, statSync, symlinkSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import * as path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { FfError } from '../errors';
 import { formatPathTable, parsePathTable } from './path-table';
+import { EXAMPLE_PLAN as plan } from '#test/support/example-plan';
 import type { JobPlan } from './plan';
-import { PATH_TABLE_FILE, writePathTables } from './write-path-table';
-
-/** The example of docs/path-table.md. */
-const plan: JobPlan = {
-  jobId: '3f9c2a',
-  key: '8d2f0a4be61c9d7700112233445566ff',
-  network: 'freeflow',
-  launch: 'host',
-  placement: 'fill',
-  interHost: { requested: 'tcp', agents: [], pairs: [{ hosts: [0, 1], plane: 'tcp', reason: 'FF_PLANE_REASON_USER_TCP', why: 'tcp' }] },
-  hosts: [
-    { index: 0, name: 'h0' },
-    { index: 1, name: 'h1' },
-  ],
-  ranks: [0, 1, 2, 3].map((rank) => ({ rank, host: rank >> 1, containerIndex: rank & 1, container: `ff-3f9c2a-h${rank >> 1}c${rank & 1}` })),
-  paths: [
-    ['self', 'shm', 'tcp', 'tcp'],
-    ['shm', 'self', 'tcp', 'tcp'],
-    ['tcp', 'tcp', 'self', 'shm'],
-    ['tcp', 'tcp', 'shm', 'self'],
-  ],
-};
 
 const DOCUMENTED = `freeflow-path-table 1
 job 3f9c2a
@@ -96,39 +72,5 @@ for (const [what, text] of broken) {
     assert.throws(() => parsePathTable(text), (e: FfError) => e instanceof FfError && /path table is malformed/.test(e.message));
   });
 }
-
-test('writing puts the same table into every host directory and leaves no temporary file', () => {
-  const root = mkdtempSync(path.join(tmpdir(), 'ffpaths-'));
-  try {
-    const dirs = ['h0', 'h1'].map((name) => path.join(root, name));
-    for (const dir of dirs) mkdirSync(dir);
-    writePathTables(plan, dirs);
-    writePathTables(plan, dirs); // replacing an existing table works too
-    for (const dir of dirs) {
-      assert.equal(readdirSync(dir), [PATH_TABLE_FILE]);
-      assert.is(readFileSync(path.join(dir, PATH_TABLE_FILE), 'utf8'), formatPathTable(plan));
-    }
-  } finally {
-    rmSync(root, { recursive: true, force: true });
-  }
-});
-
-
-test('the table holds the job key: mode 0600, owned by the job user; a planted temporary name is not followed', () => {
-  const root = mkdtempSync(path.join(tmpdir(), 'ffpaths-'));
-  try {
-    const dir = path.join(root, 'h0');
-    mkdirSync(dir);
-    writePathTables(plan, [dir], { uid: 65534, gid: 65534 });
-    const stat = statSync(path.join(dir, PATH_TABLE_FILE));
-    assert.equal([stat.mode & 0o777, stat.uid, stat.gid], [0o600, 65534, 65534]);
-    const victim = path.join(root, 'victim');
-    symlinkSync(victim, path.join(dir, `.${PATH_TABLE_FILE}.${process.pid}.tmp`));
-    assert.throws(() => writePathTables(plan, [dir]));
-    assert.not.ok(readdirSync(root).includes('victim'), 'the symlink was followed');
-  } finally {
-    rmSync(root, { recursive: true, force: true });
-  }
-});
 
 test.run();
