@@ -4,6 +4,7 @@ import * as path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { REPO_ROOT } from '#runtime/util/repo-root';
+import { componentPathSetting } from '#runtime/launcher/mpirun-invocation';
 import { runFfrun } from './support/ffrun';
 
 /**
@@ -136,7 +137,7 @@ function plainMpirun(extra: string[]): { code: number | null; output: string } {
       timeout: 60_000,
       env: {
         ...process.env,
-        OMPI_MCA_mca_base_component_path: `${process.env.FF_TEST_BTL_DIR ?? path.join(REPO_ROOT, 'build', 'btl')}:/usr/lib/x86_64-linux-gnu/openmpi/lib/openmpi3`,
+        OMPI_MCA_mca_base_component_path: componentPathSetting(process.env.FF_TEST_BTL_DIR ?? path.join(REPO_ROOT, 'build', 'btl')).value,
       },
     },
   );

@@ -8,9 +8,10 @@ set(FFCHECK_MPIRUN ${MPIEXEC_EXECUTABLE} --oversubscribe --allow-run-as-root --b
 # The programs' own watchdog fires before ctest's timeout, so that mpirun ends the job cleanly.
 set(FFCHECK_WATCHDOG --timeout 100)
 
-# The one environment setting that loads the freeflow BTL into a plain mpirun (docs/btl.md).
+# The one environment setting that loads the freeflow BTL into a plain mpirun (docs/btl.md); Open MPI's
+# own components stay in its pkglibdir under OMPI_PREFIX (btl/CMakeLists.txt).
 set(FFCHECK_FREEFLOW_ENV
-    "OMPI_MCA_mca_base_component_path=${FREEFLOW_BTL_DIR}:/usr/lib/x86_64-linux-gnu/openmpi/lib/openmpi3")
+    "OMPI_MCA_mca_base_component_path=${FREEFLOW_BTL_DIR}:${OMPI_PREFIX}/lib/openmpi3")
 
 # ffcheck_add_test(<name> RANKS <n> BTL <btl> PROGRAM <program> [ARGS ...] [EXPECT ...])
 # BTL freeflow runs with the setting above.

@@ -5,6 +5,7 @@ import * as path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { REPO_ROOT } from '../util/repo-root';
+import { OMPI_COMPONENT_DIR } from '../launcher/mpirun-invocation';
 
 const MAIN = path.join(__dirname, 'main.js');
 
@@ -109,7 +110,7 @@ test('network freeflow and ffrun env: refused while the BTL is not built, the se
   const env = ffrun(['env']);
   if (existsSync(btl)) {
     assert.is(env.code, 0);
-    assert.is(env.stdout, `export OMPI_MCA_mca_base_component_path=${path.dirname(btl)}:/usr/lib/x86_64-linux-gnu/openmpi/lib/openmpi3\n`);
+    assert.is(env.stdout, `export OMPI_MCA_mca_base_component_path=${path.dirname(btl)}:${OMPI_COMPONENT_DIR}\n`);
     return;
   }
   assert.is(env.code, 1);
