@@ -8,7 +8,7 @@ import type { HostAgentState } from '../orchestrator/decide-paths';
 import { startContainer } from './container';
 import { OVERLAY_SUBNET, planLayout, type ClusterLayout, type HostLayout } from './layout';
 import { createNetnsBatch, endpointBatch, fabricBatch, hostBatch, hostFloodBatch, runBatch, type Mtus } from './network';
-import { checkLocalClusterPrerequisites } from './preflight';
+import { checkLocalClusterPrerequisites } from './prerequisites';
 import { hostsFileText, inspectSystemDirs, type ContainerUser, type SystemLayout, type Volume } from './oci';
 import { orderVolumes, resolveClusterRequest, type ResolvedClusterRequest } from './request';
 import { runtimeProgram } from './runtime-files';

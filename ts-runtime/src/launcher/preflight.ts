@@ -1,21 +1,15 @@
-import { accessSync, constants, existsSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import * as path from 'node:path';
 import { FfError } from '../errors';
 import type { ExecResult } from '../util/exec';
 import { REPO_ROOT } from '../util/repo-root';
+import { findOnPath } from '../util/system';
 import { BTL_FILE_NAME } from './mpirun-invocation';
 import type { NetworkMode } from '../spec/schema';
 
 /** Where the native build puts the BTL (CMake's FREEFLOW_BTL_DIR). */
 export const BTL_DIR = path.join(REPO_ROOT, 'build', 'btl');
 
-export function assertRoot(): void {
-  if (process.getuid?.() !== 0) {
-    throw new FfError('NOT_ROOT', 'ffrun must run as root: it creates network namespaces, links and mounts for the job', {
-      hint: 'run it again with sudo (or as root)',
-    });
-  }
-}
 
 /** mpirun and ompi_info from Debian's openmpi-bin, found on PATH the way a shell would. */
 export function assertOpenMpiInstalled(searchPath = process.env.PATH ?? ''): void {
@@ -60,17 +54,4 @@ export async function assertProgramRunnable<C extends ProgramProbeTarget>(
       ? "check the path: relative paths in a job spec resolve against the repository root, on the command line against the working directory; containers see the machine's /usr, /etc and /opt, the repository, the working directory and the program's directory, nothing else (the MPI test programs are built by `npm run build` into build/bin/); with a spec `user`, that user must be able to run it"
       : 'give the program as a path, e.g. ./app or build/bin/<program>',
   });
-}
-
-function findOnPath(tool: string, searchPath: string): string | undefined {
-  for (const dir of searchPath.split(':').filter((entry) => entry !== '')) {
-    const candidate = path.join(dir, tool);
-    try {
-      accessSync(candidate, constants.X_OK);
-      return candidate;
-    } catch {
-      // not in this directory
-    }
-  }
-  return undefined;
 }

@@ -1,5 +1,5 @@
 import { reapStaleJobs } from '../../cluster';
-import { assertRoot } from '../../launcher/preflight';
+import { assertRoot } from '../../util/system';
 import type { CommandContext } from '../context';
 
 /** `ffrun clean`: removes everything that runs killed with SIGKILL left behind (every run also does this first). */
