@@ -1,6 +1,7 @@
 import * as path from 'node:path';
 import { z } from 'zod';
 import { FfError } from '#runtime/errors';
+import { parseOptions } from '#runtime/util/parse-options';
 import { PROFILE_NAMES, PROFILES, type Profile } from './profiles';
 
 export const BENCH_USAGE = `ffrun bench [--quick | --full | --profile quick|full|shm|cross-host] [--repetitions N] [--out DIR] [--json]
@@ -39,26 +40,15 @@ function usage(problem: string): never {
 
 /** Parses `ffrun bench`'s arguments; every problem is a USAGE error naming the flag. */
 export function parseBenchArgs(args: readonly string[], cwd = process.cwd()): BenchArgs {
-  const raw: { profile?: string; repetitions?: string; out?: string; json: boolean } = { json: false };
-  const setProfile = (name: string, flag: string): void => {
-    if (raw.profile !== undefined && raw.profile !== name) usage(`${flag} conflicts with the profile already chosen (${raw.profile}): give one profile`);
-    raw.profile = name;
-  };
-  for (let i = 0; i < args.length; i++) {
-    const arg = args[i]!;
-    const value = (): string => {
-      const next = args[++i];
-      if (next === undefined || next.startsWith('--')) usage(`${arg} needs a value`);
-      return next;
-    };
-    if (arg === '--quick') setProfile('quick', arg);
-    else if (arg === '--full') setProfile('full', arg);
-    else if (arg === '--profile') setProfile(value(), arg);
-    else if (arg === '--repetitions') raw.repetitions = value();
-    else if (arg === '--out') raw.out = value();
-    else if (arg === '--json') raw.json = true;
-    else usage(`unknown argument ${arg}`);
-  }
+  const options = parseOptions(
+    'ffrun bench',
+    args,
+    { quick: { type: 'boolean' }, full: { type: 'boolean' }, profile: { type: 'string' }, repetitions: { type: 'string' }, out: { type: 'string' }, json: { type: 'boolean' } },
+    BENCH_USAGE,
+  );
+  const chosen = [options.quick === true ? 'quick' : undefined, options.full === true ? 'full' : undefined, options.profile].filter((name) => name !== undefined);
+  if (new Set(chosen).size > 1) usage(`${chosen.join(' and ')} conflict: give one profile`);
+  const raw = { profile: chosen[0], repetitions: options.repetitions, out: options.out, json: options.json ?? false };
   const parsed = argsSchema.safeParse({ ...raw, profile: raw.profile ?? 'quick' });
   if (!parsed.success) usage(parsed.error.issues.map((issue) => issue.message).join('; '));
   const profile = PROFILES[parsed.data.profile];

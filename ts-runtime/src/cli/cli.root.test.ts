@@ -36,7 +36,9 @@ test('every usage error exits 2: unknown flag, missing value, bad value, flag gi
     [['-n', '2', '--network', 'ib', '--', '/bin/true'], /error\[USAGE\]: command line is invalid:\n {2}- --network \(network\)/],
     // --hosts 0 would be the error if the repeated -n were not caught first.
     [['-n', '2', '-n', '3', '--hosts', '0', '--', '/bin/true'], /error\[USAGE\]: -n\/--np is given twice \(2, then 3\)/],
-    [['env', '--bogus'], /error\[USAGE\]: ffrun env takes no arguments, got --bogus/],
+    [['env', '--bogus'], /error\[USAGE\]: ffrun env: takes no arguments, got --bogus/],
+    [['clean', 'now'], /error\[USAGE\]: ffrun clean: unexpected argument now/],
+    [['start', '--jsn'], /error\[USAGE\]: ffrun start: unknown argument --jsn\nhint: usage:\nffrun start \[--json\]/],
   ];
   for (const [args, expected] of cases) {
     const result = ffrun(args);
@@ -46,6 +48,10 @@ test('every usage error exits 2: unknown flag, missing value, bad value, flag gi
   const json = ffrun(['-n', 'abc', '--json', '--', '/bin/true']);
   assert.is(json.code, 2);
   assert.is(JSON.parse(json.stdout).error.code, 'USAGE');
+  // After `--`, --json is the program's: the error stays text on stderr.
+  const programs = ffrun(['-n', 'abc', '--', '/bin/echo', '--json']);
+  assert.is(programs.code, 2);
+  assert.is(programs.stdout, '');
 });
 
 test('a YAML alias bomb: SPEC_INVALID naming it, no stack trace, exit 1', () => {

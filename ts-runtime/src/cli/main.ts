@@ -43,29 +43,19 @@ async function dispatch(args: readonly string[], context: CommandContext): Promi
     case 'run':
       return runCommand(rest, context);
     case 'start':
-      onlyOptions(command, rest, ['--json']);
       return startCommand(rest, context);
     case 'bench':
       return benchCommand(rest, context);
     case 'env':
-      onlyOptions(command, rest, []);
-      return envCommand();
+      return envCommand(rest);
     case 'clean':
-      onlyOptions(command, rest, []);
-      return cleanCommand(context);
+      return cleanCommand(rest, context);
     default:
       if (command.startsWith('-')) return runCommand(args, context);
       throw new FfError('USAGE', `unknown command ${command}`, { hint: 'run `ffrun help` for the commands' });
   }
 }
 
-/** Commands with few or no options refuse anything else, as `run` and `bench` do. */
-function onlyOptions(command: string, args: readonly string[], allowed: readonly string[]): void {
-  const other = args.find((arg) => !allowed.includes(arg));
-  if (other === undefined) return;
-  const takes = allowed.length === 0 ? 'takes no arguments' : `takes only ${allowed.join(', ')}`;
-  throw new FfError('USAGE', `ffrun ${command} ${takes}, got ${other}`, { hint: 'run `ffrun help` for the commands and their options' });
-}
 
 function reportError(error: FfError, json: boolean): void {
   process.stderr.write(`error[${error.code}]: ${error.message}\n`);
@@ -89,7 +79,10 @@ async function main(): Promise<void> {
     });
   }
   const args = process.argv.slice(2);
-  const json = args.includes('--json');
+  // Only for the format of an error that escapes a command (each command parses its own options): ffrun's
+  // options end at `--`, after which a --json is the program's.
+  const separator = args.indexOf('--');
+  const json = (separator === -1 ? args : args.slice(0, separator)).includes('--json');
   const controller = new AbortController();
   const progress = stderrProgress();
   // The first signal stops the job; ffrun then still tears everything down before it exits.

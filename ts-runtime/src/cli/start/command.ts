@@ -1,6 +1,7 @@
 import * as path from 'node:path';
 import { parseBenchArgs } from '#bench/args';
 import { loadJobSpecFile } from '../../spec/load';
+import { parseOptions } from '../../util/parse-options';
 import { REPO_ROOT } from '../../util/repo-root';
 import { benchDocument, printBenchSummary, runBenchmark } from '../bench/command';
 import type { CommandContext } from '../context';
@@ -15,7 +16,7 @@ export const DEMO_SPEC = path.join(REPO_ROOT, 'jobs', 'demo.yaml');
  * there: its exit code is start's. With --json, stdout holds one document: `{demo, benchmark}`.
  */
 export async function startCommand(args: readonly string[], context: CommandContext): Promise<number> {
-  const json = args.includes('--json');
+  const { json = false } = parseOptions('ffrun start', args, { json: { type: 'boolean' } }, 'ffrun start [--json]');
   const demo = await runSpec(loadJobSpecFile(DEMO_SPEC), json, context);
   if (demo.exitCode !== 0) {
     if (json) process.stdout.write(`${JSON.stringify({ demo: demo.document, benchmark: null }, null, 2)}\n`);
