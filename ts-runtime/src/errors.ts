@@ -2,29 +2,33 @@
  * Every error freeflow reports to a user is an FfError: a stable machine-readable `code`, a message that
  * names the problem, and a `hint` that says how to fix it. Only the CLI entry turns one into an exit code.
  */
-export type FfErrorCode =
-  | 'NOT_ROOT'
-  | 'MISSING_DEPENDENCY'
-  | 'SPEC_INVALID'
-  | 'SPEC_NOT_FOUND'
-  | 'USAGE'
-  | 'PROGRAM_NOT_FOUND'
-  | 'TOO_MANY_RANKS'
-  | 'NETWORK_UNAVAILABLE'
-  | 'CLUSTER_SETUP_FAILED'
-  | 'CLUSTER_REQUEST_INVALID'
-  | 'CLUSTER_TEARDOWN_FAILED'
-  | 'EXEC_FAILED'
-  | 'ADDON_NOT_BUILT'
-  | 'ADDON_FAILED'
-  | 'PROBE_FAILED'
-  | 'JOB_FAILED'
-  | 'JOB_TIMEOUT'
-  | 'INTERRUPTED'
-  | 'BENCH_RESULT_INVALID'
-  | 'BENCH_INCOMPLETE'
-  | 'REPORT_WRITE_FAILED'
-  | 'INTERNAL';
+/** Every code, in the order of docs/errors.md (each has an entry there: what it means and the fix). */
+export const FF_ERROR_CODES = [
+  'NOT_ROOT',
+  'MISSING_DEPENDENCY',
+  'SPEC_INVALID',
+  'SPEC_NOT_FOUND',
+  'USAGE',
+  'PROGRAM_NOT_FOUND',
+  'TOO_MANY_RANKS',
+  'NETWORK_UNAVAILABLE',
+  'CLUSTER_SETUP_FAILED',
+  'CLUSTER_REQUEST_INVALID',
+  'CLUSTER_TEARDOWN_FAILED',
+  'EXEC_FAILED',
+  'ADDON_NOT_BUILT',
+  'ADDON_FAILED',
+  'PROBE_FAILED',
+  'JOB_FAILED',
+  'JOB_TIMEOUT',
+  'INTERRUPTED',
+  'BENCH_RESULT_INVALID',
+  'BENCH_INCOMPLETE',
+  'REPORT_WRITE_FAILED',
+  'INTERNAL',
+] as const;
+
+export type FfErrorCode = (typeof FF_ERROR_CODES)[number];
 
 export class FfError extends Error {
   readonly code: FfErrorCode;
