@@ -6,17 +6,11 @@ import type { FfError } from '#runtime/errors';
 import { REPO_ROOT } from '#runtime/util/repo-root';
 import { parseBenchArgs } from './args';
 import { PROFILES } from './profiles';
+import { ffErrorOf } from '#test/support/ff-error';
 
 const MAIN = path.join(REPO_ROOT, 'dist', 'ts-runtime', 'src', 'cli', 'main.js');
 
-function errorOf(args: string[]): FfError {
-  try {
-    parseBenchArgs(args);
-  } catch (error) {
-    return error as FfError;
-  }
-  throw new Error(`accepted ${args.join(' ')}`);
-}
+const errorOf = (args: string[]): FfError => ffErrorOf(() => parseBenchArgs(args));
 
 test('defaults: the quick profile with its repetitions, reports under reports/<time>/', () => {
   const parsed = parseBenchArgs([]);

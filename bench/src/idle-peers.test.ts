@@ -2,7 +2,6 @@ import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import type { FfError } from '#runtime/errors';
 import type { PairOutcome } from '#runtime/orchestrator/actual-paths';
 import { REPO_ROOT } from '#runtime/util/repo-root';
 import { idlePeersSection, idlePeersTable, idlePeersVerdict, parseIdlePeers, type IdlePeersRecord } from './idle-peers';
@@ -13,18 +12,10 @@ import { reportBlocks, stdoutBlocks } from './report-content';
 import { renderText } from './render-text';
 import { pathProblem } from './run-one';
 import { SHM_TARGETS, evaluateTargets, statOf } from './summary';
+import { ffErrorOf } from '#test/support/ff-error';
 
 /** A recorded run of `ffbench_poll --rounds 15 --json` (2026-11-29, AMD EPYC, loaded machine). */
 const RECORDED = readFileSync(path.join(REPO_ROOT, 'bench', 'fixtures', 'idle-peers.json'), 'utf8');
-
-function thrown(work: () => unknown): FfError {
-  try {
-    work();
-  } catch (error) {
-    return error as FfError;
-  }
-  throw new Error('nothing was thrown');
-}
 
 test('idle peers: the recorded run parses, and its verdict is the schedule at 63 idle peers over none', () => {
   const record = parseIdlePeers(RECORDED);
@@ -52,8 +43,8 @@ test('idle peers: a schedule that grows with idle peers is NOT met; one that did
 });
 
 test('idle peers: output that is not ffbench_poll JSON is BENCH_RESULT_INVALID naming the problem', () => {
-  assert.is(thrown(() => parseIdlePeers('round 1 idle 0 scan: 300 ns')).code, 'BENCH_RESULT_INVALID');
-  const wrong = thrown(() => parseIdlePeers(JSON.stringify({ ...JSON.parse(RECORDED), version: 2 })));
+  assert.is(ffErrorOf(() => parseIdlePeers('round 1 idle 0 scan: 300 ns')).code, 'BENCH_RESULT_INVALID');
+  const wrong = ffErrorOf(() => parseIdlePeers(JSON.stringify({ ...JSON.parse(RECORDED), version: 2 })));
   assert.is(wrong.code, 'BENCH_RESULT_INVALID');
   assert.match(wrong.message, /version/);
 });
@@ -89,7 +80,7 @@ test('4-rank runs: every pair must be on the path; ranks spread evenly over the 
   assert.equal(job.slots.map((slot) => [slot.host, slot.containerIndex]), [[0, 0], [0, 1], [0, 2], [0, 3]]);
   const vader = jobForMode(modeById('vader'), { command: 'ffbench_mpi', args: [] }, 60, { ranks: 4, containersPerHost: 4 });
   assert.equal(vader.slots.map((slot) => [slot.host, slot.containerIndex]), [[0, 0], [0, 0], [0, 0], [0, 0]]);
-  assert.is(thrown(() => jobForMode(modeById('overlay-tcp'), { command: 'x', args: [] }, 60, { ranks: 4, containersPerHost: 4 })).code, 'INTERNAL');
+  assert.is(ffErrorOf(() => jobForMode(modeById('overlay-tcp'), { command: 'x', args: [] }, 60, { ranks: 4, containersPerHost: 4 })).code, 'INTERNAL');
   assert.is(jobForMode(freeflow, { command: 'ffbench_mpi', args: [] }, 60).spec.ranks, 2, '2 ranks unless said');
 });
 

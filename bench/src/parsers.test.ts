@@ -1,21 +1,12 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import type { FfError } from '#runtime/errors';
 import type { PairOutcome } from '#runtime/orchestrator/actual-paths';
 import { loadVerdict, parseLinkMtus } from './machine';
 import { modeById } from './modes';
 import { parseMpiResult, ranksOnDistinctCores } from './mpi-result';
 import { netpipeArgs, parseNetpipeOutput } from './netpipe';
 import { mpiArgs, pathProblem } from './run-one';
-
-function thrown(work: () => unknown): FfError {
-  try {
-    work();
-  } catch (error) {
-    return error as FfError;
-  }
-  throw new Error('nothing was thrown');
-}
+import { ffErrorOf } from '#test/support/ff-error';
 
 /** ffbench_mpi's document for `latency --sizes 8 --json FILE` (bench/mpi/README.md). */
 const LATENCY_JSON = JSON.stringify({
@@ -40,10 +31,10 @@ test("ffbench_mpi's JSON: validated, later fields kept; anything else is BENCH_R
   assert.not.ok(ranksOnDistinctCores({ ...result, job: { ...result.job, cpus: ['0', '0'] } }));
   assert.not.ok(ranksOnDistinctCores({ ...result, job: { ...result.job, cpus: ['0-1', '0-1'] } }));
 
-  const notJson = thrown(() => parseMpiResult('ffbench_mpi: error: bad size', 'ffbench_mpi (vader)'));
+  const notJson = ffErrorOf(() => parseMpiResult('ffbench_mpi: error: bad size', 'ffbench_mpi (vader)'));
   assert.is(notJson.code, 'BENCH_RESULT_INVALID');
   assert.match(notJson.message, /^ffbench_mpi \(vader\) wrote no valid JSON: .*output starts "ffbench_mpi: error: bad size"/);
-  const otherVersion = thrown(() => parseMpiResult(LATENCY_JSON.replace('"schema_version":1', '"schema_version":2'), 'x'));
+  const otherVersion = ffErrorOf(() => parseMpiResult(LATENCY_JSON.replace('"schema_version":1', '"schema_version":2'), 'x'));
   assert.match(otherVersion.message, /wrote JSON that is not freeflow-bench-mpi version 1:[\s\S]*schema_version/);
 });
 
@@ -58,8 +49,8 @@ test("NetPIPE: its output file's three columns; half round trip in us; a bad lin
   assert.is(points[0]!.size, 1);
   assert.ok(Math.abs(points[0]!.latencyUs - 0.24) < 1e-9);
   assert.ok(Math.abs(points[1]!.bandwidthMBs - 4194304 / 0.00035405 / 1e6) < 1e-6);
-  assert.match(thrown(() => parseNetpipeOutput('8 254.5\n', 'NetPIPE output')).message, /a line is not `bytes Mbps seconds`: "8 254\.5"/);
-  assert.match(thrown(() => parseNetpipeOutput('\n', 'NetPIPE output')).message, /holds no measurement/);
+  assert.match(ffErrorOf(() => parseNetpipeOutput('8 254.5\n', 'NetPIPE output')).message, /a line is not `bytes Mbps seconds`: "8 254\.5"/);
+  assert.match(ffErrorOf(() => parseNetpipeOutput('\n', 'NetPIPE output')).message, /holds no measurement/);
   assert.equal(netpipeArgs({ upperBytes: 4096, repeats: 50 }), ['-l', '1', '-u', '4096', '-p', '0', '-n', '50', '-o', '/run/freeflow/netpipe.out']);
 });
 

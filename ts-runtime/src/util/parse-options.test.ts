@@ -2,16 +2,12 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { FfError } from '../errors';
 import { parseOptions } from './parse-options';
+import { ffErrorOf } from '#test/support/ff-error';
 
 const usageError = (work: () => unknown): FfError => {
-  try {
-    work();
-  } catch (error) {
-    assert.instance(error, FfError);
-    assert.is((error as FfError).code, 'USAGE');
-    return error as FfError;
-  }
-  throw new Error('expected a USAGE error');
+  const error = ffErrorOf(work);
+  assert.is(error.code, 'USAGE');
+  return error;
 };
 
 test('known options parse; unknown ones, stray words and missing values are USAGE errors naming the argument', () => {

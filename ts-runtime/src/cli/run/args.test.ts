@@ -7,15 +7,9 @@ import { containerMtuOf } from '../../spec/schema';
 import { scratchRequest } from '../../spec/schema';
 import { validateJobSpec } from '../../spec/validate';
 import { parseRunArgs } from './args';
+import { ffErrorOf } from '#test/support/ff-error';
 
-const errorOf = (args: string[]): FfError => {
-  try {
-    parseRunArgs(args);
-  } catch (error) {
-    return error as FfError;
-  }
-  throw new Error('expected an error');
-};
+const errorOf = (args: string[]): FfError => ffErrorOf(() => parseRunArgs(args));
 
 test('--user sets the spec field; its errors name the flag', () => {
   assert.is(parseRunArgs(['-n', '1', '--user', '65534:65534', '--', '/bin/true']).spec.user, '65534:65534');
