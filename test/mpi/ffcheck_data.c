@@ -1,8 +1,6 @@
 /* ffcheck_data.c: content patterns, checks, buffers, sizes and random numbers of the ffcheck_* programs. */
 #include "ffcheck.h"
 
-#include <ctype.h>
-#include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -195,52 +193,6 @@ size_t ff_standard_sizes(size_t max, size_t *out, size_t cap)
     if (n < cap && (n == 0 || out[n - 1] < max))
         out[n++] = max;
     return n;
-}
-
-bool ff_parse_size(const char *text, size_t *out)
-{
-    const char *p = text;
-    if (!isdigit((unsigned char)*p))
-        return false;
-    errno = 0;
-    char *end;
-    unsigned long long v = strtoull(p, &end, 10);
-    if (errno)
-        return false;
-    p = end;
-    unsigned long long unit = 1;
-    switch (toupper((unsigned char)*p)) {
-    case 'K': unit = 1ull << 10; break;
-    case 'M': unit = 1ull << 20; break;
-    case 'G': unit = 1ull << 30; break;
-    default: break;
-    }
-    if (unit > 1) {
-        p++;
-        if (strncmp(p, "iB", 2) == 0)
-            p += 2;
-        else if (*p == 'B')
-            p++;
-    }
-    if (v > (unsigned long long)INT64_MAX / unit)
-        return false;
-    long long total = (long long)(v * unit);
-    if (*p == '+' || *p == '-') {
-        int sign = *p == '+' ? 1 : -1;
-        p++;
-        if (!isdigit((unsigned char)*p))
-            return false;
-        errno = 0;
-        unsigned long long off = strtoull(p, &end, 10);
-        if (errno || off > (unsigned long long)INT32_MAX)
-            return false;
-        p = end;
-        total += sign * (long long)off;
-    }
-    if (*p || total < 0)
-        return false;
-    *out = (size_t)total;
-    return true;
 }
 
 size_t ff_parse_size_list(const char *text, size_t *out, size_t cap)

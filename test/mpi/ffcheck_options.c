@@ -3,6 +3,7 @@
 #include "ffcheck_internal.h"
 
 #include <errno.h>
+#include <getopt.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,14 +32,6 @@ static const ff_option data_options[] = {
     {"verbose", FF_OPT_FLAG, &ff.verbose, 0, 0, "print progress details"},
     {0},
 };
-
-static const ff_option *find_option(const ff_option *table, const char *name, size_t len)
-{
-    for (const ff_option *o = table; o && o->name; o++)
-        if (strlen(o->name) == len && strncmp(o->name, name, len) == 0)
-            return o;
-    return NULL;
-}
 
 static bool set_option(const ff_option *o, const char *value)
 {
@@ -71,41 +64,49 @@ static bool set_option(const ff_option *o, const char *value)
     return false;
 }
 
+/* The options of all three tables, for getopt_long. */
+enum { MAX_OPTIONS = 64 };
+
 static bool parse(int argc, char **argv)
 {
     const ff_option *tables[3] = {common_options, ff.prog->data_options ? data_options : NULL, ff.prog->options};
-    for (int i = 1; i < argc; i++) {
-        const char *arg = argv[i];
-        if (strncmp(arg, "--", 2) != 0) {
-            ff_usage_error("unexpected argument '%s': options look like --name value (see --help).", arg);
-            return false;
-        }
-        const char *name = arg + 2;
-        const char *eq = strchr(name, '=');
-        size_t len = eq ? (size_t)(eq - name) : strlen(name);
-        const ff_option *o = NULL;
-        for (int t = 0; t < 3 && !o; t++)
-            o = find_option(tables[t], name, len);
-        if (!o) {
-            ff_usage_error("unknown option '%s' (see --help for the options of this program).", arg);
-            return false;
-        }
-        const char *value = NULL;
-        if (o->kind == FF_OPT_FLAG) {
-            if (eq) {
-                ff_usage_error("option --%s takes no value.", o->name);
+    const ff_option *by_index[MAX_OPTIONS];
+    struct option longopts[MAX_OPTIONS + 1];
+    int n = 0;
+    for (int t = 0; t < 3; t++)
+        for (const ff_option *o = tables[t]; o && o->name; o++) {
+            if (n == MAX_OPTIONS) {
+                ff_usage_error("internal: more than %d options; raise MAX_OPTIONS.", MAX_OPTIONS);
                 return false;
             }
-        } else if (eq) {
-            value = eq + 1;
-        } else if (i + 1 < argc) {
-            value = argv[++i];
-        } else {
-            ff_usage_error("option --%s needs a value (see --help).", o->name);
+            by_index[n] = o;
+            longopts[n] = (struct option){o->name, o->kind == FF_OPT_FLAG ? no_argument : required_argument, NULL, n};
+            n++;
+        }
+    longopts[n] = (struct option){0};
+
+    /* "+": stop at the first word that is not an option (reported below); ":": a missing value is ':'. */
+    opterr = 0;
+    optind = 1;
+    int index;
+    while ((index = getopt_long(argc, argv, "+:", longopts, NULL)) != -1) {
+        const char *arg = argv[optind - 1];
+        if (index == ':') {
+            ff_usage_error("option %s needs a value (see --help).", arg);
             return false;
         }
-        if (!set_option(o, value))
+        if (index == '?') {
+            ff_usage_error("unknown option '%s', or a value given to an option that takes none (see --help for the "
+                           "options of this program).",
+                           arg);
             return false;
+        }
+        if (!set_option(by_index[index], optarg))
+            return false;
+    }
+    if (optind < argc) {
+        ff_usage_error("unexpected argument '%s': options look like --name value (see --help).", argv[optind]);
+        return false;
     }
     return true;
 }

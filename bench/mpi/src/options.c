@@ -1,6 +1,9 @@
 #include "options.h"
 
+#include "ff_size.h"
+
 #include <errno.h>
+#include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,29 +59,17 @@ static bool parse_long(const char *text, long min, long max, long *out) {
   return true;
 }
 
-/* A byte count with an optional K, M or G suffix (powers of 1024), from 1 B to FFB_MAX_MESSAGE_SIZE. */
+/* A message size in the syntax of ff_size.h (shared with test/mpi), from 1 B to FFB_MAX_MESSAGE_SIZE. */
 static bool parse_size(const char *text, size_t *out) {
-  char *end;
-  errno = 0;
-  if (text[0] < '0' || text[0] > '9') return false;
-  unsigned long long value = strtoull(text, &end, 10);
-  if (errno != 0 || end == text) return false;
-  unsigned shift = 0;
-  switch (*end) {
-  case '\0': break;
-  case 'k': case 'K': shift = 10; end++; break;
-  case 'm': case 'M': shift = 20; end++; break;
-  case 'g': case 'G': shift = 30; end++; break;
-  default: return false;
-  }
-  if (*end != '\0' || value == 0 || value > (FFB_MAX_MESSAGE_SIZE >> shift)) return false;
-  *out = (size_t)(value << shift);
+  size_t value;
+  if (!ff_parse_size(text, &value) || value == 0 || value > FFB_MAX_MESSAGE_SIZE) return false;
+  *out = value;
   return true;
 }
 
 static bool is_power_of_two(size_t n) { return n != 0 && (n & (n - 1)) == 0; }
 
-static const char size_syntax[] = "a byte count from 1 to 1G, optionally with a K, M or G suffix";
+static const char size_syntax[] = "a byte count from 1 to 1G, with an optional K, M or G suffix and offset (e.g. 4096, 64K, 1M+13)";
 
 static enum ffb_parse_result parse_size_list(const char *list, struct ffb_options *opt, char *err,
                                              size_t errlen) {
@@ -142,55 +133,63 @@ enum ffb_parse_result ffb_parse_options(int argc, char **argv, struct ffb_option
   size_t min_size = opt->bench->default_min_size, max_size = opt->bench->default_max_size;
   bool range_given = false, window_given = false;
   const char *size_list = NULL;
-  for (int i = 2; i < argc; i++) {
-    const char *arg = argv[i];
-    if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) return FFB_PARSE_HELP;
-    if (strcmp(arg, "--validate") == 0) { opt->validate = true; continue; }
-    if (strcmp(arg, "--inject-fault") == 0) { opt->inject_fault = true; continue; }
-    if (strncmp(arg, "--", 2) != 0)
-      return fail(err, errlen, "unexpected argument '%s': options start with -- (see --help)", arg);
-
-    /* Every other option takes a value, as `--name value` or `--name=value`. */
-    char name[32];
-    const char *value;
-    const char *equals = strchr(arg, '=');
-    if (equals != NULL) {
-      snprintf(name, sizeof name, "%.*s", (int)(equals - arg), arg);
-      value = equals + 1;
-      if (strcmp(name, "--validate") == 0 || strcmp(name, "--inject-fault") == 0)
-        return fail(err, errlen, "%s takes no value: write just %s", name, name);
-    } else {
-      snprintf(name, sizeof name, "%s", arg);
-      if (i + 1 >= argc) return fail(err, errlen, "%s needs a value (see --help)", name);
-      value = argv[++i];
-    }
-
-    if (strcmp(name, "--min-size") == 0 || strcmp(name, "--max-size") == 0) {
-      size_t *target = strcmp(name, "--min-size") == 0 ? &min_size : &max_size;
-      if (!parse_size(value, target))
-        return fail(err, errlen, "%s: '%s' is not a message size: use %s", name, value, size_syntax);
+  enum { OPT_VALIDATE, OPT_INJECT_FAULT, OPT_HELP, OPT_MIN_SIZE, OPT_MAX_SIZE, OPT_SIZES, OPT_ITERATIONS, OPT_WARMUP,
+         OPT_WINDOW, OPT_JSON };
+  static const struct option longopts[] = {
+      {"validate", no_argument, NULL, OPT_VALIDATE},         {"inject-fault", no_argument, NULL, OPT_INJECT_FAULT},
+      {"help", no_argument, NULL, OPT_HELP},                 {"min-size", required_argument, NULL, OPT_MIN_SIZE},
+      {"max-size", required_argument, NULL, OPT_MAX_SIZE},   {"sizes", required_argument, NULL, OPT_SIZES},
+      {"iterations", required_argument, NULL, OPT_ITERATIONS}, {"warmup", required_argument, NULL, OPT_WARMUP},
+      {"window", required_argument, NULL, OPT_WINDOW},       {"json", required_argument, NULL, OPT_JSON},
+      {0},
+  };
+  /* The options follow the benchmark's name. "+": stop at the first word that is not an option (reported
+   * below); ":": a missing value is ':'; "h": -h as --help. */
+  opterr = 0;
+  optind = 1;
+  int option;
+  while ((option = getopt_long(argc - 1, argv + 1, "+:h", longopts, NULL)) != -1) {
+    const char *name = argv[optind]; /* argv + 1 is what getopt_long walks: its argv[optind - 1] */
+    const char *value = optarg;
+    switch (option) {
+    case 'h':
+    case OPT_HELP: return FFB_PARSE_HELP;
+    case ':': return fail(err, errlen, "%s needs a value (see --help)", name);
+    case '?': return fail(err, errlen, "unknown option '%s', or a value given to one that takes none (see --help)", name);
+    case OPT_VALIDATE: opt->validate = true; break;
+    case OPT_INJECT_FAULT: opt->inject_fault = true; break;
+    case OPT_MIN_SIZE:
+    case OPT_MAX_SIZE:
+      if (!parse_size(value, option == OPT_MIN_SIZE ? &min_size : &max_size))
+        return fail(err, errlen, "%s: '%s' is not a message size: use %s", option == OPT_MIN_SIZE ? "--min-size" : "--max-size",
+                    value, size_syntax);
       range_given = true;
-    } else if (strcmp(name, "--sizes") == 0) {
-      size_list = value;
-    } else if (strcmp(name, "--iterations") == 0) {
+      break;
+    case OPT_SIZES: size_list = value; break;
+    case OPT_ITERATIONS:
       if (!parse_long(value, 1, 1000000000L, &opt->iterations))
         return fail(err, errlen, "--iterations: '%s' is not a whole number from 1 to 1000000000", value);
-    } else if (strcmp(name, "--warmup") == 0) {
+      break;
+    case OPT_WARMUP:
       if (!parse_long(value, 0, 1000000000L, &opt->warmup))
         return fail(err, errlen, "--warmup: '%s' is not a whole number from 0 to 1000000000", value);
-    } else if (strcmp(name, "--window") == 0) {
+      break;
+    case OPT_WINDOW: {
       long window;
       if (!parse_long(value, 1, FFB_MAX_WINDOW, &window))
         return fail(err, errlen, "--window: '%s' is not a whole number from 1 to %d", value, FFB_MAX_WINDOW);
       opt->window = (int)window;
       window_given = true;
-    } else if (strcmp(name, "--json") == 0) {
+      break;
+    }
+    case OPT_JSON:
       if (value[0] == '\0') return fail(err, errlen, "--json needs a file name, or '-' for stdout");
       opt->json_path = value;
-    } else {
-      return fail(err, errlen, "unknown option '%s' (see --help)", name);
+      break;
     }
   }
+  if (optind < argc - 1)
+    return fail(err, errlen, "unexpected argument '%s': options start with -- (see --help)", argv[optind + 1]);
 
   if (window_given && !opt->bench->windowed)
     return fail(err, errlen, "--window applies only to bw, bibw and mr, not to %s: leave it out", opt->bench->name);
