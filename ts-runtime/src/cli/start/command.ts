@@ -3,7 +3,7 @@ import { parseBenchArgs } from '#bench/args';
 import { loadJobSpecFile } from '../../spec/load';
 import { parseOptions } from '../../util/parse-options';
 import { REPO_ROOT } from '../../util/repo-root';
-import { benchDocument, printBenchSummary, runBenchmark } from '../bench/command';
+import { benchDocument, printBenchSummary, runBenchmark } from '#bench/benchmark';
 import type { CommandContext } from '../context';
 import { runSpec } from '../run/command';
 
