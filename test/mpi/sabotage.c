@@ -17,6 +17,7 @@
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <fcntl.h>
+#include <getopt.h>
 #include <mpi.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -161,13 +162,33 @@ int main(int argc, char **argv)
 {
     const char *how = "corrupt", *target = "own", *when = "before";
     int by = 1, first = 0;
-    for (int i = 1; i + 1 < argc; i += 2) {
-        if (!strcmp(argv[i], "--how")) how = argv[i + 1];
-        else if (!strcmp(argv[i], "--target")) target = argv[i + 1];
-        else if (!strcmp(argv[i], "--by")) by = atoi(argv[i + 1]);
-        else if (!strcmp(argv[i], "--when")) when = argv[i + 1];
-        else if (!strcmp(argv[i], "--first")) first = atoi(argv[i + 1]);
-        else if (!strcmp(argv[i], "--dir")) snprintf(dir, sizeof(dir), "%s", argv[i + 1]);
+    static const struct option longopts[] = {
+        {"how", required_argument, NULL, 'h'},   {"target", required_argument, NULL, 't'},
+        {"by", required_argument, NULL, 'b'},    {"when", required_argument, NULL, 'w'},
+        {"first", required_argument, NULL, 'f'}, {"dir", required_argument, NULL, 'd'},
+        {0},
+    };
+    /* Before MPI_Init: a bad command line stops every rank the same way, with exit code 2. */
+    opterr = 0;
+    int option;
+    while ((option = getopt_long(argc, argv, "+:", longopts, NULL)) != -1) {
+        switch (option) {
+        case 'h': how = optarg; break;
+        case 't': target = optarg; break;
+        case 'b': by = atoi(optarg); break;
+        case 'w': when = optarg; break;
+        case 'f': first = atoi(optarg); break;
+        case 'd': snprintf(dir, sizeof(dir), "%s", optarg); break;
+        case ':': fprintf(stderr, "ffcheck_sabotage: %s needs a value\n", argv[optind - 1]); return 2;
+        default:
+            fprintf(stderr, "ffcheck_sabotage: unknown option '%s' (options: --how --target --by --when --first --dir)\n",
+                    argv[optind - 1]);
+            return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "ffcheck_sabotage: unexpected argument '%s'\n", argv[optind]);
+        return 2;
     }
     MPI_Init(&argc, &argv);
     int rank, size;
