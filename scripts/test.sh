@@ -33,6 +33,10 @@ case "${1:-all}" in
   unit) unit ;;
   lint) lint ;;
   e2e) e2e ;;
-  all) unit && lint && e2e ;;
+  all)
+    unit
+    lint
+    e2e
+    ;;
   *) echo "usage: scripts/test.sh [unit|lint|e2e|all]" >&2; exit 2 ;;
 esac
