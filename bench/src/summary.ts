@@ -147,34 +147,23 @@ export interface Figure7Panel {
 
 export const FIGURE_7: readonly Figure7Panel[] = [
   { panel: '(a) intra-host', overlay: { mode: 'bridge-tcp', label: 'TCP bridge' }, hostMode: null, freeflow: [{ mode: 'freeflow-same-host', label: 'freeflow' }] },
-  {
-    panel: '(b) inter-host',
-    overlay: { mode: 'overlay-tcp', label: 'TCP overlay' },
-    hostMode: { mode: 'host-tcp', label: 'host TCP' },
-    freeflow: [
-      { mode: 'freeflow-handoff', label: 'freeflow h' },
-      { mode: 'freeflow-router', label: 'freeflow r' },
-    ],
-  },
-  {
-    panel: '(b) inter-host, jumbo frames',
-    overlay: { mode: 'overlay-tcp-jumbo', label: 'TCP overlay' },
-    hostMode: { mode: 'host-tcp-jumbo', label: 'host TCP' },
-    freeflow: [
-      { mode: 'freeflow-handoff-jumbo', label: 'freeflow h' },
-      { mode: 'freeflow-router-jumbo', label: 'freeflow r' },
-    ],
-  },
-  {
-    panel: '(b) inter-host, jumbo host network (underlay 9000, overlay 1450)',
-    overlay: { mode: 'overlay-tcp-jumbo-host', label: 'TCP overlay' },
-    hostMode: { mode: 'host-tcp-jumbo-host', label: 'host TCP' },
-    freeflow: [
-      { mode: 'freeflow-handoff-jumbo-host', label: 'freeflow h' },
-      { mode: 'freeflow-router-jumbo-host', label: 'freeflow r' },
-    ],
-  },
+  interHostPanel('(b) inter-host', ''),
+  interHostPanel('(b) inter-host, jumbo frames', '-jumbo'),
+  interHostPanel('(b) inter-host, jumbo host network (underlay 9000, overlay 1450)', '-jumbo-host'),
 ];
+
+/** A Fig. 7b panel: TCP overlay, host TCP and freeflow's h and r planes, on the modes of one network set-up. */
+function interHostPanel(panel: string, modeSuffix: '' | '-jumbo' | '-jumbo-host'): Figure7Panel {
+  return {
+    panel,
+    overlay: { mode: `overlay-tcp${modeSuffix}`, label: 'TCP overlay' },
+    hostMode: { mode: `host-tcp${modeSuffix}`, label: 'host TCP' },
+    freeflow: [
+      { mode: `freeflow-handoff${modeSuffix}`, label: 'freeflow h' },
+      { mode: `freeflow-router${modeSuffix}`, label: 'freeflow r' },
+    ],
+  };
+}
 
 /** The modes of the run that measured something (a refused mode is listed, but has no numbers). */
 export function modesRun(raw: RawReport): Set<ModeId> {
