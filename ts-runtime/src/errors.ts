@@ -24,6 +24,7 @@ export type FfErrorCode =
   | 'BENCH_RESULT_INVALID'
   | 'BENCH_INCOMPLETE'
   | 'REPORT_WRITE_FAILED'
+  | 'RENDER_WRITE_FAILED'
   | 'INTERNAL';
 
 export class FfError extends Error {
