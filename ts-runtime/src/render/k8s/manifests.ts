@@ -42,10 +42,15 @@ type EnvVar = { name: string; value: string } | { name: string; valueFrom: { fie
 
 const nodeNameEnv: EnvVar = { name: NODE_NAME_ENV, valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } } };
 
-/** The program's path in the image: the repository's files are at IMAGE_REPO_ROOT there (a bare name stays a PATH lookup). */
+/**
+ * The program's path in the image, where the repository's files are at IMAGE_REPO_ROOT: a path in the
+ * repository, or relative with a `/` (a spec's paths are relative to the repository), moves there; a bare
+ * name stays a PATH lookup, any other absolute path stays as it is.
+ */
 export function commandInImage(command: string): string {
+  if (!path.isAbsolute(command)) return command.includes('/') ? path.posix.join(IMAGE_REPO_ROOT, command) : command;
   const relative = path.relative(REPO_ROOT, command);
-  if (!path.isAbsolute(command) || relative.startsWith('..') || path.isAbsolute(relative)) return command;
+  if (relative.startsWith('..') || path.isAbsolute(relative)) return command;
   return path.posix.join(IMAGE_REPO_ROOT, relative);
 }
 
