@@ -7,6 +7,8 @@ import { cleanCommand } from './clean/command';
 import type { CommandContext } from './context';
 import { envCommand } from './env/command';
 import { stderrProgress } from '../job/progress';
+import { RENDER_USAGE } from '../render/args';
+import { renderCommand } from '../render/command';
 import { RUN_USAGE } from './run/args';
 import { runCommand } from './run/command';
 import { startCommand } from './start/command';
@@ -18,6 +20,7 @@ ffrun start [--json]   the demo: the demo job (jobs/demo.yaml), then the quick b
 ${BENCH_USAGE}
 ffrun env              print the environment setting that loads the freeflow BTL into a plain mpirun
 ffrun clean            remove what runs killed with SIGKILL left behind
+${RENDER_USAGE}
 ffrun help
 
 Progress goes to stderr; rank output to stdout as "[rank N] ..." (to stderr with --json, whose document
@@ -50,6 +53,8 @@ async function dispatch(args: readonly string[], context: CommandContext): Promi
       return envCommand(rest);
     case 'clean':
       return cleanCommand(rest, context);
+    case 'render':
+      return renderCommand(rest);
     default:
       if (command.startsWith('-')) return runCommand(args, context);
       throw new FfError('USAGE', `unknown command ${command}`, { hint: 'run `ffrun help` for the commands' });

@@ -87,6 +87,30 @@ export function simulateMapping(nodes: ReadonlyArray<{ name: string; slots: numb
 }
 
 /**
+ * The MCA parameters of a job, in mpirun's order, whoever starts its orteds (ffrun's local cluster, or the
+ * MPI operator on Kubernetes: render/k8s): the BTLs of the network, ob1, the osc components, the launcher's
+ * own (`launcherSpecific`), MPI-IO's, then the spec's `mca`. Open MPI refuses a parameter given twice, so
+ * a spec's value replaces any other of the same name (e.g. `btl: self,tcp` to leave shared memory out).
+ */
+export function jobMcaSettings(
+  network: NetworkMode,
+  oscComponents: string,
+  specMca: Readonly<Record<string, string>>,
+  launcherSpecific: ReadonlyArray<readonly [string, string]>,
+): Map<string, string> {
+  return new Map<string, string>([
+    ['pml', 'ob1'],
+    ['btl', BTLS_OF_NETWORK[network]],
+    // Debian's default (^ucx,pt2pt) leaves windows between containers nothing when osc rdma cannot serve them.
+    ['osc', oscComponents],
+    ...launcherSpecific,
+    // MPI-IO's shared file pointers across containers and hosts (io-selection.ts)
+    ...IO_MCA_SETTINGS,
+    ...Object.entries(specMca),
+  ]);
+}
+
+/**
  * Builds the stock mpirun command line for a plan.
  * Placement without a rankfile (a rankfile maps only the initial ranks: MPI_Comm_spawn then finds no
  * mapping): the hostfile lists the nodes (containers, or hosts in a host launch) in order of first use with
@@ -132,14 +156,8 @@ export function buildMpirunInvocation(inputs: InvocationInputs): MpirunInvocatio
   }
   forkAgent.push('--');
 
-  // Open MPI refuses a parameter given twice, so the spec's own values replace ffrun's of the same name
-  // (e.g. `btl: self,tcp` to leave shared memory out, or `pml: ucx`).
   const oneSided = planOneSided(plan);
-  const mca = new Map<string, string>([
-    ['pml', 'ob1'],
-    ['btl', BTLS_OF_NETWORK[plan.network]],
-    // Debian's default (^ucx,pt2pt) leaves windows between containers nothing when osc rdma cannot serve them.
-    ['osc', oneSided.components],
+  const mca = jobMcaSettings(plan.network, oneSided.components, spec.mca, [
     ['plm_rsh_agent', inputs.rshAgent],
     ['plm_rsh_no_tree_spawn', '1'],
     ['orte_fork_agent', forkAgent.join(' ')],
@@ -147,9 +165,6 @@ export function buildMpirunInvocation(inputs: InvocationInputs): MpirunInvocatio
     ['btl_tcp_if_include', inputs.overlaySubnet],
     ...(oversubscribed ? ([['mpi_yield_when_idle', '1']] as Array<[string, string]>) : []),
     ...(launch === 'host' ? hostLaunchMca() : []),
-    // MPI-IO's shared file pointers across containers and hosts (io-selection.ts)
-    ...IO_MCA_SETTINGS,
-    ...Object.entries(spec.mca),
   ]);
   const env: Record<string, string> = { FFRUN_CONTAINER_MAP: inputs.containerMapFile };
   if (launch === 'host') {

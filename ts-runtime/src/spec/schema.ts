@@ -85,6 +85,9 @@ const ENV_NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const MCA_NAME_PATTERN = /^[a-z0-9_]+$/;
 /** A user name as Debian's adduser allows it, a uid, or uid:gid. */
 export const USER_PATTERN = /^([a-z_][a-z0-9_-]{0,31}|[0-9]{1,10}(:[0-9]{1,10})?)$/;
+/** A container image reference (registry/name[:tag][@sha256:digest]), as Docker's reference grammar has it. */
+export const IMAGE_PATTERN =
+  /^(?=.{1,255}$)([a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?(\.[a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?)*(:[0-9]{1,5})?\/)?[a-z0-9]+(([._]|__|-+)[a-z0-9]+)*(\/[a-z0-9]+(([._]|__|-+)[a-z0-9]+)*)*(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(@sha256:[a-f0-9]{64})?$/;
 
 /**
  * What each field must be, by dotted path (`*` stands for any key or index), worded for both YAML specs
@@ -114,6 +117,7 @@ export const FIELD_FIXES: Readonly<Record<string, string>> = {
   'mca.*': 'use an MCA parameter name (lower-case letters, digits, _) and a quoted string value',
   timeoutSeconds: `use a whole number of seconds from 1 to ${LIMITS.timeoutSeconds} (default 300)`,
   scratch: 'use true for a job-wide scratch volume at /scratch (FFRUN_SCRATCH; default size half of RAM, used only when written), or its size with a unit, e.g. 512M or 2G (K, M, G, T; from 1M to 1T)',
+  image: 'give the container image of the job for backends that run images (Kubernetes: ffrun render k8s), e.g. registry.example.org/freeflow:1.0 (docs/kubernetes.md); the local backend uses the machine\'s files and ignores it',
   user: 'give the user the ranks run as: a name from the machine\'s /etc/passwd, a uid, or uid:gid, e.g. "65534:65534" (default root)',
 };
 
@@ -147,6 +151,7 @@ export const jobSpecSchema = z.strictObject({
   mca: stringMap(MCA_NAME_PATTERN).default({}),
   timeoutSeconds: wholeNumber(LIMITS.timeoutSeconds).default(300),
   user: z.string().regex(USER_PATTERN, { error: 'is not a user name, uid or uid:gid' }).optional(),
+  image: z.string().regex(IMAGE_PATTERN, { error: 'is not a container image reference' }).optional(),
   scratch: z.union([z.boolean(), z.string(), z.number()]).optional(),
 }).superRefine((spec, context) => {
   // Forcing a freeflow plane on a job that does not use freeflow would be silently ignored: refuse it.
