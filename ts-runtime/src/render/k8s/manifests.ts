@@ -2,7 +2,7 @@ import * as path from 'node:path';
 import { FfError } from '../../errors';
 import { AGENT_PORT } from '../../cluster/agents';
 import { componentPathSetting, CONTAINER_SHARED_DIR, jobMcaSettings } from '../../launcher/mpirun-invocation';
-import { OSC_COMPONENTS } from '../../launcher/osc-selection';
+import { OSC_COMPONENTS } from '../../orchestrator/osc-selection';
 import type { JobSpec } from '../../spec/schema';
 import { REPO_ROOT } from '../../util/repo-root';
 import { assertRenderableOnKubernetes, numericUser } from './support';
