@@ -20,6 +20,7 @@ APT_PACKAGES=(
   iproute2 util-linux procps psmisc
   netpipe-openmpi
   runc
+  slurmctld slurmd slurm-client slurm-wlm-basic-plugins libslurm-dev munge
 )
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do

@@ -24,7 +24,15 @@ export type FfErrorCode =
   | 'BENCH_RESULT_INVALID'
   | 'BENCH_INCOMPLETE'
   | 'REPORT_WRITE_FAILED'
-  | 'INTERNAL';
+  | 'INTERNAL'
+  // the Slurm backend (ts-runtime/src/backends/slurm, docs/slurm.md)
+  | 'SLURM_NOT_INSTALLED'
+  | 'SLURM_SETUP_FAILED'
+  | 'SLURM_UNREACHABLE'
+  | 'SLURM_MISCONFIGURED'
+  | 'SPANK_PLUGIN_NOT_BUILT'
+  | 'SPANK_PLUGIN_NOT_LOADED'
+  | 'RUNC_MISSING';
 
 export class FfError extends Error {
   readonly code: FfErrorCode;

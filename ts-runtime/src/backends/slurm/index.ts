@@ -1,0 +1,98 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { Cluster } from '../../cluster';
+import { FfError } from '../../errors';
+import type { MpirunInvocation } from '../../launcher/mpirun-invocation';
+import type { MpirunOutcome, RunOptions } from '../../launcher/run-mpirun';
+import type { JobPlan } from '../../orchestrator/plan';
+import type { JobSpec } from '../../spec/schema';
+import { bootEmbeddedSlurm } from './embedded';
+import { checkExistingSlurm } from './existing';
+import { assertSlurmClientInstalled, assertSlurmDaemonsInstalled } from './preflight';
+import { runSrun } from './run-srun';
+import { buildSrunInvocation } from './srun-invocation';
+import { srunFailure } from './failures';
+
+export { SPANK_NOT_LOADED_PATTERN } from './failures';
+
+/** How a job's ranks are started once the plan exists: mpirun (local backend) or srun (this one). */
+export interface RankLauncher {
+  /** The launch mode the plan must use: Slurm starts one slurmstepd per node, like a host launch's orted. */
+  readonly launch: 'host';
+  run(invocation: MpirunInvocation, plan: JobPlan, options: RunOptions): Promise<MpirunOutcome>;
+}
+
+/** The existing Slurm to use: --slurm-conf, else SLURM_CONF of ffrun's environment; undefined boots an embedded one. */
+export function existingSlurmConf(flag: string | undefined, env: NodeJS.ProcessEnv = process.env): string | undefined {
+  const conf = flag ?? env.SLURM_CONF;
+  return conf === undefined || conf === '' ? undefined : path.resolve(conf);
+}
+
+/** Checks that need no cluster: run before any namespace exists, so that a missing package costs nothing. */
+export function assertSlurmBackendUsable(spec: Pick<JobSpec, 'network'>, slurmConf: string | undefined): void {
+  assertSlurmClientInstalled();
+  if (slurmConf === undefined) assertSlurmDaemonsInstalled();
+  else if (!fs.existsSync(slurmConf)) {
+    throw new FfError('SLURM_MISCONFIGURED', `the Slurm configuration ${slurmConf} does not exist`, {
+      hint: 'give --slurm-conf (or SLURM_CONF) the slurm.conf of a running cluster, or neither for an embedded Slurm',
+    });
+  }
+  void spec;
+}
+
+/**
+ * Runs `work` with a Slurm for the job on the local cluster: an embedded one booted here and stopped after
+ * (the cluster's teardown removes whatever is left), or the existing one of `slurmConf` once it passed its
+ * checks. `work` gets the launcher that starts the ranks through srun.
+ */
+export async function withSlurm<T>(
+  cluster: Cluster,
+  options: { readonly slurmConf: string | undefined; readonly progress: { step<R>(what: string, run: () => Promise<R>): Promise<R>; note(text: string): void } },
+  work: (launcher: RankLauncher) => Promise<T>,
+): Promise<T> {
+  if (cluster.user.uid !== 0) {
+    throw new FfError('SLURM_MISCONFIGURED', `the Slurm backend runs root jobs only (this job's user is uid ${cluster.user.uid})`, {
+      hint: 'drop --user (spec user:) for --backend slurm, or use the local backend for jobs of other users',
+    });
+  }
+  if (options.slurmConf !== undefined) {
+    await checkExistingSlurm(options.slurmConf, cluster);
+    throw new FfError('SLURM_MISCONFIGURED', `the Slurm of ${options.slurmConf} answers, but its nodes are not this job's simulated hosts`, {
+      hint: 'ffrun runs ranks only on nodes that hold the job\'s containers and shared directories; on your own cluster deploy the plugin and agent as docs/slurm.md says and run srun yourself, or omit --slurm-conf for an embedded Slurm',
+    });
+  }
+  const slurm = await options.progress.step(`booting an embedded Slurm: slurmctld and ${cluster.hosts.length} slurmd`, () =>
+    bootEmbeddedSlurm(cluster, (step) => options.progress.note(step)),
+  );
+  const slurmDir = slurm.dir;
+  const launcher: RankLauncher = {
+    launch: 'host',
+    run: async (invocation, plan, run) => {
+      const nodeOfRank = plan.ranks.map((rank) => cluster.hosts[rank.host]!.netns);
+      const srun = buildSrunInvocation({ mpirun: invocation, jobId: cluster.jobId, nodeOfRank, timeoutSeconds: Math.ceil(run.timeoutMs / 1000) });
+      // read by the SPANK plugin in every task: root's, 0600, replaced whole for each job on the cluster
+      const taskEnv = path.join(slurmDir, 'task.env');
+      fs.rmSync(taskEnv, { force: true });
+      fs.writeFileSync(taskEnv, srun.taskEnv, { mode: 0o600, flag: 'wx' });
+      const lines: string[] = [];
+      const outcome = await runSrun(srun.argv, {
+        prefix: ['nsenter', `--net=/run/netns/${cluster.launcher.netns}`, '--'],
+        env: { ...process.env, ...srun.env, SLURM_CONF: slurm.conf },
+        timeoutMs: run.timeoutMs,
+        interrupt: run.interrupt,
+        onLine: (line) => {
+          if (line.rank === undefined && lines.length < 200) lines.push(line.text);
+          run.onLine(line);
+        },
+      });
+      const failure = srunFailure(outcome, lines);
+      if (failure !== undefined) throw failure;
+      return outcome;
+    },
+  };
+  try {
+    return await work(launcher);
+  } finally {
+    await slurm.stop();
+  }
+}
