@@ -1,5 +1,4 @@
 import * as fs from 'node:fs';
-import type { Cluster } from '../../cluster';
 import { FfError } from '../../errors';
 import { exec } from '../../util/exec';
 import { SLURM_CLIENTS } from './preflight';
@@ -18,7 +17,7 @@ export function parseSlurmConfig(text: string): Map<string, string> {
  * Checks an existing Slurm the way ffrun needs it: the controller answers, it offers PMIx, and its
  * plugstack loads the freeflow SPANK plugin. Each problem is its own typed error naming the fix.
  */
-export async function checkExistingSlurm(conf: string, cluster?: Pick<Cluster, 'hosts'>): Promise<Map<string, string>> {
+export async function checkExistingSlurm(conf: string): Promise<Map<string, string>> {
   const env = { ...process.env, SLURM_CONF: conf };
   const ping = await exec(SLURM_CLIENTS.scontrol, ['ping'], { env, allowFailure: true, timeoutMs: 20_000 });
   if (ping.code !== 0 || !/is UP/.test(ping.stdout)) {
@@ -49,6 +48,5 @@ export async function checkExistingSlurm(conf: string, cluster?: Pick<Cluster, '
       hint: 'add `required <repo>/build/lib/spank_freeflow.so` to it on the submit host and every node and restart slurmd (docs/slurm.md)',
     });
   }
-  void cluster;
   return settings;
 }

@@ -5,7 +5,6 @@ import { FfError } from '../../errors';
 import type { MpirunInvocation } from '../../launcher/mpirun-invocation';
 import type { MpirunOutcome, RunOptions } from '../../launcher/run-mpirun';
 import type { JobPlan } from '../../orchestrator/plan';
-import type { JobSpec } from '../../spec/schema';
 import { bootEmbeddedSlurm } from './embedded';
 import { checkExistingSlurm } from './existing';
 import { assertSlurmClientInstalled, assertSlurmDaemonsInstalled } from './preflight';
@@ -28,37 +27,41 @@ export function existingSlurmConf(flag: string | undefined, env: NodeJS.ProcessE
   return conf === undefined || conf === '' ? undefined : path.resolve(conf);
 }
 
-/** Checks that need no cluster: run before any namespace exists, so that a missing package costs nothing. */
-export function assertSlurmBackendUsable(spec: Pick<JobSpec, 'network'>, slurmConf: string | undefined): void {
+/**
+ * Checks that need no cluster, run before any namespace exists so that a missing package or a bad Slurm
+ * costs nothing. An existing Slurm (--slurm-conf, SLURM_CONF) is checked for what ffrun needs (reachable,
+ * PMIx, the SPANK plugin in its plugstack) and then refused: its nodes do not hold this job's containers
+ * and shared directories (docs/slurm.md, "Your own Slurm").
+ */
+export async function assertSlurmBackendUsable(slurmConf: string | undefined): Promise<void> {
   assertSlurmClientInstalled();
-  if (slurmConf === undefined) assertSlurmDaemonsInstalled();
-  else if (!fs.existsSync(slurmConf)) {
+  if (slurmConf === undefined) {
+    assertSlurmDaemonsInstalled();
+    return;
+  }
+  if (!fs.existsSync(slurmConf)) {
     throw new FfError('SLURM_MISCONFIGURED', `the Slurm configuration ${slurmConf} does not exist`, {
       hint: 'give --slurm-conf (or SLURM_CONF) the slurm.conf of a running cluster, or neither for an embedded Slurm',
     });
   }
-  void spec;
+  await checkExistingSlurm(slurmConf);
+  throw new FfError('SLURM_MISCONFIGURED', `the Slurm of ${slurmConf} answers and loads the plugin, but ffrun cannot place this job's containers on its nodes`, {
+    hint: "on your own cluster run srun with the plugin yourself as docs/slurm.md says (the nodes' agent provides the shared directories and containers); omit --slurm-conf (and unset SLURM_CONF) for an embedded Slurm",
+  });
 }
 
 /**
- * Runs `work` with a Slurm for the job on the local cluster: an embedded one booted here and stopped after
- * (the cluster's teardown removes whatever is left), or the existing one of `slurmConf` once it passed its
- * checks. `work` gets the launcher that starts the ranks through srun.
+ * Runs `work` with an embedded Slurm booted on the job's local cluster and stopped after (the cluster's
+ * teardown removes whatever is left). `work` gets the launcher that starts the ranks through srun.
  */
 export async function withSlurm<T>(
   cluster: Cluster,
-  options: { readonly slurmConf: string | undefined; readonly progress: { step<R>(what: string, run: () => Promise<R>): Promise<R>; note(text: string): void } },
+  options: { readonly progress: { step<R>(what: string, run: () => Promise<R>): Promise<R>; note(text: string): void } },
   work: (launcher: RankLauncher) => Promise<T>,
 ): Promise<T> {
   if (cluster.user.uid !== 0) {
     throw new FfError('SLURM_MISCONFIGURED', `the Slurm backend runs root jobs only (this job's user is uid ${cluster.user.uid})`, {
       hint: 'drop --user (spec user:) for --backend slurm, or use the local backend for jobs of other users',
-    });
-  }
-  if (options.slurmConf !== undefined) {
-    await checkExistingSlurm(options.slurmConf, cluster);
-    throw new FfError('SLURM_MISCONFIGURED', `the Slurm of ${options.slurmConf} answers, but its nodes are not this job's simulated hosts`, {
-      hint: 'ffrun runs ranks only on nodes that hold the job\'s containers and shared directories; on your own cluster deploy the plugin and agent as docs/slurm.md says and run srun yourself, or omit --slurm-conf for an embedded Slurm',
     });
   }
   const slurm = await options.progress.step(`booting an embedded Slurm: slurmctld and ${cluster.hosts.length} slurmd`, () =>

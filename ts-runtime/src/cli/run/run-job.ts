@@ -70,10 +70,10 @@ export async function runJob(spec: JobSpec, hooks: JobHooks): Promise<JobReport>
   const scratch = scratchRequest(spec.scratch);
   // --backend slurm: the same cluster and plan, the ranks started by srun of a Slurm (docs/slurm.md)
   const slurmConf = spec.backend === 'slurm' ? existingSlurmConf(spec.slurmConf) : undefined;
-  if (spec.backend === 'slurm') assertSlurmBackendUsable(spec, slurmConf);
+  if (spec.backend === 'slurm') await assertSlurmBackendUsable(slurmConf);
   const { result, capabilities, timings } = await withProbedCluster({ ...spec.cluster, ...jobVolumes(spec), user, agents, containerMtu, underlayMtu, ...(scratch ? { scratch } : {}) }, hooks, (probed) =>
     spec.backend === 'slurm'
-      ? withSlurm(probed.cluster, { slurmConf, progress: hooks.progress }, (launcher) => runJobOnCluster(probed, spec, slots, hooks, launcher))
+      ? withSlurm(probed.cluster, { progress: hooks.progress }, (launcher) => runJobOnCluster(probed, spec, slots, hooks, launcher))
       : runJobOnCluster(probed, spec, slots, hooks),
   );
   if (result.mpirun.timedOut) {
