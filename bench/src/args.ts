@@ -9,7 +9,8 @@ export const BENCH_USAGE = `ffrun bench [--quick | --full | --profile quick|full
   --profile cross-host  Fig. 7b: freeflow h and r vs overlay and host-mode TCP across hosts, default MTU, jumbo frames, jumbo host network under 1450-byte containers
   --repetitions N     interleaved repetitions (default: the profile's; 1-100)
   --out DIR           where raw.json, summary.md and report.html go (new or empty; default reports/<time>/)
-  --json              stdout holds only raw.json's document plus the report paths`;
+  --json              stdout holds only raw.json's document plus the report paths
+  --backend slurm     start every run's ranks with srun of an embedded Slurm (docs/slurm.md); modes Slurm cannot launch are refused`;
 
 export const MAX_REPETITIONS = 100;
 
@@ -19,6 +20,8 @@ export interface BenchArgs {
   /** Absolute, or null for the default reports/<time>/. */
   readonly out: string | null;
   readonly json: boolean;
+  /** How the runs' ranks start: mpirun (local) or srun of an embedded Slurm per cluster (docs/slurm.md). */
+  readonly backend: 'local' | 'slurm';
 }
 
 const argsSchema = z.object({
@@ -31,6 +34,7 @@ const argsSchema = z.object({
     .optional(),
   out: z.string().min(1, { error: '--out needs a directory' }).optional(),
   json: z.boolean(),
+  backend: z.enum(['local', 'slurm'], { error: (issue) => `--backend must be local or slurm (got ${JSON.stringify(issue.input)})` }).default('local'),
 });
 
 function usage(problem: string): never {
@@ -39,7 +43,7 @@ function usage(problem: string): never {
 
 /** Parses `ffrun bench`'s arguments; every problem is a USAGE error naming the flag. */
 export function parseBenchArgs(args: readonly string[], cwd = process.cwd()): BenchArgs {
-  const raw: { profile?: string; repetitions?: string; out?: string; json: boolean } = { json: false };
+  const raw: { profile?: string; repetitions?: string; out?: string; json: boolean; backend?: string } = { json: false };
   const setProfile = (name: string, flag: string): void => {
     if (raw.profile !== undefined && raw.profile !== name) usage(`${flag} conflicts with the profile already chosen (${raw.profile}): give one profile`);
     raw.profile = name;
@@ -57,6 +61,7 @@ export function parseBenchArgs(args: readonly string[], cwd = process.cwd()): Be
     else if (arg === '--repetitions') raw.repetitions = value();
     else if (arg === '--out') raw.out = value();
     else if (arg === '--json') raw.json = true;
+    else if (arg === '--backend') raw.backend = value();
     else usage(`unknown argument ${arg}`);
   }
   const parsed = argsSchema.safeParse({ ...raw, profile: raw.profile ?? 'quick' });
@@ -67,5 +72,6 @@ export function parseBenchArgs(args: readonly string[], cwd = process.cwd()): Be
     repetitions: parsed.data.repetitions ?? profile.repetitions,
     out: parsed.data.out === undefined ? null : path.resolve(cwd, parsed.data.out),
     json: parsed.data.json,
+    backend: parsed.data.backend,
   };
 }

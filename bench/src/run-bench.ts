@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import type { Progress } from '../../ts-runtime/src/cli/progress';
 import { withProbedCluster, type ProbedCluster } from '../../ts-runtime/src/cli/run/run-job';
+import { assertSlurmBackendUsable, withSlurm, slurmModeRefusal, type RankLauncher } from '../../ts-runtime/src/backends/slurm';
 import { FfError } from '../../ts-runtime/src/errors';
 import { assertNetworkAvailable, assertOpenMpiInstalled, assertRoot } from '../../ts-runtime/src/launcher/preflight';
 import { FFBENCH_POLL, runIdlePeers } from './idle-peers';
@@ -45,6 +46,7 @@ function preflight(profile: Profile): void {
 interface BenchCluster {
   readonly mtu: MtuClass;
   readonly probed: ProbedCluster;
+  readonly launcher?: RankLauncher;
 }
 
 type ClusterRecord = RawReport['clusters'][number];
@@ -56,7 +58,7 @@ type ClusterRecord = RawReport['clusters'][number];
 async function withBenchClusters<T>(
   mtus: readonly MtuClass[],
   needs: { agents: boolean; hostNetwork: boolean; containersPerHost: number },
-  hooks: BenchHooks,
+  hooks: BenchHooks & { readonly backend?: 'local' | 'slurm' },
   work: (clusters: readonly BenchCluster[]) => Promise<T>,
   built: readonly BenchCluster[] = [],
   records: ClusterRecord[] = [],
@@ -81,7 +83,10 @@ async function withBenchClusters<T>(
     async (probed) => {
       jobId = probed.cluster.jobId;
       probedMtus = { containerMtu: probed.cluster.containerMtu, underlayMtu: probed.cluster.underlayMtu };
-      inner = await withBenchClusters(rest, needs, hooks, work, [...built, { mtu, probed }], records);
+      inner =
+        hooks.backend === 'slurm'
+          ? await withSlurm(probed.cluster, { progress: hooks.progress }, (launcher) => withBenchClusters(rest, needs, hooks, work, [...built, { mtu, probed, launcher }], records))
+          : await withBenchClusters(rest, needs, hooks, work, [...built, { mtu, probed }], records);
     },
   );
   const { hosts } = BENCH_CLUSTER;
@@ -100,12 +105,13 @@ async function withBenchClusters<T>(
  * recorded with its reason and not run. The clusters are removed in every case; an interruption throws
  * INTERRUPTED after that.
  */
-export async function runBench(profile: Profile, repetitions: number, hooks: BenchHooks): Promise<RawReport> {
+export async function runBench(profile: Profile, repetitions: number, hooks: BenchHooks & { readonly backend?: 'local' | 'slurm' }): Promise<RawReport> {
   preflight(profile);
+  if (hooks.backend === 'slurm') await assertSlurmBackendUsable(undefined);
   const started = new Date();
   const facts = await collectMachineFacts();
   const loadBefore = loadAverage();
-  const refusals = new Map(profile.modes.map((id) => [id, modeRefusal(modeById(id))] as const));
+  const refusals = new Map(profile.modes.map((id) => [id, modeRefusal(modeById(id)) ?? (hooks.backend === 'slurm' ? slurmModeRefusal(modeById(id)) : null)] as const));
   const runnable = profile.modes.filter((id) => refusals.get(id) === null);
   const runs = scheduleRuns({ ...profile, modes: runnable, netpipe: profile.netpipe }, repetitions);
   const mtus = MTU_CLASSES.filter((mtu) => runnable.some((id) => modeById(id).mtu === mtu));
@@ -117,6 +123,7 @@ export async function runBench(profile: Profile, repetitions: number, hooks: Ben
     const linkMtuRecord: RawReport['machine']['mtus'] = {};
     for (const { mtu, probed } of built) linkMtuRecord[mtu] = await linkMtus(probed);
     const clusterOf = (id: ModeId): ProbedCluster => built.find((c) => c.mtu === modeById(id).mtu)!.probed;
+    const launcherOf = (id: ModeId): RankLauncher | undefined => built.find((c) => c.mtu === modeById(id).mtu)!.launcher;
     const modes = profile.modes.map((id) => modeRecord(id, refusals.get(id) ?? null, built[0]!.probed, containersPerHost));
     hooks.onSchedule?.(runs);
     const records: RunRecord[] = [];
@@ -125,7 +132,7 @@ export async function runBench(profile: Profile, repetitions: number, hooks: Ben
       // A mode that failed once (it cannot start, or crashed) would fail again: its later runs are skipped.
       const record = failedModes.has(run.mode)
         ? skipped(run)
-        : await executeRun(run, { probed: clusterOf(run.mode), profile, validate: false, timeoutSeconds: RUN_TIMEOUT_SECONDS, progress: hooks.progress, interrupt: hooks.interrupt, containersPerHost });
+        : await executeRun(run, { probed: clusterOf(run.mode), profile, validate: false, timeoutSeconds: RUN_TIMEOUT_SECONDS, progress: hooks.progress, interrupt: hooks.interrupt, containersPerHost, launcher: launcherOf(run.mode) });
       if (record.status === 'failed') failedModes.add(run.mode);
       records.push(record);
       hooks.onRunDone?.(record);

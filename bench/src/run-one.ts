@@ -1,6 +1,7 @@
 import * as path from 'node:path';
 import type { ProbedCluster } from '../../ts-runtime/src/cli/run/run-job';
 import { runJobOnCluster } from '../../ts-runtime/src/cli/run/run-job';
+import type { RankLauncher } from '../../ts-runtime/src/backends/slurm';
 import type { Progress } from '../../ts-runtime/src/cli/progress';
 import { FfError, isFfError } from '../../ts-runtime/src/errors';
 import { formatOutputLine, type OutputLine } from '../../ts-runtime/src/launcher/rank-output';
@@ -31,6 +32,8 @@ export interface RunContext {
   readonly interrupt: AbortSignal;
   /** Containers per host of the cluster (default BENCH_CLUSTER's): passes with more ranks need more. */
   readonly containersPerHost?: number;
+  /** Starts the ranks instead of mpirun: srun of the cluster's embedded Slurm (ffrun bench --backend slurm). */
+  readonly launcher?: RankLauncher;
 }
 
 /** ffbench_mpi's arguments for one pass; rank 0 writes the JSON into host 0's shared directory. */
@@ -82,7 +85,7 @@ export async function executeRun(run: ScheduledRun, context: RunContext): Promis
     interrupt: context.interrupt,
     onPlan: () => {},
     onLine,
-  });
+  }, context.launcher);
   if (context.interrupt.aborted) {
     throw new FfError('INTERRUPTED', `interrupted by ${String(context.interrupt.reason)} during the ${mode.id} run; the cluster is being removed`);
   }

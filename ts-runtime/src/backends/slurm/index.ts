@@ -99,3 +99,14 @@ export async function withSlurm<T>(
     await slurm.stop();
   }
 }
+
+/**
+ * Why a benchmark mode cannot run through Slurm (null when it can): srun starts one slurmstepd per simulated
+ * host and enters each rank into its container, which is the freeflow network's launch; the overlay's
+ * status quo keeps every container its own node, and host-network containers are ffbench's own layout.
+ */
+export function slurmModeRefusal(mode: { readonly network: string; readonly hostNetwork?: boolean }): string | null {
+  if (mode.network !== 'freeflow') return 'the Slurm backend runs network freeflow jobs only (srun starts one slurmstepd per host: docs/slurm.md)';
+  if (mode.hostNetwork === true) return "the Slurm backend runs ranks in the job's own containers, not in host-network ones";
+  return null;
+}

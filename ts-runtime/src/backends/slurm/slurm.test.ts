@@ -9,6 +9,7 @@ import { srunFailure } from './failures';
 import { assertRuncInstalled } from './preflight';
 import { SrunOutputParser } from './srun-output';
 import { buildSrunInvocation } from './srun-invocation';
+import { validateJobSpec } from '../../spec/validate';
 
 /** Unit tests of the Slurm backend's pure parts; test/slurm.e2e.test.ts runs it for real. */
 function plan(): JobPlan {
@@ -134,6 +135,21 @@ test('scontrol show config is read as settings; a missing runc is RUNC_MISSING n
   } catch (error) {
     assert.is((error as { code: string }).code, 'RUNC_MISSING');
     assert.match((error as { hint: string }).hint, /apt-get install runc/);
+  }
+});
+
+test('specs: backend slurm is one field of the one spec format; it refuses the overlay, a per-container launch, and slurmConf without it', () => {
+  const base = { name: 'x', cluster: { hosts: 2, containersPerHost: 2 }, ranks: 4, program: { command: '/bin/true' } };
+  assert.is(validateJobSpec({ ...base, backend: 'slurm' }, { kind: 'file', path: 'x.yaml' }).backend, 'slurm');
+  assert.is(validateJobSpec(base, { kind: 'file', path: 'x.yaml' }).backend, undefined);
+  for (const [bad, field] of [[{ backend: 'slurm', network: 'overlay' }, 'backend'], [{ backend: 'slurm', launch: 'container' }, 'backend'], [{ slurmConf: '/etc/slurm/slurm.conf' }, 'slurmConf'], [{ backend: 'pbs' }, 'backend']] as const) {
+    try {
+      validateJobSpec({ ...base, ...bad }, { kind: 'file', path: 'x.yaml' });
+      assert.unreachable(JSON.stringify(bad));
+    } catch (error) {
+      assert.is((error as { code: string }).code, 'SPEC_INVALID', JSON.stringify(bad));
+      assert.match((error as Error).message, field);
+    }
   }
 });
 
