@@ -9,8 +9,8 @@ import { PATH_CHAR, type PathKind } from '../ts-runtime/src/orchestrator/path-ki
 import { placeRanks } from '../ts-runtime/src/orchestrator/placement';
 import type { JobSpec } from '../ts-runtime/src/spec/schema';
 import { REPO_ROOT } from '../ts-runtime/src/util/repo-root';
-import { runFfrun } from './support/ffrun';
-import { leftoversOf } from './support/leftovers';
+import { FfrunProcess, runFfrun, waitFor } from './support/ffrun';
+import { leftoversOf, processesMatching } from './support/leftovers';
 
 /**
  * The Slurm backend end to end (docs/slurm.md): one embedded Slurm (munged, slurmctld, a slurmd per
@@ -18,7 +18,8 @@ import { leftoversOf } from './support/leftovers';
  * rank in its own runc container, and each must pass with every pair on its planned path as the BTL
  * reports it (shm within a host, handoff across hosts); in the same cluster, the SPANK plugin refuses a
  * forged task file and srun without the plugin is SPANK_PLUGIN_NOT_LOADED. Then `ffrun --backend slurm`
- * on the command line (the demo, plan/actual matrix), and an unreachable existing Slurm. Nothing may be
+ * on the command line (the demo, plan/actual matrix), ffrun SIGKILLed mid-job then `ffrun clean`, and an
+ * unreachable existing Slurm. Nothing may be
  * left. Needs root, Slurm and munge (scripts/setup.sh installs them).
  */
 const quiet: Progress = { step: (_label, work) => work(), note: () => {} };
@@ -134,6 +135,25 @@ test('ffrun --backend slurm: the demo through srun, plan and actual matrix shown
   assert.match(result.stdout, /^\[rank 0\] PASS allpairs /m);
   const jobId = /setting up cluster ([a-z0-9]{6})/.exec(result.stderr)![1]!;
   assert.equal(leftoversOf(jobId), []);
+});
+
+test('ffrun --backend slurm SIGKILLed while its ranks run: `ffrun clean` removes daemons, containers, namespaces, munge key and spool', async () => {
+  const ffrun = new FfrunProcess(['-n', '4', '--hosts', '2', '--containers-per-host', '2', '--backend', 'slurm', '--timeout', '120', '--', '/bin/sleep', '4718']);
+  try {
+    await waitFor('the ranks to start', () => processesMatching(/^\/bin\/sleep 4718$/).length === 4, 90_000);
+  } catch (error) {
+    await ffrun.stop();
+    throw error;
+  }
+  const jobId = ffrun.jobId!;
+  assert.ok(processesMatching(new RegExp(`slurmd .*ff-${jobId}-h1`)).length > 0, 'a slurmd of the job runs');
+  ffrun.child.kill('SIGKILL');
+  await ffrun.finished();
+  const clean = await runFfrun(['clean']);
+  assert.is(clean.code, 0, clean.stderr);
+  assert.match(clean.stderr, new RegExp(`removed stale jobs: .*${jobId}`));
+  await waitFor('killed processes to be reaped', () => leftoversOf(jobId, { marker: /sleep 4718|munged .*freeflow-jobs|slurmctld .*freeflow-jobs/ }).length === 0, 10_000).catch(() => {});
+  assert.equal(leftoversOf(jobId, { marker: /sleep 4718/ }), []);
 });
 
 test('an existing Slurm that does not answer is SLURM_UNREACHABLE, before any cluster is built', async () => {
