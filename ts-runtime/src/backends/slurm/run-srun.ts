@@ -19,10 +19,10 @@ const STOP_GRACE_MS = 5_000;
 const OUTPUT_DRAIN_MS = 2_000;
 
 /**
- * Runs srun and resolves with its outcome in mpirun's terms (srun exits with the highest task exit code;
- * a task killed by signal N gives 128 + N... or srun's own code). srun runs in its own process group:
- * ffrun forwards exactly one SIGINT/SIGTERM (srun cancels the step on it), and SIGKILLs the group after the
- * grace period. Ranks that outlive srun die with the cluster's teardown.
+ * Runs srun and resolves with its outcome in mpirun's terms (srun exits with the highest task exit code).
+ * srun runs in its own process group: on SIGINT/SIGTERM to ffrun or the timeout it gets one SIGTERM (it
+ * cancels the step), and its group SIGKILL after the grace period. Ranks that outlive srun die with the
+ * cluster's teardown.
  */
 export function runSrun(argv: readonly string[], options: SrunRunOptions): Promise<MpirunOutcome> {
   const started = Date.now();
@@ -53,7 +53,8 @@ export function runSrun(argv: readonly string[], options: SrunRunOptions): Promi
     }, options.timeoutMs);
     const onInterrupt = (): void => {
       interruptedBy = options.interrupt.reason as NodeJS.Signals;
-      stop(interruptedBy);
+      // srun takes one SIGINT as "print the tasks' status" (a second within a second aborts); SIGTERM cancels the step
+      stop('SIGTERM');
     };
     if (options.interrupt.aborted) onInterrupt();
     else options.interrupt.addEventListener('abort', onInterrupt, { once: true });
