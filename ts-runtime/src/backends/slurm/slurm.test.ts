@@ -10,6 +10,8 @@ import { assertRuncInstalled } from './preflight';
 import { SrunOutputParser } from './srun-output';
 import { buildSrunInvocation } from './srun-invocation';
 import { validateJobSpec } from '../../spec/validate';
+import { parseBenchArgs } from '../../../../bench/src/args';
+import { slurmModeRefusal } from '.';
 
 /** Unit tests of the Slurm backend's pure parts; test/slurm.e2e.test.ts runs it for real. */
 function plan(): JobPlan {
@@ -151,6 +153,15 @@ test('specs: backend slurm is one field of the one spec format; it refuses the o
       assert.match((error as Error).message, field);
     }
   }
+});
+
+test('ffrun bench --backend slurm: parsed, and only modes Slurm can launch run through it', () => {
+  assert.is(parseBenchArgs(['--quick', '--backend', 'slurm']).backend, 'slurm');
+  assert.is(parseBenchArgs(['--quick']).backend, 'local');
+  assert.throws(() => parseBenchArgs(['--backend', 'pbs']), /--backend must be local or slurm/);
+  assert.is(slurmModeRefusal({ network: 'freeflow' }), null);
+  assert.match(slurmModeRefusal({ network: 'overlay' }) ?? '', /network freeflow jobs only/);
+  assert.match(slurmModeRefusal({ network: 'freeflow', hostNetwork: true }) ?? '', /host-network/);
 });
 
 test.run();
