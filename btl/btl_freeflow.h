@@ -99,6 +99,8 @@ typedef struct mca_btl_freeflow_component {
     ff_segment_t *segment;        /* ours */
     ff_path_table_t *paths;       /* NULL when there is none */
     bool paths_apply_to_me;
+    bool direct_launch;           /* MCA: started by srun (ffrun --backend slurm), not by mpirun */
+    uint32_t table_local_jobid;   /* the local job id the path table covers: 1 (mpirun's first job) or my own */
 
     /* peers' segments, attached once and shared by endpoints and inbound rings: owner id -> ff_segment_t* */
     opal_hash_table_t attached;

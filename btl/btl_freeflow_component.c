@@ -123,6 +123,13 @@ static int component_register(void)
                                            OPAL_INFO_LVL_5, MCA_BASE_VAR_SCOPE_READONLY, &c->unlink_when_attached);
 
     c->report = -1;
+    c->direct_launch = false;
+    (void) mca_base_component_var_register(&c->super.btl_version, "direct_launch",
+                                           "The ranks were started by srun --mpi=pmix (ffrun --backend slurm sets "
+                                           "it, docs/slurm.md), not by mpirun: the path table then covers this "
+                                           "process's own job instead of mpirun's first job (local id 1).",
+                                           MCA_BASE_VAR_TYPE_BOOL, NULL, 0, MCA_BASE_VAR_FLAG_SETTABLE,
+                                           OPAL_INFO_LVL_5, MCA_BASE_VAR_SCOPE_READONLY, &c->direct_launch);
     (void) mca_base_component_var_register(&c->super.btl_version, "report",
                                            "Write report.<rank> into the shared directory at MPI_Finalize, saying "
                                            "which peers went through shared memory and why others did not "
@@ -275,7 +282,7 @@ static void load_path_table(mca_btl_freeflow_component_t *c)
 bool mca_btl_freeflow_in_path_table(opal_jobid_t jobid, opal_vpid_t vpid)
 {
     const ff_path_table_t *paths = mca_btl_freeflow_component.paths;
-    return paths && (jobid & 0xffffu) == 1u && vpid < ff_path_table_num_ranks(paths);
+    return paths && (jobid & 0xffffu) == mca_btl_freeflow_component.table_local_jobid && vpid < ff_path_table_num_ranks(paths);
 }
 
 static mca_btl_base_module_t **component_init(int *num_btls, bool enable_progress_threads, bool enable_mpi_threads)
@@ -302,6 +309,9 @@ static mca_btl_base_module_t **component_init(int *num_btls, bool enable_progres
         return NULL;
     }
     load_path_table(c);
+    /* Under mpirun the plan's ranks are the first job (local id 1; spawned jobs get others). srun has no
+     * spawn, and its job's local id is a hash of the step's PMIx namespace: the plan covers that job. */
+    c->table_local_jobid = c->direct_launch ? (me.jobid & 0xffffu) : 1u;
     c->paths_apply_to_me = mca_btl_freeflow_in_path_table(me.jobid, me.vpid);
     if (c->paths) {
         c->key = *ff_path_table_job_key(c->paths);

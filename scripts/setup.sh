@@ -21,6 +21,7 @@ APT_PACKAGES=(
   netpipe-openmpi
   runc
   clang-format
+  slurmctld slurmd slurm-client slurm-wlm-basic-plugins libslurm-dev munge
 )
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do

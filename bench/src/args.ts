@@ -10,7 +10,8 @@ export const BENCH_USAGE = `ffrun bench [--quick | --full | --profile quick|full
   --profile cross-host  Fig. 7b: freeflow h and r vs overlay and host-mode TCP across hosts, default MTU, jumbo frames, jumbo host network under 1450-byte containers
   --repetitions N     interleaved repetitions (default: the profile's; 1-100)
   --out DIR           where raw.json, summary.md and report.html go (new or empty; default reports/<time>/)
-  --json              stdout holds only raw.json's document plus the report paths`;
+  --json              stdout holds only raw.json's document plus the report paths
+  --backend slurm     start every run's ranks with srun of an embedded Slurm (docs/slurm.md); modes Slurm cannot launch are refused`;
 
 export const MAX_REPETITIONS = 100;
 
@@ -20,6 +21,8 @@ export interface BenchArgs {
   /** Absolute, or null for the default reports/<time>/. */
   readonly out: string | null;
   readonly json: boolean;
+  /** How the runs' ranks start: mpirun (local) or srun of an embedded Slurm per cluster (docs/slurm.md). */
+  readonly backend: 'local' | 'slurm';
 }
 
 const argsSchema = z.object({
@@ -32,6 +35,7 @@ const argsSchema = z.object({
     .optional(),
   out: z.string().min(1, { error: '--out needs a directory' }).optional(),
   json: z.boolean(),
+  backend: z.enum(['local', 'slurm'], { error: (issue) => `--backend must be local or slurm (got ${JSON.stringify(issue.input)})` }).default('local'),
 });
 
 function usage(problem: string): never {
@@ -43,12 +47,12 @@ export function parseBenchArgs(args: readonly string[], cwd = process.cwd()): Be
   const options = parseOptions(
     'ffrun bench',
     args,
-    { quick: { type: 'boolean' }, full: { type: 'boolean' }, profile: { type: 'string' }, repetitions: { type: 'string' }, out: { type: 'string' }, json: { type: 'boolean' } },
+    { quick: { type: 'boolean' }, full: { type: 'boolean' }, profile: { type: 'string' }, repetitions: { type: 'string' }, out: { type: 'string' }, json: { type: 'boolean' }, backend: { type: 'string' } },
     BENCH_USAGE,
   );
   const chosen = [options.quick === true ? 'quick' : undefined, options.full === true ? 'full' : undefined, options.profile].filter((name) => name !== undefined);
   if (new Set(chosen).size > 1) usage(`${chosen.join(' and ')} conflict: give one profile`);
-  const raw = { profile: chosen[0], repetitions: options.repetitions, out: options.out, json: options.json ?? false };
+  const raw = { profile: chosen[0], repetitions: options.repetitions, out: options.out, json: options.json ?? false, backend: options.backend };
   const parsed = argsSchema.safeParse({ ...raw, profile: raw.profile ?? 'quick' });
   if (!parsed.success) usage(parsed.error.issues.map((issue) => issue.message).join('; '));
   const profile = PROFILES[parsed.data.profile];
@@ -57,5 +61,6 @@ export function parseBenchArgs(args: readonly string[], cwd = process.cwd()): Be
     repetitions: parsed.data.repetitions ?? profile.repetitions,
     out: parsed.data.out === undefined ? null : path.resolve(cwd, parsed.data.out),
     json: parsed.data.json,
+    backend: parsed.data.backend,
   };
 }

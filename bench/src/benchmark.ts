@@ -50,6 +50,7 @@ export async function runBenchmark(options: BenchArgs, context: BenchContext): P
       interrupt: context.interrupt,
       onSchedule: (runs) => bar.start(runs),
       onRunDone: (record) => bar.finished(record),
+      backend: options.backend,
     });
   } finally {
     bar.end();

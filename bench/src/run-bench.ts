@@ -4,6 +4,7 @@ import { withProbedCluster, type ProbedCluster } from '#runtime/job/run-job';
 import { FfError } from '#runtime/errors';
 import { assertNetworkAvailable, assertOpenMpiInstalled } from '#runtime/launcher/preflight';
 import { assertRoot } from '#runtime/util/system';
+import { assertSlurmBackendUsable, withSlurm, slurmModeRefusal, type RankLauncher } from '#runtime/backends/slurm';
 import { FFBENCH_POLL, runIdlePeers } from './idle-peers';
 import { collectMachineFacts, loadAverage, loadVerdict, parseLinkMtus } from './machine';
 import { BENCH_CLUSTER, clusterMtusOf, jobForMode, modeById, modeRefusal, type ModeId, type MtuClass } from './modes';
@@ -46,6 +47,7 @@ function preflight(profile: Profile): void {
 interface BenchCluster {
   readonly mtu: MtuClass;
   readonly probed: ProbedCluster;
+  readonly launcher?: RankLauncher;
 }
 
 type ClusterRecord = RawReport['clusters'][number];
@@ -57,7 +59,7 @@ type ClusterRecord = RawReport['clusters'][number];
 async function withBenchClusters<T>(
   mtus: readonly MtuClass[],
   needs: { agents: boolean; hostNetwork: boolean; containersPerHost: number },
-  hooks: BenchHooks,
+  hooks: BenchHooks & { readonly backend?: 'local' | 'slurm' },
   work: (clusters: readonly BenchCluster[]) => Promise<T>,
   built: readonly BenchCluster[] = [],
   records: ClusterRecord[] = [],
@@ -82,7 +84,10 @@ async function withBenchClusters<T>(
     async (probed) => {
       jobId = probed.cluster.jobId;
       probedMtus = { containerMtu: probed.cluster.containerMtu, underlayMtu: probed.cluster.underlayMtu };
-      inner = await withBenchClusters(rest, needs, hooks, work, [...built, { mtu, probed }], records);
+      inner =
+        hooks.backend === 'slurm'
+          ? await withSlurm(probed.cluster, { progress: hooks.progress }, (launcher) => withBenchClusters(rest, needs, hooks, work, [...built, { mtu, probed, launcher }], records))
+          : await withBenchClusters(rest, needs, hooks, work, [...built, { mtu, probed }], records);
     },
   );
   const { hosts } = BENCH_CLUSTER;
@@ -101,12 +106,13 @@ async function withBenchClusters<T>(
  * recorded with its reason and not run. The clusters are removed in every case; an interruption throws
  * INTERRUPTED after that.
  */
-export async function runBench(profile: Profile, repetitions: number, hooks: BenchHooks): Promise<RawReport> {
+export async function runBench(profile: Profile, repetitions: number, hooks: BenchHooks & { readonly backend?: 'local' | 'slurm' }): Promise<RawReport> {
   preflight(profile);
+  if (hooks.backend === 'slurm') await assertSlurmBackendUsable(undefined);
   const started = new Date();
   const facts = await collectMachineFacts();
   const loadBefore = loadAverage();
-  const refusals = new Map(profile.modes.map((id) => [id, modeRefusal(modeById(id))] as const));
+  const refusals = new Map(profile.modes.map((id) => [id, modeRefusal(modeById(id)) ?? (hooks.backend === 'slurm' ? slurmModeRefusal(modeById(id)) : null)] as const));
   const runnable = profile.modes.filter((id) => refusals.get(id) === null);
   const runs = scheduleRuns({ ...profile, modes: runnable, netpipe: profile.netpipe }, repetitions);
   const mtus = MTU_CLASSES.filter((mtu) => runnable.some((id) => modeById(id).mtu === mtu));
@@ -118,6 +124,7 @@ export async function runBench(profile: Profile, repetitions: number, hooks: Ben
     const linkMtuRecord: RawReport['machine']['mtus'] = {};
     for (const { mtu, probed } of built) linkMtuRecord[mtu] = await linkMtus(probed);
     const clusterOf = (id: ModeId): ProbedCluster => built.find((c) => c.mtu === modeById(id).mtu)!.probed;
+    const launcherOf = (id: ModeId): RankLauncher | undefined => built.find((c) => c.mtu === modeById(id).mtu)!.launcher;
     const modes = profile.modes.map((id) => modeRecord(id, refusals.get(id) ?? null, built[0]!.probed, containersPerHost));
     hooks.onSchedule?.(runs);
     const records: RunRecord[] = [];
@@ -126,7 +133,7 @@ export async function runBench(profile: Profile, repetitions: number, hooks: Ben
       // A mode that failed once (it cannot start, or crashed) would fail again: its later runs are skipped.
       const record = failedModes.has(run.mode)
         ? skipped(run)
-        : await executeRun(run, { probed: clusterOf(run.mode), profile, validate: false, timeoutSeconds: RUN_TIMEOUT_SECONDS, progress: hooks.progress, interrupt: hooks.interrupt, containersPerHost });
+        : await executeRun(run, { probed: clusterOf(run.mode), profile, validate: false, timeoutSeconds: RUN_TIMEOUT_SECONDS, progress: hooks.progress, interrupt: hooks.interrupt, containersPerHost, launcher: launcherOf(run.mode) });
       if (record.status === 'failed') failedModes.add(run.mode);
       records.push(record);
       hooks.onRunDone?.(record);

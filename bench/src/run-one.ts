@@ -6,6 +6,7 @@ import { FfError, isFfError } from '#runtime/errors';
 import { formatOutputLine, type OutputLine } from '#runtime/launcher/rank-output';
 import { pathRows, type PairOutcome } from '#runtime/orchestrator/actual-paths';
 import { REPO_ROOT } from '#runtime/util/repo-root';
+import type { RankLauncher } from '#runtime/backends/slurm';
 import { BENCH_CLUSTER, jobForMode, modeById, type BenchMode } from './modes';
 import { parseMpiResult, ranksOnDistinctCores, type MpiResult } from './mpi-result';
 import { NETPIPE_PROGRAM, netpipeArgs, parseNetpipeOutput } from './netpipe';
@@ -30,6 +31,8 @@ export interface RunContext {
   readonly interrupt: AbortSignal;
   /** Containers per host of the cluster (default BENCH_CLUSTER's): passes with more ranks need more. */
   readonly containersPerHost?: number;
+  /** Starts the ranks instead of mpirun: srun of the cluster's embedded Slurm (ffrun bench --backend slurm). */
+  readonly launcher?: RankLauncher;
 }
 
 /** ffbench_mpi's arguments for one pass; rank 0 writes the JSON into host 0's shared directory. */
@@ -81,7 +84,7 @@ export async function executeRun(run: ScheduledRun, context: RunContext): Promis
     interrupt: context.interrupt,
     onPlan: () => {},
     onLine,
-  });
+  }, context.launcher);
   if (context.interrupt.aborted) {
     throw new FfError('INTERRUPTED', `interrupted by ${String(context.interrupt.reason)} during the ${mode.id} run; the cluster is being removed`);
   }

@@ -14,6 +14,8 @@
  *                 the same runc exec the rsh agent uses (every namespace, cgroup, user, capability set and
  *                 no-new-privileges of the container; signals forwarded; exit status passed back).
  *   --containers  comma-separated container of each initial rank.
+ *   --slurm       the rank is a Slurm task (srun --mpi=pmix, docs/slurm.md): its rank is SLURM_PROCID, it is of
+ *                 the initial job, and the freeflow SPANK plugin must have prepared it (FREEFLOW_SLURM_PLUGIN).
  *   --host        containers of one host (hostname of the orted's UTS namespace, set by the rsh agent):
  *                 processes of later jobs (MPI_Comm_spawn) go to these containers in turn by local rank;
  *                 container k of the host's n gets its own pid range (separate_pid_range).
@@ -170,6 +172,7 @@ int main(int argc, char **argv) {
   const char *cpus = NULL, *rsh_agent = NULL, *container_map = NULL, *containers = NULL;
   const char *hosts[MAX_HOSTS];
   int host_count = 0;
+  int slurm = 0;
   int i = 1;
   for (; i < argc && strcmp(argv[i], "--") != 0; i++) {
     if (strcmp(argv[i], "--cpus") == 0 && i + 1 < argc) {
@@ -177,6 +180,8 @@ int main(int argc, char **argv) {
     } else if (strcmp(argv[i], "--enter") == 0 && i + 2 < argc) {
       rsh_agent = argv[++i];
       container_map = argv[++i];
+    } else if (strcmp(argv[i], "--slurm") == 0) {
+      slurm = 1;
     } else if (strcmp(argv[i], "--containers") == 0 && i + 1 < argc) {
       containers = argv[++i];
     } else if (strcmp(argv[i], "--host") == 0 && i + 1 < argc) {
@@ -190,8 +195,10 @@ int main(int argc, char **argv) {
   char **program = argv + i + 1;
   if (rsh_agent != NULL && containers == NULL) fail("--enter needs --containers");
 
-  long jobid = env_number("OMPI_MCA_ess_base_jobid");
-  long rank = env_number("OMPI_COMM_WORLD_RANK");
+  if (slurm && getenv("FREEFLOW_SLURM_PLUGIN") == NULL)
+    fail("the freeflow SPANK plugin did not prepare this task: list spank_freeflow.so in plugstack.conf on every node and pass --freeflow=<job> to srun (docs/slurm.md)");
+  long jobid = slurm ? 1 : env_number("OMPI_MCA_ess_base_jobid");
+  long rank = env_number(slurm ? "SLURM_PROCID" : "OMPI_COMM_WORLD_RANK");
   if (jobid < 0 || rank < 0)
     fail("OMPI_MCA_ess_base_jobid and OMPI_COMM_WORLD_RANK must be set (run me as orted's orte_fork_agent)");
   const int initial_job = (jobid & 0xffff) == 1;

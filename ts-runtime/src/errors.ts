@@ -27,6 +27,14 @@ export const FF_ERROR_CODES = [
   'REPORT_WRITE_FAILED',
   'RENDER_WRITE_FAILED',
   'INTERNAL',
+  // the Slurm backend (ts-runtime/src/backends/slurm, docs/slurm.md)
+  'SLURM_NOT_INSTALLED',
+  'SLURM_SETUP_FAILED',
+  'SLURM_UNREACHABLE',
+  'SLURM_MISCONFIGURED',
+  'SPANK_PLUGIN_NOT_BUILT',
+  'SPANK_PLUGIN_NOT_LOADED',
+  'RUNC_MISSING',
 ] as const;
 
 export type FfErrorCode = (typeof FF_ERROR_CODES)[number];

@@ -23,6 +23,7 @@ import { REPO_ROOT } from '../util/repo-root';
 import { runtimeProgram } from '../cluster/runtime-files';
 import { chooseLaunch } from '../orchestrator/launch-mode';
 import type { Progress } from './progress';
+import { assertSlurmBackendUsable, existingSlurmConf, withSlurm, type RankLauncher } from '../backends/slurm';
 
 export interface JobHooks {
   readonly progress: Progress;
@@ -68,8 +69,13 @@ export async function runJob(spec: JobSpec, hooks: JobHooks): Promise<JobReport>
   const underlayMtu = spec.cluster.mtu ?? MTU.default;
   const containerMtu = containerMtuOf(spec.cluster);
   const scratch = scratchRequest(spec.scratch);
+  // --backend slurm: the same cluster and plan, the ranks started by srun of a Slurm (docs/slurm.md)
+  const slurmConf = spec.backend === 'slurm' ? existingSlurmConf(spec.slurmConf) : undefined;
+  if (spec.backend === 'slurm') await assertSlurmBackendUsable(slurmConf);
   const { result, capabilities, timings } = await withProbedCluster({ ...spec.cluster, ...jobVolumes(spec), user, agents, containerMtu, underlayMtu, ...(scratch ? { scratch } : {}) }, hooks, (probed) =>
-    runJobOnCluster(probed, spec, slots, hooks),
+    spec.backend === 'slurm'
+      ? withSlurm(probed.cluster, { progress: hooks.progress }, (launcher) => runJobOnCluster(probed, spec, slots, hooks, launcher))
+      : runJobOnCluster(probed, spec, slots, hooks),
   );
   if (result.mpirun.timedOut) {
     throw new FfError('JOB_TIMEOUT', `the job did not finish within ${spec.timeoutSeconds} s; it was stopped and its cluster removed`, {
@@ -189,6 +195,8 @@ export async function runJobOnCluster(
   spec: JobSpec,
   slots: readonly RankSlot[],
   hooks: JobHooks,
+  /** Starts the ranks instead of ffrun's mpirun (the Slurm backend's srun). */
+  launcher?: RankLauncher,
 ): Promise<JobOnCluster> {
   const { interrupt } = hooks;
   throwIfInterrupted(interrupt);
@@ -215,7 +223,7 @@ export async function runJobOnCluster(
     key,
     network: spec.network,
     placement: spec.placement,
-    launch: chooseLaunch(spec.network, cluster.user, spec.launch),
+    launch: launcher?.launch ?? chooseLaunch(spec.network, cluster.user, spec.launch),
     interHost,
     hosts: cluster.hosts.map((host) => ({ index: host.index, name: host.name })),
     ranks: slots.map((slot) => ({ ...slot, container: containerAt(cluster, slot).name })),
@@ -239,12 +247,8 @@ export async function runJobOnCluster(
     btlDir: BTL_DIR,
     stateDir: cluster.stateDir,
   });
-  const mpirun = await runMpirun(invocation, {
-    launcherNetns: cluster.launcher.netns,
-    timeoutMs: spec.timeoutSeconds * 1000,
-    interrupt,
-    onLine: hooks.onLine,
-  });
+  const runOptions = { launcherNetns: cluster.launcher.netns, timeoutMs: spec.timeoutSeconds * 1000, interrupt, onLine: hooks.onLine };
+  const mpirun = launcher === undefined ? await runMpirun(invocation, runOptions) : await launcher.run(invocation, plan, runOptions);
   const outcomes =
     spec.network === 'freeflow' ? compareWithReports(plan, readBtlReports(plan.ranks, sharedDirs), { succeeded: mpirun.exitCode === 0 }) : null;
   return { plan, mpirun, outcomes };

@@ -28,6 +28,9 @@ export const INTER_HOST_MODES = ['auto', 'handoff', 'router', 'tcp'] as const;
 export const LAUNCH_MODES = ['auto', 'host', 'container'] as const;
 export type InterHostMode = (typeof INTER_HOST_MODES)[number];
 
+/** Where the ranks are started: ffrun's own mpirun (local) or srun of a real Slurm (docs/slurm.md). */
+export const BACKENDS = ['local', 'slurm'] as const;
+
 /** fill: container after container, host after host. round-robin: one rank per container, hosts interleaved. */
 export const PLACEMENT_STRATEGIES = ['fill', 'round-robin'] as const;
 export type PlacementStrategy = (typeof PLACEMENT_STRATEGIES)[number];
@@ -107,6 +110,8 @@ export const FIELD_FIXES: Readonly<Record<string, string>> = {
   network: `use one of: ${NETWORK_MODES.join(', ')} (default ${DEFAULT_NETWORK})`,
   interHost: `use one of: ${INTER_HOST_MODES.join(', ')} (default auto); handoff and router need network freeflow`,
   launch: `use one of: ${LAUNCH_MODES.join(', ')} (default auto: one orted per host for root jobs on network freeflow, one per container otherwise); host needs network freeflow and a root job`,
+  backend: `use one of: ${BACKENDS.join(', ')} (default local); slurm runs the ranks through srun (docs/slurm.md)`,
+  slurmConf: 'give the slurm.conf of a running Slurm (only with backend slurm; without it ffrun boots an embedded Slurm)',
   program: 'give command (and optionally args), e.g. {command: build/bin/ffcheck_allpairs, args: []}',
   'program.command': 'give the program to run: a path or a command on PATH',
   'program.args': 'give a list of strings',
@@ -143,6 +148,8 @@ export const jobSpecSchema = z.strictObject({
   network: z.enum(NETWORK_MODES).default(DEFAULT_NETWORK),
   interHost: z.enum(INTER_HOST_MODES).default('auto'),
   launch: z.enum(LAUNCH_MODES).default('auto'),
+  backend: z.enum(BACKENDS).optional(),
+  slurmConf: z.string().min(1).optional(),
   program: z.strictObject({
     command: z.string().min(1),
     args: z.array(z.string()).default([]),
@@ -160,6 +167,10 @@ export const jobSpecSchema = z.strictObject({
   // On the overlay a host-wide node would let vader reach across containers: the comparison must not.
   if (spec.network === 'overlay' && spec.launch === 'host')
     context.addIssue({ code: 'custom', path: ['launch'], input: spec.launch, message: 'needs network freeflow (network overlay keeps every container its own node)' });
+  if (spec.slurmConf !== undefined && spec.backend !== 'slurm')
+    context.addIssue({ code: 'custom', path: ['slurmConf'], input: spec.slurmConf, message: 'needs backend slurm' });
+  if (spec.backend === 'slurm' && (spec.launch === 'container' || spec.network === 'overlay'))
+    context.addIssue({ code: 'custom', path: ['backend'], input: spec.backend, message: 'runs one slurmd per host and needs network freeflow with launch auto or host' });
   // The overlay's packets carry a VXLAN header inside the hosts' network: they must fit in its MTU.
   const { mtu = MTU.default, containerMtu } = spec.cluster;
   if (containerMtu !== undefined && containerMtu > mtu - MTU.vxlanOverhead)

@@ -168,7 +168,7 @@ test('usage errors', () => {
   assert.is(errorOf(['-n', '2']).code, 'USAGE');
   assert.match(errorOf(['--bogus', '--', 'x']).message, /unknown option --bogus/);
   assert.match(errorOf(['-n']).message, /-n needs a value/);
-  assert.match(errorOf(['jobs/demo.yaml', '-n', '2']).message, /only --network, --inter-host, --mtu, --container-mtu and --json/);
+  assert.match(errorOf(['jobs/demo.yaml', '-n', '2']).message, /only --network, --inter-host, --mtu, --container-mtu, --backend, --slurm-conf and --json/);
 });
 
 test('--scratch: without a size the default, with one its MiB; the spec field takes the same values', () => {

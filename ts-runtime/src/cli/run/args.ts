@@ -22,6 +22,8 @@ const FLAG_OF: Readonly<Record<string, string>> = {
   network: '--network',
   interHost: '--inter-host',
   launch: '--launch',
+  backend: '--backend',
+  slurmConf: '--slurm-conf',
   timeoutSeconds: '--timeout',
   user: '--user',
   scratch: '--scratch',
@@ -32,7 +34,7 @@ const FLAG_OF: Readonly<Record<string, string>> = {
 };
 
 /** Flags that take one value and may be given once (`--np` is `-n`). `-x` and `--mca` repeat, once per name. */
-const VALUE_FLAGS = new Set(['-n', '--np', '--hosts', '--containers-per-host', '--slots-per-container', '--placement', '--network', '--inter-host', '--launch', '--mtu', '--container-mtu', '--timeout', '--name', '--user']);
+const VALUE_FLAGS = new Set(['-n', '--np', '--hosts', '--containers-per-host', '--slots-per-container', '--placement', '--network', '--inter-host', '--launch', '--backend', '--slurm-conf', '--mtu', '--container-mtu', '--timeout', '--name', '--user']);
 /** The spec field each numeric flag sets: errors name the number as the user typed it. */
 const NUMERIC_FLAGS: Readonly<Record<string, string>> = {
   '-n': 'ranks',
@@ -44,10 +46,10 @@ const NUMERIC_FLAGS: Readonly<Record<string, string>> = {
   '--timeout': 'timeoutSeconds',
 };
 
-export const RUN_USAGE = `ffrun run <job.yaml> [--network overlay|freeflow] [--inter-host auto|handoff|router|tcp] [--mtu BYTES] [--container-mtu BYTES] [--json]
+export const RUN_USAGE = `ffrun run <job.yaml> [--network overlay|freeflow] [--inter-host auto|handoff|router|tcp] [--mtu BYTES] [--container-mtu BYTES] [--backend local|slurm] [--slurm-conf FILE] [--json]
 ffrun [run] -n <ranks> [--hosts H] [--containers-per-host C] [--slots-per-container S] [--mtu BYTES] [--container-mtu BYTES]
       [--placement fill|round-robin] [--network overlay|freeflow] [--inter-host auto|handoff|router|tcp]
-      [--launch auto|host|container] [--timeout SECONDS]
+      [--launch auto|host|container] [--backend local|slurm] [--slurm-conf FILE] [--timeout SECONDS]
       [--name NAME] [--user USER|UID[:GID]] [--scratch [SIZE]] [-x NAME=VALUE]... [--mca NAME VALUE]... [--json] -- <program> [args...]`;
 
 /**
@@ -100,14 +102,16 @@ export function parseRunArgs(args: readonly string[]): RunArgs {
 
   if (positional.length > 0) {
     const [specPath, ...extra] = positional;
-    const onlyNetwork = [...flags.keys()].every((flag) => ['--network', '--inter-host', '--mtu', '--container-mtu'].includes(flag));
+    const onlyNetwork = [...flags.keys()].every((flag) => ['--network', '--inter-host', '--mtu', '--container-mtu', '--backend', '--slurm-conf'].includes(flag));
     if (extra.length > 0 || program.length > 0 || !onlyNetwork || Object.keys(env).length + Object.keys(mca).length > 0)
-      usage('with a job spec file, only --network, --inter-host, --mtu, --container-mtu and --json may be given; put everything else in the spec');
+      usage('with a job spec file, only --network, --inter-host, --mtu, --container-mtu, --backend, --slurm-conf and --json may be given; put everything else in the spec');
     const spec = loadJobSpecFile(specPath!);
     const mtus = mtuFlags(flags);
     const overrides = {
       ...(flags.has('--network') ? { network: flags.get('--network') } : {}),
       ...(flags.has('--inter-host') ? { interHost: flags.get('--inter-host') } : {}),
+      ...(flags.has('--backend') ? { backend: flags.get('--backend') } : {}),
+      ...(flags.has('--slurm-conf') ? { slurmConf: flags.get('--slurm-conf') } : {}),
       ...(Object.keys(mtus).length > 0 ? { cluster: { ...spec.cluster, ...mtus } } : {}),
     };
     const writtenMtus = (['--mtu', '--container-mtu'] as const).flatMap((flag) => (flags.has(flag) ? [[NUMERIC_FLAGS[flag]!, flags.get(flag)!] as const] : []));
@@ -131,6 +135,8 @@ export function parseRunArgs(args: readonly string[]): RunArgs {
     network: flags.get('--network'),
     interHost: flags.get('--inter-host'),
     ...(flags.has('--launch') ? { launch: flags.get('--launch') } : {}),
+    ...(flags.has('--backend') ? { backend: flags.get('--backend') } : {}),
+    ...(flags.has('--slurm-conf') ? { slurmConf: flags.get('--slurm-conf') } : {}),
     program: { command: program[0], args: program.slice(1) },
     env,
     mca,

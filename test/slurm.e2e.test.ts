@@ -1,0 +1,174 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { withSlurm } from '#runtime/backends/slurm';
+import { runJobOnCluster, withProbedCluster } from '#runtime/job/run-job';
+import type { Progress } from '#runtime/job/progress';
+import { PATH_CHAR, type PathKind } from '#runtime/orchestrator/path-kind';
+import { placeRanks } from '#runtime/orchestrator/placement';
+import type { JobSpec } from '#runtime/spec/schema';
+import { REPO_ROOT } from '#runtime/util/repo-root';
+import { FfrunProcess, runFfrun, waitFor } from './support/ffrun';
+import { leftoversOf, processesMatching } from './support/leftovers';
+
+/**
+ * The Slurm backend end to end (docs/slurm.md): one embedded Slurm (munged, slurmctld, a slurmd per
+ * simulated host) on one 2 x 2 cluster runs the manifest's 4-rank programs through srun --mpi=pmix, every
+ * rank in its own runc container, and each must pass with every pair on its planned path as the BTL
+ * reports it (shm within a host, handoff across hosts); in the same cluster, the SPANK plugin refuses a
+ * forged task file and srun without the plugin is SPANK_PLUGIN_NOT_LOADED. Then `ffrun --backend slurm`
+ * on the command line (the demo, plan/actual matrix), ffrun SIGKILLed mid-job then `ffrun clean`, and an
+ * unreachable existing Slurm. Nothing may be
+ * left. Needs root, Slurm and munge (scripts/setup.sh installs them).
+ */
+const quiet: Progress = { step: (_label, work) => work(), note: () => {} };
+const CLUSTER = { hosts: 2, containersPerHost: 2 } as const;
+
+function specOf(name: string, program: string, args: readonly string[], timeoutSeconds: number): JobSpec {
+  return {
+    name,
+    cluster: { ...CLUSTER, slotsPerContainer: 1 },
+    ranks: 4,
+    placement: 'fill',
+    network: 'freeflow',
+    interHost: 'auto',
+    launch: 'auto',
+    backend: 'slurm',
+    program: { command: path.join(REPO_ROOT, 'build', 'bin', program), args: [...args] },
+    env: {},
+    mca: {},
+    timeoutSeconds,
+  };
+}
+
+/**
+ * The programs, as the manifest runs them on 2 x 2 containers (allpairs, names, nodeshare) or smaller where
+ * the manifest's run takes minutes on a loaded machine (p2p up to 256 KiB, collectives up to 64 KiB, rma's create and allocate windows
+ * up to 64 KiB; collectives has no 2 x 2 run there): the backends differ in how ranks start, not in what
+ * the programs exchange once they run.
+ */
+const RUNS: ReadonlyArray<{ name: string; program: string; args: string[]; expect: RegExp }> = [
+  { name: 'allpairs', program: 'ffcheck_allpairs', args: ['--timeout', '60'], expect: /ffcheck_allpairs: all 1 subtests passed on 4 ranks/ },
+  { name: 'names', program: 'ffcheck_names', args: ['--timeout', '60'], expect: /ffcheck_names: all 3 subtests passed on 4 ranks/ },
+  { name: 'nodeshare', program: 'ffcheck_nodeshare', args: ['--ranks-per-host', '2'], expect: /PASS/ },
+  { name: 'p2p', program: 'ffcheck_p2p', args: ['--max-size', '256K', '--timeout', '120'], expect: /ffcheck_p2p: all \d+ subtests passed on 4 ranks/ },
+  { name: 'collectives', program: 'ffcheck_collectives', args: ['--max-size', '64K', '--timeout', '120'], expect: /ffcheck_collectives: all \d+ subtests passed on 4 ranks/ },
+  { name: 'rma', program: 'ffcheck_rma', args: ['--flavours', 'create,allocate', '--big', '65536'], expect: /PASS/ },
+];
+
+test('one embedded Slurm on 2 hosts x 2 containers runs the 4-rank programs through srun, on their planned paths', async () => {
+  let jobId = '';
+  await withProbedCluster({ ...CLUSTER, agents: true, readOnlyVolumes: [REPO_ROOT] }, { progress: quiet, interrupt: new AbortController().signal }, async (probed) => {
+    jobId = probed.cluster.jobId;
+    await withSlurm(probed.cluster, { progress: quiet }, async (launcher) => {
+      for (const run of RUNS) {
+        const spec = specOf(`slurm-${run.name}`, run.program, run.args, 180);
+        const output: string[] = [];
+        const outcome = await runJobOnCluster(
+          probed,
+          spec,
+          placeRanks(spec.cluster, spec.ranks, spec.placement),
+          { progress: quiet, interrupt: new AbortController().signal, onPlan: () => {}, onLine: (line) => output.push(`[${line.rank ?? '-'}] ${line.text}`) },
+          launcher,
+        );
+        const text = output.join('\n');
+        assert.is(outcome.mpirun.exitCode, 0, `${run.name}:\n${text}`);
+        assert.match(text, run.expect, `${run.name}:\n${text}`);
+        assert.not.match(text, /FAIL/, `${run.name}:\n${text}`);
+        const letters = (row: readonly string[]) => row.map((kind) => PATH_CHAR[kind as PathKind] ?? '?').join('');
+        const planned = outcome.plan.paths.map(letters);
+        assert.equal(planned, ['smhh', 'mshh', 'hhsm', 'hhms'], run.name);
+        const actual = outcome.outcomes!.map((row) => letters(row.map((pair) => pair.actual)));
+        assert.equal(actual, planned, `${run.name}: the BTL reported ${JSON.stringify(outcome.outcomes)}`);
+        // every rank ran in its own container (hostname = container name), started by slurmstepd
+        if (run.program === 'ffcheck_allpairs') {
+          for (const rank of outcome.plan.ranks) assert.match(text, new RegExp(`\\[${rank.rank}\\] rank ${rank.rank} on ${rank.container}: all 3 peers OK`));
+        }
+      }
+
+      // A forged task file (a symlink planted where the plugin reads): every task refuses to start.
+      const slurmDir = path.join(probed.cluster.stateDir, 'slurm');
+      const srun = (args: string[]) =>
+        probed.cluster.execInLauncher(['srun', '--mpi=pmix', '-N', '2', '-n', '2', ...args, '/bin/true'], {
+          env: { PATH: process.env.PATH, SLURM_CONF: path.join(slurmDir, 'slurm.conf') },
+          allowFailure: true,
+          timeoutMs: 60_000,
+        });
+      const taskEnv = path.join(slurmDir, 'task.env');
+      fs.rmSync(taskEnv, { force: true });
+      fs.writeFileSync(path.join(slurmDir, 'elsewhere'), 'FREEFLOW_X=1\n', { mode: 0o600 });
+      fs.symlinkSync(path.join(slurmDir, 'elsewhere'), taskEnv);
+      const forged = await srun([`--freeflow=${jobId}`]);
+      assert.is.not(forged.code, 0, 'a symlinked task file is refused');
+      assert.match(forged.stderr + forged.stdout, /spank|task_init|freeflow/i);
+      // A task file writable by others: refused too.
+      fs.rmSync(taskEnv);
+      fs.writeFileSync(taskEnv, 'FREEFLOW_X=1\n', { mode: 0o600 });
+      fs.chmodSync(taskEnv, 0o622);
+      assert.is.not((await srun([`--freeflow=${jobId}`])).code, 0, 'a task file writable by others is refused');
+      // A well-formed file: the same step starts (so the refusals above were the plugin's checks).
+      fs.chmodSync(taskEnv, 0o600);
+      const fine = await srun([`--freeflow=${jobId}`]);
+      assert.is(fine.code, 0, fine.stderr);
+
+      // Without the plugin in plugstack.conf srun does not know --freeflow: the launcher says which fix.
+      fs.writeFileSync(path.join(slurmDir, 'plugstack.conf'), '\n');
+      const spec = specOf('no-plugin', 'ffcheck_allpairs', [], 60);
+      const error = await runJobOnCluster(probed, spec, placeRanks(spec.cluster, spec.ranks, spec.placement), { progress: quiet, interrupt: new AbortController().signal, onPlan: () => {}, onLine: () => {} }, launcher).then(
+        () => undefined,
+        (thrown: { code?: string; hint?: string }) => thrown,
+      );
+      assert.is(error?.code, 'SPANK_PLUGIN_NOT_LOADED');
+      assert.match(error?.hint ?? '', /plugstack\.conf/);
+    });
+  });
+  assert.equal(leftoversOf(jobId), [], `the Slurm cluster ${jobId} left something`);
+});
+
+test('ffrun --backend slurm: the demo through srun, plan and actual matrix shown, nothing left', async () => {
+  const result = await runFfrun(['run', path.join(REPO_ROOT, 'jobs', 'demo.yaml'), '--backend', 'slurm']);
+  assert.is(result.code, 0, result.stderr);
+  assert.match(result.stderr, /booting an embedded Slurm: slurmctld and 2 slurmd: done/);
+  assert.match(result.stdout, /planned\/actual as reported by the BTL/);
+  for (const row of ['s/s m/m h/h h/h', 'm/m s/s h/h h/h', 'h/h h/h s/s m/m', 'h/h h/h m/m s/s']) assert.ok(result.stdout.includes(row), result.stdout);
+  assert.match(result.stdout, /^\[rank 0\] PASS allpairs /m);
+  const jobId = /setting up cluster ([a-z0-9]{6})/.exec(result.stderr)![1]!;
+  assert.equal(leftoversOf(jobId), []);
+});
+
+test('ffrun --backend slurm SIGKILLed while its ranks run: `ffrun clean` removes daemons, containers, namespaces, munge key and spool', async () => {
+  const ffrun = new FfrunProcess(['-n', '4', '--hosts', '2', '--containers-per-host', '2', '--backend', 'slurm', '--timeout', '120', '--', '/bin/sleep', '4718']);
+  try {
+    await waitFor('the ranks to start', () => processesMatching(/^\/bin\/sleep 4718$/).length === 4, 90_000);
+  } catch (error) {
+    await ffrun.stop();
+    throw error;
+  }
+  const jobId = ffrun.jobId!;
+  assert.ok(processesMatching(new RegExp(`slurmd .*ff-${jobId}-h1`)).length > 0, 'a slurmd of the job runs');
+  ffrun.child.kill('SIGKILL');
+  await ffrun.finished();
+  const clean = await runFfrun(['clean']);
+  assert.is(clean.code, 0, clean.stderr);
+  // (on a shared machine another engineer's ffrun may have reaped it first: what counts is that nothing is left)
+  await waitFor('killed processes to be reaped', () => leftoversOf(jobId, { marker: /sleep 4718|munged .*freeflow-jobs|slurmctld .*freeflow-jobs/ }).length === 0, 10_000).catch(() => {});
+  assert.equal(leftoversOf(jobId, { marker: /sleep 4718/ }), []);
+});
+
+test('an existing Slurm that does not answer is SLURM_UNREACHABLE, before any cluster is built', async () => {
+  const dir = fs.mkdtempSync('/tmp/ff-slurm-test-');
+  try {
+    const conf = path.join(dir, 'slurm.conf');
+    fs.writeFileSync(conf, 'ClusterName=nowhere\nSlurmctldHost=nowhere(127.0.0.1)\nSlurmctldPort=9\nAuthType=auth/none\nCredType=cred/none\nMessageTimeout=2\nNodeName=n1 CPUs=1\nPartitionName=p Nodes=n1\n');
+    const result = await runFfrun(['-n', '2', '--backend', 'slurm', '--slurm-conf', conf, '--', '/bin/true']);
+    assert.is(result.code, 1, result.stderr);
+    assert.match(result.stderr, /error\[SLURM_UNREACHABLE\]/);
+    assert.match(result.stderr, /hint: .*scontrol ping/);
+    assert.not.match(result.stderr, /setting up cluster/);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test.run();
