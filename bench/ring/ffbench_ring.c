@@ -12,6 +12,9 @@
  *
  *   ffbench_ring [--size 4M] [--fragments 32K,64K] [--rings 256K,512K] [--copies blocks,movsb,auto]
  *                [--rounds 5] [--batches 16] [--batch-messages 2] [--cpus 0,1] [--json]
+ *   ffbench_ring --describe [--json]        the CPU, its caches and what freeflow chooses on it
+ *   ffbench_ring --floor [--cpus 0,1] [--json]   the core-to-core floor alone (ffbench's shm profile
+ *                                               measures it beside every repetition)
  */
 #define _GNU_SOURCE
 #include "freeflow.h"
@@ -36,6 +39,8 @@ struct options {
     unsigned rounds, batches, batch_messages;
     int cpus[2];
     int json;
+    int describe;   /* only the CPU and the choices */
+    int floor_only; /* only the core-to-core floor */
 };
 
 static void usage_error(const char *what)
@@ -43,7 +48,7 @@ static void usage_error(const char *what)
     fprintf(stderr,
             "ffbench_ring: %s\nusage: ffbench_ring [--size 4M] [--fragments 32K,64K] [--rings 256K,512K] "
             "[--copies blocks,movsb,avx2,avx512,nt,libc,auto] [--rounds N] [--batches N] [--batch-messages N] "
-            "[--cpus A,B] [--json]\n",
+            "[--cpus A,B] [--json]\n       ffbench_ring --describe [--json]\n       ffbench_ring --floor [--cpus A,B] [--json]\n",
             what);
     exit(2);
 }
@@ -103,6 +108,14 @@ static void parse_options(int argc, char **argv, struct options *o)
         const char *arg = argv[i];
         if (!strcmp(arg, "--json")) {
             o->json = 1;
+            continue;
+        }
+        if (!strcmp(arg, "--describe")) {
+            o->describe = 1;
+            continue;
+        }
+        if (!strcmp(arg, "--floor")) {
+            o->floor_only = 1;
             continue;
         }
         if (i + 1 >= argc) {
@@ -399,6 +412,40 @@ int main(int argc, char **argv)
         fprintf(stderr, "ffbench_ring: %s\n", error);
         return 1;
     }
+    char flags[160];
+    ff_cpu_flags_string(&cpu, flags, sizeof(flags));
+    if (o.describe) {
+        if (o.json) {
+            printf("{\"benchmark\":\"ffbench_ring\",\"version\":1,\"cpu\":{\"model\":");
+            json_string(cpu.model);
+            printf(",\"vendor\":");
+            json_string(cpu.vendor);
+            printf(",\"family\":%u,\"model_number\":%u,\"flags\":", cpu.family, cpu.model_number);
+            json_string(flags);
+            printf(",\"l1d_bytes\":%u,\"l2_bytes\":%u,\"l3_bytes\":%u,\"cache_source\":\"%s\"},", cpu.l1d_bytes,
+                   cpu.l2_bytes, cpu.l3_bytes, cpu.cache_source);
+            printf("\"chosen\":{\"fragment_size\":%u,\"ring_size\":%u,\"copy\":\"%s\",\"why\":", chosen.fragment_size,
+                   chosen.ring_size, ff_copy_kind_name(chosen.copy));
+            json_string(chosen.why);
+            printf("}}\n");
+        } else {
+            printf("CPU %s (%s family %u model %u; %s; L1d %u K, L2 %u K, L3 %u K from %s)\nchosen: fragment %u, ring "
+                   "%u, copy %s (%s)\n", cpu.model, cpu.vendor, cpu.family, cpu.model_number, flags, cpu.l1d_bytes >> 10,
+                   cpu.l2_bytes >> 10, cpu.l3_bytes >> 10, cpu.cache_source, chosen.fragment_size, chosen.ring_size,
+                   ff_copy_kind_name(chosen.copy), chosen.why);
+        }
+        return 0;
+    }
+    if (o.floor_only) {
+        const double ns = floor_ns(&o);
+        if (o.json) {
+            printf("{\"benchmark\":\"ffbench_ring\",\"version\":1,\"floor_ns\":%.1f,\"cpus\":[%d,%d]}\n", ns, o.cpus[0],
+                   o.cpus[1]);
+        } else {
+            printf("core-to-core floor (cache-line ping-pong, half round trip) CPUs %d,%d: %.1f ns\n", o.cpus[0], o.cpus[1], ns);
+        }
+        return 0;
+    }
     ff_copy_kind_t kinds[MAX_LIST];
     ff_copy_fn_t routines[MAX_LIST];
     for (size_t c = 0; c < o.copy_count; ++c) {
@@ -439,8 +486,6 @@ int main(int argc, char **argv)
         }
     }
     const double load_after = load_average();
-    char flags[160];
-    ff_cpu_flags_string(&cpu, flags, sizeof(flags));
     double lo, hi;
     if (o.json) {
         printf("{\"benchmark\":\"ffbench_ring\",\"version\":1,\"cpu\":{\"model\":");
