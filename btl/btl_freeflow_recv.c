@@ -58,17 +58,9 @@ static unsigned int drain_ring(mca_btl_freeflow_inbound_t *inbound, unsigned int
                                     ff_ring_header_word(FF_RECORD_DATA, record.tag, record.len));
             break;
         }
-        const uint64_t line = (uint64_t) ((uint8_t *) record.data - inbound->rx.data) / FF_RING_DATA_ALIGN;
         reg->cbfunc(&mca_btl_freeflow_module.super, record.tag, &descriptor, reg->cbdata);
         ff_ring_consume(&inbound->rx);
         ++taken;
-        /* The next header on another cache line is most often an empty slot the producer has just zeroed:
-         * reading it now costs a cache-line transfer from the producer's core (90-250 ns here) before ob1
-         * returns to the application, on the critical path of a reply. The next pass reads it instead, once
-         * the application has moved on (8 B ping-pong: 0.55 -> 0.50 us). */
-        if (((inbound->rx.pos & (inbound->rx.size - 1)) / FF_RING_DATA_ALIGN) != line) {
-            break;
-        }
     }
     if (OPAL_UNLIKELY(inbound->rx.broken) && !inbound->dead) {
         ring_broken(inbound); /* one private load per ring and pass, after the batch */

@@ -162,8 +162,14 @@ mca_btl_base_descriptor_t *mca_btl_freeflow_prepare_src(struct mca_btl_base_modu
                                                         size_t reserve_bytes, size_t *size, uint32_t flags)
 {
     mca_btl_freeflow_component_t *c = &mca_btl_freeflow_component;
-    const size_t total = reserve_bytes + *size;
     (void) btl;
+    /* The peer's ring may be smaller than ours (its own btl_freeflow_ring_size): a fragment must fit one
+     * of its records, and ob1 sends the rest in later fragments. */
+    if (OPAL_LIKELY(endpoint->ring_ready) && reserve_bytes + *size > endpoint->tx.max_payload &&
+        endpoint->tx.max_payload > reserve_bytes) {
+        *size = endpoint->tx.max_payload - reserve_bytes;
+    }
+    const size_t total = reserve_bytes + *size;
     /* No buffered fallback here: ob1 keeps the request and retries from its progress, so the data is
      * copied once, into the ring, when room appears. */
     uint8_t *payload = reserve(endpoint, total, reserve_bytes, source_of(convertor, *size));
