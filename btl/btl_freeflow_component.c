@@ -309,7 +309,8 @@ static bool choose_tuning(mca_btl_freeflow_component_t *c, mca_btl_base_module_t
     char error[256];
     ff_status_t status = ff_shm_tuning_choose(&c->cpu, &c->tuning, error, sizeof(error));
     if (FF_OK != status) {
-        opal_output(0, "freeflow: %s (btl_freeflow_ring_size or btl_freeflow_copy); disabling freeflow.", error);
+        opal_output(0, "freeflow: btl_freeflow_ring_size=%u, btl_freeflow_copy=%s: %s; disabling freeflow.", c->ring_size,
+                    c->copy_param, error);
         return false;
     }
     c->ring_size = c->tuning.ring_size;
