@@ -85,8 +85,8 @@ static int component_register(void)
     }
     c->ring_size = 0;
     register_uint("ring_size",
-                  "Bytes of each ring (power of two, >= 64 KiB; 0: chosen from this CPU's L2 cache size, half "
-                  "of it, at most 4 MiB). A rank has one ring per local peer it sends to, so its shared memory "
+                  "Bytes of each ring (power of two, >= 64 KiB; 0: chosen from this CPU's L2 cache size, an "
+                  "eighth of it, 64 KiB to 4 MiB, so that small messages find the ring's lines in the cache). A rank has one ring per local peer it sends to, so its shared memory "
                   "is about ring_size times the number of local peers it sends to. The largest fragment is "
                   "ring_size / 4.",
                   OPAL_INFO_LVL_4, &c->ring_size);

@@ -4,10 +4,12 @@
  * A large message is a pipeline: the sender copies fragment i+1 into the ring while the receiver copies
  * fragment i out. Both copies run at cache speed only while the ring's bytes are still in a cache when
  * the other side touches them; the sender's source and the receiver's destination stream through the
- * same caches. So the ring (every byte of it is written by one core and read by the other each lap)
- * is sized to share the per-core L2 with the streams, and a fragment is small enough for several to be
- * in flight at once yet large enough to amortise ob1's per-fragment work (~0.3 us). The measurements
- * behind the rules are in docs/btl.md ("Large messages").
+ * same caches. Small messages walk the ring too, a fresh cache line every few messages: once the ring
+ * no longer stays in the L2 next to everything else, each such line comes from L3 or memory on the
+ * critical path (8 B latency 0.57-0.61 us with a 512 KiB ring against 0.48 with 128 KiB, 1 MiB L2, AMD
+ * EPYC; vader 0.46). So the ring is an eighth of the L2, and a fragment small enough for several to be
+ * in flight yet large enough to amortise ob1's per-fragment work (~0.3 us). The measurements behind the
+ * rules are in docs/btl.md ("Large messages").
  */
 #include "freeflow.h"
 
@@ -53,7 +55,7 @@ ff_status_t ff_shm_tuning_choose(const ff_cpu_info_t *cpu, ff_shm_tuning_t *tuni
     }
     const uint32_t l2 = cpu->l2_bytes ? cpu->l2_bytes : DEFAULT_L2;
     if (!tuning->ring_size) {
-        tuning->ring_size = clamp(floor_power_of_two(l2 / 2), FF_RING_SIZE_MIN, 4u << 20);
+        tuning->ring_size = clamp(floor_power_of_two(l2 / 8), FF_RING_SIZE_MIN, 4u << 20);
     }
     if (!tuning->fragment_size) {
         const uint32_t quarter = tuning->ring_size / 4;
@@ -65,7 +67,7 @@ ff_status_t ff_shm_tuning_choose(const ff_cpu_info_t *cpu, ff_shm_tuning_t *tuni
     if (FF_COPY_AUTO == tuning->copy) {
         tuning->copy = choose_copy(cpu);
     }
-    tuning->why = cpu->l2_bytes ? "ring L2/2 (64 KiB-4 MiB), fragment L2/32 (16-64 KiB), copy movsb with erms, else avx2, else blocks"
+    tuning->why = cpu->l2_bytes ? "ring L2/8 (64 KiB-4 MiB), fragment L2/32 (16-64 KiB, at most a quarter of the ring), copy movsb with erms, else avx2, else blocks"
                                 : "no L2 size reported: sized for a 512 KiB L2; copy movsb with erms, else avx2, else blocks";
     const uint32_t r = tuning->ring_size;
     if (r < FF_RING_SIZE_MIN || r > FF_RING_SIZE_MAX || (r & (r - 1))) {

@@ -15,11 +15,11 @@ static void test_sizes_follow_the_l2(void)
 {
     char error[256];
     struct { uint32_t l2, ring, fragment; } cases[] = {
-        {256u << 10, 128u << 10, 16u << 10},   /* small L2: the fragment floor */
-        {1u << 20, 512u << 10, 32u << 10},     /* AMD Zen 4/5 */
-        {2u << 20, 1u << 20, 64u << 10},       /* Intel Sapphire Rapids */
-        {1280u << 10, 512u << 10, 32u << 10},  /* not a power of two: rounded down */
-        {32u << 20, 4u << 20, 64u << 10},      /* capped */
+        {256u << 10, 64u << 10, 16u << 10},    /* small L2: the ring and fragment floors */
+        {1u << 20, 128u << 10, 32u << 10},     /* AMD Zen 4/5 */
+        {2u << 20, 256u << 10, 64u << 10},     /* Intel Sapphire Rapids */
+        {1280u << 10, 128u << 10, 32u << 10},  /* not a power of two: rounded down */
+        {64u << 20, 4u << 20, 64u << 10},      /* capped */
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); ++i) {
         ff_cpu_info_t cpu = cpu_with(cases[i].l2, true, true, false);
@@ -34,7 +34,7 @@ static void test_sizes_follow_the_l2(void)
     ff_cpu_info_t unknown = cpu_with(0, false, false, false);
     ff_shm_tuning_t t = {0};
     CHECK_STATUS(ff_shm_tuning_choose(&unknown, &t, error, sizeof(error)), FF_OK);
-    CHECK(t.ring_size == 256u << 10 && t.fragment_size == 16u << 10);
+    CHECK(t.ring_size == 64u << 10 && t.fragment_size == 16u << 10);
     CHECK(t.copy == FF_COPY_BLOCKS);
 }
 
