@@ -79,7 +79,8 @@ typedef struct mca_btl_freeflow_component {
 
     /* parameters */
     char *dir_param;              /* shared directory ("" = automatic) */
-    unsigned int ring_size;       /* bytes per ring */
+    unsigned int ring_size;       /* bytes per ring (0 = chosen from the L2 size) */
+    char *copy_param;             /* bulk copy routine ("auto" = chosen from the CPU's features) */
     unsigned int max_peers;       /* 0 = automatic */
     unsigned int poll_batch;      /* records taken from one ring per progress pass */
     unsigned int poll_idle_after; /* empty polls before a ring counts as idle (0: poll every ring every pass) */
@@ -88,6 +89,10 @@ typedef struct mca_btl_freeflow_component {
     int report;                   /* -1 automatic, 0 off, 1 on */
     int verbose;
     int output;                   /* opal_output stream of btl_freeflow_verbose */
+
+    /* the machine and what was chosen for it (native/src/tuning.c); the report and ffbench show them */
+    ff_cpu_info_t cpu;
+    ff_shm_tuning_t tuning;
 
     /* identity */
     char *dir;                    /* resolved shared directory */

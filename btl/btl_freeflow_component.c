@@ -17,7 +17,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define DEFAULT_RING_SIZE (512u * 1024u)
 #define MIN_MAX_PEERS 64u
 #define PATH_TABLE_NAME "paths"
 #define FREEFLOW_DIR_ENV "FREEFLOW_DIR"
@@ -76,13 +75,29 @@ static int component_register(void)
                     "must not be a symlink, must be owned by this user or root, and sticky if others can write it. Ranks can share memory only if they see the same directory.",
                     &c->dir_param);
 
-    c->ring_size = DEFAULT_RING_SIZE;
+    /* Sizes and the copy routine follow the CPU (ff_shm_tuning_choose, docs/btl.md "Large messages"):
+     * read it once here, so that the defaults ompi_info shows are this machine's. */
+    ff_cpu_info_read(&c->cpu);
+    ff_shm_tuning_t automatic = {0};
+    char error[256];
+    if (FF_OK != ff_shm_tuning_choose(&c->cpu, &automatic, error, sizeof(error))) {
+        automatic.fragment_size = 32u * 1024u; /* unreachable with zero inputs; keeps the defaults sane */
+    }
+    c->ring_size = 0;
     register_uint("ring_size",
-                  "Bytes of each ring (power of two, >= 64 KiB). A rank has one ring per local peer it sends to, "
-                  "so its shared memory is about ring_size times the number of local peers it sends to. The "
-                  "largest fragment is ring_size / 4.",
+                  "Bytes of each ring (power of two, >= 64 KiB; 0: chosen from this CPU's L2 cache size, an "
+                  "eighth of it, 64 KiB to 4 MiB, so that small messages find the ring's lines in the cache). A rank has one ring per local peer it sends to, so its shared memory "
+                  "is about ring_size times the number of local peers it sends to. The largest fragment is "
+                  "ring_size / 4.",
                   OPAL_INFO_LVL_4, &c->ring_size);
 
+    c->copy_param = "auto";
+    register_string("copy",
+                    "Routine that copies large-message fragments into a ring: auto (from the CPU's features: "
+                    "movsb with ERMS, else avx2, else blocks), libc (glibc memcpy), blocks (fixed 256-byte "
+                    "blocks of SSE moves), movsb (rep movsb), avx2, avx512, nt (non-temporal stores: the data "
+                    "bypasses the cache, for experiments only, since the receiver reads it at once).",
+                    &c->copy_param);
     c->max_peers = 0;
     register_uint("max_peers",
                   "Most local peers one rank can send to and receive from through shared memory (0: automatic, "
@@ -153,7 +168,8 @@ static int component_register(void)
     btl->btl_exclusivity = MCA_BTL_EXCLUSIVITY_HIGH + 1024;
     btl->btl_eager_limit = 16 * 1024;
     btl->btl_rndv_eager_limit = 32 * 1024;
-    btl->btl_max_send_size = 64 * 1024;
+    /* btl_freeflow_max_send_size is the fragment size of large messages: by default L2 / 32 (16-64 KiB) */
+    btl->btl_max_send_size = automatic.fragment_size;
     btl->btl_rdma_pipeline_send_length = btl->btl_eager_limit;
     btl->btl_rdma_pipeline_frag_size = btl->btl_eager_limit;
     btl->btl_min_rdma_pipeline_size = INT_MAX;
@@ -285,6 +301,40 @@ bool mca_btl_freeflow_in_path_table(opal_jobid_t jobid, opal_vpid_t vpid)
     return paths && (jobid & 0xffffu) == mca_btl_freeflow_component.table_local_jobid && vpid < ff_path_table_num_ranks(paths);
 }
 
+/* Completes the machine's choices with the parameters given (btl_freeflow_ring_size, _max_send_size,
+ * _copy) and makes ff_copy use the chosen routine. False (freeflow disabled, with the reason) when a
+ * given value cannot work. */
+static bool choose_tuning(mca_btl_freeflow_component_t *c, mca_btl_base_module_t *btl)
+{
+    ff_copy_kind_t copy;
+    if (FF_OK != ff_copy_kind_parse(c->copy_param, &copy)) {
+        opal_output(0, "freeflow: btl_freeflow_copy=%s is not a copy routine; disabling freeflow. Fix: use one of "
+                       "auto, libc, blocks, movsb, avx2, avx512, nt.", c->copy_param);
+        return false;
+    }
+    c->tuning = (ff_shm_tuning_t) {.ring_size = c->ring_size, .copy = copy};
+    char error[256];
+    ff_status_t status = ff_shm_tuning_choose(&c->cpu, &c->tuning, error, sizeof(error));
+    if (FF_OK != status) {
+        opal_output(0, "freeflow: btl_freeflow_ring_size=%u, btl_freeflow_copy=%s: %s; disabling freeflow.", c->ring_size,
+                    c->copy_param, error);
+        return false;
+    }
+    c->ring_size = c->tuning.ring_size;
+    /* ob1 cuts large messages into max_send_size fragments; one must fit a ring record (a quarter) */
+    if (btl->btl_max_send_size < FF_FRAGMENT_MIN) {
+        opal_output(0, "freeflow: btl_freeflow_max_send_size=%zu is below %u; disabling freeflow. Fix: leave it "
+                       "unset (chosen from the L2 cache) or set e.g. 32768.", btl->btl_max_send_size, FF_FRAGMENT_MIN);
+        return false;
+    }
+    c->tuning.fragment_size = (uint32_t) btl->btl_max_send_size;
+    (void) ff_copy_use(c->tuning.copy, &c->cpu);
+    FF_LOG(FF_VERBOSE_LIFECYCLE, "freeflow: CPU %s (%s), L2 %u KiB (%s): ring %u, fragment %zu, copy %s", c->cpu.model,
+           c->cpu.vendor, c->cpu.l2_bytes >> 10, c->cpu.cache_source, c->ring_size, btl->btl_max_send_size,
+           ff_copy_kind_name(c->tuning.copy));
+    return true;
+}
+
 static mca_btl_base_module_t **component_init(int *num_btls, bool enable_progress_threads, bool enable_mpi_threads)
 {
     mca_btl_freeflow_component_t *c = &mca_btl_freeflow_component;
@@ -294,9 +344,7 @@ static mca_btl_base_module_t **component_init(int *num_btls, bool enable_progres
     (void) enable_mpi_threads;
     *num_btls = 0;
 
-    if (c->ring_size < 64u * 1024u || (c->ring_size & (c->ring_size - 1))) {
-        opal_output(0, "freeflow: btl_freeflow_ring_size=%u is not a power of two >= 65536; disabling freeflow. "
-                       "Fix: set it to e.g. 524288.", c->ring_size);
+    if (!choose_tuning(c, btl)) {
         return NULL;
     }
     if (!open_dir(c)) {
@@ -379,6 +427,7 @@ static mca_btl_base_module_t **component_init(int *num_btls, bool enable_progres
     if (btl->btl_max_send_size > largest) btl->btl_max_send_size = largest;
     if (btl->btl_eager_limit > largest) btl->btl_eager_limit = largest;
     if (btl->btl_rndv_eager_limit > largest) btl->btl_rndv_eager_limit = largest;
+    c->tuning.fragment_size = (uint32_t) btl->btl_max_send_size;
     if (OPAL_SUCCESS != mca_btl_freeflow_frag_lists_init()) {
         goto fail;
     }

@@ -29,16 +29,22 @@ static void tx_broken(mca_btl_freeflow_endpoint_t *endpoint)
 }
 
 /* NULL when the ring has no room or buffered descriptors are queued ahead. `header` bytes of the caller
- * precede the data; for bulk data they are placed so that the data is cache-line aligned. */
-static inline void *reserve(mca_btl_freeflow_endpoint_t *endpoint, size_t len, size_t header)
+ * precede the data; bulk data is placed in the same phase within a cache line as its source (`source`,
+ * NULL when unknown: then cache-line aligned). Source and ring copy then move whole lines in step, and
+ * so does the receiver's copy out when its buffer has the sender's alignment, as buffers of one
+ * program usually do. */
+static inline void *reserve(mca_btl_freeflow_endpoint_t *endpoint, size_t len, size_t header, const void *source)
 {
+    /* ff_ring_reserve_placed puts byte `data_offset` on a line boundary: shift it back by the phase */
+    const uint32_t phase = (uint32_t) ((uintptr_t) source & (FF_RING_DATA_ALIGN - 1));
+    const uint32_t data_offset = (uint32_t) (header + FF_RING_DATA_ALIGN - phase) & (FF_RING_DATA_ALIGN - 1);
     void *payload = NULL;
     OPAL_THREAD_LOCK(&endpoint->lock);
     if (OPAL_UNLIKELY(!endpoint->ring_ready) && OPAL_SUCCESS != mca_btl_freeflow_endpoint_open_ring(endpoint)) {
         goto out;
     }
     if (OPAL_LIKELY(opal_list_is_empty(&endpoint->pending) && len <= endpoint->tx.max_payload)) {
-        payload = ff_ring_reserve_placed(&endpoint->tx, (uint32_t) len, len - header >= BULK_BYTES, (uint32_t) header);
+        payload = ff_ring_reserve_placed(&endpoint->tx, (uint32_t) len, len - header >= BULK_BYTES, data_offset);
         if (OPAL_UNLIKELY(NULL == payload && endpoint->tx.broken)) {
             OPAL_THREAD_UNLOCK(&endpoint->lock);
             tx_broken(endpoint);
@@ -60,6 +66,17 @@ static inline void count_sent(mca_btl_freeflow_endpoint_t *endpoint, size_t byte
         endpoint->sent_fragments++;
         endpoint->sent_bytes += bytes;
     }
+}
+
+/* Where the bulk data to pack starts, when it is contiguous and large enough to be placed; else NULL. */
+static inline const void *source_of(struct opal_convertor_t *convertor, size_t size)
+{
+    if (size < BULK_BYTES || opal_convertor_need_buffers(convertor)) {
+        return NULL;
+    }
+    void *source;
+    opal_convertor_get_current_pointer(convertor, &source);
+    return source;
 }
 
 /* Copies `size` bytes of the convertor's data to `dest`; returns the bytes written. */
@@ -104,7 +121,7 @@ mca_btl_base_descriptor_t *mca_btl_freeflow_alloc(struct mca_btl_base_module_t *
     if (OPAL_UNLIKELY(NULL == frag)) {
         return NULL;
     }
-    void *payload = reserve(endpoint, size, 0);
+    void *payload = reserve(endpoint, size, 0, NULL);
     if (OPAL_LIKELY(NULL != payload)) {
         frag->reservation = payload;
         frag->reserved_len = (uint32_t) size;
@@ -145,11 +162,17 @@ mca_btl_base_descriptor_t *mca_btl_freeflow_prepare_src(struct mca_btl_base_modu
                                                         size_t reserve_bytes, size_t *size, uint32_t flags)
 {
     mca_btl_freeflow_component_t *c = &mca_btl_freeflow_component;
-    const size_t total = reserve_bytes + *size;
     (void) btl;
+    /* The peer's ring may be smaller than ours (its own btl_freeflow_ring_size): a fragment must fit one
+     * of its records, and ob1 sends the rest in later fragments. */
+    if (OPAL_LIKELY(endpoint->ring_ready) && reserve_bytes + *size > endpoint->tx.max_payload &&
+        endpoint->tx.max_payload > reserve_bytes) {
+        *size = endpoint->tx.max_payload - reserve_bytes;
+    }
+    const size_t total = reserve_bytes + *size;
     /* No buffered fallback here: ob1 keeps the request and retries from its progress, so the data is
      * copied once, into the ring, when room appears. */
-    uint8_t *payload = reserve(endpoint, total, reserve_bytes);
+    uint8_t *payload = reserve(endpoint, total, reserve_bytes, source_of(convertor, *size));
     if (OPAL_UNLIKELY(NULL == payload)) {
         return NULL;
     }
@@ -220,7 +243,7 @@ int mca_btl_freeflow_sendi(struct mca_btl_base_module_t *btl, struct mca_btl_bas
     if (descriptor) {
         *descriptor = NULL;
     }
-    uint8_t *payload = reserve(endpoint, total, header_size);
+    uint8_t *payload = reserve(endpoint, total, header_size, source_of(convertor, payload_size));
     if (OPAL_UNLIKELY(NULL == payload)) {
         return OPAL_ERR_OUT_OF_RESOURCE;
     }

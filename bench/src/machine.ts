@@ -5,6 +5,7 @@ import { BTL_DIR } from '#runtime/launcher/preflight';
 import { exec } from '#runtime/util/exec';
 import { REPO_ROOT } from '#runtime/util/repo-root';
 import type { MachineRecord } from './raw';
+import { describeShmMachine } from './shm-machine';
 
 /** What is known before the cluster exists: everything but the links' MTUs and the load afterwards. */
 export type MachineFacts = Omit<MachineRecord, 'mtus' | 'load'>;
@@ -33,7 +34,7 @@ function osName(): string {
   }
 }
 
-/** btl_freeflow_ring_size as the BTL would use it (its default, or an OMPI_MCA_ setting in the environment). */
+/** btl_freeflow_ring_size as the BTL would use it (an OMPI_MCA_ setting in the environment, or 0: chosen from the L2). */
 async function freeflowRingSize(): Promise<number | null> {
   const setting = componentPathSetting(BTL_DIR);
   try {
@@ -49,13 +50,16 @@ async function freeflowRingSize(): Promise<number | null> {
 }
 
 export async function collectMachineFacts(): Promise<MachineFacts> {
-  const [openMpi, ucx, netpipe, commit, ringSizeBytes] = await Promise.all([
+  const [openMpi, ucx, netpipe, commit, ringSizeSetting, shm] = await Promise.all([
     firstLine('ompi_info', ['--version']),
     firstLine('ucx_info', ['-v']),
     firstLine('dpkg-query', ['-W', '-f', '${Version}\n', 'netpipe-openmpi']),
     firstLine('git', ['-C', REPO_ROOT, '--no-optional-locks', 'rev-parse', 'HEAD']),
     freeflowRingSize(),
+    describeShmMachine(),
   ]);
+  // 0 (the default) means chosen from the CPU's L2: record what was chosen
+  const ringSizeBytes = ringSizeSetting === 0 ? (shm?.chosen.ringSize ?? null) : ringSizeSetting;
   return {
     hostname: os.hostname(),
     cpuModel: cpuModel(),
@@ -68,6 +72,7 @@ export async function collectMachineFacts(): Promise<MachineFacts> {
     ucx: ucx?.replace(/^#\s*Version\s*/, '') ?? 'unknown',
     netpipe,
     freeflow: { commit, ringSizeBytes },
+    shm,
   };
 }
 

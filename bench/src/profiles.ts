@@ -41,6 +41,8 @@ export interface Profile {
   readonly targetsFirst: boolean;
   /** Also run the idle-peers core benchmark (idle-peers.ts), with as many rounds as repetitions. */
   readonly idlePeers?: boolean;
+  /** Measure the core-to-core floor on the host before every run (shm-machine.ts). */
+  readonly coreFloor?: boolean;
 }
 
 const KiB = 1024;
@@ -107,6 +109,7 @@ export const PROFILES: Readonly<Record<ProfileName, Profile>> = {
     repetitions: 7,
     targetsFirst: true,
     idlePeers: true,
+    coreFloor: true,
   },
   'cross-host': {
     name: 'cross-host',

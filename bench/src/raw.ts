@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { FfError } from '#runtime/errors';
 import { MODE_IDS } from './modes';
 import { idlePeersSchema } from './idle-peers';
+import { shmMachineSchema } from './shm-machine';
 import { mpiResultSchema } from './mpi-result';
 import { MPI_BENCHMARKS, PROFILE_NAMES } from './profiles';
 
@@ -41,6 +42,8 @@ export const machineSchema = z.object({
     rule: z.string(),
   }),
   freeflow: z.object({ commit: z.string().nullable(), ringSizeBytes: count.nullable() }),
+  /** Profile shm: the CPU's features and caches and the BTL's choices (shm-machine.ts); absent in older reports. */
+  shm: shmMachineSchema.nullable().optional(),
 });
 export type MachineRecord = z.output<typeof machineSchema>;
 
@@ -102,6 +105,8 @@ export const runRecordSchema = z.object({
   output: z.array(z.string()),
   mpi: mpiResultSchema.nullable(),
   netpipe: z.array(netpipePointSchema).nullable(),
+  /** Profile shm: the core-to-core floor (ns) measured just before the run (shm-machine.ts). */
+  floorNs: z.number().positive().nullable().optional(),
 });
 export type RunRecord = z.output<typeof runRecordSchema>;
 

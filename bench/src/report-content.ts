@@ -1,5 +1,6 @@
 import { heading, paragraph, table, warning, type Block } from './blocks';
 import { idlePeersSection } from './idle-peers';
+import { shmMachineSection } from './shm-machine';
 import { figure1Charts, figure7Charts, metricChart, netpipeChart } from './charts';
 import { formatBytes, formatDuration, formatSize } from '#runtime/util/units';
 import type { RawReport } from './raw';
@@ -82,6 +83,7 @@ function targetsSection(raw: RawReport): Block[] {
     heading(2, 'freeflow BTL targets'),
     paragraph('Two ranks in two containers on one host (freeflow) against vader with both ranks in one namespace, measured side by side. A benchmark reports: it does not fail when a target is missed.'),
     table(targetsTable(raw, SHM_TARGETS)),
+    ...shmMachineSection(raw.machine.shm, raw.runs),
     ...idlePeersSection(raw.idlePeers),
   ];
   const ringSize = raw.machine.freeflow.ringSizeBytes;

@@ -248,12 +248,78 @@ FF_API void ff_pair_verdict_remove(int dirfd, const ff_job_key_t *key, uint64_t 
 FF_API void ff_status_reason(ff_status_t status, const char *prefix, char *buf, size_t len);
 
 /* ------------------------------------------------------------------------------------------------ */
+/* The machine: CPU features and caches, and the shared-memory choices made from them (cpu.c, copy.c,  */
+/* tuning.c). Sizes that suit one CPU's caches starve another's, so they are derived, not fixed.      */
+
+typedef struct ff_cpu_info {
+    char vendor[16];          /* cpuid vendor string, e.g. "AuthenticAMD" */
+    char model[64];           /* brand string, e.g. "AMD EPYC" (what lscpu shows) */
+    uint32_t family, model_number, stepping;
+    uint32_t line_bytes;      /* cache line (64 when unknown) */
+    uint32_t l1d_bytes;       /* per core; 0 when unknown */
+    uint32_t l2_bytes;        /* per core; 0 when unknown */
+    uint32_t l3_bytes;        /* the L3 this core shares; 0 when unknown or implausible */
+    const char *cache_source; /* where the sizes came from: "sysfs", "cpuid", "sysconf" or "none" */
+    bool sse2, avx2, avx512f, avx512bw, erms, fsrm, hypervisor;
+} ff_cpu_info_t;
+
+/* Reads the running CPU: cpuid for vendor, model and features; cache sizes from
+ * /sys/devices/system/cpu/cpu0/cache, else cpuid's cache leaves (4 on Intel, 0x8000001D on AMD), else
+ * sysconf. Never fails: what cannot be read is 0 / false. */
+FF_API void ff_cpu_info_read(ff_cpu_info_t *cpu);
+/* The features that steer the choices, space-separated ("erms fsrm avx2 avx512f ..."); returns the
+ * length snprintf would write. */
+FF_API int ff_cpu_flags_string(const ff_cpu_info_t *cpu, char *buf, size_t len);
+
+typedef enum ff_copy_kind {
+    FF_COPY_AUTO = 0,  /* choose from the CPU (ff_shm_tuning_choose) */
+    FF_COPY_LIBC,      /* glibc memcpy */
+    FF_COPY_BLOCKS,    /* fixed 256-byte blocks of plain vector moves (no rep movsb) */
+    FF_COPY_MOVSB,     /* rep movsb (fast with ERMS/FSRM) */
+    FF_COPY_AVX2,      /* 32-byte vector loop */
+    FF_COPY_AVX512,    /* 64-byte vector loop */
+    FF_COPY_NT,        /* 32-byte non-temporal stores: for destinations nobody reads soon */
+    FF_COPY_KIND_COUNT
+} ff_copy_kind_t;
+
+typedef void (*ff_copy_fn_t)(void *dst, const void *src, size_t len);
+
+FF_API const char *ff_copy_kind_name(ff_copy_kind_t kind);
+/* Parses a name from ff_copy_kind_name; FF_ERR_INVALID_ARGUMENT for anything else. */
+FF_API ff_status_t ff_copy_kind_parse(const char *name, ff_copy_kind_t *kind);
+/* The routine of a kind, or NULL when the CPU lacks what it needs (or for FF_COPY_AUTO). */
+FF_API ff_copy_fn_t ff_copy_routine(ff_copy_kind_t kind, const ff_cpu_info_t *cpu);
+/* Makes ff_copy use `kind` for the whole process; call once before copying (not thread-safe against
+ * concurrent copies). FF_ERR_INVALID_ARGUMENT when the CPU cannot run it. */
+FF_API ff_status_t ff_copy_use(ff_copy_kind_t kind, const ff_cpu_info_t *cpu);
+
+/* What the shared-memory path uses on this machine. Each field can be given by the caller (non-zero,
+ * FF_COPY_AUTO for copy) and is then kept if valid; zero fields are chosen from the CPU. */
+typedef struct ff_shm_tuning {
+    uint32_t fragment_size;   /* bytes of one pipelined fragment of a large message */
+    uint32_t ring_size;       /* data bytes of one ring (a power of two) */
+    ff_copy_kind_t copy;      /* the bulk copy into the ring */
+    const char *why;          /* one line: the rule that chose them */
+} ff_shm_tuning_t;
+
+#define FF_RING_SIZE_MIN (64u * 1024u)
+#define FF_RING_SIZE_MAX (1u << 30)
+#define FF_FRAGMENT_MIN (4u * 1024u)
+
+/* Fills the zero / AUTO fields of `tuning` from `cpu`, then checks all of them: ring_size a power of two
+ * in [FF_RING_SIZE_MIN, FF_RING_SIZE_MAX], fragment_size in [FF_FRAGMENT_MIN, ring_size / 4], copy
+ * runnable on this CPU. FF_ERR_INVALID_ARGUMENT (with `error` naming the field and the fix) otherwise. */
+FF_API ff_status_t ff_shm_tuning_choose(const ff_cpu_info_t *cpu, ff_shm_tuning_t *tuning, char *error,
+                                        size_t error_len);
+
+/* ------------------------------------------------------------------------------------------------ */
 /* Rings                                                                                             */
 /* The data path is C11 (_Atomic, inline release/acquire operations): C++ callers such as the Node
  * addon see everything above, which is all they bind. */
 #ifndef __cplusplus
 
-/* Copies `len` bytes into or out of a ring at a steady speed (no `rep movsb`); for bulk payloads. */
+/* Copies `len` bytes into a ring with the routine chosen by ff_copy_use (default: FF_COPY_BLOCKS);
+ * for bulk payloads. */
 FF_API void ff_copy(void *restrict dst, const void *restrict src, size_t len);
 
 /* Record header: one 64-bit word, published last with a release store. Zero means "nothing yet".

@@ -1,0 +1,552 @@
+/*
+ * ffbench_ring: large-message bandwidth through the real segment and ring code, without MPI (issue 10
+ * item 1). Two processes pinned to two cores: the producer cuts each message into fragments and copies
+ * them into the ring with a chosen copy routine (as the BTL's prepare_src does, data cache-line aligned
+ * behind a 32-byte header like ob1's), the consumer copies each fragment out to its message buffer with
+ * memcpy (as ob1's receive callback does) and releases it. Every configuration (fragment size, ring
+ * size, copy routine) is a fresh pair of processes and a fresh ring, timed in batches of messages
+ * (the producer's view of the pipeline's steady rate) whose median is the configuration's figure; rounds
+ * interleave all configurations. Beside every round: the core-to-core floor, a cache-line ping-pong
+ * between the same two cores (half round trip), which tells how the hypervisor placed them (SMT
+ * siblings, one core complex, two).
+ *
+ *   ffbench_ring [--size 4M] [--fragments 32K,64K] [--rings 256K,512K] [--copies blocks,movsb,auto]
+ *                [--rounds 5] [--batches 16] [--batch-messages 2] [--cpus 0,1] [--json]
+ *   ffbench_ring --describe [--json]        the CPU, its caches and what freeflow chooses on it
+ *   ffbench_ring --floor [--cpus 0,1] [--json]   the core-to-core floor alone (ffbench's shm profile
+ *                                               measures it beside every repetition)
+ */
+#define _GNU_SOURCE
+#include "freeflow.h"
+
+#include <errno.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+enum { MAX_LIST = 8, MAX_ROUNDS = 100, MAX_BATCHES = 1000, HEADER = 32, FLOOR_TRIPS = 2000, FLOOR_BATCHES = 15 };
+
+struct options {
+    uint32_t size;
+    uint32_t fragments[MAX_LIST], rings[MAX_LIST];
+    ff_copy_kind_t copies[MAX_LIST];
+    size_t fragment_count, ring_count, copy_count;
+    unsigned rounds, batches, batch_messages;
+    int cpus[2];
+    int json;
+    int describe;   /* only the CPU and the choices */
+    int floor_only; /* only the core-to-core floor */
+};
+
+static void usage_error(const char *what)
+{
+    fprintf(stderr,
+            "ffbench_ring: %s\nusage: ffbench_ring [--size 4M] [--fragments 32K,64K] [--rings 256K,512K] "
+            "[--copies blocks,movsb,avx2,avx512,nt,libc,auto] [--rounds N] [--batches N] [--batch-messages N] "
+            "[--cpus A,B] [--json]\n       ffbench_ring --describe [--json]\n       ffbench_ring --floor [--cpus A,B] [--json]\n",
+            what);
+    exit(2);
+}
+
+static uint32_t parse_size(const char *text, const char *option)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(text, &end, 10);
+    if (*end == 'K' || *end == 'k') {
+        v <<= 10;
+        ++end;
+    } else if (*end == 'M' || *end == 'm') {
+        v <<= 20;
+        ++end;
+    }
+    if (errno || end == text || *end || v == 0 || v > (1ull << 30)) {
+        char message[160];
+        snprintf(message, sizeof(message), "%s wants sizes like 64K or 4M (at most 1G), got '%s'", option, text);
+        usage_error(message);
+    }
+    return (uint32_t) v;
+}
+
+static unsigned parse_unsigned(const char *text, const char *option, unsigned max)
+{
+    char *end;
+    errno = 0;
+    unsigned long v = strtoul(text, &end, 10);
+    if (errno || end == text || *end || v == 0 || v > max) {
+        char message[160];
+        snprintf(message, sizeof(message), "%s wants a whole number from 1 to %u, got '%s'", option, max, text);
+        usage_error(message);
+    }
+    return (unsigned) v;
+}
+
+static size_t parse_sizes(char *value, const char *option, uint32_t *out)
+{
+    size_t n = 0;
+    for (char *save = NULL, *item = strtok_r(value, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
+        if (n == MAX_LIST) {
+            usage_error("a list takes at most 8 items");
+        }
+        out[n++] = parse_size(item, option);
+    }
+    return n;
+}
+
+static void parse_options(int argc, char **argv, struct options *o)
+{
+    *o = (struct options) {.size = 4u << 20, .fragments = {32u << 10, 64u << 10}, .fragment_count = 2,
+                           .rings = {256u << 10, 512u << 10}, .ring_count = 2,
+                           .copies = {FF_COPY_BLOCKS, FF_COPY_MOVSB, FF_COPY_AUTO}, .copy_count = 3,
+                           .rounds = 5, .batches = 16, .batch_messages = 2, .cpus = {0, 1}};
+    for (int i = 1; i < argc; ++i) {
+        const char *arg = argv[i];
+        if (!strcmp(arg, "--json")) {
+            o->json = 1;
+            continue;
+        }
+        if (!strcmp(arg, "--describe")) {
+            o->describe = 1;
+            continue;
+        }
+        if (!strcmp(arg, "--floor")) {
+            o->floor_only = 1;
+            continue;
+        }
+        if (i + 1 >= argc) {
+            char message[96];
+            snprintf(message, sizeof(message), "unknown option or missing value: '%s'", arg);
+            usage_error(message);
+        }
+        char *value = argv[++i];
+        if (!strcmp(arg, "--size")) {
+            o->size = parse_size(value, arg);
+        } else if (!strcmp(arg, "--fragments")) {
+            o->fragment_count = parse_sizes(value, arg, o->fragments);
+        } else if (!strcmp(arg, "--rings")) {
+            o->ring_count = parse_sizes(value, arg, o->rings);
+        } else if (!strcmp(arg, "--copies")) {
+            o->copy_count = 0;
+            for (char *save = NULL, *item = strtok_r(value, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
+                if (o->copy_count == MAX_LIST || ff_copy_kind_parse(item, &o->copies[o->copy_count]) != FF_OK) {
+                    usage_error("--copies takes up to 8 of auto, libc, blocks, movsb, avx2, avx512, nt");
+                }
+                ++o->copy_count;
+            }
+        } else if (!strcmp(arg, "--rounds")) {
+            o->rounds = parse_unsigned(value, arg, MAX_ROUNDS);
+        } else if (!strcmp(arg, "--batches")) {
+            o->batches = parse_unsigned(value, arg, MAX_BATCHES);
+        } else if (!strcmp(arg, "--batch-messages")) {
+            o->batch_messages = parse_unsigned(value, arg, 1000);
+        } else if (!strcmp(arg, "--cpus")) {
+            if (sscanf(value, "%d,%d", &o->cpus[0], &o->cpus[1]) != 2 || o->cpus[0] < 0 || o->cpus[1] < 0) {
+                usage_error("--cpus wants two CPU numbers, e.g. 0,1");
+            }
+        } else {
+            char message[96];
+            snprintf(message, sizeof(message), "unknown option '%s'", arg);
+            usage_error(message);
+        }
+    }
+    if (!o->fragment_count || !o->ring_count || !o->copy_count) {
+        usage_error("--fragments, --rings and --copies must not be empty");
+    }
+}
+
+static void pin(int cpu)
+{
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    if (sched_setaffinity(0, sizeof(set), &set) != 0) {
+        fprintf(stderr, "ffbench_ring: cannot pin to CPU %d: %s (use --cpus)\n", cpu, strerror(errno));
+        exit(1);
+    }
+}
+
+static double now_ns(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double) t.tv_sec * 1e9 + (double) t.tv_nsec;
+}
+
+static void die(const char *what, ff_status_t status)
+{
+    fprintf(stderr, "ffbench_ring: %s: %s (%s)\n", what, ff_status_name(status), ff_status_describe(status));
+    exit(1);
+}
+
+static int compare_double(const void *a, const void *b)
+{
+    const double x = *(const double *) a, y = *(const double *) b;
+    return (x > y) - (x < y);
+}
+
+static double median(const double *values, unsigned n, double *min, double *max)
+{
+    double *sorted = malloc(n * sizeof(double));
+    if (!sorted) {
+        perror("malloc");
+        exit(1);
+    }
+    memcpy(sorted, values, n * sizeof(double));
+    qsort(sorted, n, sizeof(double), compare_double);
+    *min = sorted[0];
+    *max = sorted[n - 1];
+    const double m = n % 2 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2;
+    free(sorted);
+    return m;
+}
+
+static void *buffer(size_t bytes)
+{
+    void *p = NULL;
+    if (posix_memalign(&p, 4096, bytes) != 0) {
+        perror("posix_memalign");
+        exit(1);
+    }
+    memset(p, 0x5a, bytes);
+    return p;
+}
+
+/* ---- the core-to-core floor ---------------------------------------------------------------------- */
+
+/* Half round trip of one cache line bounced between the two cores, ns: median of batches. */
+static double floor_ns(const struct options *o)
+{
+    _Atomic uint64_t *line = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (line == MAP_FAILED) {
+        perror("mmap");
+        exit(1);
+    }
+    atomic_store(line, 0);
+    const uint64_t total = (uint64_t) FLOOR_TRIPS * (FLOOR_BATCHES + 1);
+    pid_t child = fork();
+    if (child < 0) {
+        perror("fork");
+        exit(1);
+    }
+    if (child == 0) {
+        pin(o->cpus[1]);
+        for (uint64_t i = 0; i < total; ++i) {
+            /* acquire/release: a ping-pong of one word; the orderings only keep the compiler honest */
+            while (atomic_load_explicit(line, memory_order_acquire) != 2 * i + 1) {
+            }
+            atomic_store_explicit(line, 2 * i + 2, memory_order_release);
+        }
+        _exit(0);
+    }
+    pin(o->cpus[0]);
+    double batch_ns[FLOOR_BATCHES];
+    uint64_t value = 0;
+    for (unsigned b = 0; b <= FLOOR_BATCHES; ++b) {
+        const double start = now_ns();
+        for (unsigned i = 0; i < FLOOR_TRIPS; ++i) {
+            atomic_store_explicit(line, ++value, memory_order_release);
+            while (atomic_load_explicit(line, memory_order_acquire) != value + 1) {
+            }
+            ++value;
+        }
+        if (b) { /* the first batch warms up */
+            batch_ns[b - 1] = (now_ns() - start) / FLOOR_TRIPS / 2;
+        }
+    }
+    int status;
+    waitpid(child, &status, 0);
+    munmap((void *) line, 4096);
+    double lo, hi;
+    return median(batch_ns, FLOOR_BATCHES, &lo, &hi);
+}
+
+/* ---- one configuration ----------------------------------------------------------------------------- */
+
+/* GB/s of one configuration: the median of its batches. */
+static double run_config(const struct options *o, uint32_t fragment, uint32_t ring, ff_copy_fn_t copy)
+{
+    char dir[] = "/dev/shm/ffbench-ring-XXXXXX";
+    if (!mkdtemp(dir)) {
+        fprintf(stderr, "ffbench_ring: cannot make a directory in /dev/shm: %s\n", strerror(errno));
+        exit(1);
+    }
+    const ff_job_key_t key = {{0xfb, 0x0d, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14}};
+    ff_segment_config_t config = {.dir = dir, .key = key, .ring_size = ring, .max_rings = 1, .owner_id = 2};
+    ff_segment_t *consumer_seg = NULL;
+    ff_status_t status = ff_host_id_read(dir, &config.host);
+    if (status == FF_OK) {
+        status = ff_segment_create(&config, &consumer_seg);
+    }
+    uint32_t index = 0;
+    if (status == FF_OK) {
+        status = ff_segment_ring_claim(consumer_seg, 1, &index);
+    }
+    if (status != FF_OK) {
+        die("creating the segment", status);
+    }
+    ff_segment_unlink(consumer_seg);
+    rmdir(dir);
+
+    const unsigned messages = (o->batches + 1) * o->batch_messages;
+    const uint32_t per_fragment = fragment - HEADER;
+    int done[2];
+    if (pipe(done) != 0) {
+        perror("pipe");
+        exit(1);
+    }
+    pid_t child = fork();
+    if (child < 0) {
+        perror("fork");
+        exit(1);
+    }
+    if (child == 0) {
+        pin(o->cpus[1]);
+        ff_ring_rx_t rx;
+        if ((status = ff_ring_rx_open(&rx, consumer_seg, index)) != FF_OK) {
+            die("opening the ring", status);
+        }
+        uint8_t *dst = buffer(o->size);
+        for (unsigned m = 0; m < messages; ++m) {
+            for (uint32_t offset = 0; offset < o->size;) {
+                ff_ring_record_t record;
+                while (!ff_ring_peek(&rx, &record)) {
+                    if (rx.broken) {
+                        _exit(3);
+                    }
+                }
+                const uint32_t len = record.len - HEADER;
+                memcpy(dst + offset, (uint8_t *) record.data + HEADER, len);
+                offset += len;
+                ff_ring_consume(&rx);
+            }
+        }
+        (void) !write(done[1], "d", 1);
+        _exit(0);
+    }
+    pin(o->cpus[0]);
+    ff_ring_tx_t tx;
+    if ((status = ff_ring_tx_open(&tx, consumer_seg, index, 1)) != FF_OK) {
+        die("opening the ring", status);
+    }
+    uint8_t *src = buffer(o->size);
+    double *batch_gbps = malloc(o->batches * sizeof(double));
+    double start = now_ns();
+    for (unsigned m = 0; m < messages; ++m) {
+        for (uint32_t offset = 0; offset < o->size;) {
+            const uint32_t len = o->size - offset < per_fragment ? o->size - offset : per_fragment;
+            uint8_t *payload;
+            while (!(payload = ff_ring_reserve_placed(&tx, len + HEADER, true, HEADER))) {
+            }
+            memset(payload, 0, HEADER);
+            copy(payload + HEADER, src + offset, len);
+            ff_ring_commit(&tx, payload, len + HEADER, len + HEADER, 1);
+            offset += len;
+        }
+        if ((m + 1) % o->batch_messages == 0) {
+            const double end = now_ns();
+            const unsigned batch = (m + 1) / o->batch_messages;
+            if (batch > 1) { /* the first batch warms up */
+                batch_gbps[batch - 2] = (double) o->size * o->batch_messages / (end - start);
+            }
+            start = end;
+        }
+    }
+    char byte;
+    if (read(done[0], &byte, 1) != 1) {
+        fprintf(stderr, "ffbench_ring: the consumer failed\n");
+        exit(1);
+    }
+    int child_status;
+    waitpid(child, &child_status, 0);
+    close(done[0]);
+    close(done[1]);
+    free(src);
+    ff_segment_close(consumer_seg);
+    double lo, hi;
+    const double gbps = median(batch_gbps, o->batches, &lo, &hi);
+    free(batch_gbps);
+    return gbps;
+}
+
+static double load_average(void)
+{
+    double load = -1;
+    FILE *f = fopen("/proc/loadavg", "r");
+    if (f) {
+        if (fscanf(f, "%lf", &load) != 1) {
+            load = -1;
+        }
+        fclose(f);
+    }
+    return load;
+}
+
+static void json_string(const char *s)
+{
+    putchar('"');
+    for (; *s; ++s) {
+        if (*s == '"' || *s == '\\') {
+            putchar('\\');
+        }
+        if ((unsigned char) *s >= 0x20) {
+            putchar(*s);
+        }
+    }
+    putchar('"');
+}
+
+int main(int argc, char **argv)
+{
+    struct options o;
+    parse_options(argc, argv, &o);
+    ff_cpu_info_t cpu;
+    ff_cpu_info_read(&cpu);
+    ff_shm_tuning_t chosen = {0};
+    char error[256];
+    if (ff_shm_tuning_choose(&cpu, &chosen, error, sizeof(error)) != FF_OK) {
+        fprintf(stderr, "ffbench_ring: %s\n", error);
+        return 1;
+    }
+    char flags[160];
+    ff_cpu_flags_string(&cpu, flags, sizeof(flags));
+    if (o.describe) {
+        if (o.json) {
+            printf("{\"benchmark\":\"ffbench_ring\",\"version\":1,\"cpu\":{\"model\":");
+            json_string(cpu.model);
+            printf(",\"vendor\":");
+            json_string(cpu.vendor);
+            printf(",\"family\":%u,\"model_number\":%u,\"flags\":", cpu.family, cpu.model_number);
+            json_string(flags);
+            printf(",\"l1d_bytes\":%u,\"l2_bytes\":%u,\"l3_bytes\":%u,\"cache_source\":\"%s\"},", cpu.l1d_bytes,
+                   cpu.l2_bytes, cpu.l3_bytes, cpu.cache_source);
+            printf("\"chosen\":{\"fragment_size\":%u,\"ring_size\":%u,\"copy\":\"%s\",\"why\":", chosen.fragment_size,
+                   chosen.ring_size, ff_copy_kind_name(chosen.copy));
+            json_string(chosen.why);
+            printf("}}\n");
+        } else {
+            printf("CPU %s (%s family %u model %u; %s; L1d %u K, L2 %u K, L3 %u K from %s)\nchosen: fragment %u, ring "
+                   "%u, copy %s (%s)\n", cpu.model, cpu.vendor, cpu.family, cpu.model_number, flags, cpu.l1d_bytes >> 10,
+                   cpu.l2_bytes >> 10, cpu.l3_bytes >> 10, cpu.cache_source, chosen.fragment_size, chosen.ring_size,
+                   ff_copy_kind_name(chosen.copy), chosen.why);
+        }
+        return 0;
+    }
+    if (o.floor_only) {
+        const double ns = floor_ns(&o);
+        if (o.json) {
+            printf("{\"benchmark\":\"ffbench_ring\",\"version\":1,\"floor_ns\":%.1f,\"cpus\":[%d,%d]}\n", ns, o.cpus[0],
+                   o.cpus[1]);
+        } else {
+            printf("core-to-core floor (cache-line ping-pong, half round trip) CPUs %d,%d: %.1f ns\n", o.cpus[0], o.cpus[1], ns);
+        }
+        return 0;
+    }
+    ff_copy_kind_t kinds[MAX_LIST];
+    ff_copy_fn_t routines[MAX_LIST];
+    for (size_t c = 0; c < o.copy_count; ++c) {
+        kinds[c] = o.copies[c] == FF_COPY_AUTO ? chosen.copy : o.copies[c];
+        routines[c] = ff_copy_routine(kinds[c], &cpu);
+        if (!routines[c]) {
+            fprintf(stderr, "ffbench_ring: this CPU cannot run the %s copy\n", ff_copy_kind_name(kinds[c]));
+            return 2;
+        }
+    }
+    for (size_t f = 0; f < o.fragment_count; ++f) {
+        for (size_t r = 0; r < o.ring_count; ++r) {
+            if (o.fragments[f] > o.rings[r] / 4 || o.fragments[f] <= HEADER) {
+                fprintf(stderr, "ffbench_ring: fragment %u does not fit ring %u (at most a quarter)\n", o.fragments[f],
+                        o.rings[r]);
+                return 2;
+            }
+        }
+    }
+    const size_t configs = o.fragment_count * o.ring_count * o.copy_count;
+    double *gbps = calloc(o.rounds * configs, sizeof(double));
+    double floors[MAX_ROUNDS];
+    const double load_before = load_average();
+    for (unsigned round = 0; round < o.rounds; ++round) {
+        floors[round] = floor_ns(&o);
+        size_t k = 0;
+        for (size_t f = 0; f < o.fragment_count; ++f) {
+            for (size_t r = 0; r < o.ring_count; ++r) {
+                for (size_t c = 0; c < o.copy_count; ++c, ++k) {
+                    gbps[round * configs + k] = run_config(&o, o.fragments[f], o.rings[r], routines[c]);
+                    if (!o.json) {
+                        fprintf(stderr, "round %u floor %.0f ns fragment %u ring %u copy %s: %.2f GB/s\n", round + 1,
+                                floors[round], o.fragments[f], o.rings[r], ff_copy_kind_name(kinds[c]),
+                                gbps[round * configs + k]);
+                    }
+                }
+            }
+        }
+    }
+    const double load_after = load_average();
+    double lo, hi;
+    if (o.json) {
+        printf("{\"benchmark\":\"ffbench_ring\",\"version\":1,\"cpu\":{\"model\":");
+        json_string(cpu.model);
+        printf(",\"vendor\":");
+        json_string(cpu.vendor);
+        printf(",\"family\":%u,\"model_number\":%u,\"flags\":", cpu.family, cpu.model_number);
+        json_string(flags);
+        printf(",\"l1d_bytes\":%u,\"l2_bytes\":%u,\"l3_bytes\":%u,\"cache_source\":\"%s\"},", cpu.l1d_bytes,
+               cpu.l2_bytes, cpu.l3_bytes, cpu.cache_source);
+        printf("\"chosen\":{\"fragment_size\":%u,\"ring_size\":%u,\"copy\":\"%s\",\"why\":", chosen.fragment_size,
+               chosen.ring_size, ff_copy_kind_name(chosen.copy));
+        json_string(chosen.why);
+        printf("},\"size\":%u,\"load_before\":%.2f,\"load_after\":%.2f,\"rounds\":%u,\"batches\":%u,"
+               "\"batch_messages\":%u,\"floor_ns\":[",
+               o.size, load_before, load_after, o.rounds, o.batches, o.batch_messages);
+        for (unsigned r = 0; r < o.rounds; ++r) {
+            printf("%s%.1f", r ? "," : "", floors[r]);
+        }
+        printf("],\"results\":[");
+    } else {
+        printf("CPU %s (%s family %u model %u; %s; L1d %u K, L2 %u K, L3 %u K from %s)\n", cpu.model, cpu.vendor,
+               cpu.family, cpu.model_number, flags, cpu.l1d_bytes >> 10, cpu.l2_bytes >> 10, cpu.l3_bytes >> 10,
+               cpu.cache_source);
+        printf("chosen: fragment %u, ring %u, copy %s (%s)\n", chosen.fragment_size, chosen.ring_size,
+               ff_copy_kind_name(chosen.copy), chosen.why);
+        const double floor_median = median(floors, o.rounds, &lo, &hi);
+        printf("%u B messages, %u rounds, load %.2f before, %.2f after; core-to-core floor %.0f ns [%.0f-%.0f]\n", o.size,
+               o.rounds, load_before, load_after, floor_median, lo, hi);
+        printf("%9s %9s %-7s %9s %15s  per round\n", "fragment", "ring", "copy", "GB/s", "[min-max]");
+    }
+    size_t k = 0;
+    for (size_t f = 0; f < o.fragment_count; ++f) {
+        for (size_t r = 0; r < o.ring_count; ++r) {
+            for (size_t c = 0; c < o.copy_count; ++c, ++k) {
+                double values[MAX_ROUNDS];
+                for (unsigned round = 0; round < o.rounds; ++round) {
+                    values[round] = gbps[round * configs + k];
+                }
+                if (o.json) {
+                    printf("%s{\"fragment_size\":%u,\"ring_size\":%u,\"copy\":\"%s\",\"gb_s\":[", k ? "," : "",
+                           o.fragments[f], o.rings[r], ff_copy_kind_name(kinds[c]));
+                    for (unsigned round = 0; round < o.rounds; ++round) {
+                        printf("%s%.3f", round ? "," : "", values[round]);
+                    }
+                    printf("]}");
+                } else {
+                    const double m = median(values, o.rounds, &lo, &hi);
+                    printf("%9u %9u %-7s %9.2f %6.2f-%-8.2f ", o.fragments[f], o.rings[r], ff_copy_kind_name(kinds[c]),
+                           m, lo, hi);
+                    for (unsigned round = 0; round < o.rounds; ++round) {
+                        printf(" %.1f", values[round]);
+                    }
+                    printf("\n");
+                }
+            }
+        }
+    }
+    if (o.json) {
+        printf("]}\n");
+    }
+    free(gbps);
+    return 0;
+}

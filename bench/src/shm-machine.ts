@@ -1,0 +1,157 @@
+import { execFile } from 'node:child_process';
+import * as path from 'node:path';
+import { promisify } from 'node:util';
+import { z } from 'zod';
+import { REPO_ROOT } from '#runtime/util/repo-root';
+import { heading, paragraph, table, type Block, type Table } from './blocks';
+import { formatNumber } from './format';
+import { spreadOf, type Spread } from './statistics';
+
+/**
+ * The shared-memory side of the machine (issue 10 item 3), from bench/ring/ffbench_ring: the CPU, its
+ * features and caches and what the freeflow BTL chooses on it (fragment and ring size, copy routine:
+ * native/src/tuning.c), and the core-to-core floor, a cache-line ping-pong between cores 0 and 1 measured
+ * on the host before every run of the shm profile. The hypervisor places the two vCPUs of this project's
+ * VMs on SMT siblings, one core complex or two at different times (25, 58 or 250 ns half round trip), and
+ * every figure moves with it: the floor tells which placement each run had.
+ */
+export const FFBENCH_RING = path.join(REPO_ROOT, 'build', 'bin', 'ffbench_ring');
+
+export const shmMachineSchema = z.object({
+  cpu: z.object({
+    model: z.string(),
+    vendor: z.string(),
+    family: z.number().int().nonnegative(),
+    modelNumber: z.number().int().nonnegative(),
+    flags: z.string(),
+    l1dBytes: z.number().int().nonnegative(),
+    l2Bytes: z.number().int().nonnegative(),
+    l3Bytes: z.number().int().nonnegative(),
+    cacheSource: z.string(),
+  }),
+  chosen: z.object({ fragmentSize: z.number().int().positive(), ringSize: z.number().int().positive(), copy: z.string(), why: z.string() }),
+});
+export type ShmMachine = z.output<typeof shmMachineSchema>;
+
+/** ffbench_ring --describe --json, as it prints it (snake case). */
+const describeOutputSchema = z.object({
+  benchmark: z.literal('ffbench_ring'),
+  version: z.literal(1),
+  cpu: z.object({
+    model: z.string(),
+    vendor: z.string(),
+    family: z.number().int().nonnegative(),
+    model_number: z.number().int().nonnegative(),
+    flags: z.string(),
+    l1d_bytes: z.number().int().nonnegative(),
+    l2_bytes: z.number().int().nonnegative(),
+    l3_bytes: z.number().int().nonnegative(),
+    cache_source: z.string(),
+  }),
+  chosen: z.object({ fragment_size: z.number().int().positive(), ring_size: z.number().int().positive(), copy: z.string(), why: z.string() }),
+});
+
+const floorOutputSchema = z.object({ benchmark: z.literal('ffbench_ring'), version: z.literal(1), floor_ns: z.number().positive() });
+
+/** Parses `ffbench_ring --describe --json`; null for anything else. */
+export function parseShmMachine(text: string): ShmMachine | null {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    return null;
+  }
+  const parsed = describeOutputSchema.safeParse(json);
+  if (!parsed.success) return null;
+  const { cpu, chosen } = parsed.data;
+  return {
+    cpu: { model: cpu.model, vendor: cpu.vendor, family: cpu.family, modelNumber: cpu.model_number, flags: cpu.flags, l1dBytes: cpu.l1d_bytes, l2Bytes: cpu.l2_bytes, l3Bytes: cpu.l3_bytes, cacheSource: cpu.cache_source },
+    chosen: { fragmentSize: chosen.fragment_size, ringSize: chosen.ring_size, copy: chosen.copy, why: chosen.why },
+  };
+}
+
+/** Parses `ffbench_ring --floor --json`: the half round trip in ns, or null. */
+export function parseFloor(text: string): number | null {
+  try {
+    const parsed = floorOutputSchema.safeParse(JSON.parse(text));
+    return parsed.success ? parsed.data.floor_ns : null;
+  } catch {
+    return null;
+  }
+}
+
+async function ffbenchRing(args: readonly string[]): Promise<string | null> {
+  try {
+    const { stdout } = await promisify(execFile)(FFBENCH_RING, [...args], { timeout: 30_000, maxBuffer: 1 << 20 });
+    return stdout;
+  } catch {
+    return null;
+  }
+}
+
+/** The CPU and the BTL's choices on it; null when ffbench_ring is not built or fails (the report says so). */
+export async function describeShmMachine(): Promise<ShmMachine | null> {
+  const out = await ffbenchRing(['--describe', '--json']);
+  return out === null ? null : parseShmMachine(out);
+}
+
+/** The core-to-core floor now, cores 0 and 1 (where the shm modes pin their ranks); null when it fails. */
+export async function measureFloor(): Promise<number | null> {
+  const out = await ffbenchRing(['--floor', '--cpus', '0,1', '--json']);
+  return out === null ? null : parseFloor(out);
+}
+
+/** What a floor says about where the hypervisor put the two vCPUs (the issue's 25, 58, 250 ns). */
+export function placementOf(floorNs: number): string {
+  if (floorNs < 40) return 'SMT siblings';
+  if (floorNs < 150) return 'one core complex';
+  return 'two core complexes';
+}
+
+/** Per repetition: the floors of its runs and the placement their median says. */
+export function floorRows(runs: readonly { repetition: number; floorNs?: number | null | undefined }[]): { repetition: number; floor: Spread | null; placement: string }[] {
+  const repetitions = [...new Set(runs.map((run) => run.repetition))].sort((a, b) => a - b);
+  return repetitions.map((repetition) => {
+    const floors = runs.filter((run) => run.repetition === repetition && typeof run.floorNs === 'number').map((run) => run.floorNs as number);
+    const floor = floors.length === 0 ? null : spreadOf(floors);
+    return { repetition, floor, placement: floor === null ? 'not measured' : placementOf(floor.median) };
+  });
+}
+
+export function floorTable(runs: readonly { repetition: number; floorNs?: number | null | undefined }[]): Table {
+  const rows = floorRows(runs).map((row) => [
+    String(row.repetition),
+    row.floor === null ? '-' : `${formatNumber(row.floor.median)} ns [${formatNumber(row.floor.min)}-${formatNumber(row.floor.max)}]`,
+    row.placement,
+  ]);
+  return { headers: ['repetition', 'core-to-core floor (half round trip)', 'placement'], rows, leftColumns: [0, 2] };
+}
+
+function kib(bytes: number): string {
+  return bytes >= 1 << 20 && bytes % (1 << 20) === 0 ? `${bytes >> 20} MiB` : `${Math.round(bytes / 1024)} KiB`;
+}
+
+/** The report's section: the CPU, the choices, the floor per repetition. Empty when nothing was recorded. */
+export function shmMachineSection(shm: ShmMachine | null | undefined, runs: readonly { repetition: number; floorNs?: number | null | undefined }[]): Block[] {
+  const measured = runs.some((run) => typeof run.floorNs === 'number');
+  if ((shm === null || shm === undefined) && !measured) return [];
+  const blocks: Block[] = [heading(3, 'The CPU, the choices made on it, and the core-to-core floor')];
+  if (shm !== null && shm !== undefined) {
+    const { cpu, chosen } = shm;
+    blocks.push(
+      paragraph(
+        `CPU ${cpu.model} (${cpu.vendor}, family ${cpu.family} model ${cpu.modelNumber}; ${cpu.flags}); caches from ${cpu.cacheSource}: L1d ${kib(cpu.l1dBytes)}, L2 ${kib(cpu.l2Bytes)}, L3 ${cpu.l3Bytes === 0 ? 'unknown' : kib(cpu.l3Bytes)}. ` +
+          `freeflow chose fragments of ${kib(chosen.fragmentSize)}, rings of ${kib(chosen.ringSize)} and the ${chosen.copy} copy (${chosen.why}); btl_freeflow_max_send_size, _ring_size and _copy override them.`,
+      ),
+    );
+  }
+  if (measured) {
+    blocks.push(
+      paragraph(
+        'The floor is a cache-line ping-pong between cores 0 and 1 (bench/ring/ffbench_ring --floor, median of 15 batches of 2,000 round trips), measured on the host before every run. Ratios are taken within a repetition, so both modes of a ratio had the placement of its row (within the spread shown).',
+      ),
+      table(floorTable(runs)),
+    );
+  }
+  return blocks;
+}
