@@ -399,12 +399,16 @@ static void test_bulk(void)
  * lost atomic update"): a fetch_and_op on a rank's own memory is a plain load-op-store under the
  * accumulate lock, which compare_and_swap never takes. --threads-mix puts both kinds on one word (the
  * erroneous program this subtest used to be; for showing that behaviour, not for the suite).
- * Checked: each word's total over all ranks is exact, every fetched value is possible, and the values the
- * SUM increments fetched on one target are distinct (a lost or doubled update shows). */
+ * Then every thread of every rank CAS-increments rank 0's hot word, where rank 0's own CAS meets all the
+ * others' (the lost update of docs/onesided.md showed there).
+ * Checked: each word's total over all ranks is exact, every fetched value is possible, the values the SUM
+ * increments fetched on one target are distinct, and the hot word's CAS increments fetched exactly 0..N-1
+ * (a lost or doubled update shows). --thread-rounds raises the count for a stress run. */
 typedef struct {
     int index, n;
     long long *fetched;
     int *target_of;
+    long long *hot; /* n/2 values fetched by the CAS increments of rank 0's hot word */
 } thread_job_t;
 
 static int thread_rounds; /* --thread-rounds N: increments per thread are 8 * N (default: --iterations) */
@@ -412,6 +416,25 @@ static int threads_mix;   /* --threads-mix: SUM and CAS increments on the same w
 
 static size_t sum_word(void) { return off_thr; }
 static size_t cas_word(void) { return threads_mix ? off_thr : off_thr + 8; }
+/* Rank 0's hot word: every thread of every rank CAS-increments it, so rank 0's own CAS (osc rdma's
+ * "local" path) meets its peers' as often as possible. */
+static size_t hot_word(void) { return off_thr + 16; }
+
+/* Increments the long long at `offset` of `target` by compare_and_swap until it sticks; returns the old
+ * value it added to. */
+static long long cas_increment(int target, size_t offset)
+{
+    long long seen = 0, next, old;
+    MPI_Fetch_and_op(NULL, &seen, MPI_LONG_LONG, target, at(target, offset), MPI_NO_OP, win);
+    MPI_Win_flush(target, win);
+    for (;;) {
+        next = seen + 1;
+        MPI_Compare_and_swap(&next, &seen, &old, MPI_LONG_LONG, target, at(target, offset), win);
+        MPI_Win_flush(target, win);
+        if (old == seen) return old;
+        seen = old;
+    }
+}
 
 static void *thread_main(void *arg)
 {
@@ -423,20 +446,12 @@ static void *thread_main(void *arg)
         if (i % 2 == 0) {
             MPI_Fetch_and_op(&one, &job->fetched[i], MPI_LONG_LONG, target, at(target, sum_word()), MPI_SUM, win);
         } else {
-            /* increment by compare_and_swap until it sticks: the fetched old value is what we added to */
-            long long seen = 0, next, old;
-            MPI_Fetch_and_op(NULL, &seen, MPI_LONG_LONG, target, at(target, cas_word()), MPI_NO_OP, win);
-            MPI_Win_flush(target, win);
-            for (;;) {
-                next = seen + 1;
-                MPI_Compare_and_swap(&next, &seen, &old, MPI_LONG_LONG, target, at(target, cas_word()), win);
-                MPI_Win_flush(target, win);
-                if (old == seen) break;
-                seen = old;
-            }
-            job->fetched[i] = old;
+            job->fetched[i] = cas_increment(target, cas_word());
         }
         MPI_Win_flush(target, win);
+    }
+    if (!threads_mix) {
+        for (int i = 0; i < job->n / 2; ++i) job->hot[i] = cas_increment(0, hot_word());
     }
     return NULL;
 }
@@ -462,21 +477,23 @@ static void test_threads(int provided)
         jobs[t].n = n;
         jobs[t].fetched = malloc(sizeof(long long) * (size_t) n);
         jobs[t].target_of = malloc(sizeof(int) * (size_t) n);
+        jobs[t].hot = malloc(sizeof(long long) * (size_t) n);
         pthread_create(&threads[t], NULL, thread_main, &jobs[t]);
     }
     for (int t = 0; t < THREADS; ++t) pthread_join(threads[t], NULL);
     MPI_Win_unlock_all(win);
     MPI_Barrier(MPI_COMM_WORLD);
-    long long counters[2];
+    long long counters[3];
     MPI_Win_lock(MPI_LOCK_SHARED, rank, 0, win);
     memcpy(&counters[0], base + sum_word(), sizeof(long long));
     memcpy(&counters[1], base + cas_word(), sizeof(long long));
+    memcpy(&counters[2], base + hot_word(), sizeof(long long));
     MPI_Win_unlock(rank, win);
     MPI_Barrier(MPI_COMM_WORLD);
     /* every rank adds n/2 * THREADS of each kind in total, spread over the targets */
     const long long per_kind = (long long) THREADS * (n / 2) * size;
-    long long totals[2] = {0, 0};
-    MPI_Allreduce(counters, totals, 2, MPI_LONG_LONG, MPI_SUM, MPI_COMM_WORLD);
+    long long totals[3] = {0, 0, 0};
+    MPI_Allreduce(counters, totals, 3, MPI_LONG_LONG, MPI_SUM, MPI_COMM_WORLD);
     if (threads_mix) {
         if (rank == 0 && totals[0] != 2 * per_kind)
             FAILF("threads (mixed on one word): counters add up to %lld, expected %lld", totals[0], 2 * per_kind);
@@ -485,6 +502,8 @@ static void test_threads(int provided)
             FAILF("threads: fetch_and_op counters add up to %lld, expected %lld", totals[0], per_kind);
         if (rank == 0 && totals[1] != per_kind)
             FAILF("threads: compare_and_swap counters add up to %lld, expected %lld", totals[1], per_kind);
+        if (rank == 0 && totals[2] != per_kind)
+            FAILF("threads: rank 0's hot word counts %lld compare_and_swap increments, expected %lld", totals[2], per_kind);
     }
     if (inject_fault && rank == 0) jobs[0].fetched[0] = -7;
     const long long limit = threads_mix ? 2 * per_kind : per_kind;
@@ -513,9 +532,30 @@ static void test_threads(int provided)
         }
     }
     free(seen);
+    if (!threads_mix) {
+        /* every CAS increment of the hot word, by any thread of any rank, fetched a different value */
+        const int mine = THREADS * (n / 2);
+        long long *all = malloc(sizeof(long long) * (size_t) mine * (size_t) size);
+        long long *local = malloc(sizeof(long long) * (size_t) mine);
+        for (int t = 0; t < THREADS; ++t) memcpy(local + t * (n / 2), jobs[t].hot, sizeof(long long) * (size_t) (n / 2));
+        MPI_Gather(local, mine, MPI_LONG_LONG, all, mine, MPI_LONG_LONG, 0, MPI_COMM_WORLD);
+        if (rank == 0) {
+            qsort(all, (size_t) mine * (size_t) size, sizeof(*all), compare_long_long);
+            for (size_t j = 0; j < (size_t) mine * (size_t) size; ++j) {
+                if (all[j] != (long long) j) {
+                    FAILF("threads: the CAS increments of rank 0's hot word did not fetch 0..%lld exactly once (position %zu holds %lld)",
+                          per_kind - 1, j, all[j]);
+                    break;
+                }
+            }
+        }
+        free(all);
+        free(local);
+    }
     for (int t = 0; t < THREADS; ++t) {
         free(jobs[t].fetched);
         free(jobs[t].target_of);
+        free(jobs[t].hot);
     }
 }
 
