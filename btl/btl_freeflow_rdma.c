@@ -939,18 +939,17 @@ static int issue(struct mca_btl_base_endpoint_t *btl_endpoint, ff_rdma_request_w
 {
     ff_rdma_endpoint_t *endpoint = (ff_rdma_endpoint_t *) btl_endpoint;
     mca_btl_base_module_t *btl = &mca_btl_freeflow_rdma_module.super;
-    if (OPAL_UNLIKELY(NULL == endpoint)) {
-        return OPAL_ERR_BAD_PARAM;
-    }
     if (NULL == remote_handle) {
-        /* osc rdma names its own rank's window memory (a "local base" peer: MPI_Win_create and dynamic
-         * windows) by its address alone, with no handle. An atomic on it must still be a CPU atomic here:
-         * refused, osc rdma would fall back to a plain compare-then-store under its accumulate lock, which
-         * other ranks' MPI_Compare_and_swap (lock-free CPU atomics through this module) never take, and an
-         * increment would be lost now and then (docs/onesided.md, "A lost atomic update"). Only for
-         * ourselves: the address comes from this process, not from a peer. */
+        /* osc rdma names memory it reaches with plain loads and stores (a "local base" peer: its own rank's
+         * window in MPI_Win_create and dynamic windows, every co-located rank's in MPI_Win_allocate windows
+         * of one node) by this process's address alone, with no handle. Atomics on it must be CPU atomics
+         * here, whoever the target: refused, osc rdma falls back to a plain compare-then-store under its
+         * accumulate lock, which MPI_Compare_and_swap through this module never takes, and increments are
+         * lost (docs/onesided.md, "A lost atomic update"). All or none: if only our own rank's CAS were
+         * atomic, the co-located ranks' plain ones would race with it. The address is this process's own
+         * (osc maps the memory), never a peer's word. */
         const bool atomic = FF_RDMA_AOP == req->op || FF_RDMA_AFOP == req->op || FF_RDMA_CSWAP == req->op;
-        if (NULL != endpoint->via || !atomic || !atomic_well_formed(req) || 0 == req->address) {
+        if (!atomic || !atomic_well_formed(req) || 0 == req->address) {
             return OPAL_ERR_BAD_PARAM;
         }
         uint64_t result = 0;
@@ -962,6 +961,9 @@ static int issue(struct mca_btl_base_endpoint_t *btl_endpoint, ff_rdma_request_w
         }
         cbfunc(btl, btl_endpoint, local_address, local_handle, cbcontext, cbdata, OPAL_SUCCESS);
         return OPAL_SUCCESS;
+    }
+    if (OPAL_UNLIKELY(NULL == endpoint)) {
+        return OPAL_ERR_BAD_PARAM;
     }
     req->version = FF_RDMA_WIRE_VERSION;
     req->region_index = remote_handle->index;
