@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Issue 9's one-sided targets with the project's own programs (no IMB needed; docs/onesided.md, "Cost"),
 # interleaved round by round:
-#   vader  2 ranks in one container (one namespace), btl self,vader: osc rdma over vader (CMA single copy)
+#   vader  2 ranks on the bare host (plain mpirun, one namespace), btl self,vader: osc rdma over vader (CMA)
 #   ff-2c  one rank in each of 2 containers of one host, ffrun's default: osc rdma over the freeflow BTL
 #   ffbench_rma (bench/onesided/rma_bench.c): put, get, accumulate at 8 B, 64 KiB, 4 MiB; latency (one
 #   operation + MPI_Win_flush) and bandwidth (32 operations per flush); and ffbench_shmwin_pingpong: the
@@ -22,8 +22,12 @@ run() { # mode round
   local mode=$1 round=$2
   case $mode in
     vader)
-      bin/ffrun -n 2 --containers-per-host 1 --slots-per-container 2 --mca btl self,vader --timeout 300 -- "$rma" >"$out/rma.vader.$round.log" 2>&1 || true
-      bin/ffrun -n 2 --containers-per-host 1 --slots-per-container 2 --mca btl self,vader --timeout 120 -- "$pingpong" --rounds 1 --iterations 20000 >"$out/shmwin.vader.$round.log" 2>&1 || true ;;
+      # plain mpirun on the host (issue 9: "vader's bandwidth on the bare host"): under ffrun vader runs
+      # with btl_vader_single_copy_mechanism none (host launches), has no RDMA then, and osc falls to pt2pt
+      timeout 300 mpirun --allow-run-as-root --oversubscribe --bind-to none -n 2 --mca pml ob1 --mca btl self,vader \
+        --mca osc ^ucx "$rma" >"$out/rma.vader.$round.log" 2>&1 || true
+      timeout 120 mpirun --allow-run-as-root --oversubscribe --bind-to none -n 2 --mca pml ob1 --mca btl self,vader \
+        "$pingpong" --rounds 1 --iterations 20000 >"$out/shmwin.vader.$round.log" 2>&1 || true ;;
     ff-2c)
       bin/ffrun -n 2 --containers-per-host 2 --slots-per-container 1 --timeout 300 -- "$rma" >"$out/rma.ff-2c.$round.log" 2>&1 || true
       bin/ffrun -n 2 --containers-per-host 2 --slots-per-container 1 --timeout 120 -- "$pingpong" --rounds 1 --iterations 20000 >"$out/shmwin.ff-2c.$round.log" 2>&1 || true ;;
