@@ -85,7 +85,7 @@ typedef struct ff_rdma_request_wire {
     uint64_t operand2; /* cswap: new value */
     uint32_t atomic_op;
     uint32_t reserved2;
-    uint64_t origin_id; /* who asks: believed only on the handoff sockets, which do not tell (a ring does) */
+    uint64_t origin_id; /* who asks: believed only on handoff sockets and router routes, which do not tell (a ring does) */
 } ff_rdma_request_wire_t;
 
 typedef struct ff_rdma_response_wire {
@@ -138,7 +138,8 @@ typedef struct ff_rdma_view {
 /* The rdma module's view of a peer: its own object, so ob1 (which only uses RDMA through an endpoint
  * that also carries its sends) never mistakes it for another module's endpoint. Requests and responses
  * travel as ordinary fragments of the module that reaches the peer: the shm module (rings) for peers of
- * this host, the handoff module (sockets, path `h`) for peers of other hosts. */
+ * this host, the handoff module (sockets, path `h`) or the router module (routes through the agents, path
+ * `r`) for peers of other hosts. */
 typedef struct ff_rdma_endpoint {
     opal_list_item_t super;
     uint64_t peer_id;
@@ -256,8 +257,8 @@ void mca_btl_freeflow_rdma_register(void)
     rdma.enabled = true;
     (void) mca_base_component_var_register(&c->super.btl_version, "rdma",
                                            "Offer RDMA operations (put, get, atomics) between ranks that reach each "
-                                           "other through freeflow (shared memory rings, or the handoff sockets of "
-                                           "path h), executed by the target, so that MPI one-sided communication "
+                                           "other through freeflow (shared memory rings, the handoff sockets of "
+                                           "path h, or the router routes of path r), executed by the target, so that MPI one-sided communication "
                                            "(osc rdma) works across containers and hosts (docs/onesided.md). Must be "
                                            "the same on every rank. 0 leaves windows between containers to other "
                                            "components (osc pt2pt).",
@@ -411,6 +412,10 @@ bool mca_btl_freeflow_rdma_init(void)
     if (mca_btl_freeflow_component.sock_active && mca_btl_freeflow_sock_module.super.btl_max_send_size < largest) {
         largest = mca_btl_freeflow_sock_module.super.btl_max_send_size;
     }
+    if (mca_btl_freeflow_component.router_active &&
+        mca_btl_freeflow_router_module.super.btl_max_send_size < largest) {
+        largest = mca_btl_freeflow_router_module.super.btl_max_send_size;
+    }
     size_t cap = largest > sizeof(ff_rdma_request_wire_t) ? largest - sizeof(ff_rdma_request_wire_t) : 0;
     if (cap < 64) {
         return false;
@@ -446,8 +451,9 @@ bool mca_btl_freeflow_rdma_init(void)
         mca_btl_freeflow_rdma_fini();
         return false;
     }
-    if (mca_btl_freeflow_component.sock_active) {
-        /* The handoff sockets deliver through Open MPI's tag table (the rings hand our tags over directly). */
+    if (mca_btl_freeflow_component.sock_active || mca_btl_freeflow_component.router_active) {
+        /* The handoff sockets and the router deliver through Open MPI's tag table (the rings hand our tags
+         * over directly). */
         mca_btl_base_active_message_trigger[MCA_BTL_FREEFLOW_TAG_RDMA_REQUEST].cbfunc = sock_delivery;
         mca_btl_base_active_message_trigger[MCA_BTL_FREEFLOW_TAG_RDMA_REQUEST].cbdata = NULL;
         mca_btl_base_active_message_trigger[MCA_BTL_FREEFLOW_TAG_RDMA_RESPONSE].cbfunc = sock_delivery;
@@ -525,8 +531,9 @@ static ff_rdma_endpoint_t *endpoint_for(uint64_t peer_id, mca_btl_base_module_t 
 }
 
 /* Reaches exactly the peers the shm module reaches (the same proof: path table, host identity, verified
- * segment) and those the handoff module reaches (path `h`), plus this rank itself, whose operations run in
- * place. Peers left to tcp are not reached: a window that spans them is osc pt2pt's (docs/onesided.md). */
+ * segment), those the handoff module reaches (path `h`) and those the router module reaches (path `r`),
+ * plus this rank itself, whose operations run in place. Peers left to tcp are not reached: a window that
+ * spans them is another osc component's (docs/onesided.md). */
 static int rdma_add_procs(struct mca_btl_base_module_t *btl, size_t nprocs, struct opal_proc_t **procs,
                           struct mca_btl_base_endpoint_t **peers, struct opal_bitmap_t *reachable)
 {
@@ -545,6 +552,10 @@ static int rdma_add_procs(struct mca_btl_base_module_t *btl, size_t nprocs, stru
             rc = via->btl_add_procs(via, 1, &procs[i], &ep, NULL);
             if (OPAL_SUCCESS == rc && NULL == ep && mca_btl_freeflow_component.sock_active) {
                 via = &mca_btl_freeflow_sock_module.super;
+                rc = via->btl_add_procs(via, 1, &procs[i], &ep, NULL);
+            }
+            if (OPAL_SUCCESS == rc && NULL == ep && mca_btl_freeflow_component.router_active) {
+                via = &mca_btl_freeflow_router_module.super;
                 rc = via->btl_add_procs(via, 1, &procs[i], &ep, NULL);
             }
             if (OPAL_SUCCESS != rc || NULL == ep) {
@@ -928,7 +939,30 @@ static int issue(struct mca_btl_base_endpoint_t *btl_endpoint, ff_rdma_request_w
 {
     ff_rdma_endpoint_t *endpoint = (ff_rdma_endpoint_t *) btl_endpoint;
     mca_btl_base_module_t *btl = &mca_btl_freeflow_rdma_module.super;
-    if (OPAL_UNLIKELY(NULL == endpoint || NULL == remote_handle)) {
+    if (NULL == remote_handle) {
+        /* osc rdma names memory it reaches with plain loads and stores (a "local base" peer: its own rank's
+         * window in MPI_Win_create and dynamic windows, every co-located rank's in MPI_Win_allocate windows
+         * of one node) by this process's address alone, with no handle. Atomics on it must be CPU atomics
+         * here, whoever the target: refused, osc rdma falls back to a plain compare-then-store under its
+         * accumulate lock, which MPI_Compare_and_swap through this module never takes, and increments are
+         * lost (docs/onesided.md, "A lost atomic update"). All or none: if only our own rank's CAS were
+         * atomic, the co-located ranks' plain ones would race with it. The address is this process's own
+         * (osc maps the memory), never a peer's word. */
+        const bool atomic = FF_RDMA_AOP == req->op || FF_RDMA_AFOP == req->op || FF_RDMA_CSWAP == req->op;
+        if (!atomic || !atomic_well_formed(req) || 0 == req->address) {
+            return OPAL_ERR_BAD_PARAM;
+        }
+        uint64_t result = 0;
+        if (OPAL_UNLIKELY(FF_RDMA_OK != apply_atomic(req, (void *) (uintptr_t) req->address, &result))) {
+            return OPAL_ERR_BAD_PARAM;
+        }
+        if (FF_RDMA_AFOP == req->op || FF_RDMA_CSWAP == req->op) {
+            store_result(local_address, result, req->width);
+        }
+        cbfunc(btl, btl_endpoint, local_address, local_handle, cbcontext, cbdata, OPAL_SUCCESS);
+        return OPAL_SUCCESS;
+    }
+    if (OPAL_UNLIKELY(NULL == endpoint)) {
         return OPAL_ERR_BAD_PARAM;
     }
     req->version = FF_RDMA_WIRE_VERSION;
@@ -1315,8 +1349,8 @@ void mca_btl_freeflow_rdma_receive(uint64_t producer, uint8_t tag, const void *d
     receive(producer, true, tag, data, len);
 }
 
-/* A handoff socket connects exactly two ranks, but its module does not tell which: the records name their
- * sender. A rank of the job could claim to be another; it still reaches only memory the target registered,
+/* Handoff sockets and router routes (their modules deliver through the tag table) do not tell the
+ * callback which rank sent a fragment: the records name their sender. A rank of the job could claim to be another; it still reaches only memory the target registered,
  * and a response is taken only for an operation in flight to the rank it names. */
 static void sock_delivery(mca_btl_base_module_t *btl, mca_btl_base_tag_t tag, mca_btl_base_descriptor_t *descriptor,
                           void *cbdata)

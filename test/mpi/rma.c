@@ -8,6 +8,7 @@
  * values (a lost or doubled update, or a non-atomic read-modify-write, shows up). No harness: rank 0
  * prints one PASS/FAIL line per subtest and a summary; exit 1 on any failure.
  *   ffcheck_rma [--big BYTES] [--iterations N] [--flavours create,allocate,dynamic]
+ *               [--subtests fence,pscw,lock,lock_all,threads,bulk] [--thread-rounds N] [--threads-mix]
  *               [--thread-level single|funneled|multiple] [--inject-fault]
  * (osc pt2pt, the component for windows that osc rdma cannot serve, refuses MPI_THREAD_MULTIPLE: the
  * manifest runs such layouts with --thread-level funneled; the threads subtest then SKIPs.)
@@ -26,10 +27,12 @@ static const char *const flavour_names[FLAVOURS] = {"create", "allocate", "dynam
 
 static int rank, size, iterations = 4, inject_fault;
 static const char *only_flavour; /* --flavours create,allocate,dynamic: just those */
+static const char *only_subtests; /* --subtests fence,pscw,lock,lock_all,threads,bulk: just those */
 static int requested_level = MPI_THREAD_MULTIPLE;
 static size_t big = (1u << 20) + 13; /* above the BTL's per-request limit: split by osc */
 static int count = 1024;             /* ints per origin slot */
 static long failures;                /* this rank, current subtest */
+static int subtests_run;
 
 /* Window layout (bytes, disp_unit 1). */
 static size_t off_slots, off_sum, off_fop, off_cas, off_gacc, off_thr, off_big, off_acc, off_mt, win_bytes;
@@ -388,12 +391,50 @@ static void test_bulk(void)
     free(fetched);
 }
 
-/* MPI_THREAD_MULTIPLE: threads of every rank hammer every rank's counter with fetch_and_op and
- * compare_and_swap-based increments inside one lock_all epoch. */
+/* MPI_THREAD_MULTIPLE: threads of every rank hammer every rank's counters inside one lock_all epoch:
+ * fetch_and_op (MPI_SUM) increments on one word, compare_and_swap-based increments (MPI_NO_OP read, then
+ * CAS until it sticks) on another. The two kinds never touch the same word at once: the window's default
+ * accumulate_ops assertion (same_op_no_op) promises that concurrent accumulate functions on one location
+ * use the same operation or MPI_NO_OP, and Open MPI 4.1.4's osc rdma relies on it (docs/onesided.md, "A
+ * lost atomic update"): a fetch_and_op on a rank's own memory is a plain load-op-store under the
+ * accumulate lock, which compare_and_swap never takes. --threads-mix puts both kinds on one word (the
+ * erroneous program this subtest used to be; for showing that behaviour, not for the suite).
+ * Then every thread of every rank CAS-increments rank 0's hot word, where rank 0's own CAS meets all the
+ * others' (the lost update of docs/onesided.md showed there).
+ * Checked: each word's total over all ranks is exact, every fetched value is possible, the values the SUM
+ * increments fetched on one target are distinct, and the hot word's CAS increments fetched exactly 0..N-1
+ * (a lost or doubled update shows). --thread-rounds raises the count for a stress run. */
 typedef struct {
     int index, n;
     long long *fetched;
+    int *target_of;
+    long long *hot; /* n/2 values fetched by the CAS increments of rank 0's hot word */
 } thread_job_t;
+
+static int thread_rounds; /* --thread-rounds N: increments per thread are 8 * N (default: --iterations) */
+static int threads_mix;   /* --threads-mix: SUM and CAS increments on the same word (erroneous, see above) */
+
+static size_t sum_word(void) { return off_thr; }
+static size_t cas_word(void) { return threads_mix ? off_thr : off_thr + 8; }
+/* Rank 0's hot word: every thread of every rank CAS-increments it, so rank 0's own CAS (osc rdma's
+ * "local" path) meets its peers' as often as possible. */
+static size_t hot_word(void) { return off_thr + 16; }
+
+/* Increments the long long at `offset` of `target` by compare_and_swap until it sticks; returns the old
+ * value it added to. */
+static long long cas_increment(int target, size_t offset)
+{
+    long long seen = 0, next, old;
+    MPI_Fetch_and_op(NULL, &seen, MPI_LONG_LONG, target, at(target, offset), MPI_NO_OP, win);
+    MPI_Win_flush(target, win);
+    for (;;) {
+        next = seen + 1;
+        MPI_Compare_and_swap(&next, &seen, &old, MPI_LONG_LONG, target, at(target, offset), win);
+        MPI_Win_flush(target, win);
+        if (old == seen) return old;
+        seen = old;
+    }
+}
 
 static void *thread_main(void *arg)
 {
@@ -401,25 +442,24 @@ static void *thread_main(void *arg)
     long long one = 1;
     for (int i = 0; i < job->n; ++i) {
         const int target = (rank + i + job->index) % size;
+        job->target_of[i] = target;
         if (i % 2 == 0) {
-            MPI_Fetch_and_op(&one, &job->fetched[i], MPI_LONG_LONG, target, at(target, off_thr), MPI_SUM, win);
+            MPI_Fetch_and_op(&one, &job->fetched[i], MPI_LONG_LONG, target, at(target, sum_word()), MPI_SUM, win);
         } else {
-            /* increment by compare_and_swap until it sticks: the fetched old value is what we added to */
-            long long seen = 0, next, old;
-            MPI_Fetch_and_op(NULL, &seen, MPI_LONG_LONG, target, at(target, off_thr), MPI_NO_OP, win);
-            MPI_Win_flush(target, win);
-            for (;;) {
-                next = seen + 1;
-                MPI_Compare_and_swap(&next, &seen, &old, MPI_LONG_LONG, target, at(target, off_thr), win);
-                MPI_Win_flush(target, win);
-                if (old == seen) break;
-                seen = old;
-            }
-            job->fetched[i] = old;
+            job->fetched[i] = cas_increment(target, cas_word());
         }
         MPI_Win_flush(target, win);
     }
+    if (!threads_mix) {
+        for (int i = 0; i < job->n / 2; ++i) job->hot[i] = cas_increment(0, hot_word());
+    }
     return NULL;
+}
+
+static int compare_long_long(const void *a, const void *b)
+{
+    const long long x = *(const long long *) a, y = *(const long long *) b;
+    return (x > y) - (x < y);
 }
 
 static void test_threads(int provided)
@@ -428,7 +468,7 @@ static void test_threads(int provided)
         if (rank == 0) printf("SKIP threads (MPI_THREAD_MULTIPLE not provided: %d)\n", provided);
         return;
     }
-    const int n = 8 * iterations;
+    const int n = 8 * (thread_rounds > 0 ? thread_rounds : iterations); /* even: half SUM, half CAS */
     thread_job_t jobs[THREADS];
     pthread_t threads[THREADS];
     MPI_Win_lock_all(0, win);
@@ -436,33 +476,107 @@ static void test_threads(int provided)
         jobs[t].index = t;
         jobs[t].n = n;
         jobs[t].fetched = malloc(sizeof(long long) * (size_t) n);
+        jobs[t].target_of = malloc(sizeof(int) * (size_t) n);
+        jobs[t].hot = malloc(sizeof(long long) * (size_t) n);
         pthread_create(&threads[t], NULL, thread_main, &jobs[t]);
     }
     for (int t = 0; t < THREADS; ++t) pthread_join(threads[t], NULL);
     MPI_Win_unlock_all(win);
     MPI_Barrier(MPI_COMM_WORLD);
-    long long counter;
+    long long counters[3];
     MPI_Win_lock(MPI_LOCK_SHARED, rank, 0, win);
-    memcpy(&counter, base + off_thr, sizeof(counter));
+    memcpy(&counters[0], base + sum_word(), sizeof(long long));
+    memcpy(&counters[1], base + cas_word(), sizeof(long long));
+    memcpy(&counters[2], base + hot_word(), sizeof(long long));
     MPI_Win_unlock(rank, win);
-    const long long expected = (long long) THREADS * n; /* every rank adds n*THREADS in total, spread evenly */
-    long long sum = 0;
-    MPI_Allreduce(&counter, &sum, 1, MPI_LONG_LONG, MPI_SUM, MPI_COMM_WORLD);
-    if (rank == 0 && sum != expected * size) FAILF("threads: counters add up to %lld, expected %lld", sum, expected * size);
+    MPI_Barrier(MPI_COMM_WORLD);
+    /* every rank adds n/2 * THREADS of each kind in total, spread over the targets */
+    const long long per_kind = (long long) THREADS * (n / 2) * size;
+    long long totals[3] = {0, 0, 0};
+    MPI_Allreduce(counters, totals, 3, MPI_LONG_LONG, MPI_SUM, MPI_COMM_WORLD);
+    if (threads_mix) {
+        if (rank == 0 && totals[0] != 2 * per_kind)
+            FAILF("threads (mixed on one word): counters add up to %lld, expected %lld", totals[0], 2 * per_kind);
+    } else {
+        if (rank == 0 && totals[0] != per_kind)
+            FAILF("threads: fetch_and_op counters add up to %lld, expected %lld", totals[0], per_kind);
+        if (rank == 0 && totals[1] != per_kind)
+            FAILF("threads: compare_and_swap counters add up to %lld, expected %lld", totals[1], per_kind);
+        if (rank == 0 && totals[2] != per_kind)
+            FAILF("threads: rank 0's hot word counts %lld compare_and_swap increments, expected %lld", totals[2], per_kind);
+    }
     if (inject_fault && rank == 0) jobs[0].fetched[0] = -7;
+    const long long limit = threads_mix ? 2 * per_kind : per_kind;
     for (int t = 0; t < THREADS; ++t) {
         for (int i = 0; i < n; ++i) {
-            if (jobs[t].fetched[i] < 0 || jobs[t].fetched[i] >= expected * size) {
+            if (jobs[t].fetched[i] < 0 || jobs[t].fetched[i] >= limit) {
                 FAILF("threads: thread %d fetched impossible %lld", t, jobs[t].fetched[i]);
                 break;
             }
         }
+    }
+    /* the values fetched by this rank's SUM increments on one target are distinct (two increments that
+     * fetched the same value means one of them was lost or done twice) */
+    long long *seen = malloc(sizeof(long long) * (size_t) n * THREADS);
+    for (int target = 0; target < size; ++target) {
+        size_t k = 0;
+        for (int t = 0; t < THREADS; ++t)
+            for (int i = 0; i < n; i += 2)
+                if (jobs[t].target_of[i] == target) seen[k++] = jobs[t].fetched[i];
+        qsort(seen, k, sizeof(*seen), compare_long_long);
+        for (size_t j = 1; j < k; ++j) {
+            if (seen[j] == seen[j - 1]) {
+                FAILF("threads: two fetch_and_op increments on rank %d fetched the same value %lld", target, seen[j]);
+                break;
+            }
+        }
+    }
+    free(seen);
+    if (!threads_mix) {
+        /* every CAS increment of the hot word, by any thread of any rank, fetched a different value */
+        const int mine = THREADS * (n / 2);
+        long long *all = malloc(sizeof(long long) * (size_t) mine * (size_t) size);
+        long long *local = malloc(sizeof(long long) * (size_t) mine);
+        for (int t = 0; t < THREADS; ++t) memcpy(local + t * (n / 2), jobs[t].hot, sizeof(long long) * (size_t) (n / 2));
+        MPI_Gather(local, mine, MPI_LONG_LONG, all, mine, MPI_LONG_LONG, 0, MPI_COMM_WORLD);
+        if (rank == 0) {
+            qsort(all, (size_t) mine * (size_t) size, sizeof(*all), compare_long_long);
+            for (size_t j = 0; j < (size_t) mine * (size_t) size; ++j) {
+                if (all[j] != (long long) j) {
+                    FAILF("threads: the CAS increments of rank 0's hot word did not fetch 0..%lld exactly once (position %zu holds %lld)",
+                          per_kind - 1, j, all[j]);
+                    break;
+                }
+            }
+        }
+        free(all);
+        free(local);
+    }
+    for (int t = 0; t < THREADS; ++t) {
         free(jobs[t].fetched);
+        free(jobs[t].target_of);
+        free(jobs[t].hot);
     }
 }
 
+/* Is `name` in the comma-separated `list` (NULL: everything is)? */
+static int listed(const char *list, const char *name)
+{
+    if (!list) return 1;
+    const size_t len = strlen(name);
+    for (const char *p = list; *p;) {
+        const char *end = strchr(p, ',');
+        const size_t n = end ? (size_t) (end - p) : strlen(p);
+        if (n == len && !strncmp(p, name, n)) return 1;
+        if (!end) break;
+        p = end + 1;
+    }
+    return 0;
+}
 static int run_subtest(const char *name, void (*fn)(void))
 {
+    if (!listed(only_subtests, name)) return 0;
+    ++subtests_run;
     failures = 0;
     reset_window();
     fn();
@@ -476,20 +590,7 @@ static int run_subtest(const char *name, void (*fn)(void))
     return total != 0;
 }
 
-/* --flavours a,b: is this flavour listed? */
-static int wanted(enum flavour flavour)
-{
-    if (!only_flavour) return 1;
-    const size_t len = strlen(flavour_names[flavour]);
-    for (const char *p = only_flavour; *p;) {
-        const char *end = strchr(p, ',');
-        const size_t n = end ? (size_t) (end - p) : strlen(p);
-        if (n == len && !strncmp(p, flavour_names[flavour], n)) return 1;
-        if (!end) break;
-        p = end + 1;
-    }
-    return 0;
-}
+static int wanted(enum flavour flavour) { return listed(only_flavour, flavour_names[flavour]); }
 static void threads_subtest(void) { test_threads(provided_level); }
 
 int main(int argc, char **argv)
@@ -511,8 +612,11 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "--inject-fault")) inject_fault = 1;
         else if (!strcmp(argv[i], "--thread-level") && i + 1 < argc) ++i;
         else if (!strcmp(argv[i], "--flavours") && i + 1 < argc) only_flavour = argv[++i];
+        else if (!strcmp(argv[i], "--subtests") && i + 1 < argc) only_subtests = argv[++i];
+        else if (!strcmp(argv[i], "--thread-rounds") && i + 1 < argc) thread_rounds = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--threads-mix")) threads_mix = 1;
         else {
-            if (rank == 0) fprintf(stderr, "ffcheck_rma: unknown option %s (use --big BYTES, --iterations N, --flavours LIST, --thread-level LEVEL, --inject-fault)\n", argv[i]);
+            if (rank == 0) fprintf(stderr, "ffcheck_rma: unknown option %s (use --big BYTES, --iterations N, --flavours LIST, --subtests LIST, --thread-rounds N, --threads-mix, --thread-level LEVEL, --inject-fault)\n", argv[i]);
             MPI_Finalize();
             return 2;
         }
@@ -538,7 +642,7 @@ int main(int argc, char **argv)
         fflush(stdout);
     }
 
-    int failed = 0, subtests = 0;
+    int failed = 0;
     for (current = CREATE; current < FLAVOURS; ++current) {
         unsigned char *memory = NULL;
         int rc;
@@ -571,14 +675,13 @@ int main(int argc, char **argv)
         failed |= run_subtest("lock_all", test_lock_all);
         failed |= run_subtest("threads", threads_subtest);
         failed |= run_subtest("bulk", test_bulk);
-        subtests += 6;
         if (current == DYNAMIC) MPI_Win_detach(win, memory);
         MPI_Win_free(&win);
         free(memory);
     }
     if (rank == 0) {
         if (failed) printf("FAIL rma (%d ranks)\n", size);
-        else printf("PASS rma (%d ranks, %d subtests)\n", size, subtests);
+        else printf("PASS rma (%d ranks, %d subtests)\n", size, subtests_run);
         /* before MPI_Finalize: once a failing rank exits, mpirun ends the others, buffered output and all */
         fflush(stdout);
     }

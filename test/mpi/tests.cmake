@@ -104,7 +104,7 @@ set(FFCHECK_RMA_RUN ${FFCHECK_MPIRUN} --mca btl self,freeflow -n 4 $<TARGET_FILE
 add_test(NAME ffcheck.rma.freeflow
   COMMAND ${FFCHECK_EXPECT} --exit zero --require "^PASS rma \\(4 ranks, 18 subtests\\)" --require "PASS dynamic/threads"
     --require "PASS allocate/bulk"
-    --forbid "FAIL|SKIP" -- ${FFCHECK_RMA_RUN})
+    --forbid "FAIL|SKIP" -- ${FFCHECK_RMA_RUN} --thread-rounds 50)
 add_test(NAME ffcheck.rma.freeflow-rdma-off
   COMMAND ${FFCHECK_EXPECT} --exit nonzero --forbid "^PASS rma" -- ${FFCHECK_MPIRUN} --mca btl self,freeflow
     --mca btl_freeflow_rdma 0 -n 2 $<TARGET_FILE:ffcheck_rma> --flavours create --iterations 1)

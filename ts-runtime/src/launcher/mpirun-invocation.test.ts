@@ -146,24 +146,34 @@ test("the spec's MCA parameters replace ffrun's own of the same name: Open MPI r
   assert.is(mca.oob_tcp_if_include, '10.244.0.0/16');
 });
 
-test('one-sided: osc pt2pt is let back in (Debian excludes it) and ucx stays out, for both networks', () => {
-  for (const network of ['overlay', 'freeflow'] as const) {
-    const invocation = buildMpirunInvocation(inputs(2, network));
-    assert.is(mcaOf(invocation.argv).osc, '^ucx');
-    assert.is(invocation.oneSided.components, '^ucx');
-  }
+test('one-sided: ucx is let in only for jobs with tcp pairs (pt2pt refuses MPI_THREAD_MULTIPLE), kept out otherwise', () => {
+  const overlay = buildMpirunInvocation(inputs(4, 'overlay'));
+  assert.is(mcaOf(overlay.argv).osc, 'sm,rdma,ucx,pt2pt');
+  const twoContainers = inputs(4, 'freeflow');
+  const shmOnly = { ...twoContainers.plan, paths: [['self', 'shm'], ['shm', 'self']] as JobPlan['paths'] };
+  const withShm = buildMpirunInvocation({ ...twoContainers, plan: shmOnly });
+  assert.is(mcaOf(withShm.argv).osc, '^ucx');
+  assert.is(withShm.oneSided.components, '^ucx');
+  const withRouter = { ...twoContainers.plan, paths: [['self', 'router'], ['router', 'self']] as JobPlan['paths'] };
+  assert.is(mcaOf(buildMpirunInvocation({ ...twoContainers, plan: withRouter }).argv).osc, '^ucx');
+  const withTcp = { ...twoContainers.plan, paths: [['self', 'tcp'], ['tcp', 'self']] as JobPlan['paths'] };
+  assert.is(mcaOf(buildMpirunInvocation({ ...twoContainers, plan: withTcp }).argv).osc, 'sm,rdma,ucx,pt2pt');
 });
 
 test('one-sided: the plan says which component serves windows across which pairs', () => {
   const twoContainers = inputs(4, 'freeflow');
   const shmOnly = { ...twoContainers.plan, paths: [['self', 'shm'], ['shm', 'self']] as JobPlan['paths'] };
   assert.match(buildMpirunInvocation({ ...twoContainers, plan: shmOnly }).oneSided.summary, /^osc rdma over the freeflow BTL .* for every window$/);
+  const withRouter = { ...twoContainers.plan, paths: [['self', 'router'], ['router', 'self']] as JobPlan['paths'] };
+  assert.match(buildMpirunInvocation({ ...twoContainers, plan: withRouter }).oneSided.summary, /router routes\) for every window$/);
   const withTcp = { ...twoContainers.plan, paths: [['self', 'tcp'], ['tcp', 'self']] as JobPlan['paths'] };
-  assert.match(buildMpirunInvocation({ ...twoContainers, plan: withTcp }).oneSided.summary, /osc pt2pt for windows spanning tcp or router pairs.*--inter-host handoff/);
-  assert.match(buildMpirunInvocation(inputs(4, 'overlay')).oneSided.summary, /^osc pt2pt for windows across containers/);
+  assert.match(buildMpirunInvocation({ ...twoContainers, plan: withTcp }).oneSided.summary, /osc ucx \(UCX over tcp\) for windows spanning tcp pairs/);
+  assert.match(buildMpirunInvocation(inputs(4, 'overlay')).oneSided.summary, /^osc ucx \(UCX over tcp\) for windows across containers/);
   const oneContainer = inputs(2, 'freeflow');
   const packed = { ...oneContainer.plan, ranks: oneContainer.plan.ranks.map((rank) => ({ ...rank, container: 'ff-abc123-h0c0' })) };
-  assert.match(buildMpirunInvocation({ ...oneContainer, plan: packed }).oneSided.summary, /one container/);
+  const packedInvocation = buildMpirunInvocation({ ...oneContainer, plan: packed });
+  assert.match(packedInvocation.oneSided.summary, /one container/);
+  assert.is(packedInvocation.oneSided.components, '^ucx');
 });
 
 test("one-sided: the spec's own osc replaces ffrun's", () => {

@@ -4,13 +4,19 @@ import type { JobPlan } from './plan';
  * Which MPI one-sided (osc) components a job may use, and what serves its windows (docs/onesided.md).
  *
  * Debian's openmpi-mca-params.conf sets `osc = ^ucx,pt2pt`, leaving osc sm (shared windows, one node) and
- * osc rdma (needs ONE BTL module with RDMA and atomics that reaches every rank of the window). Between
- * containers that default fails with MPI_ERR_WIN whenever osc rdma finds no such module. ffrun keeps ucx
- * out (its transports here are tcp only) and lets osc pt2pt back in: Open MPI asks rdma first (priority 101)
- * and only windows rdma cannot serve fall to pt2pt (priority 10), which works over any BTL but refuses
- * MPI_THREAD_MULTIPLE. Plain mpirun outside ffrun keeps Debian's default.
+ * osc rdma (needs ONE BTL module with RDMA and atomics that reaches every rank of the window). Open MPI
+ * asks every allowed component per window and takes the highest priority that accepts: rdma (101) when one
+ * module reaches the whole window, ucx (60) otherwise, pt2pt (10) last. The freeflow BTL's RDMA module
+ * reaches shm (`m`), handoff (`h`) and router (`r`) pairs, so only windows spanning tcp pairs (`t`: the
+ * overlay network, `--inter-host tcp`, agents that cannot reach each other) are left to the others.
+ * There osc pt2pt refuses MPI_THREAD_MULTIPLE and Open MPI 4.1's tcp BTL has no atomics, so ffrun lets osc
+ * ucx in (its own UCX worker over UCX's tcp transport, with UCX's software RMA and atomics; it accepts
+ * every thread level). Jobs without tcp pairs keep ucx out: they never need it, and it would open a UCX
+ * context for nothing. Plain mpirun outside ffrun keeps Debian's default.
  */
-export const OSC_COMPONENTS = '^ucx';
+export const OSC_WITHOUT_TCP_PAIRS = '^ucx';
+/** Every component but the monitoring wrapper: pt2pt stays as the last resort for a window ucx declines. */
+export const OSC_WITH_TCP_PAIRS = 'sm,rdma,ucx,pt2pt';
 
 export interface OneSidedPlan {
   /** The `osc` MCA value. */
@@ -21,19 +27,24 @@ export interface OneSidedPlan {
 
 export function planOneSided(plan: JobPlan): OneSidedPlan {
   const containers = new Set(plan.ranks.map((rank) => rank.container)).size;
-  // the rdma module reaches shm and handoff pairs only (no router transport yet)
-  const anyTcp = plan.paths.some((row) => row.includes('tcp') || row.includes('router'));
-  let summary: string;
   if (containers <= 1) {
-    summary = 'osc rdma over freeflow (or vader) for every window: all ranks share one container';
-  } else if (plan.network === 'overlay') {
-    summary = 'osc pt2pt for windows across containers (not with MPI_THREAD_MULTIPLE); osc rdma over vader within one container';
-  } else if (anyTcp) {
-    summary =
-      'osc rdma over the freeflow BTL for windows whose ranks share a host; osc pt2pt for windows spanning tcp or router pairs ' +
-      '(not with MPI_THREAD_MULTIPLE: use --inter-host handoff)';
-  } else {
-    summary = 'osc rdma over the freeflow BTL (target-side RDMA over shm rings and handoff sockets) for every window';
+    return { components: OSC_WITHOUT_TCP_PAIRS, summary: 'osc rdma over freeflow (or vader) for every window: all ranks share one container' };
   }
-  return { components: OSC_COMPONENTS, summary };
+  if (plan.network === 'overlay') {
+    return {
+      components: OSC_WITH_TCP_PAIRS,
+      summary: 'osc ucx (UCX over tcp) for windows across containers, every thread level; osc rdma over vader within one container',
+    };
+  }
+  if (plan.paths.some((row) => row.includes('tcp'))) {
+    return {
+      components: OSC_WITH_TCP_PAIRS,
+      summary:
+        'osc rdma over the freeflow BTL for windows whose pairs are all shm, handoff or router; osc ucx (UCX over tcp) for windows spanning tcp pairs',
+    };
+  }
+  return {
+    components: OSC_WITHOUT_TCP_PAIRS,
+    summary: 'osc rdma over the freeflow BTL (single copy or target-side RDMA over shm rings, handoff sockets and router routes) for every window',
+  };
 }
