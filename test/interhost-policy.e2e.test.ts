@@ -215,6 +215,7 @@ test('--inter-host tcp: no agent starts, t across hosts with USER_TCP', async ()
   const report = JSON.parse(result.stdout);
   assert.equal(report.paths.planned, ['st', 'ts']);
   assert.equal(report.job.interHost.pairs.map((pair: { reason: string }) => pair.reason), ['FF_PLANE_REASON_USER_TCP']);
+  assert.is(report.job.interHost.plane, 'tcp');
   assert.not.match(result.stderr, /ffagents/);
   assertClean(report.job.id);
 });
