@@ -5,6 +5,7 @@ cd "$(dirname "$0")/.."
 
 echo "== native unit tests (ctest)"
 ctest --test-dir build --output-on-failure --timeout 300
+echo "== ctest took $SECONDS s"
 
 echo "== TypeScript, MPI and end-to-end tests (uvu)"
 npx uvu dist '\.test\.js$'

@@ -5,7 +5,7 @@ import { stderrProgress } from '../../ts-runtime/src/cli/progress';
 import { jobFailure } from '../../ts-runtime/src/launcher/run-mpirun';
 import { formatOutputLine } from '../../ts-runtime/src/launcher/rank-output';
 import { placeRanks } from '../../ts-runtime/src/orchestrator/placement';
-import { containerMtuOf, MTU } from '../../ts-runtime/src/spec/schema';
+import { containerMtuOf, MTU, scratchRequest } from '../../ts-runtime/src/spec/schema';
 import { resolveJobUser } from '../../ts-runtime/src/spec/user';
 import { REPO_ROOT } from '../../ts-runtime/src/util/repo-root';
 import { waitFor, type FfrunResult } from './ffrun';
@@ -20,17 +20,22 @@ export interface ClusterShape {
   readonly containersPerHost: number;
   /** One ffagent per host: what ffrun starts for a multi-host job on network freeflow unless --inter-host tcp. */
   readonly agents: boolean;
+  /** A job-wide scratch volume (--scratch), in MiB; absent: none. */
+  readonly scratchMiB?: number;
 }
 
 /** The cluster `ffrun <args>` would build (only the shape options the end-to-end runs use). */
 export function shapeOf(args: readonly string[]): ClusterShape {
   const { spec } = parseRunArgs(args);
   const agents = spec.cluster.hosts > 1 && spec.network === 'freeflow' && spec.interHost !== 'tcp';
-  return { hosts: spec.cluster.hosts, containersPerHost: spec.cluster.containersPerHost, agents };
+  const scratch = scratchRequest(spec.scratch);
+  if (scratch !== undefined && scratch.sizeMiB === undefined) throw new Error('a shared cluster needs a --scratch size');
+  return { hosts: spec.cluster.hosts, containersPerHost: spec.cluster.containersPerHost, agents, ...(scratch ? { scratchMiB: scratch.sizeMiB! } : {}) };
 }
 
 export function shapeName(shape: ClusterShape): string {
-  return `${shape.hosts} host(s) x ${shape.containersPerHost} containers${shape.agents ? ' with ffagents' : ''}`;
+  const scratch = shape.scratchMiB === undefined ? '' : `, ${shape.scratchMiB} MiB scratch`;
+  return `${shape.hosts} host(s) x ${shape.containersPerHost} containers${shape.agents ? ' with ffagents' : ''}${scratch}`;
 }
 
 /**
@@ -42,8 +47,9 @@ export function shapeName(shape: ClusterShape): string {
  * stdout, progress, rank lines (`[rank N] ...`) and the error on stderr. After each job nothing it started
  * may be left in the cluster (jobLeftovers); after close() nothing of the cluster may be left on the machine.
  *
- * Jobs that need a cluster of their own (--user, --scratch, --mtu, a fault injected into the cluster) keep
- * running through ffrun.
+ * Jobs that need a cluster of their own (--user, --mtu, a fault injected into the cluster, ffrun's own
+ * set-up and teardown) keep running through ffrun. Jobs with --scratch SIZE share its volume: each must
+ * leave it as it found it (ffcheck_mpiio checks that it leaves no file).
  */
 export class SharedCluster {
   private readonly release: () => void;
@@ -86,6 +92,7 @@ export class SharedCluster {
         agents: shape.agents,
         containerMtu: containerMtuOf(spec.cluster),
         underlayMtu: MTU.default,
+        ...(shape.scratchMiB === undefined ? {} : { scratch: { sizeMiB: shape.scratchMiB } }),
       },
       { progress: quiet, interrupt: new AbortController().signal },
       async (probed) => {
@@ -101,11 +108,11 @@ export class SharedCluster {
   async run(args: readonly string[]): Promise<FfrunResult> {
     const { spec } = parseRunArgs(args);
     const wanted = shapeOf(args);
-    if (wanted.hosts !== this.shape.hosts || wanted.containersPerHost !== this.shape.containersPerHost || wanted.agents !== this.shape.agents) {
+    if (shapeName(wanted) !== shapeName(this.shape)) {
       throw new Error(`this job needs a cluster of ${shapeName(wanted)}, not ${shapeName(this.shape)}`);
     }
-    if (spec.user !== undefined || spec.scratch !== undefined || spec.cluster.mtu !== undefined || spec.cluster.containerMtu !== undefined) {
-      throw new Error('--user, --scratch and MTUs shape the cluster: run this job through ffrun');
+    if (spec.user !== undefined || spec.cluster.mtu !== undefined || spec.cluster.containerMtu !== undefined) {
+      throw new Error('--user and MTUs shape the cluster: run this job through ffrun');
     }
     const volumes = jobVolumes(spec, REPO_ROOT);
     const sharedVolumes = jobVolumes(parseRunArgs(['-n', '1', '--', SHARED_PROGRAM]).spec, REPO_ROOT);
