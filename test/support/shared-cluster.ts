@@ -154,7 +154,17 @@ export class SharedCluster {
     await waitFor('the job\'s processes to end', () => strays().length === 0 && markerProcesses().length === 0, 10_000).catch(() => {});
     const problems: string[] = [];
     const left = strays();
-    if (left.length > 0) problems.push(`processes in the cluster: ${left.map((p) => `${p.pid} ${p.command}`).join('; ')}`);
+    if (left.length > 0) {
+      problems.push(`processes in the cluster: ${left.map((p) => `${p.pid} ${p.command}`).join('; ')}`);
+      // Reported (this job fails); killed so that the next job on the cluster starts clean, as it would on a new cluster.
+      for (const stray of left) {
+        try {
+          process.kill(stray.pid, 'SIGKILL');
+        } catch {
+          // already gone
+        }
+      }
+    }
     const marked = markerProcesses();
     if (marked.length > 0) problems.push(`program processes: ${marked.map((p) => `${p.pid} ${p.command}`).join('; ')}`);
     if (options.shmBefore !== undefined) {
@@ -164,11 +174,16 @@ export class SharedCluster {
     return problems;
   }
 
-  /** Tears the cluster down; returns what it left on the machine (empty means clean). */
+  /**
+   * Tears the cluster down; returns what it left on the machine (empty means clean). /dev/shm is checked
+   * for names of this cluster only: each job's window was checked for any freeflow name by jobLeftovers,
+   * and over the cluster's whole life other sessions' plain mpiruns on this machine create such files.
+   */
   async close(options: { marker?: RegExp } = {}): Promise<string[]> {
     this.release();
     await this.whole;
-    return leftoversOf(this.jobId, { ...options, shmBefore: this.shmBefore });
+    const created = [...shmEntries()].filter((name) => !this.shmBefore.has(name) && name.includes(this.jobId));
+    return [...leftoversOf(this.jobId, options), ...created.map((name) => `/dev/shm/${name}`)];
   }
 
   private jobProcesses(): Array<{ pid: number; command: string }> {
