@@ -14,8 +14,6 @@ import { leftoversOf, processesMatching } from './support/leftovers';
  * leave no agent behind. Needs root.
  */
 const BIN = path.join(REPO_ROOT, 'build', 'bin');
-/** This checkout's ffcheck programs (other sessions may run theirs meanwhile). */
-const PROGRAM_MARKER = new RegExp(`${BIN.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}/ffcheck_`);
 
 function jobIdOf(stderr: string): string {
   const id = /setting up cluster ([a-z0-9]{6})/.exec(stderr)?.[1];
@@ -140,7 +138,7 @@ for (const rdma of ['get', 'put', 'none'] as const) {
         assert.ok(counts.sendBytes < 64 * 1024, `rank ${rank} sent ${counts.sendBytes} B through send frames`);
       }
     }
-    const problems = await cluster.jobLeftovers({ marker: PROGRAM_MARKER });
+    const problems = await cluster.jobLeftovers();
     assert.equal(problems, [], `job ${report.job.id} left: ${problems.join('\n')}`);
   });
 }
@@ -159,13 +157,13 @@ for (const rdma of ['get', 'put'] as const) {
     assert.equal(report.paths.actual, ['sh', 'hs']);
     // contiguous-to-contiguous pairs inside the subtests take the rdma path, derived types the send path
     for (const [rank, counts] of carried(result.stderr)) assert.ok(counts.rdmaBytes > 0 && counts.sendBytes > 1024 * 1024, `rank ${rank}: ${JSON.stringify(counts)}`);
-    const problems = await cluster.jobLeftovers({ marker: PROGRAM_MARKER });
+    const problems = await cluster.jobLeftovers();
     assert.equal(problems, [], `job ${report.job.id} left: ${problems.join('\n')}`);
   });
 }
 
 test('the cluster of the large-message runs is torn down and leaves nothing', async () => {
-  const problems = await clusters.close(SHAPE, { marker: PROGRAM_MARKER });
+  const problems = await clusters.close(SHAPE);
   assert.equal(problems, [], problems.join('\n'));
 });
 
