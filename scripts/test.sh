@@ -25,8 +25,10 @@ lint() {
 e2e() {
   echo "== native and MPI tests (ctest)"
   ctest --test-dir build --output-on-failure --timeout 300
+  echo "== ctest done at $SECONDS s"
   echo "== TypeScript root and end-to-end tests (uvu)"
   npx uvu dist "$ROOT_TESTS"
+  echo "== e2e done at $SECONDS s"
 }
 
 case "${1:-all}" in

@@ -4,6 +4,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { REPO_ROOT } from '#runtime/util/repo-root';
 import { FfrunProcess, runFfrun, waitFor } from './support/ffrun';
+import { SharedClusters } from './support/shared-cluster';
 import { leftoversOf, processesMatching } from './support/leftovers';
 
 /**
@@ -102,15 +103,22 @@ function carried(stderr: string): Map<number, { sendBytes: number; rdmaPayloads:
   return new Map(lines.map((m) => [Number(m[1]), { sendBytes: Number(m[3]), rdmaPayloads: Number(m[4]), rdmaBytes: Number(m[5]) }]));
 }
 
+// The large-message runs below (5 jobs of 2 hosts x 1 container with agents) share one cluster
+// (test/support/shared-cluster.ts), each job with its own key, registration and mpirun.
+const SHAPE = { hosts: 2, containersPerHost: 1, agents: true } as const;
+const clusters = new SharedClusters();
+const REL_BIN = path.join('build', 'bin');
+
 const RDMA_SIZES = [4 * 1024 * 1024, 1024 * 1024 + 13, 64 * 1024 + 1];
 const RDMA_ITERATIONS = 6;
 
 for (const rdma of ['get', 'put', 'none'] as const) {
   test(`large contiguous messages across hosts, btl_freeflow_sock_rdma ${rdma}: every byte checked; ${rdma === 'none' ? 'all through send frames' : 'each payload moved by the rdma emulation'}`, async () => {
-    const result = await runFfrun([
+    const cluster = await clusters.for(SHAPE);
+    const result = await cluster.run([
       '-n', '2', '--hosts', '2', '--inter-host', 'handoff', '--json', '--mca', 'btl_freeflow_sock_rdma', rdma, '--mca', 'btl_freeflow_verbose', '10',
-      '--', path.join(BIN, 'ffcheck_allpairs'), '--sizes', '4M,1M+13,64K+1', '--iterations', String(RDMA_ITERATIONS), '--timeout', '100',
-    ], 150_000);
+      '--', path.join(REL_BIN, 'ffcheck_allpairs'), '--sizes', '4M,1M+13,64K+1', '--iterations', String(RDMA_ITERATIONS), '--timeout', '100',
+    ]);
     assert.is(result.code, 0, result.stderr);
     assert.match(result.stderr, /^\[rank 0\] PASS allpairs .*every byte checked/m);
     const report = JSON.parse(result.stdout);
@@ -130,16 +138,18 @@ for (const rdma of ['get', 'put', 'none'] as const) {
         assert.ok(counts.sendBytes < 64 * 1024, `rank ${rank} sent ${counts.sendBytes} B through send frames`);
       }
     }
-    assertClean(report.job.id);
+    const problems = await cluster.jobLeftovers();
+    assert.equal(problems, [], `job ${report.job.id} left: ${problems.join('\n')}`);
   });
 }
 
 for (const rdma of ['get', 'put'] as const) {
   test(`non-contiguous datatypes up to 8 MiB across hosts (ob1's pack path beside the rdma emulation), btl_freeflow_sock_rdma ${rdma}`, async () => {
-    const result = await runFfrun([
+    const cluster = await clusters.for(SHAPE);
+    const result = await cluster.run([
       '-n', '2', '--hosts', '2', '--inter-host', 'handoff', '--json', '--mca', 'btl_freeflow_sock_rdma', rdma, '--mca', 'btl_freeflow_verbose', '10',
-      '--', path.join(BIN, 'ffcheck_datatypes'), '--max-size', '8M', '--timeout', '200',
-    ], 250_000);
+      '--', path.join(REL_BIN, 'ffcheck_datatypes'), '--max-size', '8M', '--timeout', '200',
+    ]);
     assert.is(result.code, 0, result.stderr);
     assert.match(result.stderr, /ffcheck_datatypes: all 9 subtests passed on 2 ranks/);
     assert.not.match(result.stderr, /\bFAIL /);
@@ -147,9 +157,15 @@ for (const rdma of ['get', 'put'] as const) {
     assert.equal(report.paths.actual, ['sh', 'hs']);
     // contiguous-to-contiguous pairs inside the subtests take the rdma path, derived types the send path
     for (const [rank, counts] of carried(result.stderr)) assert.ok(counts.rdmaBytes > 0 && counts.sendBytes > 1024 * 1024, `rank ${rank}: ${JSON.stringify(counts)}`);
-    assertClean(report.job.id);
+    const problems = await cluster.jobLeftovers();
+    assert.equal(problems, [], `job ${report.job.id} left: ${problems.join('\n')}`);
   });
 }
+
+test('the cluster of the large-message runs is torn down and leaves nothing', async () => {
+  const problems = await clusters.close(SHAPE);
+  assert.equal(problems, [], problems.join('\n'));
+});
 
 test('--mtu 9000: underlay 9000 and overlay 8950 in the cluster, containers see 8950; large messages over handoff pass; --mtu out of range is refused naming the fix', async () => {
   // the ranks stay 2 s after the check, so the hosts' links can be read while they run on any machine speed
@@ -222,14 +238,6 @@ test('--mtu 9000 --container-mtu 1450: a jumbo host network under 1450-byte cont
   assert.match(refused.stderr, /--container-mtu \(cluster\.containerMtu\): must be at most the hosts' network MTU 9000 minus 50 \(8950\)/);
 });
 
-test('with --inter-host tcp no agent runs', async () => {
-  const result = await runFfrun(['-n', '2', '--hosts', '2', '--inter-host', 'tcp', '--json', '--', '/bin/sh', '-c', 'test ! -e /run/freeflow/agent.sock']);
-  assert.is(result.code, 0, result.stderr);
-  const report = JSON.parse(result.stdout);
-  assert.equal(report.paths.planned, ['st', 'ts']);
-  assert.is(report.job.interHost.plane, 'tcp');
-  assert.not.match(result.stderr, /ffagents/);
-  assertClean(report.job.id);
-});
+// `--inter-host tcp` (no agent runs, t across hosts, plane tcp) is checked in interhost-policy.e2e.
 
 test.run();

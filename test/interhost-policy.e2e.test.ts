@@ -28,25 +28,8 @@ function assertClean(jobId: string): void {
   assert.equal(problems, [], `job ${jobId} left: ${problems.join('\n')}`);
 }
 
-test('default (auto), 2 hosts x 2 containers: h across hosts, m within, both planned and carried; reason per host pair', async () => {
-  const result = await runFfrun(['-n', '4', '--hosts', '2', '--containers-per-host', '2', '--json', '--', path.join(BIN, 'ffcheck_allpairs')]);
-  assert.is(result.code, 0, result.stderr);
-  const report = JSON.parse(result.stdout);
-  assert.equal(report.paths.planned, ['smhh', 'mshh', 'hhsm', 'hhms']);
-  assert.equal(report.paths.actual, ['smhh', 'mshh', 'hhsm', 'hhms'], result.stderr);
-  assert.is(report.job.interHost.requested, 'auto');
-  assert.is(report.job.interHost.plane, 'handoff');
-  // each agent completed the handshake with the other before the plan (the probe)
-  assert.equal(report.job.interHost.agents, [
-    { reachable: true, peers: { reached: [1], unreached: [] } },
-    { reachable: true, peers: { reached: [0], unreached: [] } },
-  ]);
-  assert.equal(report.job.interHost.pairs.map((pair: { hosts: number[]; plane: string; reason: string }) => [pair.hosts, pair.plane, pair.reason]), [
-    [[0, 1], 'handoff', 'FF_PLANE_REASON_NO_COMMON_RDMA'],
-  ]);
-  assert.match(result.stderr, /^\[rank 0\] PASS allpairs /m);
-  assertClean(report.job.id);
-});
+// Default (auto) on 2 hosts x 2 containers (h across hosts, m within, both planned and carried; each
+// agent reached the other; the reason per host pair) is checked on the demo's run in ffrun.e2e: the same job.
 
 test('default (auto), 3 hosts: h between every pair of hosts; allpairs passes', async () => {
   const result = await runFfrun(['-n', '3', '--hosts', '3', '--json', '--', path.join(BIN, 'ffcheck_allpairs')]);
@@ -215,6 +198,7 @@ test('--inter-host tcp: no agent starts, t across hosts with USER_TCP', async ()
   const report = JSON.parse(result.stdout);
   assert.equal(report.paths.planned, ['st', 'ts']);
   assert.equal(report.job.interHost.pairs.map((pair: { reason: string }) => pair.reason), ['FF_PLANE_REASON_USER_TCP']);
+  assert.is(report.job.interHost.plane, 'tcp');
   assert.not.match(result.stderr, /ffagents/);
   assertClean(report.job.id);
 });

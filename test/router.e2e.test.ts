@@ -12,6 +12,7 @@ import { resolveJobUser } from '#runtime/spec/user';
 import { REPO_ROOT } from '#runtime/util/repo-root';
 import { FfrunProcess, runFfrun, waitFor } from './support/ffrun';
 import { loadManifest, onePerProgramAcrossHosts, type ManifestRun } from './support/manifest';
+import { SharedClusters, shapeName, shapeOf, type ClusterShape } from './support/shared-cluster';
 import { leftoversOf, processesMatching } from './support/leftovers';
 
 /**
@@ -20,7 +21,9 @@ import { leftoversOf, processesMatching } from './support/leftovers';
  * containers: pairs within a host on shared memory `m`, across hosts through the routers `r`, including
  * abort and a rank dying mid-transfer), runs on 3
  * hosts, the traffic on the hosts' underlay rather than the overlay, an agent SIGKILLed mid-job (the job
- * fails within 10 s naming the agent), and nothing left behind after any of them. Needs root.
+ * fails within 10 s naming the agent), and nothing left behind after any of them. Runs of one cluster
+ * shape share one cluster (each job with its own key, registration, plan and mpirun, as ffrun runs it).
+ * Needs root.
  */
 const BIN = path.join(REPO_ROOT, 'build', 'bin');
 
@@ -48,40 +51,58 @@ function byName(name: string): ManifestRun {
   return run;
 }
 
-// Every program once across hosts (the default plane, `h`, runs every placement in btl.e2e), and 3 hosts.
-for (const run of [...onePerProgramAcrossHosts(manifest), ...threeHostRuns]) {
-  test(`${run.name} --inter-host router: ${run.ranks} ranks on ${run.hosts} hosts x ${run.containersPerHost} containers`, async () => {
-    const slots = Math.ceil(run.ranks / (run.hosts * run.containersPerHost));
-    const result = await runFfrun(
-      [
-        '-n', String(run.ranks), '--hosts', String(run.hosts), '--containers-per-host', String(run.containersPerHost),
-        '--slots-per-container', String(slots), '--inter-host', 'router', '--timeout', String(run.timeoutSeconds),
-        '--name', run.name, '--json', '--', path.join('build', 'bin', run.program), ...run.args,
-      ],
-      (run.timeoutSeconds + 60) * 1000,
-    );
-    const output = result.stderr;
-    if (run.expectExit === 0) assert.is(result.code, 0, output);
-    else assert.ok(result.code !== 0 && result.code !== 124, `expected a prompt non-zero exit, got ${result.code}:\n${output}`);
-    for (const pattern of run.expectOutput) assert.match(output, new RegExp(pattern, 'm'), `missing /${pattern}/`);
-    for (const pattern of run.forbidOutput) assert.not.match(output, new RegExp(pattern, 'm'), `forbidden /${pattern}/`);
+/** ffrun's arguments for a run with --inter-host router. */
+function ffrunArgs(run: ManifestRun): string[] {
+  const slots = Math.ceil(run.ranks / (run.hosts * run.containersPerHost));
+  return [
+    '-n', String(run.ranks), '--hosts', String(run.hosts), '--containers-per-host', String(run.containersPerHost),
+    '--slots-per-container', String(slots), '--inter-host', 'router', '--timeout', String(run.timeoutSeconds),
+    '--name', run.name, '--json', '--', path.join('build', 'bin', run.program), ...run.args,
+  ];
+}
 
-    const report = reportSchema.parse(JSON.parse(result.stdout));
-    assert.is(report.job.interHost.plane, 'router');
-    // every pair across hosts planned r, within a host m: no t anywhere
-    report.paths.planned.forEach((row) => assert.match(row, /^[smr]+$/, JSON.stringify(report.paths.planned)));
-    assert.ok(report.paths.planned.some((row) => row.includes('r')), 'no pair planned r');
-    if (run.expectExit === 0) {
-      // every rank reported, and each pair used the path it was planned (the BTL's own report)
-      assert.equal(report.paths.fallbacks ?? [], [], `fell back: ${JSON.stringify(report.paths)}`);
-      assert.equal(report.paths.actual, report.paths.planned, JSON.stringify(report.paths));
-    }
-    // Other sessions run the same programs from other checkouts on this machine at the same time, and
-    // plain mpiruns of theirs create /dev/shm entries: look for processes of this checkout's binary (tests
-    // here run one at a time) and leave /dev/shm to the job-scoped checks (ffrun jobs keep their segments
-    // in the job's shared tmpfs, which leftoversOf checks; router memory is a memfd, never a file).
-    const problems = leftoversOf(report.job.id, { marker: new RegExp(escapeRegExp(path.join(REPO_ROOT, 'build', 'bin', run.program))) });
-    assert.equal(problems, [], `job ${report.job.id} left: ${problems.join('\n')}`);
+// Every program once across hosts (the default plane, `h`, runs every placement in btl.e2e), and 3 hosts.
+// Runs that need the same cluster share one (test/support/shared-cluster.ts): one boot per shape, not per run.
+const clusters = new SharedClusters();
+const byShape = new Map<string, { shape: ClusterShape; runs: ManifestRun[] }>();
+for (const run of [...onePerProgramAcrossHosts(manifest), ...threeHostRuns]) {
+  const shape = shapeOf(ffrunArgs(run));
+  if (!byShape.has(shapeName(shape))) byShape.set(shapeName(shape), { shape, runs: [] });
+  byShape.get(shapeName(shape))!.runs.push(run);
+}
+
+for (const { shape, runs } of byShape.values()) {
+  for (const run of runs) {
+    test(`${run.name} --inter-host router: ${run.ranks} ranks on ${run.hosts} hosts x ${run.containersPerHost} containers`, async () => {
+      const cluster = await clusters.for(shape);
+      const result = await cluster.run(ffrunArgs(run));
+      const output = result.stderr;
+      if (run.expectExit === 0) assert.is(result.code, 0, output);
+      else assert.ok(result.code !== 0 && result.code !== 124, `expected a prompt non-zero exit, got ${result.code}:\n${output}`);
+      for (const pattern of run.expectOutput) assert.match(output, new RegExp(pattern, 'm'), `missing /${pattern}/`);
+      for (const pattern of run.forbidOutput) assert.not.match(output, new RegExp(pattern, 'm'), `forbidden /${pattern}/`);
+
+      const report = reportSchema.parse(JSON.parse(result.stdout));
+      assert.is(report.job.interHost.plane, 'router');
+      // every pair across hosts planned r, within a host m: no t anywhere
+      report.paths.planned.forEach((row) => assert.match(row, /^[smr]+$/, JSON.stringify(report.paths.planned)));
+      assert.ok(report.paths.planned.some((row) => row.includes('r')), 'no pair planned r');
+      if (run.expectExit === 0) {
+        // every rank reported, and each pair used the path it was planned (the BTL's own report)
+        assert.equal(report.paths.fallbacks ?? [], [], `fell back: ${JSON.stringify(report.paths)}`);
+        assert.equal(report.paths.actual, report.paths.planned, JSON.stringify(report.paths));
+      }
+      // Other sessions run the same programs from other checkouts on this machine at the same time, and
+      // plain mpiruns of theirs create /dev/shm entries: look for processes of this checkout's binary (tests
+      // here run one at a time) and leave /dev/shm to the job-scoped checks (ffrun jobs keep their segments
+      // in the job's shared tmpfs, which leftoversOf checks; router memory is a memfd, never a file).
+      const problems = await cluster.jobLeftovers({ marker: new RegExp(escapeRegExp(path.join(REPO_ROOT, 'build', 'bin', run.program))) });
+      assert.equal(problems, [], `job ${report.job.id} left: ${problems.join('\n')}`);
+    });
+  }
+  test(`the router cluster of ${shapeName(shape)} (${runs.length} runs above) is torn down and leaves nothing`, async () => {
+    const problems = await clusters.close(shape, { marker: new RegExp(escapeRegExp(path.join(REPO_ROOT, 'build', 'bin', 'ffcheck_'))) });
+    assert.equal(problems, [], problems.join('\n'));
   });
 }
 

@@ -44,16 +44,16 @@ function specOf(name: string, program: string, args: readonly string[], timeoutS
 
 /**
  * The programs, as the manifest runs them on 2 x 2 containers (allpairs, names, nodeshare) or smaller where
- * the manifest's run takes minutes on a loaded machine (p2p up to 256 KiB, collectives up to 64 KiB, rma's create and allocate windows
- * up to 64 KiB; collectives has no 2 x 2 run there): the backends differ in how ranks start, not in what
- * the programs exchange once they run.
+ * the manifest's run takes minutes on a loaded machine (p2p up to 64 KiB: eager and rendezvous; rma's create
+ * and allocate windows up to 64 KiB): the backends differ in how ranks start, not in what the programs
+ * exchange once they run. Collectives run under the local backend only (btl.e2e): under srun they add no
+ * launch path that p2p and rma do not take, and the test budget has no room for them.
  */
 const RUNS: ReadonlyArray<{ name: string; program: string; args: string[]; expect: RegExp }> = [
   { name: 'allpairs', program: 'ffcheck_allpairs', args: ['--timeout', '60'], expect: /ffcheck_allpairs: all 1 subtests passed on 4 ranks/ },
   { name: 'names', program: 'ffcheck_names', args: ['--timeout', '60'], expect: /ffcheck_names: all 3 subtests passed on 4 ranks/ },
   { name: 'nodeshare', program: 'ffcheck_nodeshare', args: ['--ranks-per-host', '2'], expect: /PASS/ },
-  { name: 'p2p', program: 'ffcheck_p2p', args: ['--max-size', '256K', '--timeout', '120'], expect: /ffcheck_p2p: all \d+ subtests passed on 4 ranks/ },
-  { name: 'collectives', program: 'ffcheck_collectives', args: ['--max-size', '64K', '--timeout', '120'], expect: /ffcheck_collectives: all \d+ subtests passed on 4 ranks/ },
+  { name: 'p2p', program: 'ffcheck_p2p', args: ['--max-size', '64K', '--timeout', '120'], expect: /ffcheck_p2p: all \d+ subtests passed on 4 ranks/ },
   { name: 'rma', program: 'ffcheck_rma', args: ['--flavours', 'create,allocate', '--big', '65536'], expect: /PASS/ },
 ];
 

@@ -5,7 +5,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { REPO_ROOT } from '#runtime/util/repo-root';
 import { componentPathSetting } from '#runtime/launcher/mpirun-invocation';
-import { runFfrun } from './support/ffrun';
+import { SharedClusters } from './support/shared-cluster';
 
 /**
  * Issue 7 end to end.
@@ -24,6 +24,8 @@ import { runFfrun } from './support/ffrun';
  */
 
 const SABOTAGE = path.join('build', 'bin', 'ffcheck_sabotage');
+/** This checkout's sabotage program (other sessions may run theirs meanwhile). */
+const SABOTAGE_MARKER = new RegExp(path.join(REPO_ROOT, SABOTAGE).replace(/[.*+?^${}()|[\]\\]/g, '\\$&'));
 const NOBODY = 65534;
 
 interface Case {
@@ -44,11 +46,17 @@ const cases: Case[] = [
   { how: 'unlink', target: 'peer', by: 0, when: 'after', first: 1 },
 ];
 
+// Every sabotage job runs on one cluster of 1 host x 2 containers (test/support/shared-cluster.ts), each with
+// its own key, segments and path tables; a new cluster per job added only its boot.
+const SHAPE = { hosts: 1, containersPerHost: 2, agents: false } as const;
+const clusters = new SharedClusters();
+
 if (!process.env.FF_TRUST_ONLY_HOSTILE) for (const c of cases) {
   const name = `${c.how} ${c.target} segment by rank ${c.by}, ${c.when} the first message (rank ${c.first} sends first)`;
   test(`sabotage: ${name}`, async () => {
     const started = Date.now();
-    const result = await runFfrun(
+    const cluster = await clusters.for(SHAPE);
+    const result = await cluster.run(
       [
         // One orted per container: the BTL then adds its peer on the first send, after the sabotage. (With
         // one orted per host the containers are one node and Open MPI adds local peers in MPI_Init.)
@@ -56,7 +64,6 @@ if (!process.env.FF_TRUST_ONLY_HOSTILE) for (const c of cases) {
         '--json', '--', SABOTAGE, '--how', c.how, '--target', c.target, '--by', String(c.by), '--when', c.when,
         '--first', String(c.first),
       ],
-      120_000,
     );
     const output = result.stderr;
     assert.not.match(output, /Segmentation fault|SIGSEGV|signal 11|Bus error|SIGBUS/, `crashed:\n${output}`);
@@ -68,6 +75,8 @@ if (!process.env.FF_TRUST_ONLY_HOSTILE) for (const c of cases) {
     // Both directions of the pair take the same path; before the first message a broken segment means tcp.
     assert.is(actual[0]?.[1], actual[1]?.[0], `asymmetric pair: ${JSON.stringify(report.paths)}`);
     assert.is(actual[0]?.[1], c.when === 'before' ? 't' : 'm', `path: ${JSON.stringify(report.paths)}\n${output}`);
+    const problems = await cluster.jobLeftovers({ marker: SABOTAGE_MARKER });
+    assert.equal(problems, [], problems.join('\n'));
   });
 }
 
@@ -102,19 +111,24 @@ function plant(dir: string, victim: string): void {
 
 test('sabotage: the ring a peer sends through is overwritten after attach: its owner stops the job naming the corrupt ring', async () => {
   const started = Date.now();
-  const result = await runFfrun(
-    [
-      '-n', '2', '--hosts', '1', '--containers-per-host', '2', '--network', 'freeflow', '--timeout', '60', '--', SABOTAGE,
-      '--how', 'ring', '--target', 'own', '--by', '1', '--when', 'after', '--first', '0',
-    ],
-    120_000,
-  );
+  const cluster = await clusters.for(SHAPE);
+  const result = await cluster.run([
+    '-n', '2', '--hosts', '1', '--containers-per-host', '2', '--network', 'freeflow', '--timeout', '60', '--', SABOTAGE,
+    '--how', 'ring', '--target', 'own', '--by', '1', '--when', 'after', '--first', '0',
+  ]);
   const output = `${result.stdout}${result.stderr}`;
   assert.not.match(output, /Segmentation fault|SIGSEGV|signal 11|Bus error|SIGBUS/, `crashed:\n${output}`);
   assert.not.match(output, /JOB_TIMEOUT/, `hung:\n${output}`);
   assert.ok(result.code !== 0, `expected a failure:\n${output}`);
   assert.match(output, /freeflow: .*the ring from [0-9a-f]+:0 in our segment .* is corrupt/, output);
   assert.ok(Date.now() - started < 60_000, 'took too long');
+  const problems = await cluster.jobLeftovers({ marker: SABOTAGE_MARKER });
+  assert.equal(problems, [], problems.join('\n'));
+});
+
+test('the sabotage cluster is torn down and leaves nothing', async () => {
+  const problems = await clusters.close(SHAPE, { marker: SABOTAGE_MARKER });
+  assert.equal(problems, [], problems.join('\n'));
 });
 
 function unplant(dir: string): void {

@@ -2,6 +2,7 @@
 #include "check.h"
 #include "freeflow.h"
 
+#include <sched.h>
 #include <stdint.h>
 #include <sys/wait.h>
 
@@ -211,7 +212,9 @@ static void test_two_processes(const char *dir)
     }
     uint32_t cursor = 0, index;
     uint64_t producer;
+    /* Waits yield: with more runnable processes than CPUs a spinning waiter only delays the other side. */
     while (!ff_segment_next_ring(own, &cursor, &producer, &index)) {
+        sched_yield();
     }
     CHECK(producer == PRODUCER);
     ff_ring_rx_t rx;
@@ -222,6 +225,7 @@ static void test_two_processes(const char *dir)
         uint32_t len = record_length(plan_next(&plan), max_payload);
         ff_ring_record_t record;
         while (!ff_ring_peek(&rx, &record)) {
+            sched_yield();
         }
         if (record.len != len || record.tag != (uint8_t) seq || !matches(record.data, seq, len)) {
             fprintf(stderr, "consumer: record %llu: len %u (expected %u) tag %u\n", (unsigned long long) seq,
@@ -288,9 +292,13 @@ static int producer_process(const char *dir)
         for (int i = outstanding - 1; i >= 0; --i) {
             ff_ring_commit(&tx, payloads[i], reserved[i], lens[i], (uint8_t) (seq + (uint64_t) i));
         }
+        if (outstanding == 0) {
+            sched_yield(); /* the ring is full: let the consumer run */
+        }
         seq += (uint64_t) outstanding;
     }
     while (!ff_ring_tx_drained(&tx)) {
+        sched_yield();
     }
     ff_segment_close(consumer);
     return 0;

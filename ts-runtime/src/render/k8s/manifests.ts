@@ -2,7 +2,7 @@ import * as path from 'node:path';
 import { FfError } from '../../errors';
 import { AGENT_PORT } from '../../cluster/agents';
 import { componentPathSetting, CONTAINER_SHARED_DIR, jobMcaSettings } from '../../launcher/mpirun-invocation';
-import { OSC_COMPONENTS } from '../../orchestrator/osc-selection';
+import { OSC_WITH_TCP_PAIRS } from '../../orchestrator/osc-selection';
 import type { JobSpec } from '../../spec/schema';
 import { REPO_ROOT } from '../../util/repo-root';
 import { assertRenderableOnKubernetes, numericUser } from './support';
@@ -86,7 +86,8 @@ export function launcherArgs(spec: JobSpec, root: boolean): string[] {
   // worker after worker (placement fill), by node deals ranks out one per worker (round-robin).
   const mapBy = spec.placement === 'fill' ? 'slot' : 'node';
   const launcherSpecific: Array<[string, string]> = spec.network === 'freeflow' ? [['btl_freeflow_dir', CONTAINER_SHARED_DIR]] : [];
-  const mca = jobMcaSettings(spec.network, OSC_COMPONENTS, spec.mca, launcherSpecific);
+  // Workers on other nodes are tcp pairs to the BTL: windows spanning them need osc ucx (docs/onesided.md).
+  const mca = jobMcaSettings(spec.network, OSC_WITH_TCP_PAIRS, spec.mca, launcherSpecific);
   const forwarded = Object.entries(spec.env).map(([name, value]) => `${name}=${value}`);
   if (spec.network === 'freeflow') {
     const setting = componentPathSetting(btlDir);
