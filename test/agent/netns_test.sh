@@ -49,10 +49,10 @@ wait_pid() { # <pid> <seconds> <what>
   done
   wait "$1" 2>/dev/null || return $?
 }
-run_probe() { # <host> <name> <args...>: runs to completion (10 s at most), returns its exit status
+run_probe() { # <host> <name> <args...>: runs to completion (60 s at most: a hang guard, not a speed limit; a loaded 2-vCPU machine took over 10 s), returns its exit status
   ffag_probe "$@"
   local rc=0
-  wait_pid "$FFAG_LAST_PID" 10 "probe $2" || rc=$?
+  wait_pid "$FFAG_LAST_PID" 60 "probe $2" || rc=$?
   return $rc
 }
 start_server() { # <host> <name> <args...>: background probe, waits for its registration
