@@ -59,8 +59,8 @@ typedef struct mca_btl_freeflow_modex {
 /* One ring a producer claimed in our segment, polled by progress. */
 typedef struct mca_btl_freeflow_inbound {
     ff_ring_rx_t rx;
-    uint64_t producer;  /* who claimed it: names the peer when its ring turns out corrupt */
-    bool dead;          /* corrupt: no longer polled (the job is being aborted) */
+    uint64_t producer; /* who claimed it: names the peer when its ring turns out corrupt */
+    bool dead;         /* corrupt: no longer polled (the job is being aborted) */
     opal_mutex_t lock; /* one consumer at a time when several threads progress */
 } mca_btl_freeflow_inbound_t;
 
@@ -86,36 +86,36 @@ typedef struct mca_btl_freeflow_component {
     unsigned int poll_idle_after; /* empty polls before a ring counts as idle (0: poll every ring every pass) */
     unsigned int poll_idle_rings_per_pass; /* idle rings polled per pass, round-robin */
     bool unlink_when_attached;
-    int report;                   /* -1 automatic, 0 off, 1 on */
+    int report; /* -1 automatic, 0 off, 1 on */
     int verbose;
-    int output;                   /* opal_output stream of btl_freeflow_verbose */
+    int output; /* opal_output stream of btl_freeflow_verbose */
 
     /* the machine and what was chosen for it (native/src/tuning.c); the report and ffbench show them */
     ff_cpu_info_t cpu;
     ff_shm_tuning_t tuning;
 
     /* identity */
-    char *dir;                    /* resolved shared directory */
-    bool dir_is_private;          /* the per-job default under /dev/shm: removed at finalize once empty */
-    int dirfd;                    /* it, opened once and verified (ff_dir_open); every file op is *at() */
+    char *dir;           /* resolved shared directory */
+    bool dir_is_private; /* the per-job default under /dev/shm: removed at finalize once empty */
+    int dirfd;           /* it, opened once and verified (ff_dir_open); every file op is *at() */
     ff_host_id_t host;
     ff_job_key_t key;
     uint64_t my_id;
-    ff_segment_t *segment;        /* ours */
-    ff_path_table_t *paths;       /* NULL when there is none */
+    ff_segment_t *segment;  /* ours */
+    ff_path_table_t *paths; /* NULL when there is none */
     bool paths_apply_to_me;
-    bool direct_launch;           /* MCA: started by srun (ffrun --backend slurm), not by mpirun */
-    uint32_t table_local_jobid;   /* the local job id the path table covers: 1 (mpirun's first job) or my own */
+    bool direct_launch;         /* MCA: started by srun (ffrun --backend slurm), not by mpirun */
+    uint32_t table_local_jobid; /* the local job id the path table covers: 1 (mpirun's first job) or my own */
 
     /* peers' segments, attached once and shared by endpoints and inbound rings: owner id -> ff_segment_t* */
     opal_hash_table_t attached;
-    opal_mutex_t lock;            /* attached, ring cursor, declines, endpoints */
+    opal_mutex_t lock; /* attached, ring cursor, declines, endpoints */
 
     /* rings peers claimed in our segment: fixed capacity so progress threads can read while one appends */
     mca_btl_freeflow_inbound_t *inbound;
     volatile int32_t inbound_count;
     uint32_t inbound_capacity;
-    uint32_t ring_cursor;          /* next ring slot of our segment to look at */
+    uint32_t ring_cursor;                  /* next ring slot of our segment to look at */
     const _Atomic uint32_t *rings_claimed; /* our segment's claim counter */
 
     /* descriptors */
@@ -131,7 +131,7 @@ typedef struct mca_btl_freeflow_component {
     volatile int32_t pending_count;
 
     opal_list_t declines;
-    opal_list_t endpoints;        /* every endpoint we made, for the report and finalize */
+    opal_list_t endpoints; /* every endpoint we made, for the report and finalize */
 
     /* path `h`: set at init when this rank registered with its agent; progress then also serves the
      * handoff sockets (one predictable branch per progress pass, none per shm message) */
@@ -167,8 +167,8 @@ int mca_btl_freeflow_del_procs(struct mca_btl_base_module_t *btl, size_t nprocs,
 int mca_btl_freeflow_finalize(struct mca_btl_base_module_t *btl);
 
 mca_btl_base_descriptor_t *mca_btl_freeflow_alloc(struct mca_btl_base_module_t *btl,
-                                                  struct mca_btl_base_endpoint_t *endpoint, uint8_t order,
-                                                  size_t size, uint32_t flags);
+                                                  struct mca_btl_base_endpoint_t *endpoint, uint8_t order, size_t size,
+                                                  uint32_t flags);
 int mca_btl_freeflow_free(struct mca_btl_base_module_t *btl, mca_btl_base_descriptor_t *descriptor);
 mca_btl_base_descriptor_t *mca_btl_freeflow_prepare_src(struct mca_btl_base_module_t *btl,
                                                         struct mca_btl_base_endpoint_t *endpoint,
@@ -177,8 +177,8 @@ mca_btl_base_descriptor_t *mca_btl_freeflow_prepare_src(struct mca_btl_base_modu
 int mca_btl_freeflow_send(struct mca_btl_base_module_t *btl, struct mca_btl_base_endpoint_t *endpoint,
                           struct mca_btl_base_descriptor_t *descriptor, mca_btl_base_tag_t tag);
 int mca_btl_freeflow_sendi(struct mca_btl_base_module_t *btl, struct mca_btl_base_endpoint_t *endpoint,
-                           struct opal_convertor_t *convertor, void *header, size_t header_size,
-                           size_t payload_size, uint8_t order, uint32_t flags, mca_btl_base_tag_t tag,
+                           struct opal_convertor_t *convertor, void *header, size_t header_size, size_t payload_size,
+                           uint8_t order, uint32_t flags, mca_btl_base_tag_t tag,
                            mca_btl_base_descriptor_t **descriptor);
 
 /* progress pieces */
@@ -200,12 +200,12 @@ ff_pair_route_t mca_btl_freeflow_pair_route(const opal_proc_t *proc, char *reaso
 
 /* path `h` (btl_freeflow_sock.c) */
 void mca_btl_freeflow_sock_register_params(const mca_base_component_t *version); /* btl_freeflow_sock_* */
-bool mca_btl_freeflow_sock_wanted(void);     /* the path table plans h from this rank to some peer */
+bool mca_btl_freeflow_sock_wanted(void); /* the path table plans h from this rank to some peer */
 /* The rank's registration with its host's agent, shared by the h and r modules (btl_freeflow_agent.c):
  * the first acquire registers, the last release closes it. */
 ff_status_t mca_btl_freeflow_agent_acquire(ff_agent_conn_t **conn, ff_agent_refusal_t *why);
 void mca_btl_freeflow_agent_release(ff_agent_conn_t *conn);
-bool mca_btl_freeflow_sock_init(void);       /* registers with the host's agent; false: h pairs decline */
+bool mca_btl_freeflow_sock_init(void); /* registers with the host's agent; false: h pairs decline */
 bool mca_btl_freeflow_sock_registered(void);
 const char *mca_btl_freeflow_sock_decline_reason(const opal_proc_t *proc, const mca_btl_freeflow_modex_t *modex);
 bool mca_btl_freeflow_sock_carries(uint64_t peer_id);
@@ -216,8 +216,8 @@ void mca_btl_freeflow_sock_release(void);
 void mca_btl_freeflow_sock_abandon(void);
 
 /* path `r` (btl_freeflow_router.c) */
-bool mca_btl_freeflow_router_wanted(void);   /* the path table plans r from this rank to some peer */
-bool mca_btl_freeflow_router_init(void);     /* registers and opens a route with the host's agent */
+bool mca_btl_freeflow_router_wanted(void); /* the path table plans r from this rank to some peer */
+bool mca_btl_freeflow_router_init(void);   /* registers and opens a route with the host's agent */
 bool mca_btl_freeflow_router_open(void);
 const char *mca_btl_freeflow_router_decline_reason(const opal_proc_t *proc, const mca_btl_freeflow_modex_t *modex);
 bool mca_btl_freeflow_router_carries(uint64_t peer_id);

@@ -17,10 +17,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define MIN_MAX_PEERS 64u
-#define PATH_TABLE_NAME "paths"
-#define FREEFLOW_DIR_ENV "FREEFLOW_DIR"
-#define FFRUN_DIR "/run/freeflow"
+#define MIN_MAX_PEERS      64u
+#define PATH_TABLE_NAME    "paths"
+#define FREEFLOW_DIR_ENV   "FREEFLOW_DIR"
+#define FFRUN_DIR          "/run/freeflow"
 #define DEFAULT_PARENT_DIR "/dev/shm"
 
 static int component_register(void);
@@ -30,19 +30,22 @@ static mca_btl_base_module_t **component_init(int *num_btls, bool enable_progres
 static int component_progress(void);
 
 mca_btl_freeflow_component_t mca_btl_freeflow_component = {
-    .super = {
-        .btl_version = {
-            MCA_BTL_DEFAULT_VERSION("freeflow"),
-            .mca_open_component = component_open,
-            .mca_close_component = component_close,
-            .mca_register_component_params = component_register,
+    .super =
+        {
+            .btl_version =
+                {
+                    MCA_BTL_DEFAULT_VERSION("freeflow"),
+                    .mca_open_component = component_open,
+                    .mca_close_component = component_close,
+                    .mca_register_component_params = component_register,
+                },
+            .btl_data =
+                {
+                    .param_field = MCA_BASE_METADATA_PARAM_NONE,
+                },
+            .btl_init = component_init,
+            .btl_progress = component_progress,
         },
-        .btl_data = {
-            .param_field = MCA_BASE_METADATA_PARAM_NONE,
-        },
-        .btl_init = component_init,
-        .btl_progress = component_progress,
-    },
 };
 
 static void register_string(const char *name, const char *help, char **storage)
@@ -71,8 +74,10 @@ static int component_register(void)
     register_string("dir",
                     "Shared directory that holds the segments and the path table. Empty (the default) picks, in "
                     "order: $" FREEFLOW_DIR_ENV ", " FFRUN_DIR " (the per-job, per-host directory ffrun mounts "
-                    "into containers), " DEFAULT_PARENT_DIR "/freeflow-<euid>-<job family> (created mode 0700, removed when the job ends). A directory "
-                    "must not be a symlink, must be owned by this user or root, and sticky if others can write it. Ranks can share memory only if they see the same directory.",
+                    "into containers), " DEFAULT_PARENT_DIR
+                    "/freeflow-<euid>-<job family> (created mode 0700, removed when the job ends). A directory "
+                    "must not be a symlink, must be owned by this user or root, and sticky if others can write it. "
+                    "Ranks can share memory only if they see the same directory.",
                     &c->dir_param);
 
     /* Sizes and the copy routine follow the CPU (ff_shm_tuning_choose, docs/btl.md "Large messages"):
@@ -86,7 +91,8 @@ static int component_register(void)
     c->ring_size = 0;
     register_uint("ring_size",
                   "Bytes of each ring (power of two, >= 64 KiB; 0: chosen from this CPU's L2 cache size, an "
-                  "eighth of it, 64 KiB to 4 MiB, so that small messages find the ring's lines in the cache). A rank has one ring per local peer it sends to, so its shared memory "
+                  "eighth of it, 64 KiB to 4 MiB, so that small messages find the ring's lines in the cache). A rank "
+                  "has one ring per local peer it sends to, so its shared memory "
                   "is about ring_size times the number of local peers it sends to. The largest fragment is "
                   "ring_size / 4.",
                   OPAL_INFO_LVL_4, &c->ring_size);
@@ -106,8 +112,9 @@ static int component_register(void)
                   OPAL_INFO_LVL_5, &c->max_peers);
 
     c->poll_batch = 32;
-    register_uint("poll_batch", "Messages taken from one peer's ring per progress pass before looking at the next "
-                                "peer (fairness against latency).",
+    register_uint("poll_batch",
+                  "Messages taken from one peer's ring per progress pass before looking at the next "
+                  "peer (fairness against latency).",
                   OPAL_INFO_LVL_6, &c->poll_batch);
 
     c->poll_idle_after = 1024;
@@ -134,8 +141,8 @@ static int component_register(void)
                                            "mapped it (nothing is left behind even if the launcher is killed too); "
                                            "otherwise at MPI_Finalize. Only for jobs that never call MPI_Comm_spawn: "
                                            "later processes cannot open an unlinked segment.",
-                                           MCA_BASE_VAR_TYPE_BOOL, NULL, 0, MCA_BASE_VAR_FLAG_SETTABLE,
-                                           OPAL_INFO_LVL_5, MCA_BASE_VAR_SCOPE_READONLY, &c->unlink_when_attached);
+                                           MCA_BASE_VAR_TYPE_BOOL, NULL, 0, MCA_BASE_VAR_FLAG_SETTABLE, OPAL_INFO_LVL_5,
+                                           MCA_BASE_VAR_SCOPE_READONLY, &c->unlink_when_attached);
 
     c->report = -1;
     c->direct_launch = false;
@@ -143,23 +150,23 @@ static int component_register(void)
                                            "The ranks were started by srun --mpi=pmix (ffrun --backend slurm sets "
                                            "it, docs/slurm.md), not by mpirun: the path table then covers this "
                                            "process's own job instead of mpirun's first job (local id 1).",
-                                           MCA_BASE_VAR_TYPE_BOOL, NULL, 0, MCA_BASE_VAR_FLAG_SETTABLE,
-                                           OPAL_INFO_LVL_5, MCA_BASE_VAR_SCOPE_READONLY, &c->direct_launch);
+                                           MCA_BASE_VAR_TYPE_BOOL, NULL, 0, MCA_BASE_VAR_FLAG_SETTABLE, OPAL_INFO_LVL_5,
+                                           MCA_BASE_VAR_SCOPE_READONLY, &c->direct_launch);
     (void) mca_base_component_var_register(&c->super.btl_version, "report",
                                            "Write report.<rank> into the shared directory at MPI_Finalize, saying "
                                            "which peers went through shared memory and why others did not "
                                            "(docs/btl-report.md). -1: when a path table is present; 0: never; 1: "
                                            "whenever the path table covers this rank.",
-                                           MCA_BASE_VAR_TYPE_INT, NULL, 0, MCA_BASE_VAR_FLAG_SETTABLE,
-                                           OPAL_INFO_LVL_5, MCA_BASE_VAR_SCOPE_READONLY, &c->report);
+                                           MCA_BASE_VAR_TYPE_INT, NULL, 0, MCA_BASE_VAR_FLAG_SETTABLE, OPAL_INFO_LVL_5,
+                                           MCA_BASE_VAR_SCOPE_READONLY, &c->report);
 
     c->verbose = 0;
     (void) mca_base_component_var_register(&c->super.btl_version, "verbose",
                                            "Verbosity: 10 explains the reachability decision for every peer (path "
                                            "table, host identity, segment verification); 20 adds segment and ring "
                                            "set-up.",
-                                           MCA_BASE_VAR_TYPE_INT, NULL, 0, MCA_BASE_VAR_FLAG_SETTABLE,
-                                           OPAL_INFO_LVL_5, MCA_BASE_VAR_SCOPE_LOCAL, &c->verbose);
+                                           MCA_BASE_VAR_TYPE_INT, NULL, 0, MCA_BASE_VAR_FLAG_SETTABLE, OPAL_INFO_LVL_5,
+                                           MCA_BASE_VAR_SCOPE_LOCAL, &c->verbose);
 
     mca_btl_freeflow_sock_register_params(&c->super.btl_version);
     mca_btl_freeflow_router_register_params(&c->super.btl_version);
@@ -263,8 +270,8 @@ static bool open_dir(mca_btl_freeflow_component_t *c)
         c->dir_is_private = FF_OK == status;
     }
     if (FF_OK != status) {
-        opal_output(0, "freeflow: cannot use the shared directory %s: %s: %s; disabling freeflow. Fix: %s",
-                    chosen, ff_status_name(status), reason,
+        opal_output(0, "freeflow: cannot use the shared directory %s: %s: %s; disabling freeflow. Fix: %s", chosen,
+                    ff_status_name(status), reason,
                     FF_ERR_UNTRUSTED == status ? "remove what is there, or set btl_freeflow_dir to a directory only "
                                                  "you (or root) can write"
                                                : "create it or set btl_freeflow_dir.");
@@ -298,7 +305,8 @@ static void load_path_table(mca_btl_freeflow_component_t *c)
 bool mca_btl_freeflow_in_path_table(opal_jobid_t jobid, opal_vpid_t vpid)
 {
     const ff_path_table_t *paths = mca_btl_freeflow_component.paths;
-    return paths && (jobid & 0xffffu) == mca_btl_freeflow_component.table_local_jobid && vpid < ff_path_table_num_ranks(paths);
+    return paths && (jobid & 0xffffu) == mca_btl_freeflow_component.table_local_jobid &&
+           vpid < ff_path_table_num_ranks(paths);
 }
 
 /* Completes the machine's choices with the parameters given (btl_freeflow_ring_size, _max_send_size,
@@ -308,23 +316,27 @@ static bool choose_tuning(mca_btl_freeflow_component_t *c, mca_btl_base_module_t
 {
     ff_copy_kind_t copy;
     if (FF_OK != ff_copy_kind_parse(c->copy_param, &copy)) {
-        opal_output(0, "freeflow: btl_freeflow_copy=%s is not a copy routine; disabling freeflow. Fix: use one of "
-                       "auto, libc, blocks, movsb, avx2, avx512, nt.", c->copy_param);
+        opal_output(0,
+                    "freeflow: btl_freeflow_copy=%s is not a copy routine; disabling freeflow. Fix: use one of "
+                    "auto, libc, blocks, movsb, avx2, avx512, nt.",
+                    c->copy_param);
         return false;
     }
-    c->tuning = (ff_shm_tuning_t) {.ring_size = c->ring_size, .copy = copy};
+    c->tuning = (ff_shm_tuning_t){.ring_size = c->ring_size, .copy = copy};
     char error[256];
     ff_status_t status = ff_shm_tuning_choose(&c->cpu, &c->tuning, error, sizeof(error));
     if (FF_OK != status) {
-        opal_output(0, "freeflow: btl_freeflow_ring_size=%u, btl_freeflow_copy=%s: %s; disabling freeflow.", c->ring_size,
-                    c->copy_param, error);
+        opal_output(0, "freeflow: btl_freeflow_ring_size=%u, btl_freeflow_copy=%s: %s; disabling freeflow.",
+                    c->ring_size, c->copy_param, error);
         return false;
     }
     c->ring_size = c->tuning.ring_size;
     /* ob1 cuts large messages into max_send_size fragments; one must fit a ring record (a quarter) */
     if (btl->btl_max_send_size < FF_FRAGMENT_MIN) {
-        opal_output(0, "freeflow: btl_freeflow_max_send_size=%zu is below %u; disabling freeflow. Fix: leave it "
-                       "unset (chosen from the L2 cache) or set e.g. 32768.", btl->btl_max_send_size, FF_FRAGMENT_MIN);
+        opal_output(0,
+                    "freeflow: btl_freeflow_max_send_size=%zu is below %u; disabling freeflow. Fix: leave it "
+                    "unset (chosen from the L2 cache) or set e.g. 32768.",
+                    btl->btl_max_send_size, FF_FRAGMENT_MIN);
         return false;
     }
     c->tuning.fragment_size = (uint32_t) btl->btl_max_send_size;
@@ -352,8 +364,10 @@ static mca_btl_base_module_t **component_init(int *num_btls, bool enable_progres
     }
     ff_status_t status = ff_host_id_read(c->dir, &c->host);
     if (FF_OK != status) {
-        opal_output(0, "freeflow: cannot use the shared directory %s: %s (%s); disabling freeflow. Fix: create it "
-                       "or set btl_freeflow_dir.", c->dir, ff_status_name(status), strerror(errno));
+        opal_output(0,
+                    "freeflow: cannot use the shared directory %s: %s (%s); disabling freeflow. Fix: create it "
+                    "or set btl_freeflow_dir.",
+                    c->dir, ff_status_name(status), strerror(errno));
         return NULL;
     }
     load_path_table(c);

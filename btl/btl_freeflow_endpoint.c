@@ -43,13 +43,13 @@ int mca_btl_freeflow_endpoint_open_ring(mca_btl_freeflow_endpoint_t *endpoint)
         char message[512];
         snprintf(message, sizeof(message),
                  "freeflow: %s cannot open a ring to %s: %s (%s). Fix: raise btl_freeflow_max_peers.",
-                 OPAL_NAME_PRINT(OPAL_PROC_MY_NAME), OPAL_NAME_PRINT(endpoint->proc->proc_name),
-                 ff_status_name(status), ff_status_describe(status));
+                 OPAL_NAME_PRINT(OPAL_PROC_MY_NAME), OPAL_NAME_PRINT(endpoint->proc->proc_name), ff_status_name(status),
+                 ff_status_describe(status));
         mca_btl_freeflow_fatal(endpoint->proc, message);
         return OPAL_ERR_OUT_OF_RESOURCE;
     }
-    FF_LOG(FF_VERBOSE_LIFECYCLE, "freeflow: %s claimed ring %u in the segment of %s", OPAL_NAME_PRINT(OPAL_PROC_MY_NAME),
-           index, OPAL_NAME_PRINT(endpoint->proc->proc_name));
+    FF_LOG(FF_VERBOSE_LIFECYCLE, "freeflow: %s claimed ring %u in the segment of %s",
+           OPAL_NAME_PRINT(OPAL_PROC_MY_NAME), index, OPAL_NAME_PRINT(endpoint->proc->proc_name));
     endpoint->ring_ready = true;
     return OPAL_SUCCESS;
 }

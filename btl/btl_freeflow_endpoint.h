@@ -11,15 +11,15 @@ struct mca_btl_base_endpoint_t {
     opal_list_item_t pending_item; /* on component.pending_endpoints while `pending` is not empty */
     opal_proc_t *proc;
     uint64_t peer_id;
-    ff_segment_t *peer_segment;    /* attached; owned by component.attached */
-    bool verdict_published;        /* we wrote the pair's verdict file: remove it at finalize if still there */
+    ff_segment_t *peer_segment; /* attached; owned by component.attached */
+    bool verdict_published;     /* we wrote the pair's verdict file: remove it at finalize if still there */
 
     /* Producer side. The ring is made on the first send (lazily, so a rank only spends shared memory
      * on peers it talks to). `lock` serialises reservations on the ring and the pending queue. */
     opal_mutex_t lock;
     bool ring_ready;
     ff_ring_tx_t tx;
-    opal_list_t pending;           /* buffered descriptors, in send order, waiting for ring room */
+    opal_list_t pending; /* buffered descriptors, in send order, waiting for ring room */
     bool on_pending_list;
 
     /* what the report says this pair carried */

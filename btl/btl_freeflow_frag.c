@@ -20,8 +20,8 @@ int mca_btl_freeflow_frag_lists_init(void)
 {
     mca_btl_freeflow_component_t *component = &mca_btl_freeflow_component;
     const mca_btl_base_module_t *btl = &mca_btl_freeflow_module.super;
-    const size_t buffer_size = btl->btl_max_send_size > btl->btl_eager_limit ? btl->btl_max_send_size
-                                                                              : btl->btl_eager_limit;
+    const size_t buffer_size =
+        btl->btl_max_send_size > btl->btl_eager_limit ? btl->btl_max_send_size : btl->btl_eager_limit;
 
     OBJ_CONSTRUCT(&component->frags, opal_free_list_t);
     OBJ_CONSTRUCT(&component->buffered_frags, opal_free_list_t);
@@ -35,8 +35,8 @@ int mca_btl_freeflow_frag_lists_init(void)
     /* Buffered descriptors hold data while a ring is full. Bounded: when they run out, alloc fails and
      * ob1 retries once a buffered descriptor completes. */
     return opal_free_list_init(&component->buffered_frags, sizeof(mca_btl_freeflow_frag_t), opal_cache_line_size,
-                               OBJ_CLASS(mca_btl_freeflow_frag_t), buffer_size, opal_cache_line_size, 8, 256, 32,
-                               NULL, 0, NULL, frag_init, &component->buffered_frags);
+                               OBJ_CLASS(mca_btl_freeflow_frag_t), buffer_size, opal_cache_line_size, 8, 256, 32, NULL,
+                               0, NULL, frag_init, &component->buffered_frags);
 }
 
 void mca_btl_freeflow_frag_lists_fini(void)

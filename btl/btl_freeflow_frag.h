@@ -11,15 +11,15 @@ typedef struct mca_btl_freeflow_frag {
     mca_btl_base_descriptor_t base;
     mca_btl_base_segment_t segment;
     mca_btl_freeflow_endpoint_t *endpoint;
-    void *reservation;             /* ring payload, or NULL for a buffered descriptor */
+    void *reservation; /* ring payload, or NULL for a buffered descriptor */
     uint32_t reserved_len;
     mca_btl_base_tag_t tag;
-    opal_free_list_t *list;        /* the free list it returns to */
+    opal_free_list_t *list; /* the free list it returns to */
 } mca_btl_freeflow_frag_t;
 OBJ_CLASS_DECLARATION(mca_btl_freeflow_frag_t);
 
 static inline mca_btl_freeflow_frag_t *mca_btl_freeflow_frag_get(opal_free_list_t *list,
-                                                                mca_btl_freeflow_endpoint_t *endpoint)
+                                                                 mca_btl_freeflow_endpoint_t *endpoint)
 {
     mca_btl_freeflow_frag_t *frag = (mca_btl_freeflow_frag_t *) opal_free_list_get(list);
     if (OPAL_LIKELY(NULL != frag)) {

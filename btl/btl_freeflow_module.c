@@ -27,19 +27,20 @@ int mca_btl_freeflow_register_error(struct mca_btl_base_module_t *btl, mca_btl_b
 }
 
 mca_btl_freeflow_module_t mca_btl_freeflow_module = {
-    .super = {
-        .btl_component = &mca_btl_freeflow_component.super,
-        .btl_add_procs = mca_btl_freeflow_add_procs,
-        .btl_del_procs = mca_btl_freeflow_del_procs,
-        .btl_finalize = mca_btl_freeflow_finalize,
-        .btl_alloc = mca_btl_freeflow_alloc,
-        .btl_free = mca_btl_freeflow_free,
-        .btl_prepare_src = mca_btl_freeflow_prepare_src,
-        .btl_send = mca_btl_freeflow_send,
-        .btl_sendi = mca_btl_freeflow_sendi,
-        .btl_dump = mca_btl_base_dump,
-        .btl_register_error = mca_btl_freeflow_register_error,
-    },
+    .super =
+        {
+            .btl_component = &mca_btl_freeflow_component.super,
+            .btl_add_procs = mca_btl_freeflow_add_procs,
+            .btl_del_procs = mca_btl_freeflow_del_procs,
+            .btl_finalize = mca_btl_freeflow_finalize,
+            .btl_alloc = mca_btl_freeflow_alloc,
+            .btl_free = mca_btl_freeflow_free,
+            .btl_prepare_src = mca_btl_freeflow_prepare_src,
+            .btl_send = mca_btl_freeflow_send,
+            .btl_sendi = mca_btl_freeflow_sendi,
+            .btl_dump = mca_btl_base_dump,
+            .btl_register_error = mca_btl_freeflow_register_error,
+        },
 };
 
 /*
@@ -65,17 +66,21 @@ static void gather_pair_inputs(const opal_proc_t *proc, ff_pair_inputs_t *in)
     in->key_equal = in->modex_layout_ok && ff_job_key_equal(&modex->key, &c->key);
     in->table_covers_me = c->paths_apply_to_me;
     /* the plan covers the pair when both ranks belong to the job it describes */
-    in->table_covers_peer = c->paths_apply_to_me && mca_btl_freeflow_in_path_table(proc->proc_name.jobid, proc->proc_name.vpid);
+    in->table_covers_peer =
+        c->paths_apply_to_me && mca_btl_freeflow_in_path_table(proc->proc_name.jobid, proc->proc_name.vpid);
     in->peer_in_my_mpi_job = proc->proc_name.jobid == me.jobid;
-    in->path_to_peer = in->table_covers_peer ? ff_path_table_path(c->paths, me.vpid, proc->proc_name.vpid) : FF_PATH_SHM;
-    in->path_from_peer = in->table_covers_peer ? ff_path_table_path(c->paths, proc->proc_name.vpid, me.vpid) : FF_PATH_SHM;
+    in->path_to_peer =
+        in->table_covers_peer ? ff_path_table_path(c->paths, me.vpid, proc->proc_name.vpid) : FF_PATH_SHM;
+    in->path_from_peer =
+        in->table_covers_peer ? ff_path_table_path(c->paths, proc->proc_name.vpid, me.vpid) : FF_PATH_SHM;
     in->host_equal = in->modex_layout_ok && ff_host_id_equal(&modex->host, &c->host);
     /* "registered" means with the module that carries the planned plane: the router's route for r, the
      * handoff registration otherwise (the policy only reads it for h and r) */
     const bool router_planned = FF_PATH_ROUTER == in->path_to_peer || FF_PATH_ROUTER == in->path_from_peer;
     in->my_agent_registered = router_planned ? mca_btl_freeflow_router_open() : mca_btl_freeflow_sock_registered();
-    in->peer_agent_registered = in->modex_layout_ok &&
-                                0 != (modex->flags & (router_planned ? MCA_BTL_FREEFLOW_MODEX_ROUTER : MCA_BTL_FREEFLOW_MODEX_AGENT));
+    in->peer_agent_registered =
+        in->modex_layout_ok &&
+        0 != (modex->flags & (router_planned ? MCA_BTL_FREEFLOW_MODEX_ROUTER : MCA_BTL_FREEFLOW_MODEX_AGENT));
     free(modex);
 }
 
@@ -143,7 +148,8 @@ static mca_btl_freeflow_endpoint_t *find_endpoint(uint64_t peer_id)
 {
     mca_btl_freeflow_component_t *c = &mca_btl_freeflow_component;
     mca_btl_freeflow_endpoint_t *endpoint;
-    OPAL_LIST_FOREACH(endpoint, &c->endpoints, mca_btl_freeflow_endpoint_t) {
+    OPAL_LIST_FOREACH(endpoint, &c->endpoints, mca_btl_freeflow_endpoint_t)
+    {
         if (endpoint->peer_id == peer_id) {
             return endpoint;
         }
@@ -232,13 +238,15 @@ int mca_btl_freeflow_finalize(struct mca_btl_base_module_t *btl)
 
     /* Verdicts we published that the peer never adopted (it never sent to us): ours to remove. */
     mca_btl_freeflow_endpoint_t *endpoint;
-    OPAL_LIST_FOREACH(endpoint, &c->endpoints, mca_btl_freeflow_endpoint_t) {
+    OPAL_LIST_FOREACH(endpoint, &c->endpoints, mca_btl_freeflow_endpoint_t)
+    {
         if (endpoint->verdict_published) {
             ff_pair_verdict_remove(c->dirfd, &c->key, c->my_id, endpoint->peer_id);
         }
     }
     mca_btl_freeflow_decline_t *decline;
-    OPAL_LIST_FOREACH(decline, &c->declines, mca_btl_freeflow_decline_t) {
+    OPAL_LIST_FOREACH(decline, &c->declines, mca_btl_freeflow_decline_t)
+    {
         if (decline->verdict_published) {
             ff_pair_verdict_remove(c->dirfd, &c->key, c->my_id, decline->peer_id);
         }

@@ -71,13 +71,13 @@ static const char *status_name(int32_t status)
 
 typedef struct ff_rdma_request_wire {
     uint8_t version;
-    uint8_t op;       /* enum ff_rdma_op */
-    uint8_t width;    /* atomics: 4 or 8 bytes */
+    uint8_t op;    /* enum ff_rdma_op */
+    uint8_t width; /* atomics: 4 or 8 bytes */
     uint8_t reserved;
-    uint32_t len;     /* bytes to put or get; the width for atomics */
-    uint32_t request_index;      /* the origin's slot; echoed in the response */
+    uint32_t len;           /* bytes to put or get; the width for atomics */
+    uint32_t request_index; /* the origin's slot; echoed in the response */
     uint32_t request_generation;
-    uint32_t region_index;       /* the remote handle, as the origin got it */
+    uint32_t region_index; /* the remote handle, as the origin got it */
     uint32_t region_generation;
     uint64_t region_key;
     uint64_t address;
@@ -85,15 +85,16 @@ typedef struct ff_rdma_request_wire {
     uint64_t operand2; /* cswap: new value */
     uint32_t atomic_op;
     uint32_t reserved2;
-    uint64_t origin_id; /* who asks: believed only on handoff sockets and router routes, which do not tell (a ring does) */
+    uint64_t
+        origin_id; /* who asks: believed only on handoff sockets and router routes, which do not tell (a ring does) */
 } ff_rdma_request_wire_t;
 
 typedef struct ff_rdma_response_wire {
     uint32_t request_index;
     uint32_t request_generation;
     int32_t status;
-    uint32_t len;     /* get data bytes that follow */
-    uint64_t result;  /* fetched value of fop and cswap */
+    uint32_t len;          /* get data bytes that follow */
+    uint64_t result;       /* fetched value of fop and cswap */
     uint64_t responder_id; /* as origin_id */
 } ff_rdma_response_wire_t;
 
@@ -107,7 +108,7 @@ typedef struct ff_rdma_request {
     int32_t next_free;
     uint64_t peer_id;
     struct mca_btl_base_endpoint_t *endpoint; /* the rdma module's endpoint, handed back to the callback */
-    void *local_address;  /* where get data and fetched values land */
+    void *local_address;                      /* where get data and fetched values land */
     void *report_address; /* what the callback is told: the whole operation's, when this is its edge */
     mca_btl_base_registration_handle_t *local_handle;
     mca_btl_base_rdma_completion_fn_t cbfunc;
@@ -143,8 +144,8 @@ typedef struct ff_rdma_view {
 typedef struct ff_rdma_endpoint {
     opal_list_item_t super;
     uint64_t peer_id;
-    mca_btl_base_module_t *via;          /* NULL: ourselves, executed in place */
-    struct mca_btl_base_endpoint_t *ep;  /* via's endpoint for the peer */
+    mca_btl_base_module_t *via;         /* NULL: ourselves, executed in place */
+    struct mca_btl_base_endpoint_t *ep; /* via's endpoint for the peer */
 } ff_rdma_endpoint_t;
 OBJ_CLASS_INSTANCE(ff_rdma_endpoint_t, opal_list_item_t, NULL, NULL);
 
@@ -158,12 +159,12 @@ typedef struct ff_rdma_deferred {
 OBJ_CLASS_INSTANCE(ff_rdma_deferred_t, opal_list_item_t, NULL, NULL);
 
 static struct {
-    bool enabled;              /* parameter btl_freeflow_rdma */
+    bool enabled; /* parameter btl_freeflow_rdma */
     unsigned int max_outstanding;
-    unsigned int limit;        /* parameter btl_freeflow_rdma_limit */
+    unsigned int limit; /* parameter btl_freeflow_rdma_limit */
     bool ready;
 
-    opal_mutex_t lock;         /* requests and endpoints */
+    opal_mutex_t lock; /* requests and endpoints */
     ff_rdma_request_t *requests;
     uint32_t request_count;
     int32_t free_head;
@@ -177,10 +178,10 @@ static struct {
     opal_mutex_t deferred_lock;
     opal_list_t deferred;
 
-    bool single_copy;          /* parameter btl_freeflow_rdma_single_copy */
-    bool alloc_mem_pages;      /* parameter btl_freeflow_rdma_alloc_mem_pages */
+    bool single_copy;                                /* parameter btl_freeflow_rdma_single_copy */
+    bool alloc_mem_pages;                            /* parameter btl_freeflow_rdma_alloc_mem_pages */
     mca_mpool_base_module_t *previous_default_mpool; /* restored at finalize; NULL: ours not installed */
-    size_t single_copy_min;    /* parameter btl_freeflow_rdma_single_copy_min */
+    size_t single_copy_min;                          /* parameter btl_freeflow_rdma_single_copy_min */
     opal_mutex_t views_lock;
     ff_rdma_view_t *views;
     size_t view_count, view_capacity;
@@ -205,18 +206,17 @@ static int rdma_get(struct mca_btl_base_module_t *btl, struct mca_btl_base_endpo
                     uint64_t remote_address, struct mca_btl_base_registration_handle_t *local_handle,
                     struct mca_btl_base_registration_handle_t *remote_handle, size_t size, int flags, int order,
                     mca_btl_base_rdma_completion_fn_t cbfunc, void *cbcontext, void *cbdata);
-static int rdma_aop(struct mca_btl_base_module_t *btl, struct mca_btl_base_endpoint_t *endpoint, uint64_t remote_address,
-                    struct mca_btl_base_registration_handle_t *remote_handle, mca_btl_base_atomic_op_t op,
-                    uint64_t operand, int flags, int order, mca_btl_base_rdma_completion_fn_t cbfunc,
-                    void *cbcontext, void *cbdata);
+static int rdma_aop(struct mca_btl_base_module_t *btl, struct mca_btl_base_endpoint_t *endpoint,
+                    uint64_t remote_address, struct mca_btl_base_registration_handle_t *remote_handle,
+                    mca_btl_base_atomic_op_t op, uint64_t operand, int flags, int order,
+                    mca_btl_base_rdma_completion_fn_t cbfunc, void *cbcontext, void *cbdata);
 static int rdma_afop(struct mca_btl_base_module_t *btl, struct mca_btl_base_endpoint_t *endpoint, void *local_address,
                      uint64_t remote_address, struct mca_btl_base_registration_handle_t *local_handle,
                      struct mca_btl_base_registration_handle_t *remote_handle, mca_btl_base_atomic_op_t op,
-                     uint64_t operand, int flags, int order, mca_btl_base_rdma_completion_fn_t cbfunc,
-                     void *cbcontext, void *cbdata);
-static int rdma_cswap(struct mca_btl_base_module_t *btl, struct mca_btl_base_endpoint_t *endpoint,
-                      void *local_address, uint64_t remote_address,
-                      struct mca_btl_base_registration_handle_t *local_handle,
+                     uint64_t operand, int flags, int order, mca_btl_base_rdma_completion_fn_t cbfunc, void *cbcontext,
+                     void *cbdata);
+static int rdma_cswap(struct mca_btl_base_module_t *btl, struct mca_btl_base_endpoint_t *endpoint, void *local_address,
+                      uint64_t remote_address, struct mca_btl_base_registration_handle_t *local_handle,
                       struct mca_btl_base_registration_handle_t *remote_handle, uint64_t compare, uint64_t value,
                       int flags, int order, mca_btl_base_rdma_completion_fn_t cbfunc, void *cbcontext, void *cbdata);
 
@@ -226,27 +226,28 @@ static void sock_delivery(mca_btl_base_module_t *btl, mca_btl_base_tag_t tag, mc
                           void *cbdata);
 
 mca_btl_freeflow_module_t mca_btl_freeflow_rdma_module = {
-    .super = {
-        .btl_component = &mca_btl_freeflow_component.super,
-        .btl_add_procs = rdma_add_procs,
-        .btl_del_procs = rdma_del_procs,
-        .btl_finalize = rdma_finalize,
-        .btl_register_mem = rdma_register_mem,
-        .btl_deregister_mem = rdma_deregister_mem,
-        .btl_put = rdma_put,
-        .btl_get = rdma_get,
-        .btl_atomic_op = rdma_aop,
-        .btl_atomic_fop = rdma_afop,
-        .btl_atomic_cswap = rdma_cswap,
-        .btl_dump = mca_btl_base_dump,
-        .btl_register_error = mca_btl_freeflow_register_error,
-    },
+    .super =
+        {
+            .btl_component = &mca_btl_freeflow_component.super,
+            .btl_add_procs = rdma_add_procs,
+            .btl_del_procs = rdma_del_procs,
+            .btl_finalize = rdma_finalize,
+            .btl_register_mem = rdma_register_mem,
+            .btl_deregister_mem = rdma_deregister_mem,
+            .btl_put = rdma_put,
+            .btl_get = rdma_get,
+            .btl_atomic_op = rdma_aop,
+            .btl_atomic_fop = rdma_afop,
+            .btl_atomic_cswap = rdma_cswap,
+            .btl_dump = mca_btl_base_dump,
+            .btl_register_error = mca_btl_freeflow_register_error,
+        },
 };
 
-#define SUPPORTED_ATOMICS                                                                                      \
-    (MCA_BTL_ATOMIC_SUPPORTS_ADD | MCA_BTL_ATOMIC_SUPPORTS_AND | MCA_BTL_ATOMIC_SUPPORTS_OR |                   \
-     MCA_BTL_ATOMIC_SUPPORTS_XOR | MCA_BTL_ATOMIC_SUPPORTS_SWAP | MCA_BTL_ATOMIC_SUPPORTS_MIN |                 \
-     MCA_BTL_ATOMIC_SUPPORTS_MAX | MCA_BTL_ATOMIC_SUPPORTS_CSWAP | MCA_BTL_ATOMIC_SUPPORTS_32BIT |              \
+#define SUPPORTED_ATOMICS                                                                                              \
+    (MCA_BTL_ATOMIC_SUPPORTS_ADD | MCA_BTL_ATOMIC_SUPPORTS_AND | MCA_BTL_ATOMIC_SUPPORTS_OR |                          \
+     MCA_BTL_ATOMIC_SUPPORTS_XOR | MCA_BTL_ATOMIC_SUPPORTS_SWAP | MCA_BTL_ATOMIC_SUPPORTS_MIN |                        \
+     MCA_BTL_ATOMIC_SUPPORTS_MAX | MCA_BTL_ATOMIC_SUPPORTS_CSWAP | MCA_BTL_ATOMIC_SUPPORTS_32BIT |                     \
      MCA_BTL_ATOMIC_SUPPORTS_GLOB)
 
 void mca_btl_freeflow_rdma_register(void)
@@ -255,15 +256,16 @@ void mca_btl_freeflow_rdma_register(void)
     mca_btl_base_module_t *btl = &mca_btl_freeflow_rdma_module.super;
 
     rdma.enabled = true;
-    (void) mca_base_component_var_register(&c->super.btl_version, "rdma",
-                                           "Offer RDMA operations (put, get, atomics) between ranks that reach each "
-                                           "other through freeflow (shared memory rings, the handoff sockets of "
-                                           "path h, or the router routes of path r), executed by the target, so that MPI one-sided communication "
-                                           "(osc rdma) works across containers and hosts (docs/onesided.md). Must be "
-                                           "the same on every rank. 0 leaves windows between containers to other "
-                                           "components (osc pt2pt).",
-                                           MCA_BASE_VAR_TYPE_BOOL, NULL, 0, MCA_BASE_VAR_FLAG_SETTABLE,
-                                           OPAL_INFO_LVL_4, MCA_BASE_VAR_SCOPE_READONLY, &rdma.enabled);
+    (void) mca_base_component_var_register(
+        &c->super.btl_version, "rdma",
+        "Offer RDMA operations (put, get, atomics) between ranks that reach each "
+        "other through freeflow (shared memory rings, the handoff sockets of "
+        "path h, or the router routes of path r), executed by the target, so that MPI one-sided communication "
+        "(osc rdma) works across containers and hosts (docs/onesided.md). Must be "
+        "the same on every rank. 0 leaves windows between containers to other "
+        "components (osc pt2pt).",
+        MCA_BASE_VAR_TYPE_BOOL, NULL, 0, MCA_BASE_VAR_FLAG_SETTABLE, OPAL_INFO_LVL_4, MCA_BASE_VAR_SCOPE_READONLY,
+        &rdma.enabled);
     rdma.max_outstanding = 4096;
     (void) mca_base_component_var_register(&c->super.btl_version, "rdma_max_outstanding",
                                            "RDMA operations one rank may have in flight (waiting for the target's "
@@ -287,8 +289,8 @@ void mca_btl_freeflow_rdma_register(void)
                                            "target (docs/onesided.md). Only private anonymous memory (heap, "
                                            "anonymous mmap) moves; the rest stays target-executed. Must be the "
                                            "same on every rank.",
-                                           MCA_BASE_VAR_TYPE_BOOL, NULL, 0, MCA_BASE_VAR_FLAG_SETTABLE,
-                                           OPAL_INFO_LVL_4, MCA_BASE_VAR_SCOPE_READONLY, &rdma.single_copy);
+                                           MCA_BASE_VAR_TYPE_BOOL, NULL, 0, MCA_BASE_VAR_FLAG_SETTABLE, OPAL_INFO_LVL_4,
+                                           MCA_BASE_VAR_SCOPE_READONLY, &rdma.single_copy);
     rdma.alloc_mem_pages = true;
     (void) mca_base_component_var_register(&c->super.btl_version, "rdma_alloc_mem_pages",
                                            "With single copy: MPI_Alloc_mem returns page-aligned memory rounded up "
@@ -296,8 +298,8 @@ void mca_btl_freeflow_rdma_register(void)
                                            "replaced while the BTL is loaded), so that a window made on it has "
                                            "no partial first or last page and co-located peers reach all of it "
                                            "without the target's help. Costs up to one page per allocation.",
-                                           MCA_BASE_VAR_TYPE_BOOL, NULL, 0, MCA_BASE_VAR_FLAG_SETTABLE,
-                                           OPAL_INFO_LVL_5, MCA_BASE_VAR_SCOPE_READONLY, &rdma.alloc_mem_pages);
+                                           MCA_BASE_VAR_TYPE_BOOL, NULL, 0, MCA_BASE_VAR_FLAG_SETTABLE, OPAL_INFO_LVL_5,
+                                           MCA_BASE_VAR_SCOPE_READONLY, &rdma.alloc_mem_pages);
     rdma.single_copy_min = 0;
     (void) mca_base_component_var_register(&c->super.btl_version, "rdma_single_copy_min",
                                            "Smallest registration (bytes of whole pages) moved into the shared "
@@ -412,8 +414,7 @@ bool mca_btl_freeflow_rdma_init(void)
     if (mca_btl_freeflow_component.sock_active && mca_btl_freeflow_sock_module.super.btl_max_send_size < largest) {
         largest = mca_btl_freeflow_sock_module.super.btl_max_send_size;
     }
-    if (mca_btl_freeflow_component.router_active &&
-        mca_btl_freeflow_router_module.super.btl_max_send_size < largest) {
+    if (mca_btl_freeflow_component.router_active && mca_btl_freeflow_router_module.super.btl_max_send_size < largest) {
         largest = mca_btl_freeflow_router_module.super.btl_max_send_size;
     }
     size_t cap = largest > sizeof(ff_rdma_request_wire_t) ? largest - sizeof(ff_rdma_request_wire_t) : 0;
@@ -508,10 +509,12 @@ void mca_btl_freeflow_rdma_fini(void)
 
 /* ---- peers ---- */
 
-static ff_rdma_endpoint_t *endpoint_for(uint64_t peer_id, mca_btl_base_module_t *via, struct mca_btl_base_endpoint_t *ep)
+static ff_rdma_endpoint_t *endpoint_for(uint64_t peer_id, mca_btl_base_module_t *via,
+                                        struct mca_btl_base_endpoint_t *ep)
 {
     ff_rdma_endpoint_t *endpoint;
-    OPAL_LIST_FOREACH(endpoint, &rdma.endpoints, ff_rdma_endpoint_t) {
+    OPAL_LIST_FOREACH(endpoint, &rdma.endpoints, ff_rdma_endpoint_t)
+    {
         if (endpoint->peer_id == peer_id) {
             return endpoint;
         }
@@ -609,7 +612,8 @@ static ff_rdma_endpoint_t *reply_path(uint64_t peer_id)
     }
     mca_btl_freeflow_endpoint_t *endpoint, *shm = NULL;
     OPAL_THREAD_LOCK(&c->lock);
-    OPAL_LIST_FOREACH(endpoint, &c->endpoints, mca_btl_freeflow_endpoint_t) {
+    OPAL_LIST_FOREACH(endpoint, &c->endpoints, mca_btl_freeflow_endpoint_t)
+    {
         if (endpoint->peer_id == peer_id) {
             shm = endpoint;
             break;
@@ -679,8 +683,8 @@ static mca_btl_base_registration_handle_t *rdma_register_mem(struct mca_btl_base
     region->key = key;
     region->base = (uintptr_t) base;
     region->len = size;
-    region->access = flags & (MCA_BTL_REG_FLAG_REMOTE_READ | MCA_BTL_REG_FLAG_REMOTE_WRITE |
-                              MCA_BTL_REG_FLAG_REMOTE_ATOMIC);
+    region->access =
+        flags & (MCA_BTL_REG_FLAG_REMOTE_READ | MCA_BTL_REG_FLAG_REMOTE_WRITE | MCA_BTL_REG_FLAG_REMOTE_ATOMIC);
     region->window = NULL;
     handle->index = index;
     handle->generation = region->generation;
@@ -728,40 +732,40 @@ static bool signed_less(uint64_t a, uint64_t b, uint8_t width)
 
 /* All atomics are sequentially consistent CPU atomics on the target's memory: osc rdma mixes them with
  * its own opal_atomic_* (full barriers) on the same words (locks, counters). */
-#define APPLY_ATOMIC(type, pointer)                                                                          \
-    do {                                                                                                     \
-        type *const word = (type *) (pointer);                                                               \
-        const type value = (type) req->operand;                                                              \
-        switch (req->op == FF_RDMA_CSWAP ? 0xffffffffu : req->atomic_op) {                                   \
-        case 0xffffffffu: {                                                                                  \
-            type expected = value;                                                                           \
-            (void) __atomic_compare_exchange_n(word, &expected, (type) req->operand2, false, __ATOMIC_SEQ_CST, \
-                                               __ATOMIC_SEQ_CST);                                           \
-            *result = (uint64_t) expected;                                                                   \
-            break;                                                                                           \
-        }                                                                                                    \
-        case MCA_BTL_ATOMIC_ADD: *result = (uint64_t) __atomic_fetch_add(word, value, __ATOMIC_SEQ_CST); break; \
-        case MCA_BTL_ATOMIC_AND: *result = (uint64_t) __atomic_fetch_and(word, value, __ATOMIC_SEQ_CST); break; \
-        case MCA_BTL_ATOMIC_OR: *result = (uint64_t) __atomic_fetch_or(word, value, __ATOMIC_SEQ_CST); break;   \
-        case MCA_BTL_ATOMIC_XOR: *result = (uint64_t) __atomic_fetch_xor(word, value, __ATOMIC_SEQ_CST); break; \
-        case MCA_BTL_ATOMIC_SWAP: *result = (uint64_t) __atomic_exchange_n(word, value, __ATOMIC_SEQ_CST); break; \
-        case MCA_BTL_ATOMIC_MIN:                                                                             \
-        case MCA_BTL_ATOMIC_MAX: {                                                                           \
-            const bool want_min = MCA_BTL_ATOMIC_MIN == req->atomic_op;                                      \
-            type old = __atomic_load_n(word, __ATOMIC_SEQ_CST);                                              \
-            for (;;) {                                                                                       \
-                const bool replace = want_min ? signed_less((uint64_t) value, (uint64_t) old, req->width)    \
-                                              : signed_less((uint64_t) old, (uint64_t) value, req->width);   \
-                if (!replace ||                                                                              \
-                    __atomic_compare_exchange_n(word, &old, value, false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)) { \
-                    break;                                                                                   \
-                }                                                                                            \
-            }                                                                                                \
-            *result = (uint64_t) old;                                                                        \
-            break;                                                                                           \
-        }                                                                                                    \
-        default: status = FF_RDMA_BAD_REQUEST; break;                                                        \
-        }                                                                                                    \
+#define APPLY_ATOMIC(type, pointer)                                                                                    \
+    do {                                                                                                               \
+        type *const word = (type *) (pointer);                                                                         \
+        const type value = (type) req->operand;                                                                        \
+        switch (req->op == FF_RDMA_CSWAP ? 0xffffffffu : req->atomic_op) {                                             \
+        case 0xffffffffu: {                                                                                            \
+            type expected = value;                                                                                     \
+            (void) __atomic_compare_exchange_n(word, &expected, (type) req->operand2, false, __ATOMIC_SEQ_CST,         \
+                                               __ATOMIC_SEQ_CST);                                                      \
+            *result = (uint64_t) expected;                                                                             \
+            break;                                                                                                     \
+        }                                                                                                              \
+        case MCA_BTL_ATOMIC_ADD: *result = (uint64_t) __atomic_fetch_add(word, value, __ATOMIC_SEQ_CST); break;        \
+        case MCA_BTL_ATOMIC_AND: *result = (uint64_t) __atomic_fetch_and(word, value, __ATOMIC_SEQ_CST); break;        \
+        case MCA_BTL_ATOMIC_OR: *result = (uint64_t) __atomic_fetch_or(word, value, __ATOMIC_SEQ_CST); break;          \
+        case MCA_BTL_ATOMIC_XOR: *result = (uint64_t) __atomic_fetch_xor(word, value, __ATOMIC_SEQ_CST); break;        \
+        case MCA_BTL_ATOMIC_SWAP: *result = (uint64_t) __atomic_exchange_n(word, value, __ATOMIC_SEQ_CST); break;      \
+        case MCA_BTL_ATOMIC_MIN:                                                                                       \
+        case MCA_BTL_ATOMIC_MAX: {                                                                                     \
+            const bool want_min = MCA_BTL_ATOMIC_MIN == req->atomic_op;                                                \
+            type old = __atomic_load_n(word, __ATOMIC_SEQ_CST);                                                        \
+            for (;;) {                                                                                                 \
+                const bool replace = want_min ? signed_less((uint64_t) value, (uint64_t) old, req->width)              \
+                                              : signed_less((uint64_t) old, (uint64_t) value, req->width);             \
+                if (!replace ||                                                                                        \
+                    __atomic_compare_exchange_n(word, &old, value, false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)) {       \
+                    break;                                                                                             \
+                }                                                                                                      \
+            }                                                                                                          \
+            *result = (uint64_t) old;                                                                                  \
+            break;                                                                                                     \
+        }                                                                                                              \
+        default: status = FF_RDMA_BAD_REQUEST; break;                                                                  \
+        }                                                                                                              \
     } while (0)
 
 static bool atomic_well_formed(const ff_rdma_request_wire_t *req)
@@ -912,15 +916,14 @@ static ff_window_view_t *find_view(const ff_rdma_endpoint_t *endpoint, const mca
             rdma.view_capacity = capacity;
         }
         entry = &rdma.views[rdma.view_count++];
-        *entry = (ff_rdma_view_t){.peer_id = endpoint->peer_id, .index = handle->index,
-                                  .generation = handle->generation, .key = handle->key};
+        *entry = (ff_rdma_view_t){
+            .peer_id = endpoint->peer_id, .index = handle->index, .generation = handle->generation, .key = handle->key};
         ff_status_t status = ff_window_view_open(mca_btl_freeflow_component.dirfd, endpoint->peer_id, handle->index,
                                                  handle->generation, handle->key, &entry->view);
         FF_LOG(FF_VERBOSE_DECISIONS, "freeflow: %s RDMA to %llx:%llu registration %u: %s",
                OPAL_NAME_PRINT(OPAL_PROC_MY_NAME), (unsigned long long) (endpoint->peer_id >> 32),
                (unsigned long long) (endpoint->peer_id & 0xffffffffu), handle->index,
-               FF_OK == status ? "single copy through the shared file"
-                               : "shared file refused, the target executes");
+               FF_OK == status ? "single copy through the shared file" : "shared file refused, the target executes");
         if (FF_OK != status) {
             entry->view = NULL;
         }
@@ -1047,8 +1050,9 @@ static int issue(struct mca_btl_base_endpoint_t *btl_endpoint, ff_rdma_request_w
 }
 
 /* put and get differ in the op, the limit and where the bytes come from (ours for put, the target's for get) */
-static int start_transfer(size_t limit, enum ff_rdma_op op, struct mca_btl_base_endpoint_t *endpoint, void *local_address,
-                          uint64_t remote_address, struct mca_btl_base_registration_handle_t *local_handle,
+static int start_transfer(size_t limit, enum ff_rdma_op op, struct mca_btl_base_endpoint_t *endpoint,
+                          void *local_address, uint64_t remote_address,
+                          struct mca_btl_base_registration_handle_t *local_handle,
                           struct mca_btl_base_registration_handle_t *remote_handle, size_t size,
                           mca_btl_base_rdma_completion_fn_t cbfunc, void *cbcontext, void *cbdata)
 {
@@ -1124,45 +1128,56 @@ static uint8_t width_of(int flags)
     return (flags & MCA_BTL_ATOMIC_FLAG_32BIT) ? 4 : 8;
 }
 
-static int rdma_aop(struct mca_btl_base_module_t *btl, struct mca_btl_base_endpoint_t *endpoint, uint64_t remote_address,
-                    struct mca_btl_base_registration_handle_t *remote_handle, mca_btl_base_atomic_op_t op,
-                    uint64_t operand, int flags, int order, mca_btl_base_rdma_completion_fn_t cbfunc,
-                    void *cbcontext, void *cbdata)
+static int rdma_aop(struct mca_btl_base_module_t *btl, struct mca_btl_base_endpoint_t *endpoint,
+                    uint64_t remote_address, struct mca_btl_base_registration_handle_t *remote_handle,
+                    mca_btl_base_atomic_op_t op, uint64_t operand, int flags, int order,
+                    mca_btl_base_rdma_completion_fn_t cbfunc, void *cbcontext, void *cbdata)
 {
     (void) btl;
     (void) order;
     const uint8_t width = width_of(flags);
-    ff_rdma_request_wire_t req = {.op = FF_RDMA_AOP, .width = width, .len = width, .address = remote_address,
-                                  .operand = operand, .atomic_op = (uint32_t) op};
+    ff_rdma_request_wire_t req = {.op = FF_RDMA_AOP,
+                                  .width = width,
+                                  .len = width,
+                                  .address = remote_address,
+                                  .operand = operand,
+                                  .atomic_op = (uint32_t) op};
     return issue(endpoint, &req, NULL, NULL, NULL, NULL, remote_handle, cbfunc, cbcontext, cbdata);
 }
 
 static int rdma_afop(struct mca_btl_base_module_t *btl, struct mca_btl_base_endpoint_t *endpoint, void *local_address,
                      uint64_t remote_address, struct mca_btl_base_registration_handle_t *local_handle,
                      struct mca_btl_base_registration_handle_t *remote_handle, mca_btl_base_atomic_op_t op,
-                     uint64_t operand, int flags, int order, mca_btl_base_rdma_completion_fn_t cbfunc,
-                     void *cbcontext, void *cbdata)
+                     uint64_t operand, int flags, int order, mca_btl_base_rdma_completion_fn_t cbfunc, void *cbcontext,
+                     void *cbdata)
 {
     (void) btl;
     (void) order;
     const uint8_t width = width_of(flags);
-    ff_rdma_request_wire_t req = {.op = FF_RDMA_AFOP, .width = width, .len = width, .address = remote_address,
-                                  .operand = operand, .atomic_op = (uint32_t) op};
+    ff_rdma_request_wire_t req = {.op = FF_RDMA_AFOP,
+                                  .width = width,
+                                  .len = width,
+                                  .address = remote_address,
+                                  .operand = operand,
+                                  .atomic_op = (uint32_t) op};
     return issue(endpoint, &req, NULL, local_address, local_address, local_handle, remote_handle, cbfunc, cbcontext,
                  cbdata);
 }
 
-static int rdma_cswap(struct mca_btl_base_module_t *btl, struct mca_btl_base_endpoint_t *endpoint,
-                      void *local_address, uint64_t remote_address,
-                      struct mca_btl_base_registration_handle_t *local_handle,
+static int rdma_cswap(struct mca_btl_base_module_t *btl, struct mca_btl_base_endpoint_t *endpoint, void *local_address,
+                      uint64_t remote_address, struct mca_btl_base_registration_handle_t *local_handle,
                       struct mca_btl_base_registration_handle_t *remote_handle, uint64_t compare, uint64_t value,
                       int flags, int order, mca_btl_base_rdma_completion_fn_t cbfunc, void *cbcontext, void *cbdata)
 {
     (void) btl;
     (void) order;
     const uint8_t width = width_of(flags);
-    ff_rdma_request_wire_t req = {.op = FF_RDMA_CSWAP, .width = width, .len = width, .address = remote_address,
-                                  .operand = compare, .operand2 = value};
+    ff_rdma_request_wire_t req = {.op = FF_RDMA_CSWAP,
+                                  .width = width,
+                                  .len = width,
+                                  .address = remote_address,
+                                  .operand = compare,
+                                  .operand2 = value};
     return issue(endpoint, &req, NULL, local_address, local_address, local_handle, remote_handle, cbfunc, cbcontext,
                  cbdata);
 }
@@ -1196,7 +1211,8 @@ int mca_btl_freeflow_rdma_progress(void)
         return 0;
     }
     ff_rdma_deferred_t *item, *next;
-    OPAL_LIST_FOREACH_SAFE(item, next, &rdma.deferred, ff_rdma_deferred_t) {
+    OPAL_LIST_FOREACH_SAFE(item, next, &rdma.deferred, ff_rdma_deferred_t)
+    {
         mca_btl_base_descriptor_t *descriptor = alloc_to(item->peer, item->len);
         if (NULL == descriptor) {
             break;
@@ -1235,10 +1251,10 @@ static void serve_request(uint64_t producer, bool producer_known, const unsigned
                                     .responder_id = mca_btl_freeflow_component.my_id};
     const size_t payload = len - sizeof(req);
     const mca_btl_base_module_t *btl = &mca_btl_freeflow_rdma_module.super;
-    const bool well_formed = FF_RDMA_WIRE_VERSION == req.version &&
-                             (FF_RDMA_PUT == req.op ? payload == req.len && req.len <= btl->btl_put_limit
-                                                    : 0 == payload) &&
-                             (FF_RDMA_GET != req.op || req.len <= btl->btl_get_limit);
+    const bool well_formed =
+        FF_RDMA_WIRE_VERSION == req.version &&
+        (FF_RDMA_PUT == req.op ? payload == req.len && req.len <= btl->btl_put_limit : 0 == payload) &&
+        (FF_RDMA_GET != req.op || req.len <= btl->btl_get_limit);
     if (!well_formed) {
         resp.status = FF_RDMA_BAD_REQUEST;
     } else if (FF_RDMA_GET == req.op) {
@@ -1350,8 +1366,9 @@ void mca_btl_freeflow_rdma_receive(uint64_t producer, uint8_t tag, const void *d
 }
 
 /* Handoff sockets and router routes (their modules deliver through the tag table) do not tell the
- * callback which rank sent a fragment: the records name their sender. A rank of the job could claim to be another; it still reaches only memory the target registered,
- * and a response is taken only for an operation in flight to the rank it names. */
+ * callback which rank sent a fragment: the records name their sender. A rank of the job could claim to be another; it
+ * still reaches only memory the target registered, and a response is taken only for an operation in flight to the rank
+ * it names. */
 static void sock_delivery(mca_btl_base_module_t *btl, mca_btl_base_tag_t tag, mca_btl_base_descriptor_t *descriptor,
                           void *cbdata)
 {

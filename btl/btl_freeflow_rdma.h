@@ -17,7 +17,7 @@ BEGIN_C_DECLS
 
 /* Ring tags of the BTL-private range (MCA_BTL_TAG_BTL .. MCA_BTL_TAG_PML-1): never registered with
  * Open MPI; recv.c hands them to mca_btl_freeflow_rdma_receive with the ring's producer. */
-#define MCA_BTL_FREEFLOW_TAG_RDMA_REQUEST (MCA_BTL_TAG_BTL + 0x10)
+#define MCA_BTL_FREEFLOW_TAG_RDMA_REQUEST  (MCA_BTL_TAG_BTL + 0x10)
 #define MCA_BTL_FREEFLOW_TAG_RDMA_RESPONSE (MCA_BTL_TAG_BTL + 0x11)
 
 extern mca_btl_freeflow_module_t mca_btl_freeflow_rdma_module;

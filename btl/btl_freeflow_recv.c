@@ -10,7 +10,6 @@
 
 #include <stdio.h>
 
-
 /* A producer's ring holds a record header no producer writes: another process overwrote our shared
  * memory. Nothing from it can be delivered safely; the job stops with the peer and the ring named. */
 static void ring_broken(mca_btl_freeflow_inbound_t *inbound)
@@ -21,9 +20,9 @@ static void ring_broken(mca_btl_freeflow_inbound_t *inbound)
              "freeflow: %s: the ring from %llx:%llu in our segment %s is corrupt (header word 0x%016llx at "
              "offset %llu): %s. Aborting.",
              OPAL_NAME_PRINT(OPAL_PROC_MY_NAME), (unsigned long long) (inbound->producer >> 32),
-             (unsigned long long) (inbound->producer & 0xffffffffu), ff_segment_file(mca_btl_freeflow_component.segment),
-             (unsigned long long) inbound->rx.bad_word, (unsigned long long) inbound->rx.bad_offset,
-             ff_status_describe(FF_ERR_CORRUPT));
+             (unsigned long long) (inbound->producer & 0xffffffffu),
+             ff_segment_file(mca_btl_freeflow_component.segment), (unsigned long long) inbound->rx.bad_word,
+             (unsigned long long) inbound->rx.bad_offset, ff_status_describe(FF_ERR_CORRUPT));
     mca_btl_freeflow_fatal(NULL, message);
 }
 
@@ -131,8 +130,8 @@ void mca_btl_freeflow_accept_rings(void)
          * progress pass holds it only briefly. The schedule has inbound_capacity slots, so this cannot
          * be full while inbound[] has room. */
         OPAL_THREAD_LOCK(&poll_lock);
-        status = 0 == schedule.capacity ? ff_poll_schedule_init(&schedule, c->inbound_capacity, c->poll_idle_rings_per_pass,
-                                                                 c->poll_idle_after)
+        status = 0 == schedule.capacity ? ff_poll_schedule_init(&schedule, c->inbound_capacity,
+                                                                c->poll_idle_rings_per_pass, c->poll_idle_after)
                                         : FF_OK;
         if (FF_OK == status) {
             status = ff_poll_schedule_add(&schedule);
@@ -146,8 +145,9 @@ void mca_btl_freeflow_accept_rings(void)
             mca_btl_freeflow_fatal(NULL, message);
             return;
         }
-        FF_LOG(FF_VERBOSE_LIFECYCLE, "freeflow: %s now polls ring %u, from %llx:%llu", OPAL_NAME_PRINT(OPAL_PROC_MY_NAME),
-               ring, (unsigned long long) (producer >> 32), (unsigned long long) (producer & 0xffffffffu));
+        FF_LOG(FF_VERBOSE_LIFECYCLE, "freeflow: %s now polls ring %u, from %llx:%llu",
+               OPAL_NAME_PRINT(OPAL_PROC_MY_NAME), ring, (unsigned long long) (producer >> 32),
+               (unsigned long long) (producer & 0xffffffffu));
     }
     OPAL_THREAD_UNLOCK(&c->lock);
 }

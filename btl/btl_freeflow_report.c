@@ -31,7 +31,8 @@ void mca_btl_freeflow_record_decline(uint64_t peer_id, const char *reason, bool 
 mca_btl_freeflow_decline_t *mca_btl_freeflow_find_decline(uint64_t peer_id)
 {
     mca_btl_freeflow_decline_t *decline;
-    OPAL_LIST_FOREACH(decline, &mca_btl_freeflow_component.declines, mca_btl_freeflow_decline_t) {
+    OPAL_LIST_FOREACH(decline, &mca_btl_freeflow_component.declines, mca_btl_freeflow_decline_t)
+    {
         if (decline->peer_id == peer_id) {
             return decline;
         }
@@ -64,7 +65,8 @@ void mca_btl_freeflow_write_report(void)
     fprintf(file, "freeflow-report 1\nrank %u\n", (unsigned) rank);
     mca_btl_freeflow_endpoint_t *endpoint;
     /* the peer's name comes from peer_id: Open MPI may have released the proc objects by now */
-    OPAL_LIST_FOREACH(endpoint, &c->endpoints, mca_btl_freeflow_endpoint_t) {
+    OPAL_LIST_FOREACH(endpoint, &c->endpoints, mca_btl_freeflow_endpoint_t)
+    {
         if ((opal_jobid_t) (endpoint->peer_id >> 32) == OPAL_PROC_MY_NAME.jobid) {
             fprintf(file, "peer %u shm %llu %llu\n", (unsigned) (endpoint->peer_id & 0xffffffffu),
                     (unsigned long long) endpoint->sent_fragments, (unsigned long long) endpoint->sent_bytes);
@@ -73,7 +75,8 @@ void mca_btl_freeflow_write_report(void)
     mca_btl_freeflow_sock_report(file);
     mca_btl_freeflow_router_report(file);
     mca_btl_freeflow_decline_t *decline;
-    OPAL_LIST_FOREACH(decline, &c->declines, mca_btl_freeflow_decline_t) {
+    OPAL_LIST_FOREACH(decline, &c->declines, mca_btl_freeflow_decline_t)
+    {
         /* a pair the shm module declined because it is planned h is reported by the sock module */
         if ((opal_jobid_t) (decline->peer_id >> 32) == OPAL_PROC_MY_NAME.jobid &&
             !mca_btl_freeflow_sock_carries(decline->peer_id) && !mca_btl_freeflow_router_carries(decline->peer_id)) {

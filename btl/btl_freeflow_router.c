@@ -36,7 +36,7 @@
 /* ff_route_check is one recv: look for the agent's end every this many progress passes */
 #define CHECK_EVERY 256u
 /* messages taken from the down ring per progress pass: bounded so sends get their turn */
-#define RECV_BATCH 32
+#define RECV_BATCH       32
 #define FINALIZE_DRAIN_S 30
 
 typedef struct router_endpoint {
@@ -79,7 +79,7 @@ static struct {
 static struct {
     ff_agent_conn_t *agent;
     ff_route_t *route;
-    bool open;        /* route opened at init: our modex says so */
+    bool open; /* route opened at init: our modex says so */
     bool module_live;
     opal_list_t endpoints;
     opal_list_t pending;   /* frags waiting for room in the up ring, in send order */
@@ -101,8 +101,8 @@ static mca_btl_base_descriptor_t *router_alloc(struct mca_btl_base_module_t *btl
 static int router_free(struct mca_btl_base_module_t *btl, mca_btl_base_descriptor_t *descriptor);
 static mca_btl_base_descriptor_t *router_prepare_src(struct mca_btl_base_module_t *btl,
                                                      struct mca_btl_base_endpoint_t *endpoint,
-                                                     struct opal_convertor_t *convertor, uint8_t order,
-                                                     size_t reserve, size_t *size, uint32_t flags);
+                                                     struct opal_convertor_t *convertor, uint8_t order, size_t reserve,
+                                                     size_t *size, uint32_t flags);
 static int router_send(struct mca_btl_base_module_t *btl, struct mca_btl_base_endpoint_t *endpoint,
                        struct mca_btl_base_descriptor_t *descriptor, mca_btl_base_tag_t tag);
 static int router_sendi(struct mca_btl_base_module_t *btl, struct mca_btl_base_endpoint_t *endpoint,
@@ -110,19 +110,20 @@ static int router_sendi(struct mca_btl_base_module_t *btl, struct mca_btl_base_e
                         uint8_t order, uint32_t flags, mca_btl_base_tag_t tag, mca_btl_base_descriptor_t **descriptor);
 
 mca_btl_freeflow_module_t mca_btl_freeflow_router_module = {
-    .super = {
-        .btl_component = &mca_btl_freeflow_component.super,
-        .btl_add_procs = router_add_procs,
-        .btl_del_procs = router_del_procs,
-        .btl_finalize = router_finalize,
-        .btl_alloc = router_alloc,
-        .btl_free = router_free,
-        .btl_prepare_src = router_prepare_src,
-        .btl_send = router_send,
-        .btl_sendi = router_sendi,
-        .btl_dump = mca_btl_base_dump,
-        .btl_register_error = mca_btl_freeflow_register_error,
-    },
+    .super =
+        {
+            .btl_component = &mca_btl_freeflow_component.super,
+            .btl_add_procs = router_add_procs,
+            .btl_del_procs = router_del_procs,
+            .btl_finalize = router_finalize,
+            .btl_alloc = router_alloc,
+            .btl_free = router_free,
+            .btl_prepare_src = router_prepare_src,
+            .btl_send = router_send,
+            .btl_sendi = router_sendi,
+            .btl_dump = mca_btl_base_dump,
+            .btl_register_error = mca_btl_freeflow_register_error,
+        },
 };
 
 static void router_fatal(opal_proc_t *proc, const char *message)
@@ -133,8 +134,7 @@ static void router_fatal(opal_proc_t *proc, const char *message)
 static void agent_gone(ff_status_t status)
 {
     char message[768];
-    snprintf(message, sizeof(message),
-             "freeflow: %s: %s (%s); pairs on the router path (r) cannot continue. Aborting.",
+    snprintf(message, sizeof(message), "freeflow: %s: %s (%s); pairs on the router path (r) cannot continue. Aborting.",
              OPAL_NAME_PRINT(OPAL_PROC_MY_NAME), ff_route_error(router.route), ff_status_name(status));
     router_fatal(NULL, message);
 }
@@ -192,19 +192,21 @@ bool mca_btl_freeflow_router_init(void)
     }
     if (FF_OK != status) {
         /* Declining is safe: our modex says "no router", so the peers decline too. */
-        opal_output(0, "freeflow: %s: cannot open a router route with this host's ffagent (%s/agent.sock): %s%s%s; "
-                       "pairs planned for the router use tcp (reason agent-unreachable)",
-                    OPAL_NAME_PRINT(OPAL_PROC_MY_NAME), c->dir, ff_status_name(status),
-                    FF_AGENT_OK != why ? ": " : "", FF_AGENT_OK != why ? ff_agent_refusal_describe(why) : "");
+        opal_output(0,
+                    "freeflow: %s: cannot open a router route with this host's ffagent (%s/agent.sock): %s%s%s; "
+                    "pairs planned for the router use tcp (reason agent-unreachable)",
+                    OPAL_NAME_PRINT(OPAL_PROC_MY_NAME), c->dir, ff_status_name(status), FF_AGENT_OK != why ? ": " : "",
+                    FF_AGENT_OK != why ? ff_agent_refusal_describe(why) : "");
         router.agent = NULL;
         router.route = NULL;
         return false;
     }
-    const unsigned int max_limit = ROUTER_MAX_SEND_LIMIT < ff_route_max_message() ? ROUTER_MAX_SEND_LIMIT
-                                                                                 : ff_route_max_message();
+    const unsigned int max_limit =
+        ROUTER_MAX_SEND_LIMIT < ff_route_max_message() ? ROUTER_MAX_SEND_LIMIT : ff_route_max_message();
     if (param.max_send_size > max_limit || param.eager_limit < 1024u || param.eager_limit > param.max_send_size) {
-        opal_output(0, "freeflow: %s: btl_freeflow_router_eager_limit %u / btl_freeflow_router_max_send_size %u are "
-                       "out of range (1024 <= eager_limit <= max_send_size <= %u); using 65536 / 262144",
+        opal_output(0,
+                    "freeflow: %s: btl_freeflow_router_eager_limit %u / btl_freeflow_router_max_send_size %u are "
+                    "out of range (1024 <= eager_limit <= max_send_size <= %u); using 65536 / 262144",
                     OPAL_NAME_PRINT(OPAL_PROC_MY_NAME), param.eager_limit, param.max_send_size, max_limit);
         param.eager_limit = 64u * 1024u;
         param.max_send_size = 256u * 1024u;
@@ -216,8 +218,8 @@ bool mca_btl_freeflow_router_init(void)
     OBJ_CONSTRUCT(&router.completed, opal_list_t);
     OBJ_CONSTRUCT(&router.frags, opal_free_list_t);
     if (OPAL_SUCCESS != opal_free_list_init(&router.frags, sizeof(router_frag_t), opal_cache_line_size,
-                                            OBJ_CLASS(router_frag_t), param.max_send_size, opal_cache_line_size, 8, -1, 8,
-                                            NULL, 0, NULL, NULL, NULL)) {
+                                            OBJ_CLASS(router_frag_t), param.max_send_size, opal_cache_line_size, 8, -1,
+                                            8, NULL, 0, NULL, NULL, NULL)) {
         ff_route_close(router.route);
         mca_btl_freeflow_agent_release(router.agent);
         router.route = NULL;
@@ -251,14 +253,15 @@ bool mca_btl_freeflow_router_open(void)
 const char *mca_btl_freeflow_router_decline_reason(const opal_proc_t *proc, const mca_btl_freeflow_modex_t *modex)
 {
     static _Thread_local char reason[48]; /* read by the caller at once */
-    (void) modex; /* the pair policy reads the modex itself */
+    (void) modex;                         /* the pair policy reads the modex itself */
     return FF_PAIR_ROUTE_ROUTER == mca_btl_freeflow_pair_route(proc, reason, sizeof(reason)) ? NULL : reason;
 }
 
 static router_endpoint_t *find_endpoint(uint64_t peer_id)
 {
     router_endpoint_t *endpoint;
-    OPAL_LIST_FOREACH(endpoint, &router.endpoints, router_endpoint_t) {
+    OPAL_LIST_FOREACH(endpoint, &router.endpoints, router_endpoint_t)
+    {
         if (endpoint->peer_id == peer_id) {
             return endpoint;
         }
@@ -380,8 +383,8 @@ static int router_free(struct mca_btl_base_module_t *btl, mca_btl_base_descripto
 
 static mca_btl_base_descriptor_t *router_prepare_src(struct mca_btl_base_module_t *btl,
                                                      struct mca_btl_base_endpoint_t *endpoint,
-                                                     struct opal_convertor_t *convertor, uint8_t order,
-                                                     size_t reserve, size_t *size, uint32_t flags)
+                                                     struct opal_convertor_t *convertor, uint8_t order, size_t reserve,
+                                                     size_t *size, uint32_t flags)
 {
     (void) btl;
     if (reserve >= param.max_send_size) {
@@ -617,7 +620,8 @@ void mca_btl_freeflow_router_report(FILE *file)
         return;
     }
     router_endpoint_t *endpoint;
-    OPAL_LIST_FOREACH(endpoint, &router.endpoints, router_endpoint_t) {
+    OPAL_LIST_FOREACH(endpoint, &router.endpoints, router_endpoint_t)
+    {
         if ((opal_jobid_t) (endpoint->peer_id >> 32) == OPAL_PROC_MY_NAME.jobid) {
             fprintf(file, "peer %u router %llu %llu\n", (unsigned) (endpoint->peer_id & 0xffffffffu),
                     (unsigned long long) endpoint->sent_fragments, (unsigned long long) endpoint->sent_bytes);
@@ -640,8 +644,9 @@ static void shutdown_route(void)
             agent_gone(status);
         }
         if (time(NULL) > deadline) {
-            opal_output(0, "freeflow: %s: the host's ffagent did not take this rank's last router messages in %d s; "
-                           "closing anyway",
+            opal_output(0,
+                        "freeflow: %s: the host's ffagent did not take this rank's last router messages in %d s; "
+                        "closing anyway",
                         OPAL_NAME_PRINT(OPAL_PROC_MY_NAME), FINALIZE_DRAIN_S);
             break;
         }

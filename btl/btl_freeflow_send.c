@@ -112,8 +112,8 @@ static inline void queue_completion(mca_btl_freeflow_frag_t *frag)
 }
 
 mca_btl_base_descriptor_t *mca_btl_freeflow_alloc(struct mca_btl_base_module_t *btl,
-                                                  struct mca_btl_base_endpoint_t *endpoint, uint8_t order,
-                                                  size_t size, uint32_t flags)
+                                                  struct mca_btl_base_endpoint_t *endpoint, uint8_t order, size_t size,
+                                                  uint32_t flags)
 {
     mca_btl_freeflow_component_t *c = &mca_btl_freeflow_component;
     (void) btl;
@@ -232,8 +232,8 @@ int mca_btl_freeflow_send(struct mca_btl_base_module_t *btl, struct mca_btl_base
 }
 
 int mca_btl_freeflow_sendi(struct mca_btl_base_module_t *btl, struct mca_btl_base_endpoint_t *endpoint,
-                           struct opal_convertor_t *convertor, void *header, size_t header_size,
-                           size_t payload_size, uint8_t order, uint32_t flags, mca_btl_base_tag_t tag,
+                           struct opal_convertor_t *convertor, void *header, size_t header_size, size_t payload_size,
+                           uint8_t order, uint32_t flags, mca_btl_base_tag_t tag,
                            mca_btl_base_descriptor_t **descriptor)
 {
     const size_t total = header_size + payload_size;

@@ -62,11 +62,11 @@
 
 #define SOCK_HEADER_BYTES 8u
 /* ff_agent_accept is one recvmsg: look for new channels every this many progress passes. */
-#define ACCEPT_EVERY 128u
+#define ACCEPT_EVERY       128u
 #define CONNECT_TIMEOUT_MS 5000
 /* The wire length field is 32 bits; one put or get moves at most this much (ob1 splits larger ones). */
 #define SOCK_RDMA_LIMIT_MAX (1u << 30)
-#define SOCK_MAX_SEND_MAX (16u * 1024u * 1024u)
+#define SOCK_MAX_SEND_MAX   (16u * 1024u * 1024u)
 /* Spin-then-block (btl_freeflow_sock_wait_spin, _wait_timeout_us): see wait_for_network. 50 passes (one
  * recv per channel each, a few tens of us) stay below the ~40 us it costs to wake a halted vCPU here, so
  * gaps shorter than a wake-up are still spun through. Measured (docs/agent.md, AMD EPYC 2 vCPUs, load
@@ -75,9 +75,9 @@
  * 278 / 178 MB/s in one interleaved round, and 50 over 0 was 1.76x / 2.03x / 1.89x (paired medians of 3
  * rounds at MTU 1500, 9000, 9000 under 1450-byte containers). 8 B ping-pong never waits here (no
  * payload in flight: "blocked in poll 0 times"). Not measured on a quiet machine. */
-#define WAIT_SPIN_DEFAULT 50u
+#define WAIT_SPIN_DEFAULT       50u
 #define WAIT_TIMEOUT_US_DEFAULT 1000u
-#define WAIT_TIMEOUT_US_MAX 1000000u
+#define WAIT_TIMEOUT_US_MAX     1000000u
 
 enum sock_frame_type {
     FRAME_SEND = 0,        /* ob1 fragment: payload = what ob1 gave us */
@@ -132,8 +132,8 @@ typedef struct sock_endpoint {
     opal_proc_t *proc;
     uint64_t peer_id;
     uint32_t peer_host;
-    int fd;                 /* the socket we send on; -1 until the first send */
-    opal_list_t pending;    /* frags not yet fully in the kernel, in send order */
+    int fd;              /* the socket we send on; -1 until the first send */
+    opal_list_t pending; /* frags not yet fully in the kernel, in send order */
     bool on_pending_list;
     opal_list_item_t pending_item;
     uint32_t gets_outstanding; /* GET_DATA expected from this peer: read frame headers on their own */
@@ -188,20 +188,20 @@ typedef struct sock_inbound {
     /* a put or get payload being received straight into memory (direct_left > 0) */
     unsigned char *direct;
     size_t direct_left;
-    uint8_t direct_kind;     /* FRAME_PUT (ack when done) or FRAME_GET_DATA (complete our op) */
-    uint64_t direct_op;      /* the peer's op id to ack, or our op id */
-    uint64_t direct_key;     /* PUT: the registration written into (deregistration turns it into a drain) */
-    bool direct_discard;     /* the registration went away mid-transfer: drain the bytes, write nothing */
-    bool header_first;       /* a run of rdma frames: read the next header alone, so no payload is copied */
+    uint8_t direct_kind; /* FRAME_PUT (ack when done) or FRAME_GET_DATA (complete our op) */
+    uint64_t direct_op;  /* the peer's op id to ack, or our op id */
+    uint64_t direct_key; /* PUT: the registration written into (deregistration turns it into a drain) */
+    bool direct_discard; /* the registration went away mid-transfer: drain the bytes, write nothing */
+    bool header_first;   /* a run of rdma frames: read the next header alone, so no payload is copied */
 } sock_inbound_t;
 
 static struct {
-    ff_agent_conn_t *agent;   /* our registration; NULL when not registered */
+    ff_agent_conn_t *agent; /* our registration; NULL when not registered */
     bool registered;
     bool module_live;
     opal_list_t endpoints;
     opal_list_t pending_endpoints;
-    opal_list_t completed;    /* frags whose bytes are in the kernel; callbacks run from progress */
+    opal_list_t completed; /* frags whose bytes are in the kernel; callbacks run from progress */
     opal_free_list_t frags;
     sock_inbound_t *inbound;
     size_t inbound_count, inbound_capacity;
@@ -214,10 +214,10 @@ static struct {
      * on the same thread. A no-op without threads. */
     opal_recursive_mutex_t lock;
     bool in_progress;
-    unsigned int idle_passes;  /* passes in a row that completed nothing (partial payload bytes do not count) */
-    struct pollfd *wait_fds;   /* wait_for_network's poll set */
+    unsigned int idle_passes; /* passes in a row that completed nothing (partial payload bytes do not count) */
+    struct pollfd *wait_fds;  /* wait_for_network's poll set */
     size_t wait_capacity;
-    uint64_t waits;            /* blocks in poll, for the verbose report */
+    uint64_t waits; /* blocks in poll, for the verbose report */
 } sock;
 
 /* MCA parameters (btl_freeflow_sock_*), registered by mca_btl_freeflow_sock_register_params. */
@@ -248,8 +248,9 @@ static int sock_add_procs(struct mca_btl_base_module_t *btl, size_t nprocs, stru
 static int sock_del_procs(struct mca_btl_base_module_t *btl, size_t nprocs, struct opal_proc_t **procs,
                           struct mca_btl_base_endpoint_t **peers);
 static int sock_finalize(struct mca_btl_base_module_t *btl);
-static mca_btl_base_descriptor_t *sock_alloc(struct mca_btl_base_module_t *btl, struct mca_btl_base_endpoint_t *endpoint,
-                                             uint8_t order, size_t size, uint32_t flags);
+static mca_btl_base_descriptor_t *sock_alloc(struct mca_btl_base_module_t *btl,
+                                             struct mca_btl_base_endpoint_t *endpoint, uint8_t order, size_t size,
+                                             uint32_t flags);
 static int sock_free(struct mca_btl_base_module_t *btl, mca_btl_base_descriptor_t *descriptor);
 static mca_btl_base_descriptor_t *sock_prepare_src(struct mca_btl_base_module_t *btl,
                                                    struct mca_btl_base_endpoint_t *endpoint,
@@ -266,27 +267,28 @@ static int sock_get(struct mca_btl_base_module_t *btl, struct mca_btl_base_endpo
                     struct mca_btl_base_registration_handle_t *remote_handle, size_t size, int flags, int order,
                     mca_btl_base_rdma_completion_fn_t cbfunc, void *cbcontext, void *cbdata);
 static struct mca_btl_base_registration_handle_t *sock_register_mem(struct mca_btl_base_module_t *btl,
-                                                                    struct mca_btl_base_endpoint_t *endpoint, void *base,
-                                                                    size_t size, uint32_t flags);
+                                                                    struct mca_btl_base_endpoint_t *endpoint,
+                                                                    void *base, size_t size, uint32_t flags);
 static int sock_deregister_mem(struct mca_btl_base_module_t *btl, struct mca_btl_base_registration_handle_t *handle);
 
 mca_btl_freeflow_module_t mca_btl_freeflow_sock_module = {
-    .super = {
-        .btl_component = &mca_btl_freeflow_component.super,
-        .btl_add_procs = sock_add_procs,
-        .btl_del_procs = sock_del_procs,
-        .btl_finalize = sock_finalize,
-        .btl_alloc = sock_alloc,
-        .btl_free = sock_free,
-        .btl_prepare_src = sock_prepare_src,
-        .btl_send = sock_send,
-        .btl_put = sock_put,
-        .btl_get = sock_get,
-        .btl_register_mem = sock_register_mem,
-        .btl_deregister_mem = sock_deregister_mem,
-        .btl_dump = mca_btl_base_dump,
-        .btl_register_error = mca_btl_freeflow_register_error,
-    },
+    .super =
+        {
+            .btl_component = &mca_btl_freeflow_component.super,
+            .btl_add_procs = sock_add_procs,
+            .btl_del_procs = sock_del_procs,
+            .btl_finalize = sock_finalize,
+            .btl_alloc = sock_alloc,
+            .btl_free = sock_free,
+            .btl_prepare_src = sock_prepare_src,
+            .btl_send = sock_send,
+            .btl_put = sock_put,
+            .btl_get = sock_get,
+            .btl_register_mem = sock_register_mem,
+            .btl_deregister_mem = sock_deregister_mem,
+            .btl_dump = mca_btl_base_dump,
+            .btl_register_error = mca_btl_freeflow_register_error,
+        },
 };
 
 static void sock_fatal(opal_proc_t *proc, const char *message)
@@ -323,23 +325,25 @@ void mca_btl_freeflow_sock_register_params(const mca_base_component_t *version)
                                            "btl_rdma_pipeline_frag_size).",
                                            MCA_BASE_VAR_TYPE_UNSIGNED_INT, NULL, 0, MCA_BASE_VAR_FLAG_SETTABLE,
                                            OPAL_INFO_LVL_5, MCA_BASE_VAR_SCOPE_READONLY, &param.rdma_frag_size);
-    (void) mca_base_component_var_register(version, "sock_rdma_pipeline_send_length",
-                                           "Path h: with btl_freeflow_sock_rdma put, bytes at the end of a message that "
-                                           "ob1's RDMA pipeline protocol sends through the send path when the memory "
-                                           "cannot be registered (btl_rdma_pipeline_send_length).",
-                                           MCA_BASE_VAR_TYPE_UNSIGNED_INT, NULL, 0, MCA_BASE_VAR_FLAG_SETTABLE,
-                                           OPAL_INFO_LVL_6, MCA_BASE_VAR_SCOPE_READONLY, &param.rdma_pipeline_send_length);
+    (void) mca_base_component_var_register(
+        version, "sock_rdma_pipeline_send_length",
+        "Path h: with btl_freeflow_sock_rdma put, bytes at the end of a message that "
+        "ob1's RDMA pipeline protocol sends through the send path when the memory "
+        "cannot be registered (btl_rdma_pipeline_send_length).",
+        MCA_BASE_VAR_TYPE_UNSIGNED_INT, NULL, 0, MCA_BASE_VAR_FLAG_SETTABLE, OPAL_INFO_LVL_6,
+        MCA_BASE_VAR_SCOPE_READONLY, &param.rdma_pipeline_send_length);
     (void) mca_base_component_var_register(version, "sock_sndbuf",
                                            "Path h: SO_SNDBUF of every handoff socket in bytes; 0 (default) keeps the "
                                            "kernel's autotuning (net.ipv4.tcp_wmem). The kernel caps both at "
                                            "net.core.wmem_max / rmem_max.",
                                            MCA_BASE_VAR_TYPE_INT, NULL, 0, MCA_BASE_VAR_FLAG_SETTABLE, OPAL_INFO_LVL_6,
                                            MCA_BASE_VAR_SCOPE_READONLY, &param.sndbuf);
-    (void) mca_base_component_var_register(version, "sock_rcvbuf",
-                                           "Path h: SO_RCVBUF of every handoff socket in bytes; 0 (default) keeps the "
-                                           "kernel's autotuning (net.ipv4.tcp_rmem). A fixed size turns autotuning off.",
-                                           MCA_BASE_VAR_TYPE_INT, NULL, 0, MCA_BASE_VAR_FLAG_SETTABLE, OPAL_INFO_LVL_6,
-                                           MCA_BASE_VAR_SCOPE_READONLY, &param.rcvbuf);
+    (void) mca_base_component_var_register(
+        version, "sock_rcvbuf",
+        "Path h: SO_RCVBUF of every handoff socket in bytes; 0 (default) keeps the "
+        "kernel's autotuning (net.ipv4.tcp_rmem). A fixed size turns autotuning off.",
+        MCA_BASE_VAR_TYPE_INT, NULL, 0, MCA_BASE_VAR_FLAG_SETTABLE, OPAL_INFO_LVL_6, MCA_BASE_VAR_SCOPE_READONLY,
+        &param.rcvbuf);
     (void) mca_base_component_var_register(version, "sock_wait_spin",
                                            "Path h: while this rank waits on a handoff socket (a put or get payload "
                                            "arriving, get data asked for, or a send the kernel has no room for): "
@@ -420,7 +424,7 @@ static void slots_free(sock_slots_t *t, bool free_items)
     free(t->items);
     free(t->keys);
     free(t->free_slots);
-    *t = (sock_slots_t) {0};
+    *t = (sock_slots_t){0};
 }
 
 /* The registration a peer's frame may use: `key` names one of ours granting `access`, and
@@ -428,8 +432,8 @@ static void slots_free(sock_slots_t *t, bool free_items)
 static sock_registration_t *granted(uint64_t key, uint64_t address, uint64_t length, uint32_t access)
 {
     sock_registration_t *reg = slots_find(&sock.registrations, key);
-    if (NULL == reg || access != (reg->access & access) || address < reg->wire.base ||
-        length > reg->wire.length || address - reg->wire.base > reg->wire.length - length) {
+    if (NULL == reg || access != (reg->access & access) || address < reg->wire.base || length > reg->wire.length ||
+        address - reg->wire.base > reg->wire.length - length) {
         return NULL;
     }
     return reg;
@@ -463,8 +467,11 @@ static void check_params(void)
     }
     if (param.eager_limit < 1024u || param.eager_limit > param.max_send_size) {
         const unsigned int fixed = param.eager_limit < 1024u ? 1024u : param.max_send_size;
-        opal_output(0, "freeflow: %s: btl_freeflow_sock_eager_limit %u must be from 1024 to btl_freeflow_sock_max_send_size "
-                       "(%u); using %u", me, param.eager_limit, param.max_send_size, fixed);
+        opal_output(
+            0,
+            "freeflow: %s: btl_freeflow_sock_eager_limit %u must be from 1024 to btl_freeflow_sock_max_send_size "
+            "(%u); using %u",
+            me, param.eager_limit, param.max_send_size, fixed);
         param.eager_limit = fixed;
     }
     if (param.rdma_frag_size < 4096u || param.rdma_frag_size > SOCK_RDMA_LIMIT_MAX) {
@@ -479,7 +486,8 @@ static void check_params(void)
                     param.wait_timeout_us, WAIT_TIMEOUT_US_MAX, fixed);
         param.wait_timeout_us = fixed;
     }
-    if (NULL == param.rdma || (0 != strcmp(param.rdma, "get") && 0 != strcmp(param.rdma, "put") && 0 != strcmp(param.rdma, "none"))) {
+    if (NULL == param.rdma ||
+        (0 != strcmp(param.rdma, "get") && 0 != strcmp(param.rdma, "put") && 0 != strcmp(param.rdma, "none"))) {
         opal_output(0, "freeflow: %s: btl_freeflow_sock_rdma '%s' is not one of get, put, none; using get", me,
                     param.rdma ? param.rdma : "");
         param.rdma = "get";
@@ -493,10 +501,11 @@ bool mca_btl_freeflow_sock_init(void)
     ff_status_t status = mca_btl_freeflow_agent_acquire(&sock.agent, &why);
     if (FF_OK != status) {
         /* Declining is safe: our modex says "not registered", so the peers decline too (see the top). */
-        opal_output(0, "freeflow: %s: cannot register with this host's ffagent (%s/agent.sock): %s%s%s; pairs "
-                       "planned for handoff use tcp (reason agent-unreachable)",
-                    OPAL_NAME_PRINT(OPAL_PROC_MY_NAME), c->dir, ff_status_name(status),
-                    FF_AGENT_OK != why ? ": " : "", FF_AGENT_OK != why ? ff_agent_refusal_describe(why) : "");
+        opal_output(0,
+                    "freeflow: %s: cannot register with this host's ffagent (%s/agent.sock): %s%s%s; pairs "
+                    "planned for handoff use tcp (reason agent-unreachable)",
+                    OPAL_NAME_PRINT(OPAL_PROC_MY_NAME), c->dir, ff_status_name(status), FF_AGENT_OK != why ? ": " : "",
+                    FF_AGENT_OK != why ? ff_agent_refusal_describe(why) : "");
         sock.agent = NULL;
         return false;
     }
@@ -508,15 +517,16 @@ bool mca_btl_freeflow_sock_init(void)
     OBJ_CONSTRUCT(&sock.pending_endpoints, opal_list_t);
     OBJ_CONSTRUCT(&sock.completed, opal_list_t);
     OBJ_CONSTRUCT(&sock.frags, opal_free_list_t);
-    if (OPAL_SUCCESS != opal_free_list_init(&sock.frags, sizeof(sock_frag_t), opal_cache_line_size, OBJ_CLASS(sock_frag_t),
-                                            param.max_send_size, opal_cache_line_size, 8, -1, 8, NULL, 0, NULL, NULL, NULL)) {
+    if (OPAL_SUCCESS != opal_free_list_init(&sock.frags, sizeof(sock_frag_t), opal_cache_line_size,
+                                            OBJ_CLASS(sock_frag_t), param.max_send_size, opal_cache_line_size, 8, -1, 8,
+                                            NULL, 0, NULL, NULL, NULL)) {
         mca_btl_freeflow_agent_release(sock.agent);
         sock.agent = NULL;
         return false;
     }
     sock.recv_buffer_bytes = 4u * ((size_t) param.max_send_size + SOCK_RDMA_FRAME_HEADER_BYTES);
-    sock.registrations = (sock_slots_t) {.generation = (uint32_t) getpid() ^ (uint32_t) time(NULL)};
-    sock.ops = (sock_slots_t) {.generation = (uint32_t) getpid() * 2654435761u};
+    sock.registrations = (sock_slots_t){.generation = (uint32_t) getpid() ^ (uint32_t) time(NULL)};
+    sock.ops = (sock_slots_t){.generation = (uint32_t) getpid() * 2654435761u};
     mca_btl_base_module_t *btl = &mca_btl_freeflow_sock_module.super;
     btl->btl_exclusivity = mca_btl_freeflow_module.super.btl_exclusivity;
     btl->btl_eager_limit = param.eager_limit;
@@ -556,14 +566,15 @@ bool mca_btl_freeflow_sock_registered(void)
 const char *mca_btl_freeflow_sock_decline_reason(const opal_proc_t *proc, const mca_btl_freeflow_modex_t *modex)
 {
     static _Thread_local char reason[48]; /* read by the caller at once */
-    (void) modex; /* the pair policy reads the modex itself */
+    (void) modex;                         /* the pair policy reads the modex itself */
     return FF_PAIR_ROUTE_HANDOFF == mca_btl_freeflow_pair_route(proc, reason, sizeof(reason)) ? NULL : reason;
 }
 
 static sock_endpoint_t *find_endpoint(uint64_t peer_id)
 {
     sock_endpoint_t *endpoint;
-    OPAL_LIST_FOREACH(endpoint, &sock.endpoints, sock_endpoint_t) {
+    OPAL_LIST_FOREACH(endpoint, &sock.endpoints, sock_endpoint_t)
+    {
         if (endpoint->peer_id == peer_id) {
             return endpoint;
         }
@@ -667,14 +678,15 @@ static sock_frag_t *frag_get(sock_endpoint_t *endpoint)
         frag->segment.seg_len = 0;
         frag->inplace.seg_len = 0;
         frag->header_bytes = SOCK_HEADER_BYTES;
-        frag->wire.header = (sock_header_t) {0};
+        frag->wire.header = (sock_header_t){0};
         frag->written = 0;
     }
     return frag;
 }
 
-static mca_btl_base_descriptor_t *sock_alloc(struct mca_btl_base_module_t *btl, struct mca_btl_base_endpoint_t *endpoint,
-                                             uint8_t order, size_t size, uint32_t flags)
+static mca_btl_base_descriptor_t *sock_alloc(struct mca_btl_base_module_t *btl,
+                                             struct mca_btl_base_endpoint_t *endpoint, uint8_t order, size_t size,
+                                             uint32_t flags)
 {
     (void) btl;
     if (size > param.max_send_size) {
@@ -815,8 +827,8 @@ static void connect_endpoint(sock_endpoint_t *endpoint)
                  "freeflow: %s -> %s: the host's ffagent could not connect to host %u's agent for the pair planned h: "
                  "%s%s%s (%s). Aborting.",
                  OPAL_NAME_PRINT(OPAL_PROC_MY_NAME), OPAL_NAME_PRINT(endpoint->proc->proc_name), endpoint->peer_host,
-                 ff_status_name(status), FF_AGENT_OK != why ? ": " : "", FF_AGENT_OK != why ? ff_agent_refusal_describe(why) : "",
-                 ff_agent_error(sock.agent));
+                 ff_status_name(status), FF_AGENT_OK != why ? ": " : "",
+                 FF_AGENT_OK != why ? ff_agent_refusal_describe(why) : "", ff_agent_error(sock.agent));
         sock_fatal(endpoint->proc, message);
     }
     (void) fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
@@ -856,8 +868,8 @@ static int sock_send(struct mca_btl_base_module_t *btl, struct mca_btl_base_endp
      * pipelines, as the shm module and vader know: open-mpi/ompi#3845), so always call it. */
     frag->base.des_flags |= MCA_BTL_DES_SEND_ALWAYS_CALLBACK;
     frag->header_bytes = SOCK_HEADER_BYTES;
-    frag->wire.header = (sock_header_t) {.len = (uint32_t) (frag->segment.seg_len + frag->inplace.seg_len),
-                                         .tag = tag, .type = FRAME_SEND};
+    frag->wire.header = (sock_header_t){
+        .len = (uint32_t) (frag->segment.seg_len + frag->inplace.seg_len), .tag = tag, .type = FRAME_SEND};
     /* report what the pair carried, counted like the shm module: one fragment per send */
     ++endpoint->sent_fragments;
     endpoint->sent_bytes += frag->wire.header.len;
@@ -876,7 +888,7 @@ static int enqueue_rdma_frame(sock_endpoint_t *endpoint, uint8_t type, const soc
     }
     frag->base.des_flags = MCA_BTL_DES_FLAGS_BTL_OWNERSHIP;
     frag->header_bytes = SOCK_RDMA_FRAME_HEADER_BYTES;
-    frag->wire.header = (sock_header_t) {.len = (uint32_t) payload_bytes, .type = type};
+    frag->wire.header = (sock_header_t){.len = (uint32_t) payload_bytes, .type = type};
     frag->wire.rdma = *rdma;
     frag->inplace.seg_addr.pval = payload;
     frag->inplace.seg_len = payload_bytes;
@@ -905,8 +917,14 @@ static int start_rdma(uint8_t kind, struct mca_btl_base_endpoint_t *ep, void *lo
     if (NULL == op) {
         return OPAL_ERR_OUT_OF_RESOURCE;
     }
-    *op = (sock_op_t) {.kind = kind, .endpoint = endpoint, .local_address = local_address, .length = size,
-                       .local_handle = local_handle, .cbfunc = cbfunc, .cbcontext = cbcontext, .cbdata = cbdata};
+    *op = (sock_op_t){.kind = kind,
+                      .endpoint = endpoint,
+                      .local_address = local_address,
+                      .length = size,
+                      .local_handle = local_handle,
+                      .cbfunc = cbfunc,
+                      .cbcontext = cbcontext,
+                      .cbdata = cbdata};
     /* the peer's handle bytes as ob1 received them: only its key travels back, the peer checks it */
     sock_handle_t remote;
     memcpy(&remote, remote_handle, sizeof(remote));
@@ -955,8 +973,8 @@ static int sock_get(struct mca_btl_base_module_t *btl, struct mca_btl_base_endpo
 }
 
 static struct mca_btl_base_registration_handle_t *sock_register_mem(struct mca_btl_base_module_t *btl,
-                                                                    struct mca_btl_base_endpoint_t *endpoint, void *base,
-                                                                    size_t size, uint32_t flags)
+                                                                    struct mca_btl_base_endpoint_t *endpoint,
+                                                                    void *base, size_t size, uint32_t flags)
 {
     (void) btl;
     (void) endpoint; /* a registration is valid for every peer, as with the tcp BTL's (none) */
@@ -968,7 +986,8 @@ static struct mca_btl_base_registration_handle_t *sock_register_mem(struct mca_b
     reg->wire.length = size;
     /* ob1 registers the RDMA pipeline's whole receive buffer REMOTE_READ yet only ever lets peers write its
      * per-fragment REMOTE_WRITE registrations; LOCAL_WRITE alone grants peers nothing */
-    reg->access = flags & (MCA_BTL_REG_FLAG_REMOTE_READ | MCA_BTL_REG_FLAG_REMOTE_WRITE | MCA_BTL_REG_FLAG_REMOTE_ATOMIC);
+    reg->access =
+        flags & (MCA_BTL_REG_FLAG_REMOTE_READ | MCA_BTL_REG_FLAG_REMOTE_WRITE | MCA_BTL_REG_FLAG_REMOTE_ATOMIC);
     OPAL_THREAD_LOCK(&sock.lock);
     reg->wire.key = slots_add(&sock.registrations, reg);
     OPAL_THREAD_UNLOCK(&sock.lock);
@@ -1010,7 +1029,8 @@ static int flush_pending(void)
 {
     int count = 0;
     opal_list_item_t *item, *next;
-    OPAL_LIST_FOREACH_SAFE(item, next, &sock.pending_endpoints, opal_list_item_t) {
+    OPAL_LIST_FOREACH_SAFE(item, next, &sock.pending_endpoints, opal_list_item_t)
+    {
         sock_endpoint_t *endpoint = (sock_endpoint_t *) ((char *) item - offsetof(sock_endpoint_t, pending_item));
         sock_frag_t *frag;
         while (NULL != (frag = (sock_frag_t *) opal_list_get_first(&endpoint->pending)) &&
@@ -1036,8 +1056,9 @@ static int run_completions(void)
         /* read the flags first: the callback may free the descriptor */
         const uint32_t flags = frag->base.des_flags;
         if (flags & MCA_BTL_DES_SEND_ALWAYS_CALLBACK) {
-            frag->base.des_cbfunc(&mca_btl_freeflow_sock_module.super, (struct mca_btl_base_endpoint_t *) (void *) frag->endpoint,
-                                  &frag->base, OPAL_SUCCESS);
+            frag->base.des_cbfunc(&mca_btl_freeflow_sock_module.super,
+                                  (struct mca_btl_base_endpoint_t *) (void *) frag->endpoint, &frag->base,
+                                  OPAL_SUCCESS);
         }
         if (flags & MCA_BTL_DES_FLAGS_BTL_OWNERSHIP) {
             opal_free_list_return(&sock.frags, (opal_free_list_item_t *) frag);
@@ -1078,16 +1099,17 @@ static void accept_channels(void)
         }
         (void) fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
         set_buffer_sizes(fd);
-        sock.inbound[sock.inbound_count++] = (sock_inbound_t) {.fd = fd, .peer_id = peer_owner, .buffer = buffer};
-        FF_LOG(FF_VERBOSE_LIFECYCLE, "freeflow: %s: handoff channel from %llu on host %u", OPAL_NAME_PRINT(OPAL_PROC_MY_NAME),
-               (unsigned long long) (peer_owner & 0xffffffffu), peer_host);
+        sock.inbound[sock.inbound_count++] = (sock_inbound_t){.fd = fd, .peer_id = peer_owner, .buffer = buffer};
+        FF_LOG(FF_VERBOSE_LIFECYCLE, "freeflow: %s: handoff channel from %llu on host %u",
+               OPAL_NAME_PRINT(OPAL_PROC_MY_NAME), (unsigned long long) (peer_owner & 0xffffffffu), peer_host);
     }
 }
 
 static void inbound_failed(sock_inbound_t *in, const char *what)
 {
     char message[512];
-    snprintf(message, sizeof(message), "freeflow: %s: the handoff channel from rank %llu over the host network %s. Aborting.",
+    snprintf(message, sizeof(message),
+             "freeflow: %s: the handoff channel from rank %llu over the host network %s. Aborting.",
              OPAL_NAME_PRINT(OPAL_PROC_MY_NAME), (unsigned long long) (in->peer_id & 0xffffffffu), what);
     sock_fatal(in->endpoint ? in->endpoint->proc : NULL, message);
 }
@@ -1166,8 +1188,10 @@ static size_t start_rdma_frame(sock_inbound_t *in, const sock_header_t *header, 
     sock_endpoint_t *endpoint = inbound_endpoint(in);
     switch (header->type) {
     case FRAME_PUT: {
-        if (header->len != rdma->length || NULL == granted(rdma->key, rdma->address, rdma->length, MCA_BTL_REG_FLAG_REMOTE_WRITE)) {
-            inbound_failed(in, "sent a put into memory this process did not register for it (corrupt or hostile stream)");
+        if (header->len != rdma->length ||
+            NULL == granted(rdma->key, rdma->address, rdma->length, MCA_BTL_REG_FLAG_REMOTE_WRITE)) {
+            inbound_failed(in,
+                           "sent a put into memory this process did not register for it (corrupt or hostile stream)");
         }
         in->direct = (unsigned char *) (uintptr_t) rdma->address;
         in->direct_key = rdma->key;
@@ -1201,14 +1225,13 @@ static size_t start_rdma_frame(sock_inbound_t *in, const sock_header_t *header, 
             inbound_failed(in, "asked to get memory this process did not register for it (corrupt or hostile stream)");
         }
         const sock_rdma_header_t reply = {.op = rdma->op, .length = rdma->length};
-        if (OPAL_SUCCESS != enqueue_rdma_frame(endpoint, FRAME_GET_DATA, &reply, (void *) (uintptr_t) rdma->address,
-                                               rdma->length)) {
+        if (OPAL_SUCCESS !=
+            enqueue_rdma_frame(endpoint, FRAME_GET_DATA, &reply, (void *) (uintptr_t) rdma->address, rdma->length)) {
             inbound_failed(in, "asked for a get this process has no memory left to answer");
         }
         return 0;
     }
-    default:
-        inbound_failed(in, "sent a frame of unknown type (corrupt stream)");
+    default: inbound_failed(in, "sent a frame of unknown type (corrupt stream)");
     }
     in->direct_kind = header->type;
     in->direct_left = header->len;
@@ -1254,7 +1277,8 @@ static int poll_inbound(sock_inbound_t *in)
             /* the rest of the frame begun in the buffer (one read, not header-sized ones), then a header */
             sock_header_t header;
             memcpy(&header, in->buffer + in->start, sizeof(header));
-            const size_t frame = FRAME_SEND == header.type ? SOCK_HEADER_BYTES + header.len : SOCK_RDMA_FRAME_HEADER_BYTES;
+            const size_t frame =
+                FRAME_SEND == header.type ? SOCK_HEADER_BYTES + header.len : SOCK_RDMA_FRAME_HEADER_BYTES;
             if (frame > buffered) {
                 want = frame - buffered + SOCK_RDMA_FRAME_HEADER_BYTES;
             }
@@ -1311,7 +1335,8 @@ static int poll_inbound(sock_inbound_t *in)
                 inbound_failed(in, "sent a frame with a tag no layer registered (corrupt stream)");
             }
             in->header_first = false;
-            mca_btl_base_segment_t segment = {.seg_addr.pval = in->buffer + offset + SOCK_HEADER_BYTES, .seg_len = header.len};
+            mca_btl_base_segment_t segment = {.seg_addr.pval = in->buffer + offset + SOCK_HEADER_BYTES,
+                                              .seg_len = header.len};
             mca_btl_base_descriptor_t descriptor = {.des_segments = &segment, .des_segment_count = 1};
             reg->cbfunc(&mca_btl_freeflow_sock_module.super, header.tag, &descriptor, reg->cbdata);
             offset += SOCK_HEADER_BYTES + header.len;
@@ -1343,7 +1368,8 @@ static bool waiting_on_network(void)
         }
     }
     sock_endpoint_t *endpoint;
-    OPAL_LIST_FOREACH(endpoint, &sock.endpoints, sock_endpoint_t) {
+    OPAL_LIST_FOREACH(endpoint, &sock.endpoints, sock_endpoint_t)
+    {
         if (endpoint->gets_outstanding > 0) {
             return true;
         }
@@ -1380,21 +1406,23 @@ static void wait_for_network(void)
         sock.wait_capacity = want;
     }
     nfds_t count = 0;
-    sock.wait_fds[count++] = (struct pollfd) {.fd = ff_agent_fd(sock.agent), .events = POLLIN};
+    sock.wait_fds[count++] = (struct pollfd){.fd = ff_agent_fd(sock.agent), .events = POLLIN};
     for (size_t i = 0; i < sock.inbound_count; ++i) {
         if (sock.inbound[i].fd >= 0) {
-            sock.wait_fds[count++] = (struct pollfd) {.fd = sock.inbound[i].fd, .events = POLLIN};
+            sock.wait_fds[count++] = (struct pollfd){.fd = sock.inbound[i].fd, .events = POLLIN};
         }
     }
     opal_list_item_t *item;
-    OPAL_LIST_FOREACH(item, &sock.pending_endpoints, opal_list_item_t) {
+    OPAL_LIST_FOREACH(item, &sock.pending_endpoints, opal_list_item_t)
+    {
         sock_endpoint_t *endpoint = (sock_endpoint_t *) ((char *) item - offsetof(sock_endpoint_t, pending_item));
-        sock.wait_fds[count++] = (struct pollfd) {.fd = endpoint->fd, .events = POLLOUT};
+        sock.wait_fds[count++] = (struct pollfd){.fd = endpoint->fd, .events = POLLOUT};
     }
     const struct timespec timeout = {.tv_sec = param.wait_timeout_us / 1000000u,
                                      .tv_nsec = (long) (param.wait_timeout_us % 1000000u) * 1000L};
     if (0 == sock.waits++) {
-        FF_LOG(FF_VERBOSE_DECISIONS, "freeflow: %s: waiting on handoff sockets in poll() after %u idle progress passes "
+        FF_LOG(FF_VERBOSE_DECISIONS,
+               "freeflow: %s: waiting on handoff sockets in poll() after %u idle progress passes "
                "(btl_freeflow_sock_wait_spin), at most %u us at a time",
                OPAL_NAME_PRINT(OPAL_PROC_MY_NAME), param.wait_spin, param.wait_timeout_us);
     }
@@ -1452,19 +1480,21 @@ void mca_btl_freeflow_sock_report(FILE *file)
         return;
     }
     sock_endpoint_t *endpoint;
-    OPAL_LIST_FOREACH(endpoint, &sock.endpoints, sock_endpoint_t) {
+    OPAL_LIST_FOREACH(endpoint, &sock.endpoints, sock_endpoint_t)
+    {
         if ((opal_jobid_t) (endpoint->peer_id >> 32) == OPAL_PROC_MY_NAME.jobid) {
             fprintf(file, "peer %u handoff %llu %llu\n", (unsigned) (endpoint->peer_id & 0xffffffffu),
                     (unsigned long long) (endpoint->sent_fragments + endpoint->rdma_frames),
                     (unsigned long long) (endpoint->sent_bytes + endpoint->rdma_bytes));
         }
         /* by id: ob1 may have released the proc already */
-        FF_LOG(FF_VERBOSE_DECISIONS, "freeflow: %s -> rank %u of job %u: handoff carried %llu send frames (%llu bytes) and "
-                                     "%llu rdma payloads (%llu bytes)",
+        FF_LOG(FF_VERBOSE_DECISIONS,
+               "freeflow: %s -> rank %u of job %u: handoff carried %llu send frames (%llu bytes) and "
+               "%llu rdma payloads (%llu bytes)",
                OPAL_NAME_PRINT(OPAL_PROC_MY_NAME), (unsigned) (endpoint->peer_id & 0xffffffffu),
-               (unsigned) (endpoint->peer_id >> 32),
-               (unsigned long long) endpoint->sent_fragments, (unsigned long long) endpoint->sent_bytes,
-               (unsigned long long) endpoint->rdma_frames, (unsigned long long) endpoint->rdma_bytes);
+               (unsigned) (endpoint->peer_id >> 32), (unsigned long long) endpoint->sent_fragments,
+               (unsigned long long) endpoint->sent_bytes, (unsigned long long) endpoint->rdma_frames,
+               (unsigned long long) endpoint->rdma_bytes);
     }
 }
 
@@ -1487,7 +1517,8 @@ static void shutdown_sockets(void)
     (void) run_completions();
     sock.module_live = false;
     sock_endpoint_t *endpoint;
-    OPAL_LIST_FOREACH(endpoint, &sock.endpoints, sock_endpoint_t) {
+    OPAL_LIST_FOREACH(endpoint, &sock.endpoints, sock_endpoint_t)
+    {
         if (endpoint->fd >= 0) {
             close(endpoint->fd);
             endpoint->fd = -1;
@@ -1504,7 +1535,8 @@ static void shutdown_sockets(void)
     free(sock.wait_fds);
     sock.wait_fds = NULL;
     sock.wait_capacity = 0;
-    FF_LOG(FF_VERBOSE_LIFECYCLE, "freeflow: %s: handoff sockets closed; blocked in poll %llu times while waiting on them",
+    FF_LOG(FF_VERBOSE_LIFECYCLE,
+           "freeflow: %s: handoff sockets closed; blocked in poll %llu times while waiting on them",
            OPAL_NAME_PRINT(OPAL_PROC_MY_NAME), (unsigned long long) sock.waits);
     sock.inbound_count = sock.inbound_capacity = 0;
     mca_btl_freeflow_agent_release(sock.agent);

@@ -39,9 +39,26 @@ const plans = [
 function ffrunArgs(run: ManifestRun, interHost: 'auto' | 'tcp'): string[] {
   const slots = Math.ceil(run.ranks / (run.hosts * run.containersPerHost));
   return [
-    '-n', String(run.ranks), '--hosts', String(run.hosts), '--containers-per-host', String(run.containersPerHost),
-    '--slots-per-container', String(slots), '--network', 'freeflow', '--inter-host', interHost, '--timeout', String(run.timeoutSeconds),
-    '--name', run.name, '--json', '--', path.join('build', 'bin', run.program), ...run.args,
+    '-n',
+    String(run.ranks),
+    '--hosts',
+    String(run.hosts),
+    '--containers-per-host',
+    String(run.containersPerHost),
+    '--slots-per-container',
+    String(slots),
+    '--network',
+    'freeflow',
+    '--inter-host',
+    interHost,
+    '--timeout',
+    String(run.timeoutSeconds),
+    '--name',
+    run.name,
+    '--json',
+    '--',
+    path.join('build', 'bin', run.program),
+    ...run.args,
   ];
 }
 
@@ -71,9 +88,21 @@ for (const { shape, plans: group } of byShape.values()) {
       const report = reportSchema.parse(JSON.parse(result.stdout));
       assert.is(report.job.network, 'freeflow');
       // auto: every pair across hosts is planned h, every pair within a host m (or s); tcp: t across hosts, never h
-      if (interHost === 'auto') assert.ok(report.paths.planned.every((row) => !row.includes('t')), JSON.stringify(report.paths.planned));
-      if (run.hosts > 1) assert.ok(report.paths.planned.some((row) => row.includes(interHost === 'auto' ? 'h' : 't')), JSON.stringify(report.paths.planned));
-      if (interHost === 'tcp') assert.ok(report.paths.planned.every((row) => !row.includes('h')), JSON.stringify(report.paths.planned));
+      if (interHost === 'auto')
+        assert.ok(
+          report.paths.planned.every((row) => !row.includes('t')),
+          JSON.stringify(report.paths.planned),
+        );
+      if (run.hosts > 1)
+        assert.ok(
+          report.paths.planned.some((row) => row.includes(interHost === 'auto' ? 'h' : 't')),
+          JSON.stringify(report.paths.planned),
+        );
+      if (interHost === 'tcp')
+        assert.ok(
+          report.paths.planned.every((row) => !row.includes('h')),
+          JSON.stringify(report.paths.planned),
+        );
       if (run.expectExit === 0) {
         // Every rank reported; a planned shm pair that fell back to tcp is a failure of the BTL.
         assert.equal(report.paths.fallbacks ?? [], [], `fell back: ${JSON.stringify(report.paths)}`);

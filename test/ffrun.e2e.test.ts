@@ -33,7 +33,10 @@ test('the demo: 4 ranks in 4 containers on 2 hosts exchange checked messages; --
   assert.is(result.code, 0, result.stderr);
   const report = JSON.parse(result.stdout);
   assert.is(report.job.name, 'demo');
-  assert.equal(report.placement.map((p: { host: number }) => p.host), [0, 0, 1, 1]);
+  assert.equal(
+    report.placement.map((p: { host: number }) => p.host),
+    [0, 0, 1, 1],
+  );
   assert.is(new Set(report.placement.map((p: { container: string }) => p.container)).size, 4);
   // freeflow (auto): shared memory within a host, host-network handoff across hosts
   const expected = report.job.network === 'freeflow' ? ['smhh', 'mshh', 'hhsm', 'hhms'] : ['sttt', 'tstt', 'ttst', 'ttts'];
@@ -52,9 +55,10 @@ test('the demo: 4 ranks in 4 containers on 2 hosts exchange checked messages; --
       { reachable: true, peers: { reached: [1], unreached: [] } },
       { reachable: true, peers: { reached: [0], unreached: [] } },
     ]);
-    assert.equal(report.job.interHost.pairs.map((pair: { hosts: number[]; plane: string; reason: string }) => [pair.hosts, pair.plane, pair.reason]), [
-      [[0, 1], 'handoff', 'FF_PLANE_REASON_NO_COMMON_RDMA'],
-    ]);
+    assert.equal(
+      report.job.interHost.pairs.map((pair: { hosts: number[]; plane: string; reason: string }) => [pair.hosts, pair.plane, pair.reason]),
+      [[[0, 1], 'handoff', 'FF_PLANE_REASON_NO_COMMON_RDMA']],
+    );
   }
   assert.is(report.hosts.length, 2);
   assert.ok(report.hosts[0].capabilities.cpus >= 1);
@@ -140,7 +144,9 @@ test('a rank killed by SIGKILL in the middle of a transfer: the job ends non-zer
 
 /** The mpirun of a running job: the process named mpirun in the job's launcher network namespace. */
 function mpirunOf(jobId: string): number | undefined {
-  const pids = execFileSync('ip', ['netns', 'pids', `ff-${jobId}-launcher`], { encoding: 'utf8' }).split('\n').filter((line) => line !== '');
+  const pids = execFileSync('ip', ['netns', 'pids', `ff-${jobId}-launcher`], { encoding: 'utf8' })
+    .split('\n')
+    .filter((line) => line !== '');
   return pids.map(Number).find((pid) => {
     try {
       return readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'mpirun';
@@ -160,7 +166,10 @@ test('mpirun itself killed by SIGKILL: reported as the launcher, not a rank; exi
     process.kill(mpirun, 'SIGKILL');
     const result = await ffrun.finished(60_000);
     assert.is(result.code, 137, result.stderr);
-    assert.match(result.stderr, /error\[JOB_FAILED\]: the job failed: mpirun \(the launcher\) was killed by SIGKILL, which ended the job \(exit code 137 = 128 \+ 9\)/);
+    assert.match(
+      result.stderr,
+      /error\[JOB_FAILED\]: the job failed: mpirun \(the launcher\) was killed by SIGKILL, which ended the job \(exit code 137 = 128 \+ 9\)/,
+    );
     assert.not.match(result.stderr, /a rank was killed/);
     assertClean(jobId, { marker: /^\/bin\/sleep 4717$/ });
   } finally {

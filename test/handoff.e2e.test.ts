@@ -27,19 +27,48 @@ function assertClean(jobId: string): void {
 }
 
 test('--inter-host handoff: h planned across hosts, m within; allpairs passes; nothing left', async () => {
-  const result = await runFfrun(['-n', '4', '--hosts', '2', '--containers-per-host', '2', '--inter-host', 'handoff', '--json', '--', path.join(BIN, 'ffcheck_allpairs')]);
+  const result = await runFfrun([
+    '-n',
+    '4',
+    '--hosts',
+    '2',
+    '--containers-per-host',
+    '2',
+    '--inter-host',
+    'handoff',
+    '--json',
+    '--',
+    path.join(BIN, 'ffcheck_allpairs'),
+  ]);
   assert.is(result.code, 0, result.stderr);
   const report = JSON.parse(result.stdout);
   assert.equal(report.paths.planned, ['smhh', 'mshh', 'hhsm', 'hhms']);
   assert.is(report.job.interHost.plane, 'handoff');
   // within a host: shared memory, as always
-  for (const [from, to] of [[0, 1], [1, 0], [2, 3], [3, 2]] as const) assert.is(report.paths.actual[from][to], 'm', JSON.stringify(report.paths));
+  for (const [from, to] of [
+    [0, 1],
+    [1, 0],
+    [2, 3],
+    [3, 2],
+  ] as const)
+    assert.is(report.paths.actual[from][to], 'm', JSON.stringify(report.paths));
   assert.match(result.stderr, /^\[rank 0\] PASS allpairs /m);
   assertClean(report.job.id);
 });
 
 test('--inter-host handoff: every host runs an ffagent and the job is registered (agent.sock in /run/freeflow)', async () => {
-  const ffrun = new FfrunProcess(['-n', '2', '--hosts', '2', '--inter-host', 'handoff', '--', '/bin/sh', '-c', 'test -S /run/freeflow/agent.sock && exec /bin/sleep 4713']);
+  const ffrun = new FfrunProcess([
+    '-n',
+    '2',
+    '--hosts',
+    '2',
+    '--inter-host',
+    'handoff',
+    '--',
+    '/bin/sh',
+    '-c',
+    'test -S /run/freeflow/agent.sock && exec /bin/sleep 4713',
+  ]);
   try {
     await waitFor('both ranks to run', () => processesMatching(/^\/bin\/sleep 4713$/).length === 2);
     const jobId = jobIdOf(ffrun.stderr);
@@ -48,7 +77,10 @@ test('--inter-host handoff: every host runs an ffagent and the job is registered
     // SIGKILL: ffrun cannot clean up; its leases end with it, and the next run's reaper kills the agents.
     ffrun.child.kill('SIGKILL');
     await ffrun.finished(10_000);
-    assert.ok(leftoversOf(jobId).some((problem) => problem.startsWith('ffagent processes')), leftoversOf(jobId).join('\n'));
+    assert.ok(
+      leftoversOf(jobId).some((problem) => problem.startsWith('ffagent processes')),
+      leftoversOf(jobId).join('\n'),
+    );
     const next = await runFfrun(['-n', '1', '--', '/bin/true']);
     assert.is(next.code, 0, next.stderr);
     // (another ffrun starting on this machine meanwhile may have reaped it first: then it is gone too)
@@ -66,7 +98,24 @@ function linkBytes(netns: string, link: string): number {
 }
 
 test('handoff traffic bypasses the overlay (vxlan0 ~idle, ul0 busy); the agent SIGKILLed mid-job ends the job within 10 s naming it; nothing left', async () => {
-  const ffrun = new FfrunProcess(['-n', '2', '--hosts', '2', '--inter-host', 'handoff', '--timeout', '120', '--', path.join(BIN, 'ffcheck_allpairs'), '--iterations', '100000', '--sizes', '4M', '--timeout', '100']);
+  const ffrun = new FfrunProcess([
+    '-n',
+    '2',
+    '--hosts',
+    '2',
+    '--inter-host',
+    'handoff',
+    '--timeout',
+    '120',
+    '--',
+    path.join(BIN, 'ffcheck_allpairs'),
+    '--iterations',
+    '100000',
+    '--sizes',
+    '4M',
+    '--timeout',
+    '100',
+  ]);
   try {
     await waitFor('both ranks to run', () => processesMatching(/ffcheck_allpairs --iterations 100000/).length === 2);
     const jobId = jobIdOf(ffrun.stderr);
@@ -87,8 +136,11 @@ test('handoff traffic bypasses the overlay (vxlan0 ~idle, ul0 busy); the agent S
     process.kill(agent!.pid, 'SIGKILL');
     const result = await ffrun.finished(30_000);
     const seconds = (Date.now() - killedAt) / 1000;
-    assert.ok(result.code !== 0, `ffrun exited 0 after its agent was killed:
-${result.stderr}`);
+    assert.ok(
+      result.code !== 0,
+      `ffrun exited 0 after its agent was killed:
+${result.stderr}`,
+    );
     assert.ok(seconds < 10, `the job took ${seconds} s to end after the agent died`);
     assert.match(result.stderr, /ffagent died or removed this job/);
     assertClean(jobId);
@@ -116,8 +168,27 @@ for (const rdma of ['get', 'put', 'none'] as const) {
   test(`large contiguous messages across hosts, btl_freeflow_sock_rdma ${rdma}: every byte checked; ${rdma === 'none' ? 'all through send frames' : 'each payload moved by the rdma emulation'}`, async () => {
     const cluster = await clusters.for(SHAPE);
     const result = await cluster.run([
-      '-n', '2', '--hosts', '2', '--inter-host', 'handoff', '--json', '--mca', 'btl_freeflow_sock_rdma', rdma, '--mca', 'btl_freeflow_verbose', '10',
-      '--', path.join(REL_BIN, 'ffcheck_allpairs'), '--sizes', '4M,1M+13,64K+1', '--iterations', String(RDMA_ITERATIONS), '--timeout', '100',
+      '-n',
+      '2',
+      '--hosts',
+      '2',
+      '--inter-host',
+      'handoff',
+      '--json',
+      '--mca',
+      'btl_freeflow_sock_rdma',
+      rdma,
+      '--mca',
+      'btl_freeflow_verbose',
+      '10',
+      '--',
+      path.join(REL_BIN, 'ffcheck_allpairs'),
+      '--sizes',
+      '4M,1M+13,64K+1',
+      '--iterations',
+      String(RDMA_ITERATIONS),
+      '--timeout',
+      '100',
     ]);
     assert.is(result.code, 0, result.stderr);
     assert.match(result.stderr, /^\[rank 0\] PASS allpairs .*every byte checked/m);
@@ -147,8 +218,25 @@ for (const rdma of ['get', 'put'] as const) {
   test(`non-contiguous datatypes up to 8 MiB across hosts (ob1's pack path beside the rdma emulation), btl_freeflow_sock_rdma ${rdma}`, async () => {
     const cluster = await clusters.for(SHAPE);
     const result = await cluster.run([
-      '-n', '2', '--hosts', '2', '--inter-host', 'handoff', '--json', '--mca', 'btl_freeflow_sock_rdma', rdma, '--mca', 'btl_freeflow_verbose', '10',
-      '--', path.join(REL_BIN, 'ffcheck_datatypes'), '--max-size', '8M', '--timeout', '200',
+      '-n',
+      '2',
+      '--hosts',
+      '2',
+      '--inter-host',
+      'handoff',
+      '--json',
+      '--mca',
+      'btl_freeflow_sock_rdma',
+      rdma,
+      '--mca',
+      'btl_freeflow_verbose',
+      '10',
+      '--',
+      path.join(REL_BIN, 'ffcheck_datatypes'),
+      '--max-size',
+      '8M',
+      '--timeout',
+      '200',
     ]);
     assert.is(result.code, 0, result.stderr);
     assert.match(result.stderr, /ffcheck_datatypes: all 9 subtests passed on 2 ranks/);
@@ -156,7 +244,8 @@ for (const rdma of ['get', 'put'] as const) {
     const report = JSON.parse(result.stdout);
     assert.equal(report.paths.actual, ['sh', 'hs']);
     // contiguous-to-contiguous pairs inside the subtests take the rdma path, derived types the send path
-    for (const [rank, counts] of carried(result.stderr)) assert.ok(counts.rdmaBytes > 0 && counts.sendBytes > 1024 * 1024, `rank ${rank}: ${JSON.stringify(counts)}`);
+    for (const [rank, counts] of carried(result.stderr))
+      assert.ok(counts.rdmaBytes > 0 && counts.sendBytes > 1024 * 1024, `rank ${rank}: ${JSON.stringify(counts)}`);
     const problems = await cluster.jobLeftovers();
     assert.equal(problems, [], `job ${report.job.id} left: ${problems.join('\n')}`);
   });
@@ -190,18 +279,47 @@ test('--mtu 9000: underlay 9000 and overlay 8950 in the cluster, containers see 
   }
   const refused = await runFfrun(['-n', '2', '--hosts', '2', '--mtu', '1400', '--', '/bin/true']);
   assert.is(refused.code, 2, refused.stderr);
-  assert.match(refused.stderr, /--mtu \(cluster\.mtu\): must be at least 1500 \(got 1400\); use the hosts' network MTU in bytes, a whole number from 1500 to 65535/);
+  assert.match(
+    refused.stderr,
+    /--mtu \(cluster\.mtu\): must be at least 1500 \(got 1400\); use the hosts' network MTU in bytes, a whole number from 1500 to 65535/,
+  );
 });
 
 test('spin-then-block receive: the receiver blocks in poll() waiting for a large message, its sender dies by SIGKILL, the job still ends non-zero within seconds', async () => {
   // wait_spin 1: block after one idle pass; a 1 s bound per block, so only a poll that wakes on the
   // dead peer's socket (EOF) or the launcher ends it soon; the program's own watchdog would say TIMEOUT.
   const started = Date.now();
-  const result = await runFfrun([
-    '-n', '2', '--hosts', '2', '--inter-host', 'handoff', '--json', '--timeout', '90',
-    '--mca', 'btl_freeflow_sock_wait_spin', '1', '--mca', 'btl_freeflow_sock_wait_timeout_us', '1000000', '--mca', 'btl_freeflow_verbose', '10',
-    '--', path.join(BIN, 'ffcheck_die_midtransfer'), '--rank', '1', '--peer', '0', '--timeout', '60',
-  ], 120_000);
+  const result = await runFfrun(
+    [
+      '-n',
+      '2',
+      '--hosts',
+      '2',
+      '--inter-host',
+      'handoff',
+      '--json',
+      '--timeout',
+      '90',
+      '--mca',
+      'btl_freeflow_sock_wait_spin',
+      '1',
+      '--mca',
+      'btl_freeflow_sock_wait_timeout_us',
+      '1000000',
+      '--mca',
+      'btl_freeflow_verbose',
+      '10',
+      '--',
+      path.join(BIN, 'ffcheck_die_midtransfer'),
+      '--rank',
+      '1',
+      '--peer',
+      '0',
+      '--timeout',
+      '60',
+    ],
+    120_000,
+  );
   const seconds = (Date.now() - started) / 1000;
   const output = `${result.stdout}\n${result.stderr}`;
   assert.ok(result.code !== 0, `the job exited 0 after a rank died:\n${output}`);
@@ -216,7 +334,24 @@ test('spin-then-block receive: the receiver blocks in poll() waiting for a large
 
 test('--mtu 9000 --container-mtu 1450: a jumbo host network under 1450-byte containers; large messages over handoff pass', async () => {
   const program = `echo "eth0 mtu $(cat /sys/class/net/eth0/mtu)"; ${path.join(BIN, 'ffcheck_allpairs')} --sizes 4M,1M+13 --iterations 20 --timeout 100; status=$?; sleep 2; exit $status`;
-  const ffrun = new FfrunProcess(['-n', '2', '--hosts', '2', '--mtu', '9000', '--container-mtu', '1450', '--inter-host', 'handoff', '--timeout', '120', '--', '/bin/sh', '-c', program]);
+  const ffrun = new FfrunProcess([
+    '-n',
+    '2',
+    '--hosts',
+    '2',
+    '--mtu',
+    '9000',
+    '--container-mtu',
+    '1450',
+    '--inter-host',
+    'handoff',
+    '--timeout',
+    '120',
+    '--',
+    '/bin/sh',
+    '-c',
+    program,
+  ]);
   try {
     await waitFor('both ranks to run', () => processesMatching(/^\S*ffcheck_allpairs --sizes 4M,1M\+13 --iterations 20 /).length === 2, 60_000);
     const host0 = `ff-${jobIdOf(ffrun.stderr)}-h0`;

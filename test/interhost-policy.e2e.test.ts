@@ -37,7 +37,14 @@ test('default (auto), 3 hosts: h between every pair of hosts; allpairs passes', 
   const report = JSON.parse(result.stdout);
   assert.equal(report.paths.planned, ['shh', 'hsh', 'hhs']);
   assert.equal(report.paths.actual, ['shh', 'hsh', 'hhs'], result.stderr);
-  assert.equal(report.job.interHost.pairs.map((pair: { hosts: number[] }) => pair.hosts), [[0, 1], [0, 2], [1, 2]]);
+  assert.equal(
+    report.job.interHost.pairs.map((pair: { hosts: number[] }) => pair.hosts),
+    [
+      [0, 1],
+      [0, 2],
+      [1, 2],
+    ],
+  );
   assert.match(result.stderr, /^\[rank 0\] PASS allpairs /m);
   assertClean(report.job.id);
 });
@@ -61,15 +68,22 @@ test('auto, 3 hosts, the agent of h2 dead at start: t for pairs touching h2 with
   };
   let jobId = '';
   let killed = false;
-  const { result } = await withProbedCluster({ ...spec.cluster, ...jobVolumes(spec), user: resolveJobUser(spec.user), agents: true }, hooks, async (probed): Promise<JobOnCluster> => {
-    jobId = probed.cluster.jobId;
-    const agent = probed.cluster.agents.find((handle) => handle.host === 2);
-    assert.ok(agent !== undefined, 'no agent was started on h2');
-    process.kill(agent!.pid, 'SIGKILL');
-    await waitFor('the agent of h2 to die', () => !existsSync(`/proc/${agent!.pid}`) || /^State:\s+Z/m.test(readFileSync(`/proc/${agent!.pid}/status`, 'utf8')));
-    killed = true;
-    return runJobOnCluster(probed, spec, slots, hooks);
-  });
+  const { result } = await withProbedCluster(
+    { ...spec.cluster, ...jobVolumes(spec), user: resolveJobUser(spec.user), agents: true },
+    hooks,
+    async (probed): Promise<JobOnCluster> => {
+      jobId = probed.cluster.jobId;
+      const agent = probed.cluster.agents.find((handle) => handle.host === 2);
+      assert.ok(agent !== undefined, 'no agent was started on h2');
+      process.kill(agent!.pid, 'SIGKILL');
+      await waitFor(
+        'the agent of h2 to die',
+        () => !existsSync(`/proc/${agent!.pid}`) || /^State:\s+Z/m.test(readFileSync(`/proc/${agent!.pid}/status`, 'utf8')),
+      );
+      killed = true;
+      return runJobOnCluster(probed, spec, slots, hooks);
+    },
+  );
   assert.ok(killed);
   const output = lines.map((line) => line.text).join('\n');
   assert.is(result.mpirun.exitCode, 0, output);
@@ -78,7 +92,10 @@ test('auto, 3 hosts, the agent of h2 dead at start: t for pairs touching h2 with
   const actual = result.outcomes!.map((row) => pathChars(row.map((outcome) => outcome.actual)));
   assert.equal(actual, ['sht', 'hst', 'tts'], output);
   const { interHost } = result.plan;
-  assert.equal(interHost.agents.map((agent) => agent.reachable), [true, true, false]);
+  assert.equal(
+    interHost.agents.map((agent) => agent.reachable),
+    [true, true, false],
+  );
   assert.match(interHost.agents[2]!.problem ?? '', /ffagent of host 2 .*did not accept the job: connect ECONNREFUSED/);
   for (const pair of interHost.pairs) {
     if (pair.hosts[1] === 2) {
@@ -90,7 +107,10 @@ test('auto, 3 hosts, the agent of h2 dead at start: t for pairs touching h2 with
   }
   assert.match(output, /PASS allpairs/);
   // ffrun warns on stderr too, once, for the host whose agent is missing
-  assert.equal(notes.filter((note) => /^warning: pairs with host \d fall back to tcp/.test(note)).map((note) => note.slice(0, 34)), ['warning: pairs with host 2 fall ba']);
+  assert.equal(
+    notes.filter((note) => /^warning: pairs with host \d fall back to tcp/.test(note)).map((note) => note.slice(0, 34)),
+    ['warning: pairs with host 2 fall ba'],
+  );
   assertClean(jobId);
 });
 
@@ -113,14 +133,18 @@ test('auto, 3 hosts, the agent port filtered between h1 and h2: t for that pair 
     onLine: (line: OutputLine) => void lines.push(line),
   };
   let jobId = '';
-  const { result } = await withProbedCluster({ ...spec.cluster, ...jobVolumes(spec), user: resolveJobUser(spec.user), agents: true }, hooks, async (probed): Promise<JobOnCluster> => {
-    jobId = probed.cluster.jobId;
-    const [h1, h2] = [probed.cluster.hosts[1]!, probed.cluster.hosts[2]!];
-    for (const direction of ['dport', 'sport']) {
-      execFileSync('ip', ['-n', h1.netns, 'rule', 'add', 'to', h2.underlayIp, 'ipproto', 'tcp', direction, String(AGENT_PORT), 'prohibit']);
-    }
-    return runJobOnCluster(probed, spec, slots, hooks);
-  });
+  const { result } = await withProbedCluster(
+    { ...spec.cluster, ...jobVolumes(spec), user: resolveJobUser(spec.user), agents: true },
+    hooks,
+    async (probed): Promise<JobOnCluster> => {
+      jobId = probed.cluster.jobId;
+      const [h1, h2] = [probed.cluster.hosts[1]!, probed.cluster.hosts[2]!];
+      for (const direction of ['dport', 'sport']) {
+        execFileSync('ip', ['-n', h1.netns, 'rule', 'add', 'to', h2.underlayIp, 'ipproto', 'tcp', direction, String(AGENT_PORT), 'prohibit']);
+      }
+      return runJobOnCluster(probed, spec, slots, hooks);
+    },
+  );
   const output = lines.map((line) => line.text).join('\n');
   assert.is(result.mpirun.exitCode, 0, output);
   const rows = result.plan.paths.map(pathChars);
@@ -128,8 +152,14 @@ test('auto, 3 hosts, the agent port filtered between h1 and h2: t for that pair 
   const actual = result.outcomes!.map((row) => pathChars(row.map((outcome) => outcome.actual)));
   assert.equal(actual, ['shh', 'hst', 'hts'], output);
   const { interHost } = result.plan;
-  assert.equal(interHost.agents.map((agent) => agent.reachable), [true, true, true]);
-  assert.equal(interHost.agents.map((agent) => agent.peers?.reached), [[1, 2], [0], [0]]);
+  assert.equal(
+    interHost.agents.map((agent) => agent.reachable),
+    [true, true, true],
+  );
+  assert.equal(
+    interHost.agents.map((agent) => agent.peers?.reached),
+    [[1, 2], [0], [0]],
+  );
   assert.equal(interHost.agents[1]!.peers?.unreached, [{ host: 2, reason: 'FF_AGENT_PEER_UNREACHABLE' }]);
   for (const pair of interHost.pairs) {
     if (pair.hosts[0] === 1 && pair.hosts[1] === 2) {
@@ -167,13 +197,31 @@ test('auto: a request with a wrong job key is refused (BAD_KEY) and the agent lo
 
 test('auto: the agent of h1 SIGKILLed mid-job ends the job non-zero within 10 s, naming the agent; nothing left', async () => {
   // an iteration count no other test uses: other sessions may run similar jobs on this machine
-  const ffrun = new FfrunProcess(['-n', '2', '--hosts', '2', '--timeout', '120', '--', path.join(BIN, 'ffcheck_allpairs'), '--iterations', '100007', '--sizes', '4M', '--timeout', '100']);
+  const ffrun = new FfrunProcess([
+    '-n',
+    '2',
+    '--hosts',
+    '2',
+    '--timeout',
+    '120',
+    '--',
+    path.join(BIN, 'ffcheck_allpairs'),
+    '--iterations',
+    '100007',
+    '--sizes',
+    '4M',
+    '--timeout',
+    '100',
+  ]);
   try {
     // the plan (printed on stdout before mpirun starts) states the plane of the pair of hosts and why
     await waitFor('the plan', () => /^program output:$/m.test(ffrun.stdout), 60_000);
     assert.match(ffrun.stdout, /^ {4}h0 <-> h1: handoff \(FF_PLANE_REASON_NO_COMMON_RDMA: /m);
     const jobId = ffrun.jobId!;
-    await waitFor('both ranks to run', () => processesInJobCgroups(jobId).filter((p) => /^\S*ffcheck_allpairs --iterations 100007/.test(p.command)).length === 2);
+    await waitFor(
+      'both ranks to run',
+      () => processesInJobCgroups(jobId).filter((p) => /^\S*ffcheck_allpairs --iterations 100007/.test(p.command)).length === 2,
+    );
     // past MPI_Init: the pair's sockets are open and data flows
     await new Promise((resolve) => setTimeout(resolve, 3000));
     assert.is(ffrun.child.exitCode, null, ffrun.stderr);
@@ -197,7 +245,10 @@ test('--inter-host tcp: no agent starts, t across hosts with USER_TCP', async ()
   assert.is(result.code, 0, result.stderr);
   const report = JSON.parse(result.stdout);
   assert.equal(report.paths.planned, ['st', 'ts']);
-  assert.equal(report.job.interHost.pairs.map((pair: { reason: string }) => pair.reason), ['FF_PLANE_REASON_USER_TCP']);
+  assert.equal(
+    report.job.interHost.pairs.map((pair: { reason: string }) => pair.reason),
+    ['FF_PLANE_REASON_USER_TCP'],
+  );
   assert.is(report.job.interHost.plane, 'tcp');
   assert.not.match(result.stderr, /ffagents/);
   assertClean(report.job.id);

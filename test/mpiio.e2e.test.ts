@@ -64,9 +64,30 @@ const clusters = new SharedClusters();
 for (const network of ['freeflow', 'overlay'] as const) {
   const layout = LAYOUT;
   const args = (io: 'ompio' | 'romio321') => [
-    '-n', String(layout.ranks), '--hosts', String(layout.hosts), '--containers-per-host', String(layout.containersPerHost),
-    '--network', network, '--scratch', '256M', '--mca', 'io', io, ...IO[io], '--timeout', '200', '--json', '--',
-    path.join(BIN, 'ffcheck_mpiio'), '--expect-io', io, '--timeout', '150', ...(io === 'romio321' ? ['--skip-nonblocking-collective'] : []),
+    '-n',
+    String(layout.ranks),
+    '--hosts',
+    String(layout.hosts),
+    '--containers-per-host',
+    String(layout.containersPerHost),
+    '--network',
+    network,
+    '--scratch',
+    '256M',
+    '--mca',
+    'io',
+    io,
+    ...IO[io],
+    '--timeout',
+    '200',
+    '--json',
+    '--',
+    path.join(BIN, 'ffcheck_mpiio'),
+    '--expect-io',
+    io,
+    '--timeout',
+    '150',
+    ...(io === 'romio321' ? ['--skip-nonblocking-collective'] : []),
   ];
   const shape = shapeOf(args('ompio'));
   for (const io of ['ompio', 'romio321'] as const) {
@@ -113,7 +134,19 @@ test('without --scratch a container has no /scratch and no FFRUN_SCRATCH', async
 });
 
 test('the scratch volume of a SIGKILLed ffrun is gone after the reaper (ffrun clean)', async () => {
-  const ffrun = new FfrunProcess(['-n', '2', '--hosts', '2', '--scratch', '--timeout', '120', '--', 'sh', '-c', 'echo data > /scratch/$(hostname); echo written; sleep 100']);
+  const ffrun = new FfrunProcess([
+    '-n',
+    '2',
+    '--hosts',
+    '2',
+    '--scratch',
+    '--timeout',
+    '120',
+    '--',
+    'sh',
+    '-c',
+    'echo data > /scratch/$(hostname); echo written; sleep 100',
+  ]);
   let jobId: string | undefined;
   try {
     await waitFor('both ranks to write to /scratch', () => (ffrun.stdout.match(/\] written$/gm) ?? []).length === 2, 60_000);

@@ -101,4 +101,3 @@ test(`IMB-RMA unmodified, 2 containers of one host${existsSync(imb) ? '' : ' (sk
 });
 
 test.run();
-

@@ -40,7 +40,14 @@ const reportSchema = z.object({
 
 /** Programs on 3 hosts (the manifest has none). */
 const threeHostRuns: ManifestRun[] = [
-  { ...byName('allpairs-2h2c-4r'), name: 'allpairs-3h1c-3r', ranks: 3, hosts: 3, containersPerHost: 1, expectOutput: ['ffcheck_allpairs: all \\d+ subtests passed on 3 ranks', 'PASS allpairs \\(3 ranks on 3 hostnames'] },
+  {
+    ...byName('allpairs-2h2c-4r'),
+    name: 'allpairs-3h1c-3r',
+    ranks: 3,
+    hosts: 3,
+    containersPerHost: 1,
+    expectOutput: ['ffcheck_allpairs: all \\d+ subtests passed on 3 ranks', 'PASS allpairs \\(3 ranks on 3 hostnames'],
+  },
   { ...byName('collectives-2h3c-6r'), name: 'collectives-3h2c-6r', ranks: 6, hosts: 3, containersPerHost: 2, expectOutput: [] },
   { ...byName('p2p-2h2c-4r'), name: 'p2p-3h2c-6r', ranks: 6, hosts: 3, containersPerHost: 2, expectOutput: [] },
 ];
@@ -55,9 +62,24 @@ function byName(name: string): ManifestRun {
 function ffrunArgs(run: ManifestRun): string[] {
   const slots = Math.ceil(run.ranks / (run.hosts * run.containersPerHost));
   return [
-    '-n', String(run.ranks), '--hosts', String(run.hosts), '--containers-per-host', String(run.containersPerHost),
-    '--slots-per-container', String(slots), '--inter-host', 'router', '--timeout', String(run.timeoutSeconds),
-    '--name', run.name, '--json', '--', path.join('build', 'bin', run.program), ...run.args,
+    '-n',
+    String(run.ranks),
+    '--hosts',
+    String(run.hosts),
+    '--containers-per-host',
+    String(run.containersPerHost),
+    '--slots-per-container',
+    String(slots),
+    '--inter-host',
+    'router',
+    '--timeout',
+    String(run.timeoutSeconds),
+    '--name',
+    run.name,
+    '--json',
+    '--',
+    path.join('build', 'bin', run.program),
+    ...run.args,
   ];
 }
 
@@ -86,7 +108,10 @@ for (const { shape, runs } of byShape.values()) {
       assert.is(report.job.interHost.plane, 'router');
       // every pair across hosts planned r, within a host m: no t anywhere
       report.paths.planned.forEach((row) => assert.match(row, /^[smr]+$/, JSON.stringify(report.paths.planned)));
-      assert.ok(report.paths.planned.some((row) => row.includes('r')), 'no pair planned r');
+      assert.ok(
+        report.paths.planned.some((row) => row.includes('r')),
+        'no pair planned r',
+      );
       if (run.expectExit === 0) {
         // every rank reported, and each pair used the path it was planned (the BTL's own report)
         assert.equal(report.paths.fallbacks ?? [], [], `fell back: ${JSON.stringify(report.paths)}`);
@@ -123,7 +148,24 @@ function linkBytes(netns: string, link: string): number {
 }
 
 test('router traffic goes over the underlay (ul0 busy, vxlan0 ~idle); the agent SIGKILLed mid-job ends the job within 10 s naming it; nothing left', async () => {
-  const ffrun = new FfrunProcess(['-n', '2', '--hosts', '2', '--inter-host', 'router', '--timeout', '120', '--', path.join(BIN, 'ffcheck_allpairs'), '--iterations', '100000', '--sizes', '4M', '--timeout', '100']);
+  const ffrun = new FfrunProcess([
+    '-n',
+    '2',
+    '--hosts',
+    '2',
+    '--inter-host',
+    'router',
+    '--timeout',
+    '120',
+    '--',
+    path.join(BIN, 'ffcheck_allpairs'),
+    '--iterations',
+    '100000',
+    '--sizes',
+    '4M',
+    '--timeout',
+    '100',
+  ]);
   try {
     await waitFor('both ranks to run', () => processesMatching(/ffcheck_allpairs --iterations 100000/).length === 2);
     const jobId = jobIdOf(ffrun.stderr);
@@ -131,7 +173,7 @@ test('router traffic goes over the underlay (ul0 busy, vxlan0 ~idle); the agent 
     // MPI_Init and the first (checked) 4 MiB messages take seconds on a loaded machine: wait until data
     // flows on the underlay (at least 4 MiB in a second), then measure.
     const deadline = Date.now() + 60_000;
-    for (let last = linkBytes(host0, 'ul0'); ; ) {
+    for (let last = linkBytes(host0, 'ul0'); ;) {
       await new Promise((resolve) => setTimeout(resolve, 1000));
       const now = linkBytes(host0, 'ul0');
       if (now - last > 4 * 1024 * 1024) break;
@@ -182,22 +224,29 @@ test('auto, 3 hosts x 2 containers, RDMA flagged on h0 and h1: r between h0 and 
     onLine: (line: OutputLine) => void lines.push(line),
   };
   let jobId = '';
-  const { result } = await withProbedCluster({ ...spec.cluster, ...jobVolumes(spec), user: resolveJobUser(spec.user), agents: true }, hooks, (probed): Promise<JobOnCluster> => {
-    jobId = probed.cluster.jobId;
-    const capabilities = probed.capabilities.map((host, index) => (index < 2 ? { ...host, rdma: true } : host));
-    return runJobOnCluster({ cluster: probed.cluster, capabilities }, spec, slots, hooks);
-  });
+  const { result } = await withProbedCluster(
+    { ...spec.cluster, ...jobVolumes(spec), user: resolveJobUser(spec.user), agents: true },
+    hooks,
+    (probed): Promise<JobOnCluster> => {
+      jobId = probed.cluster.jobId;
+      const capabilities = probed.capabilities.map((host, index) => (index < 2 ? { ...host, rdma: true } : host));
+      return runJobOnCluster({ cluster: probed.cluster, capabilities }, spec, slots, hooks);
+    },
+  );
   const output = lines.map((line) => line.text).join('\n');
   assert.is(result.mpirun.exitCode, 0, output);
   const planned = result.plan.paths.map(pathChars);
   assert.equal(planned, ['smrrhh', 'msrrhh', 'rrsmhh', 'rrmshh', 'hhhhsm', 'hhhhms']);
   const actual = result.outcomes!.map((row) => pathChars(row.map((outcome) => outcome.actual)));
   assert.equal(actual, planned, output);
-  assert.equal(result.plan.interHost.pairs.map((pair) => [pair.hosts, pair.plane, pair.reason]), [
-    [[0, 1], 'router', 'FF_PLANE_REASON_BOTH_RDMA'],
-    [[0, 2], 'handoff', 'FF_PLANE_REASON_NO_COMMON_RDMA'],
-    [[1, 2], 'handoff', 'FF_PLANE_REASON_NO_COMMON_RDMA'],
-  ]);
+  assert.equal(
+    result.plan.interHost.pairs.map((pair) => [pair.hosts, pair.plane, pair.reason]),
+    [
+      [[0, 1], 'router', 'FF_PLANE_REASON_BOTH_RDMA'],
+      [[0, 2], 'handoff', 'FF_PLANE_REASON_NO_COMMON_RDMA'],
+      [[1, 2], 'handoff', 'FF_PLANE_REASON_NO_COMMON_RDMA'],
+    ],
+  );
   assert.match(output, /PASS allpairs/);
   assert.not.match(output, /DUPLICATE_OWNER|cannot register|cannot open a router route/);
   const problems = leftoversOf(jobId);

@@ -45,7 +45,9 @@ function assertRanOrRefusedByOpenMpi(result: { code: number | null; stdout: stri
 
 test('an --mca value with $(...) and backticks reaches orted as a string: no shell runs it', async ({ dir }) => {
   const payload = `65536 $(touch ${dir}/pwned-dollar) \`touch ${dir}/pwned-backtick\``;
-  const result = await runFfrun(['-n', '2', '--hosts', '2', '--mca', 'btl_tcp_eager_limit', payload, '--', path.join(BIN, 'ffcheck_allpairs')], undefined, { cwd: dir });
+  const result = await runFfrun(['-n', '2', '--hosts', '2', '--mca', 'btl_tcp_eager_limit', payload, '--', path.join(BIN, 'ffcheck_allpairs')], undefined, {
+    cwd: dir,
+  });
   assert.equal(readdirSync(dir), [], 'the payload ran');
   assertRanOrRefusedByOpenMpi(result);
   assertClean(jobIdOf(result.stderr));
@@ -73,7 +75,11 @@ test('a job spec mca: value with $(...) and backticks is not run either', async 
 });
 
 test('--user 65534: ranks run as that user with no capabilities, and the freeflow BTL still uses shared memory', async ({ dir }) => {
-  const identity = await runFfrun(['-n', '2', '--containers-per-host', '2', '--user', '65534:65534', '--', '/bin/grep', '-E', '^(Uid|Gid|CapEff|CapBnd):', '/proc/self/status'], undefined, { cwd: dir });
+  const identity = await runFfrun(
+    ['-n', '2', '--containers-per-host', '2', '--user', '65534:65534', '--', '/bin/grep', '-E', '^(Uid|Gid|CapEff|CapBnd):', '/proc/self/status'],
+    undefined,
+    { cwd: dir },
+  );
   assert.is(identity.code, 0, identity.stderr);
   for (const rank of [0, 1]) {
     assert.match(identity.stdout, new RegExp(`\\[rank ${rank}\\] Uid:\\s+65534\\s+65534\\s+65534\\s+65534`));
@@ -83,7 +89,11 @@ test('--user 65534: ranks run as that user with no capabilities, and the freeflo
   }
   assertClean(jobIdOf(identity.stderr));
 
-  const result = await runFfrun(['-n', '2', '--containers-per-host', '2', '--user', 'nobody', '--network', 'freeflow', '--json', '--', path.join(BIN, 'ffcheck_allpairs')], undefined, { cwd: dir });
+  const result = await runFfrun(
+    ['-n', '2', '--containers-per-host', '2', '--user', 'nobody', '--network', 'freeflow', '--json', '--', path.join(BIN, 'ffcheck_allpairs')],
+    undefined,
+    { cwd: dir },
+  );
   assert.is(result.code, 0, result.stderr);
   const report = JSON.parse(result.stdout) as { paths: { planned: string[]; actual: string[] | null; fallbacks: unknown[] } };
   assert.equal(report.paths.planned, ['sm', 'ms']);

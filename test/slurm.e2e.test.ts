@@ -59,70 +59,80 @@ const RUNS: ReadonlyArray<{ name: string; program: string; args: string[]; expec
 
 test('one embedded Slurm on 2 hosts x 2 containers runs the 4-rank programs through srun, on their planned paths', async () => {
   let jobId = '';
-  await withProbedCluster({ ...CLUSTER, agents: true, readOnlyVolumes: [REPO_ROOT] }, { progress: quiet, interrupt: new AbortController().signal }, async (probed) => {
-    jobId = probed.cluster.jobId;
-    await withSlurm(probed.cluster, { progress: quiet }, async (launcher) => {
-      for (const run of RUNS) {
-        const spec = specOf(`slurm-${run.name}`, run.program, run.args, 180);
-        const output: string[] = [];
-        const outcome = await runJobOnCluster(
+  await withProbedCluster(
+    { ...CLUSTER, agents: true, readOnlyVolumes: [REPO_ROOT] },
+    { progress: quiet, interrupt: new AbortController().signal },
+    async (probed) => {
+      jobId = probed.cluster.jobId;
+      await withSlurm(probed.cluster, { progress: quiet }, async (launcher) => {
+        for (const run of RUNS) {
+          const spec = specOf(`slurm-${run.name}`, run.program, run.args, 180);
+          const output: string[] = [];
+          const outcome = await runJobOnCluster(
+            probed,
+            spec,
+            placeRanks(spec.cluster, spec.ranks, spec.placement),
+            { progress: quiet, interrupt: new AbortController().signal, onPlan: () => {}, onLine: (line) => output.push(`[${line.rank ?? '-'}] ${line.text}`) },
+            launcher,
+          );
+          const text = output.join('\n');
+          assert.is(outcome.mpirun.exitCode, 0, `${run.name}:\n${text}`);
+          assert.match(text, run.expect, `${run.name}:\n${text}`);
+          assert.not.match(text, /FAIL/, `${run.name}:\n${text}`);
+          const letters = (row: readonly string[]) => row.map((kind) => PATH_CHAR[kind as PathKind] ?? '?').join('');
+          const planned = outcome.plan.paths.map(letters);
+          assert.equal(planned, ['smhh', 'mshh', 'hhsm', 'hhms'], run.name);
+          const actual = outcome.outcomes!.map((row) => letters(row.map((pair) => pair.actual)));
+          assert.equal(actual, planned, `${run.name}: the BTL reported ${JSON.stringify(outcome.outcomes)}`);
+          // every rank ran in its own container (hostname = container name), started by slurmstepd
+          if (run.program === 'ffcheck_allpairs') {
+            for (const rank of outcome.plan.ranks) assert.match(text, new RegExp(`\\[${rank.rank}\\] rank ${rank.rank} on ${rank.container}: all 3 peers OK`));
+          }
+        }
+
+        // A forged task file (a symlink planted where the plugin reads): every task refuses to start.
+        const slurmDir = path.join(probed.cluster.stateDir, 'slurm');
+        const srun = (args: string[]) =>
+          probed.cluster.execInLauncher(['srun', '--mpi=pmix', '-N', '2', '-n', '2', ...args, '/bin/true'], {
+            env: { PATH: process.env.PATH, SLURM_CONF: path.join(slurmDir, 'slurm.conf') },
+            allowFailure: true,
+            timeoutMs: 60_000,
+          });
+        const taskEnv = path.join(slurmDir, 'task.env');
+        fs.rmSync(taskEnv, { force: true });
+        fs.writeFileSync(path.join(slurmDir, 'elsewhere'), 'FREEFLOW_X=1\n', { mode: 0o600 });
+        fs.symlinkSync(path.join(slurmDir, 'elsewhere'), taskEnv);
+        const forged = await srun([`--freeflow=${jobId}`]);
+        assert.is.not(forged.code, 0, 'a symlinked task file is refused');
+        assert.match(forged.stderr + forged.stdout, /spank|task_init|freeflow/i);
+        // A task file writable by others: refused too.
+        fs.rmSync(taskEnv);
+        fs.writeFileSync(taskEnv, 'FREEFLOW_X=1\n', { mode: 0o600 });
+        fs.chmodSync(taskEnv, 0o622);
+        assert.is.not((await srun([`--freeflow=${jobId}`])).code, 0, 'a task file writable by others is refused');
+        // A well-formed file: the same step starts (so the refusals above were the plugin's checks).
+        fs.chmodSync(taskEnv, 0o600);
+        const fine = await srun([`--freeflow=${jobId}`]);
+        assert.is(fine.code, 0, fine.stderr);
+
+        // Without the plugin in plugstack.conf srun does not know --freeflow: the launcher says which fix.
+        fs.writeFileSync(path.join(slurmDir, 'plugstack.conf'), '\n');
+        const spec = specOf('no-plugin', 'ffcheck_allpairs', [], 60);
+        const error = await runJobOnCluster(
           probed,
           spec,
           placeRanks(spec.cluster, spec.ranks, spec.placement),
-          { progress: quiet, interrupt: new AbortController().signal, onPlan: () => {}, onLine: (line) => output.push(`[${line.rank ?? '-'}] ${line.text}`) },
+          { progress: quiet, interrupt: new AbortController().signal, onPlan: () => {}, onLine: () => {} },
           launcher,
+        ).then(
+          () => undefined,
+          (thrown: { code?: string; hint?: string }) => thrown,
         );
-        const text = output.join('\n');
-        assert.is(outcome.mpirun.exitCode, 0, `${run.name}:\n${text}`);
-        assert.match(text, run.expect, `${run.name}:\n${text}`);
-        assert.not.match(text, /FAIL/, `${run.name}:\n${text}`);
-        const letters = (row: readonly string[]) => row.map((kind) => PATH_CHAR[kind as PathKind] ?? '?').join('');
-        const planned = outcome.plan.paths.map(letters);
-        assert.equal(planned, ['smhh', 'mshh', 'hhsm', 'hhms'], run.name);
-        const actual = outcome.outcomes!.map((row) => letters(row.map((pair) => pair.actual)));
-        assert.equal(actual, planned, `${run.name}: the BTL reported ${JSON.stringify(outcome.outcomes)}`);
-        // every rank ran in its own container (hostname = container name), started by slurmstepd
-        if (run.program === 'ffcheck_allpairs') {
-          for (const rank of outcome.plan.ranks) assert.match(text, new RegExp(`\\[${rank.rank}\\] rank ${rank.rank} on ${rank.container}: all 3 peers OK`));
-        }
-      }
-
-      // A forged task file (a symlink planted where the plugin reads): every task refuses to start.
-      const slurmDir = path.join(probed.cluster.stateDir, 'slurm');
-      const srun = (args: string[]) =>
-        probed.cluster.execInLauncher(['srun', '--mpi=pmix', '-N', '2', '-n', '2', ...args, '/bin/true'], {
-          env: { PATH: process.env.PATH, SLURM_CONF: path.join(slurmDir, 'slurm.conf') },
-          allowFailure: true,
-          timeoutMs: 60_000,
-        });
-      const taskEnv = path.join(slurmDir, 'task.env');
-      fs.rmSync(taskEnv, { force: true });
-      fs.writeFileSync(path.join(slurmDir, 'elsewhere'), 'FREEFLOW_X=1\n', { mode: 0o600 });
-      fs.symlinkSync(path.join(slurmDir, 'elsewhere'), taskEnv);
-      const forged = await srun([`--freeflow=${jobId}`]);
-      assert.is.not(forged.code, 0, 'a symlinked task file is refused');
-      assert.match(forged.stderr + forged.stdout, /spank|task_init|freeflow/i);
-      // A task file writable by others: refused too.
-      fs.rmSync(taskEnv);
-      fs.writeFileSync(taskEnv, 'FREEFLOW_X=1\n', { mode: 0o600 });
-      fs.chmodSync(taskEnv, 0o622);
-      assert.is.not((await srun([`--freeflow=${jobId}`])).code, 0, 'a task file writable by others is refused');
-      // A well-formed file: the same step starts (so the refusals above were the plugin's checks).
-      fs.chmodSync(taskEnv, 0o600);
-      const fine = await srun([`--freeflow=${jobId}`]);
-      assert.is(fine.code, 0, fine.stderr);
-
-      // Without the plugin in plugstack.conf srun does not know --freeflow: the launcher says which fix.
-      fs.writeFileSync(path.join(slurmDir, 'plugstack.conf'), '\n');
-      const spec = specOf('no-plugin', 'ffcheck_allpairs', [], 60);
-      const error = await runJobOnCluster(probed, spec, placeRanks(spec.cluster, spec.ranks, spec.placement), { progress: quiet, interrupt: new AbortController().signal, onPlan: () => {}, onLine: () => {} }, launcher).then(
-        () => undefined,
-        (thrown: { code?: string; hint?: string }) => thrown,
-      );
-      assert.is(error?.code, 'SPANK_PLUGIN_NOT_LOADED');
-      assert.match(error?.hint ?? '', /plugstack\.conf/);
-    });
-  });
+        assert.is(error?.code, 'SPANK_PLUGIN_NOT_LOADED');
+        assert.match(error?.hint ?? '', /plugstack\.conf/);
+      });
+    },
+  );
   assert.equal(leftoversOf(jobId), [], `the Slurm cluster ${jobId} left something`);
 });
 
@@ -138,7 +148,21 @@ test('ffrun --backend slurm: the demo through srun, plan and actual matrix shown
 });
 
 test('ffrun --backend slurm SIGKILLed while its ranks run: `ffrun clean` removes daemons, containers, namespaces, munge key and spool', async () => {
-  const ffrun = new FfrunProcess(['-n', '4', '--hosts', '2', '--containers-per-host', '2', '--backend', 'slurm', '--timeout', '120', '--', '/bin/sleep', '4718']);
+  const ffrun = new FfrunProcess([
+    '-n',
+    '4',
+    '--hosts',
+    '2',
+    '--containers-per-host',
+    '2',
+    '--backend',
+    'slurm',
+    '--timeout',
+    '120',
+    '--',
+    '/bin/sleep',
+    '4718',
+  ]);
   try {
     await waitFor('the ranks to start', () => processesMatching(/^\/bin\/sleep 4718$/).length === 4, 90_000);
   } catch (error) {
@@ -152,7 +176,11 @@ test('ffrun --backend slurm SIGKILLed while its ranks run: `ffrun clean` removes
   const clean = await runFfrun(['clean']);
   assert.is(clean.code, 0, clean.stderr);
   // (on a shared machine another engineer's ffrun may have reaped it first: what counts is that nothing is left)
-  await waitFor('killed processes to be reaped', () => leftoversOf(jobId, { marker: /sleep 4718|munged .*freeflow-jobs|slurmctld .*freeflow-jobs/ }).length === 0, 10_000).catch(() => {});
+  await waitFor(
+    'killed processes to be reaped',
+    () => leftoversOf(jobId, { marker: /sleep 4718|munged .*freeflow-jobs|slurmctld .*freeflow-jobs/ }).length === 0,
+    10_000,
+  ).catch(() => {});
   assert.equal(leftoversOf(jobId, { marker: /sleep 4718/ }), []);
 });
 
@@ -160,7 +188,10 @@ test('an existing Slurm that does not answer is SLURM_UNREACHABLE, before any cl
   const dir = fs.mkdtempSync('/tmp/ff-slurm-test-');
   try {
     const conf = path.join(dir, 'slurm.conf');
-    fs.writeFileSync(conf, 'ClusterName=nowhere\nSlurmctldHost=nowhere(127.0.0.1)\nSlurmctldPort=9\nAuthType=auth/none\nCredType=cred/none\nMessageTimeout=2\nNodeName=n1 CPUs=1\nPartitionName=p Nodes=n1\n');
+    fs.writeFileSync(
+      conf,
+      'ClusterName=nowhere\nSlurmctldHost=nowhere(127.0.0.1)\nSlurmctldPort=9\nAuthType=auth/none\nCredType=cred/none\nMessageTimeout=2\nNodeName=n1 CPUs=1\nPartitionName=p Nodes=n1\n',
+    );
     const result = await runFfrun(['-n', '2', '--backend', 'slurm', '--slurm-conf', conf, '--', '/bin/true']);
     assert.is(result.code, 1, result.stderr);
     assert.match(result.stderr, /error\[SLURM_UNREACHABLE\]/);

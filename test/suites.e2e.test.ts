@@ -27,8 +27,27 @@ const SHORT = ['-npmin', '4', '-msglog', '0:4', '-iter', '3', '-time', '0.05', '
 
 /** The benchmarks each suite runs with 4 ranks (IMB prints "# Benchmarking <name>" before each). */
 const EXPECTED = {
-  MPI1: ['PingPong', 'PingPing', 'Sendrecv', 'Exchange', 'Allreduce', 'Reduce', 'Reduce_local', 'Reduce_scatter', 'Reduce_scatter_block',
-    'Allgather', 'Allgatherv', 'Gather', 'Gatherv', 'Scatter', 'Scatterv', 'Alltoall', 'Alltoallv', 'Bcast', 'Barrier'],
+  MPI1: [
+    'PingPong',
+    'PingPing',
+    'Sendrecv',
+    'Exchange',
+    'Allreduce',
+    'Reduce',
+    'Reduce_local',
+    'Reduce_scatter',
+    'Reduce_scatter_block',
+    'Allgather',
+    'Allgatherv',
+    'Gather',
+    'Gatherv',
+    'Scatter',
+    'Scatterv',
+    'Alltoall',
+    'Alltoallv',
+    'Bcast',
+    'Barrier',
+  ],
   EXT: ['Window', 'Unidir_Put', 'Unidir_Get', 'Bidir_Get', 'Bidir_Put', 'Accumulate'],
 } as const;
 
@@ -38,7 +57,24 @@ for (const suite of ['MPI1', 'EXT'] as const) {
     if (!existsSync(binary)) return;
     const shmBefore = shmEntries();
     const result = await runFfrun(
-      ['-n', '4', '--hosts', '2', '--containers-per-host', '2', '--network', 'freeflow', '--inter-host', 'handoff', '--timeout', '150', '--json', '--', binary, ...SHORT],
+      [
+        '-n',
+        '4',
+        '--hosts',
+        '2',
+        '--containers-per-host',
+        '2',
+        '--network',
+        'freeflow',
+        '--inter-host',
+        'handoff',
+        '--timeout',
+        '150',
+        '--json',
+        '--',
+        binary,
+        ...SHORT,
+      ],
       210_000,
     );
     assert.is(result.code, 0, result.stderr);

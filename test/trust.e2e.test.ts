@@ -51,42 +51,74 @@ const cases: Case[] = [
 const SHAPE = { hosts: 1, containersPerHost: 2, agents: false } as const;
 const clusters = new SharedClusters();
 
-if (!process.env.FF_TRUST_ONLY_HOSTILE) for (const c of cases) {
-  const name = `${c.how} ${c.target} segment by rank ${c.by}, ${c.when} the first message (rank ${c.first} sends first)`;
-  test(`sabotage: ${name}`, async () => {
-    const started = Date.now();
-    const cluster = await clusters.for(SHAPE);
-    const result = await cluster.run(
-      [
+if (!process.env.FF_TRUST_ONLY_HOSTILE)
+  for (const c of cases) {
+    const name = `${c.how} ${c.target} segment by rank ${c.by}, ${c.when} the first message (rank ${c.first} sends first)`;
+    test(`sabotage: ${name}`, async () => {
+      const started = Date.now();
+      const cluster = await clusters.for(SHAPE);
+      const result = await cluster.run([
         // One orted per container: the BTL then adds its peer on the first send, after the sabotage. (With
         // one orted per host the containers are one node and Open MPI adds local peers in MPI_Init.)
-        '-n', '2', '--hosts', '1', '--containers-per-host', '2', '--network', 'freeflow', '--launch', 'container', '--timeout', '60',
-        '--json', '--', SABOTAGE, '--how', c.how, '--target', c.target, '--by', String(c.by), '--when', c.when,
-        '--first', String(c.first),
-      ],
-    );
-    const output = result.stderr;
-    assert.not.match(output, /Segmentation fault|SIGSEGV|signal 11|Bus error|SIGBUS/, `crashed:\n${output}`);
-    assert.is(result.code, 0, `expected success (correct data):\n${output}`);
-    assert.match(output, /sabotage: ok/, output);
-    assert.ok(Date.now() - started < 60_000, 'took too long');
-    const report = JSON.parse(result.stdout) as { paths: { actual?: string[] | null } };
-    const actual = report.paths.actual ?? [];
-    // Both directions of the pair take the same path; before the first message a broken segment means tcp.
-    assert.is(actual[0]?.[1], actual[1]?.[0], `asymmetric pair: ${JSON.stringify(report.paths)}`);
-    assert.is(actual[0]?.[1], c.when === 'before' ? 't' : 'm', `path: ${JSON.stringify(report.paths)}\n${output}`);
-    const problems = await cluster.jobLeftovers({ marker: SABOTAGE_MARKER });
-    assert.equal(problems, [], problems.join('\n'));
-  });
-}
+        '-n',
+        '2',
+        '--hosts',
+        '1',
+        '--containers-per-host',
+        '2',
+        '--network',
+        'freeflow',
+        '--launch',
+        'container',
+        '--timeout',
+        '60',
+        '--json',
+        '--',
+        SABOTAGE,
+        '--how',
+        c.how,
+        '--target',
+        c.target,
+        '--by',
+        String(c.by),
+        '--when',
+        c.when,
+        '--first',
+        String(c.first),
+      ]);
+      const output = result.stderr;
+      assert.not.match(output, /Segmentation fault|SIGSEGV|signal 11|Bus error|SIGBUS/, `crashed:\n${output}`);
+      assert.is(result.code, 0, `expected success (correct data):\n${output}`);
+      assert.match(output, /sabotage: ok/, output);
+      assert.ok(Date.now() - started < 60_000, 'took too long');
+      const report = JSON.parse(result.stdout) as { paths: { actual?: string[] | null } };
+      const actual = report.paths.actual ?? [];
+      // Both directions of the pair take the same path; before the first message a broken segment means tcp.
+      assert.is(actual[0]?.[1], actual[1]?.[0], `asymmetric pair: ${JSON.stringify(report.paths)}`);
+      assert.is(actual[0]?.[1], c.when === 'before' ? 't' : 'm', `path: ${JSON.stringify(report.paths)}\n${output}`);
+      const problems = await cluster.jobLeftovers({ marker: SABOTAGE_MARKER });
+      assert.equal(problems, [], problems.join('\n'));
+    });
+  }
 
 /** What nobody plants in `dir`: symlinks to `victim` under report names and the temporary names the old
  * BTL used (report.<rank>.tmp.<pid> for the pids about to be handed out), and a path table of its own. */
 function plant(dir: string, victim: string): void {
   const lastPid = Number(readFileSync('/proc/sys/kernel/ns_last_pid', 'utf8'));
   const table = [
-    'freeflow-path-table 1', 'job evil', 'key 0123456789abcdef0123456789abcdef', 'hosts 1', 'host 0 h0', 'ranks 2',
-    'rank 0 0 c0', 'rank 1 0 c1', 'paths', 'sm', 'ms', 'end', '',
+    'freeflow-path-table 1',
+    'job evil',
+    'key 0123456789abcdef0123456789abcdef',
+    'hosts 1',
+    'host 0 h0',
+    'ranks 2',
+    'rank 0 0 c0',
+    'rank 1 0 c1',
+    'paths',
+    'sm',
+    'ms',
+    'end',
+    '',
   ].join('\n');
   // one python process rather than thousands of ln processes
   const script = [
@@ -113,8 +145,28 @@ test('sabotage: the ring a peer sends through is overwritten after attach: its o
   const started = Date.now();
   const cluster = await clusters.for(SHAPE);
   const result = await cluster.run([
-    '-n', '2', '--hosts', '1', '--containers-per-host', '2', '--network', 'freeflow', '--timeout', '60', '--', SABOTAGE,
-    '--how', 'ring', '--target', 'own', '--by', '1', '--when', 'after', '--first', '0',
+    '-n',
+    '2',
+    '--hosts',
+    '1',
+    '--containers-per-host',
+    '2',
+    '--network',
+    'freeflow',
+    '--timeout',
+    '60',
+    '--',
+    SABOTAGE,
+    '--how',
+    'ring',
+    '--target',
+    'own',
+    '--by',
+    '1',
+    '--when',
+    'after',
+    '--first',
+    '0',
   ]);
   const output = `${result.stdout}${result.stderr}`;
   assert.not.match(output, /Segmentation fault|SIGSEGV|signal 11|Bus error|SIGBUS/, `crashed:\n${output}`);
@@ -142,8 +194,27 @@ function plainMpirun(extra: string[]): { code: number | null; output: string } {
   const r = spawnSync(
     'mpirun',
     [
-      '--oversubscribe', '--allow-run-as-root', '--bind-to', 'none', '--mca', 'mpi_yield_when_idle', '1', '--mca', 'pml',
-      'ob1', '--mca', 'btl', 'self,freeflow', ...extra, '-n', '2', SABOTAGE, '--how', 'none', '--dir', '/nonexistent',
+      '--oversubscribe',
+      '--allow-run-as-root',
+      '--bind-to',
+      'none',
+      '--mca',
+      'mpi_yield_when_idle',
+      '1',
+      '--mca',
+      'pml',
+      'ob1',
+      '--mca',
+      'btl',
+      'self,freeflow',
+      ...extra,
+      '-n',
+      '2',
+      SABOTAGE,
+      '--how',
+      'none',
+      '--dir',
+      '/nonexistent',
     ],
     {
       cwd: REPO_ROOT,

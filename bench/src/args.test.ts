@@ -24,7 +24,10 @@ test('--full, --profile shm, --repetitions, --out (relative to the working direc
   assert.is(parseBenchArgs(['--full']).profile.name, 'full');
   assert.is(parseBenchArgs(['--profile', 'cross-host']).profile.name, 'cross-host');
   const parsed = parseBenchArgs(['--profile', 'shm', '--repetitions', '9', '--out', 'here/x', '--json'], '/work');
-  assert.equal({ name: parsed.profile.name, repetitions: parsed.repetitions, out: parsed.out, json: parsed.json }, { name: 'shm', repetitions: 9, out: '/work/here/x', json: true });
+  assert.equal(
+    { name: parsed.profile.name, repetitions: parsed.repetitions, out: parsed.out, json: parsed.json },
+    { name: 'shm', repetitions: 9, out: '/work/here/x', json: true },
+  );
   assert.is(parseBenchArgs(['--quick', '--profile', 'quick']).profile.name, 'quick', 'the same profile twice is no conflict');
 });
 

@@ -31,7 +31,13 @@ const argsSchema = z.object({
     .string()
     .regex(/^\d+$/, { error: (issue) => `--repetitions must be a whole number (got ${JSON.stringify(issue.input)})` })
     .transform(Number)
-    .pipe(z.number().int().min(1, { error: `--repetitions must be at least 1` }).max(MAX_REPETITIONS, { error: `--repetitions must be at most ${MAX_REPETITIONS}` }))
+    .pipe(
+      z
+        .number()
+        .int()
+        .min(1, { error: `--repetitions must be at least 1` })
+        .max(MAX_REPETITIONS, { error: `--repetitions must be at most ${MAX_REPETITIONS}` }),
+    )
     .optional(),
   out: z.string().min(1, { error: '--out needs a directory' }).optional(),
   json: z.boolean(),
@@ -47,10 +53,20 @@ export function parseBenchArgs(args: readonly string[], cwd = process.cwd()): Be
   const options = parseOptions(
     'ffrun bench',
     args,
-    { quick: { type: 'boolean' }, full: { type: 'boolean' }, profile: { type: 'string' }, repetitions: { type: 'string' }, out: { type: 'string' }, json: { type: 'boolean' }, backend: { type: 'string' } },
+    {
+      quick: { type: 'boolean' },
+      full: { type: 'boolean' },
+      profile: { type: 'string' },
+      repetitions: { type: 'string' },
+      out: { type: 'string' },
+      json: { type: 'boolean' },
+      backend: { type: 'string' },
+    },
     BENCH_USAGE,
   );
-  const chosen = [options.quick === true ? 'quick' : undefined, options.full === true ? 'full' : undefined, options.profile].filter((name) => name !== undefined);
+  const chosen = [options.quick === true ? 'quick' : undefined, options.full === true ? 'full' : undefined, options.profile].filter(
+    (name) => name !== undefined,
+  );
   if (new Set(chosen).size > 1) usage(`${chosen.join(' and ')} conflict: give one profile`);
   const raw = { profile: chosen[0], repetitions: options.repetitions, out: options.out, json: options.json ?? false, backend: options.backend };
   const parsed = argsSchema.safeParse({ ...raw, profile: raw.profile ?? 'quick' });

@@ -41,7 +41,11 @@ export async function runBenchmark(options: BenchArgs, context: BenchContext): P
   const dir = options.out ?? defaultReportDir(new Date());
   assertUsableReportDir(dir);
   const { profile } = options;
-  const bar = new RunProgressBar((text) => process.stderr.write(text), process.stderr.isTTY === true, (run) => describeRun(options, run));
+  const bar = new RunProgressBar(
+    (text) => process.stderr.write(text),
+    process.stderr.isTTY === true,
+    (run) => describeRun(options, run),
+  );
   context.progress.note(`ffbench ${profile.name}: ${profile.description}; ${plural(options.repetitions, 'repetition')}`);
   let raw: RawReport;
   try {

@@ -35,15 +35,17 @@ const point = (x: number, spread: Spread): ChartPoint => ({ x, y: spread.median,
 
 function modeSeries(raw: RawReport, metric: MetricId): LineSeries[] {
   const sizes = sizesOf(raw, metric);
-  return raw.modes.filter((mode) => mode.refused === null).map((mode) => ({
-    name: modeName(raw, mode.id),
-    color: MODE_COLOR[mode.id],
-    dashed: mode.locality === 'cross-host',
-    points: sizes.flatMap((size) => {
-      const spread = statOf(raw, mode.id, metric, size);
-      return spread === null || spread.median <= 0 ? [] : [point(size, spread)];
-    }),
-  }));
+  return raw.modes
+    .filter((mode) => mode.refused === null)
+    .map((mode) => ({
+      name: modeName(raw, mode.id),
+      color: MODE_COLOR[mode.id],
+      dashed: mode.locality === 'cross-host',
+      points: sizes.flatMap((size) => {
+        const spread = statOf(raw, mode.id, metric, size);
+        return spread === null || spread.median <= 0 ? [] : [point(size, spread)];
+      }),
+    }));
 }
 
 /** A metric against message size, log scales, one line per mode. */
@@ -74,7 +76,13 @@ function barUnit(metric: MetricId): { unit: string; scale: number } {
 function bar(raw: RawReport, mode: ModeId, name: string, metric: MetricId, size: number): Bar {
   const spread = statOf(raw, mode, metric, size);
   const { scale } = barUnit(metric);
-  return { name, color: MODE_COLOR[mode], value: spread === null ? null : spread.median / scale, low: (spread?.min ?? 0) / scale, high: (spread?.max ?? 0) / scale };
+  return {
+    name,
+    color: MODE_COLOR[mode],
+    value: spread === null ? null : spread.median / scale,
+    low: (spread?.min ?? 0) / scale,
+    high: (spread?.max ?? 0) / scale,
+  };
 }
 
 function barTitle(figure: string, metric: MetricId, size: number): string {
@@ -109,7 +117,9 @@ export function figure7Charts(raw: RawReport): string[] {
       yLabel: barUnit(metric).unit,
       groups: panels.map(({ panel, overlay, hostMode, freeflow }) => ({
         label: panel,
-        bars: [overlay, ...(hostMode === null ? [] : [hostMode]), ...freeflow.filter((b) => ran(raw, b.mode))].map((b) => bar(raw, b.mode, b.label, metric, size)),
+        bars: [overlay, ...(hostMode === null ? [] : [hostMode]), ...freeflow.filter((b) => ran(raw, b.mode))].map((b) =>
+          bar(raw, b.mode, b.label, metric, size),
+        ),
       })),
       formatY: formatNumber,
       scale: barScale(metric),

@@ -49,7 +49,8 @@ test('idle peers: output that is not ffbench_poll JSON is BENCH_RESULT_INVALID n
   assert.match(wrong.message, /version/);
 });
 
-const outcome = (planned: PairOutcome['planned'], actual: PairOutcome['actual'], reason?: string): PairOutcome => (reason === undefined ? { planned, actual } : { planned, actual, reason });
+const outcome = (planned: PairOutcome['planned'], actual: PairOutcome['actual'], reason?: string): PairOutcome =>
+  reason === undefined ? { planned, actual } : { planned, actual, reason };
 
 test('4-rank runs: every pair must be on the path; ranks spread evenly over the 2 cores; 4 containers of one host', () => {
   const freeflow = modeById('freeflow-same-host');
@@ -66,9 +67,15 @@ test('4-rank runs: every pair must be on the path; ranks spread evenly over the 
 
   const base = parseMpiResult(
     JSON.stringify({
-      schema: 'freeflow-bench-mpi', schema_version: 1, benchmark: 'allreduce', metric: 'collective', complete: true, timing_meaningful: true,
+      schema: 'freeflow-bench-mpi',
+      schema_version: 1,
+      benchmark: 'allreduce',
+      metric: 'collective',
+      complete: true,
+      timing_meaningful: true,
       job: { ranks: 4, hostnames: ['a', 'b', 'c', 'd'], cpus: ['0', '1', '0', '1'], mpi_library_version: 'Open MPI v4.1.4' },
-      results: [], validation: { enabled: false, checked_bytes: 0, bad_bytes: 0, passed: null },
+      results: [],
+      validation: { enabled: false, checked_bytes: 0, bad_bytes: 0, passed: null },
     }),
     'test',
   );
@@ -77,9 +84,25 @@ test('4-rank runs: every pair must be on the path; ranks spread evenly over the 
   assert.not.ok(ranksOnDistinctCores({ ...base, job: { ...base.job, cpus: ['0-1', '0-1', '0', '1'] } }));
 
   const job = jobForMode(freeflow, { command: 'ffbench_mpi', args: [] }, 60, { ranks: 4, containersPerHost: 4 });
-  assert.equal(job.slots.map((slot) => [slot.host, slot.containerIndex]), [[0, 0], [0, 1], [0, 2], [0, 3]]);
+  assert.equal(
+    job.slots.map((slot) => [slot.host, slot.containerIndex]),
+    [
+      [0, 0],
+      [0, 1],
+      [0, 2],
+      [0, 3],
+    ],
+  );
   const vader = jobForMode(modeById('vader'), { command: 'ffbench_mpi', args: [] }, 60, { ranks: 4, containersPerHost: 4 });
-  assert.equal(vader.slots.map((slot) => [slot.host, slot.containerIndex]), [[0, 0], [0, 0], [0, 0], [0, 0]]);
+  assert.equal(
+    vader.slots.map((slot) => [slot.host, slot.containerIndex]),
+    [
+      [0, 0],
+      [0, 0],
+      [0, 0],
+      [0, 0],
+    ],
+  );
   assert.is(ffErrorOf(() => jobForMode(modeById('overlay-tcp'), { command: 'x', args: [] }, 60, { ranks: 4, containersPerHost: 4 })).code, 'INTERNAL');
   assert.is(jobForMode(freeflow, { command: 'ffbench_mpi', args: [] }, 60).spec.ranks, 2, '2 ranks unless said');
 });
@@ -92,14 +115,20 @@ test('the shm report: message rate over 1 and 2 pairs, allreduce and alltoall on
   const results = evaluateTargets(raw, SHM_TARGETS);
   const labels = results.filter((r) => r.ratio !== null).map((r) => r.target.label);
   for (const expected of [/message rate, 1 pair/, /message rate, 2 pairs/, /^8 B allreduce/, /^64 KiB allreduce/, /^8 B alltoall/, /^64 KiB alltoall/]) {
-    assert.ok(labels.some((label) => expected.test(label)), `${expected} measured`);
+    assert.ok(
+      labels.some((label) => expected.test(label)),
+      `${expected} measured`,
+    );
   }
   // 4-rank metrics read only 4-rank runs, 2-rank ones only 2-rank runs: the two mr passes stay apart.
   const onePair = statOf(raw, 'vader', 'rate', 8)!;
   const twoPairs = statOf(raw, 'vader', 'rate-2pairs', 8)!;
   const mrRuns = raw.runs.filter((run) => run.mode === 'vader' && run.mpi?.benchmark === 'mr');
   assert.is(onePair.n + twoPairs.n, mrRuns.length);
-  assert.ok(mrRuns.filter((run) => run.mpi!.job.ranks === 4).every((run) => run.status === 'ok'), '4-rank runs are valid runs');
+  assert.ok(
+    mrRuns.filter((run) => run.mpi!.job.ranks === 4).every((run) => run.status === 'ok'),
+    '4-rank runs are valid runs',
+  );
   const text = renderText(stdoutBlocks(raw, true));
   assert.match(text, /8 B message rate, 2 pairs, freeflow \/ vader .*(met|NOT met)/);
   assert.match(text, /Latency with 63 idle attached peers .*required at most 1\.20x: (met|NOT met)/);

@@ -103,8 +103,15 @@ export function idlePeersVerdict(record: IdlePeersRecord): { ratio: Spread | nul
 }
 
 export function idlePeersTable(record: IdlePeersRecord): Table {
-  const us = (spread: Spread | null): string => (spread === null ? '-' : `${formatNumber(spread.median)} us [${formatNumber(spread.min)}-${formatNumber(spread.max)}]`);
-  const rows = idlePeersRows(record).map((row) => [row.poll, String(row.idle), us(row.latencyUs), formatRatio(row.vsNoIdle), row.poll === 'schedule' ? formatRatio(row.vsScan) : '']);
+  const us = (spread: Spread | null): string =>
+    spread === null ? '-' : `${formatNumber(spread.median)} us [${formatNumber(spread.min)}-${formatNumber(spread.max)}]`;
+  const rows = idlePeersRows(record).map((row) => [
+    row.poll,
+    String(row.idle),
+    us(row.latencyUs),
+    formatRatio(row.vsNoIdle),
+    row.poll === 'schedule' ? formatRatio(row.vsScan) : '',
+  ]);
   return { headers: ['poll', 'idle peers', '8 B half round trip', 'vs no idle peer', 'schedule / scan'], rows, leftColumns: [0] };
 }
 
@@ -120,7 +127,15 @@ export function idlePeersChart(record: IdlePeersRecord): string {
       label: `${idle} idle`,
       bars: (['scan', 'schedule'] as const).flatMap((poll) => {
         const spread = rows.find((row) => row.poll === poll && row.idle === idle)?.latencyUs ?? null;
-        return [{ name: poll === 'scan' ? 'scan every ring (before)' : 'poll schedule (now)', color: POLL_COLOR[poll], value: spread?.median ?? null, low: spread?.min ?? 0, high: spread?.max ?? 0 }];
+        return [
+          {
+            name: poll === 'scan' ? 'scan every ring (before)' : 'poll schedule (now)',
+            color: POLL_COLOR[poll],
+            value: spread?.median ?? null,
+            low: spread?.min ?? 0,
+            high: spread?.max ?? 0,
+          },
+        ];
       }),
     })),
     formatY: formatNumber,

@@ -201,7 +201,8 @@ const BASE_MODES: readonly BenchMode[] = [
     id: 'freeflow-handoff',
     locality: 'cross-host',
     name: 'freeflow h',
-    description: "the freeflow BTL between containers on two hosts over the `h` plane: a TCP socket across the underlay that the hosts' ffagents connect and hand to the ranks",
+    description:
+      "the freeflow BTL between containers on two hosts over the `h` plane: a TCP socket across the underlay that the hosts' ffagents connect and hand to the ranks",
     network: 'freeflow',
     interHost: 'handoff',
     mtu: 'default',
@@ -216,7 +217,8 @@ const BASE_MODES: readonly BenchMode[] = [
     id: 'freeflow-router',
     locality: 'cross-host',
     name: 'freeflow r',
-    description: "the freeflow BTL between containers on two hosts over the `r` plane: the hosts' routers carry the data over UCX (tcp transport) across the underlay",
+    description:
+      "the freeflow BTL between containers on two hosts over the `r` plane: the hosts' routers carry the data over UCX (tcp transport) across the underlay",
     network: 'freeflow',
     interHost: 'router',
     mtu: 'default',
@@ -231,7 +233,13 @@ const BASE_MODES: readonly BenchMode[] = [
 
 /** The same mode on the jumbo-frame cluster (container MTU 8950, underlay 9000). */
 function jumboVariant(mode: BenchMode): BenchMode {
-  return { ...mode, id: `${mode.id}-jumbo` as ModeId, name: `${mode.name} jumbo`, description: `${mode.description}; jumbo frames (underlay MTU 9000, overlay 8950)`, mtu: 'jumbo' };
+  return {
+    ...mode,
+    id: `${mode.id}-jumbo` as ModeId,
+    name: `${mode.name} jumbo`,
+    description: `${mode.description}; jumbo frames (underlay MTU 9000, overlay 8950)`,
+    mtu: 'jumbo',
+  };
 }
 
 /** The same mode on a 9000-byte host network with containers at 1450. */
@@ -306,7 +314,11 @@ export function jobForMode(mode: BenchMode, program: { command: string; args: re
   const spec = validateJobSpec(
     {
       name: `bench-${mode.id}`,
-      cluster: { hosts: BENCH_CLUSTER.hosts, containersPerHost: run.containersPerHost, slotsPerContainer: mode.locality === 'one-namespace' ? run.ranks : shape.slotsPerContainer },
+      cluster: {
+        hosts: BENCH_CLUSTER.hosts,
+        containersPerHost: run.containersPerHost,
+        slotsPerContainer: mode.locality === 'one-namespace' ? run.ranks : shape.slotsPerContainer,
+      },
       ranks: run.ranks,
       placement: shape.placement,
       network: mode.network,

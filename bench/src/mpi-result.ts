@@ -57,9 +57,13 @@ export function parseMpiResult(text: string, source: string): MpiResult {
   try {
     raw = JSON.parse(text);
   } catch (error) {
-    throw new FfError('BENCH_RESULT_INVALID', `${source} wrote no valid JSON: ${(error as Error).message} (output starts ${JSON.stringify(text.slice(0, 120))})`, {
-      hint: 'run the same ffbench_mpi command by hand; rebuild with npm run build if the program is older than the harness',
-    });
+    throw new FfError(
+      'BENCH_RESULT_INVALID',
+      `${source} wrote no valid JSON: ${(error as Error).message} (output starts ${JSON.stringify(text.slice(0, 120))})`,
+      {
+        hint: 'run the same ffbench_mpi command by hand; rebuild with npm run build if the program is older than the harness',
+      },
+    );
   }
   const parsed = mpiResultSchema.safeParse(raw);
   if (!parsed.success) {

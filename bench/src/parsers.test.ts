@@ -18,8 +18,31 @@ const LATENCY_JSON = JSON.stringify({
   timing_meaningful: true,
   argv: ['ffbench_mpi', 'latency'],
   parameters: { sizes: [8], iterations: 20, warmup: null, window: null, validate: false, inject_fault: false },
-  job: { ranks: 2, hostnames: ['ff-abc123-h0c0', 'ff-abc123-h0c1'], cpus: ['0', '1'], mpi_library_version: 'Open MPI v4.1.4', mpi_version: '3.1', wtick_s: 1e-9, started_at: '2026-11-26T03:33:08Z' },
-  results: [{ size: 8, iterations: 20, warmup: 100, elapsed_s: 1.4e-5, bytes_moved: 320, latency_us: 0.36, cpu_user_s: 2.3e-5, cpu_sys_s: 8e-6, cpu_ns_per_byte: 96.9, checked_bytes: 0, bad_bytes: 0, a_field_added_later: 1 }],
+  job: {
+    ranks: 2,
+    hostnames: ['ff-abc123-h0c0', 'ff-abc123-h0c1'],
+    cpus: ['0', '1'],
+    mpi_library_version: 'Open MPI v4.1.4',
+    mpi_version: '3.1',
+    wtick_s: 1e-9,
+    started_at: '2026-11-26T03:33:08Z',
+  },
+  results: [
+    {
+      size: 8,
+      iterations: 20,
+      warmup: 100,
+      elapsed_s: 1.4e-5,
+      bytes_moved: 320,
+      latency_us: 0.36,
+      cpu_user_s: 2.3e-5,
+      cpu_sys_s: 8e-6,
+      cpu_ns_per_byte: 96.9,
+      checked_bytes: 0,
+      bad_bytes: 0,
+      a_field_added_later: 1,
+    },
+  ],
   validation: { enabled: false, checked_bytes: 0, bad_bytes: 0, passed: null },
 });
 
@@ -39,8 +62,25 @@ test("ffbench_mpi's JSON: validated, later fields kept; anything else is BENCH_R
 });
 
 test("ffbench_mpi arguments: sizes, counts only when set, validation, JSON into host 0's shared directory", () => {
-  assert.equal(mpiArgs({ benchmark: 'bw', sizes: [8, 4096], iterations: 4, warmup: 1 }, false), ['bw', '--sizes', '8,4096', '--iterations', '4', '--warmup', '1', '--json', '/run/freeflow/ffbench.json']);
-  assert.equal(mpiArgs({ benchmark: 'latency', sizes: [1], iterations: null, warmup: null }, true), ['latency', '--sizes', '1', '--validate', '--json', '/run/freeflow/ffbench.json']);
+  assert.equal(mpiArgs({ benchmark: 'bw', sizes: [8, 4096], iterations: 4, warmup: 1 }, false), [
+    'bw',
+    '--sizes',
+    '8,4096',
+    '--iterations',
+    '4',
+    '--warmup',
+    '1',
+    '--json',
+    '/run/freeflow/ffbench.json',
+  ]);
+  assert.equal(mpiArgs({ benchmark: 'latency', sizes: [1], iterations: null, warmup: null }, true), [
+    'latency',
+    '--sizes',
+    '1',
+    '--validate',
+    '--json',
+    '/run/freeflow/ffbench.json',
+  ]);
 });
 
 test("NetPIPE: its output file's three columns; half round trip in us; a bad line is refused", () => {
@@ -68,20 +108,36 @@ test('load: high when other work ran before, or more than our own two ranks afte
   assert.is(loadVerdict([0.2, 0, 0], [3.0, 0, 0], 2).high, true);
 });
 
-const outcome = (planned: PairOutcome['planned'], actual: PairOutcome['actual'], reason?: string): PairOutcome => (reason === undefined ? { planned, actual } : { planned, actual, reason });
+const outcome = (planned: PairOutcome['planned'], actual: PairOutcome['actual'], reason?: string): PairOutcome =>
+  reason === undefined ? { planned, actual } : { planned, actual, reason };
 
 test('paths: a freeflow mode is valid only when both directions used its path, as the BTL reported', () => {
   const freeflow = modeById('freeflow-same-host');
-  const shm = [[outcome('self', 'self'), outcome('shm', 'shm')], [outcome('shm', 'shm'), outcome('self', 'self')]];
+  const shm = [
+    [outcome('self', 'self'), outcome('shm', 'shm')],
+    [outcome('shm', 'shm'), outcome('self', 'self')],
+  ];
   assert.is(pathProblem(freeflow, shm), null);
-  const fellBack = [[outcome('self', 'self'), outcome('shm', 'tcp', 'segment-not-found')], [outcome('shm', 'shm'), outcome('self', 'self')]];
+  const fellBack = [
+    [outcome('self', 'self'), outcome('shm', 'tcp', 'segment-not-found')],
+    [outcome('shm', 'shm'), outcome('self', 'self')],
+  ];
   assert.is(pathProblem(freeflow, fellBack), 'the BTL reports: rank 0 -> rank 1 used tcp (segment-not-found), not shm');
-  const unreported = [[outcome('self', 'self'), outcome('shm', 'unknown')], [outcome('shm', 'shm'), outcome('self', 'self')]];
+  const unreported = [
+    [outcome('self', 'self'), outcome('shm', 'unknown')],
+    [outcome('shm', 'shm'), outcome('self', 'self')],
+  ];
   assert.match(pathProblem(freeflow, unreported) ?? '', /rank 0 -> rank 1 used an unreported path, not shm/);
-  const handoff = [[outcome('self', 'self'), outcome('handoff', 'handoff')], [outcome('handoff', 'handoff'), outcome('self', 'self')]];
+  const handoff = [
+    [outcome('self', 'self'), outcome('handoff', 'handoff')],
+    [outcome('handoff', 'handoff'), outcome('self', 'self')],
+  ];
   assert.is(pathProblem(modeById('freeflow-handoff'), handoff), null);
   assert.is(pathProblem(modeById('freeflow-handoff-jumbo'), handoff), null);
-  const agentGone = [[outcome('self', 'self'), outcome('handoff', 'tcp', 'agent-unreachable')], [outcome('handoff', 'tcp', 'peer-agent-unreachable'), outcome('self', 'self')]];
+  const agentGone = [
+    [outcome('self', 'self'), outcome('handoff', 'tcp', 'agent-unreachable')],
+    [outcome('handoff', 'tcp', 'peer-agent-unreachable'), outcome('self', 'self')],
+  ];
   assert.is(
     pathProblem(modeById('freeflow-handoff'), agentGone),
     'the BTL reports: rank 0 -> rank 1 used tcp (agent-unreachable), not handoff; rank 1 -> rank 0 used tcp (peer-agent-unreachable), not handoff',

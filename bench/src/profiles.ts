@@ -80,7 +80,8 @@ export const PROFILES: Readonly<Record<ProfileName, Profile>> = {
   },
   full: {
     name: 'full',
-    description: "every mode (cross-host ones at both MTUs), latency, bandwidth and bidirectional bandwidth at every power of two from 1 B to 4 MiB with OSU's iteration counts, NetPIPE on freeflow and vader; about 20 minutes",
+    description:
+      "every mode (cross-host ones at both MTUs), latency, bandwidth and bidirectional bandwidth at every power of two from 1 B to 4 MiB with OSU's iteration counts, NetPIPE on freeflow and vader; about 20 minutes",
     modes: MODE_IDS,
     passes: [
       { benchmark: 'latency', sizes: powersOfTwo(4 * MiB), iterations: null, warmup: null },
@@ -93,7 +94,8 @@ export const PROFILES: Readonly<Record<ProfileName, Profile>> = {
   },
   shm: {
     name: 'shm',
-    description: 'the freeflow BTL targets: freeflow between containers of one host against vader in one namespace: latency at small sizes, bandwidth at large ones, 8 B message rate over 1 and 2 pairs, allreduce and alltoall on 4 ranks, and 8 B latency with idle peers (core benchmark)',
+    description:
+      'the freeflow BTL targets: freeflow between containers of one host against vader in one namespace: latency at small sizes, bandwidth at large ones, 8 B message rate over 1 and 2 pairs, allreduce and alltoall on 4 ranks, and 8 B latency with idle peers (core benchmark)',
     modes: ['vader', 'vader-2copy', 'freeflow-same-host'],
     passes: [
       { benchmark: 'latency', sizes: SMALL, iterations: 10000, warmup: 200 },
@@ -114,7 +116,7 @@ export const PROFILES: Readonly<Record<ProfileName, Profile>> = {
   'cross-host': {
     name: 'cross-host',
     description:
-      "Fig. 7b and the inter-host targets: overlay TCP, host-mode TCP and freeflow over h and r between two hosts, at the default MTU, at jumbo frames and with a jumbo host network under 1450-byte containers; latency at small and large sizes, bandwidth at large ones",
+      'Fig. 7b and the inter-host targets: overlay TCP, host-mode TCP and freeflow over h and r between two hosts, at the default MTU, at jumbo frames and with a jumbo host network under 1450-byte containers; latency at small and large sizes, bandwidth at large ones',
     modes: CROSS_HOST_MODES,
     passes: [
       { benchmark: 'latency', sizes: [1, 8, 64, 4 * KiB], iterations: 2000, warmup: 100 },

@@ -33,7 +33,12 @@ function recordOf(run: ScheduledRun, status: RunRecord['status'] = 'ok'): RunRec
 function drive(interactive: boolean): { output: string; bar: RunProgressBar; finish: (count: number) => void } {
   let clock = 0;
   let output = '';
-  const bar = new RunProgressBar((text) => (output += text), interactive, (run) => `${run.mode} #${run.repetition}`, () => clock);
+  const bar = new RunProgressBar(
+    (text) => (output += text),
+    interactive,
+    (run) => `${run.mode} #${run.repetition}`,
+    () => clock,
+  );
   bar.start(runs);
   const finish = (count: number): void => {
     for (const run of runs.slice(0, count)) {
@@ -41,7 +46,13 @@ function drive(interactive: boolean): { output: string; bar: RunProgressBar; fin
       bar.finished(recordOf(run, run.index === 3 ? 'failed' : 'ok'));
     }
   };
-  return { get output() { return output; }, bar, finish };
+  return {
+    get output() {
+      return output;
+    },
+    bar,
+    finish,
+  };
 }
 
 test('time left: each remaining run costs what the same measurement took last time', () => {

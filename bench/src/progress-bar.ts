@@ -49,7 +49,9 @@ export class RunProgressBar {
       return;
     }
     const what = run === undefined ? record.mode : this.describe(run);
-    this.write(`[ffbench ${String(this.done).padStart(String(this.runs.length).length)}/${this.runs.length}] ${what}: ${problem || 'ok'} (${formatDuration(took)}), about ${formatDuration(this.remainingMs())} left\n`);
+    this.write(
+      `[ffbench ${String(this.done).padStart(String(this.runs.length).length)}/${this.runs.length}] ${what}: ${problem || 'ok'} (${formatDuration(took)}), about ${formatDuration(this.remainingMs())} left\n`,
+    );
   }
 
   /** Ends the redrawn line so that later output starts on a fresh one. */

@@ -159,9 +159,13 @@ export function loadRawReport(file: string): RawReport {
   }
   const parsed = rawReportSchema.safeParse(raw);
   if (!parsed.success) {
-    throw new FfError('BENCH_RESULT_INVALID', `${file} is not an ffbench ${RAW_SCHEMA} version ${RAW_SCHEMA_VERSION} document:\n${z.prettifyError(parsed.error)}`, {
-      hint: 'it was written by another version of ffbench, or edited: run the benchmark again',
-    });
+    throw new FfError(
+      'BENCH_RESULT_INVALID',
+      `${file} is not an ffbench ${RAW_SCHEMA} version ${RAW_SCHEMA_VERSION} document:\n${z.prettifyError(parsed.error)}`,
+      {
+        hint: 'it was written by another version of ffbench, or edited: run the benchmark again',
+      },
+    );
   }
   return parsed.data;
 }

@@ -7,11 +7,7 @@ function cell(text: string): string {
 
 function renderTable(table: Table): string[] {
   const align = table.headers.map((_, column) => (column === 0 || (table.leftColumns ?? []).includes(column) ? '---' : '---:'));
-  return [
-    `| ${table.headers.map(cell).join(' | ')} |`,
-    `|${align.join('|')}|`,
-    ...table.rows.map((row) => `| ${row.map(cell).join(' | ')} |`),
-  ];
+  return [`| ${table.headers.map(cell).join(' | ')} |`, `|${align.join('|')}|`, ...table.rows.map((row) => `| ${row.map(cell).join(' | ')} |`)];
 }
 
 /** summary.md: every block but the charts (they need the HTML report). */

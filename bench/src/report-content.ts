@@ -4,7 +4,19 @@ import { shmMachineSection } from './shm-machine';
 import { figure1Charts, figure7Charts, metricChart, netpipeChart } from './charts';
 import { formatBytes, formatDuration, formatSize } from '#runtime/util/units';
 import type { RawReport } from './raw';
-import { CROSS_HOST_TARGETS, evaluateTargets, figure7Panels, LATENCY_SIZE, BANDWIDTH_SIZE, METRICS, metricsMeasured, modeStatuses, segmentBytes, segmentFormula, SHM_TARGETS } from './summary';
+import {
+  CROSS_HOST_TARGETS,
+  evaluateTargets,
+  figure7Panels,
+  LATENCY_SIZE,
+  BANDWIDTH_SIZE,
+  METRICS,
+  metricsMeasured,
+  modeStatuses,
+  segmentBytes,
+  segmentFormula,
+  SHM_TARGETS,
+} from './summary';
 import {
   figure1Table,
   figure7Table,
@@ -31,7 +43,9 @@ function clustersText(raw: RawReport): string {
   const hostNetwork = first.hostNetworkContainersPerHost === 0 ? '' : ` (+${first.hostNetworkContainersPerHost} host-network container per host)`;
   const shape = `${first.hosts} hosts x ${first.containersPerHost} containers${hostNetwork}`;
   const each = raw.clusters.map((c) => `job ${c.jobId}: container MTU ${c.containerMtu}, underlay ${c.underlayMtu}`).join('; ');
-  return raw.clusters.length === 1 ? `one embedded cluster of ${shape} (${each})` : `${raw.clusters.length} embedded clusters of ${shape}, all up for the whole run (${each})`;
+  return raw.clusters.length === 1
+    ? `one embedded cluster of ${shape} (${each})`
+    : `${raw.clusters.length} embedded clusters of ${shape}, all up for the whole run (${each})`;
 }
 
 function method(raw: RawReport): string {
@@ -39,7 +53,7 @@ function method(raw: RawReport): string {
   return (
     `${raw.profile.repetitions} repetitions, interleaved (every mode measured back to back, then the next repetition); ` +
     `values are medians with [min-max] over the repetitions; ratios are medians [min-max] of per-repetition ratios. ` +
-    `Two ranks pinned to cores 0 and 1 in every mode${raw.profile.passes.some((pass) => (pass.ranks ?? 2) > 2) ? ' (4-rank runs: unbound on both cores with mpi_yield_when_idle 1, as ffrun runs more ranks than cores, in every mode; freeflow\'s ranks in 4 containers of one host, vader\'s in one)' : ''}, on ${clustersText(raw)}. ` +
+    `Two ranks pinned to cores 0 and 1 in every mode${raw.profile.passes.some((pass) => (pass.ranks ?? 2) > 2) ? " (4-rank runs: unbound on both cores with mpi_yield_when_idle 1, as ffrun runs more ranks than cores, in every mode; freeflow's ranks in 4 containers of one host, vader's in one)" : ''}, on ${clustersText(raw)}. ` +
     `Machine: ${m.cpuModel}, ${m.cpus} CPUs, ${m.kernel}, ${m.openMpi}, UCX ${m.ucx}; the run took ${formatDuration(raw.durationMs)}. ` +
     `Bandwidth in MB/s and GB/s is 10^6 and 10^9 bytes per second, as OSU.`
   );
@@ -51,7 +65,9 @@ export function alerts(raw: RawReport): Block[] {
   const { load } = raw.machine;
   if (load.high) {
     blocks.push(
-      warning(`the machine was busy (1-minute load average ${load.before[0].toFixed(2)} before, ${load.after[0].toFixed(2)} after, ${raw.machine.cpus} CPUs): absolute timings are unreliable, ratios between interleaved modes less so.`),
+      warning(
+        `the machine was busy (1-minute load average ${load.before[0].toFixed(2)} before, ${load.after[0].toFixed(2)} after, ${raw.machine.cpus} CPUs): absolute timings are unreliable, ratios between interleaved modes less so.`,
+      ),
     );
   }
   for (const { mode, status, problems } of modeStatuses(raw)) {
@@ -81,7 +97,9 @@ function targetsSection(raw: RawReport): Block[] {
   if (evaluateTargets(raw, SHM_TARGETS).length === 0) return idlePeersSection(raw.idlePeers);
   const blocks: Block[] = [
     heading(2, 'freeflow BTL targets'),
-    paragraph('Two ranks in two containers on one host (freeflow) against vader with both ranks in one namespace, measured side by side. A benchmark reports: it does not fail when a target is missed.'),
+    paragraph(
+      'Two ranks in two containers on one host (freeflow) against vader with both ranks in one namespace, measured side by side. A benchmark reports: it does not fail when a target is missed.',
+    ),
     table(targetsTable(raw, SHM_TARGETS)),
     ...shmMachineSection(raw.machine.shm, raw.runs),
     ...idlePeersSection(raw.idlePeers),
@@ -120,7 +138,10 @@ function failuresSection(raw: RawReport): Block[] {
   if (failed.length === 0) return [];
   return [
     heading(2, 'Runs with problems'),
-    ...failed.flatMap((run): Block[] => [paragraph(`run ${run.index} (${run.mode}, repetition ${run.repetition}): ${run.problem ?? ''}`), { kind: 'code', lines: run.output }]),
+    ...failed.flatMap((run): Block[] => [
+      paragraph(`run ${run.index} (${run.mode}, repetition ${run.repetition}): ${run.problem ?? ''}`),
+      { kind: 'code', lines: run.output },
+    ]),
   ];
 }
 
@@ -131,7 +152,9 @@ function figure7Paths(raw: RawReport): string[] {
     freeflow.flatMap((bar) => {
       const status = statuses.find((s) => s.mode.id === bar.mode);
       if (status === undefined) return [];
-      return [status.status === 'not run' ? `${panel}: ${bar.label} was not run: ${status.problems.join('; ')}` : `${panel}: ${bar.label} used ${status.pathsUsed}`];
+      return [
+        status.status === 'not run' ? `${panel}: ${bar.label} was not run: ${status.problems.join('; ')}` : `${panel}: ${bar.label} used ${status.pathsUsed}`,
+      ];
     }),
   );
 }
@@ -157,10 +180,10 @@ export function reportBlocks(raw: RawReport): Block[] {
     ...figure1Charts(raw).map((svg): Block => ({ kind: 'chart', svg })),
     heading(2, 'Fig. 7: overlay TCP vs freeflow, within and across hosts'),
     paragraph(
-      'The paper compares Weave (an overlay over sockets) with FreeFlow. Here the overlay is the cluster\'s bridge (within a host) and VXLAN (across hosts). ' +
-        'Across hosts, host-mode TCP (ranks in the hosts\' own network namespaces, over the underlay) stands beside it, and freeflow has a row per inter-host plane: ' +
-        'h (handoff: a TCP socket over the underlay, connected by the hosts\' ffagents) and r (router), at the default MTU, at jumbo frames (underlay 9000, overlay 8950) and on a jumbo-frame host network under containers kept at 1450 (underlay 9000, overlay 1450: Docker\'s overlay default) when the profile ran them. ' +
-        'The plane each freeflow row used is read from the BTL\'s reports of every run; ratios are medians of paired repetitions.',
+      "The paper compares Weave (an overlay over sockets) with FreeFlow. Here the overlay is the cluster's bridge (within a host) and VXLAN (across hosts). " +
+        "Across hosts, host-mode TCP (ranks in the hosts' own network namespaces, over the underlay) stands beside it, and freeflow has a row per inter-host plane: " +
+        "h (handoff: a TCP socket over the underlay, connected by the hosts' ffagents) and r (router), at the default MTU, at jumbo frames (underlay 9000, overlay 8950) and on a jumbo-frame host network under containers kept at 1450 (underlay 9000, overlay 1450: Docker's overlay default) when the profile ran them. " +
+        "The plane each freeflow row used is read from the BTL's reports of every run; ratios are medians of paired repetitions.",
     ),
     table(figure7Table(raw)),
     { kind: 'list', items: figure7Paths(raw) },
@@ -187,7 +210,10 @@ export function stdoutBlocks(raw: RawReport, targetsFirst: boolean): Block[] {
   const targets = [...targetsSection(raw), ...crossHostTargetsSection(raw)];
   const gain = gainHeadline(raw);
   const headline: Block[] = [
-    heading(2, `ffbench ${raw.profile.name}: medians [min-max] of ${raw.profile.repetitions} interleaved repetitions, ${raw.machine.cpuModel}, ${raw.machine.cpus} CPUs, ${raw.machine.openMpi}`),
+    heading(
+      2,
+      `ffbench ${raw.profile.name}: medians [min-max] of ${raw.profile.repetitions} interleaved repetitions, ${raw.machine.cpuModel}, ${raw.machine.cpus} CPUs, ${raw.machine.openMpi}`,
+    ),
     ...(gain === null ? [] : [paragraph(gain)]),
     table(headlineTable(raw)),
     { kind: 'list', items: headlineComparisons(raw) },

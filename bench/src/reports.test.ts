@@ -57,10 +57,16 @@ test('the fixture is a complete quick run: every mode, every repetition, NetPIPE
   const raw = fixture();
   assert.is(raw.profile.name, 'quick');
   assert.is(raw.modes.length, 9);
-  assert.ok(raw.runs.every((run) => run.status === 'ok'), 'the recorded run had no failed or invalid run');
+  assert.ok(
+    raw.runs.every((run) => run.status === 'ok'),
+    'the recorded run had no failed or invalid run',
+  );
   assert.ok(raw.runs.some((run) => run.netpipe !== null));
   assert.match(raw.modes.find((mode) => mode.id === 'freeflow-router')!.refused ?? '', /^the launcher refuses it: interHost: /);
-  assert.ok(raw.modes.every((mode) => mode.interHost !== 'auto'), 'every mode names its inter-host plane');
+  assert.ok(
+    raw.modes.every((mode) => mode.interHost !== 'auto'),
+    'every mode names its inter-host plane',
+  );
 });
 
 test('summary.md: the numbers behind Fig. 1 and Fig. 7 and the ratios freeflow/vader and freeflow/TCP', () => {
@@ -75,7 +81,10 @@ test('summary.md: the numbers behind Fig. 1 and Fig. 7 and the ratios freeflow/v
     const vaderLatency = values(raw, 'vader', 'latency', 8, 'latency_us');
     const vaderBandwidth = values(raw, 'vader', 'bw', MiB4, 'bandwidth_mb_s');
     assert.match(markdown, /^## Fig\. 1: shared memory vs host mode vs overlay$/m);
-    assert.is(line('| shared memory (vader, one namespace) |'), `| shared memory (vader, one namespace) | ${expectedSpread(vaderLatency, 'us')} | ${expectedSpread(vaderBandwidth, 'MB/s')} |${line('| shared memory').split('|')[4]}|`);
+    assert.is(
+      line('| shared memory (vader, one namespace) |'),
+      `| shared memory (vader, one namespace) | ${expectedSpread(vaderLatency, 'us')} | ${expectedSpread(vaderBandwidth, 'MB/s')} |${line('| shared memory').split('|')[4]}|`,
+    );
     assert.ok(line('| host mode (TCP over loopback) |').includes(expectedSpread(values(raw, 'tcp-loopback', 'latency', 8, 'latency_us'), 'us')));
     assert.ok(line('| overlay (TCP over the bridge) |').includes(expectedSpread(values(raw, 'bridge-tcp', 'bw', MiB4, 'bandwidth_mb_s'), 'MB/s')));
 
@@ -90,7 +99,11 @@ test('summary.md: the numbers behind Fig. 1 and Fig. 7 and the ratios freeflow/v
     );
     const overlayBandwidth = values(raw, 'overlay-tcp', 'bw', MiB4, 'bandwidth_mb_s');
     const handoffBandwidth = values(raw, 'freeflow-handoff', 'bw', MiB4, 'bandwidth_mb_s');
-    assert.ok(line('| (b) inter-host: bandwidth 4 MiB |').includes(`| freeflow h: ${expectedSpread(handoffBandwidth, 'MB/s')} | ${expectedRatio(handoffBandwidth, overlayBandwidth)} | - |`));
+    assert.ok(
+      line('| (b) inter-host: bandwidth 4 MiB |').includes(
+        `| freeflow h: ${expectedSpread(handoffBandwidth, 'MB/s')} | ${expectedRatio(handoffBandwidth, overlayBandwidth)} | - |`,
+      ),
+    );
     assert.match(markdown, /^\| \(b\) inter-host: latency 8 B \|.*\| freeflow h: .*\| handoff \(h\) in 12\/12 runs, as the BTL reported \|$/m);
     assert.match(markdown, /^- \(b\) inter-host: freeflow r was not run: the launcher refuses it: interHost: /m);
     assert.match(markdown, /^> \*\*WARNING:\*\* mode freeflow r was not run: the launcher refuses it: interHost: /m);
@@ -105,7 +118,10 @@ test('summary.md: the numbers behind Fig. 1 and Fig. 7 and the ratios freeflow/v
     assert.match(markdown, /bytes = 4096 \+ a x \(R \+ 128\).*R = btl_freeflow_ring_size = 524288 B.*a = 1\): 516\.1 KiB per rank/);
     assert.match(markdown, /^## Agreement with NetPIPE$/m);
     assert.match(markdown, /^\| 8 B \| [0-9.]+ us \[[0-9.-]+\] \| [0-9.]+ us/m);
-    assert.match(markdown, /\| freeflow h \|.*\| network freeflow, interHost handoff \| handoff \(h\) in (\d+)\/\1 runs, as the BTL reported \| underlay 1500 \| ok \|/);
+    assert.match(
+      markdown,
+      /\| freeflow h \|.*\| network freeflow, interHost handoff \| handoff \(h\) in (\d+)\/\1 runs, as the BTL reported \| underlay 1500 \| ok \|/,
+    );
     assert.not.match(markdown, /<svg/);
   });
 });
@@ -120,7 +136,13 @@ function crossHostReport(factors: Readonly<Record<string, readonly [number, numb
   const overlayMode = raw.modes.find((mode) => mode.id === 'overlay-tcp')!;
   const overlayRuns = raw.runs.filter((run) => run.mode === 'overlay-tcp');
   const ids = Object.keys(factors) as Array<RawReport['modes'][number]['id']>;
-  const modes = ids.map((id) => ({ ...overlayMode, id, name: id, mtu: id.endsWith('-jumbo') ? ('jumbo' as const) : ('default' as const), refused: refused[id] ?? null }));
+  const modes = ids.map((id) => ({
+    ...overlayMode,
+    id,
+    name: id,
+    mtu: id.endsWith('-jumbo') ? ('jumbo' as const) : ('default' as const),
+    refused: refused[id] ?? null,
+  }));
   const runs = ids.flatMap((id) =>
     refused[id] !== undefined
       ? []
@@ -166,14 +188,38 @@ test('Fig. 7b: rows for h and r at both MTUs, ratios against overlay and host-mo
     assert.match(row('| (b) inter-host, jumbo frames: latency 8 B', 'freeflow r')[6]!, /^not run: the launcher refuses it/);
 
     const target = (label: string): string => markdown.split('\n').find((text) => text.startsWith(`| ${label} |`)) ?? `no target ${label}`;
-    assert.is(target('default MTU: 8 B latency, freeflow h / overlay TCP'), '| default MTU: 8 B latency, freeflow h / overlay TCP | 0.600x [0.600-0.600] | at most 0.85x: met |');
-    assert.is(target('default MTU: 8 B latency, freeflow h / host-mode TCP'), '| default MTU: 8 B latency, freeflow h / host-mode TCP | 0.750x [0.750-0.750] | at most 1.00x: met |');
-    assert.is(target('default MTU: 4 MiB bandwidth, freeflow h / overlay TCP'), '| default MTU: 4 MiB bandwidth, freeflow h / overlay TCP | 2.50x [2.50-2.50] | at least 2.20x: met |');
-    assert.is(target('default MTU: 4 MiB bandwidth, freeflow r / overlay TCP'), '| default MTU: 4 MiB bandwidth, freeflow r / overlay TCP | 1.40x [1.40-1.40] | at least 1.50x: NOT met |');
-    assert.is(target('default MTU: 8 B latency, freeflow r / overlay TCP'), '| default MTU: 8 B latency, freeflow r / overlay TCP | 1.20x [1.20-1.20] | recorded (no target) |');
-    assert.is(target('jumbo frames: 8 B latency, freeflow h / host-mode TCP'), '| jumbo frames: 8 B latency, freeflow h / host-mode TCP | 1.20x [1.20-1.20] | at most 1.00x: NOT met |');
-    assert.is(target('jumbo frames: 4 MiB bandwidth, freeflow h / overlay TCP'), '| jumbo frames: 4 MiB bandwidth, freeflow h / overlay TCP | 2.00x [2.00-2.00] | at least 2.20x: NOT met |');
-    assert.is(target('jumbo frames: 4 MiB bandwidth, freeflow r / overlay TCP'), '| jumbo frames: 4 MiB bandwidth, freeflow r / overlay TCP | - | at least 1.50x: not measured |');
+    assert.is(
+      target('default MTU: 8 B latency, freeflow h / overlay TCP'),
+      '| default MTU: 8 B latency, freeflow h / overlay TCP | 0.600x [0.600-0.600] | at most 0.85x: met |',
+    );
+    assert.is(
+      target('default MTU: 8 B latency, freeflow h / host-mode TCP'),
+      '| default MTU: 8 B latency, freeflow h / host-mode TCP | 0.750x [0.750-0.750] | at most 1.00x: met |',
+    );
+    assert.is(
+      target('default MTU: 4 MiB bandwidth, freeflow h / overlay TCP'),
+      '| default MTU: 4 MiB bandwidth, freeflow h / overlay TCP | 2.50x [2.50-2.50] | at least 2.20x: met |',
+    );
+    assert.is(
+      target('default MTU: 4 MiB bandwidth, freeflow r / overlay TCP'),
+      '| default MTU: 4 MiB bandwidth, freeflow r / overlay TCP | 1.40x [1.40-1.40] | at least 1.50x: NOT met |',
+    );
+    assert.is(
+      target('default MTU: 8 B latency, freeflow r / overlay TCP'),
+      '| default MTU: 8 B latency, freeflow r / overlay TCP | 1.20x [1.20-1.20] | recorded (no target) |',
+    );
+    assert.is(
+      target('jumbo frames: 8 B latency, freeflow h / host-mode TCP'),
+      '| jumbo frames: 8 B latency, freeflow h / host-mode TCP | 1.20x [1.20-1.20] | at most 1.00x: NOT met |',
+    );
+    assert.is(
+      target('jumbo frames: 4 MiB bandwidth, freeflow h / overlay TCP'),
+      '| jumbo frames: 4 MiB bandwidth, freeflow h / overlay TCP | 2.00x [2.00-2.00] | at least 2.20x: NOT met |',
+    );
+    assert.is(
+      target('jumbo frames: 4 MiB bandwidth, freeflow r / overlay TCP'),
+      '| jumbo frames: 4 MiB bandwidth, freeflow r / overlay TCP | - | at least 1.50x: not measured |',
+    );
 
     // The Fig. 7 latency chart: one group per panel, overlay, host mode and the freeflow planes that ran.
     const start = html.indexOf('aria-label="Fig. 7: latency, 8 B (us, log axis)"');
@@ -193,7 +239,9 @@ test('log-axis bars: a 0.2 us bar beside a 10 us one is drawn tens of pixels tal
     { name: 'tcp', color: '#000', value: 10, low: 9, high: 11 },
   ];
   const heights = (scale: 'linear' | 'log'): number[] =>
-    [...barChart({ title: 't', yLabel: 'us', groups: [{ label: 'g', bars }], formatY: String, scale }).matchAll(/<rect [^>]*height="([0-9.]+)"/g)].map((m) => Number(m[1]));
+    [...barChart({ title: 't', yLabel: 'us', groups: [{ label: 'g', bars }], formatY: String, scale }).matchAll(/<rect [^>]*height="([0-9.]+)"/g)].map((m) =>
+      Number(m[1]),
+    );
   const [linearSmall, linearLarge] = heights('linear');
   const [logSmall, logLarge] = heights('log');
   assert.ok(linearSmall! < 5 && linearLarge! > 150, `linear: ${linearSmall} and ${linearLarge} px`);
@@ -220,7 +268,10 @@ test('report.html: self-contained, with the charts (one line per mode) and the t
     ];
     assert.is(labels.length, expectedCharts.length);
     for (const expected of expectedCharts) {
-      assert.ok(labels.some((label) => expected.test(label!)), `a chart ${expected}: got ${labels.join(' | ')}`);
+      assert.ok(
+        labels.some((label) => expected.test(label!)),
+        `a chart ${expected}: got ${labels.join(' | ')}`,
+      );
     }
     const start = html.indexOf('aria-label="latency (us) against message size"');
     const latencyChart = html.slice(start, html.indexOf('</svg>', start));
@@ -263,7 +314,10 @@ test('stdout: the headline table, then "freeflow X us vs bridge TCP Y us"; profi
   assert.match(headline, /^ {2}containers, same host +bridge TCP +[0-9.]+ us/m);
   assert.match(headline, /^ {24,}freeflow +[0-9.]+ us/m);
   assert.match(headline, /^ {2}- containers, same host: freeflow [0-9.]+ us \[[0-9.-]+\] vs bridge TCP [0-9.]+ us/m);
-  assert.match(headline, /^ {2}- containers, across hosts: freeflow h [0-9.]+ us \[[0-9.-]+\] vs overlay TCP [0-9.]+ us \[[0-9.-]+\] \([0-9.]+x \[[0-9.-]+\]\); [0-9.]+ [GM]B\/s/m);
+  assert.match(
+    headline,
+    /^ {2}- containers, across hosts: freeflow h [0-9.]+ us \[[0-9.-]+\] vs overlay TCP [0-9.]+ us \[[0-9.-]+\] \([0-9.]+x \[[0-9.-]+\]\); [0-9.]+ [GM]B\/s/m,
+  );
   const targets = renderText(stdoutBlocks(raw, true));
   assert.match(targets, /^freeflow BTL targets/);
   assert.ok(targets.indexOf('freeflow BTL targets') < targets.indexOf('ffbench quick: medians'));
@@ -293,7 +347,10 @@ test('a report directory that is not empty is refused: an earlier run is never o
   const dir = mkdtempSync(path.join(tmpdir(), 'ffbench-out-'));
   try {
     writeFileSync(path.join(dir, 'raw.json'), '{}');
-    assert.throws(() => writeReports(fixture(), dir), (error: FfError) => error.code === 'USAGE' && /is not empty/.test(error.message));
+    assert.throws(
+      () => writeReports(fixture(), dir),
+      (error: FfError) => error.code === 'USAGE' && /is not empty/.test(error.message),
+    );
     assert.is(readFileSync(path.join(dir, 'raw.json'), 'utf8'), '{}');
   } finally {
     rmSync(dir, { recursive: true, force: true });

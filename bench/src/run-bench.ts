@@ -87,7 +87,9 @@ async function withBenchClusters<T>(
       probedMtus = { containerMtu: probed.cluster.containerMtu, underlayMtu: probed.cluster.underlayMtu };
       inner =
         hooks.backend === 'slurm'
-          ? await withSlurm(probed.cluster, { progress: hooks.progress }, (launcher) => withBenchClusters(rest, needs, hooks, work, [...built, { mtu, probed, launcher }], records))
+          ? await withSlurm(probed.cluster, { progress: hooks.progress }, (launcher) =>
+              withBenchClusters(rest, needs, hooks, work, [...built, { mtu, probed, launcher }], records),
+            )
           : await withBenchClusters(rest, needs, hooks, work, [...built, { mtu, probed }], records);
     },
   );
@@ -113,7 +115,9 @@ export async function runBench(profile: Profile, repetitions: number, hooks: Ben
   const started = new Date();
   const facts = await collectMachineFacts();
   const loadBefore = loadAverage();
-  const refusals = new Map(profile.modes.map((id) => [id, modeRefusal(modeById(id)) ?? (hooks.backend === 'slurm' ? slurmModeRefusal(modeById(id)) : null)] as const));
+  const refusals = new Map(
+    profile.modes.map((id) => [id, modeRefusal(modeById(id)) ?? (hooks.backend === 'slurm' ? slurmModeRefusal(modeById(id)) : null)] as const),
+  );
   const runnable = profile.modes.filter((id) => refusals.get(id) === null);
   const runs = scheduleRuns({ ...profile, modes: runnable, netpipe: profile.netpipe }, repetitions);
   const mtus = MTU_CLASSES.filter((mtu) => runnable.some((id) => modeById(id).mtu === mtu));
@@ -136,7 +140,16 @@ export async function runBench(profile: Profile, repetitions: number, hooks: Ben
       const floorNs = profile.coreFloor === true && !failedModes.has(run.mode) ? await measureFloor() : undefined;
       const record = failedModes.has(run.mode)
         ? skipped(run)
-        : await executeRun(run, { probed: clusterOf(run.mode), profile, validate: false, timeoutSeconds: RUN_TIMEOUT_SECONDS, progress: hooks.progress, interrupt: hooks.interrupt, containersPerHost, launcher: launcherOf(run.mode) });
+        : await executeRun(run, {
+            probed: clusterOf(run.mode),
+            profile,
+            validate: false,
+            timeoutSeconds: RUN_TIMEOUT_SECONDS,
+            progress: hooks.progress,
+            interrupt: hooks.interrupt,
+            containersPerHost,
+            launcher: launcherOf(run.mode),
+          });
       if (floorNs !== undefined) record.floorNs = floorNs;
       if (record.status === 'failed') failedModes.add(run.mode);
       records.push(record);

@@ -68,7 +68,10 @@ function programOf(run: ScheduledRun, context: RunContext): { command: string; a
 export async function executeRun(run: ScheduledRun, context: RunContext): Promise<RunRecord> {
   const mode = modeById(run.mode);
   const program = programOf(run, context);
-  const job = jobForMode(mode, program, context.timeoutSeconds, { ranks: program.ranks, containersPerHost: context.containersPerHost ?? BENCH_CLUSTER.containersPerHost });
+  const job = jobForMode(mode, program, context.timeoutSeconds, {
+    ranks: program.ranks,
+    containersPerHost: context.containersPerHost ?? BENCH_CLUSTER.containersPerHost,
+  });
   const tail: string[] = [];
   const onLine = (line: OutputLine): void => {
     tail.push(formatOutputLine(line));
@@ -79,12 +82,18 @@ export async function executeRun(run: ScheduledRun, context: RunContext): Promis
   clearResultFile(sharedDir, kind);
   const startedAt = new Date();
   const load1 = loadAverage()[0];
-  const outcome = await runJobOnCluster(context.probed, job.spec, job.slots, {
-    progress: context.progress,
-    interrupt: context.interrupt,
-    onPlan: () => {},
-    onLine,
-  }, context.launcher);
+  const outcome = await runJobOnCluster(
+    context.probed,
+    job.spec,
+    job.slots,
+    {
+      progress: context.progress,
+      interrupt: context.interrupt,
+      onPlan: () => {},
+      onLine,
+    },
+    context.launcher,
+  );
   if (context.interrupt.aborted) {
     throw new FfError('INTERRUPTED', `interrupted by ${String(context.interrupt.reason)} during the ${mode.id} run; the cluster is being removed`);
   }
@@ -131,7 +140,9 @@ export function pathProblem(mode: BenchMode, outcomes: readonly (readonly PairOu
   // with i + n/2 only) and the BTL reports nothing for them: only a pair that used another path is wrong,
   // and at least one must have used the mode's.
   const ranks = Math.max(2, outcomes.length);
-  const pairs = Array.from({ length: ranks }, (_, from) => Array.from({ length: ranks }, (_, to) => [from, to] as const)).flat().filter(([from, to]) => from !== to);
+  const pairs = Array.from({ length: ranks }, (_, from) => Array.from({ length: ranks }, (_, to) => [from, to] as const))
+    .flat()
+    .filter(([from, to]) => from !== to);
   if (ranks > 2 && !pairs.some(([from, to]) => outcomes[from]?.[to]?.actual === mode.expectedPath)) {
     problems.push(`no pair of the ${ranks} ranks used ${mode.expectedPath}`);
   }
@@ -146,7 +157,8 @@ export function pathProblem(mode: BenchMode, outcomes: readonly (readonly PairOu
 
 function resultProblem(result: MpiResult, validate: boolean): string | null {
   if (!result.complete) return 'ffbench_mpi stopped before its last size';
-  if (validate && result.validation.passed !== true) return `validation did not pass (${result.validation.bad_bytes} bad of ${result.validation.checked_bytes} checked bytes)`;
+  if (validate && result.validation.passed !== true)
+    return `validation did not pass (${result.validation.bad_bytes} bad of ${result.validation.checked_bytes} checked bytes)`;
   if (!validate && !ranksOnDistinctCores(result)) return `the ranks were not pinned to distinct cores (cpus ${result.job.cpus.join(', ')})`;
   return null;
 }

@@ -16,14 +16,25 @@ test('interleaved: A B C of one measurement, then the next measurement, then the
   const runs = scheduleRuns(profile, 2);
   const order = runs.map((run) => `${run.repetition}:${run.work.kind === 'mpi' ? `p${run.work.pass}` : 'np'}:${run.mode}`);
   assert.equal(order, [
-    '1:p0:vader', '1:p0:bridge-tcp', '1:p0:freeflow-same-host',
-    '1:p1:vader', '1:p1:bridge-tcp', '1:p1:freeflow-same-host',
+    '1:p0:vader',
+    '1:p0:bridge-tcp',
+    '1:p0:freeflow-same-host',
+    '1:p1:vader',
+    '1:p1:bridge-tcp',
+    '1:p1:freeflow-same-host',
     '1:np:freeflow-same-host',
-    '2:p0:vader', '2:p0:bridge-tcp', '2:p0:freeflow-same-host',
-    '2:p1:vader', '2:p1:bridge-tcp', '2:p1:freeflow-same-host',
+    '2:p0:vader',
+    '2:p0:bridge-tcp',
+    '2:p0:freeflow-same-host',
+    '2:p1:vader',
+    '2:p1:bridge-tcp',
+    '2:p1:freeflow-same-host',
     '2:np:freeflow-same-host',
   ]);
-  assert.equal(runs.map((run) => run.index), [...runs.keys()]);
+  assert.equal(
+    runs.map((run) => run.index),
+    [...runs.keys()],
+  );
 });
 
 test('every profile: each mode runs each pass once per repetition', () => {

@@ -39,7 +39,10 @@ test('shm machine: floors are grouped per repetition; the section shows the CPU,
     { repetition: 3 },
   ];
   const rows = floorRows(runs);
-  assert.equal(rows.map((row) => row.placement), ['SMT siblings', 'two core complexes', 'not measured']);
+  assert.equal(
+    rows.map((row) => row.placement),
+    ['SMT siblings', 'two core complexes', 'not measured'],
+  );
   assert.is(rows[0]!.floor!.median, 26);
   const text = renderText(shmMachineSection(parseShmMachine(DESCRIBED), runs));
   assert.match(text, /AMD EPYC/);

@@ -65,7 +65,17 @@ export function parseShmMachine(text: string): ShmMachine | null {
   if (!parsed.success) return null;
   const { cpu, chosen } = parsed.data;
   return {
-    cpu: { model: cpu.model, vendor: cpu.vendor, family: cpu.family, modelNumber: cpu.model_number, flags: cpu.flags, l1dBytes: cpu.l1d_bytes, l2Bytes: cpu.l2_bytes, l3Bytes: cpu.l3_bytes, cacheSource: cpu.cache_source },
+    cpu: {
+      model: cpu.model,
+      vendor: cpu.vendor,
+      family: cpu.family,
+      modelNumber: cpu.model_number,
+      flags: cpu.flags,
+      l1dBytes: cpu.l1d_bytes,
+      l2Bytes: cpu.l2_bytes,
+      l3Bytes: cpu.l3_bytes,
+      cacheSource: cpu.cache_source,
+    },
     chosen: { fragmentSize: chosen.fragment_size, ringSize: chosen.ring_size, copy: chosen.copy, why: chosen.why },
   };
 }
@@ -109,7 +119,9 @@ export function placementOf(floorNs: number): string {
 }
 
 /** Per repetition: the floors of its runs and the placement their median says. */
-export function floorRows(runs: readonly { repetition: number; floorNs?: number | null | undefined }[]): { repetition: number; floor: Spread | null; placement: string }[] {
+export function floorRows(
+  runs: readonly { repetition: number; floorNs?: number | null | undefined }[],
+): { repetition: number; floor: Spread | null; placement: string }[] {
   const repetitions = [...new Set(runs.map((run) => run.repetition))].sort((a, b) => a - b);
   return repetitions.map((repetition) => {
     const floors = runs.filter((run) => run.repetition === repetition && typeof run.floorNs === 'number').map((run) => run.floorNs as number);

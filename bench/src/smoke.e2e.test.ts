@@ -63,7 +63,11 @@ function assertCheckedOnItsPath(records: readonly RunRecord[], sizes: readonly n
     assert.is(record.status, 'ok', `${what}: ${record.problem ?? ''}\n${record.output.join('\n')}`);
     assert.is(record.mpi!.validation.passed, true, what);
     assert.ok(record.mpi!.validation.checked_bytes > 0, what);
-    assert.equal(record.mpi!.results.map((r) => r.size), sizes, what);
+    assert.equal(
+      record.mpi!.results.map((r) => r.size),
+      sizes,
+      what,
+    );
     const letter = PATH_CHAR[mode.expectedPath];
     if (mode.network === 'freeflow') assert.equal(record.paths.actual, [`s${letter}`, `${letter}s`], what);
   }
@@ -73,10 +77,17 @@ test('every mode carries checked bytes; freeflow runs latency, bw and bibw over 
   const passes: MpiPass[] = (['latency', 'bw', 'bibw'] as const).map((benchmark) => ({ benchmark, sizes: SIZES, iterations: null, warmup: null }));
   const modes = runnable(MODES.filter((mode) => mode.mtu === 'default').map((mode) => mode.id));
   const freeflow = modes.filter((mode) => modeById(mode).network === 'freeflow');
-  const plan: Array<{ mode: ModeId; pass: number }> = [...modes.map((mode) => ({ mode, pass: 0 })), ...freeflow.flatMap((mode) => [{ mode, pass: 1 }, { mode, pass: 2 }])];
+  const plan: Array<{ mode: ModeId; pass: number }> = [
+    ...modes.map((mode) => ({ mode, pass: 0 })),
+    ...freeflow.flatMap((mode) => [
+      { mode, pass: 1 },
+      { mode, pass: 2 },
+    ]),
+  ];
   const records = await onBenchCluster(async (probed) => {
     const done = [];
-    for (const [index, { mode, pass }] of plan.entries()) done.push(await executeRun({ index, repetition: 1, mode, work: { kind: 'mpi', pass } }, contextFor(probed, passes)));
+    for (const [index, { mode, pass }] of plan.entries())
+      done.push(await executeRun({ index, repetition: 1, mode, work: { kind: 'mpi', pass } }, contextFor(probed, passes)));
     return done;
   });
   assertCheckedOnItsPath(records, SIZES);
@@ -93,18 +104,23 @@ test('jumbo frames: the cross-host modes carry checked bytes on their paths; hos
       probed.cluster.execInContainer(probed.cluster.containers[0]!, ['ip', '-o', 'link', 'show']),
     ]);
     const done = [];
-    for (const [index, mode] of modes.entries()) done.push(await executeRun({ index, repetition: 1, mode, work: { kind: 'mpi', pass: 0 } }, contextFor(probed, passes)));
+    for (const [index, mode] of modes.entries())
+      done.push(await executeRun({ index, repetition: 1, mode, work: { kind: 'mpi', pass: 0 } }, contextFor(probed, passes)));
     return { records: done, links: { host: parseLinkMtus(inHostContainer.stdout), own: parseLinkMtus(inOwnContainer.stdout) } };
   }, 'jumbo');
   assertCheckedOnItsPath(records, sizes);
-  assert.is(links.host.ul0, 9000, 'a host-network container sees its host\'s underlay link, at MTU 9000');
+  assert.is(links.host.ul0, 9000, "a host-network container sees its host's underlay link, at MTU 9000");
   assert.is(links.own.eth0, 8950);
   assert.is(links.own.ul0, undefined, 'a container of its own sees no underlay');
 });
 
 test('mr, allreduce and alltoall with 4 ranks in 2 x 2 containers through freeflow (shm within, tcp across hosts)', async () => {
   await onBenchCluster(async (probed) => {
-    for (const [benchmark, sizes] of [['mr', '1,8,9000,65536'], ['allreduce', '4,8,12000,65536'], ['alltoall', '1,8,9000,65536']] as const) {
+    for (const [benchmark, sizes] of [
+      ['mr', '1,8,9000,65536'],
+      ['allreduce', '4,8,12000,65536'],
+      ['alltoall', '1,8,9000,65536'],
+    ] as const) {
       const spec: JobSpec = {
         name: `smoke-${benchmark}`,
         cluster: { hosts: BENCH_CLUSTER.hosts, containersPerHost: BENCH_CLUSTER.containersPerHost, slotsPerContainer: 1 },
@@ -140,7 +156,12 @@ test('a corrupted byte through freeflow fails the run; a bad option is a failed 
   await onBenchCluster(async (probed) => {
     const job = jobForMode(modeById('freeflow-same-host'), { command: FFBENCH_MPI, args: ['bw', '--validate', '--inject-fault', '--sizes', '65536'] }, 120);
     const output: string[] = [];
-    const corrupted = await runJobOnCluster(probed, job.spec, job.slots, { progress: quiet, interrupt: new AbortController().signal, onPlan: () => {}, onLine: (line) => output.push(line.text) });
+    const corrupted = await runJobOnCluster(probed, job.spec, job.slots, {
+      progress: quiet,
+      interrupt: new AbortController().signal,
+      onPlan: () => {},
+      onLine: (line) => output.push(line.text),
+    });
     assert.is(corrupted.mpirun.exitCode, 1, output.join('\n'));
     assert.match(output.join('\n'), /VALIDATION FAILED: bw: 1 of \d+ checked bytes were wrong/);
 
@@ -148,7 +169,10 @@ test('a corrupted byte through freeflow fails the run; a bad option is a failed 
     const record = await executeRun({ index: 0, repetition: 1, mode: 'freeflow-same-host', work: { kind: 'mpi', pass: 0 } }, contextFor(probed, [badPass]));
     assert.is(record.status, 'failed');
     assert.is(record.problem, 'mpirun exited with code 2');
-    assert.ok(record.output.some((line) => line.includes("--iterations: '0' is not a whole number")), record.output.join('\n'));
+    assert.ok(
+      record.output.some((line) => line.includes("--iterations: '0' is not a whole number")),
+      record.output.join('\n'),
+    );
   });
 });
 
@@ -175,9 +199,15 @@ test('ffrun bench --quick --repetitions 1 --json to a slow reader: the whole doc
     assert.equal(fromStdout, JSON.parse(readFileSync(reports.raw, 'utf8')), 'stdout holds raw.json');
     assert.match(stderr, /\[ffbench +1\/\d+\] vader latency 1 B-4 KiB, repetition 1\/1: ok/);
     const raw = loadRawReport(reports.raw);
-    assert.ok(raw.runs.every((run) => run.status === 'ok'), JSON.stringify(raw.runs.filter((run) => run.status !== 'ok')));
+    assert.ok(
+      raw.runs.every((run) => run.status === 'ok'),
+      JSON.stringify(raw.runs.filter((run) => run.status !== 'ok')),
+    );
     assert.is(new Set(raw.runs.map((run) => run.mode)).size, raw.modes.filter((mode) => mode.refused === null).length);
-    assert.ok(raw.runs.some((run) => run.mode === 'freeflow-handoff'), 'quick measures freeflow across hosts over h');
+    assert.ok(
+      raw.runs.some((run) => run.mode === 'freeflow-handoff'),
+      'quick measures freeflow across hosts over h',
+    );
     assert.match(readFileSync(reports.summary, 'utf8'), /^## Fig\. 7: overlay TCP vs freeflow, within and across hosts$/m);
     assert.match(readFileSync(reports.html, 'utf8'), /<svg /);
     for (const cluster of raw.clusters) assert.equal(leftoversOf(cluster.jobId, { marker: HARNESS_PROGRAMS }), []);

@@ -16,8 +16,17 @@ test('spread: median, min, max and count of the finite values; null when there i
 });
 
 test('paired ratio: repetition by repetition, then median, min and max; unpaired repetitions are left out', () => {
-  const candidate = new Map([[1, 2], [2, 3], [3, 10], [4, 5]]);
-  const baseline = new Map([[1, 4], [2, 3], [3, 5]]);
+  const candidate = new Map([
+    [1, 2],
+    [2, 3],
+    [3, 10],
+    [4, 5],
+  ]);
+  const baseline = new Map([
+    [1, 4],
+    [2, 3],
+    [3, 5],
+  ]);
   // 2/4, 3/3, 10/5; repetition 4 has no baseline.
   assert.equal(pairedRatio(candidate, baseline), { median: 1, min: 0.5, max: 2, n: 3 });
   assert.is(pairedRatio(candidate, new Map()), null);
@@ -26,8 +35,16 @@ test('paired ratio: repetition by repetition, then median, min and max; unpaired
 
 test('paired ratios keep a shared slowdown out: a ratio of medians would not', () => {
   // Repetition 2 ran while the machine was busy: both modes slowed down by 10x, side by side.
-  const fast = new Map([[1, 1], [2, 10], [3, 1.1]]);
-  const slow = new Map([[1, 2], [2, 20], [3, 2.2]]);
+  const fast = new Map([
+    [1, 1],
+    [2, 10],
+    [3, 1.1],
+  ]);
+  const slow = new Map([
+    [1, 2],
+    [2, 20],
+    [3, 2.2],
+  ]);
   assert.equal(pairedRatio(fast, slow), { median: 0.5, min: 0.5, max: 0.5, n: 3 });
 });
 

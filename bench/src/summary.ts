@@ -27,14 +27,70 @@ export interface Metric {
 
 export const METRICS: Readonly<Record<MetricId, Metric>> = {
   latency: { id: 'latency', benchmark: 'latency', title: 'half round-trip latency', short: 'latency', unit: 'us', pick: (r) => r.latency_us, ranks: 2 },
-  bandwidth: { id: 'bandwidth', benchmark: 'bw', title: 'bandwidth (one way, streaming)', short: 'bandwidth', unit: 'MB/s', pick: (r) => r.bandwidth_mb_s, ranks: 2 },
-  bibw: { id: 'bibw', benchmark: 'bibw', title: 'bidirectional bandwidth', short: 'bidirectional bandwidth', unit: 'MB/s', pick: (r) => r.bandwidth_mb_s, ranks: 2 },
-  cpu: { id: 'cpu', benchmark: 'bw', title: 'CPU time per byte (both ranks, streaming; MPI busy-polls)', short: 'CPU per byte', unit: 'ns/B', pick: (r) => r.cpu_ns_per_byte, ranks: 2 },
+  bandwidth: {
+    id: 'bandwidth',
+    benchmark: 'bw',
+    title: 'bandwidth (one way, streaming)',
+    short: 'bandwidth',
+    unit: 'MB/s',
+    pick: (r) => r.bandwidth_mb_s,
+    ranks: 2,
+  },
+  bibw: {
+    id: 'bibw',
+    benchmark: 'bibw',
+    title: 'bidirectional bandwidth',
+    short: 'bidirectional bandwidth',
+    unit: 'MB/s',
+    pick: (r) => r.bandwidth_mb_s,
+    ranks: 2,
+  },
+  cpu: {
+    id: 'cpu',
+    benchmark: 'bw',
+    title: 'CPU time per byte (both ranks, streaming; MPI busy-polls)',
+    short: 'CPU per byte',
+    unit: 'ns/B',
+    pick: (r) => r.cpu_ns_per_byte,
+    ranks: 2,
+  },
   // Issue 10: osu_mbw_mr-style message rate (windows of 64), and collectives on 4 ranks.
-  rate: { id: 'rate', benchmark: 'mr', title: 'message rate, 1 pair (2 ranks)', short: 'message rate, 1 pair', unit: 'M msg/s', pick: (r) => perMillion(r.message_rate_per_s), ranks: 2 },
-  'rate-2pairs': { id: 'rate-2pairs', benchmark: 'mr', title: 'message rate, 2 pairs (4 ranks on 2 cores)', short: 'message rate, 2 pairs', unit: 'M msg/s', pick: (r) => perMillion(r.message_rate_per_s), ranks: 4 },
-  allreduce: { id: 'allreduce', benchmark: 'allreduce', title: 'MPI_Allreduce time, 4 ranks on 2 cores', short: 'allreduce, 4 ranks', unit: 'us', pick: (r) => r.latency_us, ranks: 4 },
-  alltoall: { id: 'alltoall', benchmark: 'alltoall', title: 'MPI_Alltoall time, 4 ranks on 2 cores', short: 'alltoall, 4 ranks', unit: 'us', pick: (r) => r.latency_us, ranks: 4 },
+  rate: {
+    id: 'rate',
+    benchmark: 'mr',
+    title: 'message rate, 1 pair (2 ranks)',
+    short: 'message rate, 1 pair',
+    unit: 'M msg/s',
+    pick: (r) => perMillion(r.message_rate_per_s),
+    ranks: 2,
+  },
+  'rate-2pairs': {
+    id: 'rate-2pairs',
+    benchmark: 'mr',
+    title: 'message rate, 2 pairs (4 ranks on 2 cores)',
+    short: 'message rate, 2 pairs',
+    unit: 'M msg/s',
+    pick: (r) => perMillion(r.message_rate_per_s),
+    ranks: 4,
+  },
+  allreduce: {
+    id: 'allreduce',
+    benchmark: 'allreduce',
+    title: 'MPI_Allreduce time, 4 ranks on 2 cores',
+    short: 'allreduce, 4 ranks',
+    unit: 'us',
+    pick: (r) => r.latency_us,
+    ranks: 4,
+  },
+  alltoall: {
+    id: 'alltoall',
+    benchmark: 'alltoall',
+    title: 'MPI_Alltoall time, 4 ranks on 2 cores',
+    short: 'alltoall, 4 ranks',
+    unit: 'us',
+    pick: (r) => r.latency_us,
+    ranks: 4,
+  },
 };
 
 function perMillion(value: number | null | undefined): number | null | undefined {
@@ -75,7 +131,9 @@ export function ratioOf(raw: RawReport, candidate: ModeId, baseline: ModeId, met
 
 /** Sizes at which a metric was measured, ascending. */
 export function sizesOf(raw: RawReport, metric: MetricId): number[] {
-  const sizes = raw.profile.passes.filter((pass) => pass.benchmark === METRICS[metric].benchmark && (pass.ranks ?? 2) === METRICS[metric].ranks).flatMap((pass) => pass.sizes);
+  const sizes = raw.profile.passes
+    .filter((pass) => pass.benchmark === METRICS[metric].benchmark && (pass.ranks ?? 2) === METRICS[metric].ranks)
+    .flatMap((pass) => pass.sizes);
   return [...new Set(sizes)].sort((a, b) => a - b);
 }
 
@@ -146,7 +204,12 @@ export interface Figure7Panel {
 }
 
 export const FIGURE_7: readonly Figure7Panel[] = [
-  { panel: '(a) intra-host', overlay: { mode: 'bridge-tcp', label: 'TCP bridge' }, hostMode: null, freeflow: [{ mode: 'freeflow-same-host', label: 'freeflow' }] },
+  {
+    panel: '(a) intra-host',
+    overlay: { mode: 'bridge-tcp', label: 'TCP bridge' },
+    hostMode: null,
+    freeflow: [{ mode: 'freeflow-same-host', label: 'freeflow' }],
+  },
   interHostPanel('(b) inter-host', ''),
   interHostPanel('(b) inter-host, jumbo frames', '-jumbo'),
   interHostPanel('(b) inter-host, jumbo host network (underlay 9000, overlay 1450)', '-jumbo-host'),
@@ -187,7 +250,9 @@ export function comparisons(raw: RawReport): Array<{ candidate: ModeId; baseline
   const pairs: Array<{ candidate: ModeId; baseline: ModeId }> = [
     ...(['vader', 'vader-2copy', 'ucx-shm', 'tcp-loopback', 'bridge-tcp'] as const).map((baseline) => ({ candidate: 'freeflow-same-host' as const, baseline })),
     ...FIGURE_7.slice(1).flatMap((panel) =>
-      panel.freeflow.flatMap((candidate) => [panel.overlay, ...(panel.hostMode === null ? [] : [panel.hostMode])].map((baseline) => ({ candidate: candidate.mode, baseline: baseline.mode }))),
+      panel.freeflow.flatMap((candidate) =>
+        [panel.overlay, ...(panel.hostMode === null ? [] : [panel.hostMode])].map((baseline) => ({ candidate: candidate.mode, baseline: baseline.mode })),
+      ),
     ),
   ];
   return pairs.filter((pair) => ran.has(pair.candidate) && ran.has(pair.baseline));
@@ -211,26 +276,143 @@ export interface Target {
 
 /** The freeflow BTL's performance targets (its issue), measured side by side in one run. */
 export const SHM_TARGETS: readonly Target[] = [
-  { label: '8 B latency, freeflow (2 containers) / vader (1 namespace)', metric: 'latency', size: LATENCY_SIZE, candidate: 'freeflow-same-host', baseline: 'vader', bound: 'at most', required: 1.0, aim: 0.9 },
-  { label: '4 MiB bandwidth, freeflow / vader without single copy', metric: 'bandwidth', size: BANDWIDTH_SIZE, candidate: 'freeflow-same-host', baseline: 'vader-2copy', bound: 'at least', required: 1.0, aim: 1.05 },
+  {
+    label: '8 B latency, freeflow (2 containers) / vader (1 namespace)',
+    metric: 'latency',
+    size: LATENCY_SIZE,
+    candidate: 'freeflow-same-host',
+    baseline: 'vader',
+    bound: 'at most',
+    required: 1.0,
+    aim: 0.9,
+  },
+  {
+    label: '4 MiB bandwidth, freeflow / vader without single copy',
+    metric: 'bandwidth',
+    size: BANDWIDTH_SIZE,
+    candidate: 'freeflow-same-host',
+    baseline: 'vader-2copy',
+    bound: 'at least',
+    required: 1.0,
+    aim: 1.05,
+  },
   // Issue 10 item 3: 4 ranks are 4 containers of one host for freeflow, one namespace for vader.
-  { label: '8 B message rate, 1 pair, freeflow / vader', metric: 'rate', size: LATENCY_SIZE, candidate: 'freeflow-same-host', baseline: 'vader', bound: 'at least', required: 1.0, aim: null },
-  { label: '8 B message rate, 2 pairs, freeflow / vader', metric: 'rate-2pairs', size: LATENCY_SIZE, candidate: 'freeflow-same-host', baseline: 'vader', bound: 'at least', required: 1.0, aim: null },
-  { label: '8 B allreduce, 4 ranks, freeflow / vader (time)', metric: 'allreduce', size: LATENCY_SIZE, candidate: 'freeflow-same-host', baseline: 'vader', bound: 'at most', required: 1.0, aim: null },
-  { label: '64 KiB allreduce, 4 ranks, freeflow / vader (time)', metric: 'allreduce', size: COLLECTIVE_LARGE_SIZE, candidate: 'freeflow-same-host', baseline: 'vader', bound: 'at most', required: 1.0, aim: null },
-  { label: '8 B alltoall, 4 ranks, freeflow / vader (time)', metric: 'alltoall', size: LATENCY_SIZE, candidate: 'freeflow-same-host', baseline: 'vader', bound: 'recorded', required: 0, aim: null },
-  { label: '64 KiB alltoall, 4 ranks, freeflow / vader (time)', metric: 'alltoall', size: COLLECTIVE_LARGE_SIZE, candidate: 'freeflow-same-host', baseline: 'vader', bound: 'recorded', required: 0, aim: null },
+  {
+    label: '8 B message rate, 1 pair, freeflow / vader',
+    metric: 'rate',
+    size: LATENCY_SIZE,
+    candidate: 'freeflow-same-host',
+    baseline: 'vader',
+    bound: 'at least',
+    required: 1.0,
+    aim: null,
+  },
+  {
+    label: '8 B message rate, 2 pairs, freeflow / vader',
+    metric: 'rate-2pairs',
+    size: LATENCY_SIZE,
+    candidate: 'freeflow-same-host',
+    baseline: 'vader',
+    bound: 'at least',
+    required: 1.0,
+    aim: null,
+  },
+  {
+    label: '8 B allreduce, 4 ranks, freeflow / vader (time)',
+    metric: 'allreduce',
+    size: LATENCY_SIZE,
+    candidate: 'freeflow-same-host',
+    baseline: 'vader',
+    bound: 'at most',
+    required: 1.0,
+    aim: null,
+  },
+  {
+    label: '64 KiB allreduce, 4 ranks, freeflow / vader (time)',
+    metric: 'allreduce',
+    size: COLLECTIVE_LARGE_SIZE,
+    candidate: 'freeflow-same-host',
+    baseline: 'vader',
+    bound: 'at most',
+    required: 1.0,
+    aim: null,
+  },
+  {
+    label: '8 B alltoall, 4 ranks, freeflow / vader (time)',
+    metric: 'alltoall',
+    size: LATENCY_SIZE,
+    candidate: 'freeflow-same-host',
+    baseline: 'vader',
+    bound: 'recorded',
+    required: 0,
+    aim: null,
+  },
+  {
+    label: '64 KiB alltoall, 4 ranks, freeflow / vader (time)',
+    metric: 'alltoall',
+    size: COLLECTIVE_LARGE_SIZE,
+    candidate: 'freeflow-same-host',
+    baseline: 'vader',
+    bound: 'recorded',
+    required: 0,
+    aim: null,
+  },
 ];
 
 /** The inter-host planes' targets (issue 8), at each MTU whose modes ran. */
 function crossHostTargets(suffix: '' | '-jumbo' | '-jumbo-host', where: string): Target[] {
   const id = (base: string): ModeId => `${base}${suffix}` as ModeId;
   return [
-    { label: `${where}: 8 B latency, freeflow h / overlay TCP`, metric: 'latency', size: LATENCY_SIZE, candidate: id('freeflow-handoff'), baseline: id('overlay-tcp'), bound: 'at most', required: 0.85, aim: null },
-    { label: `${where}: 8 B latency, freeflow h / host-mode TCP`, metric: 'latency', size: LATENCY_SIZE, candidate: id('freeflow-handoff'), baseline: id('host-tcp'), bound: 'at most', required: 1.0, aim: null },
-    { label: `${where}: 4 MiB bandwidth, freeflow h / overlay TCP`, metric: 'bandwidth', size: BANDWIDTH_SIZE, candidate: id('freeflow-handoff'), baseline: id('overlay-tcp'), bound: 'at least', required: 2.2, aim: null },
-    { label: `${where}: 4 MiB bandwidth, freeflow r / overlay TCP`, metric: 'bandwidth', size: BANDWIDTH_SIZE, candidate: id('freeflow-router'), baseline: id('overlay-tcp'), bound: 'at least', required: 1.5, aim: null },
-    { label: `${where}: 8 B latency, freeflow r / overlay TCP`, metric: 'latency', size: LATENCY_SIZE, candidate: id('freeflow-router'), baseline: id('overlay-tcp'), bound: 'recorded', required: 0, aim: null },
+    {
+      label: `${where}: 8 B latency, freeflow h / overlay TCP`,
+      metric: 'latency',
+      size: LATENCY_SIZE,
+      candidate: id('freeflow-handoff'),
+      baseline: id('overlay-tcp'),
+      bound: 'at most',
+      required: 0.85,
+      aim: null,
+    },
+    {
+      label: `${where}: 8 B latency, freeflow h / host-mode TCP`,
+      metric: 'latency',
+      size: LATENCY_SIZE,
+      candidate: id('freeflow-handoff'),
+      baseline: id('host-tcp'),
+      bound: 'at most',
+      required: 1.0,
+      aim: null,
+    },
+    {
+      label: `${where}: 4 MiB bandwidth, freeflow h / overlay TCP`,
+      metric: 'bandwidth',
+      size: BANDWIDTH_SIZE,
+      candidate: id('freeflow-handoff'),
+      baseline: id('overlay-tcp'),
+      bound: 'at least',
+      required: 2.2,
+      aim: null,
+    },
+    {
+      label: `${where}: 4 MiB bandwidth, freeflow r / overlay TCP`,
+      metric: 'bandwidth',
+      size: BANDWIDTH_SIZE,
+      candidate: id('freeflow-router'),
+      baseline: id('overlay-tcp'),
+      bound: 'at least',
+      required: 1.5,
+      aim: null,
+    },
+    {
+      label: `${where}: 8 B latency, freeflow r / overlay TCP`,
+      metric: 'latency',
+      size: LATENCY_SIZE,
+      candidate: id('freeflow-router'),
+      baseline: id('overlay-tcp'),
+      bound: 'recorded',
+      required: 0,
+      aim: null,
+    },
   ];
 }
 
@@ -253,12 +435,14 @@ export interface TargetResult {
  */
 export function evaluateTargets(raw: RawReport, targets: readonly Target[]): TargetResult[] {
   const listed = new Set(raw.modes.map((mode) => mode.id));
-  return targets.filter((target) => listed.has(target.candidate) && listed.has(target.baseline)).map((target) => {
-    const ratio = ratioOf(raw, target.candidate, target.baseline, target.metric, target.size);
-    const passes = (bound: number | null): boolean | null =>
-      ratio === null || bound === null || target.bound === 'recorded' ? null : target.bound === 'at most' ? ratio.median <= bound : ratio.median >= bound;
-    return { target, ratio, met: passes(target.required), aimMet: passes(target.aim) };
-  });
+  return targets
+    .filter((target) => listed.has(target.candidate) && listed.has(target.baseline))
+    .map((target) => {
+      const ratio = ratioOf(raw, target.candidate, target.baseline, target.metric, target.size);
+      const passes = (bound: number | null): boolean | null =>
+        ratio === null || bound === null || target.bound === 'recorded' ? null : target.bound === 'at most' ? ratio.median <= bound : ratio.median >= bound;
+      return { target, ratio, met: passes(target.required), aimMet: passes(target.aim) };
+    });
 }
 
 /**

@@ -122,7 +122,9 @@ export function lineChart(spec: LineChartSpec): string {
     parts.push(`<polyline fill="none" stroke="${s.color}" stroke-width="2"${dash} points="${path}"><title>${escapeHtml(s.name)}</title></polyline>`);
     for (const p of sorted) {
       const title = `${s.name}: ${spec.formatX(p.x)}: ${spec.formatY(p.y)} [${spec.formatY(p.low)}-${spec.formatY(p.high)}]`;
-      parts.push(`<line x1="${number(x(p.x))}" y1="${number(y(p.low))}" x2="${number(x(p.x))}" y2="${number(y(p.high))}" stroke="${s.color}" stroke-width="1"/>`);
+      parts.push(
+        `<line x1="${number(x(p.x))}" y1="${number(y(p.low))}" x2="${number(x(p.x))}" y2="${number(y(p.high))}" stroke="${s.color}" stroke-width="1"/>`,
+      );
       parts.push(`<circle cx="${number(x(p.x))}" cy="${number(y(p.y))}" r="2.6" fill="${s.color}"><title>${escapeHtml(title)}</title></circle>`);
     }
   }
@@ -160,7 +162,7 @@ export interface BarChartSpec {
 export function linearStep(max: number): number {
   const rough = max / 5;
   const power = 10 ** Math.floor(Math.log10(rough));
-  return ([1, 2, 2.5, 5, 10].map((m) => m * power).find((step) => step >= rough) ?? rough);
+  return [1, 2, 2.5, 5, 10].map((m) => m * power).find((step) => step >= rough) ?? rough;
 }
 
 interface BarAxis {
@@ -209,8 +211,12 @@ export function barChart(spec: BarChartSpec): string {
         parts.push(text(centre, plotBottom - 4, 'n/a', 'text-anchor="middle"'));
       } else {
         const title = `${bar.name}: ${spec.formatY(bar.value)} [${spec.formatY(bar.low)}-${spec.formatY(bar.high)}]`;
-        parts.push(`<rect x="${number(centre - BAR_WIDTH / 2)}" y="${number(y(bar.value))}" width="${BAR_WIDTH}" height="${number(plotBottom - y(bar.value))}" fill="${bar.color}"><title>${escapeHtml(title)}</title></rect>`);
-        parts.push(`<line x1="${number(centre)}" y1="${number(y(bar.low))}" x2="${number(centre)}" y2="${number(y(bar.high))}" stroke="#1d2430" stroke-width="1"/>`);
+        parts.push(
+          `<rect x="${number(centre - BAR_WIDTH / 2)}" y="${number(y(bar.value))}" width="${BAR_WIDTH}" height="${number(plotBottom - y(bar.value))}" fill="${bar.color}"><title>${escapeHtml(title)}</title></rect>`,
+        );
+        parts.push(
+          `<line x1="${number(centre)}" y1="${number(y(bar.low))}" x2="${number(centre)}" y2="${number(y(bar.high))}" stroke="#1d2430" stroke-width="1"/>`,
+        );
         parts.push(text(centre, y(Math.max(bar.value, bar.high)) - 4, spec.formatY(bar.value), 'text-anchor="middle"'));
       }
       parts.push(text(centre, plotBottom + 14, bar.name, 'text-anchor="middle"'));

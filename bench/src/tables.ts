@@ -109,7 +109,9 @@ export function gainHeadline(raw: RawReport): string | null {
     const latency = ratioOf(raw, candidate, baseline, 'latency', LATENCY_SIZE);
     const bandwidth = ratioOf(raw, candidate, baseline, 'bandwidth', BANDWIDTH_SIZE);
     if (latency === null || bandwidth === null) continue;
-    parts.push(`${where}: ${formatSize(LATENCY_SIZE)} latency ${gainWords(latency.median, true)}, ${formatSize(BANDWIDTH_SIZE)} bandwidth ${gainWords(bandwidth.median, false)}`);
+    parts.push(
+      `${where}: ${formatSize(LATENCY_SIZE)} latency ${gainWords(latency.median, true)}, ${formatSize(BANDWIDTH_SIZE)} bandwidth ${gainWords(bandwidth.median, false)}`,
+    );
   }
   if (parts.length === 0) return null;
   return `freeflow between containers, ${parts.join('; ')} (medians of ${raw.profile.repetitions} paired repetitions on ${raw.machine.cpuModel}, ${raw.machine.cpus} CPUs)`;
@@ -117,7 +119,12 @@ export function gainHeadline(raw: RawReport): string | null {
 
 export function figure1Table(raw: RawReport): Table {
   const ran = modesRun(raw);
-  const rows = FIGURE_1.filter((bar) => ran.has(bar.mode)).map((bar) => [bar.label, latencyCell(raw, bar.mode), bandwidthCell(raw, bar.mode), cpuCell(raw, bar.mode)]);
+  const rows = FIGURE_1.filter((bar) => ran.has(bar.mode)).map((bar) => [
+    bar.label,
+    latencyCell(raw, bar.mode),
+    bandwidthCell(raw, bar.mode),
+    cpuCell(raw, bar.mode),
+  ]);
   return { headers: ['two ranks on one host', ...KEY_COLUMNS], rows };
 }
 
@@ -187,7 +194,10 @@ export function ratioTable(raw: RawReport, metric: MetricId): Table {
 /** Median [min-max] of every mode at every size. */
 export function resultsTable(raw: RawReport, metric: MetricId): Table {
   const sizes = tableSizes(raw, metric);
-  const rows = raw.modes.map((mode) => [modeName(raw, mode.id), ...sizes.map((size) => formatSpread(statOf(raw, mode.id, metric, size), METRICS[metric].unit))]);
+  const rows = raw.modes.map((mode) => [
+    modeName(raw, mode.id),
+    ...sizes.map((size) => formatSpread(statOf(raw, mode.id, metric, size), METRICS[metric].unit)),
+  ]);
   return { headers: ['mode', ...sizes.map(formatSize)], rows };
 }
 
@@ -202,7 +212,11 @@ export function targetsTable(raw: RawReport, targets: readonly Target[]): Table 
     target.bound === 'recorded' ? 'recorded (no target)' : `${target.bound} ${target.required.toFixed(2)}x: ${verdict(met)}`,
     ...(withAim ? [target.aim === null ? '' : `aim ${target.aim.toFixed(2)}x: ${verdict(aimMet)}`] : []),
   ]);
-  return { headers: ['target (median of paired repetitions [min-max])', 'ratio', 'required', ...(withAim ? ['aim'] : [])], rows, leftColumns: withAim ? [2, 3] : [2] };
+  return {
+    headers: ['target (median of paired repetitions [min-max])', 'ratio', 'required', ...(withAim ? ['aim'] : [])],
+    rows,
+    leftColumns: withAim ? [2, 3] : [2],
+  };
 }
 
 /** Shared memory per rank for a few local-peer counts, with this run's ring size. */
@@ -213,7 +227,8 @@ export function segmentTable(ringSize: number): Table {
 
 export function netpipeTable(raw: RawReport, mode: ModeId): Table {
   const rows = netpipeAgreement(raw, mode).map((row) => {
-    const ratio = row.ffbenchLatencyUs === null || row.netpipeLatencyUs === null ? '-' : `${(row.ffbenchLatencyUs.median / row.netpipeLatencyUs.median).toFixed(2)}x`;
+    const ratio =
+      row.ffbenchLatencyUs === null || row.netpipeLatencyUs === null ? '-' : `${(row.ffbenchLatencyUs.median / row.netpipeLatencyUs.median).toFixed(2)}x`;
     return [formatSize(row.size), formatSpread(row.ffbenchLatencyUs, 'us'), formatSpread(row.netpipeLatencyUs, 'us'), ratio];
   });
   return { headers: ['size', 'ffbench_mpi latency', 'NetPIPE latency', 'ffbench / NetPIPE'], rows };
@@ -250,7 +265,10 @@ function mtuOf(raw: RawReport, mode: RawReport['modes'][number]): string {
 
 export function machineTable(raw: RawReport): Table {
   const m = raw.machine;
-  const mtus = (links: Record<string, number>): string => Object.entries(links).map(([name, mtu]) => `${name} ${mtu}`).join(', ');
+  const mtus = (links: Record<string, number>): string =>
+    Object.entries(links)
+      .map(([name, mtu]) => `${name} ${mtu}`)
+      .join(', ');
   const load = (triple: readonly number[]): string => triple.map((v) => v.toFixed(2)).join(' / ');
   const rows = [
     ['CPU', `${m.cpuModel}, ${m.cpus} CPUs`],

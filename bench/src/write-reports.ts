@@ -16,7 +16,14 @@ export interface ReportFiles {
 
 /** reports/<start time>/ in the repository (gitignored). */
 export function defaultReportDir(startedAt: Date): string {
-  return path.join(REPO_ROOT, 'reports', startedAt.toISOString().replace(/\.\d+Z$/, 'Z').replace(/:/g, '-'));
+  return path.join(
+    REPO_ROOT,
+    'reports',
+    startedAt
+      .toISOString()
+      .replace(/\.\d+Z$/, 'Z')
+      .replace(/:/g, '-'),
+  );
 }
 
 /** A report directory must be new or empty: an earlier run's files are never overwritten. */

@@ -44,7 +44,10 @@ function jobId(): string {
 
 /** utime + stime of this process and of its waited-for children (/proc/self/stat fields 14-17), in ms. */
 function cpuMs(): number {
-  const fields = fs.readFileSync('/proc/self/stat', 'utf8').replace(/^.*\) /, '').split(' ');
+  const fields = fs
+    .readFileSync('/proc/self/stat', 'utf8')
+    .replace(/^.*\) /, '')
+    .split(' ');
   // after the command field, utime is field 14 of stat(5), i.e. index 11 here
   const ticks = [11, 12, 13, 14].reduce((sum, i) => sum + Number(fields[i]), 0);
   return (ticks * 1000) / CLOCK_TICKS;
@@ -76,7 +79,10 @@ function median(values: readonly number[]): number {
 
 function parseArgs(argv: readonly string[]): { rounds: number; shapes: Shape[]; json: boolean } {
   let rounds = 5;
-  let shapes: Shape[] = [{ hosts: 8, containersPerHost: 4 }, { hosts: 2, containersPerHost: 2 }];
+  let shapes: Shape[] = [
+    { hosts: 8, containersPerHost: 4 },
+    { hosts: 2, containersPerHost: 2 },
+  ];
   let json = false;
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
@@ -101,7 +107,9 @@ async function main(): Promise<void> {
       const key = `${shape.hosts}x${shape.containersPerHost}`;
       const sample = await once(shape);
       samples.get(key)!.push(sample);
-      process.stderr.write(`round ${round + 1}/${rounds} ${key}: ready ${sample.readyMs.toFixed(0)} ms (cpu ${sample.readyCpuMs.toFixed(0)} ms), teardown ${sample.teardownMs.toFixed(0)} ms, load ${os.loadavg()[0]!.toFixed(1)}\n`);
+      process.stderr.write(
+        `round ${round + 1}/${rounds} ${key}: ready ${sample.readyMs.toFixed(0)} ms (cpu ${sample.readyCpuMs.toFixed(0)} ms), teardown ${sample.teardownMs.toFixed(0)} ms, load ${os.loadavg()[0]!.toFixed(1)}\n`,
+      );
     }
   }
   const summary = [...samples].map(([shape, list]) => {
@@ -123,8 +131,14 @@ async function main(): Promise<void> {
   }
   process.stdout.write(`${cpu}, ${os.cpus().length} CPUs; ${rounds} interleaved rounds\n`);
   for (const entry of summary) {
-    process.stdout.write(`${entry.shape}: ready median ${entry.readyMedianMs} ms (${entry.readyMs.join(', ')}), CPU time median ${entry.readyCpuMedianMs} ms, teardown median ${entry.teardownMedianMs} ms\n`);
-    process.stdout.write(`  phase starts (median ms): ${Object.entries(entry.phaseStartMedianMs).map(([name, ms]) => `${name} ${ms}`).join(', ')}\n`);
+    process.stdout.write(
+      `${entry.shape}: ready median ${entry.readyMedianMs} ms (${entry.readyMs.join(', ')}), CPU time median ${entry.readyCpuMedianMs} ms, teardown median ${entry.teardownMedianMs} ms\n`,
+    );
+    process.stdout.write(
+      `  phase starts (median ms): ${Object.entries(entry.phaseStartMedianMs)
+        .map(([name, ms]) => `${name} ${ms}`)
+        .join(', ')}\n`,
+    );
   }
 }
 

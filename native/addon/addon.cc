@@ -7,32 +7,45 @@
 #include "freeflow.h"
 #include "freeflow_probe.h"
 
-namespace {
+namespace
+{
 
 // Releases the probe's allocations on every return path (C++ exceptions are off).
-class ProbeResult {
+class ProbeResult
+{
   public:
     ProbeResult() = default;
     ProbeResult(const ProbeResult &) = delete;
     ProbeResult &operator=(const ProbeResult &) = delete;
-    ~ProbeResult() { ff_probe_result_free(&result_); }
-    ff_probe_result_t *get() { return &result_; }
+    ~ProbeResult()
+    {
+        ff_probe_result_free(&result_);
+    }
+    ff_probe_result_t *get()
+    {
+        return &result_;
+    }
 
   private:
     ff_probe_result_t result_{};
 };
 
 // Values above 2^53 lose precision as JS numbers; byte counts would have to pass 8 PiB.
-Napi::Number Uint64(Napi::Env env, uint64_t value) { return Napi::Number::New(env, static_cast<double>(value)); }
+Napi::Number Uint64(Napi::Env env, uint64_t value)
+{
+    return Napi::Number::New(env, static_cast<double>(value));
+}
 
 template <typename Item, typename Convert>
-Napi::Array ToArray(Napi::Env env, const Item *items, size_t count, Convert convert) {
+Napi::Array ToArray(Napi::Env env, const Item *items, size_t count, Convert convert)
+{
     Napi::Array list = Napi::Array::New(env, count);
     for (size_t i = 0; i < count; i++) list.Set(static_cast<uint32_t>(i), convert(items[i]));
     return list;
 }
 
-Napi::Object UcxTransport(Napi::Env env, const ff_probe_ucx_transport_t &t) {
+Napi::Object UcxTransport(Napi::Env env, const ff_probe_ucx_transport_t &t)
+{
     Napi::Object item = Napi::Object::New(env);
     item.Set("component", t.component);
     item.Set("memoryDomain", t.memory_domain);
@@ -42,7 +55,8 @@ Napi::Object UcxTransport(Napi::Env env, const ff_probe_ucx_transport_t &t) {
     return item;
 }
 
-Napi::Object RdmaPort(Napi::Env env, const ff_probe_rdma_port_t &p) {
+Napi::Object RdmaPort(Napi::Env env, const ff_probe_rdma_port_t &p)
+{
     Napi::Object port = Napi::Object::New(env);
     port.Set("number", p.number);
     port.Set("state", p.state);
@@ -50,7 +64,8 @@ Napi::Object RdmaPort(Napi::Env env, const ff_probe_rdma_port_t &p) {
     return port;
 }
 
-Napi::Object RdmaDevice(Napi::Env env, const ff_probe_rdma_device_t &d) {
+Napi::Object RdmaDevice(Napi::Env env, const ff_probe_rdma_device_t &d)
+{
     Napi::Object item = Napi::Object::New(env);
     item.Set("name", d.name);
     item.Set("nodeGuid", d.node_guid);
@@ -60,7 +75,8 @@ Napi::Object RdmaDevice(Napi::Env env, const ff_probe_rdma_device_t &d) {
     return item;
 }
 
-Napi::Object ToObject(Napi::Env env, const std::string &sharedDir, const ff_probe_result_t &result) {
+Napi::Object ToObject(Napi::Env env, const std::string &sharedDir, const ff_probe_result_t &result)
+{
     Napi::Object ucx = Napi::Object::New(env);
     ucx.Set("version", result.ucx_version);
     ucx.Set("transports", ToArray(env, result.ucx_transports, result.ucx_transport_count,
@@ -94,7 +110,8 @@ Napi::Object ToObject(Napi::Env env, const std::string &sharedDir, const ff_prob
 
 // probe(sharedDir: string): HostProbe. Throws a TypeError for a bad argument and an Error whose `status`
 // is the probe's status name (e.g. "FF_PROBE_ERR_SHARED_DIR_NOT_FOUND") when probing fails.
-Napi::Value Probe(const Napi::CallbackInfo &info) {
+Napi::Value Probe(const Napi::CallbackInfo &info)
+{
     Napi::Env env = info.Env();
     if (info.Length() != 1 || !info[0].IsString()) {
         Napi::TypeError::New(env, "probe(sharedDir) takes one argument: the host's shared directory as an "
@@ -104,8 +121,7 @@ Napi::Value Probe(const Napi::CallbackInfo &info) {
     }
     std::string sharedDir = info[0].As<Napi::String>().Utf8Value();
     if (sharedDir.find('\0') != std::string::npos) {
-        Napi::TypeError::New(env, "probe(sharedDir): the path contains a NUL character")
-            .ThrowAsJavaScriptException();
+        Napi::TypeError::New(env, "probe(sharedDir): the path contains a NUL character").ThrowAsJavaScriptException();
         return env.Undefined();
     }
 
@@ -113,8 +129,8 @@ Napi::Value Probe(const Napi::CallbackInfo &info) {
     char detail[512];
     ff_probe_status_t status = ff_probe_run(sharedDir.c_str(), result.get(), detail, sizeof(detail));
     if (status != FF_PROBE_OK) {
-        std::string message = std::string(ff_probe_status_name(status)) + ": " + detail + " (" +
-                              ff_probe_status_describe(status) + ")";
+        std::string message =
+            std::string(ff_probe_status_name(status)) + ": " + detail + " (" + ff_probe_status_describe(status) + ")";
         Napi::Error error = Napi::Error::New(env, message);
         error.Set("status", ff_probe_status_name(status));
         error.ThrowAsJavaScriptException();
@@ -125,7 +141,8 @@ Napi::Value Probe(const Napi::CallbackInfo &info) {
 
 // segmentBytes(ringSize: number, rings: number): number. The shared memory of a segment whose `rings`
 // rings have been written through: the core's own formula (docs/btl.md), so reports cannot drift from it.
-Napi::Value SegmentBytes(const Napi::CallbackInfo &info) {
+Napi::Value SegmentBytes(const Napi::CallbackInfo &info)
+{
     Napi::Env env = info.Env();
     if (info.Length() != 2 || !info[0].IsNumber() || !info[1].IsNumber()) {
         Napi::TypeError::New(env, "segmentBytes(ringSize, rings) takes two numbers").ThrowAsJavaScriptException();
@@ -142,7 +159,8 @@ Napi::Value SegmentBytes(const Napi::CallbackInfo &info) {
 }
 
 // Reads {agentReachable: boolean, rdmaActive: boolean}; false (with a TypeError pending) if it is not that.
-bool HostCaps(Napi::Env env, const Napi::Value &value, ff_host_caps_t *caps) {
+bool HostCaps(Napi::Env env, const Napi::Value &value, ff_host_caps_t *caps)
+{
     if (value.IsObject()) {
         Napi::Object object = value.As<Napi::Object>();
         Napi::Value agent = object.Get("agentReachable"), rdma = object.Get("rdmaActive");
@@ -160,7 +178,8 @@ bool HostCaps(Napi::Env env, const Napi::Value &value, ff_host_caps_t *caps) {
 // planeDecide(choice: string, a: HostCaps, b: HostCaps, agentsReachEachOther: boolean):
 // {plane, reason, description}: the core's inter-host plane policy (ff_plane_decide_pair), so that ffrun's
 // plan and native callers cannot disagree.
-Napi::Value PlaneDecide(const Napi::CallbackInfo &info) {
+Napi::Value PlaneDecide(const Napi::CallbackInfo &info)
+{
     Napi::Env env = info.Env();
     if (info.Length() != 4 || !info[0].IsString() || !info[3].IsBoolean()) {
         Napi::TypeError::New(env, "planeDecide(choice, hostA, hostB, agentsReachEachOther) takes a choice name, two "
@@ -186,13 +205,14 @@ Napi::Value PlaneDecide(const Napi::CallbackInfo &info) {
     return result;
 }
 
-Napi::Object Init(Napi::Env env, Napi::Object exports) {
+Napi::Object Init(Napi::Env env, Napi::Object exports)
+{
     exports.Set("planeDecide", Napi::Function::New(env, PlaneDecide, "planeDecide"));
     exports.Set("probe", Napi::Function::New(env, Probe, "probe"));
     exports.Set("segmentBytes", Napi::Function::New(env, SegmentBytes, "segmentBytes"));
     return exports;
 }
 
-}  // namespace
+} // namespace
 
 NODE_API_MODULE(freeflow, Init)

@@ -219,11 +219,14 @@ void addr_format(const struct sockaddr_in *a, char *buf, size_t len)
 /* ---- job socket messages --------------------------------------------------------------------------- */
 
 /* Sends a reply (and maybe a descriptor) on a SEQPACKET job connection. Never blocks. */
-bool job_send(struct conn *c, uint16_t type, ff_agent_refusal_t reason, int fd, uint64_t peer_owner,
-                     uint32_t peer_host)
+bool job_send(struct conn *c, uint16_t type, ff_agent_refusal_t reason, int fd, uint64_t peer_owner, uint32_t peer_host)
 {
-    ff_job_msg_t m = {.magic = FF_JOB_MAGIC, .version = FF_JOB_VERSION, .type = type, .reason = reason,
-                      .peer_host = peer_host, .peer_owner_id = peer_owner};
+    ff_job_msg_t m = {.magic = FF_JOB_MAGIC,
+                      .version = FF_JOB_VERSION,
+                      .type = type,
+                      .reason = reason,
+                      .peer_host = peer_host,
+                      .peer_owner_id = peer_owner};
     union {
         struct cmsghdr align;
         char buf[CMSG_SPACE(sizeof(int))];
@@ -266,8 +269,8 @@ static bool peer_send(struct conn *c, const ff_peer_msg_t *m, uint8_t *copy)
 static void peer_refuse(struct conn *c, ff_agent_refusal_t reason, const char *detail)
 {
     logf_("job=%s peer=%s src=%016llx dst=%016llx refused incoming channel: %s (%s)", c->job ? c->job->id : "?",
-          c->where, (unsigned long long) c->peer_owner, (unsigned long long) c->owner,
-          ff_agent_refusal_name(reason), detail);
+          c->where, (unsigned long long) c->peer_owner, (unsigned long long) c->owner, ff_agent_refusal_name(reason),
+          detail);
     ff_peer_msg_t m = {.type = FF_PEER_REFUSE, .reason = reason};
     peer_send(c, &m, NULL);
     conn_close(c);
@@ -325,8 +328,13 @@ static void out_event(struct conn *out, uint32_t events)
         }
         const int one = 1;
         setsockopt(out->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-        ff_peer_msg_t hello = {.type = out->is_link ? FF_PEER_LINK : out->is_probe ? FF_PEER_PROBE : FF_PEER_HELLO, .from_host = job->host, .to_host = out->peer_host,
-                               .src_owner = out->owner, .dst_owner = out->peer_owner};
+        ff_peer_msg_t hello = {.type = out->is_link    ? FF_PEER_LINK
+                                       : out->is_probe ? FF_PEER_PROBE
+                                                       : FF_PEER_HELLO,
+                               .from_host = job->host,
+                               .to_host = out->peer_host,
+                               .src_owner = out->owner,
+                               .dst_owner = out->peer_owner};
         snprintf(hello.job, sizeof(hello.job), "%s", job->id);
         if (getrandom(hello.nonce, sizeof(hello.nonce), 0) != (ssize_t) sizeof(hello.nonce)) {
             request_fail(out, FF_AGENT_INTERNAL, "getrandom failed");
@@ -383,9 +391,9 @@ static void out_event(struct conn *out, uint32_t events)
         struct conn *req = out->partner;
         epoll_ctl(g.epfd, EPOLL_CTL_DEL, out->fd, NULL);
         if (req && job_send(req, FF_JOB_REPLY, FF_AGENT_OK, out->fd, out->peer_owner, out->peer_host)) {
-            logf_("job=%s handoff: owner=%016llx -> owner=%016llx host=%u via %s: socket passed to pid %d",
-                  job->id, (unsigned long long) out->owner, (unsigned long long) out->peer_owner, out->peer_host,
-                  out->where, (int) req->pid);
+            logf_("job=%s handoff: owner=%016llx -> owner=%016llx host=%u via %s: socket passed to pid %d", job->id,
+                  (unsigned long long) out->owner, (unsigned long long) out->peer_owner, out->peer_host, out->where,
+                  (int) req->pid);
         } else {
             logf_("job=%s handoff: owner=%016llx -> owner=%016llx: the requester is gone, closing", job->id,
                   (unsigned long long) out->owner, (unsigned long long) out->peer_owner);
@@ -662,8 +670,8 @@ static void job_event(struct conn *c)
         char buf[CMSG_SPACE(sizeof(int))];
     } control;
     struct iovec iov = {.iov_base = &m, .iov_len = sizeof(m)};
-    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf,
-                         .msg_controllen = sizeof(control.buf)};
+    struct msghdr msg = {
+        .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf, .msg_controllen = sizeof(control.buf)};
     const ssize_t n = recvmsg(c->fd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
     if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
         return;
@@ -735,8 +743,8 @@ static void job_event(struct conn *c)
         c->kind = K_RANK;
         c->deadline = 0;
         c->job->ranks++;
-        logf_("job=%s owner=%016llx pid=%d uid=%u registered", c->job->id, (unsigned long long) c->owner,
-              (int) c->pid, (unsigned) c->uid);
+        logf_("job=%s owner=%016llx pid=%d uid=%u registered", c->job->id, (unsigned long long) c->owner, (int) c->pid,
+              (unsigned) c->uid);
         return;
     }
     if (m.type == FF_JOB_CONNECT) {
@@ -874,8 +882,8 @@ static bool parse_endpoint(char *text, struct sockaddr_in *out)
     *colon = 0;
     memset(out, 0, sizeof(*out));
     out->sin_family = AF_INET;
-    const bool ok = inet_pton(AF_INET, text, &out->sin_addr) == 1 && parse_u32(colon + 1, &port) && port > 0 &&
-                    port < 65536;
+    const bool ok =
+        inet_pton(AF_INET, text, &out->sin_addr) == 1 && parse_u32(colon + 1, &port) && port > 0 && port < 65536;
     *colon = ':';
     out->sin_port = htons((uint16_t) port);
     return ok;
@@ -922,7 +930,8 @@ static void ctl_add(struct conn *c, char *args, char *reply, size_t len)
                 struct peer *peer = &job->peers[job->npeers];
                 if (job->npeers >= MAX_PEERS || !at || (*at = 0, !parse_u32(p, &peer->index)) ||
                     !parse_endpoint(at + 1, &peer->addr) || find_peer(job, peer->index)) {
-                    snprintf(reply, len, "error bad-argument peers: each is <index>@<ipv4>:<port>, distinct, at most %d",
+                    snprintf(reply, len,
+                             "error bad-argument peers: each is <index>@<ipv4>:<port>, distinct, at most %d",
                              MAX_PEERS);
                     goto fail;
                 }
@@ -1024,8 +1033,9 @@ static void probe_answer_send(struct conn *ctl)
             reached_len += (size_t) snprintf(reached + reached_len, sizeof(reached) - reached_len, "%s%u",
                                              reached_len ? "," : "", host);
         } else {
-            unreached_len += (size_t) snprintf(unreached + unreached_len, sizeof(unreached) - unreached_len, "%s%u:%s",
-                                               unreached_len ? "," : "", host, ff_agent_refusal_name(a->peers[i].reason));
+            unreached_len +=
+                (size_t) snprintf(unreached + unreached_len, sizeof(unreached) - unreached_len, "%s%u:%s",
+                                  unreached_len ? "," : "", host, ff_agent_refusal_name(a->peers[i].reason));
         }
     }
     char reply[sizeof(reached) + sizeof(unreached) + 32];
@@ -1293,10 +1303,11 @@ static int check_control_dir(const char *path)
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: ffagent --control <root-only dir>/control.sock --listen <underlay ipv4>:<port>\n"
-                    "               [--log <file>] [--pid-file <file>] [--spin-us <us>]\n"
-                    "--spin-us: how long the router polls after traffic before it blocks (default 0, or FFAGENT_SPIN_US)\n"
-                    "The per-host freeflow agent; see docs/agent.md.\n");
+    fprintf(stderr,
+            "usage: ffagent --control <root-only dir>/control.sock --listen <underlay ipv4>:<port>\n"
+            "               [--log <file>] [--pid-file <file>] [--spin-us <us>]\n"
+            "--spin-us: how long the router polls after traffic before it blocks (default 0, or FFAGENT_SPIN_US)\n"
+            "The per-host freeflow agent; see docs/agent.md.\n");
 }
 
 int main(int argc, char **argv)

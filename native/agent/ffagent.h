@@ -13,16 +13,16 @@
 #include <sys/types.h>
 
 /* Bounds: everything the agent holds is limited, so a hostile or broken client cannot exhaust it. */
-#define MAX_JOBS 256
-#define MAX_PEERS 256
-#define MAX_RANKS_PER_JOB 1024
-#define MAX_PENDING_PER_JOB 64
+#define MAX_JOBS               256
+#define MAX_PEERS              256
+#define MAX_RANKS_PER_JOB      1024
+#define MAX_PENDING_PER_JOB    64
 #define MAX_INBOUND_HANDSHAKES 256
-#define MAX_CONTROL_CONNS 32
-#define MAX_CONNS 8192 /* every socket the agent holds, listeners included */
-#define CTL_LINE_MAX 8192
-#define HANDSHAKE_MS 3000 /* connect + authenticate with a peer agent */
-#define FIRST_MESSAGE_MS 5000
+#define MAX_CONTROL_CONNS      32
+#define MAX_CONNS              8192 /* every socket the agent holds, listeners included */
+#define CTL_LINE_MAX           8192
+#define HANDSHAKE_MS           3000 /* connect + authenticate with a peer agent */
+#define FIRST_MESSAGE_MS       5000
 
 enum kind {
     K_SIGNAL,
@@ -30,14 +30,14 @@ enum kind {
     K_CTL,
     K_PEER_LISTEN,
     K_JOB_LISTEN,
-    K_JOB_NEW,  /* accepted on agent.sock, first message not read yet */
-    K_RANK,     /* a registered rank: pushes go here */
-    K_REQUEST,  /* a rank waiting for a channel; partner is its K_OUT */
-    K_OUT,      /* our TCP connection to a peer agent, in handshake */
-    K_IN,       /* a peer agent's TCP connection to us, in handshake */
-    K_ROUTE,    /* a rank's router connection: doorbells; its shared memory is conn->route */
-    K_LINK,     /* an authenticated TCP connection to a peer agent carrying a router link (liveness) */
-    K_UCP,      /* the UCX worker's event descriptor */
+    K_JOB_NEW, /* accepted on agent.sock, first message not read yet */
+    K_RANK,    /* a registered rank: pushes go here */
+    K_REQUEST, /* a rank waiting for a channel; partner is its K_OUT */
+    K_OUT,     /* our TCP connection to a peer agent, in handshake */
+    K_IN,      /* a peer agent's TCP connection to us, in handshake */
+    K_ROUTE,   /* a rank's router connection: doorbells; its shared memory is conn->route */
+    K_LINK,    /* an authenticated TCP connection to a peer agent carrying a router link (liveness) */
+    K_UCP,     /* the UCX worker's event descriptor */
 };
 
 enum { S_CONNECTING, S_WAIT_CHALLENGE, S_WAIT_ACCEPT, S_WAIT_HELLO, S_WAIT_AUTH };
@@ -100,8 +100,8 @@ struct job {
     struct conn *lease; /* control connection whose end removes the job (ffrun's lifetime), or NULL */
     unsigned ranks, pending;
     /* router (ffagent_router.c) */
-    uint64_t token;      /* peers put it in every active message to us; random, told only over links */
-    struct link *links;  /* one per entry of peers[], made at the first route of the job */
+    uint64_t token;     /* peers put it in every active message to us; random, told only over links */
+    struct link *links; /* one per entry of peers[], made at the first route of the job */
     struct route *routes;
 };
 
@@ -120,14 +120,14 @@ struct agent_state {
 };
 extern struct agent_state g;
 
-
 void logf_(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 uint64_t now_ms(void);
 struct conn *conn_add(enum kind kind, int fd, uint32_t events);
 void conn_events(struct conn *c, uint32_t events);
 void conn_close(struct conn *c);
 const struct peer *find_peer(const struct job *job, uint32_t index);
-bool job_send(struct conn *c, uint16_t type, ff_agent_refusal_t reason, int fd, uint64_t peer_owner, uint32_t peer_host);
+bool job_send(struct conn *c, uint16_t type, ff_agent_refusal_t reason, int fd, uint64_t peer_owner,
+              uint32_t peer_host);
 void job_refuse(struct conn *c, ff_agent_refusal_t reason, const char *detail);
 void addr_format(const struct sockaddr_in *a, char *buf, size_t len);
 /* Starts an authenticated connection to a peer agent (K_OUT); with `link` set it is a router link. */
@@ -142,9 +142,9 @@ void router_job_removed(struct job *job);
 void router_route_open(struct conn *c, int memfd);
 void router_route_event(struct conn *c);
 void router_route_closed(struct conn *c);
-void router_link_accepted(struct conn *c);   /* a link's handshake ended with ACCEPT: exchange addresses */
-void router_link_event(struct conn *c);      /* K_LINK readable */
-void router_link_closed(struct conn *c);     /* a link's connection closed (or its handshake failed) */
+void router_link_accepted(struct conn *c); /* a link's handshake ended with ACCEPT: exchange addresses */
+void router_link_event(struct conn *c);    /* K_LINK readable */
+void router_link_closed(struct conn *c);   /* a link's connection closed (or its handshake failed) */
 /* One pass of forwarding; true if anything moved. */
 bool router_poll(void);
 /* Before blocking: true if the agent may block now (the UCX worker is armed, every ring empty and

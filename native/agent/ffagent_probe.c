@@ -245,8 +245,8 @@ static int echo_call(int fd, uint64_t seed, uint64_t total)
 
 /* ---- benchmark: 8 B ping-pong (spin-then-block receive), then 4 MiB messages streamed. */
 #define PP_ITERS 5000
-#define PP_WARM 500
-#define BW_MSG (4u << 20)
+#define PP_WARM  500
+#define BW_MSG   (4u << 20)
 #define BW_COUNT 16
 
 static double setup_us = -1; /* bench-call: how long the channel took to set up */
@@ -580,8 +580,8 @@ int main(int argc, char **argv)
         const double t0 = now_s();
         const int fd = connect_peer(conn, parse_u64(argv[5]), (uint32_t) parse_u64(argv[6]), !strcmp(cmd, "call"));
         setup_us = (now_s() - t0) * 1e6;
-        const int rc = !strcmp(cmd, "call") ? echo_call(fd, owner, argc > 7 ? parse_u64(argv[7]) : (1u << 20))
-                                            : bench(fd, true);
+        const int rc =
+            !strcmp(cmd, "call") ? echo_call(fd, owner, argc > 7 ? parse_u64(argv[7]) : (1u << 20)) : bench(fd, true);
         ff_agent_close(conn);
         return rc;
     }
@@ -627,8 +627,8 @@ int main(int argc, char **argv)
         ff_agent_conn_t *conn = do_register(argv[2], argv[3], owner);
         ff_route_t *route = open_route(conn);
         ff_route_set_yield(route, argc > 9 ? (unsigned) atoi(argv[9]) : 0u);
-        const int rc = route_ping(route, parse_u64(argv[5]), (uint32_t) parse_u64(argv[6]), atol(argv[7]),
-                                  atoi(argv[8]) == 1);
+        const int rc =
+            route_ping(route, parse_u64(argv[5]), (uint32_t) parse_u64(argv[6]), atol(argv[7]), atoi(argv[8]) == 1);
         ff_route_close(route);
         ff_agent_close(conn);
         return rc;

@@ -39,11 +39,11 @@
 #include <net/if.h>
 #include <ucp/api/ucp.h>
 
-#define AM_ID 7
-#define MAX_INFLIGHT 64       /* sends in flight per route: enough to keep a link busy, bounded */
-#define MAX_ROUTES 4096       /* all jobs together */
-#define LINK_RETRY_MS 200
-#define LINK_ATTEMPTS 25      /* 5 s: the peer agent may get the job a little after us */
+#define AM_ID           7
+#define MAX_INFLIGHT    64   /* sends in flight per route: enough to keep a link busy, bounded */
+#define MAX_ROUTES      4096 /* all jobs together */
+#define LINK_RETRY_MS   200
+#define LINK_ATTEMPTS   25    /* 5 s: the peer agent may get the job a little after us */
 #define EAGER_ALIGN_MIN 1024u /* payloads from this size start on a cache line in the ring */
 /* Eager data held for one rank whose down ring is full. ob1's flow control keeps a working rank far
  * below this; a rank that stops taking its messages while peers keep sending loses its route instead of
@@ -91,10 +91,10 @@ struct delivery {
     uint64_t src_owner;
     uint32_t len;
     uint8_t tag;
-    bool rndv;      /* desc is a rendezvous descriptor: ucp_am_recv_data_nbx fetches the data */
-    void *desc;     /* UCX-held data (persistent eager or rendezvous), released or received later */
-    uint8_t *copy;  /* our copy when UCX could not keep the data */
-    uint8_t *slot;  /* rendezvous in progress: the reserved record */
+    bool rndv;     /* desc is a rendezvous descriptor: ucp_am_recv_data_nbx fetches the data */
+    void *desc;    /* UCX-held data (persistent eager or rendezvous), released or received later */
+    uint8_t *copy; /* our copy when UCX could not keep the data */
+    uint8_t *slot; /* rendezvous in progress: the reserved record */
 };
 
 struct route {
@@ -104,15 +104,15 @@ struct route {
     uint64_t owner;
     pid_t pid;
     ff_route_shm_t *shm;
-    ff_ring_rx_t up;            /* its tail is up_private: the shared tail moves only when sends completed */
+    ff_ring_rx_t up; /* its tail is up_private: the shared tail moves only when sends completed */
     uint64_t up_private;
     ff_ring_tx_t down;
     struct inflight fl[MAX_INFLIGHT];
     unsigned fl_head, fl_count;
     struct delivery *backlog, *backlog_tail;
-    unsigned receiving; /* rendezvous receives writing into the down ring */
+    unsigned receiving;     /* rendezvous receives writing into the down ring */
     uint64_t backlog_bytes; /* eager bytes held in `backlog` */
-    bool wants_room; /* our copy of shm->agent_wants_room: the shared word is the rank's to overwrite */
+    bool wants_room;        /* our copy of shm->agent_wants_room: the shared word is the rank's to overwrite */
     bool waiting_link;
     bool closing;
     uint64_t msgs_up, bytes_up, msgs_down, bytes_down;
@@ -183,7 +183,8 @@ static bool underlay_devices(char *out, size_t size)
     bool found = false;
     for (const struct ifaddrs *ifa = list; ifa != NULL && !found; ifa = ifa->ifa_next) {
         if (ifa->ifa_addr != NULL && ifa->ifa_addr->sa_family == AF_INET &&
-            ((const struct sockaddr_in *) (const void *) ifa->ifa_addr)->sin_addr.s_addr == g.listen_addr.sin_addr.s_addr &&
+            ((const struct sockaddr_in *) (const void *) ifa->ifa_addr)->sin_addr.s_addr ==
+                g.listen_addr.sin_addr.s_addr &&
             strlen(ifa->ifa_name) < size) {
             snprintf(out, size, "%s", ifa->ifa_name);
             found = true;
@@ -427,10 +428,14 @@ void router_route_open(struct conn *c, int memfd)
     r->owner = c->owner;
     r->pid = c->pid;
     r->shm = shm;
-    r->up = (ff_ring_rx_t){.data = base + FF_ROUTE_UP_OFFSET, .tail = (_Atomic uint64_t *) &r->up_private,
-                           .size = FF_ROUTE_RING_SIZE, .max_payload = FF_ROUTE_MAX_PAYLOAD};
-    r->down = (ff_ring_tx_t){.data = base + FF_ROUTE_DOWN_OFFSET, .tail = &shm->down_tail,
-                             .size = FF_ROUTE_RING_SIZE, .max_payload = FF_ROUTE_MAX_PAYLOAD};
+    r->up = (ff_ring_rx_t){.data = base + FF_ROUTE_UP_OFFSET,
+                           .tail = (_Atomic uint64_t *) &r->up_private,
+                           .size = FF_ROUTE_RING_SIZE,
+                           .max_payload = FF_ROUTE_MAX_PAYLOAD};
+    r->down = (ff_ring_tx_t){.data = base + FF_ROUTE_DOWN_OFFSET,
+                             .tail = &shm->down_tail,
+                             .size = FF_ROUTE_RING_SIZE,
+                             .max_payload = FF_ROUTE_MAX_PAYLOAD};
     if (!job_send(c, FF_JOB_REPLY, FF_AGENT_OK, -1, 0, 0)) {
         munmap(map, FF_ROUTE_BYTES);
         free(r);
@@ -487,10 +492,9 @@ void router_route_closed(struct conn *c)
                 break;
             }
         }
-        logf_("job=%s owner=%016llx: router carried %llu messages (%llu bytes) out, %llu (%llu bytes) in",
-              r->job->id, (unsigned long long) r->owner, (unsigned long long) r->msgs_up,
-              (unsigned long long) r->bytes_up, (unsigned long long) r->msgs_down,
-              (unsigned long long) r->bytes_down);
+        logf_("job=%s owner=%016llx: router carried %llu messages (%llu bytes) out, %llu (%llu bytes) in", r->job->id,
+              (unsigned long long) r->owner, (unsigned long long) r->msgs_up, (unsigned long long) r->bytes_up,
+              (unsigned long long) r->msgs_down, (unsigned long long) r->bytes_down);
     }
     r->job = NULL;
     while (r->backlog) {
@@ -611,7 +615,8 @@ static void link_start(struct link *l)
     l->retry_at = 0;
     struct conn *c = p ? peer_connect(job, p, true, err, sizeof(err)) : NULL;
     if (!c) {
-        logf_("job=%s router link to host %u (%s): connect failed: %s", job->id, l->host, l->where, p ? err : "no peer");
+        logf_("job=%s router link to host %u (%s): connect failed: %s", job->id, l->host, l->where,
+              p ? err : "no peer");
         l->state = L_NONE;
         l->retry_at = now_ms() + LINK_RETRY_MS;
         return;
@@ -701,15 +706,13 @@ void router_link_event(struct conn *c)
         return;
     }
     if (n <= 0) {
-        logf_("job=%s router link to host %u (%s): closed during the address exchange", l->job->id, l->host,
-              c->where);
+        logf_("job=%s router link to host %u (%s): closed during the address exchange", l->job->id, l->host, c->where);
         conn_close(c);
         return;
     }
     l->blob_len += (size_t) n;
-    if (l->blob_len == FF_LINK_BLOB_HEADER &&
-        (ff_get32(l->blob) != FF_LINK_BLOB_MAGIC || ff_get32(l->blob + 4) == 0 ||
-         ff_get32(l->blob + 4) > FF_LINK_ADDRESS_MAX)) {
+    if (l->blob_len == FF_LINK_BLOB_HEADER && (ff_get32(l->blob) != FF_LINK_BLOB_MAGIC || ff_get32(l->blob + 4) == 0 ||
+                                               ff_get32(l->blob + 4) > FF_LINK_ADDRESS_MAX)) {
         logf_("job=%s router link to host %u (%s): malformed address message", l->job->id, l->host, c->where);
         conn_close(c);
         return;
@@ -843,8 +846,8 @@ static bool route_pump(struct route *r)
         }
         struct inflight *f = &r->fl[(r->fl_head + r->fl_count) % MAX_INFLIGHT];
         f->route = r;
-        f->hdr = (struct am_hdr){.token = l->remote_token, .src_owner = r->owner, .dst_owner = uh.dst_owner,
-                                 .tag = rec.tag};
+        f->hdr =
+            (struct am_hdr){.token = l->remote_token, .src_owner = r->owner, .dst_owner = uh.dst_owner, .tag = rec.tag};
         f->done = false;
         const uint32_t len = rec.len - (uint32_t) sizeof(uh);
         ff_ring_consume(&r->up); /* our private position only: the shared tail waits for completion */
@@ -896,8 +899,8 @@ static void recv_done(void *request, ucs_status_t status, size_t length, void *u
 static bool deliver(struct route *r, struct delivery *d, const void *data)
 {
     const uint32_t total = (uint32_t) sizeof(ff_route_down_hdr_t) + d->len;
-    uint8_t *slot = ff_ring_reserve_placed(&r->down, total, d->len >= EAGER_ALIGN_MIN,
-                                           (uint32_t) sizeof(ff_route_down_hdr_t));
+    uint8_t *slot =
+        ff_ring_reserve_placed(&r->down, total, d->len >= EAGER_ALIGN_MIN, (uint32_t) sizeof(ff_route_down_hdr_t));
     if (!slot) {
         if (r->down.broken) {
             route_fail(r, "its down ring's consumer position is impossible (overwritten)");
@@ -1019,8 +1022,12 @@ static ucs_status_t am_recv(void *arg, const void *header, size_t header_length,
         return UCS_OK; /* rendezvous: UCX tells the sender it was not taken */
     }
     R.last_movement_ns = 0; /* see router_poll: something arrived */
-    struct delivery d = {.route = r, .src_owner = h.src_owner, .len = (uint32_t) length, .tag = (uint8_t) h.tag,
-                         .rndv = rndv, .desc = rndv ? data : NULL};
+    struct delivery d = {.route = r,
+                         .src_owner = h.src_owner,
+                         .len = (uint32_t) length,
+                         .tag = (uint8_t) h.tag,
+                         .rndv = rndv,
+                         .desc = rndv ? data : NULL};
     if (!r->backlog && deliver(r, &d, rndv ? NULL : data)) {
         return rndv ? UCS_INPROGRESS : UCS_OK;
     }

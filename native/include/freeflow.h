@@ -38,23 +38,23 @@ extern "C" {
 
 typedef enum ff_status {
     FF_OK = 0,
-    FF_ERR_INVALID_ARGUMENT,  /* a parameter is out of range or NULL */
-    FF_ERR_NO_MEMORY,         /* malloc failed */
-    FF_ERR_SYSTEM,            /* a system call failed; errno tells which */
-    FF_ERR_NOT_FOUND,         /* the file does not exist */
-    FF_ERR_TRUNCATED,         /* a segment file is shorter than its header requires */
-    FF_ERR_BAD_MAGIC,         /* the file is not a freeflow segment */
-    FF_ERR_VERSION_MISMATCH,  /* the segment was made by another layout version of freeflow */
-    FF_ERR_FOREIGN_JOB,       /* the segment belongs to another job (other job key) */
-    FF_ERR_OWNER_MISMATCH,    /* the segment or ring belongs to another process than expected */
-    FF_ERR_HOST_MISMATCH,     /* the segment was made on another host (other host identity) */
-    FF_ERR_NOT_READY,         /* the owner has not finished initialising the segment */
-    FF_ERR_FULL,              /* no free ring or inbound slot left in a segment */
-    FF_ERR_PARSE,             /* a path table is malformed */
+    FF_ERR_INVALID_ARGUMENT,    /* a parameter is out of range or NULL */
+    FF_ERR_NO_MEMORY,           /* malloc failed */
+    FF_ERR_SYSTEM,              /* a system call failed; errno tells which */
+    FF_ERR_NOT_FOUND,           /* the file does not exist */
+    FF_ERR_TRUNCATED,           /* a segment file is shorter than its header requires */
+    FF_ERR_BAD_MAGIC,           /* the file is not a freeflow segment */
+    FF_ERR_VERSION_MISMATCH,    /* the segment was made by another layout version of freeflow */
+    FF_ERR_FOREIGN_JOB,         /* the segment belongs to another job (other job key) */
+    FF_ERR_OWNER_MISMATCH,      /* the segment or ring belongs to another process than expected */
+    FF_ERR_HOST_MISMATCH,       /* the segment was made on another host (other host identity) */
+    FF_ERR_NOT_READY,           /* the owner has not finished initialising the segment */
+    FF_ERR_FULL,                /* no free ring or inbound slot left in a segment */
+    FF_ERR_PARSE,               /* a path table is malformed */
     FF_ERR_UNSUPPORTED_VERSION, /* a path table has a format version this reader does not know */
-    FF_ERR_UNTRUSTED,         /* a file or directory is a symlink, a fifo, another user's, or open to others */
-    FF_ERR_CORRUPT,           /* shared memory holds a value no freeflow process writes (tampering or a bug) */
-    FF_ERR_VERDICT_CONFLICT,  /* the peer decided shared memory for the pair, but we cannot attach its segment */
+    FF_ERR_UNTRUSTED,           /* a file or directory is a symlink, a fifo, another user's, or open to others */
+    FF_ERR_CORRUPT,             /* shared memory holds a value no freeflow process writes (tampering or a bug) */
+    FF_ERR_VERDICT_CONFLICT,    /* the peer decided shared memory for the pair, but we cannot attach its segment */
     FF_STATUS_COUNT
 } ff_status_t;
 
@@ -172,14 +172,14 @@ FF_API const char *ff_path_kind_name(ff_path_kind_t kind);
 typedef struct ff_segment ff_segment_t;
 
 typedef struct ff_segment_config {
-    const char *dir;          /* the shared directory (e.g. /run/freeflow, /dev/shm) */
+    const char *dir; /* the shared directory (e.g. /run/freeflow, /dev/shm) */
     ff_job_key_t key;
-    uint64_t owner_id;        /* unique within the job (e.g. launcher job id << 32 | rank) */
+    uint64_t owner_id; /* unique within the job (e.g. launcher job id << 32 | rank) */
     ff_host_id_t host;
-    uint32_t ring_size;       /* data bytes per ring: a power of two, 4 KiB .. 1 GiB */
-    uint32_t max_rings;       /* rings peers may claim in this segment: the most local peers that send to it */
-    uint32_t expected_peers;  /* unlink the file once this many peers attached; 0: only at close */
-    int dir_fd;               /* `dir` opened by ff_dir_open (the segment keeps a duplicate); 0: open `dir` */
+    uint32_t ring_size;      /* data bytes per ring: a power of two, 4 KiB .. 1 GiB */
+    uint32_t max_rings;      /* rings peers may claim in this segment: the most local peers that send to it */
+    uint32_t expected_peers; /* unlink the file once this many peers attached; 0: only at close */
+    int dir_fd;              /* `dir` opened by ff_dir_open (the segment keeps a duplicate); 0: open `dir` */
 } ff_segment_config_t;
 
 /* Creates the owner's segment file (sparse: memory is used only by rings actually written), replacing
@@ -193,8 +193,8 @@ FF_API ff_status_t ff_segment_attach(const char *dir, const ff_job_key_t *key, u
 /* The same in a directory opened by ff_dir_open. The file is opened with O_NOFOLLOW|O_NONBLOCK (a fifo
  * never blocks) and must be a regular file owned by this user with no access for group or others
  * (FF_ERR_UNTRUSTED). Every layout value is copied at attach and never read from shared memory again. */
-FF_API ff_status_t ff_segment_attach_at(int dirfd, const ff_job_key_t *key, uint64_t owner_id,
-                                        const ff_host_id_t *host, ff_segment_t **out);
+FF_API ff_status_t ff_segment_attach_at(int dirfd, const ff_job_key_t *key, uint64_t owner_id, const ff_host_id_t *host,
+                                        ff_segment_t **out);
 
 /* Owner side: would a peer attaching now succeed? The name still leads to our file (not a symlink, not
  * replaced, not truncated, owner and mode intact) and the header still matches our private copy. */
@@ -229,9 +229,9 @@ FF_API size_t ff_segment_bytes_for(uint32_t ring_size, uint32_t rings);
  * (atomic, and EEXIST when the other side was first); the other side adopts what it finds. Nobody waits.
  */
 typedef struct ff_pair_decision {
-    bool shm;                 /* both directions through shared memory */
-    bool published;           /* we wrote the verdict (unlink it at close if still there) */
-    char reason[48];          /* when !shm: the docs/btl-report.md reason, e.g. "segment-bad-magic" */
+    bool shm;        /* both directions through shared memory */
+    bool published;  /* we wrote the verdict (unlink it at close if still there) */
+    char reason[48]; /* when !shm: the docs/btl-report.md reason, e.g. "segment-bad-magic" */
 } ff_pair_decision_t;
 
 /* Decides the pair (own, peer_id). `peer` receives the attached peer segment when the verdict is shm.
@@ -252,8 +252,8 @@ FF_API void ff_status_reason(ff_status_t status, const char *prefix, char *buf, 
 /* tuning.c). Sizes that suit one CPU's caches starve another's, so they are derived, not fixed.      */
 
 typedef struct ff_cpu_info {
-    char vendor[16];          /* cpuid vendor string, e.g. "AuthenticAMD" */
-    char model[64];           /* brand string, e.g. "AMD EPYC" (what lscpu shows) */
+    char vendor[16]; /* cpuid vendor string, e.g. "AuthenticAMD" */
+    char model[64];  /* brand string, e.g. "AMD EPYC" (what lscpu shows) */
     uint32_t family, model_number, stepping;
     uint32_t line_bytes;      /* cache line (64 when unknown) */
     uint32_t l1d_bytes;       /* per core; 0 when unknown */
@@ -272,13 +272,13 @@ FF_API void ff_cpu_info_read(ff_cpu_info_t *cpu);
 FF_API int ff_cpu_flags_string(const ff_cpu_info_t *cpu, char *buf, size_t len);
 
 typedef enum ff_copy_kind {
-    FF_COPY_AUTO = 0,  /* choose from the CPU (ff_shm_tuning_choose) */
-    FF_COPY_LIBC,      /* glibc memcpy */
-    FF_COPY_BLOCKS,    /* fixed 256-byte blocks of plain vector moves (no rep movsb) */
-    FF_COPY_MOVSB,     /* rep movsb (fast with ERMS/FSRM) */
-    FF_COPY_AVX2,      /* 32-byte vector loop */
-    FF_COPY_AVX512,    /* 64-byte vector loop */
-    FF_COPY_NT,        /* 32-byte non-temporal stores: for destinations nobody reads soon */
+    FF_COPY_AUTO = 0, /* choose from the CPU (ff_shm_tuning_choose) */
+    FF_COPY_LIBC,     /* glibc memcpy */
+    FF_COPY_BLOCKS,   /* fixed 256-byte blocks of plain vector moves (no rep movsb) */
+    FF_COPY_MOVSB,    /* rep movsb (fast with ERMS/FSRM) */
+    FF_COPY_AVX2,     /* 32-byte vector loop */
+    FF_COPY_AVX512,   /* 64-byte vector loop */
+    FF_COPY_NT,       /* 32-byte non-temporal stores: for destinations nobody reads soon */
     FF_COPY_KIND_COUNT
 } ff_copy_kind_t;
 
@@ -296,15 +296,15 @@ FF_API ff_status_t ff_copy_use(ff_copy_kind_t kind, const ff_cpu_info_t *cpu);
 /* What the shared-memory path uses on this machine. Each field can be given by the caller (non-zero,
  * FF_COPY_AUTO for copy) and is then kept if valid; zero fields are chosen from the CPU. */
 typedef struct ff_shm_tuning {
-    uint32_t fragment_size;   /* bytes of one pipelined fragment of a large message */
-    uint32_t ring_size;       /* data bytes of one ring (a power of two) */
-    ff_copy_kind_t copy;      /* the bulk copy into the ring */
-    const char *why;          /* one line: the rule that chose them */
+    uint32_t fragment_size; /* bytes of one pipelined fragment of a large message */
+    uint32_t ring_size;     /* data bytes of one ring (a power of two) */
+    ff_copy_kind_t copy;    /* the bulk copy into the ring */
+    const char *why;        /* one line: the rule that chose them */
 } ff_shm_tuning_t;
 
 #define FF_RING_SIZE_MIN (64u * 1024u)
 #define FF_RING_SIZE_MAX (1u << 30)
-#define FF_FRAGMENT_MIN (4u * 1024u)
+#define FF_FRAGMENT_MIN  (4u * 1024u)
 
 /* Fills the zero / AUTO fields of `tuning` from `cpu`, then checks all of them: ring_size a power of two
  * in [FF_RING_SIZE_MIN, FF_RING_SIZE_MAX], fragment_size in [FF_FRAGMENT_MIN, ring_size / 4], copy
@@ -330,32 +330,32 @@ FF_API void ff_copy(void *restrict dst, const void *restrict src, size_t len);
  * The producer keeps the header after its newest record zero, so a consumer never mistakes stale bytes
  * of an earlier lap for a record. */
 #define FF_RING_HEADER_SIZE 8u
-#define FF_RING_ALIGN 8u
-#define FF_RECORD_DATA 1u
-#define FF_RECORD_SKIP 2u /* padding left by a record committed shorter than reserved, or cancelled */
-#define FF_RECORD_WRAP 3u /* the rest of the ring is unused; continue at offset 0 */
+#define FF_RING_ALIGN       8u
+#define FF_RECORD_DATA      1u
+#define FF_RECORD_SKIP      2u /* padding left by a record committed shorter than reserved, or cancelled */
+#define FF_RECORD_WRAP      3u /* the rest of the ring is unused; continue at offset 0 */
 
 typedef struct ff_ring_tx {
-    uint8_t *data;                /* ring data in the consumer's segment, mapped by the producer */
-    _Atomic uint64_t *tail;       /* consumer's position (bytes consumed), written by the consumer */
-    uint64_t head;                /* bytes reserved so far */
-    uint64_t tail_seen;           /* last value read from *tail */
-    uint32_t size;                /* power of two */
-    uint32_t max_payload;         /* largest payload one record may carry */
-    bool broken;                  /* the consumer's tail word is impossible: someone overwrote it */
+    uint8_t *data;          /* ring data in the consumer's segment, mapped by the producer */
+    _Atomic uint64_t *tail; /* consumer's position (bytes consumed), written by the consumer */
+    uint64_t head;          /* bytes reserved so far */
+    uint64_t tail_seen;     /* last value read from *tail */
+    uint32_t size;          /* power of two */
+    uint32_t max_payload;   /* largest payload one record may carry */
+    bool broken;            /* the consumer's tail word is impossible: someone overwrote it */
 } ff_ring_tx_t;
 
 /* Everything the consumer steers addresses and lengths by is private (set at open from the segment's
  * private copies); only record header words are read from shared memory, and each is bounds-checked. */
 typedef struct ff_ring_rx {
-    uint8_t *data;                /* ring data in the consumer's own segment */
+    uint8_t *data; /* ring data in the consumer's own segment */
     _Atomic uint64_t *tail;
-    uint64_t pos;                 /* bytes consumed, including skipped padding */
+    uint64_t pos; /* bytes consumed, including skipped padding */
     uint32_t size;
-    uint32_t current_stride;      /* stride of the record returned by the last ff_ring_peek */
-    uint32_t max_payload;         /* largest payload a producer may put in one record (size / 4) */
-    bool broken;                  /* a record header was impossible: the producer's data cannot be trusted */
-    uint64_t bad_word;            /* the header word that broke the ring, and where (for the error message) */
+    uint32_t current_stride; /* stride of the record returned by the last ff_ring_peek */
+    uint32_t max_payload;    /* largest payload a producer may put in one record (size / 4) */
+    bool broken;             /* a record header was impossible: the producer's data cannot be trusted */
+    uint64_t bad_word;       /* the header word that broke the ring, and where (for the error message) */
     uint64_t bad_offset;
 } ff_ring_rx_t;
 
@@ -378,8 +378,7 @@ FF_API bool ff_segment_next_ring(ff_segment_t *own, uint32_t *cursor, uint64_t *
 FF_API const _Atomic uint32_t *ff_segment_claim_counter(const ff_segment_t *own);
 
 /* Refuses (FF_ERR_OWNER_MISMATCH) a ring claimed by another producer. */
-FF_API ff_status_t ff_ring_tx_open(ff_ring_tx_t *tx, ff_segment_t *consumer, uint32_t ring_index,
-                                   uint64_t producer_id);
+FF_API ff_status_t ff_ring_tx_open(ff_ring_tx_t *tx, ff_segment_t *consumer, uint32_t ring_index, uint64_t producer_id);
 FF_API ff_status_t ff_ring_rx_open(ff_ring_rx_t *rx, ff_segment_t *own, uint32_t ring_index);
 
 static inline uint32_t ff_ring_stride(uint32_t len)
@@ -554,7 +553,8 @@ static inline bool ff_ring_peek(ff_ring_rx_t *rx, ff_ring_record_t *record)
             }
             return false;
         }
-        if (type == FF_RECORD_SKIP && len <= rx->size && offset + ff_ring_stride(len) + FF_RING_HEADER_SIZE <= rx->size) {
+        if (type == FF_RECORD_SKIP && len <= rx->size &&
+            offset + ff_ring_stride(len) + FF_RING_HEADER_SIZE <= rx->size) {
             /* skip records fill gaps inside one lap */
         } else if (type == FF_RECORD_WRAP && (uint64_t) len + FF_RING_HEADER_SIZE == rx->size - offset) {
             /* exactly to the ring's end: the next header is at offset 0 */
@@ -597,23 +597,23 @@ static inline void ff_ring_consume(ff_ring_rx_t *rx)
 #define FF_POLL_COLD UINT32_MAX
 
 typedef struct ff_poll_schedule {
-    uint32_t *hot;           /* ring indices polled every pass, densely packed in [0, hot_count) */
-    uint32_t *hot_slot;      /* per ring: its index in hot[], or FF_POLL_COLD */
-    uint32_t *quiet;         /* per ring: empty polls in a row while hot */
-    uint32_t capacity;       /* most rings */
-    uint32_t rings;          /* rings added so far: indices 0 .. rings-1 */
+    uint32_t *hot;      /* ring indices polled every pass, densely packed in [0, hot_count) */
+    uint32_t *hot_slot; /* per ring: its index in hot[], or FF_POLL_COLD */
+    uint32_t *quiet;    /* per ring: empty polls in a row while hot */
+    uint32_t capacity;  /* most rings */
+    uint32_t rings;     /* rings added so far: indices 0 .. rings-1 */
     uint32_t hot_count;
-    uint32_t cold_cursor;    /* next ring index the round-robin of cold rings looks at */
-    uint32_t cold_per_pass;  /* >= 1 */
-    uint32_t demote_after;   /* empty polls before a hot ring turns cold; 0: never (poll every ring every pass) */
+    uint32_t cold_cursor;   /* next ring index the round-robin of cold rings looks at */
+    uint32_t cold_per_pass; /* >= 1 */
+    uint32_t demote_after;  /* empty polls before a hot ring turns cold; 0: never (poll every ring every pass) */
 } ff_poll_schedule_t;
 
 /* One pass over the schedule: begin, then next/report until next returns false. */
 typedef struct ff_poll_pass {
-    uint32_t next_hot;       /* index into hot[] */
-    uint32_t cold_left;      /* cold rings still to poll this pass */
-    uint32_t sweep_left;     /* ring indices the round-robin may still look at this pass */
-    uint32_t ring;           /* the ring returned by the last next */
+    uint32_t next_hot;   /* index into hot[] */
+    uint32_t cold_left;  /* cold rings still to poll this pass */
+    uint32_t sweep_left; /* ring indices the round-robin may still look at this pass */
+    uint32_t ring;       /* the ring returned by the last next */
     bool ring_was_cold;
 } ff_poll_pass_t;
 
@@ -716,8 +716,7 @@ FF_API void ff_hmac_sha256_init(ff_hmac_sha256_t *ctx, const void *key, size_t k
 FF_API void ff_hmac_sha256_update(ff_hmac_sha256_t *ctx, const void *data, size_t len);
 /* Writes the MAC and wipes the context (it held key material). */
 FF_API void ff_hmac_sha256_final(ff_hmac_sha256_t *ctx, uint8_t mac[FF_SHA256_SIZE]);
-FF_API void ff_hmac_sha256(const void *key, size_t key_len, const void *data, size_t len,
-                           uint8_t mac[FF_SHA256_SIZE]);
+FF_API void ff_hmac_sha256(const void *key, size_t key_len, const void *data, size_t len, uint8_t mac[FF_SHA256_SIZE]);
 /* Compares in time that depends only on `len`, never on where the first difference is. */
 FF_API bool ff_ct_equal(const void *a, const void *b, size_t len);
 
@@ -744,15 +743,15 @@ typedef struct ff_host_caps {
 } ff_host_caps_t;
 
 typedef enum ff_plane_reason {
-    FF_PLANE_REASON_USER_TCP = 0,          /* the user chose tcp */
-    FF_PLANE_REASON_AGENT_UNREACHABLE,     /* auto: an agent is missing, so only the overlay is left */
-    FF_PLANE_REASON_BOTH_RDMA,             /* auto: both hosts have an active RDMA port: router */
-    FF_PLANE_REASON_NO_COMMON_RDMA,        /* auto: not both have RDMA: handoff (the default) */
-    FF_PLANE_REASON_USER_HANDOFF,          /* the user chose handoff and both agents are there */
-    FF_PLANE_REASON_USER_ROUTER,           /* the user chose router and both agents are there */
-    FF_PLANE_REASON_CHOICE_NEEDS_AGENT,    /* the user chose handoff or router but an agent is missing: tcp */
-    FF_PLANE_REASON_INVALID_CHOICE,        /* the choice is out of range: tcp, the path that always exists */
-    FF_PLANE_REASON_AGENTS_CANNOT_REACH,   /* both agents serve the job but their handshake failed: tcp */
+    FF_PLANE_REASON_USER_TCP = 0,        /* the user chose tcp */
+    FF_PLANE_REASON_AGENT_UNREACHABLE,   /* auto: an agent is missing, so only the overlay is left */
+    FF_PLANE_REASON_BOTH_RDMA,           /* auto: both hosts have an active RDMA port: router */
+    FF_PLANE_REASON_NO_COMMON_RDMA,      /* auto: not both have RDMA: handoff (the default) */
+    FF_PLANE_REASON_USER_HANDOFF,        /* the user chose handoff and both agents are there */
+    FF_PLANE_REASON_USER_ROUTER,         /* the user chose router and both agents are there */
+    FF_PLANE_REASON_CHOICE_NEEDS_AGENT,  /* the user chose handoff or router but an agent is missing: tcp */
+    FF_PLANE_REASON_INVALID_CHOICE,      /* the choice is out of range: tcp, the path that always exists */
+    FF_PLANE_REASON_AGENTS_CANNOT_REACH, /* both agents serve the job but their handshake failed: tcp */
     FF_PLANE_REASON_COUNT
 } ff_plane_reason_t;
 
@@ -903,12 +902,12 @@ FF_API void ff_route_close(ff_route_t *route);
  * the other), so both decide the same route: the tests check that symmetry.
  */
 typedef enum ff_pair_route {
-    FF_PAIR_ROUTE_SHM = 0,   /* the shared-memory module carries the pair */
-    FF_PAIR_ROUTE_HANDOFF,   /* the handoff module (path `h`) carries it */
-    FF_PAIR_ROUTE_ROUTER,    /* the router module (path `r`) carries it */
-    FF_PAIR_ROUTE_NEXT_BTL,  /* freeflow declines: the next BTL (tcp over the overlay) carries it */
-    FF_PAIR_ROUTE_PROVE,     /* all checks passed: run the co-location proof, then decide again */
-    FF_PAIR_ROUTE_FATAL,     /* the peer chose shm but its segment no longer attaches: the job cannot go on */
+    FF_PAIR_ROUTE_SHM = 0,  /* the shared-memory module carries the pair */
+    FF_PAIR_ROUTE_HANDOFF,  /* the handoff module (path `h`) carries it */
+    FF_PAIR_ROUTE_ROUTER,   /* the router module (path `r`) carries it */
+    FF_PAIR_ROUTE_NEXT_BTL, /* freeflow declines: the next BTL (tcp over the overlay) carries it */
+    FF_PAIR_ROUTE_PROVE,    /* all checks passed: run the co-location proof, then decide again */
+    FF_PAIR_ROUTE_FATAL,    /* the peer chose shm but its segment no longer attaches: the job cannot go on */
     FF_PAIR_ROUTE_COUNT
 } ff_pair_route_t;
 
@@ -932,29 +931,29 @@ typedef enum ff_pair_reason {
 } ff_pair_reason_t;
 
 typedef struct ff_pair_inputs {
-    bool modex_present;         /* the peer published a freeflow modex */
-    bool modex_layout_ok;       /* its size, layout version and owner id are the expected ones */
-    bool key_equal;             /* its job key is ours */
-    bool table_covers_me;       /* a path table applies to this rank (it is in the table's job) */
-    bool table_covers_peer;     /* ... and to the peer */
-    bool peer_in_my_mpi_job;    /* the peer is of this rank's MPI job (not a spawned one) */
+    bool modex_present;            /* the peer published a freeflow modex */
+    bool modex_layout_ok;          /* its size, layout version and owner id are the expected ones */
+    bool key_equal;                /* its job key is ours */
+    bool table_covers_me;          /* a path table applies to this rank (it is in the table's job) */
+    bool table_covers_peer;        /* ... and to the peer */
+    bool peer_in_my_mpi_job;       /* the peer is of this rank's MPI job (not a spawned one) */
     ff_path_kind_t path_to_peer;   /* the table's path from us to the peer (when it covers both) */
     ff_path_kind_t path_from_peer; /* ... and back */
-    bool host_equal;            /* the peer's host identity equals ours */
-    bool my_agent_registered;   /* this rank registered with its host's ffagent */
-    bool peer_agent_registered; /* the peer's modex says it did */
+    bool host_equal;               /* the peer's host identity equals ours */
+    bool my_agent_registered;      /* this rank registered with its host's ffagent */
+    bool peer_agent_registered;    /* the peer's modex says it did */
     /* The co-location proof (ff_pair_decide), once FF_PAIR_ROUTE_PROVE asked for it: */
     bool proof_done;
-    ff_status_t proof_status;   /* what ff_pair_decide returned */
-    bool proof_shm;             /* its decision.shm */
-    const char *proof_reason;   /* its decision.reason (when !shm or on a conflict); may be NULL */
+    ff_status_t proof_status; /* what ff_pair_decide returned */
+    bool proof_shm;           /* its decision.shm */
+    const char *proof_reason; /* its decision.reason (when !shm or on a conflict); may be NULL */
 } ff_pair_inputs_t;
 
 typedef struct ff_pair_outcome {
     ff_pair_route_t route;
     ff_pair_reason_t reason;
-    ff_path_kind_t path;        /* the pair's planned path, the same for both ranks (shm when unplanned) */
-    char text[48];              /* the docs/btl-report.md identifier, e.g. "path-table-says-tcp" */
+    ff_path_kind_t path; /* the pair's planned path, the same for both ranks (shm when unplanned) */
+    char text[48];       /* the docs/btl-report.md identifier, e.g. "path-table-says-tcp" */
 } ff_pair_outcome_t;
 
 /* Decides; never fails (NULL arguments give FF_PAIR_ROUTE_NEXT_BTL with FF_PAIR_REASON_NO_MODEX). */
@@ -990,8 +989,8 @@ FF_API void ff_window_unshare(ff_window_t *window);
  * generation, key) and the file's size: FF_ERR_NOT_FOUND (not shared), FF_ERR_UNTRUSTED, FF_ERR_BAD_MAGIC,
  * FF_ERR_VERSION_MISMATCH, FF_ERR_OWNER_MISMATCH, FF_ERR_FOREIGN_JOB (other key), FF_ERR_CORRUPT. */
 typedef struct ff_window_view ff_window_view_t;
-FF_API ff_status_t ff_window_view_open(int dirfd, uint64_t owner_id, uint32_t index, uint32_t generation,
-                                       uint64_t key, ff_window_view_t **out);
+FF_API ff_status_t ff_window_view_open(int dirfd, uint64_t owner_id, uint32_t index, uint32_t generation, uint64_t key,
+                                       ff_window_view_t **out);
 /* Our address for the owner's [address, address + len), or NULL unless all of it is shared. */
 FF_API void *ff_window_view_address(const ff_window_view_t *view, uint64_t address, size_t len);
 /* The owner's addresses that are shared: [*base, *base + *len). */

@@ -112,8 +112,8 @@ static ssize_t recv_msg(int fd, ff_job_msg_t *m, int *passed, int flags)
         char buf[CMSG_SPACE(sizeof(int) * 4)];
     } control;
     struct iovec iov = {.iov_base = m, .iov_len = sizeof(*m)};
-    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf,
-                         .msg_controllen = sizeof(control.buf)};
+    struct msghdr msg = {
+        .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf, .msg_controllen = sizeof(control.buf)};
     *passed = -1;
     ssize_t n;
     do {
@@ -167,8 +167,8 @@ static void set_fd_mode(const ff_agent_conn_t *conn, int fd)
     }
 }
 
-ff_status_t ff_agent_register(const char *shared_dir, const ff_job_key_t *key, uint64_t owner_id,
-                              ff_agent_conn_t **out, ff_agent_refusal_t *reason)
+ff_status_t ff_agent_register(const char *shared_dir, const ff_job_key_t *key, uint64_t owner_id, ff_agent_conn_t **out,
+                              ff_agent_refusal_t *reason)
 {
     if (!shared_dir || !key || !out) {
         return FF_ERR_INVALID_ARGUMENT;
@@ -188,8 +188,9 @@ ff_status_t ff_agent_register(const char *shared_dir, const ff_job_key_t *key, u
     ff_status_t status = FF_OK;
     conn->fd = open_job_socket(conn);
     if (conn->fd < 0) {
-        status = fail(conn, errno, "cannot connect to the agent's job socket (is ffagent running and is the job "
-                                   "registered with it?)");
+        status = fail(conn, errno,
+                      "cannot connect to the agent's job socket (is ffagent running and is the job "
+                      "registered with it?)");
         goto out;
     }
     ff_job_msg_t m;
@@ -408,8 +409,8 @@ ff_status_t ff_agent_route_request(ff_agent_conn_t *conn, int memfd, int *route_
     } control;
     memset(&control, 0, sizeof(control));
     struct iovec iov = {.iov_base = &m, .iov_len = sizeof(m)};
-    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf,
-                         .msg_controllen = sizeof(control.buf)};
+    struct msghdr msg = {
+        .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf, .msg_controllen = sizeof(control.buf)};
     struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
     cm->cmsg_level = SOL_SOCKET;
     cm->cmsg_type = SCM_RIGHTS;

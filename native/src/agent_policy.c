@@ -11,9 +11,7 @@ ff_plane_t ff_plane_decide(ff_plane_choice_t choice, const ff_host_caps_t *a, co
     ff_plane_t plane;
     const bool agents = a && b && a->agent_reachable && b->agent_reachable;
     switch (choice) {
-    case FF_PLANE_CHOICE_TCP:
-        plane = FF_PLANE_TCP, why = FF_PLANE_REASON_USER_TCP;
-        break;
+    case FF_PLANE_CHOICE_TCP: plane = FF_PLANE_TCP, why = FF_PLANE_REASON_USER_TCP; break;
     case FF_PLANE_CHOICE_AUTO:
         if (!agents) {
             plane = FF_PLANE_TCP, why = FF_PLANE_REASON_AGENT_UNREACHABLE;
@@ -36,9 +34,7 @@ ff_plane_t ff_plane_decide(ff_plane_choice_t choice, const ff_host_caps_t *a, co
             plane = FF_PLANE_ROUTER, why = FF_PLANE_REASON_USER_ROUTER;
         }
         break;
-    default:
-        plane = FF_PLANE_TCP, why = FF_PLANE_REASON_INVALID_CHOICE;
-        break;
+    default: plane = FF_PLANE_TCP, why = FF_PLANE_REASON_INVALID_CHOICE; break;
     }
     if (reason) {
         *reason = why;

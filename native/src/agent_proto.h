@@ -11,14 +11,14 @@
 /* ---- Job socket (<shared dir>/agent.sock): AF_UNIX SOCK_SEQPACKET, one fixed-size message per packet,
  * host byte order (both ends are on one host). SEQPACKET keeps message boundaries and attaches a passed
  * descriptor to exactly the message that names it. */
-#define FF_JOB_MAGIC 0x4a414646u /* "FFAJ" little-endian */
+#define FF_JOB_MAGIC   0x4a414646u /* "FFAJ" little-endian */
 #define FF_JOB_VERSION 1u
 
 enum {
-    FF_JOB_REGISTER = 1, /* rank -> agent: key, owner_id. Reply: FF_JOB_REPLY. Then pushes follow. */
-    FF_JOB_CONNECT = 2,  /* rank -> agent (own connection): key, owner_id, peer_owner_id, peer_host */
-    FF_JOB_REPLY = 3,    /* agent -> rank: reason; with a descriptor for an accepted CONNECT */
-    FF_JOB_INCOMING = 4, /* agent -> rank (registration): descriptor, peer_owner_id, peer_host */
+    FF_JOB_REGISTER = 1,   /* rank -> agent: key, owner_id. Reply: FF_JOB_REPLY. Then pushes follow. */
+    FF_JOB_CONNECT = 2,    /* rank -> agent (own connection): key, owner_id, peer_owner_id, peer_host */
+    FF_JOB_REPLY = 3,      /* agent -> rank: reason; with a descriptor for an accepted CONNECT */
+    FF_JOB_INCOMING = 4,   /* agent -> rank (registration): descriptor, peer_owner_id, peer_host */
     FF_JOB_ROUTE_OPEN = 5, /* rank -> agent (own connection): key, owner_id, a sealed memfd (ff_route_shm_t).
                             * Reply: FF_JOB_REPLY. The connection then carries 1-byte doorbells, rank -> agent. */
 };
@@ -27,7 +27,7 @@ typedef struct ff_job_msg {
     uint32_t magic;
     uint16_t version;
     uint16_t type;
-    uint32_t reason;   /* ff_agent_refusal_t in replies */
+    uint32_t reason; /* ff_agent_refusal_t in replies */
     uint32_t peer_host;
     uint64_t owner_id;
     uint64_t peer_owner_id;
@@ -38,9 +38,9 @@ typedef struct ff_job_msg {
 _Static_assert(sizeof(ff_job_msg_t) == 64, "job socket messages are 64 bytes");
 
 /* ---- Agent to agent over TCP (underlay): fixed 136-byte messages, network byte order. */
-#define FF_PEER_MAGIC 0x46464132u /* "FFA2" */
-#define FF_PEER_VERSION 1u
-#define FF_PEER_MSG_SIZE 136u
+#define FF_PEER_MAGIC      0x46464132u /* "FFA2" */
+#define FF_PEER_VERSION    1u
+#define FF_PEER_MSG_SIZE   136u
 #define FF_PEER_JOB_ID_MAX 32u
 #define FF_PEER_NONCE_SIZE 32u
 
@@ -59,7 +59,7 @@ enum {
 /* After ACCEPT of a FF_PEER_LINK: magic u32, address length u32, token u64 (network byte order), then the
  * sender's ucp worker address. The token is what the receiver puts in the header of every active message
  * to the sender, which finds the job by it; it is random and crosses only this authenticated connection. */
-#define FF_LINK_BLOB_MAGIC 0x46465558u /* "FFUX" */
+#define FF_LINK_BLOB_MAGIC  0x46465558u /* "FFUX" */
 #define FF_LINK_BLOB_HEADER 16u
 #define FF_LINK_ADDRESS_MAX 8192u
 
@@ -168,14 +168,14 @@ static inline void ff_peer_mac(const ff_job_key_t *key, const char *role, const 
  *   down (agent -> rank): record = ff_route_down_hdr_t + data.
  * The agent copies the layout values from its own constants, never from the header (it only checks that
  * the header says the same), and bounds-checks every record header (ff_ring_peek). */
-#define FF_ROUTE_MAGIC 0x54524646u /* "FFRT" */
-#define FF_ROUTE_VERSION 1u
-#define FF_ROUTE_RING_SIZE (4u << 20)
+#define FF_ROUTE_MAGIC        0x54524646u /* "FFRT" */
+#define FF_ROUTE_VERSION      1u
+#define FF_ROUTE_RING_SIZE    (4u << 20)
 #define FF_ROUTE_HEADER_BYTES 4096u
-#define FF_ROUTE_UP_OFFSET FF_ROUTE_HEADER_BYTES
-#define FF_ROUTE_DOWN_OFFSET (FF_ROUTE_HEADER_BYTES + FF_ROUTE_RING_SIZE)
-#define FF_ROUTE_BYTES (FF_ROUTE_HEADER_BYTES + 2u * FF_ROUTE_RING_SIZE)
-#define FF_ROUTE_MAX_PAYLOAD (FF_ROUTE_RING_SIZE / 4u)
+#define FF_ROUTE_UP_OFFSET    FF_ROUTE_HEADER_BYTES
+#define FF_ROUTE_DOWN_OFFSET  (FF_ROUTE_HEADER_BYTES + FF_ROUTE_RING_SIZE)
+#define FF_ROUTE_BYTES        (FF_ROUTE_HEADER_BYTES + 2u * FF_ROUTE_RING_SIZE)
+#define FF_ROUTE_MAX_PAYLOAD  (FF_ROUTE_RING_SIZE / 4u)
 
 typedef struct ff_route_up_hdr {
     uint64_t dst_owner;

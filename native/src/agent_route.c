@@ -19,7 +19,7 @@ struct ff_route {
     int fd; /* the doorbell connection to the agent */
     ff_ring_tx_t up;
     ff_ring_rx_t down;
-    bool down_pending; /* a peeked record not consumed yet */
+    bool down_pending;    /* a peeked record not consumed yet */
     unsigned yield_after; /* empty polling passes before yielding the CPU; 0: never */
     unsigned empty_passes;
     char where[120]; /* the agent's job socket, to name it in errors */
@@ -63,10 +63,14 @@ ff_status_t ff_route_open(ff_agent_conn_t *conn, ff_route_t **out, ff_agent_refu
     r->shm->ring_size = FF_ROUTE_RING_SIZE;
     r->shm->header_bytes = FF_ROUTE_HEADER_BYTES;
     uint8_t *base = map;
-    r->up = (ff_ring_tx_t){.data = base + FF_ROUTE_UP_OFFSET, .tail = &r->shm->up_tail, .size = FF_ROUTE_RING_SIZE,
+    r->up = (ff_ring_tx_t){.data = base + FF_ROUTE_UP_OFFSET,
+                           .tail = &r->shm->up_tail,
+                           .size = FF_ROUTE_RING_SIZE,
                            .max_payload = FF_ROUTE_MAX_PAYLOAD};
-    r->down = (ff_ring_rx_t){.data = base + FF_ROUTE_DOWN_OFFSET, .tail = &r->shm->down_tail,
-                             .size = FF_ROUTE_RING_SIZE, .max_payload = FF_ROUTE_MAX_PAYLOAD};
+    r->down = (ff_ring_rx_t){.data = base + FF_ROUTE_DOWN_OFFSET,
+                             .tail = &r->shm->down_tail,
+                             .size = FF_ROUTE_RING_SIZE,
+                             .max_payload = FF_ROUTE_MAX_PAYLOAD};
     status = ff_agent_route_request(conn, memfd, &r->fd, reason, r->error, sizeof(r->error));
     if (status != FF_OK) {
         fprintf(stderr, "freeflow: %s\n", r->error);
@@ -115,8 +119,8 @@ static void doorbell(ff_route_t *r)
 void ff_route_commit(ff_route_t *r, void *data, uint32_t reserved, uint32_t len, uint8_t tag)
 {
     uint8_t *p = (uint8_t *) data - sizeof(ff_route_up_hdr_t);
-    ff_ring_commit(&r->up, p, reserved + (uint32_t) sizeof(ff_route_up_hdr_t), len + (uint32_t) sizeof(ff_route_up_hdr_t),
-                   tag);
+    ff_ring_commit(&r->up, p, reserved + (uint32_t) sizeof(ff_route_up_hdr_t),
+                   len + (uint32_t) sizeof(ff_route_up_hdr_t), tag);
     /* seq_cst fence: the commit (a release store) is ordered before the load of the agent's flag; the
      * agent stores the flag, fences, then looks at the ring (Dekker), so one of us sees the other. */
     atomic_thread_fence(memory_order_seq_cst);

@@ -120,8 +120,8 @@ __attribute__((target("avx2"))) static void copy_nt(void *restrict dst, const vo
 #endif
 
 static const char *const COPY_NAMES[FF_COPY_KIND_COUNT] = {
-    [FF_COPY_AUTO] = "auto",   [FF_COPY_LIBC] = "libc", [FF_COPY_BLOCKS] = "blocks", [FF_COPY_MOVSB] = "movsb",
-    [FF_COPY_AVX2] = "avx2",   [FF_COPY_AVX512] = "avx512", [FF_COPY_NT] = "nt",
+    [FF_COPY_AUTO] = "auto", [FF_COPY_LIBC] = "libc",     [FF_COPY_BLOCKS] = "blocks", [FF_COPY_MOVSB] = "movsb",
+    [FF_COPY_AVX2] = "avx2", [FF_COPY_AVX512] = "avx512", [FF_COPY_NT] = "nt",
 };
 
 const char *ff_copy_kind_name(ff_copy_kind_t kind)
@@ -146,22 +146,15 @@ ff_status_t ff_copy_kind_parse(const char *name, ff_copy_kind_t *kind)
 ff_copy_fn_t ff_copy_routine(ff_copy_kind_t kind, const ff_cpu_info_t *cpu)
 {
     switch (kind) {
-    case FF_COPY_LIBC:
-        return copy_libc;
-    case FF_COPY_BLOCKS:
-        return copy_blocks;
+    case FF_COPY_LIBC: return copy_libc;
+    case FF_COPY_BLOCKS: return copy_blocks;
 #if defined(__x86_64__)
-    case FF_COPY_MOVSB:
-        return copy_movsb;
-    case FF_COPY_AVX2:
-        return cpu && cpu->avx2 ? copy_avx2 : NULL;
-    case FF_COPY_AVX512:
-        return cpu && cpu->avx512f ? copy_avx512 : NULL;
-    case FF_COPY_NT:
-        return cpu && cpu->avx2 ? copy_nt : NULL;
+    case FF_COPY_MOVSB: return copy_movsb;
+    case FF_COPY_AVX2: return cpu && cpu->avx2 ? copy_avx2 : NULL;
+    case FF_COPY_AVX512: return cpu && cpu->avx512f ? copy_avx512 : NULL;
+    case FF_COPY_NT: return cpu && cpu->avx2 ? copy_nt : NULL;
 #endif
-    default:
-        return NULL;
+    default: return NULL;
     }
 }
 

@@ -156,8 +156,8 @@ void ff_cpu_info_read(ff_cpu_info_t *cpu)
     if (cpuid_leaf(1, 0, r)) {
         const unsigned base_family = (r[0] >> 8) & 0xfu;
         cpu->family = base_family + (base_family == 0xfu ? (r[0] >> 20) & 0xffu : 0);
-        cpu->model_number = ((r[0] >> 4) & 0xfu) |
-                            (base_family == 0x6u || base_family == 0xfu ? ((r[0] >> 16) & 0xfu) << 4 : 0);
+        cpu->model_number =
+            ((r[0] >> 4) & 0xfu) | (base_family == 0x6u || base_family == 0xfu ? ((r[0] >> 16) & 0xfu) << 4 : 0);
         cpu->stepping = r[0] & 0xfu;
         cpu->sse2 = (r[3] >> 26) & 1u;
         cpu->hypervisor = (r[2] >> 31) & 1u;

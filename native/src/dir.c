@@ -44,8 +44,8 @@ static ff_status_t verify_dir(int fd, const char *path, bool private_only, char 
         if (st.st_uid != me || (st.st_mode & 077)) {
             return say(FF_ERR_UNTRUSTED, reason, len,
                        "%s must be owned by uid %u with mode 0700 (it is uid %u, mode %03o): another user may "
-                       "have planted it; remove it", path, (unsigned) me, (unsigned) st.st_uid,
-                       (unsigned) (st.st_mode & 0777));
+                       "have planted it; remove it",
+                       path, (unsigned) me, (unsigned) st.st_uid, (unsigned) (st.st_mode & 0777));
         }
         return FF_OK;
     }
@@ -56,7 +56,8 @@ static ff_status_t verify_dir(int fd, const char *path, bool private_only, char 
     if ((st.st_mode & (S_IWGRP | S_IWOTH)) && !(st.st_mode & S_ISVTX)) {
         return say(FF_ERR_UNTRUSTED, reason, len,
                    "%s is writable by group or others without the sticky bit (mode %04o): others could replace "
-                   "files in it", path, (unsigned) (st.st_mode & 07777));
+                   "files in it",
+                   path, (unsigned) (st.st_mode & 07777));
     }
     return FF_OK;
 }
@@ -194,8 +195,8 @@ ff_status_t ff_dir_read_trusted(int dirfd, const char *name, size_t max_len, cha
         status = say(FF_ERR_UNTRUSTED, reason, reason_len, "%s is not a regular file", name);
     } else if (st.st_uid != me && st.st_uid != 0) {
         status = say(FF_ERR_UNTRUSTED, reason, reason_len,
-                     "%s is owned by uid %u, neither this user (%u) nor root: another user may have planted it",
-                     name, (unsigned) st.st_uid, (unsigned) me);
+                     "%s is owned by uid %u, neither this user (%u) nor root: another user may have planted it", name,
+                     (unsigned) st.st_uid, (unsigned) me);
     } else if (st.st_mode & (S_IWGRP | S_IWOTH)) {
         status = say(FF_ERR_UNTRUSTED, reason, reason_len, "%s is writable by group or others (mode %04o)", name,
                      (unsigned) (st.st_mode & 07777));

@@ -14,19 +14,19 @@
 /* Versions this reader knows: 1, and 2 which adds the path `h` (host-network handoff). Version 1 tables
  * stay readable because ffrun still writes them whenever no pair is planned `h`. */
 #define PATH_TABLE_MAJOR_MIN 1
-#define PATH_TABLE_MAJOR 2
-#define MAX_FILE_BYTES (256u << 20)
-#define MAX_RANKS (1u << 16)
+#define PATH_TABLE_MAJOR     2
+#define MAX_FILE_BYTES       (256u << 20)
+#define MAX_RANKS            (1u << 16)
 
 struct ff_path_table {
     char job_id[64];
     ff_job_key_t key;
     uint32_t num_hosts;
     uint32_t num_ranks;
-    int32_t *host_of;      /* [num_ranks] */
-    char **container_of;   /* [num_ranks] */
-    uint8_t *paths;        /* [num_ranks * num_ranks] of ff_path_kind_t */
-    uint32_t *shm_peers;   /* [num_ranks] */
+    int32_t *host_of;    /* [num_ranks] */
+    char **container_of; /* [num_ranks] */
+    uint8_t *paths;      /* [num_ranks * num_ranks] of ff_path_kind_t */
+    uint32_t *shm_peers; /* [num_ranks] */
 };
 
 struct parser {

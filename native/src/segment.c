@@ -25,9 +25,9 @@
 #define SEGMENT_MAGIC 0x31474553574c4646ULL /* "FFLWSEG1" in little-endian byte order */
 /* 2: layout values are private copies after attach, trust checks on every file (issue 7). The header's
  * layout is unchanged, but a version-1 process re-reads values a peer could tamper with: never mix them. */
-#define SEGMENT_VERSION 2u
-#define HEADER_BYTES 4096u
-#define CACHE_LINE 64u
+#define SEGMENT_VERSION    2u
+#define HEADER_BYTES       4096u
+#define CACHE_LINE         64u
 #define RING_CONTROL_BYTES 128u
 
 struct segment_header {
@@ -44,8 +44,8 @@ struct segment_header {
     uint64_t ring_stride;
     uint64_t rings_offset;
     uint32_t expected_peers;
-    _Atomic uint32_t ready;         /* 1 once every field above is written (release) */
-    _Atomic uint32_t attached;      /* peers that attached so far */
+    _Atomic uint32_t ready;    /* 1 once every field above is written (release) */
+    _Atomic uint32_t attached; /* peers that attached so far */
     uint8_t pad[CACHE_LINE];
     _Atomic uint32_t rings_claimed; /* claim counter, bumped by producers; may exceed max_rings */
 };
@@ -70,7 +70,7 @@ _Static_assert(sizeof(struct ring_control) == RING_CONTROL_BYTES, "ring control 
  * header and never read from shared memory again: another process may rewrite the header at any time. */
 struct ff_segment {
     uint8_t *base;
-    size_t size;             /* mapped bytes == file size at attach */
+    size_t size; /* mapped bytes == file size at attach */
     uint32_t ring_size;
     uint32_t max_rings;
     uint64_t ring_stride;
@@ -79,8 +79,8 @@ struct ff_segment {
     uint32_t expected_peers;
     bool owner;
     bool linked;
-    int dirfd;               /* owner: verified directory (dup), for unlink and verify_own; peers: -1 */
-    dev_t dev;               /* owner: the inode our name must still lead to */
+    int dirfd; /* owner: verified directory (dup), for unlink and verify_own; peers: -1 */
+    dev_t dev; /* owner: the inode our name must still lead to */
     ino_t ino;
     uint8_t fixed[HEADER_FIXED_BYTES]; /* owner: the header as written */
     char name[64];
@@ -337,11 +337,11 @@ ff_status_t ff_segment_attach_at(int dirfd, const ff_job_key_t *key, uint64_t ow
      * change it between our check and our use. */
     struct segment_header h;
     memcpy(&h, shared, HEADER_FIXED_BYTES);
-    status = h.magic != SEGMENT_MAGIC ? FF_ERR_BAD_MAGIC
+    status = h.magic != SEGMENT_MAGIC       ? FF_ERR_BAD_MAGIC
              : h.version != SEGMENT_VERSION ? FF_ERR_VERSION_MISMATCH
              /* acquire: pairs with the owner's release of `ready`; the copy below sees every field */
              : !atomic_load_explicit(&shared->ready, memory_order_acquire) ? FF_ERR_NOT_READY
-                                                                             : FF_OK;
+                                                                           : FF_OK;
     if (status == FF_OK) {
         memcpy(&h, shared, HEADER_FIXED_BYTES);
         status = verify_header(&h, size, key, owner_id, host);

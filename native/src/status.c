@@ -24,8 +24,7 @@ static const struct {
     [FF_ERR_FOREIGN_JOB] = {"FF_ERR_FOREIGN_JOB",
                             "the segment belongs to another job (other job key): the shared directory is "
                             "shared between jobs, or a stale file was left; give each job its own directory"},
-    [FF_ERR_OWNER_MISMATCH] = {"FF_ERR_OWNER_MISMATCH",
-                               "the segment or ring belongs to another process than expected"},
+    [FF_ERR_OWNER_MISMATCH] = {"FF_ERR_OWNER_MISMATCH", "the segment or ring belongs to another process than expected"},
     [FF_ERR_HOST_MISMATCH] = {"FF_ERR_HOST_MISMATCH",
                               "the segment was made on another host (other boot id or shared directory): "
                               "the peer is not co-located"},

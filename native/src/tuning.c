@@ -67,8 +67,10 @@ ff_status_t ff_shm_tuning_choose(const ff_cpu_info_t *cpu, ff_shm_tuning_t *tuni
     if (FF_COPY_AUTO == tuning->copy) {
         tuning->copy = choose_copy(cpu);
     }
-    tuning->why = cpu->l2_bytes ? "ring L2/8 (64 KiB-4 MiB), fragment L2/32 (16-64 KiB, at most a quarter of the ring), copy movsb with erms, else avx2, else blocks"
-                                : "no L2 size reported: sized for a 512 KiB L2; copy movsb with erms, else avx2, else blocks";
+    tuning->why = cpu->l2_bytes
+                      ? "ring L2/8 (64 KiB-4 MiB), fragment L2/32 (16-64 KiB, at most a quarter of the ring), copy "
+                        "movsb with erms, else avx2, else blocks"
+                      : "no L2 size reported: sized for a 512 KiB L2; copy movsb with erms, else avx2, else blocks";
     const uint32_t r = tuning->ring_size;
     if (r < FF_RING_SIZE_MIN || r > FF_RING_SIZE_MAX || (r & (r - 1))) {
         snprintf(error, error_len, "ring size %u is not a power of two from %u to %u; set e.g. 524288", r,
@@ -81,8 +83,10 @@ ff_status_t ff_shm_tuning_choose(const ff_cpu_info_t *cpu, ff_shm_tuning_t *tuni
         return FF_ERR_INVALID_ARGUMENT;
     }
     if ((unsigned) tuning->copy >= FF_COPY_KIND_COUNT || !ff_copy_routine(tuning->copy, cpu)) {
-        snprintf(error, error_len, "copy routine '%s' cannot run on this CPU (features: avx2 %d, avx512f %d); "
-                 "choose libc, blocks or movsb", ff_copy_kind_name(tuning->copy), cpu->avx2, cpu->avx512f);
+        snprintf(error, error_len,
+                 "copy routine '%s' cannot run on this CPU (features: avx2 %d, avx512f %d); "
+                 "choose libc, blocks or movsb",
+                 ff_copy_kind_name(tuning->copy), cpu->avx2, cpu->avx512f);
         return FF_ERR_INVALID_ARGUMENT;
     }
     return FF_OK;

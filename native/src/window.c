@@ -28,7 +28,7 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
-#define WINDOW_MAGIC 0x3157444e49574646ULL /* "FFWINDW1" in little-endian byte order */
+#define WINDOW_MAGIC   0x3157444e49574646ULL /* "FFWINDW1" in little-endian byte order */
 #define WINDOW_VERSION 1u
 
 struct window_header {
@@ -302,14 +302,14 @@ ff_status_t ff_window_view_open(int dirfd, uint64_t owner_id, uint32_t index, ui
     /* acquire: pairs with the owner's release of `ready` */
     const uint32_t ready = atomic_load_explicit(&shared->ready, memory_order_acquire);
     memcpy(&h, shared, offsetof(struct window_header, ready)); /* a private copy: the file stays writable */
-    status = h.magic != WINDOW_MAGIC                                        ? FF_ERR_BAD_MAGIC
-             : h.version != WINDOW_VERSION                                  ? FF_ERR_VERSION_MISMATCH
-             : !ready                                                       ? FF_ERR_NOT_READY
+    status = h.magic != WINDOW_MAGIC                                                    ? FF_ERR_BAD_MAGIC
+             : h.version != WINDOW_VERSION                                              ? FF_ERR_VERSION_MISMATCH
+             : !ready                                                                   ? FF_ERR_NOT_READY
              : h.owner_id != owner_id || h.index != index || h.generation != generation ? FF_ERR_OWNER_MISMATCH
-             : h.key != key                                                 ? FF_ERR_FOREIGN_JOB
+             : h.key != key                                                             ? FF_ERR_FOREIGN_JOB
              /* the pages must be exactly what the file holds after the header: nothing outside is mapped */
-             : h.header_bytes != page || h.len == 0 || h.len % page || h.base % page ||
-                       h.len != map_len - page || h.base > UINT64_MAX - h.len
+             : h.header_bytes != page || h.len == 0 || h.len % page || h.base % page || h.len != map_len - page ||
+                     h.base > UINT64_MAX - h.len
                  ? FF_ERR_CORRUPT
                  : FF_OK;
     if (status != FF_OK) {

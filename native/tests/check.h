@@ -12,22 +12,22 @@
 
 static int check_failures;
 
-#define CHECK(cond)                                                                                  \
-    do {                                                                                             \
-        if (!(cond)) {                                                                               \
-            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond);                 \
-            ++check_failures;                                                                        \
-        }                                                                                            \
+#define CHECK(cond)                                                                                                    \
+    do {                                                                                                               \
+        if (!(cond)) {                                                                                                 \
+            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond);                                   \
+            ++check_failures;                                                                                          \
+        }                                                                                                              \
     } while (0)
 
-#define CHECK_STATUS(expr, expected)                                                                 \
-    do {                                                                                             \
-        ff_status_t check_status_ = (expr);                                                          \
-        if (check_status_ != (expected)) {                                                           \
-            fprintf(stderr, "%s:%d: %s returned %s, expected %s\n", __FILE__, __LINE__, #expr,       \
-                    ff_status_name(check_status_), ff_status_name(expected));                        \
-            ++check_failures;                                                                        \
-        }                                                                                            \
+#define CHECK_STATUS(expr, expected)                                                                                   \
+    do {                                                                                                               \
+        ff_status_t check_status_ = (expr);                                                                            \
+        if (check_status_ != (expected)) {                                                                             \
+            fprintf(stderr, "%s:%d: %s returned %s, expected %s\n", __FILE__, __LINE__, #expr,                         \
+                    ff_status_name(check_status_), ff_status_name(expected));                                          \
+            ++check_failures;                                                                                          \
+        }                                                                                                              \
     } while (0)
 
 static inline int check_exit_code(const char *name)

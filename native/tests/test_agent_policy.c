@@ -3,8 +3,8 @@
 
 #include "freeflow.h"
 
-static void expect(ff_plane_choice_t choice, bool agent_a, bool rdma_a, bool agent_b, bool rdma_b,
-                   ff_plane_t plane, ff_plane_reason_t reason, int line)
+static void expect(ff_plane_choice_t choice, bool agent_a, bool rdma_a, bool agent_b, bool rdma_b, ff_plane_t plane,
+                   ff_plane_reason_t reason, int line)
 {
     const ff_host_caps_t a = {agent_a, rdma_a}, b = {agent_b, rdma_b};
     ff_plane_reason_t got_reason = FF_PLANE_REASON_COUNT;
@@ -13,8 +13,9 @@ static void expect(ff_plane_choice_t choice, bool agent_a, bool rdma_a, bool age
     ff_plane_reason_t swapped_reason = FF_PLANE_REASON_COUNT;
     const ff_plane_t swapped = ff_plane_decide(choice, &b, &a, &swapped_reason);
     if (got != plane || got_reason != reason || swapped != got || swapped_reason != got_reason) {
-        fprintf(stderr, "line %d: %s with a(agent=%d rdma=%d) b(agent=%d rdma=%d): got %s/%s (swapped %s/%s), "
-                        "expected %s/%s\n",
+        fprintf(stderr,
+                "line %d: %s with a(agent=%d rdma=%d) b(agent=%d rdma=%d): got %s/%s (swapped %s/%s), "
+                "expected %s/%s\n",
                 line, ff_plane_choice_name(choice), agent_a, rdma_a, agent_b, rdma_b, ff_plane_name(got),
                 ff_plane_reason_name(got_reason), ff_plane_name(swapped), ff_plane_reason_name(swapped_reason),
                 ff_plane_name(plane), ff_plane_reason_name(reason));
@@ -29,8 +30,7 @@ int main(void)
     expect(FF_PLANE_CHOICE_AUTO, true, true, true, false, FF_PLANE_HANDOFF, FF_PLANE_REASON_NO_COMMON_RDMA, __LINE__);
     expect(FF_PLANE_CHOICE_AUTO, true, true, true, true, FF_PLANE_ROUTER, FF_PLANE_REASON_BOTH_RDMA, __LINE__);
     expect(FF_PLANE_CHOICE_AUTO, false, true, true, true, FF_PLANE_TCP, FF_PLANE_REASON_AGENT_UNREACHABLE, __LINE__);
-    expect(FF_PLANE_CHOICE_AUTO, false, false, false, false, FF_PLANE_TCP, FF_PLANE_REASON_AGENT_UNREACHABLE,
-           __LINE__);
+    expect(FF_PLANE_CHOICE_AUTO, false, false, false, false, FF_PLANE_TCP, FF_PLANE_REASON_AGENT_UNREACHABLE, __LINE__);
     /* forced tcp wins over everything */
     expect(FF_PLANE_CHOICE_TCP, true, true, true, true, FF_PLANE_TCP, FF_PLANE_REASON_USER_TCP, __LINE__);
     expect(FF_PLANE_CHOICE_TCP, false, false, true, false, FF_PLANE_TCP, FF_PLANE_REASON_USER_TCP, __LINE__);
@@ -40,8 +40,7 @@ int main(void)
            __LINE__);
     /* forced router: also without RDMA (UCX over TCP); falls back to tcp without an agent */
     expect(FF_PLANE_CHOICE_ROUTER, true, false, true, false, FF_PLANE_ROUTER, FF_PLANE_REASON_USER_ROUTER, __LINE__);
-    expect(FF_PLANE_CHOICE_ROUTER, false, true, true, true, FF_PLANE_TCP, FF_PLANE_REASON_CHOICE_NEEDS_AGENT,
-           __LINE__);
+    expect(FF_PLANE_CHOICE_ROUTER, false, true, true, true, FF_PLANE_TCP, FF_PLANE_REASON_CHOICE_NEEDS_AGENT, __LINE__);
     /* out-of-range choice */
     expect((ff_plane_choice_t) 42, true, true, true, true, FF_PLANE_TCP, FF_PLANE_REASON_INVALID_CHOICE, __LINE__);
     /* agents that serve the job but cannot reach each other: tcp for every plane they would carry */

@@ -62,9 +62,9 @@ static void expect(ff_pair_inputs_t in, ff_pair_route_t route, ff_pair_reason_t 
     if (out.route != route || out.reason != reason || strcmp(out.text, text) != 0 || peer.route != out.route ||
         peer.reason != peer_reason || !same_text || peer.path != out.path) {
         fprintf(stderr, "line %d: got %s/%s \"%s\" (peer %s/%s \"%s\"), expected %s/%s \"%s\"\n", line,
-                ff_pair_route_name(out.route), ff_pair_reason_name(out.reason), out.text, ff_pair_route_name(peer.route),
-                ff_pair_reason_name(peer.reason), peer.text, ff_pair_route_name(route), ff_pair_reason_name(reason),
-                text);
+                ff_pair_route_name(out.route), ff_pair_reason_name(out.reason), out.text,
+                ff_pair_route_name(peer.route), ff_pair_reason_name(peer.reason), peer.text, ff_pair_route_name(route),
+                ff_pair_reason_name(reason), text);
         ++check_failures;
     }
 }
@@ -169,8 +169,8 @@ int main(void)
     expect(proved(FF_OK, false, "verdict-unwritable"), FF_PAIR_ROUTE_NEXT_BTL, FF_PAIR_REASON_VERDICT,
            "verdict-unwritable", __LINE__);
     /* a reason that is not an identifier never reaches the report as it is */
-    expect(proved(FF_OK, false, "bad reason\nend"), FF_PAIR_ROUTE_NEXT_BTL, FF_PAIR_REASON_VERDICT,
-           "untrusted-verdict", __LINE__);
+    expect(proved(FF_OK, false, "bad reason\nend"), FF_PAIR_ROUTE_NEXT_BTL, FF_PAIR_REASON_VERDICT, "untrusted-verdict",
+           __LINE__);
     expect(proved(FF_OK, false, NULL), FF_PAIR_ROUTE_NEXT_BTL, FF_PAIR_REASON_VERDICT, "untrusted-verdict", __LINE__);
     expect(proved(FF_ERR_BAD_MAGIC, false, NULL), FF_PAIR_ROUTE_NEXT_BTL, FF_PAIR_REASON_SEGMENT_STATUS,
            "segment-bad-magic", __LINE__);

@@ -205,7 +205,7 @@ static int producer_process(const char *dir, uint32_t producer)
                 }
                 sched_yield();
             }
-            *m = (struct message) {.producer = producer, .seq = seq, .check = message_check(producer, seq)};
+            *m = (struct message){.producer = producer, .seq = seq, .check = message_check(producer, seq)};
             ff_ring_commit(&tx, m, sizeof(*m), sizeof(*m), (uint8_t) seq);
             ++seq;
         }
@@ -223,7 +223,8 @@ static int producer_process(const char *dir, uint32_t producer)
 
 static void test_many_producers(const char *dir, uint32_t per_pass, uint32_t demote)
 {
-    ff_segment_config_t config = {.dir = dir, .key = key, .owner_id = CONSUMER, .ring_size = RING_SIZE, .max_rings = PRODUCERS};
+    ff_segment_config_t config = {
+        .dir = dir, .key = key, .owner_id = CONSUMER, .ring_size = RING_SIZE, .max_rings = PRODUCERS};
     ff_segment_t *own = NULL;
     CHECK_STATUS(ff_host_id_read(dir, &config.host), FF_OK);
     CHECK_STATUS(ff_segment_create(&config, &own), FF_OK);
@@ -318,9 +319,9 @@ int main(void)
     test_pass_cost_does_not_grow();
     test_bound_under_churn();
     char *dir = scratch_dir_create();
-    test_many_producers(dir, 1, 2);    /* rings turn cold after 2 empty polls: constant churn */
+    test_many_producers(dir, 1, 2); /* rings turn cold after 2 empty polls: constant churn */
     test_many_producers(dir, 3, 64);
-    test_many_producers(dir, 1, 0);    /* the full scan */
+    test_many_producers(dir, 1, 0); /* the full scan */
     scratch_dir_remove(dir);
     return check_exit_code("test_poll");
 }

@@ -190,7 +190,7 @@ static uint32_t plan_next(struct plan *plan)
 static uint32_t record_length(uint32_t random, uint32_t max_payload)
 {
     switch (random & 3) {
-    case 0: return (random >> 4) % 64;             /* one cache line */
+    case 0: return (random >> 4) % 64; /* one cache line */
     case 1: return (random >> 4) % 4096;
     default: return (random >> 4) % (max_payload + 1);
     }

@@ -95,8 +95,12 @@ int main(void)
     CHECK(!ff_ct_equal(a, b, sizeof(a)));
 
     /* agent-to-agent messages round-trip; a wrong magic or version is refused */
-    ff_peer_msg_t m = {.type = FF_PEER_HELLO, .reason = 7, .from_host = 1, .to_host = 2,
-                       .src_owner = 0x0123456789abcdefULL, .dst_owner = 0xfedcba9876543210ULL};
+    ff_peer_msg_t m = {.type = FF_PEER_HELLO,
+                       .reason = 7,
+                       .from_host = 1,
+                       .to_host = 2,
+                       .src_owner = 0x0123456789abcdefULL,
+                       .dst_owner = 0xfedcba9876543210ULL};
     snprintf(m.job, sizeof(m.job), "%s", "job-42");
     for (int i = 0; i < 32; ++i) {
         m.nonce[i] = (uint8_t) i, m.mac[i] = (uint8_t) (255 - i);

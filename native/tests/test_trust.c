@@ -249,8 +249,8 @@ static void test_verdicts(const char *dir, int dirfd)
             CHECK_STATUS(sb, FF_OK);
             if (da.shm != db.shm || da.shm != (how == SAB_NONE) || da.published == db.published ||
                 (!da.shm && strcmp(da.reason, db.reason) != 0)) {
-                fprintf(stderr, "verdict %s, %s first: A %s (%s) B %s (%s)\n", sabotage_name[how],
-                        a_first ? "A" : "B", da.shm ? "shm" : "not", da.reason, db.shm ? "shm" : "not", db.reason);
+                fprintf(stderr, "verdict %s, %s first: A %s (%s) B %s (%s)\n", sabotage_name[how], a_first ? "A" : "B",
+                        da.shm ? "shm" : "not", da.reason, db.shm ? "shm" : "not", db.reason);
                 ++check_failures;
             }
             CHECK((a_peer != NULL) == da.shm && (b_peer != NULL) == db.shm);
@@ -383,8 +383,7 @@ static void test_private_copies(const char *dir, int dirfd)
     ff_ring_rx_t rx;
     CHECK_STATUS(ff_ring_rx_open(&rx, own, ring), FF_OK);
     ff_ring_record_t record;
-    CHECK(ff_ring_peek(&rx, &record) && record.len == 100 && record.tag == 3 &&
-          ((uint8_t *) record.data)[99] == 0x5a);
+    CHECK(ff_ring_peek(&rx, &record) && record.len == 100 && record.tag == 3 && ((uint8_t *) record.data)[99] == 0x5a);
     ff_ring_consume(&rx);
     CHECK(ff_segment_owner_id(own) == 9);
     CHECK(ff_segment_bytes_in_use(own) == ff_segment_bytes_for(8192, 4));
@@ -454,9 +453,9 @@ static void test_fuzz(const char *dir, int dirfd)
                 }
                 size_t where;
                 switch (r[0] % 4) {
-                case 0: where = r[1] % 256; break;                                   /* header */
+                case 0: where = r[1] % 256; break;                                    /* header */
                 case 1: where = 4096 + (r[1] % 2) * (8192 + 128) + r[2] % 128; break; /* control blocks */
-                default: where = 4096 + 128 + ((r[1] % 8192) & ~7u); break;          /* record headers */
+                default: where = 4096 + 128 + ((r[1] % 8192) & ~7u); break;           /* record headers */
                 }
                 if (where + 8 <= (size_t) st.st_size) {
                     memcpy(base + where, &r[2], 8);

@@ -6,20 +6,27 @@
 
 static ff_cpu_info_t cpu_with(uint32_t l2, bool erms, bool avx2, bool avx512f)
 {
-    ff_cpu_info_t cpu = {.line_bytes = 64, .l2_bytes = l2, .cache_source = "test", .sse2 = true, .erms = erms,
-                         .avx2 = avx2, .avx512f = avx512f};
+    ff_cpu_info_t cpu = {.line_bytes = 64,
+                         .l2_bytes = l2,
+                         .cache_source = "test",
+                         .sse2 = true,
+                         .erms = erms,
+                         .avx2 = avx2,
+                         .avx512f = avx512f};
     return cpu;
 }
 
 static void test_sizes_follow_the_l2(void)
 {
     char error[256];
-    struct { uint32_t l2, ring, fragment; } cases[] = {
-        {256u << 10, 64u << 10, 16u << 10},    /* small L2: the ring and fragment floors */
-        {1u << 20, 128u << 10, 32u << 10},     /* AMD Zen 4/5 */
-        {2u << 20, 256u << 10, 64u << 10},     /* Intel Sapphire Rapids */
-        {1280u << 10, 128u << 10, 32u << 10},  /* not a power of two: rounded down */
-        {64u << 20, 4u << 20, 64u << 10},      /* capped */
+    struct {
+        uint32_t l2, ring, fragment;
+    } cases[] = {
+        {256u << 10, 64u << 10, 16u << 10},   /* small L2: the ring and fragment floors */
+        {1u << 20, 128u << 10, 32u << 10},    /* AMD Zen 4/5 */
+        {2u << 20, 256u << 10, 64u << 10},    /* Intel Sapphire Rapids */
+        {1280u << 10, 128u << 10, 32u << 10}, /* not a power of two: rounded down */
+        {64u << 20, 4u << 20, 64u << 10},     /* capped */
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); ++i) {
         ff_cpu_info_t cpu = cpu_with(cases[i].l2, true, true, false);

@@ -11,7 +11,7 @@
 #include <sys/wait.h>
 
 #define OWNER 0x0000000700000003ULL
-#define KEY 0x1234567890abcdefULL
+#define KEY   0x1234567890abcdefULL
 
 static size_t page(void)
 {
@@ -20,8 +20,8 @@ static size_t page(void)
 
 /* In a child (another process, as the peer in another container): writes `byte` over the whole shared
  * range through a view, returns what it read first at `probe`. Exit status 0 on success. */
-static int peer_write(int dirfd, uint32_t generation, uint64_t base, uint64_t len, unsigned char byte,
-                      uint64_t probe, unsigned char expect_at_probe)
+static int peer_write(int dirfd, uint32_t generation, uint64_t base, uint64_t len, unsigned char byte, uint64_t probe,
+                      unsigned char expect_at_probe)
 {
     pid_t pid = fork();
     if (pid == 0) {
@@ -118,7 +118,7 @@ static void test_share_and_unshare(int dirfd)
         ff_window_view_close(view);
     }
     CHECK(((unsigned char *) lo)[shared - 1] == 0xa5); /* contents kept */
-    ((unsigned char *) lo)[0] = 0x22;                   /* and still writable */
+    ((unsigned char *) lo)[0] = 0x22;                  /* and still writable */
     CHECK(((unsigned char *) lo)[0] == 0x22);
     munmap(block, len + 2 * pg);
 }

@@ -26,8 +26,7 @@ int main(int argc, char **argv)
         .default_timeout = 120,
         .options = options,
     };
-    if (!ff_begin(argc, argv, &prog))
-        return ff_finish();
+    if (!ff_begin(argc, argv, &prog)) return ff_finish();
     if (abort_rank >= ff.size) {
         ff_usage_error("--rank %ld does not exist: the job has ranks 0 to %d.", abort_rank, ff.size - 1);
         return ff_finish();
@@ -37,13 +36,13 @@ int main(int argc, char **argv)
         printf("ffcheck_abort: rank %d on %s calls MPI_Abort(MPI_COMM_WORLD, %ld) after the barrier\n", ff.rank,
                ff.host, abort_code);
         fflush(stdout);
-        MPI_Abort(MPI_COMM_WORLD, (int)abort_code);
+        MPI_Abort(MPI_COMM_WORLD, (int) abort_code);
         fprintf(stderr, "ffcheck_abort: rank %d: MPI_Abort returned\n", ff.rank);
         return 1;
     }
     /* Nobody sends this: only the end of the job ends the wait. */
     char never;
-    MPI_Recv(&never, 1, MPI_CHAR, (int)abort_rank, 0, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+    MPI_Recv(&never, 1, MPI_CHAR, (int) abort_rank, 0, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
     fprintf(stderr, "ffcheck_abort: rank %d: a receive that nobody sends to completed\n", ff.rank);
     return 1;
 }

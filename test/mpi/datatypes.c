@@ -32,21 +32,18 @@ typedef struct {
 /* Adds bytes [off, off+len) to the type map, merged with the previous run when adjacent. */
 static void add_block(layout *l, size_t off, size_t len)
 {
-    if (len == 0)
-        return;
+    if (len == 0) return;
     if (l->nblocks && l->blocks[l->nblocks - 1].off + l->blocks[l->nblocks - 1].len == off) {
         l->blocks[l->nblocks - 1].len += len;
     } else {
         if (l->nblocks == l->cap) {
             l->cap = l->cap ? 2 * l->cap : 64;
             l->blocks = realloc(l->blocks, l->cap * sizeof *l->blocks);
-            if (!l->blocks)
-                ff_xmalloc(SIZE_MAX); /* reports and aborts */
+            if (!l->blocks) ff_xmalloc(SIZE_MAX); /* reports and aborts */
         }
         l->blocks[l->nblocks++] = (block){off, len};
     }
-    if (off + len > l->span)
-        l->span = off + len;
+    if (off + len > l->span) l->span = off + len;
     l->stream += len;
 }
 
@@ -69,8 +66,7 @@ typedef struct {
 static layout make_layout(const char *name, MPI_Datatype type, int count, size_t extent, element_fn elem)
 {
     layout l = {.name = name, .type = type, .count = count, .extent = extent};
-    for (int i = 0; i < count; i++)
-        elem(&l, (size_t)i * extent);
+    for (int i = 0; i < count; i++) elem(&l, (size_t) i * extent);
     return l;
 }
 
@@ -88,10 +84,10 @@ static bool layout_matches_mpi(const layout *l)
     MPI_Aint lb, extent;
     MPI_Type_size(l->type, &size);
     MPI_Type_get_extent(l->type, &lb, &extent);
-    size_t per_element = l->count ? l->stream / (size_t)l->count : (size_t)size;
-    return ff_expect(lb == 0 && (size_t)extent == l->extent && (size_t)size == per_element,
-                     "type %s: MPI says lb %ld extent %ld size %d, the test computed lb 0 extent %zu size %zu",
-                     l->name, (long)lb, (long)extent, size, l->extent, per_element);
+    size_t per_element = l->count ? l->stream / (size_t) l->count : (size_t) size;
+    return ff_expect(lb == 0 && (size_t) extent == l->extent && (size_t) size == per_element,
+                     "type %s: MPI says lb %ld extent %ld size %d, the test computed lb 0 extent %zu size %zu", l->name,
+                     (long) lb, (long) extent, size, l->extent, per_element);
 }
 
 /* ------------------------------------------------------------------------------------------------ */
@@ -106,10 +102,22 @@ static MPI_Datatype committed(MPI_Datatype t)
     return t;
 }
 
-static MPI_Datatype make_double(void) { return MPI_DOUBLE; }
-static void elem_double(layout *l, size_t base) { add_block(l, base, DBL); }
-static MPI_Datatype make_int(void) { return MPI_INT; }
-static void elem_int(layout *l, size_t base) { add_block(l, base, INT); }
+static MPI_Datatype make_double(void)
+{
+    return MPI_DOUBLE;
+}
+static void elem_double(layout *l, size_t base)
+{
+    add_block(l, base, DBL);
+}
+static MPI_Datatype make_int(void)
+{
+    return MPI_INT;
+}
+static void elem_int(layout *l, size_t base)
+{
+    add_block(l, base, INT);
+}
 
 /* vector: 5 blocks of 3 doubles, stride 7 doubles. */
 enum { V_COUNT = 5, V_BLOCK = 3, V_STRIDE = 7 };
@@ -121,8 +129,7 @@ static MPI_Datatype make_vector(void)
 }
 static void elem_vector(layout *l, size_t base)
 {
-    for (int i = 0; i < V_COUNT; i++)
-        add_block(l, base + (size_t)i * V_STRIDE * DBL, V_BLOCK * DBL);
+    for (int i = 0; i < V_COUNT; i++) add_block(l, base + (size_t) i * V_STRIDE * DBL, V_BLOCK * DBL);
 }
 #define VECTOR_EXTENT (((V_COUNT - 1) * V_STRIDE + V_BLOCK) * DBL)
 
@@ -135,8 +142,7 @@ static MPI_Datatype make_strided_doubles(void)
 }
 static void elem_strided_doubles(layout *l, size_t base)
 {
-    for (int i = 0; i < V_COUNT * V_BLOCK; i++)
-        add_block(l, base + (size_t)i * 2 * DBL, DBL);
+    for (int i = 0; i < V_COUNT * V_BLOCK; i++) add_block(l, base + (size_t) i * 2 * DBL, DBL);
 }
 #define STRIDED_EXTENT (((V_COUNT * V_BLOCK - 1) * 2 + 1) * DBL)
 
@@ -154,15 +160,14 @@ static MPI_Datatype make_hvector(void)
 }
 static void elem_hvector(layout *l, size_t base)
 {
-    for (int i = 0; i < HV_COUNT; i++)
-        add_block(l, base + (size_t)i * HV_STRIDE, HV_BLOCK * INT);
+    for (int i = 0; i < HV_COUNT; i++) add_block(l, base + (size_t) i * HV_STRIDE, HV_BLOCK * INT);
 }
 
 /* indexed: blocks out of memory order (the pack order follows the declaration), one empty block. */
 static const int ix_len[] = {1, 0, 5, 2, 7, 2};
 static const int ix_disp[] = {30, 2, 3, 11, 16, 0};
 #define IX_BLOCKS 6
-#define IX_INTS 17
+#define IX_INTS   17
 static MPI_Datatype make_indexed(void)
 {
     MPI_Datatype t;
@@ -171,8 +176,7 @@ static MPI_Datatype make_indexed(void)
 }
 static void elem_indexed(layout *l, size_t base)
 {
-    for (int i = 0; i < IX_BLOCKS; i++)
-        add_block(l, base + (size_t)ix_disp[i] * INT, (size_t)ix_len[i] * INT);
+    for (int i = 0; i < IX_BLOCKS; i++) add_block(l, base + (size_t) ix_disp[i] * INT, (size_t) ix_len[i] * INT);
 }
 #define INDEXED_EXTENT (31 * INT)
 
@@ -180,16 +184,14 @@ static void elem_indexed(layout *l, size_t base)
 static MPI_Datatype make_indexed_block(void)
 {
     int disp[IX_INTS];
-    for (int i = 0; i < IX_INTS; i++)
-        disp[i] = 2 * (IX_INTS - 1 - i);
+    for (int i = 0; i < IX_INTS; i++) disp[i] = 2 * (IX_INTS - 1 - i);
     MPI_Datatype t;
     MPI_Type_create_indexed_block(IX_INTS, 1, disp, MPI_INT, &t);
     return committed(t);
 }
 static void elem_indexed_block(layout *l, size_t base)
 {
-    for (int i = 0; i < IX_INTS; i++)
-        add_block(l, base + (size_t)(2 * (IX_INTS - 1 - i)) * INT, INT);
+    for (int i = 0; i < IX_INTS; i++) add_block(l, base + (size_t) (2 * (IX_INTS - 1 - i)) * INT, INT);
 }
 #define INDEXED_BLOCK_EXTENT ((2 * (IX_INTS - 1) + 1) * INT)
 
@@ -253,8 +255,7 @@ static MPI_Datatype make_transposed_matrix(void)
 static void elem_transposed_matrix(layout *l, size_t base)
 {
     for (size_t j = 0; j < COLS; j++)
-        for (size_t i = 0; i < ROWS; i++)
-            add_block(l, base + (i * COLS + j) * DBL, DBL);
+        for (size_t i = 0; i < ROWS; i++) add_block(l, base + (i * COLS + j) * DBL, DBL);
 }
 
 /* subarray: a 3x4x5 block at (1,2,3) of a 6x10x14 int array. */
@@ -269,21 +270,23 @@ static void elem_subarray(layout *l, size_t base)
 {
     for (int a = 0; a < sa_sub[0]; a++)
         for (int b = 0; b < sa_sub[1]; b++)
-            add_block(l, base + (size_t)(((sa_start[0] + a) * sa_sizes[1] + sa_start[1] + b) * sa_sizes[2] + sa_start[2]) * INT,
-                      (size_t)sa_sub[2] * INT);
+            add_block(
+                l,
+                base + (size_t) (((sa_start[0] + a) * sa_sizes[1] + sa_start[1] + b) * sa_sizes[2] + sa_start[2]) * INT,
+                (size_t) sa_sub[2] * INT);
 }
 #define SUBARRAY_EXTENT (6 * 10 * 14 * INT)
 
 static const type_case cases[] = {
-    {"vector", make_vector, VECTOR_EXTENT, elem_vector, make_double, DBL, elem_double, V_COUNT * V_BLOCK},
+    {"vector", make_vector, VECTOR_EXTENT, elem_vector, make_double, DBL, elem_double, V_COUNT *V_BLOCK},
     {"vector-vs-vector", make_vector, VECTOR_EXTENT, elem_vector, make_strided_doubles, STRIDED_EXTENT,
      elem_strided_doubles, 1},
-    {"hvector", make_hvector, HVECTOR_EXTENT, elem_hvector, make_int, INT, elem_int, HV_COUNT * HV_BLOCK},
+    {"hvector", make_hvector, HVECTOR_EXTENT, elem_hvector, make_int, INT, elem_int, HV_COUNT *HV_BLOCK},
     {"indexed", make_indexed, INDEXED_EXTENT, elem_indexed, make_indexed_block, INDEXED_BLOCK_EXTENT,
      elem_indexed_block, 1},
     {"struct", make_record, sizeof(record), elem_record, make_packed_record, RECORD_PACKED, elem_packed_record, 1},
-    {"resized", make_transposed_matrix, ROWS * COLS * DBL, elem_transposed_matrix, make_double, DBL, elem_double,
-     ROWS * COLS},
+    {"resized", make_transposed_matrix, ROWS *COLS *DBL, elem_transposed_matrix, make_double, DBL, elem_double,
+     ROWS *COLS},
     {"subarray", make_subarray, SUBARRAY_EXTENT, elem_subarray, make_int, INT, elem_int, 60},
 };
 #define N_CASES (sizeof cases / sizeof cases[0])
@@ -317,7 +320,7 @@ static void gather(unsigned char *stream, const layout *l, const unsigned char *
 static unsigned char *make_send_buffer(const layout *l, ff_msg m, unsigned char *stream)
 {
     unsigned char *buf = ff_xmalloc(l->span + 1);
-    memset(buf, (unsigned char)~FF_POISON, l->span + 1);
+    memset(buf, (unsigned char) ~FF_POISON, l->span + 1);
     ff_fill_msg(stream, l->stream, m);
     scatter(buf, l, stream, l->stream);
     return buf;
@@ -352,9 +355,8 @@ static size_t counts_for(size_t stream_per_element, int *out)
     out[n++] = 3;
     for (size_t i = 0; i < 2; i++) {
         size_t target = targets[i] > ff.max_size ? ff.max_size : targets[i];
-        int c = (int)(target / stream_per_element + 1);
-        if (c > out[n - 1])
-            out[n++] = c;
+        int c = (int) (target / stream_per_element + 1);
+        if (c > out[n - 1]) out[n++] = c;
     }
     return n;
 }
@@ -381,8 +383,8 @@ static void exchange(const type_case *tc, bool a_to_b, int count, int tag, uint6
             int got = -1;
             MPI_Get_count(&st, lr->type, &got);
             ff_expect(st.MPI_SOURCE == from && st.MPI_TAG == tag && got == lr->count,
-                      "status says source %d tag %d count %d, expected %d %d %d", st.MPI_SOURCE, st.MPI_TAG, got,
-                      from, tag, lr->count);
+                      "status says source %d tag %d count %d, expected %d %d %d", st.MPI_SOURCE, st.MPI_TAG, got, from,
+                      tag, lr->count);
             check_receive_buffer(rb, lr, lr->stream, (ff_msg){from, ff.rank, tag, index}, stream);
             free(sb);
             free(rb);
@@ -391,45 +393,62 @@ static void exchange(const type_case *tc, bool a_to_b, int count, int tag, uint6
     }
     free_layout(&la);
     free_layout(&lb);
-    if (ta != MPI_DOUBLE && ta != MPI_INT)
-        MPI_Type_free(&ta);
-    if (tb != MPI_DOUBLE && tb != MPI_INT)
-        MPI_Type_free(&tb);
+    if (ta != MPI_DOUBLE && ta != MPI_INT) MPI_Type_free(&ta);
+    if (tb != MPI_DOUBLE && tb != MPI_INT) MPI_Type_free(&tb);
 }
 
 static void run_case(const char *name)
 {
     const type_case *tc = NULL;
     for (size_t i = 0; i < N_CASES; i++)
-        if (strcmp(cases[i].name, name) == 0)
-            tc = &cases[i];
+        if (strcmp(cases[i].name, name) == 0) tc = &cases[i];
     MPI_Datatype ta = tc->make_a();
     layout one = make_layout(tc->name, ta, 1, tc->extent_a, tc->elem_a);
     int counts[8];
     size_t nc = counts_for(one.stream, counts);
     free_layout(&one);
-    if (ta != MPI_DOUBLE && ta != MPI_INT)
-        MPI_Type_free(&ta);
+    if (ta != MPI_DOUBLE && ta != MPI_INT) MPI_Type_free(&ta);
     for (long it = 0; it < ff.iterations; it++) {
         for (size_t c = 0; c < nc; c++) {
-            uint64_t index = ((uint64_t)it * 8 + c) * 2;
-            exchange(tc, true, counts[c], (int)c, index);
+            uint64_t index = ((uint64_t) it * 8 + c) * 2;
+            exchange(tc, true, counts[c], (int) c, index);
             /* Back from B to A: B's count must be a whole number of A elements. */
-            exchange(tc, false, counts[c] * tc->b_per_a, (int)c, index + 1);
+            exchange(tc, false, counts[c] * tc->b_per_a, (int) c, index + 1);
         }
     }
     char sz[32];
     ff_note("%zu counts up to %d elements = %s", nc, counts[nc - 1],
-            ff_size_str((size_t)counts[nc - 1] * (one.stream), sz, sizeof sz));
+            ff_size_str((size_t) counts[nc - 1] * (one.stream), sz, sizeof sz));
 }
 
-static void test_vector(void) { run_case("vector"); }
-static void test_vector_vs_vector(void) { run_case("vector-vs-vector"); }
-static void test_hvector(void) { run_case("hvector"); }
-static void test_indexed(void) { run_case("indexed"); }
-static void test_struct(void) { run_case("struct"); }
-static void test_resized(void) { run_case("resized"); }
-static void test_subarray(void) { run_case("subarray"); }
+static void test_vector(void)
+{
+    run_case("vector");
+}
+static void test_vector_vs_vector(void)
+{
+    run_case("vector-vs-vector");
+}
+static void test_hvector(void)
+{
+    run_case("hvector");
+}
+static void test_indexed(void)
+{
+    run_case("indexed");
+}
+static void test_struct(void)
+{
+    run_case("struct");
+}
+static void test_resized(void)
+{
+    run_case("resized");
+}
+static void test_subarray(void)
+{
+    run_case("subarray");
+}
 
 /* ------------------------------------------------------------------------------------------------ */
 
@@ -445,7 +464,7 @@ static void test_partial(void)
     for (long it = 0; it < ff.iterations; it++) {
         for (int d = 0; d < ff.size; d++) {
             int to = ff_peer_to(d), from = ff_peer_from(d);
-            unsigned char *sb = make_send_buffer(&ints, (ff_msg){ff.rank, to, 7, (uint64_t)it}, stream);
+            unsigned char *sb = make_send_buffer(&ints, (ff_msg){ff.rank, to, 7, (uint64_t) it}, stream);
             unsigned char *rb = make_receive_buffer(&lix);
             MPI_Status st;
             MPI_Sendrecv(sb, sent_ints, MPI_INT, to, 7, rb, 3, tix, from, 7, MPI_COMM_WORLD, &st);
@@ -455,7 +474,7 @@ static void test_partial(void)
             ff_expect(count == MPI_UNDEFINED && elements == sent_ints,
                       "partial receive: Get_count %d (expected MPI_UNDEFINED), Get_elements %d (expected %d)", count,
                       elements, sent_ints);
-            check_receive_buffer(rb, &lix, ints.stream, (ff_msg){from, ff.rank, 7, (uint64_t)it}, stream);
+            check_receive_buffer(rb, &lix, ints.stream, (ff_msg){from, ff.rank, 7, (uint64_t) it}, stream);
             free(sb);
             free(rb);
         }
@@ -482,10 +501,10 @@ static void test_pack(void)
             unsigned char *stream = ff_xmalloc(lrec.stream + 1);
             int pack_size;
             MPI_Pack_size(count, trec, MPI_COMM_WORLD, &pack_size);
-            unsigned char *packed = ff_xmalloc((size_t)pack_size + 1);
+            unsigned char *packed = ff_xmalloc((size_t) pack_size + 1);
             for (int d = 0; d < ff.size; d++) {
                 int to = ff_peer_to(d), from = ff_peer_from(d);
-                uint64_t index = ((uint64_t)it * 8 + c) * 2;
+                uint64_t index = ((uint64_t) it * 8 + c) * 2;
                 ff_context("packed send of %d records", count);
                 unsigned char *sb = make_send_buffer(&lrec, (ff_msg){ff.rank, to, 8, index}, stream);
                 int pos = 0;

@@ -35,41 +35,38 @@ int main(int argc, char **argv)
         .default_timeout = 120,
         .options = options,
     };
-    if (!ff_begin(argc, argv, &prog))
-        return ff_finish();
-    if (peer < 0)
-        peer = (victim + 1) % ff.size;
+    if (!ff_begin(argc, argv, &prog)) return ff_finish();
+    if (peer < 0) peer = (victim + 1) % ff.size;
     if (victim >= ff.size || peer >= ff.size || peer == victim) {
         ff_usage_error("--rank %ld and --peer %ld must be two different ranks from 0 to %d.", victim, peer,
                        ff.size - 1);
         return ff_finish();
     }
     unsigned char *buf = ff_xmalloc(size + 1);
-    ff_fill_msg(buf, size, (ff_msg){(int)victim, (int)peer, 1, 0});
+    ff_fill_msg(buf, size, (ff_msg){(int) victim, (int) peer, 1, 0});
     MPI_Barrier(MPI_COMM_WORLD);
 
     if (ff.rank == victim) {
         /* Wait until the peer's receive is posted, so that the data really starts to flow. */
-        MPI_Recv(NULL, 0, MPI_BYTE, (int)peer, 2, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+        MPI_Recv(NULL, 0, MPI_BYTE, (int) peer, 2, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
         MPI_Request rq;
         int done = 0;
-        MPI_Isend(buf, (int)size, MPI_BYTE, (int)peer, 1, MPI_COMM_WORLD, &rq);
-        for (long i = 0; i < progress_calls && !done; i++)
-            MPI_Test(&rq, &done, MPI_STATUS_IGNORE);
+        MPI_Isend(buf, (int) size, MPI_BYTE, (int) peer, 1, MPI_COMM_WORLD, &rq);
+        for (long i = 0; i < progress_calls && !done; i++) MPI_Test(&rq, &done, MPI_STATUS_IGNORE);
         fprintf(stderr, "ffcheck_die_midtransfer: rank %d on %s: SIGKILL to itself %s a %zu-byte send to rank %ld\n",
                 ff.rank, ff.host, done ? "after (the send already completed)" : "in the middle of", size, peer);
         fflush(stderr);
         raise(SIGKILL);
     } else if (ff.rank == peer) {
         MPI_Request rq;
-        MPI_Irecv(buf, (int)size, MPI_BYTE, (int)victim, 1, MPI_COMM_WORLD, &rq);
-        MPI_Send(NULL, 0, MPI_BYTE, (int)victim, 2, MPI_COMM_WORLD);
+        MPI_Irecv(buf, (int) size, MPI_BYTE, (int) victim, 1, MPI_COMM_WORLD, &rq);
+        MPI_Send(NULL, 0, MPI_BYTE, (int) victim, 2, MPI_COMM_WORLD);
         printf("ffcheck_die_midtransfer: rank %d on %s waits for %zu bytes from rank %ld\n", ff.rank, ff.host, size,
                victim);
         MPI_Wait(&rq, MPI_STATUS_IGNORE);
         /* The transfer may have finished before the kill; then wait for what the dead rank never sends. */
         char never;
-        MPI_Recv(&never, 1, MPI_CHAR, (int)victim, 3, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+        MPI_Recv(&never, 1, MPI_CHAR, (int) victim, 3, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
     } else {
         MPI_Barrier(MPI_COMM_WORLD);
     }

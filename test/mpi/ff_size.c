@@ -10,13 +10,11 @@
 bool ff_parse_size(const char *text, size_t *out)
 {
     const char *p = text;
-    if (!isdigit((unsigned char) *p))
-        return false;
+    if (!isdigit((unsigned char) *p)) return false;
     errno = 0;
     char *end;
     unsigned long long v = strtoull(p, &end, 10);
-    if (errno)
-        return false;
+    if (errno) return false;
     p = end;
     unsigned long long unit = 1;
     switch (toupper((unsigned char) *p)) {
@@ -32,23 +30,19 @@ bool ff_parse_size(const char *text, size_t *out)
         else if (*p == 'B')
             p++;
     }
-    if (v > (unsigned long long) INT64_MAX / unit)
-        return false;
+    if (v > (unsigned long long) INT64_MAX / unit) return false;
     long long total = (long long) (v * unit);
     if (*p == '+' || *p == '-') {
         int sign = *p == '+' ? 1 : -1;
         p++;
-        if (!isdigit((unsigned char) *p))
-            return false;
+        if (!isdigit((unsigned char) *p)) return false;
         errno = 0;
         unsigned long long off = strtoull(p, &end, 10);
-        if (errno || off > (unsigned long long) INT32_MAX)
-            return false;
+        if (errno || off > (unsigned long long) INT32_MAX) return false;
         p = end;
         total += sign * (long long) off;
     }
-    if (*p || total < 0 || (unsigned long long) total > SIZE_MAX)
-        return false;
+    if (*p || total < 0 || (unsigned long long) total > SIZE_MAX) return false;
     *out = (size_t) total;
     return true;
 }

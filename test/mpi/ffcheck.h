@@ -16,11 +16,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define FF_KIB ((size_t)1024)
+#define FF_KIB ((size_t) 1024)
 #define FF_MIB (FF_KIB * 1024)
 
 /* Bytes after a message in a receive buffer that must keep the poison value (overrun detection). */
-#define FF_GUARD 64
+#define FF_GUARD  64
 #define FF_POISON 0xA5
 
 /* Exit code of a run that was given bad options. */
@@ -55,7 +55,7 @@ typedef struct {
     bool data_options;       /* offers --iterations --max-size --seed --inject-fault ... */
     long default_iterations; /* 0 means 1 */
     size_t default_max_size;
-    long default_timeout;    /* seconds; 0 means 300 */
+    long default_timeout;       /* seconds; 0 means 300 */
     const ff_option *options;   /* program-specific options, terminated by {0} */
     const ff_subtest *subtests; /* terminated by {0}; NULL for programs without subtests */
 } ff_program;

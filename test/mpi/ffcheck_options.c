@@ -36,9 +36,7 @@ static const ff_option data_options[] = {
 static bool set_option(const ff_option *o, const char *value)
 {
     switch (o->kind) {
-    case FF_OPT_FLAG:
-        *(bool *)o->target = true;
-        return true;
+    case FF_OPT_FLAG: *(bool *) o->target = true; return true;
     case FF_OPT_LONG: {
         char *end;
         errno = 0;
@@ -47,19 +45,18 @@ static bool set_option(const ff_option *o, const char *value)
             ff_usage_error("option --%s: '%s' is not an integer from %ld to %ld.", o->name, value, o->min, o->max);
             return false;
         }
-        *(long *)o->target = v;
+        *(long *) o->target = v;
         return true;
     }
     case FF_OPT_SIZE:
-        if (!ff_parse_size(value, (size_t *)o->target) || *(size_t *)o->target > (size_t)INT_MAX) {
+        if (!ff_parse_size(value, (size_t *) o->target) || *(size_t *) o->target > (size_t) INT_MAX) {
             ff_usage_error("option --%s: '%s' is not a size up to 2 GiB-1; give bytes with an optional K, M or G "
-                        "suffix and offset, e.g. 4097, 64M or 1M+13.", o->name, value);
+                           "suffix and offset, e.g. 4097, 64M or 1M+13.",
+                           o->name, value);
             return false;
         }
         return true;
-    case FF_OPT_STRING:
-        *(const char **)o->target = value;
-        return true;
+    case FF_OPT_STRING: *(const char **) o->target = value; return true;
     }
     return false;
 }
@@ -101,8 +98,7 @@ static bool parse(int argc, char **argv)
                            arg);
             return false;
         }
-        if (!set_option(by_index[index], optarg))
-            return false;
+        if (!set_option(by_index[index], optarg)) return false;
     }
     if (optind < argc) {
         ff_usage_error("unexpected argument '%s': options look like --name value (see --help).", argv[optind]);
@@ -117,13 +113,13 @@ static void print_option_table(const ff_option *table)
         char current[64] = "";
         char sz[32];
         switch (o->kind) {
-        case FF_OPT_LONG: snprintf(current, sizeof current, " (default %ld)", *(long *)o->target); break;
+        case FF_OPT_LONG: snprintf(current, sizeof current, " (default %ld)", *(long *) o->target); break;
         case FF_OPT_SIZE:
-            snprintf(current, sizeof current, " (default %s)", ff_size_str(*(size_t *)o->target, sz, sizeof sz));
+            snprintf(current, sizeof current, " (default %s)", ff_size_str(*(size_t *) o->target, sz, sizeof sz));
             break;
         case FF_OPT_STRING:
-            if (*(const char **)o->target)
-                snprintf(current, sizeof current, " (default %s)", *(const char **)o->target);
+            if (*(const char **) o->target)
+                snprintf(current, sizeof current, " (default %s)", *(const char **) o->target);
             break;
         case FF_OPT_FLAG: break;
         }
@@ -133,16 +129,14 @@ static void print_option_table(const ff_option *table)
 
 void ff_options_print_help(void)
 {
-    printf("%s: %s\n\nusage: mpirun -n <ranks> %s [options]   (at least %d ranks)\n\noptions:\n",
-           ff.prog->name, ff.prog->summary, ff.prog->name, ff.min_ranks);
+    printf("%s: %s\n\nusage: mpirun -n <ranks> %s [options]   (at least %d ranks)\n\noptions:\n", ff.prog->name,
+           ff.prog->summary, ff.prog->name, ff.min_ranks);
     print_option_table(common_options);
-    if (ff.prog->data_options)
-        print_option_table(data_options);
+    if (ff.prog->data_options) print_option_table(data_options);
     print_option_table(ff.prog->options);
     if (ff.prog->subtests) {
         printf("\nsubtests (each prints PASS <name> or FAIL <name>: ... from rank 0):\n");
-        for (const ff_subtest *t = ff.prog->subtests; t->name; t++)
-            printf("  %-20s %s\n", t->name, t->help);
+        for (const ff_subtest *t = ff.prog->subtests; t->name; t++) printf("  %-20s %s\n", t->name, t->help);
     }
     if (ff.prog->data_options)
         printf("\nExit code 0 only when every check passed on every rank; 1 when a check failed; ");
@@ -154,20 +148,17 @@ void ff_options_print_help(void)
 static const ff_subtest *find_subtest(const char *name, size_t len)
 {
     for (const ff_subtest *t = ff.prog->subtests; t && t->name; t++)
-        if (strlen(t->name) == len && strncmp(t->name, name, len) == 0)
-            return t;
+        if (strlen(t->name) == len && strncmp(t->name, name, len) == 0) return t;
     return NULL;
 }
 
 bool ff_subtest_selected(const char *name)
 {
-    if (!ff.only)
-        return true;
+    if (!ff.only) return true;
     size_t want = strlen(name);
     for (const char *p = ff.only; *p;) {
         size_t len = strcspn(p, ",");
-        if (len == want && strncmp(p, name, len) == 0)
-            return true;
+        if (len == want && strncmp(p, name, len) == 0) return true;
         p += len + (p[len] == ',');
     }
     return false;
@@ -175,12 +166,11 @@ bool ff_subtest_selected(const char *name)
 
 static bool validate_only(void)
 {
-    if (!ff.only)
-        return true;
+    if (!ff.only) return true;
     for (const char *p = ff.only; *p;) {
         size_t len = strcspn(p, ",");
         if (!find_subtest(p, len)) {
-            ff_usage_error("--only: no subtest named '%.*s'; run with --list to see the subtests.", (int)len, p);
+            ff_usage_error("--only: no subtest named '%.*s'; run with --list to see the subtests.", (int) len, p);
             return false;
         }
         p += len + (p[len] == ',');
@@ -190,11 +180,8 @@ static bool validate_only(void)
 
 ff_parse_result ff_options_parse(int argc, char **argv)
 {
-    if (!parse(argc, argv))
-        return FF_PARSE_ERROR;
-    if (help)
-        return FF_PARSE_HELP;
-    if (list)
-        return FF_PARSE_LIST;
+    if (!parse(argc, argv)) return FF_PARSE_ERROR;
+    if (help) return FF_PARSE_HELP;
+    if (list) return FF_PARSE_LIST;
     return validate_only() ? FF_PARSE_RUN : FF_PARSE_ERROR;
 }

@@ -37,10 +37,10 @@ static size_t watchdog_length;
 
 static void watchdog_fired(int sig)
 {
-    (void)sig;
+    (void) sig;
     /* Only async-signal-safe calls here: the message was formatted in advance. */
     ssize_t ignored = write(STDERR_FILENO, watchdog_message, watchdog_length);
-    (void)ignored;
+    (void) ignored;
     _exit(FF_EXIT_TIMEOUT);
 }
 
@@ -50,20 +50,19 @@ static void watchdog_describe(const char *where)
                      "%s: rank %d on %s: TIMEOUT: still running after %ld s (%s); a message was "
                      "probably lost or a peer hung or died. Raise --timeout if the machine is just slow.\n",
                      ff.prog->name, ff.rank, ff.host, ff.timeout, where);
-    watchdog_length = n < 0 ? 0 : ((size_t)n < sizeof watchdog_message ? (size_t)n : sizeof watchdog_message - 1);
+    watchdog_length = n < 0 ? 0 : ((size_t) n < sizeof watchdog_message ? (size_t) n : sizeof watchdog_message - 1);
 }
 
 static void watchdog_start(void)
 {
-    if (ff.timeout <= 0)
-        return;
+    if (ff.timeout <= 0) return;
     watchdog_describe("before the first subtest");
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = watchdog_fired;
     sigemptyset(&sa.sa_mask);
     sigaction(SIGALRM, &sa, NULL);
-    alarm((unsigned)ff.timeout);
+    alarm((unsigned) ff.timeout);
 }
 
 void ff_usage_error(const char *fmt, ...)
@@ -86,14 +85,12 @@ bool ff_begin(int argc, char **argv, const ff_program *prog)
 {
     ff.prog = prog;
     ff.min_ranks = prog->min_ranks > 0 ? prog->min_ranks : 2;
-    MPI_Init_thread(&argc, &argv, prog->thread_multiple ? MPI_THREAD_MULTIPLE : MPI_THREAD_SINGLE,
-                    &ff.thread_provided);
+    MPI_Init_thread(&argc, &argv, prog->thread_multiple ? MPI_THREAD_MULTIPLE : MPI_THREAD_SINGLE, &ff.thread_provided);
     MPI_Comm_rank(MPI_COMM_WORLD, &ff.rank);
     MPI_Comm_size(MPI_COMM_WORLD, &ff.size);
     /* Lines from many ranks pass through mpirun's pipes: keep each one whole and timely. */
     setvbuf(stdout, NULL, _IOLBF, 0);
-    if (gethostname(ff.host, sizeof ff.host - 1) != 0)
-        snprintf(ff.host, sizeof ff.host, "unknown-host");
+    if (gethostname(ff.host, sizeof ff.host - 1) != 0) snprintf(ff.host, sizeof ff.host, "unknown-host");
 
     ff.iterations = prog->default_iterations > 0 ? prog->default_iterations : 1;
     ff.max_size = prog->default_max_size;
@@ -105,12 +102,10 @@ bool ff_begin(int argc, char **argv, const ff_program *prog)
     switch (ff_options_parse(argc, argv)) {
     case FF_PARSE_ERROR: return false;
     case FF_PARSE_HELP:
-        if (ff.rank == 0)
-            ff_options_print_help();
+        if (ff.rank == 0) ff_options_print_help();
         return false;
     case FF_PARSE_LIST:
-        for (const ff_subtest *t = prog->subtests; ff.rank == 0 && t && t->name; t++)
-            printf("%s\n", t->name);
+        for (const ff_subtest *t = prog->subtests; ff.rank == 0 && t && t->name; t++) printf("%s\n", t->name);
         return false;
     case FF_PARSE_RUN: break;
     }
@@ -126,8 +121,8 @@ bool ff_begin(int argc, char **argv, const ff_program *prog)
     watchdog_start();
     if (ff.rank == 0 && prog->data_options) {
         char sz[32];
-        printf("%s: %d ranks, seed %ld, iterations %ld, max size %s%s\n", prog->name, ff.size, ff.seed,
-               ff.iterations, ff_size_str(ff.max_size, sz, sizeof sz),
+        printf("%s: %d ranks, seed %ld, iterations %ld, max size %s%s\n", prog->name, ff.size, ff.seed, ff.iterations,
+               ff_size_str(ff.max_size, sz, sizeof sz),
                ff.inject_fault ? ", INJECTING FAULTS (every subtest that receives data must fail)" : "");
     }
     return true;
@@ -146,8 +141,7 @@ int ff_finish(void)
     watchdog_describe("in MPI_Finalize");
     MPI_Finalize();
     alarm(0);
-    if (state.exit_code)
-        return state.exit_code;
+    if (state.exit_code) return state.exit_code;
     return state.subtests_failed ? 1 : 0;
 }
 
@@ -163,8 +157,7 @@ void ff_subtest_begin(const char *name)
     atomic_store(&state.reports, 0);
     atomic_store(&state.fault_armed, ff.inject_fault && (ff.fault_rank < 0 || ff.fault_rank == ff.rank));
     state.started = MPI_Wtime();
-    if (ff.verbose && ff.rank == 0)
-        printf("running %s\n", name);
+    if (ff.verbose && ff.rank == 0) printf("running %s\n", name);
 }
 
 bool ff_subtest_end(void)
@@ -175,13 +168,12 @@ bool ff_subtest_end(void)
     MPI_Allreduce(local, total, 2, MPI_LONG, MPI_SUM, MPI_COMM_WORLD);
     double seconds = MPI_Wtime() - state.started;
     state.subtests_run++;
-    if (total[0])
-        state.subtests_failed++;
+    if (total[0]) state.subtests_failed++;
     if (ff.rank == 0) {
         const char *sep = state.note[0] ? ", " : "";
         if (total[0])
-            printf("FAIL %s: %ld check failures on %ld of %d ranks (%s%s%.2f s)\n", state.subtest, total[0],
-                   total[1], ff.size, state.note, sep, seconds);
+            printf("FAIL %s: %ld check failures on %ld of %d ranks (%s%s%.2f s)\n", state.subtest, total[0], total[1],
+                   ff.size, state.note, sep, seconds);
         else
             printf("PASS %s (%s%s%.2f s)\n", state.subtest, state.note, sep, seconds);
     }
@@ -201,8 +193,7 @@ int ff_main(int argc, char **argv, const ff_program *prog)
 {
     if (ff_begin(argc, argv, prog)) {
         for (const ff_subtest *t = prog->subtests; t->name; t++) {
-            if (!ff_subtest_selected(t->name))
-                continue;
+            if (!ff_subtest_selected(t->name)) continue;
             ff_subtest_begin(t->name);
             t->run();
             ff_subtest_end();
@@ -233,8 +224,8 @@ static void vfail(const char *fmt, va_list ap)
         fprintf(stderr, "%s: rank %d on %s [%s%s%s]: %s\n", ff.prog->name, ff.rank, ff.host,
                 state.subtest ? state.subtest : "-", context[0] ? ": " : "", context, text);
     } else if (n == ff.max_reports) {
-        fprintf(stderr, "%s: rank %d [%s]: further failures are counted, not printed (--max-reports)\n",
-                ff.prog->name, ff.rank, state.subtest ? state.subtest : "-");
+        fprintf(stderr, "%s: rank %d [%s]: further failures are counted, not printed (--max-reports)\n", ff.prog->name,
+                ff.rank, state.subtest ? state.subtest : "-");
     }
 }
 
@@ -265,5 +256,5 @@ long ff_local_failures(void)
 void ff_maybe_inject(void *buf, size_t n)
 {
     if (n > 0 && atomic_load(&state.fault_armed) && atomic_exchange(&state.fault_armed, false))
-        ((unsigned char *)buf)[n / 2] ^= 0x01;
+        ((unsigned char *) buf)[n / 2] ^= 0x01;
 }

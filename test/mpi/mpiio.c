@@ -50,8 +50,7 @@ enum { TAG_OPEN = 1, TAG_INDEP, TAG_COLL, TAG_NB, TAG_NB_COLL, TAG_SHARED, TAG_O
 /* ff_fail with MPI's own error text unless rc is MPI_SUCCESS. */
 static bool mpi_ok(int rc, const char *what)
 {
-    if (rc == MPI_SUCCESS)
-        return true;
+    if (rc == MPI_SUCCESS) return true;
     char text[MPI_MAX_ERROR_STRING];
     int len = 0, class = 0;
     MPI_Error_string(rc, text, &len);
@@ -70,12 +69,12 @@ static bool moved(const MPI_Status *st, size_t expected, const char *what)
 {
     int count = -1;
     MPI_Get_count(st, MPI_BYTE, &count);
-    return ff_expect(count == (int)expected, "%s moved %d bytes, expected %zu", what, count, expected);
+    return ff_expect(count == (int) expected, "%s moved %d bytes, expected %zu", what, count, expected);
 }
 
 static ff_msg chunk_msg(int owner, int tag, int chunk)
 {
-    return (ff_msg){owner, 0, tag, (uint64_t)chunk};
+    return (ff_msg){owner, 0, tag, (uint64_t) chunk};
 }
 
 /* The MPI consistency recipe for data written by one rank and read by another (MPI-3.1 13.6.10). */
@@ -97,8 +96,7 @@ static void close_and_delete(MPI_File *fh, const char *path)
 {
     mpi_ok(MPI_File_close(fh), "MPI_File_close");
     MPI_Barrier(MPI_COMM_WORLD);
-    if (ff.rank == 0)
-        mpi_ok(MPI_File_delete(path, MPI_INFO_NULL), "MPI_File_delete");
+    if (ff.rank == 0) mpi_ok(MPI_File_delete(path, MPI_INFO_NULL), "MPI_File_delete");
     MPI_Barrier(MPI_COMM_WORLD);
 }
 
@@ -108,13 +106,12 @@ static void test_open_delete(void)
     file_name(path, "open");
     unsigned char *buf = ff_xmalloc(block);
     MPI_File fh;
-    if (!open_file(path, MPI_MODE_CREATE | MPI_MODE_EXCL | MPI_MODE_WRONLY, &fh))
-        goto out;
+    if (!open_file(path, MPI_MODE_CREATE | MPI_MODE_EXCL | MPI_MODE_WRONLY, &fh)) goto out;
     int writer = ff.size - 1;
     if (ff.rank == writer) {
         ff_fill_msg(buf, block, chunk_msg(writer, TAG_OPEN, 0));
         MPI_Status st;
-        if (mpi_ok(MPI_File_write_at(fh, 0, buf, (int)block, MPI_BYTE, &st), "MPI_File_write_at"))
+        if (mpi_ok(MPI_File_write_at(fh, 0, buf, (int) block, MPI_BYTE, &st), "MPI_File_write_at"))
             moved(&st, block, "write_at");
     }
     mpi_ok(MPI_File_close(&fh), "MPI_File_close");
@@ -124,18 +121,19 @@ static void test_open_delete(void)
     int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
     if (ff_expect(fd >= 0, "open(%s) with POSIX after MPI_File_close: %s", path, strerror(errno))) {
         struct stat sb;
-        ff_expect(fstat(fd, &sb) == 0 && sb.st_size == (off_t)block, "%s has %lld bytes, expected %zu", path,
-                  (long long)sb.st_size, block);
+        ff_expect(fstat(fd, &sb) == 0 && sb.st_size == (off_t) block, "%s has %lld bytes, expected %zu", path,
+                  (long long) sb.st_size, block);
         memset(buf, FF_POISON, block);
         ssize_t got = pread(fd, buf, block, 0);
-        if (ff_expect(got == (ssize_t)block, "pread of %s returned %zd", path, got))
+        if (ff_expect(got == (ssize_t) block, "pread of %s returned %zd", path, got))
             ff_check_msg(buf, block, chunk_msg(writer, TAG_OPEN, 0));
         close(fd);
     }
 
     /* A second exclusive create must fail on every rank. */
     MPI_File again = MPI_FILE_NULL;
-    int rc = MPI_File_open(MPI_COMM_WORLD, path, MPI_MODE_CREATE | MPI_MODE_EXCL | MPI_MODE_WRONLY, MPI_INFO_NULL, &again);
+    int rc =
+        MPI_File_open(MPI_COMM_WORLD, path, MPI_MODE_CREATE | MPI_MODE_EXCL | MPI_MODE_WRONLY, MPI_INFO_NULL, &again);
     int class = MPI_SUCCESS;
     MPI_Error_class(rc, &class);
     if (!ff_expect(rc != MPI_SUCCESS, "a second MPI_MODE_EXCL create of %s succeeded", path))
@@ -144,17 +142,18 @@ static void test_open_delete(void)
         ff_expect(class == MPI_ERR_FILE_EXISTS || class == MPI_ERR_IO || class == MPI_ERR_FILE,
                   "a second MPI_MODE_EXCL create failed with error class %d, not MPI_ERR_FILE_EXISTS", class);
 
-    if (ff.rank == 0)
-        mpi_ok(MPI_File_delete(path, MPI_INFO_NULL), "MPI_File_delete");
+    if (ff.rank == 0) mpi_ok(MPI_File_delete(path, MPI_INFO_NULL), "MPI_File_delete");
     MPI_Barrier(MPI_COMM_WORLD);
     struct stat sb;
-    ff_expect(stat(path, &sb) != 0 && errno == ENOENT, "%s still exists for rank %d after MPI_File_delete", path, ff.rank);
+    ff_expect(stat(path, &sb) != 0 && errno == ENOENT, "%s still exists for rank %d after MPI_File_delete", path,
+              ff.rank);
     rc = MPI_File_open(MPI_COMM_WORLD, path, MPI_MODE_RDONLY, MPI_INFO_NULL, &again);
     MPI_Error_class(rc, &class);
     if (!ff_expect(rc != MPI_SUCCESS, "MPI_File_open of deleted %s succeeded", path))
         MPI_File_close(&again);
     else
-        ff_expect(class == MPI_ERR_NO_SUCH_FILE, "opening the deleted file failed with class %d, not MPI_ERR_NO_SUCH_FILE", class);
+        ff_expect(class == MPI_ERR_NO_SUCH_FILE,
+                  "opening the deleted file failed with class %d, not MPI_ERR_NO_SUCH_FILE", class);
     ff_note("%zu B written by rank %d, read by every rank with POSIX", block, writer);
 out:
     free(buf);
@@ -163,7 +162,7 @@ out:
 /* Chunk j of rank r sits at (j * size + r) * block: ranks interleave. */
 static MPI_Offset chunk_offset(int owner, int chunk)
 {
-    return ((MPI_Offset)chunk * ff.size + owner) * (MPI_Offset)block;
+    return ((MPI_Offset) chunk * ff.size + owner) * (MPI_Offset) block;
 }
 
 static void test_independent(void)
@@ -172,16 +171,16 @@ static void test_independent(void)
     file_name(path, "independent");
     unsigned char *buf = ff_xmalloc(block);
     MPI_File fh;
-    if (!open_file(path, MPI_MODE_CREATE | MPI_MODE_RDWR, &fh))
-        goto out;
+    if (!open_file(path, MPI_MODE_CREATE | MPI_MODE_RDWR, &fh)) goto out;
     for (int j = 0; j < CHUNKS; j++) {
         ff_fill_msg(buf, block, chunk_msg(ff.rank, TAG_INDEP, j));
         MPI_Status st;
         if (j % 2 == 0) {
-            if (mpi_ok(MPI_File_write_at(fh, chunk_offset(ff.rank, j), buf, (int)block, MPI_BYTE, &st), "MPI_File_write_at"))
+            if (mpi_ok(MPI_File_write_at(fh, chunk_offset(ff.rank, j), buf, (int) block, MPI_BYTE, &st),
+                       "MPI_File_write_at"))
                 moved(&st, block, "write_at");
         } else if (mpi_ok(MPI_File_seek(fh, chunk_offset(ff.rank, j), MPI_SEEK_SET), "MPI_File_seek") &&
-                   mpi_ok(MPI_File_write(fh, buf, (int)block, MPI_BYTE, &st), "MPI_File_write")) {
+                   mpi_ok(MPI_File_write(fh, buf, (int) block, MPI_BYTE, &st), "MPI_File_write")) {
             moved(&st, block, "write");
         }
     }
@@ -191,14 +190,14 @@ static void test_independent(void)
         memset(buf, FF_POISON, block);
         MPI_Status st;
         ff_context("chunk %d of rank %d", j, peer);
-        if (mpi_ok(MPI_File_read_at(fh, chunk_offset(peer, j), buf, (int)block, MPI_BYTE, &st), "MPI_File_read_at") &&
+        if (mpi_ok(MPI_File_read_at(fh, chunk_offset(peer, j), buf, (int) block, MPI_BYTE, &st), "MPI_File_read_at") &&
             moved(&st, block, "read_at"))
             ff_check_msg(buf, block, chunk_msg(peer, TAG_INDEP, j));
     }
     ff_context(NULL);
     MPI_Status st;
     MPI_Offset end = chunk_offset(0, CHUNKS);
-    if (mpi_ok(MPI_File_read_at(fh, end, buf, (int)block, MPI_BYTE, &st), "MPI_File_read_at past the end"))
+    if (mpi_ok(MPI_File_read_at(fh, end, buf, (int) block, MPI_BYTE, &st), "MPI_File_read_at past the end"))
         moved(&st, 0, "read_at past the end");
     close_and_delete(&fh, path);
     ff_note("%d chunks of %zu B per rank", CHUNKS, block);
@@ -210,29 +209,28 @@ out:
 static bool set_rank_view(MPI_File fh, int owner, MPI_Datatype *filetype)
 {
     MPI_Datatype vector;
-    MPI_Type_vector(CHUNKS, (int)block, (int)block * ff.size, MPI_BYTE, &vector);
-    MPI_Type_create_resized(vector, 0, (MPI_Aint)chunk_offset(0, CHUNKS), filetype);
+    MPI_Type_vector(CHUNKS, (int) block, (int) block * ff.size, MPI_BYTE, &vector);
+    MPI_Type_create_resized(vector, 0, (MPI_Aint) chunk_offset(0, CHUNKS), filetype);
     MPI_Type_free(&vector);
     MPI_Type_commit(filetype);
-    return mpi_ok(MPI_File_set_view(fh, (MPI_Offset)owner * (MPI_Offset)block, MPI_BYTE, *filetype, "native", MPI_INFO_NULL),
-                  "MPI_File_set_view");
+    return mpi_ok(
+        MPI_File_set_view(fh, (MPI_Offset) owner * (MPI_Offset) block, MPI_BYTE, *filetype, "native", MPI_INFO_NULL),
+        "MPI_File_set_view");
 }
 
 static void test_collective_view(void)
 {
     char path[PATH_LEN];
     file_name(path, "collective");
-    size_t mine = CHUNKS * block, total = mine * (size_t)ff.size;
+    size_t mine = CHUNKS * block, total = mine * (size_t) ff.size;
     unsigned char *buf = ff_xmalloc(total);
     MPI_File fh;
     MPI_Datatype filetype = MPI_DATATYPE_NULL;
-    if (!open_file(path, MPI_MODE_CREATE | MPI_MODE_RDWR, &fh))
-        goto out;
-    for (int j = 0; j < CHUNKS; j++)
-        ff_fill_msg(buf + (size_t)j * block, block, chunk_msg(ff.rank, TAG_COLL, j));
+    if (!open_file(path, MPI_MODE_CREATE | MPI_MODE_RDWR, &fh)) goto out;
+    for (int j = 0; j < CHUNKS; j++) ff_fill_msg(buf + (size_t) j * block, block, chunk_msg(ff.rank, TAG_COLL, j));
     MPI_Status st;
     if (set_rank_view(fh, ff.rank, &filetype) &&
-        mpi_ok(MPI_File_write_at_all(fh, 0, buf, (int)mine, MPI_BYTE, &st), "MPI_File_write_at_all"))
+        mpi_ok(MPI_File_write_at_all(fh, 0, buf, (int) mine, MPI_BYTE, &st), "MPI_File_write_at_all"))
         moved(&st, mine, "write_at_all");
     MPI_Type_free(&filetype);
     sync_barrier_sync(fh);
@@ -240,11 +238,12 @@ static void test_collective_view(void)
     /* The neighbour's blocks through its view, with the individual file pointer. */
     int peer = ff_peer_from(1);
     memset(buf, FF_POISON, mine);
-    if (set_rank_view(fh, peer, &filetype) && mpi_ok(MPI_File_read_all(fh, buf, (int)mine, MPI_BYTE, &st), "MPI_File_read_all") &&
+    if (set_rank_view(fh, peer, &filetype) &&
+        mpi_ok(MPI_File_read_all(fh, buf, (int) mine, MPI_BYTE, &st), "MPI_File_read_all") &&
         moved(&st, mine, "read_all")) {
         for (int j = 0; j < CHUNKS; j++) {
             ff_context("read_all through rank %d's view, block %d", peer, j);
-            ff_check_msg(buf + (size_t)j * block, block, chunk_msg(peer, TAG_COLL, j));
+            ff_check_msg(buf + (size_t) j * block, block, chunk_msg(peer, TAG_COLL, j));
         }
     }
     MPI_Type_free(&filetype);
@@ -252,10 +251,11 @@ static void test_collective_view(void)
     /* The whole file, contiguously: every rank's blocks where its view put them. */
     MPI_Offset size = -1;
     mpi_ok(MPI_File_get_size(fh, &size), "MPI_File_get_size");
-    ff_expect(size == (MPI_Offset)total, "file size %lld, expected %zu", (long long)size, total);
+    ff_expect(size == (MPI_Offset) total, "file size %lld, expected %zu", (long long) size, total);
     memset(buf, FF_POISON, total);
     if (mpi_ok(MPI_File_set_view(fh, 0, MPI_BYTE, MPI_BYTE, "native", MPI_INFO_NULL), "MPI_File_set_view (default)") &&
-        mpi_ok(MPI_File_read_at_all(fh, 0, buf, (int)total, MPI_BYTE, &st), "MPI_File_read_at_all") && moved(&st, total, "read_at_all")) {
+        mpi_ok(MPI_File_read_at_all(fh, 0, buf, (int) total, MPI_BYTE, &st), "MPI_File_read_at_all") &&
+        moved(&st, total, "read_at_all")) {
         for (int j = 0; j < CHUNKS; j++)
             for (int r = 0; r < ff.size; r++) {
                 ff_context("whole file, block %d of rank %d", j, r);
@@ -277,50 +277,54 @@ static void test_nonblocking(void)
     MPI_Request requests[CHUNKS];
     MPI_Status statuses[CHUNKS];
     MPI_File fh;
-    if (!open_file(path, MPI_MODE_CREATE | MPI_MODE_RDWR, &fh))
-        goto out;
+    if (!open_file(path, MPI_MODE_CREATE | MPI_MODE_RDWR, &fh)) goto out;
     bool posted = true;
     for (int j = 0; j < CHUNKS; j++) {
-        ff_fill_msg(buf + (size_t)j * block, block, chunk_msg(ff.rank, TAG_NB, j));
+        ff_fill_msg(buf + (size_t) j * block, block, chunk_msg(ff.rank, TAG_NB, j));
         requests[j] = MPI_REQUEST_NULL;
-        posted &= mpi_ok(MPI_File_iwrite_at(fh, chunk_offset(ff.rank, j), buf + (size_t)j * block, (int)block, MPI_BYTE, &requests[j]),
+        posted &= mpi_ok(MPI_File_iwrite_at(fh, chunk_offset(ff.rank, j), buf + (size_t) j * block, (int) block,
+                                            MPI_BYTE, &requests[j]),
                          "MPI_File_iwrite_at");
     }
     if (mpi_ok(MPI_Waitall(CHUNKS, requests, statuses), "MPI_Waitall (iwrite_at)") && posted)
-        for (int j = 0; j < CHUNKS; j++)
-            moved(&statuses[j], block, "iwrite_at");
+        for (int j = 0; j < CHUNKS; j++) moved(&statuses[j], block, "iwrite_at");
     sync_barrier_sync(fh);
     int peer = ff_peer_from(1);
     memset(buf, FF_POISON, CHUNKS * block);
     posted = true;
     for (int j = 0; j < CHUNKS; j++) {
         requests[j] = MPI_REQUEST_NULL;
-        posted &= mpi_ok(MPI_File_iread_at(fh, chunk_offset(peer, j), buf + (size_t)j * block, (int)block, MPI_BYTE, &requests[j]),
-                         "MPI_File_iread_at");
+        posted &= mpi_ok(
+            MPI_File_iread_at(fh, chunk_offset(peer, j), buf + (size_t) j * block, (int) block, MPI_BYTE, &requests[j]),
+            "MPI_File_iread_at");
     }
     if (mpi_ok(MPI_Waitall(CHUNKS, requests, statuses), "MPI_Waitall (iread_at)") && posted)
         for (int j = 0; j < CHUNKS; j++) {
             ff_context("iread_at, chunk %d of rank %d", j, peer);
             if (moved(&statuses[j], block, "iread_at"))
-                ff_check_msg(buf + (size_t)j * block, block, chunk_msg(peer, TAG_NB, j));
+                ff_check_msg(buf + (size_t) j * block, block, chunk_msg(peer, TAG_NB, j));
         }
     ff_context(NULL);
 
     if (skip_nonblocking_collective) {
         close_and_delete(&fh, path);
-        ff_note("%d iwrite_at + %d iread_at in flight per rank (no iwrite_at_all / iread_at_all: --skip-nonblocking-collective)", CHUNKS, CHUNKS);
+        ff_note("%d iwrite_at + %d iread_at in flight per rank (no iwrite_at_all / iread_at_all: "
+                "--skip-nonblocking-collective)",
+                CHUNKS, CHUNKS);
         goto out;
     }
     /* Nonblocking collectives (MPI-3.1): one more chunk per rank after the others. */
     MPI_Request request = MPI_REQUEST_NULL;
     MPI_Status st;
     ff_fill_msg(buf, block, chunk_msg(ff.rank, TAG_NB_COLL, 0));
-    if (mpi_ok(MPI_File_iwrite_at_all(fh, chunk_offset(ff.rank, CHUNKS), buf, (int)block, MPI_BYTE, &request), "MPI_File_iwrite_at_all") &&
+    if (mpi_ok(MPI_File_iwrite_at_all(fh, chunk_offset(ff.rank, CHUNKS), buf, (int) block, MPI_BYTE, &request),
+               "MPI_File_iwrite_at_all") &&
         mpi_ok(MPI_Wait(&request, &st), "MPI_Wait (iwrite_at_all)"))
         moved(&st, block, "iwrite_at_all");
     sync_barrier_sync(fh);
     memset(buf, FF_POISON, block);
-    if (mpi_ok(MPI_File_iread_at_all(fh, chunk_offset(peer, CHUNKS), buf, (int)block, MPI_BYTE, &request), "MPI_File_iread_at_all") &&
+    if (mpi_ok(MPI_File_iread_at_all(fh, chunk_offset(peer, CHUNKS), buf, (int) block, MPI_BYTE, &request),
+               "MPI_File_iread_at_all") &&
         mpi_ok(MPI_Wait(&request, &st), "MPI_Wait (iread_at_all)") && moved(&st, block, "iread_at_all")) {
         ff_context("iread_at_all of rank %d", peer);
         ff_check_msg(buf, block, chunk_msg(peer, TAG_NB_COLL, 0));
@@ -335,12 +339,12 @@ out:
 /* Rank r's shared-pointer record: a 4-byte rank number, then a pattern; lengths differ per rank. */
 static size_t record_len(int r)
 {
-    return 1000 + 517 * (size_t)r;
+    return 1000 + 517 * (size_t) r;
 }
 
 static void fill_record(unsigned char *p, int r, int tag)
 {
-    uint32_t id = (uint32_t)r;
+    uint32_t id = (uint32_t) r;
     memcpy(p, &id, sizeof id);
     ff_fill_msg(p + sizeof id, record_len(r) - sizeof id, chunk_msg(r, tag, 0));
 }
@@ -348,25 +352,27 @@ static void fill_record(unsigned char *p, int r, int tag)
 /* Checks that the file holds every rank's record exactly once; in rank order when `ordered`. */
 static void check_records(const unsigned char *file, size_t total, int tag, bool ordered)
 {
-    bool *seen = ff_xmalloc((size_t)ff.size);
-    memset(seen, 0, (size_t)ff.size);
+    bool *seen = ff_xmalloc((size_t) ff.size);
+    memset(seen, 0, (size_t) ff.size);
     size_t pos = 0;
     for (int i = 0; i < ff.size && pos < total; i++) {
         uint32_t id;
         memcpy(&id, file + pos, sizeof id);
-        int expected = ordered ? i : (int)id;
-        if (!ff_expect(id < (uint32_t)ff.size && !seen[id] && (int)id == expected,
+        int expected = ordered ? i : (int) id;
+        if (!ff_expect(id < (uint32_t) ff.size && !seen[id] && (int) id == expected,
                        "record %d at offset %zu is from rank %u (%s)", i, pos, id,
-                       id >= (uint32_t)ff.size ? "no such rank" : seen[id] ? "seen twice" : "out of rank order"))
+                       id >= (uint32_t) ff.size ? "no such rank"
+                       : seen[id]               ? "seen twice"
+                                                : "out of rank order"))
             break;
         seen[id] = true;
-        if (pos + record_len((int)id) > total) {
+        if (pos + record_len((int) id) > total) {
             ff_fail("record of rank %u at offset %zu runs past the end (%zu B)", id, pos, total);
             break;
         }
         ff_context("%s record of rank %u at offset %zu", ordered ? "write_ordered" : "write_shared", id, pos);
-        ff_check_msg((void *)(file + pos + sizeof id), record_len((int)id) - sizeof id, chunk_msg((int)id, tag, 0));
-        pos += record_len((int)id);
+        ff_check_msg((void *) (file + pos + sizeof id), record_len((int) id) - sizeof id, chunk_msg((int) id, tag, 0));
+        pos += record_len((int) id);
     }
     ff_context(NULL);
     ff_expect(pos == total, "records end at offset %zu of %zu", pos, total);
@@ -378,38 +384,41 @@ static void test_shared_pointer(void)
     char path[PATH_LEN];
     file_name(path, "shared");
     size_t total = 0;
-    for (int r = 0; r < ff.size; r++)
-        total += record_len(r);
+    for (int r = 0; r < ff.size; r++) total += record_len(r);
     unsigned char *mine = ff_xmalloc(record_len(ff.rank));
     unsigned char *file = ff_xmalloc(total);
     MPI_File fh;
     MPI_Status st;
     MPI_Offset position = -1;
-    if (!open_file(path, MPI_MODE_CREATE | MPI_MODE_RDWR, &fh))
-        goto out;
+    if (!open_file(path, MPI_MODE_CREATE | MPI_MODE_RDWR, &fh)) goto out;
 
     fill_record(mine, ff.rank, TAG_SHARED);
-    if (mpi_ok(MPI_File_write_shared(fh, mine, (int)record_len(ff.rank), MPI_BYTE, &st), "MPI_File_write_shared"))
+    if (mpi_ok(MPI_File_write_shared(fh, mine, (int) record_len(ff.rank), MPI_BYTE, &st), "MPI_File_write_shared"))
         moved(&st, record_len(ff.rank), "write_shared");
     sync_barrier_sync(fh);
     mpi_ok(MPI_File_get_position_shared(fh, &position), "MPI_File_get_position_shared");
-    ff_expect(position == (MPI_Offset)total, "shared file pointer at %lld after write_shared, expected %zu", (long long)position, total);
+    ff_expect(position == (MPI_Offset) total, "shared file pointer at %lld after write_shared, expected %zu",
+              (long long) position, total);
     memset(file, FF_POISON, total);
-    if (mpi_ok(MPI_File_read_at(fh, 0, file, (int)total, MPI_BYTE, &st), "MPI_File_read_at") && moved(&st, total, "read_at"))
+    if (mpi_ok(MPI_File_read_at(fh, 0, file, (int) total, MPI_BYTE, &st), "MPI_File_read_at") &&
+        moved(&st, total, "read_at"))
         check_records(file, total, TAG_SHARED, false);
 
     /* Back to the start (collective), then the same records in rank order. */
     MPI_Barrier(MPI_COMM_WORLD);
     if (mpi_ok(MPI_File_seek_shared(fh, 0, MPI_SEEK_SET), "MPI_File_seek_shared")) {
         fill_record(mine, ff.rank, TAG_ORDERED);
-        if (mpi_ok(MPI_File_write_ordered(fh, mine, (int)record_len(ff.rank), MPI_BYTE, &st), "MPI_File_write_ordered"))
+        if (mpi_ok(MPI_File_write_ordered(fh, mine, (int) record_len(ff.rank), MPI_BYTE, &st),
+                   "MPI_File_write_ordered"))
             moved(&st, record_len(ff.rank), "write_ordered");
     }
     sync_barrier_sync(fh);
     mpi_ok(MPI_File_get_position_shared(fh, &position), "MPI_File_get_position_shared");
-    ff_expect(position == (MPI_Offset)total, "shared file pointer at %lld after write_ordered, expected %zu", (long long)position, total);
+    ff_expect(position == (MPI_Offset) total, "shared file pointer at %lld after write_ordered, expected %zu",
+              (long long) position, total);
     memset(file, FF_POISON, total);
-    if (mpi_ok(MPI_File_read_at(fh, 0, file, (int)total, MPI_BYTE, &st), "MPI_File_read_at") && moved(&st, total, "read_at"))
+    if (mpi_ok(MPI_File_read_at(fh, 0, file, (int) total, MPI_BYTE, &st), "MPI_File_read_at") &&
+        moved(&st, total, "read_at"))
         check_records(file, total, TAG_ORDERED, true);
 
     /* read_ordered from the start: each rank gets its own record back. Collective calls do not
@@ -417,12 +426,12 @@ static void test_shared_pointer(void)
     memset(mine, FF_POISON, record_len(ff.rank));
     MPI_Barrier(MPI_COMM_WORLD);
     if (mpi_ok(MPI_File_seek_shared(fh, 0, MPI_SEEK_SET), "MPI_File_seek_shared") &&
-        mpi_ok(MPI_File_read_ordered(fh, mine, (int)record_len(ff.rank), MPI_BYTE, &st), "MPI_File_read_ordered") &&
+        mpi_ok(MPI_File_read_ordered(fh, mine, (int) record_len(ff.rank), MPI_BYTE, &st), "MPI_File_read_ordered") &&
         moved(&st, record_len(ff.rank), "read_ordered")) {
         uint32_t id;
         memcpy(&id, mine, sizeof id);
         ff_context("read_ordered");
-        if (ff_expect(id == (uint32_t)ff.rank, "read_ordered gave rank %d the record of rank %u", ff.rank, id))
+        if (ff_expect(id == (uint32_t) ff.rank, "read_ordered gave rank %d the record of rank %u", ff.rank, id))
             ff_check_msg(mine + sizeof id, record_len(ff.rank) - sizeof id, chunk_msg(ff.rank, TAG_ORDERED, 0));
         ff_context(NULL);
     }
@@ -437,34 +446,34 @@ static void expect_sizes(MPI_File fh, const char *path, MPI_Offset expected, con
 {
     MPI_Offset size = -1;
     mpi_ok(MPI_File_get_size(fh, &size), "MPI_File_get_size");
-    ff_expect(size == expected, "MPI_File_get_size %s: %lld, expected %lld", when, (long long)size, (long long)expected);
+    ff_expect(size == expected, "MPI_File_get_size %s: %lld, expected %lld", when, (long long) size,
+              (long long) expected);
     struct stat sb;
     if (ff_expect(stat(path, &sb) == 0, "stat(%s) %s: %s", path, when, strerror(errno)))
-        ff_expect(sb.st_size == expected, "stat(%s) %s: %lld bytes, expected %lld", path, when, (long long)sb.st_size,
-                  (long long)expected);
+        ff_expect(sb.st_size == expected, "stat(%s) %s: %lld bytes, expected %lld", path, when, (long long) sb.st_size,
+                  (long long) expected);
 }
 
 static void test_size_sync(void)
 {
     char path[PATH_LEN];
     file_name(path, "size");
-    MPI_Offset grown = (MPI_Offset)(3 * block + 5), shrunk = (MPI_Offset)(block / 2);
-    unsigned char *buf = ff_xmalloc((size_t)grown);
+    MPI_Offset grown = (MPI_Offset) (3 * block + 5), shrunk = (MPI_Offset) (block / 2);
+    unsigned char *buf = ff_xmalloc((size_t) grown);
     MPI_File fh;
     MPI_Status st;
-    if (!open_file(path, MPI_MODE_CREATE | MPI_MODE_RDWR, &fh))
-        goto out;
+    if (!open_file(path, MPI_MODE_CREATE | MPI_MODE_RDWR, &fh)) goto out;
     mpi_ok(MPI_File_set_size(fh, grown), "MPI_File_set_size (grow)");
     sync_barrier_sync(fh);
     expect_sizes(fh, path, grown, "after set_size");
     /* What set_size added reads as zeros. */
-    memset(buf, FF_POISON, (size_t)grown);
-    if (mpi_ok(MPI_File_read_at(fh, 0, buf, (int)grown, MPI_BYTE, &st), "MPI_File_read_at") && moved(&st, (size_t)grown, "read_at")) {
-        ff_maybe_inject(buf, (size_t)grown);
+    memset(buf, FF_POISON, (size_t) grown);
+    if (mpi_ok(MPI_File_read_at(fh, 0, buf, (int) grown, MPI_BYTE, &st), "MPI_File_read_at") &&
+        moved(&st, (size_t) grown, "read_at")) {
+        ff_maybe_inject(buf, (size_t) grown);
         size_t nonzero = 0;
-        for (MPI_Offset i = 0; i < grown; i++)
-            nonzero += buf[i] != 0;
-        ff_expect(nonzero == 0, "%zu of %lld bytes after set_size are not zero", nonzero, (long long)grown);
+        for (MPI_Offset i = 0; i < grown; i++) nonzero += buf[i] != 0;
+        ff_expect(nonzero == 0, "%zu of %lld bytes after set_size are not zero", nonzero, (long long) grown);
     }
     /* No MPI_File_preallocate: with ompio (Open MPI 4.1.4) the next set_size fails now and then on the ranks
      * other than 0 ("tmp != size": they get a broadcast of another call) and the job hangs; bare host too. */
@@ -474,7 +483,7 @@ static void test_size_sync(void)
     sync_barrier_sync(fh);
     expect_sizes(fh, path, shrunk, "after shrinking");
     close_and_delete(&fh, path);
-    ff_note("grown to %lld B, shrunk to %lld B", (long long)grown, (long long)shrunk);
+    ff_note("grown to %lld B, shrunk to %lld B", (long long) grown, (long long) shrunk);
 out:
     free(buf);
 }
@@ -486,18 +495,16 @@ static void test_component(void)
     char path[PATH_LEN];
     file_name(path, "component");
     MPI_File fh;
-    if (!open_file(path, MPI_MODE_CREATE | MPI_MODE_RDWR | MPI_MODE_DELETE_ON_CLOSE, &fh))
-        return;
+    if (!open_file(path, MPI_MODE_CREATE | MPI_MODE_RDWR | MPI_MODE_DELETE_ON_CLOSE, &fh)) return;
     char loaded[128] = "";
     FILE *maps = fopen("/proc/self/maps", "r");
     if (ff_expect(maps != NULL, "cannot read /proc/self/maps: %s", strerror(errno))) {
         char line[1024];
         while (fgets(line, sizeof line, maps)) {
             const char *plugin = strstr(line, "/mca_io_");
-            if (!plugin || !strstr(line, " r-xp "))
-                continue;
+            if (!plugin || !strstr(line, " r-xp ")) continue;
             char name[64];
-            snprintf(name, sizeof name, "%.*s", (int)strcspn(plugin + 8, ".\n"), plugin + 8);
+            snprintf(name, sizeof name, "%.*s", (int) strcspn(plugin + 8, ".\n"), plugin + 8);
             if (!strstr(loaded, name) && strlen(loaded) + strlen(name) + 2 < sizeof loaded)
                 snprintf(loaded + strlen(loaded), sizeof loaded - strlen(loaded), "%s%s", loaded[0] ? "," : "", name);
         }
@@ -516,17 +523,17 @@ static void test_leftovers(void)
     MPI_Barrier(MPI_COMM_WORLD);
     const char *name = strrchr(base, '/') + 1;
     char dir[PATH_LEN];
-    snprintf(dir, sizeof dir, "%.*s", (int)(name - base), base);
+    snprintf(dir, sizeof dir, "%.*s", (int) (name - base), base);
     DIR *d = opendir(dir);
-    if (!ff_expect(d != NULL, "cannot list %s: %s", dir, strerror(errno)))
-        return;
+    if (!ff_expect(d != NULL, "cannot list %s: %s", dir, strerror(errno))) return;
     for (struct dirent *e; (e = readdir(d));)
         ff_expect(strncmp(e->d_name, name, strlen(name)) != 0, "%s%s is left in the directory", dir, e->d_name);
     closedir(d);
 }
 
 static const ff_option options[] = {
-    {"dir", FF_OPT_STRING, &dir_option, 0, 0, "directory every rank sees (default: $FFRUN_SCRATCH, set by ffrun --scratch)"},
+    {"dir", FF_OPT_STRING, &dir_option, 0, 0,
+     "directory every rank sees (default: $FFRUN_SCRATCH, set by ffrun --scratch)"},
     {"block", FF_OPT_SIZE, &block, 0, 0, "bytes per chunk (default 64K+13)"},
     {"skip-nonblocking-collective", FF_OPT_FLAG, &skip_nonblocking_collective, 0, 0,
      "no iwrite_at_all / iread_at_all (ROMIO 3.2.1 in Open MPI 4.1 crashes in them: open-mpi/ompi#4520)"},
@@ -558,26 +565,26 @@ int main(int argc, char **argv)
         .subtests = subtests,
     };
     /* ff_main cannot know the directory: parse ahead here and refuse a bad one before any subtest. */
-    if (!ff_begin(argc, argv, &prog))
-        return ff_finish();
+    if (!ff_begin(argc, argv, &prog)) return ff_finish();
     const char *dir = dir_option ? dir_option : getenv("FFRUN_SCRATCH");
     struct stat sb;
     if (!dir || !*dir)
-        ff_usage_error("no directory: give --dir DIR (one that every rank sees) or run under `ffrun --scratch`, which sets FFRUN_SCRATCH.");
+        ff_usage_error("no directory: give --dir DIR (one that every rank sees) or run under `ffrun --scratch`, which "
+                       "sets FFRUN_SCRATCH.");
     else if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode) || access(dir, W_OK) != 0)
-        ff_usage_error("%s is not a writable directory on rank %d: give --dir a directory every rank can write.", dir, ff.rank);
+        ff_usage_error("%s is not a writable directory on rank %d: give --dir a directory every rank can write.", dir,
+                       ff.rank);
     else if (block < 16 || block > 64 * FF_MIB)
         ff_usage_error("--block %zu is out of range: use 16 B to 64 MiB.", block);
     else if (expect_io && strcmp(expect_io, "ompio") != 0 && strcmp(expect_io, "romio321") != 0)
         ff_usage_error("--expect-io %s: use ompio or romio321 (see `ompi_info | grep 'MCA io'`).", expect_io);
     else {
         /* pid and time of rank 0: unique among runs sharing the directory (pids repeat across containers). */
-        long unique[2] = {(long)getpid(), (long)time(NULL)};
+        long unique[2] = {(long) getpid(), (long) time(NULL)};
         MPI_Bcast(unique, 2, MPI_LONG, 0, MPI_COMM_WORLD);
         snprintf(base, sizeof base, "%s/ffcheck_mpiio-%ld-%ld", dir, unique[0], unique[1]);
         for (const ff_subtest *t = subtests; t->name; t++) {
-            if (!ff_subtest_selected(t->name))
-                continue;
+            if (!ff_subtest_selected(t->name)) continue;
             ff_subtest_begin(t->name);
             t->run();
             ff_subtest_end();

@@ -51,24 +51,22 @@ static bool is_loopback(uint32_t addr)
 static const char *addr_str(uint32_t addr, char *buf, size_t len)
 {
     struct in_addr in = {.s_addr = addr};
-    return inet_ntop(AF_INET, &in, buf, (socklen_t)len) ? buf : "?";
+    return inet_ntop(AF_INET, &in, buf, (socklen_t) len) ? buf : "?";
 }
 
 /* This process's IPv4 interface addresses (loopback included: a bare host may resolve its name to it). */
 static void own_identity(rank_identity *me)
 {
     memset(me, 0, sizeof *me);
-    if (gethostname(me->name, NAME_LEN - 1) != 0)
-        ff_fail("gethostname failed: %s", strerror(errno));
+    if (gethostname(me->name, NAME_LEN - 1) != 0) ff_fail("gethostname failed: %s", strerror(errno));
     struct ifaddrs *list = NULL;
     if (getifaddrs(&list) != 0) {
         ff_fail("getifaddrs failed: %s", strerror(errno));
         return;
     }
     for (struct ifaddrs *it = list; it; it = it->ifa_next) {
-        if (!it->ifa_addr || it->ifa_addr->sa_family != AF_INET || me->naddrs == MAX_ADDRS)
-            continue;
-        me->addrs[me->naddrs++] = ((struct sockaddr_in *)it->ifa_addr)->sin_addr.s_addr;
+        if (!it->ifa_addr || it->ifa_addr->sa_family != AF_INET || me->naddrs == MAX_ADDRS) continue;
+        me->addrs[me->naddrs++] = ((struct sockaddr_in *) it->ifa_addr)->sin_addr.s_addr;
     }
     freeifaddrs(list);
 }
@@ -76,8 +74,7 @@ static void own_identity(rank_identity *me)
 static bool has_addr(const rank_identity *who, uint32_t addr)
 {
     for (int i = 0; i < who->naddrs; i++)
-        if (who->addrs[i] == addr)
-            return true;
+        if (who->addrs[i] == addr) return true;
     return false;
 }
 
@@ -96,12 +93,10 @@ static int resolve(const char *name, uint32_t *addrs, int cap)
               result->ai_canonname ? result->ai_canonname : "(none)");
     int n = 0;
     for (struct addrinfo *it = result; it && n < cap; it = it->ai_next) {
-        uint32_t addr = ((struct sockaddr_in *)it->ai_addr)->sin_addr.s_addr;
+        uint32_t addr = ((struct sockaddr_in *) it->ai_addr)->sin_addr.s_addr;
         bool dup = false;
-        for (int i = 0; i < n; i++)
-            dup = dup || addrs[i] == addr;
-        if (!dup)
-            addrs[n++] = addr;
+        for (int i = 0; i < n; i++) dup = dup || addrs[i] == addr;
+        if (!dup) addrs[n++] = addr;
     }
     freeaddrinfo(result);
     return n;
@@ -110,14 +105,14 @@ static int resolve(const char *name, uint32_t *addrs, int cap)
 static void gather_identities(void)
 {
     own_identity(&self);
-    everyone = ff_xmalloc(sizeof(rank_identity) * (size_t)ff.size);
-    MPI_Allgather(&self, (int)sizeof self, MPI_BYTE, everyone, (int)sizeof self, MPI_BYTE, MPI_COMM_WORLD);
+    everyone = ff_xmalloc(sizeof(rank_identity) * (size_t) ff.size);
+    MPI_Allgather(&self, (int) sizeof self, MPI_BYTE, everyone, (int) sizeof self, MPI_BYTE, MPI_COMM_WORLD);
     /* Every pair also exchanges identities directly (and they must match the gathered ones): a collective
      * alone leaves some pairs silent, and the end-to-end suite checks that every planned path was used. */
     for (int d = 1; d < ff.size; d++) {
         int to = ff_peer_to(d), from = ff_peer_from(d);
         rank_identity direct;
-        MPI_Sendrecv(&self, (int)sizeof self, MPI_BYTE, to, 0, &direct, (int)sizeof direct, MPI_BYTE, from, 0,
+        MPI_Sendrecv(&self, (int) sizeof self, MPI_BYTE, to, 0, &direct, (int) sizeof direct, MPI_BYTE, from, 0,
                      MPI_COMM_WORLD, MPI_STATUS_IGNORE);
         ff_expect(memcmp(&direct, &everyone[from], sizeof direct) == 0,
                   "rank %d's identity sent directly differs from the gathered one", from);
@@ -126,7 +121,8 @@ static void gather_identities(void)
         /* Each rank's addresses become the next rank's: peers in other containers no longer match. */
         rank_identity first = everyone[0];
         for (int r = 0; r + 1 < ff.size; r++)
-            memcpy(everyone[r].addrs, everyone[r + 1].addrs, sizeof first.addrs), everyone[r].naddrs = everyone[r + 1].naddrs;
+            memcpy(everyone[r].addrs, everyone[r + 1].addrs, sizeof first.addrs),
+                everyone[r].naddrs = everyone[r + 1].naddrs;
         memcpy(everyone[ff.size - 1].addrs, first.addrs, sizeof first.addrs);
         everyone[ff.size - 1].naddrs = first.naddrs;
     }
@@ -143,8 +139,7 @@ static void test_own_name(void)
     FILE *f = fopen("/etc/hostname", "r");
     char file_name[NAME_LEN] = "";
     if (f) {
-        if (!fgets(file_name, sizeof file_name, f))
-            file_name[0] = '\0';
+        if (!fgets(file_name, sizeof file_name, f)) file_name[0] = '\0';
         fclose(f);
         file_name[strcspn(file_name, "\n")] = '\0';
     }
@@ -154,15 +149,13 @@ static void test_own_name(void)
     int n = resolve(me->name, addrs, MAX_ADDRS);
     char text[INET_ADDRSTRLEN];
     for (int i = 0; i < n; i++) {
-        ff_expect(has_addr(me, addrs[i]),
-                  "own name %s resolves to %s, which is none of this container's addresses", me->name,
-                  addr_str(addrs[i], text, sizeof text));
+        ff_expect(has_addr(me, addrs[i]), "own name %s resolves to %s, which is none of this container's addresses",
+                  me->name, addr_str(addrs[i], text, sizeof text));
         ff_expect(allow_loopback || !is_loopback(addrs[i]),
                   "own name %s resolves to loopback %s, not the container's network address (peers cannot use it)",
                   me->name, addr_str(addrs[i], text, sizeof text));
     }
-    if (ff.rank == 0)
-        ff_note("%s resolves to %s", me->name, n > 0 ? addr_str(addrs[0], text, sizeof text) : "nothing");
+    if (ff.rank == 0) ff_note("%s resolves to %s", me->name, n > 0 ? addr_str(addrs[0], text, sizeof text) : "nothing");
 }
 
 static void test_peer_names(void)
@@ -180,8 +173,7 @@ static void test_peer_names(void)
         resolved += n > 0;
     }
     ff_context(NULL);
-    if (ff.rank == 0)
-        ff_note("%d of %d ranks' hostnames resolved to their own addresses", resolved, ff.size);
+    if (ff.rank == 0) ff_note("%d of %d ranks' hostnames resolved to their own addresses", resolved, ff.size);
 }
 
 static void test_reverse(void)
@@ -196,9 +188,9 @@ static void test_reverse(void)
                 continue; /* 127.0.0.1 is "localhost" by convention, whatever the host is called */
             struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr = {.s_addr = addrs[i]}};
             char host[NAME_LEN];
-            int rc = getnameinfo((struct sockaddr *)&sa, sizeof sa, host, sizeof host, NULL, 0, NI_NAMEREQD);
-            if (!ff_expect(rc == 0, "reverse lookup of %s (rank %d, %s) failed: %s", addr_str(addrs[i], text, sizeof text),
-                           r, peer->name, gai_strerror(rc)))
+            int rc = getnameinfo((struct sockaddr *) &sa, sizeof sa, host, sizeof host, NULL, 0, NI_NAMEREQD);
+            if (!ff_expect(rc == 0, "reverse lookup of %s (rank %d, %s) failed: %s",
+                           addr_str(addrs[i], text, sizeof text), r, peer->name, gai_strerror(rc)))
                 continue;
             /* The name must belong to a rank that really has this address (the same rank, or one sharing it). */
             bool owner_named = false;
@@ -212,14 +204,22 @@ static void test_reverse(void)
 
 static void setup_and_run(void (*test)(void))
 {
-    if (!everyone)
-        gather_identities();
+    if (!everyone) gather_identities();
     test();
 }
 
-static void run_own_name(void) { setup_and_run(test_own_name); }
-static void run_peer_names(void) { setup_and_run(test_peer_names); }
-static void run_reverse(void) { setup_and_run(test_reverse); }
+static void run_own_name(void)
+{
+    setup_and_run(test_own_name);
+}
+static void run_peer_names(void)
+{
+    setup_and_run(test_peer_names);
+}
+static void run_reverse(void)
+{
+    setup_and_run(test_reverse);
+}
 
 static const ff_option options[] = {
     {"allow-loopback", FF_OPT_FLAG, &allow_loopback, 0, 0,
@@ -228,7 +228,8 @@ static const ff_option options[] = {
 };
 
 static const ff_subtest subtests[] = {
-    {"own_name", run_own_name, "gethostname = /etc/hostname = processor name; it resolves to an own, non-loopback address"},
+    {"own_name", run_own_name,
+     "gethostname = /etc/hostname = processor name; it resolves to an own, non-loopback address"},
     {"peer_names", run_peer_names, "every rank's hostname resolves to that rank's own addresses"},
     {"reverse", run_reverse, "every rank's address resolves back to its hostname"},
     {0},

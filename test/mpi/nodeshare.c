@@ -29,8 +29,14 @@ static void fail(int rank, const char *what, long a, long b)
     if (failures++ < 5) fprintf(stderr, "rank %d: %s (%ld != %ld)\n", rank, what, a, b);
 }
 
-static int32_t own_value(int world_rank, long i) { return (int32_t) (world_rank * 1000003L + i * 7919L + 11); }
-static int32_t neighbour_value(int from, long i) { return (int32_t) (from * 65537L - i * 31L - 5); }
+static int32_t own_value(int world_rank, long i)
+{
+    return (int32_t) (world_rank * 1000003L + i * 7919L + 11);
+}
+static int32_t neighbour_value(int from, long i)
+{
+    return (int32_t) (from * 65537L - i * 31L - 5);
+}
 
 static void check_split(MPI_Comm shared, int rank, int size, int per_host)
 {
@@ -63,7 +69,8 @@ static void check_window(MPI_Comm shared, int world_rank, long count)
     const long mine = count + me * 17; /* different sizes catch offset mistakes */
     int32_t *base;
     MPI_Win win;
-    int rc = MPI_Win_allocate_shared((MPI_Aint) (mine * (long) sizeof(int32_t)), sizeof(int32_t), MPI_INFO_NULL, shared, &base, &win);
+    int rc = MPI_Win_allocate_shared((MPI_Aint) (mine * (long) sizeof(int32_t)), sizeof(int32_t), MPI_INFO_NULL, shared,
+                                     &base, &win);
     if (rc != MPI_SUCCESS) {
         char text[MPI_MAX_ERROR_STRING];
         int length;
@@ -85,11 +92,13 @@ static void check_window(MPI_Comm shared, int world_rank, long count)
         int32_t *segment;
         MPI_Win_shared_query(win, peer, &bytes, &unit, &segment);
         const long expected = count + peer * 17;
-        if (bytes != (MPI_Aint) (expected * (long) sizeof(int32_t))) fail(world_rank, "MPI_Win_shared_query size", (long) bytes, expected * 4);
+        if (bytes != (MPI_Aint) (expected * (long) sizeof(int32_t)))
+            fail(world_rank, "MPI_Win_shared_query size", (long) bytes, expected * 4);
         if (unit != (int) sizeof(int32_t)) fail(world_rank, "MPI_Win_shared_query displacement unit", unit, 4);
         if (peer == me && segment != base) fail(world_rank, "MPI_Win_shared_query of myself is not my base", 0, 1);
         for (long i = 0; i < expected && bytes == (MPI_Aint) (expected * 4); ++i)
-            if (segment[i] != own_value(world_of[peer], i)) fail(world_rank, "load from a peer's segment", segment[i], own_value(world_of[peer], i));
+            if (segment[i] != own_value(world_of[peer], i))
+                fail(world_rank, "load from a peer's segment", segment[i], own_value(world_of[peer], i));
     }
     MPI_Barrier(shared); /* everyone has read before anyone overwrites */
     const int right = (me + 1) % n;
@@ -104,7 +113,8 @@ static void check_window(MPI_Comm shared, int world_rank, long count)
     MPI_Win_sync(win);
     const int left = (me + n - 1) % n;
     for (long i = 0; i < mine; ++i)
-        if (base[i] != neighbour_value(world_of[left], i)) fail(world_rank, "store by my left neighbour", base[i], neighbour_value(world_of[left], i));
+        if (base[i] != neighbour_value(world_of[left], i))
+            fail(world_rank, "store by my left neighbour", base[i], neighbour_value(world_of[left], i));
     MPI_Win_unlock_all(win);
     MPI_Win_free(&win);
     free(world_of);
@@ -136,7 +146,8 @@ static void check_binding(int rank, int size, int expect_pinned, int *pinned_cpu
     if (expect_pinned) {
         if (mine < 0) fail(rank, "not pinned to one core (--expect-pinned)", CPU_COUNT(&set), 1);
         for (int r = 0; r < size; ++r)
-            if (r != rank && mine >= 0 && all[r] == mine) fail(rank, "pinned to the same core as another rank", r, rank);
+            if (r != rank && mine >= 0 && all[r] == mine)
+                fail(rank, "pinned to the same core as another rank", r, rank);
     }
     *pinned_cpu = mine;
     free(all);
@@ -150,13 +161,19 @@ int main(int argc, char **argv)
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     MPI_Comm_size(MPI_COMM_WORLD, &size);
     for (int i = 1; i < argc; ++i) {
-        if (strcmp(argv[i], "--ranks-per-host") == 0 && i + 1 < argc) per_host = atoi(argv[++i]);
-        else if (strcmp(argv[i], "--count") == 0 && i + 1 < argc) count = atol(argv[++i]);
-        else if (strcmp(argv[i], "--expect-pinned") == 0) expect_pinned = 1;
-        else per_host = -1;
+        if (strcmp(argv[i], "--ranks-per-host") == 0 && i + 1 < argc)
+            per_host = atoi(argv[++i]);
+        else if (strcmp(argv[i], "--count") == 0 && i + 1 < argc)
+            count = atol(argv[++i]);
+        else if (strcmp(argv[i], "--expect-pinned") == 0)
+            expect_pinned = 1;
+        else
+            per_host = -1;
     }
     if (per_host <= 0 || count < 1) {
-        if (rank == 0) fprintf(stderr, "usage: ffcheck_nodeshare --ranks-per-host N [--count INTS] [--expect-pinned] (N: ranks on each host, placed host after host)\n");
+        if (rank == 0)
+            fprintf(stderr, "usage: ffcheck_nodeshare --ranks-per-host N [--count INTS] [--expect-pinned] (N: ranks on "
+                            "each host, placed host after host)\n");
         MPI_Finalize();
         return 2;
     }
@@ -178,7 +195,8 @@ int main(int argc, char **argv)
     MPI_Allreduce(&failures, &total, 1, MPI_LONG, MPI_SUM, MPI_COMM_WORLD);
     if (rank == 0) {
         if (total == 0)
-            printf("PASS nodeshare (%d ranks, %d per host: shared groups, a shared window of %ld+ ints per rank loaded and stored across ranks, binding)\n",
+            printf("PASS nodeshare (%d ranks, %d per host: shared groups, a shared window of %ld+ ints per rank loaded "
+                   "and stored across ranks, binding)\n",
                    size, per_host, count);
         else
             printf("FAIL nodeshare: %ld failures\n", total);

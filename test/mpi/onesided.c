@@ -15,7 +15,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int value(int from, int to, int i) { return from * 1000003 + to * 7919 + i; }
+static int value(int from, int to, int i)
+{
+    return from * 1000003 + to * 7919 + i;
+}
 
 static long run(MPI_Win win, int *base, int rank, int size, int count)
 {
@@ -100,8 +103,10 @@ int main(int argc, char **argv)
     long total = 0;
     MPI_Allreduce(&bad, &total, 1, MPI_LONG, MPI_SUM, MPI_COMM_WORLD);
     if (rank == 0) {
-        if (total == 0) printf("PASS onesided (%d ranks, Win_create and Win_allocate, put/get/accumulate checked)\n", size);
-        else printf("FAIL onesided (%ld problems on %d ranks)\n", total, size);
+        if (total == 0)
+            printf("PASS onesided (%d ranks, Win_create and Win_allocate, put/get/accumulate checked)\n", size);
+        else
+            printf("FAIL onesided (%ld problems on %d ranks)\n", total, size);
     }
     free(mem);
     MPI_Finalize();

@@ -49,8 +49,8 @@ static void expect_nothing_pending(MPI_Comm comm, const char *what)
     if (flag) {
         int count = -1;
         MPI_Get_count(&st, MPI_BYTE, &count);
-        ff_fail("%s: an extra message is pending (source %d, tag %d, %d B) after every expected message arrived",
-                what, st.MPI_SOURCE, st.MPI_TAG, count);
+        ff_fail("%s: an extra message is pending (source %d, tag %d, %d B) after every expected message arrived", what,
+                st.MPI_SOURCE, st.MPI_TAG, count);
     }
 }
 
@@ -69,28 +69,28 @@ static void test_sizes(void)
             size_t n = sizes[si];
             int distances = n > ALL_PEERS_LIMIT ? (ff.size < 2 ? ff.size : 2) : ff.size;
             for (int d = 0; d < distances; d++) {
-                int to = ff_peer_to(d), from = ff_peer_from(d), tag = (int)si;
-                ff_fill_msg(sb.p, n, (ff_msg){ff.rank, to, tag, (uint64_t)it});
+                int to = ff_peer_to(d), from = ff_peer_from(d), tag = (int) si;
+                ff_fill_msg(sb.p, n, (ff_msg){ff.rank, to, tag, (uint64_t) it});
                 ff_buf_prepare(&rb, n);
                 MPI_Status st;
                 MPI_Request rq;
-                switch ((it + d + (long)si) % 3) {
+                switch ((it + d + (long) si) % 3) {
                 case 0:
-                    MPI_Sendrecv(sb.p, (int)n, MPI_BYTE, to, tag, rb.p, (int)n, MPI_BYTE, from, tag, comm, &st);
+                    MPI_Sendrecv(sb.p, (int) n, MPI_BYTE, to, tag, rb.p, (int) n, MPI_BYTE, from, tag, comm, &st);
                     break;
                 case 1:
-                    MPI_Irecv(rb.p, (int)n, MPI_BYTE, from, tag, comm, &rq);
-                    MPI_Send(sb.p, (int)n, MPI_BYTE, to, tag, comm);
+                    MPI_Irecv(rb.p, (int) n, MPI_BYTE, from, tag, comm, &rq);
+                    MPI_Send(sb.p, (int) n, MPI_BYTE, to, tag, comm);
                     MPI_Wait(&rq, &st);
                     break;
                 default:
-                    MPI_Isend(sb.p, (int)n, MPI_BYTE, to, tag, comm, &rq);
-                    MPI_Recv(rb.p, (int)n, MPI_BYTE, from, tag, comm, &st);
+                    MPI_Isend(sb.p, (int) n, MPI_BYTE, to, tag, comm, &rq);
+                    MPI_Recv(rb.p, (int) n, MPI_BYTE, from, tag, comm, &st);
                     MPI_Wait(&rq, MPI_STATUS_IGNORE);
                     break;
                 }
                 ff_check_status(&st, from, tag, n, "sizes");
-                ff_buf_check(&rb, n, (ff_msg){from, ff.rank, tag, (uint64_t)it});
+                ff_buf_check(&rb, n, (ff_msg){from, ff.rank, tag, (uint64_t) it});
             }
         }
     }
@@ -106,7 +106,7 @@ static void test_sizes(void)
 
 static size_t wild_size(int src, int dst, int k)
 {
-    return mixed_size((size_t)(k * 3 + src + 2 * dst));
+    return mixed_size((size_t) (k * 3 + src + 2 * dst));
 }
 
 static int wild_tag(int src, int dst, int k)
@@ -118,8 +118,8 @@ typedef int (*tag_fn)(int src, int dst, int k);
 
 static int tag_is_index(int src, int dst, int k)
 {
-    (void)src;
-    (void)dst;
+    (void) src;
+    (void) dst;
     return k + 1;
 }
 
@@ -140,11 +140,10 @@ typedef struct {
 static wild_state wild_new(void)
 {
     wild_state w = {.total = ff.size * WILD_PER_PEER, .cap = largest_mixed()};
-    w.bufs = ff_xmalloc(sizeof *w.bufs * (size_t)w.total);
-    for (int i = 0; i < w.total; i++)
-        w.bufs[i] = ff_xmalloc(w.cap);
-    w.reqs = ff_xmalloc(sizeof *w.reqs * (size_t)w.total);
-    w.next = ff_xmalloc(sizeof *w.next * (size_t)ff.size);
+    w.bufs = ff_xmalloc(sizeof *w.bufs * (size_t) w.total);
+    for (int i = 0; i < w.total; i++) w.bufs[i] = ff_xmalloc(w.cap);
+    w.reqs = ff_xmalloc(sizeof *w.reqs * (size_t) w.total);
+    w.next = ff_xmalloc(sizeof *w.next * (size_t) ff.size);
     w.rb = ff_buf_new(w.cap);
     return w;
 }
@@ -154,8 +153,7 @@ static void wild_free(wild_state *w)
     ff_buf_free(&w->rb);
     free(w->next);
     free(w->reqs);
-    for (int i = 0; i < w->total; i++)
-        free(w->bufs[i]);
+    for (int i = 0; i < w->total; i++) free(w->bufs[i]);
     free(w->bufs);
 }
 
@@ -165,14 +163,14 @@ static void wild_start(wild_state *w, tag_fn tag_of, uint64_t base)
     w->tag_of = tag_of;
     w->base = base;
     w->comm = dup_world();
-    memset(w->next, 0, sizeof *w->next * (size_t)ff.size);
+    memset(w->next, 0, sizeof *w->next * (size_t) ff.size);
     for (int p = 0; p < ff.size; p++) {
         for (int k = 0; k < WILD_PER_PEER; k++) {
             int i = p * WILD_PER_PEER + k;
             size_t n = wild_size(ff.rank, p, k);
             int tag = tag_of(ff.rank, p, k);
-            ff_fill_msg(w->bufs[i], n, (ff_msg){ff.rank, p, tag, base + (uint64_t)k});
-            MPI_Isend(w->bufs[i], (int)n, MPI_BYTE, p, tag, w->comm, &w->reqs[i]);
+            ff_fill_msg(w->bufs[i], n, (ff_msg){ff.rank, p, tag, base + (uint64_t) k});
+            MPI_Isend(w->bufs[i], (int) n, MPI_BYTE, p, tag, w->comm, &w->reqs[i]);
         }
     }
 }
@@ -189,15 +187,13 @@ static void wild_end(wild_state *w, const char *what)
 static void check_wild(wild_state *w, const MPI_Status *st, const char *what)
 {
     int s = st->MPI_SOURCE;
-    if (!ff_expect(s >= 0 && s < ff.size, "%s: status names source %d", what, s))
-        return;
+    if (!ff_expect(s >= 0 && s < ff.size, "%s: status names source %d", what, s)) return;
     int k = w->next[s]++;
-    if (!ff_expect(k < WILD_PER_PEER, "%s: more than %d messages from rank %d", what, WILD_PER_PEER, s))
-        return;
+    if (!ff_expect(k < WILD_PER_PEER, "%s: more than %d messages from rank %d", what, WILD_PER_PEER, s)) return;
     size_t n = wild_size(s, ff.rank, k);
     int tag = w->tag_of(s, ff.rank, k);
     if (ff_check_status(st, s, tag, n, what))
-        ff_buf_check(&w->rb, n, (ff_msg){s, ff.rank, tag, w->base + (uint64_t)k});
+        ff_buf_check(&w->rb, n, (ff_msg){s, ff.rank, tag, w->base + (uint64_t) k});
 }
 
 /* Receives into w->rb with the given source and tag (either may be a wildcard) and checks it. */
@@ -205,7 +201,7 @@ static void wild_receive(wild_state *w, int source, int tag, const char *what)
 {
     MPI_Status st;
     ff_buf_prepare(&w->rb, w->cap);
-    MPI_Recv(w->rb.p, (int)w->cap, MPI_BYTE, source, tag, w->comm, &st);
+    MPI_Recv(w->rb.p, (int) w->cap, MPI_BYTE, source, tag, w->comm, &st);
     check_wild(w, &st, what);
 }
 
@@ -214,19 +210,17 @@ static void test_wildcards(void)
 {
     wild_state w = wild_new();
     for (long it = 0; it < ff.iterations; it++) {
-        uint64_t base = (uint64_t)it * WILD_PER_PEER;
+        uint64_t base = (uint64_t) it * WILD_PER_PEER;
 
         /* Each sender's messages must arrive in order even with both wildcards. */
         wild_start(&w, wild_tag, base);
-        for (int i = 0; i < w.total; i++)
-            wild_receive(&w, MPI_ANY_SOURCE, MPI_ANY_TAG, "ANY_SOURCE+ANY_TAG");
+        for (int i = 0; i < w.total; i++) wild_receive(&w, MPI_ANY_SOURCE, MPI_ANY_TAG, "ANY_SOURCE+ANY_TAG");
         wild_end(&w, "ANY_SOURCE+ANY_TAG");
 
         /* One source at a time (in rotated order) with ANY_TAG. */
         wild_start(&w, wild_tag, base);
         for (int d = 0; d < ff.size; d++)
-            for (int k = 0; k < WILD_PER_PEER; k++)
-                wild_receive(&w, ff_peer_from(d), MPI_ANY_TAG, "source+ANY_TAG");
+            for (int k = 0; k < WILD_PER_PEER; k++) wild_receive(&w, ff_peer_from(d), MPI_ANY_TAG, "source+ANY_TAG");
         wild_end(&w, "source+ANY_TAG");
 
         /* Tag k+1 carries every sender's k-th message: ANY_SOURCE must see each sender once per tag. */
@@ -248,14 +242,14 @@ static void test_wildcards(void)
 /* ------------------------------------------------------------------------------------------------ */
 
 #define ORDER_COUNT 32
-#define ORDER_TAG 5
+#define ORDER_TAG   5
 /* Protocols alternate so that large (rendezvous, pipelined) messages sit between small (eager) ones. */
-static const size_t order_sizes[] = {0,    65537, 1,  4097,  7,     32769, 64,   FF_MIB + 13,
+static const size_t order_sizes[] = {0,    65537, 1,  4097,  7,    32769, 64,   FF_MIB + 13,
                                      8193, 65536, 63, 32768, 4096, 0,     4095, 65535};
 
 static size_t order_size(int k)
 {
-    return clip(order_sizes[k % (int)(sizeof order_sizes / sizeof order_sizes[0])]);
+    return clip(order_sizes[k % (int) (sizeof order_sizes / sizeof order_sizes[0])]);
 }
 
 enum { ORDER_LATE_RECEIVES, ORDER_EARLY_RECEIVES, ORDER_WILDCARD_RECEIVES, ORDER_MODES };
@@ -264,8 +258,7 @@ enum { ORDER_LATE_RECEIVES, ORDER_EARLY_RECEIVES, ORDER_WILDCARD_RECEIVES, ORDER
 static void test_ordering(void)
 {
     size_t cap = 0;
-    for (int k = 0; k < ORDER_COUNT; k++)
-        cap = order_size(k) > cap ? order_size(k) : cap;
+    for (int k = 0; k < ORDER_COUNT; k++) cap = order_size(k) > cap ? order_size(k) : cap;
     unsigned char *sbuf[ORDER_COUNT];
     ff_buf rbuf[ORDER_COUNT];
     for (int k = 0; k < ORDER_COUNT; k++) {
@@ -280,18 +273,18 @@ static void test_ordering(void)
         for (int mode = 0; mode < ORDER_MODES; mode++) {
             for (int d = 0; d < ff.size; d++) {
                 int to = ff_peer_to(d), from = ff_peer_from(d);
-                uint64_t base = ((uint64_t)it * ORDER_MODES + (uint64_t)mode) * ORDER_COUNT;
+                uint64_t base = ((uint64_t) it * ORDER_MODES + (uint64_t) mode) * ORDER_COUNT;
                 for (int k = 0; k < ORDER_COUNT; k++) {
-                    ff_fill_msg(sbuf[k], order_size(k), (ff_msg){ff.rank, to, ORDER_TAG, base + (uint64_t)k});
+                    ff_fill_msg(sbuf[k], order_size(k), (ff_msg){ff.rank, to, ORDER_TAG, base + (uint64_t) k});
                     ff_buf_prepare(&rbuf[k], cap);
                 }
                 if (mode == ORDER_EARLY_RECEIVES) {
                     for (int k = 0; k < ORDER_COUNT; k++)
-                        MPI_Irecv(rbuf[k].p, (int)cap, MPI_BYTE, from, ORDER_TAG, comm, &rreq[k]);
+                        MPI_Irecv(rbuf[k].p, (int) cap, MPI_BYTE, from, ORDER_TAG, comm, &rreq[k]);
                     MPI_Barrier(comm); /* every receive is posted before any send */
                 }
                 for (int k = 0; k < ORDER_COUNT; k++)
-                    MPI_Isend(sbuf[k], (int)order_size(k), MPI_BYTE, to, ORDER_TAG, comm, &sreq[k]);
+                    MPI_Isend(sbuf[k], (int) order_size(k), MPI_BYTE, to, ORDER_TAG, comm, &sreq[k]);
                 if (mode != ORDER_EARLY_RECEIVES) {
                     MPI_Barrier(comm); /* every send is posted before any receive */
                     for (int k = 0; k < ORDER_COUNT; k++) {
@@ -299,7 +292,7 @@ static void test_ordering(void)
                         int w = mode == ORDER_WILDCARD_RECEIVES ? k % 4 : 0;
                         int src = (w & 1) ? MPI_ANY_SOURCE : from;
                         int tag = (w & 2) ? MPI_ANY_TAG : ORDER_TAG;
-                        MPI_Irecv(rbuf[k].p, (int)cap, MPI_BYTE, src, tag, comm, &rreq[k]);
+                        MPI_Irecv(rbuf[k].p, (int) cap, MPI_BYTE, src, tag, comm, &rreq[k]);
                     }
                 }
                 MPI_Waitall(ORDER_COUNT, rreq, rst);
@@ -307,7 +300,7 @@ static void test_ordering(void)
                 for (int k = 0; k < ORDER_COUNT; k++) {
                     size_t n = order_size(k);
                     if (ff_check_status(&rst[k], from, ORDER_TAG, n, "ordering"))
-                        ff_buf_check(&rbuf[k], n, (ff_msg){from, ff.rank, ORDER_TAG, base + (uint64_t)k});
+                        ff_buf_check(&rbuf[k], n, (ff_msg){from, ff.rank, ORDER_TAG, base + (uint64_t) k});
                 }
                 /* The wildcard receives of the next distance must not see this round's messages. */
                 MPI_Barrier(comm);
@@ -334,7 +327,7 @@ static size_t burst_size(int src, int dst, int k)
         static const size_t large[] = {65537, FF_MIB + 13, 32769, 4 * FF_MIB - 1};
         return clip(large[(k / 33) % 4]);
     }
-    return clip((size_t)((k * 37 + src * 11 + dst * 3) % 300));
+    return clip((size_t) ((k * 37 + src * 11 + dst * 3) % 300));
 }
 
 /* Many sends reach each receiver before it posts a single receive, which then matches out of order. */
@@ -342,24 +335,23 @@ static void test_unexpected(void)
 {
     int total = ff.size * BURST_COUNT;
     size_t cap = 0;
-    for (int k = 0; k < BURST_COUNT; k++)
-        cap = burst_size(0, 0, k) > cap ? burst_size(0, 0, k) : cap;
-    unsigned char **bufs = ff_xmalloc(sizeof *bufs * (size_t)total);
+    for (int k = 0; k < BURST_COUNT; k++) cap = burst_size(0, 0, k) > cap ? burst_size(0, 0, k) : cap;
+    unsigned char **bufs = ff_xmalloc(sizeof *bufs * (size_t) total);
     for (int i = 0; i < total; i++) {
         int p = i / BURST_COUNT, k = i % BURST_COUNT;
         bufs[i] = ff_xmalloc(burst_size(ff.rank, p, k));
     }
-    MPI_Request *reqs = ff_xmalloc(sizeof *reqs * (size_t)total);
+    MPI_Request *reqs = ff_xmalloc(sizeof *reqs * (size_t) total);
     ff_buf rb = ff_buf_new(cap);
     MPI_Comm comm = MPI_COMM_WORLD;
 
     for (long it = 0; it < ff.iterations; it++) {
-        uint64_t base = (uint64_t)it * BURST_COUNT;
+        uint64_t base = (uint64_t) it * BURST_COUNT;
         for (int i = 0; i < total; i++) {
             int p = i / BURST_COUNT, k = i % BURST_COUNT;
             size_t n = burst_size(ff.rank, p, k);
-            ff_fill_msg(bufs[i], n, (ff_msg){ff.rank, p, k, base + (uint64_t)k});
-            MPI_Isend(bufs[i], (int)n, MPI_BYTE, p, k, comm, &reqs[i]);
+            ff_fill_msg(bufs[i], n, (ff_msg){ff.rank, p, k, base + (uint64_t) k});
+            MPI_Isend(bufs[i], (int) n, MPI_BYTE, p, k, comm, &reqs[i]);
         }
         MPI_Barrier(comm);
         bool reverse = it % 2 == 0;
@@ -371,9 +363,9 @@ static void test_unexpected(void)
                 size_t n = burst_size(s, ff.rank, k);
                 MPI_Status st;
                 ff_buf_prepare(&rb, n);
-                MPI_Recv(rb.p, (int)cap, MPI_BYTE, s, reverse ? k : MPI_ANY_TAG, comm, &st);
+                MPI_Recv(rb.p, (int) cap, MPI_BYTE, s, reverse ? k : MPI_ANY_TAG, comm, &st);
                 if (ff_check_status(&st, s, k, n, reverse ? "burst, reverse tags" : "burst, ANY_TAG"))
-                    ff_buf_check(&rb, n, (ff_msg){s, ff.rank, k, base + (uint64_t)k});
+                    ff_buf_check(&rb, n, (ff_msg){s, ff.rank, k, base + (uint64_t) k});
             }
         }
         MPI_Waitall(total, reqs, MPI_STATUSES_IGNORE);
@@ -381,8 +373,7 @@ static void test_unexpected(void)
     ff_note("%d messages from each rank to each rank before any receive", BURST_COUNT);
     ff_buf_free(&rb);
     free(reqs);
-    for (int i = 0; i < total; i++)
-        free(bufs[i]);
+    for (int i = 0; i < total; i++) free(bufs[i]);
     free(bufs);
 }
 
@@ -397,23 +388,21 @@ static void test_probes(void)
     static const char *const methods[] = {"Probe+Recv", "Iprobe+Recv", "Mprobe+Mrecv", "Improbe+Imrecv"};
     wild_state w = wild_new();
     for (long it = 0; it < ff.iterations; it++) {
-        wild_start(&w, wild_tag, (uint64_t)it * WILD_PER_PEER);
+        wild_start(&w, wild_tag, (uint64_t) it * WILD_PER_PEER);
         MPI_Comm comm = w.comm;
         for (int i = 0; i < w.total; i++) {
-            int method = (i + (int)it) % 4;
+            int method = (i + (int) it) % 4;
             MPI_Status probed, st;
             MPI_Message msg;
             int flag = 0;
             switch (method) {
             case 0: MPI_Probe(MPI_ANY_SOURCE, MPI_ANY_TAG, comm, &probed); break;
             case 1:
-                while (!flag)
-                    MPI_Iprobe(MPI_ANY_SOURCE, MPI_ANY_TAG, comm, &flag, &probed);
+                while (!flag) MPI_Iprobe(MPI_ANY_SOURCE, MPI_ANY_TAG, comm, &flag, &probed);
                 break;
             case 2: MPI_Mprobe(MPI_ANY_SOURCE, MPI_ANY_TAG, comm, &msg, &probed); break;
             default:
-                while (!flag)
-                    MPI_Improbe(MPI_ANY_SOURCE, MPI_ANY_TAG, comm, &flag, &msg, &probed);
+                while (!flag) MPI_Improbe(MPI_ANY_SOURCE, MPI_ANY_TAG, comm, &flag, &msg, &probed);
                 break;
             }
             int count = -1;
@@ -430,8 +419,8 @@ static void test_probes(void)
                 MPI_Wait(&rq, &st);
             }
             ff_expect(st.MPI_SOURCE == probed.MPI_SOURCE && st.MPI_TAG == probed.MPI_TAG,
-                      "%s: probed source %d tag %d but received source %d tag %d", methods[method],
-                      probed.MPI_SOURCE, probed.MPI_TAG, st.MPI_SOURCE, st.MPI_TAG);
+                      "%s: probed source %d tag %d but received source %d tag %d", methods[method], probed.MPI_SOURCE,
+                      probed.MPI_TAG, st.MPI_SOURCE, st.MPI_TAG);
             check_wild(&w, &st, methods[method]);
 
             int stray = 0;

@@ -5,15 +5,14 @@
 #include <string.h>
 
 #define STORM_PER_PEER_MIN 16
-#define STORM_TARGET 256 /* requests of each kind per rank */
+#define STORM_TARGET       256 /* requests of each kind per rank */
 
 enum { STORM_WAITALL, STORM_WAITANY, STORM_TESTSOME };
 
 static size_t storm_size(int src, int dst, int k)
 {
     static const size_t sizes[] = {0, 1, 8, 100, 1000, 4097, 13, 64};
-    if (k % 16 == 15)
-        return clip(65537);
+    if (k % 16 == 15) return clip(65537);
     return clip(sizes[(k + src + dst) % 8]);
 }
 
@@ -21,39 +20,37 @@ static size_t storm_size(int src, int dst, int k)
 static void storm(int how)
 {
     int per_peer = STORM_TARGET / ff.size;
-    if (per_peer < STORM_PER_PEER_MIN)
-        per_peer = STORM_PER_PEER_MIN;
+    if (per_peer < STORM_PER_PEER_MIN) per_peer = STORM_PER_PEER_MIN;
     int nreq = 2 * per_peer * ff.size;
     size_t cap = clip(65537);
-    unsigned char **bufs = ff_xmalloc(sizeof *bufs * (size_t)nreq);
-    for (int i = 0; i < nreq; i++)
-        bufs[i] = ff_xmalloc(cap + FF_GUARD);
-    MPI_Request *reqs = ff_xmalloc(sizeof *reqs * (size_t)nreq);
-    MPI_Status *sts = ff_xmalloc(sizeof *sts * (size_t)nreq); /* by request index */
-    MPI_Status *got = ff_xmalloc(sizeof *got * (size_t)nreq); /* by completion order */
-    int *idx = ff_xmalloc(sizeof *idx * (size_t)nreq);
-    char *done = ff_xmalloc((size_t)nreq);
+    unsigned char **bufs = ff_xmalloc(sizeof *bufs * (size_t) nreq);
+    for (int i = 0; i < nreq; i++) bufs[i] = ff_xmalloc(cap + FF_GUARD);
+    MPI_Request *reqs = ff_xmalloc(sizeof *reqs * (size_t) nreq);
+    MPI_Status *sts = ff_xmalloc(sizeof *sts * (size_t) nreq); /* by request index */
+    MPI_Status *got = ff_xmalloc(sizeof *got * (size_t) nreq); /* by completion order */
+    int *idx = ff_xmalloc(sizeof *idx * (size_t) nreq);
+    char *done = ff_xmalloc((size_t) nreq);
     MPI_Comm comm = MPI_COMM_WORLD;
 
     for (long it = 0; it < ff.iterations; it++) {
-        uint64_t base = (uint64_t)it * (uint64_t)per_peer;
+        uint64_t base = (uint64_t) it * (uint64_t) per_peer;
         /* Request 2*(k*size+d) receives from distance d, the next one sends to distance d. */
         for (int k = 0; k < per_peer; k++) {
             for (int d = 0; d < ff.size; d++) {
                 int i = 2 * (k * ff.size + d);
                 int from = ff_peer_from(d), to = ff_peer_to(d), tag = k % 17;
                 memset(bufs[i], FF_POISON, cap + FF_GUARD);
-                MPI_Irecv(bufs[i], (int)cap, MPI_BYTE, from, tag, comm, &reqs[i]);
+                MPI_Irecv(bufs[i], (int) cap, MPI_BYTE, from, tag, comm, &reqs[i]);
                 size_t n = storm_size(ff.rank, to, k);
-                ff_fill_msg(bufs[i + 1], n, (ff_msg){ff.rank, to, tag, base + (uint64_t)k});
-                MPI_Isend(bufs[i + 1], (int)n, MPI_BYTE, to, tag, comm, &reqs[i + 1]);
+                ff_fill_msg(bufs[i + 1], n, (ff_msg){ff.rank, to, tag, base + (uint64_t) k});
+                MPI_Isend(bufs[i + 1], (int) n, MPI_BYTE, to, tag, comm, &reqs[i + 1]);
             }
         }
-        memset(done, 0, (size_t)nreq);
+        memset(done, 0, (size_t) nreq);
         int completed = 0;
         if (how == STORM_WAITALL) {
             MPI_Waitall(nreq, reqs, sts);
-            memset(done, 1, (size_t)nreq);
+            memset(done, 1, (size_t) nreq);
             completed = nreq;
         } else {
             while (completed < nreq) {
@@ -92,9 +89,8 @@ static void storm(int how)
             for (int d = 0; d < ff.size; d++) {
                 int i = 2 * (k * ff.size + d), from = ff_peer_from(d), tag = k % 17;
                 size_t n = storm_size(from, ff.rank, k);
-                if (!done[i] || !ff_check_status(&sts[i], from, tag, n, "storm receive"))
-                    continue;
-                ff_check_msg(bufs[i], n, (ff_msg){from, ff.rank, tag, base + (uint64_t)k});
+                if (!done[i] || !ff_check_status(&sts[i], from, tag, n, "storm receive")) continue;
+                ff_check_msg(bufs[i], n, (ff_msg){from, ff.rank, tag, base + (uint64_t) k});
                 ff_check_poison(bufs[i], n, n + FF_GUARD, "storm receive buffer");
             }
         }
@@ -105,14 +101,22 @@ static void storm(int how)
     free(got);
     free(sts);
     free(reqs);
-    for (int i = 0; i < nreq; i++)
-        free(bufs[i]);
+    for (int i = 0; i < nreq; i++) free(bufs[i]);
     free(bufs);
 }
 
-void test_storm_waitall(void) { storm(STORM_WAITALL); }
-void test_storm_waitany(void) { storm(STORM_WAITANY); }
-void test_storm_testsome(void) { storm(STORM_TESTSOME); }
+void test_storm_waitall(void)
+{
+    storm(STORM_WAITALL);
+}
+void test_storm_waitany(void)
+{
+    storm(STORM_WAITANY);
+}
+void test_storm_testsome(void)
+{
+    storm(STORM_TESTSOME);
+}
 
 /* ------------------------------------------------------------------------------------------------ */
 
@@ -126,12 +130,12 @@ static void send_in_mode(int mode, void *buf, size_t n, int to, int tag, MPI_Com
 {
     MPI_Request rq = MPI_REQUEST_NULL;
     switch (mode) {
-    case MODE_SSEND: MPI_Ssend(buf, (int)n, MPI_BYTE, to, tag, comm); break;
-    case MODE_ISSEND: MPI_Issend(buf, (int)n, MPI_BYTE, to, tag, comm, &rq); break;
-    case MODE_BSEND: MPI_Bsend(buf, (int)n, MPI_BYTE, to, tag, comm); break;
-    case MODE_IBSEND: MPI_Ibsend(buf, (int)n, MPI_BYTE, to, tag, comm, &rq); break;
-    case MODE_RSEND: MPI_Rsend(buf, (int)n, MPI_BYTE, to, tag, comm); break;
-    default: MPI_Irsend(buf, (int)n, MPI_BYTE, to, tag, comm, &rq); break;
+    case MODE_SSEND: MPI_Ssend(buf, (int) n, MPI_BYTE, to, tag, comm); break;
+    case MODE_ISSEND: MPI_Issend(buf, (int) n, MPI_BYTE, to, tag, comm, &rq); break;
+    case MODE_BSEND: MPI_Bsend(buf, (int) n, MPI_BYTE, to, tag, comm); break;
+    case MODE_IBSEND: MPI_Ibsend(buf, (int) n, MPI_BYTE, to, tag, comm, &rq); break;
+    case MODE_RSEND: MPI_Rsend(buf, (int) n, MPI_BYTE, to, tag, comm); break;
+    default: MPI_Irsend(buf, (int) n, MPI_BYTE, to, tag, comm, &rq); break;
     }
     MPI_Wait(&rq, MPI_STATUS_IGNORE);
 }
@@ -143,10 +147,9 @@ void test_send_modes(void)
     /* Ranks drift apart by a few rounds between barriers: room for every buffered send of both
      * buffered modes at once. */
     size_t total = 0;
-    for (size_t i = 0; i < N_MODE_SIZES; i++)
-        total += 2 * (clip(mode_sizes[i]) + MPI_BSEND_OVERHEAD);
+    for (size_t i = 0; i < N_MODE_SIZES; i++) total += 2 * (clip(mode_sizes[i]) + MPI_BSEND_OVERHEAD);
     void *attached = ff_xmalloc(total);
-    MPI_Buffer_attach(attached, (int)total);
+    MPI_Buffer_attach(attached, (int) total);
     unsigned char *sb = ff_xmalloc(cap);
     ff_buf rb = ff_buf_new(cap);
     MPI_Comm comm = MPI_COMM_WORLD;
@@ -157,8 +160,8 @@ void test_send_modes(void)
             for (int mode = 0; mode < MODE_COUNT; mode++) {
                 for (size_t si = 0; si < N_MODE_SIZES; si++) {
                     size_t n = clip(mode_sizes[si]);
-                    int tag = mode * 16 + (int)si;
-                    uint64_t index = (uint64_t)it;
+                    int tag = mode * 16 + (int) si;
+                    uint64_t index = (uint64_t) it;
                     ff_fill_msg(sb, n, (ff_msg){ff.rank, to, tag, index});
                     ff_buf_prepare(&rb, n);
                     MPI_Request rq;
@@ -166,27 +169,27 @@ void test_send_modes(void)
                     bool ready = mode == MODE_RSEND || mode == MODE_IRSEND;
                     if (ready) {
                         /* Ready mode: the receive must be posted before the send starts. */
-                        MPI_Irecv(rb.p, (int)n, MPI_BYTE, from, tag, comm, &rq);
+                        MPI_Irecv(rb.p, (int) n, MPI_BYTE, from, tag, comm, &rq);
                         MPI_Barrier(comm);
                         send_in_mode(mode, sb, n, to, tag, comm);
                     } else if (mode == MODE_BSEND || mode == MODE_IBSEND) {
                         /* Buffered sends complete locally: everyone sends before receiving. */
                         send_in_mode(mode, sb, n, to, tag, comm);
-                        MPI_Irecv(rb.p, (int)n, MPI_BYTE, from, tag, comm, &rq);
+                        MPI_Irecv(rb.p, (int) n, MPI_BYTE, from, tag, comm, &rq);
                     } else if (mode == MODE_ISSEND && d != 0) {
                         /* A synchronous send cannot complete before its receive is posted, and the
                          * receiver posts only after this rank has entered the barrier. */
                         MPI_Request sq;
                         int flag = 1;
-                        MPI_Issend(sb, (int)n, MPI_BYTE, to, tag, comm, &sq);
+                        MPI_Issend(sb, (int) n, MPI_BYTE, to, tag, comm, &sq);
                         MPI_Test(&sq, &flag, MPI_STATUS_IGNORE);
                         ff_expect(!flag, "Issend of %zu B to rank %d completed before the receiver posted its receive",
                                   n, to);
                         MPI_Barrier(comm);
-                        MPI_Irecv(rb.p, (int)n, MPI_BYTE, from, tag, comm, &rq);
+                        MPI_Irecv(rb.p, (int) n, MPI_BYTE, from, tag, comm, &rq);
                         MPI_Wait(&sq, MPI_STATUS_IGNORE);
                     } else {
-                        MPI_Irecv(rb.p, (int)n, MPI_BYTE, from, tag, comm, &rq);
+                        MPI_Irecv(rb.p, (int) n, MPI_BYTE, from, tag, comm, &rq);
                         send_in_mode(mode, sb, n, to, tag, comm);
                     }
                     MPI_Wait(&rq, &st);
@@ -218,13 +221,13 @@ void test_sendrecv(void)
         for (int d = 0; d < ff.size; d++) {
             int to = ff_peer_to(d), from = ff_peer_from(d);
             for (size_t i = 0; i < n_mixed; i++) {
-                uint64_t index = (uint64_t)it * n_mixed + i;
+                uint64_t index = (uint64_t) it * n_mixed + i;
                 MPI_Status st;
                 /* Each sender picks its own size: the two directions of a pair differ. */
-                size_t out = mixed_size(i + (size_t)ff.rank), in = mixed_size(i + (size_t)from);
+                size_t out = mixed_size(i + (size_t) ff.rank), in = mixed_size(i + (size_t) from);
                 ff_fill_msg(sb, out, (ff_msg){ff.rank, to, 1, index});
                 ff_buf_prepare(&rb, cap);
-                MPI_Sendrecv(sb, (int)out, MPI_BYTE, to, 1, rb.p, (int)cap, MPI_BYTE, from, 1, comm, &st);
+                MPI_Sendrecv(sb, (int) out, MPI_BYTE, to, 1, rb.p, (int) cap, MPI_BYTE, from, 1, comm, &st);
                 if (ff_check_status(&st, from, 1, in, "Sendrecv"))
                     ff_buf_check(&rb, in, (ff_msg){from, ff.rank, 1, index});
 
@@ -232,7 +235,7 @@ void test_sendrecv(void)
                 size_t n = mixed_size(i);
                 ff_buf_prepare(&rb, n);
                 ff_fill_msg(rb.p, n, (ff_msg){ff.rank, to, 2, index});
-                MPI_Sendrecv_replace(rb.p, (int)n, MPI_BYTE, to, 2, from, 2, comm, &st);
+                MPI_Sendrecv_replace(rb.p, (int) n, MPI_BYTE, to, 2, from, 2, comm, &st);
                 if (ff_check_status(&st, from, 2, n, "Sendrecv_replace"))
                     ff_buf_check(&rb, n, (ff_msg){from, ff.rank, 2, index});
             }

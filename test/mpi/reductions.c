@@ -11,16 +11,47 @@
 #include <string.h>
 
 typedef enum { T_INT, T_I64, T_U8, T_FLOAT, T_DOUBLE, T_2INT, T_DOUBLE_INT, T_MAT } vtype;
-typedef enum { O_SUM, O_PROD, O_MAX, O_MIN, O_BAND, O_BOR, O_BXOR, O_LAND, O_LOR, O_LXOR, O_MAXLOC, O_MINLOC,
-               O_MATMUL } vop;
+typedef enum {
+    O_SUM,
+    O_PROD,
+    O_MAX,
+    O_MIN,
+    O_BAND,
+    O_BOR,
+    O_BXOR,
+    O_LAND,
+    O_LOR,
+    O_LXOR,
+    O_MAXLOC,
+    O_MINLOC,
+    O_MATMUL
+} vop;
 
-typedef struct { int v, i; } int_int;
-typedef struct { double v; int i; } double_int;
-typedef struct { uint32_t m[4]; } mat2; /* 2x2, row-major, arithmetic mod 2^32 */
+typedef struct {
+    int v, i;
+} int_int;
+typedef struct {
+    double v;
+    int i;
+} double_int;
+typedef struct {
+    uint32_t m[4];
+} mat2; /* 2x2, row-major, arithmetic mod 2^32 */
 
 static const char *const type_names[] = {"int", "int64", "uchar", "float", "double", "2int", "double_int", "mat2x2"};
-static const char *const op_names[] = {"SUM", "PROD", "MAX", "MIN", "BAND", "BOR", "BXOR", "LAND", "LOR", "LXOR",
-                                       "MAXLOC", "MINLOC", "user non-commutative matmul"};
+static const char *const op_names[] = {"SUM",
+                                       "PROD",
+                                       "MAX",
+                                       "MIN",
+                                       "BAND",
+                                       "BOR",
+                                       "BXOR",
+                                       "LAND",
+                                       "LOR",
+                                       "LXOR",
+                                       "MAXLOC",
+                                       "MINLOC",
+                                       "user non-commutative matmul"};
 
 typedef struct {
     vop op;
@@ -29,13 +60,15 @@ typedef struct {
 } combo;
 
 static const combo combos[] = {
-    {O_SUM, T_INT, false}, {O_SUM, T_I64, false}, {O_SUM, T_U8, false}, {O_SUM, T_FLOAT, false},
-    {O_SUM, T_DOUBLE, true}, {O_PROD, T_INT, false}, {O_PROD, T_DOUBLE, false},
-    {O_MAX, T_INT, false}, {O_MAX, T_FLOAT, false}, {O_MAX, T_DOUBLE, false}, {O_MIN, T_I64, false},
-    {O_MIN, T_DOUBLE, false}, {O_BAND, T_INT, false}, {O_BAND, T_U8, false}, {O_BOR, T_I64, false},
-    {O_BXOR, T_INT, true}, {O_BXOR, T_I64, false}, {O_LAND, T_INT, false}, {O_LOR, T_INT, false},
-    {O_LXOR, T_INT, false}, {O_MAXLOC, T_2INT, false}, {O_MAXLOC, T_DOUBLE_INT, false},
-    {O_MINLOC, T_2INT, false}, {O_MINLOC, T_DOUBLE_INT, false}, {O_MATMUL, T_MAT, true},
+    {O_SUM, T_INT, false},           {O_SUM, T_I64, false},     {O_SUM, T_U8, false},
+    {O_SUM, T_FLOAT, false},         {O_SUM, T_DOUBLE, true},   {O_PROD, T_INT, false},
+    {O_PROD, T_DOUBLE, false},       {O_MAX, T_INT, false},     {O_MAX, T_FLOAT, false},
+    {O_MAX, T_DOUBLE, false},        {O_MIN, T_I64, false},     {O_MIN, T_DOUBLE, false},
+    {O_BAND, T_INT, false},          {O_BAND, T_U8, false},     {O_BOR, T_I64, false},
+    {O_BXOR, T_INT, true},           {O_BXOR, T_I64, false},    {O_LAND, T_INT, false},
+    {O_LOR, T_INT, false},           {O_LXOR, T_INT, false},    {O_MAXLOC, T_2INT, false},
+    {O_MAXLOC, T_DOUBLE_INT, false}, {O_MINLOC, T_2INT, false}, {O_MINLOC, T_DOUBLE_INT, false},
+    {O_MATMUL, T_MAT, true},
 };
 #define N_COMBOS (sizeof combos / sizeof combos[0])
 
@@ -44,7 +77,7 @@ static MPI_Op matmul_op = MPI_OP_NULL;
 
 static size_t type_size(vtype t)
 {
-    static const size_t sizes[] = {sizeof(int), sizeof(int64_t), 1, sizeof(float), sizeof(double),
+    static const size_t sizes[] = {sizeof(int),     sizeof(int64_t),    1,           sizeof(float), sizeof(double),
                                    sizeof(int_int), sizeof(double_int), sizeof(mat2)};
     return sizes[t];
 }
@@ -95,10 +128,9 @@ static mat2 mat_mul(mat2 a, mat2 b)
 /* MPI applies user operations as inout = in op inout, with `in` from the lower ranks. */
 static void matmul_fn(void *in, void *inout, int *len, MPI_Datatype *type)
 {
-    (void)type;
+    (void) type;
     mat2 *a = in, *b = inout;
-    for (int i = 0; i < *len; i++)
-        b[i] = mat_mul(a[i], b[i]);
+    for (int i = 0; i < *len; i++) b[i] = mat_mul(a[i], b[i]);
 }
 
 /* The values one reduction combines: element i of comm rank r is a function of (salt, r, i). Values
@@ -113,69 +145,69 @@ typedef struct {
 static void value(const series *s, int r, size_t i, void *out)
 {
     const combo *cb = s->cb;
-    uint64_t u = ff_mix64(ff_mix64(s->salt ^ (uint64_t)ff.seed) ^ ((uint64_t)r << 40) ^ i);
-    int small = (int)(u % 2001) - 1000; /* exact in every type used, and its sums too */
+    uint64_t u = ff_mix64(ff_mix64(s->salt ^ (uint64_t) ff.seed) ^ ((uint64_t) r << 40) ^ i);
+    int small = (int) (u % 2001) - 1000; /* exact in every type used, and its sums too */
     /* Products of up to 16 factors of magnitude 2 fit an int; beyond, only signs change. */
     static const int prod_factors[] = {-2, -1, 1, 2};
     int factor = prod_factors[s->ranks <= 16 ? u % 4 : 1 + u % 2];
     switch (cb->type) {
     case T_INT: {
-        int v = cb->op == O_SUM ? small
-              : cb->op == O_PROD ? factor
-              : (cb->op == O_LAND || cb->op == O_LOR || cb->op == O_LXOR) ? (u % 3 == 0 ? 0 : (int)(u % 7) + 1)
-              : (int)(uint32_t)u;
+        int v = cb->op == O_SUM                                             ? small
+                : cb->op == O_PROD                                          ? factor
+                : (cb->op == O_LAND || cb->op == O_LOR || cb->op == O_LXOR) ? (u % 3 == 0 ? 0 : (int) (u % 7) + 1)
+                                                                            : (int) (uint32_t) u;
         memcpy(out, &v, sizeof v);
         break;
     }
     case T_I64: {
-        int64_t v = cb->op == O_SUM ? (int64_t)(u % 2000001) - 1000000 : (int64_t)u;
+        int64_t v = cb->op == O_SUM ? (int64_t) (u % 2000001) - 1000000 : (int64_t) u;
         memcpy(out, &v, sizeof v);
         break;
     }
     case T_U8: {
-        unsigned char v = cb->op == O_SUM ? (unsigned char)(u % (256u / (unsigned)s->ranks)) : (unsigned char)u;
+        unsigned char v = cb->op == O_SUM ? (unsigned char) (u % (256u / (unsigned) s->ranks)) : (unsigned char) u;
         memcpy(out, &v, 1);
         break;
     }
     case T_FLOAT: {
-        float v = (float)small / 4.0f;
+        float v = (float) small / 4.0f;
         memcpy(out, &v, sizeof v);
         break;
     }
     case T_DOUBLE: {
-        double v = cb->op == O_PROD ? factor : (double)small / 8.0;
+        double v = cb->op == O_PROD ? factor : (double) small / 8.0;
         memcpy(out, &v, sizeof v);
         break;
     }
     case T_2INT: {
-        int_int v = {(int)(u % 5), r}; /* many ties: MPI must pick the lowest rank */
+        int_int v = {(int) (u % 5), r}; /* many ties: MPI must pick the lowest rank */
         memcpy(out, &v, sizeof v);
         break;
     }
     case T_DOUBLE_INT: {
         double_int v;
         memset(&v, 0, sizeof v);
-        v.v = (double)(u % 5) / 2.0;
+        v.v = (double) (u % 5) / 2.0;
         v.i = r;
         memcpy(out, &v, sizeof v);
         break;
     }
     case T_MAT: {
         uint64_t w = ff_mix64(u);
-        mat2 v = {{(uint32_t)u, (uint32_t)(u >> 32), (uint32_t)w, (uint32_t)(w >> 32)}};
+        mat2 v = {{(uint32_t) u, (uint32_t) (u >> 32), (uint32_t) w, (uint32_t) (w >> 32)}};
         memcpy(out, &v, sizeof v);
         break;
     }
     }
 }
 
-#define COMBINE(T, EXPR)          \
-    do {                          \
-        T a, b;                   \
-        memcpy(&a, acc, sizeof a); \
-        memcpy(&b, x, sizeof b);   \
-        a = (EXPR);               \
-        memcpy(acc, &a, sizeof a); \
+#define COMBINE(T, EXPR)                                                                                               \
+    do {                                                                                                               \
+        T a, b;                                                                                                        \
+        memcpy(&a, acc, sizeof a);                                                                                     \
+        memcpy(&b, x, sizeof b);                                                                                       \
+        a = (EXPR);                                                                                                    \
+        memcpy(acc, &a, sizeof a);                                                                                     \
     } while (0)
 
 /* Value and index of a MAXLOC/MINLOC element (2INT or DOUBLE_INT; the latter has padding). */
@@ -199,11 +231,11 @@ static void combine(const combo *cb, void *acc, const void *x)
     case T_INT:
         switch (cb->op) {
         case O_SUM: COMBINE(int, a + b); break;
-        case O_PROD: COMBINE(int, a * b); break;
+        case O_PROD: COMBINE(int, a *b); break;
         case O_MAX: COMBINE(int, a > b ? a : b); break;
-        case O_BAND: COMBINE(int, a & b); break;
+        case O_BAND: COMBINE(int, a &b); break;
         case O_BXOR: COMBINE(int, a ^ b); break;
-        case O_LAND: COMBINE(int, a && b); break;
+        case O_LAND: COMBINE(int, a &&b); break;
         case O_LOR: COMBINE(int, a || b); break;
         default: COMBINE(int, !a != !b); break; /* LXOR */
         }
@@ -218,8 +250,8 @@ static void combine(const combo *cb, void *acc, const void *x)
         break;
     case T_U8:
         switch (cb->op) {
-        case O_SUM: COMBINE(unsigned char, (unsigned char)(a + b)); break;
-        default: COMBINE(unsigned char, a & b); break; /* BAND */
+        case O_SUM: COMBINE(unsigned char, (unsigned char) (a + b)); break;
+        default: COMBINE(unsigned char, a &b); break; /* BAND */
         }
         break;
     case T_FLOAT:
@@ -231,7 +263,7 @@ static void combine(const combo *cb, void *acc, const void *x)
     case T_DOUBLE:
         switch (cb->op) {
         case O_SUM: COMBINE(double, a + b); break;
-        case O_PROD: COMBINE(double, a * b); break;
+        case O_PROD: COMBINE(double, a *b); break;
         case O_MAX: COMBINE(double, a > b ? a : b); break;
         default: COMBINE(double, a < b ? a : b); break; /* MIN */
         }
@@ -279,8 +311,7 @@ static bool same(vtype t, const void *a, const void *b)
 static void fill_values(const series *s, int r, size_t first, size_t count, unsigned char *out)
 {
     size_t es = type_size(s->cb->type);
-    for (size_t i = 0; i < count; i++)
-        value(s, r, first + i, out + i * es);
+    for (size_t i = 0; i < count; i++) value(s, r, first + i, out + i * es);
 }
 
 /* Checks count elements (global indexes first..) against the reduction over ranks lo..hi-1. */
@@ -316,10 +347,8 @@ static size_t element_counts(const combo *cb, size_t *out)
     static const size_t counts[] = {0, 1, 13, 1031, 16411};
     size_t es = type_size(cb->type), n = 0;
     for (size_t i = 0; i < sizeof counts / sizeof counts[0]; i++)
-        if (counts[i] * es <= ff.max_size)
-            out[n++] = counts[i];
-    if (cb->big && ff.max_size / es > out[n - 1])
-        out[n++] = ff.max_size / es;
+        if (counts[i] * es <= ff.max_size) out[n++] = counts[i];
+    if (cb->big && ff.max_size / es > out[n - 1]) out[n++] = ff.max_size / es;
     return n;
 }
 
@@ -346,22 +375,22 @@ static void reductions_body(const cctx *c, bool all)
             size_t es = type_size(cb->type);
             for (size_t ci = 0; ci < nc; ci++) {
                 size_t count = counts[ci];
-                series sr = {cb, ((uint64_t)it << 32) ^ (k << 16) ^ (ci << 8) ^ (uint64_t)c->index, c->size};
-                int root = (int)((it + (long)k + (long)ci) % c->size);
+                series sr = {cb, ((uint64_t) it << 32) ^ (k << 16) ^ (ci << 8) ^ (uint64_t) c->index, c->size};
+                int root = (int) ((it + (long) k + (long) ci) % c->size);
                 /* Only the root may pass MPI_IN_PLACE to reduce. */
                 bool in_place = (k + ci) % 2 == 1 && (all || c->rank == root);
                 unsigned char *sb = ff_xmalloc(count * es + 1), *rb = poisoned(count * es);
                 fill_values(&sr, c->rank, 0, count, in_place ? rb : sb);
                 if (all) {
-                    ff_context("allreduce%s %s/%s on %s, %zu elements", in_place ? " (in place)" : "",
-                               op_names[cb->op], type_names[cb->type], c->name, count);
-                    MPI_Allreduce(in_place ? MPI_IN_PLACE : sb, rb, (int)count, mpi_type(cb->type), mpi_op(cb->op),
+                    ff_context("allreduce%s %s/%s on %s, %zu elements", in_place ? " (in place)" : "", op_names[cb->op],
+                               type_names[cb->type], c->name, count);
+                    MPI_Allreduce(in_place ? MPI_IN_PLACE : sb, rb, (int) count, mpi_type(cb->type), mpi_op(cb->op),
                                   c->comm);
                 } else {
                     ff_context("reduce%s %s/%s on %s, root %d, %zu elements", in_place ? " (in place)" : "",
                                op_names[cb->op], type_names[cb->type], c->name, root, count);
-                    MPI_Reduce(in_place ? MPI_IN_PLACE : sb, rb, (int)count, mpi_type(cb->type), mpi_op(cb->op),
-                               root, c->comm);
+                    MPI_Reduce(in_place ? MPI_IN_PLACE : sb, rb, (int) count, mpi_type(cb->type), mpi_op(cb->op), root,
+                               c->comm);
                 }
                 if (all || c->rank == root) {
                     check_reduced(&sr, 0, c->size, 0, count, rb);
@@ -374,8 +403,14 @@ static void reductions_body(const cctx *c, bool all)
     }
 }
 
-static void allreduce_body(const cctx *c) { reductions_body(c, true); }
-static void reduce_body(const cctx *c) { reductions_body(c, false); }
+static void allreduce_body(const cctx *c)
+{
+    reductions_body(c, true);
+}
+static void reduce_body(const cctx *c)
+{
+    reductions_body(c, false);
+}
 
 void test_allreduce(void)
 {
@@ -399,7 +434,7 @@ static void reduce_scatter_body(const cctx *c)
     static const combo picks[] = {{O_SUM, T_I64, false}, {O_MAX, T_DOUBLE, false}, {O_MATMUL, T_MAT, false}};
     static const int count_table[] = {0, 1, 13, 1031, 5, 0, 4099};
     int n = c->size;
-    int *counts = ff_xmalloc(sizeof(int) * (size_t)n);
+    int *counts = ff_xmalloc(sizeof(int) * (size_t) n);
     for (long it = 0; it < ff.iterations; it++) {
         for (size_t k = 0; k < sizeof picks / sizeof picks[0]; k++) {
             const combo *cb = &picks[k];
@@ -407,14 +442,13 @@ static void reduce_scatter_body(const cctx *c)
             for (int block = 0; block < 2; block++) {
                 size_t total = 0, first = 0;
                 for (int j = 0; j < n; j++) {
-                    counts[j] = block ? 1031 : count_table[ff_mix64((uint64_t)(j * 131 + it * 7) + k) % 7];
-                    if (j < c->rank)
-                        first += (size_t)counts[j];
-                    total += (size_t)counts[j];
+                    counts[j] = block ? 1031 : count_table[ff_mix64((uint64_t) (j * 131 + it * 7) + k) % 7];
+                    if (j < c->rank) first += (size_t) counts[j];
+                    total += (size_t) counts[j];
                 }
-                series sr = {cb, ((uint64_t)it << 32) ^ (k << 16) ^ ((uint64_t)block << 8) ^ (uint64_t)c->index ^ 0x55,
-                             n};
-                size_t mine = (size_t)counts[c->rank];
+                series sr = {
+                    cb, ((uint64_t) it << 32) ^ (k << 16) ^ ((uint64_t) block << 8) ^ (uint64_t) c->index ^ 0x55, n};
+                size_t mine = (size_t) counts[c->rank];
                 unsigned char *sb = ff_xmalloc(total * es + 1), *rb = poisoned(mine * es);
                 fill_values(&sr, c->rank, 0, total, sb);
                 ff_context("reduce_scatter%s %s/%s on %s", block ? "_block" : "", op_names[cb->op],
@@ -451,24 +485,22 @@ static void scan_body(const cctx *c)
             size_t es = type_size(cb->type);
             for (size_t ci = 0; ci < 3; ci++) {
                 size_t count = counts[ci];
-                if (count * es > ff.max_size)
-                    continue;
+                if (count * es > ff.max_size) continue;
                 for (int ex = 0; ex < 2; ex++) {
                     series sr = {cb,
-                                 ((uint64_t)it << 32) ^ (k << 16) ^ (ci << 8) ^ ((uint64_t)ex << 4) ^
-                                     (uint64_t)c->index ^ 0xAA,
+                                 ((uint64_t) it << 32) ^ (k << 16) ^ (ci << 8) ^ ((uint64_t) ex << 4) ^
+                                     (uint64_t) c->index ^ 0xAA,
                                  c->size};
                     unsigned char *sb = ff_xmalloc(count * es + 1), *rb = poisoned(count * es);
                     fill_values(&sr, c->rank, 0, count, sb);
                     ff_context("%s %s/%s on %s, %zu elements", ex ? "exscan" : "scan", op_names[cb->op],
                                type_names[cb->type], c->name, count);
                     if (ex)
-                        MPI_Exscan(sb, rb, (int)count, mpi_type(cb->type), mpi_op(cb->op), c->comm);
+                        MPI_Exscan(sb, rb, (int) count, mpi_type(cb->type), mpi_op(cb->op), c->comm);
                     else
-                        MPI_Scan(sb, rb, (int)count, mpi_type(cb->type), mpi_op(cb->op), c->comm);
+                        MPI_Scan(sb, rb, (int) count, mpi_type(cb->type), mpi_op(cb->op), c->comm);
                     /* Exscan leaves rank 0's buffer undefined. */
-                    if (!ex || c->rank > 0)
-                        check_reduced(&sr, 0, ex ? c->rank : c->rank + 1, 0, count, rb);
+                    if (!ex || c->rank > 0) check_reduced(&sr, 0, ex ? c->rank : c->rank + 1, 0, count, rb);
                     free(sb);
                     free(rb);
                 }
@@ -489,11 +521,11 @@ static const combo int64_sum = {O_SUM, T_I64, false};
 void sum_int64_fill(const cctx *c, uint64_t salt, size_t count, int64_t *out)
 {
     series sr = {&int64_sum, salt, c->size};
-    fill_values(&sr, c->rank, 0, count, (unsigned char *)out);
+    fill_values(&sr, c->rank, 0, count, (unsigned char *) out);
 }
 
 void sum_int64_check(const cctx *c, uint64_t salt, size_t count, int64_t *got)
 {
     series sr = {&int64_sum, salt, c->size};
-    check_reduced(&sr, 0, c->size, 0, count, (unsigned char *)got);
+    check_reduced(&sr, 0, c->size, 0, count, (unsigned char *) got);
 }

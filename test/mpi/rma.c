@@ -26,7 +26,7 @@ enum flavour { CREATE, ALLOCATE, DYNAMIC, FLAVOURS };
 static const char *const flavour_names[FLAVOURS] = {"create", "allocate", "dynamic"};
 
 static int rank, size, iterations = 4, inject_fault;
-static const char *only_flavour; /* --flavours create,allocate,dynamic: just those */
+static const char *only_flavour;  /* --flavours create,allocate,dynamic: just those */
 static const char *only_subtests; /* --subtests fence,pscw,lock,lock_all,threads,bulk: just those */
 static int requested_level = MPI_THREAD_MULTIPLE;
 static size_t big = (1u << 20) + 13; /* above the BTL's per-request limit: split by osc */
@@ -38,18 +38,18 @@ static int subtests_run;
 static size_t off_slots, off_sum, off_fop, off_cas, off_gacc, off_thr, off_big, off_acc, off_mt, win_bytes;
 
 static MPI_Win win;
-static unsigned char *base;      /* our window memory */
-static MPI_Aint *disp_base;      /* per target: what to add to an offset (0, or the attached address) */
+static unsigned char *base; /* our window memory */
+static MPI_Aint *disp_base; /* per target: what to add to an offset (0, or the attached address) */
 static enum flavour current;
 static int provided_level;
 
-#define FAILF(...)                                                                                             \
-    do {                                                                                                       \
-        if (failures++ < 3) {                                                                                  \
-            fprintf(stderr, "ffcheck_rma: rank %d [%s]: ", rank, flavour_names[current]);                     \
-            fprintf(stderr, __VA_ARGS__);                                                                      \
-            fputc('\n', stderr);                                                                               \
-        }                                                                                                      \
+#define FAILF(...)                                                                                                     \
+    do {                                                                                                               \
+        if (failures++ < 3) {                                                                                          \
+            fprintf(stderr, "ffcheck_rma: rank %d [%s]: ", rank, flavour_names[current]);                              \
+            fprintf(stderr, __VA_ARGS__);                                                                              \
+            fputc('\n', stderr);                                                                                       \
+        }                                                                                                              \
     } while (0)
 
 static int value(int from, int to, int i, int round)
@@ -57,7 +57,10 @@ static int value(int from, int to, int i, int round)
     return (int) (current * 7777 + from * 1000003 + to * 7919 + i * 3 + round * 104729);
 }
 
-static MPI_Aint at(int target, size_t offset) { return disp_base[target] + (MPI_Aint) offset; }
+static MPI_Aint at(int target, size_t offset)
+{
+    return disp_base[target] + (MPI_Aint) offset;
+}
 
 static void maybe_inject(long long *fetched)
 {
@@ -155,7 +158,8 @@ static void test_pscw(void)
         }
         int sum;
         memcpy(&sum, base + off_sum, sizeof(sum));
-        if (sum != size * (rank + 1) * (round + 1)) FAILF("pscw: accumulated %d, expected %d", sum, size * (rank + 1) * (round + 1));
+        if (sum != size * (rank + 1) * (round + 1))
+            FAILF("pscw: accumulated %d, expected %d", sum, size * (rank + 1) * (round + 1));
     }
     free(block);
     MPI_Group_free(&world);
@@ -248,8 +252,10 @@ static void test_lock(void)
     int maxed;
     memcpy(&maxed, base + off_sum, sizeof(maxed));
     MPI_Win_unlock(rank, win);
-    if (rank == 0 && counter != (long long) n * size) FAILF("lock/fetch_and_op: counter %lld, expected %lld", counter, (long long) n * size);
-    if (rank == last && gacc != (long long) n * size) FAILF("lock/get_accumulate: counter %lld, expected %lld", gacc, (long long) n * size);
+    if (rank == 0 && counter != (long long) n * size)
+        FAILF("lock/fetch_and_op: counter %lld, expected %lld", counter, (long long) n * size);
+    if (rank == last && gacc != (long long) n * size)
+        FAILF("lock/get_accumulate: counter %lld, expected %lld", gacc, (long long) n * size);
     if (cas < 0 || cas >= size) FAILF("lock/compare_and_swap: slot holds %lld", cas);
     if (maxed != 1000 + size - 1) FAILF("lock/accumulate MAX: %d, expected %d", maxed, 1000 + size - 1);
     free(fetched);
@@ -307,7 +313,10 @@ static void test_lock_all(void)
  * spans many BTL fragments and the partial pages at both ends of the window memory (single copy serves
  * whole pages, the target the rest: docs/onesided.md). */
 #define THREADS 3
-static int acc_value(int from, int i, int round) { return (from + 1) * ((i * 7 + round) % 1009 + 1); }
+static int acc_value(int from, int i, int round)
+{
+    return (from + 1) * ((i * 7 + round) % 1009 + 1);
+}
 
 typedef struct {
     int index, target, round;
@@ -315,7 +324,10 @@ typedef struct {
     unsigned char *data;
 } bulk_job_t;
 
-static unsigned char mt_byte(int from, size_t i, int round) { return (unsigned char) ((i * 131 + from * 17 + round * 5) >> 1); }
+static unsigned char mt_byte(int from, size_t i, int round)
+{
+    return (unsigned char) ((i * 131 + from * 17 + round * 5) >> 1);
+}
 
 static void *bulk_put_main(void *arg)
 {
@@ -346,8 +358,7 @@ static void test_bulk(void)
         /* every rank's window: the sum of all contributions of all rounds so far */
         MPI_Win_lock_all(0, win);
         memset(fetched, 0xa5, sizeof(int) * (size_t) n);
-        MPI_Get_accumulate(NULL, 0, MPI_INT, fetched, n, MPI_INT, next, at(next, off_acc), n, MPI_INT, MPI_NO_OP,
-                           win);
+        MPI_Get_accumulate(NULL, 0, MPI_INT, fetched, n, MPI_INT, next, at(next, off_acc), n, MPI_INT, MPI_NO_OP, win);
         MPI_Win_flush(next, win);
         MPI_Win_unlock_all(win);
         if (inject_fault && rank == 0 && round == 0) fetched[n - 1] ^= 1;
@@ -367,8 +378,10 @@ static void test_bulk(void)
         MPI_Win_lock_all(0, win);
         for (int t = 0; t < THREADS; ++t) {
             jobs[t] = (bulk_job_t){.index = t, .target = next, .round = round, .chunk = chunk, .data = malloc(chunk)};
-            if (provided_level == MPI_THREAD_MULTIPLE) pthread_create(&threads[t], NULL, bulk_put_main, &jobs[t]);
-            else bulk_put_main(&jobs[t]);
+            if (provided_level == MPI_THREAD_MULTIPLE)
+                pthread_create(&threads[t], NULL, bulk_put_main, &jobs[t]);
+            else
+                bulk_put_main(&jobs[t]);
         }
         for (int t = 0; t < THREADS; ++t) {
             if (provided_level == MPI_THREAD_MULTIPLE) pthread_join(threads[t], NULL);
@@ -414,11 +427,20 @@ typedef struct {
 static int thread_rounds; /* --thread-rounds N: increments per thread are 8 * N (default: --iterations) */
 static int threads_mix;   /* --threads-mix: SUM and CAS increments on the same word (erroneous, see above) */
 
-static size_t sum_word(void) { return off_thr; }
-static size_t cas_word(void) { return threads_mix ? off_thr : off_thr + 8; }
+static size_t sum_word(void)
+{
+    return off_thr;
+}
+static size_t cas_word(void)
+{
+    return threads_mix ? off_thr : off_thr + 8;
+}
 /* Rank 0's hot word: every thread of every rank CAS-increments it, so rank 0's own CAS (osc rdma's
  * "local" path) meets its peers' as often as possible. */
-static size_t hot_word(void) { return off_thr + 16; }
+static size_t hot_word(void)
+{
+    return off_thr + 16;
+}
 
 /* Increments the long long at `offset` of `target` by compare_and_swap until it sticks; returns the old
  * value it added to. */
@@ -503,7 +525,8 @@ static void test_threads(int provided)
         if (rank == 0 && totals[1] != per_kind)
             FAILF("threads: compare_and_swap counters add up to %lld, expected %lld", totals[1], per_kind);
         if (rank == 0 && totals[2] != per_kind)
-            FAILF("threads: rank 0's hot word counts %lld compare_and_swap increments, expected %lld", totals[2], per_kind);
+            FAILF("threads: rank 0's hot word counts %lld compare_and_swap increments, expected %lld", totals[2],
+                  per_kind);
     }
     if (inject_fault && rank == 0) jobs[0].fetched[0] = -7;
     const long long limit = threads_mix ? 2 * per_kind : per_kind;
@@ -537,13 +560,15 @@ static void test_threads(int provided)
         const int mine = THREADS * (n / 2);
         long long *all = malloc(sizeof(long long) * (size_t) mine * (size_t) size);
         long long *local = malloc(sizeof(long long) * (size_t) mine);
-        for (int t = 0; t < THREADS; ++t) memcpy(local + t * (n / 2), jobs[t].hot, sizeof(long long) * (size_t) (n / 2));
+        for (int t = 0; t < THREADS; ++t)
+            memcpy(local + t * (n / 2), jobs[t].hot, sizeof(long long) * (size_t) (n / 2));
         MPI_Gather(local, mine, MPI_LONG_LONG, all, mine, MPI_LONG_LONG, 0, MPI_COMM_WORLD);
         if (rank == 0) {
             qsort(all, (size_t) mine * (size_t) size, sizeof(*all), compare_long_long);
             for (size_t j = 0; j < (size_t) mine * (size_t) size; ++j) {
                 if (all[j] != (long long) j) {
-                    FAILF("threads: the CAS increments of rank 0's hot word did not fetch 0..%lld exactly once (position %zu holds %lld)",
+                    FAILF("threads: the CAS increments of rank 0's hot word did not fetch 0..%lld exactly once "
+                          "(position %zu holds %lld)",
                           per_kind - 1, j, all[j]);
                     break;
                 }
@@ -583,15 +608,23 @@ static int run_subtest(const char *name, void (*fn)(void))
     long total = 0;
     MPI_Allreduce(&failures, &total, 1, MPI_LONG, MPI_SUM, MPI_COMM_WORLD);
     if (rank == 0) {
-        if (total) printf("FAIL %s/%s: %ld check failures\n", flavour_names[current], name, total);
-        else printf("PASS %s/%s\n", flavour_names[current], name);
+        if (total)
+            printf("FAIL %s/%s: %ld check failures\n", flavour_names[current], name, total);
+        else
+            printf("PASS %s/%s\n", flavour_names[current], name);
         fflush(stdout);
     }
     return total != 0;
 }
 
-static int wanted(enum flavour flavour) { return listed(only_flavour, flavour_names[flavour]); }
-static void threads_subtest(void) { test_threads(provided_level); }
+static int wanted(enum flavour flavour)
+{
+    return listed(only_flavour, flavour_names[flavour]);
+}
+static void threads_subtest(void)
+{
+    test_threads(provided_level);
+}
 
 int main(int argc, char **argv)
 {
@@ -607,16 +640,28 @@ int main(int argc, char **argv)
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     MPI_Comm_size(MPI_COMM_WORLD, &size);
     for (int i = 1; i < argc; ++i) {
-        if (!strcmp(argv[i], "--big") && i + 1 < argc) big = (size_t) strtoull(argv[++i], NULL, 0);
-        else if (!strcmp(argv[i], "--iterations") && i + 1 < argc) iterations = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--inject-fault")) inject_fault = 1;
-        else if (!strcmp(argv[i], "--thread-level") && i + 1 < argc) ++i;
-        else if (!strcmp(argv[i], "--flavours") && i + 1 < argc) only_flavour = argv[++i];
-        else if (!strcmp(argv[i], "--subtests") && i + 1 < argc) only_subtests = argv[++i];
-        else if (!strcmp(argv[i], "--thread-rounds") && i + 1 < argc) thread_rounds = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--threads-mix")) threads_mix = 1;
+        if (!strcmp(argv[i], "--big") && i + 1 < argc)
+            big = (size_t) strtoull(argv[++i], NULL, 0);
+        else if (!strcmp(argv[i], "--iterations") && i + 1 < argc)
+            iterations = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--inject-fault"))
+            inject_fault = 1;
+        else if (!strcmp(argv[i], "--thread-level") && i + 1 < argc)
+            ++i;
+        else if (!strcmp(argv[i], "--flavours") && i + 1 < argc)
+            only_flavour = argv[++i];
+        else if (!strcmp(argv[i], "--subtests") && i + 1 < argc)
+            only_subtests = argv[++i];
+        else if (!strcmp(argv[i], "--thread-rounds") && i + 1 < argc)
+            thread_rounds = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--threads-mix"))
+            threads_mix = 1;
         else {
-            if (rank == 0) fprintf(stderr, "ffcheck_rma: unknown option %s (use --big BYTES, --iterations N, --flavours LIST, --subtests LIST, --thread-rounds N, --threads-mix, --thread-level LEVEL, --inject-fault)\n", argv[i]);
+            if (rank == 0)
+                fprintf(stderr,
+                        "ffcheck_rma: unknown option %s (use --big BYTES, --iterations N, --flavours LIST, --subtests "
+                        "LIST, --thread-rounds N, --threads-mix, --thread-level LEVEL, --inject-fault)\n",
+                        argv[i]);
             MPI_Finalize();
             return 2;
         }
@@ -638,7 +683,8 @@ int main(int argc, char **argv)
     disp_base = calloc((size_t) size, sizeof(MPI_Aint));
     if (rank == 0) {
         printf("ffcheck_rma: %d ranks, thread level %s, %d iterations, large transfers of %zu bytes\n", size,
-               provided_level == MPI_THREAD_MULTIPLE ? "MPI_THREAD_MULTIPLE" : "below MPI_THREAD_MULTIPLE", iterations, big);
+               provided_level == MPI_THREAD_MULTIPLE ? "MPI_THREAD_MULTIPLE" : "below MPI_THREAD_MULTIPLE", iterations,
+               big);
         fflush(stdout);
     }
 
@@ -680,8 +726,10 @@ int main(int argc, char **argv)
         free(memory);
     }
     if (rank == 0) {
-        if (failed) printf("FAIL rma (%d ranks)\n", size);
-        else printf("PASS rma (%d ranks, %d subtests)\n", size, subtests_run);
+        if (failed)
+            printf("FAIL rma (%d ranks)\n", size);
+        else
+            printf("PASS rma (%d ranks, %d subtests)\n", size, subtests_run);
         /* before MPI_Finalize: once a failing rank exits, mpirun ends the others, buffered output and all */
         fflush(stdout);
     }

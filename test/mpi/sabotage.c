@@ -49,8 +49,8 @@ static bool find_segment(int rank, char *path, size_t len)
     bool found = false;
     while ((e = readdir(d))) {
         size_t n = strlen(e->d_name);
-        if (n > strlen(suffix) && !strncmp(e->d_name, "freeflow-", 9) && !strcmp(e->d_name + n - strlen(suffix), suffix) &&
-            !strstr(e->d_name, "-pair-")) {
+        if (n > strlen(suffix) && !strncmp(e->d_name, "freeflow-", 9) &&
+            !strcmp(e->d_name + n - strlen(suffix), suffix) && !strstr(e->d_name, "-pair-")) {
             snprintf(path, len, "%s/%s", dir, e->d_name);
             found = true;
             break;
@@ -163,9 +163,12 @@ int main(int argc, char **argv)
     const char *how = "corrupt", *target = "own", *when = "before";
     int by = 1, first = 0;
     static const struct option longopts[] = {
-        {"how", required_argument, NULL, 'h'},   {"target", required_argument, NULL, 't'},
-        {"by", required_argument, NULL, 'b'},    {"when", required_argument, NULL, 'w'},
-        {"first", required_argument, NULL, 'f'}, {"dir", required_argument, NULL, 'd'},
+        {"how", required_argument, NULL, 'h'},
+        {"target", required_argument, NULL, 't'},
+        {"by", required_argument, NULL, 'b'},
+        {"when", required_argument, NULL, 'w'},
+        {"first", required_argument, NULL, 'f'},
+        {"dir", required_argument, NULL, 'd'},
         {0},
     };
     /* Before MPI_Init: a bad command line stops every rank the same way, with exit code 2. */
@@ -181,7 +184,8 @@ int main(int argc, char **argv)
         case 'd': snprintf(dir, sizeof(dir), "%s", optarg); break;
         case ':': fprintf(stderr, "ffcheck_sabotage: %s needs a value\n", argv[optind - 1]); return 2;
         default:
-            fprintf(stderr, "ffcheck_sabotage: unknown option '%s' (options: --how --target --by --when --first --dir)\n",
+            fprintf(stderr,
+                    "ffcheck_sabotage: unknown option '%s' (options: --how --target --by --when --first --dir)\n",
                     argv[optind - 1]);
             return 2;
         }
@@ -198,8 +202,10 @@ int main(int argc, char **argv)
     if (!dir[0]) {
         const char *env = getenv("FREEFLOW_DIR");
         struct stat st;
-        if (env && *env) snprintf(dir, sizeof(dir), "%s", env);
-        else if (stat("/run/freeflow", &st) == 0) snprintf(dir, sizeof(dir), "/run/freeflow");
+        if (env && *env)
+            snprintf(dir, sizeof(dir), "%s", env);
+        else if (stat("/run/freeflow", &st) == 0)
+            snprintf(dir, sizeof(dir), "/run/freeflow");
         else {
             /* plain mpirun: the BTL's private directory of this launcher job family */
             const char *jobid = getenv("OMPI_MCA_ess_base_jobid");

@@ -38,14 +38,12 @@ static size_t random_size(uint64_t *rng)
 {
     size_t special[32];
     size_t ns = ff_standard_sizes(ff.max_size, special, 32);
-    if (ff_rand_below(rng, 4) == 0)
-        return special[ff_rand_below(rng, ns)];
+    if (ff_rand_below(rng, 4) == 0) return special[ff_rand_below(rng, ns)];
     /* Log-uniform: as many small messages as large ones. */
     int bits = 0;
-    while (bits < 62 && ((size_t)1 << (bits + 1)) <= ff.max_size + 1)
-        bits++;
-    size_t limit = (size_t)1 << ff_rand_below(rng, (uint64_t)bits + 1);
-    size_t n = (size_t)ff_rand_below(rng, limit);
+    while (bits < 62 && ((size_t) 1 << (bits + 1)) <= ff.max_size + 1) bits++;
+    size_t limit = (size_t) 1 << ff_rand_below(rng, (uint64_t) bits + 1);
+    size_t n = (size_t) ff_rand_below(rng, limit);
     return n > ff.max_size ? ff.max_size : n;
 }
 
@@ -53,29 +51,27 @@ static plan make_plan(long round)
 {
     int n = ff.size;
     plan p;
-    p.count = ff_xmalloc(sizeof(int) * (size_t)(n * n));
-    p.msg = ff_xmalloc(sizeof(planned *) * (size_t)(n * n));
-    p.mode = ff_xmalloc(sizeof(int) * (size_t)n);
-    uint64_t rng = ff_mix64((uint64_t)ff.seed * 0x1000193u + (uint64_t)round);
+    p.count = ff_xmalloc(sizeof(int) * (size_t) (n * n));
+    p.msg = ff_xmalloc(sizeof(planned *) * (size_t) (n * n));
+    p.mode = ff_xmalloc(sizeof(int) * (size_t) n);
+    uint64_t rng = ff_mix64((uint64_t) ff.seed * 0x1000193u + (uint64_t) round);
     for (int i = 0; i < n * n; i++) {
-        p.count[i] = (int)ff_rand_below(&rng, (uint64_t)max_messages + 1);
-        p.msg[i] = ff_xmalloc(sizeof(planned) * (size_t)(p.count[i] + 1));
+        p.count[i] = (int) ff_rand_below(&rng, (uint64_t) max_messages + 1);
+        p.msg[i] = ff_xmalloc(sizeof(planned) * (size_t) (p.count[i] + 1));
         for (int k = 0; k < p.count[i]; k++) {
             p.msg[i][k].size = random_size(&rng);
-            p.msg[i][k].tag = (int)ff_rand_below(&rng, TAGS);
+            p.msg[i][k].tag = (int) ff_rand_below(&rng, TAGS);
             p.msg[i][k].synchronous = ff_rand_below(&rng, 6) == 0;
         }
     }
-    for (int r = 0; r < n; r++)
-        p.mode[r] = (int)ff_rand_below(&rng, RECV_MODES);
-    p.rng = ff_mix64(rng ^ (uint64_t)ff.rank);
+    for (int r = 0; r < n; r++) p.mode[r] = (int) ff_rand_below(&rng, RECV_MODES);
+    p.rng = ff_mix64(rng ^ (uint64_t) ff.rank);
     return p;
 }
 
 static void free_plan(plan *p)
 {
-    for (int i = 0; i < ff.size * ff.size; i++)
-        free(p->msg[i]);
+    for (int i = 0; i < ff.size * ff.size; i++) free(p->msg[i]);
     free(p->msg);
     free(p->count);
     free(p->mode);
@@ -104,7 +100,7 @@ static void account(uint64_t *t, const void *buf, size_t n)
 
 static uint64_t msg_index(long round, int k)
 {
-    return (uint64_t)round * 4096 + (uint64_t)k;
+    return (uint64_t) round * 4096 + (uint64_t) k;
 }
 
 /* Checks a received message against the plan and accounts for it. */
@@ -129,24 +125,23 @@ typedef struct {
 static exact_receives post_exact(plan *p)
 {
     exact_receives r = {0};
-    for (int s = 0; s < ff.size; s++)
-        r.total += planned_count(p, s, ff.rank);
-    size_t n = (size_t)r.total + 1;
+    for (int s = 0; s < ff.size; s++) r.total += planned_count(p, s, ff.rank);
+    size_t n = (size_t) r.total + 1;
     r.bufs = ff_xmalloc(sizeof *r.bufs * n);
     r.reqs = ff_xmalloc(sizeof *r.reqs * n);
     r.sts = ff_xmalloc(sizeof *r.sts * n);
     r.src = ff_xmalloc(sizeof *r.src * n);
     r.k = ff_xmalloc(sizeof *r.k * n);
-    int i = 0, first = (int)ff_rand_below(&p->rng, (uint64_t)ff.size);
+    int i = 0, first = (int) ff_rand_below(&p->rng, (uint64_t) ff.size);
     for (int j = 0; j < ff.size; j++) {
         int s = (first + j) % ff.size;
         for (int k = 0; k < planned_count(p, s, ff.rank); k++, i++) {
             const planned *m = planned_msg(p, s, ff.rank, k);
-            r.bufs[i] = ff_buf_new(m->size + (size_t)ff_rand_below(&p->rng, 17));
+            r.bufs[i] = ff_buf_new(m->size + (size_t) ff_rand_below(&p->rng, 17));
             r.src[i] = s;
             r.k[i] = k;
             int tag = ff_rand_below(&p->rng, 10) < 3 ? MPI_ANY_TAG : m->tag;
-            MPI_Irecv(r.bufs[i].p, (int)r.bufs[i].cap, MPI_BYTE, s, tag, MPI_COMM_WORLD, &r.reqs[i]);
+            MPI_Irecv(r.bufs[i].p, (int) r.bufs[i].cap, MPI_BYTE, s, tag, MPI_COMM_WORLD, &r.reqs[i]);
         }
     }
     return r;
@@ -171,10 +166,9 @@ static void finish_exact(exact_receives *r, const plan *p, long round)
 static void receive_wildcard(const plan *p, long round, bool matched_probe)
 {
     int total = 0;
-    for (int s = 0; s < ff.size; s++)
-        total += planned_count(p, s, ff.rank);
-    int *next = ff_xmalloc(sizeof *next * (size_t)ff.size);
-    memset(next, 0, sizeof *next * (size_t)ff.size);
+    for (int s = 0; s < ff.size; s++) total += planned_count(p, s, ff.rank);
+    int *next = ff_xmalloc(sizeof *next * (size_t) ff.size);
+    memset(next, 0, sizeof *next * (size_t) ff.size);
     ff_buf b = ff_buf_new(ff.max_size);
     for (int i = 0; i < total; i++) {
         MPI_Status st;
@@ -187,7 +181,7 @@ static void receive_wildcard(const plan *p, long round, bool matched_probe)
             MPI_Get_count(&probed, MPI_BYTE, &bytes);
             MPI_Mrecv(b.p, bytes, MPI_BYTE, &msg, &st);
         } else {
-            MPI_Recv(b.p, (int)b.cap, MPI_BYTE, MPI_ANY_SOURCE, MPI_ANY_TAG, MPI_COMM_WORLD, &st);
+            MPI_Recv(b.p, (int) b.cap, MPI_BYTE, MPI_ANY_SOURCE, MPI_ANY_TAG, MPI_COMM_WORLD, &st);
         }
         int s = st.MPI_SOURCE;
         if (!ff_expect(s >= 0 && s < ff.size && next[s] < planned_count(p, s, ff.rank),
@@ -203,26 +197,24 @@ static void receive_wildcard(const plan *p, long round, bool matched_probe)
 static int post_sends(plan *p, long round, unsigned char ***bufs_out, MPI_Request **reqs_out)
 {
     int total = 0;
-    for (int d = 0; d < ff.size; d++)
-        total += planned_count(p, ff.rank, d);
-    unsigned char **bufs = ff_xmalloc(sizeof *bufs * (size_t)(total + 1));
-    MPI_Request *reqs = ff_xmalloc(sizeof *reqs * (size_t)(total + 1));
-    int *next = ff_xmalloc(sizeof *next * (size_t)ff.size);
-    memset(next, 0, sizeof *next * (size_t)ff.size);
-    int d = (int)ff_rand_below(&p->rng, (uint64_t)ff.size);
+    for (int d = 0; d < ff.size; d++) total += planned_count(p, ff.rank, d);
+    unsigned char **bufs = ff_xmalloc(sizeof *bufs * (size_t) (total + 1));
+    MPI_Request *reqs = ff_xmalloc(sizeof *reqs * (size_t) (total + 1));
+    int *next = ff_xmalloc(sizeof *next * (size_t) ff.size);
+    memset(next, 0, sizeof *next * (size_t) ff.size);
+    int d = (int) ff_rand_below(&p->rng, (uint64_t) ff.size);
     for (int i = 0; i < total; d = (d + 1) % ff.size) {
         int k = next[d];
-        if (k == planned_count(p, ff.rank, d))
-            continue;
+        if (k == planned_count(p, ff.rank, d)) continue;
         next[d]++;
         const planned *m = planned_msg(p, ff.rank, d, k);
         bufs[i] = ff_xmalloc(m->size + 1);
         ff_fill_msg(bufs[i], m->size, (ff_msg){ff.rank, d, m->tag, msg_index(round, k)});
         account(sent_to[d], bufs[i], m->size);
         if (m->synchronous)
-            MPI_Issend(bufs[i], (int)m->size, MPI_BYTE, d, m->tag, MPI_COMM_WORLD, &reqs[i]);
+            MPI_Issend(bufs[i], (int) m->size, MPI_BYTE, d, m->tag, MPI_COMM_WORLD, &reqs[i]);
         else
-            MPI_Isend(bufs[i], (int)m->size, MPI_BYTE, d, m->tag, MPI_COMM_WORLD, &reqs[i]);
+            MPI_Isend(bufs[i], (int) m->size, MPI_BYTE, d, m->tag, MPI_COMM_WORLD, &reqs[i]);
         i++;
     }
     free(next);
@@ -233,17 +225,16 @@ static int post_sends(plan *p, long round, unsigned char ***bufs_out, MPI_Reques
 
 static void test_stress(void)
 {
-    sent_to = ff_xmalloc(sizeof *sent_to * (size_t)ff.size);
-    received_from = ff_xmalloc(sizeof *received_from * (size_t)ff.size);
-    memset(sent_to, 0, sizeof *sent_to * (size_t)ff.size);
-    memset(received_from, 0, sizeof *received_from * (size_t)ff.size);
+    sent_to = ff_xmalloc(sizeof *sent_to * (size_t) ff.size);
+    received_from = ff_xmalloc(sizeof *received_from * (size_t) ff.size);
+    memset(sent_to, 0, sizeof *sent_to * (size_t) ff.size);
+    memset(received_from, 0, sizeof *received_from * (size_t) ff.size);
 
     for (long round = 0; round < ff.iterations; round++) {
         plan p = make_plan(round);
         int mode = p.mode[ff.rank];
         exact_receives early = {0};
-        if (mode == RECV_EXACT_EARLY)
-            early = post_exact(&p);
+        if (mode == RECV_EXACT_EARLY) early = post_exact(&p);
         unsigned char **sbufs;
         MPI_Request *sreqs;
         int nsend = post_sends(&p, round, &sbufs, &sreqs);
@@ -258,8 +249,7 @@ static void test_stress(void)
         MPI_Waitall(nsend, sreqs, MPI_STATUSES_IGNORE);
         /* Wildcard receives of this round must not take the next round's messages. */
         MPI_Barrier(MPI_COMM_WORLD);
-        for (int i = 0; i < nsend; i++)
-            free(sbufs[i]);
+        for (int i = 0; i < nsend; i++) free(sbufs[i]);
         free(sbufs);
         free(sreqs);
         free_plan(&p);
@@ -267,7 +257,7 @@ static void test_stress(void)
     ff_context("end of the run");
 
     /* What each peer says it sent to this rank must be what this rank received from it. */
-    uint64_t (*sent_to_me)[T_FIELDS] = ff_xmalloc(sizeof *sent_to_me * (size_t)ff.size);
+    uint64_t(*sent_to_me)[T_FIELDS] = ff_xmalloc(sizeof *sent_to_me * (size_t) ff.size);
     MPI_Alltoall(sent_to, T_FIELDS, MPI_UINT64_T, sent_to_me, T_FIELDS, MPI_UINT64_T, MPI_COMM_WORLD);
     for (int s = 0; s < ff.size; s++)
         ff_expect(memcmp(sent_to_me[s], received_from[s], sizeof sent_to_me[s]) == 0,
@@ -277,12 +267,11 @@ static void test_stress(void)
                   received_from[s][T_MESSAGES], received_from[s][T_BYTES], received_from[s][T_CHECKSUM]);
     uint64_t mine[T_FIELDS] = {0}, total[T_FIELDS];
     for (int s = 0; s < ff.size; s++)
-        for (int f = 0; f < T_FIELDS; f++)
-            mine[f] += received_from[s][f];
+        for (int f = 0; f < T_FIELDS; f++) mine[f] += received_from[s][f];
     MPI_Allreduce(mine, total, T_FIELDS, MPI_UINT64_T, MPI_SUM, MPI_COMM_WORLD);
     char sz[32];
     ff_note("%ld rounds, %" PRIu64 " messages, %s, checksum %016" PRIx64, ff.iterations, total[T_MESSAGES],
-            ff_size_str((size_t)total[T_BYTES], sz, sizeof sz), total[T_CHECKSUM]);
+            ff_size_str((size_t) total[T_BYTES], sz, sizeof sz), total[T_CHECKSUM]);
     free(sent_to_me);
     free(sent_to);
     free(received_from);

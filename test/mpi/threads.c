@@ -17,7 +17,7 @@ static const size_t thread_sizes[] = {0, 1, 4097, 65537, 7, FF_MIB + 13, 32769, 
 
 static size_t msg_size(int src, int dst, int t, int k)
 {
-    size_t n = thread_sizes[(size_t)(src + 3 * dst + 5 * t + 7 * k) % N_SIZES];
+    size_t n = thread_sizes[(size_t) (src + 3 * dst + 5 * t + 7 * k) % N_SIZES];
     return n > ff.max_size ? ff.max_size : n;
 }
 
@@ -44,20 +44,18 @@ static void *thread_main(void *p)
 /* Runs body(t) in n_threads threads at once, --iterations times. */
 static void run_threads(void (*body)(int t, uint64_t base))
 {
-    if (!multiple_provided())
-        return;
-    pthread_t *tid = ff_xmalloc(sizeof *tid * (size_t)n_threads);
-    thread_arg *args = ff_xmalloc(sizeof *args * (size_t)n_threads);
+    if (!multiple_provided()) return;
+    pthread_t *tid = ff_xmalloc(sizeof *tid * (size_t) n_threads);
+    thread_arg *args = ff_xmalloc(sizeof *args * (size_t) n_threads);
     for (long it = 0; it < ff.iterations; it++) {
         for (int t = 0; t < n_threads; t++) {
-            args[t] = (thread_arg){body, t, (uint64_t)it * PER_PEER};
+            args[t] = (thread_arg){body, t, (uint64_t) it * PER_PEER};
             if (pthread_create(&tid[t], NULL, thread_main, &args[t]) != 0) {
                 ff_fail("pthread_create failed for thread %d", t);
                 MPI_Abort(MPI_COMM_WORLD, 1);
             }
         }
-        for (int t = 0; t < n_threads; t++)
-            pthread_join(tid[t], NULL);
+        for (int t = 0; t < n_threads; t++) pthread_join(tid[t], NULL);
         /* ANY_SOURCE receives of this iteration must not take the next iteration's messages. */
         MPI_Barrier(MPI_COMM_WORLD);
     }
@@ -78,12 +76,11 @@ static thread_bufs bufs_new(void)
 {
     thread_bufs b = {ff.size * PER_PEER, NULL, NULL, NULL};
     size_t cap = 0;
-    for (size_t i = 0; i < N_SIZES; i++)
-        cap = thread_sizes[i] > cap ? thread_sizes[i] : cap;
+    for (size_t i = 0; i < N_SIZES; i++) cap = thread_sizes[i] > cap ? thread_sizes[i] : cap;
     cap = cap > ff.max_size ? ff.max_size : cap;
-    b.send = ff_xmalloc(sizeof *b.send * (size_t)b.total);
-    b.recv = ff_xmalloc(sizeof *b.recv * (size_t)b.total);
-    b.req = ff_xmalloc(sizeof *b.req * (size_t)b.total * 2);
+    b.send = ff_xmalloc(sizeof *b.send * (size_t) b.total);
+    b.recv = ff_xmalloc(sizeof *b.recv * (size_t) b.total);
+    b.req = ff_xmalloc(sizeof *b.req * (size_t) b.total * 2);
     for (int i = 0; i < b.total; i++) {
         b.send[i] = ff_xmalloc(cap);
         b.recv[i] = ff_buf_new(cap);
@@ -110,8 +107,8 @@ static void post_sends(thread_bufs *b, int t, uint64_t base, MPI_Request *req)
         for (int k = 0; k < PER_PEER; k++) {
             int i = p * PER_PEER + k;
             size_t n = msg_size(ff.rank, p, t, k);
-            ff_fill_msg(b->send[i], n, (ff_msg){ff.rank, p, tag, base + (uint64_t)k});
-            MPI_Isend(b->send[i], (int)n, MPI_BYTE, p, tag, MPI_COMM_WORLD, &req[i]);
+            ff_fill_msg(b->send[i], n, (ff_msg){ff.rank, p, tag, base + (uint64_t) k});
+            MPI_Isend(b->send[i], (int) n, MPI_BYTE, p, tag, MPI_COMM_WORLD, &req[i]);
         }
     }
 }
@@ -122,26 +119,25 @@ static void check_one(ff_buf *rb, const MPI_Status *st, int src, int t, int k, u
     int tag = TAG_BASE + t;
     size_t n = msg_size(src, ff.rank, t, k);
     if (ff_check_status(st, src, tag, n, "thread receive"))
-        ff_buf_check(rb, n, (ff_msg){src, ff.rank, tag, base + (uint64_t)k});
+        ff_buf_check(rb, n, (ff_msg){src, ff.rank, tag, base + (uint64_t) k});
 }
 
 /* Each thread exchanges with every rank through its own tag; same-tag messages must stay in order. */
 static void pairs_body(int t, uint64_t base)
 {
     thread_bufs b = bufs_new();
-    MPI_Status *st = ff_xmalloc(sizeof *st * (size_t)b.total);
+    MPI_Status *st = ff_xmalloc(sizeof *st * (size_t) b.total);
     ff_context("thread %d", t);
     for (int p = 0; p < ff.size; p++)
         for (int k = 0; k < PER_PEER; k++) {
             int i = p * PER_PEER + k;
             ff_buf_prepare(&b.recv[i], b.recv[i].cap);
-            MPI_Irecv(b.recv[i].p, (int)b.recv[i].cap, MPI_BYTE, p, TAG_BASE + t, MPI_COMM_WORLD, &b.req[b.total + i]);
+            MPI_Irecv(b.recv[i].p, (int) b.recv[i].cap, MPI_BYTE, p, TAG_BASE + t, MPI_COMM_WORLD, &b.req[b.total + i]);
         }
     post_sends(&b, t, base, b.req);
     MPI_Waitall(b.total, b.req + b.total, st);
     MPI_Waitall(b.total, b.req, MPI_STATUSES_IGNORE);
-    for (int i = 0; i < b.total; i++)
-        check_one(&b.recv[i], &st[i], i / PER_PEER, t, i % PER_PEER, base);
+    for (int i = 0; i < b.total; i++) check_one(&b.recv[i], &st[i], i / PER_PEER, t, i % PER_PEER, base);
     free(st);
     bufs_free(&b);
 }
@@ -150,8 +146,8 @@ static void pairs_body(int t, uint64_t base)
 static void wildcard_receives(int t, uint64_t base, bool matched_probe)
 {
     thread_bufs b = bufs_new();
-    int *next = ff_xmalloc(sizeof *next * (size_t)ff.size);
-    memset(next, 0, sizeof *next * (size_t)ff.size);
+    int *next = ff_xmalloc(sizeof *next * (size_t) ff.size);
+    memset(next, 0, sizeof *next * (size_t) ff.size);
     ff_context("thread %d, %s", t, matched_probe ? "Mprobe/Mrecv" : "Recv ANY_SOURCE");
     post_sends(&b, t, base, b.req);
     ff_buf *rb = &b.recv[0];
@@ -166,11 +162,10 @@ static void wildcard_receives(int t, uint64_t base, bool matched_probe)
             MPI_Get_count(&probed, MPI_BYTE, &count);
             MPI_Mrecv(rb->p, count, MPI_BYTE, &msg, &st);
         } else {
-            MPI_Recv(rb->p, (int)rb->cap, MPI_BYTE, MPI_ANY_SOURCE, TAG_BASE + t, MPI_COMM_WORLD, &st);
+            MPI_Recv(rb->p, (int) rb->cap, MPI_BYTE, MPI_ANY_SOURCE, TAG_BASE + t, MPI_COMM_WORLD, &st);
         }
         int s = st.MPI_SOURCE;
-        if (!ff_expect(s >= 0 && s < ff.size && next[s] < PER_PEER, "unexpected message from source %d", s))
-            continue;
+        if (!ff_expect(s >= 0 && s < ff.size && next[s] < PER_PEER, "unexpected message from source %d", s)) continue;
         check_one(rb, &st, s, t, next[s]++, base);
     }
     MPI_Waitall(b.total, b.req, MPI_STATUSES_IGNORE);
@@ -178,8 +173,14 @@ static void wildcard_receives(int t, uint64_t base, bool matched_probe)
     bufs_free(&b);
 }
 
-static void anysource_body(int t, uint64_t base) { wildcard_receives(t, base, false); }
-static void mprobe_body(int t, uint64_t base) { wildcard_receives(t, base, true); }
+static void anysource_body(int t, uint64_t base)
+{
+    wildcard_receives(t, base, false);
+}
+static void mprobe_body(int t, uint64_t base)
+{
+    wildcard_receives(t, base, true);
+}
 
 /* Blocking Sendrecv around the ring, every thread at once, large messages included. */
 static void blocking_body(int t, uint64_t base)
@@ -192,10 +193,10 @@ static void blocking_body(int t, uint64_t base)
             int to = ff_peer_to(d), from = ff_peer_from(d);
             size_t out = msg_size(ff.rank, to, t, k), in = msg_size(from, ff.rank, t, k);
             ff_context("thread %d, Sendrecv at distance %d", t, d);
-            ff_fill_msg(b.send[0], out, (ff_msg){ff.rank, to, tag, base + (uint64_t)k});
+            ff_fill_msg(b.send[0], out, (ff_msg){ff.rank, to, tag, base + (uint64_t) k});
             ff_buf_prepare(rb, in);
             MPI_Status st;
-            MPI_Sendrecv(b.send[0], (int)out, MPI_BYTE, to, tag, rb->p, (int)rb->cap, MPI_BYTE, from, tag,
+            MPI_Sendrecv(b.send[0], (int) out, MPI_BYTE, to, tag, rb->p, (int) rb->cap, MPI_BYTE, from, tag,
                          MPI_COMM_WORLD, &st);
             check_one(rb, &st, from, t, k, base);
         }
@@ -216,22 +217,19 @@ static void collectives_body(int t, uint64_t base)
     for (int k = 0; k < PER_PEER; k++) {
         int root = (t + k) % ff.size;
         ff_context("thread %d, bcast from %d / allreduce / barrier on its own communicator", t, root);
-        ff_msg m = {root, -1, TAG_BASE + t, base + (uint64_t)k};
+        ff_msg m = {root, -1, TAG_BASE + t, base + (uint64_t) k};
         ff_buf_prepare(&bb, n);
-        if (ff.rank == root)
-            ff_fill_msg(bb.p, n, m);
-        MPI_Bcast(bb.p, (int)n, MPI_BYTE, root, comm);
-        if (ff.rank != root)
-            ff_buf_check(&bb, n, m);
-        for (int i = 0; i < 1031; i++)
-            vals[i] = (int64_t)(ff.rank + 1) * (i + 1) * (t + 1) + k;
+        if (ff.rank == root) ff_fill_msg(bb.p, n, m);
+        MPI_Bcast(bb.p, (int) n, MPI_BYTE, root, comm);
+        if (ff.rank != root) ff_buf_check(&bb, n, m);
+        for (int i = 0; i < 1031; i++) vals[i] = (int64_t) (ff.rank + 1) * (i + 1) * (t + 1) + k;
         MPI_Allreduce(vals, sums, 1031, MPI_INT64_T, MPI_SUM, comm);
         ff_maybe_inject(sums, sizeof(int64_t) * 1031);
-        int64_t ranks_sum = (int64_t)ff.size * (ff.size + 1) / 2;
+        int64_t ranks_sum = (int64_t) ff.size * (ff.size + 1) / 2;
         for (int i = 0; i < 1031; i++) {
-            int64_t want = ranks_sum * (i + 1) * (t + 1) + (int64_t)k * ff.size;
-            if (!ff_expect(sums[i] == want, "allreduce element %d: expected %lld got %lld", i, (long long)want,
-                           (long long)sums[i]))
+            int64_t want = ranks_sum * (i + 1) * (t + 1) + (int64_t) k * ff.size;
+            if (!ff_expect(sums[i] == want, "allreduce element %d: expected %lld got %lld", i, (long long) want,
+                           (long long) sums[i]))
                 break;
         }
         MPI_Barrier(comm);
@@ -247,19 +245,29 @@ static void test_thread_level(void)
     ff_note("provided %d", ff.thread_provided);
 }
 
-static void test_pairs(void) { run_threads(pairs_body); }
-static void test_anysource(void) { run_threads(anysource_body); }
-static void test_mprobe(void) { run_threads(mprobe_body); }
-static void test_blocking(void) { run_threads(blocking_body); }
+static void test_pairs(void)
+{
+    run_threads(pairs_body);
+}
+static void test_anysource(void)
+{
+    run_threads(anysource_body);
+}
+static void test_mprobe(void)
+{
+    run_threads(mprobe_body);
+}
+static void test_blocking(void)
+{
+    run_threads(blocking_body);
+}
 
 static void test_collectives(void)
 {
-    thread_comms = ff_xmalloc(sizeof *thread_comms * (size_t)n_threads);
-    for (int t = 0; t < n_threads; t++)
-        MPI_Comm_dup(MPI_COMM_WORLD, &thread_comms[t]);
+    thread_comms = ff_xmalloc(sizeof *thread_comms * (size_t) n_threads);
+    for (int t = 0; t < n_threads; t++) MPI_Comm_dup(MPI_COMM_WORLD, &thread_comms[t]);
     run_threads(collectives_body);
-    for (int t = 0; t < n_threads; t++)
-        MPI_Comm_free(&thread_comms[t]);
+    for (int t = 0; t < n_threads; t++) MPI_Comm_free(&thread_comms[t]);
     free(thread_comms);
 }
 

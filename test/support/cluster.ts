@@ -17,18 +17,21 @@ export function testJobId(): string {
 /** Pids of processes whose command line names the job (runc and the agent do) or that run in a cgroup of its containers (the inits and everything runc exec started). */
 export function processesNamingJob(jobId: string): number[] {
   const marker = jobNetnsPrefix(jobId);
-  return fs.readdirSync('/proc').filter((entry) => /^\d+$/.test(entry)).flatMap((entry) => {
-    try {
-      if (fs.readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes(marker)) return [Number(entry)];
-      // A killed init is re-parented to the machine's pid 1 and may linger as a zombie still listed in
-      // its (already removed) cgroup: it holds nothing any more.
-      const identity = identify(Number(entry));
-      if (identity === undefined || !isRunning(identity)) return [];
-      return fs.readFileSync(`/proc/${entry}/cgroup`, 'utf8').includes(`freeflow/${marker}`) ? [Number(entry)] : [];
-    } catch {
-      return [];
-    }
-  });
+  return fs
+    .readdirSync('/proc')
+    .filter((entry) => /^\d+$/.test(entry))
+    .flatMap((entry) => {
+      try {
+        if (fs.readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes(marker)) return [Number(entry)];
+        // A killed init is re-parented to the machine's pid 1 and may linger as a zombie still listed in
+        // its (already removed) cgroup: it holds nothing any more.
+        const identity = identify(Number(entry));
+        if (identity === undefined || !isRunning(identity)) return [];
+        return fs.readFileSync(`/proc/${entry}/cgroup`, 'utf8').includes(`freeflow/${marker}`) ? [Number(entry)] : [];
+      } catch {
+        return [];
+      }
+    });
 }
 
 /** Asserts that nothing of the job is left: namespaces, mounts, processes, state dir. */
@@ -60,7 +63,8 @@ export function tcpClientScript(ip: string, port: number): string {
  */
 export function tcpListenerArgv(port: number): string[] {
   return [
-    'node', '-e',
+    'node',
+    '-e',
     `const server = require('net').createServer((socket) => { socket.end(require('os').hostname() + '\\n'); server.close(); });
      server.listen(${port}); setTimeout(() => process.exit(1), 10000).unref();`,
   ];

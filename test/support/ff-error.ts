@@ -9,5 +9,11 @@ export function ffErrorOf(work: () => unknown): FfError {
     assert.instance(error, FfError, `expected an FfError, got ${String(error)}`);
     return error as FfError;
   }
-  throw new assert.Assertion({ message: 'expected an FfError, nothing was thrown', generated: false, operator: 'throws', expects: 'FfError', actual: 'nothing' });
+  throw new assert.Assertion({
+    message: 'expected an FfError, nothing was thrown',
+    generated: false,
+    operator: 'throws',
+    expects: 'FfError',
+    actual: 'nothing',
+  });
 }

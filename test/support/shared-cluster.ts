@@ -117,7 +117,9 @@ export class SharedCluster {
     const volumes = jobVolumes(spec, REPO_ROOT);
     const sharedVolumes = jobVolumes(parseRunArgs(['-n', '1', '--', SHARED_PROGRAM]).spec, REPO_ROOT);
     if (JSON.stringify(volumes) !== JSON.stringify(sharedVolumes)) {
-      throw new Error(`ffrun would mount ${JSON.stringify(volumes)} for ${spec.program.command}, the shared cluster has ${JSON.stringify(sharedVolumes)}: give the program relative to the repository`);
+      throw new Error(
+        `ffrun would mount ${JSON.stringify(volumes)} for ${spec.program.command}, the shared cluster has ${JSON.stringify(sharedVolumes)}: give the program relative to the repository`,
+      );
     }
     let stderr = '';
     const write = (text: string) => void (stderr += text);
@@ -151,7 +153,7 @@ export class SharedCluster {
   async jobLeftovers(options: { marker?: RegExp; shmBefore?: Set<string> } = {}): Promise<string[]> {
     const strays = () => this.jobProcesses().filter((p) => !this.ownPids.has(p.pid));
     const markerProcesses = () => (options.marker === undefined ? [] : processesMatching(options.marker));
-    await waitFor('the job\'s processes to end', () => strays().length === 0 && markerProcesses().length === 0, 10_000).catch(() => {});
+    await waitFor("the job's processes to end", () => strays().length === 0 && markerProcesses().length === 0, 10_000).catch(() => {});
     const problems: string[] = [];
     const left = strays();
     if (left.length > 0) {

@@ -8,17 +8,17 @@
 #include "ffbench.h"
 
 struct ffb_options {
-  const struct ffb_benchmark *bench;
-  size_t sizes[FFB_MAX_SIZES];
-  int nsizes;
-  long iterations; /* 0: OSU-like default for each size */
-  long warmup;     /* -1: OSU-like default for each size */
-  int window;
-  bool validate;
-  bool inject_fault;
-  const char *json_path; /* NULL: no JSON; "-": JSON on stdout instead of the text table */
-  int argc;
-  char **argv;
+    const struct ffb_benchmark *bench;
+    size_t sizes[FFB_MAX_SIZES];
+    int nsizes;
+    long iterations; /* 0: OSU-like default for each size */
+    long warmup;     /* -1: OSU-like default for each size */
+    int window;
+    bool validate;
+    bool inject_fault;
+    const char *json_path; /* NULL: no JSON; "-": JSON on stdout instead of the text table */
+    int argc;
+    char **argv;
 };
 
 enum ffb_parse_result { FFB_PARSE_OK, FFB_PARSE_HELP, FFB_PARSE_ERROR };

@@ -27,14 +27,14 @@ extern "C" {
 
 typedef enum ff_probe_status {
     FF_PROBE_OK = 0,
-    FF_PROBE_ERR_INVALID_ARGUMENT,    /* NULL or relative shared directory, or a NULL result */
-    FF_PROBE_ERR_SHARED_DIR_NOT_FOUND,/* the shared directory does not exist */
+    FF_PROBE_ERR_INVALID_ARGUMENT,         /* NULL or relative shared directory, or a NULL result */
+    FF_PROBE_ERR_SHARED_DIR_NOT_FOUND,     /* the shared directory does not exist */
     FF_PROBE_ERR_SHARED_DIR_NOT_DIRECTORY, /* the shared directory path names something else */
-    FF_PROBE_ERR_SHARED_DIR_ACCESS,   /* the shared directory cannot be examined (permissions) */
-    FF_PROBE_ERR_SYSTEM,              /* a system call failed; the detail names it */
-    FF_PROBE_ERR_NO_MEMORY,           /* malloc failed */
-    FF_PROBE_ERR_UCX,                 /* UCX could not list its components or resources */
-    FF_PROBE_ERR_VERBS,               /* libibverbs failed on a device it listed */
+    FF_PROBE_ERR_SHARED_DIR_ACCESS,        /* the shared directory cannot be examined (permissions) */
+    FF_PROBE_ERR_SYSTEM,                   /* a system call failed; the detail names it */
+    FF_PROBE_ERR_NO_MEMORY,                /* malloc failed */
+    FF_PROBE_ERR_UCX,                      /* UCX could not list its components or resources */
+    FF_PROBE_ERR_VERBS,                    /* libibverbs failed on a device it listed */
     FF_PROBE_STATUS_COUNT
 } ff_probe_status_t;
 
@@ -66,16 +66,16 @@ typedef struct ff_probe_ucx_transport {
 } ff_probe_ucx_transport_t;
 
 typedef struct ff_probe_rdma_port {
-    unsigned number;       /* 1-based, as libibverbs numbers ports */
-    char state[16];        /* "active", "down", "init", "armed", "active-defer", "nop", "unknown" */
-    char link_layer[16];   /* "infiniband", "ethernet", "unspecified" */
+    unsigned number;     /* 1-based, as libibverbs numbers ports */
+    char state[16];      /* "active", "down", "init", "armed", "active-defer", "nop", "unknown" */
+    char link_layer[16]; /* "infiniband", "ethernet", "unspecified" */
 } ff_probe_rdma_port_t;
 
 typedef struct ff_probe_rdma_device {
-    char name[FF_PROBE_NAME_MAX];  /* "mlx5_0" */
-    char node_guid[20];            /* "0002:c903:0042:a6f0", as ibv_devinfo prints it */
-    char node_type[16];            /* "ca", "switch", "router", "rnic", "usnic", "usnic-udp", "unknown" */
-    char transport[16];            /* "infiniband", "iwarp", "usnic", "usnic-udp", "unspecified", "unknown" */
+    char name[FF_PROBE_NAME_MAX]; /* "mlx5_0" */
+    char node_guid[20];           /* "0002:c903:0042:a6f0", as ibv_devinfo prints it */
+    char node_type[16];           /* "ca", "switch", "router", "rnic", "usnic", "usnic-udp", "unknown" */
+    char transport[16];           /* "infiniband", "iwarp", "usnic", "usnic-udp", "unspecified", "unknown" */
     size_t port_count;
     ff_probe_rdma_port_t *ports;
 } ff_probe_rdma_device_t;
@@ -87,8 +87,8 @@ typedef struct ff_probe_cpus {
 } ff_probe_cpus_t;
 
 typedef struct ff_probe_shared_dir {
-    char fs[32];              /* kernel name of the filesystem type: "tmpfs", "ext4", "overlay", ... */
-    uint64_t fs_magic;        /* statfs f_type; fs is "unknown" when this table does not know it */
+    char fs[32];       /* kernel name of the filesystem type: "tmpfs", "ext4", "overlay", ... */
+    uint64_t fs_magic; /* statfs f_type; fs is "unknown" when this table does not know it */
     uint64_t total_bytes;
     uint64_t free_bytes;      /* free for root */
     uint64_t available_bytes; /* free for unprivileged users */

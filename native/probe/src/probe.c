@@ -31,13 +31,13 @@ static const struct {
 
 const char *ff_probe_status_name(ff_probe_status_t status)
 {
-    if ((unsigned)status >= FF_PROBE_STATUS_COUNT) return "FF_PROBE_ERR_UNKNOWN_STATUS";
+    if ((unsigned) status >= FF_PROBE_STATUS_COUNT) return "FF_PROBE_ERR_UNKNOWN_STATUS";
     return status_table[status].name;
 }
 
 const char *ff_probe_status_describe(ff_probe_status_t status)
 {
-    if ((unsigned)status >= FF_PROBE_STATUS_COUNT) return "unknown status code";
+    if ((unsigned) status >= FF_PROBE_STATUS_COUNT) return "unknown status code";
     return status_table[status].description;
 }
 

@@ -18,7 +18,7 @@ static ff_probe_status_t count_usable_cpus(unsigned *usable, char *detail, size_
         size_t size = CPU_ALLOC_SIZE(capacity);
         CPU_ZERO_S(size, set);
         if (sched_getaffinity(0, size, set) == 0) {
-            *usable = (unsigned)CPU_COUNT_S(size, set);
+            *usable = (unsigned) CPU_COUNT_S(size, set);
             CPU_FREE(set);
             return FF_PROBE_OK;
         }
@@ -41,7 +41,7 @@ ff_probe_status_t ff_probe_read_cpus(ff_probe_cpus_t *out, char *detail, size_t 
         return ff_probe_fail(FF_PROBE_ERR_SYSTEM, detail, detail_len,
                              "sysconf reported %ld configured and %ld online CPUs", configured, online);
     }
-    out->configured = (unsigned)configured;
-    out->online = (unsigned)online;
+    out->configured = (unsigned) configured;
+    out->online = (unsigned) online;
     return count_usable_cpus(&out->usable, detail, detail_len);
 }

@@ -62,8 +62,8 @@ static void format_guid(__be64 guid_network_order, char *out, size_t out_size)
 {
     uint8_t bytes[8];
     memcpy(bytes, &guid_network_order, sizeof(bytes));
-    snprintf(out, out_size, "%02x%02x:%02x%02x:%02x%02x:%02x%02x", bytes[0], bytes[1], bytes[2], bytes[3],
-             bytes[4], bytes[5], bytes[6], bytes[7]);
+    snprintf(out, out_size, "%02x%02x:%02x%02x:%02x%02x:%02x%02x", bytes[0], bytes[1], bytes[2], bytes[3], bytes[4],
+             bytes[5], bytes[6], bytes[7]);
 }
 
 /* A device that cannot be opened is listed without ports: it offers no usable (active) port. */
@@ -86,8 +86,8 @@ static ff_probe_status_t read_ports(struct ibv_device *device, ff_probe_rdma_dev
     for (size_t i = 0; i < out->port_count; i++) {
         ff_probe_rdma_port_t *port = &out->ports[i];
         struct ibv_port_attr port_attr;
-        port->number = (unsigned)(i + 1);
-        if (ibv_query_port(context, (uint8_t)port->number, &port_attr) == 0) {
+        port->number = (unsigned) (i + 1);
+        if (ibv_query_port(context, (uint8_t) port->number, &port_attr) == 0) {
             ff_probe_copy_name(port->state, sizeof(port->state), port_state_name(port_attr.state));
             ff_probe_copy_name(port->link_layer, sizeof(port->link_layer), link_layer_name(port_attr.link_layer));
         } else {
@@ -106,12 +106,11 @@ ff_probe_status_t ff_probe_read_rdma(ff_probe_result_t *result, char *detail, si
     if (devices == NULL) {
         /* ENOSYS: the kernel has no RDMA support, so the host has no RDMA device. */
         if (errno == ENOSYS) return FF_PROBE_OK;
-        return ff_probe_fail(FF_PROBE_ERR_VERBS, detail, detail_len, "ibv_get_device_list failed: %s",
-                             strerror(errno));
+        return ff_probe_fail(FF_PROBE_ERR_VERBS, detail, detail_len, "ibv_get_device_list failed: %s", strerror(errno));
     }
     ff_probe_status_t status = FF_PROBE_OK;
     if (device_count > 0) {
-        result->rdma_devices = calloc((size_t)device_count, sizeof(*result->rdma_devices));
+        result->rdma_devices = calloc((size_t) device_count, sizeof(*result->rdma_devices));
         if (result->rdma_devices == NULL) {
             status = ff_probe_fail(FF_PROBE_ERR_NO_MEMORY, detail, detail_len, "no memory for %d RDMA devices",
                                    device_count);
@@ -119,7 +118,7 @@ ff_probe_status_t ff_probe_read_rdma(ff_probe_result_t *result, char *detail, si
     }
     for (int i = 0; i < device_count && status == FF_PROBE_OK; i++) {
         ff_probe_rdma_device_t *out = &result->rdma_devices[i];
-        result->rdma_device_count = (size_t)i + 1;
+        result->rdma_device_count = (size_t) i + 1;
         ff_probe_copy_name(out->name, sizeof(out->name), ibv_get_device_name(devices[i]));
         format_guid(ibv_get_device_guid(devices[i]), out->node_guid, sizeof(out->node_guid));
         ff_probe_copy_name(out->node_type, sizeof(out->node_type), node_type_name(devices[i]->node_type));

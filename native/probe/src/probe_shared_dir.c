@@ -57,11 +57,11 @@ ff_probe_status_t ff_probe_read_shared_dir(const char *path, ff_probe_shared_dir
     struct statfs fs;
     if (statfs(path, &fs) != 0) return path_failure("statfs", path, errno, detail, detail_len);
 
-    uint64_t block = fs.f_frsize != 0 ? (uint64_t)fs.f_frsize : (uint64_t)fs.f_bsize;
-    out->fs_magic = (uint64_t)(unsigned long)fs.f_type;
+    uint64_t block = fs.f_frsize != 0 ? (uint64_t) fs.f_frsize : (uint64_t) fs.f_bsize;
+    out->fs_magic = (uint64_t) (unsigned long) fs.f_type;
     ff_probe_copy_name(out->fs, sizeof(out->fs), filesystem_name(out->fs_magic));
-    out->total_bytes = (uint64_t)fs.f_blocks * block;
-    out->free_bytes = (uint64_t)fs.f_bfree * block;
-    out->available_bytes = (uint64_t)fs.f_bavail * block;
+    out->total_bytes = (uint64_t) fs.f_blocks * block;
+    out->free_bytes = (uint64_t) fs.f_bfree * block;
+    out->available_bytes = (uint64_t) fs.f_bavail * block;
     return FF_PROBE_OK;
 }

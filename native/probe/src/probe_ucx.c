@@ -37,9 +37,8 @@ static ff_probe_ucx_transport_t *append_transport(transport_list_t *list)
 
 /* A memory domain that cannot be opened or listed offers no transport: UCX itself skips such domains
  * when it selects transports, so the probe reports exactly what UCX could use. */
-static ff_probe_status_t add_md_transports(uct_component_h component, const char *component_name,
-                                           const char *md_name, transport_list_t *list, char *detail,
-                                           size_t detail_len)
+static ff_probe_status_t add_md_transports(uct_component_h component, const char *component_name, const char *md_name,
+                                           transport_list_t *list, char *detail, size_t detail_len)
 {
     uct_md_config_t *config;
     if (uct_md_config_read(component, NULL, NULL, &config) != UCS_OK) return FF_PROBE_OK;
@@ -55,8 +54,8 @@ static ff_probe_status_t add_md_transports(uct_component_h component, const char
         for (unsigned i = 0; i < resource_count && status == FF_PROBE_OK; i++) {
             ff_probe_ucx_transport_t *transport = append_transport(list);
             if (transport == NULL) {
-                status = ff_probe_fail(FF_PROBE_ERR_NO_MEMORY, detail, detail_len,
-                                       "no memory for UCX transport %zu", list->count + 1);
+                status = ff_probe_fail(FF_PROBE_ERR_NO_MEMORY, detail, detail_len, "no memory for UCX transport %zu",
+                                       list->count + 1);
                 break;
             }
             ff_probe_copy_name(transport->component, sizeof(transport->component), component_name);
@@ -71,11 +70,11 @@ static ff_probe_status_t add_md_transports(uct_component_h component, const char
     return status;
 }
 
-static ff_probe_status_t add_component_transports(uct_component_h component, transport_list_t *list,
-                                                  char *detail, size_t detail_len)
+static ff_probe_status_t add_component_transports(uct_component_h component, transport_list_t *list, char *detail,
+                                                  size_t detail_len)
 {
-    uct_component_attr_t attr = {.field_mask = UCT_COMPONENT_ATTR_FIELD_NAME |
-                                               UCT_COMPONENT_ATTR_FIELD_MD_RESOURCE_COUNT};
+    uct_component_attr_t attr = {.field_mask =
+                                     UCT_COMPONENT_ATTR_FIELD_NAME | UCT_COMPONENT_ATTR_FIELD_MD_RESOURCE_COUNT};
     ucs_status_t ucs = uct_component_query(component, &attr);
     if (ucs != UCS_OK) {
         return ff_probe_fail(FF_PROBE_ERR_UCX, detail, detail_len, "uct_component_query failed: %s",
@@ -85,8 +84,8 @@ static ff_probe_status_t add_component_transports(uct_component_h component, tra
 
     uct_md_resource_desc_t *mds = calloc(attr.md_resource_count, sizeof(*mds));
     if (mds == NULL) {
-        return ff_probe_fail(FF_PROBE_ERR_NO_MEMORY, detail, detail_len,
-                             "no memory for %u UCX memory domains", attr.md_resource_count);
+        return ff_probe_fail(FF_PROBE_ERR_NO_MEMORY, detail, detail_len, "no memory for %u UCX memory domains",
+                             attr.md_resource_count);
     }
     attr.field_mask = UCT_COMPONENT_ATTR_FIELD_MD_RESOURCES;
     attr.md_resources = mds;
@@ -94,8 +93,7 @@ static ff_probe_status_t add_component_transports(uct_component_h component, tra
     ff_probe_status_t status = FF_PROBE_OK;
     if (ucs != UCS_OK) {
         status = ff_probe_fail(FF_PROBE_ERR_UCX, detail, detail_len,
-                               "uct_component_query(%s, memory domains) failed: %s", attr.name,
-                               ucs_status_string(ucs));
+                               "uct_component_query(%s, memory domains) failed: %s", attr.name, ucs_status_string(ucs));
     }
     for (unsigned i = 0; i < attr.md_resource_count && status == FF_PROBE_OK; i++) {
         status = add_md_transports(component, attr.name, mds[i].md_name, list, detail, detail_len);

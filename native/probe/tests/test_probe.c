@@ -58,8 +58,8 @@ static void check_rejected(const char *dir, ff_probe_status_t expected, const ch
     char detail[512];
     ff_probe_status_t status = ff_probe_run(dir, &result, detail, sizeof(detail));
     if (status != expected) {
-        fprintf(stderr, "ff_probe_run(%s) returned %s, expected %s\n", dir ? dir : "NULL",
-                ff_probe_status_name(status), ff_probe_status_name(expected));
+        fprintf(stderr, "ff_probe_run(%s) returned %s, expected %s\n", dir ? dir : "NULL", ff_probe_status_name(status),
+                ff_probe_status_name(expected));
     }
     CHECK(status == expected);
     CHECK(strstr(detail, detail_mentions) != NULL);
@@ -86,8 +86,8 @@ static void test_bad_arguments(const char *scratch)
     unlink(file);
 
     for (int s = 0; s < FF_PROBE_STATUS_COUNT; s++) {
-        CHECK(strncmp(ff_probe_status_name((ff_probe_status_t)s), "FF_PROBE_", 9) == 0);
-        CHECK(strlen(ff_probe_status_describe((ff_probe_status_t)s)) > 0);
+        CHECK(strncmp(ff_probe_status_name((ff_probe_status_t) s), "FF_PROBE_", 9) == 0);
+        CHECK(strlen(ff_probe_status_describe((ff_probe_status_t) s)) > 0);
     }
     CHECK(strcmp(ff_probe_status_name(FF_PROBE_STATUS_COUNT), "FF_PROBE_ERR_UNKNOWN_STATUS") == 0);
 }
@@ -126,8 +126,8 @@ static void test_shared_dir(const char *scratch)
 static void test_cpus(const char *scratch)
 {
     ff_probe_result_t result = probe_ok(scratch);
-    CHECK(result.cpus.online == (unsigned)sysconf(_SC_NPROCESSORS_ONLN));
-    CHECK(result.cpus.configured == (unsigned)sysconf(_SC_NPROCESSORS_CONF));
+    CHECK(result.cpus.online == (unsigned) sysconf(_SC_NPROCESSORS_ONLN));
+    CHECK(result.cpus.configured == (unsigned) sysconf(_SC_NPROCESSORS_CONF));
     CHECK(result.cpus.usable == command_number("nproc", 10));
     ff_probe_result_free(&result);
 

@@ -11,7 +11,10 @@ const MAIN = path.join(__dirname, 'main.js');
 
 /** Runs the built CLI; these cases fail before any cluster exists. */
 function ffrun(args: string[], options: { env?: NodeJS.ProcessEnv; asUser?: string } = {}) {
-  const argv = options.asUser === undefined ? [process.execPath, MAIN, ...args] : ['setpriv', `--reuid=${options.asUser}`, '--regid=nogroup', '--clear-groups', process.execPath, MAIN, ...args];
+  const argv =
+    options.asUser === undefined
+      ? [process.execPath, MAIN, ...args]
+      : ['setpriv', `--reuid=${options.asUser}`, '--regid=nogroup', '--clear-groups', process.execPath, MAIN, ...args];
   const result = spawnSync(argv[0]!, argv.slice(1), { encoding: 'utf8', env: options.env ?? process.env, timeout: 30_000 });
   return { code: result.status, stdout: result.stdout, stderr: result.stderr };
 }
@@ -123,7 +126,10 @@ test('network freeflow and ffrun env: refused while the BTL is not built, the se
   assert.match(env.stderr, /error\[NETWORK_UNAVAILABLE\]/);
   const run = ffrun(['-n', '2', '--network', 'freeflow', '--', '/bin/true']);
   assert.is(run.code, 1);
-  assert.match(run.stderr, new RegExp(`error\\[NETWORK_UNAVAILABLE\\]: network freeflow needs the freeflow BTL, but ${btl} does not exist\nhint: build it with \`npm run build\``));
+  assert.match(
+    run.stderr,
+    new RegExp(`error\\[NETWORK_UNAVAILABLE\\]: network freeflow needs the freeflow BTL, but ${btl} does not exist\nhint: build it with \`npm run build\``),
+  );
   assert.not.match(run.stderr, /setting up cluster/);
 });
 

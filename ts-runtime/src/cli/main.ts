@@ -61,7 +61,6 @@ async function dispatch(args: readonly string[], context: CommandContext): Promi
   }
 }
 
-
 function reportError(error: FfError, json: boolean): void {
   process.stderr.write(`error[${error.code}]: ${error.message}\n`);
   if (error.hint !== undefined) process.stderr.write(`hint: ${error.hint}\n`);
@@ -107,7 +106,11 @@ async function main(): Promise<void> {
   try {
     code = await dispatch(args, context);
   } catch (error) {
-    const ffError = isFfError(error) ? error : new FfError('INTERNAL', `unexpected failure: ${(error as Error).stack ?? String(error)}`, { hint: 'this is a bug in ffrun: please report it with the output above' });
+    const ffError = isFfError(error)
+      ? error
+      : new FfError('INTERNAL', `unexpected failure: ${(error as Error).stack ?? String(error)}`, {
+          hint: 'this is a bug in ffrun: please report it with the output above',
+        });
     reportError(ffError, json);
     code = exitCodeOf(ffError, controller.signal);
   }

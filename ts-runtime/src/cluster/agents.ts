@@ -81,7 +81,8 @@ export async function startAgents(layout: ClusterLayout): Promise<StartedAgents>
       (child.stderr as unknown as { unref?: () => void } | null)?.unref?.();
       const pid = child.pid;
       const identity = pid === undefined ? undefined : identify(pid);
-      if (pid === undefined || identity === undefined) return { host: host.index, problem: `ffagent of ${host.name} did not start: ${stderr.trim() || 'no process'}` };
+      if (pid === undefined || identity === undefined)
+        return { host: host.index, problem: `ffagent of ${host.name} did not start: ${stderr.trim() || 'no process'}` };
       recordContainer(agentsFileOf(layout.stateDir), { name: host.name, init: identity });
       const deadline = Date.now() + START_TIMEOUT_MS;
       for (;;) {
@@ -171,9 +172,7 @@ export async function registerJobWithAgents(
 /** The agent bounds each handshake by 3 s (HANDSHAKE_MS in native/agent/ffagent.h); the reply follows. */
 const PROBE_REPLY_TIMEOUT_MS = 6000;
 
-const probeReplySchema = z
-  .string()
-  .regex(/^ok reached=([0-9]+(,[0-9]+)*)? unreached=([0-9]+:[A-Z_]+(,[0-9]+:[A-Z_]+)*)?$/, 'not a probe reply');
+const probeReplySchema = z.string().regex(/^ok reached=([0-9]+(,[0-9]+)*)? unreached=([0-9]+:[A-Z_]+(,[0-9]+:[A-Z_]+)*)?$/, 'not a probe reply');
 
 /**
  * `probe <job>` on the agent's held control connection: which of the job's other agents it completed the
@@ -254,7 +253,11 @@ function holdCommand(agent: AgentHandle, command: string): Promise<net.Socket> {
     let reply = '';
     const fail = (why: string) => {
       socket.destroy();
-      reject(new FfError('CLUSTER_SETUP_FAILED', `ffagent of host ${agent.host} (${agent.controlSocket}) did not accept the job: ${why}`, { hint: `see its log ${agent.log}` }));
+      reject(
+        new FfError('CLUSTER_SETUP_FAILED', `ffagent of host ${agent.host} (${agent.controlSocket}) did not accept the job: ${why}`, {
+          hint: `see its log ${agent.log}`,
+        }),
+      );
     };
     const timer = setTimeout(() => fail('no reply within 3 s'), REPLY_TIMEOUT_MS);
     socket.on('error', (error) => {

@@ -33,7 +33,11 @@ root.before(async (context) => {
   context.readOnly = fs.mkdtempSync('/tmp/ff-readonly-volume-');
   // The repository read-write: the build outputs (BTL, agent, init) must stay read-only all the same.
   context.cluster = await createLocalCluster({
-    jobId: testJobId(), hosts: 1, containersPerHost: 2, volumes: [REPO_ROOT], readOnlyVolumes: [context.readOnly],
+    jobId: testJobId(),
+    hosts: 1,
+    containersPerHost: 2,
+    volumes: [REPO_ROOT],
+    readOnlyVolumes: [context.readOnly],
   });
 });
 
@@ -42,7 +46,7 @@ root.after(async ({ cluster, readOnly }) => {
   fs.rmSync(readOnly, { recursive: true, force: true });
 });
 
-root('root in a container holds Docker\'s default capabilities: no CAP_SYS_ADMIN', async ({ cluster }) => {
+root("root in a container holds Docker's default capabilities: no CAP_SYS_ADMIN", async ({ cluster }) => {
   const { stdout } = await cluster.execInContainer(first(cluster), ['cat', '/proc/self/status']);
   const effective = capEff(stdout);
   assert.is((effective >> BigInt(CAP_SYS_ADMIN)) & 1n, 0n, `CapEff ${effective.toString(16)} has CAP_SYS_ADMIN`);
@@ -50,7 +54,7 @@ root('root in a container holds Docker\'s default capabilities: no CAP_SYS_ADMIN
   assert.match(stdout, /^NoNewPrivs:\s*1$/m);
 });
 
-root('the machine\'s files, the BTL, the rsh agent and read-only volumes cannot be changed from a container', async ({ cluster, readOnly }) => {
+root("the machine's files, the BTL, the rsh agent and read-only volumes cannot be changed from a container", async ({ cluster, readOnly }) => {
   const targets = [
     path.join(readOnly, 'probe'),
     '/usr/ff-boundary-probe',
@@ -72,7 +76,10 @@ root('/dev holds no block device of the machine, and mount(2) is refused', async
   const devices = await cluster.execInContainer(first(cluster), ['find', '/dev', '-type', 'b']);
   assert.is(devices.stdout, '', `block devices visible: ${devices.stdout}`);
   const names = (await cluster.execInContainer(first(cluster), ['ls', '/dev'])).stdout.split('\n');
-  assert.equal(names.filter((name) => /^(sd|vd|xvd|nvme|loop|dm-|zram|mmcblk)/.test(name)), []);
+  assert.equal(
+    names.filter((name) => /^(sd|vd|xvd|nvme|loop|dm-|zram|mmcblk)/.test(name)),
+    [],
+  );
   const mounted = await cluster.execInContainer(first(cluster), ['mount', '-t', 'tmpfs', 'probe', '/tmp'], { allowFailure: true });
   assert.is.not(mounted.code, 0, 'mount succeeded inside a container');
   assert.match(mounted.stderr, /permission denied/i);
@@ -85,7 +92,7 @@ root('the shared directory still works between the containers of a host', async 
   assert.is((await cluster.execInContainer(b, ['cat', '/run/freeflow/boundary-probe'])).stdout, `${a.name}\n`);
 });
 
-root('only root may enter the job\'s state: state dir, bundles and runc state 0700, container map 0600', ({ cluster }) => {
+root("only root may enter the job's state: state dir, bundles and runc state 0700, container map 0600", ({ cluster }) => {
   const mode = (file: string) => fs.statSync(file).mode & 0o777;
   assert.is(mode(cluster.stateDir).toString(8), '700');
   assert.is(mode(cluster.containerMapFile).toString(8), '600');
@@ -99,10 +106,19 @@ root('containers resolve their own name and every container of the job', async (
   const [a, b] = cluster.containers;
   if (!a || !b) throw new Error('expected 2 containers');
   const { stdout } = await cluster.execInContainer(a, ['getent', 'hosts', a.name, b.name]);
-  assert.equal(stdout.trim().split('\n').map((line) => line.split(/\s+/)), [[a.overlayIp, a.name], [b.overlayIp, b.name]]);
+  assert.equal(
+    stdout
+      .trim()
+      .split('\n')
+      .map((line) => line.split(/\s+/)),
+    [
+      [a.overlayIp, a.name],
+      [b.overlayIp, b.name],
+    ],
+  );
 });
 
-root('root\'s HOME exists and is writable', async ({ cluster }) => {
+root("root's HOME exists and is writable", async ({ cluster }) => {
   const { stdout } = await cluster.execInContainer(first(cluster), ['sh', '-c', 'echo "$HOME" && touch "$HOME/.probe" && echo ok']);
   assert.is(stdout, '/root\nok\n');
 });
@@ -127,7 +143,7 @@ nobody('processes run as the given user with no capabilities at all', async ({ c
   assert.match(stdout, /^CapBnd:\s*0+$/m);
 });
 
-nobody('the shared directory is 0700 and the user\'s, on the machine and inside, and the user can use it', async ({ cluster }) => {
+nobody("the shared directory is 0700 and the user's, on the machine and inside, and the user can use it", async ({ cluster }) => {
   const host = cluster.hosts[0];
   if (!host) throw new Error('expected a host');
   const stat = fs.statSync(host.sharedDir);
@@ -139,7 +155,7 @@ nobody('the shared directory is 0700 and the user\'s, on the machine and inside,
   assert.is(fs.statSync(path.join(host.sharedDir, 'user-probe')).uid, 65534);
 });
 
-nobody('the user\'s HOME exists and is writable', async ({ cluster }) => {
+nobody("the user's HOME exists and is writable", async ({ cluster }) => {
   const { stdout } = await cluster.execInContainer(first(cluster), ['sh', '-c', 'echo "$HOME" && touch "$HOME/.probe" && echo ok']);
   assert.is(stdout, '/tmp\nok\n');
 });

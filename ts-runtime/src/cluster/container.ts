@@ -115,7 +115,8 @@ export function readRuncStates(runcRoot: string): RuncContainerState[] {
       };
       const pid = state.init_process_pid;
       const start = state.init_process_start;
-      const init = typeof pid === 'number' && pid > 0 && (typeof start === 'number' || typeof start === 'string') ? { pid, startTime: String(start) } : undefined;
+      const init =
+        typeof pid === 'number' && pid > 0 && (typeof start === 'number' || typeof start === 'string') ? { pid, startTime: String(start) } : undefined;
       const cgroupPaths = Object.values(state.cgroup_paths ?? {}).filter((p): p is string => typeof p === 'string' && p.startsWith('/sys/fs/cgroup/'));
       return { name, init, cgroupPaths };
     } catch {
@@ -138,8 +139,6 @@ export function removeCgroupDirs(dirs: readonly string[]): string[] {
 
 /** `runc delete --force` (kills what still runs, removes the cgroups and the state); returns the failures. */
 export async function deleteRuncContainers(runcRoot: string, names: readonly string[]): Promise<string[]> {
-  const outcomes = await Promise.all(
-    names.map((name) => exec('runc', ['--root', runcRoot, 'delete', '--force', name], { env: RUNC_ENV, allowFailure: true })),
-  );
+  const outcomes = await Promise.all(names.map((name) => exec('runc', ['--root', runcRoot, 'delete', '--force', name], { env: RUNC_ENV, allowFailure: true })));
   return outcomes.flatMap((outcome, i) => (outcome.code === 0 ? [] : [`runc delete ${names[i]}: ${outcome.stderr.trim()}`]));
 }

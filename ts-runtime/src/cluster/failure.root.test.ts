@@ -20,7 +20,10 @@ test('a set-up that fails half way names the step and removes everything it made
     assert.match((error as Error).message, /at step "h1: network"/);
     assert.match((error as Error).message, /ff-\w+-h1c1/);
   }
-  assert.ok(steps.some((step) => step.startsWith(`teardown ${jobId}`)), steps.join(', '));
+  assert.ok(
+    steps.some((step) => step.startsWith(`teardown ${jobId}`)),
+    steps.join(', '),
+  );
   assertJobGone(jobId);
 });
 

@@ -27,7 +27,9 @@ test("a container of job B sees neither job A's shared directory nor /run/freefl
   if (!hostA || !containerB) throw new Error('expected clusters');
   fs.writeFileSync(path.join(hostA.sharedDir, 'secret-of-a'), 'a\n');
   const { stdout } = await jobB.execInContainer(containerB, [
-    'bash', '-c', 'ls -A /run/freeflow; echo ---; ls -A /run; echo ---; test -e /run/freeflow-jobs && echo visible; echo ---; cat /proc/self/mountinfo',
+    'bash',
+    '-c',
+    'ls -A /run/freeflow; echo ---; ls -A /run; echo ---; test -e /run/freeflow-jobs && echo visible; echo ---; cat /proc/self/mountinfo',
   ]);
   const [sharedEntries, runEntries, jobsDir, mountinfo] = stdout.split('---\n');
   assert.is(sharedEntries, '');

@@ -19,8 +19,18 @@ function requestError(request: unknown): FfError {
 test('request defaults: MTU 1450 over a 1500 underlay, kernel-default tmpfs sizes, no agents', () => {
   const resolved = resolveClusterRequest({ jobId: 'abc123', hosts: 2, containersPerHost: 3 });
   assert.equal(resolved, {
-    jobId: 'abc123', hosts: 2, containersPerHost: 3, containerMtu: 1450, underlayMtu: 1500, sharedDirSizeMiB: undefined, shmSizeMiB: undefined, volumes: [], scratch: undefined,
-    user: { uid: 0, gid: 0 }, agents: false, hostNetworkContainersPerHost: 0,
+    jobId: 'abc123',
+    hosts: 2,
+    containersPerHost: 3,
+    containerMtu: 1450,
+    underlayMtu: 1500,
+    sharedDirSizeMiB: undefined,
+    shmSizeMiB: undefined,
+    volumes: [],
+    scratch: undefined,
+    user: { uid: 0, gid: 0 },
+    agents: false,
+    hostNetworkContainersPerHost: 0,
   });
   assert.is(resolveClusterRequest({ jobId: 'abc123', hosts: 1, containersPerHost: 1, containerMtu: 9000 }).underlayMtu, 9050);
 });
@@ -36,7 +46,7 @@ test('bad requests get one CLUSTER_REQUEST_INVALID naming each bad field', () =>
   assert.is(requestError({ jobId: 'abc123', hosts: 1, containersPerHost: 254 }).code, 'CLUSTER_REQUEST_INVALID');
 });
 
-test('host-network containers: after the others, in their host\'s namespace, answered on the bridge; other hosts unchanged without them', () => {
+test("host-network containers: after the others, in their host's namespace, answered on the bridge; other hosts unchanged without them", () => {
   const layout = planLayout(resolveClusterRequest({ jobId: 'abc123', hosts: 2, containersPerHost: 2, hostNetworkContainersPerHost: 1 }));
   const host1 = layout.hosts[1]!;
   assert.equal(
@@ -63,13 +73,17 @@ test('layout names everything after the job and addresses containers by host and
   const layout = planLayout(resolveClusterRequest({ jobId: 'abc123', hosts: 2, containersPerHost: 2 }));
   assert.is(layout.stateDir, '/run/freeflow-jobs/abc123');
   assert.is(layout.containerMapFile, '/run/freeflow-jobs/abc123/containers');
-  assert.equal(layout.hosts.map((host) => [host.name, host.netns, host.underlayIp, host.sharedDir]), [
-    ['h0', 'ff-abc123-h0', '10.200.0.1', '/run/freeflow-jobs/abc123/hosts/h0/shared'],
-    ['h1', 'ff-abc123-h1', '10.200.0.2', '/run/freeflow-jobs/abc123/hosts/h1/shared'],
-  ]);
-  assert.equal(layout.hosts.flatMap((host) => host.containers.map((c) => `${c.name} ${c.overlayCidr}`)), [
-    'ff-abc123-h0c0 10.244.1.2/16', 'ff-abc123-h0c1 10.244.1.3/16', 'ff-abc123-h1c0 10.244.2.2/16', 'ff-abc123-h1c1 10.244.2.3/16',
-  ]);
+  assert.equal(
+    layout.hosts.map((host) => [host.name, host.netns, host.underlayIp, host.sharedDir]),
+    [
+      ['h0', 'ff-abc123-h0', '10.200.0.1', '/run/freeflow-jobs/abc123/hosts/h0/shared'],
+      ['h1', 'ff-abc123-h1', '10.200.0.2', '/run/freeflow-jobs/abc123/hosts/h1/shared'],
+    ],
+  );
+  assert.equal(
+    layout.hosts.flatMap((host) => host.containers.map((c) => `${c.name} ${c.overlayCidr}`)),
+    ['ff-abc123-h0c0 10.244.1.2/16', 'ff-abc123-h0c1 10.244.1.3/16', 'ff-abc123-h1c0 10.244.2.2/16', 'ff-abc123-h1c1 10.244.2.3/16'],
+  );
   assert.equal(layout.launcher, { netns: 'ff-abc123-launcher', overlayIp: '10.244.255.254', overlayCidr: '10.244.255.254/16' });
   assert.is(new Set(layout.allNetns).size, 8);
   assert.ok(layout.allNetns.every((name) => name.startsWith('ff-abc123-')));
@@ -81,7 +95,10 @@ test('every link is created with its peer inside a job namespace, never left in 
   const lines = [fabricBatch(layout, resolved), ...layout.hosts.map((host) => hostBatch(layout, host, resolved))].flat();
   const vethLines = lines.filter((line) => line.includes('type veth'));
   assert.is(vethLines.length, 3 + 3 * 2 + 1);
-  assert.ok(vethLines.every((line) => / netns ff-abc123-\S+$/.test(line)), vethLines.join('\n'));
+  assert.ok(
+    vethLines.every((line) => / netns ff-abc123-\S+$/.test(line)),
+    vethLines.join('\n'),
+  );
 });
 
 test('VXLAN flooding entries point at every other host', () => {

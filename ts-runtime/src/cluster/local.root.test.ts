@@ -23,8 +23,14 @@ test.after(async ({ cluster, volume }) => {
 });
 
 test('handles describe 2 hosts x 2 containers with deterministic overlay addresses', ({ cluster }) => {
-  assert.equal(cluster.hosts.map((host) => host.netns), [`ff-${cluster.jobId}-h0`, `ff-${cluster.jobId}-h1`]);
-  assert.equal(cluster.containers.map((container) => container.overlayIp), ['10.244.1.2', '10.244.1.3', '10.244.2.2', '10.244.2.3']);
+  assert.equal(
+    cluster.hosts.map((host) => host.netns),
+    [`ff-${cluster.jobId}-h0`, `ff-${cluster.jobId}-h1`],
+  );
+  assert.equal(
+    cluster.containers.map((container) => container.overlayIp),
+    ['10.244.1.2', '10.244.1.3', '10.244.2.2', '10.244.2.3'],
+  );
   assert.equal(cluster.launcher.overlayIp, '10.244.255.254');
   assert.equal(cluster.overlaySubnet, '10.244.0.0/16');
   assert.ok(fs.statSync(cluster.rshAgent).mode & 0o111, 'the rsh agent is executable');
@@ -48,7 +54,9 @@ test('the init reaps orphans, so exited processes do not pile up as zombies', as
   const [container] = cluster.containers;
   if (!container) throw new Error('expected containers');
   const { stdout } = await cluster.execInContainer(container, [
-    'bash', '-c', '(sleep 0.05 &); (sleep 0.05 &); sleep 0.4; ps -eo stat=,comm= | grep -c "^Z" || true',
+    'bash',
+    '-c',
+    '(sleep 0.05 &); (sleep 0.05 &); sleep 0.4; ps -eo stat=,comm= | grep -c "^Z" || true',
   ]);
   assert.is(stdout.trim(), '0');
 });
@@ -79,7 +87,11 @@ test('/run/freeflow is shared by the containers of one host and by no other host
 
 test('containers have only the overlay route, MTU 1450, and /tmp of their own', async ({ cluster }) => {
   for (const container of cluster.containers) {
-    const { stdout } = await cluster.execInContainer(container, ['bash', '-c', 'ip route show default; echo ---; ip -o route; echo ---; cat /sys/class/net/eth0/mtu; findmnt -n -o SOURCE /tmp']);
+    const { stdout } = await cluster.execInContainer(container, [
+      'bash',
+      '-c',
+      'ip route show default; echo ---; ip -o route; echo ---; cat /sys/class/net/eth0/mtu; findmnt -n -o SOURCE /tmp',
+    ]);
     const [defaultRoute, routes, rest] = stdout.split('---\n');
     assert.is(defaultRoute, '', 'no default route');
     assert.is(routes?.trim().split('\n').length, 1, routes);

@@ -19,7 +19,10 @@ import type { Cluster, ClusterRequest, ContainerHandle, HostHandle, LauncherHand
 
 /** A failure inside one named set-up step; hosts are set up in parallel, so the step travels with the error. */
 class SetupStepError extends Error {
-  constructor(readonly step: string, override readonly cause: unknown) {
+  constructor(
+    readonly step: string,
+    override readonly cause: unknown,
+  ) {
     super(cause instanceof Error ? cause.message : String(cause));
   }
 }

@@ -66,9 +66,7 @@ export function hostBatch(layout: ClusterLayout, host: HostLayout, mtus: Mtus): 
 
 /** Static flooding entries: broadcast and unknown unicast go to every other host (head-end replication). */
 export function hostFloodBatch(layout: ClusterLayout, host: HostLayout): string[] {
-  return layout.hosts
-    .filter((peer) => peer.index !== host.index)
-    .map((peer) => `fdb append 00:00:00:00:00:00 dev vxlan0 dst ${peer.underlayIp}`);
+  return layout.hosts.filter((peer) => peer.index !== host.index).map((peer) => `fdb append 00:00:00:00:00:00 dev vxlan0 dst ${peer.underlayIp}`);
 }
 
 /** A container or the launcher: loopback and its overlay address on eth0; deliberately no default route. */
@@ -80,12 +78,7 @@ export function endpointBatch(overlayCidr: string): string[] {
  * Runs `ip` (or `bridge`) batch lines, inside `netns` when given. `force` runs every line even after one
  * failed (for teardown); the call still throws when any line failed.
  */
-export async function runBatch(
-  tool: 'ip' | 'bridge',
-  netns: string | undefined,
-  lines: readonly string[],
-  options: { force?: boolean } = {},
-): Promise<void> {
+export async function runBatch(tool: 'ip' | 'bridge', netns: string | undefined, lines: readonly string[], options: { force?: boolean } = {}): Promise<void> {
   if (lines.length === 0) return;
   const args = [...(netns === undefined ? [] : ['-n', netns]), ...(options.force ? ['-force'] : []), '-batch', '-'];
   await exec(tool, args, { input: lines.join('\n') + '\n' });

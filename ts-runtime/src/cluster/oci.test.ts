@@ -6,27 +6,46 @@ import { orderVolumes } from './request';
 const system: SystemLayout = {
   binds: ['/usr', '/etc', '/opt'],
   symlinks: [{ path: '/bin', target: 'usr/bin' }],
-  rlimits: [{ type: 'RLIMIT_NOFILE', hard: 20000 }, { type: 'RLIMIT_MEMLOCK', hard: '__FREEFLOW_RLIM_INFINITY__' }],
+  rlimits: [
+    { type: 'RLIMIT_NOFILE', hard: 20000 },
+    { type: 'RLIMIT_MEMLOCK', hard: '__FREEFLOW_RLIM_INFINITY__' },
+  ],
 };
 
 function inputs(user = { uid: 0, gid: 0 }, scratchDir?: string): BundleInputs {
   return {
-    name: 'ff-abc123-h0c0', netnsPath: '/run/netns/ff-abc123-h0c0', init: '/repo/build/bin/ffrun-init', user,
-    sharedDir: '/run/freeflow-jobs/abc123/hosts/h0/shared', shmSizeMiB: 64,
-    volumes: [{ path: '/repo', readOnly: true }, { path: '/repo/build/bin', readOnly: true }, { path: '/data', readOnly: false }],
-    hostsFile: '/b/hosts', hostnameFile: '/b/hostname', cgroupsPath: 'freeflow/ff-abc123-h0c0', scratchDir,
+    name: 'ff-abc123-h0c0',
+    netnsPath: '/run/netns/ff-abc123-h0c0',
+    init: '/repo/build/bin/ffrun-init',
+    user,
+    sharedDir: '/run/freeflow-jobs/abc123/hosts/h0/shared',
+    shmSizeMiB: 64,
+    volumes: [
+      { path: '/repo', readOnly: true },
+      { path: '/repo/build/bin', readOnly: true },
+      { path: '/data', readOnly: false },
+    ],
+    hostsFile: '/b/hosts',
+    hostnameFile: '/b/hostname',
+    cgroupsPath: 'freeflow/ff-abc123-h0c0',
+    scratchDir,
   };
 }
 
 type Config = {
   process: {
-    env: string[]; user: { uid: number }; capabilities: Record<string, string[]>; noNewPrivileges: boolean; args: string[] };
+    env: string[];
+    user: { uid: number };
+    capabilities: Record<string, string[]>;
+    noNewPrivileges: boolean;
+    args: string[];
+  };
   root: { readonly: boolean };
   mounts: Array<{ destination: string; type: string; source: string; options: string[] }>;
   linux: { namespaces: Array<{ type: string; path?: string }>; resources: { pids: { limit: number } }; maskedPaths: string[] };
 };
 
-test('root gets Docker\'s default capabilities (no CAP_SYS_ADMIN), no new privileges, a read-only root', () => {
+test("root gets Docker's default capabilities (no CAP_SYS_ADMIN), no new privileges, a read-only root", () => {
   const config = ociConfig(inputs(), system) as Config;
   for (const set of ['bounding', 'effective', 'permitted']) assert.equal(config.process.capabilities[set], [...DEFAULT_CAPABILITIES]);
   assert.not.ok(JSON.stringify(config.process.capabilities).includes('SYS_ADMIN'));
@@ -50,13 +69,19 @@ test('mounts: system dirs and protected volumes read-only, the shared dir and de
   for (const dir of ['/run/freeflow', '/data']) assert.ok(at(dir)?.options.includes('rw'), dir);
   assert.is(at('/dev')?.type, 'tmpfs');
   assert.ok(at('/dev/shm')?.options.includes('size=64m'));
-  assert.not.ok(config.mounts.some((mount) => mount.source.startsWith('/dev')), 'nothing of the machine\'s /dev');
+  assert.not.ok(
+    config.mounts.some((mount) => mount.source.startsWith('/dev')),
+    "nothing of the machine's /dev",
+  );
   assert.is(at('/run/freeflow')?.source, '/run/freeflow-jobs/abc123/hosts/h0/shared');
   // Order: /run before /run/freeflow; volumes after the system dirs, the read-only runtime dir after the repo.
   const order = config.mounts.map((mount) => mount.destination);
   assert.ok(order.indexOf('/run') < order.indexOf('/run/freeflow'));
   assert.ok(order.indexOf('/repo') < order.indexOf('/repo/build/bin'));
-  assert.equal(config.linux.namespaces.find((ns) => ns.type === 'network'), { type: 'network', path: '/run/netns/ff-abc123-h0c0' });
+  assert.equal(
+    config.linux.namespaces.find((ns) => ns.type === 'network'),
+    { type: 'network', path: '/run/netns/ff-abc123-h0c0' },
+  );
 });
 
 test('config text carries RLIM_INFINITY as a 64-bit number', () => {
@@ -86,8 +111,17 @@ test('scratch: bound read-write at /scratch after every volume, FFRUN_SCRATCH na
 });
 
 test('hosts file: localhost, then every endpoint of the job by name', () => {
-  const text = hostsFileText([{ name: 'ff-abc123-h0c0', ip: '10.244.1.2' }, { name: 'ff-abc123-launcher', ip: '10.244.255.254' }]);
-  assert.equal(text.split('\n'), ['127.0.0.1\tlocalhost', '::1\tlocalhost ip6-localhost ip6-loopback', '10.244.1.2\tff-abc123-h0c0', '10.244.255.254\tff-abc123-launcher', '']);
+  const text = hostsFileText([
+    { name: 'ff-abc123-h0c0', ip: '10.244.1.2' },
+    { name: 'ff-abc123-launcher', ip: '10.244.255.254' },
+  ]);
+  assert.equal(text.split('\n'), [
+    '127.0.0.1\tlocalhost',
+    '::1\tlocalhost ip6-localhost ip6-loopback',
+    '10.244.1.2\tff-abc123-h0c0',
+    '10.244.255.254\tff-abc123-launcher',
+    '',
+  ]);
 });
 
 test.run();

@@ -15,7 +15,10 @@ function readStat(pid: number): string[] | undefined {
     return undefined;
   }
   // The command name (field 2) is in parentheses and may contain spaces: fields start after the last ')'.
-  return text.slice(text.lastIndexOf(')') + 2).trim().split(' ');
+  return text
+    .slice(text.lastIndexOf(')') + 2)
+    .trim()
+    .split(' ');
 }
 
 /** Field 22 of /proc/<pid>/stat (clock ticks since boot), or undefined when there is no such process. */

@@ -26,7 +26,12 @@ const clusterRequestSchema = z
     jobId: z.string().regex(/^[a-z0-9]{6}$/, 'must be 6 characters from [a-z0-9]'),
     hosts: z.number().int().min(1).max(MAX_HOSTS),
     containersPerHost: z.number().int().min(1).max(MAX_CONTAINERS_PER_HOST),
-    containerMtu: z.number().int().min(MIN_CONTAINER_MTU).max(MAX_UNDERLAY_MTU - VXLAN_OVERHEAD).optional(),
+    containerMtu: z
+      .number()
+      .int()
+      .min(MIN_CONTAINER_MTU)
+      .max(MAX_UNDERLAY_MTU - VXLAN_OVERHEAD)
+      .optional(),
     underlayMtu: z.number().int().min(1500).max(MAX_UNDERLAY_MTU).optional(),
     sharedDirSizeMiB: sizeMiB.optional(),
     shmSizeMiB: sizeMiB.optional(),
@@ -69,7 +74,8 @@ export function resolveClusterRequest(request: ClusterRequest): ResolvedClusterR
   if (!parsed.success) {
     const problems = parsed.error.issues.map((issue) => `${issue.path.join('.') || 'request'}: ${issue.message}`);
     throw new FfError('CLUSTER_REQUEST_INVALID', `invalid local cluster request: ${problems.join('; ')}`, {
-      hint: `give jobId as 6 characters [a-z0-9], 1-${MAX_HOSTS} hosts, 1-${MAX_CONTAINERS_PER_HOST} containers per host, ` +
+      hint:
+        `give jobId as 6 characters [a-z0-9], 1-${MAX_HOSTS} hosts, 1-${MAX_CONTAINERS_PER_HOST} containers per host, ` +
         `containerMtu ${MIN_CONTAINER_MTU}-${MAX_UNDERLAY_MTU - VXLAN_OVERHEAD}, underlayMtu from containerMtu + ${VXLAN_OVERHEAD} (at least 1500) to ${MAX_UNDERLAY_MTU}, hostNetworkContainersPerHost 0-${MAX_HOST_NETWORK_CONTAINERS_PER_HOST}, sizes as positive whole MiB, volumes as absolute paths outside /dev/shm, ` +
         'user as {uid, gid} numbers',
       notes: problems,

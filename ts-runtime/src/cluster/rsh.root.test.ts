@@ -33,7 +33,17 @@ test('mpirun form: words are split with shell quoting, without a shell, inside t
   const target = cluster.containers[1];
   if (!target) throw new Error('expected 2 containers');
   // orted's command line arrives as words with quotes inside them.
-  const result = await agent(cluster, [target.name, ' printf', "'%s\\n'", '"$(hostname)"', '-mca', 'orte_hnp_uri', '"1.0;tcp://10.244.255.254:4000"', "'a  b'", '`id`']);
+  const result = await agent(cluster, [
+    target.name,
+    ' printf',
+    "'%s\\n'",
+    '"$(hostname)"',
+    '-mca',
+    'orte_hnp_uri',
+    '"1.0;tcp://10.244.255.254:4000"',
+    "'a  b'",
+    '`id`',
+  ]);
   assert.is(result.stderr, '');
   assert.is(result.stdout, `$(hostname)\n-mca\norte_hnp_uri\n1.0;tcp://10.244.255.254:4000\na  b\n\`id\`\n`);
 });
@@ -41,7 +51,11 @@ test('mpirun form: words are split with shell quoting, without a shell, inside t
 test('mpirun form: shell operators are refused with exit 255 and nothing runs', async ({ cluster }) => {
   const target = cluster.containers[1];
   if (!target) throw new Error('expected 2 containers');
-  for (const words of [['true;', 'touch', '/run/freeflow/pwned'], ['true', '&&', 'touch', '/run/freeflow/pwned'], ['touch', '$(touch /run/freeflow/pwned)']]) {
+  for (const words of [
+    ['true;', 'touch', '/run/freeflow/pwned'],
+    ['true', '&&', 'touch', '/run/freeflow/pwned'],
+    ['touch', '$(touch /run/freeflow/pwned)'],
+  ]) {
     const result = await agent(cluster, [target.name, ...words]);
     assert.is(result.code, 255, words.join(' '));
     assert.match(result.stderr, /refusing an unquoted shell operator/);
@@ -74,9 +88,18 @@ test('the command gets only PATH, HOME, LANG and the MPI/UCX/freeflow variables'
   const target = cluster.containers[0];
   if (!target) throw new Error('expected 2 containers');
   const result = await agent(cluster, ['--argv', target.name, 'env'], {
-    OMPI_MCA_test: '1', PMIX_TEST: '2', FREEFLOW_TEST: '3', UCX_TLS: 'tcp', LD_LIBRARY_PATH: '/opt/x', SECRET_TOKEN: 'no',
+    OMPI_MCA_test: '1',
+    PMIX_TEST: '2',
+    FREEFLOW_TEST: '3',
+    UCX_TLS: 'tcp',
+    LD_LIBRARY_PATH: '/opt/x',
+    SECRET_TOKEN: 'no',
   });
-  const names = result.stdout.trim().split('\n').map((line) => line.split('=')[0]).sort();
+  const names = result.stdout
+    .trim()
+    .split('\n')
+    .map((line) => line.split('=')[0])
+    .sort();
   assert.equal(names, ['FREEFLOW_TEST', 'HOME', 'LANG', 'LD_LIBRARY_PATH', 'OMPI_MCA_test', 'PATH', 'PMIX_TEST', 'UCX_TLS']);
 });
 
@@ -101,7 +124,11 @@ test('exit status, stdin and default signal handling pass through the agent', as
   assert.is(ignored.stdout, 'SigIgn:\t0000000000000000\n');
 });
 
-for (const [signal, number] of [['SIGTERM', 15], ['SIGHUP', 1], ['SIGINT', 2]] as const) {
+for (const [signal, number] of [
+  ['SIGTERM', 15],
+  ['SIGHUP', 1],
+  ['SIGINT', 2],
+] as const) {
   test(`${signal} to the agent reaches the command (runc exec forwards it) and leaves no zombie in the container`, async ({ cluster }) => {
     const target = cluster.containers[0];
     if (!target) throw new Error('expected 2 containers');
@@ -122,7 +149,9 @@ for (const [signal, number] of [['SIGTERM', 15], ['SIGHUP', 1], ['SIGINT', 2]] a
   });
 }
 
-test('a host name of the map runs the command as that host: its network namespace and host name, the shared directory at /run/freeflow, the machine\'s other files (a program under /tmp)', async ({ cluster }) => {
+test("a host name of the map runs the command as that host: its network namespace and host name, the shared directory at /run/freeflow, the machine's other files (a program under /tmp)", async ({
+  cluster,
+}) => {
   const host = cluster.hosts[1];
   if (!host) throw new Error('expected 2 hosts');
   const marker = `host-form-${process.pid}`;
@@ -130,14 +159,20 @@ test('a host name of the map runs the command as that host: its network namespac
   fs.writeFileSync(path.join(program, 'present'), '');
   try {
     const result = await agent(cluster, [
-      host.netns, 'bash', '-c',
+      host.netns,
+      'bash',
+      '-c',
       `"hostname; ip -o -4 addr show dev br0 | grep -o '10[.]244[.][0-9.]*/16'; echo $OMPI_MCA_orte_tmpdir_base; touch /run/freeflow/${marker}; test -e ${program}/present && echo program visible"`,
     ]);
     assert.is(result.stderr, '');
     assert.is(result.stdout, `${host.netns}\n10.244.2.1/16\n/run/freeflow\nprogram visible\n`);
     assert.ok(fs.existsSync(path.join(host.sharedDir, marker)), 'the host shared directory is /run/freeflow');
     assert.not.ok(fs.existsSync('/run/freeflow'), 'nothing is created on the machine');
-    assert.equal(fs.readdirSync('/tmp').filter((name) => name.includes('machine-run')), [], 'no staging directory in /tmp');
+    assert.equal(
+      fs.readdirSync('/tmp').filter((name) => name.includes('machine-run')),
+      [],
+      'no staging directory in /tmp',
+    );
   } finally {
     fs.rmSync(path.join(host.sharedDir, marker), { force: true });
     fs.rmSync(program, { recursive: true, force: true });
@@ -150,16 +185,42 @@ test('the fork agent (orte_fork_agent) started in a host enters the planned cont
   const forkAgent = runtimeProgram('ffrun-fork-agent');
   const result = await agent(
     cluster,
-    [host.netns, forkAgent, '--cpus', '0', '--enter', cluster.rshAgent, cluster.containerMapFile, '--containers', container.name,
-      '--host', `${host.netns}=${container.name}`, '--', 'bash', '-c', '"hostname; grep Cpus_allowed_list /proc/self/status; echo $PMIX_HOSTNAME"'],
+    [
+      host.netns,
+      forkAgent,
+      '--cpus',
+      '0',
+      '--enter',
+      cluster.rshAgent,
+      cluster.containerMapFile,
+      '--containers',
+      container.name,
+      '--host',
+      `${host.netns}=${container.name}`,
+      '--',
+      'bash',
+      '-c',
+      '"hostname; grep Cpus_allowed_list /proc/self/status; echo $PMIX_HOSTNAME"',
+    ],
     { OMPI_MCA_ess_base_jobid: String(0x10001), OMPI_COMM_WORLD_RANK: '0' },
   );
   assert.is(result.stderr, '');
   assert.is(result.stdout, `${container.name}\nCpus_allowed_list:\t0\n${host.netns}\n`);
   const elsewhere = await agent(
     cluster,
-    [host.netns, forkAgent, '--enter', cluster.rshAgent, cluster.containerMapFile, '--containers', cluster.containers.find((c) => c.host === 1)!.name,
-      '--host', `${host.netns}=${container.name}`, '--', 'true'],
+    [
+      host.netns,
+      forkAgent,
+      '--enter',
+      cluster.rshAgent,
+      cluster.containerMapFile,
+      '--containers',
+      cluster.containers.find((c) => c.host === 1)!.name,
+      '--host',
+      `${host.netns}=${container.name}`,
+      '--',
+      'true',
+    ],
     { OMPI_MCA_ess_base_jobid: String(0x10001), OMPI_COMM_WORLD_RANK: '0' },
   );
   assert.is(elsewhere.code, 255);
@@ -186,13 +247,35 @@ test('the stock mpirun starts ranks in containers on both hosts through the agen
   const hosts = cluster.containers.map((container) => container.name);
   const result = await cluster.execInLauncher(
     [
-      'mpirun', '--allow-run-as-root', '--mca', 'plm_rsh_agent', cluster.rshAgent, '--mca', 'plm_rsh_no_tree_spawn', '1',
-      '--mca', 'oob_tcp_if_include', cluster.overlaySubnet, '--bind-to', 'none', '--wdir', '/', '--host', hosts.join(','), '-np', String(hosts.length),
-      'bash', '-c', 'echo "$OMPI_COMM_WORLD_RANK $(hostname)"',
+      'mpirun',
+      '--allow-run-as-root',
+      '--mca',
+      'plm_rsh_agent',
+      cluster.rshAgent,
+      '--mca',
+      'plm_rsh_no_tree_spawn',
+      '1',
+      '--mca',
+      'oob_tcp_if_include',
+      cluster.overlaySubnet,
+      '--bind-to',
+      'none',
+      '--wdir',
+      '/',
+      '--host',
+      hosts.join(','),
+      '-np',
+      String(hosts.length),
+      'bash',
+      '-c',
+      'echo "$OMPI_COMM_WORLD_RANK $(hostname)"',
     ],
     { env: { ...process.env, FFRUN_CONTAINER_MAP: cluster.containerMapFile }, timeoutMs: 60000 },
   );
-  assert.equal(result.stdout.trim().split('\n').sort(), hosts.map((name, rank) => `${rank} ${name}`));
+  assert.equal(
+    result.stdout.trim().split('\n').sort(),
+    hosts.map((name, rank) => `${rank} ${name}`),
+  );
 });
 
 test.run();

@@ -118,7 +118,12 @@ export async function teardownJob(jobId: string, progress: ProgressReporter = ()
   // the state dir). A container whose cgroups cannot go this way is left to `runc delete --force`.
   const stubborn = runcStates.filter((state) => state.init === undefined || removeCgroupDirs(state.cgroupPaths).length > 0);
   if (stubborn.length > 0) progress(`teardown ${jobId}: runc delete of ${stubborn.length} containers`);
-  problems.push(...(await deleteRuncContainers(runcRoot, stubborn.map((state) => state.name))));
+  problems.push(
+    ...(await deleteRuncContainers(
+      runcRoot,
+      stubborn.map((state) => state.name),
+    )),
+  );
   const cgroupsLeft = removeJobCgroups(jobId);
   if (cgroupsLeft.length > 0) problems.push(`cgroups left: ${cgroupsLeft.join(', ')}`);
 

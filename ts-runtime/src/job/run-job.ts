@@ -72,10 +72,13 @@ export async function runJob(spec: JobSpec, hooks: JobHooks): Promise<JobReport>
   // --backend slurm: the same cluster and plan, the ranks started by srun of a Slurm (docs/slurm.md)
   const slurmConf = spec.backend === 'slurm' ? existingSlurmConf(spec.slurmConf) : undefined;
   if (spec.backend === 'slurm') await assertSlurmBackendUsable(slurmConf);
-  const { result, capabilities, timings } = await withProbedCluster({ ...spec.cluster, ...jobVolumes(spec), user, agents, containerMtu, underlayMtu, ...(scratch ? { scratch } : {}) }, hooks, (probed) =>
-    spec.backend === 'slurm'
-      ? withSlurm(probed.cluster, { progress: hooks.progress }, (launcher) => runJobOnCluster(probed, spec, slots, hooks, launcher))
-      : runJobOnCluster(probed, spec, slots, hooks),
+  const { result, capabilities, timings } = await withProbedCluster(
+    { ...spec.cluster, ...jobVolumes(spec), user, agents, containerMtu, underlayMtu, ...(scratch ? { scratch } : {}) },
+    hooks,
+    (probed) =>
+      spec.backend === 'slurm'
+        ? withSlurm(probed.cluster, { progress: hooks.progress }, (launcher) => runJobOnCluster(probed, spec, slots, hooks, launcher))
+        : runJobOnCluster(probed, spec, slots, hooks),
   );
   if (result.mpirun.timedOut) {
     throw new FfError('JOB_TIMEOUT', `the job did not finish within ${spec.timeoutSeconds} s; it was stopped and its cluster removed`, {
@@ -200,9 +203,7 @@ export async function runJobOnCluster(
 ): Promise<JobOnCluster> {
   const { interrupt } = hooks;
   throwIfInterrupted(interrupt);
-  await assertProgramRunnable(cluster.containers[0]!, spec.program.command, (container, argv, options) =>
-    cluster.execInContainer(container, argv, options),
-  );
+  await assertProgramRunnable(cluster.containers[0]!, spec.program.command, (container, argv, options) => cluster.execInContainer(container, argv, options));
   // A fresh key per job: segments of an earlier job on the same cluster can never be taken for this one's.
   const key = newJobKey();
   // The agents' reachability is probed by registering the job on them, before the plan: registered
@@ -249,8 +250,7 @@ export async function runJobOnCluster(
   });
   const runOptions = { launcherNetns: cluster.launcher.netns, timeoutMs: spec.timeoutSeconds * 1000, interrupt, onLine: hooks.onLine };
   const mpirun = launcher === undefined ? await runMpirun(invocation, runOptions) : await launcher.run(invocation, plan, runOptions);
-  const outcomes =
-    spec.network === 'freeflow' ? compareWithReports(plan, readBtlReports(plan.ranks, sharedDirs), { succeeded: mpirun.exitCode === 0 }) : null;
+  const outcomes = spec.network === 'freeflow' ? compareWithReports(plan, readBtlReports(plan.ranks, sharedDirs), { succeeded: mpirun.exitCode === 0 }) : null;
   return { plan, mpirun, outcomes };
 }
 

@@ -69,7 +69,10 @@ function forkAgentWords(argv: readonly string[]): string[] {
 
 test('no rankfile (MPI_Comm_spawn finds no mapping in one): a hostfile of the used containers, --map-by, room to spawn', () => {
   const invocation = buildMpirunInvocation(inputs(2, 'overlay'));
-  assert.equal(invocation.files.map((f) => f.path), ['/run/freeflow-jobs/abc123/hostfile']);
+  assert.equal(
+    invocation.files.map((f) => f.path),
+    ['/run/freeflow-jobs/abc123/hostfile'],
+  );
   assert.not.ok(invocation.argv.includes('--rankfile'));
   assert.is(invocation.files[0]!.text, 'ff-abc123-h0c0 slots=2\n');
   assert.is(invocation.argv[invocation.argv.indexOf('--map-by') + 1], 'slot');
@@ -97,8 +100,26 @@ test('round-robin placement maps by node, fill by slot: mpirun reproduces the pl
   const invocation = buildMpirunInvocation({ ...base, plan });
   assert.is(invocation.argv[invocation.argv.indexOf('--map-by') + 1], 'node');
   assert.is(invocation.files[0]!.text, 'ff-abc123-h0c0 slots=2\nff-abc123-h1c0 slots=2\n');
-  assert.equal(simulateMapping([{ name: 'a', slots: 2 }, { name: 'b', slots: 1 }], 'node'), ['a', 'b', 'a']);
-  assert.equal(simulateMapping([{ name: 'a', slots: 2 }, { name: 'b', slots: 1 }], 'slot'), ['a', 'a', 'b']);
+  assert.equal(
+    simulateMapping(
+      [
+        { name: 'a', slots: 2 },
+        { name: 'b', slots: 1 },
+      ],
+      'node',
+    ),
+    ['a', 'b', 'a'],
+  );
+  assert.equal(
+    simulateMapping(
+      [
+        { name: 'a', slots: 2 },
+        { name: 'b', slots: 1 },
+      ],
+      'slot',
+    ),
+    ['a', 'a', 'b'],
+  );
   const scattered = { ...base.plan, ranks: base.plan.ranks.map((rank, i) => ({ ...rank, container: ['c0', 'c0', 'c1', 'c0'][i]! })) };
   assert.throws(() => buildMpirunInvocation({ ...base, plan: scattered }), /no mpirun mapping reproduces the planned placement/);
 });
@@ -110,9 +131,13 @@ test('overlay launches per container; freeflow per host, with every rank sent in
   assert.is(invocation.files[0]!.text, 'ff-abc123-h0 slots=4\n');
   assert.equal(forkAgentWords(invocation.argv), [
     '/repo/build/bin/ffrun-fork-agent',
-    '--enter', '/repo/ts-runtime/bin/ffrun-rsh', '/run/freeflow-jobs/abc123/containers',
-    '--containers', 'ff-abc123-h0c0,ff-abc123-h0c0,ff-abc123-h0c1,ff-abc123-h0c1',
-    '--host', 'ff-abc123-h0=ff-abc123-h0c0+ff-abc123-h0c1',
+    '--enter',
+    '/repo/ts-runtime/bin/ffrun-rsh',
+    '/run/freeflow-jobs/abc123/containers',
+    '--containers',
+    'ff-abc123-h0c0,ff-abc123-h0c0,ff-abc123-h0c1,ff-abc123-h0c1',
+    '--host',
+    'ff-abc123-h0=ff-abc123-h0c0+ff-abc123-h0c1',
     '--',
   ]);
   const mca = mcaOf(invocation.argv);
@@ -150,23 +175,59 @@ test('one-sided: ucx is let in only for jobs with tcp pairs (pt2pt refuses MPI_T
   const overlay = buildMpirunInvocation(inputs(4, 'overlay'));
   assert.is(mcaOf(overlay.argv).osc, 'sm,rdma,ucx,pt2pt');
   const twoContainers = inputs(4, 'freeflow');
-  const shmOnly = { ...twoContainers.plan, paths: [['self', 'shm'], ['shm', 'self']] as JobPlan['paths'] };
+  const shmOnly = {
+    ...twoContainers.plan,
+    paths: [
+      ['self', 'shm'],
+      ['shm', 'self'],
+    ] as JobPlan['paths'],
+  };
   const withShm = buildMpirunInvocation({ ...twoContainers, plan: shmOnly });
   assert.is(mcaOf(withShm.argv).osc, '^ucx');
   assert.is(withShm.oneSided.components, '^ucx');
-  const withRouter = { ...twoContainers.plan, paths: [['self', 'router'], ['router', 'self']] as JobPlan['paths'] };
+  const withRouter = {
+    ...twoContainers.plan,
+    paths: [
+      ['self', 'router'],
+      ['router', 'self'],
+    ] as JobPlan['paths'],
+  };
   assert.is(mcaOf(buildMpirunInvocation({ ...twoContainers, plan: withRouter }).argv).osc, '^ucx');
-  const withTcp = { ...twoContainers.plan, paths: [['self', 'tcp'], ['tcp', 'self']] as JobPlan['paths'] };
+  const withTcp = {
+    ...twoContainers.plan,
+    paths: [
+      ['self', 'tcp'],
+      ['tcp', 'self'],
+    ] as JobPlan['paths'],
+  };
   assert.is(mcaOf(buildMpirunInvocation({ ...twoContainers, plan: withTcp }).argv).osc, 'sm,rdma,ucx,pt2pt');
 });
 
 test('one-sided: the plan says which component serves windows across which pairs', () => {
   const twoContainers = inputs(4, 'freeflow');
-  const shmOnly = { ...twoContainers.plan, paths: [['self', 'shm'], ['shm', 'self']] as JobPlan['paths'] };
+  const shmOnly = {
+    ...twoContainers.plan,
+    paths: [
+      ['self', 'shm'],
+      ['shm', 'self'],
+    ] as JobPlan['paths'],
+  };
   assert.match(buildMpirunInvocation({ ...twoContainers, plan: shmOnly }).oneSided.summary, /^osc rdma over the freeflow BTL .* for every window$/);
-  const withRouter = { ...twoContainers.plan, paths: [['self', 'router'], ['router', 'self']] as JobPlan['paths'] };
+  const withRouter = {
+    ...twoContainers.plan,
+    paths: [
+      ['self', 'router'],
+      ['router', 'self'],
+    ] as JobPlan['paths'],
+  };
   assert.match(buildMpirunInvocation({ ...twoContainers, plan: withRouter }).oneSided.summary, /router routes\) for every window$/);
-  const withTcp = { ...twoContainers.plan, paths: [['self', 'tcp'], ['tcp', 'self']] as JobPlan['paths'] };
+  const withTcp = {
+    ...twoContainers.plan,
+    paths: [
+      ['self', 'tcp'],
+      ['tcp', 'self'],
+    ] as JobPlan['paths'],
+  };
   assert.match(buildMpirunInvocation({ ...twoContainers, plan: withTcp }).oneSided.summary, /osc ucx \(UCX over tcp\) for windows spanning tcp pairs/);
   assert.match(buildMpirunInvocation(inputs(4, 'overlay')).oneSided.summary, /^osc ucx \(UCX over tcp\) for windows across containers/);
   const oneContainer = inputs(2, 'freeflow');
@@ -188,7 +249,10 @@ test('host launches for root freeflow jobs only: overlay and non-root jobs keep 
   assert.is(chooseLaunch('freeflow', { uid: 1000 }), 'container');
   assert.is(chooseLaunch('freeflow', { uid: 0 }, 'container'), 'container');
   assert.is(chooseLaunch('freeflow', { uid: 0 }, 'host'), 'host');
-  assert.throws(() => chooseLaunch('freeflow', { uid: 1000 }, 'host'), (error: unknown) => error instanceof FfError && error.code === 'SPEC_INVALID' && /root job/.test(error.message));
+  assert.throws(
+    () => chooseLaunch('freeflow', { uid: 1000 }, 'host'),
+    (error: unknown) => error instanceof FfError && error.code === 'SPEC_INVALID' && /root job/.test(error.message),
+  );
 });
 
 test.run();

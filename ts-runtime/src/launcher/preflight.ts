@@ -10,7 +10,6 @@ import type { NetworkMode } from '../spec/schema';
 /** Where the native build puts the BTL (CMake's FREEFLOW_BTL_DIR). */
 export const BTL_DIR = path.join(REPO_ROOT, 'build', 'btl');
 
-
 /** mpirun and ompi_info from Debian's openmpi-bin, found on PATH the way a shell would. */
 export function assertOpenMpiInstalled(searchPath = process.env.PATH ?? ''): void {
   const missing = ['mpirun', 'ompi_info'].filter((tool) => findOnPath(tool, searchPath) === undefined);

@@ -12,7 +12,10 @@ test('mpirun killed by a signal is reported as the launcher, not as a rank', () 
 
 test("a rank killed by a signal: mpirun exits 128 + N itself, and that is the rank's death", () => {
   assert.is(jobFailure({ exitCode: 137, signal: null }).message, 'the job failed: mpirun exited with code 137 (128 + 9: a rank was killed by SIGKILL)');
-  assert.is(jobFailure({ exitCode: 7, signal: null }).message, "the job failed: mpirun exited with code 7 (the first failing rank's exit code, or MPI_Abort's)");
+  assert.is(
+    jobFailure({ exitCode: 7, signal: null }).message,
+    "the job failed: mpirun exited with code 7 (the first failing rank's exit code, or MPI_Abort's)",
+  );
 });
 
 test.run();

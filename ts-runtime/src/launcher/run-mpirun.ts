@@ -80,7 +80,12 @@ export function runMpirun(invocation: MpirunInvocation, options: RunOptions): Pr
     });
     child.on('error', (error) => {
       clearTimeout(timeout);
-      reject(new FfError('EXEC_FAILED', `could not start mpirun through nsenter: ${error.message}`, { hint: '`npm run setup` installs util-linux and Open MPI', cause: error }));
+      reject(
+        new FfError('EXEC_FAILED', `could not start mpirun through nsenter: ${error.message}`, {
+          hint: '`npm run setup` installs util-linux and Open MPI',
+          cause: error,
+        }),
+      );
     });
     child.on('exit', () => {
       drainTimer = setTimeout(() => {
@@ -107,12 +112,17 @@ export function runMpirun(invocation: MpirunInvocation, options: RunOptions): Pr
 export function jobFailure(outcome: Pick<MpirunOutcome, 'exitCode' | 'signal'>): FfError {
   const { exitCode, signal } = outcome;
   if (signal !== null) {
-    return new FfError('JOB_FAILED', `the job failed: mpirun (the launcher) was killed by ${signal}, which ended the job (exit code ${exitCode} = 128 + ${exitCode - 128})`, {
-      hint: `mpirun was killed from outside ffrun, by a user or by the kernel (the out-of-memory killer logs to \`dmesg\`); the rank output above shows how far the job got; ffrun exits with ${exitCode}`,
-    });
+    return new FfError(
+      'JOB_FAILED',
+      `the job failed: mpirun (the launcher) was killed by ${signal}, which ended the job (exit code ${exitCode} = 128 + ${exitCode - 128})`,
+      {
+        hint: `mpirun was killed from outside ffrun, by a user or by the kernel (the out-of-memory killer logs to \`dmesg\`); the rank output above shows how far the job got; ffrun exits with ${exitCode}`,
+      },
+    );
   }
   const rankSignal = exitCode > 128 ? Object.entries(constants.signals).find(([, number]) => number === exitCode - 128)?.[0] : undefined;
-  const meaning = rankSignal === undefined ? "the first failing rank's exit code, or MPI_Abort's" : `128 + ${exitCode - 128}: a rank was killed by ${rankSignal}`;
+  const meaning =
+    rankSignal === undefined ? "the first failing rank's exit code, or MPI_Abort's" : `128 + ${exitCode - 128}: a rank was killed by ${rankSignal}`;
   return new FfError('JOB_FAILED', `the job failed: mpirun exited with code ${exitCode} (${meaning})`, {
     hint: 'see the rank output above; ffrun exits with the same code',
   });

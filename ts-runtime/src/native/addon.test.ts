@@ -60,7 +60,12 @@ test('UCX version and transports match ucx_info', async () => {
 test('RDMA devices match /sys/class/infiniband (none on this machine is a valid answer)', async () => {
   const listed = await exec('ls', ['/sys/class/infiniband'], { allowFailure: true });
   const sysfs = listed.code === 0 ? listed.stdout.split('\n').filter((name) => name !== '') : [];
-  assert.equal(probe('/dev/shm').rdma.devices.map((d) => d.name).sort(), sysfs.sort());
+  assert.equal(
+    probe('/dev/shm')
+      .rdma.devices.map((d) => d.name)
+      .sort(),
+    sysfs.sort(),
+  );
 });
 
 test('/dev/shm is on tmpfs, the repository is not, and sizes match df', async () => {
@@ -127,7 +132,11 @@ test('loading the addon leaves Node its signal handlers and the environment as i
 
 test('planeDecide is the core policy: every reason name comes back, bad arguments are refused with a message', () => {
   const ok = { agentReachable: true, rdmaActive: false };
-  assert.equal(planeDecide('auto', ok, ok), { plane: 'handoff', reason: 'FF_PLANE_REASON_NO_COMMON_RDMA', description: planeDecide('auto', ok, ok).description });
+  assert.equal(planeDecide('auto', ok, ok), {
+    plane: 'handoff',
+    reason: 'FF_PLANE_REASON_NO_COMMON_RDMA',
+    description: planeDecide('auto', ok, ok).description,
+  });
   assert.is(planeDecide('auto', ok, { agentReachable: false, rdmaActive: false }).reason, 'FF_PLANE_REASON_AGENT_UNREACHABLE');
   assert.is(planeDecide('tcp', ok, ok).reason, 'FF_PLANE_REASON_USER_TCP');
   assert.is(planeDecide('router', ok, ok).plane, 'router');

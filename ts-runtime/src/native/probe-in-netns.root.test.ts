@@ -8,7 +8,10 @@ import { probeHost, type HostExec } from './probe-in-netns';
 // Root: the probe runs inside a network namespace this test creates.
 
 function tcpDevices(probe: HostProbe): string[] {
-  return probe.ucx.transports.filter((t) => t.transport === 'tcp').map((t) => t.device).sort();
+  return probe.ucx.transports
+    .filter((t) => t.transport === 'tcp')
+    .map((t) => t.device)
+    .sort();
 }
 
 test("probeHost reports a host network namespace's own interfaces", async () => {
@@ -18,7 +21,10 @@ test("probeHost reports a host network namespace's own interfaces", async () => 
     const inHost: HostExec = (argv, options) => exec('ip', ['netns', 'exec', ns, ...argv], options);
     // A new namespace has only lo, and it is down: UCX has no network device at all.
     const bare = await probeHost(inHost, '/dev/shm');
-    assert.equal(bare.ucx.transports.filter((t) => t.deviceType === 'network'), []);
+    assert.equal(
+      bare.ucx.transports.filter((t) => t.deviceType === 'network'),
+      [],
+    );
     assert.ok(bare.ucx.transports.some((t) => t.deviceType === 'intra-node'));
 
     // Both ends of the veth pair stay inside the namespace; UCX lists interfaces that have an address.

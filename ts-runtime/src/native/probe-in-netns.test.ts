@@ -30,7 +30,11 @@ test('probeHost runs the probe in another process and follows its CPU affinity',
 test('probeHost passes on the probe error, naming the problem', async () => {
   await expectRejection(probeHost(here, '/nonexistent/ff-probe'), 'ADDON_FAILED', '/nonexistent/ff-probe');
   await expectRejection(probeHost(here, 'relative'), 'PROBE_FAILED', 'absolute path');
-  await expectRejection(probeHost(async () => ({ stdout: 'garbage\n', stderr: '', code: 0 }), '/dev/shm'), 'PROBE_FAILED', 'no JSON');
+  await expectRejection(
+    probeHost(async () => ({ stdout: 'garbage\n', stderr: '', code: 0 }), '/dev/shm'),
+    'PROBE_FAILED',
+    'no JSON',
+  );
 });
 
 test.run();

@@ -19,11 +19,7 @@ export const NO_REPORT = 'no-report-from-a-rank-that-finished';
  * so it used tcp. A rank without a report is only suspicious if the job succeeded: a rank that died
  * before MPI_Finalize cannot write one.
  */
-export function compareWithReports(
-  plan: JobPlan,
-  reports: ReadonlyMap<number, BtlReport>,
-  job: { readonly succeeded: boolean },
-): PairOutcome[][] {
+export function compareWithReports(plan: JobPlan, reports: ReadonlyMap<number, BtlReport>, job: { readonly succeeded: boolean }): PairOutcome[][] {
   return plan.paths.map((row, from) =>
     row.map((planned, to): PairOutcome => {
       if (from === to) return { planned, actual: 'self' };

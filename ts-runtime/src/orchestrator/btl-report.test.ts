@@ -36,7 +36,10 @@ for (const [what, text] of [
   ['unknown line', DOCUMENTED.replace('peer 1 shm', 'peer 1 rdma')],
 ] as const) {
   test(`a ${what} report is refused`, () => {
-    assert.throws(() => parseBtlReport(text, 'f'), (e: FfError) => e instanceof FfError && /BTL report f is malformed/.test(e.message));
+    assert.throws(
+      () => parseBtlReport(text, 'f'),
+      (e: FfError) => e instanceof FfError && /BTL report f is malformed/.test(e.message),
+    );
   });
 }
 
@@ -72,14 +75,23 @@ test('plan vs actual: reports are read from each rank host directory; a shm pair
     writeFileSync(path.join(dirs[0]!, reportFileName(1)), 'freeflow-report 1\nrank 1\npeer 0 declined segment-foreign-job\nend\n');
     // rank 2 died before MPI_Finalize: no report
     const outcomes = compareWithReports(plan, readBtlReports(plan.ranks, dirs), { succeeded: false });
-    assert.equal(outcomes[0]!.map((o) => o.actual), ['self', 'shm', 'tcp']);
+    assert.equal(
+      outcomes[0]!.map((o) => o.actual),
+      ['self', 'shm', 'tcp'],
+    );
     assert.equal(outcomes[1]![0], { planned: 'shm', actual: 'tcp', reason: 'segment-foreign-job' });
     assert.is(outcomes[2]![0]!.actual, 'unknown');
-    assert.equal(fallbacks(outcomes).map(({ from, to }) => [from, to]), [[1, 0]]);
+    assert.equal(
+      fallbacks(outcomes).map(({ from, to }) => [from, to]),
+      [[1, 0]],
+    );
     const text = formatPlanVersusActual(plan, outcomes);
     assert.match(text, /m\/t!/);
     assert.match(text, /t\/\?/);
-    assert.match(text, /!!! WARNING: 1 pair\(s\) planned for shared memory did NOT use it:\n!!! {3}rank 1 -> rank 0: used tcp \(BTL declined: segment-foreign-job\)/);
+    assert.match(
+      text,
+      /!!! WARNING: 1 pair\(s\) planned for shared memory did NOT use it:\n!!! {3}rank 1 -> rank 0: used tcp \(BTL declined: segment-foreign-job\)/,
+    );
   } finally {
     rmSync(root, { recursive: true, force: true });
   }
@@ -92,7 +104,10 @@ test('a rank of a successful job that wrote no report broke the plan: its shm pa
     for (const dir of dirs) mkdirSync(dir);
     writeFileSync(path.join(dirs[0]!, reportFileName(0)), 'freeflow-report 1\nrank 0\npeer 1 shm 10 640\nend\n');
     const outcomes = compareWithReports(plan, readBtlReports(plan.ranks, dirs), { succeeded: true });
-    assert.equal(fallbacks(outcomes).map(({ from, to }) => [from, to]), [[1, 0]]);
+    assert.equal(
+      fallbacks(outcomes).map(({ from, to }) => [from, to]),
+      [[1, 0]],
+    );
     assert.is(outcomes[2]![0]!.reason, NO_REPORT); // planned tcp: listed, not flagged
     assert.match(formatPlanVersusActual(plan, outcomes), /rank 1 -> rank 0: rank finished without a freeflow report/);
   } finally {
@@ -128,16 +143,18 @@ test('a handoff line is parsed and a pair planned h that reports it used h, no f
   assert.match(formatPlanVersusActual(handoffPlan, outcomes), /rank 0\s+s\/s\s+m\/m\s+h\/h/);
 });
 
-test('a pair planned h that the BTL declined is a fallback, named with the BTL\'s reason', () => {
+test("a pair planned h that the BTL declined is a fallback, named with the BTL's reason", () => {
   const handoffPlan: JobPlan = { ...plan, paths: plan.paths.map((row) => row.map((kind) => (kind === 'tcp' ? 'handoff' : kind))) };
   const reports = new Map([[0, { rank: 0, peers: new Map([[2, { kind: 'declined' as const, reason: 'path-table-says-handoff' }]]) }]]);
   // a failed job: ranks without a report are not suspicious, so only the declined pair is listed
   const outcomes = compareWithReports(handoffPlan, reports as never, { succeeded: false });
   assert.equal(outcomes[0]![2], { planned: 'handoff', actual: 'tcp', reason: 'path-table-says-handoff' });
   assert.ok(isFallback(outcomes[0]![2]!));
-  assert.match(formatPlanVersusActual(handoffPlan, outcomes), /planned for handoff did NOT use it:\n!!! {3}rank 0 -> rank 2: used tcp \(BTL declined: path-table-says-handoff\)/);
+  assert.match(
+    formatPlanVersusActual(handoffPlan, outcomes),
+    /planned for handoff did NOT use it:\n!!! {3}rank 0 -> rank 2: used tcp \(BTL declined: path-table-says-handoff\)/,
+  );
 });
-
 
 test('reports are read only from regular files: a symlink or a FIFO planted in the shared directory counts as no report', () => {
   const root = mkdtempSync(path.join(tmpdir(), 'ffreport-'));

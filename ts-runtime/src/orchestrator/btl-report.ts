@@ -4,8 +4,7 @@ import { FfError } from '../errors';
 
 /** What the freeflow BTL of one rank did with one peer (docs/btl-report.md). */
 export type PeerOutcome =
-  | { readonly kind: 'shm' | 'handoff' | 'router'; readonly messages: number; readonly bytes: number }
-  | { readonly kind: 'declined'; readonly reason: string };
+  { readonly kind: 'shm' | 'handoff' | 'router'; readonly messages: number; readonly bytes: number } | { readonly kind: 'declined'; readonly reason: string };
 
 export interface BtlReport {
   readonly rank: number;

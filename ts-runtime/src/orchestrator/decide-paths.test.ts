@@ -17,7 +17,13 @@ const demo = placeRanks({ hosts: 2, containersPerHost: 2, slotsPerContainer: 1 }
 const three = placeRanks({ hosts: 3, containersPerHost: 1, slotsPerContainer: 1 }, 3, 'fill');
 
 /** The plan of `slots` on `hosts` with the given agents: rows of the matrix and the pairs of hosts. */
-function plan(slots: typeof demo, hosts: HostCapabilities[], agents: HostAgentState[], requested: 'auto' | 'handoff' | 'router' | 'tcp' = 'auto', network: 'freeflow' | 'overlay' = 'freeflow') {
+function plan(
+  slots: typeof demo,
+  hosts: HostCapabilities[],
+  agents: HostAgentState[],
+  requested: 'auto' | 'handoff' | 'router' | 'tcp' = 'auto',
+  network: 'freeflow' | 'overlay' = 'freeflow',
+) {
   const interHost = decideInterHost(network, requested, hosts, agents);
   return { rows: rows(decidePaths(slots, hosts, network, interHost)), interHost };
 }
@@ -25,9 +31,7 @@ function plan(slots: typeof demo, hosts: HostCapabilities[], agents: HostAgentSt
 test('auto, both agents answered, no RDMA: h across hosts, m within (the default between hosts)', () => {
   const { rows: matrix, interHost } = plan(demo, [host(), host()], [up, up]);
   assert.equal(matrix, ['smhh', 'mshh', 'hhsm', 'hhms']);
-  assert.equal(interHost.pairs, [
-    { hosts: [0, 1], plane: 'handoff', reason: 'FF_PLANE_REASON_NO_COMMON_RDMA', why: interHost.pairs[0]!.why },
-  ]);
+  assert.equal(interHost.pairs, [{ hosts: [0, 1], plane: 'handoff', reason: 'FF_PLANE_REASON_NO_COMMON_RDMA', why: interHost.pairs[0]!.why }]);
   assert.match(interHost.pairs[0]!.why, /do not both have RDMA/);
   assert.is(interHost.requested, 'auto');
   assert.equal(interHost.agents, [up, up]);
@@ -140,7 +144,11 @@ test('every pair plane is the core policy (ff_plane_decide)', () => {
   const states = [up, down('x')];
   for (const requested of ['auto', 'handoff', 'router', 'tcp'] as const) {
     for (const [agentA, agentB, rdmaA, rdmaB] of [
-      [0, 0, false, false], [0, 1, false, true], [1, 1, true, true], [1, 0, true, false], [1, 1, false, false],
+      [0, 0, false, false],
+      [0, 1, false, true],
+      [1, 1, true, true],
+      [1, 0, true, false],
+      [1, 1, false, false],
     ] as const) {
       const interHost = decideInterHost('freeflow', requested, [host('tmpfs', 1, rdmaA), host('tmpfs', 1, rdmaB)], [states[agentA]!, states[agentB]!]);
       const core = planeDecide(requested, { agentReachable: agentA === 0, rdmaActive: rdmaA }, { agentReachable: agentB === 0, rdmaActive: rdmaB });

@@ -10,7 +10,9 @@ const LEGEND = PATH_KINDS.map((kind) => `${PATH_CHAR[kind]}=${kind}`).join(' ');
 export function formatPlacement(plan: JobPlan, hostDescriptions: readonly string[]): string {
   const lines = [`hosts of job ${plan.jobId}:`];
   for (const host of plan.hosts) lines.push(`  ${host.name}: ${hostDescriptions[host.index] ?? 'not probed'}`);
-  lines.push(`placement (${plan.placement}): ${plural(plan.ranks.length, 'rank')} in ${plural(new Set(plan.ranks.map((r) => r.container)).size, 'container')} on ${plural(plan.hosts.length, 'host')}`);
+  lines.push(
+    `placement (${plan.placement}): ${plural(plan.ranks.length, 'rank')} in ${plural(new Set(plan.ranks.map((r) => r.container)).size, 'container')} on ${plural(plan.hosts.length, 'host')}`,
+  );
   const width = String(plan.ranks.length - 1).length;
   for (const rank of plan.ranks) {
     lines.push(`  rank ${String(rank.rank).padEnd(width)}  ${plan.hosts[rank.host]?.name ?? '?'}  ${rank.container}`);
@@ -48,7 +50,9 @@ export function formatPlanVersusActual(plan: JobPlan, outcomes: readonly (readon
     const flag = isFallback(outcome) ? '!' : '';
     return `${pathChars([outcome.planned])}/${pathChars([outcome.actual])}${flag}`;
   };
-  const lines = [matrix(`path matrix, planned/actual as reported by the BTL (${LEGEND}, ?=not reported: no report or the pair never talked, !=fell back)`, plan, cell)];
+  const lines = [
+    matrix(`path matrix, planned/actual as reported by the BTL (${LEGEND}, ?=not reported: no report or the pair never talked, !=fell back)`, plan, cell),
+  ];
   const fellBack = fallbacks(outcomes);
   if (fellBack.length > 0) {
     const planned = new Set(fellBack.map(({ outcome }) => (outcome.planned === 'shm' ? 'shared memory' : outcome.planned)));

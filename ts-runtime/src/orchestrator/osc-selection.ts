@@ -39,8 +39,7 @@ export function planOneSided(plan: JobPlan): OneSidedPlan {
   if (plan.paths.some((row) => row.includes('tcp'))) {
     return {
       components: OSC_WITH_TCP_PAIRS,
-      summary:
-        'osc rdma over the freeflow BTL for windows whose pairs are all shm, handoff or router; osc ucx (UCX over tcp) for windows spanning tcp pairs',
+      summary: 'osc rdma over the freeflow BTL for windows whose pairs are all shm, handoff or router; osc ucx (UCX over tcp) for windows spanning tcp pairs',
     };
   }
   return {

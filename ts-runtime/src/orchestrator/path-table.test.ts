@@ -35,7 +35,10 @@ test('it parses back to the same table', () => {
   assert.is(table.jobId, plan.jobId);
   assert.is(table.key, plan.key);
   assert.equal(table.hosts, plan.hosts);
-  assert.equal(table.ranks, plan.ranks.map(({ rank, host, container }) => ({ rank, host, container })));
+  assert.equal(
+    table.ranks,
+    plan.ranks.map(({ rank, host, container }) => ({ rank, host, container })),
+  );
   assert.equal(table.paths, plan.paths);
 });
 
@@ -69,7 +72,10 @@ const broken: Array<[string, string]> = [
 ];
 for (const [what, text] of broken) {
   test(`a table with ${what} is refused`, () => {
-    assert.throws(() => parsePathTable(text), (e: FfError) => e instanceof FfError && /path table is malformed/.test(e.message));
+    assert.throws(
+      () => parsePathTable(text),
+      (e: FfError) => e instanceof FfError && /path table is malformed/.test(e.message),
+    );
   });
 }
 

@@ -46,7 +46,7 @@ export function formatPathTable(table: PathTable): string {
 export function parsePathTable(text: string): PathTable {
   const lines = text
     .split('\n')
-    .map((line, index) => ({ number: index + 1, fields: line.split(' ') , text: line }))
+    .map((line, index) => ({ number: index + 1, fields: line.split(' '), text: line }))
     .filter((line) => line.text !== '' && !line.text.startsWith('#'));
   let cursor = 0;
   const next = (directive: string, arity: number): string[] => {
@@ -99,5 +99,7 @@ function count(text: string | undefined): number {
 }
 
 function fail(problem: string): never {
-  throw new FfError('INTERNAL', `path table is malformed: ${problem}`, { hint: 'the writer (orchestrator/path-table.ts) and docs/path-table.md disagree: report a bug' });
+  throw new FfError('INTERNAL', `path table is malformed: ${problem}`, {
+    hint: 'the writer (orchestrator/path-table.ts) and docs/path-table.md disagree: report a bug',
+  });
 }

@@ -15,7 +15,10 @@ test('round-robin: hosts interleaved, then around again', () => {
 });
 
 test('ranks are numbered in order', () => {
-  assert.equal(placeRanks({ hosts: 1, containersPerHost: 3, slotsPerContainer: 1 }, 3, 'fill').map((s) => s.rank), [0, 1, 2]);
+  assert.equal(
+    placeRanks({ hosts: 1, containersPerHost: 3, slotsPerContainer: 1 }, 3, 'fill').map((s) => s.rank),
+    [0, 1, 2],
+  );
 });
 
 test('more ranks than slots: TOO_MANY_RANKS says how many slots and how to get more', () => {

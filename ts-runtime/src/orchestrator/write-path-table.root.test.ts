@@ -25,7 +25,6 @@ test('writing puts the same table into every host directory and leaves no tempor
   }
 });
 
-
 test('the table holds the job key: mode 0600, owned by the job user; a planted temporary name is not followed', () => {
   const root = mkdtempSync(path.join(tmpdir(), 'ffpaths-'));
   try {

@@ -50,7 +50,10 @@ export function parseRenderArgs(args: readonly string[]): RenderArgs {
   }
   const namespace = values.get('--namespace');
   if (namespace !== undefined && !NAMESPACE_PATTERN.test(namespace)) {
-    throw usage(`--namespace ${namespace} is not a Kubernetes namespace name`, 'use 1-63 lower-case letters, digits and dashes, starting and ending with a letter or digit');
+    throw usage(
+      `--namespace ${namespace} is not a Kubernetes namespace name`,
+      'use 1-63 lower-case letters, digits and dashes, starting and ending with a letter or digit',
+    );
   }
   const portText = values.get('--agent-port');
   const agentPort = portText === undefined ? undefined : Number(portText);

@@ -121,8 +121,10 @@ export const FIELD_FIXES: Readonly<Record<string, string>> = {
   mca: 'give a mapping of extra Open MPI MCA parameter names to string values',
   'mca.*': 'use an MCA parameter name (lower-case letters, digits, _) and a quoted string value',
   timeoutSeconds: `use a whole number of seconds from 1 to ${LIMITS.timeoutSeconds} (default 300)`,
-  scratch: 'use true for a job-wide scratch volume at /scratch (FFRUN_SCRATCH; default size half of RAM, used only when written), or its size with a unit, e.g. 512M or 2G (K, M, G, T; from 1M to 1T)',
-  image: 'give the container image of the job for backends that run images (Kubernetes: ffrun render k8s), e.g. registry.example.org/freeflow:1.0 (docs/kubernetes.md); the local backend uses the machine\'s files and ignores it',
+  scratch:
+    'use true for a job-wide scratch volume at /scratch (FFRUN_SCRATCH; default size half of RAM, used only when written), or its size with a unit, e.g. 512M or 2G (K, M, G, T; from 1M to 1T)',
+  image:
+    "give the container image of the job for backends that run images (Kubernetes: ffrun render k8s), e.g. registry.example.org/freeflow:1.0 (docs/kubernetes.md); the local backend uses the machine's files and ignores it",
   user: 'give the user the ranks run as: a name from the machine\'s /etc/passwd, a uid, or uid:gid, e.g. "65534:65534" (default root)',
 };
 
@@ -131,59 +133,80 @@ export const FIELD_FIXES: Readonly<Record<string, string>> = {
  * problem naming the field's own limit, not a second one from zod's safe-integer bound on int().
  */
 const wholeNumber = (max: number) => z.number().min(1, { abort: true }).max(max, { abort: true }).int();
-const stringMap = (keyPattern: RegExp) =>
-  z.record(z.string().regex(keyPattern, { error: `is not a valid name (pattern ${keyPattern.source})` }), z.string());
+const stringMap = (keyPattern: RegExp) => z.record(z.string().regex(keyPattern, { error: `is not a valid name (pattern ${keyPattern.source})` }), z.string());
 
-export const jobSpecSchema = z.strictObject({
-  name: z.string().regex(NAME_PATTERN, { error: 'is not a valid job name' }),
-  cluster: z.strictObject({
-    hosts: wholeNumber(LIMITS.hosts),
-    containersPerHost: wholeNumber(LIMITS.containersPerHost),
-    slotsPerContainer: wholeNumber(LIMITS.slotsPerContainer).default(1),
-    mtu: z.number().min(MTU.min, { abort: true }).max(MTU.max, { abort: true }).int().optional(),
-    containerMtu: z.number().min(MTU.containerMin, { abort: true }).max(MTU.max - MTU.vxlanOverhead, { abort: true }).int().optional(),
-  }),
-  ranks: wholeNumber(LIMITS.ranks),
-  placement: z.enum(PLACEMENT_STRATEGIES).default('fill'),
-  network: z.enum(NETWORK_MODES).default(DEFAULT_NETWORK),
-  interHost: z.enum(INTER_HOST_MODES).default('auto'),
-  launch: z.enum(LAUNCH_MODES).default('auto'),
-  backend: z.enum(BACKENDS).optional(),
-  slurmConf: z.string().min(1).optional(),
-  program: z.strictObject({
-    command: z.string().min(1),
-    args: z.array(z.string()).default([]),
-  }),
-  env: stringMap(ENV_NAME_PATTERN).default({}),
-  mca: stringMap(MCA_NAME_PATTERN).default({}),
-  timeoutSeconds: wholeNumber(LIMITS.timeoutSeconds).default(300),
-  user: z.string().regex(USER_PATTERN, { error: 'is not a user name, uid or uid:gid' }).optional(),
-  image: z.string().regex(IMAGE_PATTERN, { error: 'is not a container image reference' }).optional(),
-  scratch: z.union([z.boolean(), z.string(), z.number()]).optional(),
-}).superRefine((spec, context) => {
-  // Forcing a freeflow plane on a job that does not use freeflow would be silently ignored: refuse it.
-  if (spec.network === 'overlay' && (spec.interHost === 'handoff' || spec.interHost === 'router'))
-    context.addIssue({ code: 'custom', path: ['interHost'], input: spec.interHost, message: 'needs network freeflow (network overlay sends everything over the overlay)' });
-  // On the overlay a host-wide node would let vader reach across containers: the comparison must not.
-  if (spec.network === 'overlay' && spec.launch === 'host')
-    context.addIssue({ code: 'custom', path: ['launch'], input: spec.launch, message: 'needs network freeflow (network overlay keeps every container its own node)' });
-  if (spec.slurmConf !== undefined && spec.backend !== 'slurm')
-    context.addIssue({ code: 'custom', path: ['slurmConf'], input: spec.slurmConf, message: 'needs backend slurm' });
-  if (spec.backend === 'slurm' && (spec.launch === 'container' || spec.network === 'overlay'))
-    context.addIssue({ code: 'custom', path: ['backend'], input: spec.backend, message: 'runs one slurmd per host and needs network freeflow with launch auto or host' });
-  // The overlay's packets carry a VXLAN header inside the hosts' network: they must fit in its MTU.
-  const { mtu = MTU.default, containerMtu } = spec.cluster;
-  if (containerMtu !== undefined && containerMtu > mtu - MTU.vxlanOverhead)
-    context.addIssue({
-      code: 'custom',
-      path: ['cluster', 'containerMtu'],
-      input: containerMtu,
-      message: `must be at most the hosts' network MTU ${mtu} minus ${MTU.vxlanOverhead} (${mtu - MTU.vxlanOverhead})`,
-    });
-  // One check for every form (a number, a word, a size out of range): the message says what a size is.
-  if ((typeof spec.scratch === 'string' || typeof spec.scratch === 'number') && parseScratchSize(String(spec.scratch)) === null)
-    context.addIssue({ code: 'custom', path: ['scratch'], input: spec.scratch, message: 'is not a scratch size' });
-});
+export const jobSpecSchema = z
+  .strictObject({
+    name: z.string().regex(NAME_PATTERN, { error: 'is not a valid job name' }),
+    cluster: z.strictObject({
+      hosts: wholeNumber(LIMITS.hosts),
+      containersPerHost: wholeNumber(LIMITS.containersPerHost),
+      slotsPerContainer: wholeNumber(LIMITS.slotsPerContainer).default(1),
+      mtu: z.number().min(MTU.min, { abort: true }).max(MTU.max, { abort: true }).int().optional(),
+      containerMtu: z
+        .number()
+        .min(MTU.containerMin, { abort: true })
+        .max(MTU.max - MTU.vxlanOverhead, { abort: true })
+        .int()
+        .optional(),
+    }),
+    ranks: wholeNumber(LIMITS.ranks),
+    placement: z.enum(PLACEMENT_STRATEGIES).default('fill'),
+    network: z.enum(NETWORK_MODES).default(DEFAULT_NETWORK),
+    interHost: z.enum(INTER_HOST_MODES).default('auto'),
+    launch: z.enum(LAUNCH_MODES).default('auto'),
+    backend: z.enum(BACKENDS).optional(),
+    slurmConf: z.string().min(1).optional(),
+    program: z.strictObject({
+      command: z.string().min(1),
+      args: z.array(z.string()).default([]),
+    }),
+    env: stringMap(ENV_NAME_PATTERN).default({}),
+    mca: stringMap(MCA_NAME_PATTERN).default({}),
+    timeoutSeconds: wholeNumber(LIMITS.timeoutSeconds).default(300),
+    user: z.string().regex(USER_PATTERN, { error: 'is not a user name, uid or uid:gid' }).optional(),
+    image: z.string().regex(IMAGE_PATTERN, { error: 'is not a container image reference' }).optional(),
+    scratch: z.union([z.boolean(), z.string(), z.number()]).optional(),
+  })
+  .superRefine((spec, context) => {
+    // Forcing a freeflow plane on a job that does not use freeflow would be silently ignored: refuse it.
+    if (spec.network === 'overlay' && (spec.interHost === 'handoff' || spec.interHost === 'router'))
+      context.addIssue({
+        code: 'custom',
+        path: ['interHost'],
+        input: spec.interHost,
+        message: 'needs network freeflow (network overlay sends everything over the overlay)',
+      });
+    // On the overlay a host-wide node would let vader reach across containers: the comparison must not.
+    if (spec.network === 'overlay' && spec.launch === 'host')
+      context.addIssue({
+        code: 'custom',
+        path: ['launch'],
+        input: spec.launch,
+        message: 'needs network freeflow (network overlay keeps every container its own node)',
+      });
+    if (spec.slurmConf !== undefined && spec.backend !== 'slurm')
+      context.addIssue({ code: 'custom', path: ['slurmConf'], input: spec.slurmConf, message: 'needs backend slurm' });
+    if (spec.backend === 'slurm' && (spec.launch === 'container' || spec.network === 'overlay'))
+      context.addIssue({
+        code: 'custom',
+        path: ['backend'],
+        input: spec.backend,
+        message: 'runs one slurmd per host and needs network freeflow with launch auto or host',
+      });
+    // The overlay's packets carry a VXLAN header inside the hosts' network: they must fit in its MTU.
+    const { mtu = MTU.default, containerMtu } = spec.cluster;
+    if (containerMtu !== undefined && containerMtu > mtu - MTU.vxlanOverhead)
+      context.addIssue({
+        code: 'custom',
+        path: ['cluster', 'containerMtu'],
+        input: containerMtu,
+        message: `must be at most the hosts' network MTU ${mtu} minus ${MTU.vxlanOverhead} (${mtu - MTU.vxlanOverhead})`,
+      });
+    // One check for every form (a number, a word, a size out of range): the message says what a size is.
+    if ((typeof spec.scratch === 'string' || typeof spec.scratch === 'number') && parseScratchSize(String(spec.scratch)) === null)
+      context.addIssue({ code: 'custom', path: ['scratch'], input: spec.scratch, message: 'is not a scratch size' });
+  });
 
 /** A validated job spec; `program.command` is still as written (see resolveProgram). */
 export type JobSpec = z.output<typeof jobSpecSchema>;

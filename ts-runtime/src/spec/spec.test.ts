@@ -90,7 +90,10 @@ test('interHost handoff and tcp are accepted with network freeflow; handoff with
 
 test('an unknown field is named, with the likely intended one', () => {
   const problems = problemsOf({ ...valid, cluster: { ...valid.cluster, host: 2 } });
-  assert.ok(problems.some((p) => /^cluster\.host: unknown field \(did you mean hosts\?\); remove or rename it/.test(p)), problems.join('\n'));
+  assert.ok(
+    problems.some((p) => /^cluster\.host: unknown field \(did you mean hosts\?\); remove or rename it/.test(p)),
+    problems.join('\n'),
+  );
 });
 
 test('all problems are reported together, in one error', () => {
@@ -116,11 +119,20 @@ test('YAML files: syntax errors, missing files, relative programs', () => {
   try {
     const broken = path.join(dir, 'broken.yaml');
     writeFileSync(broken, 'name: x\ncluster: [1,\n');
-    assert.throws(() => loadJobSpecFile(broken), (e: FfError) => e.code === 'SPEC_INVALID' && /not valid YAML/.test(e.message));
+    assert.throws(
+      () => loadJobSpecFile(broken),
+      (e: FfError) => e.code === 'SPEC_INVALID' && /not valid YAML/.test(e.message),
+    );
     const duplicate = path.join(dir, 'dup.yaml');
     writeFileSync(duplicate, 'name: x\nname: y\n');
-    assert.throws(() => loadJobSpecFile(duplicate), (e: FfError) => e.code === 'SPEC_INVALID');
-    assert.throws(() => loadJobSpecFile(path.join(dir, 'none.yaml')), (e: FfError) => e.code === 'SPEC_NOT_FOUND');
+    assert.throws(
+      () => loadJobSpecFile(duplicate),
+      (e: FfError) => e.code === 'SPEC_INVALID',
+    );
+    assert.throws(
+      () => loadJobSpecFile(path.join(dir, 'none.yaml')),
+      (e: FfError) => e.code === 'SPEC_NOT_FOUND',
+    );
     const good = path.join(dir, 'good.yaml');
     writeFileSync(good, 'name: x\ncluster: {hosts: 1, containersPerHost: 1}\nranks: 1\nprogram: {command: build/bin/p, args: ["7"]}\n');
     const spec = loadJobSpecFile(good);

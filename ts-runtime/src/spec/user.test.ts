@@ -8,12 +8,16 @@ const PASSWD = 'root:x:0:0:root:/root:/bin/bash\nnobody:x:65534:65534:nobody:/no
 const valid = { name: 'demo', cluster: { hosts: 1, containersPerHost: 2 }, ranks: 2, program: { command: '/bin/true' } };
 
 test('user: names, uids and uid:gid pass the schema; anything else is named with the fix', () => {
-  for (const user of ['nobody', '65534', '65534:65534', 'mpi-user_1']) assert.is(validateJobSpec({ ...valid, user }, { kind: 'file', path: 'j.yaml' }).user, user);
+  for (const user of ['nobody', '65534', '65534:65534', 'mpi-user_1'])
+    assert.is(validateJobSpec({ ...valid, user }, { kind: 'file', path: 'j.yaml' }).user, user);
   assert.is(validateJobSpec(valid, { kind: 'file', path: 'j.yaml' }).user, undefined);
   for (const user of ['Root', '1:', ':1', 'a b', '$(id)', '', 65534]) {
     const error = ffErrorOf(() => validateJobSpec({ ...valid, user }, { kind: 'file', path: 'j.yaml' }));
     assert.is(error.code, 'SPEC_INVALID');
-    assert.ok(error.notes.some((note) => note.includes('user') && note.includes('uid:gid')), error.notes.join('\n'));
+    assert.ok(
+      error.notes.some((note) => note.includes('user') && note.includes('uid:gid')),
+      error.notes.join('\n'),
+    );
   }
 });
 

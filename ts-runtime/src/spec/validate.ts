@@ -21,7 +21,10 @@ export function validateJobSpec(raw: unknown, source: SpecSource): JobSpec {
   const problems = result.error.issues.map((issue) => describeIssue(issue, source));
   const where = source.kind === 'file' ? `job spec ${source.path}` : 'command line';
   throw new FfError(source.kind === 'file' ? 'SPEC_INVALID' : 'USAGE', `${where} is invalid:\n${problems.map((p) => `  - ${p}`).join('\n')}`, {
-    hint: source.kind === 'file' ? `fix the fields listed above in ${source.path} (jobs/demo.yaml is a complete example)` : 'fix the flags listed above (see `ffrun --help`)',
+    hint:
+      source.kind === 'file'
+        ? `fix the fields listed above in ${source.path} (jobs/demo.yaml is a complete example)`
+        : 'fix the flags listed above (see `ffrun --help`)',
     notes: problems,
   });
 }

@@ -29,16 +29,12 @@ export function exec(command: string, args: readonly string[], options: ExecOpti
     let stderr = '';
     child.stdout?.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
     child.stderr?.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-    child.on('error', (error) =>
-      reject(new FfError('EXEC_FAILED', `could not start ${command}: ${error.message}`, { cause: error })),
-    );
+    child.on('error', (error) => reject(new FfError('EXEC_FAILED', `could not start ${command}: ${error.message}`, { cause: error })));
     child.on('close', (code, signal) => {
       const exitCode = code ?? (signal ? 128 : 1);
       if (exitCode !== 0 && !options.allowFailure) {
         const line = [command, ...args].join(' ');
-        reject(
-          new FfError('EXEC_FAILED', `\`${line}\` failed (exit ${signal ?? exitCode}): ${stderr.trim() || stdout.trim()}`),
-        );
+        reject(new FfError('EXEC_FAILED', `\`${line}\` failed (exit ${signal ?? exitCode}): ${stderr.trim() || stdout.trim()}`));
         return;
       }
       resolve({ stdout, stderr, code: exitCode });

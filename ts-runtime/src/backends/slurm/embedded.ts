@@ -74,8 +74,19 @@ export async function bootEmbeddedSlurm(cluster: Cluster, progress: ProgressRepo
   try {
     progress('slurm: starting munged');
     started.push(
-      daemon(inLauncher([SLURM_DAEMONS.munged, '--foreground', '--force', `--key-file=${keyFile}`, `--socket=${mungeSocket}`,
-        `--pid-file=${dir}/munge/munged.pid`, `--log-file=${dir}/munge/munged.log`, `--seed-file=${dir}/munge/munged.seed`]), env),
+      daemon(
+        inLauncher([
+          SLURM_DAEMONS.munged,
+          '--foreground',
+          '--force',
+          `--key-file=${keyFile}`,
+          `--socket=${mungeSocket}`,
+          `--pid-file=${dir}/munge/munged.pid`,
+          `--log-file=${dir}/munge/munged.log`,
+          `--seed-file=${dir}/munge/munged.seed`,
+        ]),
+        env,
+      ),
     );
     await waitFor(() => fs.existsSync(mungeSocket), 'munged to open its socket', path.join(dir, 'munge', 'munged.log'));
     progress('slurm: starting slurmctld and one slurmd per host');
@@ -111,7 +122,8 @@ function daemon(argv: readonly string[], env: NodeJS.ProcessEnv): ProcessIdentit
   child.unref();
   child.on('error', () => {});
   const identity = child.pid === undefined ? undefined : identify(child.pid);
-  if (identity === undefined) throw new FfError('SLURM_SETUP_FAILED', `could not start ${argv.join(' ')}`, { hint: 'scripts/setup.sh installs Slurm and munge' });
+  if (identity === undefined)
+    throw new FfError('SLURM_SETUP_FAILED', `could not start ${argv.join(' ')}`, { hint: 'scripts/setup.sh installs Slurm and munge' });
   return identity;
 }
 
@@ -125,13 +137,17 @@ async function waitFor(ready: () => boolean, what: string, log: string): Promise
 
 async function waitForIdleNodes(client: SlurmClient, nodes: readonly SlurmNode[], dir: string): Promise<void> {
   const deadline = Date.now() + READY_TIMEOUT_MS;
-  let last = '';
   for (;;) {
     const states = await querySlurm(client, ['sinfo', '--noheader', '--Node', '--format=%N %T']).catch((error: Error) => error.message);
-    last = states;
-    const idle = new Set(states.split('\n').filter((line) => /^\S+ idle$/.test(line.trim())).map((line) => line.trim().split(' ')[0]));
+    const idle = new Set(
+      states
+        .split('\n')
+        .filter((line) => /^\S+ idle$/.test(line.trim()))
+        .map((line) => line.trim().split(' ')[0]),
+    );
     if (nodes.every((node) => idle.has(node.name))) return;
-    if (Date.now() > deadline) throw setupFailure(`its nodes did not all become idle (sinfo: ${last.trim() || 'no answer'})`, path.join(dir, 'slurmctld.log'));
+    if (Date.now() > deadline)
+      throw setupFailure(`its nodes did not all become idle (sinfo: ${states.trim() || 'no answer'})`, path.join(dir, 'slurmctld.log'));
     await sleep(POLL_MS);
   }
 }

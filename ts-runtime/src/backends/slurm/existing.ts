@@ -21,9 +21,13 @@ export async function checkExistingSlurm(conf: string): Promise<Map<string, stri
   const env = { ...process.env, SLURM_CONF: conf };
   const ping = await exec(SLURM_CLIENTS.scontrol, ['ping'], { env, allowFailure: true, timeoutMs: 20_000 });
   if (ping.code !== 0 || !/is UP/.test(ping.stdout)) {
-    throw new FfError('SLURM_UNREACHABLE', `the Slurm controller of ${conf} does not answer: ${(ping.stdout + ping.stderr).trim().split('\n').slice(-1)[0] ?? ''}`, {
-      hint: 'start slurmctld (systemctl start slurmctld) or fix SlurmctldHost in that slurm.conf; `scontrol ping` must say UP; omit --slurm-conf for an embedded Slurm',
-    });
+    throw new FfError(
+      'SLURM_UNREACHABLE',
+      `the Slurm controller of ${conf} does not answer: ${(ping.stdout + ping.stderr).trim().split('\n').slice(-1)[0] ?? ''}`,
+      {
+        hint: 'start slurmctld (systemctl start slurmctld) or fix SlurmctldHost in that slurm.conf; `scontrol ping` must say UP; omit --slurm-conf for an embedded Slurm',
+      },
+    );
   }
   const shown = await exec(SLURM_CLIENTS.scontrol, ['show', 'config'], { env, allowFailure: true, timeoutMs: 20_000 });
   if (shown.code !== 0) {

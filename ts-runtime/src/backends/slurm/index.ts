@@ -45,9 +45,13 @@ export async function assertSlurmBackendUsable(slurmConf: string | undefined): P
     });
   }
   await checkExistingSlurm(slurmConf);
-  throw new FfError('SLURM_MISCONFIGURED', `the Slurm of ${slurmConf} answers and loads the plugin, but ffrun cannot place this job's containers on its nodes`, {
-    hint: "on your own cluster run srun with the plugin yourself as docs/slurm.md says (the nodes' agent provides the shared directories and containers); omit --slurm-conf (and unset SLURM_CONF) for an embedded Slurm",
-  });
+  throw new FfError(
+    'SLURM_MISCONFIGURED',
+    `the Slurm of ${slurmConf} answers and loads the plugin, but ffrun cannot place this job's containers on its nodes`,
+    {
+      hint: "on your own cluster run srun with the plugin yourself as docs/slurm.md says (the nodes' agent provides the shared directories and containers); omit --slurm-conf (and unset SLURM_CONF) for an embedded Slurm",
+    },
+  );
 }
 
 /**

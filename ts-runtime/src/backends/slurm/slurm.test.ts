@@ -22,7 +22,10 @@ function plan(): JobPlan {
     launch: 'host',
     placement: 'fill',
     interHost: { requested: 'auto', agents: [{ reachable: true }, { reachable: true }], pairs: [] },
-    hosts: [{ index: 0, name: 'h0' }, { index: 1, name: 'h1' }],
+    hosts: [
+      { index: 0, name: 'h0' },
+      { index: 1, name: 'h1' },
+    ],
     ranks: [0, 1, 2, 3].map((rank) => ({ rank, host: rank >> 1, containerIndex: rank & 1, container: `ff-abc123-h${rank >> 1}c${rank & 1}` })),
     paths: [],
   };
@@ -31,7 +34,12 @@ function plan(): JobPlan {
 function mpirun() {
   return buildMpirunInvocation({
     plan: plan(),
-    spec: { program: { command: '/repo/build/bin/app', args: ['--size', '8 M'] }, env: { GREETING: 'hi there' }, mca: { btl_tcp_eager_limit: '65536' }, cluster: { hosts: 2, containersPerHost: 2, slotsPerContainer: 1 } },
+    spec: {
+      program: { command: '/repo/build/bin/app', args: ['--size', '8 M'] },
+      env: { GREETING: 'hi there' },
+      mca: { btl_tcp_eager_limit: '65536' },
+      cluster: { hosts: 2, containersPerHost: 2, slotsPerContainer: 1 },
+    },
     cpus: 2,
     overlaySubnet: '10.244.0.0/16',
     rshAgent: '/repo/build/bin/ffrun-rsh',
@@ -44,15 +52,31 @@ function mpirun() {
 }
 
 test('srun gets the plan: pmix, the plugin option, one node per task, the fork agent in Slurm mode, the program with its arguments', () => {
-  const srun = buildSrunInvocation({ mpirun: mpirun(), jobId: 'abc123', nodeOfRank: ['ff-abc123-h0', 'ff-abc123-h0', 'ff-abc123-h1', 'ff-abc123-h1'], timeoutSeconds: 300 });
+  const srun = buildSrunInvocation({
+    mpirun: mpirun(),
+    jobId: 'abc123',
+    nodeOfRank: ['ff-abc123-h0', 'ff-abc123-h0', 'ff-abc123-h1', 'ff-abc123-h1'],
+    timeoutSeconds: 300,
+  });
   const { argv } = srun;
   assert.is(argv[0], 'srun');
-  for (const option of ['--mpi=pmix', '--freeflow=abc123', '--ntasks=4', '--nodes=2', '--distribution=arbitrary', '--nodelist=ff-abc123-h0,ff-abc123-h0,ff-abc123-h1,ff-abc123-h1', '--label'])
+  for (const option of [
+    '--mpi=pmix',
+    '--freeflow=abc123',
+    '--ntasks=4',
+    '--nodes=2',
+    '--distribution=arbitrary',
+    '--nodelist=ff-abc123-h0,ff-abc123-h0,ff-abc123-h1,ff-abc123-h1',
+    '--label',
+  ])
     assert.ok(argv.includes(option), option);
   const agent = argv.indexOf('/repo/build/bin/ffrun-fork-agent');
   assert.is(argv[agent + 1], '--slurm');
   const words = argv.slice(agent);
-  assert.equal(words.slice(words.indexOf('--containers'), words.indexOf('--containers') + 2), ['--containers', 'ff-abc123-h0c0,ff-abc123-h0c1,ff-abc123-h1c0,ff-abc123-h1c1']);
+  assert.equal(words.slice(words.indexOf('--containers'), words.indexOf('--containers') + 2), [
+    '--containers',
+    'ff-abc123-h0c0,ff-abc123-h0c1,ff-abc123-h1c0,ff-abc123-h1c1',
+  ]);
   assert.equal(argv.slice(-4), ['--', '/repo/build/bin/app', '--size', '8 M']);
   assert.is(srun.env.GREETING, 'hi there');
 });
@@ -82,7 +106,10 @@ test('slurm.conf: no cgroups, pmix directories in the shared directory, munge so
     jobId: 'abc123',
     controllerName: 'vm',
     controllerAddress: '10.244.255.254',
-    nodes: [{ name: 'ff-abc123-h0', address: '10.244.1.1' }, { name: 'ff-abc123-h1', address: '10.244.2.1' }],
+    nodes: [
+      { name: 'ff-abc123-h0', address: '10.244.1.1' },
+      { name: 'ff-abc123-h1', address: '10.244.2.1' },
+    ],
     cpusPerNode: 64,
     slurmDir: '/run/freeflow-jobs/abc123/slurm',
     mungeSocket: '/run/freeflow-jobs/abc123/slurm/munge/munge.socket',
@@ -103,7 +130,10 @@ test('slurm.conf: no cgroups, pmix directories in the shared directory, munge so
     assert.ok(text.split('\n').includes(line), line);
   // every path ffrun writes lies under the job's state directory or the nodes' shared directories
   for (const match of text.matchAll(/=(\/[^\s(]*)/g)) assert.match(match[1]!, /^\/run\/freeflow(-jobs\/abc123\/|\/|$)|^\/bin\/true$/);
-  assert.is(plugstackConf('/repo/build/lib/spank_freeflow.so', '/run/freeflow-jobs'), 'required /repo/build/lib/spank_freeflow.so state_root=/run/freeflow-jobs shared_dir=/run/freeflow\n');
+  assert.is(
+    plugstackConf('/repo/build/lib/spank_freeflow.so', '/run/freeflow-jobs'),
+    'required /repo/build/lib/spank_freeflow.so state_root=/run/freeflow-jobs shared_dir=/run/freeflow\n',
+  );
 });
 
 test("srun's labelled output becomes rank lines; srun's own lines have no rank; a line cut in two chunks is one line", () => {
@@ -123,7 +153,10 @@ test("srun's labelled output becomes rank lines; srun's own lines have no rank; 
 test("srun's own failures are typed: the plugin missing, the controller unreachable; a rank's failure is the job's", () => {
   const outcome = { exitCode: 1, signal: null, timedOut: false, interruptedBy: null, durationMs: 1 };
   assert.is(srunFailure(outcome, ["srun: unrecognized option '--freeflow=abc123'"])?.code, 'SPANK_PLUGIN_NOT_LOADED');
-  assert.is(srunFailure(outcome, ['srun: error: Unable to allocate resources: Unable to contact slurm controller (connect failure)'])?.code, 'SLURM_UNREACHABLE');
+  assert.is(
+    srunFailure(outcome, ['srun: error: Unable to allocate resources: Unable to contact slurm controller (connect failure)'])?.code,
+    'SLURM_UNREACHABLE',
+  );
   assert.is(srunFailure(outcome, ['srun: error: node: task 1: Exited with exit code 1']), undefined);
   assert.is(srunFailure({ ...outcome, exitCode: 0 }, ["srun: unrecognized option '--freeflow'"]), undefined);
 });
@@ -144,7 +177,12 @@ test('specs: backend slurm is one field of the one spec format; it refuses the o
   const base = { name: 'x', cluster: { hosts: 2, containersPerHost: 2 }, ranks: 4, program: { command: '/bin/true' } };
   assert.is(validateJobSpec({ ...base, backend: 'slurm' }, { kind: 'file', path: 'x.yaml' }).backend, 'slurm');
   assert.is(validateJobSpec(base, { kind: 'file', path: 'x.yaml' }).backend, undefined);
-  for (const [bad, field] of [[{ backend: 'slurm', network: 'overlay' }, 'backend'], [{ backend: 'slurm', launch: 'container' }, 'backend'], [{ slurmConf: '/etc/slurm/slurm.conf' }, 'slurmConf'], [{ backend: 'pbs' }, 'backend']] as const) {
+  for (const [bad, field] of [
+    [{ backend: 'slurm', network: 'overlay' }, 'backend'],
+    [{ backend: 'slurm', launch: 'container' }, 'backend'],
+    [{ slurmConf: '/etc/slurm/slurm.conf' }, 'slurmConf'],
+    [{ backend: 'pbs' }, 'backend'],
+  ] as const) {
     try {
       validateJobSpec({ ...base, ...bad }, { kind: 'file', path: 'x.yaml' });
       assert.unreachable(JSON.stringify(bad));

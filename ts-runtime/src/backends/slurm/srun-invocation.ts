@@ -76,7 +76,8 @@ export function buildSrunInvocation(inputs: SrunInputs): SrunInvocation {
     env[setting.slice(0, equals)] = setting.slice(equals + 1);
   }
   for (const line of taskEnv) {
-    if (/[\n\r]/.test(line)) throw new FfError('SPEC_INVALID', `an MCA setting holds a line break: ${JSON.stringify(line)}`, { hint: 'give MCA values on one line' });
+    if (/[\n\r]/.test(line))
+      throw new FfError('SPEC_INVALID', `an MCA setting holds a line break: ${JSON.stringify(line)}`, { hint: 'give MCA values on one line' });
   }
 
   const [forkAgent, ...forkAgentArgs] = forkAgentWords;

@@ -15,14 +15,28 @@ test('--user sets the spec field; its errors name the flag', () => {
   assert.is(parseRunArgs(['-n', '1', '--user', '65534:65534', '--', '/bin/true']).spec.user, '65534:65534');
   assert.is(parseRunArgs(['-n', '1', '--', '/bin/true']).spec.user, undefined);
   const error = errorOf(['-n', '1', '--user', 'a;b', '--', '/bin/true']);
-  assert.ok(error.notes.some((note) => note.includes('--user')), error.notes.join('\n'));
+  assert.ok(
+    error.notes.some((note) => note.includes('--user')),
+    error.notes.join('\n'),
+  );
 });
 
 test('the mpirun-like form builds the same spec as the YAML form', () => {
   const fromFile = parseRunArgs([path.join(REPO_ROOT, 'jobs', 'demo.yaml')]).spec;
   const fromFlags = parseRunArgs([
-    '--name', 'demo', '-n', '4', '--hosts', '2', '--containers-per-host', '2', '--timeout', String(fromFile.timeoutSeconds),
-    '--', fromFile.program.command, ...fromFile.program.args,
+    '--name',
+    'demo',
+    '-n',
+    '4',
+    '--hosts',
+    '2',
+    '--containers-per-host',
+    '2',
+    '--timeout',
+    String(fromFile.timeoutSeconds),
+    '--',
+    fromFile.program.command,
+    ...fromFile.program.args,
   ]).spec;
   assert.equal(fromFlags, fromFile);
 });
@@ -50,9 +64,18 @@ test('--inter-host sets interHost, alone or over a spec file; handoff and router
   assert.is(parseRunArgs(['-n', '2', '--inter-host', 'handoff', '--', 'x']).spec.interHost, 'handoff');
   assert.is(parseRunArgs([path.join(REPO_ROOT, 'jobs', 'demo.yaml'), '--inter-host', 'tcp']).spec.interHost, 'tcp');
   assert.is(parseRunArgs(['-n', '2', '--inter-host', 'router', '--', 'x']).spec.interHost, 'router');
-  assert.match(errorOf(['-n', '2', '--inter-host', 'rdma', '--', 'x']).notes.join('\n'), /--inter-host \(interHost\): must be one of auto, handoff, router, tcp/);
-  assert.match(errorOf(['-n', '2', '--network', 'overlay', '--inter-host', 'router', '--', 'x']).notes.join('\n'), /--inter-host \(interHost\): needs network freeflow/);
-  assert.match(errorOf(['-n', '2', '--network', 'overlay', '--inter-host', 'handoff', '--', 'x']).notes.join('\n'), /--inter-host \(interHost\): needs network freeflow/);
+  assert.match(
+    errorOf(['-n', '2', '--inter-host', 'rdma', '--', 'x']).notes.join('\n'),
+    /--inter-host \(interHost\): must be one of auto, handoff, router, tcp/,
+  );
+  assert.match(
+    errorOf(['-n', '2', '--network', 'overlay', '--inter-host', 'router', '--', 'x']).notes.join('\n'),
+    /--inter-host \(interHost\): needs network freeflow/,
+  );
+  assert.match(
+    errorOf(['-n', '2', '--network', 'overlay', '--inter-host', 'handoff', '--', 'x']).notes.join('\n'),
+    /--inter-host \(interHost\): needs network freeflow/,
+  );
 });
 
 test('--launch sets launch (default auto); host needs network freeflow; bad values are refused naming the choices', () => {
@@ -63,13 +86,18 @@ test('--launch sets launch (default auto); host needs network freeflow; bad valu
   assert.match(errorOf(['-n', '2', '--network', 'overlay', '--launch', 'host', '--', 'x']).notes.join('\n'), /--launch \(launch\): needs network freeflow/);
 });
 
-test('--mtu sets the hosts\' network MTU (cluster.mtu), alone or over a spec file; out of range or not a number is refused naming the fix', () => {
+test("--mtu sets the hosts' network MTU (cluster.mtu), alone or over a spec file; out of range or not a number is refused naming the fix", () => {
   assert.is(parseRunArgs(['-n', '2', '--', 'x']).spec.cluster.mtu, undefined);
   assert.is(parseRunArgs(['-n', '2', '--hosts', '2', '--mtu', '9000', '--', 'x']).spec.cluster.mtu, 9000);
   const overFile = parseRunArgs([path.join(REPO_ROOT, 'jobs', 'demo.yaml'), '--mtu', '9000']).spec;
   assert.is(overFile.cluster.mtu, 9000);
   assert.is(overFile.cluster.hosts, parseRunArgs([path.join(REPO_ROOT, 'jobs', 'demo.yaml')]).spec.cluster.hosts);
-  for (const [value, problem] of [['1400', /must be at least 1500 \(got 1400\)/], ['70000', /must be at most 65535 \(got 70000\)/], ['jumbo', /expected number, got "jumbo"/], ['9000.5', /expected number, got "9000.5"/]] as const) {
+  for (const [value, problem] of [
+    ['1400', /must be at least 1500 \(got 1400\)/],
+    ['70000', /must be at most 65535 \(got 70000\)/],
+    ['jumbo', /expected number, got "jumbo"/],
+    ['9000.5', /expected number, got "9000.5"/],
+  ] as const) {
     const error = errorOf(['-n', '2', '--mtu', value, '--', 'x']);
     assert.is(error.code, 'USAGE', value);
     const notes = error.notes.join('\n');
@@ -80,7 +108,7 @@ test('--mtu sets the hosts\' network MTU (cluster.mtu), alone or over a spec fil
   assert.match(errorOf([path.join(REPO_ROOT, 'jobs', 'demo.yaml'), '--mtu', '100']).notes.join('\n'), /--mtu \(cluster\.mtu\): must be at least 1500/);
 });
 
-test('--container-mtu keeps containers below the hosts\' network MTU (cluster.containerMtu): 9000 under 1450 parses; above the underlay minus 50, below 1280 or not a number is refused naming the fix', () => {
+test("--container-mtu keeps containers below the hosts' network MTU (cluster.containerMtu): 9000 under 1450 parses; above the underlay minus 50, below 1280 or not a number is refused naming the fix", () => {
   const spec = parseRunArgs(['-n', '2', '--hosts', '2', '--mtu', '9000', '--container-mtu', '1450', '--', 'x']).spec;
   assert.is(spec.cluster.mtu, 9000);
   assert.is(spec.cluster.containerMtu, 1450);
@@ -112,7 +140,11 @@ test('errors name the flag', () => {
 });
 
 test('a bad flag value is a usage error (exit 2), like every other problem on the command line', () => {
-  for (const args of [['-n', 'four', '--', 'x'], ['-n', '2', '--hosts', '0', '--', 'x'], [path.join(REPO_ROOT, 'jobs', 'demo.yaml'), '--network', 'ib']]) {
+  for (const args of [
+    ['-n', 'four', '--', 'x'],
+    ['-n', '2', '--hosts', '0', '--', 'x'],
+    [path.join(REPO_ROOT, 'jobs', 'demo.yaml'), '--network', 'ib'],
+  ]) {
     const error = errorOf(args);
     assert.is(error.code, 'USAGE', `${args.join(' ')}: ${error.message}`);
     assert.match(error.message, /^command line is invalid:/);
@@ -140,7 +172,10 @@ test('more ranks than the default cluster holds: TOO_MANY_RANKS naming the flags
   assert.is(withHosts.hint, 'raise --slots-per-container (up to 64), or lower -n');
   // What fits still gets as many containers as it needs; a --containers-per-host that was given is named.
   assert.is(parseRunArgs(['-n', '32', '--hosts', '2', '--', 'x']).spec.cluster.containersPerHost, 16);
-  assert.match(errorOf(['-n', '17', '--containers-per-host', '17', '--', 'x']).notes[0]!, /^--containers-per-host \(cluster\.containersPerHost\): must be at most 16 \(got 17\)/);
+  assert.match(
+    errorOf(['-n', '17', '--containers-per-host', '17', '--', 'x']).notes[0]!,
+    /^--containers-per-host \(cluster\.containersPerHost\): must be at most 16 \(got 17\)/,
+  );
 });
 
 test('a single-valued flag given twice is refused naming it; -x and --mca repeat, once per name', () => {
@@ -194,7 +229,11 @@ test('--scratch with a bad size names the flag, the value and the fix; twice is 
 
 test('scratch in a spec: a number without a unit is refused with the fix', () => {
   assert.throws(
-    () => validateJobSpec({ name: 'a', cluster: { hosts: 1, containersPerHost: 1 }, ranks: 1, program: { command: 'x' }, scratch: 64 }, { kind: 'file', path: 'j.yaml' }),
+    () =>
+      validateJobSpec(
+        { name: 'a', cluster: { hosts: 1, containersPerHost: 1 }, ranks: 1, program: { command: 'x' }, scratch: 64 },
+        { kind: 'file', path: 'j.yaml' },
+      ),
     (error: FfError) => error.code === 'SPEC_INVALID' && /scratch: is not a scratch size \(got 64\); use true/.test(error.message),
   );
 });

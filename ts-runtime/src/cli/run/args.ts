@@ -34,7 +34,24 @@ const FLAG_OF: Readonly<Record<string, string>> = {
 };
 
 /** Flags that take one value and may be given once (`--np` is `-n`). `-x` and `--mca` repeat, once per name. */
-const VALUE_FLAGS = new Set(['-n', '--np', '--hosts', '--containers-per-host', '--slots-per-container', '--placement', '--network', '--inter-host', '--launch', '--backend', '--slurm-conf', '--mtu', '--container-mtu', '--timeout', '--name', '--user']);
+const VALUE_FLAGS = new Set([
+  '-n',
+  '--np',
+  '--hosts',
+  '--containers-per-host',
+  '--slots-per-container',
+  '--placement',
+  '--network',
+  '--inter-host',
+  '--launch',
+  '--backend',
+  '--slurm-conf',
+  '--mtu',
+  '--container-mtu',
+  '--timeout',
+  '--name',
+  '--user',
+]);
 /** The spec field each numeric flag sets: errors name the number as the user typed it. */
 const NUMERIC_FLAGS: Readonly<Record<string, string>> = {
   '-n': 'ranks',
@@ -74,8 +91,7 @@ export function parseRunArgs(args: readonly string[]): RunArgs {
       if (flags.has('--scratch')) usage('--scratch is given twice: give it once');
       const next = options[i + 1];
       flags.set('--scratch', next !== undefined && !next.startsWith('-') ? (i++, next) : '');
-    }
-    else if (arg === '--mca') {
+    } else if (arg === '--mca') {
       const [name, value] = [options[i + 1], options[i + 2]];
       if (name === undefined || value === undefined) usage('--mca needs a name and a value, e.g. --mca btl_tcp_eager_limit 65536');
       if (Object.hasOwn(mca, name)) usage(`--mca ${name} is given twice (${mca[name]}, then ${value}): give each parameter once`);
@@ -102,9 +118,13 @@ export function parseRunArgs(args: readonly string[]): RunArgs {
 
   if (positional.length > 0) {
     const [specPath, ...extra] = positional;
-    const onlyNetwork = [...flags.keys()].every((flag) => ['--network', '--inter-host', '--mtu', '--container-mtu', '--backend', '--slurm-conf'].includes(flag));
+    const onlyNetwork = [...flags.keys()].every((flag) =>
+      ['--network', '--inter-host', '--mtu', '--container-mtu', '--backend', '--slurm-conf'].includes(flag),
+    );
     if (extra.length > 0 || program.length > 0 || !onlyNetwork || Object.keys(env).length + Object.keys(mca).length > 0)
-      usage('with a job spec file, only --network, --inter-host, --mtu, --container-mtu, --backend, --slurm-conf and --json may be given; put everything else in the spec');
+      usage(
+        'with a job spec file, only --network, --inter-host, --mtu, --container-mtu, --backend, --slurm-conf and --json may be given; put everything else in the spec',
+      );
     const spec = loadJobSpecFile(specPath!);
     const mtus = mtuFlags(flags);
     const overrides = {
@@ -117,7 +137,10 @@ export function parseRunArgs(args: readonly string[]): RunArgs {
     const writtenMtus = (['--mtu', '--container-mtu'] as const).flatMap((flag) => (flags.has(flag) ? [[NUMERIC_FLAGS[flag]!, flags.get(flag)!] as const] : []));
     const written = writtenMtus.length > 0 ? new Map(writtenMtus) : undefined;
     return {
-      spec: Object.keys(overrides).length === 0 ? spec : validateJobSpec({ ...spec, ...overrides }, { kind: 'flags', flagOf: FLAG_OF, ...(written ? { written } : {}) }),
+      spec:
+        Object.keys(overrides).length === 0
+          ? spec
+          : validateJobSpec({ ...spec, ...overrides }, { kind: 'flags', flagOf: FLAG_OF, ...(written ? { written } : {}) }),
       json,
     };
   }

@@ -6,13 +6,21 @@ import type { JobReport } from '../../job/run-job';
 export function jobReportJson(report: JobReport): unknown {
   const { plan, outcomes } = report;
   return {
-    job: { id: plan.jobId, name: report.spec.name, network: plan.network, launch: plan.launch, interHost: { ...plan.interHost, plane: summaryPlane(plan) }, ranks: plan.ranks.length },
+    job: {
+      id: plan.jobId,
+      name: report.spec.name,
+      network: plan.network,
+      launch: plan.launch,
+      interHost: { ...plan.interHost, plane: summaryPlane(plan) },
+      ranks: plan.ranks.length,
+    },
     hosts: plan.hosts.map((host) => ({ ...host, capabilities: report.capabilities[host.index] })),
     placement: plan.ranks.map(({ rank, host, container }) => ({ rank, host, container })),
     paths: {
       legend: PATH_CHAR,
       ...pathRows(plan, outcomes),
-      fallbacks: outcomes === null ? [] : fallbacks(outcomes).map(({ from, to, outcome }) => ({ from, to, actual: outcome.actual, reason: outcome.reason ?? null })),
+      fallbacks:
+        outcomes === null ? [] : fallbacks(outcomes).map(({ from, to, outcome }) => ({ from, to, actual: outcome.actual, reason: outcome.reason ?? null })),
     },
     result: {
       exitCode: report.mpirun.exitCode,

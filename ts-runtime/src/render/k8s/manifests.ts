@@ -95,10 +95,13 @@ export function launcherArgs(spec: JobSpec, root: boolean): string[] {
   }
   return [
     ...(root ? ['--allow-run-as-root'] : []),
-    '-np', String(spec.ranks),
-    '--map-by', mapBy,
+    '-np',
+    String(spec.ranks),
+    '--map-by',
+    mapBy,
     // Pods of one node share its cores: Open MPI's binding would pin every worker's first rank to core 0.
-    '--bind-to', 'none',
+    '--bind-to',
+    'none',
     '--oversubscribe',
     '--tag-output',
     ...[...mca].flatMap(([name, value]) => ['--mca', name, value]),

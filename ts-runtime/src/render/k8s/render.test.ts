@@ -27,6 +27,8 @@ function spec(overrides: Record<string, unknown> = {}): JobSpec {
   );
 }
 
+// The tests walk manifests as plain JSON, field by field: any keeps those walks readable.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Obj = Record<string, any>;
 const byKind = (manifests: readonly Manifest[], kind: string): Obj => manifests.find((m) => m.object.kind === kind)!.object as Obj;
 
@@ -50,7 +52,11 @@ test('every shipped job spec renders to manifests that the Kubernetes API schema
   assert.ok(files.length >= 3);
   for (const file of files) {
     const manifests = renderKubernetes(loadJobSpecFile(path.join(JOBS, file)), { image: IMAGE }, file);
-    assert.equal(manifests.map((m) => m.object.kind), ['DaemonSet', 'MPIJob'], file);
+    assert.equal(
+      manifests.map((m) => m.object.kind),
+      ['DaemonSet', 'MPIJob'],
+      file,
+    );
     for (const manifest of manifests) assert.equal(manifestProblems(manifest.object), [], `${file}: ${manifest.file}`);
   }
 });
@@ -96,7 +102,10 @@ test('the validator refuses manifests with wrong fields (so the checks above can
 });
 
 test('the MPIJob: workers are the containers, the launcher runs mpirun with the MCA settings ffrun gives mpirun', () => {
-  const job = byKind(renderKubernetes(spec({ cluster: { hosts: 3, containersPerHost: 2, slotsPerContainer: 2 }, ranks: 12, timeoutSeconds: 600 }), { image: IMAGE }, 'x'), 'MPIJob');
+  const job = byKind(
+    renderKubernetes(spec({ cluster: { hosts: 3, containersPerHost: 2, slotsPerContainer: 2 }, ranks: 12, timeoutSeconds: 600 }), { image: IMAGE }, 'x'),
+    'MPIJob',
+  );
   assert.is(job.apiVersion, 'kubeflow.org/v2beta1');
   assert.is(job.spec.slotsPerWorker, 2);
   assert.is(job.spec.mpiImplementation, 'OpenMPI');
@@ -110,9 +119,17 @@ test('the MPIJob: workers are the containers, the launcher runs mpirun with the 
   assert.equal(args.slice(args.indexOf('-np'), args.indexOf('-np') + 2), ['-np', '12']);
   assert.equal(args.slice(args.indexOf('--map-by'), args.indexOf('--map-by') + 2), ['--map-by', 'slot']);
   const mca = mcaPairs(args);
-  assert.equal(mca.slice(0, 3), [['pml', 'ob1'], ['btl', BTLS_OF_NETWORK.freeflow], ['osc', '^ucx']]);
+  assert.equal(mca.slice(0, 3), [
+    ['pml', 'ob1'],
+    ['btl', BTLS_OF_NETWORK.freeflow],
+    ['osc', '^ucx'],
+  ]);
   assert.ok(mca.some(([name, value]) => name === 'btl_freeflow_dir' && value === '/run/freeflow'));
-  for (const setting of IO_MCA_SETTINGS) assert.ok(mca.some(([name, value]) => name === setting[0] && value === setting[1]), setting[0]);
+  for (const setting of IO_MCA_SETTINGS)
+    assert.ok(
+      mca.some(([name, value]) => name === setting[0] && value === setting[1]),
+      setting[0],
+    );
   // nothing of the local cluster's own launch machinery
   assert.not.ok(mca.some(([name]) => ['plm_rsh_agent', 'orte_fork_agent', 'oob_tcp_if_include', 'btl_tcp_if_include'].includes(name)));
   assert.ok(args.includes(`OMPI_MCA_mca_base_component_path=${IMAGE_REPO_ROOT}/build/btl:/usr/lib/x86_64-linux-gnu/openmpi/lib/openmpi3`));
@@ -126,12 +143,22 @@ test('the MPIJob: workers are the containers, the launcher runs mpirun with the 
 });
 
 test("the spec's mca and env reach mpirun; round-robin maps by node; overlay has no BTL, directory or DaemonSet", () => {
-  const manifests = renderKubernetes(spec({ network: 'overlay', placement: 'round-robin', mca: { btl: 'self,tcp' }, env: { A_B: 'x y' } }), { image: IMAGE }, 'x');
-  assert.equal(manifests.map((m) => m.object.kind), ['MPIJob']);
+  const manifests = renderKubernetes(
+    spec({ network: 'overlay', placement: 'round-robin', mca: { btl: 'self,tcp' }, env: { A_B: 'x y' } }),
+    { image: IMAGE },
+    'x',
+  );
+  assert.equal(
+    manifests.map((m) => m.object.kind),
+    ['MPIJob'],
+  );
   const job = byKind(manifests, 'MPIJob');
   const args: string[] = job.spec.mpiReplicaSpecs.Launcher.template.spec.containers[0].args;
   const mca = mcaPairs(args);
-  assert.equal(mca.filter(([name]) => name === 'btl'), [['btl', 'self,tcp']]);
+  assert.equal(
+    mca.filter(([name]) => name === 'btl'),
+    [['btl', 'self,tcp']],
+  );
   assert.not.ok(mca.some(([name]) => name === 'btl_freeflow_dir'));
   assert.ok(args.includes('A_B=x y'));
   assert.equal(args.slice(args.indexOf('--map-by'), args.indexOf('--map-by') + 2), ['--map-by', 'node']);
@@ -144,10 +171,13 @@ test('the DaemonSet owns the per-node directory (mode and owner for the BTL) and
   const pod = ds.spec.template.spec;
   assert.is(pod.hostNetwork, true);
   assert.equal(pod.volumes[0], { name: 'shared-root', hostPath: { path: '/run/freeflow', type: 'DirectoryOrCreate' } });
-  assert.equal(pod.initContainers.map((c: Obj) => c.command), [
-    ['install', '-d', '-m', '0711', '-o', '0', '-g', '0', '/run/freeflow'],
-    ['install', '-d', '-m', '0700', '-o', '1000', '-g', '1001', '/run/freeflow/k8s-test'],
-  ]);
+  assert.equal(
+    pod.initContainers.map((c: Obj) => c.command),
+    [
+      ['install', '-d', '-m', '0711', '-o', '0', '-g', '0', '/run/freeflow'],
+      ['install', '-d', '-m', '0700', '-o', '1000', '-g', '1001', '/run/freeflow/k8s-test'],
+    ],
+  );
   const agent = pod.containers[0];
   assert.equal(agent.command, [`${IMAGE_REPO_ROOT}/build/bin/ffagent`, '--control', '/run/ffagent/control.sock', '--listen', '$(NODE_IP):7471']);
   assert.equal(agent.ports[0].hostPort, 7471);
@@ -162,7 +192,11 @@ test('the DaemonSet owns the per-node directory (mode and owner for the BTL) and
 
 test('what Kubernetes cannot do is refused, every problem at once, naming the fix', () => {
   const error = errorOf(() =>
-    renderKubernetes(spec({ interHost: 'handoff', scratch: '1G', cluster: { hosts: 2, containersPerHost: 2, mtu: 9000 }, launch: 'host', user: 'nobody' }), { image: IMAGE }, 'x.yaml'),
+    renderKubernetes(
+      spec({ interHost: 'handoff', scratch: '1G', cluster: { hosts: 2, containersPerHost: 2, mtu: 9000 }, launch: 'host', user: 'nobody' }),
+      { image: IMAGE },
+      'x.yaml',
+    ),
   );
   assert.is(error.code, 'SPEC_INVALID');
   assert.is(error.notes.length, 5);
@@ -170,8 +204,14 @@ test('what Kubernetes cannot do is refused, every problem at once, naming the fi
   const noImage = errorOf(() => renderKubernetes(spec(), {}, 'x'));
   assert.is(noImage.code, 'USAGE');
   assert.match(noImage.hint!, /--image/);
-  assert.is(byKind(renderKubernetes(spec({ image: 'ghcr.io/me/ff:2' }), {}, 'x'), 'MPIJob').spec.mpiReplicaSpecs.Worker.template.spec.containers[0].image, 'ghcr.io/me/ff:2');
-  assert.is(byKind(renderKubernetes(spec({ image: 'ghcr.io/me/ff:2' }), { image: IMAGE }, 'x'), 'MPIJob').spec.mpiReplicaSpecs.Worker.template.spec.containers[0].image, IMAGE);
+  assert.is(
+    byKind(renderKubernetes(spec({ image: 'ghcr.io/me/ff:2' }), {}, 'x'), 'MPIJob').spec.mpiReplicaSpecs.Worker.template.spec.containers[0].image,
+    'ghcr.io/me/ff:2',
+  );
+  assert.is(
+    byKind(renderKubernetes(spec({ image: 'ghcr.io/me/ff:2' }), { image: IMAGE }, 'x'), 'MPIJob').spec.mpiReplicaSpecs.Worker.template.spec.containers[0].image,
+    IMAGE,
+  );
   assert.is(errorOf(() => renderKubernetes(spec({ ranks: 5 }), { image: IMAGE }, 'x')).code, 'TOO_MANY_RANKS');
 });
 
@@ -191,12 +231,26 @@ test('program paths in the repository map to the image; bare names stay PATH loo
 
 test('render arguments: unknown, repeated, missing or malformed ones are usage errors', () => {
   assert.equal(parseRenderArgs(['k8s', 'j.yaml', '-o', 'out', '--image', IMAGE, '--namespace', 'ns', '--agent-port', '7471']), {
-    target: 'k8s', specPath: 'j.yaml', outDir: 'out', image: IMAGE, namespace: 'ns', agentPort: 7471,
+    target: 'k8s',
+    specPath: 'j.yaml',
+    outDir: 'out',
+    image: IMAGE,
+    namespace: 'ns',
+    agentPort: 7471,
   });
   const bad: string[][] = [
-    [], ['helm', 'j.yaml'], ['k8s'], ['k8s', 'a.yaml', 'b.yaml'], ['k8s', 'j.yaml', '--json'], ['k8s', 'j.yaml', '-o'],
-    ['k8s', 'j.yaml', '-o', 'a', '-o', 'b'], ['k8s', 'j.yaml', '--image', 'UPPER'], ['k8s', 'j.yaml', '--namespace', 'Bad_NS'],
-    ['k8s', 'j.yaml', '--agent-port', '0'], ['k8s', 'j.yaml', '--agent-port', '70000'], ['k8s', 'j.yaml', '--agent-port', '1e3'],
+    [],
+    ['helm', 'j.yaml'],
+    ['k8s'],
+    ['k8s', 'a.yaml', 'b.yaml'],
+    ['k8s', 'j.yaml', '--json'],
+    ['k8s', 'j.yaml', '-o'],
+    ['k8s', 'j.yaml', '-o', 'a', '-o', 'b'],
+    ['k8s', 'j.yaml', '--image', 'UPPER'],
+    ['k8s', 'j.yaml', '--namespace', 'Bad_NS'],
+    ['k8s', 'j.yaml', '--agent-port', '0'],
+    ['k8s', 'j.yaml', '--agent-port', '70000'],
+    ['k8s', 'j.yaml', '--agent-port', '1e3'],
   ];
   for (const args of bad) assert.is(errorOf(() => parseRenderArgs(args)).code, 'USAGE', args.join(' '));
 });
@@ -207,7 +261,10 @@ test('ffrun render k8s: stdout and -o DIR give the same validated manifests; bad
   assert.is(printed.status, 0, printed.stderr);
   const documents = parseAllDocuments(printed.stdout);
   const objects = (Array.isArray(documents) ? documents : []).map((d) => d.toJS() as Obj).filter((o) => o !== null);
-  assert.equal(objects.map((o) => o.kind), ['DaemonSet', 'MPIJob']);
+  assert.equal(
+    objects.map((o) => o.kind),
+    ['DaemonSet', 'MPIJob'],
+  );
   for (const object of objects) assert.equal(manifestProblems(object), []);
   const dir = mkdtempSync(path.join(tmpdir(), 'ff-render-'));
   try {
@@ -215,7 +272,10 @@ test('ffrun render k8s: stdout and -o DIR give the same validated manifests; bad
     assert.is(written.status, 0, written.stderr);
     const files = readdirSync(path.join(dir, 'out')).sort();
     assert.equal(files, ['10-demo-ffnode.daemonset.yaml', '20-demo.mpijob.yaml']);
-    assert.equal(files.map((f) => parseAllDocuments(readFileSync(path.join(dir, 'out', f), 'utf8')) as unknown as Array<{ toJS(): Obj }>).map((d) => d[0]!.toJS()), objects);
+    assert.equal(
+      files.map((f) => parseAllDocuments(readFileSync(path.join(dir, 'out', f), 'utf8')) as unknown as Array<{ toJS(): Obj }>).map((d) => d[0]!.toJS()),
+      objects,
+    );
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

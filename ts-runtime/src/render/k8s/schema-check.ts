@@ -29,7 +29,8 @@ export function strictSchema(schema: unknown): unknown {
   if (Array.isArray(schema)) return schema.map(strictSchema);
   if (schema === null || typeof schema !== 'object') return schema;
   const result: Schema = {};
-  for (const [key, value] of Object.entries(schema as Schema)) result[key] = key === 'enum' || key === 'default' || key === 'example' ? value : strictSchema(value);
+  for (const [key, value] of Object.entries(schema as Schema))
+    result[key] = key === 'enum' || key === 'default' || key === 'example' ? value : strictSchema(value);
   if (result.properties !== undefined && result.additionalProperties === undefined && result['x-kubernetes-preserve-unknown-fields'] !== true) {
     result.additionalProperties = false;
   }
@@ -49,8 +50,9 @@ function validators(): { mpiJob: ValidateFunction; podTemplate: ValidateFunction
   if (compiled) return compiled;
   const crd = JSON.parse(fs.readFileSync(CRD_SCHEMA_FILE, 'utf8')) as { openAPIV3Schema: Schema };
   const schema = strictSchema(crd.openAPIV3Schema) as Schema;
-  const replicaSpec = ((schema.properties as Schema).spec as { properties: { mpiReplicaSpecs: { additionalProperties: { properties: { template: Schema } } } } })
-    .properties.mpiReplicaSpecs.additionalProperties;
+  const replicaSpec = (
+    (schema.properties as Schema).spec as { properties: { mpiReplicaSpecs: { additionalProperties: { properties: { template: Schema } } } } }
+  ).properties.mpiReplicaSpecs.additionalProperties;
   const ajv = newAjv();
   compiled = { mpiJob: ajv.compile(schema), podTemplate: ajv.compile(replicaSpec.properties.template) };
   return compiled;

@@ -17,7 +17,9 @@ export function kubernetesProblems(spec: JobSpec): string[] {
   if (spec.launch === 'host')
     problems.push('launch: host starts one orted per host for several containers; the MPI operator starts one per worker pod: use launch auto or container');
   if (spec.scratch !== undefined && spec.scratch !== false)
-    problems.push('scratch: a job-wide volume needs a shared file system on the cluster (a ReadWriteMany PersistentVolumeClaim), which render does not create; remove it and add the claim to the worker template yourself');
+    problems.push(
+      'scratch: a job-wide volume needs a shared file system on the cluster (a ReadWriteMany PersistentVolumeClaim), which render does not create; remove it and add the claim to the worker template yourself',
+    );
   if (spec.user !== undefined && numericUser(spec.user) === undefined)
     problems.push(`user: ${spec.user}: Kubernetes runs pods as numeric ids (runAsUser/runAsGroup); give a uid or uid:gid, e.g. "1000:1000"`);
   return problems;
@@ -27,7 +29,7 @@ export function assertRenderableOnKubernetes(spec: JobSpec, specLabel: string): 
   const problems = kubernetesProblems(spec);
   if (problems.length === 0) return;
   throw new FfError('SPEC_INVALID', `job spec ${specLabel} cannot run on Kubernetes as written:\n${problems.map((p) => `  - ${p}`).join('\n')}`, {
-    hint: 'change the fields listed above (they are for ffrun\'s embedded cluster); docs/kubernetes.md says what the Kubernetes backend supports',
+    hint: "change the fields listed above (they are for ffrun's embedded cluster); docs/kubernetes.md says what the Kubernetes backend supports",
     notes: problems,
   });
 }
