@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { withSlurm } from '#runtime/backends/slurm';
+import { withSlurm } from '#runtime/backends/slurm/index';
 import { runJobOnCluster, withProbedCluster } from '#runtime/job/run-job';
 import type { Progress } from '#runtime/job/progress';
 import { PATH_CHAR, type PathKind } from '#runtime/orchestrator/path-kind';

@@ -4,7 +4,7 @@ import { withProbedCluster, type ProbedCluster } from '#runtime/job/run-job';
 import { FfError } from '#runtime/errors';
 import { assertNetworkAvailable, assertOpenMpiInstalled } from '#runtime/launcher/preflight';
 import { assertRoot } from '#runtime/util/system';
-import { assertSlurmBackendUsable, withSlurm, slurmModeRefusal, type RankLauncher } from '#runtime/backends/slurm';
+import { assertSlurmBackendUsable, withSlurm, slurmModeRefusal, type RankLauncher } from '#runtime/backends/slurm/index';
 import { FFBENCH_POLL, runIdlePeers } from './idle-peers';
 import { collectMachineFacts, loadAverage, loadVerdict, parseLinkMtus } from './machine';
 import { measureFloor } from './shm-machine';

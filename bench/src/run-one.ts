@@ -6,7 +6,7 @@ import { FfError, isFfError } from '#runtime/errors';
 import { formatOutputLine, type OutputLine } from '#runtime/launcher/rank-output';
 import { pathRows, type PairOutcome } from '#runtime/orchestrator/actual-paths';
 import { REPO_ROOT } from '#runtime/util/repo-root';
-import type { RankLauncher } from '#runtime/backends/slurm';
+import type { RankLauncher } from '#runtime/backends/slurm/index';
 import { BENCH_CLUSTER, jobForMode, modeById, type BenchMode } from './modes';
 import { parseMpiResult, ranksOnDistinctCores, type MpiResult } from './mpi-result';
 import { NETPIPE_PROGRAM, netpipeArgs, parseNetpipeOutput } from './netpipe';
