@@ -122,7 +122,8 @@ test('the MPIJob: workers are the containers, the launcher runs mpirun with the 
   assert.equal(mca.slice(0, 3), [
     ['pml', 'ob1'],
     ['btl', BTLS_OF_NETWORK.freeflow],
-    ['osc', '^ucx'],
+    // workers on other nodes are tcp pairs: windows spanning them need osc ucx
+    ['osc', 'sm,rdma,ucx,pt2pt'],
   ]);
   assert.ok(mca.some(([name, value]) => name === 'btl_freeflow_dir' && value === '/run/freeflow'));
   for (const setting of IO_MCA_SETTINGS)
