@@ -8,7 +8,7 @@ import { REPO_ROOT } from '#runtime/util/repo-root';
 import { loadRawReport, rawReportSchema, type RawReport, type RunRecord } from './raw';
 import { renderText } from './render-text';
 import { stdoutBlocks } from './report-content';
-import { rmaRows, rmaTargetsTable } from './rma';
+import { rmaChart, rmaRows, rmaTargetsTable } from './rma';
 import { parseRmaOutput, parseShmwinOutput, RMA_KINDS, RMA_OPS, RMA_SIZES, type RmaResult } from './rma-result';
 import { PROFILES } from './profiles';
 import { scheduleRuns } from './schedule';
@@ -178,7 +178,10 @@ test('the reports of profile rma: targets table on stdout, chart beside it in th
     const files = writeReports(raw, path.join(dir, 'out'));
     const html = readFileSync(files.html, 'utf8');
     assert.match(html, /One-sided: freeflow \(2 containers\) \/ vader/);
-    assert.match(html, /<svg/);
+    assert.ok(html.includes(rmaChart(raw)), 'the ratio chart is in the HTML report');
+    // one bar per measurement, grouped by operation
+    assert.is((rmaChart(raw).match(/<rect /g) ?? []).length, 13);
+    for (const group of ['put', 'get', 'accumulate', 'shared window']) assert.match(rmaChart(raw), new RegExp(`font-weight="600">${group}<`));
     assert.equal(
       loadRawReport(files.raw).runs.map((run) => run.rma?.program),
       raw.runs.map((run) => run.rma?.program),
