@@ -23,6 +23,7 @@ test('defaults: the quick profile with its repetitions, reports under reports/<t
 test('--full, --profile shm, --repetitions, --out (relative to the working directory), --json', () => {
   assert.is(parseBenchArgs(['--full']).profile.name, 'full');
   assert.is(parseBenchArgs(['--profile', 'cross-host']).profile.name, 'cross-host');
+  assert.is(parseBenchArgs(['--profile', 'rma']).profile.name, 'rma');
   const parsed = parseBenchArgs(['--profile', 'shm', '--repetitions', '9', '--out', 'here/x', '--json'], '/work');
   assert.equal(
     { name: parsed.profile.name, repetitions: parsed.repetitions, out: parsed.out, json: parsed.json },
@@ -33,7 +34,7 @@ test('--full, --profile shm, --repetitions, --out (relative to the working direc
 
 test('bad arguments: one USAGE error naming the flag and the fix', () => {
   const cases: Array<[string[], RegExp]> = [
-    [['--profile', 'fast'], /--profile must be one of quick, full, shm, cross-host \(got "fast"\)/],
+    [['--profile', 'fast'], /--profile must be one of quick, full, shm, cross-host, rma \(got "fast"\)/],
     [['--quick', '--full'], /quick and full conflict: give one profile/],
     [['--repetitions', '0'], /--repetitions must be at least 1/],
     [['--repetitions', '101'], /--repetitions must be at most 100/],

@@ -4,10 +4,11 @@ import { FfError } from '#runtime/errors';
 import { parseOptions } from '#runtime/util/parse-options';
 import { PROFILE_NAMES, PROFILES, type Profile } from './profiles';
 
-export const BENCH_USAGE = `ffrun bench [--quick | --full | --profile quick|full|shm|cross-host] [--repetitions N] [--out DIR] [--json]
+export const BENCH_USAGE = `ffrun bench [--quick | --full | --profile quick|full|shm|cross-host|rma] [--repetitions N] [--out DIR] [--json]
   --quick, --full     the same as --profile quick / --profile full (default: quick)
   --profile shm       the freeflow BTL targets: freeflow vs vader, printed with their verdicts
   --profile cross-host  Fig. 7b: freeflow h and r vs overlay and host-mode TCP across hosts, default MTU, jumbo frames, jumbo host network under 1450-byte containers
+  --profile rma       issue 9's one-sided targets: put/get/accumulate (ffbench_rma) and the shared-window round trip, freeflow vs vader
   --repetitions N     interleaved repetitions (default: the profile's; 1-100)
   --out DIR           where raw.json, summary.md and report.html go (new or empty; default reports/<time>/)
   --json              stdout holds only raw.json's document plus the report paths

@@ -78,8 +78,10 @@ export function printBenchSummary({ raw, files }: BenchOutcome, options: Pick<Be
   process.stdout.write(`\nreports: ${files.summary}\n         ${files.html}\n         ${files.raw}\n`);
 }
 
+const WORK_NAME = { netpipe: 'NetPIPE', rma: 'ffbench_rma', shmwin: 'ffbench_shmwin_pingpong' } as const;
+
 function describeRun(options: BenchArgs, run: ScheduledRun): string {
-  const what = run.work.kind === 'netpipe' ? 'NetPIPE' : describePass(options, run.work.pass);
+  const what = run.work.kind === 'mpi' ? describePass(options, run.work.pass) : WORK_NAME[run.work.kind];
   return `${run.mode} ${what}, repetition ${run.repetition}/${options.repetitions}`;
 }
 

@@ -27,7 +27,7 @@ export interface NetpipePlan {
   readonly repeats: number;
 }
 
-export const PROFILE_NAMES = ['quick', 'full', 'shm', 'cross-host'] as const;
+export const PROFILE_NAMES = ['quick', 'full', 'shm', 'cross-host', 'rma'] as const;
 export type ProfileName = (typeof PROFILE_NAMES)[number];
 
 export interface Profile {
@@ -43,6 +43,8 @@ export interface Profile {
   readonly idlePeers?: boolean;
   /** Measure the core-to-core floor on the host before every run (shm-machine.ts). */
   readonly coreFloor?: boolean;
+  /** Run the one-sided programs ffbench_rma and ffbench_shmwin_pingpong in every mode (rma-result.ts, rma.ts). */
+  readonly rma?: boolean;
 }
 
 const KiB = 1024;
@@ -126,5 +128,17 @@ export const PROFILES: Readonly<Record<ProfileName, Profile>> = {
     netpipe: null,
     repetitions: 5,
     targetsFirst: true,
+  },
+  rma: {
+    name: 'rma',
+    description:
+      "issue 9's one-sided targets: freeflow between 2 containers of one host against vader in one namespace, put, get and accumulate latency and bandwidth at 8 B, 64 KiB and 4 MiB (ffbench_rma) and the MPI_Win_allocate_shared load/store round trip (ffbench_shmwin_pingpong)",
+    modes: ['vader', 'freeflow-same-host'],
+    passes: [],
+    netpipe: null,
+    // about 5 s per repetition on an idle machine
+    repetitions: 7,
+    targetsFirst: true,
+    rma: true,
   },
 };

@@ -5,7 +5,7 @@ import type { ScheduledRun } from './schedule';
 const BAR_WIDTH = 24;
 
 /** Which runs cost the same: the same measurement in the same mode (its duration in the last repetition predicts the next). */
-const keyOf = (run: Pick<ScheduledRun, 'mode' | 'work'>): string => `${run.mode}/${run.work.kind === 'mpi' ? run.work.pass : 'netpipe'}`;
+const keyOf = (run: Pick<ScheduledRun, 'mode' | 'work'>): string => `${run.mode}/${run.work.kind === 'mpi' ? run.work.pass : run.work.kind}`;
 
 /**
  * Progress of a long run on stderr. On a terminal, one line redrawn in place: a bar, done/total, the

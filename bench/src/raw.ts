@@ -5,6 +5,7 @@ import { MODE_IDS } from './modes';
 import { idlePeersSchema } from './idle-peers';
 import { shmMachineSchema } from './shm-machine';
 import { mpiResultSchema } from './mpi-result';
+import { rmaResultSchema } from './rma-result';
 import { MPI_BENCHMARKS, PROFILE_NAMES } from './profiles';
 
 /**
@@ -86,7 +87,12 @@ export const runRecordSchema = z.object({
   index: count,
   repetition: z.number().int().positive(),
   mode: z.enum(MODE_IDS),
-  work: z.discriminatedUnion('kind', [z.object({ kind: z.literal('mpi'), pass: count }), z.object({ kind: z.literal('netpipe') })]),
+  work: z.discriminatedUnion('kind', [
+    z.object({ kind: z.literal('mpi'), pass: count }),
+    z.object({ kind: z.literal('netpipe') }),
+    z.object({ kind: z.literal('rma') }),
+    z.object({ kind: z.literal('shmwin') }),
+  ]),
   startedAt: z.string(),
   durationMs: z.number().nonnegative(),
   /** The 1-minute load average when the run started. */
@@ -105,6 +111,8 @@ export const runRecordSchema = z.object({
   output: z.array(z.string()),
   mpi: mpiResultSchema.nullable(),
   netpipe: z.array(netpipePointSchema).nullable(),
+  /** Profile rma: ffbench_rma's or ffbench_shmwin_pingpong's parsed output (rma-result.ts); absent otherwise. */
+  rma: rmaResultSchema.nullable().optional(),
   /** Profile shm: the core-to-core floor (ns) measured just before the run (shm-machine.ts). */
   floorNs: z.number().positive().nullable().optional(),
 });
@@ -120,6 +128,8 @@ export const rawReportSchema = z.object({
     modes: z.array(z.enum(MODE_IDS)),
     passes: z.array(passSchema),
     netpipe: z.object({ modes: z.array(z.enum(MODE_IDS)), upperBytes: count, repeats: count }).nullable(),
+    /** Profile rma: the one-sided programs ran in every mode and repetition (absent in older reports). */
+    rma: z.boolean().optional(),
   }),
   startedAt: z.string(),
   finishedAt: z.string(),

@@ -1,5 +1,6 @@
 import { heading, paragraph, table, warning, type Block } from './blocks';
 import { idlePeersSection } from './idle-peers';
+import { rmaSection } from './rma';
 import { shmMachineSection } from './shm-machine';
 import { figure1Charts, figure7Charts, metricChart, netpipeChart } from './charts';
 import { formatBytes, formatDuration, formatSize } from '#runtime/util/units';
@@ -161,11 +162,12 @@ function figure7Paths(raw: RawReport): string[] {
 
 /** The whole report: summary.md renders it without charts, report.html with them. */
 export function reportBlocks(raw: RawReport): Block[] {
+  const front = [heading(1, reportTitle(raw)), paragraph(`Profile ${raw.profile.name}: ${raw.profile.description}. ${method(raw)}`), ...alerts(raw)];
+  // Profile rma runs no ffbench_mpi pass: its report is the one-sided section and the record of the run.
+  if (raw.profile.passes.length === 0) return [...front, ...rmaSection(raw), ...recordSections(raw)];
   const metrics = metricsMeasured(raw);
   return [
-    heading(1, reportTitle(raw)),
-    paragraph(`Profile ${raw.profile.name}: ${raw.profile.description}. ${method(raw)}`),
-    ...alerts(raw),
+    ...front,
     heading(2, 'Headline'),
     ...(gainHeadline(raw) === null ? [] : [paragraph(gainHeadline(raw)!)]),
     table(headlineTable(raw)),
@@ -196,6 +198,14 @@ export function reportBlocks(raw: RawReport): Block[] {
     ...netpipeSection(raw),
     heading(2, 'All results'),
     ...metrics.flatMap((metric): Block[] => [heading(3, `${METRICS[metric].title} (${METRICS[metric].unit})`), table(resultsTable(raw, metric))]),
+    ...rmaSection(raw),
+    ...recordSections(raw),
+  ];
+}
+
+/** The modes, the machine and the runs that went wrong: every report ends with them. */
+function recordSections(raw: RawReport): Block[] {
+  return [
     heading(2, 'Modes and the paths they used'),
     table(modesTable(raw)),
     heading(2, 'Machine'),
@@ -207,6 +217,7 @@ export function reportBlocks(raw: RawReport): Block[] {
 
 /** What a run prints on stdout: the targets (profile shm) or the headline table, then the comparisons. */
 export function stdoutBlocks(raw: RawReport, targetsFirst: boolean): Block[] {
+  if (raw.profile.passes.length === 0) return [...rmaSection(raw).filter((block) => block.kind !== 'chart'), ...alerts(raw)];
   const targets = [...targetsSection(raw), ...crossHostTargetsSection(raw)];
   const gain = gainHeadline(raw);
   const headline: Block[] = [

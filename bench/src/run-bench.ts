@@ -13,6 +13,7 @@ import { NETPIPE_PROGRAM } from './netpipe';
 import type { Profile } from './profiles';
 import { MTU_CLASSES, RAW_SCHEMA, RAW_SCHEMA_VERSION, type ModeRecord, type RawReport, type RunRecord } from './raw';
 import { executeRun, FFBENCH_MPI } from './run-one';
+import { FFBENCH_RMA, FFBENCH_SHMWIN } from './rma-result';
 import { scheduleRuns, type ScheduledRun } from './schedule';
 
 /** Generous: a full-profile TCP run takes about 10 s on an idle machine. */
@@ -36,6 +37,9 @@ function preflight(profile: Profile): void {
   }
   if (profile.idlePeers === true && !existsSync(FFBENCH_POLL)) {
     throw new FfError('MISSING_DEPENDENCY', `the idle-peers benchmark ${FFBENCH_POLL} is not built`, { hint: 'run npm run build' });
+  }
+  for (const program of profile.rma === true ? [FFBENCH_RMA, FFBENCH_SHMWIN] : []) {
+    if (!existsSync(program)) throw new FfError('MISSING_DEPENDENCY', `the one-sided benchmark ${program} is not built`, { hint: 'run npm run build' });
   }
   if (profile.netpipe !== null && !existsSync(NETPIPE_PROGRAM)) {
     throw new FfError('MISSING_DEPENDENCY', `NetPIPE is not installed: ${NETPIPE_PROGRAM} does not exist`, {
@@ -119,7 +123,7 @@ export async function runBench(profile: Profile, repetitions: number, hooks: Ben
     profile.modes.map((id) => [id, modeRefusal(modeById(id)) ?? (hooks.backend === 'slurm' ? slurmModeRefusal(modeById(id)) : null)] as const),
   );
   const runnable = profile.modes.filter((id) => refusals.get(id) === null);
-  const runs = scheduleRuns({ ...profile, modes: runnable, netpipe: profile.netpipe }, repetitions);
+  const runs = scheduleRuns({ ...profile, modes: runnable }, repetitions);
   const mtus = MTU_CLASSES.filter((mtu) => runnable.some((id) => modeById(id).mtu === mtu));
   const agents = runnable.some((id) => modeById(id).network === 'freeflow' && modeById(id).locality === 'cross-host');
   const hostNetwork = runnable.some((id) => modeById(id).hostNetwork);
@@ -171,6 +175,7 @@ export async function runBench(profile: Profile, repetitions: number, hooks: Ben
       modes: [...profile.modes],
       passes: profile.passes.map((pass) => ({ ...pass, sizes: [...pass.sizes] })),
       netpipe: profile.netpipe === null ? null : { ...profile.netpipe, modes: [...profile.netpipe.modes] },
+      ...(profile.rma === true ? { rma: true } : {}),
     },
     startedAt: started.toISOString(),
     finishedAt: finished.toISOString(),

@@ -12,6 +12,7 @@ import { parseMpiResult, ranksOnDistinctCores, type MpiResult } from './mpi-resu
 import { NETPIPE_PROGRAM, netpipeArgs, parseNetpipeOutput } from './netpipe';
 import type { MpiPass, Profile } from './profiles';
 import type { RunRecord } from './raw';
+import { FFBENCH_RMA, FFBENCH_SHMWIN, ONE_SIDED_MCA, parseRmaOutput, parseShmwinOutput, SHMWIN_ARGS } from './rma-result';
 import { clearResultFile, resultPathInContainer, takeResultFile } from './result-file';
 import { loadAverage } from './machine';
 import type { ScheduledRun } from './schedule';
@@ -49,7 +50,17 @@ export function mpiArgs(pass: MpiPass, validate: boolean): string[] {
   ];
 }
 
-function programOf(run: ScheduledRun, context: RunContext): { command: string; args: string[]; ranks: number } {
+interface Program {
+  readonly command: string;
+  readonly args: string[];
+  readonly ranks: number;
+  /** MCA parameters the program needs in every mode, over the mode's own. */
+  readonly mca?: Readonly<Record<string, string>>;
+}
+
+function programOf(run: ScheduledRun, context: RunContext): Program {
+  if (run.work.kind === 'rma') return { command: FFBENCH_RMA, args: [], ranks: 2, mca: ONE_SIDED_MCA };
+  if (run.work.kind === 'shmwin') return { command: FFBENCH_SHMWIN, args: [...SHMWIN_ARGS], ranks: 2, mca: ONE_SIDED_MCA };
   if (run.work.kind === 'netpipe') {
     if (context.profile.netpipe === null) throw new FfError('INTERNAL', 'a NetPIPE run was scheduled without a NetPIPE plan');
     return { command: NETPIPE_PROGRAM, args: netpipeArgs(context.profile.netpipe), ranks: 2 };
@@ -68,18 +79,21 @@ function programOf(run: ScheduledRun, context: RunContext): { command: string; a
 export async function executeRun(run: ScheduledRun, context: RunContext): Promise<RunRecord> {
   const mode = modeById(run.mode);
   const program = programOf(run, context);
-  const job = jobForMode(mode, program, context.timeoutSeconds, {
+  const job = jobForMode(program.mca === undefined ? mode : { ...mode, mca: { ...mode.mca, ...program.mca } }, program, context.timeoutSeconds, {
     ranks: program.ranks,
     containersPerHost: context.containersPerHost ?? BENCH_CLUSTER.containersPerHost,
   });
   const tail: string[] = [];
+  // The one-sided programs print their results on rank 0's stdout (a few short lines each).
+  const rankZeroStdout: string[] = [];
   const onLine = (line: OutputLine): void => {
+    if (line.rank === 0 && line.stream === 'stdout') rankZeroStdout.push(line.text);
     tail.push(formatOutputLine(line));
     if (tail.length > OUTPUT_TAIL_LINES) tail.shift();
   };
   const kind = run.work.kind;
   const sharedDir = context.probed.cluster.hosts[0]!.sharedDir;
-  clearResultFile(sharedDir, kind);
+  if (kind === 'mpi' || kind === 'netpipe') clearResultFile(sharedDir, kind);
   const startedAt = new Date();
   const load1 = loadAverage()[0];
   const outcome = await runJobOnCluster(
@@ -115,12 +129,16 @@ export async function executeRun(run: ScheduledRun, context: RunContext): Promis
   if (outcome.mpirun.timedOut) return failed(`timed out after ${context.timeoutSeconds} s`);
   if (outcome.mpirun.exitCode !== 0) return failed(`mpirun exited with code ${outcome.mpirun.exitCode}`);
 
-  let measured: Pick<RunRecord, 'mpi' | 'netpipe'>;
+  let measured: Pick<RunRecord, 'mpi' | 'netpipe' | 'rma'>;
   try {
-    measured =
-      kind === 'netpipe'
-        ? { mpi: null, netpipe: parseNetpipeOutput(takeResultFile(sharedDir, kind, 'NetPIPE'), 'NetPIPE output') }
-        : { mpi: parseMpiResult(takeResultFile(sharedDir, kind, 'ffbench_mpi'), `ffbench_mpi (${mode.id})`), netpipe: null };
+    if (kind === 'rma' || kind === 'shmwin') {
+      measured = { mpi: null, netpipe: null, rma: kind === 'rma' ? parseRmaOutput(rankZeroStdout) : parseShmwinOutput(rankZeroStdout) };
+    } else {
+      measured =
+        kind === 'netpipe'
+          ? { mpi: null, netpipe: parseNetpipeOutput(takeResultFile(sharedDir, kind, 'NetPIPE'), 'NetPIPE output') }
+          : { mpi: parseMpiResult(takeResultFile(sharedDir, kind, 'ffbench_mpi'), `ffbench_mpi (${mode.id})`), netpipe: null };
+    }
   } catch (error) {
     if (isFfError(error)) return failed(error.message);
     throw error;

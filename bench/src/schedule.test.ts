@@ -40,7 +40,9 @@ test('interleaved: A B C of one measurement, then the next measurement, then the
 test('every profile: each mode runs each pass once per repetition', () => {
   for (const candidate of Object.values(PROFILES)) {
     const runs = scheduleRuns(candidate, candidate.repetitions);
-    const perRepetition = candidate.modes.length * candidate.passes.length + (candidate.netpipe?.modes.length ?? 0);
+    // profile rma: ffbench_rma and ffbench_shmwin_pingpong in every mode
+    const oneSided = candidate.rma === true ? 2 * candidate.modes.length : 0;
+    const perRepetition = candidate.modes.length * candidate.passes.length + (candidate.netpipe?.modes.length ?? 0) + oneSided;
     assert.is(runs.length, perRepetition * candidate.repetitions, candidate.name);
     for (const mode of candidate.modes) {
       const passes = runs.filter((run) => run.mode === mode && run.repetition === 1 && run.work.kind === 'mpi');
