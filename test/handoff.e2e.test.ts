@@ -92,7 +92,7 @@ test('--inter-host handoff: every host runs an ffagent and the job is registered
 });
 
 /** Bytes a link of a host namespace has sent and received. */
-function linkBytes(netns: string, link: string): number {
+function hostLinkBytes(netns: string, link: string): number {
   const [stats] = JSON.parse(execFileSync('ip', ['-n', netns, '-s', '-j', 'link', 'show', link], { encoding: 'utf8' }));
   return stats.stats64.tx.bytes + stats.stats64.rx.bytes;
 }
@@ -117,9 +117,14 @@ test('handoff traffic bypasses the overlay (vxlan0 ~idle, ul0 busy); the agent S
     '100',
   ]);
   try {
-    await waitFor('both ranks to run', () => processesMatching(/ffcheck_allpairs --iterations 100000/).length === 2);
+    // the ranks themselves (argv[0] is the program): ffrun's and mpirun's command lines name it too
+    await waitFor('both ranks to run', () => processesMatching(/^\S*\/ffcheck_allpairs --iterations 100000/).length === 2);
     const jobId = jobIdOf(ffrun.stderr);
     const host0 = `ff-${jobId}-h0`;
+    const linkBytes = (netns: string, link: string): number => {
+      assert.is(ffrun.child.exitCode, null, `the job ended early:\n${ffrun.stderr}`);
+      return hostLinkBytes(netns, link);
+    };
     // A window defined by bytes, not time (a loaded machine streams slowly): from 8 MiB on the underlay
     // until it has carried 32 MiB more. The overlay meanwhile carries only Open MPI's out-of-band traffic.
     await waitFor('8 MiB on the underlay', () => linkBytes(host0, 'ul0') > 8 * 1024 * 1024, 90_000);

@@ -8,7 +8,7 @@ import { REPO_ROOT } from '#runtime/util/repo-root';
  * (bench/onesided/rma_bench.c): put, get and MPI_Accumulate from rank 0 into rank 1's MPI_Win_create
  * window, latency (one operation + flush) and bandwidth (32 operations per flush) at 8 B, 64 KiB and
  * 4 MiB; ffbench_shmwin_pingpong (bench/nodeshare/shmwin_pingpong.c): the MPI_Win_allocate_shared
- * load/store round trip. Both print text lines, parsed here as bench/onesided/run.sh parsed them.
+ * load/store round trip. Both print text lines, parsed here (the former bench/onesided/run.sh parsed them alike).
  */
 export const FFBENCH_RMA = path.join(REPO_ROOT, 'build', 'bin', 'ffbench_rma');
 export const FFBENCH_SHMWIN = path.join(REPO_ROOT, 'build', 'bin', 'ffbench_shmwin_pingpong');

@@ -10,7 +10,7 @@ import { barChart } from './svg-chart';
 /**
  * Profile rma's report (issue 9's one-sided targets): ffbench_rma and ffbench_shmwin_pingpong
  * (rma-result.ts) in vader's mode and in freeflow's, side by side per repetition; verdicts against 0.8x
- * vader, as bench/onesided/run.sh gave them.
+ * vader.
  */
 /** issue 9: freeflow between 2 co-located containers at least this fraction of vader's speed. */
 export const RMA_REQUIRED = 0.8;
@@ -126,7 +126,7 @@ export function rmaTargetsTable(raw: RawReport): Table {
   return { headers: ['target (median of paired repetitions [min-max], higher is better)', 'ratio', 'required'], rows, leftColumns: [2] };
 }
 
-/** Every measurement of both modes, as bench/onesided/run.sh printed them. */
+/** Every measurement of both modes, as the former bench/onesided/run.sh printed them. */
 export function rmaResultsTable(raw: RawReport): Table {
   const rows = rmaRows(raw).map((row) => [
     row.measurement.label,
