@@ -4,6 +4,7 @@ import { constants } from 'node:os';
 import { FfError } from '../errors';
 import type { MpirunInvocation } from './mpirun-invocation';
 import { formatOutputLine, isIgnorable, RankOutputParser, type OutputLine } from './rank-output';
+import { superviseLauncher } from './supervise-launcher';
 
 export interface MpirunOutcome {
   /**
@@ -27,14 +28,6 @@ export interface RunOptions {
   readonly onLine: (line: OutputLine) => void;
 }
 
-/** After a forwarded signal or the timeout, mpirun gets this long to stop its ranks before SIGKILL. */
-const STOP_GRACE_MS = 5_000;
-/**
- * After mpirun exits, its output pipes may stay open in children that outlive it (rsh agents of a killed
- * mpirun); output still in flight gets this long, then the pipes are closed so that teardown can run.
- */
-const OUTPUT_DRAIN_MS = 2_000;
-
 /**
  * Runs mpirun inside the launcher's network namespace (`nsenter --net` execs it, so the child pid is
  * mpirun's; unlike `ip netns exec` it keeps the machine's /sys, whose cgroup mounts runc needs when the
@@ -43,64 +36,24 @@ const OUTPUT_DRAIN_MS = 2_000;
  */
 export function runMpirun(invocation: MpirunInvocation, options: RunOptions): Promise<MpirunOutcome> {
   for (const file of invocation.files) writeFileSync(file.path, file.text, { mode: 0o600 });
-  const started = Date.now();
-  return new Promise((resolve, reject) => {
-    const child = spawn('nsenter', [`--net=/run/netns/${options.launcherNetns}`, '--', ...invocation.argv], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, ...invocation.env },
-      detached: true,
-    });
-    let timedOut = false;
-    let interruptedBy: NodeJS.Signals | null = null;
-    let killTimer: NodeJS.Timeout | undefined;
-    let drainTimer: NodeJS.Timeout | undefined;
-    const stop = (signal: NodeJS.Signals): void => {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      child.kill(signal);
-      // mpirun leads its own process group (detached): SIGKILL takes its rsh agents along.
-      killTimer ??= setTimeout(() => killProcessGroup(child.pid), STOP_GRACE_MS);
-    };
-    const timeout = setTimeout(() => {
-      timedOut = true;
-      stop('SIGTERM');
-    }, options.timeoutMs);
-    const onInterrupt = (): void => {
-      interruptedBy = options.interrupt.reason as NodeJS.Signals;
-      stop(interruptedBy);
-    };
-    if (options.interrupt.aborted) onInterrupt();
-    else options.interrupt.addEventListener('abort', onInterrupt, { once: true });
-
-    const splitters = (['stdout', 'stderr'] as const).map((stream) => {
-      const parser = new RankOutputParser(stream, (line) => {
+  const child = spawn('nsenter', [`--net=/run/netns/${options.launcherNetns}`, '--', ...invocation.argv], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ...invocation.env },
+    detached: true,
+  });
+  return superviseLauncher(child, {
+    timeoutMs: options.timeoutMs,
+    interrupt: options.interrupt,
+    signalFor: (interruptedBy) => interruptedBy,
+    parserFor: (stream) =>
+      new RankOutputParser(stream, (line) => {
         if (!isIgnorable(line)) options.onLine(line);
-      });
-      child[stream].setEncoding('utf8').on('data', (chunk: string) => parser.push(chunk));
-      return parser;
-    });
-    child.on('error', (error) => {
-      clearTimeout(timeout);
-      reject(
-        new FfError('EXEC_FAILED', `could not start mpirun through nsenter: ${error.message}`, {
-          hint: '`npm run setup` installs util-linux and Open MPI',
-          cause: error,
-        }),
-      );
-    });
-    child.on('exit', () => {
-      drainTimer = setTimeout(() => {
-        child.stdout.destroy();
-        child.stderr.destroy();
-      }, OUTPUT_DRAIN_MS);
-    });
-    child.on('close', (code, signal) => {
-      clearTimeout(timeout);
-      clearTimeout(killTimer);
-      clearTimeout(drainTimer);
-      options.interrupt.removeEventListener('abort', onInterrupt);
-      for (const splitter of splitters) splitter.end();
-      resolve({ exitCode: code ?? 128 + (signal === null ? 0 : constants.signals[signal]), signal, timedOut, interruptedBy, durationMs: Date.now() - started });
-    });
+      }),
+    startFailure: (error) =>
+      new FfError('EXEC_FAILED', `could not start mpirun through nsenter: ${error.message}`, {
+        hint: '`npm run setup` installs util-linux and Open MPI',
+        cause: error,
+      }),
   });
 }
 
@@ -126,15 +79,6 @@ export function jobFailure(outcome: Pick<MpirunOutcome, 'exitCode' | 'signal'>):
   return new FfError('JOB_FAILED', `the job failed: mpirun exited with code ${exitCode} (${meaning})`, {
     hint: 'see the rank output above; ffrun exits with the same code',
   });
-}
-
-function killProcessGroup(pid: number | undefined): void {
-  if (pid === undefined) return;
-  try {
-    process.kill(-pid, 'SIGKILL');
-  } catch {
-    // the group is already gone
-  }
 }
 
 /** Writes a line where it belongs: rank stdout to stdout (stderr when stdout carries JSON), the rest to stderr. */
