@@ -8,6 +8,7 @@
 
 #include "opal/mca/btl/base/base.h"
 #include "opal/mca/pmix/pmix.h"
+#include "opal/runtime/opal_progress.h"
 #include "opal/util/output.h"
 #include "opal/util/proc.h"
 
@@ -15,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define MIN_MAX_PEERS      64u
@@ -130,6 +132,21 @@ static int component_register(void)
                   "Idle rings polled per progress pass (at least 1). An idle peer's next message waits at most "
                   "ceil(rings / this) passes before it is seen.",
                   OPAL_INFO_LVL_6, &c->poll_idle_rings_per_pass);
+
+    c->idle_sleep_after = 64;
+    register_uint("idle_sleep_after",
+                  "With mpi_yield_when_idle (more ranks than cores: ffrun sets it), progress passes in a row that "
+                  "find nothing to do before the rank sleeps btl_freeflow_idle_sleep_ns instead of only "
+                  "yielding: sched_yield hands the core only to processes of the caller's own cgroup, and ranks "
+                  "in different containers are in different cgroups, so a waiting rank would keep the core from "
+                  "the peer it waits for until the kernel preempts it (docs/btl.md). 0: never sleep.",
+                  OPAL_INFO_LVL_6, &c->idle_sleep_after);
+
+    c->idle_sleep_ns = 1000;
+    register_uint("idle_sleep_ns",
+                  "Nanoseconds such a sleep asks for (the kernel's timer slack, 50 us by default, may add to "
+                  "it). Sleeping takes the rank off the run queue, so another container's rank gets the core.",
+                  OPAL_INFO_LVL_6, &c->idle_sleep_ns);
 
     /* Off by default: a process started later (MPI_Comm_spawn) could not open an unlinked segment and
      * would reach its parents over the next BTL while they reach it through shared memory, and ob1
@@ -510,6 +527,30 @@ fail:
     return NULL;
 }
 
+/*
+ * Oversubscribed ranks (mpi_yield_when_idle) yield after every empty progress pass, but with the kernel's
+ * fair scheduler a yield only reorders the caller's own cgroup: a rank alone in its container's cgroup
+ * gets the core straight back and spins until the tick preempts it, while the rank it waits for, in
+ * another container, waits for that core (4-rank collectives then cost a time slice per step). A short
+ * sleep takes the rank off the run queue instead. Only after idle_sleep_after empty passes in a row, so a
+ * message that is about to arrive is still met by polling.
+ */
+static void sleep_when_idle_and_oversubscribed(mca_btl_freeflow_component_t *c, int count)
+{
+    /* per thread: each polling thread counts its own empty passes */
+    static _Thread_local unsigned int empty_passes;
+    if (count > 0 || !opal_progress_yield_when_idle || 0 == c->idle_sleep_after || 0 == c->inbound_count) {
+        empty_passes = 0;
+        return;
+    }
+    if (++empty_passes < c->idle_sleep_after) {
+        return;
+    }
+    empty_passes = 0;
+    struct timespec pause = {.tv_sec = c->idle_sleep_ns / 1000000000u, .tv_nsec = c->idle_sleep_ns % 1000000000u};
+    (void) nanosleep(&pause, NULL);
+}
+
 static int component_progress(void)
 {
     mca_btl_freeflow_component_t *c = &mca_btl_freeflow_component;
@@ -534,5 +575,6 @@ static int component_progress(void)
     if (OPAL_UNLIKELY(c->router_active)) {
         count += mca_btl_freeflow_router_progress(count);
     }
+    sleep_when_idle_and_oversubscribed(c, count);
     return count;
 }

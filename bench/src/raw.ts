@@ -115,6 +115,10 @@ export const runRecordSchema = z.object({
   rma: rmaResultSchema.nullable().optional(),
   /** Profile shm: the core-to-core floor (ns) measured just before the run (shm-machine.ts). */
   floorNs: z.number().positive().nullable().optional(),
+  /** Profile shm: the floor measured just after the run; a placement other than before's means it moved during the run. */
+  floorAfterNs: z.number().positive().nullable().optional(),
+  /** Profile shm: earlier attempts of this run discarded because the placement moved during them (the floors of each). */
+  placementReruns: z.array(z.object({ floorNs: z.number().positive().nullable(), floorAfterNs: z.number().positive().nullable() })).optional(),
 });
 export type RunRecord = z.output<typeof runRecordSchema>;
 

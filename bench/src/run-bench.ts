@@ -7,7 +7,7 @@ import { assertRoot } from '#runtime/util/system';
 import { assertSlurmBackendUsable, withSlurm, slurmModeRefusal, type RankLauncher } from '#runtime/backends/slurm/index';
 import { FFBENCH_POLL, runIdlePeers } from './idle-peers';
 import { collectMachineFacts, loadAverage, loadVerdict, parseLinkMtus } from './machine';
-import { measureFloor } from './shm-machine';
+import { measureFloor, runUnderOnePlacement } from './shm-machine';
 import { BENCH_CLUSTER, clusterMtusOf, jobForMode, modeById, modeRefusal, type ModeId, type MtuClass } from './modes';
 import { NETPIPE_PROGRAM } from './netpipe';
 import type { Profile } from './profiles';
@@ -140,21 +140,24 @@ export async function runBench(profile: Profile, repetitions: number, hooks: Ben
     const failedModes = new Set<string>();
     for (const run of runs) {
       // A mode that failed once (it cannot start, or crashed) would fail again: its later runs are skipped.
-      // the placement of the two vCPUs right before the run (the shm profile's ratios depend on it)
-      const floorNs = profile.coreFloor === true && !failedModes.has(run.mode) ? await measureFloor() : undefined;
+      const execute = (): Promise<RunRecord> =>
+        executeRun(run, {
+          probed: clusterOf(run.mode),
+          profile,
+          validate: false,
+          timeoutSeconds: RUN_TIMEOUT_SECONDS,
+          progress: hooks.progress,
+          interrupt: hooks.interrupt,
+          containersPerHost,
+          launcher: launcherOf(run.mode),
+        });
+      // the shm profile's ratios depend on where the two vCPUs are: floors before and after every run, and a
+      // run during which they moved is run again (bounded)
       const record = failedModes.has(run.mode)
         ? skipped(run)
-        : await executeRun(run, {
-            probed: clusterOf(run.mode),
-            profile,
-            validate: false,
-            timeoutSeconds: RUN_TIMEOUT_SECONDS,
-            progress: hooks.progress,
-            interrupt: hooks.interrupt,
-            containersPerHost,
-            launcher: launcherOf(run.mode),
-          });
-      if (floorNs !== undefined) record.floorNs = floorNs;
+        : profile.coreFloor === true
+          ? await runUnderOnePlacement(execute, measureFloor, () => !hooks.interrupt.aborted)
+          : await execute();
       if (record.status === 'failed') failedModes.add(run.mode);
       records.push(record);
       hooks.onRunDone?.(record);

@@ -118,6 +118,57 @@ export function placementOf(floorNs: number): string {
   return 'two core complexes';
 }
 
+/** A run's floors: before it, and after it (absent in reports older than the after-floor). */
+export interface RunFloors {
+  readonly floorNs?: number | null | undefined;
+  readonly floorAfterNs?: number | null | undefined;
+}
+
+/**
+ * The placement a run was measured under: the one both its floors say; `changed` when they disagree (the
+ * hypervisor moved the vCPUs during the run); null when no floor was measured. A run with only the floor
+ * before (older reports) has that floor's placement.
+ */
+export function runPlacement(run: RunFloors): string | null {
+  const before = typeof run.floorNs === 'number' ? placementOf(run.floorNs) : null;
+  const after = typeof run.floorAfterNs === 'number' ? placementOf(run.floorAfterNs) : null;
+  if (before === null) return after;
+  if (after === null || after === before) return before;
+  return PLACEMENT_CHANGED;
+}
+
+export const PLACEMENT_CHANGED = 'changed during the run';
+
+/** Re-runs of one run whose placement moved while it ran; the last attempt is kept whatever its placement. */
+export const MAX_PLACEMENT_RERUNS = 2;
+
+/**
+ * Runs `run` between two floor measurements and, while the placement moved during it, again (at most
+ * MAX_PLACEMENT_RERUNS times): a ratio between two modes means something only if each mode ran under one
+ * placement. The discarded attempts' floors are kept in the record.
+ */
+export async function runUnderOnePlacement<
+  R extends { floorNs?: number | null | undefined; floorAfterNs?: number | null | undefined; placementReruns?: { floorNs: number | null; floorAfterNs: number | null }[] | undefined },
+>(
+  run: () => Promise<R>,
+  floor: () => Promise<number | null>,
+  keepRunning: () => boolean = () => true,
+): Promise<R> {
+  const discarded: { floorNs: number | null; floorAfterNs: number | null }[] = [];
+  for (;;) {
+    const floorNs = await floor();
+    const record = await run();
+    const floorAfterNs = await floor();
+    record.floorNs = floorNs;
+    record.floorAfterNs = floorAfterNs;
+    if (runPlacement(record) !== PLACEMENT_CHANGED || discarded.length === MAX_PLACEMENT_RERUNS || !keepRunning()) {
+      if (discarded.length > 0) record.placementReruns = discarded;
+      return record;
+    }
+    discarded.push({ floorNs, floorAfterNs });
+  }
+}
+
 /** Per repetition: the floors of its runs and the placement their median says. */
 export function floorRows(
   runs: readonly { repetition: number; floorNs?: number | null | undefined }[],

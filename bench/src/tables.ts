@@ -1,6 +1,6 @@
 import type { Table } from './blocks';
 import { formatBytes, formatSize } from '#runtime/util/units';
-import { formatRatio, formatSpread } from './format';
+import { formatNumber, formatRatio, formatSpread } from './format';
 import { LOCALITY_LABEL, type ModeId } from './modes';
 import type { RawReport } from './raw';
 import {
@@ -19,6 +19,7 @@ import {
   sizesOf,
   statOf,
   type MetricId,
+  type RepetitionPair,
   type Target,
 } from './summary';
 
@@ -206,17 +207,55 @@ export function targetsTable(raw: RawReport, targets: readonly Target[]): Table 
   const verdict = (met: boolean | null): string => (met === null ? 'not measured' : met ? 'met' : 'NOT met');
   const results = evaluateTargets(raw, targets);
   const withAim = results.some(({ target }) => target.aim !== null);
-  const rows = results.map(({ target, ratio, met, aimMet }) => [
+  // Only when some pair was left out (placement, shm-machine.ts): other reports keep their columns.
+  const withExclusions = results.some(({ pairs }) => pairs.some((pair) => pair.excluded !== null));
+  const rows = results.map(({ target, ratio, met, aimMet, everyRepetitionMet, pairs }) => [
     target.label,
     formatRatio(ratio),
-    target.bound === 'recorded' ? 'recorded (no target)' : `${target.bound} ${target.required.toFixed(2)}x: ${verdict(met)}`,
+    target.bound === 'recorded'
+      ? 'recorded (no target)'
+      : `${target.bound} ${target.required.toFixed(2)}x: ${verdict(met)}` +
+        (target.noRepetitionBelow === undefined ? '' : `; no repetition below ${target.noRepetitionBelow.toFixed(2)}x: ${verdict(everyRepetitionMet)}`),
     ...(withAim ? [target.aim === null ? '' : `aim ${target.aim.toFixed(2)}x: ${verdict(aimMet)}`] : []),
+    ...(withExclusions ? [countedText(pairs)] : []),
   ]);
   return {
-    headers: ['target (median of paired repetitions [min-max])', 'ratio', 'required', ...(withAim ? ['aim'] : [])],
+    headers: [
+      'target (median of paired repetitions [min-max])',
+      'ratio',
+      'required',
+      ...(withAim ? ['aim'] : []),
+      ...(withExclusions ? ['repetitions counted (same vCPU placement in both runs)'] : []),
+    ],
     rows,
-    leftColumns: withAim ? [2, 3] : [2],
+    leftColumns: [2, ...(withAim ? [3] : []), ...(withExclusions ? [withAim ? 4 : 3] : [])],
   };
+}
+
+function countedText(pairs: readonly RepetitionPair[]): string {
+  const left = pairs.filter((pair) => pair.excluded !== null);
+  if (left.length === 0) return `all ${pairs.length}`;
+  return `${pairs.length - left.length} of ${pairs.length}; left out: ${left.map((pair) => `${pair.repetition} (${pair.excluded})`).join(', ')}`;
+}
+
+/**
+ * Per repetition of the targets that bound every repetition (bandwidth: none below 0.8x): the vCPU
+ * placement of both runs and the ratio, counted or left out. Empty when no such target was measured.
+ */
+export function placementPairsTable(raw: RawReport, targets: readonly Target[]): Table | null {
+  const results = evaluateTargets(raw, targets).filter(({ target, pairs }) => target.noRepetitionBelow !== undefined && pairs.length > 0);
+  if (results.length === 0) return null;
+  const rows = results.flatMap(({ target, pairs }) =>
+    pairs.map((pair) => [
+      target.label,
+      String(pair.repetition),
+      pair.baselinePlacement ?? 'not measured',
+      pair.candidatePlacement ?? 'not measured',
+      `${formatNumber(pair.ratio)}x`,
+      pair.excluded === null ? 'counted' : `left out: ${pair.excluded}`,
+    ]),
+  );
+  return { headers: ['target', 'repetition', 'baseline run placement', 'freeflow run placement', 'ratio', 'in the ratio'], rows, leftColumns: [0, 2, 3, 5] };
 }
 
 /** Shared memory per rank for a few local-peer counts, with this run's ring size. */
