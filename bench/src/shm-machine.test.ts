@@ -73,6 +73,8 @@ test('placement: a run has the placement both its floors say, and none when they
   assert.is(runPlacement({ floorNs: 240, floorAfterNs: 60 }), PLACEMENT_CHANGED);
   assert.is(runPlacement({ floorNs: 60 }), 'one core complex', 'reports from before the floor after');
   assert.is(runPlacement({}), null);
+  assert.is(runPlacement({ floorNs: 20171, floorAfterNs: 78 }), 'one core complex', 'a preempted floor measurement names no placement');
+  assert.is(runPlacement({ floorNs: 20171, floorAfterNs: 5000 }), null);
 });
 
 test('placement: a run during which the placement moved is run again, at most twice, and the discarded floors are kept', async () => {

@@ -130,14 +130,25 @@ export interface RunFloors {
  * before (older reports) has that floor's placement.
  */
 export function runPlacement(run: RunFloors): string | null {
-  const before = typeof run.floorNs === 'number' ? placementOf(run.floorNs) : null;
-  const after = typeof run.floorAfterNs === 'number' ? placementOf(run.floorAfterNs) : null;
+  const before = placementOfFloor(run.floorNs);
+  const after = placementOfFloor(run.floorAfterNs);
   if (before === null) return after;
   if (after === null || after === before) return before;
   return PLACEMENT_CHANGED;
 }
 
 export const PLACEMENT_CHANGED = 'changed during the run';
+
+/**
+ * Above this a floor says nothing about the placement: the ping-pong itself was preempted (under load the
+ * median batch took 20 us once), far beyond the slowest placement's 360 ns.
+ */
+export const PREEMPTED_FLOOR_NS = 1000;
+
+/** The placement a measured floor says; null when there is none or the measurement was preempted. */
+function placementOfFloor(floorNs: number | null | undefined): string | null {
+  return typeof floorNs === 'number' && floorNs < PREEMPTED_FLOOR_NS ? placementOf(floorNs) : null;
+}
 
 /** Re-runs of one run whose placement moved while it ran; the last attempt is kept whatever its placement. */
 export const MAX_PLACEMENT_RERUNS = 2;
