@@ -48,8 +48,8 @@ test('shm machine: the floor parses, and names the placement the issue measured 
 
 test('shm machine: floors are grouped per repetition; the section shows the CPU, the choices and each placement', () => {
   const runs = [
-    { repetition: 1, floorNs: 25 },
-    { repetition: 1, floorNs: 27 },
+    { repetition: 1, floorNs: 25, floorAfterNs: 26 },
+    { repetition: 1, floorNs: 27, placementReruns: [{ floorNs: 27, floorAfterNs: 240 }] },
     { repetition: 2, floorNs: 240 },
     { repetition: 2, floorNs: null },
     { repetition: 3 },
@@ -65,6 +65,7 @@ test('shm machine: floors are grouped per repetition; the section shows the CPU,
   assert.match(text, /erms fsrm/);
   assert.match(text, /fragments of 32 KiB, rings of 512 KiB and the movsb copy/);
   assert.match(text, /two core complexes/);
+  assert.match(text, /re-run because the placement moved while they ran: 1 of 5 \(1 discarded attempts\)/);
   assert.equal(shmMachineSection(null, [{ repetition: 1 }]), []);
 });
 

@@ -181,18 +181,24 @@ export async function runUnderOnePlacement<
 }
 
 /** Per repetition: the floors of its runs and the placement their median says. */
-export function floorRows(
-  runs: readonly { repetition: number; floorNs?: number | null | undefined }[],
-): { repetition: number; floor: Spread | null; placement: string }[] {
+export function floorRows(runs: readonly ({ repetition: number } & RunFloors)[]): { repetition: number; floor: Spread | null; placement: string }[] {
   const repetitions = [...new Set(runs.map((run) => run.repetition))].sort((a, b) => a - b);
   return repetitions.map((repetition) => {
-    const floors = runs.filter((run) => run.repetition === repetition && typeof run.floorNs === 'number').map((run) => run.floorNs as number);
+    const floors = runs
+      .filter((run) => run.repetition === repetition)
+      .flatMap((run) => [run.floorNs, run.floorAfterNs])
+      .filter((floor): floor is number => typeof floor === 'number');
     const floor = floors.length === 0 ? null : spreadOf(floors);
     return { repetition, floor, placement: floor === null ? 'not measured' : placementOf(floor.median) };
   });
 }
 
-export function floorTable(runs: readonly { repetition: number; floorNs?: number | null | undefined }[]): Table {
+function reruns(runs: readonly { placementReruns?: readonly unknown[] | undefined }[]): string {
+  const moved = runs.filter((run) => (run.placementReruns?.length ?? 0) > 0);
+  return moved.length === 0 ? 'none' : `${moved.length} of ${runs.length} (${moved.reduce((sum, run) => sum + run.placementReruns!.length, 0)} discarded attempts)`;
+}
+
+export function floorTable(runs: readonly ({ repetition: number } & RunFloors)[]): Table {
   const rows = floorRows(runs).map((row) => [
     String(row.repetition),
     row.floor === null ? '-' : `${formatNumber(row.floor.median)} ns [${formatNumber(row.floor.min)}-${formatNumber(row.floor.max)}]`,
@@ -206,7 +212,10 @@ function kib(bytes: number): string {
 }
 
 /** The report's section: the CPU, the choices, the floor per repetition. Empty when nothing was recorded. */
-export function shmMachineSection(shm: ShmMachine | null | undefined, runs: readonly { repetition: number; floorNs?: number | null | undefined }[]): Block[] {
+export function shmMachineSection(
+  shm: ShmMachine | null | undefined,
+  runs: readonly ({ repetition: number; placementReruns?: readonly unknown[] | undefined } & RunFloors)[],
+): Block[] {
   const measured = runs.some((run) => typeof run.floorNs === 'number');
   if ((shm === null || shm === undefined) && !measured) return [];
   const blocks: Block[] = [heading(3, 'The CPU, the choices made on it, and the core-to-core floor')];
@@ -222,7 +231,8 @@ export function shmMachineSection(shm: ShmMachine | null | undefined, runs: read
   if (measured) {
     blocks.push(
       paragraph(
-        'The floor is a cache-line ping-pong between cores 0 and 1 (bench/ring/ffbench_ring --floor, median of 15 batches of 2,000 round trips), measured on the host before every run. Ratios are taken within a repetition, so both modes of a ratio had the placement of its row (within the spread shown).',
+        'The floor is a cache-line ping-pong between cores 0 and 1 (bench/ring/ffbench_ring --floor, median of 15 batches of 2,000 round trips), measured on the host before and after every run; a floor above 1 us means the ping-pong itself was preempted and names no placement. ' +
+          `Runs re-run because the placement moved while they ran: ${reruns(runs)}. Per repetition, the floors of all its runs:`,
       ),
       table(floorTable(runs)),
     );
