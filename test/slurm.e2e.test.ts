@@ -9,7 +9,10 @@ import { PATH_CHAR, type PathKind } from '#runtime/orchestrator/path-kind';
 import { placeRanks } from '#runtime/orchestrator/placement';
 import type { JobSpec } from '#runtime/spec/schema';
 import { REPO_ROOT } from '#runtime/util/repo-root';
-import { FfrunProcess, runFfrun, waitFor } from './support/ffrun';
+import { FFRUN_MAIN, FfrunProcess, runFfrun, waitFor } from './support/ffrun';
+import type { Cluster } from '#runtime/cluster';
+import { AGENT_PORT } from '#runtime/cluster/agents';
+import { exec } from '#runtime/util/exec';
 import { leftoversOf, processesMatching } from './support/leftovers';
 
 /**
@@ -17,7 +20,8 @@ import { leftoversOf, processesMatching } from './support/leftovers';
  * simulated host) on one 2 x 2 cluster runs the manifest's 4-rank programs through srun --mpi=pmix, every
  * rank in its own runc container, and each must pass with every pair on its planned path as the BTL
  * reports it (shm within a host, handoff across hosts); in the same cluster, the SPANK plugin refuses a
- * forged task file and srun without the plugin is SPANK_PLUGIN_NOT_LOADED. Then `ffrun --backend slurm`
+ * forged task file and srun without the plugin is SPANK_PLUGIN_NOT_LOADED, and the same Slurm serves as an
+ * existing cluster (existingSlurmCases). Then `ffrun --backend slurm`
  * on the command line (the demo, plan/actual matrix), ffrun SIGKILLed mid-job then `ffrun clean`, and an
  * unreachable existing Slurm. Nothing may be
  * left. Needs root, Slurm and munge (scripts/setup.sh installs them).
@@ -64,7 +68,7 @@ test('one embedded Slurm on 2 hosts x 2 containers runs the 4-rank programs thro
     { progress: quiet, interrupt: new AbortController().signal },
     async (probed) => {
       jobId = probed.cluster.jobId;
-      await withSlurm(probed.cluster, { progress: quiet }, async (launcher) => {
+      await withSlurm(probed.cluster, { progress: quiet, nodePiecesAgentPort: AGENT_PORT + 1 }, async (launcher) => {
         for (const run of RUNS) {
           const spec = specOf(`slurm-${run.name}`, run.program, run.args, 180);
           const output: string[] = [];
@@ -89,6 +93,8 @@ test('one embedded Slurm on 2 hosts x 2 containers runs the 4-rank programs thro
             for (const rank of outcome.plan.ranks) assert.match(text, new RegExp(`\\[${rank.rank}\\] rank ${rank.rank} on ${rank.container}: all 3 peers OK`));
           }
         }
+
+        await existingSlurmCases(probed.cluster);
 
         // A forged task file (a symlink planted where the plugin reads): every task refuses to start.
         const slurmDir = path.join(probed.cluster.stateDir, 'slurm');
@@ -135,6 +141,62 @@ test('one embedded Slurm on 2 hosts x 2 containers runs the 4-rank programs thro
   );
   assert.equal(leftoversOf(jobId), [], `the Slurm cluster ${jobId} left something`);
 });
+
+/**
+ * The same Slurm as "someone's existing cluster" (its nodes run an ffagent each and list the plugin with
+ * node_root= and agents=): `ffrun --backend slurm --slurm-conf` from a login node (the launcher's network
+ * namespace, a separate ffrun process) creates nothing itself. Each rank prints its BTL report from its
+ * node's job directory: shm within a node, handoff across; then the nodes hold nothing of the job, after
+ * success and after a failing program; a node without an agent is refused before anything is submitted.
+ */
+async function existingSlurmCases(cluster: Cluster): Promise<void> {
+  const slurmDir = path.join(cluster.stateDir, 'slurm');
+  const ffrun = (program: string) =>
+    exec('nsenter', [`--net=/run/netns/${cluster.launcher.netns}`, '--', process.execPath, FFRUN_MAIN, ...['-n', '4', '--hosts', '2', '--containers-per-host', '2'], ...['--backend', 'slurm', '--slurm-conf', path.join(slurmDir, 'slurm.conf'), '--timeout', '120', '--', '/bin/sh', '-c', program]], { allowFailure: true, timeoutMs: 180_000, cwd: REPO_ROOT });
+  const nodeLeftovers = (jobId: string) =>
+    cluster.hosts.flatMap((host) => fs.readdirSync(host.sharedDir).filter((name) => name === jobId || name.startsWith('.slurm-')).map((name) => `${host.netns}: ${name}`));
+  const agentJobs = async () => {
+    const lists = await Promise.all(cluster.hosts.map((host) => exec(path.join(REPO_ROOT, 'build', 'bin', 'ffagentctl'), [path.join(host.sharedDir, '.agent', 'control.sock'), 'list'])));
+    return lists.map((list) => list.stdout.trim());
+  };
+  const allpairs = path.join(REPO_ROOT, 'build', 'bin', 'ffcheck_allpairs');
+  const good = await ffrun(`${allpairs} --timeout 60 && cat "$FREEFLOW_DIR/report.$SLURM_PROCID"`);
+  assert.is(good.code, 0, good.stderr + good.stdout);
+  const jobId = /hosts of job ([a-z0-9]+):/.exec(good.stdout)![1]!;
+  assert.not.match(good.stderr, /setting up cluster/, 'no local cluster for an existing Slurm');
+  for (const row of ['s m h h', 'm s h h', 'h h s m', 'h h m s']) assert.ok(good.stdout.includes(row), good.stdout);
+  for (let rank = 0; rank < 4; rank++) {
+    const host = Math.floor(rank / 2);
+    const node = `${cluster.hosts[host]!.netns}`;
+    // its own container: the planned name as hostname
+    assert.match(good.stdout, new RegExp(`\\[rank ${rank}\\] rank ${rank} on ${node}-c${rank % 2}: all 3 peers OK`), good.stdout);
+    for (let peer = 0; peer < 4; peer++) {
+      if (peer === rank) continue;
+      const kind = Math.floor(peer / 2) === host ? 'shm' : 'handoff';
+      assert.match(good.stdout, new RegExp(`\\[rank ${rank}\\] peer ${peer} ${kind} [1-9]\\d* `), `rank ${rank} -> ${peer} is ${kind}:\n${good.stdout}`);
+    }
+  }
+  await waitFor('the nodes to remove the job', () => nodeLeftovers(jobId).length === 0, 10_000).catch(() => {});
+  assert.equal(nodeLeftovers(jobId), []);
+  assert.equal(await agentJobs(), ['ok', 'ok'], 'no job left on the nodes\' agents');
+
+  const failing = await ffrun('exit 3');
+  assert.is(failing.code, 3, failing.stderr);
+  const failedJob = /hosts of job ([a-z0-9]+):/.exec(failing.stdout)![1]!;
+  await waitFor('the nodes to remove the failed job', () => nodeLeftovers(failedJob).length === 0, 10_000).catch(() => {});
+  assert.equal(nodeLeftovers(failedJob), []);
+  assert.equal(await agentJobs(), ['ok', 'ok']);
+
+  // one node without an agent: refused before anything is submitted
+  const agentsFile = path.join(slurmDir, 'agents');
+  const agents = fs.readFileSync(agentsFile, 'utf8');
+  fs.writeFileSync(agentsFile, agents.split('\n').filter((line) => !line.includes(`${cluster.hosts[1]!.netns} `)).join('\n'));
+  const lacking = await ffrun('true');
+  fs.writeFileSync(agentsFile, agents);
+  assert.is(lacking.code, 1, lacking.stderr);
+  assert.match(lacking.stderr, new RegExp(`error\\[SLURM_MISCONFIGURED\\].*no agent: ${cluster.hosts[1]!.netns}`));
+  assert.not.match(lacking.stdout, /hosts of job/);
+}
 
 test('ffrun --backend slurm: the demo through srun, plan and actual matrix shown, nothing left', async () => {
   const result = await runFfrun(['run', path.join(REPO_ROOT, 'jobs', 'demo.yaml'), '--backend', 'slurm']);
