@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'uvu';
@@ -147,12 +148,21 @@ test('one embedded Slurm on 2 hosts x 2 containers runs the 4-rank programs thro
  * node_root= and agents=): `ffrun --backend slurm --slurm-conf` from a login node (the launcher's network
  * namespace, a separate ffrun process) creates nothing itself. Each rank prints its BTL report from its
  * node's job directory: shm within a node, handoff across; then the nodes hold nothing of the job, after
- * success and after a failing program; a node without an agent is refused before anything is submitted.
+ * success, after a failing program and after a job cancelled mid-run; a node without an agent is refused
+ * before anything is submitted.
  */
 async function existingSlurmCases(cluster: Cluster): Promise<void> {
   const slurmDir = path.join(cluster.stateDir, 'slurm');
+  const ffrunArgs = (program: string) => [
+    ...['-n', '4', '--hosts', '2', '--containers-per-host', '2', '--backend', 'slurm'],
+    ...['--slurm-conf', path.join(slurmDir, 'slurm.conf'), '--timeout', '120', '--', '/bin/sh', '-c', program],
+  ];
   const ffrun = (program: string) =>
-    exec('nsenter', [`--net=/run/netns/${cluster.launcher.netns}`, '--', process.execPath, FFRUN_MAIN, ...['-n', '4', '--hosts', '2', '--containers-per-host', '2'], ...['--backend', 'slurm', '--slurm-conf', path.join(slurmDir, 'slurm.conf'), '--timeout', '120', '--', '/bin/sh', '-c', program]], { allowFailure: true, timeoutMs: 180_000, cwd: REPO_ROOT });
+    exec('nsenter', [`--net=/run/netns/${cluster.launcher.netns}`, '--', process.execPath, FFRUN_MAIN, ...ffrunArgs(program)], {
+      allowFailure: true,
+      timeoutMs: 180_000,
+      cwd: REPO_ROOT,
+    });
   const nodeLeftovers = (jobId: string) =>
     cluster.hosts.flatMap((host) => fs.readdirSync(host.sharedDir).filter((name) => name === jobId || name.startsWith('.slurm-')).map((name) => `${host.netns}: ${name}`));
   const agentJobs = async () => {
@@ -185,6 +195,22 @@ async function existingSlurmCases(cluster: Cluster): Promise<void> {
   const failedJob = /hosts of job ([a-z0-9]+):/.exec(failing.stdout)![1]!;
   await waitFor('the nodes to remove the failed job', () => nodeLeftovers(failedJob).length === 0, 10_000).catch(() => {});
   assert.equal(nodeLeftovers(failedJob), []);
+  assert.equal(await agentJobs(), ['ok', 'ok']);
+
+  // a job cancelled while its ranks run (scancel, as a user or a time limit would): the step's end cleans up too
+  const inLauncher = ['nsenter', `--net=/run/netns/${cluster.launcher.netns}`, '--'];
+  const running = spawn(inLauncher[0]!, [...inLauncher.slice(1), process.execPath, FFRUN_MAIN, ...ffrunArgs('exec /bin/sleep 4719')], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  let runningOut = '';
+  running.stdout.on('data', (chunk: Buffer) => (runningOut += chunk.toString()));
+  running.stderr.resume();
+  const ended = new Promise((resolve) => running.once('exit', resolve));
+  await waitFor('the ranks to start', () => processesMatching(/^\/bin\/sleep 4719$/).length === 4, 60_000);
+  const cancelledJob = /hosts of job ([a-z0-9]+):/.exec(runningOut)![1]!;
+  await exec(inLauncher[0]!, [...inLauncher.slice(1), 'scancel', `--name=ff-${cancelledJob}`], { env: { ...process.env, SLURM_CONF: path.join(slurmDir, 'slurm.conf') } });
+  await ended;
+  await waitFor('the nodes to remove the cancelled job', () => nodeLeftovers(cancelledJob).length === 0 && processesMatching(/^\/bin\/sleep 4719$/).length === 0, 15_000).catch(() => {});
+  assert.equal(nodeLeftovers(cancelledJob), []);
+  assert.equal(processesMatching(/^\/bin\/sleep 4719$/), []);
   assert.equal(await agentJobs(), ['ok', 'ok']);
 
   // one node without an agent: refused before anything is submitted

@@ -224,25 +224,14 @@ int node_job_peers(const char *agents_file, const struct node_job_table *table, 
     int fd = open(agents_file, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0) return fail(why, why_size, "cannot open the agents file %s: %s", agents_file, strerror(errno));
     struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != 0 || (st.st_mode & (S_IWGRP | S_IWOTH)) != 0 ||
-        st.st_size > MAX_AGENTS_FILE) {
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != 0 || (st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
         close(fd);
         return fail(why, why_size, "refusing the agents file %s: it must be a regular file of root's, not writable by group or others, at most %d bytes",
                     agents_file, MAX_AGENTS_FILE);
     }
-    char *text = malloc((size_t) st.st_size + 1);
-    size_t got = 0;
-    while (text != NULL && got < (size_t) st.st_size) {
-        ssize_t r = read(fd, text + got, (size_t) st.st_size - got);
-        if (r <= 0) break;
-        got += (size_t) r;
-    }
-    close(fd);
-    if (text == NULL || got != (size_t) st.st_size) {
-        free(text);
-        return fail(why, why_size, "cannot read the agents file %s", agents_file);
-    }
-    text[got] = '\0';
+    size_t got;
+    char *text = node_job_read_all(fd, MAX_AGENTS_FILE, &got);
+    if (text == NULL) return fail(why, why_size, "cannot read the agents file %s", agents_file);
     size_t used = 0;
     peers[0] = '\0';
     int result = 0;
@@ -274,6 +263,27 @@ int node_job_peers(const char *agents_file, const struct node_job_table *table, 
     }
     free(text);
     return result;
+}
+
+char *node_job_read_all(int fd, size_t max, size_t *size_out)
+{
+    struct stat st;
+    char *text = NULL;
+    size_t got = 0;
+    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && (size_t) st.st_size <= max) text = malloc((size_t) st.st_size + 1);
+    while (text != NULL && got < (size_t) st.st_size) {
+        ssize_t r = read(fd, text + got, (size_t) st.st_size - got);
+        if (r <= 0) break;
+        got += (size_t) r;
+    }
+    close(fd);
+    if (text == NULL || got != (size_t) st.st_size) {
+        free(text);
+        return NULL;
+    }
+    text[got] = '\0';
+    *size_out = got;
+    return text;
 }
 
 static int remove_below(int dir_fd, int depth)

@@ -51,6 +51,10 @@ int node_job_remove_tree(int parent_fd, const char *name);
  * *fd_inout when it was -1 and the reply is `ok` (a lease=1 registration lives as long as it). */
 int node_job_agent_request(const char *control, int *fd_inout, const char *request, char *reply, size_t reply_size);
 
+/* Reads all of fd (a regular file of at most `max` bytes) into a NUL-terminated buffer to free(); closes fd.
+ * NULL on failure. */
+char *node_job_read_all(int fd, size_t max, size_t *size_out);
+
 /* A name of the table or the agents file: 1-64 of [A-Za-z0-9._-]. */
 int node_job_valid_name(const char *text, size_t length);
 

@@ -245,23 +245,10 @@ static int read_task_environment(spank_t sp)
     int fd = open_checked(slurm_fd, shown, "task.env", 0, 0, S_IWGRP | S_IWOTH);
     close(slurm_fd);
     if (fd < 0) return -1;
-    struct stat st;
-    if (fstat(fd, &st) != 0 || st.st_size > MAX_ENV_FILE) {
-        slurm_error("freeflow: %s is larger than %d bytes", shown, MAX_ENV_FILE);
-        close(fd);
-        return -1;
-    }
-    char *text = malloc((size_t) st.st_size + 1);
-    size_t got = 0;
-    while (text != NULL && got < (size_t) st.st_size) {
-        ssize_t n = read(fd, text + got, (size_t) st.st_size - got);
-        if (n <= 0) break;
-        got += (size_t) n;
-    }
-    close(fd);
-    if (text == NULL || got != (size_t) st.st_size) {
-        slurm_error("freeflow: cannot read %s", shown);
-        free(text);
+    size_t got;
+    char *text = node_job_read_all(fd, MAX_ENV_FILE, &got);
+    if (text == NULL) {
+        slurm_error("freeflow: cannot read %s, or it is larger than %d bytes", shown, MAX_ENV_FILE);
         return -1;
     }
     int result = apply_environment(sp, text, got, shown);

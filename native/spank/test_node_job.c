@@ -1,6 +1,6 @@
 /* The SPANK plugin's node-side checks of hostile input (node_job.c), without Slurm: the path table ffrun
  * passes through srun, the site's agents file, and the job directory's removal without following symlinks. */
-#define _GNU_SOURCE
+#include "check.h"
 #include "node_job.h"
 
 #include <fcntl.h>
@@ -9,16 +9,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-static int failures;
-
-#define CHECK(cond)                                                                                                 \
-    do {                                                                                                            \
-        if (!(cond)) {                                                                                              \
-            fprintf(stderr, "%s:%d: CHECK(%s) failed\n", __FILE__, __LINE__, #cond);                                \
-            failures++;                                                                                             \
-        }                                                                                                           \
-    } while (0)
 
 #define GOOD                                                                                                        \
     "freeflow-path-table 2,job ab12,key 0123456789abcdef0123456789abcdef,hosts 2,host 0 n0,host 1 n1,ranks 3,"      \
@@ -32,7 +22,7 @@ static int parses(const char *text, const char *expect_why)
     if (ok) node_job_free_table(&table);
     if (!ok && expect_why != NULL && strstr(why, expect_why) == NULL) {
         fprintf(stderr, "reason '%s' lacks '%s'\n", why, expect_why);
-        failures++;
+        check_failures++;
     }
     return ok;
 }
@@ -116,6 +106,5 @@ int main(void)
     unlink(path);
     rmdir(outside);
     rmdir(dir);
-    if (failures == 0) printf("node_job: all checks passed\n");
-    return failures == 0 ? 0 : 1;
+    return check_exit_code("node_job");
 }

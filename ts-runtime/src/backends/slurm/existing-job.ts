@@ -14,9 +14,8 @@ import type { JobSpec } from '../../spec/schema';
 import { resolveJobUser } from '../../spec/user';
 import { exec } from '../../util/exec';
 import type { ExistingSlurm } from './existing';
-import { srunFailure } from './failures';
 import { SLURM_CLIENTS } from './preflight';
-import { runSrun } from './run-srun';
+import { runSrunChecked } from './run-srun';
 import { DIRECT_LAUNCH_ENV, srunPlacementArgs } from './srun-invocation';
 
 /** Node states a job can be placed on (sinfo %T, without suffixes such as `*` for not responding). */
@@ -97,21 +96,9 @@ export async function runOnExistingSlurm(spec: JobSpec, slurm: ExistingSlurm, ho
     spec.program.command,
     ...spec.program.args,
   ];
-  const lines: string[] = [];
   const outcome = await hooks.progress.step(`running ${spec.ranks} ranks on ${nodes.join(', ')} of ${slurm.conf} through srun`, () =>
-    runSrun(argv, {
-      prefix: [],
-      env,
-      timeoutMs: spec.timeoutSeconds * 1000,
-      interrupt: hooks.interrupt,
-      onLine: (line) => {
-        if (line.rank === undefined && lines.length < 200) lines.push(line.text);
-        hooks.onLine(line);
-      },
-    }),
+    runSrunChecked(argv, { prefix: [], env, timeoutMs: spec.timeoutSeconds * 1000, interrupt: hooks.interrupt, onLine: hooks.onLine }),
   );
-  const failure = srunFailure(outcome, lines);
-  if (failure !== undefined) throw failure;
   const totalMs = Date.now() - started;
   return { spec, plan, mpirun: outcome, outcomes: null, capabilities: [], timings: { setupMs: 0, probeMs: 0, teardownMs: 0, totalMs } };
 }

@@ -8,9 +8,8 @@ import type { JobPlan } from '../../orchestrator/plan';
 import { bootEmbeddedSlurm } from './embedded';
 import { checkExistingSlurm, type ExistingSlurm } from './existing';
 import { assertSlurmClientInstalled, assertSlurmDaemonsInstalled } from './preflight';
-import { runSrun } from './run-srun';
+import { runSrunChecked } from './run-srun';
 import { buildSrunInvocation } from './srun-invocation';
-import { srunFailure } from './failures';
 
 export { SPANK_NOT_LOADED_PATTERN } from './failures';
 export { runOnExistingSlurm } from './existing-job';
@@ -79,20 +78,13 @@ export async function withSlurm<T>(
       const taskEnv = path.join(slurmDir, 'task.env');
       fs.rmSync(taskEnv, { force: true });
       fs.writeFileSync(taskEnv, srun.taskEnv, { mode: 0o600, flag: 'wx' });
-      const lines: string[] = [];
-      const outcome = await runSrun(srun.argv, {
+      return runSrunChecked(srun.argv, {
         prefix: ['nsenter', `--net=/run/netns/${cluster.launcher.netns}`, '--'],
         env: { ...process.env, ...srun.env, SLURM_CONF: slurm.conf },
         timeoutMs: run.timeoutMs,
         interrupt: run.interrupt,
-        onLine: (line) => {
-          if (line.rank === undefined && lines.length < 200) lines.push(line.text);
-          run.onLine(line);
-        },
+        onLine: run.onLine,
       });
-      const failure = srunFailure(outcome, lines);
-      if (failure !== undefined) throw failure;
-      return outcome;
     },
   };
   try {
