@@ -148,8 +148,8 @@ test('one embedded Slurm on 2 hosts x 2 containers runs the 4-rank programs thro
  * node_root= and agents=): `ffrun --backend slurm --slurm-conf` from a login node (the launcher's network
  * namespace, a separate ffrun process) creates nothing itself. Each rank prints its BTL report from its
  * node's job directory: shm within a node, handoff across; then the nodes hold nothing of the job, after
- * success, after a failing program and after a job cancelled mid-run; a node without an agent is refused
- * before anything is submitted.
+ * success, after a failing program, after a job cancelled mid-run and after one node's slurmstepd was
+ * SIGKILLed (the job epilog); a node without an agent is refused before anything is submitted.
  */
 async function existingSlurmCases(cluster: Cluster): Promise<void> {
   const slurmDir = path.join(cluster.stateDir, 'slurm');
@@ -199,18 +199,47 @@ async function existingSlurmCases(cluster: Cluster): Promise<void> {
 
   // a job cancelled while its ranks run (scancel, as a user or a time limit would): the step's end cleans up too
   const inLauncher = ['nsenter', `--net=/run/netns/${cluster.launcher.netns}`, '--'];
-  const running = spawn(inLauncher[0]!, [...inLauncher.slice(1), process.execPath, FFRUN_MAIN, ...ffrunArgs('exec /bin/sleep 4719')], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-  let runningOut = '';
-  running.stdout.on('data', (chunk: Buffer) => (runningOut += chunk.toString()));
-  running.stderr.resume();
-  const ended = new Promise((resolve) => running.once('exit', resolve));
-  await waitFor('the ranks to start', () => processesMatching(/^\/bin\/sleep 4719$/).length === 4, 60_000);
-  const cancelledJob = /hosts of job ([a-z0-9]+):/.exec(runningOut)![1]!;
-  await exec(inLauncher[0]!, [...inLauncher.slice(1), 'scancel', `--name=ff-${cancelledJob}`], { env: { ...process.env, SLURM_CONF: path.join(slurmDir, 'slurm.conf') } });
-  await ended;
-  await waitFor('the nodes to remove the cancelled job', () => nodeLeftovers(cancelledJob).length === 0 && processesMatching(/^\/bin\/sleep 4719$/).length === 0, 15_000).catch(() => {});
-  assert.equal(nodeLeftovers(cancelledJob), []);
+  const scancel = (jobId: string) =>
+    exec(inLauncher[0]!, [...inLauncher.slice(1), 'scancel', `--name=ff-${jobId}`], { env: { ...process.env, SLURM_CONF: path.join(slurmDir, 'slurm.conf') } });
+  const startRanks = async (seconds: number) => {
+    const child = spawn(inLauncher[0]!, [...inLauncher.slice(1), process.execPath, FFRUN_MAIN, ...ffrunArgs(`exec /bin/sleep ${seconds}`)], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    child.stderr.resume();
+    const ended = new Promise((resolve) => child.once('exit', resolve));
+    await waitFor('the ranks to start', () => processesMatching(new RegExp(`^/bin/sleep ${seconds}$`)).length === 4, 60_000);
+    return { ended, jobId: /hosts of job ([a-z0-9]+):/.exec(output)![1]! };
+  };
+  const cancelled = await startRanks(4719);
+  await scancel(cancelled.jobId);
+  await cancelled.ended;
+  await waitFor('the nodes to remove the cancelled job', () => nodeLeftovers(cancelled.jobId).length === 0 && processesMatching(/^\/bin\/sleep 4719$/).length === 0, 15_000).catch(() => {});
+  assert.equal(nodeLeftovers(cancelled.jobId), []);
   assert.equal(processesMatching(/^\/bin\/sleep 4719$/), []);
+  assert.equal(await agentJobs(), ['ok', 'ok']);
+
+  // one node's slurmstepd SIGKILLed mid-run, so its step-end clean-up never runs: the agent drops the job
+  // with the lease at once, and the job epilog removes the directory and record once the job ends
+  const killed = await startRanks(4721);
+  const hostNet = `net:[${fs.statSync(`/run/netns/${cluster.hosts[0]!.netns}`).ino}]`;
+  const inHost = (pid: number) => {
+    try {
+      return fs.readlinkSync(`/proc/${pid}/ns/net`) === hostNet;
+    } catch {
+      return false;
+    }
+  };
+  const stepds = processesMatching(/^slurmstepd: \[\d+\.0\]/).filter((stepd) => inHost(stepd.pid));
+  assert.is(stepds.length, 1, JSON.stringify(stepds));
+  process.kill(stepds[0]!.pid, 'SIGKILL');
+  for (let tries = 0; tries < 50 && (await agentJobs())[0] !== 'ok'; tries++) await new Promise((resolve) => setTimeout(resolve, 100));
+  assert.is((await agentJobs())[0], 'ok', "the killed slurmstepd's lease ended the agent's registration");
+  await scancel(killed.jobId);
+  await killed.ended;
+  await waitFor('the epilog to remove the job', () => nodeLeftovers(killed.jobId).length === 0, 20_000).catch(() => {});
+  assert.equal(nodeLeftovers(killed.jobId), []);
+  // (with proctrack/linuxproc, Slurm itself loses the tasks of a killed slurmstepd: ours to end here)
+  for (const orphan of processesMatching(/^\/bin\/sleep 4721$/)) process.kill(orphan.pid, 'SIGKILL');
   assert.equal(await agentJobs(), ['ok', 'ok']);
 
   // one node without an agent: refused before anything is submitted

@@ -122,9 +122,8 @@ static int take_path_argument(const char *argument, const char *key, char *out)
     return 1;
 }
 
-int slurm_spank_init(spank_t sp, int ac, char **av)
+static int take_plugstack_arguments(int ac, char **av)
 {
-    (void) sp;
     static const struct {
         const char *key;
         char *value;
@@ -146,6 +145,12 @@ int slurm_spank_init(spank_t sp, int ac, char **av)
         }
     }
     return 0;
+}
+
+int slurm_spank_init(spank_t sp, int ac, char **av)
+{
+    (void) sp;
+    return take_plugstack_arguments(ac, av);
 }
 
 /* Opens name below dir_fd without following a symlink at the last step (every earlier step was opened the
@@ -506,10 +511,21 @@ int slurm_spank_exit(spank_t sp, int ac, char **av)
  * a failing epilog drains the node. */
 int slurm_spank_job_epilog(spank_t sp, int ac, char **av)
 {
-    (void) ac;
-    (void) av;
-    uint32_t id;
-    if (node_root[0] == '\0' || spank_get_item(sp, S_JOB_ID, &id) != ESPANK_SUCCESS) return 0;
+    uint32_t id = 0;
+    /* the job script context calls no slurm_spank_init: the plugstack arguments come with this call */
+    if (take_plugstack_arguments(ac, av) != 0 || node_root[0] == '\0') return 0;
+    if (spank_get_item(sp, S_JOB_ID, &id) != ESPANK_SUCCESS) {
+        /* the job script context also has the job id in its environment */
+        const char *text = getenv("SLURM_JOB_ID");
+        char *end = NULL;
+        unsigned long value = text == NULL ? 0 : strtoul(text, &end, 10);
+        if (end == NULL || *end != '\0' || value == 0 || value > UINT32_MAX) {
+            slurm_error("freeflow: epilog cannot tell the Slurm job id");
+            return 0;
+        }
+        id = (uint32_t) value;
+    }
+    slurm_debug("freeflow: epilog of Slurm job %u", (unsigned) id);
     int root_fd = open(node_root, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (root_fd < 0) return 0;
     char record[32], job[MAX_JOB_ID + 2] = "";

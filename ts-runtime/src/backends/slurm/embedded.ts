@@ -119,6 +119,8 @@ export async function bootEmbeddedSlurm(cluster: Cluster, progress: ProgressRepo
         daemon([rsh, '--argv', node.name, SLURM_DAEMONS.slurmd, '-D', '-N', node.name, '-f', conf], {
           ...env,
           FFRUN_CONTAINER_MAP: cluster.containerMapFile,
+          // what slurmd runs for the job epilog (slurmstepd spank epilog) finds this configuration and its plugstack
+          SLURM_CONF: conf,
           PMIX_MCA_ptl_tcp_remote_connections: '1',
           PMIX_MCA_ptl_tcp_if_include: cluster.overlaySubnet,
         }),
