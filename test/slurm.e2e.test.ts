@@ -164,9 +164,16 @@ async function existingSlurmCases(cluster: Cluster): Promise<void> {
       cwd: REPO_ROOT,
     });
   const nodeLeftovers = (jobId: string) =>
-    cluster.hosts.flatMap((host) => fs.readdirSync(host.sharedDir).filter((name) => name === jobId || name.startsWith('.slurm-')).map((name) => `${host.netns}: ${name}`));
+    cluster.hosts.flatMap((host) =>
+      fs
+        .readdirSync(host.sharedDir)
+        .filter((name) => name === jobId || name.startsWith('.slurm-'))
+        .map((name) => `${host.netns}: ${name}`),
+    );
   const agentJobs = async () => {
-    const lists = await Promise.all(cluster.hosts.map((host) => exec(path.join(REPO_ROOT, 'build', 'bin', 'ffagentctl'), [path.join(host.sharedDir, '.agent', 'control.sock'), 'list'])));
+    const lists = await Promise.all(
+      cluster.hosts.map((host) => exec(path.join(REPO_ROOT, 'build', 'bin', 'ffagentctl'), [path.join(host.sharedDir, '.agent', 'control.sock'), 'list'])),
+    );
     return lists.map((list) => list.stdout.trim());
   };
   const allpairs = path.join(REPO_ROOT, 'build', 'bin', 'ffcheck_allpairs');
@@ -188,7 +195,7 @@ async function existingSlurmCases(cluster: Cluster): Promise<void> {
   }
   await waitFor('the nodes to remove the job', () => nodeLeftovers(jobId).length === 0, 10_000).catch(() => {});
   assert.equal(nodeLeftovers(jobId), []);
-  assert.equal(await agentJobs(), ['ok', 'ok'], 'no job left on the nodes\' agents');
+  assert.equal(await agentJobs(), ['ok', 'ok'], "no job left on the nodes' agents");
 
   const failing = await ffrun('exit 3');
   assert.is(failing.code, 3, failing.stderr);
@@ -202,7 +209,10 @@ async function existingSlurmCases(cluster: Cluster): Promise<void> {
   const scancel = (jobId: string) =>
     exec(inLauncher[0]!, [...inLauncher.slice(1), 'scancel', `--name=ff-${jobId}`], { env: { ...process.env, SLURM_CONF: path.join(slurmDir, 'slurm.conf') } });
   const startRanks = async (seconds: number) => {
-    const child = spawn(inLauncher[0]!, [...inLauncher.slice(1), process.execPath, FFRUN_MAIN, ...ffrunArgs(`exec /bin/sleep ${seconds}`)], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(inLauncher[0]!, [...inLauncher.slice(1), process.execPath, FFRUN_MAIN, ...ffrunArgs(`exec /bin/sleep ${seconds}`)], {
+      cwd: REPO_ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let output = '';
     child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
     child.stderr.resume();
@@ -213,7 +223,11 @@ async function existingSlurmCases(cluster: Cluster): Promise<void> {
   const cancelled = await startRanks(4719);
   await scancel(cancelled.jobId);
   await cancelled.ended;
-  await waitFor('the nodes to remove the cancelled job', () => nodeLeftovers(cancelled.jobId).length === 0 && processesMatching(/^\/bin\/sleep 4719$/).length === 0, 15_000).catch(() => {});
+  await waitFor(
+    'the nodes to remove the cancelled job',
+    () => nodeLeftovers(cancelled.jobId).length === 0 && processesMatching(/^\/bin\/sleep 4719$/).length === 0,
+    15_000,
+  ).catch(() => {});
   assert.equal(nodeLeftovers(cancelled.jobId), []);
   assert.equal(processesMatching(/^\/bin\/sleep 4719$/), []);
   assert.equal(await agentJobs(), ['ok', 'ok']);
@@ -245,7 +259,13 @@ async function existingSlurmCases(cluster: Cluster): Promise<void> {
   // one node without an agent: refused before anything is submitted
   const agentsFile = path.join(slurmDir, 'agents');
   const agents = fs.readFileSync(agentsFile, 'utf8');
-  fs.writeFileSync(agentsFile, agents.split('\n').filter((line) => !line.includes(`${cluster.hosts[1]!.netns} `)).join('\n'));
+  fs.writeFileSync(
+    agentsFile,
+    agents
+      .split('\n')
+      .filter((line) => !line.includes(`${cluster.hosts[1]!.netns} `))
+      .join('\n'),
+  );
   const lacking = await ffrun('true');
   fs.writeFileSync(agentsFile, agents);
   assert.is(lacking.code, 1, lacking.stderr);

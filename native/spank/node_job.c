@@ -17,8 +17,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#define MAX_AGENTS_FILE (1024 * 1024)
-#define MAX_TREE_DEPTH  8
+#define MAX_AGENTS_FILE             (1024 * 1024)
+#define MAX_TREE_DEPTH              8
 #define AGENT_REPLY_TIMEOUT_SECONDS 5
 
 static int fail(char *why, size_t why_size, const char *format, ...)
@@ -90,24 +90,26 @@ int node_job_parse_table(const char *encoded, const char *job, struct node_job_t
 {
     memset(out, 0, sizeof *out);
     size_t size = strlen(encoded);
-    if (size == 0 || size > NODE_JOB_MAX_TABLE) return fail(why, why_size, "the path table is empty or larger than %d bytes", NODE_JOB_MAX_TABLE);
+    if (size == 0 || size > NODE_JOB_MAX_TABLE)
+        return fail(why, why_size, "the path table is empty or larger than %d bytes", NODE_JOB_MAX_TABLE);
     for (size_t i = 0; i < size; i++)
         if ((unsigned char) encoded[i] < 0x20 || encoded[i] == 0x7f)
             return fail(why, why_size, "the path table holds a control character");
     /* an empty line (",,", or one at the end) has no place in a table */
-    if (encoded[size - 1] == ',' || strstr(encoded, ",,") != NULL) return fail(why, why_size, "the path table has an empty line: expected `end` last");
+    if (encoded[size - 1] == ',' || strstr(encoded, ",,") != NULL)
+        return fail(why, why_size, "the path table has an empty line: expected `end` last");
     struct cursor c = {encoded, encoded + size, 0};
     const char *f[5];
     size_t n[5];
     int version;
-#define EXPECT(cond, ...)                                                                                           \
-    do {                                                                                                            \
-        if (!(cond)) {                                                                                              \
-            char detail[160];                                                                                       \
-            snprintf(detail, sizeof detail, __VA_ARGS__); /* before the free: it may name a host */                 \
-            node_job_free_table(out);                                                                               \
-            return fail(why, why_size, "path table line %d: %s", c.line, detail);                                   \
-        }                                                                                                           \
+#define EXPECT(cond, ...)                                                                                              \
+    do {                                                                                                               \
+        if (!(cond)) {                                                                                                 \
+            char detail[160];                                                                                          \
+            snprintf(detail, sizeof detail, __VA_ARGS__); /* before the free: it may name a host */                    \
+            node_job_free_table(out);                                                                                  \
+            return fail(why, why_size, "path table line %d: %s", c.line, detail);                                      \
+        }                                                                                                              \
     } while (0)
     EXPECT(next_line(&c, f, n, 5) == 2 && is_word(f[0], n[0], "freeflow-path-table") &&
                ((version = (int) number_of(f[1], n[1], 2)) == 1 || version == 2),
@@ -115,7 +117,8 @@ int node_job_parse_table(const char *encoded, const char *job, struct node_job_t
     EXPECT(next_line(&c, f, n, 5) == 2 && is_word(f[0], n[0], "job") && is_word(f[1], n[1], job),
            "expected `job %s` (the --freeflow job)", job);
     EXPECT(next_line(&c, f, n, 5) == 2 && is_word(f[0], n[0], "key") && n[1] == 32, "expected `key <32 hex digits>`");
-    for (size_t i = 0; i < 32; i++) EXPECT(isxdigit((unsigned char) f[1][i]) && !isupper((unsigned char) f[1][i]), "bad key");
+    for (size_t i = 0; i < 32; i++)
+        EXPECT(isxdigit((unsigned char) f[1][i]) && !isupper((unsigned char) f[1][i]), "bad key");
     memcpy(out->key, f[1], 32);
     strcpy(out->job, job);
     long hosts;
@@ -130,7 +133,8 @@ int node_job_parse_table(const char *encoded, const char *job, struct node_job_t
                    node_job_valid_name(f[2], n[2]),
                "expected `host %ld <name of [A-Za-z0-9._-]>`", h);
         memcpy(out->host_names[h], f[2], n[2]);
-        for (long k = 0; k < h; k++) EXPECT(strcmp(out->host_names[k], out->host_names[h]) != 0, "host %s twice", out->host_names[h]);
+        for (long k = 0; k < h; k++)
+            EXPECT(strcmp(out->host_names[k], out->host_names[h]) != 0, "host %s twice", out->host_names[h]);
     }
     long ranks;
     EXPECT(next_line(&c, f, n, 5) == 2 && is_word(f[0], n[0], "ranks") &&
@@ -156,8 +160,8 @@ int node_job_parse_table(const char *encoded, const char *job, struct node_job_t
             char letter = f[0][j];
             int same_host = out->rank_host[r] == out->rank_host[j];
             EXPECT(strchr(letters, letter) != NULL && (letter == 's') == (r == j) &&
-                       (same_host || letter == 't' || letter == 'h' || letter == 'r') && (!same_host || letter != 'h') &&
-                       (!same_host || letter != 'r'),
+                       (same_host || letter == 't' || letter == 'h' || letter == 'r') &&
+                       (!same_host || letter != 'h') && (!same_host || letter != 'r'),
                    "path %c from rank %ld to %ld is not valid in version %d between %s hosts", letter, r, j, version,
                    same_host ? "the same" : "different");
         }
@@ -209,9 +213,12 @@ static int valid_address(const char *text, size_t length)
             continue;
         }
         if (digits == 0 || part > (colon ? 65535 : 255)) return 0;
-        if (ch == '.' && !colon) dots++;
-        else if (ch == ':' && dots == 3 && !colon) colon = 1;
-        else if (ch != '\0') return 0;
+        if (ch == '.' && !colon)
+            dots++;
+        else if (ch == ':' && dots == 3 && !colon)
+            colon = 1;
+        else if (ch != '\0')
+            return 0;
         part = 0;
         digits = 0;
     }
@@ -226,7 +233,9 @@ int node_job_peers(const char *agents_file, const struct node_job_table *table, 
     struct stat st;
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != 0 || (st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
         close(fd);
-        return fail(why, why_size, "refusing the agents file %s: it must be a regular file of root's, not writable by group or others, at most %d bytes",
+        return fail(why, why_size,
+                    "refusing the agents file %s: it must be a regular file of root's, not writable by group or "
+                    "others, at most %d bytes",
                     agents_file, MAX_AGENTS_FILE);
     }
     size_t got;
@@ -250,15 +259,18 @@ int node_job_peers(const char *agents_file, const struct node_job_table *table, 
             line = end == NULL ? NULL : end + 1;
         }
         if (address == NULL)
-            result = fail(why, why_size, "node %s is not in the agents file %s: it runs no freeflow agent", table->host_names[h],
-                          agents_file);
+            result = fail(why, why_size, "node %s is not in the agents file %s: it runs no freeflow agent",
+                          table->host_names[h], agents_file);
         else if (!valid_address(address, address_length))
-            result = fail(why, why_size, "the agents file %s gives node %s a bad address (want <ipv4>:<port>)", agents_file,
-                          table->host_names[h]);
+            result = fail(why, why_size, "the agents file %s gives node %s a bad address (want <ipv4>:<port>)",
+                          agents_file, table->host_names[h]);
         else {
-            int wrote = snprintf(peers + used, peers_size - used, "%s%d@%.*s", h == 0 ? "" : ",", h, (int) address_length, address);
-            if (wrote < 0 || (size_t) wrote >= peers_size - used) result = fail(why, why_size, "the job's peer list is too long");
-            else used += (size_t) wrote;
+            int wrote = snprintf(peers + used, peers_size - used, "%s%d@%.*s", h == 0 ? "" : ",", h,
+                                 (int) address_length, address);
+            if (wrote < 0 || (size_t) wrote >= peers_size - used)
+                result = fail(why, why_size, "the job's peer list is too long");
+            else
+                used += (size_t) wrote;
         }
     }
     free(text);
@@ -270,7 +282,8 @@ char *node_job_read_all(int fd, size_t max, size_t *size_out)
     struct stat st;
     char *text = NULL;
     size_t got = 0;
-    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && (size_t) st.st_size <= max) text = malloc((size_t) st.st_size + 1);
+    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && (size_t) st.st_size <= max)
+        text = malloc((size_t) st.st_size + 1);
     while (text != NULL && got < (size_t) st.st_size) {
         ssize_t r = read(fd, text + got, (size_t) st.st_size - got);
         if (r <= 0) break;
@@ -351,7 +364,9 @@ int node_job_agent_request(const char *control, int *fd_inout, const char *reque
     reply[got] = '\0';
     int ok = sent == length && strncmp(reply, "ok", 2) == 0;
     if (sent != length || got == 0) snprintf(reply, reply_size, "no reply from %s", control);
-    if (ok && *fd_inout < 0) *fd_inout = fd;
-    else if (*fd_inout < 0) close(fd);
+    if (ok && *fd_inout < 0)
+        *fd_inout = fd;
+    else if (*fd_inout < 0)
+        close(fd);
     return ok ? 0 : -1;
 }

@@ -361,8 +361,8 @@ static int set_up_node(spank_t sp)
     uid_t uid;
     gid_t gid;
     uint32_t id;
-    if (spank_get_item(sp, S_JOB_UID, &uid) != ESPANK_SUCCESS || spank_get_item(sp, S_JOB_GID, &gid) != ESPANK_SUCCESS ||
-        spank_get_item(sp, S_JOB_ID, &id) != ESPANK_SUCCESS) {
+    if (spank_get_item(sp, S_JOB_UID, &uid) != ESPANK_SUCCESS ||
+        spank_get_item(sp, S_JOB_GID, &gid) != ESPANK_SUCCESS || spank_get_item(sp, S_JOB_ID, &id) != ESPANK_SUCCESS) {
         slurm_error("freeflow: cannot read the job's uid, gid or id");
         return -1;
     }
@@ -377,7 +377,8 @@ static int set_up_node(spank_t sp)
     record_name(record, sizeof record, id);
     int record_fd = openat(root_fd, record, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (record_fd < 0) {
-        slurm_error("freeflow: cannot create %s/%s: %s (one freeflow step per Slurm job)", node_root, record, strerror(errno));
+        slurm_error("freeflow: cannot create %s/%s: %s (one freeflow step per Slurm job)", node_root, record,
+                    strerror(errno));
         close(root_fd);
         return -1;
     }
@@ -403,8 +404,9 @@ static int set_up_node(spank_t sp)
     snprintf(request, sizeof request, "add %s key=%s dir=%s/%s uid=%u gid=%u host=%d peers=%s lease=1\n", job_id,
              table.key, node_root, job_id, (unsigned) uid, (unsigned) gid, this_host, peers);
     if (node_job_agent_request(agent_control, &agent_lease_fd, request, reply, sizeof reply) != 0) {
-        slurm_error("freeflow: this node's ffagent (%s) did not accept job %s: %s: is the agent running (docs/slurm.md)?",
-                    agent_control, job_id, reply);
+        slurm_error(
+            "freeflow: this node's ffagent (%s) did not accept job %s: %s: is the agent running (docs/slurm.md)?",
+            agent_control, job_id, reply);
         goto out;
     }
     result = 0;
@@ -427,8 +429,9 @@ int slurm_spank_init_post_opt(spank_t sp, int ac, char **av)
         return -1;
     }
     if (node_root[0] == '\0' || agents_file[0] == '\0') {
-        slurm_error("freeflow: this node's plugstack.conf line has no node_root= and agents=: it does not run freeflow's "
-                    "node pieces (docs/slurm.md, \"Your own Slurm\")");
+        slurm_error(
+            "freeflow: this node's plugstack.conf line has no node_root= and agents=: it does not run freeflow's "
+            "node pieces (docs/slurm.md, \"Your own Slurm\")");
         return -1;
     }
     char why[256];
@@ -460,13 +463,14 @@ static int enter_task_container(spank_t sp)
         return -1;
     }
     if (total != (uint32_t) table.rank_count || rank >= total || table.rank_host[rank] != this_host) {
-        slurm_error("freeflow: task %u of %u on %s does not match the path table (%d ranks, this one on %s)", (unsigned) rank,
-                    (unsigned) total, this_node, table.rank_count,
+        slurm_error("freeflow: task %u of %u on %s does not match the path table (%d ranks, this one on %s)",
+                    (unsigned) rank, (unsigned) total, this_node, table.rank_count,
                     rank < (uint32_t) table.rank_count ? table.host_names[table.rank_host[rank]] : "no host");
         return -1;
     }
     const char *container = table.rank_container[rank];
-    if (unshare(CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS) != 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0 ||
+    if (unshare(CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS) != 0 ||
+        mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0 ||
         mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777") != 0 ||
         sethostname(container, strlen(container)) != 0) {
         slurm_error("freeflow: cannot give task %u its own namespaces: %s", (unsigned) rank, strerror(errno));
@@ -475,7 +479,8 @@ static int enter_task_container(spank_t sp)
     char dir[MAX_PATH + MAX_JOB_ID + 2];
     snprintf(dir, sizeof dir, "%s/%s", node_root, job_id);
     /* PMIx names the node by PMIX_HOSTNAME, else by the (now the container's) host name */
-    if (spank_setenv(sp, "FREEFLOW_DIR", dir, 1) != ESPANK_SUCCESS || spank_setenv(sp, "PMIX_HOSTNAME", this_node, 1) != ESPANK_SUCCESS)
+    if (spank_setenv(sp, "FREEFLOW_DIR", dir, 1) != ESPANK_SUCCESS ||
+        spank_setenv(sp, "PMIX_HOSTNAME", this_node, 1) != ESPANK_SUCCESS)
         return -1;
     return 0;
 }
@@ -542,8 +547,10 @@ int slurm_spank_job_epilog(spank_t sp, int ac, char **av)
             int agent_fd = -1;
             snprintf(request, sizeof request, "remove %s\n", job);
             if (node_job_agent_request(agent_control, &agent_fd, request, reply, sizeof reply) == 0) close(agent_fd);
-            if (node_job_remove_tree(root_fd, job) != 0) slurm_error("freeflow: epilog could not remove %s/%s", node_root, job);
-            else slurm_info("freeflow: epilog removed %s/%s of Slurm job %u", node_root, job, (unsigned) id);
+            if (node_job_remove_tree(root_fd, job) != 0)
+                slurm_error("freeflow: epilog could not remove %s/%s", node_root, job);
+            else
+                slurm_info("freeflow: epilog removed %s/%s of Slurm job %u", node_root, job, (unsigned) id);
         }
     }
     if (fd >= 0) {

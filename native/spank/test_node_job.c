@@ -10,8 +10,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define GOOD                                                                                                        \
-    "freeflow-path-table 2,job ab12,key 0123456789abcdef0123456789abcdef,hosts 2,host 0 n0,host 1 n1,ranks 3,"      \
+#define GOOD                                                                                                           \
+    "freeflow-path-table 2,job ab12,key 0123456789abcdef0123456789abcdef,hosts 2,host 0 n0,host 1 n1,ranks 3,"         \
     "rank 0 0 n0-c0,rank 1 0 n0-c1,rank 2 1 n1-c0,paths,smh,msh,hhs,end"
 
 static int parses(const char *text, const char *expect_why)
@@ -51,11 +51,11 @@ int main(void)
     CHECK(!parses(replaced("host 1 n1", "host 1 ../x"), "host 1"));
     CHECK(!parses(replaced("host 1 n1", "host 1 n0"), "twice"));
     CHECK(!parses(replaced("rank 2 1", "rank 2 2"), "rank 2"));
-    CHECK(!parses(replaced("smh,msh", "smm,msh"), "path m"));     /* shm across hosts */
+    CHECK(!parses(replaced("smh,msh", "smm,msh"), "path m"));         /* shm across hosts */
     CHECK(!parses(replaced("smh,msh,hhs", "shh,hsh,hhs"), "path h")); /* handoff within a host */
-    CHECK(!parses(replaced("table 2", "table 1"), "path h"));      /* version 1 has no h */
-    CHECK(!parses(replaced(",end", ""), "end"));                    /* truncated */
-    CHECK(!parses(replaced(",end", ",end,"), "end"));               /* trailing */
+    CHECK(!parses(replaced("table 2", "table 1"), "path h"));         /* version 1 has no h */
+    CHECK(!parses(replaced(",end", ""), "end"));                      /* truncated */
+    CHECK(!parses(replaced(",end", ",end,"), "end"));                 /* trailing */
     CHECK(!parses(replaced("n1-c0", "n1\tc0"), "control"));
     CHECK(!parses("", "empty"));
 
@@ -68,15 +68,18 @@ int main(void)
     fclose(agents);
     chmod(file, 0644);
     char peers[256];
-    CHECK(node_job_peers(file, &table, peers, sizeof peers, why, sizeof why) == 0 && strcmp(peers, "0@10.0.0.1:7470,1@10.0.0.2:7471") == 0);
+    CHECK(node_job_peers(file, &table, peers, sizeof peers, why, sizeof why) == 0 &&
+          strcmp(peers, "0@10.0.0.1:7470,1@10.0.0.2:7471") == 0);
     agents = fopen(file, "w");
     fputs("n0 10.0.0.1:7470\nn1 10.0.0.2:99999\n", agents);
     fclose(agents);
-    CHECK(node_job_peers(file, &table, peers, sizeof peers, why, sizeof why) != 0 && strstr(why, "bad address") != NULL);
+    CHECK(node_job_peers(file, &table, peers, sizeof peers, why, sizeof why) != 0 &&
+          strstr(why, "bad address") != NULL);
     agents = fopen(file, "w");
     fputs("n0 10.0.0.1:7470\n", agents);
     fclose(agents);
-    CHECK(node_job_peers(file, &table, peers, sizeof peers, why, sizeof why) != 0 && strstr(why, "n1 is not in") != NULL);
+    CHECK(node_job_peers(file, &table, peers, sizeof peers, why, sizeof why) != 0 &&
+          strstr(why, "n1 is not in") != NULL);
     chmod(file, 0666);
     CHECK(node_job_peers(file, &table, peers, sizeof peers, why, sizeof why) != 0 && strstr(why, "refusing") != NULL);
     node_job_free_table(&table);

@@ -1,5 +1,7 @@
 import { FfError } from '../../errors';
-import type { JobHooks, JobReport } from '../../job/run-job';
+import type { OutputLine } from '../../launcher/rank-output';
+import type { MpirunOutcome } from '../../launcher/run-mpirun';
+import type { HostCapabilities } from '../../native/capabilities';
 import { componentPathSetting, jobMcaSettings } from '../../launcher/mpirun-invocation';
 import { BTL_DIR } from '../../launcher/preflight';
 import { runtimeProgram } from '../../cluster/runtime-files';
@@ -18,6 +20,24 @@ import { SLURM_CLIENTS } from './preflight';
 import { runSrunChecked } from './run-srun';
 import { DIRECT_LAUNCH_ENV, srunPlacementArgs } from './srun-invocation';
 
+/** What runOnExistingSlurm needs of ffrun's job hooks (job/run-job.ts's JobHooks, which calls it). */
+export interface ExistingJobHooks {
+  readonly progress: { step<R>(what: string, run: () => Promise<R>): Promise<R> };
+  readonly interrupt: AbortSignal;
+  readonly onPlan: (plan: JobPlan, capabilities: readonly HostCapabilities[]) => void;
+  readonly onLine: (line: OutputLine) => void;
+}
+
+/** The job's report in run-job.ts's terms: no local cluster, so no probes, no set-up, no actual matrix. */
+export interface ExistingJobReport {
+  readonly spec: JobSpec;
+  readonly plan: JobPlan;
+  readonly mpirun: MpirunOutcome;
+  readonly outcomes: null;
+  readonly capabilities: readonly HostCapabilities[];
+  readonly timings: { readonly setupMs: number; readonly probeMs: number; readonly teardownMs: number; readonly totalMs: number };
+}
+
 /** Node states a job can be placed on (sinfo %T, without suffixes such as `*` for not responding). */
 const USABLE_STATES = /^(idle|mixed|allocated|completing)$/;
 
@@ -29,7 +49,7 @@ const USABLE_STATES = /^(idle|mixed|allocated|completing)$/;
  * step's end (and in the job epilog). ffrun creates nothing on the nodes itself; the BTL's reports stay on
  * the nodes and go with the job's directory, so the plan is printed without the actual matrix.
  */
-export async function runOnExistingSlurm(spec: JobSpec, slurm: ExistingSlurm, hooks: JobHooks): Promise<JobReport> {
+export async function runOnExistingSlurm(spec: JobSpec, slurm: ExistingSlurm, hooks: ExistingJobHooks): Promise<ExistingJobReport> {
   const started = Date.now();
   if (resolveJobUser(spec.user).uid !== 0) {
     throw new FfError('SLURM_MISCONFIGURED', 'the Slurm backend runs root jobs only (ffrun submits as the user it runs as)', {

@@ -89,15 +89,21 @@ export async function checkExistingSlurm(conf: string): Promise<ExistingSlurm> {
   const nodeRoot = args.get('node_root');
   const agentsFile = args.get('agents');
   if (nodeRoot === undefined || agentsFile === undefined) {
-    throw new FfError('SLURM_MISCONFIGURED', `the freeflow plugin's line in ${plugstack} has no ${nodeRoot === undefined ? 'node_root=' : 'agents='}: the nodes of ${conf} do not run freeflow's node pieces`, {
-      hint: NODE_PIECES_HINT,
-    });
+    throw new FfError(
+      'SLURM_MISCONFIGURED',
+      `the freeflow plugin's line in ${plugstack} has no ${nodeRoot === undefined ? 'node_root=' : 'agents='}: the nodes of ${conf} do not run freeflow's node pieces`,
+      {
+        hint: NODE_PIECES_HINT,
+      },
+    );
   }
-  let agents = new Map<string, string>();
+  let agents: Map<string, string>;
   try {
     agents = parseAgentsFile(fs.readFileSync(agentsFile, 'utf8'));
   } catch (error) {
-    throw new FfError('SLURM_MISCONFIGURED', `the agents file ${agentsFile} (plugstack ${plugstack}) cannot be read: ${(error as Error).message}`, { hint: NODE_PIECES_HINT });
+    throw new FfError('SLURM_MISCONFIGURED', `the agents file ${agentsFile} (plugstack ${plugstack}) cannot be read: ${(error as Error).message}`, {
+      hint: NODE_PIECES_HINT,
+    });
   }
   return { conf, nodeRoot, agentsFile, agents };
 }

@@ -66,7 +66,11 @@ export async function withSlurm<T>(
     });
   }
   const slurm = await options.progress.step(`booting an embedded Slurm: slurmctld and ${cluster.hosts.length} slurmd`, () =>
-    bootEmbeddedSlurm(cluster, (step) => options.progress.note(step), options.nodePiecesAgentPort === undefined ? {} : { nodePiecesAgentPort: options.nodePiecesAgentPort }),
+    bootEmbeddedSlurm(
+      cluster,
+      (step) => options.progress.note(step),
+      options.nodePiecesAgentPort === undefined ? {} : { nodePiecesAgentPort: options.nodePiecesAgentPort },
+    ),
   );
   const slurmDir = slurm.dir;
   const launcher: RankLauncher = {

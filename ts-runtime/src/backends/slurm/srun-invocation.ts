@@ -110,13 +110,7 @@ export function buildSrunInvocation(inputs: SrunInputs): SrunInvocation {
   }
 
   const [forkAgent, ...forkAgentArgs] = forkAgentWords;
-  const srunArgv = [
-    ...srunPlacementArgs(inputs.jobId, inputs.nodeOfRank, inputs.timeoutSeconds),
-    forkAgent!,
-    '--slurm',
-    ...forkAgentArgs,
-    ...program,
-  ];
+  const srunArgv = [...srunPlacementArgs(inputs.jobId, inputs.nodeOfRank, inputs.timeoutSeconds), forkAgent!, '--slurm', ...forkAgentArgs, ...program];
   if (!path.isAbsolute(forkAgent!)) throw new FfError('INTERNAL', `the fork agent path is not absolute: ${forkAgent}`);
   return { argv: srunArgv, env, taskEnv: `${taskEnv.join('\n')}\n` };
 }
