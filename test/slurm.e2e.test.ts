@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'uvu';
@@ -9,7 +10,10 @@ import { PATH_CHAR, type PathKind } from '#runtime/orchestrator/path-kind';
 import { placeRanks } from '#runtime/orchestrator/placement';
 import type { JobSpec } from '#runtime/spec/schema';
 import { REPO_ROOT } from '#runtime/util/repo-root';
-import { FfrunProcess, runFfrun, waitFor } from './support/ffrun';
+import { FFRUN_MAIN, FfrunProcess, runFfrun, waitFor } from './support/ffrun';
+import type { Cluster } from '#runtime/cluster';
+import { AGENT_PORT } from '#runtime/cluster/agents';
+import { exec } from '#runtime/util/exec';
 import { leftoversOf, processesMatching } from './support/leftovers';
 
 /**
@@ -17,7 +21,8 @@ import { leftoversOf, processesMatching } from './support/leftovers';
  * simulated host) on one 2 x 2 cluster runs the manifest's 4-rank programs through srun --mpi=pmix, every
  * rank in its own runc container, and each must pass with every pair on its planned path as the BTL
  * reports it (shm within a host, handoff across hosts); in the same cluster, the SPANK plugin refuses a
- * forged task file and srun without the plugin is SPANK_PLUGIN_NOT_LOADED. Then `ffrun --backend slurm`
+ * forged task file and srun without the plugin is SPANK_PLUGIN_NOT_LOADED, and the same Slurm serves as an
+ * existing cluster (existingSlurmCases). Then `ffrun --backend slurm`
  * on the command line (the demo, plan/actual matrix), ffrun SIGKILLed mid-job then `ffrun clean`, and an
  * unreachable existing Slurm. Nothing may be
  * left. Needs root, Slurm and munge (scripts/setup.sh installs them).
@@ -64,7 +69,7 @@ test('one embedded Slurm on 2 hosts x 2 containers runs the 4-rank programs thro
     { progress: quiet, interrupt: new AbortController().signal },
     async (probed) => {
       jobId = probed.cluster.jobId;
-      await withSlurm(probed.cluster, { progress: quiet }, async (launcher) => {
+      await withSlurm(probed.cluster, { progress: quiet, nodePiecesAgentPort: AGENT_PORT + 1 }, async (launcher) => {
         for (const run of RUNS) {
           const spec = specOf(`slurm-${run.name}`, run.program, run.args, 180);
           const output: string[] = [];
@@ -89,6 +94,8 @@ test('one embedded Slurm on 2 hosts x 2 containers runs the 4-rank programs thro
             for (const rank of outcome.plan.ranks) assert.match(text, new RegExp(`\\[${rank.rank}\\] rank ${rank.rank} on ${rank.container}: all 3 peers OK`));
           }
         }
+
+        await existingSlurmCases(probed.cluster);
 
         // A forged task file (a symlink planted where the plugin reads): every task refuses to start.
         const slurmDir = path.join(probed.cluster.stateDir, 'slurm');
@@ -135,6 +142,136 @@ test('one embedded Slurm on 2 hosts x 2 containers runs the 4-rank programs thro
   );
   assert.equal(leftoversOf(jobId), [], `the Slurm cluster ${jobId} left something`);
 });
+
+/**
+ * The same Slurm as "someone's existing cluster" (its nodes run an ffagent each and list the plugin with
+ * node_root= and agents=): `ffrun --backend slurm --slurm-conf` from a login node (the launcher's network
+ * namespace, a separate ffrun process) creates nothing itself. Each rank prints its BTL report from its
+ * node's job directory: shm within a node, handoff across; then the nodes hold nothing of the job, after
+ * success, after a failing program, after a job cancelled mid-run and after one node's slurmstepd was
+ * SIGKILLed (the job epilog); a node without an agent is refused before anything is submitted.
+ */
+async function existingSlurmCases(cluster: Cluster): Promise<void> {
+  const slurmDir = path.join(cluster.stateDir, 'slurm');
+  const ffrunArgs = (program: string) => [
+    ...['-n', '4', '--hosts', '2', '--containers-per-host', '2', '--backend', 'slurm'],
+    ...['--slurm-conf', path.join(slurmDir, 'slurm.conf'), '--timeout', '120', '--', '/bin/sh', '-c', program],
+  ];
+  const ffrun = (program: string) =>
+    exec('nsenter', [`--net=/run/netns/${cluster.launcher.netns}`, '--', process.execPath, FFRUN_MAIN, ...ffrunArgs(program)], {
+      allowFailure: true,
+      timeoutMs: 180_000,
+      cwd: REPO_ROOT,
+    });
+  const nodeLeftovers = (jobId: string) =>
+    cluster.hosts.flatMap((host) =>
+      fs
+        .readdirSync(host.sharedDir)
+        .filter((name) => name === jobId || name.startsWith('.slurm-'))
+        .map((name) => `${host.netns}: ${name}`),
+    );
+  const agentJobs = async () => {
+    const lists = await Promise.all(
+      cluster.hosts.map((host) => exec(path.join(REPO_ROOT, 'build', 'bin', 'ffagentctl'), [path.join(host.sharedDir, '.agent', 'control.sock'), 'list'])),
+    );
+    return lists.map((list) => list.stdout.trim());
+  };
+  const allpairs = path.join(REPO_ROOT, 'build', 'bin', 'ffcheck_allpairs');
+  const good = await ffrun(`${allpairs} --timeout 60 && cat "$FREEFLOW_DIR/report.$SLURM_PROCID"`);
+  assert.is(good.code, 0, good.stderr + good.stdout);
+  const jobId = /hosts of job ([a-z0-9]+):/.exec(good.stdout)![1]!;
+  assert.not.match(good.stderr, /setting up cluster/, 'no local cluster for an existing Slurm');
+  for (const row of ['s m h h', 'm s h h', 'h h s m', 'h h m s']) assert.ok(good.stdout.includes(row), good.stdout);
+  for (let rank = 0; rank < 4; rank++) {
+    const host = Math.floor(rank / 2);
+    const node = `${cluster.hosts[host]!.netns}`;
+    // its own container: the planned name as hostname
+    assert.match(good.stdout, new RegExp(`\\[rank ${rank}\\] rank ${rank} on ${node}-c${rank % 2}: all 3 peers OK`), good.stdout);
+    for (let peer = 0; peer < 4; peer++) {
+      if (peer === rank) continue;
+      const kind = Math.floor(peer / 2) === host ? 'shm' : 'handoff';
+      assert.match(good.stdout, new RegExp(`\\[rank ${rank}\\] peer ${peer} ${kind} [1-9]\\d* `), `rank ${rank} -> ${peer} is ${kind}:\n${good.stdout}`);
+    }
+  }
+  await waitFor('the nodes to remove the job', () => nodeLeftovers(jobId).length === 0, 10_000).catch(() => {});
+  assert.equal(nodeLeftovers(jobId), []);
+  assert.equal(await agentJobs(), ['ok', 'ok'], "no job left on the nodes' agents");
+
+  const failing = await ffrun('exit 3');
+  assert.is(failing.code, 3, failing.stderr);
+  const failedJob = /hosts of job ([a-z0-9]+):/.exec(failing.stdout)![1]!;
+  await waitFor('the nodes to remove the failed job', () => nodeLeftovers(failedJob).length === 0, 10_000).catch(() => {});
+  assert.equal(nodeLeftovers(failedJob), []);
+  assert.equal(await agentJobs(), ['ok', 'ok']);
+
+  // a job cancelled while its ranks run (scancel, as a user or a time limit would): the step's end cleans up too
+  const inLauncher = ['nsenter', `--net=/run/netns/${cluster.launcher.netns}`, '--'];
+  const scancel = (jobId: string) =>
+    exec(inLauncher[0]!, [...inLauncher.slice(1), 'scancel', `--name=ff-${jobId}`], { env: { ...process.env, SLURM_CONF: path.join(slurmDir, 'slurm.conf') } });
+  const startRanks = async (seconds: number) => {
+    const child = spawn(inLauncher[0]!, [...inLauncher.slice(1), process.execPath, FFRUN_MAIN, ...ffrunArgs(`exec /bin/sleep ${seconds}`)], {
+      cwd: REPO_ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    child.stderr.resume();
+    const ended = new Promise((resolve) => child.once('exit', resolve));
+    await waitFor('the ranks to start', () => processesMatching(new RegExp(`^/bin/sleep ${seconds}$`)).length === 4, 60_000);
+    return { ended, jobId: /hosts of job ([a-z0-9]+):/.exec(output)![1]! };
+  };
+  const cancelled = await startRanks(4719);
+  await scancel(cancelled.jobId);
+  await cancelled.ended;
+  await waitFor(
+    'the nodes to remove the cancelled job',
+    () => nodeLeftovers(cancelled.jobId).length === 0 && processesMatching(/^\/bin\/sleep 4719$/).length === 0,
+    15_000,
+  ).catch(() => {});
+  assert.equal(nodeLeftovers(cancelled.jobId), []);
+  assert.equal(processesMatching(/^\/bin\/sleep 4719$/), []);
+  assert.equal(await agentJobs(), ['ok', 'ok']);
+
+  // one node's slurmstepd SIGKILLed mid-run, so its step-end clean-up never runs: the agent drops the job
+  // with the lease at once, and the job epilog removes the directory and record once the job ends
+  const killed = await startRanks(4721);
+  const hostNet = `net:[${fs.statSync(`/run/netns/${cluster.hosts[0]!.netns}`).ino}]`;
+  const inHost = (pid: number) => {
+    try {
+      return fs.readlinkSync(`/proc/${pid}/ns/net`) === hostNet;
+    } catch {
+      return false;
+    }
+  };
+  const stepds = processesMatching(/^slurmstepd: \[\d+\.0\]/).filter((stepd) => inHost(stepd.pid));
+  assert.is(stepds.length, 1, JSON.stringify(stepds));
+  process.kill(stepds[0]!.pid, 'SIGKILL');
+  for (let tries = 0; tries < 50 && (await agentJobs())[0] !== 'ok'; tries++) await new Promise((resolve) => setTimeout(resolve, 100));
+  assert.is((await agentJobs())[0], 'ok', "the killed slurmstepd's lease ended the agent's registration");
+  await scancel(killed.jobId);
+  await killed.ended;
+  await waitFor('the epilog to remove the job', () => nodeLeftovers(killed.jobId).length === 0, 20_000).catch(() => {});
+  assert.equal(nodeLeftovers(killed.jobId), []);
+  // (with proctrack/linuxproc, Slurm itself loses the tasks of a killed slurmstepd: ours to end here)
+  for (const orphan of processesMatching(/^\/bin\/sleep 4721$/)) process.kill(orphan.pid, 'SIGKILL');
+  assert.equal(await agentJobs(), ['ok', 'ok']);
+
+  // one node without an agent: refused before anything is submitted
+  const agentsFile = path.join(slurmDir, 'agents');
+  const agents = fs.readFileSync(agentsFile, 'utf8');
+  fs.writeFileSync(
+    agentsFile,
+    agents
+      .split('\n')
+      .filter((line) => !line.includes(`${cluster.hosts[1]!.netns} `))
+      .join('\n'),
+  );
+  const lacking = await ffrun('true');
+  fs.writeFileSync(agentsFile, agents);
+  assert.is(lacking.code, 1, lacking.stderr);
+  assert.match(lacking.stderr, new RegExp(`error\\[SLURM_MISCONFIGURED\\].*no agent: ${cluster.hosts[1]!.netns}`));
+  assert.not.match(lacking.stdout, /hosts of job/);
+}
 
 test('ffrun --backend slurm: the demo through srun, plan and actual matrix shown, nothing left', async () => {
   const result = await runFfrun(['run', path.join(REPO_ROOT, 'jobs', 'demo.yaml'), '--backend', 'slurm']);

@@ -24,10 +24,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <slurm/spank.h>
+
+#include "node_job.h"
 
 SPANK_PLUGIN(freeflow, 1);
 
@@ -41,13 +45,46 @@ SPANK_PLUGIN(freeflow, 1);
 static char job_id[MAX_JOB_ID + 1];
 static char state_root[MAX_PATH] = "/run/freeflow-jobs";
 static char shared_dir[MAX_PATH] = "/run/freeflow";
+/* Node pieces of an existing cluster (plugstack arguments; empty: this Slurm is ffrun's embedded one). */
+static char node_root[MAX_PATH];
+static char agents_file[MAX_PATH];
+static char agent_control[MAX_PATH] = "/run/ffagent/control.sock";
+
+/* --freeflow-table: the step's path table from ffrun, checked on arrival (node_job_parse_table). */
+static char *table_option;
+static struct node_job_table table;
+static int table_parsed;
+static int this_host = -1;
+static char this_node[NODE_JOB_MAX_NAME + 1];
+/* Set in slurmstepd by the step's set-up: what its exit must undo. */
+static int job_dir_created;
+static uint32_t slurm_job_id;
+static int agent_lease_fd = -1;
 
 static int take_job_option(int value, const char *optarg, int remote);
+static int take_table_option(int value, const char *optarg, int remote);
 
 struct spank_option spank_options[] = {
     {"freeflow", "JOB", "run the step's tasks as ranks of freeflow job JOB (ffrun sets this)", 1, 0, take_job_option},
+    {"freeflow-table", "TABLE",
+     "the job's path table, lines separated by ',' (ffrun sets this on an existing Slurm: the nodes then create the "
+     "job's directory, register it with their ffagent and give each task its own namespaces)",
+     1, 1, take_table_option},
     SPANK_OPTIONS_TABLE_END,
 };
+
+static int take_table_option(int value, const char *optarg, int remote)
+{
+    (void) value;
+    (void) remote;
+    if (optarg == NULL || strlen(optarg) > NODE_JOB_MAX_TABLE) {
+        slurm_error("freeflow: --freeflow-table is empty or longer than %d bytes", NODE_JOB_MAX_TABLE);
+        return -1;
+    }
+    free(table_option);
+    table_option = strdup(optarg);
+    return table_option == NULL ? -1 : 0;
+}
 
 static int valid_job_id(const char *text)
 {
@@ -85,20 +122,35 @@ static int take_path_argument(const char *argument, const char *key, char *out)
     return 1;
 }
 
-int slurm_spank_init(spank_t sp, int ac, char **av)
+static int take_plugstack_arguments(int ac, char **av)
 {
-    (void) sp;
+    static const struct {
+        const char *key;
+        char *value;
+    } arguments[] = {{"state_root", state_root},
+                     {"shared_dir", shared_dir},
+                     {"node_root", node_root},
+                     {"agents", agents_file},
+                     {"agent_control", agent_control}};
     for (int i = 0; i < ac; i++) {
-        int state = take_path_argument(av[i], "state_root", state_root);
-        int shared = state == 0 ? take_path_argument(av[i], "shared_dir", shared_dir) : 0;
-        if (state < 0 || shared < 0) return -1;
-        if (state == 0 && shared == 0) {
-            slurm_error("freeflow: unknown plugstack.conf argument '%s' (known: state_root=DIR, shared_dir=DIR)",
+        int taken = 0;
+        for (size_t k = 0; k < sizeof arguments / sizeof *arguments && taken == 0; k++)
+            taken = take_path_argument(av[i], arguments[k].key, arguments[k].value);
+        if (taken < 0) return -1;
+        if (taken == 0) {
+            slurm_error("freeflow: unknown plugstack.conf argument '%s' (known: state_root=DIR, shared_dir=DIR, "
+                        "node_root=DIR, agents=FILE, agent_control=SOCKET)",
                         av[i]);
             return -1;
         }
     }
     return 0;
+}
+
+int slurm_spank_init(spank_t sp, int ac, char **av)
+{
+    (void) sp;
+    return take_plugstack_arguments(ac, av);
 }
 
 /* Opens name below dir_fd without following a symlink at the last step (every earlier step was opened the
@@ -198,23 +250,10 @@ static int read_task_environment(spank_t sp)
     int fd = open_checked(slurm_fd, shown, "task.env", 0, 0, S_IWGRP | S_IWOTH);
     close(slurm_fd);
     if (fd < 0) return -1;
-    struct stat st;
-    if (fstat(fd, &st) != 0 || st.st_size > MAX_ENV_FILE) {
-        slurm_error("freeflow: %s is larger than %d bytes", shown, MAX_ENV_FILE);
-        close(fd);
-        return -1;
-    }
-    char *text = malloc((size_t) st.st_size + 1);
-    size_t got = 0;
-    while (text != NULL && got < (size_t) st.st_size) {
-        ssize_t n = read(fd, text + got, (size_t) st.st_size - got);
-        if (n <= 0) break;
-        got += (size_t) n;
-    }
-    close(fd);
-    if (text == NULL || got != (size_t) st.st_size) {
-        slurm_error("freeflow: cannot read %s", shown);
-        free(text);
+    size_t got;
+    char *text = node_job_read_all(fd, MAX_ENV_FILE, &got);
+    if (text == NULL) {
+        slurm_error("freeflow: cannot read %s, or it is larger than %d bytes", shown, MAX_ENV_FILE);
         return -1;
     }
     int result = apply_environment(sp, text, got, shown);
@@ -254,12 +293,270 @@ static int check_shared_directory(spank_t sp)
     return 0;
 }
 
+/* This node's Slurm name: slurmd's -N (SLURMD_NODENAME), else the short host name. */
+static int find_this_node(void)
+{
+    const char *name = getenv("SLURMD_NODENAME");
+    char host[256];
+    if (name == NULL || name[0] == '\0') {
+        if (gethostname(host, sizeof host) != 0) return -1;
+        host[sizeof host - 1] = '\0';
+        char *dot = strchr(host, '.');
+        if (dot != NULL) *dot = '\0';
+        name = host;
+    }
+    if (!node_job_valid_name(name, strlen(name))) return -1;
+    strcpy(this_node, name);
+    return 0;
+}
+
+static void record_name(char *out, size_t size, uint32_t id)
+{
+    /* a leading '.' keeps it apart from every job directory (job ids are [a-z0-9-]) */
+    snprintf(out, size, ".slurm-%u", (unsigned) id);
+}
+
+/* Undoes what set_up_node made, in slurmstepd at the step's end (the job epilog catches the rest). */
+static void tear_down_node(void)
+{
+    char reply[256], request[128];
+    if (agent_lease_fd >= 0) {
+        /* synchronous, so that agent.sock is gone before the directory is removed */
+        snprintf(request, sizeof request, "remove %s\n", job_id);
+        if (node_job_agent_request(agent_control, &agent_lease_fd, request, reply, sizeof reply) != 0)
+            slurm_error("freeflow: this node's ffagent did not remove job %s: %s", job_id, reply);
+        close(agent_lease_fd);
+        agent_lease_fd = -1;
+    }
+    if (slurm_job_id == 0) return;
+    int root_fd = open(node_root, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (root_fd < 0) return;
+    if (job_dir_created && node_job_remove_tree(root_fd, job_id) != 0)
+        slurm_error("freeflow: could not remove %s/%s entirely", node_root, job_id);
+    char record[32];
+    record_name(record, sizeof record, slurm_job_id);
+    unlinkat(root_fd, record, 0);
+    close(root_fd);
+    job_dir_created = 0;
+    slurm_job_id = 0;
+}
+
+static int write_all(int fd, const char *text, size_t length)
+{
+    while (length > 0) {
+        ssize_t n = write(fd, text, length);
+        if (n <= 0) return -1;
+        text += n;
+        length -= (size_t) n;
+    }
+    return 0;
+}
+
+/* The job's directory on this node, <node_root>/<job> (the job's user's, 0700, with the path table in
+ * it, 0400), registered with this node's ffagent for as long as slurmstepd holds the control connection
+ * (lease=1: a killed slurmstepd drops the registration too). A root-only record, <node_root>/.slurm-<id>,
+ * names the job for the epilog, so that a job can only ever remove what its own step created. */
+static int set_up_node(spank_t sp)
+{
+    uid_t uid;
+    gid_t gid;
+    uint32_t id;
+    if (spank_get_item(sp, S_JOB_UID, &uid) != ESPANK_SUCCESS ||
+        spank_get_item(sp, S_JOB_GID, &gid) != ESPANK_SUCCESS || spank_get_item(sp, S_JOB_ID, &id) != ESPANK_SUCCESS) {
+        slurm_error("freeflow: cannot read the job's uid, gid or id");
+        return -1;
+    }
+    char peers[16384], why[512];
+    if (node_job_peers(agents_file, &table, peers, sizeof peers, why, sizeof why) != 0) {
+        slurm_error("freeflow: %s", why);
+        return -1;
+    }
+    int root_fd = open_checked(AT_FDCWD, node_root, node_root, 1, 0, S_IWGRP | S_IWOTH);
+    if (root_fd < 0) return -1;
+    char record[32];
+    record_name(record, sizeof record, id);
+    int record_fd = openat(root_fd, record, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (record_fd < 0) {
+        slurm_error("freeflow: cannot create %s/%s: %s (one freeflow step per Slurm job)", node_root, record,
+                    strerror(errno));
+        close(root_fd);
+        return -1;
+    }
+    slurm_job_id = id;
+    int result = -1, dir_fd = -1, table_fd = -1;
+    if (mkdirat(root_fd, job_id, 0700) != 0) {
+        slurm_error("freeflow: cannot create %s/%s: %s", node_root, job_id, strerror(errno));
+        goto out;
+    }
+    job_dir_created = 1;
+    /* the record names the job only once the directory is this step's own */
+    if (write_all(record_fd, job_id, strlen(job_id)) != 0 || write_all(record_fd, "\n", 1) != 0) goto out;
+    dir_fd = openat(root_fd, job_id, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (dir_fd < 0) goto out;
+    /* written while the directory is still root's, so nobody can have planted a name in it */
+    table_fd = openat(dir_fd, "paths", O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0400);
+    if (table_fd < 0 || write_all(table_fd, table.text, table.text_length) != 0 || fchown(table_fd, uid, gid) != 0 ||
+        fchown(dir_fd, uid, gid) != 0 || fchmod(dir_fd, 0700) != 0) {
+        slurm_error("freeflow: cannot prepare %s/%s: %s", node_root, job_id, strerror(errno));
+        goto out;
+    }
+    char request[sizeof peers + 2 * MAX_PATH], reply[512];
+    snprintf(request, sizeof request, "add %s key=%s dir=%s/%s uid=%u gid=%u host=%d peers=%s lease=1\n", job_id,
+             table.key, node_root, job_id, (unsigned) uid, (unsigned) gid, this_host, peers);
+    if (node_job_agent_request(agent_control, &agent_lease_fd, request, reply, sizeof reply) != 0) {
+        slurm_error(
+            "freeflow: this node's ffagent (%s) did not accept job %s: %s: is the agent running (docs/slurm.md)?",
+            agent_control, job_id, reply);
+        goto out;
+    }
+    result = 0;
+out:
+    if (table_fd >= 0) close(table_fd);
+    if (dir_fd >= 0) close(dir_fd);
+    close(record_fd);
+    close(root_fd);
+    return result;
+}
+
+/* In slurmstepd, as root, once per node of a step, before its tasks start. */
+int slurm_spank_init_post_opt(spank_t sp, int ac, char **av)
+{
+    (void) ac;
+    (void) av;
+    if (!spank_remote(sp) || table_option == NULL) return 0;
+    if (job_id[0] == '\0') {
+        slurm_error("freeflow: --freeflow-table needs --freeflow=JOB");
+        return -1;
+    }
+    if (node_root[0] == '\0' || agents_file[0] == '\0') {
+        slurm_error(
+            "freeflow: this node's plugstack.conf line has no node_root= and agents=: it does not run freeflow's "
+            "node pieces (docs/slurm.md, \"Your own Slurm\")");
+        return -1;
+    }
+    char why[256];
+    if (node_job_parse_table(table_option, job_id, &table, why, sizeof why) != 0) {
+        slurm_error("freeflow: refusing --freeflow-table: %s", why);
+        return -1;
+    }
+    table_parsed = 1;
+    if (find_this_node() != 0 || (this_host = node_job_host_index(&table, this_node)) < 0) {
+        slurm_error("freeflow: this node (%s) is not a host of job %s's path table", this_node, job_id);
+        return -1;
+    }
+    if (set_up_node(sp) != 0) {
+        tear_down_node();
+        return -1;
+    }
+    return 0;
+}
+
+/* The task's own container: IPC, UTS and mount namespaces (a private /dev/shm), its planned name as
+ * hostname. A PID namespace would need a fork between slurmstepd and the task, which would then no longer
+ * be the process Slurm signals and waits for. */
+static int enter_task_container(spank_t sp)
+{
+    uint32_t rank, total;
+    if (spank_get_item(sp, S_TASK_GLOBAL_ID, &rank) != ESPANK_SUCCESS ||
+        spank_get_item(sp, S_JOB_TOTAL_TASK_COUNT, &total) != ESPANK_SUCCESS) {
+        slurm_error("freeflow: cannot read the task's rank");
+        return -1;
+    }
+    if (total != (uint32_t) table.rank_count || rank >= total || table.rank_host[rank] != this_host) {
+        slurm_error("freeflow: task %u of %u on %s does not match the path table (%d ranks, this one on %s)",
+                    (unsigned) rank, (unsigned) total, this_node, table.rank_count,
+                    rank < (uint32_t) table.rank_count ? table.host_names[table.rank_host[rank]] : "no host");
+        return -1;
+    }
+    const char *container = table.rank_container[rank];
+    if (unshare(CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS) != 0 ||
+        mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0 ||
+        mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777") != 0 ||
+        sethostname(container, strlen(container)) != 0) {
+        slurm_error("freeflow: cannot give task %u its own namespaces: %s", (unsigned) rank, strerror(errno));
+        return -1;
+    }
+    char dir[MAX_PATH + MAX_JOB_ID + 2];
+    snprintf(dir, sizeof dir, "%s/%s", node_root, job_id);
+    /* PMIx names the node by PMIX_HOSTNAME, else by the (now the container's) host name */
+    if (spank_setenv(sp, "FREEFLOW_DIR", dir, 1) != ESPANK_SUCCESS ||
+        spank_setenv(sp, "PMIX_HOSTNAME", this_node, 1) != ESPANK_SUCCESS)
+        return -1;
+    return 0;
+}
+
 /* Runs in each task, as root, before it drops privileges and execs the task's program. */
 int slurm_spank_task_init_privileged(spank_t sp, int ac, char **av)
 {
     (void) ac;
     (void) av;
     if (!spank_remote(sp) || job_id[0] == '\0') return 0;
-    if (read_task_environment(sp) != 0 || check_shared_directory(sp) != 0) return -1;
+    if (table_parsed) {
+        if (enter_task_container(sp) != 0) return -1;
+    } else if (read_task_environment(sp) != 0 || check_shared_directory(sp) != 0) {
+        return -1;
+    }
     return spank_setenv(sp, "FREEFLOW_SLURM_PLUGIN", job_id, 1) == ESPANK_SUCCESS ? 0 : -1;
+}
+
+/* In slurmstepd at the step's end, however its tasks ended. */
+int slurm_spank_exit(spank_t sp, int ac, char **av)
+{
+    (void) ac;
+    (void) av;
+    if (!spank_remote(sp) || !table_parsed) return 0;
+    tear_down_node();
+    node_job_free_table(&table);
+    table_parsed = 0;
+    return 0;
+}
+
+/* The job epilog (slurmd, as root, after every job, also a failed or cancelled one, and after a
+ * slurmstepd that died without its exit): removes what the record of this Slurm job names. Never fails:
+ * a failing epilog drains the node. */
+int slurm_spank_job_epilog(spank_t sp, int ac, char **av)
+{
+    uint32_t id = 0;
+    /* the job script context calls no slurm_spank_init: the plugstack arguments come with this call */
+    if (take_plugstack_arguments(ac, av) != 0 || node_root[0] == '\0') return 0;
+    if (spank_get_item(sp, S_JOB_ID, &id) != ESPANK_SUCCESS) {
+        /* the job script context also has the job id in its environment */
+        const char *text = getenv("SLURM_JOB_ID");
+        char *end = NULL;
+        unsigned long value = text == NULL ? 0 : strtoul(text, &end, 10);
+        if (end == NULL || *end != '\0' || value == 0 || value > UINT32_MAX) {
+            slurm_error("freeflow: epilog cannot tell the Slurm job id");
+            return 0;
+        }
+        id = (uint32_t) value;
+    }
+    slurm_debug("freeflow: epilog of Slurm job %u", (unsigned) id);
+    int root_fd = open(node_root, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (root_fd < 0) return 0;
+    char record[32], job[MAX_JOB_ID + 2] = "";
+    record_name(record, sizeof record, id);
+    int fd = openat(root_fd, record, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    struct stat st;
+    if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == 0 && st.st_size <= MAX_JOB_ID + 1) {
+        ssize_t n = read(fd, job, MAX_JOB_ID + 1);
+        job[n > 0 ? n : 0] = '\0';
+        char *newline = strchr(job, '\n');
+        if (newline != NULL) *newline = '\0';
+        if (valid_job_id(job)) {
+            char request[128], reply[256];
+            int agent_fd = -1;
+            snprintf(request, sizeof request, "remove %s\n", job);
+            if (node_job_agent_request(agent_control, &agent_fd, request, reply, sizeof reply) == 0) close(agent_fd);
+            if (node_job_remove_tree(root_fd, job) != 0)
+                slurm_error("freeflow: epilog could not remove %s/%s", node_root, job);
+            else
+                slurm_info("freeflow: epilog removed %s/%s of Slurm job %u", node_root, job, (unsigned) id);
+        }
+    }
+    if (fd >= 0) {
+        close(fd);
+        unlinkat(root_fd, record, 0);
+    }
+    close(root_fd);
+    return 0;
 }

@@ -23,7 +23,7 @@ import { REPO_ROOT } from '../util/repo-root';
 import { runtimeProgram } from '../cluster/runtime-files';
 import { chooseLaunch } from '../orchestrator/launch-mode';
 import type { Progress } from './progress';
-import { assertSlurmBackendUsable, existingSlurmConf, withSlurm, type RankLauncher } from '../backends/slurm';
+import { assertSlurmBackendUsable, existingSlurmConf, runOnExistingSlurm, withSlurm, type RankLauncher } from '../backends/slurm';
 
 export interface JobHooks {
   readonly progress: Progress;
@@ -71,7 +71,9 @@ export async function runJob(spec: JobSpec, hooks: JobHooks): Promise<JobReport>
   const scratch = scratchRequest(spec.scratch);
   // --backend slurm: the same cluster and plan, the ranks started by srun of a Slurm (docs/slurm.md)
   const slurmConf = spec.backend === 'slurm' ? existingSlurmConf(spec.slurmConf) : undefined;
-  if (spec.backend === 'slurm') await assertSlurmBackendUsable(slurmConf);
+  const existingSlurm = spec.backend === 'slurm' ? await assertSlurmBackendUsable(slurmConf) : undefined;
+  // an existing Slurm's nodes hold the job: no local cluster (docs/slurm.md, "Your own Slurm")
+  if (existingSlurm !== undefined) return runOnExistingSlurm(spec, existingSlurm, hooks);
   const { result, capabilities, timings } = await withProbedCluster(
     { ...spec.cluster, ...jobVolumes(spec), user, agents, containerMtu, underlayMtu, ...(scratch ? { scratch } : {}) },
     hooks,

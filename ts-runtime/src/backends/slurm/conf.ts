@@ -83,7 +83,19 @@ export function slurmConf(inputs: SlurmConfInputs): string {
   return `${lines.join('\n')}\n`;
 }
 
+/** The plugin's node arguments of an existing Slurm (spank_freeflow.c): where jobs' node directories go, the agents file, the agent's control socket. */
+export interface NodePieces {
+  readonly nodeRoot?: string;
+  readonly agentsFile?: string;
+  readonly agentControl?: string;
+}
+
 /** plugstack.conf: the freeflow SPANK plugin, required (a node that cannot load it refuses the step). */
-export function plugstackConf(pluginPath: string, stateRoot: string): string {
-  return `required ${pluginPath} state_root=${stateRoot} shared_dir=/run/freeflow\n`;
+export function plugstackConf(pluginPath: string, stateRoot: string, nodePieces: NodePieces = {}): string {
+  const node = [
+    nodePieces.nodeRoot === undefined ? '' : ` node_root=${nodePieces.nodeRoot}`,
+    nodePieces.agentsFile === undefined ? '' : ` agents=${nodePieces.agentsFile}`,
+    nodePieces.agentControl === undefined ? '' : ` agent_control=${nodePieces.agentControl}`,
+  ].join('');
+  return `required ${pluginPath} state_root=${stateRoot} shared_dir=/run/freeflow${node}\n`;
 }

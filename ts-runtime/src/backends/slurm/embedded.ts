@@ -19,6 +19,19 @@ const NODE_SHARED_DIR = '/run/freeflow';
 const READY_TIMEOUT_MS = 60_000;
 const POLL_MS = 100;
 
+export interface EmbeddedOptions {
+  /**
+   * Also install freeflow's node pieces as a site would on its own Slurm (docs/slurm.md, "Your own
+   * Slurm"): an ffagent per node (in slurmd's namespaces, listening on the host's underlay address at
+   * this port, control socket in the node's /run/freeflow), the agents file, and the plugin's node
+   * arguments in plugstack.conf. The cluster can then stand for "someone's existing Slurm" (the e2e test).
+   */
+  readonly nodePiecesAgentPort?: number;
+}
+
+/** Where a node-pieces agent's control socket is, in the node's own view of /run/freeflow ('.' keeps it apart from job ids). */
+const NODE_AGENT_CONTROL = `${NODE_SHARED_DIR}/.agent/control.sock`;
+
 /** A Slurm that ffrun booted on its local cluster for one job; stop() (or the cluster's teardown) ends it. */
 export interface EmbeddedSlurm extends SlurmClient {
   /** <state dir>/slurm: configuration, munge key and socket, spool, state, logs. */
@@ -35,7 +48,7 @@ export interface EmbeddedSlurm extends SlurmClient {
  * directory), then waits until every node is idle. Everything lives under the job's state directory and in
  * the job's network namespaces, so the cluster's teardown (and `ffrun clean` after a SIGKILL) removes it.
  */
-export async function bootEmbeddedSlurm(cluster: Cluster, progress: ProgressReporter): Promise<EmbeddedSlurm> {
+export async function bootEmbeddedSlurm(cluster: Cluster, progress: ProgressReporter, options: EmbeddedOptions = {}): Promise<EmbeddedSlurm> {
   const dir = path.join(cluster.stateDir, 'slurm');
   for (const sub of ['', 'munge', 'ctld']) fs.mkdirSync(path.join(dir, sub), { mode: 0o700 });
   const mungeSocket = path.join(dir, 'munge', 'munge.socket');
@@ -46,7 +59,14 @@ export async function bootEmbeddedSlurm(cluster: Cluster, progress: ProgressRepo
   const nodes = cluster.hosts.map((host) => ({ name: host.netns, address: bridgeAddress(host.index) }));
   const conf = path.join(dir, 'slurm.conf');
   const plugstack = path.join(dir, 'plugstack.conf');
-  fs.writeFileSync(plugstack, plugstackConf(spankPluginPath(), JOBS_ROOT), { mode: 0o644, flag: 'wx' });
+  const agentPort = options.nodePiecesAgentPort;
+  const agentsFile = path.join(dir, 'agents');
+  if (agentPort !== undefined) {
+    const lines = cluster.hosts.map((host) => `${host.netns} ${host.underlayIp}:${agentPort}\n`);
+    fs.writeFileSync(agentsFile, `# node ffagent address (docs/slurm.md)\n${lines.join('')}`, { mode: 0o644, flag: 'wx' });
+  }
+  const nodePieces = agentPort === undefined ? {} : { nodeRoot: NODE_SHARED_DIR, agentsFile, agentControl: NODE_AGENT_CONTROL };
+  fs.writeFileSync(plugstack, plugstackConf(spankPluginPath(), JOBS_ROOT, nodePieces), { mode: 0o644, flag: 'wx' });
   fs.writeFileSync(
     conf,
     slurmConf({
@@ -99,10 +119,21 @@ export async function bootEmbeddedSlurm(cluster: Cluster, progress: ProgressRepo
         daemon([rsh, '--argv', node.name, SLURM_DAEMONS.slurmd, '-D', '-N', node.name, '-f', conf], {
           ...env,
           FFRUN_CONTAINER_MAP: cluster.containerMapFile,
+          // what slurmd runs for the job epilog (slurmstepd spank epilog) finds this configuration and its plugstack
+          SLURM_CONF: conf,
           PMIX_MCA_ptl_tcp_remote_connections: '1',
           PMIX_MCA_ptl_tcp_if_include: cluster.overlaySubnet,
         }),
       );
+    }
+    if (agentPort !== undefined) {
+      progress('slurm: starting an ffagent on every node');
+      for (const host of cluster.hosts) {
+        // in slurmd's namespaces, so that it sees /run/freeflow as the node's slurmd and tasks do
+        const argv = [rsh, '--argv', host.netns, runtimeProgram('ffagent'), '--control', NODE_AGENT_CONTROL];
+        argv.push('--listen', `${host.underlayIp}:${agentPort}`, '--log', path.join(dir, `ffagent-${host.netns}.log`));
+        started.push(daemon(argv, { ...env, FFRUN_CONTAINER_MAP: cluster.containerMapFile }));
+      }
     }
     await waitForIdleNodes(client, nodes, dir);
   } catch (error) {

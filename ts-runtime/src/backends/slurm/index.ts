@@ -6,13 +6,13 @@ import type { MpirunInvocation } from '../../launcher/mpirun-invocation';
 import type { MpirunOutcome, RunOptions } from '../../launcher/run-mpirun';
 import type { JobPlan } from '../../orchestrator/plan';
 import { bootEmbeddedSlurm } from './embedded';
-import { checkExistingSlurm } from './existing';
+import { checkExistingSlurm, type ExistingSlurm } from './existing';
 import { assertSlurmClientInstalled, assertSlurmDaemonsInstalled } from './preflight';
-import { runSrun } from './run-srun';
+import { runSrunChecked } from './run-srun';
 import { buildSrunInvocation } from './srun-invocation';
-import { srunFailure } from './failures';
 
 export { SPANK_NOT_LOADED_PATTERN } from './failures';
+export { runOnExistingSlurm } from './existing-job';
 
 /** How a job's ranks are started once the plan exists: mpirun (local backend) or srun (this one). */
 export interface RankLauncher {
@@ -30,28 +30,21 @@ export function existingSlurmConf(flag: string | undefined, env: NodeJS.ProcessE
 /**
  * Checks that need no cluster, run before any namespace exists so that a missing package or a bad Slurm
  * costs nothing. An existing Slurm (--slurm-conf, SLURM_CONF) is checked for what ffrun needs (reachable,
- * PMIx, the SPANK plugin in its plugstack) and then refused: its nodes do not hold this job's containers
- * and shared directories (docs/slurm.md, "Your own Slurm").
+ * PMIx, the SPANK plugin in its plugstack with the nodes' pieces) and returned: the job then runs on its
+ * nodes (existing-job.ts); undefined means an embedded Slurm.
  */
-export async function assertSlurmBackendUsable(slurmConf: string | undefined): Promise<void> {
+export async function assertSlurmBackendUsable(slurmConf: string | undefined): Promise<ExistingSlurm | undefined> {
   assertSlurmClientInstalled();
   if (slurmConf === undefined) {
     assertSlurmDaemonsInstalled();
-    return;
+    return undefined;
   }
   if (!fs.existsSync(slurmConf)) {
     throw new FfError('SLURM_MISCONFIGURED', `the Slurm configuration ${slurmConf} does not exist`, {
       hint: 'give --slurm-conf (or SLURM_CONF) the slurm.conf of a running cluster, or neither for an embedded Slurm',
     });
   }
-  await checkExistingSlurm(slurmConf);
-  throw new FfError(
-    'SLURM_MISCONFIGURED',
-    `the Slurm of ${slurmConf} answers and loads the plugin, but ffrun cannot place this job's containers on its nodes`,
-    {
-      hint: "on your own cluster run srun with the plugin yourself as docs/slurm.md says (the nodes' agent provides the shared directories and containers); omit --slurm-conf (and unset SLURM_CONF) for an embedded Slurm",
-    },
-  );
+  return checkExistingSlurm(slurmConf);
 }
 
 /**
@@ -60,7 +53,11 @@ export async function assertSlurmBackendUsable(slurmConf: string | undefined): P
  */
 export async function withSlurm<T>(
   cluster: Cluster,
-  options: { readonly progress: { step<R>(what: string, run: () => Promise<R>): Promise<R>; note(text: string): void } },
+  options: {
+    readonly progress: { step<R>(what: string, run: () => Promise<R>): Promise<R>; note(text: string): void };
+    /** Install freeflow's node pieces too (embedded.ts), so that the Slurm can also stand for an existing one. */
+    readonly nodePiecesAgentPort?: number;
+  },
   work: (launcher: RankLauncher) => Promise<T>,
 ): Promise<T> {
   if (cluster.user.uid !== 0) {
@@ -69,7 +66,11 @@ export async function withSlurm<T>(
     });
   }
   const slurm = await options.progress.step(`booting an embedded Slurm: slurmctld and ${cluster.hosts.length} slurmd`, () =>
-    bootEmbeddedSlurm(cluster, (step) => options.progress.note(step)),
+    bootEmbeddedSlurm(
+      cluster,
+      (step) => options.progress.note(step),
+      options.nodePiecesAgentPort === undefined ? {} : { nodePiecesAgentPort: options.nodePiecesAgentPort },
+    ),
   );
   const slurmDir = slurm.dir;
   const launcher: RankLauncher = {
@@ -81,20 +82,13 @@ export async function withSlurm<T>(
       const taskEnv = path.join(slurmDir, 'task.env');
       fs.rmSync(taskEnv, { force: true });
       fs.writeFileSync(taskEnv, srun.taskEnv, { mode: 0o600, flag: 'wx' });
-      const lines: string[] = [];
-      const outcome = await runSrun(srun.argv, {
+      return runSrunChecked(srun.argv, {
         prefix: ['nsenter', `--net=/run/netns/${cluster.launcher.netns}`, '--'],
         env: { ...process.env, ...srun.env, SLURM_CONF: slurm.conf },
         timeoutMs: run.timeoutMs,
         interrupt: run.interrupt,
-        onLine: (line) => {
-          if (line.rank === undefined && lines.length < 200) lines.push(line.text);
-          run.onLine(line);
-        },
+        onLine: run.onLine,
       });
-      const failure = srunFailure(outcome, lines);
-      if (failure !== undefined) throw failure;
-      return outcome;
     },
   };
   try {

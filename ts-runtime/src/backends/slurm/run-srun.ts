@@ -4,6 +4,7 @@ import type { OutputLine } from '../../launcher/rank-output';
 import type { MpirunOutcome } from '../../launcher/run-mpirun';
 import { superviseLauncher } from '../../launcher/supervise-launcher';
 import { SrunOutputParser } from './srun-output';
+import { srunFailure } from './failures';
 
 export interface SrunRunOptions {
   /** Prefix that puts srun where it reaches slurmctld (nsenter into the launcher namespace), or none. */
@@ -35,4 +36,22 @@ export function runSrun(argv: readonly string[], options: SrunRunOptions): Promi
     startFailure: (error) =>
       new FfError('SLURM_NOT_INSTALLED', `could not start srun: ${error.message}`, { hint: 'scripts/setup.sh installs slurm-client', cause: error }),
   });
+}
+
+/**
+ * runSrun, then srun's own failures (the plugin missing or refusing, the controller unreachable) as their
+ * typed errors, from srun's own lines (those without a rank); the ranks' failures stay the job's outcome.
+ */
+export async function runSrunChecked(argv: readonly string[], options: SrunRunOptions): Promise<MpirunOutcome> {
+  const lines: string[] = [];
+  const outcome = await runSrun(argv, {
+    ...options,
+    onLine: (line) => {
+      if (line.rank === undefined && lines.length < 200) lines.push(line.text);
+      options.onLine(line);
+    },
+  });
+  const failure = srunFailure(outcome, lines);
+  if (failure !== undefined) throw failure;
+  return outcome;
 }

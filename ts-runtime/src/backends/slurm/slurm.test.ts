@@ -4,7 +4,7 @@ import { buildMpirunInvocation } from '../../launcher/mpirun-invocation';
 import type { OutputLine } from '../../launcher/rank-output';
 import type { JobPlan } from '../../orchestrator/plan';
 import { slurmConf, plugstackConf } from './conf';
-import { parseSlurmConfig } from './existing';
+import { parseAgentsFile, parseSlurmConfig, pluginArguments } from './existing';
 import { srunFailure } from './failures';
 import { assertRuncInstalled } from './preflight';
 import { SrunOutputParser } from './srun-output';
@@ -191,6 +191,31 @@ test('specs: backend slurm is one field of the one spec format; it refuses the o
       assert.match((error as Error).message, field);
     }
   }
+});
+
+test("an existing cluster's node pieces: the plugin line's arguments, the agents file, the generated plugstack line", () => {
+  const line = plugstackConf('/p/spank_freeflow.so', '/run/freeflow-jobs', {
+    nodeRoot: '/run/freeflow',
+    agentsFile: '/etc/freeflow/agents',
+    agentControl: '/run/x.sock',
+  });
+  assert.is(
+    line,
+    'required /p/spank_freeflow.so state_root=/run/freeflow-jobs shared_dir=/run/freeflow node_root=/run/freeflow agents=/etc/freeflow/agents agent_control=/run/x.sock\n',
+  );
+  const args = pluginArguments(`# site\noptional /other.so x=1\n${line}`)!;
+  assert.is(args.get('node_root'), '/run/freeflow');
+  assert.is(args.get('agents'), '/etc/freeflow/agents');
+  assert.is(pluginArguments('required /other.so\n'), undefined);
+  assert.is(pluginArguments(plugstackConf('/p/spank_freeflow.so', '/r'))!.get('agents'), undefined, 'the embedded line has no node pieces');
+  const agents = parseAgentsFile('# node address\nn0 10.0.0.1:7470\n  n1 10.0.0.2:7471  \nbad line\nn2 example.org:7470\n');
+  assert.equal(
+    [...agents],
+    [
+      ['n0', '10.0.0.1:7470'],
+      ['n1', '10.0.0.2:7471'],
+    ],
+  );
 });
 
 test('ffrun bench --backend slurm: parsed, and only modes Slurm can launch run through it', () => {

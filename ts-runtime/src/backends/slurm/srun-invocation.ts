@@ -37,6 +37,40 @@ export interface SrunInputs {
   readonly timeoutSeconds: number;
 }
 
+/**
+ * What Open MPI's schizo/slurm would push on seeing SLURM_NODELIST and SLURM_STEP_ID (direct launch), which
+ * the containers' clean environment does not carry (the rsh agent forwards OMPI_ and PMIX_ variables only); schizo/orte
+ * would otherwise declare every rank a singleton. Last, the path table covers srun's job (whose local id is
+ * not mpirun's 1).
+ */
+export const DIRECT_LAUNCH_ENV: readonly string[] = [
+  'OMPI_MCA_schizo=^orte',
+  'OMPI_MCA_ess=pmi',
+  'OMPI_MCA_hwloc_base_binding_policy=none',
+  'OMPI_MCA_orte_externally_bound=1',
+  'OMPI_MCA_btl_freeflow_direct_launch=1',
+];
+
+/** srun's options common to both Slurm modes: one task per entry of nodeOfRank, placed exactly there. */
+export function srunPlacementArgs(jobId: string, nodeOfRank: readonly string[], timeoutSeconds: number): string[] {
+  return [
+    'srun',
+    '--mpi=pmix',
+    `--freeflow=${jobId}`,
+    `--job-name=ff-${jobId}`,
+    '--label',
+    `--nodes=${new Set(nodeOfRank).size}`,
+    `--ntasks=${nodeOfRank.length}`,
+    '--distribution=arbitrary',
+    `--nodelist=${nodeOfRank.join(',')}`,
+    '--overcommit',
+    '--oversubscribe',
+    '--kill-on-bad-exit=1',
+    `--time=${Math.max(1, Math.ceil(timeoutSeconds / 60) + 1)}`,
+    `--chdir=${process.cwd()}`,
+  ];
+}
+
 export function buildSrunInvocation(inputs: SrunInputs): SrunInvocation {
   const { argv } = inputs.mpirun;
   const mca = new Map<string, string>();
@@ -59,12 +93,7 @@ export function buildSrunInvocation(inputs: SrunInputs): SrunInvocation {
   }
   if (inputs.mpirun.launch !== 'host') throw new FfError('INTERNAL', 'a Slurm job is planned as a host launch (one slurmd per host)');
 
-  // What Open MPI's schizo/slurm would push on seeing SLURM_NODELIST and SLURM_STEP_ID (direct launch), which
-  // the containers' clean environment does not carry (the rsh agent forwards OMPI_*/PMIX_* only); schizo/orte
-  // would otherwise declare every rank a singleton
-  const taskEnv: string[] = ['OMPI_MCA_schizo=^orte', 'OMPI_MCA_ess=pmi', 'OMPI_MCA_hwloc_base_binding_policy=none', 'OMPI_MCA_orte_externally_bound=1'];
-  // the path table covers srun's job (whose local id is not mpirun's 1)
-  taskEnv.push('OMPI_MCA_btl_freeflow_direct_launch=1');
+  const taskEnv: string[] = [...DIRECT_LAUNCH_ENV];
   for (const [name, value] of mca) {
     if (LAUNCH_ONLY_MCA.has(name)) continue;
     taskEnv.push(`OMPI_MCA_${name}=${value}`);
@@ -81,26 +110,7 @@ export function buildSrunInvocation(inputs: SrunInputs): SrunInvocation {
   }
 
   const [forkAgent, ...forkAgentArgs] = forkAgentWords;
-  const srunArgv = [
-    'srun',
-    '--mpi=pmix',
-    `--freeflow=${inputs.jobId}`,
-    `--job-name=ff-${inputs.jobId}`,
-    '--label',
-    `--nodes=${new Set(inputs.nodeOfRank).size}`,
-    `--ntasks=${inputs.nodeOfRank.length}`,
-    '--distribution=arbitrary',
-    `--nodelist=${inputs.nodeOfRank.join(',')}`,
-    '--overcommit',
-    '--oversubscribe',
-    '--kill-on-bad-exit=1',
-    `--time=${Math.max(1, Math.ceil(inputs.timeoutSeconds / 60) + 1)}`,
-    `--chdir=${process.cwd()}`,
-    forkAgent!,
-    '--slurm',
-    ...forkAgentArgs,
-    ...program,
-  ];
+  const srunArgv = [...srunPlacementArgs(inputs.jobId, inputs.nodeOfRank, inputs.timeoutSeconds), forkAgent!, '--slurm', ...forkAgentArgs, ...program];
   if (!path.isAbsolute(forkAgent!)) throw new FfError('INTERNAL', `the fork agent path is not absolute: ${forkAgent}`);
   return { argv: srunArgv, env, taskEnv: `${taskEnv.join('\n')}\n` };
 }
