@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { FfError } from '../errors';
 import { exec } from '../util/exec';
-import type { ContainerLayout } from './layout';
+import { jobNetnsPrefix, type ContainerLayout } from './layout';
 import { writeBundle, type BundleInputs, type ContainerUser, type SystemLayout, type Volume } from './oci';
 import { identify, type ProcessIdentity } from './procfs';
 
@@ -31,9 +31,22 @@ export interface ContainerStart {
   readonly hostsText: string;
 }
 
-/** Relative, so runc puts it below its own cgroup (keeping the machine's limits) in every controller. */
+/**
+ * Relative, so runc puts it below its own cgroup (keeping the machine's limits) in every controller; one
+ * level, named by the container (`ff-<job>-...`, which teardown looks for). Not below a common parent: in
+ * cgroup v1's cpu controller a parent shared by every freeflow container on the machine is a single
+ * scheduling weight, so a starting container queued behind every other job's busy ranks (runc init took
+ * 1.6-3.2 s instead of 0.3-0.6 s at a load of 25, bench/startup/README.md); on its own each container
+ * competes like one process.
+ */
 export function containerCgroupsPath(name: string): string {
-  return `freeflow/${name}`;
+  return name;
+}
+
+/** Whether /proc/<pid>/cgroup text puts the process in a cgroup of one of the job's containers (its init, or anything runc exec started). */
+export function inJobContainerCgroup(procCgroupText: string, jobId: string): boolean {
+  const prefix = jobNetnsPrefix(jobId);
+  return procCgroupText.split('\n').some((line) => (line.split('/').pop() ?? '').startsWith(prefix));
 }
 
 /**
