@@ -29,6 +29,8 @@ export interface ContainerStart {
   readonly runcRoot: string;
   readonly system: SystemLayout;
   readonly hostsText: string;
+  /** `ip` batch lines for the container's own network namespace (runc runs them before the init); undefined: host network. */
+  readonly network: { readonly ip: string; readonly lines: readonly string[] } | undefined;
 }
 
 /**
@@ -50,8 +52,8 @@ export function inJobContainerCgroup(procCgroupText: string, jobId: string): boo
 }
 
 /**
- * Writes the container's OCI bundle and starts it with `runc run --detach` in its (already configured)
- * network namespace. Returns the identity of its init (pid 1 inside), which ends only when teardown
+ * Writes the container's OCI bundle and starts it with `runc run --detach` in its network namespace
+ * (which runc configures first, from `network`). Returns the identity of its init (pid 1 inside), which ends only when teardown
  * kills it.
  */
 export async function startContainer(start: ContainerStart): Promise<ProcessIdentity> {
@@ -68,8 +70,11 @@ export async function startContainer(start: ContainerStart): Promise<ProcessIden
     hostsFile: path.join(bundleDir, 'hosts'),
     hostnameFile: path.join(bundleDir, 'hostname'),
     cgroupsPath: containerCgroupsPath(container.name),
+    networkSetup:
+      start.network === undefined ? undefined : { ip: start.network.ip, netns: container.netns, batchFile: path.join(bundleDir, 'network.batch') },
   };
   writeBundle(bundleDir, inputs, start.system, start.hostsText);
+  if (inputs.networkSetup !== undefined) fs.writeFileSync(inputs.networkSetup.batchFile, start.network!.lines.join('\n') + '\n', { mode: 0o600 });
   const pidFile = path.join(bundleDir, 'init.pid');
   const errorFile = path.join(bundleDir, 'runc.err');
   // Without a terminal runc hands its stdio to the init: no pipes, or they would stay open for good.

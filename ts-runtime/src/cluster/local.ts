@@ -12,6 +12,7 @@ import { checkLocalClusterPrerequisites } from './prerequisites';
 import { hostsFileText, inspectSystemDirs, type ContainerUser, type SystemLayout, type Volume } from './oci';
 import { orderVolumes, resolveClusterRequest, type ResolvedClusterRequest } from './request';
 import { runtimeProgram } from './runtime-files';
+import { findOnPath } from '../util/system';
 import { mountScratch, scratchDirOf } from './scratch';
 import { claimJobDir, recordContainer, recordHost } from './state';
 import { listJobNetns, teardownJob } from './teardown';
@@ -68,6 +69,8 @@ interface ContainerCommon {
   readonly init: string;
   readonly volumes: readonly Volume[];
   readonly scratchDir: string | undefined;
+  /** Absolute path of `ip` (runc runs it as a hook). */
+  readonly ip: string;
 }
 
 function containerCommon(layout: ClusterLayout, request: ResolvedClusterRequest): ContainerCommon {
@@ -86,7 +89,9 @@ function containerCommon(layout: ClusterLayout, request: ResolvedClusterRequest)
     { name: layout.launcher.netns, ip: layout.launcher.overlayIp },
   ];
   const scratchDir = request.scratch === undefined ? undefined : scratchDirOf(layout.stateDir);
-  return { system: inspectSystemDirs(), hostsText: hostsFileText(endpoints), init, volumes, scratchDir };
+  // checkLocalClusterPrerequisites found it on PATH
+  const ip = findOnPath('ip')!;
+  return { system: inspectSystemDirs(), hostsText: hostsFileText(endpoints), init, volumes, scratchDir, ip };
 }
 
 /** A host's shared directory and network (underlay, bridge, VXLAN, container ports), recorded in the map. */
@@ -114,7 +119,6 @@ async function startHostContainers(
   }
   const containers = host.containers.map((container) =>
     runStep(`${container.name}: network and init`, progress, async (): Promise<ContainerHandle> => {
-      if (container.network === 'own') await runBatch('ip', container.netns, endpointBatch(container.overlayCidr));
       const init = await startContainer({
         container,
         mounts: { sharedDir: host.sharedDir, shmSizeMiB: request.shmSizeMiB, volumes: common.volumes, scratchDir: common.scratchDir },
@@ -124,6 +128,7 @@ async function startHostContainers(
         runcRoot: layout.runcRoot,
         system: common.system,
         hostsText: common.hostsText,
+        network: container.network === 'own' ? { ip: common.ip, lines: endpointBatch(container.overlayCidr) } : undefined,
       });
       recordContainer(layout.containerMapFile, { name: container.name, init });
       const { name, index, network, netns, overlayIp } = container;
