@@ -14,7 +14,7 @@ const system: SystemLayout = {
 
 const NETWORK_SETUP = { ip: '/usr/sbin/ip', netns: 'ff-abc123-h0c0', batchFile: '/b/network.batch' };
 
-function inputs(user = { uid: 0, gid: 0 }, scratchDir?: string, networkSetup: BundleInputs['networkSetup'] = NETWORK_SETUP): BundleInputs {
+function inputs(user = { uid: 0, gid: 0 }, scratchDir?: string): BundleInputs {
   return {
     name: 'ff-abc123-h0c0',
     netnsPath: '/run/netns/ff-abc123-h0c0',
@@ -31,7 +31,7 @@ function inputs(user = { uid: 0, gid: 0 }, scratchDir?: string, networkSetup: Bu
     hostnameFile: '/b/hostname',
     cgroupsPath: 'ff-abc123-h0c0',
     scratchDir,
-    networkSetup,
+    networkSetup: NETWORK_SETUP,
   };
 }
 
@@ -52,7 +52,7 @@ type Config = {
 test("runc configures the container's own network namespace (a createRuntime hook running the ip batch); a host-network container gets no hook", () => {
   const config = ociConfig(inputs(), system) as Config;
   assert.equal(config.hooks?.createRuntime, [{ path: '/usr/sbin/ip', args: ['ip', '-n', 'ff-abc123-h0c0', '-batch', '/b/network.batch'], timeout: 10 }]);
-  assert.is((ociConfig(inputs(undefined, undefined, undefined), system) as Config).hooks, undefined);
+  assert.is((ociConfig({ ...inputs(), networkSetup: undefined }, system) as Config).hooks, undefined);
 });
 
 test("root gets Docker's default capabilities (no CAP_SYS_ADMIN), no new privileges, a read-only root", () => {
