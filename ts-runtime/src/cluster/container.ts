@@ -70,8 +70,7 @@ export async function startContainer(start: ContainerStart): Promise<ProcessIden
     hostsFile: path.join(bundleDir, 'hosts'),
     hostnameFile: path.join(bundleDir, 'hostname'),
     cgroupsPath: containerCgroupsPath(container.name),
-    networkSetup:
-      start.network === undefined ? undefined : { ip: start.network.ip, netns: container.netns, batchFile: path.join(bundleDir, 'network.batch') },
+    networkSetup: start.network === undefined ? undefined : { ip: start.network.ip, netns: container.netns, batchFile: path.join(bundleDir, 'network.batch') },
   };
   writeBundle(bundleDir, inputs, start.system, start.hostsText);
   if (inputs.networkSetup !== undefined) fs.writeFileSync(inputs.networkSetup.batchFile, start.network!.lines.join('\n') + '\n', { mode: 0o600 });

@@ -53,7 +53,10 @@ test('each container has its own hostname and pid namespace with the init as pid
 
 /** The cgroup of a /proc/<pid>/cgroup text in a v1 controller (cgroup2's when the machine has no v1 one). */
 function cgroupOf(procCgroupText: string, controller: string): string {
-  const lines = procCgroupText.trim().split('\n').map((line) => /^\d+:([^:]*):(.*)$/.exec(line));
+  const lines = procCgroupText
+    .trim()
+    .split('\n')
+    .map((line) => /^\d+:([^:]*):(.*)$/.exec(line));
   const v1 = lines.find((match) => match?.[1]?.split(',').includes(controller));
   const found = v1 ?? lines.find((match) => match?.[1] === '');
   if (!found) throw new Error(`no ${controller} cgroup in ${procCgroupText}`);

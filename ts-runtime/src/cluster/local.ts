@@ -246,9 +246,7 @@ export async function createLocalCluster(request: ClusterRequest, progress: Prog
     const networks = layout.hosts.map((host) => buildHostNetwork(layout, host, resolved, progress));
     // A host's containers start as soon as its network is up. The agents need every host's network and
     // shared directory, not the containers: they start alongside them instead of after the last one.
-    const containers = allSettledOrThrow(
-      layout.hosts.map((host, i) => networks[i]!.then(() => startHostContainers(layout, host, resolved, common, progress))),
-    );
+    const containers = allSettledOrThrow(layout.hosts.map((host, i) => networks[i]!.then(() => startHostContainers(layout, host, resolved, common, progress))));
     const agentsStarted = resolved.agents
       ? allSettledOrThrow(networks).then(() => runStep('ffagents', progress, () => startAgents(layout)))
       : Promise.resolve(undefined);
