@@ -24,6 +24,14 @@ interface Sample {
   readonly readyMs: number;
   /** CPU time of ffrun and every process it waited for (ip, runc, mount ...) during set-up: what load cannot stretch. */
   readonly readyCpuMs: number;
+  /** The part of readyCpuMs spent by ffrun's own process (Node), the rest is in its children. */
+  readonly ownCpuMs: number;
+  /**
+   * CPU time spent before ready by processes ffrun does not wait for: each container's init (runc init's
+   * work inside the container before it execs ffrun-init) and each ffagent (with the `ip netns exec` it
+   * replaced). Together with readyCpuMs, everything the set-up cost.
+   */
+  readonly detachedCpuMs: number;
   readonly teardownMs: number;
   /** ms from the start at which each phase (first step of its kind) began. */
   readonly phases: Readonly<Record<string, number>>;
@@ -54,9 +62,23 @@ function cpuMs(): number {
 }
 const CLOCK_TICKS = 100;
 
+/** utime + stime of one process (ms), 0 when it is gone. */
+function processCpuMs(pid: number): number {
+  try {
+    const fields = fs
+      .readFileSync(`/proc/${pid}/stat`, 'utf8')
+      .replace(/^.*\) /, '')
+      .split(' ');
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS;
+  } catch {
+    return 0;
+  }
+}
+
 async function once(shape: Shape): Promise<Sample> {
   const phases: Record<string, number> = {};
   const cpuStart = cpuMs();
+  const ownStart = process.cpuUsage();
   const start = process.hrtime.bigint();
   const elapsed = (): number => Number(process.hrtime.bigint() - start) / 1e6;
   const cluster = await createLocalCluster(
@@ -67,8 +89,13 @@ async function once(shape: Shape): Promise<Sample> {
   );
   const readyMs = elapsed();
   const readyCpuMs = cpuMs() - cpuStart;
+  const own = process.cpuUsage(ownStart);
+  const ownCpuMs = (own.user + own.system) / 1000;
+  const detached = [...cluster.containers.map((container) => container.initPid), ...cluster.agents.map((agent) => agent.pid)];
+  const detachedCpuMs = detached.reduce((sum, pid) => sum + processCpuMs(pid), 0);
+  const teardownStart = elapsed();
   await cluster.destroy();
-  return { readyMs, readyCpuMs, teardownMs: elapsed() - readyMs, phases };
+  return { readyMs, readyCpuMs, ownCpuMs, detachedCpuMs, teardownMs: elapsed() - teardownStart, phases };
 }
 
 function median(values: readonly number[]): number {
@@ -108,7 +135,7 @@ async function main(): Promise<void> {
       const sample = await once(shape);
       samples.get(key)!.push(sample);
       process.stderr.write(
-        `round ${round + 1}/${rounds} ${key}: ready ${sample.readyMs.toFixed(0)} ms (cpu ${sample.readyCpuMs.toFixed(0)} ms), teardown ${sample.teardownMs.toFixed(0)} ms, load ${os.loadavg()[0]!.toFixed(1)}\n`,
+        `round ${round + 1}/${rounds} ${key}: ready ${sample.readyMs.toFixed(0)} ms (cpu ${sample.readyCpuMs.toFixed(0)} ms, ffrun itself ${sample.ownCpuMs.toFixed(0)}, + ${sample.detachedCpuMs.toFixed(0)} ms in inits and agents), teardown ${sample.teardownMs.toFixed(0)} ms, load ${os.loadavg()[0]!.toFixed(1)}\n`,
       );
     }
   }
@@ -120,6 +147,8 @@ async function main(): Promise<void> {
       readyMedianMs: Math.round(median(list.map((s) => s.readyMs))),
       readyMs: list.map((s) => Math.round(s.readyMs)),
       readyCpuMedianMs: Math.round(median(list.map((s) => s.readyCpuMs))),
+      ownCpuMedianMs: Math.round(median(list.map((s) => s.ownCpuMs))),
+      detachedCpuMedianMs: Math.round(median(list.map((s) => s.detachedCpuMs))),
       teardownMedianMs: Math.round(median(list.map((s) => s.teardownMs))),
       phaseStartMedianMs: Object.fromEntries(phaseNames.map((name) => [name, Math.round(median(list.map((s) => s.phases[name] ?? NaN)))])),
     };
@@ -132,7 +161,7 @@ async function main(): Promise<void> {
   process.stdout.write(`${cpu}, ${os.cpus().length} CPUs; ${rounds} interleaved rounds\n`);
   for (const entry of summary) {
     process.stdout.write(
-      `${entry.shape}: ready median ${entry.readyMedianMs} ms (${entry.readyMs.join(', ')}), CPU time median ${entry.readyCpuMedianMs} ms, teardown median ${entry.teardownMedianMs} ms\n`,
+      `${entry.shape}: ready median ${entry.readyMedianMs} ms (${entry.readyMs.join(', ')}), CPU time median ${entry.readyCpuMedianMs} ms (ffrun itself ${entry.ownCpuMedianMs} ms) + ${entry.detachedCpuMedianMs} ms in inits and agents, teardown median ${entry.teardownMedianMs} ms\n`,
     );
     process.stdout.write(
       `  phase starts (median ms): ${Object.entries(entry.phaseStartMedianMs)

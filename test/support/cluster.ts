@@ -4,6 +4,7 @@ import * as assert from 'uvu/assert';
 import { exec } from '#runtime/util/exec';
 import { jobNetnsPrefix, jobStateDir } from '#runtime/cluster/layout';
 import { identify, isRunning, type ProcessIdentity } from '#runtime/cluster/procfs';
+import { inJobContainerCgroup } from '#runtime/cluster/container';
 import { jobCgroupDirs, listJobNetns, mountsBelow } from '#runtime/cluster/teardown';
 
 /** Helpers shared by the cluster tests (real namespaces; they need root). */
@@ -27,7 +28,7 @@ export function processesNamingJob(jobId: string): number[] {
         // its (already removed) cgroup: it holds nothing any more.
         const identity = identify(Number(entry));
         if (identity === undefined || !isRunning(identity)) return [];
-        return fs.readFileSync(`/proc/${entry}/cgroup`, 'utf8').includes(`freeflow/${marker}`) ? [Number(entry)] : [];
+        return inJobContainerCgroup(fs.readFileSync(`/proc/${entry}/cgroup`, 'utf8'), jobId) ? [Number(entry)] : [];
       } catch {
         return [];
       }

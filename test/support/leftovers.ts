@@ -1,4 +1,5 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { inJobContainerCgroup } from '#runtime/cluster/container';
 import { jobCgroupDirs } from '#runtime/cluster/teardown';
 
 /** Every process's command line, as one string with spaces for the NULs. */
@@ -16,11 +17,11 @@ export function processCommandLines(): Array<{ pid: number; command: string }> {
   return found;
 }
 
-/** Processes in a cgroup of one of the job's containers (runc puts them in freeflow/ff-<job>-<container>). */
+/** Processes in a cgroup of one of the job's containers (runc puts them in ff-<job>-<container>). */
 export function processesInJobCgroups(jobId: string): Array<{ pid: number; command: string }> {
   return processCommandLines().filter((p) => {
     try {
-      return readFileSync(`/proc/${p.pid}/cgroup`, 'utf8').includes(`freeflow/ff-${jobId}-`);
+      return inJobContainerCgroup(readFileSync(`/proc/${p.pid}/cgroup`, 'utf8'), jobId);
     } catch {
       return false;
     }

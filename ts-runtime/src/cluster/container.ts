@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { FfError } from '../errors';
 import { exec } from '../util/exec';
-import type { ContainerLayout } from './layout';
+import { jobNetnsPrefix, type ContainerLayout } from './layout';
 import { writeBundle, type BundleInputs, type ContainerUser, type SystemLayout, type Volume } from './oci';
 import { identify, type ProcessIdentity } from './procfs';
 
@@ -29,16 +29,31 @@ export interface ContainerStart {
   readonly runcRoot: string;
   readonly system: SystemLayout;
   readonly hostsText: string;
-}
-
-/** Relative, so runc puts it below its own cgroup (keeping the machine's limits) in every controller. */
-export function containerCgroupsPath(name: string): string {
-  return `freeflow/${name}`;
+  /** `ip` batch lines for the container's own network namespace (runc runs them before the init); undefined: host network. */
+  readonly network: { readonly ip: string; readonly lines: readonly string[] } | undefined;
 }
 
 /**
- * Writes the container's OCI bundle and starts it with `runc run --detach` in its (already configured)
- * network namespace. Returns the identity of its init (pid 1 inside), which ends only when teardown
+ * Relative, so runc puts it below its own cgroup (keeping the machine's limits) in every controller; one
+ * level, named by the container (`ff-<job>-...`, which teardown looks for). Not below a common parent: in
+ * cgroup v1's cpu controller a parent shared by every freeflow container on the machine is a single
+ * scheduling weight, so a starting container queued behind every other job's busy ranks (runc init took
+ * 1.6-3.2 s instead of 0.3-0.6 s at a load of 25, bench/startup/README.md); on its own each container
+ * competes like one process.
+ */
+export function containerCgroupsPath(name: string): string {
+  return name;
+}
+
+/** Whether /proc/<pid>/cgroup text puts the process in a cgroup of one of the job's containers (its init, or anything runc exec started). */
+export function inJobContainerCgroup(procCgroupText: string, jobId: string): boolean {
+  const prefix = jobNetnsPrefix(jobId);
+  return procCgroupText.split('\n').some((line) => (line.split('/').pop() ?? '').startsWith(prefix));
+}
+
+/**
+ * Writes the container's OCI bundle and starts it with `runc run --detach` in its network namespace
+ * (which runc configures first, from `network`). Returns the identity of its init (pid 1 inside), which ends only when teardown
  * kills it.
  */
 export async function startContainer(start: ContainerStart): Promise<ProcessIdentity> {
@@ -55,8 +70,10 @@ export async function startContainer(start: ContainerStart): Promise<ProcessIden
     hostsFile: path.join(bundleDir, 'hosts'),
     hostnameFile: path.join(bundleDir, 'hostname'),
     cgroupsPath: containerCgroupsPath(container.name),
+    networkSetup: start.network === undefined ? undefined : { ip: start.network.ip, netns: container.netns, batchFile: path.join(bundleDir, 'network.batch') },
   };
   writeBundle(bundleDir, inputs, start.system, start.hostsText);
+  if (inputs.networkSetup !== undefined) fs.writeFileSync(inputs.networkSetup.batchFile, start.network!.lines.join('\n') + '\n', { mode: 0o600 });
   const pidFile = path.join(bundleDir, 'init.pid');
   const errorFile = path.join(bundleDir, 'runc.err');
   // Without a terminal runc hands its stdio to the init: no pipes, or they would stay open for good.

@@ -3,6 +3,7 @@ import * as path from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createLocalCluster } from './local';
+import { PIDS_LIMIT } from './oci';
 import { identify, type ProcessIdentity } from './procfs';
 import { assertJobGone, rootLinkNames, tcpClientScript, tcpExchange, tcpListenerArgv, testJobId } from '#test/support/cluster';
 import type { Cluster } from './types';
@@ -48,6 +49,28 @@ test('each container has its own hostname and pid namespace with the init as pid
     hostnames.push(hostname ?? '');
   }
   assert.is(new Set(hostnames).size, 4);
+});
+
+/** The cgroup of a /proc/<pid>/cgroup text in a v1 controller (cgroup2's when the machine has no v1 one). */
+function cgroupOf(procCgroupText: string, controller: string): string {
+  const lines = procCgroupText
+    .trim()
+    .split('\n')
+    .map((line) => /^\d+:([^:]*):(.*)$/.exec(line));
+  const v1 = lines.find((match) => match?.[1]?.split(',').includes(controller));
+  const found = v1 ?? lines.find((match) => match?.[1] === '');
+  if (!found) throw new Error(`no ${controller} cgroup in ${procCgroupText}`);
+  return found[2]!;
+}
+
+test('each container has a cgroup of its own right below ours (its pids limit applies; no scheduling weight shared with other jobs)', ({ cluster }) => {
+  const ours = fs.readFileSync('/proc/self/cgroup', 'utf8');
+  for (const container of cluster.containers) {
+    const its = fs.readFileSync(`/proc/${container.initPid}/cgroup`, 'utf8');
+    assert.is(cgroupOf(its, 'cpu'), path.posix.join(cgroupOf(ours, 'cpu'), container.name));
+    const pidsMax = path.join('/sys/fs/cgroup/pids', cgroupOf(its, 'pids'), 'pids.max');
+    assert.is(fs.readFileSync(pidsMax, 'utf8').trim(), String(PIDS_LIMIT));
+  }
 });
 
 test('the init reaps orphans, so exited processes do not pile up as zombies', async ({ cluster }) => {

@@ -12,6 +12,7 @@ import { checkLocalClusterPrerequisites } from './prerequisites';
 import { hostsFileText, inspectSystemDirs, type ContainerUser, type SystemLayout, type Volume } from './oci';
 import { orderVolumes, resolveClusterRequest, type ResolvedClusterRequest } from './request';
 import { runtimeProgram } from './runtime-files';
+import { findOnPath } from '../util/system';
 import { mountScratch, scratchDirOf } from './scratch';
 import { claimJobDir, recordContainer, recordHost } from './state';
 import { listJobNetns, teardownJob } from './teardown';
@@ -68,6 +69,8 @@ interface ContainerCommon {
   readonly init: string;
   readonly volumes: readonly Volume[];
   readonly scratchDir: string | undefined;
+  /** Absolute path of `ip` (runc runs it as a hook). */
+  readonly ip: string;
 }
 
 function containerCommon(layout: ClusterLayout, request: ResolvedClusterRequest): ContainerCommon {
@@ -86,16 +89,13 @@ function containerCommon(layout: ClusterLayout, request: ResolvedClusterRequest)
     { name: layout.launcher.netns, ip: layout.launcher.overlayIp },
   ];
   const scratchDir = request.scratch === undefined ? undefined : scratchDirOf(layout.stateDir);
-  return { system: inspectSystemDirs(), hostsText: hostsFileText(endpoints), init, volumes, scratchDir };
+  // checkLocalClusterPrerequisites found it on PATH
+  const ip = findOnPath('ip')!;
+  return { system: inspectSystemDirs(), hostsText: hostsFileText(endpoints), init, volumes, scratchDir, ip };
 }
 
-async function buildHost(
-  layout: ClusterLayout,
-  host: HostLayout,
-  request: ResolvedClusterRequest,
-  common: ContainerCommon,
-  progress: ProgressReporter,
-): Promise<ContainerHandle[]> {
+/** A host's shared directory and network (underlay, bridge, VXLAN, container ports), recorded in the map. */
+async function buildHostNetwork(layout: ClusterLayout, host: HostLayout, request: ResolvedClusterRequest, progress: ProgressReporter): Promise<void> {
   const mtus: Mtus = request;
   await allSettledOrThrow<unknown>([
     runStep(`${host.name}: shared directory`, progress, () => mountSharedDir(layout.jobId, host, request.sharedDirSizeMiB, request.user)),
@@ -103,13 +103,22 @@ async function buildHost(
   ]);
   // node-sharing launches start one orted per host through the rsh agent, by the namespace's name
   recordHost(layout.containerMapFile, { name: host.netns, netns: host.netns, sharedDir: host.sharedDir });
+}
+
+/** A host's containers (each its endpoint, then runc), its VXLAN flooding entries and, on h0, the launcher's endpoint. */
+async function startHostContainers(
+  layout: ClusterLayout,
+  host: HostLayout,
+  request: ResolvedClusterRequest,
+  common: ContainerCommon,
+  progress: ProgressReporter,
+): Promise<ContainerHandle[]> {
   const others = [runStep(`${host.name}: VXLAN flooding entries`, progress, () => runBatch('bridge', host.netns, hostFloodBatch(layout, host)))];
   if (host.index === 0) {
     others.push(runStep('launcher: network', progress, () => runBatch('ip', layout.launcher.netns, endpointBatch(layout.launcher.overlayCidr))));
   }
   const containers = host.containers.map((container) =>
     runStep(`${container.name}: network and init`, progress, async (): Promise<ContainerHandle> => {
-      if (container.network === 'own') await runBatch('ip', container.netns, endpointBatch(container.overlayCidr));
       const init = await startContainer({
         container,
         mounts: { sharedDir: host.sharedDir, shmSizeMiB: request.shmSizeMiB, volumes: common.volumes, scratchDir: common.scratchDir },
@@ -119,6 +128,7 @@ async function buildHost(
         runcRoot: layout.runcRoot,
         system: common.system,
         hostsText: common.hostsText,
+        network: container.network === 'own' ? { ip: common.ip, lines: endpointBatch(container.overlayCidr) } : undefined,
       });
       recordContainer(layout.containerMapFile, { name: container.name, init });
       const { name, index, network, netns, overlayIp } = container;
@@ -233,8 +243,14 @@ export async function createLocalCluster(request: ClusterRequest, progress: Prog
     ]);
     await runStep('fabric network', progress, () => runBatch('ip', layout.fabricNetns, fabricBatch(layout, resolved)));
     const common = containerCommon(layout, resolved);
-    const perHost = await allSettledOrThrow(layout.hosts.map((host) => buildHost(layout, host, resolved, common, progress)));
-    const agents = resolved.agents ? await runStep('ffagents', progress, () => startAgents(layout)) : undefined;
+    const networks = layout.hosts.map((host) => buildHostNetwork(layout, host, resolved, progress));
+    // A host's containers start as soon as its network is up. The agents need every host's network and
+    // shared directory, not the containers: they start alongside them instead of after the last one.
+    const containers = allSettledOrThrow(layout.hosts.map((host, i) => networks[i]!.then(() => startHostContainers(layout, host, resolved, common, progress))));
+    const agentsStarted = resolved.agents
+      ? allSettledOrThrow(networks).then(() => runStep('ffagents', progress, () => startAgents(layout)))
+      : Promise.resolve(undefined);
+    const [perHost, agents] = (await allSettledOrThrow<unknown>([containers, agentsStarted])) as [ContainerHandle[][], StartedAgents | undefined];
     progress(`cluster ${resolved.jobId} ready`);
     return new LocalCluster(layout, resolved, perHost.flat(), agents);
   } catch (error) {

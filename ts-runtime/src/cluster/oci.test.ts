@@ -12,6 +12,8 @@ const system: SystemLayout = {
   ],
 };
 
+const NETWORK_SETUP = { ip: '/usr/sbin/ip', netns: 'ff-abc123-h0c0', batchFile: '/b/network.batch' };
+
 function inputs(user = { uid: 0, gid: 0 }, scratchDir?: string): BundleInputs {
   return {
     name: 'ff-abc123-h0c0',
@@ -27,8 +29,9 @@ function inputs(user = { uid: 0, gid: 0 }, scratchDir?: string): BundleInputs {
     ],
     hostsFile: '/b/hosts',
     hostnameFile: '/b/hostname',
-    cgroupsPath: 'freeflow/ff-abc123-h0c0',
+    cgroupsPath: 'ff-abc123-h0c0',
     scratchDir,
+    networkSetup: NETWORK_SETUP,
   };
 }
 
@@ -43,7 +46,14 @@ type Config = {
   root: { readonly: boolean };
   mounts: Array<{ destination: string; type: string; source: string; options: string[] }>;
   linux: { namespaces: Array<{ type: string; path?: string }>; resources: { pids: { limit: number } }; maskedPaths: string[] };
+  hooks?: { createRuntime: Array<{ path: string; args: string[] }> };
 };
+
+test("runc configures the container's own network namespace (a createRuntime hook running the ip batch); a host-network container gets no hook", () => {
+  const config = ociConfig(inputs(), system) as Config;
+  assert.equal(config.hooks?.createRuntime, [{ path: '/usr/sbin/ip', args: ['ip', '-n', 'ff-abc123-h0c0', '-batch', '/b/network.batch'], timeout: 10 }]);
+  assert.is((ociConfig({ ...inputs(), networkSetup: undefined }, system) as Config).hooks, undefined);
+});
 
 test("root gets Docker's default capabilities (no CAP_SYS_ADMIN), no new privileges, a read-only root", () => {
   const config = ociConfig(inputs(), system) as Config;

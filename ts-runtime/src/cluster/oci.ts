@@ -82,7 +82,23 @@ export interface BundleInputs {
   readonly hostnameFile: string;
   /** Relative: runc places it below its own cgroup in every controller. */
   readonly cgroupsPath: string;
+  /**
+   * The container's own network namespace is configured by runc before the init starts, from an
+   * `ip -batch` file (a createRuntime hook: a child of runc, not one more process ffrun forks for every
+   * container); undefined for a host-network container.
+   */
+  readonly networkSetup: NetworkSetup | undefined;
 }
+
+export interface NetworkSetup {
+  /** Absolute path of `ip`: hooks are not looked up on PATH. */
+  readonly ip: string;
+  readonly netns: string;
+  readonly batchFile: string;
+}
+
+/** runc kills a hook that takes longer and fails the start. */
+const NETWORK_HOOK_TIMEOUT_S = 10;
 
 interface Mount {
   destination: string;
@@ -186,6 +202,19 @@ export function ociConfig(inputs: BundleInputs, system: SystemLayout): object {
     },
     root: { path: 'rootfs', readonly: true },
     hostname: inputs.name,
+    ...(inputs.networkSetup === undefined
+      ? {}
+      : {
+          hooks: {
+            createRuntime: [
+              {
+                path: inputs.networkSetup.ip,
+                args: ['ip', '-n', inputs.networkSetup.netns, '-batch', inputs.networkSetup.batchFile],
+                timeout: NETWORK_HOOK_TIMEOUT_S,
+              },
+            ],
+          },
+        }),
     mounts,
     linux: {
       namespaces: [{ type: 'pid' }, { type: 'ipc' }, { type: 'uts' }, { type: 'mount' }, { type: 'network', path: inputs.netnsPath }],

@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { FfError } from '../errors';
 import { exec } from '../util/exec';
-import { containerCgroupsPath, deleteRuncContainers, readRuncStates, removeCgroupDirs } from './container';
+import { deleteRuncContainers, readRuncStates, removeCgroupDirs } from './container';
 import { agentsFileOf, containerMapFile, jobNetnsPrefix, jobStateDir, runcRootOf } from './layout';
 import { deleteNetnsBatch, runBatch } from './network';
 import { killAndWait, netnsInode, processesInNetns } from './procfs';
@@ -48,11 +48,16 @@ async function unmountBelow(dir: string): Promise<string[]> {
 }
 
 /**
+ * Where runc put a relative cgroupsPath: below this process's own cgroup. Runs before the flat layout
+ * (containerCgroupsPath) put them below `freeflow/`, so the reaper looks there too.
+ */
+const CONTAINER_CGROUP_PARENTS = ['', 'freeflow'] as const;
+
+/**
  * Cgroup directories of the job's containers that exist now, in every v1 controller (and cgroup2), below
  * this process's own cgroup, where runc puts a relative cgroupsPath.
  */
 export function jobCgroupDirs(jobId: string): string[] {
-  const parent = path.dirname(containerCgroupsPath(jobNetnsPrefix(jobId)));
   const prefix = jobNetnsPrefix(jobId);
   const found: string[] = [];
   let lines: string[];
@@ -66,14 +71,16 @@ export function jobCgroupDirs(jobId: string): string[] {
     if (!match) continue;
     const controllers = match[1]!;
     const mountDir = controllers === '' ? 'unified' : controllers.replace(/^name=/, '');
-    const dir = path.join('/sys/fs/cgroup', mountDir, match[2]!, parent);
-    let entries: string[];
-    try {
-      entries = fs.readdirSync(dir);
-    } catch {
-      continue;
+    for (const parent of CONTAINER_CGROUP_PARENTS) {
+      const dir = path.join('/sys/fs/cgroup', mountDir, match[2]!, parent);
+      let entries: string[];
+      try {
+        entries = fs.readdirSync(dir);
+      } catch {
+        continue;
+      }
+      found.push(...entries.filter((entry) => entry.startsWith(prefix)).map((entry) => path.join(dir, entry)));
     }
-    found.push(...entries.filter((entry) => entry.startsWith(prefix)).map((entry) => path.join(dir, entry)));
   }
   return found;
 }
