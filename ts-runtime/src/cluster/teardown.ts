@@ -9,7 +9,8 @@ import { killAndWait, netnsInode, processesInNetns } from './procfs';
 import { readContainerMap } from './state';
 import type { ProgressReporter } from './types';
 
-const PROCESS_EXIT_TIMEOUT_MS = 5000;
+// A SIGKILLed rank that unmaps large shared segments can take seconds to exit on a loaded machine.
+const PROCESS_EXIT_TIMEOUT_MS = 15_000;
 
 /** Names of the job's network namespaces that exist now. */
 export function listJobNetns(jobId: string): string[] {
@@ -118,7 +119,7 @@ export async function teardownJob(jobId: string, progress: ProgressReporter = ()
   const survivors = await killAndWait(inits, PROCESS_EXIT_TIMEOUT_MS);
   const stragglers = processesInNetns(inodes).filter((found) => found.pid !== process.pid);
   survivors.push(...(await killAndWait(stragglers, PROCESS_EXIT_TIMEOUT_MS)));
-  if (survivors.length > 0) problems.push(`processes still running after SIGKILL: ${survivors.map((p) => p.pid).join(', ')}`);
+  if (survivors.length > 0) problems.push(`processes still running after SIGKILL: ${[...new Set(survivors.map((p) => p.pid))].join(', ')}`);
 
   // With every init dead, what `runc delete` would do is left: the containers' cgroups (removed here
   // directly: one runc process per container costs ~0.1 s of CPU each) and runc's state (it goes with
