@@ -25,7 +25,30 @@
 
 #include "freeflow.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
+
+/*
+ * Atomics: C11 <stdatomic.h> throughout the BTL, as in the core (native/), with the memory order written
+ * beside each use. Not opal_atomic_*: they take no memory order (each is a full barrier, wasted on
+ * statistics and flags) and have no fetch-min/max for the RDMA atomics; not GCC's __atomic builtins on
+ * plain memory: a third style. Debian builds Open MPI's own opal_atomic_* on those same builtins
+ * (OPAL_ASSEMBLY_BUILTIN is OPAL_BUILTIN_GCC in opal_config.h), and GCC implements <stdatomic.h> with them
+ * too, so the CPU instructions on a shared word are the same whichever side issues them.
+ *
+ * Memory whose declaration is not ours to make _Atomic (osc rdma's window words are plain uint64_t; the
+ * endpoint statistics are plain because single-threaded runs update them without a lock prefix) is
+ * reached through MCA_BTL_FREEFLOW_ATOMIC, an _Atomic view of the same object. C11 does not promise
+ * that _Atomic T has T's size and representation; GCC on x86-64 does for these lock-free integers, and
+ * the assertions below hold it to that.
+ */
+#define MCA_BTL_FREEFLOW_ATOMIC(type, pointer) ((_Atomic type *) (pointer))
+_Static_assert(sizeof(_Atomic uint32_t) == sizeof(uint32_t) && _Alignof(_Atomic uint32_t) == _Alignof(uint32_t),
+               "an _Atomic view of a plain uint32_t must be the same object");
+_Static_assert(sizeof(_Atomic uint64_t) == sizeof(uint64_t) && _Alignof(_Atomic uint64_t) == _Alignof(uint64_t),
+               "an _Atomic view of a plain uint64_t must be the same object");
+_Static_assert(2 == ATOMIC_INT_LOCK_FREE && 2 == ATOMIC_LLONG_LOCK_FREE,
+               "window atomics must be lock-free CPU atomics, shared with osc rdma's on the same words");
 
 /* A process as the rings, path table and agent name it: jobid in the high half, vpid in the low half. */
 static inline uint64_t mca_btl_freeflow_peer_id(opal_process_name_t name)
@@ -113,7 +136,7 @@ typedef struct mca_btl_freeflow_component {
 
     /* rings peers claimed in our segment: fixed capacity so progress threads can read while one appends */
     mca_btl_freeflow_inbound_t *inbound;
-    volatile int32_t inbound_count;
+    _Atomic int32_t inbound_count; /* published with release after the ring is set up (recv.c) */
     uint32_t inbound_capacity;
     uint32_t ring_cursor;                  /* next ring slot of our segment to look at */
     const _Atomic uint32_t *rings_claimed; /* our segment's claim counter */
@@ -124,11 +147,11 @@ typedef struct mca_btl_freeflow_component {
     /* sent descriptors whose completion callback runs on the next progress pass */
     opal_list_t completed;
     opal_mutex_t completed_lock;
-    volatile int32_t completed_count;
+    _Atomic int32_t completed_count; /* mca_btl_freeflow_thread_add; progress reads it relaxed */
     /* endpoints with buffered descriptors waiting for ring room */
     opal_list_t pending_endpoints;
     opal_mutex_t pending_lock;
-    volatile int32_t pending_count;
+    _Atomic int32_t pending_count; /* mca_btl_freeflow_thread_add; progress reads it relaxed */
 
     opal_list_t declines;
     opal_list_t endpoints; /* every endpoint we made, for the report and finalize */
@@ -156,6 +179,20 @@ extern mca_btl_freeflow_module_t mca_btl_freeflow_router_module;
 /* verbosity levels of btl_freeflow_verbose */
 #define FF_VERBOSE_DECISIONS 10 /* reachability of every peer */
 #define FF_VERBOSE_LIFECYCLE 20 /* segments and rings */
+
+/* OPAL_THREAD_ADD_FETCH32 in C11: a read-modify-write when Open MPI runs threads, else a plain add (no
+ * lock prefix on the single-threaded hot path). Returns the new value. */
+static inline int32_t mca_btl_freeflow_thread_add(_Atomic int32_t *counter, int32_t delta)
+{
+    if (opal_using_threads()) {
+        /* seq_cst: what opal_atomic_add_fetch_32 gave; callers pair it with their lists' locks */
+        return atomic_fetch_add_explicit(counter, delta, memory_order_seq_cst) + delta;
+    }
+    /* relaxed: one thread, so no other observer to order against */
+    const int32_t value = atomic_load_explicit(counter, memory_order_relaxed) + delta;
+    atomic_store_explicit(counter, value, memory_order_relaxed);
+    return value;
+}
 
 #define FF_LOG(level, ...) opal_output_verbose((level), mca_btl_freeflow_component.output, __VA_ARGS__)
 

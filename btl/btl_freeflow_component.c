@@ -208,11 +208,12 @@ static int component_open(void)
     c->dir = NULL;
     c->dirfd = -1;
     c->inbound = NULL;
-    c->inbound_count = 0;
+    /* relaxed: before any other thread can see the component */
+    atomic_store_explicit(&c->inbound_count, 0, memory_order_relaxed);
     c->inbound_capacity = 0;
     c->ring_cursor = 0;
-    c->completed_count = 0;
-    c->pending_count = 0;
+    atomic_store_explicit(&c->completed_count, 0, memory_order_relaxed);
+    atomic_store_explicit(&c->pending_count, 0, memory_order_relaxed);
     c->sock_active = false;
     c->router_active = false;
     return OPAL_SUCCESS;
@@ -518,14 +519,15 @@ static int component_progress(void)
     if (OPAL_UNLIKELY(atomic_load_explicit(c->rings_claimed, memory_order_relaxed) != c->ring_cursor)) {
         mca_btl_freeflow_accept_rings();
     }
-    if (OPAL_UNLIKELY(c->pending_count)) {
+    /* relaxed, the three below: hints only; the work is taken under its list's lock, and what another
+     * thread queues meanwhile is seen on this pass or the next */
+    if (OPAL_UNLIKELY(atomic_load_explicit(&c->pending_count, memory_order_relaxed))) {
         count += mca_btl_freeflow_flush_pending();
     }
-    if (c->completed_count) {
+    if (atomic_load_explicit(&c->completed_count, memory_order_relaxed)) {
         count += mca_btl_freeflow_run_completions();
     }
-    /* plain read: a response deferred by another thread is sent on this pass or the next */
-    if (OPAL_UNLIKELY(mca_btl_freeflow_rdma_deferred_count)) {
+    if (OPAL_UNLIKELY(atomic_load_explicit(&mca_btl_freeflow_rdma_deferred_count, memory_order_relaxed))) {
         count += mca_btl_freeflow_rdma_progress();
     }
     if (OPAL_UNLIKELY(c->sock_active)) {

@@ -1383,8 +1383,10 @@ static bool waiting_on_network(void)
 static bool may_block(void)
 {
     mca_btl_freeflow_component_t *c = &mca_btl_freeflow_component;
-    /* plain reads: a hint; a shm peer that appears during one block is served after the bounded timeout */
-    return 0 == c->inbound_count && opal_list_is_empty(&c->endpoints) && !c->router_active;
+    /* relaxed (and plain reads): a hint; a shm peer that appears during one block is served after the
+     * bounded timeout */
+    return 0 == atomic_load_explicit(&c->inbound_count, memory_order_relaxed) && opal_list_is_empty(&c->endpoints) &&
+           !c->router_active;
 }
 
 /* Spin-then-block. Spinning on EAGAIN keeps this vCPU busy with recv/sendmsg calls that take the socket
