@@ -9,7 +9,9 @@
  *
  * Files by operation: component (parameters, init, progress), module (add/del procs, finalize),
  * endpoint (peer state, lazy ring set-up), frag (descriptors), send (alloc/prepare/send/sendi and the
- * pending queue), recv (polling rings), report (what each pair actually used).
+ * pending queue), recv (polling rings), report (what each pair actually used), rdma (one-sided
+ * operations), sock (path `h`: handoff sockets), router (path `r`), agent (the registration with the
+ * host's ffagent that h and r share), help (user-facing messages, help-btl-freeflow.txt).
  */
 #ifndef MCA_BTL_FREEFLOW_H
 #define MCA_BTL_FREEFLOW_H
@@ -21,6 +23,8 @@
 #include "opal/class/opal_list.h"
 #include "opal/mca/btl/btl.h"
 #include "opal/threads/mutex.h"
+#include "opal/util/proc.h"
+#include "opal/util/show_help.h"
 #include "opal/version.h"
 
 #include "freeflow.h"
@@ -109,7 +113,7 @@ typedef struct mca_btl_freeflow_component {
     unsigned int poll_idle_after; /* empty polls before a ring counts as idle (0: poll every ring every pass) */
     unsigned int poll_idle_rings_per_pass; /* idle rings polled per pass, round-robin */
     bool unlink_when_attached;
-    int report; /* -1 automatic, 0 off, 1 on */
+    int report; /* 0: off; otherwise written when the path table covers this rank */
     int verbose;
     int output; /* opal_output stream of btl_freeflow_verbose */
 
@@ -196,6 +200,25 @@ static inline int32_t mca_btl_freeflow_thread_add(_Atomic int32_t *counter, int3
 
 #define FF_LOG(level, ...) opal_output_verbose((level), mca_btl_freeflow_component.output, __VA_ARGS__)
 
+/* User-facing messages (btl_freeflow_help.c): a topic of help-btl-freeflow.txt, whose text starts with
+ * this rank and its host; the arguments fill in the rest. False when the help file is missing (a line
+ * naming the topic was printed instead). A macro because mpirun aggregates only what goes through the
+ * variadic opal_show_help (ORTE replaces it, and leaves opal_show_vhelp printing locally). */
+#define MCA_BTL_FREEFLOW_HELP_FILE "help-btl-freeflow.txt"
+#define MCA_BTL_FREEFLOW_SHOW_HELP(topic, ...)                                                                         \
+    (mca_btl_freeflow_help_available(topic) &&                                                                         \
+     ((void) opal_show_help(MCA_BTL_FREEFLOW_HELP_FILE, (topic), true, OPAL_NAME_PRINT(OPAL_PROC_MY_NAME),             \
+                            mca_btl_freeflow_host_name(), __VA_ARGS__),                                                \
+      true))
+/* Adds the component's own directory to opal_show_help's search path (once; component register). */
+void mca_btl_freeflow_help_init(void);
+/* True when the help file was found; otherwise prints a line naming `topic` and the missing file. */
+bool mca_btl_freeflow_help_available(const char *topic);
+static inline const char *mca_btl_freeflow_host_name(void)
+{
+    return NULL != opal_process_info.nodename ? opal_process_info.nodename : "?";
+}
+
 /* module operations */
 int mca_btl_freeflow_add_procs(struct mca_btl_base_module_t *btl, size_t nprocs, struct opal_proc_t **procs,
                                struct mca_btl_base_endpoint_t **peers, struct opal_bitmap_t *reachable);
@@ -234,6 +257,21 @@ bool mca_btl_freeflow_in_path_table(opal_jobid_t jobid, opal_vpid_t vpid);
 /* The core's pair policy (ff_pair_policy_decide) for `proc` from its modex, the path table and our agent
  * registration, without the co-location proof; `reason` gets the docs/btl-report.md identifier. */
 ff_pair_route_t mca_btl_freeflow_pair_route(const opal_proc_t *proc, char *reason, size_t reason_len);
+
+/* One MCA parameter btl_freeflow_<name>: mca_btl_freeflow_register_params sets `storage` to the default
+ * (default_string for STRING, default_number for UNSIGNED_INT, INT and BOOL), then registers it. */
+typedef struct mca_btl_freeflow_param {
+    const char *name;
+    mca_base_var_type_t type;
+    void *storage; /* char **, unsigned int *, int * or bool *, by type */
+    const char *default_string;
+    long default_number;
+    mca_base_var_info_lvl_t level;
+    mca_base_var_scope_t scope;
+    const char *help;
+} mca_btl_freeflow_param_t;
+void mca_btl_freeflow_register_params(const mca_base_component_t *version, const mca_btl_freeflow_param_t *params,
+                                      size_t count);
 
 /* path `h` (btl_freeflow_sock.c) */
 void mca_btl_freeflow_sock_register_params(const mca_base_component_t *version); /* btl_freeflow_sock_* */

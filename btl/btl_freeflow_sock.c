@@ -458,38 +458,34 @@ bool mca_btl_freeflow_sock_wanted(void)
  * runs; the message says what was used). */
 static void check_params(void)
 {
-    const char *me = OPAL_NAME_PRINT(OPAL_PROC_MY_NAME);
     if (param.max_send_size < 4096u || param.max_send_size > SOCK_MAX_SEND_MAX) {
         const unsigned int fixed = param.max_send_size < 4096u ? 4096u : SOCK_MAX_SEND_MAX;
-        opal_output(0, "freeflow: %s: btl_freeflow_sock_max_send_size %u is outside 4096-%u; using %u", me,
-                    param.max_send_size, SOCK_MAX_SEND_MAX, fixed);
+        MCA_BTL_FREEFLOW_SHOW_HELP("param-out-of-range", "btl_freeflow_sock_max_send_size", param.max_send_size, 4096u,
+                                   SOCK_MAX_SEND_MAX, fixed);
         param.max_send_size = fixed;
     }
     if (param.eager_limit < 1024u || param.eager_limit > param.max_send_size) {
         const unsigned int fixed = param.eager_limit < 1024u ? 1024u : param.max_send_size;
-        opal_output(
-            0,
-            "freeflow: %s: btl_freeflow_sock_eager_limit %u must be from 1024 to btl_freeflow_sock_max_send_size "
-            "(%u); using %u",
-            me, param.eager_limit, param.max_send_size, fixed);
+        /* the upper bound is btl_freeflow_sock_max_send_size */
+        MCA_BTL_FREEFLOW_SHOW_HELP("param-out-of-range", "btl_freeflow_sock_eager_limit", param.eager_limit, 1024u,
+                                   param.max_send_size, fixed);
         param.eager_limit = fixed;
     }
     if (param.rdma_frag_size < 4096u || param.rdma_frag_size > SOCK_RDMA_LIMIT_MAX) {
         const unsigned int fixed = param.rdma_frag_size < 4096u ? 4096u : SOCK_RDMA_LIMIT_MAX;
-        opal_output(0, "freeflow: %s: btl_freeflow_sock_rdma_frag_size %u is outside 4096-%u; using %u", me,
-                    param.rdma_frag_size, SOCK_RDMA_LIMIT_MAX, fixed);
+        MCA_BTL_FREEFLOW_SHOW_HELP("param-out-of-range", "btl_freeflow_sock_rdma_frag_size", param.rdma_frag_size,
+                                   4096u, SOCK_RDMA_LIMIT_MAX, fixed);
         param.rdma_frag_size = fixed;
     }
     if (param.wait_timeout_us < 1u || param.wait_timeout_us > WAIT_TIMEOUT_US_MAX) {
         const unsigned int fixed = param.wait_timeout_us < 1u ? 1u : WAIT_TIMEOUT_US_MAX;
-        opal_output(0, "freeflow: %s: btl_freeflow_sock_wait_timeout_us %u is outside 1-%u; using %u", me,
-                    param.wait_timeout_us, WAIT_TIMEOUT_US_MAX, fixed);
+        MCA_BTL_FREEFLOW_SHOW_HELP("param-out-of-range", "btl_freeflow_sock_wait_timeout_us", param.wait_timeout_us, 1u,
+                                   WAIT_TIMEOUT_US_MAX, fixed);
         param.wait_timeout_us = fixed;
     }
     if (NULL == param.rdma ||
         (0 != strcmp(param.rdma, "get") && 0 != strcmp(param.rdma, "put") && 0 != strcmp(param.rdma, "none"))) {
-        opal_output(0, "freeflow: %s: btl_freeflow_sock_rdma '%s' is not one of get, put, none; using get", me,
-                    param.rdma ? param.rdma : "");
+        MCA_BTL_FREEFLOW_SHOW_HELP("sock-rdma-invalid", param.rdma ? param.rdma : "");
         param.rdma = "get";
     }
 }
@@ -501,11 +497,8 @@ bool mca_btl_freeflow_sock_init(void)
     ff_status_t status = mca_btl_freeflow_agent_acquire(&sock.agent, &why);
     if (FF_OK != status) {
         /* Declining is safe: our modex says "not registered", so the peers decline too (see the top). */
-        opal_output(0,
-                    "freeflow: %s: cannot register with this host's ffagent (%s/agent.sock): %s%s%s; pairs "
-                    "planned for handoff use tcp (reason agent-unreachable)",
-                    OPAL_NAME_PRINT(OPAL_PROC_MY_NAME), c->dir, ff_status_name(status), FF_AGENT_OK != why ? ": " : "",
-                    FF_AGENT_OK != why ? ff_agent_refusal_describe(why) : "");
+        MCA_BTL_FREEFLOW_SHOW_HELP("agent-unreachable-handoff", c->dir, ff_status_name(status),
+                                   FF_AGENT_OK != why ? ": " : "", FF_AGENT_OK != why ? ff_agent_refusal_describe(why) : "");
         sock.agent = NULL;
         return false;
     }
