@@ -214,6 +214,8 @@ static inline int32_t mca_btl_freeflow_thread_add(_Atomic int32_t *counter, int3
 void mca_btl_freeflow_help_init(void);
 /* True when the help file was found; otherwise prints a line naming `topic` and the missing file. */
 bool mca_btl_freeflow_help_available(const char *topic);
+/* The help file's fatal-error topic around `message`, printed by this rank itself (see the definition). */
+void mca_btl_freeflow_print_fatal(const char *message);
 static inline const char *mca_btl_freeflow_host_name(void)
 {
     return NULL != opal_process_info.nodename ? opal_process_info.nodename : "?";

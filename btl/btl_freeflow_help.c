@@ -17,6 +17,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -66,4 +67,19 @@ bool mca_btl_freeflow_help_available(const char *topic)
                 OPAL_NAME_PRINT(OPAL_PROC_MY_NAME), mca_btl_freeflow_host_name(), topic, MCA_BTL_FREEFLOW_HELP_FILE,
                 help_dir[0] ? help_dir : "the component's directory");
     return false;
+}
+
+/* Rendered from the help file but printed here rather than relayed through mpirun: Open MPI 4.1.4's relay
+ * of a rank's help message (PMIx log, then mpirun unpacks it) now and then loses one ("ORTE_ERROR_LOG:
+ * Data unpack would read past end of buffer in file orte/util/show_help.c", seen with its own
+ * help-mca-var.txt messages too), and this message is the only account of why the job is aborted. */
+void mca_btl_freeflow_print_fatal(const char *message)
+{
+    char *text = mca_btl_freeflow_help_available("fatal-error")
+                     ? opal_show_help_string(MCA_BTL_FREEFLOW_HELP_FILE, "fatal-error", true,
+                                             OPAL_NAME_PRINT(OPAL_PROC_MY_NAME), mca_btl_freeflow_host_name(), message)
+                     : NULL;
+    /* the bare message when the help file is missing or unreadable: it carries the cause */
+    opal_output(0, "%s", NULL != text ? text : message);
+    free(text);
 }
