@@ -9,7 +9,9 @@
  *
  * Files by operation: component (parameters, init, progress), module (add/del procs, finalize),
  * endpoint (peer state, lazy ring set-up), frag (descriptors), send (alloc/prepare/send/sendi and the
- * pending queue), recv (polling rings), report (what each pair actually used).
+ * pending queue), recv (polling rings), report (what each pair actually used), rdma (one-sided
+ * operations), sock (path `h`: handoff sockets), router (path `r`), agent (the registration with the
+ * host's ffagent that h and r share), help (user-facing messages, help-btl-freeflow.txt).
  */
 #ifndef MCA_BTL_FREEFLOW_H
 #define MCA_BTL_FREEFLOW_H
@@ -21,11 +23,36 @@
 #include "opal/class/opal_list.h"
 #include "opal/mca/btl/btl.h"
 #include "opal/threads/mutex.h"
+#include "opal/util/proc.h"
+#include "opal/util/show_help.h"
 #include "opal/version.h"
 
 #include "freeflow.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
+
+/*
+ * Atomics: C11 <stdatomic.h> throughout the BTL, as in the core (native/), with the memory order written
+ * beside each use. Not opal_atomic_*: they take no memory order (each is a full barrier, wasted on
+ * statistics and flags) and have no fetch-min/max for the RDMA atomics; not GCC's __atomic builtins on
+ * plain memory: a third style. Debian builds Open MPI's own opal_atomic_* on those same builtins
+ * (OPAL_ASSEMBLY_BUILTIN is OPAL_BUILTIN_GCC in opal_config.h), and GCC implements <stdatomic.h> with them
+ * too, so the CPU instructions on a shared word are the same whichever side issues them.
+ *
+ * Memory whose declaration is not ours to make _Atomic (osc rdma's window words are plain uint64_t; the
+ * endpoint statistics are plain because single-threaded runs update them without a lock prefix) is
+ * reached through MCA_BTL_FREEFLOW_ATOMIC, an _Atomic view of the same object. C11 does not promise
+ * that _Atomic T has T's size and representation; GCC on x86-64 does for these lock-free integers, and
+ * the assertions below hold it to that.
+ */
+#define MCA_BTL_FREEFLOW_ATOMIC(type, pointer) ((_Atomic type *) (pointer))
+_Static_assert(sizeof(_Atomic uint32_t) == sizeof(uint32_t) && _Alignof(_Atomic uint32_t) == _Alignof(uint32_t),
+               "an _Atomic view of a plain uint32_t must be the same object");
+_Static_assert(sizeof(_Atomic uint64_t) == sizeof(uint64_t) && _Alignof(_Atomic uint64_t) == _Alignof(uint64_t),
+               "an _Atomic view of a plain uint64_t must be the same object");
+_Static_assert(2 == ATOMIC_INT_LOCK_FREE && 2 == ATOMIC_LLONG_LOCK_FREE,
+               "window atomics must be lock-free CPU atomics, shared with osc rdma's on the same words");
 
 /* A process as the rings, path table and agent name it: jobid in the high half, vpid in the low half. */
 static inline uint64_t mca_btl_freeflow_peer_id(opal_process_name_t name)
@@ -88,7 +115,7 @@ typedef struct mca_btl_freeflow_component {
     unsigned int idle_sleep_after; /* empty passes under mpi_yield_when_idle before sleeping (0: never sleep) */
     unsigned int idle_sleep_ns;    /* how long such a sleep asks for */
     bool unlink_when_attached;
-    int report; /* -1 automatic, 0 off, 1 on */
+    int report; /* 0: off; otherwise written when the path table covers this rank */
     int verbose;
     int output; /* opal_output stream of btl_freeflow_verbose */
 
@@ -115,7 +142,7 @@ typedef struct mca_btl_freeflow_component {
 
     /* rings peers claimed in our segment: fixed capacity so progress threads can read while one appends */
     mca_btl_freeflow_inbound_t *inbound;
-    volatile int32_t inbound_count;
+    _Atomic int32_t inbound_count; /* published with release after the ring is set up (recv.c) */
     uint32_t inbound_capacity;
     uint32_t ring_cursor;                  /* next ring slot of our segment to look at */
     const _Atomic uint32_t *rings_claimed; /* our segment's claim counter */
@@ -126,11 +153,11 @@ typedef struct mca_btl_freeflow_component {
     /* sent descriptors whose completion callback runs on the next progress pass */
     opal_list_t completed;
     opal_mutex_t completed_lock;
-    volatile int32_t completed_count;
+    _Atomic int32_t completed_count; /* mca_btl_freeflow_thread_add; progress reads it relaxed */
     /* endpoints with buffered descriptors waiting for ring room */
     opal_list_t pending_endpoints;
     opal_mutex_t pending_lock;
-    volatile int32_t pending_count;
+    _Atomic int32_t pending_count; /* mca_btl_freeflow_thread_add; progress reads it relaxed */
 
     opal_list_t declines;
     opal_list_t endpoints; /* every endpoint we made, for the report and finalize */
@@ -159,7 +186,42 @@ extern mca_btl_freeflow_module_t mca_btl_freeflow_router_module;
 #define FF_VERBOSE_DECISIONS 10 /* reachability of every peer */
 #define FF_VERBOSE_LIFECYCLE 20 /* segments and rings */
 
+/* OPAL_THREAD_ADD_FETCH32 in C11: a read-modify-write when Open MPI runs threads, else a plain add (no
+ * lock prefix on the single-threaded hot path). Returns the new value. */
+static inline int32_t mca_btl_freeflow_thread_add(_Atomic int32_t *counter, int32_t delta)
+{
+    if (opal_using_threads()) {
+        /* seq_cst: what opal_atomic_add_fetch_32 gave; callers pair it with their lists' locks */
+        return atomic_fetch_add_explicit(counter, delta, memory_order_seq_cst) + delta;
+    }
+    /* relaxed: one thread, so no other observer to order against */
+    const int32_t value = atomic_load_explicit(counter, memory_order_relaxed) + delta;
+    atomic_store_explicit(counter, value, memory_order_relaxed);
+    return value;
+}
+
 #define FF_LOG(level, ...) opal_output_verbose((level), mca_btl_freeflow_component.output, __VA_ARGS__)
+
+/* User-facing messages (btl_freeflow_help.c): a topic of help-btl-freeflow.txt, whose text starts with
+ * this rank and its host; the arguments fill in the rest. False when the help file is missing (a line
+ * naming the topic was printed instead). A macro because mpirun aggregates only what goes through the
+ * variadic opal_show_help (ORTE replaces it, and leaves opal_show_vhelp printing locally). */
+#define MCA_BTL_FREEFLOW_HELP_FILE "help-btl-freeflow.txt"
+#define MCA_BTL_FREEFLOW_SHOW_HELP(topic, ...)                                                                         \
+    (mca_btl_freeflow_help_available(topic) &&                                                                         \
+     ((void) opal_show_help(MCA_BTL_FREEFLOW_HELP_FILE, (topic), true, OPAL_NAME_PRINT(OPAL_PROC_MY_NAME),             \
+                            mca_btl_freeflow_host_name(), __VA_ARGS__),                                                \
+      true))
+/* Adds the component's own directory to opal_show_help's search path (once; component register). */
+void mca_btl_freeflow_help_init(void);
+/* True when the help file was found; otherwise prints a line naming `topic` and the missing file. */
+bool mca_btl_freeflow_help_available(const char *topic);
+/* The help file's fatal-error topic around `message`, printed by this rank itself (see the definition). */
+void mca_btl_freeflow_print_fatal(const char *message);
+static inline const char *mca_btl_freeflow_host_name(void)
+{
+    return NULL != opal_process_info.nodename ? opal_process_info.nodename : "?";
+}
 
 /* module operations */
 int mca_btl_freeflow_add_procs(struct mca_btl_base_module_t *btl, size_t nprocs, struct opal_proc_t **procs,
@@ -199,6 +261,21 @@ bool mca_btl_freeflow_in_path_table(opal_jobid_t jobid, opal_vpid_t vpid);
 /* The core's pair policy (ff_pair_policy_decide) for `proc` from its modex, the path table and our agent
  * registration, without the co-location proof; `reason` gets the docs/btl-report.md identifier. */
 ff_pair_route_t mca_btl_freeflow_pair_route(const opal_proc_t *proc, char *reason, size_t reason_len);
+
+/* One MCA parameter btl_freeflow_<name>: mca_btl_freeflow_register_params sets `storage` to the default
+ * (default_string for STRING, default_number for UNSIGNED_INT, INT and BOOL), then registers it. */
+typedef struct mca_btl_freeflow_param {
+    const char *name;
+    mca_base_var_type_t type;
+    void *storage; /* char **, unsigned int *, int * or bool *, by type */
+    const char *default_string;
+    long default_number;
+    mca_base_var_info_lvl_t level;
+    mca_base_var_scope_t scope;
+    const char *help;
+} mca_btl_freeflow_param_t;
+void mca_btl_freeflow_register_params(const mca_base_component_t *version, const mca_btl_freeflow_param_t *params,
+                                      size_t count);
 
 /* path `h` (btl_freeflow_sock.c) */
 void mca_btl_freeflow_sock_register_params(const mca_base_component_t *version); /* btl_freeflow_sock_* */

@@ -50,18 +50,150 @@ mca_btl_freeflow_component_t mca_btl_freeflow_component = {
         },
 };
 
-static void register_string(const char *name, const char *help, char **storage)
-{
-    (void) mca_base_component_var_register(&mca_btl_freeflow_component.super.btl_version, name, help,
-                                           MCA_BASE_VAR_TYPE_STRING, NULL, 0, MCA_BASE_VAR_FLAG_SETTABLE,
-                                           OPAL_INFO_LVL_3, MCA_BASE_VAR_SCOPE_READONLY, storage);
-}
+/* The component's own parameters, registered by one loop (the sock, router and rdma files have theirs).
+ * Storage is the component's fields; each gets its default before registration, which may override it. */
+static const mca_btl_freeflow_param_t component_params[] = {
+    {.name = "dir",
+     .type = MCA_BASE_VAR_TYPE_STRING,
+     .storage = &mca_btl_freeflow_component.dir_param,
+     .default_string = "",
+     .level = OPAL_INFO_LVL_3,
+     .scope = MCA_BASE_VAR_SCOPE_READONLY,
+     .help = "Shared directory that holds the segments and the path table. Empty (the default) picks, in "
+             "order: $" FREEFLOW_DIR_ENV ", " FFRUN_DIR " (the per-job, per-host directory ffrun mounts "
+             "into containers), " DEFAULT_PARENT_DIR "/freeflow-<euid>-<job family> (created mode 0700, removed "
+             "when the job ends). A directory must not be a symlink, must be owned by this user or root, and "
+             "sticky if others can write it. Ranks can share memory only if they see the same directory."},
+    {.name = "ring_size",
+     .type = MCA_BASE_VAR_TYPE_UNSIGNED_INT,
+     .storage = &mca_btl_freeflow_component.ring_size,
+     .default_number = 0,
+     .level = OPAL_INFO_LVL_4,
+     .scope = MCA_BASE_VAR_SCOPE_READONLY,
+     .help = "Bytes of each ring (power of two, >= 64 KiB; 0: chosen from this CPU's L2 cache size, an eighth of "
+             "it, 64 KiB to 4 MiB, so that small messages find the ring's lines in the cache). A rank has one ring "
+             "per local peer it sends to, so its shared memory is about ring_size times the number of local peers "
+             "it sends to. The largest fragment is ring_size / 4."},
+    {.name = "copy",
+     .type = MCA_BASE_VAR_TYPE_STRING,
+     .storage = &mca_btl_freeflow_component.copy_param,
+     .default_string = "auto",
+     .level = OPAL_INFO_LVL_3,
+     .scope = MCA_BASE_VAR_SCOPE_READONLY,
+     .help = "Routine that copies large-message fragments into a ring: auto (from the CPU's features: movsb with "
+             "ERMS, else avx2, else blocks), libc (glibc memcpy), blocks (fixed 256-byte blocks of SSE moves), "
+             "movsb (rep movsb), avx2, avx512, nt (non-temporal stores: the data bypasses the cache, for "
+             "experiments only, since the receiver reads it at once)."},
+    {.name = "max_peers",
+     .type = MCA_BASE_VAR_TYPE_UNSIGNED_INT,
+     .storage = &mca_btl_freeflow_component.max_peers,
+     .default_number = 0,
+     .level = OPAL_INFO_LVL_5,
+     .scope = MCA_BASE_VAR_SCOPE_READONLY,
+     .help = "Most local peers one rank can send to and receive from through shared memory (0: automatic, the "
+             "local ranks of the job plus room for spawned ones, at least 64). Address space only: memory is used "
+             "per peer actually talked to."},
+    {.name = "poll_batch",
+     .type = MCA_BASE_VAR_TYPE_UNSIGNED_INT,
+     .storage = &mca_btl_freeflow_component.poll_batch,
+     .default_number = 32,
+     .level = OPAL_INFO_LVL_6,
+     .scope = MCA_BASE_VAR_SCOPE_READONLY,
+     .help = "Messages taken from one peer's ring per progress pass before looking at the next peer (fairness "
+             "against latency)."},
+    {.name = "poll_idle_after",
+     .type = MCA_BASE_VAR_TYPE_UNSIGNED_INT,
+     .storage = &mca_btl_freeflow_component.poll_idle_after,
+     .default_number = 1024,
+     .level = OPAL_INFO_LVL_6,
+     .scope = MCA_BASE_VAR_SCOPE_READONLY,
+     .help = "Progress passes in a row that find a peer's ring empty before the ring counts as idle and is polled "
+             "round-robin with the other idle ones instead of on every pass, so that a pass does not grow with "
+             "silent peers; its next message makes it busy again (docs/btl.md). 0: poll every ring on every pass."},
+    {.name = "poll_idle_rings_per_pass",
+     .type = MCA_BASE_VAR_TYPE_UNSIGNED_INT,
+     .storage = &mca_btl_freeflow_component.poll_idle_rings_per_pass,
+     .default_number = 1,
+     .level = OPAL_INFO_LVL_6,
+     .scope = MCA_BASE_VAR_SCOPE_READONLY,
+     .help = "Idle rings polled per progress pass (at least 1). An idle peer's next message waits at most "
+             "ceil(rings / this) passes before it is seen."},
+    {.name = "idle_sleep_after",
+     .type = MCA_BASE_VAR_TYPE_UNSIGNED_INT,
+     .storage = &mca_btl_freeflow_component.idle_sleep_after,
+     .default_number = 64,
+     .level = OPAL_INFO_LVL_6,
+     .scope = MCA_BASE_VAR_SCOPE_READONLY,
+     .help = "With mpi_yield_when_idle (more ranks than cores: ffrun sets it), progress passes in a row that find "
+             "nothing to do before the rank sleeps btl_freeflow_idle_sleep_ns instead of only yielding: "
+             "sched_yield hands the core only to processes of the caller's own cgroup, and ranks in different "
+             "containers are in different cgroups, so a waiting rank would keep the core from the peer it waits "
+             "for until the kernel preempts it (docs/btl.md). 0: never sleep."},
+    {.name = "idle_sleep_ns",
+     .type = MCA_BASE_VAR_TYPE_UNSIGNED_INT,
+     .storage = &mca_btl_freeflow_component.idle_sleep_ns,
+     .default_number = 1000,
+     .level = OPAL_INFO_LVL_6,
+     .scope = MCA_BASE_VAR_SCOPE_READONLY,
+     .help = "Nanoseconds such a sleep asks for (the kernel's timer slack, 50 us by default, may add to it). "
+             "Sleeping takes the rank off the run queue, so another container's rank gets the core."},
+    /* Off by default: a process started later (MPI_Comm_spawn) could not open an unlinked segment and
+     * would reach its parents over the next BTL while they reach it through shared memory, and ob1
+     * breaks on such one-sided pairs (a rendezvous acknowledged for RDMA over tcp crashed the sender).
+     * Leftovers are removed anyway: by the launcher's cleanup list, and with ffrun's per-job tmpfs. */
+    {.name = "unlink_when_attached",
+     .type = MCA_BASE_VAR_TYPE_BOOL,
+     .storage = &mca_btl_freeflow_component.unlink_when_attached,
+     .default_number = 0,
+     .level = OPAL_INFO_LVL_5,
+     .scope = MCA_BASE_VAR_SCOPE_READONLY,
+     .help = "Remove a rank's segment file as soon as every expected local peer has mapped it (nothing is left "
+             "behind even if the launcher is killed too); otherwise at MPI_Finalize. Only for jobs that never "
+             "call MPI_Comm_spawn: later processes cannot open an unlinked segment."},
+    {.name = "direct_launch",
+     .type = MCA_BASE_VAR_TYPE_BOOL,
+     .storage = &mca_btl_freeflow_component.direct_launch,
+     .default_number = 0,
+     .level = OPAL_INFO_LVL_5,
+     .scope = MCA_BASE_VAR_SCOPE_READONLY,
+     .help = "The ranks were started by srun --mpi=pmix (ffrun --backend slurm sets it, docs/slurm.md), not by "
+             "mpirun: the path table then covers this process's own job instead of mpirun's first job (local "
+             "id 1)."},
+    {.name = "report",
+     .type = MCA_BASE_VAR_TYPE_INT,
+     .storage = &mca_btl_freeflow_component.report,
+     .default_number = -1,
+     .level = OPAL_INFO_LVL_5,
+     .scope = MCA_BASE_VAR_SCOPE_READONLY,
+     .help = "Write report.<rank> into the shared directory at MPI_Finalize, saying which peers went through "
+             "shared memory and why others did not (docs/btl-report.md). 0: never; any other value (the default "
+             "-1, or 1): when the orchestrator's path table covers this rank. A rank it does not cover (no path "
+             "table, as under plain mpirun, or a spawned job) writes none: there is no plan to report against."},
+    {.name = "verbose",
+     .type = MCA_BASE_VAR_TYPE_INT,
+     .storage = &mca_btl_freeflow_component.verbose,
+     .default_number = 0,
+     .level = OPAL_INFO_LVL_5,
+     .scope = MCA_BASE_VAR_SCOPE_LOCAL,
+     .help = "Verbosity: 10 explains the reachability decision for every peer (path table, host identity, "
+             "segment verification); 20 adds segment and ring set-up."},
+};
 
-static void register_uint(const char *name, const char *help, int level, unsigned int *storage)
+void mca_btl_freeflow_register_params(const mca_base_component_t *version, const mca_btl_freeflow_param_t *params,
+                                      size_t count)
 {
-    (void) mca_base_component_var_register(&mca_btl_freeflow_component.super.btl_version, name, help,
-                                           MCA_BASE_VAR_TYPE_UNSIGNED_INT, NULL, 0, MCA_BASE_VAR_FLAG_SETTABLE, level,
-                                           MCA_BASE_VAR_SCOPE_READONLY, storage);
+    for (size_t i = 0; i < count; ++i) {
+        const mca_btl_freeflow_param_t *p = &params[i];
+        switch (p->type) {
+        case MCA_BASE_VAR_TYPE_STRING: *(char **) p->storage = (char *) p->default_string; break;
+        case MCA_BASE_VAR_TYPE_UNSIGNED_INT: *(unsigned int *) p->storage = (unsigned int) p->default_number; break;
+        case MCA_BASE_VAR_TYPE_INT: *(int *) p->storage = (int) p->default_number; break;
+        case MCA_BASE_VAR_TYPE_BOOL: *(bool *) p->storage = 0 != p->default_number; break;
+        default: continue; /* no other type is used; an entry of one would have no default */
+        }
+        (void) mca_base_component_var_register(version, p->name, p->help, p->type, NULL, 0, MCA_BASE_VAR_FLAG_SETTABLE,
+                                               p->level, p->scope, p->storage);
+    }
 }
 
 static int component_register(void)
@@ -69,18 +201,9 @@ static int component_register(void)
     mca_btl_freeflow_component_t *c = &mca_btl_freeflow_component;
     mca_btl_base_module_t *btl = &mca_btl_freeflow_module.super;
 
+    mca_btl_freeflow_help_init();
     (void) mca_base_var_group_component_register(&c->super.btl_version,
                                                  "Shared memory between isolated containers on one host");
-
-    c->dir_param = "";
-    register_string("dir",
-                    "Shared directory that holds the segments and the path table. Empty (the default) picks, in "
-                    "order: $" FREEFLOW_DIR_ENV ", " FFRUN_DIR " (the per-job, per-host directory ffrun mounts "
-                    "into containers), " DEFAULT_PARENT_DIR
-                    "/freeflow-<euid>-<job family> (created mode 0700, removed when the job ends). A directory "
-                    "must not be a symlink, must be owned by this user or root, and sticky if others can write it. "
-                    "Ranks can share memory only if they see the same directory.",
-                    &c->dir_param);
 
     /* Sizes and the copy routine follow the CPU (ff_shm_tuning_choose, docs/btl.md "Large messages"):
      * read it once here, so that the defaults ompi_info shows are this machine's. */
@@ -90,101 +213,8 @@ static int component_register(void)
     if (FF_OK != ff_shm_tuning_choose(&c->cpu, &automatic, error, sizeof(error))) {
         automatic.fragment_size = 32u * 1024u; /* unreachable with zero inputs; keeps the defaults sane */
     }
-    c->ring_size = 0;
-    register_uint("ring_size",
-                  "Bytes of each ring (power of two, >= 64 KiB; 0: chosen from this CPU's L2 cache size, an "
-                  "eighth of it, 64 KiB to 4 MiB, so that small messages find the ring's lines in the cache). A rank "
-                  "has one ring per local peer it sends to, so its shared memory "
-                  "is about ring_size times the number of local peers it sends to. The largest fragment is "
-                  "ring_size / 4.",
-                  OPAL_INFO_LVL_4, &c->ring_size);
-
-    c->copy_param = "auto";
-    register_string("copy",
-                    "Routine that copies large-message fragments into a ring: auto (from the CPU's features: "
-                    "movsb with ERMS, else avx2, else blocks), libc (glibc memcpy), blocks (fixed 256-byte "
-                    "blocks of SSE moves), movsb (rep movsb), avx2, avx512, nt (non-temporal stores: the data "
-                    "bypasses the cache, for experiments only, since the receiver reads it at once).",
-                    &c->copy_param);
-    c->max_peers = 0;
-    register_uint("max_peers",
-                  "Most local peers one rank can send to and receive from through shared memory (0: automatic, "
-                  "the local ranks of the job plus room for spawned ones, at least 64). Address space only: "
-                  "memory is used per peer actually talked to.",
-                  OPAL_INFO_LVL_5, &c->max_peers);
-
-    c->poll_batch = 32;
-    register_uint("poll_batch",
-                  "Messages taken from one peer's ring per progress pass before looking at the next "
-                  "peer (fairness against latency).",
-                  OPAL_INFO_LVL_6, &c->poll_batch);
-
-    c->poll_idle_after = 1024;
-    register_uint("poll_idle_after",
-                  "Progress passes in a row that find a peer's ring empty before the ring counts as idle and is "
-                  "polled round-robin with the other idle ones instead of on every pass, so that a pass does not "
-                  "grow with silent peers; its next message makes it busy again (docs/btl.md). 0: poll every "
-                  "ring on every pass.",
-                  OPAL_INFO_LVL_6, &c->poll_idle_after);
-
-    c->poll_idle_rings_per_pass = 1;
-    register_uint("poll_idle_rings_per_pass",
-                  "Idle rings polled per progress pass (at least 1). An idle peer's next message waits at most "
-                  "ceil(rings / this) passes before it is seen.",
-                  OPAL_INFO_LVL_6, &c->poll_idle_rings_per_pass);
-
-    c->idle_sleep_after = 64;
-    register_uint("idle_sleep_after",
-                  "With mpi_yield_when_idle (more ranks than cores: ffrun sets it), progress passes in a row that "
-                  "find nothing to do before the rank sleeps btl_freeflow_idle_sleep_ns instead of only "
-                  "yielding: sched_yield hands the core only to processes of the caller's own cgroup, and ranks "
-                  "in different containers are in different cgroups, so a waiting rank would keep the core from "
-                  "the peer it waits for until the kernel preempts it (docs/btl.md). 0: never sleep.",
-                  OPAL_INFO_LVL_6, &c->idle_sleep_after);
-
-    c->idle_sleep_ns = 1000;
-    register_uint("idle_sleep_ns",
-                  "Nanoseconds such a sleep asks for (the kernel's timer slack, 50 us by default, may add to "
-                  "it). Sleeping takes the rank off the run queue, so another container's rank gets the core.",
-                  OPAL_INFO_LVL_6, &c->idle_sleep_ns);
-
-    /* Off by default: a process started later (MPI_Comm_spawn) could not open an unlinked segment and
-     * would reach its parents over the next BTL while they reach it through shared memory, and ob1
-     * breaks on such one-sided pairs (a rendezvous acknowledged for RDMA over tcp crashed the sender).
-     * Leftovers are removed anyway: by the launcher's cleanup list, and with ffrun's per-job tmpfs. */
-    c->unlink_when_attached = false;
-    (void) mca_base_component_var_register(&c->super.btl_version, "unlink_when_attached",
-                                           "Remove a rank's segment file as soon as every expected local peer has "
-                                           "mapped it (nothing is left behind even if the launcher is killed too); "
-                                           "otherwise at MPI_Finalize. Only for jobs that never call MPI_Comm_spawn: "
-                                           "later processes cannot open an unlinked segment.",
-                                           MCA_BASE_VAR_TYPE_BOOL, NULL, 0, MCA_BASE_VAR_FLAG_SETTABLE, OPAL_INFO_LVL_5,
-                                           MCA_BASE_VAR_SCOPE_READONLY, &c->unlink_when_attached);
-
-    c->report = -1;
-    c->direct_launch = false;
-    (void) mca_base_component_var_register(&c->super.btl_version, "direct_launch",
-                                           "The ranks were started by srun --mpi=pmix (ffrun --backend slurm sets "
-                                           "it, docs/slurm.md), not by mpirun: the path table then covers this "
-                                           "process's own job instead of mpirun's first job (local id 1).",
-                                           MCA_BASE_VAR_TYPE_BOOL, NULL, 0, MCA_BASE_VAR_FLAG_SETTABLE, OPAL_INFO_LVL_5,
-                                           MCA_BASE_VAR_SCOPE_READONLY, &c->direct_launch);
-    (void) mca_base_component_var_register(&c->super.btl_version, "report",
-                                           "Write report.<rank> into the shared directory at MPI_Finalize, saying "
-                                           "which peers went through shared memory and why others did not "
-                                           "(docs/btl-report.md). -1: when a path table is present; 0: never; 1: "
-                                           "whenever the path table covers this rank.",
-                                           MCA_BASE_VAR_TYPE_INT, NULL, 0, MCA_BASE_VAR_FLAG_SETTABLE, OPAL_INFO_LVL_5,
-                                           MCA_BASE_VAR_SCOPE_READONLY, &c->report);
-
-    c->verbose = 0;
-    (void) mca_base_component_var_register(&c->super.btl_version, "verbose",
-                                           "Verbosity: 10 explains the reachability decision for every peer (path "
-                                           "table, host identity, segment verification); 20 adds segment and ring "
-                                           "set-up.",
-                                           MCA_BASE_VAR_TYPE_INT, NULL, 0, MCA_BASE_VAR_FLAG_SETTABLE, OPAL_INFO_LVL_5,
-                                           MCA_BASE_VAR_SCOPE_LOCAL, &c->verbose);
-
+    mca_btl_freeflow_register_params(&c->super.btl_version, component_params,
+                                     sizeof(component_params) / sizeof(component_params[0]));
     mca_btl_freeflow_sock_register_params(&c->super.btl_version);
     mca_btl_freeflow_router_register_params(&c->super.btl_version);
 
@@ -225,11 +255,12 @@ static int component_open(void)
     c->dir = NULL;
     c->dirfd = -1;
     c->inbound = NULL;
-    c->inbound_count = 0;
+    /* relaxed: before any other thread can see the component */
+    atomic_store_explicit(&c->inbound_count, 0, memory_order_relaxed);
     c->inbound_capacity = 0;
     c->ring_cursor = 0;
-    c->completed_count = 0;
-    c->pending_count = 0;
+    atomic_store_explicit(&c->completed_count, 0, memory_order_relaxed);
+    atomic_store_explicit(&c->pending_count, 0, memory_order_relaxed);
     c->sock_active = false;
     c->router_active = false;
     return OPAL_SUCCESS;
@@ -287,11 +318,8 @@ static bool open_dir(mca_btl_freeflow_component_t *c)
         c->dir_is_private = FF_OK == status;
     }
     if (FF_OK != status) {
-        opal_output(0, "freeflow: cannot use the shared directory %s: %s: %s; disabling freeflow. Fix: %s", chosen,
-                    ff_status_name(status), reason,
-                    FF_ERR_UNTRUSTED == status ? "remove what is there, or set btl_freeflow_dir to a directory only "
-                                                 "you (or root) can write"
-                                               : "create it or set btl_freeflow_dir.");
+        MCA_BTL_FREEFLOW_SHOW_HELP(FF_ERR_UNTRUSTED == status ? "shared-dir-untrusted" : "shared-dir-unusable", chosen,
+                                   ff_status_name(status), reason);
         c->dirfd = -1;
         return false;
     }
@@ -312,8 +340,8 @@ static void load_path_table(mca_btl_freeflow_component_t *c)
         return;
     }
     if (FF_OK != status) {
-        opal_output(0, "freeflow: ignoring the path table %s/%s: %s: %s (%s)", c->dir, PATH_TABLE_NAME,
-                    ff_status_name(status), error[0] ? error : strerror(errno), ff_status_describe(status));
+        MCA_BTL_FREEFLOW_SHOW_HELP("path-table-ignored", c->dir, PATH_TABLE_NAME, ff_status_name(status),
+                                   error[0] ? error : strerror(errno), ff_status_describe(status));
         c->paths = NULL;
     }
 }
@@ -333,27 +361,20 @@ static bool choose_tuning(mca_btl_freeflow_component_t *c, mca_btl_base_module_t
 {
     ff_copy_kind_t copy;
     if (FF_OK != ff_copy_kind_parse(c->copy_param, &copy)) {
-        opal_output(0,
-                    "freeflow: btl_freeflow_copy=%s is not a copy routine; disabling freeflow. Fix: use one of "
-                    "auto, libc, blocks, movsb, avx2, avx512, nt.",
-                    c->copy_param);
+        MCA_BTL_FREEFLOW_SHOW_HELP("bad-copy-routine", c->copy_param);
         return false;
     }
     c->tuning = (ff_shm_tuning_t){.ring_size = c->ring_size, .copy = copy};
     char error[256];
     ff_status_t status = ff_shm_tuning_choose(&c->cpu, &c->tuning, error, sizeof(error));
     if (FF_OK != status) {
-        opal_output(0, "freeflow: btl_freeflow_ring_size=%u, btl_freeflow_copy=%s: %s; disabling freeflow.",
-                    c->ring_size, c->copy_param, error);
+        MCA_BTL_FREEFLOW_SHOW_HELP("bad-tuning", c->ring_size, c->copy_param, error);
         return false;
     }
     c->ring_size = c->tuning.ring_size;
     /* ob1 cuts large messages into max_send_size fragments; one must fit a ring record (a quarter) */
     if (btl->btl_max_send_size < FF_FRAGMENT_MIN) {
-        opal_output(0,
-                    "freeflow: btl_freeflow_max_send_size=%zu is below %u; disabling freeflow. Fix: leave it "
-                    "unset (chosen from the L2 cache) or set e.g. 32768.",
-                    btl->btl_max_send_size, FF_FRAGMENT_MIN);
+        MCA_BTL_FREEFLOW_SHOW_HELP("max-send-size-too-small", btl->btl_max_send_size, (unsigned) FF_FRAGMENT_MIN);
         return false;
     }
     c->tuning.fragment_size = (uint32_t) btl->btl_max_send_size;
@@ -381,10 +402,7 @@ static mca_btl_base_module_t **component_init(int *num_btls, bool enable_progres
     }
     ff_status_t status = ff_host_id_read(c->dir, &c->host);
     if (FF_OK != status) {
-        opal_output(0,
-                    "freeflow: cannot use the shared directory %s: %s (%s); disabling freeflow. Fix: create it "
-                    "or set btl_freeflow_dir.",
-                    c->dir, ff_status_name(status), strerror(errno));
+        MCA_BTL_FREEFLOW_SHOW_HELP("host-identity-unreadable", c->dir, ff_status_name(status), strerror(errno));
         return NULL;
     }
     load_path_table(c);
@@ -424,8 +442,8 @@ static mca_btl_base_module_t **component_init(int *num_btls, bool enable_progres
     };
     status = ff_segment_create(&config, &c->segment);
     if (FF_OK != status) {
-        opal_output(0, "freeflow: cannot create a segment in %s: %s (%s: %s); disabling freeflow.", c->dir,
-                    ff_status_name(status), ff_status_describe(status), strerror(errno));
+        MCA_BTL_FREEFLOW_SHOW_HELP("segment-create-failed", c->dir, ff_status_name(status), ff_status_describe(status),
+                                   strerror(errno));
         goto fail;
     }
     if (NULL != opal_pmix.register_cleanup) {
@@ -561,14 +579,15 @@ static int component_progress(void)
     if (OPAL_UNLIKELY(atomic_load_explicit(c->rings_claimed, memory_order_relaxed) != c->ring_cursor)) {
         mca_btl_freeflow_accept_rings();
     }
-    if (OPAL_UNLIKELY(c->pending_count)) {
+    /* relaxed, the three below: hints only; the work is taken under its list's lock, and what another
+     * thread queues meanwhile is seen on this pass or the next */
+    if (OPAL_UNLIKELY(atomic_load_explicit(&c->pending_count, memory_order_relaxed))) {
         count += mca_btl_freeflow_flush_pending();
     }
-    if (c->completed_count) {
+    if (atomic_load_explicit(&c->completed_count, memory_order_relaxed)) {
         count += mca_btl_freeflow_run_completions();
     }
-    /* plain read: a response deferred by another thread is sent on this pass or the next */
-    if (OPAL_UNLIKELY(mca_btl_freeflow_rdma_deferred_count)) {
+    if (OPAL_UNLIKELY(atomic_load_explicit(&mca_btl_freeflow_rdma_deferred_count, memory_order_relaxed))) {
         count += mca_btl_freeflow_rdma_progress();
     }
     if (OPAL_UNLIKELY(c->sock_active)) {

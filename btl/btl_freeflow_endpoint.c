@@ -69,7 +69,7 @@ void mca_btl_freeflow_fatal_on(mca_btl_freeflow_module_t *module, opal_proc_t *p
     static bool printed = false;
     if (!printed) {
         printed = true;
-        opal_output(0, "%s", message);
+        mca_btl_freeflow_print_fatal(message);
     }
     if (module->error_cb) {
         /* ob1's handler aborts the job */

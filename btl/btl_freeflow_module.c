@@ -224,7 +224,8 @@ int mca_btl_freeflow_finalize(struct mca_btl_base_module_t *btl)
     mca_btl_freeflow_component_t *c = &mca_btl_freeflow_component;
     (void) btl;
     /* deliver what is still buffered and report completions before the rings go away */
-    while (c->pending_count && mca_btl_freeflow_flush_pending() > 0) {
+    /* relaxed: a hint, as in progress; flush_pending takes the list under its lock */
+    while (atomic_load_explicit(&c->pending_count, memory_order_relaxed) && mca_btl_freeflow_flush_pending() > 0) {
     }
     mca_btl_freeflow_run_completions();
     /* the handoff sockets too (whichever module ob1 finalizes first), so the report has their totals */
@@ -271,7 +272,7 @@ int mca_btl_freeflow_finalize(struct mca_btl_base_module_t *btl)
     free(c->inbound);
     c->inbound = NULL;
     mca_btl_freeflow_poll_fini();
-    c->inbound_count = 0;
+    atomic_store_explicit(&c->inbound_count, 0, memory_order_relaxed); /* relaxed: finalize, progress is over */
     c->inbound_capacity = 0;
     mca_btl_freeflow_frag_lists_fini();
     return OPAL_SUCCESS;

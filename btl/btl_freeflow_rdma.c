@@ -187,7 +187,7 @@ static struct {
     size_t view_count, view_capacity;
 } rdma;
 
-volatile int32_t mca_btl_freeflow_rdma_deferred_count = 0;
+_Atomic int32_t mca_btl_freeflow_rdma_deferred_count = 0;
 
 static int rdma_add_procs(struct mca_btl_base_module_t *btl, size_t nprocs, struct opal_proc_t **procs,
                           struct mca_btl_base_endpoint_t **peers, struct opal_bitmap_t *reachable);
@@ -484,7 +484,8 @@ void mca_btl_freeflow_rdma_fini(void)
     mca_btl_base_active_message_trigger[MCA_BTL_FREEFLOW_TAG_RDMA_RESPONSE].cbfunc = NULL;
     OPAL_LIST_DESTRUCT(&rdma.endpoints);
     OPAL_LIST_DESTRUCT(&rdma.deferred);
-    mca_btl_freeflow_rdma_deferred_count = 0;
+    /* relaxed: finalize, after every thread that queued responses has stopped */
+    atomic_store_explicit(&mca_btl_freeflow_rdma_deferred_count, 0, memory_order_relaxed);
     OBJ_DESTRUCT(&rdma.reply_paths);
     for (size_t i = 0; i < rdma.view_count; ++i) {
         ff_window_view_close(rdma.views[i].view);
@@ -731,33 +732,34 @@ static bool signed_less(uint64_t a, uint64_t b, uint8_t width)
 }
 
 /* All atomics are sequentially consistent CPU atomics on the target's memory: osc rdma mixes them with
- * its own opal_atomic_* (full barriers) on the same words (locks, counters). */
+ * its own opal_atomic_* (full barriers) on the same words (locks, counters). The words are osc's plain
+ * integers, reached through an _Atomic view (btl_freeflow.h, "Atomics"). Every operation below is
+ * memory_order_seq_cst for that reason, on success and on failure of a compare-exchange alike. */
 #define APPLY_ATOMIC(type, pointer)                                                                                    \
     do {                                                                                                               \
-        type *const word = (type *) (pointer);                                                                         \
+        _Atomic type *const word = MCA_BTL_FREEFLOW_ATOMIC(type, pointer);                                             \
         const type value = (type) req->operand;                                                                        \
+        const memory_order order = memory_order_seq_cst; /* see above: interoperates with osc's full barriers */      \
         switch (req->op == FF_RDMA_CSWAP ? 0xffffffffu : req->atomic_op) {                                             \
         case 0xffffffffu: {                                                                                            \
             type expected = value;                                                                                     \
-            (void) __atomic_compare_exchange_n(word, &expected, (type) req->operand2, false, __ATOMIC_SEQ_CST,         \
-                                               __ATOMIC_SEQ_CST);                                                      \
+            (void) atomic_compare_exchange_strong_explicit(word, &expected, (type) req->operand2, order, order);      \
             *result = (uint64_t) expected;                                                                             \
             break;                                                                                                     \
         }                                                                                                              \
-        case MCA_BTL_ATOMIC_ADD: *result = (uint64_t) __atomic_fetch_add(word, value, __ATOMIC_SEQ_CST); break;        \
-        case MCA_BTL_ATOMIC_AND: *result = (uint64_t) __atomic_fetch_and(word, value, __ATOMIC_SEQ_CST); break;        \
-        case MCA_BTL_ATOMIC_OR: *result = (uint64_t) __atomic_fetch_or(word, value, __ATOMIC_SEQ_CST); break;          \
-        case MCA_BTL_ATOMIC_XOR: *result = (uint64_t) __atomic_fetch_xor(word, value, __ATOMIC_SEQ_CST); break;        \
-        case MCA_BTL_ATOMIC_SWAP: *result = (uint64_t) __atomic_exchange_n(word, value, __ATOMIC_SEQ_CST); break;      \
+        case MCA_BTL_ATOMIC_ADD: *result = (uint64_t) atomic_fetch_add_explicit(word, value, order); break;           \
+        case MCA_BTL_ATOMIC_AND: *result = (uint64_t) atomic_fetch_and_explicit(word, value, order); break;           \
+        case MCA_BTL_ATOMIC_OR: *result = (uint64_t) atomic_fetch_or_explicit(word, value, order); break;             \
+        case MCA_BTL_ATOMIC_XOR: *result = (uint64_t) atomic_fetch_xor_explicit(word, value, order); break;           \
+        case MCA_BTL_ATOMIC_SWAP: *result = (uint64_t) atomic_exchange_explicit(word, value, order); break;           \
         case MCA_BTL_ATOMIC_MIN:                                                                                       \
         case MCA_BTL_ATOMIC_MAX: {                                                                                     \
             const bool want_min = MCA_BTL_ATOMIC_MIN == req->atomic_op;                                                \
-            type old = __atomic_load_n(word, __ATOMIC_SEQ_CST);                                                        \
+            type old = atomic_load_explicit(word, order);                                                              \
             for (;;) {                                                                                                 \
                 const bool replace = want_min ? signed_less((uint64_t) value, (uint64_t) old, req->width)              \
                                               : signed_less((uint64_t) old, (uint64_t) value, req->width);             \
-                if (!replace ||                                                                                        \
-                    __atomic_compare_exchange_n(word, &old, value, false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)) {       \
+                if (!replace || atomic_compare_exchange_strong_explicit(word, &old, value, order, order)) {            \
                     break;                                                                                             \
                 }                                                                                                      \
             }                                                                                                          \
@@ -1083,7 +1085,7 @@ static int start_transfer(size_t limit, enum ff_rdma_op op, struct mca_btl_base_
         }
         /* seq_cst: the copy is globally visible before osc rdma learns it is complete and, say, releases a
          * lock word or tells the target through another path */
-        __atomic_thread_fence(__ATOMIC_SEQ_CST);
+        atomic_thread_fence(memory_order_seq_cst);
         if (lo == remote_address && hi == end) {
             cbfunc(&mca_btl_freeflow_rdma_module.super, endpoint, local_address, local_handle, cbcontext, cbdata,
                    OPAL_SUCCESS);
@@ -1201,7 +1203,7 @@ static void defer(ff_rdma_endpoint_t *peer, const ff_rdma_response_wire_t *resp,
     OPAL_THREAD_LOCK(&rdma.deferred_lock);
     opal_list_append(&rdma.deferred, &item->super);
     OPAL_THREAD_UNLOCK(&rdma.deferred_lock);
-    OPAL_THREAD_ADD_FETCH32(&mca_btl_freeflow_rdma_deferred_count, 1);
+    mca_btl_freeflow_thread_add(&mca_btl_freeflow_rdma_deferred_count, 1);
 }
 
 int mca_btl_freeflow_rdma_progress(void)
@@ -1222,7 +1224,7 @@ int mca_btl_freeflow_rdma_progress(void)
         opal_list_remove_item(&rdma.deferred, &item->super);
         OBJ_DESTRUCT(item);
         free(item);
-        OPAL_THREAD_ADD_FETCH32(&mca_btl_freeflow_rdma_deferred_count, -1);
+        mca_btl_freeflow_thread_add(&mca_btl_freeflow_rdma_deferred_count, -1);
         ++sent;
     }
     OPAL_THREAD_UNLOCK(&rdma.deferred_lock);

@@ -34,7 +34,7 @@ void mca_btl_freeflow_rdma_fini(void);
 void mca_btl_freeflow_rdma_receive(uint64_t producer, uint8_t tag, const void *data, size_t len);
 
 /* Responses that found no room in a ring; progress retries them. */
-extern volatile int32_t mca_btl_freeflow_rdma_deferred_count;
+extern _Atomic int32_t mca_btl_freeflow_rdma_deferred_count;
 int mca_btl_freeflow_rdma_progress(void);
 
 END_C_DECLS

@@ -110,7 +110,8 @@ void mca_btl_freeflow_accept_rings(void)
         return;
     }
     while (ff_segment_next_ring(c->segment, &c->ring_cursor, &producer, &ring)) {
-        const int32_t index = c->inbound_count;
+        /* relaxed: only this function writes it, under the component lock we hold */
+        const int32_t index = atomic_load_explicit(&c->inbound_count, memory_order_relaxed);
         ff_status_t status = ff_ring_rx_open(&c->inbound[index].rx, c->segment, ring);
         c->inbound[index].producer = producer;
         c->inbound[index].dead = false;
@@ -125,7 +126,7 @@ void mca_btl_freeflow_accept_rings(void)
             return;
         }
         /* release: progress threads that see the new count see the ring set up */
-        __atomic_store_n(&c->inbound_count, index + 1, __ATOMIC_RELEASE);
+        atomic_store_explicit(&c->inbound_count, index + 1, memory_order_release);
         /* The pass lock orders the ring's set-up above before any pass that polls it. Blocking: a
          * progress pass holds it only briefly. The schedule has inbound_capacity slots, so this cannot
          * be full while inbound[] has room. */

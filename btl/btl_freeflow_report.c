@@ -59,7 +59,7 @@ void mca_btl_freeflow_write_report(void)
     size_t len = 0;
     FILE *file = open_memstream(&text, &len);
     if (NULL == file) {
-        opal_output(0, "freeflow: cannot write the path report %s/%s: %s", c->dir, name, strerror(errno));
+        MCA_BTL_FREEFLOW_SHOW_HELP("report-not-written", c->dir, name, strerror(errno));
         return;
     }
     fprintf(file, "freeflow-report 1\nrank %u\n", (unsigned) rank);
@@ -90,8 +90,9 @@ void mca_btl_freeflow_write_report(void)
      * verified directory; a symlink planted under either name is never followed */
     ff_status_t status = written ? ff_dir_write_file(c->dirfd, name, text, len) : FF_ERR_NO_MEMORY;
     if (FF_OK != status) {
-        opal_output(0, "freeflow: cannot write the path report %s/%s: %s (%s)", c->dir, name, ff_status_name(status),
-                    strerror(errno));
+        char detail[128];
+        snprintf(detail, sizeof(detail), "%s (%s)", ff_status_name(status), strerror(errno));
+        MCA_BTL_FREEFLOW_SHOW_HELP("report-not-written", c->dir, name, detail);
     }
     free(text);
 }

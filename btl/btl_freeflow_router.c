@@ -192,11 +192,8 @@ bool mca_btl_freeflow_router_init(void)
     }
     if (FF_OK != status) {
         /* Declining is safe: our modex says "no router", so the peers decline too. */
-        opal_output(0,
-                    "freeflow: %s: cannot open a router route with this host's ffagent (%s/agent.sock): %s%s%s; "
-                    "pairs planned for the router use tcp (reason agent-unreachable)",
-                    OPAL_NAME_PRINT(OPAL_PROC_MY_NAME), c->dir, ff_status_name(status), FF_AGENT_OK != why ? ": " : "",
-                    FF_AGENT_OK != why ? ff_agent_refusal_describe(why) : "");
+        MCA_BTL_FREEFLOW_SHOW_HELP("agent-unreachable-router", c->dir, ff_status_name(status),
+                                   FF_AGENT_OK != why ? ": " : "", FF_AGENT_OK != why ? ff_agent_refusal_describe(why) : "");
         router.agent = NULL;
         router.route = NULL;
         return false;
@@ -204,10 +201,7 @@ bool mca_btl_freeflow_router_init(void)
     const unsigned int max_limit =
         ROUTER_MAX_SEND_LIMIT < ff_route_max_message() ? ROUTER_MAX_SEND_LIMIT : ff_route_max_message();
     if (param.max_send_size > max_limit || param.eager_limit < 1024u || param.eager_limit > param.max_send_size) {
-        opal_output(0,
-                    "freeflow: %s: btl_freeflow_router_eager_limit %u / btl_freeflow_router_max_send_size %u are "
-                    "out of range (1024 <= eager_limit <= max_send_size <= %u); using 65536 / 262144",
-                    OPAL_NAME_PRINT(OPAL_PROC_MY_NAME), param.eager_limit, param.max_send_size, max_limit);
+        MCA_BTL_FREEFLOW_SHOW_HELP("router-limits-out-of-range", param.eager_limit, param.max_send_size, max_limit);
         param.eager_limit = 64u * 1024u;
         param.max_send_size = 256u * 1024u;
     }
@@ -644,10 +638,7 @@ static void shutdown_route(void)
             agent_gone(status);
         }
         if (time(NULL) > deadline) {
-            opal_output(0,
-                        "freeflow: %s: the host's ffagent did not take this rank's last router messages in %d s; "
-                        "closing anyway",
-                        OPAL_NAME_PRINT(OPAL_PROC_MY_NAME), FINALIZE_DRAIN_S);
+            MCA_BTL_FREEFLOW_SHOW_HELP("router-drain-timeout", FINALIZE_DRAIN_S);
             break;
         }
         sched_yield();

@@ -60,8 +60,9 @@ static inline void count_sent(mca_btl_freeflow_endpoint_t *endpoint, size_t byte
 {
     /* statistics for the report: exact when single-threaded, atomic otherwise */
     if (OPAL_UNLIKELY(opal_using_threads())) {
-        opal_atomic_add_fetch_64((volatile int64_t *) &endpoint->sent_fragments, 1);
-        opal_atomic_add_fetch_64((volatile int64_t *) &endpoint->sent_bytes, (int64_t) bytes);
+        /* relaxed: counts only, read at finalize (btl_freeflow.h, "Atomics": plain fields, _Atomic view) */
+        atomic_fetch_add_explicit(MCA_BTL_FREEFLOW_ATOMIC(uint64_t, &endpoint->sent_fragments), 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(MCA_BTL_FREEFLOW_ATOMIC(uint64_t, &endpoint->sent_bytes), bytes, memory_order_relaxed);
     } else {
         endpoint->sent_fragments++;
         endpoint->sent_bytes += bytes;
@@ -108,7 +109,7 @@ static inline void queue_completion(mca_btl_freeflow_frag_t *frag)
     OPAL_THREAD_LOCK(&c->completed_lock);
     opal_list_append(&c->completed, (opal_list_item_t *) frag);
     OPAL_THREAD_UNLOCK(&c->completed_lock);
-    OPAL_THREAD_ADD_FETCH32(&c->completed_count, 1);
+    mca_btl_freeflow_thread_add(&c->completed_count, 1);
 }
 
 mca_btl_base_descriptor_t *mca_btl_freeflow_alloc(struct mca_btl_base_module_t *btl,
@@ -225,7 +226,7 @@ int mca_btl_freeflow_send(struct mca_btl_base_module_t *btl, struct mca_btl_base
     if (!endpoint->on_pending_list) {
         endpoint->on_pending_list = true;
         opal_list_append(&c->pending_endpoints, &endpoint->pending_item);
-        OPAL_THREAD_ADD_FETCH32(&c->pending_count, 1);
+        mca_btl_freeflow_thread_add(&c->pending_count, 1);
     }
     OPAL_THREAD_UNLOCK(&c->pending_lock);
     return OPAL_SUCCESS;
@@ -289,7 +290,7 @@ static int flush_endpoint(mca_btl_freeflow_endpoint_t *endpoint, opal_list_t *do
     if (opal_list_is_empty(&endpoint->pending)) {
         opal_list_remove_item(&c->pending_endpoints, &endpoint->pending_item);
         endpoint->on_pending_list = false;
-        OPAL_THREAD_ADD_FETCH32(&c->pending_count, -1);
+        mca_btl_freeflow_thread_add(&c->pending_count, -1);
     }
     OPAL_THREAD_UNLOCK(&endpoint->lock);
     return moved;
@@ -333,7 +334,7 @@ int mca_btl_freeflow_run_completions(void)
     int count = 0;
     opal_list_item_t *item;
     while (NULL != (item = opal_list_remove_first(&batch))) {
-        OPAL_THREAD_ADD_FETCH32(&c->completed_count, -1);
+        mca_btl_freeflow_thread_add(&c->completed_count, -1);
         mca_btl_freeflow_frag_complete((mca_btl_freeflow_frag_t *) item);
         ++count;
     }

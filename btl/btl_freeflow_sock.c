@@ -454,43 +454,53 @@ bool mca_btl_freeflow_sock_wanted(void)
     return false;
 }
 
-/* Parameter values that cannot work are corrected with a message naming the parameter (the job still
- * runs; the message says what was used). */
+/* One line of check_params' message: `name`=`value` was outside `low`-`high`, `used` instead. */
+static void note_correction(char *list, size_t size, const char *name, unsigned int value, unsigned int low,
+                            unsigned int high, unsigned int used)
+{
+    const size_t len = strlen(list);
+    snprintf(list + len, size - len, "  %s=%u is outside %u-%u: using %u\n", name, value, low, high, used);
+}
+
+/* Parameter values that cannot work are corrected, and one message lists them all (the job still runs;
+ * the message says what was used). One message, not one per parameter: mpirun shows a help topic once. */
 static void check_params(void)
 {
-    const char *me = OPAL_NAME_PRINT(OPAL_PROC_MY_NAME);
+    char corrections[1024] = "";
     if (param.max_send_size < 4096u || param.max_send_size > SOCK_MAX_SEND_MAX) {
         const unsigned int fixed = param.max_send_size < 4096u ? 4096u : SOCK_MAX_SEND_MAX;
-        opal_output(0, "freeflow: %s: btl_freeflow_sock_max_send_size %u is outside 4096-%u; using %u", me,
-                    param.max_send_size, SOCK_MAX_SEND_MAX, fixed);
+        note_correction(corrections, sizeof(corrections), "btl_freeflow_sock_max_send_size", param.max_send_size,
+                        4096u, SOCK_MAX_SEND_MAX, fixed);
         param.max_send_size = fixed;
     }
     if (param.eager_limit < 1024u || param.eager_limit > param.max_send_size) {
         const unsigned int fixed = param.eager_limit < 1024u ? 1024u : param.max_send_size;
-        opal_output(
-            0,
-            "freeflow: %s: btl_freeflow_sock_eager_limit %u must be from 1024 to btl_freeflow_sock_max_send_size "
-            "(%u); using %u",
-            me, param.eager_limit, param.max_send_size, fixed);
+        /* the upper bound is btl_freeflow_sock_max_send_size */
+        note_correction(corrections, sizeof(corrections), "btl_freeflow_sock_eager_limit", param.eager_limit, 1024u,
+                        param.max_send_size, fixed);
         param.eager_limit = fixed;
     }
     if (param.rdma_frag_size < 4096u || param.rdma_frag_size > SOCK_RDMA_LIMIT_MAX) {
         const unsigned int fixed = param.rdma_frag_size < 4096u ? 4096u : SOCK_RDMA_LIMIT_MAX;
-        opal_output(0, "freeflow: %s: btl_freeflow_sock_rdma_frag_size %u is outside 4096-%u; using %u", me,
-                    param.rdma_frag_size, SOCK_RDMA_LIMIT_MAX, fixed);
+        note_correction(corrections, sizeof(corrections), "btl_freeflow_sock_rdma_frag_size", param.rdma_frag_size,
+                        4096u, SOCK_RDMA_LIMIT_MAX, fixed);
         param.rdma_frag_size = fixed;
     }
     if (param.wait_timeout_us < 1u || param.wait_timeout_us > WAIT_TIMEOUT_US_MAX) {
         const unsigned int fixed = param.wait_timeout_us < 1u ? 1u : WAIT_TIMEOUT_US_MAX;
-        opal_output(0, "freeflow: %s: btl_freeflow_sock_wait_timeout_us %u is outside 1-%u; using %u", me,
-                    param.wait_timeout_us, WAIT_TIMEOUT_US_MAX, fixed);
+        note_correction(corrections, sizeof(corrections), "btl_freeflow_sock_wait_timeout_us", param.wait_timeout_us,
+                        1u, WAIT_TIMEOUT_US_MAX, fixed);
         param.wait_timeout_us = fixed;
     }
     if (NULL == param.rdma ||
         (0 != strcmp(param.rdma, "get") && 0 != strcmp(param.rdma, "put") && 0 != strcmp(param.rdma, "none"))) {
-        opal_output(0, "freeflow: %s: btl_freeflow_sock_rdma '%s' is not one of get, put, none; using get", me,
-                    param.rdma ? param.rdma : "");
+        const size_t len = strlen(corrections);
+        snprintf(corrections + len, sizeof(corrections) - len, "  btl_freeflow_sock_rdma='%s' is not one of get, "
+                 "put, none: using get\n", param.rdma ? param.rdma : "");
         param.rdma = "get";
+    }
+    if (corrections[0]) {
+        MCA_BTL_FREEFLOW_SHOW_HELP("sock-params-corrected", corrections);
     }
 }
 
@@ -501,11 +511,8 @@ bool mca_btl_freeflow_sock_init(void)
     ff_status_t status = mca_btl_freeflow_agent_acquire(&sock.agent, &why);
     if (FF_OK != status) {
         /* Declining is safe: our modex says "not registered", so the peers decline too (see the top). */
-        opal_output(0,
-                    "freeflow: %s: cannot register with this host's ffagent (%s/agent.sock): %s%s%s; pairs "
-                    "planned for handoff use tcp (reason agent-unreachable)",
-                    OPAL_NAME_PRINT(OPAL_PROC_MY_NAME), c->dir, ff_status_name(status), FF_AGENT_OK != why ? ": " : "",
-                    FF_AGENT_OK != why ? ff_agent_refusal_describe(why) : "");
+        MCA_BTL_FREEFLOW_SHOW_HELP("agent-unreachable-handoff", c->dir, ff_status_name(status),
+                                   FF_AGENT_OK != why ? ": " : "", FF_AGENT_OK != why ? ff_agent_refusal_describe(why) : "");
         sock.agent = NULL;
         return false;
     }
@@ -1383,8 +1390,10 @@ static bool waiting_on_network(void)
 static bool may_block(void)
 {
     mca_btl_freeflow_component_t *c = &mca_btl_freeflow_component;
-    /* plain reads: a hint; a shm peer that appears during one block is served after the bounded timeout */
-    return 0 == c->inbound_count && opal_list_is_empty(&c->endpoints) && !c->router_active;
+    /* relaxed (and plain reads): a hint; a shm peer that appears during one block is served after the
+     * bounded timeout */
+    return 0 == atomic_load_explicit(&c->inbound_count, memory_order_relaxed) && opal_list_is_empty(&c->endpoints) &&
+           !c->router_active;
 }
 
 /* Spin-then-block. Spinning on EAGAIN keeps this vCPU busy with recv/sendmsg calls that take the socket

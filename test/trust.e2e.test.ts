@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -190,7 +190,10 @@ function unplant(dir: string): void {
   }
 }
 
-function plainMpirun(extra: string[]): { code: number | null; output: string } {
+/** The BTL under test: this checkout's build, or FF_TEST_BTL_DIR. */
+const BTL_DIR = process.env.FF_TEST_BTL_DIR ?? path.join(REPO_ROOT, 'build', 'btl');
+
+function plainMpirun(extra: string[], options: { btl?: string; btlDir?: string } = {}): { code: number | null; output: string } {
   const r = spawnSync(
     'mpirun',
     [
@@ -206,7 +209,7 @@ function plainMpirun(extra: string[]): { code: number | null; output: string } {
       'ob1',
       '--mca',
       'btl',
-      'self,freeflow',
+      options.btl ?? 'self,freeflow',
       ...extra,
       '-n',
       '2',
@@ -222,7 +225,7 @@ function plainMpirun(extra: string[]): { code: number | null; output: string } {
       timeout: 60_000,
       env: {
         ...process.env,
-        OMPI_MCA_mca_base_component_path: componentPathSetting(process.env.FF_TEST_BTL_DIR ?? path.join(REPO_ROOT, 'build', 'btl')).value,
+        OMPI_MCA_mca_base_component_path: componentPathSetting(options.btlDir ?? BTL_DIR).value,
       },
     },
   );
@@ -260,6 +263,35 @@ test('hostile local user: planted report symlinks and path tables cannot make a 
   } finally {
     unplant('/dev/shm');
     rmSync(scratch, { recursive: true, force: true });
+  }
+});
+
+// Issue 12: the BTL's user-facing messages go through opal_show_help and btl/help-btl-freeflow.txt.
+test('a bad BTL parameter is explained once for all ranks from the help file, and still named without it', () => {
+  // Both ranks refuse btl_freeflow_copy=bogus (their pair then takes vader): mpirun prints the topic once.
+  // Open MPI 4.1.4's relay of ranks' help messages to mpirun now and then drops one (an ORTE_ERROR_LOG from
+  // show_help.c; Open MPI's own help-mca-var.txt messages too): such a run is repeated, a few times at most.
+  const bogus = ['--mca', 'btl_freeflow_copy', 'bogus'];
+  const relayLost = /ORTE_ERROR_LOG: .* show_help\.c/;
+  let run = plainMpirun(bogus, { btl: 'self,vader,freeflow' });
+  for (let attempt = 1; attempt < 5 && relayLost.test(run.output); attempt++) run = plainMpirun(bogus, { btl: 'self,vader,freeflow' });
+  assert.is(run.code, 0, `job failed:\n${run.output}`);
+  assert.match(run.output, /sabotage: ok/);
+  assert.is(run.output.match(/btl_freeflow_copy=bogus is not a copy routine/g)?.length, 1, run.output);
+  assert.match(run.output, /Fix: use one of auto, libc, blocks, movsb, avx2, avx512, nt/);
+  assert.match(run.output, /1 more process has sent help message help-btl-freeflow\.txt \/ bad-copy-routine/);
+
+  // The component alone, without its help file: each rank still names the problem and the missing file.
+  const bare = mkdtempSync('/tmp/ff-nohelp-');
+  try {
+    copyFileSync(path.join(BTL_DIR, 'mca_btl_freeflow.so'), path.join(bare, 'mca_btl_freeflow.so'));
+    run = plainMpirun(bogus, { btl: 'self,vader,freeflow', btlDir: bare });
+    assert.is(run.code, 0, `job failed:\n${run.output}`);
+    const missing = /error 'bad-copy-routine', explained in help-btl-freeflow\.txt, which is missing from \/tmp\/ff-nohelp-/g;
+    assert.is(run.output.match(missing)?.length, 2, run.output);
+    assert.not.match(run.output, /Sorry!/);
+  } finally {
+    rmSync(bare, { recursive: true, force: true });
   }
 });
 

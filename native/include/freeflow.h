@@ -49,7 +49,7 @@ typedef enum ff_status {
     FF_ERR_OWNER_MISMATCH,      /* the segment or ring belongs to another process than expected */
     FF_ERR_HOST_MISMATCH,       /* the segment was made on another host (other host identity) */
     FF_ERR_NOT_READY,           /* the owner has not finished initialising the segment */
-    FF_ERR_FULL,                /* no free ring or inbound slot left in a segment */
+    FF_ERR_FULL,                /* no free ring left in a segment, or a poll schedule at its capacity */
     FF_ERR_PARSE,               /* a path table is malformed */
     FF_ERR_UNSUPPORTED_VERSION, /* a path table has a format version this reader does not know */
     FF_ERR_UNTRUSTED,           /* a file or directory is a symlink, a fifo, another user's, or open to others */

@@ -30,7 +30,7 @@ static const struct {
                               "the peer is not co-located"},
     [FF_ERR_NOT_READY] = {"FF_ERR_NOT_READY", "the segment's owner has not finished creating it"},
     [FF_ERR_FULL] = {"FF_ERR_FULL",
-                     "no free ring or inbound slot left in the segment: raise the maximum number of peers"},
+                     "no free ring left in the segment: raise the maximum number of peers"},
     [FF_ERR_PARSE] = {"FF_ERR_PARSE", "the path table is malformed: regenerate it with ffrun"},
     [FF_ERR_UNSUPPORTED_VERSION] = {"FF_ERR_UNSUPPORTED_VERSION",
                                     "the path table has a format version this build does not know: use "
