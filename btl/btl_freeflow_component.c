@@ -557,9 +557,10 @@ static void sleep_when_idle_and_oversubscribed(mca_btl_freeflow_component_t *c, 
 {
     /* per thread: each polling thread counts its own empty passes */
     static _Thread_local unsigned int empty_passes;
-    /* inbound_count: a plain read of the volatile count; a ring accepted by another thread only has to be
-     * seen by a later pass (no local peer has sent yet: nothing to sleep for) */
-    if (count > 0 || !opal_progress_yield_when_idle || 0 == c->idle_sleep_after || 0 == c->inbound_count) {
+    /* relaxed: a ring accepted by another thread only has to be seen by a later pass (no local peer has
+     * sent yet: nothing to sleep for) */
+    if (count > 0 || !opal_progress_yield_when_idle || 0 == c->idle_sleep_after ||
+        0 == atomic_load_explicit(&c->inbound_count, memory_order_relaxed)) {
         empty_passes = 0;
         return;
     }
