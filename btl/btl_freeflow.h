@@ -174,6 +174,7 @@ OPAL_MODULE_DECLSPEC extern mca_btl_freeflow_component_t mca_btl_freeflow_compon
 typedef struct mca_btl_freeflow_module {
     mca_btl_base_module_t super;
     mca_btl_base_module_error_cb_fn_t error_cb;
+    struct mca_btl_freeflow_stream *stream; /* the stream modules' state (btl_freeflow_stream.h); else NULL */
 } mca_btl_freeflow_module_t;
 
 extern mca_btl_freeflow_module_t mca_btl_freeflow_module;
@@ -286,7 +287,6 @@ ff_status_t mca_btl_freeflow_agent_acquire(ff_agent_conn_t **conn, ff_agent_refu
 void mca_btl_freeflow_agent_release(ff_agent_conn_t *conn);
 bool mca_btl_freeflow_sock_init(void); /* registers with the host's agent; false: h pairs decline */
 bool mca_btl_freeflow_sock_registered(void);
-const char *mca_btl_freeflow_sock_decline_reason(const opal_proc_t *proc, const mca_btl_freeflow_modex_t *modex);
 bool mca_btl_freeflow_sock_carries(uint64_t peer_id);
 int mca_btl_freeflow_sock_progress(void);
 void mca_btl_freeflow_sock_report(FILE *file);
@@ -298,7 +298,6 @@ void mca_btl_freeflow_sock_abandon(void);
 bool mca_btl_freeflow_router_wanted(void); /* the path table plans r from this rank to some peer */
 bool mca_btl_freeflow_router_init(void);   /* registers and opens a route with the host's agent */
 bool mca_btl_freeflow_router_open(void);
-const char *mca_btl_freeflow_router_decline_reason(const opal_proc_t *proc, const mca_btl_freeflow_modex_t *modex);
 bool mca_btl_freeflow_router_carries(uint64_t peer_id);
 /* moved_elsewhere: what the rest of this progress pass moved (the yield policy counts the whole pass) */
 int mca_btl_freeflow_router_progress(int moved_elsewhere);

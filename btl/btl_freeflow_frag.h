@@ -18,6 +18,18 @@ typedef struct mca_btl_freeflow_frag {
 } mca_btl_freeflow_frag_t;
 OBJ_CLASS_DECLARATION(mca_btl_freeflow_frag_t);
 
+/* A descriptor of any module of the component, fresh from its free list: one segment, no callback.
+ * Inline: the shm send path runs it for every fragment. */
+static inline void mca_btl_freeflow_descriptor_reset(mca_btl_base_descriptor_t *descriptor,
+                                                     mca_btl_base_segment_t *segment)
+{
+    descriptor->des_segments = segment;
+    descriptor->des_segment_count = 1;
+    descriptor->des_cbfunc = NULL;
+    descriptor->des_cbdata = NULL;
+    descriptor->des_context = NULL;
+}
+
 static inline mca_btl_freeflow_frag_t *mca_btl_freeflow_frag_get(opal_free_list_t *list,
                                                                  mca_btl_freeflow_endpoint_t *endpoint)
 {
@@ -25,11 +37,7 @@ static inline mca_btl_freeflow_frag_t *mca_btl_freeflow_frag_get(opal_free_list_
     if (OPAL_LIKELY(NULL != frag)) {
         frag->endpoint = endpoint;
         frag->reservation = NULL;
-        frag->base.des_segments = &frag->segment;
-        frag->base.des_segment_count = 1;
-        frag->base.des_cbfunc = NULL;
-        frag->base.des_cbdata = NULL;
-        frag->base.des_context = NULL;
+        mca_btl_freeflow_descriptor_reset(&frag->base, &frag->segment);
     }
     return frag;
 }

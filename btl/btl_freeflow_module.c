@@ -210,8 +210,9 @@ int mca_btl_freeflow_add_procs(struct mca_btl_base_module_t *btl, size_t nprocs,
 int mca_btl_freeflow_del_procs(struct mca_btl_base_module_t *btl, size_t nprocs, struct opal_proc_t **procs,
                                struct mca_btl_base_endpoint_t **peers)
 {
-    /* Endpoints live until finalize: a peer's ring may still hold data for us after it is removed from a
-     * communicator, and its segment stays mapped for inbound rings anyway. */
+    /* Every module of the component (shm, sock, router, rdma) keeps its endpoints until finalize: a peer's
+     * ring may still hold data for us after it is removed from a communicator (its segment stays mapped for
+     * inbound rings anyway), and RDMA responses may still be on their way. */
     (void) btl;
     (void) nprocs;
     (void) procs;

@@ -191,8 +191,6 @@ _Atomic int32_t mca_btl_freeflow_rdma_deferred_count = 0;
 
 static int rdma_add_procs(struct mca_btl_base_module_t *btl, size_t nprocs, struct opal_proc_t **procs,
                           struct mca_btl_base_endpoint_t **peers, struct opal_bitmap_t *reachable);
-static int rdma_del_procs(struct mca_btl_base_module_t *btl, size_t nprocs, struct opal_proc_t **procs,
-                          struct mca_btl_base_endpoint_t **peers);
 static int rdma_finalize(struct mca_btl_base_module_t *btl);
 static mca_btl_base_registration_handle_t *rdma_register_mem(struct mca_btl_base_module_t *btl,
                                                              struct mca_btl_base_endpoint_t *endpoint, void *base,
@@ -230,7 +228,7 @@ mca_btl_freeflow_module_t mca_btl_freeflow_rdma_module = {
         {
             .btl_component = &mca_btl_freeflow_component.super,
             .btl_add_procs = rdma_add_procs,
-            .btl_del_procs = rdma_del_procs,
+            .btl_del_procs = mca_btl_freeflow_del_procs,
             .btl_finalize = rdma_finalize,
             .btl_register_mem = rdma_register_mem,
             .btl_deregister_mem = rdma_deregister_mem,
@@ -579,17 +577,6 @@ static int rdma_add_procs(struct mca_btl_base_module_t *btl, size_t nprocs, stru
         peers[i] = (struct mca_btl_base_endpoint_t *) endpoint;
     }
     return rc;
-}
-
-static int rdma_del_procs(struct mca_btl_base_module_t *btl, size_t nprocs, struct opal_proc_t **procs,
-                          struct mca_btl_base_endpoint_t **peers)
-{
-    /* endpoints live until finalize, like the shm module's: responses may still be on their way */
-    (void) btl;
-    (void) nprocs;
-    (void) procs;
-    (void) peers;
-    return OPAL_SUCCESS;
 }
 
 static int rdma_finalize(struct mca_btl_base_module_t *btl)

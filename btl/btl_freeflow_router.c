@@ -14,6 +14,7 @@
  * writes. The message names the agent.
  */
 #include "btl_freeflow.h"
+#include "btl_freeflow_stream.h"
 
 #include "opal/class/opal_bitmap.h"
 #include "opal/datatype/opal_convertor.h"
@@ -39,31 +40,14 @@
 #define RECV_BATCH       32
 #define FINALIZE_DRAIN_S 30
 
-typedef struct router_endpoint {
-    opal_list_item_t super; /* on router.endpoints */
-    opal_proc_t *proc;
-    uint64_t peer_id;
-    uint32_t peer_host;
-    uint64_t sent_fragments;
-    uint64_t sent_bytes;
-} router_endpoint_t;
-static OBJ_CLASS_INSTANCE(router_endpoint_t, opal_list_item_t, NULL, NULL);
+/* The router keeps nothing per peer beyond what every stream module keeps. */
+typedef mca_btl_freeflow_stream_endpoint_t router_endpoint_t;
 
 typedef struct router_frag {
-    mca_btl_base_descriptor_t base;
-    /* [0]: in our buffer (ob1's header, packed data); [1]: contiguous user data, copied into the ring
-     * straight from the user's buffer at send */
-    mca_btl_base_segment_t segment;
-    mca_btl_base_segment_t inplace;
-    router_endpoint_t *endpoint;
+    mca_btl_freeflow_stream_frag_t stream; /* the in-place segment is copied into the ring at send */
     uint8_t tag;
 } router_frag_t;
-static void router_frag_construct(router_frag_t *frag)
-{
-    frag->base.des_segments = &frag->segment;
-    frag->base.des_segment_count = 1;
-}
-static OBJ_CLASS_INSTANCE(router_frag_t, mca_btl_base_descriptor_t, router_frag_construct, NULL);
+static OBJ_CLASS_INSTANCE(router_frag_t, mca_btl_freeflow_stream_frag_t, NULL, NULL);
 
 /* MCA parameters (btl_freeflow_router_*), registered by mca_btl_freeflow_router_register_params. */
 static struct {
@@ -81,28 +65,14 @@ static struct {
     ff_route_t *route;
     bool open; /* route opened at init: our modex says so */
     bool module_live;
-    opal_list_t endpoints;
-    opal_list_t pending;   /* frags waiting for room in the up ring, in send order */
-    opal_list_t completed; /* frags in the ring; callbacks run from progress */
-    opal_free_list_t frags;
+    mca_btl_freeflow_stream_t stream; /* endpoints, descriptors; `completed`: frags in the ring */
+    opal_list_t pending;              /* frags waiting for room in the up ring, in send order */
     unsigned int passes;
     opal_recursive_mutex_t lock;
     bool in_progress;
 } router;
 
-static int router_add_procs(struct mca_btl_base_module_t *btl, size_t nprocs, struct opal_proc_t **procs,
-                            struct mca_btl_base_endpoint_t **peers, struct opal_bitmap_t *reachable);
-static int router_del_procs(struct mca_btl_base_module_t *btl, size_t nprocs, struct opal_proc_t **procs,
-                            struct mca_btl_base_endpoint_t **peers);
 static int router_finalize(struct mca_btl_base_module_t *btl);
-static mca_btl_base_descriptor_t *router_alloc(struct mca_btl_base_module_t *btl,
-                                               struct mca_btl_base_endpoint_t *endpoint, uint8_t order, size_t size,
-                                               uint32_t flags);
-static int router_free(struct mca_btl_base_module_t *btl, mca_btl_base_descriptor_t *descriptor);
-static mca_btl_base_descriptor_t *router_prepare_src(struct mca_btl_base_module_t *btl,
-                                                     struct mca_btl_base_endpoint_t *endpoint,
-                                                     struct opal_convertor_t *convertor, uint8_t order, size_t reserve,
-                                                     size_t *size, uint32_t flags);
 static int router_send(struct mca_btl_base_module_t *btl, struct mca_btl_base_endpoint_t *endpoint,
                        struct mca_btl_base_descriptor_t *descriptor, mca_btl_base_tag_t tag);
 static int router_sendi(struct mca_btl_base_module_t *btl, struct mca_btl_base_endpoint_t *endpoint,
@@ -113,17 +83,18 @@ mca_btl_freeflow_module_t mca_btl_freeflow_router_module = {
     .super =
         {
             .btl_component = &mca_btl_freeflow_component.super,
-            .btl_add_procs = router_add_procs,
-            .btl_del_procs = router_del_procs,
+            .btl_add_procs = mca_btl_freeflow_stream_add_procs,
+            .btl_del_procs = mca_btl_freeflow_del_procs,
             .btl_finalize = router_finalize,
-            .btl_alloc = router_alloc,
-            .btl_free = router_free,
-            .btl_prepare_src = router_prepare_src,
+            .btl_alloc = mca_btl_freeflow_stream_alloc,
+            .btl_free = mca_btl_freeflow_stream_free,
+            .btl_prepare_src = mca_btl_freeflow_stream_prepare_src,
             .btl_send = router_send,
             .btl_sendi = router_sendi,
             .btl_dump = mca_btl_base_dump,
             .btl_register_error = mca_btl_freeflow_register_error,
         },
+    .stream = &router.stream,
 };
 
 static void router_fatal(opal_proc_t *proc, const char *message)
@@ -141,26 +112,23 @@ static void agent_gone(ff_status_t status)
 
 void mca_btl_freeflow_router_register_params(const mca_base_component_t *version)
 {
-    (void) mca_base_component_var_register(version, "router_eager_limit",
-                                           "Path r (the router through the hosts' ffagents): largest message sent "
-                                           "eagerly, in one record with ob1's header (bytes); larger ones use ob1's "
-                                           "rendezvous and send pipeline.",
-                                           MCA_BASE_VAR_TYPE_UNSIGNED_INT, NULL, 0, MCA_BASE_VAR_FLAG_SETTABLE,
-                                           OPAL_INFO_LVL_5, MCA_BASE_VAR_SCOPE_READONLY, &param.eager_limit);
-    (void) mca_base_component_var_register(version, "router_max_send_size",
-                                           "Path r: largest fragment (bytes, at most 1048560: the up ring's record "
-                                           "limit): ob1 pipelines large messages in pieces of this size, each one "
-                                           "UCX message between the agents (rendezvous beyond UCX's threshold).",
-                                           MCA_BASE_VAR_TYPE_UNSIGNED_INT, NULL, 0, MCA_BASE_VAR_FLAG_SETTABLE,
-                                           OPAL_INFO_LVL_5, MCA_BASE_VAR_SCOPE_READONLY, &param.max_send_size);
-    (void) mca_base_component_var_register(version, "router_yield_after",
-                                           "Path r: progress passes in a row with nothing moved after which this "
-                                           "rank calls sched_yield() on every further empty pass, so the host's "
-                                           "ffagent, which shares the CPUs, runs at once when it has work (a doorbell "
-                                           "from this rank, data from another host) instead of waiting for the "
-                                           "scheduler to preempt a rank that never sleeps. 0: never yield (spin).",
-                                           MCA_BASE_VAR_TYPE_UNSIGNED_INT, NULL, 0, MCA_BASE_VAR_FLAG_SETTABLE,
-                                           OPAL_INFO_LVL_5, MCA_BASE_VAR_SCOPE_READONLY, &param.yield_after);
+    mca_btl_freeflow_register_param(version, "router_eager_limit",
+                                    "Path r (the router through the hosts' ffagents): largest message sent eagerly, "
+                                    "in one record with ob1's header (bytes); larger ones use ob1's rendezvous and "
+                                    "send pipeline.",
+                                    MCA_BASE_VAR_TYPE_UNSIGNED_INT, OPAL_INFO_LVL_5, &param.eager_limit);
+    mca_btl_freeflow_register_param(version, "router_max_send_size",
+                                    "Path r: largest fragment (bytes, at most 1048560: the up ring's record limit): "
+                                    "ob1 pipelines large messages in pieces of this size, each one UCX message "
+                                    "between the agents (rendezvous beyond UCX's threshold).",
+                                    MCA_BASE_VAR_TYPE_UNSIGNED_INT, OPAL_INFO_LVL_5, &param.max_send_size);
+    mca_btl_freeflow_register_param(version, "router_yield_after",
+                                    "Path r: progress passes in a row with nothing moved after which this rank calls "
+                                    "sched_yield() on every further empty pass, so the host's ffagent, which shares "
+                                    "the CPUs, runs at once when it has work (a doorbell from this rank, data from "
+                                    "another host) instead of waiting for the scheduler to preempt a rank that never "
+                                    "sleeps. 0: never yield (spin).",
+                                    MCA_BASE_VAR_TYPE_UNSIGNED_INT, OPAL_INFO_LVL_5, &param.yield_after);
 }
 
 bool mca_btl_freeflow_router_wanted(void)
@@ -207,13 +175,13 @@ bool mca_btl_freeflow_router_init(void)
     }
     ff_route_set_yield(router.route, param.yield_after);
     OBJ_CONSTRUCT(&router.lock, opal_recursive_mutex_t);
-    OBJ_CONSTRUCT(&router.endpoints, opal_list_t);
     OBJ_CONSTRUCT(&router.pending, opal_list_t);
-    OBJ_CONSTRUCT(&router.completed, opal_list_t);
-    OBJ_CONSTRUCT(&router.frags, opal_free_list_t);
-    if (OPAL_SUCCESS != opal_free_list_init(&router.frags, sizeof(router_frag_t), opal_cache_line_size,
-                                            OBJ_CLASS(router_frag_t), param.max_send_size, opal_cache_line_size, 8, -1,
-                                            8, NULL, 0, NULL, NULL, NULL)) {
+    router.stream = (mca_btl_freeflow_stream_t){.module = &mca_btl_freeflow_router_module,
+                                                .route = FF_PAIR_ROUTE_ROUTER,
+                                                .endpoint_class = OBJ_CLASS(mca_btl_freeflow_stream_endpoint_t),
+                                                .decision = "router (planned r; both routes open)"};
+    if (OPAL_SUCCESS != mca_btl_freeflow_stream_init(&router.stream, OBJ_CLASS(router_frag_t), sizeof(router_frag_t),
+                                                     param.eager_limit, param.max_send_size)) {
         ff_route_close(router.route);
         mca_btl_freeflow_agent_release(router.agent);
         router.route = NULL;
@@ -221,16 +189,8 @@ bool mca_btl_freeflow_router_init(void)
         return false;
     }
     mca_btl_base_module_t *btl = &mca_btl_freeflow_router_module.super;
-    btl->btl_exclusivity = mca_btl_freeflow_module.super.btl_exclusivity;
-    btl->btl_eager_limit = param.eager_limit;
-    btl->btl_rndv_eager_limit = param.eager_limit;
-    btl->btl_max_send_size = param.max_send_size;
     btl->btl_rdma_pipeline_send_length = param.eager_limit;
     btl->btl_rdma_pipeline_frag_size = param.max_send_size;
-    btl->btl_min_rdma_pipeline_size = INT_MAX;
-    btl->btl_latency = 10;
-    btl->btl_bandwidth = 4000; /* MB/s; only relative to other BTLs */
-    btl->btl_flags = MCA_BTL_FLAGS_SEND;
     router.open = true;
     router.module_live = true;
     FF_LOG(FF_VERBOSE_LIFECYCLE, "freeflow: %s opened a router route with the host's ffagent (%s/agent.sock)",
@@ -243,198 +203,23 @@ bool mca_btl_freeflow_router_open(void)
     return router.open;
 }
 
-/* NULL when the pair can use `r`; else the reason it cannot (docs/btl-report.md): the core's pair policy. */
-const char *mca_btl_freeflow_router_decline_reason(const opal_proc_t *proc, const mca_btl_freeflow_modex_t *modex)
-{
-    static _Thread_local char reason[48]; /* read by the caller at once */
-    (void) modex;                         /* the pair policy reads the modex itself */
-    return FF_PAIR_ROUTE_ROUTER == mca_btl_freeflow_pair_route(proc, reason, sizeof(reason)) ? NULL : reason;
-}
-
-static router_endpoint_t *find_endpoint(uint64_t peer_id)
-{
-    router_endpoint_t *endpoint;
-    OPAL_LIST_FOREACH(endpoint, &router.endpoints, router_endpoint_t)
-    {
-        if (endpoint->peer_id == peer_id) {
-            return endpoint;
-        }
-    }
-    return NULL;
-}
-
 bool mca_btl_freeflow_router_carries(uint64_t peer_id)
 {
-    return router.open && NULL != find_endpoint(peer_id);
-}
-
-static int router_add_procs(struct mca_btl_base_module_t *btl, size_t nprocs, struct opal_proc_t **procs,
-                            struct mca_btl_base_endpoint_t **peers, struct opal_bitmap_t *reachable)
-{
-    mca_btl_freeflow_component_t *c = &mca_btl_freeflow_component;
-    const opal_proc_t *self = opal_proc_local_get();
-    int rc = OPAL_SUCCESS;
-    (void) btl;
-    OPAL_THREAD_LOCK(&c->lock);
-    for (size_t i = 0; i < nprocs; ++i) {
-        opal_proc_t *proc = procs[i];
-        peers[i] = NULL;
-        if (proc == self) {
-            continue;
-        }
-        const uint64_t peer_id = mca_btl_freeflow_peer_id(proc->proc_name);
-        router_endpoint_t *endpoint = find_endpoint(peer_id);
-        if (NULL == endpoint) {
-            mca_btl_freeflow_modex_t *modex = NULL;
-            size_t size = 0;
-            OPAL_MODEX_RECV(rc, &c->super.btl_version, &proc->proc_name, (void **) &modex, &size);
-            rc = OPAL_SUCCESS;
-            const bool usable = NULL != modex && size == sizeof(*modex) &&
-                                MCA_BTL_FREEFLOW_MODEX_VERSION == modex->version && modex->owner_id == peer_id &&
-                                ff_job_key_equal(&modex->key, &c->key) &&
-                                NULL == mca_btl_freeflow_router_decline_reason(proc, modex);
-            free(modex);
-            if (!usable) {
-                continue; /* the shm module records why (decide()) */
-            }
-            endpoint = OBJ_NEW(router_endpoint_t);
-            if (NULL == endpoint) {
-                rc = OPAL_ERR_OUT_OF_RESOURCE;
-                break;
-            }
-            endpoint->proc = proc;
-            endpoint->peer_id = peer_id;
-            endpoint->peer_host = (uint32_t) ff_path_table_host_of(c->paths, proc->proc_name.vpid);
-            endpoint->sent_fragments = 0;
-            endpoint->sent_bytes = 0;
-            opal_list_append(&router.endpoints, &endpoint->super);
-            FF_LOG(FF_VERBOSE_DECISIONS, "freeflow: %s -> %s: router (planned r; both routes open)",
-                   OPAL_NAME_PRINT(OPAL_PROC_MY_NAME), OPAL_NAME_PRINT(proc->proc_name));
-        }
-        if (NULL != reachable && OPAL_SUCCESS != (rc = opal_bitmap_set_bit(reachable, (int) i))) {
-            break;
-        }
-        peers[i] = (struct mca_btl_base_endpoint_t *) (void *) endpoint;
-    }
-    OPAL_THREAD_UNLOCK(&c->lock);
-    return rc;
-}
-
-static int router_del_procs(struct mca_btl_base_module_t *btl, size_t nprocs, struct opal_proc_t **procs,
-                            struct mca_btl_base_endpoint_t **peers)
-{
-    /* Endpoints live until finalize, as in the other modules. */
-    (void) btl;
-    (void) nprocs;
-    (void) procs;
-    (void) peers;
-    return OPAL_SUCCESS;
-}
-
-static router_frag_t *frag_get(router_endpoint_t *endpoint)
-{
-    _Static_assert(offsetof(router_frag_t, inplace) ==
-                       offsetof(router_frag_t, segment) + sizeof(mca_btl_base_segment_t),
-                   "segments must be adjacent");
-    router_frag_t *frag = (router_frag_t *) opal_free_list_get(&router.frags);
-    if (OPAL_LIKELY(NULL != frag)) {
-        frag->endpoint = endpoint;
-        frag->base.des_segments = &frag->segment;
-        frag->base.des_segment_count = 1;
-        frag->base.des_cbfunc = NULL;
-        frag->base.des_cbdata = NULL;
-        frag->base.des_context = NULL;
-        frag->segment.seg_addr.pval = frag->base.super.ptr;
-        frag->inplace.seg_len = 0;
-    }
-    return frag;
-}
-
-static mca_btl_base_descriptor_t *router_alloc(struct mca_btl_base_module_t *btl,
-                                               struct mca_btl_base_endpoint_t *endpoint, uint8_t order, size_t size,
-                                               uint32_t flags)
-{
-    (void) btl;
-    if (size > param.max_send_size) {
-        return NULL;
-    }
-    router_frag_t *frag = frag_get((router_endpoint_t *) (void *) endpoint);
-    if (NULL == frag) {
-        return NULL;
-    }
-    frag->segment.seg_len = size;
-    frag->base.des_flags = flags;
-    frag->base.order = order;
-    return &frag->base;
-}
-
-static int router_free(struct mca_btl_base_module_t *btl, mca_btl_base_descriptor_t *descriptor)
-{
-    (void) btl;
-    opal_free_list_return(&router.frags, (opal_free_list_item_t *) descriptor);
-    return OPAL_SUCCESS;
-}
-
-static mca_btl_base_descriptor_t *router_prepare_src(struct mca_btl_base_module_t *btl,
-                                                     struct mca_btl_base_endpoint_t *endpoint,
-                                                     struct opal_convertor_t *convertor, uint8_t order, size_t reserve,
-                                                     size_t *size, uint32_t flags)
-{
-    (void) btl;
-    if (reserve >= param.max_send_size) {
-        return NULL;
-    }
-    router_frag_t *frag = frag_get((router_endpoint_t *) (void *) endpoint);
-    if (NULL == frag) {
-        return NULL;
-    }
-    const size_t room = param.max_send_size - reserve;
-    size_t want = *size < room ? *size : room;
-    if (want > 0 && !opal_convertor_need_buffers(convertor)) {
-        /* contiguous: the convertor hands out a pointer into the user's buffer; send copies from there
-         * into the ring (one copy on this side) */
-        struct iovec iov = {.iov_base = NULL, .iov_len = want};
-        uint32_t iov_count = 1;
-        if (opal_convertor_pack(convertor, &iov, &iov_count, &want) < 0) {
-            opal_free_list_return(&router.frags, (opal_free_list_item_t *) frag);
-            return NULL;
-        }
-        frag->inplace.seg_addr.pval = iov.iov_base;
-        frag->inplace.seg_len = want;
-        frag->base.des_segment_count = 2;
-        *size = want;
-        frag->segment.seg_len = reserve;
-        frag->base.des_flags = flags;
-        frag->base.order = order;
-        return &frag->base;
-    }
-    if (want > 0) {
-        struct iovec iov = {.iov_base = (unsigned char *) frag->base.super.ptr + reserve, .iov_len = want};
-        uint32_t iov_count = 1;
-        if (opal_convertor_pack(convertor, &iov, &iov_count, &want) < 0) {
-            opal_free_list_return(&router.frags, (opal_free_list_item_t *) frag);
-            return NULL;
-        }
-    }
-    *size = want;
-    frag->segment.seg_len = reserve + want;
-    frag->base.des_flags = flags;
-    frag->base.order = order;
-    return &frag->base;
+    return router.open && NULL != mca_btl_freeflow_stream_find_endpoint(&router.stream, peer_id);
 }
 
 /* Copies the frag into the up ring; false while the ring has no room. */
 static bool write_frag(router_frag_t *frag)
 {
-    const size_t head = frag->segment.seg_len, body = frag->inplace.seg_len;
+    const size_t head = frag->stream.segment.seg_len, body = frag->stream.inplace.seg_len;
     const uint32_t len = (uint32_t) (head + body);
-    uint8_t *p = ff_route_reserve(router.route, frag->endpoint->peer_id, frag->endpoint->peer_host, len);
+    uint8_t *p = ff_route_reserve(router.route, frag->stream.endpoint->peer_id, frag->stream.endpoint->peer_host, len);
     if (NULL == p) {
         return false;
     }
-    memcpy(p, frag->segment.seg_addr.pval, head);
+    memcpy(p, frag->stream.segment.seg_addr.pval, head);
     if (body) {
-        ff_copy(p + head, frag->inplace.seg_addr.pval, body);
+        ff_copy(p + head, frag->stream.inplace.seg_addr.pval, body);
     }
     ff_route_commit(router.route, p, len, len, frag->tag);
     return true;
@@ -448,15 +233,15 @@ static int router_send(struct mca_btl_base_module_t *btl, struct mca_btl_base_en
     (void) btl;
     OPAL_THREAD_LOCK(&router.lock);
     /* OPAL_SUCCESS promises ob1 a completion callback (open-mpi/ompi#3845): always call it. */
-    frag->base.des_flags |= MCA_BTL_DES_SEND_ALWAYS_CALLBACK;
+    frag->stream.base.des_flags |= MCA_BTL_DES_SEND_ALWAYS_CALLBACK;
     frag->tag = tag;
-    frag->endpoint = endpoint;
+    frag->stream.endpoint = endpoint;
     ++endpoint->sent_fragments;
-    endpoint->sent_bytes += frag->segment.seg_len + frag->inplace.seg_len;
+    endpoint->sent_bytes += frag->stream.segment.seg_len + frag->stream.inplace.seg_len;
     if (opal_list_is_empty(&router.pending) && write_frag(frag)) {
-        opal_list_append(&router.completed, &frag->base.super.super);
+        opal_list_append(&router.stream.completed, &frag->stream.base.super.super);
     } else {
-        opal_list_append(&router.pending, &frag->base.super.super);
+        opal_list_append(&router.pending, &frag->stream.base.super.super);
     }
     OPAL_THREAD_UNLOCK(&router.lock);
     return OPAL_SUCCESS;
@@ -524,29 +309,9 @@ static int flush_pending(void)
     int count = 0;
     router_frag_t *frag;
     while (NULL != (frag = (router_frag_t *) opal_list_get_first(&router.pending)) &&
-           &frag->base.super.super != opal_list_get_end(&router.pending) && write_frag(frag)) {
+           &frag->stream.base.super.super != opal_list_get_end(&router.pending) && write_frag(frag)) {
         opal_list_remove_first(&router.pending);
-        opal_list_append(&router.completed, &frag->base.super.super);
-        ++count;
-    }
-    return count;
-}
-
-static int run_completions(void)
-{
-    int count = 0;
-    opal_list_item_t *item;
-    while (NULL != (item = opal_list_remove_first(&router.completed))) {
-        router_frag_t *frag = (router_frag_t *) item;
-        const uint32_t flags = frag->base.des_flags; /* the callback may free the descriptor */
-        if (flags & MCA_BTL_DES_SEND_ALWAYS_CALLBACK) {
-            frag->base.des_cbfunc(&mca_btl_freeflow_router_module.super,
-                                  (struct mca_btl_base_endpoint_t *) (void *) frag->endpoint, &frag->base,
-                                  OPAL_SUCCESS);
-        }
-        if (flags & MCA_BTL_DES_FLAGS_BTL_OWNERSHIP) {
-            opal_free_list_return(&router.frags, (opal_free_list_item_t *) frag);
-        }
+        opal_list_append(&router.stream.completed, &frag->stream.base.super.super);
         ++count;
     }
     return count;
@@ -589,8 +354,8 @@ int mca_btl_freeflow_router_progress(int moved_elsewhere)
     if (!opal_list_is_empty(&router.pending)) {
         count += flush_pending();
     }
-    if (!opal_list_is_empty(&router.completed)) {
-        count += run_completions();
+    if (!opal_list_is_empty(&router.stream.completed)) {
+        count += mca_btl_freeflow_stream_run_completions(&router.stream);
     }
     if (OPAL_UNLIKELY(0 == (router.passes++ % CHECK_EVERY))) {
         const ff_status_t status = ff_route_check(router.route);
@@ -614,7 +379,7 @@ void mca_btl_freeflow_router_report(FILE *file)
         return;
     }
     router_endpoint_t *endpoint;
-    OPAL_LIST_FOREACH(endpoint, &router.endpoints, router_endpoint_t)
+    OPAL_LIST_FOREACH(endpoint, &router.stream.endpoints, router_endpoint_t)
     {
         if ((opal_jobid_t) (endpoint->peer_id >> 32) == OPAL_PROC_MY_NAME.jobid) {
             fprintf(file, "peer %u router %llu %llu\n", (unsigned) (endpoint->peer_id & 0xffffffffu),
@@ -643,7 +408,7 @@ static void shutdown_route(void)
         }
         sched_yield();
     }
-    (void) run_completions();
+    (void) mca_btl_freeflow_stream_run_completions(&router.stream);
     router.module_live = false;
     ff_route_close(router.route);
     router.route = NULL;
@@ -664,10 +429,8 @@ void mca_btl_freeflow_router_release(void)
         return;
     }
     shutdown_route();
-    OPAL_LIST_DESTRUCT(&router.endpoints);
+    mca_btl_freeflow_stream_fini(&router.stream);
     OBJ_DESTRUCT(&router.pending);
-    OBJ_DESTRUCT(&router.completed);
-    OBJ_DESTRUCT(&router.frags);
     OBJ_DESTRUCT(&router.lock);
     router.open = false;
 }

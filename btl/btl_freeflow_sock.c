@@ -40,6 +40,7 @@
 #define _GNU_SOURCE /* ppoll: a microsecond bound for btl_freeflow_sock_wait_timeout_us */
 #endif
 #include "btl_freeflow.h"
+#include "btl_freeflow_stream.h"
 
 #include "opal/class/opal_bitmap.h"
 #include "opal/datatype/opal_convertor.h"
@@ -128,30 +129,36 @@ typedef struct sock_slots {
 } sock_slots_t;
 
 typedef struct sock_endpoint {
-    opal_list_item_t super; /* on sock.endpoints */
-    opal_proc_t *proc;
-    uint64_t peer_id;
-    uint32_t peer_host;
-    int fd;              /* the socket we send on; -1 until the first send */
-    opal_list_t pending; /* frags not yet fully in the kernel, in send order */
+    mca_btl_freeflow_stream_endpoint_t stream; /* on sock.stream.endpoints; sent_*: ob1 fragments */
+    int fd;                                    /* the socket we send on; -1 until the first send */
+    opal_list_t pending;                       /* frags not yet fully in the kernel, in send order */
     bool on_pending_list;
     opal_list_item_t pending_item;
     uint32_t gets_outstanding; /* GET_DATA expected from this peer: read frame headers on their own */
-    /* what this rank carried to the peer (the report): ob1 fragments, and put / get payloads we wrote */
-    uint64_t sent_fragments;
-    uint64_t sent_bytes;
+    /* what this rank carried to the peer besides ob1 fragments (the report): put / get payloads we wrote */
     uint64_t rdma_frames;
     uint64_t rdma_bytes;
 } sock_endpoint_t;
-static OBJ_CLASS_INSTANCE(sock_endpoint_t, opal_list_item_t, NULL, NULL);
+static void sock_endpoint_construct(sock_endpoint_t *endpoint)
+{
+    endpoint->fd = -1;
+    endpoint->on_pending_list = false;
+    endpoint->gets_outstanding = 0;
+    endpoint->rdma_frames = endpoint->rdma_bytes = 0;
+    OBJ_CONSTRUCT(&endpoint->pending, opal_list_t);
+    OBJ_CONSTRUCT(&endpoint->pending_item, opal_list_item_t);
+}
+static void sock_endpoint_destruct(sock_endpoint_t *endpoint)
+{
+    OBJ_DESTRUCT(&endpoint->pending_item);
+    OBJ_DESTRUCT(&endpoint->pending);
+}
+static OBJ_CLASS_INSTANCE(sock_endpoint_t, mca_btl_freeflow_stream_endpoint_t, sock_endpoint_construct,
+                          sock_endpoint_destruct);
 
 typedef struct sock_frag {
-    mca_btl_base_descriptor_t base;
-    /* [0]: in our buffer (ob1's header, small data); [1]: user memory sent in place (contiguous ob1 data,
-     * like the tcp BTL; put and get payloads); its owner keeps it valid until completion */
-    mca_btl_base_segment_t segment;
-    mca_btl_base_segment_t inplace;
-    sock_endpoint_t *endpoint;
+    /* the in-place segment: contiguous ob1 data (like the tcp BTL), put and get payloads */
+    mca_btl_freeflow_stream_frag_t stream;
     struct {
         sock_header_t header;
         sock_rdma_header_t rdma;
@@ -159,12 +166,12 @@ typedef struct sock_frag {
     size_t header_bytes; /* of `wire` that go out: SOCK_HEADER_BYTES or SOCK_RDMA_FRAME_HEADER_BYTES */
     size_t written;      /* bytes of headers + payload in the kernel */
 } sock_frag_t;
-static void sock_frag_construct(sock_frag_t *frag)
+static OBJ_CLASS_INSTANCE(sock_frag_t, mca_btl_freeflow_stream_frag_t, NULL, NULL);
+
+static sock_endpoint_t *frag_endpoint(const sock_frag_t *frag)
 {
-    frag->base.des_segments = &frag->segment;
-    frag->base.des_segment_count = 1;
+    return (sock_endpoint_t *) frag->stream.endpoint;
 }
-static OBJ_CLASS_INSTANCE(sock_frag_t, mca_btl_base_descriptor_t, sock_frag_construct, NULL);
 
 /* A put or get this rank started, until its completion callback. */
 typedef struct sock_op {
@@ -199,10 +206,8 @@ static struct {
     ff_agent_conn_t *agent; /* our registration; NULL when not registered */
     bool registered;
     bool module_live;
-    opal_list_t endpoints;
+    mca_btl_freeflow_stream_t stream; /* endpoints, descriptors; `completed`: frags wholly in the kernel */
     opal_list_t pending_endpoints;
-    opal_list_t completed; /* frags whose bytes are in the kernel; callbacks run from progress */
-    opal_free_list_t frags;
     sock_inbound_t *inbound;
     size_t inbound_count, inbound_capacity;
     sock_slots_t registrations;
@@ -243,19 +248,7 @@ static struct {
     .wait_timeout_us = WAIT_TIMEOUT_US_DEFAULT,
 };
 
-static int sock_add_procs(struct mca_btl_base_module_t *btl, size_t nprocs, struct opal_proc_t **procs,
-                          struct mca_btl_base_endpoint_t **peers, struct opal_bitmap_t *reachable);
-static int sock_del_procs(struct mca_btl_base_module_t *btl, size_t nprocs, struct opal_proc_t **procs,
-                          struct mca_btl_base_endpoint_t **peers);
 static int sock_finalize(struct mca_btl_base_module_t *btl);
-static mca_btl_base_descriptor_t *sock_alloc(struct mca_btl_base_module_t *btl,
-                                             struct mca_btl_base_endpoint_t *endpoint, uint8_t order, size_t size,
-                                             uint32_t flags);
-static int sock_free(struct mca_btl_base_module_t *btl, mca_btl_base_descriptor_t *descriptor);
-static mca_btl_base_descriptor_t *sock_prepare_src(struct mca_btl_base_module_t *btl,
-                                                   struct mca_btl_base_endpoint_t *endpoint,
-                                                   struct opal_convertor_t *convertor, uint8_t order, size_t reserve,
-                                                   size_t *size, uint32_t flags);
 static int sock_send(struct mca_btl_base_module_t *btl, struct mca_btl_base_endpoint_t *endpoint,
                      struct mca_btl_base_descriptor_t *descriptor, mca_btl_base_tag_t tag);
 static int sock_put(struct mca_btl_base_module_t *btl, struct mca_btl_base_endpoint_t *endpoint, void *local_address,
@@ -275,12 +268,12 @@ mca_btl_freeflow_module_t mca_btl_freeflow_sock_module = {
     .super =
         {
             .btl_component = &mca_btl_freeflow_component.super,
-            .btl_add_procs = sock_add_procs,
-            .btl_del_procs = sock_del_procs,
+            .btl_add_procs = mca_btl_freeflow_stream_add_procs,
+            .btl_del_procs = mca_btl_freeflow_del_procs,
             .btl_finalize = sock_finalize,
-            .btl_alloc = sock_alloc,
-            .btl_free = sock_free,
-            .btl_prepare_src = sock_prepare_src,
+            .btl_alloc = mca_btl_freeflow_stream_alloc,
+            .btl_free = mca_btl_freeflow_stream_free,
+            .btl_prepare_src = mca_btl_freeflow_stream_prepare_src,
             .btl_send = sock_send,
             .btl_put = sock_put,
             .btl_get = sock_get,
@@ -289,6 +282,7 @@ mca_btl_freeflow_module_t mca_btl_freeflow_sock_module = {
             .btl_dump = mca_btl_base_dump,
             .btl_register_error = mca_btl_freeflow_register_error,
         },
+    .stream = &sock.stream,
 };
 
 static void sock_fatal(opal_proc_t *proc, const char *message)
@@ -298,70 +292,57 @@ static void sock_fatal(opal_proc_t *proc, const char *message)
 
 void mca_btl_freeflow_sock_register_params(const mca_base_component_t *version)
 {
-    (void) mca_base_component_var_register(version, "sock_eager_limit",
-                                           "Path h (handoff sockets): largest message sent eagerly, in one frame with "
-                                           "ob1's header (bytes). Larger messages use rendezvous and, when contiguous, "
-                                           "the put/get emulation (btl_freeflow_sock_rdma).",
-                                           MCA_BASE_VAR_TYPE_UNSIGNED_INT, NULL, 0, MCA_BASE_VAR_FLAG_SETTABLE,
-                                           OPAL_INFO_LVL_5, MCA_BASE_VAR_SCOPE_READONLY, &param.eager_limit);
-    (void) mca_base_component_var_register(version, "sock_max_send_size",
-                                           "Path h: largest send frame (bytes, up to 16 MiB): the fragment size of "
-                                           "messages that go through ob1's send pipeline (non-contiguous data, or "
-                                           "btl_freeflow_sock_rdma none). Each handoff channel keeps a receive buffer "
-                                           "of 4 such frames.",
-                                           MCA_BASE_VAR_TYPE_UNSIGNED_INT, NULL, 0, MCA_BASE_VAR_FLAG_SETTABLE,
-                                           OPAL_INFO_LVL_5, MCA_BASE_VAR_SCOPE_READONLY, &param.max_send_size);
-    (void) mca_base_component_var_register(version, "sock_rdma",
-                                           "Path h: how large contiguous messages move. get: the receiver pulls the "
-                                           "data (ob1's RGET protocol; also offers put); put: the sender pushes it "
-                                           "into the receiver's buffer (like the tcp BTL); none: ob1's send pipeline "
-                                           "through the receive buffer (one more copy). get and put receive the "
-                                           "payload from the socket straight into the user's buffer.",
-                                           MCA_BASE_VAR_TYPE_STRING, NULL, 0, MCA_BASE_VAR_FLAG_SETTABLE,
-                                           OPAL_INFO_LVL_5, MCA_BASE_VAR_SCOPE_READONLY, &param.rdma);
-    (void) mca_base_component_var_register(version, "sock_rdma_frag_size",
-                                           "Path h: largest single put or get (bytes, up to 1 GiB); ob1 splits larger "
-                                           "transfers into pieces of this size (btl_put_limit, btl_get_limit, "
-                                           "btl_rdma_pipeline_frag_size).",
-                                           MCA_BASE_VAR_TYPE_UNSIGNED_INT, NULL, 0, MCA_BASE_VAR_FLAG_SETTABLE,
-                                           OPAL_INFO_LVL_5, MCA_BASE_VAR_SCOPE_READONLY, &param.rdma_frag_size);
-    (void) mca_base_component_var_register(
+    mca_btl_freeflow_register_param(
+        version, "sock_eager_limit",
+        "Path h (handoff sockets): largest message sent eagerly, in one frame with ob1's header (bytes). Larger "
+        "messages use rendezvous and, when contiguous, the put/get emulation (btl_freeflow_sock_rdma).",
+        MCA_BASE_VAR_TYPE_UNSIGNED_INT, OPAL_INFO_LVL_5, &param.eager_limit);
+    mca_btl_freeflow_register_param(
+        version, "sock_max_send_size",
+        "Path h: largest send frame (bytes, up to 16 MiB): the fragment size of messages that go through ob1's send "
+        "pipeline (non-contiguous data, or btl_freeflow_sock_rdma none). Each handoff channel keeps a receive buffer "
+        "of 4 such frames.",
+        MCA_BASE_VAR_TYPE_UNSIGNED_INT, OPAL_INFO_LVL_5, &param.max_send_size);
+    mca_btl_freeflow_register_param(
+        version, "sock_rdma",
+        "Path h: how large contiguous messages move. get: the receiver pulls the data (ob1's RGET protocol; also "
+        "offers put); put: the sender pushes it into the receiver's buffer (like the tcp BTL); none: ob1's send "
+        "pipeline through the receive buffer (one more copy). get and put receive the payload from the socket straight "
+        "into the user's buffer.",
+        MCA_BASE_VAR_TYPE_STRING, OPAL_INFO_LVL_5, &param.rdma);
+    mca_btl_freeflow_register_param(
+        version, "sock_rdma_frag_size",
+        "Path h: largest single put or get (bytes, up to 1 GiB); ob1 splits larger transfers into pieces of this size "
+        "(btl_put_limit, btl_get_limit, btl_rdma_pipeline_frag_size).",
+        MCA_BASE_VAR_TYPE_UNSIGNED_INT, OPAL_INFO_LVL_5, &param.rdma_frag_size);
+    mca_btl_freeflow_register_param(
         version, "sock_rdma_pipeline_send_length",
-        "Path h: with btl_freeflow_sock_rdma put, bytes at the end of a message that "
-        "ob1's RDMA pipeline protocol sends through the send path when the memory "
-        "cannot be registered (btl_rdma_pipeline_send_length).",
-        MCA_BASE_VAR_TYPE_UNSIGNED_INT, NULL, 0, MCA_BASE_VAR_FLAG_SETTABLE, OPAL_INFO_LVL_6,
-        MCA_BASE_VAR_SCOPE_READONLY, &param.rdma_pipeline_send_length);
-    (void) mca_base_component_var_register(version, "sock_sndbuf",
-                                           "Path h: SO_SNDBUF of every handoff socket in bytes; 0 (default) keeps the "
-                                           "kernel's autotuning (net.ipv4.tcp_wmem). The kernel caps both at "
-                                           "net.core.wmem_max / rmem_max.",
-                                           MCA_BASE_VAR_TYPE_INT, NULL, 0, MCA_BASE_VAR_FLAG_SETTABLE, OPAL_INFO_LVL_6,
-                                           MCA_BASE_VAR_SCOPE_READONLY, &param.sndbuf);
-    (void) mca_base_component_var_register(
-        version, "sock_rcvbuf",
-        "Path h: SO_RCVBUF of every handoff socket in bytes; 0 (default) keeps the "
-        "kernel's autotuning (net.ipv4.tcp_rmem). A fixed size turns autotuning off.",
-        MCA_BASE_VAR_TYPE_INT, NULL, 0, MCA_BASE_VAR_FLAG_SETTABLE, OPAL_INFO_LVL_6, MCA_BASE_VAR_SCOPE_READONLY,
-        &param.rcvbuf);
-    (void) mca_base_component_var_register(version, "sock_wait_spin",
-                                           "Path h: while this rank waits on a handoff socket (a put or get payload "
-                                           "arriving, get data asked for, or a send the kernel has no room for): "
-                                           "progress passes in a row that complete nothing (no frame delivered, no "
-                                           "payload finished, no send fully in the kernel) before the rank blocks in "
-                                           "poll() on its sockets, giving the vCPU to the kernel's TCP work and the "
-                                           "peer; poll returns at once if bytes are already there. 0 never blocks "
-                                           "(pure spinning). Never blocks while this rank has shared-memory or router "
-                                           "peers.",
-                                           MCA_BASE_VAR_TYPE_UNSIGNED_INT, NULL, 0, MCA_BASE_VAR_FLAG_SETTABLE,
-                                           OPAL_INFO_LVL_5, MCA_BASE_VAR_SCOPE_READONLY, &param.wait_spin);
-    (void) mca_base_component_var_register(version, "sock_wait_timeout_us",
-                                           "Path h: longest single block in poll() (microseconds, 1-1000000) of "
-                                           "btl_freeflow_sock_wait_spin: a bound on how late other progress (other "
-                                           "BTLs, new channels, the agent's state) is looked at while the sockets are "
-                                           "silent. A peer that dies or closes wakes the poll at once.",
-                                           MCA_BASE_VAR_TYPE_UNSIGNED_INT, NULL, 0, MCA_BASE_VAR_FLAG_SETTABLE,
-                                           OPAL_INFO_LVL_6, MCA_BASE_VAR_SCOPE_READONLY, &param.wait_timeout_us);
+        "Path h: with btl_freeflow_sock_rdma put, bytes at the end of a message that ob1's RDMA pipeline protocol "
+        "sends through the send path when the memory cannot be registered (btl_rdma_pipeline_send_length).",
+        MCA_BASE_VAR_TYPE_UNSIGNED_INT, OPAL_INFO_LVL_6, &param.rdma_pipeline_send_length);
+    mca_btl_freeflow_register_param(
+        version, "sock_sndbuf",
+        "Path h: SO_SNDBUF of every handoff socket in bytes; 0 (default) keeps the kernel's autotuning "
+        "(net.ipv4.tcp_wmem). The kernel caps both at net.core.wmem_max / rmem_max.",
+        MCA_BASE_VAR_TYPE_INT, OPAL_INFO_LVL_6, &param.sndbuf);
+    mca_btl_freeflow_register_param(version, "sock_rcvbuf",
+                                    "Path h: SO_RCVBUF of every handoff socket in bytes; 0 (default) keeps the "
+                                    "kernel's autotuning (net.ipv4.tcp_rmem). A fixed size turns autotuning off.",
+                                    MCA_BASE_VAR_TYPE_INT, OPAL_INFO_LVL_6, &param.rcvbuf);
+    mca_btl_freeflow_register_param(
+        version, "sock_wait_spin",
+        "Path h: while this rank waits on a handoff socket (a put or get payload arriving, get data asked for, or a "
+        "send the kernel has no room for): progress passes in a row that complete nothing (no frame delivered, no "
+        "payload finished, no send fully in the kernel) before the rank blocks in poll() on its sockets, giving the "
+        "vCPU to the kernel's TCP work and the peer; poll returns at once if bytes are already there. 0 never blocks "
+        "(pure spinning). Never blocks while this rank has shared-memory or router peers.",
+        MCA_BASE_VAR_TYPE_UNSIGNED_INT, OPAL_INFO_LVL_5, &param.wait_spin);
+    mca_btl_freeflow_register_param(
+        version, "sock_wait_timeout_us",
+        "Path h: longest single block in poll() (microseconds, 1-1000000) of btl_freeflow_sock_wait_spin: a bound on "
+        "how late other progress (other BTLs, new channels, the agent's state) is looked at while the sockets are "
+        "silent. A peer that dies or closes wakes the poll at once.",
+        MCA_BASE_VAR_TYPE_UNSIGNED_INT, OPAL_INFO_LVL_6, &param.wait_timeout_us);
 }
 
 /* ---- id tables ---- */
@@ -520,13 +501,13 @@ bool mca_btl_freeflow_sock_init(void)
     ff_agent_set_nonblocking(sock.agent, true);
     ff_agent_set_timeout(sock.agent, CONNECT_TIMEOUT_MS);
     OBJ_CONSTRUCT(&sock.lock, opal_recursive_mutex_t);
-    OBJ_CONSTRUCT(&sock.endpoints, opal_list_t);
     OBJ_CONSTRUCT(&sock.pending_endpoints, opal_list_t);
-    OBJ_CONSTRUCT(&sock.completed, opal_list_t);
-    OBJ_CONSTRUCT(&sock.frags, opal_free_list_t);
-    if (OPAL_SUCCESS != opal_free_list_init(&sock.frags, sizeof(sock_frag_t), opal_cache_line_size,
-                                            OBJ_CLASS(sock_frag_t), param.max_send_size, opal_cache_line_size, 8, -1, 8,
-                                            NULL, 0, NULL, NULL, NULL)) {
+    sock.stream = (mca_btl_freeflow_stream_t){.module = &mca_btl_freeflow_sock_module,
+                                              .route = FF_PAIR_ROUTE_HANDOFF,
+                                              .endpoint_class = OBJ_CLASS(sock_endpoint_t),
+                                              .decision = "host-network handoff (planned h; both agents registered)"};
+    if (OPAL_SUCCESS != mca_btl_freeflow_stream_init(&sock.stream, OBJ_CLASS(sock_frag_t), sizeof(sock_frag_t),
+                                                     param.eager_limit, param.max_send_size)) {
         mca_btl_freeflow_agent_release(sock.agent);
         sock.agent = NULL;
         return false;
@@ -535,23 +516,13 @@ bool mca_btl_freeflow_sock_init(void)
     sock.registrations = (sock_slots_t){.generation = (uint32_t) getpid() ^ (uint32_t) time(NULL)};
     sock.ops = (sock_slots_t){.generation = (uint32_t) getpid() * 2654435761u};
     mca_btl_base_module_t *btl = &mca_btl_freeflow_sock_module.super;
-    btl->btl_exclusivity = mca_btl_freeflow_module.super.btl_exclusivity;
-    btl->btl_eager_limit = param.eager_limit;
-    btl->btl_rndv_eager_limit = param.eager_limit;
-    btl->btl_max_send_size = param.max_send_size;
     btl->btl_rdma_pipeline_send_length = param.rdma_pipeline_send_length;
     btl->btl_rdma_pipeline_frag_size = param.rdma_frag_size;
-    /* ob1 skips registered RDMA for sizes above this when leave_pinned is off: registration here is a
-     * table entry, so never skip it */
-    btl->btl_min_rdma_pipeline_size = INT_MAX;
     btl->btl_put_limit = param.rdma_frag_size;
     btl->btl_get_limit = param.rdma_frag_size;
     btl->btl_put_alignment = 0;
     btl->btl_get_alignment = 0;
     btl->btl_registration_handle_size = sizeof(sock_handle_t);
-    btl->btl_latency = 10;
-    btl->btl_bandwidth = 4000; /* MB/s; only relative to other BTLs */
-    btl->btl_flags = MCA_BTL_FLAGS_SEND;
     if (0 == strcmp(param.rdma, "get")) {
         btl->btl_flags |= MCA_BTL_FLAGS_GET | MCA_BTL_FLAGS_PUT;
     } else if (0 == strcmp(param.rdma, "put")) {
@@ -569,24 +540,9 @@ bool mca_btl_freeflow_sock_registered(void)
     return sock.registered;
 }
 
-/* NULL when the pair can use `h`; else the reason it cannot (docs/btl-report.md): the core's pair policy. */
-const char *mca_btl_freeflow_sock_decline_reason(const opal_proc_t *proc, const mca_btl_freeflow_modex_t *modex)
-{
-    static _Thread_local char reason[48]; /* read by the caller at once */
-    (void) modex;                         /* the pair policy reads the modex itself */
-    return FF_PAIR_ROUTE_HANDOFF == mca_btl_freeflow_pair_route(proc, reason, sizeof(reason)) ? NULL : reason;
-}
-
 static sock_endpoint_t *find_endpoint(uint64_t peer_id)
 {
-    sock_endpoint_t *endpoint;
-    OPAL_LIST_FOREACH(endpoint, &sock.endpoints, sock_endpoint_t)
-    {
-        if (endpoint->peer_id == peer_id) {
-            return endpoint;
-        }
-    }
-    return NULL;
+    return (sock_endpoint_t *) mca_btl_freeflow_stream_find_endpoint(&sock.stream, peer_id);
 }
 
 bool mca_btl_freeflow_sock_carries(uint64_t peer_id)
@@ -594,188 +550,26 @@ bool mca_btl_freeflow_sock_carries(uint64_t peer_id)
     return sock.registered && NULL != find_endpoint(peer_id);
 }
 
-/* The pair's endpoint when `proc` can use `h` (made on first sight); NULL when it cannot (the shm module
- * records why: decide()). */
-static sock_endpoint_t *endpoint_for(opal_proc_t *proc, int *rc)
-{
-    mca_btl_freeflow_component_t *c = &mca_btl_freeflow_component;
-    const uint64_t peer_id = mca_btl_freeflow_peer_id(proc->proc_name);
-    sock_endpoint_t *endpoint = find_endpoint(peer_id);
-    if (NULL != endpoint) {
-        return endpoint;
-    }
-    mca_btl_freeflow_modex_t *modex = NULL;
-    size_t size = 0;
-    int modex_rc;
-    OPAL_MODEX_RECV(modex_rc, &c->super.btl_version, &proc->proc_name, (void **) &modex, &size);
-    (void) modex_rc; /* no modex: not usable, below */
-    const bool usable = NULL != modex && size == sizeof(*modex) && MCA_BTL_FREEFLOW_MODEX_VERSION == modex->version &&
-                        modex->owner_id == peer_id && ff_job_key_equal(&modex->key, &c->key) &&
-                        NULL == mca_btl_freeflow_sock_decline_reason(proc, modex);
-    free(modex);
-    if (!usable) {
-        return NULL;
-    }
-    endpoint = OBJ_NEW(sock_endpoint_t);
-    if (NULL == endpoint) {
-        *rc = OPAL_ERR_OUT_OF_RESOURCE;
-        return NULL;
-    }
-    endpoint->proc = proc;
-    endpoint->peer_id = peer_id;
-    endpoint->peer_host = (uint32_t) ff_path_table_host_of(c->paths, proc->proc_name.vpid);
-    /* OBJ_NEW does not zero the object */
-    endpoint->fd = -1;
-    endpoint->on_pending_list = false;
-    endpoint->gets_outstanding = 0;
-    endpoint->sent_fragments = endpoint->sent_bytes = endpoint->rdma_frames = endpoint->rdma_bytes = 0;
-    OBJ_CONSTRUCT(&endpoint->pending, opal_list_t);
-    OBJ_CONSTRUCT(&endpoint->pending_item, opal_list_item_t);
-    opal_list_append(&sock.endpoints, &endpoint->super);
-    FF_LOG(FF_VERBOSE_DECISIONS, "freeflow: %s -> %s: host-network handoff (planned h; both agents registered)",
-           OPAL_NAME_PRINT(OPAL_PROC_MY_NAME), OPAL_NAME_PRINT(proc->proc_name));
-    return endpoint;
-}
-
-static int sock_add_procs(struct mca_btl_base_module_t *btl, size_t nprocs, struct opal_proc_t **procs,
-                          struct mca_btl_base_endpoint_t **peers, struct opal_bitmap_t *reachable)
-{
-    mca_btl_freeflow_component_t *c = &mca_btl_freeflow_component;
-    const opal_proc_t *self = opal_proc_local_get();
-    int rc = OPAL_SUCCESS;
-    (void) btl;
-    OPAL_THREAD_LOCK(&c->lock);
-    for (size_t i = 0; i < nprocs && OPAL_SUCCESS == rc; ++i) {
-        sock_endpoint_t *endpoint = procs[i] == self ? NULL : endpoint_for(procs[i], &rc);
-        peers[i] = (struct mca_btl_base_endpoint_t *) (void *) endpoint;
-        if (NULL != endpoint && NULL != reachable) {
-            rc = opal_bitmap_set_bit(reachable, (int) i);
-        }
-    }
-    OPAL_THREAD_UNLOCK(&c->lock);
-    return rc;
-}
-
-static int sock_del_procs(struct mca_btl_base_module_t *btl, size_t nprocs, struct opal_proc_t **procs,
-                          struct mca_btl_base_endpoint_t **peers)
-{
-    /* Endpoints live until finalize, as in the shm module. */
-    (void) btl;
-    (void) nprocs;
-    (void) procs;
-    (void) peers;
-    return OPAL_SUCCESS;
-}
-
 static sock_frag_t *frag_get(sock_endpoint_t *endpoint)
 {
-    /* des_segments is laid out as segment, inplace (adjacent members) */
-    _Static_assert(offsetof(sock_frag_t, inplace) == offsetof(sock_frag_t, segment) + sizeof(mca_btl_base_segment_t),
-                   "segments must be adjacent");
     _Static_assert(sizeof(((sock_frag_t *) 0)->wire) == SOCK_RDMA_FRAME_HEADER_BYTES, "wire headers must be packed");
-    sock_frag_t *frag = (sock_frag_t *) opal_free_list_get(&sock.frags);
-    if (OPAL_LIKELY(NULL != frag)) {
-        frag->endpoint = endpoint;
-        frag->base.des_segments = &frag->segment;
-        frag->base.des_segment_count = 1;
-        frag->base.des_cbfunc = NULL;
-        frag->base.des_cbdata = NULL;
-        frag->base.des_context = NULL;
-        frag->segment.seg_addr.pval = frag->base.super.ptr;
-        frag->segment.seg_len = 0;
-        frag->inplace.seg_len = 0;
-        frag->header_bytes = SOCK_HEADER_BYTES;
-        frag->wire.header = (sock_header_t){0};
-        frag->written = 0;
-    }
-    return frag;
-}
-
-static mca_btl_base_descriptor_t *sock_alloc(struct mca_btl_base_module_t *btl,
-                                             struct mca_btl_base_endpoint_t *endpoint, uint8_t order, size_t size,
-                                             uint32_t flags)
-{
-    (void) btl;
-    if (size > param.max_send_size) {
-        return NULL;
-    }
-    sock_frag_t *frag = frag_get((sock_endpoint_t *) (void *) endpoint);
-    if (NULL == frag) {
-        return NULL;
-    }
-    frag->segment.seg_len = size;
-    frag->base.des_flags = flags;
-    frag->base.order = order;
-    return &frag->base;
-}
-
-static int sock_free(struct mca_btl_base_module_t *btl, mca_btl_base_descriptor_t *descriptor)
-{
-    (void) btl;
-    opal_free_list_return(&sock.frags, (opal_free_list_item_t *) descriptor);
-    return OPAL_SUCCESS;
-}
-
-static mca_btl_base_descriptor_t *sock_prepare_src(struct mca_btl_base_module_t *btl,
-                                                   struct mca_btl_base_endpoint_t *endpoint,
-                                                   struct opal_convertor_t *convertor, uint8_t order, size_t reserve,
-                                                   size_t *size, uint32_t flags)
-{
-    (void) btl;
-    if (reserve >= param.max_send_size) {
-        return NULL;
-    }
-    sock_frag_t *frag = frag_get((sock_endpoint_t *) (void *) endpoint);
-    if (NULL == frag) {
-        return NULL;
-    }
-    size_t room = param.max_send_size - reserve;
-    size_t want = *size < room ? *size : room;
-    if (want > 0 && !opal_convertor_need_buffers(convertor)) {
-        /* contiguous: the convertor hands out a pointer into the user's buffer and advances */
-        struct iovec iov = {.iov_base = NULL, .iov_len = want};
-        uint32_t iov_count = 1;
-        if (opal_convertor_pack(convertor, &iov, &iov_count, &want) < 0) {
-            opal_free_list_return(&sock.frags, (opal_free_list_item_t *) frag);
-            return NULL;
-        }
-        frag->inplace.seg_addr.pval = iov.iov_base;
-        frag->inplace.seg_len = want;
-        frag->base.des_segment_count = 2;
-        *size = want;
-        frag->segment.seg_len = reserve;
-        frag->base.des_flags = flags;
-        frag->base.order = order;
-        return &frag->base;
-    }
-    if (want > 0) {
-        struct iovec iov = {.iov_base = (unsigned char *) frag->base.super.ptr + reserve, .iov_len = want};
-        uint32_t iov_count = 1;
-        if (opal_convertor_pack(convertor, &iov, &iov_count, &want) < 0) {
-            opal_free_list_return(&sock.frags, (opal_free_list_item_t *) frag);
-            return NULL;
-        }
-    }
-    *size = want;
-    frag->segment.seg_len = reserve + want;
-    frag->base.des_flags = flags;
-    frag->base.order = order;
-    return &frag->base;
+    /* the wire fields are set where the frame is built (sock_send, enqueue_rdma_frame, enqueue_frag) */
+    return (sock_frag_t *) mca_btl_freeflow_stream_frag_get(&sock.stream, &endpoint->stream);
 }
 
 /* Writes what the kernel takes of the frag; true when all of it is in. A socket error is fatal. */
 static bool write_frag(sock_frag_t *frag)
 {
-    sock_endpoint_t *endpoint = frag->endpoint;
+    sock_endpoint_t *endpoint = frag_endpoint(frag);
     const struct {
         unsigned char *base;
         size_t len;
     } parts[3] = {
         {(unsigned char *) &frag->wire, frag->header_bytes},
-        {frag->segment.seg_addr.pval, frag->segment.seg_len},
-        {frag->inplace.seg_addr.pval, frag->inplace.seg_len},
+        {frag->stream.segment.seg_addr.pval, frag->stream.segment.seg_len},
+        {frag->stream.inplace.seg_addr.pval, frag->stream.inplace.seg_len},
     };
-    const size_t total = frag->header_bytes + frag->segment.seg_len + frag->inplace.seg_len;
+    const size_t total = frag->header_bytes + frag->stream.segment.seg_len + frag->stream.inplace.seg_len;
     while (frag->written < total) {
         struct iovec iov[3];
         int count = 0;
@@ -804,9 +598,9 @@ static bool write_frag(sock_frag_t *frag)
         char message[512];
         snprintf(message, sizeof(message),
                  "freeflow: %s -> %s: the handoff socket over the host network failed: %s. Aborting.",
-                 OPAL_NAME_PRINT(OPAL_PROC_MY_NAME), OPAL_NAME_PRINT(endpoint->proc->proc_name),
+                 OPAL_NAME_PRINT(OPAL_PROC_MY_NAME), OPAL_NAME_PRINT(endpoint->stream.proc->proc_name),
                  n < 0 ? strerror(errno) : "the connection closed");
-        sock_fatal(endpoint->proc, message);
+        sock_fatal(endpoint->stream.proc, message);
     }
     return true;
 }
@@ -827,22 +621,22 @@ static void connect_endpoint(sock_endpoint_t *endpoint)
 {
     ff_agent_refusal_t why = FF_AGENT_OK;
     int fd = -1;
-    ff_status_t status = ff_agent_connect(sock.agent, endpoint->peer_id, endpoint->peer_host, &fd, &why);
+    ff_status_t status = ff_agent_connect(sock.agent, endpoint->stream.peer_id, endpoint->stream.peer_host, &fd, &why);
     if (FF_OK != status) {
         char message[768];
         snprintf(message, sizeof(message),
                  "freeflow: %s -> %s: the host's ffagent could not connect to host %u's agent for the pair planned h: "
                  "%s%s%s (%s). Aborting.",
-                 OPAL_NAME_PRINT(OPAL_PROC_MY_NAME), OPAL_NAME_PRINT(endpoint->proc->proc_name), endpoint->peer_host,
-                 ff_status_name(status), FF_AGENT_OK != why ? ": " : "",
+                 OPAL_NAME_PRINT(OPAL_PROC_MY_NAME), OPAL_NAME_PRINT(endpoint->stream.proc->proc_name),
+                 endpoint->stream.peer_host, ff_status_name(status), FF_AGENT_OK != why ? ": " : "",
                  FF_AGENT_OK != why ? ff_agent_refusal_describe(why) : "", ff_agent_error(sock.agent));
-        sock_fatal(endpoint->proc, message);
+        sock_fatal(endpoint->stream.proc, message);
     }
     (void) fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
     set_buffer_sizes(fd);
     endpoint->fd = fd;
     FF_LOG(FF_VERBOSE_LIFECYCLE, "freeflow: %s -> %s: handoff socket %d connected", OPAL_NAME_PRINT(OPAL_PROC_MY_NAME),
-           OPAL_NAME_PRINT(endpoint->proc->proc_name), fd);
+           OPAL_NAME_PRINT(endpoint->stream.proc->proc_name), fd);
 }
 
 /* Writes the frag now if nothing waits before it, else queues it behind (per-socket order). Lock held. */
@@ -852,11 +646,11 @@ static void enqueue_frag(sock_endpoint_t *endpoint, sock_frag_t *frag)
         connect_endpoint(endpoint);
     }
     frag->written = 0;
-    frag->endpoint = endpoint;
+    frag->stream.endpoint = &endpoint->stream;
     if (opal_list_is_empty(&endpoint->pending) && write_frag(frag)) {
-        opal_list_append(&sock.completed, &frag->base.super.super);
+        opal_list_append(&sock.stream.completed, &frag->stream.base.super.super);
     } else {
-        opal_list_append(&endpoint->pending, &frag->base.super.super);
+        opal_list_append(&endpoint->pending, &frag->stream.base.super.super);
         if (!endpoint->on_pending_list) {
             endpoint->on_pending_list = true;
             opal_list_append(&sock.pending_endpoints, &endpoint->pending_item);
@@ -873,13 +667,14 @@ static int sock_send(struct mca_btl_base_module_t *btl, struct mca_btl_base_endp
     OPAL_THREAD_LOCK(&sock.lock);
     /* Returning OPAL_SUCCESS promises ob1 a completion callback (it relies on one for every fragment it
      * pipelines, as the shm module and vader know: open-mpi/ompi#3845), so always call it. */
-    frag->base.des_flags |= MCA_BTL_DES_SEND_ALWAYS_CALLBACK;
+    frag->stream.base.des_flags |= MCA_BTL_DES_SEND_ALWAYS_CALLBACK;
     frag->header_bytes = SOCK_HEADER_BYTES;
-    frag->wire.header = (sock_header_t){
-        .len = (uint32_t) (frag->segment.seg_len + frag->inplace.seg_len), .tag = tag, .type = FRAME_SEND};
+    frag->wire.header = (sock_header_t){.len = (uint32_t) (frag->stream.segment.seg_len + frag->stream.inplace.seg_len),
+                                        .tag = tag,
+                                        .type = FRAME_SEND};
     /* report what the pair carried, counted like the shm module: one fragment per send */
-    ++endpoint->sent_fragments;
-    endpoint->sent_bytes += frag->wire.header.len;
+    ++endpoint->stream.sent_fragments;
+    endpoint->stream.sent_bytes += frag->wire.header.len;
     enqueue_frag(endpoint, frag);
     OPAL_THREAD_UNLOCK(&sock.lock);
     return OPAL_SUCCESS;
@@ -893,13 +688,13 @@ static int enqueue_rdma_frame(sock_endpoint_t *endpoint, uint8_t type, const soc
     if (NULL == frag) {
         return OPAL_ERR_OUT_OF_RESOURCE;
     }
-    frag->base.des_flags = MCA_BTL_DES_FLAGS_BTL_OWNERSHIP;
+    frag->stream.base.des_flags = MCA_BTL_DES_FLAGS_BTL_OWNERSHIP;
     frag->header_bytes = SOCK_RDMA_FRAME_HEADER_BYTES;
     frag->wire.header = (sock_header_t){.len = (uint32_t) payload_bytes, .type = type};
     frag->wire.rdma = *rdma;
-    frag->inplace.seg_addr.pval = payload;
-    frag->inplace.seg_len = payload_bytes;
-    frag->base.des_segment_count = 2;
+    frag->stream.inplace.seg_addr.pval = payload;
+    frag->stream.inplace.seg_len = payload_bytes;
+    frag->stream.base.des_segment_count = 2;
     if (payload_bytes > 0) {
         ++endpoint->rdma_frames;
         endpoint->rdma_bytes += payload_bytes;
@@ -1041,36 +836,15 @@ static int flush_pending(void)
         sock_endpoint_t *endpoint = (sock_endpoint_t *) ((char *) item - offsetof(sock_endpoint_t, pending_item));
         sock_frag_t *frag;
         while (NULL != (frag = (sock_frag_t *) opal_list_get_first(&endpoint->pending)) &&
-               &frag->base.super.super != opal_list_get_end(&endpoint->pending) && write_frag(frag)) {
+               &frag->stream.base.super.super != opal_list_get_end(&endpoint->pending) && write_frag(frag)) {
             opal_list_remove_first(&endpoint->pending);
-            opal_list_append(&sock.completed, &frag->base.super.super);
+            opal_list_append(&sock.stream.completed, &frag->stream.base.super.super);
             ++count;
         }
         if (opal_list_is_empty(&endpoint->pending)) {
             opal_list_remove_item(&sock.pending_endpoints, item);
             endpoint->on_pending_list = false;
         }
-    }
-    return count;
-}
-
-static int run_completions(void)
-{
-    int count = 0;
-    opal_list_item_t *item;
-    while (NULL != (item = opal_list_remove_first(&sock.completed))) {
-        sock_frag_t *frag = (sock_frag_t *) item;
-        /* read the flags first: the callback may free the descriptor */
-        const uint32_t flags = frag->base.des_flags;
-        if (flags & MCA_BTL_DES_SEND_ALWAYS_CALLBACK) {
-            frag->base.des_cbfunc(&mca_btl_freeflow_sock_module.super,
-                                  (struct mca_btl_base_endpoint_t *) (void *) frag->endpoint, &frag->base,
-                                  OPAL_SUCCESS);
-        }
-        if (flags & MCA_BTL_DES_FLAGS_BTL_OWNERSHIP) {
-            opal_free_list_return(&sock.frags, (opal_free_list_item_t *) frag);
-        }
-        ++count;
     }
     return count;
 }
@@ -1118,7 +892,7 @@ static void inbound_failed(sock_inbound_t *in, const char *what)
     snprintf(message, sizeof(message),
              "freeflow: %s: the handoff channel from rank %llu over the host network %s. Aborting.",
              OPAL_NAME_PRINT(OPAL_PROC_MY_NAME), (unsigned long long) (in->peer_id & 0xffffffffu), what);
-    sock_fatal(in->endpoint ? in->endpoint->proc : NULL, message);
+    sock_fatal(in->endpoint ? in->endpoint->stream.proc : NULL, message);
 }
 
 /* The endpoint of the rank that sends on this channel (the agent vouches for its identity). */
@@ -1375,7 +1149,7 @@ static bool waiting_on_network(void)
         }
     }
     sock_endpoint_t *endpoint;
-    OPAL_LIST_FOREACH(endpoint, &sock.endpoints, sock_endpoint_t)
+    OPAL_LIST_FOREACH(endpoint, &sock.stream.endpoints, sock_endpoint_t)
     {
         if (endpoint->gets_outstanding > 0) {
             return true;
@@ -1465,8 +1239,8 @@ int mca_btl_freeflow_sock_progress(void)
     if (!opal_list_is_empty(&sock.pending_endpoints)) {
         count += flush_pending();
     }
-    if (!opal_list_is_empty(&sock.completed)) {
-        count += run_completions();
+    if (!opal_list_is_empty(&sock.stream.completed)) {
+        count += mca_btl_freeflow_stream_run_completions(&sock.stream);
     }
     if (count > 0 || 0 == param.wait_spin) {
         sock.idle_passes = 0;
@@ -1489,20 +1263,20 @@ void mca_btl_freeflow_sock_report(FILE *file)
         return;
     }
     sock_endpoint_t *endpoint;
-    OPAL_LIST_FOREACH(endpoint, &sock.endpoints, sock_endpoint_t)
+    OPAL_LIST_FOREACH(endpoint, &sock.stream.endpoints, sock_endpoint_t)
     {
-        if ((opal_jobid_t) (endpoint->peer_id >> 32) == OPAL_PROC_MY_NAME.jobid) {
-            fprintf(file, "peer %u handoff %llu %llu\n", (unsigned) (endpoint->peer_id & 0xffffffffu),
-                    (unsigned long long) (endpoint->sent_fragments + endpoint->rdma_frames),
-                    (unsigned long long) (endpoint->sent_bytes + endpoint->rdma_bytes));
+        if ((opal_jobid_t) (endpoint->stream.peer_id >> 32) == OPAL_PROC_MY_NAME.jobid) {
+            fprintf(file, "peer %u handoff %llu %llu\n", (unsigned) (endpoint->stream.peer_id & 0xffffffffu),
+                    (unsigned long long) (endpoint->stream.sent_fragments + endpoint->rdma_frames),
+                    (unsigned long long) (endpoint->stream.sent_bytes + endpoint->rdma_bytes));
         }
         /* by id: ob1 may have released the proc already */
         FF_LOG(FF_VERBOSE_DECISIONS,
                "freeflow: %s -> rank %u of job %u: handoff carried %llu send frames (%llu bytes) and "
                "%llu rdma payloads (%llu bytes)",
-               OPAL_NAME_PRINT(OPAL_PROC_MY_NAME), (unsigned) (endpoint->peer_id & 0xffffffffu),
-               (unsigned) (endpoint->peer_id >> 32), (unsigned long long) endpoint->sent_fragments,
-               (unsigned long long) endpoint->sent_bytes, (unsigned long long) endpoint->rdma_frames,
+               OPAL_NAME_PRINT(OPAL_PROC_MY_NAME), (unsigned) (endpoint->stream.peer_id & 0xffffffffu),
+               (unsigned) (endpoint->stream.peer_id >> 32), (unsigned long long) endpoint->stream.sent_fragments,
+               (unsigned long long) endpoint->stream.sent_bytes, (unsigned long long) endpoint->rdma_frames,
                (unsigned long long) endpoint->rdma_bytes);
     }
 }
@@ -1523,10 +1297,10 @@ static void shutdown_sockets(void)
             (void) poll(&pfd, 1, 100);
         }
     }
-    (void) run_completions();
+    (void) mca_btl_freeflow_stream_run_completions(&sock.stream);
     sock.module_live = false;
     sock_endpoint_t *endpoint;
-    OPAL_LIST_FOREACH(endpoint, &sock.endpoints, sock_endpoint_t)
+    OPAL_LIST_FOREACH(endpoint, &sock.stream.endpoints, sock_endpoint_t)
     {
         if (endpoint->fd >= 0) {
             close(endpoint->fd);
@@ -1567,10 +1341,8 @@ void mca_btl_freeflow_sock_release(void)
         return;
     }
     shutdown_sockets();
-    OPAL_LIST_DESTRUCT(&sock.endpoints);
+    mca_btl_freeflow_stream_fini(&sock.stream);
     OBJ_DESTRUCT(&sock.pending_endpoints);
-    OBJ_DESTRUCT(&sock.completed);
-    OBJ_DESTRUCT(&sock.frags);
     slots_free(&sock.registrations, false); /* their owners deregister them, possibly later */
     slots_free(&sock.ops, true);
     OBJ_DESTRUCT(&sock.lock);

@@ -13,6 +13,8 @@
  *   ffbench_rma [--sizes 8,65536,4194304] [--iterations N] [--window W] [--ops put,get,acc]
  */
 #define _GNU_SOURCE
+#include "ff_list.h"
+
 #include <mpi.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -25,19 +27,6 @@ static void die(const char *message)
 {
     fprintf(stderr, "ffbench_rma: %s\n", message);
     MPI_Abort(MPI_COMM_WORLD, 2);
-}
-
-static int listed(const char *list, const char *name)
-{
-    const size_t len = strlen(name);
-    for (const char *p = list; *p;) {
-        const char *end = strchr(p, ',');
-        const size_t n = end ? (size_t) (end - p) : strlen(p);
-        if (n == len && !strncmp(p, name, n)) return 1;
-        if (!end) break;
-        p = end + 1;
-    }
-    return 0;
 }
 
 /* One operation of `bytes` at displacement 0 of the target. */
@@ -113,7 +102,7 @@ int main(int argc, char **argv)
     int failed = 0;
     for (int o = 0; o < 3; ++o) {
         const char *op = all_ops[o];
-        if (!listed(ops, op)) continue;
+        if (!ff_listed(ops, op)) continue;
         for (int s = 0; s < nsizes; ++s) {
             const size_t bytes = sizes[s];
             const long iterations = iterations_for(bytes, requested_iterations);

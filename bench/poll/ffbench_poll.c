@@ -18,6 +18,7 @@
  * which the poll schedule bounds by ceil(rings / idle-per-pass) passes.
  */
 #define _GNU_SOURCE
+#include "ffbench_common.h"
 #include "freeflow.h"
 
 #include <errno.h>
@@ -214,30 +215,6 @@ static void wait_for_one(struct side *side)
     }
 }
 
-static void pin(int cpu)
-{
-    cpu_set_t set;
-    CPU_ZERO(&set);
-    CPU_SET(cpu, &set);
-    if (sched_setaffinity(0, sizeof(set), &set) != 0) {
-        fprintf(stderr, "ffbench_poll: cannot pin to CPU %d: %s (use --cpus)\n", cpu, strerror(errno));
-        exit(1);
-    }
-}
-
-static double now_ns(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double) t.tv_sec * 1e9 + (double) t.tv_nsec;
-}
-
-static void die(const char *what, ff_status_t status)
-{
-    fprintf(stderr, "ffbench_poll: %s: %s (%s)\n", what, ff_status_name(status), ff_status_describe(status));
-    exit(1);
-}
-
 /* Claims `idle` silent rings and the active one (in the middle, claim order being poll order for the
  * scan) in `consumer`; returns the active ring's index. */
 static uint32_t claim_rings(ff_segment_t *consumer, unsigned idle, uint64_t active_producer)
@@ -280,8 +257,6 @@ static void open_side(struct side *side, ff_segment_t *own, ff_segment_t *peer, 
     }
 }
 
-static double median(const double *values, unsigned n, double *min, double *max);
-
 /* Half round trip in ns for one configuration: the median of its batches. */
 static double run_config(const struct options *o, unsigned idle, enum poll_kind poll)
 {
@@ -314,17 +289,9 @@ static double run_config(const struct options *o, unsigned idle, enum poll_kind 
 
     const unsigned total = o->warmup + o->iterations;
     int ready[2];
-    if (pipe(ready) != 0) {
-        perror("pipe");
-        exit(1);
-    }
-    pid_t child = fork();
-    if (child < 0) {
-        perror("fork");
-        exit(1);
-    }
+    make_pipe(ready);
+    const pid_t child = fork_pinned(o->cpus[1]);
     if (child == 0) {
-        pin(o->cpus[1]);
         static struct side pong;
         open_side(&pong, pong_seg, ping_seg, to_ping, PONG, o, poll);
         (void) !write(ready[1], "r", 1);
@@ -391,28 +358,6 @@ static double run_config(const struct options *o, unsigned idle, enum poll_kind 
 
 /* ---- statistics and output ----------------------------------------------------------------------- */
 
-static int compare_double(const void *a, const void *b)
-{
-    const double x = *(const double *) a, y = *(const double *) b;
-    return (x > y) - (x < y);
-}
-
-static double median(const double *values, unsigned n, double *min, double *max)
-{
-    double *sorted = malloc(n * sizeof(double));
-    if (!sorted) {
-        perror("malloc");
-        exit(1);
-    }
-    memcpy(sorted, values, n * sizeof(double));
-    qsort(sorted, n, sizeof(double), compare_double);
-    *min = sorted[0];
-    *max = sorted[n - 1];
-    const double m = n % 2 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2;
-    free(sorted);
-    return m;
-}
-
 static void cpu_model(char *buf, size_t len)
 {
     snprintf(buf, len, "unknown");
@@ -433,33 +378,6 @@ static void cpu_model(char *buf, size_t len)
         }
     }
     fclose(f);
-}
-
-static double load_average(void)
-{
-    double load = -1;
-    FILE *f = fopen("/proc/loadavg", "r");
-    if (f) {
-        if (fscanf(f, "%lf", &load) != 1) {
-            load = -1;
-        }
-        fclose(f);
-    }
-    return load;
-}
-
-static void json_string(const char *s)
-{
-    putchar('"');
-    for (; *s; ++s) {
-        if (*s == '"' || *s == '\\') {
-            putchar('\\');
-        }
-        if ((unsigned char) *s >= 0x20) {
-            putchar(*s);
-        }
-    }
-    putchar('"');
 }
 
 int main(int argc, char **argv)

@@ -17,6 +17,7 @@
  *                                               measures it beside every repetition)
  */
 #define _GNU_SOURCE
+#include "ffbench_common.h"
 #include "freeflow.h"
 
 #include <errno.h>
@@ -159,52 +160,6 @@ static void parse_options(int argc, char **argv, struct options *o)
     }
 }
 
-static void pin(int cpu)
-{
-    cpu_set_t set;
-    CPU_ZERO(&set);
-    CPU_SET(cpu, &set);
-    if (sched_setaffinity(0, sizeof(set), &set) != 0) {
-        fprintf(stderr, "ffbench_ring: cannot pin to CPU %d: %s (use --cpus)\n", cpu, strerror(errno));
-        exit(1);
-    }
-}
-
-static double now_ns(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double) t.tv_sec * 1e9 + (double) t.tv_nsec;
-}
-
-static void die(const char *what, ff_status_t status)
-{
-    fprintf(stderr, "ffbench_ring: %s: %s (%s)\n", what, ff_status_name(status), ff_status_describe(status));
-    exit(1);
-}
-
-static int compare_double(const void *a, const void *b)
-{
-    const double x = *(const double *) a, y = *(const double *) b;
-    return (x > y) - (x < y);
-}
-
-static double median(const double *values, unsigned n, double *min, double *max)
-{
-    double *sorted = malloc(n * sizeof(double));
-    if (!sorted) {
-        perror("malloc");
-        exit(1);
-    }
-    memcpy(sorted, values, n * sizeof(double));
-    qsort(sorted, n, sizeof(double), compare_double);
-    *min = sorted[0];
-    *max = sorted[n - 1];
-    const double m = n % 2 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2;
-    free(sorted);
-    return m;
-}
-
 static void *buffer(size_t bytes)
 {
     void *p = NULL;
@@ -228,13 +183,8 @@ static double floor_ns(const struct options *o)
     }
     atomic_store(line, 0);
     const uint64_t total = (uint64_t) FLOOR_TRIPS * (FLOOR_BATCHES + 1);
-    pid_t child = fork();
-    if (child < 0) {
-        perror("fork");
-        exit(1);
-    }
+    const pid_t child = fork_pinned(o->cpus[1]);
     if (child == 0) {
-        pin(o->cpus[1]);
         for (uint64_t i = 0; i < total; ++i) {
             /* acquire/release: a ping-pong of one word; the orderings only keep the compiler honest */
             while (atomic_load_explicit(line, memory_order_acquire) != 2 * i + 1) {
@@ -295,17 +245,9 @@ static double run_config(const struct options *o, uint32_t fragment, uint32_t ri
     const unsigned messages = (o->batches + 1) * o->batch_messages;
     const uint32_t per_fragment = fragment - HEADER;
     int done[2];
-    if (pipe(done) != 0) {
-        perror("pipe");
-        exit(1);
-    }
-    pid_t child = fork();
-    if (child < 0) {
-        perror("fork");
-        exit(1);
-    }
+    make_pipe(done);
+    const pid_t child = fork_pinned(o->cpus[1]);
     if (child == 0) {
-        pin(o->cpus[1]);
         ff_ring_rx_t rx;
         if ((status = ff_ring_rx_open(&rx, consumer_seg, index)) != FF_OK) {
             die("opening the ring", status);
@@ -373,31 +315,22 @@ static double run_config(const struct options *o, uint32_t fragment, uint32_t ri
     return gbps;
 }
 
-static double load_average(void)
+/* The JSON output's opening, shared by --describe and a measurement: benchmark, cpu and chosen, the
+ * object left open. */
+static void json_head(const ff_cpu_info_t *cpu, const char *flags, const ff_shm_tuning_t *chosen)
 {
-    double load = -1;
-    FILE *f = fopen("/proc/loadavg", "r");
-    if (f) {
-        if (fscanf(f, "%lf", &load) != 1) {
-            load = -1;
-        }
-        fclose(f);
-    }
-    return load;
-}
-
-static void json_string(const char *s)
-{
-    putchar('"');
-    for (; *s; ++s) {
-        if (*s == '"' || *s == '\\') {
-            putchar('\\');
-        }
-        if ((unsigned char) *s >= 0x20) {
-            putchar(*s);
-        }
-    }
-    putchar('"');
+    printf("{\"benchmark\":\"ffbench_ring\",\"version\":1,\"cpu\":{\"model\":");
+    json_string(cpu->model);
+    printf(",\"vendor\":");
+    json_string(cpu->vendor);
+    printf(",\"family\":%u,\"model_number\":%u,\"flags\":", cpu->family, cpu->model_number);
+    json_string(flags);
+    printf(",\"l1d_bytes\":%u,\"l2_bytes\":%u,\"l3_bytes\":%u,\"cache_source\":\"%s\"},", cpu->l1d_bytes,
+           cpu->l2_bytes, cpu->l3_bytes, cpu->cache_source);
+    printf("\"chosen\":{\"fragment_size\":%u,\"ring_size\":%u,\"copy\":\"%s\",\"why\":", chosen->fragment_size,
+           chosen->ring_size, ff_copy_kind_name(chosen->copy));
+    json_string(chosen->why);
+    printf("}");
 }
 
 int main(int argc, char **argv)
@@ -416,18 +349,8 @@ int main(int argc, char **argv)
     ff_cpu_flags_string(&cpu, flags, sizeof(flags));
     if (o.describe) {
         if (o.json) {
-            printf("{\"benchmark\":\"ffbench_ring\",\"version\":1,\"cpu\":{\"model\":");
-            json_string(cpu.model);
-            printf(",\"vendor\":");
-            json_string(cpu.vendor);
-            printf(",\"family\":%u,\"model_number\":%u,\"flags\":", cpu.family, cpu.model_number);
-            json_string(flags);
-            printf(",\"l1d_bytes\":%u,\"l2_bytes\":%u,\"l3_bytes\":%u,\"cache_source\":\"%s\"},", cpu.l1d_bytes,
-                   cpu.l2_bytes, cpu.l3_bytes, cpu.cache_source);
-            printf("\"chosen\":{\"fragment_size\":%u,\"ring_size\":%u,\"copy\":\"%s\",\"why\":", chosen.fragment_size,
-                   chosen.ring_size, ff_copy_kind_name(chosen.copy));
-            json_string(chosen.why);
-            printf("}}\n");
+            json_head(&cpu, flags, &chosen);
+            printf("}\n");
         } else {
             printf("CPU %s (%s family %u model %u; %s; L1d %u K, L2 %u K, L3 %u K from %s)\nchosen: fragment %u, ring "
                    "%u, copy %s (%s)\n", cpu.model, cpu.vendor, cpu.family, cpu.model_number, flags, cpu.l1d_bytes >> 10,
@@ -488,18 +411,8 @@ int main(int argc, char **argv)
     const double load_after = load_average();
     double lo, hi;
     if (o.json) {
-        printf("{\"benchmark\":\"ffbench_ring\",\"version\":1,\"cpu\":{\"model\":");
-        json_string(cpu.model);
-        printf(",\"vendor\":");
-        json_string(cpu.vendor);
-        printf(",\"family\":%u,\"model_number\":%u,\"flags\":", cpu.family, cpu.model_number);
-        json_string(flags);
-        printf(",\"l1d_bytes\":%u,\"l2_bytes\":%u,\"l3_bytes\":%u,\"cache_source\":\"%s\"},", cpu.l1d_bytes,
-               cpu.l2_bytes, cpu.l3_bytes, cpu.cache_source);
-        printf("\"chosen\":{\"fragment_size\":%u,\"ring_size\":%u,\"copy\":\"%s\",\"why\":", chosen.fragment_size,
-               chosen.ring_size, ff_copy_kind_name(chosen.copy));
-        json_string(chosen.why);
-        printf("},\"size\":%u,\"load_before\":%.2f,\"load_after\":%.2f,\"rounds\":%u,\"batches\":%u,"
+        json_head(&cpu, flags, &chosen);
+        printf(",\"size\":%u,\"load_before\":%.2f,\"load_after\":%.2f,\"rounds\":%u,\"batches\":%u,"
                "\"batch_messages\":%u,\"floor_ns\":[",
                o.size, load_before, load_after, o.rounds, o.batches, o.batch_messages);
         for (unsigned r = 0; r < o.rounds; ++r) {

@@ -67,13 +67,14 @@ static uint64_t parse_u64(const char *s)
  * vCPU wake-up (about 40 us here). */
 #define SPIN_TRIES 2000
 
-static bool read_full(int fd, void *buf, size_t len, bool spin)
+/* Moves all `len` bytes between `buf` and the socket (receive: into buf); false when the peer closed or
+ * the socket failed. A spinning receive retries EAGAIN SPIN_TRIES times, then sleeps in poll. */
+static bool move_full(int fd, uint8_t *p, size_t len, bool receive, bool spin)
 {
-    uint8_t *p = buf;
     int tries = 0;
     while (len) {
-        const ssize_t n = recv(fd, p, len, spin ? MSG_DONTWAIT : 0);
-        if (n < 0 && errno == EAGAIN && ++tries >= SPIN_TRIES) {
+        const ssize_t n = receive ? recv(fd, p, len, spin ? MSG_DONTWAIT : 0) : send(fd, p, len, MSG_NOSIGNAL);
+        if (receive && n < 0 && errno == EAGAIN && ++tries >= SPIN_TRIES) {
             struct pollfd w = {.fd = fd, .events = POLLIN};
             poll(&w, 1, -1);
             tries = 0;
@@ -91,21 +92,14 @@ static bool read_full(int fd, void *buf, size_t len, bool spin)
     return true;
 }
 
+static bool read_full(int fd, void *buf, size_t len, bool spin)
+{
+    return move_full(fd, buf, len, true, spin);
+}
+
 static bool write_full(int fd, const void *buf, size_t len)
 {
-    const uint8_t *p = buf;
-    while (len) {
-        const ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
-        if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
-            continue;
-        }
-        if (n <= 0) {
-            return false;
-        }
-        p += n;
-        len -= (size_t) n;
-    }
-    return true;
+    return move_full(fd, (uint8_t *) buf, len, false, false); /* a send never writes into buf */
 }
 
 static uint8_t pattern(uint64_t seed, size_t i)

@@ -554,13 +554,9 @@ static void ep_close(struct link *l)
     }
 }
 
-/* A link that was up (or could not be made) is gone: every route of the job on this host ends, so its
- * ranks fail with an error naming the agent instead of waiting for data that cannot come. */
-static void link_lost(struct link *l, const char *why)
+/* Ends a link for good: its UCX endpoint and the agent connection that carried its set-up. */
+static void link_close(struct link *l)
 {
-    struct job *job = l->job;
-    logf_("job=%s router link to host %u (%s) lost: %s; closing the job's routes on this host", job->id, l->host,
-          l->where, why);
     l->state = L_DEAD;
     ep_close(l);
     if (l->conn) {
@@ -569,6 +565,16 @@ static void link_lost(struct link *l, const char *why)
         c->link = NULL;
         conn_close(c);
     }
+}
+
+/* A link that was up (or could not be made) is gone: every route of the job on this host ends, so its
+ * ranks fail with an error naming the agent instead of waiting for data that cannot come. */
+static void link_lost(struct link *l, const char *why)
+{
+    struct job *job = l->job;
+    logf_("job=%s router link to host %u (%s) lost: %s; closing the job's routes on this host", job->id, l->host,
+          l->where, why);
+    link_close(l);
     while (job->routes) {
         route_fail(job->routes, "its job lost a router link to another host's agent");
     }
@@ -581,14 +587,7 @@ void router_job_removed(struct job *job)
     }
     for (unsigned i = 0; job->links && i < job->npeers; ++i) {
         struct link *l = &job->links[i];
-        l->state = L_DEAD;
-        ep_close(l);
-        if (l->conn) {
-            struct conn *c = l->conn;
-            l->conn = NULL;
-            c->link = NULL;
-            conn_close(c);
-        }
+        link_close(l);
         free(l->blob);
     }
     free(job->links);

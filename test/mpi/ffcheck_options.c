@@ -1,6 +1,7 @@
 /* ffcheck_options.c: command-line options of the ffcheck_* programs, --help and --only. */
 #include "ffcheck.h"
 #include "ffcheck_internal.h"
+#include "ff_list.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -154,14 +155,7 @@ static const ff_subtest *find_subtest(const char *name, size_t len)
 
 bool ff_subtest_selected(const char *name)
 {
-    if (!ff.only) return true;
-    size_t want = strlen(name);
-    for (const char *p = ff.only; *p;) {
-        size_t len = strcspn(p, ",");
-        if (len == want && strncmp(p, name, len) == 0) return true;
-        p += len + (p[len] == ',');
-    }
-    return false;
+    return ff_listed(ff.only, name);
 }
 
 static bool validate_only(void)

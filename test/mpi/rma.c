@@ -15,6 +15,8 @@
  * --inject-fault corrupts one fetched value per subtest on rank 0 before checking: every subtest must then
  * FAIL (proves the checks can fail).
  */
+#include "ff_list.h"
+
 #include <mpi.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -584,23 +586,9 @@ static void test_threads(int provided)
     }
 }
 
-/* Is `name` in the comma-separated `list` (NULL: everything is)? */
-static int listed(const char *list, const char *name)
-{
-    if (!list) return 1;
-    const size_t len = strlen(name);
-    for (const char *p = list; *p;) {
-        const char *end = strchr(p, ',');
-        const size_t n = end ? (size_t) (end - p) : strlen(p);
-        if (n == len && !strncmp(p, name, n)) return 1;
-        if (!end) break;
-        p = end + 1;
-    }
-    return 0;
-}
 static int run_subtest(const char *name, void (*fn)(void))
 {
-    if (!listed(only_subtests, name)) return 0;
+    if (!ff_listed(only_subtests, name)) return 0;
     ++subtests_run;
     failures = 0;
     reset_window();
@@ -619,7 +607,7 @@ static int run_subtest(const char *name, void (*fn)(void))
 
 static int wanted(enum flavour flavour)
 {
-    return listed(only_flavour, flavour_names[flavour]);
+    return ff_listed(only_flavour, flavour_names[flavour]);
 }
 static void threads_subtest(void)
 {
