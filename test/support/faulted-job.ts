@@ -1,3 +1,4 @@
+import * as assert from 'uvu/assert';
 import { parseRunArgs } from '#runtime/cli/run/args';
 import { jobVolumes, runJobOnCluster, withProbedCluster, type JobOnCluster, type ProbedCluster } from '#runtime/job/run-job';
 import type { OutputLine } from '#runtime/launcher/rank-output';
@@ -51,4 +52,11 @@ export async function runJobWithFault(args: readonly string[], fault: (probed: P
     planned: result.plan.paths.map(pathChars),
     actual: (result.outcomes ?? []).map((row) => pathChars(row.map((outcome) => outcome.actual))),
   };
+}
+
+/** The job passed, and its pairs were planned as `rows` and carried so (the BTL's own report). */
+export function assertPassedAsPlanned(job: FaultedJob, rows: readonly string[]): void {
+  assert.is(job.result.mpirun.exitCode, 0, job.output);
+  assert.equal(job.planned, rows);
+  assert.equal(job.actual, rows, job.output);
 }
