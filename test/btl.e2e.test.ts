@@ -1,10 +1,8 @@
-import * as path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { z } from 'zod';
-import { REPO_ROOT } from '#runtime/util/repo-root';
-import { loadManifest, onePerProgramAcrossHosts, type ManifestRun } from './support/manifest';
-import { SharedClusters, shapeName, shapeOf, type ClusterShape } from './support/shared-cluster';
+import { assertManifestOutcome, loadManifest, manifestRunArgs, onePerProgramAcrossHosts, programMarker } from './support/manifest';
+import { groupByShape, SharedClusters, shapeName } from './support/shared-cluster';
 import { shmEntries } from './support/leftovers';
 
 /**
@@ -35,55 +33,19 @@ const plans = [
   ...onePerProgramAcrossHosts(manifest).map((run) => ({ run, interHost: 'tcp' as const })),
 ];
 
-/** ffrun's arguments for a run of the manifest. */
-function ffrunArgs(run: ManifestRun, interHost: 'auto' | 'tcp'): string[] {
-  const slots = Math.ceil(run.ranks / (run.hosts * run.containersPerHost));
-  return [
-    '-n',
-    String(run.ranks),
-    '--hosts',
-    String(run.hosts),
-    '--containers-per-host',
-    String(run.containersPerHost),
-    '--slots-per-container',
-    String(slots),
-    '--network',
-    'freeflow',
-    '--inter-host',
-    interHost,
-    '--timeout',
-    String(run.timeoutSeconds),
-    '--name',
-    run.name,
-    '--json',
-    '--',
-    path.join('build', 'bin', run.program),
-    ...run.args,
-  ];
-}
+const plane = (interHost: 'auto' | 'tcp') => ({ network: 'freeflow', interHost });
 
 // Runs that need the same cluster share one (test/support/shared-cluster.ts): one boot per shape, not per run.
 const clusters = new SharedClusters();
-const byShape = new Map<string, { shape: ClusterShape; plans: typeof plans }>();
-for (const plan of plans) {
-  const shape = shapeOf(ffrunArgs(plan.run, plan.interHost));
-  const key = shapeName(shape);
-  if (!byShape.has(key)) byShape.set(key, { shape, plans: [] });
-  byShape.get(key)!.plans.push(plan);
-}
 
-for (const { shape, plans: group } of byShape.values()) {
+for (const { shape, cases: group } of groupByShape(plans, ({ run, interHost }) => manifestRunArgs(run, plane(interHost)))) {
   for (const { run, interHost } of group) {
     test(`${run.name}${interHost === 'tcp' ? ' --inter-host tcp' : ''}: ${run.ranks} ranks on ${run.hosts} host(s) x ${run.containersPerHost} containers`, async () => {
       const cluster = await clusters.for(shape);
       const shmBefore = shmEntries();
-      const result = await cluster.run(ffrunArgs(run, interHost));
+      const result = await cluster.run(manifestRunArgs(run, plane(interHost)));
       // With --json, stdout is the JSON document and the ranks' output goes to stderr.
-      const output = result.stderr;
-      if (run.expectExit === 0) assert.is(result.code, 0, output);
-      else assert.ok(result.code !== 0 && result.code !== 124, `expected a prompt non-zero exit, got ${result.code}:\n${output}`);
-      for (const pattern of run.expectOutput) assert.match(output, new RegExp(pattern, 'm'), `missing /${pattern}/`);
-      for (const pattern of run.forbidOutput) assert.not.match(output, new RegExp(pattern, 'm'), `forbidden /${pattern}/`);
+      assertManifestOutcome(run, result);
 
       const report = reportSchema.parse(JSON.parse(result.stdout));
       assert.is(report.job.network, 'freeflow');
@@ -122,10 +84,6 @@ for (const { shape, plans: group } of byShape.values()) {
     const problems = await clusters.close(shape, { marker: programMarker('ffcheck_') });
     assert.equal(problems, [], problems.join('\n'));
   });
-}
-
-function programMarker(program: string): RegExp {
-  return new RegExp(path.join(REPO_ROOT, 'build', 'bin', program).replace(/[.*+?^${}()|[\]\\]/g, '\\$&'));
 }
 
 test.run();

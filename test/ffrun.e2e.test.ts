@@ -4,8 +4,8 @@ import * as path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { REPO_ROOT } from '#runtime/util/repo-root';
-import { FfrunProcess, runFfrun, waitFor } from './support/ffrun';
-import { leftoversOf, processesMatching, shmEntries } from './support/leftovers';
+import { FfrunProcess, jobIdOf, runFfrun, waitFor } from './support/ffrun';
+import { assertJobClean, leftoversOf, processesMatching, shmEntries } from './support/leftovers';
 
 /**
  * ffrun end to end, on the real embedded cluster with the real Open MPI: the demo's checked messages
@@ -16,16 +16,6 @@ import { leftoversOf, processesMatching, shmEntries } from './support/leftovers'
  * same time (not in CI) can make them fail.
  */
 const BIN = path.join(REPO_ROOT, 'build', 'bin');
-function jobIdOf(stderr: string): string {
-  const id = /setting up cluster ([a-z0-9]{6})/.exec(stderr)?.[1];
-  if (id === undefined) throw new Error(`no job id in ffrun's output:\n${stderr}`);
-  return id;
-}
-
-function assertClean(jobId: string, options: Parameters<typeof leftoversOf>[1] = {}): void {
-  const problems = leftoversOf(jobId, options);
-  assert.equal(problems, [], `job ${jobId} left: ${problems.join('\n')}`);
-}
 
 test('the demo: 4 ranks in 4 containers on 2 hosts exchange checked messages; --json has placement, paths and result', async () => {
   const shmBefore = shmEntries();
@@ -70,7 +60,7 @@ test('the demo: 4 ranks in 4 containers on 2 hosts exchange checked messages; --
   }
   assert.match(result.stderr, /^\[rank 0\] PASS allpairs /m);
   assert.not.match(result.stderr, /FAIL/);
-  assertClean(report.job.id, { shmBefore, marker: /ffcheck_allpairs/ });
+  assertJobClean(report.job.id, { shmBefore, marker: /ffcheck_allpairs/ });
 });
 
 test('the content check can fail through ffrun: a corrupted byte fails the job with exit 1', async () => {
@@ -79,14 +69,14 @@ test('the content check can fail through ffrun: a corrupted byte fails the job w
   // The diagnostic goes to stderr as the check fails; the summary lines on stdout may be cut off when
   // mpirun ends the job at the first non-zero exit.
   assert.match(result.stderr, /^\[rank 2\] ffcheck_allpairs: rank 2 on ff-[a-z0-9]{6}-h1c0 \[allpairs\]: data from rank \d to rank 2 .* differs at offset/m);
-  assertClean(jobIdOf(result.stderr));
+  assertJobClean(jobIdOf(result.stderr));
 });
 
 test("a rank's exit code is ffrun's exit code", async () => {
   const result = await runFfrun(['-n', '2', '--hosts', '2', '--', '/bin/sh', '-c', 'exit $((3 + 4))']);
   assert.is(result.code, 7, result.stderr);
   assert.match(result.stderr, /error\[JOB_FAILED\]: the job failed: mpirun exited with code 7/);
-  assertClean(jobIdOf(result.stderr));
+  assertJobClean(jobIdOf(result.stderr));
 });
 
 test('MPI_Abort in one rank: its error code, and nothing left', async () => {
@@ -95,14 +85,14 @@ test('MPI_Abort in one rank: its error code, and nothing left', async () => {
   assert.is(result.code, 42, result.stderr);
   assert.match(result.stdout, /^\[rank 2\] ffcheck_abort: rank 2 on ff-[a-z0-9]{6}-h1c0 calls MPI_Abort/m);
   assert.match(result.stderr, /MPI_ABORT was invoked on rank 2/);
-  assertClean(jobIdOf(result.stderr), { shmBefore, marker: /ffcheck_abort/ });
+  assertJobClean(jobIdOf(result.stderr), { shmBefore, marker: /ffcheck_abort/ });
 });
 
 test('a program missing inside the containers: PROGRAM_NOT_FOUND, and nothing left', async () => {
   const result = await runFfrun(['-n', '1', '--', '/tmp/not-there']);
   assert.is(result.code, 1);
   assert.match(result.stderr, /error\[PROGRAM_NOT_FOUND\]: \/tmp\/not-there is not an executable file inside container ff-[a-z0-9]{6}-h0c0/);
-  assertClean(jobIdOf(result.stderr));
+  assertJobClean(jobIdOf(result.stderr));
 });
 
 for (const [signal, code, marker] of [
@@ -119,7 +109,7 @@ for (const [signal, code, marker] of [
       const result = await ffrun.finished(60_000);
       assert.is(result.code, code, result.stderr);
       assert.match(result.stderr, new RegExp(`error\\[INTERRUPTED\\]: interrupted by ${signal}`));
-      assertClean(jobId, { marker: program });
+      assertJobClean(jobId, { marker: program });
     } finally {
       await ffrun.stop();
     }
@@ -131,7 +121,7 @@ test('a reader that goes away (ffrun | head) does not stop ffrun from finishing 
   ffrun.child.stdout!.once('data', () => ffrun.child.stdout!.destroy());
   const result = await ffrun.finished();
   assert.is(result.code, 0, result.stderr);
-  assertClean(jobIdOf(result.stderr));
+  assertJobClean(jobIdOf(result.stderr));
 });
 
 test('a rank killed by SIGKILL in the middle of a transfer: the job ends non-zero, nobody hangs, nothing is left', async () => {
@@ -139,7 +129,7 @@ test('a rank killed by SIGKILL in the middle of a transfer: the job ends non-zer
   const result = await runFfrun(['-n', '4', '--hosts', '2', '--', path.join(BIN, 'ffcheck_die_midtransfer'), '--rank', '1', '--size', '8M']);
   assert.is(result.code, 137, result.stderr);
   assert.match(result.stderr, /error\[JOB_FAILED\]: the job failed: mpirun exited with code 137 \(128 \+ 9: a rank was killed by SIGKILL\)/);
-  assertClean(jobIdOf(result.stderr), { shmBefore, marker: /ffcheck_die_midtransfer/ });
+  assertJobClean(jobIdOf(result.stderr), { shmBefore, marker: /ffcheck_die_midtransfer/ });
 });
 
 /** The mpirun of a running job: the process named mpirun in the job's launcher network namespace. */
@@ -171,7 +161,7 @@ test('mpirun itself killed by SIGKILL: reported as the launcher, not a rank; exi
       /error\[JOB_FAILED\]: the job failed: mpirun \(the launcher\) was killed by SIGKILL, which ended the job \(exit code 137 = 128 \+ 9\)/,
     );
     assert.not.match(result.stderr, /a rank was killed/);
-    assertClean(jobId, { marker: /^\/bin\/sleep 4717$/ });
+    assertJobClean(jobId, { marker: /^\/bin\/sleep 4717$/ });
   } finally {
     await ffrun.stop();
   }
@@ -181,7 +171,7 @@ test('the timeout stops the job: JOB_TIMEOUT, exit 124, nothing left', async () 
   const result = await runFfrun(['-n', '2', '--hosts', '2', '--timeout', '1', '--', '/bin/sleep', '4716']);
   assert.is(result.code, 124, result.stderr);
   assert.match(result.stderr, /error\[JOB_TIMEOUT\]: the job did not finish within 1 s/);
-  assertClean(jobIdOf(result.stderr), { marker: /^\/bin\/sleep 4716$/ });
+  assertJobClean(jobIdOf(result.stderr), { marker: /^\/bin\/sleep 4716$/ });
 });
 
 test('SIGKILL to ffrun: the next run removes what it left', async () => {
@@ -199,8 +189,8 @@ test('SIGKILL to ffrun: the next run removes what it left', async () => {
   const next = await runFfrun(['-n', '1', '--', '/bin/true']);
   assert.is(next.code, 0, next.stderr);
   assert.match(next.stderr, new RegExp(`removed stale jobs: .*${jobId}`));
-  assertClean(jobId, { marker: /^\/bin\/sleep 4712$/ });
-  assertClean(jobIdOf(next.stderr));
+  assertJobClean(jobId, { marker: /^\/bin\/sleep 4712$/ });
+  assertJobClean(jobIdOf(next.stderr));
 });
 
 test("a container of another job cannot see this job's shared directory", async () => {
@@ -223,11 +213,11 @@ test("a container of another job cannot see this job's shared directory", async 
     const second = await runFfrun(['-n', '1', '--', '/bin/sh', '-c', script, 'sh', firstId, firstTable]);
     assert.is(second.code, 0, second.stdout + second.stderr);
     assert.match(second.stdout, new RegExp(`\\[rank 0\\] job [a-z0-9]{6} cannot see job ${firstId}`));
-    assertClean(jobIdOf(second.stderr));
+    assertJobClean(jobIdOf(second.stderr));
   } finally {
     await first.stop();
   }
-  assertClean(firstId, { marker: /^\/bin\/sleep 4713$/ });
+  assertJobClean(firstId, { marker: /^\/bin\/sleep 4713$/ });
 });
 
 test.run();

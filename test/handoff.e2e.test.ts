@@ -3,9 +3,11 @@ import * as path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { REPO_ROOT } from '#runtime/util/repo-root';
-import { FfrunProcess, runFfrun, waitFor } from './support/ffrun';
+import { killAgentMidJob, hostLinkBytes, startStreamingAllpairs } from './support/agent-fault';
+import { FfrunProcess, jobIdOf, runFfrun, waitFor, type FfrunResult } from './support/ffrun';
+import { ffrunArgs } from './support/ffrun-args';
 import { SharedClusters } from './support/shared-cluster';
-import { leftoversOf, processesMatching } from './support/leftovers';
+import { assertJobClean, leftoversOf, processesMatching } from './support/leftovers';
 
 /**
  * The handoff plane (issue 8) end to end through ffrun: `--inter-host handoff` plans `h` across hosts,
@@ -15,31 +17,10 @@ import { leftoversOf, processesMatching } from './support/leftovers';
  */
 const BIN = path.join(REPO_ROOT, 'build', 'bin');
 
-function jobIdOf(stderr: string): string {
-  const id = /setting up cluster ([a-z0-9]{6})/.exec(stderr)?.[1];
-  if (id === undefined) throw new Error(`no job id in ffrun's output:\n${stderr}`);
-  return id;
-}
-
-function assertClean(jobId: string): void {
-  const problems = leftoversOf(jobId);
-  assert.equal(problems, [], `job ${jobId} left: ${problems.join('\n')}`);
-}
+const HANDOFF = { interHost: 'handoff' } as const;
 
 test('--inter-host handoff: h planned across hosts, m within; allpairs passes; nothing left', async () => {
-  const result = await runFfrun([
-    '-n',
-    '4',
-    '--hosts',
-    '2',
-    '--containers-per-host',
-    '2',
-    '--inter-host',
-    'handoff',
-    '--json',
-    '--',
-    path.join(BIN, 'ffcheck_allpairs'),
-  ]);
+  const result = await runFfrun(ffrunArgs({ ranks: 4, hosts: 2, containersPerHost: 2, ...HANDOFF, json: true }, [path.join(BIN, 'ffcheck_allpairs')]));
   assert.is(result.code, 0, result.stderr);
   const report = JSON.parse(result.stdout);
   assert.equal(report.paths.planned, ['smhh', 'mshh', 'hhsm', 'hhms']);
@@ -53,22 +34,11 @@ test('--inter-host handoff: h planned across hosts, m within; allpairs passes; n
   ] as const)
     assert.is(report.paths.actual[from][to], 'm', JSON.stringify(report.paths));
   assert.match(result.stderr, /^\[rank 0\] PASS allpairs /m);
-  assertClean(report.job.id);
+  assertJobClean(report.job.id);
 });
 
 test('--inter-host handoff: every host runs an ffagent and the job is registered (agent.sock in /run/freeflow)', async () => {
-  const ffrun = new FfrunProcess([
-    '-n',
-    '2',
-    '--hosts',
-    '2',
-    '--inter-host',
-    'handoff',
-    '--',
-    '/bin/sh',
-    '-c',
-    'test -S /run/freeflow/agent.sock && exec /bin/sleep 4713',
-  ]);
+  const ffrun = new FfrunProcess(ffrunArgs({ ranks: 2, hosts: 2, ...HANDOFF }, ['/bin/sh', '-c', 'test -S /run/freeflow/agent.sock && exec /bin/sleep 4713']));
   try {
     await waitFor('both ranks to run', () => processesMatching(/^\/bin\/sleep 4713$/).length === 2);
     const jobId = jobIdOf(ffrun.stderr);
@@ -84,38 +54,15 @@ test('--inter-host handoff: every host runs an ffagent and the job is registered
     const next = await runFfrun(['-n', '1', '--', '/bin/true']);
     assert.is(next.code, 0, next.stderr);
     // (another ffrun starting on this machine meanwhile may have reaped it first: then it is gone too)
-    assertClean(jobId);
+    assertJobClean(jobId);
   } finally {
     await ffrun.stop();
     for (const sleeper of processesMatching(/^\/bin\/sleep 4713$/)) process.kill(sleeper.pid, 'SIGKILL');
   }
 });
 
-/** Bytes a link of a host namespace has sent and received. */
-function hostLinkBytes(netns: string, link: string): number {
-  const [stats] = JSON.parse(execFileSync('ip', ['-n', netns, '-s', '-j', 'link', 'show', link], { encoding: 'utf8' }));
-  return stats.stats64.tx.bytes + stats.stats64.rx.bytes;
-}
-
 test('handoff traffic bypasses the overlay (vxlan0 ~idle, ul0 busy); the agent SIGKILLed mid-job ends the job within 10 s naming it; nothing left', async () => {
-  const ffrun = new FfrunProcess([
-    '-n',
-    '2',
-    '--hosts',
-    '2',
-    '--inter-host',
-    'handoff',
-    '--timeout',
-    '120',
-    '--',
-    path.join(BIN, 'ffcheck_allpairs'),
-    '--iterations',
-    '100000',
-    '--sizes',
-    '4M',
-    '--timeout',
-    '100',
-  ]);
+  const ffrun = startStreamingAllpairs(HANDOFF, 100000);
   try {
     // the ranks themselves (argv[0] is the program): ffrun's and mpirun's command lines name it too
     await waitFor('both ranks to run', () => processesMatching(/^\S*\/ffcheck_allpairs --iterations 100000/).length === 2);
@@ -135,20 +82,7 @@ test('handoff traffic bypasses the overlay (vxlan0 ~idle, ul0 busy); the agent S
     const underlay = linkBytes(host0, 'ul0') - before.underlay;
     assert.ok(vxlan < 256 * 1024, `vxlan0 carried ${vxlan} B while handoff pairs streamed ${underlay} B on ul0`);
 
-    const [agent] = processesMatching(new RegExp(`ffagent --control /run/freeflow-jobs/${jobId}/agents/h1[.]sock`));
-    assert.ok(agent !== undefined, 'no ffagent on h1');
-    const killedAt = Date.now();
-    process.kill(agent!.pid, 'SIGKILL');
-    const result = await ffrun.finished(30_000);
-    const seconds = (Date.now() - killedAt) / 1000;
-    assert.ok(
-      result.code !== 0,
-      `ffrun exited 0 after its agent was killed:
-${result.stderr}`,
-    );
-    assert.ok(seconds < 10, `the job took ${seconds} s to end after the agent died`);
-    assert.match(result.stderr, /ffagent died or removed this job/);
-    assertClean(jobId);
+    await killAgentMidJob(ffrun, jobId, 1, /ffagent died or removed this job/);
   } finally {
     await ffrun.stop();
   }
@@ -169,25 +103,30 @@ const REL_BIN = path.join('build', 'bin');
 const RDMA_SIZES = [4 * 1024 * 1024, 1024 * 1024 + 13, 64 * 1024 + 1];
 const RDMA_ITERATIONS = 6;
 
+/** A job on the shared cluster with the handoff module's `rdma` mode and its verbose counts; returns its --json report. */
+async function runLargeMessages(
+  rdma: 'get' | 'put' | 'none',
+  program: readonly string[],
+): Promise<{ result: FfrunResult; report: { job: { id: string }; paths: { actual: string[] } } }> {
+  const cluster = await clusters.for(SHAPE);
+  const mca = { btl_freeflow_sock_rdma: rdma, btl_freeflow_verbose: 10 };
+  const result = await cluster.run(ffrunArgs({ ranks: 2, hosts: 2, ...HANDOFF, json: true, mca }, [path.join(REL_BIN, program[0]!), ...program.slice(1)]));
+  assert.is(result.code, 0, result.stderr);
+  const report = JSON.parse(result.stdout);
+  assert.equal(report.paths.actual, ['sh', 'hs']);
+  return { result, report };
+}
+
+/** Fails the test with what the last job left in the shared cluster. */
+async function assertSharedJobClean(jobId: string): Promise<void> {
+  const problems = await (await clusters.for(SHAPE)).jobLeftovers();
+  assert.equal(problems, [], `job ${jobId} left: ${problems.join('\n')}`);
+}
+
 for (const rdma of ['get', 'put', 'none'] as const) {
   test(`large contiguous messages across hosts, btl_freeflow_sock_rdma ${rdma}: every byte checked; ${rdma === 'none' ? 'all through send frames' : 'each payload moved by the rdma emulation'}`, async () => {
-    const cluster = await clusters.for(SHAPE);
-    const result = await cluster.run([
-      '-n',
-      '2',
-      '--hosts',
-      '2',
-      '--inter-host',
-      'handoff',
-      '--json',
-      '--mca',
-      'btl_freeflow_sock_rdma',
-      rdma,
-      '--mca',
-      'btl_freeflow_verbose',
-      '10',
-      '--',
-      path.join(REL_BIN, 'ffcheck_allpairs'),
+    const { result, report } = await runLargeMessages(rdma, [
+      'ffcheck_allpairs',
       '--sizes',
       '4M,1M+13,64K+1',
       '--iterations',
@@ -195,10 +134,7 @@ for (const rdma of ['get', 'put', 'none'] as const) {
       '--timeout',
       '100',
     ]);
-    assert.is(result.code, 0, result.stderr);
     assert.match(result.stderr, /^\[rank 0\] PASS allpairs .*every byte checked/m);
-    const report = JSON.parse(result.stdout);
-    assert.equal(report.paths.actual, ['sh', 'hs']);
     const byRank = carried(result.stderr);
     assert.equal([...byRank.keys()].sort(), [0, 1], result.stderr);
     const payload = RDMA_ITERATIONS * RDMA_SIZES.reduce((sum, size) => sum + size, 0);
@@ -214,45 +150,19 @@ for (const rdma of ['get', 'put', 'none'] as const) {
         assert.ok(counts.sendBytes < 64 * 1024, `rank ${rank} sent ${counts.sendBytes} B through send frames`);
       }
     }
-    const problems = await cluster.jobLeftovers();
-    assert.equal(problems, [], `job ${report.job.id} left: ${problems.join('\n')}`);
+    await assertSharedJobClean(report.job.id);
   });
 }
 
 for (const rdma of ['get', 'put'] as const) {
   test(`non-contiguous datatypes up to 8 MiB across hosts (ob1's pack path beside the rdma emulation), btl_freeflow_sock_rdma ${rdma}`, async () => {
-    const cluster = await clusters.for(SHAPE);
-    const result = await cluster.run([
-      '-n',
-      '2',
-      '--hosts',
-      '2',
-      '--inter-host',
-      'handoff',
-      '--json',
-      '--mca',
-      'btl_freeflow_sock_rdma',
-      rdma,
-      '--mca',
-      'btl_freeflow_verbose',
-      '10',
-      '--',
-      path.join(REL_BIN, 'ffcheck_datatypes'),
-      '--max-size',
-      '8M',
-      '--timeout',
-      '200',
-    ]);
-    assert.is(result.code, 0, result.stderr);
+    const { result, report } = await runLargeMessages(rdma, ['ffcheck_datatypes', '--max-size', '8M', '--timeout', '200']);
     assert.match(result.stderr, /ffcheck_datatypes: all 9 subtests passed on 2 ranks/);
     assert.not.match(result.stderr, /\bFAIL /);
-    const report = JSON.parse(result.stdout);
-    assert.equal(report.paths.actual, ['sh', 'hs']);
     // contiguous-to-contiguous pairs inside the subtests take the rdma path, derived types the send path
     for (const [rank, counts] of carried(result.stderr))
       assert.ok(counts.rdmaBytes > 0 && counts.sendBytes > 1024 * 1024, `rank ${rank}: ${JSON.stringify(counts)}`);
-    const problems = await cluster.jobLeftovers();
-    assert.equal(problems, [], `job ${report.job.id} left: ${problems.join('\n')}`);
+    await assertSharedJobClean(report.job.id);
   });
 }
 
@@ -261,28 +171,38 @@ test('the cluster of the large-message runs is torn down and leaves nothing', as
   assert.equal(problems, [], problems.join('\n'));
 });
 
-test('--mtu 9000: underlay 9000 and overlay 8950 in the cluster, containers see 8950; large messages over handoff pass; --mtu out of range is refused naming the fix', async () => {
+/**
+ * A 2-host handoff job on a cluster of `mtu` (and `containerMtu`): while its ranks run, the hosts' underlay
+ * must have `mtu` and the overlay (what containers get) `overlayMtu`; the containers see it on eth0 and
+ * large messages pass. `iterations` marks this job's ranks.
+ */
+async function assertJumboJob(mtus: { mtu: number; containerMtu?: number }, overlayMtu: number, iterations: number): Promise<void> {
   // the ranks stay 2 s after the check, so the hosts' links can be read while they run on any machine speed
-  const program = `echo "eth0 mtu $(cat /sys/class/net/eth0/mtu)"; ${path.join(BIN, 'ffcheck_allpairs')} --sizes 4M,1M+13 --iterations 40 --timeout 100; status=$?; sleep 2; exit $status`;
-  const ffrun = new FfrunProcess(['-n', '2', '--hosts', '2', '--mtu', '9000', '--inter-host', 'handoff', '--timeout', '120', '--', '/bin/sh', '-c', program]);
+  const program = `echo "eth0 mtu $(cat /sys/class/net/eth0/mtu)"; ${path.join(BIN, 'ffcheck_allpairs')} --sizes 4M,1M+13 --iterations ${iterations} --timeout 100; status=$?; sleep 2; exit $status`;
+  const ffrun = new FfrunProcess(ffrunArgs({ ranks: 2, hosts: 2, ...mtus, ...HANDOFF, timeout: 120 }, ['/bin/sh', '-c', program]));
   try {
-    await waitFor('both ranks to run', () => processesMatching(/^\S*ffcheck_allpairs --sizes 4M,1M\+13 --iterations 40 /).length === 2, 60_000);
+    const ranks = new RegExp(`^\\S*ffcheck_allpairs --sizes 4M,1M\\+13 --iterations ${iterations} `);
+    await waitFor('both ranks to run', () => processesMatching(ranks).length === 2, 60_000);
     const host0 = `ff-${jobIdOf(ffrun.stderr)}-h0`;
     const mtuOf = (link: string): number => JSON.parse(execFileSync('ip', ['-n', host0, '-j', 'link', 'show', link], { encoding: 'utf8' }))[0].mtu;
-    assert.is(mtuOf('ul0'), 9000);
-    assert.is(mtuOf('vxlan0'), 8950);
+    assert.is(mtuOf('ul0'), mtus.mtu);
+    assert.is(mtuOf('vxlan0'), overlayMtu);
     const result = await ffrun.finished(150_000);
     // without --json the ranks' output is on stdout
     const output = `${result.stdout}\n${result.stderr}`;
     assert.is(result.code, 0, output);
-    assert.match(output, /^\[rank 0\] eth0 mtu 8950$/m);
-    assert.match(output, /^\[rank 1\] eth0 mtu 8950$/m);
+    assert.match(output, new RegExp(`^\\[rank 0\\] eth0 mtu ${overlayMtu}$`, 'm'));
+    assert.match(output, new RegExp(`^\\[rank 1\\] eth0 mtu ${overlayMtu}$`, 'm'));
     assert.match(output, /^\[rank 0\] PASS allpairs /m);
-    assertClean(jobIdOf(result.stderr));
+    assertJobClean(jobIdOf(result.stderr));
   } finally {
     await ffrun.stop();
   }
-  const refused = await runFfrun(['-n', '2', '--hosts', '2', '--mtu', '1400', '--', '/bin/true']);
+}
+
+test('--mtu 9000: underlay 9000 and overlay 8950 in the cluster, containers see 8950; large messages over handoff pass; --mtu out of range is refused naming the fix', async () => {
+  await assertJumboJob({ mtu: 9000 }, 8950, 40);
+  const refused = await runFfrun(ffrunArgs({ ranks: 2, hosts: 2, mtu: 1400 }, ['/bin/true']));
   assert.is(refused.code, 2, refused.stderr);
   assert.match(
     refused.stderr,
@@ -294,37 +214,9 @@ test('spin-then-block receive: the receiver blocks in poll() waiting for a large
   // wait_spin 1: block after one idle pass; a 1 s bound per block, so only a poll that wakes on the
   // dead peer's socket (EOF) or the launcher ends it soon; the program's own watchdog would say TIMEOUT.
   const started = Date.now();
-  const result = await runFfrun(
-    [
-      '-n',
-      '2',
-      '--hosts',
-      '2',
-      '--inter-host',
-      'handoff',
-      '--json',
-      '--timeout',
-      '90',
-      '--mca',
-      'btl_freeflow_sock_wait_spin',
-      '1',
-      '--mca',
-      'btl_freeflow_sock_wait_timeout_us',
-      '1000000',
-      '--mca',
-      'btl_freeflow_verbose',
-      '10',
-      '--',
-      path.join(BIN, 'ffcheck_die_midtransfer'),
-      '--rank',
-      '1',
-      '--peer',
-      '0',
-      '--timeout',
-      '60',
-    ],
-    120_000,
-  );
+  const mca = { btl_freeflow_sock_wait_spin: 1, btl_freeflow_sock_wait_timeout_us: 1000000, btl_freeflow_verbose: 10 };
+  const program = [path.join(BIN, 'ffcheck_die_midtransfer'), '--rank', '1', '--peer', '0', '--timeout', '60'];
+  const result = await runFfrun(ffrunArgs({ ranks: 2, hosts: 2, ...HANDOFF, timeout: 90, mca, json: true }, program), 120_000);
   const seconds = (Date.now() - started) / 1000;
   const output = `${result.stdout}\n${result.stderr}`;
   assert.ok(result.code !== 0, `the job exited 0 after a rank died:\n${output}`);
@@ -332,48 +224,12 @@ test('spin-then-block receive: the receiver blocks in poll() waiting for a large
   assert.match(output, /^\[rank 0\] .*waiting on handoff sockets in poll\(\) after 1 idle progress passes/m);
   assert.not.match(output, /TIMEOUT|still running/);
   assert.ok(seconds < 60, `the job took ${seconds} s to end`);
-  const id = /setting up cluster ([a-z0-9]{6})/.exec(result.stderr)?.[1];
-  assert.ok(id !== undefined, output);
-  assertClean(id!);
+  assertJobClean(jobIdOf(result.stderr));
 });
 
 test('--mtu 9000 --container-mtu 1450: a jumbo host network under 1450-byte containers; large messages over handoff pass', async () => {
-  const program = `echo "eth0 mtu $(cat /sys/class/net/eth0/mtu)"; ${path.join(BIN, 'ffcheck_allpairs')} --sizes 4M,1M+13 --iterations 20 --timeout 100; status=$?; sleep 2; exit $status`;
-  const ffrun = new FfrunProcess([
-    '-n',
-    '2',
-    '--hosts',
-    '2',
-    '--mtu',
-    '9000',
-    '--container-mtu',
-    '1450',
-    '--inter-host',
-    'handoff',
-    '--timeout',
-    '120',
-    '--',
-    '/bin/sh',
-    '-c',
-    program,
-  ]);
-  try {
-    await waitFor('both ranks to run', () => processesMatching(/^\S*ffcheck_allpairs --sizes 4M,1M\+13 --iterations 20 /).length === 2, 60_000);
-    const host0 = `ff-${jobIdOf(ffrun.stderr)}-h0`;
-    const mtuOf = (link: string): number => JSON.parse(execFileSync('ip', ['-n', host0, '-j', 'link', 'show', link], { encoding: 'utf8' }))[0].mtu;
-    assert.is(mtuOf('ul0'), 9000);
-    assert.is(mtuOf('vxlan0'), 1450);
-    const result = await ffrun.finished(150_000);
-    const output = `${result.stdout}\n${result.stderr}`;
-    assert.is(result.code, 0, output);
-    assert.match(output, /^\[rank 0\] eth0 mtu 1450$/m);
-    assert.match(output, /^\[rank 1\] eth0 mtu 1450$/m);
-    assert.match(output, /^\[rank 0\] PASS allpairs /m);
-    assertClean(jobIdOf(result.stderr));
-  } finally {
-    await ffrun.stop();
-  }
-  const refused = await runFfrun(['-n', '2', '--hosts', '2', '--mtu', '9000', '--container-mtu', '8960', '--', '/bin/true']);
+  await assertJumboJob({ mtu: 9000, containerMtu: 1450 }, 1450, 20);
+  const refused = await runFfrun(ffrunArgs({ ranks: 2, hosts: 2, mtu: 9000, containerMtu: 8960 }, ['/bin/true']));
   assert.is(refused.code, 2, refused.stderr);
   assert.match(refused.stderr, /--container-mtu \(cluster\.containerMtu\): must be at most the hosts' network MTU 9000 minus 50 \(8950\)/);
 });

@@ -3,16 +3,13 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { parseRunArgs } from '#runtime/cli/run/args';
-import { jobVolumes, runJobOnCluster, withProbedCluster, type JobOnCluster } from '#runtime/job/run-job';
-import type { OutputLine } from '#runtime/launcher/rank-output';
-import { pathChars } from '#runtime/orchestrator/path-kind';
-import { placeRanks } from '#runtime/orchestrator/placement';
-import { resolveJobUser } from '#runtime/spec/user';
 import { REPO_ROOT } from '#runtime/util/repo-root';
 import { AGENT_PORT } from '#runtime/cluster/agents';
+import { killAgentMidJob, startStreamingAllpairs } from './support/agent-fault';
+import { assertPassedAsPlanned, runJobWithFault } from './support/faulted-job';
 import { FfrunProcess, runFfrun, waitFor } from './support/ffrun';
-import { leftoversOf, processesInJobCgroups, processesMatching } from './support/leftovers';
+import { ffrunArgs } from './support/ffrun-args';
+import { assertJobClean, processesInJobCgroups } from './support/leftovers';
 
 /**
  * The inter-host plane policy end to end (issue 8): with no --inter-host at all (auto), ffrun starts
@@ -23,16 +20,15 @@ import { leftoversOf, processesInJobCgroups, processesMatching } from './support
  */
 const BIN = path.join(REPO_ROOT, 'build', 'bin');
 
-function assertClean(jobId: string): void {
-  const problems = leftoversOf(jobId);
-  assert.equal(problems, [], `job ${jobId} left: ${problems.join('\n')}`);
-}
+/** 3 ranks on 3 hosts, one each: every pair across hosts. */
+const THREE_HOSTS = { ranks: 3, hosts: 3 } as const;
+const ALLPAIRS = [path.join(BIN, 'ffcheck_allpairs')];
 
 // Default (auto) on 2 hosts x 2 containers (h across hosts, m within, both planned and carried; each
 // agent reached the other; the reason per host pair) is checked on the demo's run in ffrun.e2e: the same job.
 
 test('default (auto), 3 hosts: h between every pair of hosts; allpairs passes', async () => {
-  const result = await runFfrun(['-n', '3', '--hosts', '3', '--json', '--', path.join(BIN, 'ffcheck_allpairs')]);
+  const result = await runFfrun(ffrunArgs({ ...THREE_HOSTS, json: true }, ALLPAIRS));
   assert.is(result.code, 0, result.stderr);
   const report = JSON.parse(result.stdout);
   assert.equal(report.paths.planned, ['shh', 'hsh', 'hhs']);
@@ -46,7 +42,7 @@ test('default (auto), 3 hosts: h between every pair of hosts; allpairs passes', 
     ],
   );
   assert.match(result.stderr, /^\[rank 0\] PASS allpairs /m);
-  assertClean(report.job.id);
+  assertJobClean(report.job.id);
 });
 
 /**
@@ -56,46 +52,24 @@ test('default (auto), 3 hosts: h between every pair of hosts; allpairs passes', 
  * lands between the two steps; nothing else is replaced.
  */
 test('auto, 3 hosts, the agent of h2 dead at start: t for pairs touching h2 with the reason, h between h0 and h1; the job passes', async () => {
-  const { spec } = parseRunArgs(['-n', '3', '--hosts', '3', '--', path.join(BIN, 'ffcheck_allpairs')]);
-  const slots = placeRanks(spec.cluster, spec.ranks, spec.placement);
-  const lines: OutputLine[] = [];
-  const notes: string[] = [];
-  const hooks = {
-    progress: { step: <T>(_label: string, work: () => Promise<T>) => work(), note: (message: string) => void notes.push(message) },
-    interrupt: new AbortController().signal,
-    onPlan: () => {},
-    onLine: (line: OutputLine) => void lines.push(line),
-  };
-  let jobId = '';
   let killed = false;
-  const { result } = await withProbedCluster(
-    { ...spec.cluster, ...jobVolumes(spec), user: resolveJobUser(spec.user), agents: true },
-    hooks,
-    async (probed): Promise<JobOnCluster> => {
-      jobId = probed.cluster.jobId;
-      const agent = probed.cluster.agents.find((handle) => handle.host === 2);
-      assert.ok(agent !== undefined, 'no agent was started on h2');
-      process.kill(agent!.pid, 'SIGKILL');
-      await waitFor(
-        'the agent of h2 to die',
-        () => !existsSync(`/proc/${agent!.pid}`) || /^State:\s+Z/m.test(readFileSync(`/proc/${agent!.pid}/status`, 'utf8')),
-      );
-      killed = true;
-      return runJobOnCluster(probed, spec, slots, hooks);
-    },
-  );
+  const job = await runJobWithFault(ffrunArgs(THREE_HOSTS, ALLPAIRS), async (probed) => {
+    const agent = probed.cluster.agents.find((handle) => handle.host === 2);
+    assert.ok(agent !== undefined, 'no agent was started on h2');
+    process.kill(agent!.pid, 'SIGKILL');
+    await waitFor(
+      'the agent of h2 to die',
+      () => !existsSync(`/proc/${agent!.pid}`) || /^State:\s+Z/m.test(readFileSync(`/proc/${agent!.pid}/status`, 'utf8')),
+    );
+    killed = true;
+    return probed;
+  });
   assert.ok(killed);
-  const output = lines.map((line) => line.text).join('\n');
-  assert.is(result.mpirun.exitCode, 0, output);
-  const rows = result.plan.paths.map(pathChars);
-  assert.equal(rows, ['sht', 'hst', 'tts']);
-  const actual = result.outcomes!.map((row) => pathChars(row.map((outcome) => outcome.actual)));
-  assert.equal(actual, ['sht', 'hst', 'tts'], output);
+  assertPassedAsPlanned(job, ['sht', 'hst', 'tts']);
+  const { jobId, result, output, notes } = job;
   const { interHost } = result.plan;
-  assert.equal(
-    interHost.agents.map((agent) => agent.reachable),
-    [true, true, false],
-  );
+  const reachable = interHost.agents.map((agent) => agent.reachable);
+  assert.equal(reachable, [true, true, false]);
   assert.match(interHost.agents[2]!.problem ?? '', /ffagent of host 2 .*did not accept the job: connect ECONNREFUSED/);
   for (const pair of interHost.pairs) {
     if (pair.hosts[1] === 2) {
@@ -111,7 +85,7 @@ test('auto, 3 hosts, the agent of h2 dead at start: t for pairs touching h2 with
     notes.filter((note) => /^warning: pairs with host \d fall back to tcp/.test(note)).map((note) => note.slice(0, 34)),
     ['warning: pairs with host 2 fall ba'],
   );
-  assertClean(jobId);
+  assertJobClean(jobId);
 });
 
 /**
@@ -123,39 +97,18 @@ test('auto, 3 hosts, the agent of h2 dead at start: t for pairs touching h2 with
  * first connect between h1 and h2 failed the job.
  */
 test('auto, 3 hosts, the agent port filtered between h1 and h2: t for that pair with the reason naming both, h elsewhere; the job passes', async () => {
-  const { spec } = parseRunArgs(['-n', '3', '--hosts', '3', '--', path.join(BIN, 'ffcheck_allpairs')]);
-  const slots = placeRanks(spec.cluster, spec.ranks, spec.placement);
-  const lines: OutputLine[] = [];
-  const hooks = {
-    progress: { step: <T>(_label: string, work: () => Promise<T>) => work(), note: () => {} },
-    interrupt: new AbortController().signal,
-    onPlan: () => {},
-    onLine: (line: OutputLine) => void lines.push(line),
-  };
-  let jobId = '';
-  const { result } = await withProbedCluster(
-    { ...spec.cluster, ...jobVolumes(spec), user: resolveJobUser(spec.user), agents: true },
-    hooks,
-    async (probed): Promise<JobOnCluster> => {
-      jobId = probed.cluster.jobId;
-      const [h1, h2] = [probed.cluster.hosts[1]!, probed.cluster.hosts[2]!];
-      for (const direction of ['dport', 'sport']) {
-        execFileSync('ip', ['-n', h1.netns, 'rule', 'add', 'to', h2.underlayIp, 'ipproto', 'tcp', direction, String(AGENT_PORT), 'prohibit']);
-      }
-      return runJobOnCluster(probed, spec, slots, hooks);
-    },
-  );
-  const output = lines.map((line) => line.text).join('\n');
-  assert.is(result.mpirun.exitCode, 0, output);
-  const rows = result.plan.paths.map(pathChars);
-  assert.equal(rows, ['shh', 'hst', 'hts']);
-  const actual = result.outcomes!.map((row) => pathChars(row.map((outcome) => outcome.actual)));
-  assert.equal(actual, ['shh', 'hst', 'hts'], output);
+  const job = await runJobWithFault(ffrunArgs(THREE_HOSTS, ALLPAIRS), (probed) => {
+    const [h1, h2] = [probed.cluster.hosts[1]!, probed.cluster.hosts[2]!];
+    for (const direction of ['dport', 'sport']) {
+      execFileSync('ip', ['-n', h1.netns, 'rule', 'add', 'to', h2.underlayIp, 'ipproto', 'tcp', direction, String(AGENT_PORT), 'prohibit']);
+    }
+    return probed;
+  });
+  assertPassedAsPlanned(job, ['shh', 'hst', 'hts']);
+  const { jobId, result, output } = job;
   const { interHost } = result.plan;
-  assert.equal(
-    interHost.agents.map((agent) => agent.reachable),
-    [true, true, true],
-  );
+  const reachable = interHost.agents.map((agent) => agent.reachable);
+  assert.equal(reachable, [true, true, true]);
   assert.equal(
     interHost.agents.map((agent) => agent.peers?.reached),
     [[1, 2], [0], [0]],
@@ -171,13 +124,13 @@ test('auto, 3 hosts, the agent port filtered between h1 and h2: t for that pair 
     }
   }
   assert.match(output, /PASS allpairs/);
-  assertClean(jobId);
+  assertJobClean(jobId);
 });
 
 test('auto: a request with a wrong job key is refused (BAD_KEY) and the agent logs it', async () => {
   // Rank 0 asks its host's agent with a key that is not the job's; then it waits for the test to look.
   const script = `${path.join(BIN, 'ffagent_probe')} hold /run/freeflow ${'0'.repeat(32)} 4242; echo "probe exit $?"; while [ ! -e /run/freeflow/policy-test-done ]; do sleep 0.1; done`;
-  const ffrun = new FfrunProcess(['-n', '2', '--hosts', '2', '--', '/bin/sh', '-c', script]);
+  const ffrun = new FfrunProcess(ffrunArgs({ ranks: 2, hosts: 2 }, ['/bin/sh', '-c', script]));
   try {
     const output = () => ffrun.stdout + ffrun.stderr;
     await waitFor('both probes to finish', () => (output().match(/probe exit \d+/g) ?? []).length === 2, 60_000);
@@ -189,7 +142,7 @@ test('auto: a request with a wrong job key is refused (BAD_KEY) and the agent lo
     for (const host of ['h0', 'h1']) writeFileSync(`/run/freeflow-jobs/${jobId}/hosts/${host}/shared/policy-test-done`, '');
     const result = await ffrun.finished(60_000);
     assert.is(result.code, 0, result.stderr);
-    assertClean(jobId);
+    assertJobClean(jobId);
   } finally {
     await ffrun.stop();
   }
@@ -197,22 +150,7 @@ test('auto: a request with a wrong job key is refused (BAD_KEY) and the agent lo
 
 test('auto: the agent of h1 SIGKILLed mid-job ends the job non-zero within 10 s, naming the agent; nothing left', async () => {
   // an iteration count no other test uses: other sessions may run similar jobs on this machine
-  const ffrun = new FfrunProcess([
-    '-n',
-    '2',
-    '--hosts',
-    '2',
-    '--timeout',
-    '120',
-    '--',
-    path.join(BIN, 'ffcheck_allpairs'),
-    '--iterations',
-    '100007',
-    '--sizes',
-    '4M',
-    '--timeout',
-    '100',
-  ]);
+  const ffrun = startStreamingAllpairs({}, 100007);
   try {
     // the plan (printed on stdout before mpirun starts) states the plane of the pair of hosts and why
     await waitFor('the plan', () => /^program output:$/m.test(ffrun.stdout), 60_000);
@@ -225,23 +163,14 @@ test('auto: the agent of h1 SIGKILLed mid-job ends the job non-zero within 10 s,
     // past MPI_Init: the pair's sockets are open and data flows
     await new Promise((resolve) => setTimeout(resolve, 3000));
     assert.is(ffrun.child.exitCode, null, ffrun.stderr);
-    const [agent] = processesMatching(new RegExp(`ffagent --control /run/freeflow-jobs/${jobId}/agents/h1\\.sock`));
-    assert.ok(agent !== undefined, 'no ffagent on h1');
-    const killedAt = Date.now();
-    process.kill(agent!.pid, 'SIGKILL');
-    const result = await ffrun.finished(30_000);
-    const seconds = (Date.now() - killedAt) / 1000;
-    assert.ok(result.code !== 0, `ffrun exited 0 after its agent was killed:\n${result.stderr}`);
-    assert.ok(seconds < 10, `the job took ${seconds} s to end after the agent died`);
-    assert.match(result.stderr, /ffagent died or removed this job/);
-    assertClean(jobId);
+    await killAgentMidJob(ffrun, jobId, 1, /ffagent died or removed this job/);
   } finally {
     await ffrun.stop();
   }
 });
 
 test('--inter-host tcp: no agent starts, t across hosts with USER_TCP', async () => {
-  const result = await runFfrun(['-n', '2', '--hosts', '2', '--inter-host', 'tcp', '--json', '--', '/bin/sh', '-c', 'test ! -e /run/freeflow/agent.sock']);
+  const result = await runFfrun(ffrunArgs({ ranks: 2, hosts: 2, interHost: 'tcp', json: true }, ['/bin/sh', '-c', 'test ! -e /run/freeflow/agent.sock']));
   assert.is(result.code, 0, result.stderr);
   const report = JSON.parse(result.stdout);
   assert.equal(report.paths.planned, ['st', 'ts']);
@@ -251,7 +180,7 @@ test('--inter-host tcp: no agent starts, t across hosts with USER_TCP', async ()
   );
   assert.is(report.job.interHost.plane, 'tcp');
   assert.not.match(result.stderr, /ffagents/);
-  assertClean(report.job.id);
+  assertJobClean(report.job.id);
 });
 
 test.run();

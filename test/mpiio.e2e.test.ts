@@ -4,17 +4,10 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { IO_MCA_SETTINGS } from '#runtime/launcher/io-selection';
 import { FfrunProcess, runFfrun, waitFor } from './support/ffrun';
-import { leftoversOf, shmEntries } from './support/leftovers';
+import { ffrunArgs, type RunFlags } from './support/ffrun-args';
+import { jobShmFiles, leftoversOf, leftoversOfThisJob, shmEntries } from './support/leftovers';
 
-/**
- * leftoversOf, with /dev/shm checked only for names of this job: other engineers' runs on this machine
- * create `freeflow-*` files there meanwhile (containers have /dev/shm of their own).
- */
-function leftoversOfThisJob(jobId: string, shmBefore: Set<string>, marker: RegExp): string[] {
-  const created = [...shmEntries()].filter((name) => !shmBefore.has(name) && name.includes(jobId));
-  return [...leftoversOf(jobId, { marker }), ...created.map((name) => `/dev/shm/${name}`)];
-}
-import { loadManifest } from './support/manifest';
+import { assertManifestOutcome, loadManifest } from './support/manifest';
 import { SharedClusters, shapeOf } from './support/shared-cluster';
 
 /**
@@ -27,15 +20,16 @@ import { SharedClusters, shapeOf } from './support/shared-cluster';
  */
 const BIN = path.join('build', 'bin');
 const LAYOUT = { hosts: 2, containersPerHost: 2, ranks: 4 } as const;
+/** The MCA settings of each io component beside `--mca io <name>`. */
 const IO = {
-  ompio: [...IO_MCA_SETTINGS.flatMap(([name, value]) => ['--mca', name, value])],
+  ompio: Object.fromEntries(IO_MCA_SETTINGS),
   // ROMIO 3.2.1 in Open MPI 4.1 crashes in MPI_File_iwrite_at_all (open-mpi/ompi#4520): the program skips those calls.
-  romio321: [],
+  romio321: {},
 } as const;
 
-async function checkedRun(args: readonly string[], program: readonly string[], marker: RegExp): Promise<{ code: number | null; stderr: string }> {
+async function checkedRun(flags: RunFlags, program: readonly string[], marker: RegExp): Promise<{ code: number | null; stderr: string }> {
   const shmBefore = shmEntries();
-  const result = await runFfrun([...args, '--timeout', '200', '--json', '--', ...program], 260_000);
+  const result = await runFfrun(ffrunArgs({ ...flags, timeout: 200, json: true }, program), 260_000);
   const jobId = (JSON.parse(result.stdout) as { job: { id: string } }).job.id;
   const problems = leftoversOfThisJob(jobId, shmBefore, marker);
   assert.equal(problems, [], `job ${jobId} left: ${problems.join('\n')}`);
@@ -44,15 +38,8 @@ async function checkedRun(args: readonly string[], program: readonly string[], m
 
 for (const run of loadManifest().runs.filter((candidate) => candidate.program === 'ffcheck_names')) {
   test(`${run.name} --network overlay`, async () => {
-    const result = await checkedRun(
-      ['-n', String(run.ranks), '--hosts', String(run.hosts), '--containers-per-host', String(run.containersPerHost), '--network', 'overlay'],
-      [path.join(BIN, run.program), ...run.args],
-      /ffcheck_names/,
-    );
-    if (run.expectExit === 0) assert.is(result.code, 0, result.stderr);
-    else assert.ok(result.code !== 0 && result.code !== 124, `expected a prompt non-zero exit, got ${result.code}:\n${result.stderr}`);
-    for (const pattern of run.expectOutput) assert.match(result.stderr, new RegExp(pattern, 'm'), `missing /${pattern}/`);
-    for (const pattern of run.forbidOutput) assert.not.match(result.stderr, new RegExp(pattern, 'm'), `forbidden /${pattern}/`);
+    const flags = { ranks: run.ranks, hosts: run.hosts, containersPerHost: run.containersPerHost, network: 'overlay' };
+    assertManifestOutcome(run, await checkedRun(flags, [path.join(BIN, run.program), ...run.args], /ffcheck_names/));
   });
 }
 
@@ -63,39 +50,22 @@ for (const run of loadManifest().runs.filter((candidate) => candidate.program ==
 const clusters = new SharedClusters();
 for (const network of ['freeflow', 'overlay'] as const) {
   const layout = LAYOUT;
-  const args = (io: 'ompio' | 'romio321') => [
-    '-n',
-    String(layout.ranks),
-    '--hosts',
-    String(layout.hosts),
-    '--containers-per-host',
-    String(layout.containersPerHost),
-    '--network',
-    network,
-    '--scratch',
-    '256M',
-    '--mca',
-    'io',
-    io,
-    ...IO[io],
-    '--timeout',
-    '200',
-    '--json',
-    '--',
-    path.join(BIN, 'ffcheck_mpiio'),
-    '--expect-io',
-    io,
-    '--timeout',
-    '150',
-    ...(io === 'romio321' ? ['--skip-nonblocking-collective'] : []),
-  ];
+  const args = (io: 'ompio' | 'romio321') =>
+    ffrunArgs({ ...layout, network, scratch: '256M', mca: { io, ...IO[io] }, timeout: 200, json: true }, [
+      path.join(BIN, 'ffcheck_mpiio'),
+      '--expect-io',
+      io,
+      '--timeout',
+      '150',
+      ...(io === 'romio321' ? ['--skip-nonblocking-collective'] : []),
+    ]);
   const shape = shapeOf(args('ompio'));
   for (const io of ['ompio', 'romio321'] as const) {
     test(`MPI-IO with ${io} on the scratch volume, ${layout.hosts} host(s) x ${layout.containersPerHost} containers, network ${network}`, async () => {
       const cluster = await clusters.for(shape);
       const shmBefore = shmEntries();
       const result = await cluster.run(args(io));
-      const jobShm = [...shmEntries()].filter((name) => !shmBefore.has(name) && name.includes(cluster.jobId));
+      const jobShm = jobShmFiles(cluster.jobId, shmBefore);
       assert.equal([...(await cluster.jobLeftovers({ marker: /ffcheck_mpiio/ })), ...jobShm], [], `job ${cluster.jobId} left something`);
       assert.is(result.code, 0, result.stderr);
       assert.match(result.stderr, new RegExp(`ffcheck_mpiio: all 8 subtests passed on ${layout.ranks} ranks`));
@@ -119,7 +89,7 @@ const SCRATCH_SCRIPT = [
 ].join('; ');
 
 test('--scratch 64M --user 65534:65534: /scratch is one 64 MiB directory on both hosts, owned by the job user, mode 0700', async () => {
-  const result = await checkedRun(['-n', '2', '--hosts', '2', '--scratch', '64M', '--user', '65534:65534'], ['sh', '-c', SCRATCH_SCRIPT], /seq 200/);
+  const result = await checkedRun({ ranks: 2, hosts: 2, scratch: '64M', user: '65534:65534' }, ['sh', '-c', SCRATCH_SCRIPT], /seq 200/);
   assert.is(result.code, 0, result.stderr);
   assert.match(result.stderr, /^\[rank 0\] scratch=\/scratch owner=65534:65534:700 kib=65536$/m);
   assert.match(result.stderr, /^\[rank 1\] scratch=\/scratch owner=65534:65534:700 kib=65536$/m);
@@ -128,25 +98,15 @@ test('--scratch 64M --user 65534:65534: /scratch is one 64 MiB directory on both
 });
 
 test('without --scratch a container has no /scratch and no FFRUN_SCRATCH', async () => {
-  const result = await checkedRun(['-n', '1'], ['sh', '-c', 'test ! -e /scratch && test -z "${FFRUN_SCRATCH+set}" && echo no-scratch'], /no-scratch/);
+  const result = await checkedRun({ ranks: 1 }, ['sh', '-c', 'test ! -e /scratch && test -z "${FFRUN_SCRATCH+set}" && echo no-scratch'], /no-scratch/);
   assert.is(result.code, 0, result.stderr);
   assert.match(result.stderr, /^\[rank 0\] no-scratch$/m);
 });
 
 test('the scratch volume of a SIGKILLed ffrun is gone after the reaper (ffrun clean)', async () => {
-  const ffrun = new FfrunProcess([
-    '-n',
-    '2',
-    '--hosts',
-    '2',
-    '--scratch',
-    '--timeout',
-    '120',
-    '--',
-    'sh',
-    '-c',
-    'echo data > /scratch/$(hostname); echo written; sleep 100',
-  ]);
+  const ffrun = new FfrunProcess(
+    ffrunArgs({ ranks: 2, hosts: 2, scratch: true, timeout: 120 }, ['sh', '-c', 'echo data > /scratch/$(hostname); echo written; sleep 100']),
+  );
   let jobId: string | undefined;
   try {
     await waitFor('both ranks to write to /scratch', () => (ffrun.stdout.match(/\] written$/gm) ?? []).length === 2, 60_000);

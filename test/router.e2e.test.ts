@@ -1,19 +1,15 @@
-import { execFileSync } from 'node:child_process';
 import * as path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { z } from 'zod';
-import { parseRunArgs } from '#runtime/cli/run/args';
-import { jobVolumes, runJobOnCluster, withProbedCluster, type JobOnCluster } from '#runtime/job/run-job';
-import type { OutputLine } from '#runtime/launcher/rank-output';
-import { pathChars } from '#runtime/orchestrator/path-kind';
-import { placeRanks } from '#runtime/orchestrator/placement';
-import { resolveJobUser } from '#runtime/spec/user';
 import { REPO_ROOT } from '#runtime/util/repo-root';
-import { FfrunProcess, runFfrun, waitFor } from './support/ffrun';
-import { loadManifest, onePerProgramAcrossHosts, type ManifestRun } from './support/manifest';
-import { SharedClusters, shapeName, shapeOf, type ClusterShape } from './support/shared-cluster';
-import { leftoversOf, processesMatching } from './support/leftovers';
+import { hostLinkBytes, killAgentMidJob, startStreamingAllpairs } from './support/agent-fault';
+import { assertPassedAsPlanned, runJobWithFault } from './support/faulted-job';
+import { jobIdOf, runFfrun, waitFor } from './support/ffrun';
+import { ffrunArgs } from './support/ffrun-args';
+import { assertManifestOutcome, loadManifest, manifestRunArgs, onePerProgramAcrossHosts, programMarker, type ManifestRun } from './support/manifest';
+import { groupByShape, SharedClusters, shapeName } from './support/shared-cluster';
+import { assertJobClean, processesMatching } from './support/leftovers';
 
 /**
  * The router plane (`r`, issue 8) end to end through ffrun with `--inter-host router`: every program of
@@ -58,51 +54,18 @@ function byName(name: string): ManifestRun {
   return run;
 }
 
-/** ffrun's arguments for a run with --inter-host router. */
-function ffrunArgs(run: ManifestRun): string[] {
-  const slots = Math.ceil(run.ranks / (run.hosts * run.containersPerHost));
-  return [
-    '-n',
-    String(run.ranks),
-    '--hosts',
-    String(run.hosts),
-    '--containers-per-host',
-    String(run.containersPerHost),
-    '--slots-per-container',
-    String(slots),
-    '--inter-host',
-    'router',
-    '--timeout',
-    String(run.timeoutSeconds),
-    '--name',
-    run.name,
-    '--json',
-    '--',
-    path.join('build', 'bin', run.program),
-    ...run.args,
-  ];
-}
+const ROUTER = { interHost: 'router' } as const;
 
 // Every program once across hosts (the default plane, `h`, runs every placement in btl.e2e), and 3 hosts.
 // Runs that need the same cluster share one (test/support/shared-cluster.ts): one boot per shape, not per run.
 const clusters = new SharedClusters();
-const byShape = new Map<string, { shape: ClusterShape; runs: ManifestRun[] }>();
-for (const run of [...onePerProgramAcrossHosts(manifest), ...threeHostRuns]) {
-  const shape = shapeOf(ffrunArgs(run));
-  if (!byShape.has(shapeName(shape))) byShape.set(shapeName(shape), { shape, runs: [] });
-  byShape.get(shapeName(shape))!.runs.push(run);
-}
 
-for (const { shape, runs } of byShape.values()) {
+for (const { shape, cases: runs } of groupByShape([...onePerProgramAcrossHosts(manifest), ...threeHostRuns], (run) => manifestRunArgs(run, ROUTER))) {
   for (const run of runs) {
     test(`${run.name} --inter-host router: ${run.ranks} ranks on ${run.hosts} hosts x ${run.containersPerHost} containers`, async () => {
       const cluster = await clusters.for(shape);
-      const result = await cluster.run(ffrunArgs(run));
-      const output = result.stderr;
-      if (run.expectExit === 0) assert.is(result.code, 0, output);
-      else assert.ok(result.code !== 0 && result.code !== 124, `expected a prompt non-zero exit, got ${result.code}:\n${output}`);
-      for (const pattern of run.expectOutput) assert.match(output, new RegExp(pattern, 'm'), `missing /${pattern}/`);
-      for (const pattern of run.forbidOutput) assert.not.match(output, new RegExp(pattern, 'm'), `forbidden /${pattern}/`);
+      const result = await cluster.run(manifestRunArgs(run, ROUTER));
+      assertManifestOutcome(run, result);
 
       const report = reportSchema.parse(JSON.parse(result.stdout));
       assert.is(report.job.interHost.plane, 'router');
@@ -121,51 +84,18 @@ for (const { shape, runs } of byShape.values()) {
       // plain mpiruns of theirs create /dev/shm entries: look for processes of this checkout's binary (tests
       // here run one at a time) and leave /dev/shm to the job-scoped checks (ffrun jobs keep their segments
       // in the job's shared tmpfs, which leftoversOf checks; router memory is a memfd, never a file).
-      const problems = await cluster.jobLeftovers({ marker: new RegExp(escapeRegExp(path.join(REPO_ROOT, 'build', 'bin', run.program))) });
+      const problems = await cluster.jobLeftovers({ marker: programMarker(run.program) });
       assert.equal(problems, [], `job ${report.job.id} left: ${problems.join('\n')}`);
     });
   }
   test(`the router cluster of ${shapeName(shape)} (${runs.length} runs above) is torn down and leaves nothing`, async () => {
-    const problems = await clusters.close(shape, { marker: new RegExp(escapeRegExp(path.join(REPO_ROOT, 'build', 'bin', 'ffcheck_'))) });
+    const problems = await clusters.close(shape, { marker: programMarker('ffcheck_') });
     assert.equal(problems, [], problems.join('\n'));
   });
 }
 
-function escapeRegExp(text: string): string {
-  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-}
-
-function jobIdOf(stderr: string): string {
-  const id = /setting up cluster ([a-z0-9]{6})/.exec(stderr)?.[1];
-  if (id === undefined) throw new Error(`no job id in ffrun's output:\n${stderr}`);
-  return id;
-}
-
-/** Bytes a link of a host namespace has sent and received. */
-function linkBytes(netns: string, link: string): number {
-  const [stats] = JSON.parse(execFileSync('ip', ['-n', netns, '-s', '-j', 'link', 'show', link], { encoding: 'utf8' }));
-  return stats.stats64.tx.bytes + stats.stats64.rx.bytes;
-}
-
 test('router traffic goes over the underlay (ul0 busy, vxlan0 ~idle); the agent SIGKILLed mid-job ends the job within 10 s naming it; nothing left', async () => {
-  const ffrun = new FfrunProcess([
-    '-n',
-    '2',
-    '--hosts',
-    '2',
-    '--inter-host',
-    'router',
-    '--timeout',
-    '120',
-    '--',
-    path.join(BIN, 'ffcheck_allpairs'),
-    '--iterations',
-    '100000',
-    '--sizes',
-    '4M',
-    '--timeout',
-    '100',
-  ]);
+  const ffrun = startStreamingAllpairs(ROUTER, 100000);
   try {
     await waitFor('both ranks to run', () => processesMatching(/ffcheck_allpairs --iterations 100000/).length === 2);
     const jobId = jobIdOf(ffrun.stderr);
@@ -173,33 +103,23 @@ test('router traffic goes over the underlay (ul0 busy, vxlan0 ~idle); the agent 
     // MPI_Init and the first (checked) 4 MiB messages take seconds on a loaded machine: wait until data
     // flows on the underlay (at least 4 MiB in a second), then measure.
     const deadline = Date.now() + 60_000;
-    for (let last = linkBytes(host0, 'ul0'); ;) {
+    for (let last = hostLinkBytes(host0, 'ul0'); ;) {
       await new Promise((resolve) => setTimeout(resolve, 1000));
-      const now = linkBytes(host0, 'ul0');
+      const now = hostLinkBytes(host0, 'ul0');
       if (now - last > 4 * 1024 * 1024) break;
       last = now;
       assert.ok(Date.now() < deadline && ffrun.child.exitCode === null, `no data on the underlay within 60 s:\n${ffrun.stderr}`);
     }
-    const before = { vxlan: linkBytes(host0, 'vxlan0'), underlay: linkBytes(host0, 'ul0') };
+    const before = { vxlan: hostLinkBytes(host0, 'vxlan0'), underlay: hostLinkBytes(host0, 'ul0') };
     await new Promise((resolve) => setTimeout(resolve, 2000));
-    const vxlan = linkBytes(host0, 'vxlan0') - before.vxlan;
-    const underlay = linkBytes(host0, 'ul0') - before.underlay;
+    const vxlan = hostLinkBytes(host0, 'vxlan0') - before.vxlan;
+    const underlay = hostLinkBytes(host0, 'ul0') - before.underlay;
     // a direction, not a speed: at least one 4 MiB message on the underlay, the overlay nearly silent
     // (16 MiB here failed at load 40 on 2 vCPUs with 9 MB moved)
     assert.ok(underlay > 4 * 1024 * 1024, `the underlay carried only ${underlay} B in 2 s`);
     assert.ok(vxlan < 256 * 1024, `vxlan0 carried ${vxlan} B in 2 s while router pairs streamed (${underlay} B on ul0)`);
 
-    const [agent] = processesMatching(new RegExp(`ffagent --control /run/freeflow-jobs/${jobId}/agents/h1\\.sock`));
-    assert.ok(agent !== undefined, 'no ffagent on h1');
-    const killedAt = Date.now();
-    process.kill(agent!.pid, 'SIGKILL');
-    const result = await ffrun.finished(30_000);
-    const seconds = (Date.now() - killedAt) / 1000;
-    assert.ok(result.code !== 0, `ffrun exited 0 after its agent was killed:\n${result.stderr}`);
-    assert.ok(seconds < 10, `the job took ${seconds} s to end after the agent died`);
-    assert.match(result.stderr, /ffagent \(\S*agent\.sock\) closed this rank's router connection: the agent died/);
-    const problems = leftoversOf(jobId);
-    assert.equal(problems, [], `job ${jobId} left: ${problems.join('\n')}`);
+    await killAgentMidJob(ffrun, jobId, 1, /ffagent \(\S*agent\.sock\) closed this rank's router connection: the agent died/);
   } finally {
     await ffrun.stop();
   }
@@ -214,31 +134,13 @@ test('router traffic goes over the underlay (ul0 busy, vxlan0 ~idle); the agent 
  * those pairs fell back to tcp.
  */
 test('auto, 3 hosts x 2 containers, RDMA flagged on h0 and h1: r between h0 and h1, h with h2, each pair carried as planned; allpairs passes', async () => {
-  const { spec } = parseRunArgs(['-n', '6', '--hosts', '3', '--containers-per-host', '2', '--timeout', '240', '--', path.join(BIN, 'ffcheck_allpairs')]);
-  const slots = placeRanks(spec.cluster, spec.ranks, spec.placement);
-  const lines: OutputLine[] = [];
-  const hooks = {
-    progress: { step: <T>(_label: string, work: () => Promise<T>) => work(), note: () => {} },
-    interrupt: new AbortController().signal,
-    onPlan: () => {},
-    onLine: (line: OutputLine) => void lines.push(line),
-  };
-  let jobId = '';
-  const { result } = await withProbedCluster(
-    { ...spec.cluster, ...jobVolumes(spec), user: resolveJobUser(spec.user), agents: true },
-    hooks,
-    (probed): Promise<JobOnCluster> => {
-      jobId = probed.cluster.jobId;
-      const capabilities = probed.capabilities.map((host, index) => (index < 2 ? { ...host, rdma: true } : host));
-      return runJobOnCluster({ cluster: probed.cluster, capabilities }, spec, slots, hooks);
-    },
-  );
-  const output = lines.map((line) => line.text).join('\n');
-  assert.is(result.mpirun.exitCode, 0, output);
-  const planned = result.plan.paths.map(pathChars);
-  assert.equal(planned, ['smrrhh', 'msrrhh', 'rrsmhh', 'rrmshh', 'hhhhsm', 'hhhhms']);
-  const actual = result.outcomes!.map((row) => pathChars(row.map((outcome) => outcome.actual)));
-  assert.equal(actual, planned, output);
+  const args = ffrunArgs({ ranks: 6, hosts: 3, containersPerHost: 2, timeout: 240 }, [path.join(BIN, 'ffcheck_allpairs')]);
+  const job = await runJobWithFault(args, (probed) => ({
+    cluster: probed.cluster,
+    capabilities: probed.capabilities.map((host, index) => (index < 2 ? { ...host, rdma: true } : host)),
+  }));
+  assertPassedAsPlanned(job, ['smrrhh', 'msrrhh', 'rrsmhh', 'rrmshh', 'hhhhsm', 'hhhhms']);
+  const { jobId, result, output } = job;
   assert.equal(
     result.plan.interHost.pairs.map((pair) => [pair.hosts, pair.plane, pair.reason]),
     [
@@ -249,8 +151,7 @@ test('auto, 3 hosts x 2 containers, RDMA flagged on h0 and h1: r between h0 and 
   );
   assert.match(output, /PASS allpairs/);
   assert.not.match(output, /DUPLICATE_OWNER|cannot register|cannot open a router route/);
-  const problems = leftoversOf(jobId);
-  assert.equal(problems, [], `job ${jobId} left: ${problems.join('\n')}`);
+  assertJobClean(jobId);
 });
 
 test('--inter-host router with network overlay is refused, naming the fix', async () => {

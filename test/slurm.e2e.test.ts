@@ -10,10 +10,11 @@ import { PATH_CHAR, type PathKind } from '#runtime/orchestrator/path-kind';
 import { placeRanks } from '#runtime/orchestrator/placement';
 import type { JobSpec } from '#runtime/spec/schema';
 import { REPO_ROOT } from '#runtime/util/repo-root';
-import { FFRUN_MAIN, FfrunProcess, runFfrun, waitFor } from './support/ffrun';
-import type { Cluster } from '#runtime/cluster';
+import type { Cluster } from '#runtime/cluster/index';
 import { AGENT_PORT } from '#runtime/cluster/agents';
 import { exec } from '#runtime/util/exec';
+import { FFRUN_MAIN, FfrunProcess, jobIdOf, runFfrun, waitFor } from './support/ffrun';
+import { ffrunArgs } from './support/ffrun-args';
 import { leftoversOf, processesMatching } from './support/leftovers';
 
 /**
@@ -280,26 +281,11 @@ test('ffrun --backend slurm: the demo through srun, plan and actual matrix shown
   assert.match(result.stdout, /planned\/actual as reported by the BTL/);
   for (const row of ['s/s m/m h/h h/h', 'm/m s/s h/h h/h', 'h/h h/h s/s m/m', 'h/h h/h m/m s/s']) assert.ok(result.stdout.includes(row), result.stdout);
   assert.match(result.stdout, /^\[rank 0\] PASS allpairs /m);
-  const jobId = /setting up cluster ([a-z0-9]{6})/.exec(result.stderr)![1]!;
-  assert.equal(leftoversOf(jobId), []);
+  assert.equal(leftoversOf(jobIdOf(result.stderr)), []);
 });
 
 test('ffrun --backend slurm SIGKILLed while its ranks run: `ffrun clean` removes daemons, containers, namespaces, munge key and spool', async () => {
-  const ffrun = new FfrunProcess([
-    '-n',
-    '4',
-    '--hosts',
-    '2',
-    '--containers-per-host',
-    '2',
-    '--backend',
-    'slurm',
-    '--timeout',
-    '120',
-    '--',
-    '/bin/sleep',
-    '4718',
-  ]);
+  const ffrun = new FfrunProcess(ffrunArgs({ ranks: 4, hosts: 2, containersPerHost: 2, backend: 'slurm', timeout: 120 }, ['/bin/sleep', '4718']));
   try {
     await waitFor('the ranks to start', () => processesMatching(/^\/bin\/sleep 4718$/).length === 4, 90_000);
   } catch (error) {

@@ -3,16 +3,8 @@ import * as path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { runFfrun } from './support/ffrun';
-import { leftoversOf, shmEntries } from './support/leftovers';
-
-/**
- * leftoversOf, with /dev/shm checked only for names of this job: other engineers' runs on this machine
- * create `freeflow-*` files there meanwhile (containers have /dev/shm of their own).
- */
-function leftoversOfThisJob(jobId: string, shmBefore: Set<string>, marker: RegExp): string[] {
-  const created = [...shmEntries()].filter((name) => !shmBefore.has(name) && name.includes(jobId));
-  return [...leftoversOf(jobId, { marker }), ...created.map((name) => `/dev/shm/${name}`)];
-}
+import { ffrunArgs } from './support/ffrun-args';
+import { leftoversOfThisJob, shmEntries } from './support/leftovers';
 
 /**
  * A test suite written elsewhere, unmodified, through ffrun on 2 hosts x 2 containers (network freeflow,
@@ -56,27 +48,8 @@ for (const suite of ['MPI1', 'EXT'] as const) {
   test(`IMB-${suite} unmodified on 2 hosts x 2 containers, freeflow + handoff${existsSync(binary) ? '' : ` (skipped: no ${binary} built)`}`, async () => {
     if (!existsSync(binary)) return;
     const shmBefore = shmEntries();
-    const result = await runFfrun(
-      [
-        '-n',
-        '4',
-        '--hosts',
-        '2',
-        '--containers-per-host',
-        '2',
-        '--network',
-        'freeflow',
-        '--inter-host',
-        'handoff',
-        '--timeout',
-        '150',
-        '--json',
-        '--',
-        binary,
-        ...SHORT,
-      ],
-      210_000,
-    );
+    const flags = { ranks: 4, hosts: 2, containersPerHost: 2, network: 'freeflow', interHost: 'handoff', timeout: 150, json: true };
+    const result = await runFfrun(ffrunArgs(flags, [binary, ...SHORT]), 210_000);
     assert.is(result.code, 0, result.stderr);
     const ran = [...result.stderr.matchAll(/^\[rank 0\] # Benchmarking (\S+)/gm)].map((match) => match[1]);
     for (const name of EXPECTED[suite]) assert.ok(ran.includes(name), `IMB-${suite} did not run ${name}: ran ${ran.join(', ')}`);

@@ -5,7 +5,10 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { REPO_ROOT } from '#runtime/util/repo-root';
 import { componentPathSetting } from '#runtime/launcher/mpirun-invocation';
-import { SharedClusters } from './support/shared-cluster';
+import type { FfrunResult } from './support/ffrun';
+import { ffrunArgs, type RunFlags } from './support/ffrun-args';
+import { programMarker } from './support/manifest';
+import { SharedClusters, type SharedCluster } from './support/shared-cluster';
 
 /**
  * Issue 7 end to end.
@@ -25,7 +28,7 @@ import { SharedClusters } from './support/shared-cluster';
 
 const SABOTAGE = path.join('build', 'bin', 'ffcheck_sabotage');
 /** This checkout's sabotage program (other sessions may run theirs meanwhile). */
-const SABOTAGE_MARKER = new RegExp(path.join(REPO_ROOT, SABOTAGE).replace(/[.*+?^${}()|[\]\\]/g, '\\$&'));
+const SABOTAGE_MARKER = programMarker('ffcheck_sabotage');
 const NOBODY = 65534;
 
 interface Case {
@@ -51,41 +54,22 @@ const cases: Case[] = [
 const SHAPE = { hosts: 1, containersPerHost: 2, agents: false } as const;
 const clusters = new SharedClusters();
 
+/** ffcheck_sabotage breaking a segment as `c` says, on the shared cluster with network freeflow. */
+async function runSabotage(c: Case, flags: Pick<RunFlags, 'launch' | 'json'> = {}): Promise<{ cluster: SharedCluster; result: FfrunResult }> {
+  const cluster = await clusters.for(SHAPE);
+  const program = [SABOTAGE, '--how', c.how, '--target', c.target, '--by', String(c.by), '--when', c.when, '--first', String(c.first)];
+  const result = await cluster.run(ffrunArgs({ ranks: 2, hosts: 1, containersPerHost: 2, network: 'freeflow', timeout: 60, ...flags }, program));
+  return { cluster, result };
+}
+
 if (!process.env.FF_TRUST_ONLY_HOSTILE)
   for (const c of cases) {
     const name = `${c.how} ${c.target} segment by rank ${c.by}, ${c.when} the first message (rank ${c.first} sends first)`;
     test(`sabotage: ${name}`, async () => {
       const started = Date.now();
-      const cluster = await clusters.for(SHAPE);
-      const result = await cluster.run([
-        // One orted per container: the BTL then adds its peer on the first send, after the sabotage. (With
-        // one orted per host the containers are one node and Open MPI adds local peers in MPI_Init.)
-        '-n',
-        '2',
-        '--hosts',
-        '1',
-        '--containers-per-host',
-        '2',
-        '--network',
-        'freeflow',
-        '--launch',
-        'container',
-        '--timeout',
-        '60',
-        '--json',
-        '--',
-        SABOTAGE,
-        '--how',
-        c.how,
-        '--target',
-        c.target,
-        '--by',
-        String(c.by),
-        '--when',
-        c.when,
-        '--first',
-        String(c.first),
-      ]);
+      // One orted per container: the BTL then adds its peer on the first send, after the sabotage. (With
+      // one orted per host the containers are one node and Open MPI adds local peers in MPI_Init.)
+      const { cluster, result } = await runSabotage(c, { launch: 'container', json: true });
       const output = result.stderr;
       assert.not.match(output, /Segmentation fault|SIGSEGV|signal 11|Bus error|SIGBUS/, `crashed:\n${output}`);
       assert.is(result.code, 0, `expected success (correct data):\n${output}`);
@@ -143,31 +127,7 @@ function plant(dir: string, victim: string): void {
 
 test('sabotage: the ring a peer sends through is overwritten after attach: its owner stops the job naming the corrupt ring', async () => {
   const started = Date.now();
-  const cluster = await clusters.for(SHAPE);
-  const result = await cluster.run([
-    '-n',
-    '2',
-    '--hosts',
-    '1',
-    '--containers-per-host',
-    '2',
-    '--network',
-    'freeflow',
-    '--timeout',
-    '60',
-    '--',
-    SABOTAGE,
-    '--how',
-    'ring',
-    '--target',
-    'own',
-    '--by',
-    '1',
-    '--when',
-    'after',
-    '--first',
-    '0',
-  ]);
+  const { cluster, result } = await runSabotage({ how: 'ring', target: 'own', by: 1, when: 'after', first: 0 });
   const output = `${result.stdout}${result.stderr}`;
   assert.not.match(output, /Segmentation fault|SIGSEGV|signal 11|Bus error|SIGBUS/, `crashed:\n${output}`);
   assert.not.match(output, /JOB_TIMEOUT/, `hung:\n${output}`);

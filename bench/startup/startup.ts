@@ -10,9 +10,9 @@
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
-import { createLocalCluster } from '../../ts-runtime/src/cluster';
-import { reapStaleJobs } from '../../ts-runtime/src/cluster/reap';
-import { REPO_ROOT } from '../../ts-runtime/src/util/repo-root';
+import { createLocalCluster } from '#runtime/cluster/index';
+import { reapStaleJobs } from '#runtime/cluster/reap';
+import { REPO_ROOT } from '#runtime/util/repo-root';
 import { randomBytes } from 'node:crypto';
 
 interface Shape {

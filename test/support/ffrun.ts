@@ -30,7 +30,7 @@ export class FfrunProcess {
 
   /** The job id, once ffrun announced its cluster. */
   get jobId(): string | undefined {
-    return /setting up cluster ([a-z0-9]{6})/.exec(this.stderr)?.[1];
+    return announcedJobId(this.stderr);
   }
 
   /** For a test that failed half-way: stops a still running ffrun the way a user would (SIGINT). */
@@ -64,4 +64,15 @@ export async function waitFor(what: string, condition: () => boolean, timeoutMs 
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
+}
+
+function announcedJobId(stderr: string): string | undefined {
+  return /setting up cluster ([a-z0-9]{6})/.exec(stderr)?.[1];
+}
+
+/** The job id ffrun announced on stderr; throws (with that stderr) when it announced none. */
+export function jobIdOf(stderr: string): string {
+  const id = announcedJobId(stderr);
+  if (id === undefined) throw new Error(`no job id in ffrun's output:\n${stderr}`);
+  return id;
 }

@@ -1,5 +1,6 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { inJobContainerCgroup } from '#runtime/cluster/container';
+import * as assert from 'uvu/assert';
 import { jobCgroupDirs } from '#runtime/cluster/teardown';
 
 /** Every process's command line, as one string with spaces for the NULs. */
@@ -73,4 +74,23 @@ export function leftoversOf(jobId: string, options: { marker?: RegExp; shmBefore
     if (created.length > 0) problems.push(`/dev/shm: ${created.join(', ')}`);
   }
   return problems;
+}
+
+/** /dev/shm files created since `shmBefore` whose names name the job (`/dev/shm/<name>`). */
+export function jobShmFiles(jobId: string, shmBefore: Set<string>): string[] {
+  return [...shmEntries()].filter((name) => !shmBefore.has(name) && name.includes(jobId)).map((name) => `/dev/shm/${name}`);
+}
+
+/**
+ * leftoversOf, with /dev/shm checked only for names of this job: other engineers' runs on this machine
+ * create `freeflow-*` files there meanwhile (containers have /dev/shm of their own).
+ */
+export function leftoversOfThisJob(jobId: string, shmBefore: Set<string>, marker: RegExp): string[] {
+  return [...leftoversOf(jobId, { marker }), ...jobShmFiles(jobId, shmBefore)];
+}
+
+/** Fails the test with what the job left (leftoversOf) unless it left nothing. */
+export function assertJobClean(jobId: string, options: Parameters<typeof leftoversOf>[1] = {}): void {
+  const problems = leftoversOf(jobId, options);
+  assert.equal(problems, [], `job ${jobId} left: ${problems.join('\n')}`);
 }

@@ -9,7 +9,7 @@ import { containerMtuOf, MTU, scratchRequest } from '#runtime/spec/schema';
 import { resolveJobUser } from '#runtime/spec/user';
 import { REPO_ROOT } from '#runtime/util/repo-root';
 import { waitFor, type FfrunResult } from './ffrun';
-import { leftoversOf, processesInJobCgroups, processesMatching, shmEntries } from './leftovers';
+import { jobShmFiles, leftoversOf, processesInJobCgroups, processesMatching, shmEntries } from './leftovers';
 
 /** A program given relative to the repository (ffrun's working directory here): it adds no volume of its own. */
 const SHARED_PROGRAM = 'build/bin/ffcheck_allpairs';
@@ -184,8 +184,7 @@ export class SharedCluster {
   async close(options: { marker?: RegExp } = {}): Promise<string[]> {
     this.release();
     await this.whole;
-    const created = [...shmEntries()].filter((name) => !this.shmBefore.has(name) && name.includes(this.jobId));
-    return [...leftoversOf(this.jobId, options), ...created.map((name) => `/dev/shm/${name}`)];
+    return [...leftoversOf(this.jobId, options), ...jobShmFiles(this.jobId, this.shmBefore)];
   }
 
   private jobProcesses(): Array<{ pid: number; command: string }> {
@@ -195,6 +194,18 @@ export class SharedCluster {
     }
     return found;
   }
+}
+
+/** `cases` grouped by the cluster their `ffrun` arguments need (shapeOf), in order of first appearance. */
+export function groupByShape<T>(cases: readonly T[], argsOf: (item: T) => readonly string[]): Array<{ shape: ClusterShape; cases: T[] }> {
+  const groups = new Map<string, { shape: ClusterShape; cases: T[] }>();
+  for (const item of cases) {
+    const shape = shapeOf(argsOf(item));
+    const key = shapeName(shape);
+    if (!groups.has(key)) groups.set(key, { shape, cases: [] });
+    groups.get(key)!.cases.push(item);
+  }
+  return [...groups.values()];
 }
 
 /**

@@ -36,6 +36,15 @@ function inputs(ranks: number, network: JobPlan['network'], cpus = 2): Invocatio
   };
 }
 
+/** `base` with a plan of two ranks whose one pair takes `kind` both ways. */
+function withPairPath(base: InvocationInputs, kind: 'shm' | 'router' | 'tcp'): InvocationInputs {
+  const paths: JobPlan['paths'] = [
+    ['self', kind],
+    [kind, 'self'],
+  ];
+  return { ...base, plan: { ...base.plan, paths } };
+}
+
 function mcaOf(argv: readonly string[]): Record<string, string> {
   const mca: Record<string, string> = {};
   argv.forEach((arg, i) => {
@@ -100,26 +109,12 @@ test('round-robin placement maps by node, fill by slot: mpirun reproduces the pl
   const invocation = buildMpirunInvocation({ ...base, plan });
   assert.is(invocation.argv[invocation.argv.indexOf('--map-by') + 1], 'node');
   assert.is(invocation.files[0]!.text, 'ff-abc123-h0c0 slots=2\nff-abc123-h1c0 slots=2\n');
-  assert.equal(
-    simulateMapping(
-      [
-        { name: 'a', slots: 2 },
-        { name: 'b', slots: 1 },
-      ],
-      'node',
-    ),
-    ['a', 'b', 'a'],
-  );
-  assert.equal(
-    simulateMapping(
-      [
-        { name: 'a', slots: 2 },
-        { name: 'b', slots: 1 },
-      ],
-      'slot',
-    ),
-    ['a', 'a', 'b'],
-  );
+  const unevenSlots = [
+    { name: 'a', slots: 2 },
+    { name: 'b', slots: 1 },
+  ];
+  assert.equal(simulateMapping(unevenSlots, 'node'), ['a', 'b', 'a']);
+  assert.equal(simulateMapping(unevenSlots, 'slot'), ['a', 'a', 'b']);
   const scattered = { ...base.plan, ranks: base.plan.ranks.map((rank, i) => ({ ...rank, container: ['c0', 'c0', 'c1', 'c0'][i]! })) };
   assert.throws(() => buildMpirunInvocation({ ...base, plan: scattered }), /no mpirun mapping reproduces the planned placement/);
 });
@@ -175,60 +170,19 @@ test('one-sided: ucx is let in only for jobs with tcp pairs (pt2pt refuses MPI_T
   const overlay = buildMpirunInvocation(inputs(4, 'overlay'));
   assert.is(mcaOf(overlay.argv).osc, 'sm,rdma,ucx,pt2pt');
   const twoContainers = inputs(4, 'freeflow');
-  const shmOnly = {
-    ...twoContainers.plan,
-    paths: [
-      ['self', 'shm'],
-      ['shm', 'self'],
-    ] as JobPlan['paths'],
-  };
-  const withShm = buildMpirunInvocation({ ...twoContainers, plan: shmOnly });
+  const withShm = buildMpirunInvocation(withPairPath(twoContainers, 'shm'));
   assert.is(mcaOf(withShm.argv).osc, '^ucx');
   assert.is(withShm.oneSided.components, '^ucx');
-  const withRouter = {
-    ...twoContainers.plan,
-    paths: [
-      ['self', 'router'],
-      ['router', 'self'],
-    ] as JobPlan['paths'],
-  };
-  assert.is(mcaOf(buildMpirunInvocation({ ...twoContainers, plan: withRouter }).argv).osc, '^ucx');
-  const withTcp = {
-    ...twoContainers.plan,
-    paths: [
-      ['self', 'tcp'],
-      ['tcp', 'self'],
-    ] as JobPlan['paths'],
-  };
-  assert.is(mcaOf(buildMpirunInvocation({ ...twoContainers, plan: withTcp }).argv).osc, 'sm,rdma,ucx,pt2pt');
+  assert.is(mcaOf(buildMpirunInvocation(withPairPath(twoContainers, 'router')).argv).osc, '^ucx');
+  assert.is(mcaOf(buildMpirunInvocation(withPairPath(twoContainers, 'tcp')).argv).osc, 'sm,rdma,ucx,pt2pt');
 });
 
 test('one-sided: the plan says which component serves windows across which pairs', () => {
   const twoContainers = inputs(4, 'freeflow');
-  const shmOnly = {
-    ...twoContainers.plan,
-    paths: [
-      ['self', 'shm'],
-      ['shm', 'self'],
-    ] as JobPlan['paths'],
-  };
-  assert.match(buildMpirunInvocation({ ...twoContainers, plan: shmOnly }).oneSided.summary, /^osc rdma over the freeflow BTL .* for every window$/);
-  const withRouter = {
-    ...twoContainers.plan,
-    paths: [
-      ['self', 'router'],
-      ['router', 'self'],
-    ] as JobPlan['paths'],
-  };
-  assert.match(buildMpirunInvocation({ ...twoContainers, plan: withRouter }).oneSided.summary, /router routes\) for every window$/);
-  const withTcp = {
-    ...twoContainers.plan,
-    paths: [
-      ['self', 'tcp'],
-      ['tcp', 'self'],
-    ] as JobPlan['paths'],
-  };
-  assert.match(buildMpirunInvocation({ ...twoContainers, plan: withTcp }).oneSided.summary, /osc ucx \(UCX over tcp\) for windows spanning tcp pairs/);
+  const summaryWith = (kind: 'shm' | 'router' | 'tcp') => buildMpirunInvocation(withPairPath(twoContainers, kind)).oneSided.summary;
+  assert.match(summaryWith('shm'), /^osc rdma over the freeflow BTL .* for every window$/);
+  assert.match(summaryWith('router'), /router routes\) for every window$/);
+  assert.match(summaryWith('tcp'), /osc ucx \(UCX over tcp\) for windows spanning tcp pairs/);
   assert.match(buildMpirunInvocation(inputs(4, 'overlay')).oneSided.summary, /^osc ucx \(UCX over tcp\) for windows across containers/);
   const oneContainer = inputs(2, 'freeflow');
   const packed = { ...oneContainer.plan, ranks: oneContainer.plan.ranks.map((rank) => ({ ...rank, container: 'ff-abc123-h0c0' })) };

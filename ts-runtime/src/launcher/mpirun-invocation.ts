@@ -111,6 +111,32 @@ export function jobMcaSettings(
 }
 
 /**
+ * The part of a job's mpirun command line that does not depend on who runs mpirun (ffrun here, the
+ * launcher pod on Kubernetes): the mapping policy, no binding by mpirun (ffrun-fork-agent pins ranks; pods
+ * of one node share its cores), room to spawn, tagged output, the MCA settings, the spec's environment
+ * forwarded with -x (and the freeflow BTL's component path when `btlDir` is given), then the program.
+ */
+export function mpirunJobArgs(spec: Pick<JobSpec, 'env' | 'program'>, job: { mapBy: 'slot' | 'node'; mca: Map<string, string>; btlDir?: string }): string[] {
+  const forwarded = Object.entries(spec.env).map(([name, value]) => `${name}=${value}`);
+  if (job.btlDir !== undefined) {
+    const setting = componentPathSetting(job.btlDir);
+    forwarded.push(`${setting.name}=${setting.value}`);
+  }
+  return [
+    '--map-by',
+    job.mapBy,
+    '--bind-to',
+    'none',
+    '--oversubscribe',
+    '--tag-output',
+    ...[...job.mca].flatMap(([name, value]) => ['--mca', name, value]),
+    ...forwarded.flatMap((setting) => ['-x', setting]),
+    spec.program.command,
+    ...spec.program.args,
+  ];
+}
+
+/**
  * Builds the stock mpirun command line for a plan.
  * Placement without a rankfile (a rankfile maps only the initial ranks: MPI_Comm_spawn then finds no
  * mapping): the hostfile lists the nodes (containers, or hosts in a host launch) in order of first use with
@@ -174,11 +200,10 @@ export function buildMpirunInvocation(inputs: InvocationInputs): MpirunInvocatio
     env.PMIX_MCA_ptl_tcp_remote_connections = '1';
     env.PMIX_MCA_ptl_tcp_if_include = inputs.overlaySubnet;
   }
-  const forwarded = Object.entries(spec.env).map(([name, value]) => `${name}=${value}`);
-  if (plan.network === 'freeflow') {
+  const freeflow = plan.network === 'freeflow';
+  if (freeflow) {
     const setting = componentPathSetting(inputs.btlDir);
     env[setting.name] = setting.value;
-    forwarded.push(`${setting.name}=${setting.value}`);
   }
   const argv = [
     'mpirun',
@@ -187,16 +212,7 @@ export function buildMpirunInvocation(inputs: InvocationInputs): MpirunInvocatio
     String(plan.ranks.length),
     '--hostfile',
     hostfile,
-    '--map-by',
-    mapBy,
-    '--bind-to',
-    'none',
-    '--oversubscribe',
-    '--tag-output',
-    ...[...mca].flatMap(([name, value]) => ['--mca', name, value]),
-    ...forwarded.flatMap((setting) => ['-x', setting]),
-    spec.program.command,
-    ...spec.program.args,
+    ...mpirunJobArgs(spec, { mapBy, mca, ...(freeflow ? { btlDir: inputs.btlDir } : {}) }),
   ];
   return { argv, env, files: [{ path: hostfile, text: hostfileText }], oversubscribed, launch, oneSided };
 }

@@ -66,25 +66,39 @@ const plan: JobPlan = {
   ],
 };
 
-test('plan vs actual: reports are read from each rank host directory; a shm pair that fell back is flagged loudly', () => {
+/** The plan with its tcp pairs (those across hosts) planned handoff. */
+const handoffPlan: JobPlan = { ...plan, paths: plan.paths.map((row) => row.map((kind) => (kind === 'tcp' ? 'handoff' : kind))) };
+
+/** Report directories of hosts h0 and h1, `h0Reports` (rank -> report text) written into h0's; removed after `check`. */
+function withHostReportDirs(h0Reports: Readonly<Record<number, string>>, check: (dirs: string[]) => void): void {
   const root = mkdtempSync(path.join(tmpdir(), 'ffreport-'));
   try {
     const dirs = [path.join(root, 'h0'), path.join(root, 'h1')];
     for (const dir of dirs) mkdirSync(dir);
-    writeFileSync(path.join(dirs[0]!, reportFileName(0)), 'freeflow-report 1\nrank 0\npeer 1 shm 10 640\npeer 2 declined path-table-says-tcp\nend\n');
-    writeFileSync(path.join(dirs[0]!, reportFileName(1)), 'freeflow-report 1\nrank 1\npeer 0 declined segment-foreign-job\nend\n');
-    // rank 2 died before MPI_Finalize: no report
+    for (const [rank, text] of Object.entries(h0Reports)) writeFileSync(path.join(dirs[0]!, reportFileName(Number(rank))), text);
+    check(dirs);
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+}
+
+function fallbackPairs(outcomes: ReturnType<typeof compareWithReports>): number[][] {
+  return fallbacks(outcomes).map(({ from, to }) => [from, to]);
+}
+
+test('plan vs actual: reports are read from each rank host directory; a shm pair that fell back is flagged loudly', () => {
+  const reports = {
+    0: 'freeflow-report 1\nrank 0\npeer 1 shm 10 640\npeer 2 declined path-table-says-tcp\nend\n',
+    1: 'freeflow-report 1\nrank 1\npeer 0 declined segment-foreign-job\nend\n',
+  };
+  // rank 2 died before MPI_Finalize: no report
+  withHostReportDirs(reports, (dirs) => {
     const outcomes = compareWithReports(plan, readBtlReports(plan.ranks, dirs), { succeeded: false });
-    assert.equal(
-      outcomes[0]!.map((o) => o.actual),
-      ['self', 'shm', 'tcp'],
-    );
+    const actualOfRank0 = outcomes[0]!.map((o) => o.actual);
+    assert.equal(actualOfRank0, ['self', 'shm', 'tcp']);
     assert.equal(outcomes[1]![0], { planned: 'shm', actual: 'tcp', reason: 'segment-foreign-job' });
     assert.is(outcomes[2]![0]!.actual, 'unknown');
-    assert.equal(
-      fallbacks(outcomes).map(({ from, to }) => [from, to]),
-      [[1, 0]],
-    );
+    assert.equal(fallbackPairs(outcomes), [[1, 0]]);
     const text = formatPlanVersusActual(plan, outcomes);
     assert.match(text, /m\/t!/);
     assert.match(text, /t\/\?/);
@@ -92,27 +106,16 @@ test('plan vs actual: reports are read from each rank host directory; a shm pair
       text,
       /!!! WARNING: 1 pair\(s\) planned for shared memory did NOT use it:\n!!! {3}rank 1 -> rank 0: used tcp \(BTL declined: segment-foreign-job\)/,
     );
-  } finally {
-    rmSync(root, { recursive: true, force: true });
-  }
+  });
 });
 
 test('a rank of a successful job that wrote no report broke the plan: its shm pairs are flagged', () => {
-  const root = mkdtempSync(path.join(tmpdir(), 'ffreport-'));
-  try {
-    const dirs = [path.join(root, 'h0'), path.join(root, 'h1')];
-    for (const dir of dirs) mkdirSync(dir);
-    writeFileSync(path.join(dirs[0]!, reportFileName(0)), 'freeflow-report 1\nrank 0\npeer 1 shm 10 640\nend\n');
+  withHostReportDirs({ 0: 'freeflow-report 1\nrank 0\npeer 1 shm 10 640\nend\n' }, (dirs) => {
     const outcomes = compareWithReports(plan, readBtlReports(plan.ranks, dirs), { succeeded: true });
-    assert.equal(
-      fallbacks(outcomes).map(({ from, to }) => [from, to]),
-      [[1, 0]],
-    );
+    assert.equal(fallbackPairs(outcomes), [[1, 0]]);
     assert.is(outcomes[2]![0]!.reason, NO_REPORT); // planned tcp: listed, not flagged
     assert.match(formatPlanVersusActual(plan, outcomes), /rank 1 -> rank 0: rank finished without a freeflow report/);
-  } finally {
-    rmSync(root, { recursive: true, force: true });
-  }
+  });
 });
 
 test('the planned matrix has one row per sending rank', () => {
@@ -136,7 +139,6 @@ test('the planned matrix has one row per sending rank', () => {
 test('a handoff line is parsed and a pair planned h that reports it used h, no fallback', () => {
   const report = parseBtlReport('freeflow-report 1\nrank 0\npeer 1 shm 3 300\npeer 2 handoff 5 1048576\nend\n', 'report.0');
   assert.equal(report.peers.get(2), { kind: 'handoff', messages: 5, bytes: 1048576 });
-  const handoffPlan: JobPlan = { ...plan, paths: plan.paths.map((row) => row.map((kind) => (kind === 'tcp' ? 'handoff' : kind))) };
   const outcomes = compareWithReports(handoffPlan, new Map([[0, report]]), { succeeded: false });
   assert.equal(outcomes[0]![2], { planned: 'handoff', actual: 'handoff' });
   assert.not.ok(isFallback(outcomes[0]![2]!));
@@ -144,7 +146,6 @@ test('a handoff line is parsed and a pair planned h that reports it used h, no f
 });
 
 test("a pair planned h that the BTL declined is a fallback, named with the BTL's reason", () => {
-  const handoffPlan: JobPlan = { ...plan, paths: plan.paths.map((row) => row.map((kind) => (kind === 'tcp' ? 'handoff' : kind))) };
   const reports = new Map([[0, { rank: 0, peers: new Map([[2, { kind: 'declined' as const, reason: 'path-table-says-handoff' }]]) }]]);
   // a failed job: ranks without a report are not suspicious, so only the declined pair is listed
   const outcomes = compareWithReports(handoffPlan, reports as never, { succeeded: false });

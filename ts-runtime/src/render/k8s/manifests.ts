@@ -1,7 +1,7 @@
 import * as path from 'node:path';
 import { FfError } from '../../errors';
 import { AGENT_PORT } from '../../cluster/agents';
-import { componentPathSetting, CONTAINER_SHARED_DIR, jobMcaSettings } from '../../launcher/mpirun-invocation';
+import { componentPathSetting, CONTAINER_SHARED_DIR, jobMcaSettings, mpirunJobArgs } from '../../launcher/mpirun-invocation';
 import { OSC_WITH_TCP_PAIRS } from '../../orchestrator/osc-selection';
 import type { JobSpec } from '../../spec/schema';
 import { REPO_ROOT } from '../../util/repo-root';
@@ -88,27 +88,10 @@ export function launcherArgs(spec: JobSpec, root: boolean): string[] {
   const launcherSpecific: Array<[string, string]> = spec.network === 'freeflow' ? [['btl_freeflow_dir', CONTAINER_SHARED_DIR]] : [];
   // Workers on other nodes are tcp pairs to the BTL: windows spanning them need osc ucx (docs/onesided.md).
   const mca = jobMcaSettings(spec.network, OSC_WITH_TCP_PAIRS, spec.mca, launcherSpecific);
-  const forwarded = Object.entries(spec.env).map(([name, value]) => `${name}=${value}`);
-  if (spec.network === 'freeflow') {
-    const setting = componentPathSetting(btlDir);
-    forwarded.push(`${setting.name}=${setting.value}`);
-  }
-  return [
-    ...(root ? ['--allow-run-as-root'] : []),
-    '-np',
-    String(spec.ranks),
-    '--map-by',
-    mapBy,
-    // Pods of one node share its cores: Open MPI's binding would pin every worker's first rank to core 0.
-    '--bind-to',
-    'none',
-    '--oversubscribe',
-    '--tag-output',
-    ...[...mca].flatMap(([name, value]) => ['--mca', name, value]),
-    ...forwarded.flatMap((setting) => ['-x', setting]),
-    commandInImage(spec.program.command),
-    ...spec.program.args,
-  ];
+  const program = { command: commandInImage(spec.program.command), args: spec.program.args };
+  // (pods of one node share its cores: Open MPI's binding would pin every worker's first rank to core 0)
+  const job = { mapBy, mca, ...(spec.network === 'freeflow' ? { btlDir } : {}) } as const;
+  return [...(root ? ['--allow-run-as-root'] : []), '-np', String(spec.ranks), ...mpirunJobArgs({ env: spec.env, program }, job)];
 }
 
 function launcherTemplate(spec: JobSpec, image: string, user: { uid: number; gid: number }): Record<string, unknown> {
@@ -117,57 +100,56 @@ function launcherTemplate(spec: JobSpec, image: string, user: { uid: number; gid
     const setting = componentPathSetting(path.posix.join(IMAGE_REPO_ROOT, 'build', 'btl'));
     env.push({ name: setting.name, value: setting.value });
   }
-  return {
-    metadata: { labels: labels(spec, 'launcher') },
-    spec: {
-      automountServiceAccountToken: false,
-      containers: [
-        {
-          name: 'launcher',
-          image,
-          command: ['mpirun'],
-          args: launcherArgs(spec, user.uid === 0),
-          env,
-          resources: { requests: { cpu: '100m', memory: '128Mi' } },
-          securityContext: podUser(user),
-        },
-      ],
-    },
-  };
+  return mpiPodTemplate(spec, 'launcher', user, {
+    image,
+    command: ['mpirun'],
+    args: launcherArgs(spec, user.uid === 0),
+    env,
+    resources: { requests: { cpu: '100m', memory: '128Mi' } },
+  });
 }
 
 function podUser(user: { uid: number; gid: number }): Record<string, unknown> {
   return { runAsUser: user.uid, runAsGroup: user.gid, allowPrivilegeEscalation: false };
 }
 
+/** A pod of the MPIJob: its role's labels, no service account token, one container (named for the role) running as the job's user. */
+function mpiPodTemplate(
+  spec: JobSpec,
+  role: 'launcher' | 'worker',
+  user: { uid: number; gid: number },
+  container: Record<string, unknown>,
+  podSpec: Record<string, unknown> = {},
+): Record<string, unknown> {
+  return {
+    metadata: { labels: labels(spec, role) },
+    spec: { automountServiceAccountToken: false, containers: [{ name: role, ...container, securityContext: podUser(user) }], ...podSpec },
+  };
+}
+
 function workerTemplate(spec: JobSpec, image: string, user: { uid: number; gid: number }): Record<string, unknown> {
   const slots = spec.cluster.slotsPerContainer;
   const freeflow = spec.network === 'freeflow';
-  return {
-    metadata: { labels: labels(spec, 'worker') },
-    spec: {
-      automountServiceAccountToken: false,
-      containers: [
-        {
-          name: 'worker',
-          image,
-          // The operator's launcher reaches workers over ssh. sshd gives its sessions (orted and the ranks)
-          // a fresh environment, so the node name reaches them through sshd's SetEnv (Kubernetes expands
-          // $(VAR) from the container's env); node names are DNS names, nothing to quote.
-          command: ['/usr/sbin/sshd'],
-          args: ['-De', '-o', `SetEnv=${NODE_NAME_ENV}=$(${NODE_NAME_ENV})`],
-          env: [nodeNameEnv],
-          // Each slot is a rank that polls its queues: one CPU each.
-          resources: { requests: { cpu: String(slots) }, limits: { cpu: String(slots) } },
-          securityContext: podUser(user),
-          ...(freeflow ? { volumeMounts: [{ name: 'freeflow-shared', mountPath: CONTAINER_SHARED_DIR }] } : {}),
-        },
-      ],
-      // The DaemonSet creates the directory (owner and mode as the BTL requires); until it has, the kubelet
-      // retries the mount, so the order in which pods start does not matter.
-      ...(freeflow ? { volumes: [{ name: 'freeflow-shared', hostPath: { path: jobSharedDir(spec), type: 'Directory' } }] } : {}),
+  return mpiPodTemplate(
+    spec,
+    'worker',
+    user,
+    {
+      image,
+      // The operator's launcher reaches workers over ssh. sshd gives its sessions (orted and the ranks)
+      // a fresh environment, so the node name reaches them through sshd's SetEnv (Kubernetes expands
+      // $(VAR) from the container's env); node names are DNS names, nothing to quote.
+      command: ['/usr/sbin/sshd'],
+      args: ['-De', '-o', `SetEnv=${NODE_NAME_ENV}=$(${NODE_NAME_ENV})`],
+      env: [nodeNameEnv],
+      // Each slot is a rank that polls its queues: one CPU each.
+      resources: { requests: { cpu: String(slots) }, limits: { cpu: String(slots) } },
+      ...(freeflow ? { volumeMounts: [{ name: 'freeflow-shared', mountPath: CONTAINER_SHARED_DIR }] } : {}),
     },
-  };
+    // The DaemonSet creates the directory (owner and mode as the BTL requires); until it has, the kubelet
+    // retries the mount, so the order in which pods start does not matter.
+    freeflow ? { volumes: [{ name: 'freeflow-shared', hostPath: { path: jobSharedDir(spec), type: 'Directory' } }] } : {},
+  );
 }
 
 export function jobSharedDir(spec: Pick<JobSpec, 'name'>): string {
