@@ -112,8 +112,8 @@ typedef struct mca_btl_freeflow_component {
     unsigned int poll_batch;      /* records taken from one ring per progress pass */
     unsigned int poll_idle_after; /* empty polls before a ring counts as idle (0: poll every ring every pass) */
     unsigned int poll_idle_rings_per_pass; /* idle rings polled per pass, round-robin */
-    unsigned int idle_sleep_after; /* empty passes under mpi_yield_when_idle before sleeping (0: never sleep) */
-    unsigned int idle_sleep_ns;    /* how long such a sleep asks for */
+    unsigned int idle_sleep_after;         /* empty passes under mpi_yield_when_idle before sleeping (0: never sleep) */
+    unsigned int idle_sleep_ns;            /* how long such a sleep asks for */
     bool unlink_when_attached;
     int report; /* 0: off; otherwise written when the path table covers this rank */
     int verbose;

@@ -726,19 +726,19 @@ static bool signed_less(uint64_t a, uint64_t b, uint8_t width)
     do {                                                                                                               \
         _Atomic type *const word = MCA_BTL_FREEFLOW_ATOMIC(type, pointer);                                             \
         const type value = (type) req->operand;                                                                        \
-        const memory_order order = memory_order_seq_cst; /* see above: interoperates with osc's full barriers */      \
+        const memory_order order = memory_order_seq_cst; /* see above: interoperates with osc's full barriers */       \
         switch (req->op == FF_RDMA_CSWAP ? 0xffffffffu : req->atomic_op) {                                             \
         case 0xffffffffu: {                                                                                            \
             type expected = value;                                                                                     \
-            (void) atomic_compare_exchange_strong_explicit(word, &expected, (type) req->operand2, order, order);      \
+            (void) atomic_compare_exchange_strong_explicit(word, &expected, (type) req->operand2, order, order);       \
             *result = (uint64_t) expected;                                                                             \
             break;                                                                                                     \
         }                                                                                                              \
-        case MCA_BTL_ATOMIC_ADD: *result = (uint64_t) atomic_fetch_add_explicit(word, value, order); break;           \
-        case MCA_BTL_ATOMIC_AND: *result = (uint64_t) atomic_fetch_and_explicit(word, value, order); break;           \
-        case MCA_BTL_ATOMIC_OR: *result = (uint64_t) atomic_fetch_or_explicit(word, value, order); break;             \
-        case MCA_BTL_ATOMIC_XOR: *result = (uint64_t) atomic_fetch_xor_explicit(word, value, order); break;           \
-        case MCA_BTL_ATOMIC_SWAP: *result = (uint64_t) atomic_exchange_explicit(word, value, order); break;           \
+        case MCA_BTL_ATOMIC_ADD: *result = (uint64_t) atomic_fetch_add_explicit(word, value, order); break;            \
+        case MCA_BTL_ATOMIC_AND: *result = (uint64_t) atomic_fetch_and_explicit(word, value, order); break;            \
+        case MCA_BTL_ATOMIC_OR: *result = (uint64_t) atomic_fetch_or_explicit(word, value, order); break;              \
+        case MCA_BTL_ATOMIC_XOR: *result = (uint64_t) atomic_fetch_xor_explicit(word, value, order); break;            \
+        case MCA_BTL_ATOMIC_SWAP: *result = (uint64_t) atomic_exchange_explicit(word, value, order); break;            \
         case MCA_BTL_ATOMIC_MIN:                                                                                       \
         case MCA_BTL_ATOMIC_MAX: {                                                                                     \
             const bool want_min = MCA_BTL_ATOMIC_MIN == req->atomic_op;                                                \

@@ -161,7 +161,8 @@ bool mca_btl_freeflow_router_init(void)
     if (FF_OK != status) {
         /* Declining is safe: our modex says "no router", so the peers decline too. */
         MCA_BTL_FREEFLOW_SHOW_HELP("agent-unreachable-router", c->dir, ff_status_name(status),
-                                   FF_AGENT_OK != why ? ": " : "", FF_AGENT_OK != why ? ff_agent_refusal_describe(why) : "");
+                                   FF_AGENT_OK != why ? ": " : "",
+                                   FF_AGENT_OK != why ? ff_agent_refusal_describe(why) : "");
         router.agent = NULL;
         router.route = NULL;
         return false;

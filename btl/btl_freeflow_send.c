@@ -61,8 +61,10 @@ static inline void count_sent(mca_btl_freeflow_endpoint_t *endpoint, size_t byte
     /* statistics for the report: exact when single-threaded, atomic otherwise */
     if (OPAL_UNLIKELY(opal_using_threads())) {
         /* relaxed: counts only, read at finalize (btl_freeflow.h, "Atomics": plain fields, _Atomic view) */
-        atomic_fetch_add_explicit(MCA_BTL_FREEFLOW_ATOMIC(uint64_t, &endpoint->sent_fragments), 1, memory_order_relaxed);
-        atomic_fetch_add_explicit(MCA_BTL_FREEFLOW_ATOMIC(uint64_t, &endpoint->sent_bytes), bytes, memory_order_relaxed);
+        atomic_fetch_add_explicit(MCA_BTL_FREEFLOW_ATOMIC(uint64_t, &endpoint->sent_fragments), 1,
+                                  memory_order_relaxed);
+        atomic_fetch_add_explicit(MCA_BTL_FREEFLOW_ATOMIC(uint64_t, &endpoint->sent_bytes), bytes,
+                                  memory_order_relaxed);
     } else {
         endpoint->sent_fragments++;
         endpoint->sent_bytes += bytes;

@@ -450,8 +450,8 @@ static void check_params(void)
     char corrections[1024] = "";
     if (param.max_send_size < 4096u || param.max_send_size > SOCK_MAX_SEND_MAX) {
         const unsigned int fixed = param.max_send_size < 4096u ? 4096u : SOCK_MAX_SEND_MAX;
-        note_correction(corrections, sizeof(corrections), "btl_freeflow_sock_max_send_size", param.max_send_size,
-                        4096u, SOCK_MAX_SEND_MAX, fixed);
+        note_correction(corrections, sizeof(corrections), "btl_freeflow_sock_max_send_size", param.max_send_size, 4096u,
+                        SOCK_MAX_SEND_MAX, fixed);
         param.max_send_size = fixed;
     }
     if (param.eager_limit < 1024u || param.eager_limit > param.max_send_size) {
@@ -476,8 +476,10 @@ static void check_params(void)
     if (NULL == param.rdma ||
         (0 != strcmp(param.rdma, "get") && 0 != strcmp(param.rdma, "put") && 0 != strcmp(param.rdma, "none"))) {
         const size_t len = strlen(corrections);
-        snprintf(corrections + len, sizeof(corrections) - len, "  btl_freeflow_sock_rdma='%s' is not one of get, "
-                 "put, none: using get\n", param.rdma ? param.rdma : "");
+        snprintf(corrections + len, sizeof(corrections) - len,
+                 "  btl_freeflow_sock_rdma='%s' is not one of get, "
+                 "put, none: using get\n",
+                 param.rdma ? param.rdma : "");
         param.rdma = "get";
     }
     if (corrections[0]) {
@@ -493,7 +495,8 @@ bool mca_btl_freeflow_sock_init(void)
     if (FF_OK != status) {
         /* Declining is safe: our modex says "not registered", so the peers decline too (see the top). */
         MCA_BTL_FREEFLOW_SHOW_HELP("agent-unreachable-handoff", c->dir, ff_status_name(status),
-                                   FF_AGENT_OK != why ? ": " : "", FF_AGENT_OK != why ? ff_agent_refusal_describe(why) : "");
+                                   FF_AGENT_OK != why ? ": " : "",
+                                   FF_AGENT_OK != why ? ff_agent_refusal_describe(why) : "");
         sock.agent = NULL;
         return false;
     }

@@ -79,7 +79,12 @@ test('placement: a run has the placement both its floors say, and none when they
 });
 
 test('placement: a run during which the placement moved is run again, at most twice, and the discarded floors are kept', async () => {
-  type Attempt = { attempt: number; floorNs?: number | null; floorAfterNs?: number | null; placementReruns?: { floorNs: number | null; floorAfterNs: number | null }[] };
+  type Attempt = {
+    attempt: number;
+    floorNs?: number | null;
+    floorAfterNs?: number | null;
+    placementReruns?: { floorNs: number | null; floorAfterNs: number | null }[];
+  };
   const runUnder = async (floors: number[]): Promise<{ record: Attempt; attempts: number }> => {
     let attempts = 0;
     const record = await runUnderOnePlacement(
@@ -118,8 +123,16 @@ test('placement: bandwidth ratios count only between runs under one placement; a
   assert.is(unmeasured.ratio!.n, 3, 'without floors every repetition counts, as before');
 
   const mixed = withFloors({
-    'vader-2copy': [[240, 240], [60, 60], [240, 240]],
-    'freeflow-same-host': [[240, 236], [240, 240], [60, 240]],
+    'vader-2copy': [
+      [240, 240],
+      [60, 60],
+      [240, 240],
+    ],
+    'freeflow-same-host': [
+      [240, 236],
+      [240, 240],
+      [60, 240],
+    ],
   });
   const result = fourMiB(mixed);
   assert.equal(
@@ -130,14 +143,28 @@ test('placement: bandwidth ratios count only between runs under one placement; a
   assert.ok(Math.abs(result.ratio!.median - 46.9555072 / 533.213725) < 1e-9);
   assert.is(result.everyRepetitionMet, false, 'the slow repetition had one placement: it stays NOT met');
   const markdown = renderMarkdown(reportBlocks(mixed));
-  assert.match(markdown, /\| 4 MiB bandwidth, freeflow \/ vader without single copy \| 0\.088x \| at least 1\.00x: NOT met; no repetition below 0\.80x: NOT met \| aim 1\.10x: NOT met \|/);
+  assert.match(
+    markdown,
+    /\| 4 MiB bandwidth, freeflow \/ vader without single copy \| 0\.088x \| at least 1\.00x: NOT met; no repetition below 0\.80x: NOT met \| aim 1\.10x: NOT met \|/,
+  );
   assert.match(markdown, /1 of 3; left out: 2 \(placements differ/);
-  assert.match(markdown, /\| 4 MiB bandwidth, freeflow \/ vader without single copy \| 3 \| two core complexes \| changed during the run \| 2\.71x \| left out: placement changed during the freeflow-same-host run \|/);
+  assert.match(
+    markdown,
+    /\| 4 MiB bandwidth, freeflow \/ vader without single copy \| 3 \| two core complexes \| changed during the run \| 2\.71x \| left out: placement changed during the freeflow-same-host run \|/,
+  );
 
   const slowOneLeftOut = fourMiB(
     withFloors({
-      'vader-2copy': [[60, 60], [240, 240], [25, 25]],
-      'freeflow-same-host': [[240, 240], [240, 240], [25, 25]],
+      'vader-2copy': [
+        [60, 60],
+        [240, 240],
+        [25, 25],
+      ],
+      'freeflow-same-host': [
+        [240, 240],
+        [240, 240],
+        [25, 25],
+      ],
     }),
   );
   assert.is(slowOneLeftOut.ratio!.n, 2);

@@ -159,12 +159,12 @@ export const MAX_PLACEMENT_RERUNS = 2;
  * placement. The discarded attempts' floors are kept in the record.
  */
 export async function runUnderOnePlacement<
-  R extends { floorNs?: number | null | undefined; floorAfterNs?: number | null | undefined; placementReruns?: { floorNs: number | null; floorAfterNs: number | null }[] | undefined },
->(
-  run: () => Promise<R>,
-  floor: () => Promise<number | null>,
-  keepRunning: () => boolean = () => true,
-): Promise<R> {
+  R extends {
+    floorNs?: number | null | undefined;
+    floorAfterNs?: number | null | undefined;
+    placementReruns?: { floorNs: number | null; floorAfterNs: number | null }[] | undefined;
+  },
+>(run: () => Promise<R>, floor: () => Promise<number | null>, keepRunning: () => boolean = () => true): Promise<R> {
   const discarded: { floorNs: number | null; floorAfterNs: number | null }[] = [];
   for (;;) {
     const floorNs = await floor();
@@ -195,7 +195,9 @@ export function floorRows(runs: readonly ({ repetition: number } & RunFloors)[])
 
 function reruns(runs: readonly { placementReruns?: readonly unknown[] | undefined }[]): string {
   const moved = runs.filter((run) => (run.placementReruns?.length ?? 0) > 0);
-  return moved.length === 0 ? 'none' : `${moved.length} of ${runs.length} (${moved.reduce((sum, run) => sum + run.placementReruns!.length, 0)} discarded attempts)`;
+  return moved.length === 0
+    ? 'none'
+    : `${moved.length} of ${runs.length} (${moved.reduce((sum, run) => sum + run.placementReruns!.length, 0)} discarded attempts)`;
 }
 
 export function floorTable(runs: readonly ({ repetition: number } & RunFloors)[]): Table {

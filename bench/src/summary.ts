@@ -168,7 +168,9 @@ function placementMismatch(candidate: { mode: ModeId; placement: string | null }
     if (side.placement === null) return `placement not measured for ${side.mode}`;
     if (side.placement === PLACEMENT_CHANGED) return `placement changed during the ${side.mode} run`;
   }
-  return candidate.placement === baseline.placement ? null : `placements differ (${baseline.mode}: ${baseline.placement}, ${candidate.mode}: ${candidate.placement})`;
+  return candidate.placement === baseline.placement
+    ? null
+    : `placements differ (${baseline.mode}: ${baseline.placement}, ${candidate.mode}: ${candidate.placement})`;
 }
 
 export function statOf(raw: RawReport, mode: ModeId, metric: MetricId, size: number): Spread | null {
@@ -348,19 +350,17 @@ export const SHM_TARGETS: readonly Target[] = [
     required: 1.0,
     aim: 0.9,
   },
-  ...[1024 * 1024, BANDWIDTH_SIZE].map(
-    (size): Target => ({
-      label: `${size === BANDWIDTH_SIZE ? '4 MiB' : '1 MiB'} bandwidth, freeflow / vader without single copy`,
-      metric: 'bandwidth',
-      size,
-      candidate: 'freeflow-same-host',
-      baseline: 'vader-2copy',
-      bound: 'at least',
-      required: 1.0,
-      aim: 1.1,
-      noRepetitionBelow: 0.8,
-    }),
-  ),
+  ...[1024 * 1024, BANDWIDTH_SIZE].map((size): Target => ({
+    label: `${size === BANDWIDTH_SIZE ? '4 MiB' : '1 MiB'} bandwidth, freeflow / vader without single copy`,
+    metric: 'bandwidth',
+    size,
+    candidate: 'freeflow-same-host',
+    baseline: 'vader-2copy',
+    bound: 'at least',
+    required: 1.0,
+    aim: 1.1,
+    noRepetitionBelow: 0.8,
+  })),
   // Issue 10 item 3: 4 ranks are 4 containers of one host for freeflow, one namespace for vader.
   freeflowAgainstVader('8 B message rate, 1 pair, freeflow / vader', 'rate', LATENCY_SIZE, 'at least'),
   freeflowAgainstVader('8 B message rate, 2 pairs, freeflow / vader', 'rate-2pairs', LATENCY_SIZE, 'at least'),

@@ -29,8 +29,7 @@ static const struct {
                               "the segment was made on another host (other boot id or shared directory): "
                               "the peer is not co-located"},
     [FF_ERR_NOT_READY] = {"FF_ERR_NOT_READY", "the segment's owner has not finished creating it"},
-    [FF_ERR_FULL] = {"FF_ERR_FULL",
-                     "no free ring left in the segment: raise the maximum number of peers"},
+    [FF_ERR_FULL] = {"FF_ERR_FULL", "no free ring left in the segment: raise the maximum number of peers"},
     [FF_ERR_PARSE] = {"FF_ERR_PARSE", "the path table is malformed: regenerate it with ffrun"},
     [FF_ERR_UNSUPPORTED_VERSION] = {"FF_ERR_UNSUPPORTED_VERSION",
                                     "the path table has a format version this build does not know: use "
