@@ -327,19 +327,32 @@ FF_API void ff_copy(void *restrict dst, const void *restrict src, size_t len);
  *   bits 32..39  user tag
  *   bits 40..47  record type (FF_RECORD_*)
  * A record occupies ff_ring_stride(len) bytes: the header and the payload rounded up to FF_RING_ALIGN.
- * The producer keeps the header after its newest record zero, so a consumer never mistakes stale bytes
- * of an earlier lap for a record. */
+ * The header after the producer's newest record reads zero before that record is published, so a
+ * consumer never mistakes stale bytes of an earlier lap (old headers or payload) for a record.
+ *
+ * Zeroing ahead: that zero used to be stored by each reservation, before its commit. Every second 8 B
+ * message it lands in the next cache line, which the consumer still holds from the previous lap, so the
+ * commit waited for that line to be taken back from the other core (on x86 stores become visible in
+ * order). Instead the producer keeps the FF_RING_ZERO_AHEAD bytes after its newest reservation zeroed in
+ * advance, whole lines at a time, after a commit (ff_ring_zero_ahead): small reservations then find the
+ * header after them already zero and store nothing ahead of their record. The format is unchanged. */
 #define FF_RING_HEADER_SIZE 8u
 #define FF_RING_ALIGN       8u
 #define FF_RECORD_DATA      1u
 #define FF_RECORD_SKIP      2u /* padding left by a record committed shorter than reserved, or cancelled */
 #define FF_RECORD_WRAP      3u /* the rest of the ring is unused; continue at offset 0 */
+/* Bytes after the newest reservation the producer keeps zeroed, and the slack below which it zeroes more
+ * (whole cache lines: a refill costs one transfer per line, once every few lines). */
+#define FF_RING_ZERO_AHEAD     512u
+#define FF_RING_ZERO_AHEAD_LOW 256u
 
 typedef struct ff_ring_tx {
     uint8_t *data;          /* ring data in the consumer's segment, mapped by the producer */
     _Atomic uint64_t *tail; /* consumer's position (bytes consumed), written by the consumer */
     uint64_t head;          /* bytes reserved so far */
     uint64_t tail_seen;     /* last value read from *tail */
+    uint64_t zeroed;        /* bytes [head, zeroed) are zero: stored by us since the consumer released them */
+    uint64_t rewind_check;  /* head from which the next ff_ring_rewind_due looks at the consumer's position */
     uint32_t size;          /* power of two */
     uint32_t max_payload;   /* largest payload one record may carry */
     bool broken;            /* the consumer's tail word is impossible: someone overwrote it */
@@ -409,6 +422,28 @@ static inline uint32_t ff_ring_pad_for(uint64_t offset, uint32_t data_offset)
     return (uint32_t) ((FF_RING_DATA_ALIGN - misplaced) & (FF_RING_DATA_ALIGN - 1)) & ~(FF_RING_ALIGN - 1);
 }
 
+/* Rewinding: small messages walk the whole ring, a fresh cache line every second 8 B message, and a
+ * line a lap old is no longer close to either core (8 B latency and message rate fell with every
+ * doubling of the ring from 64 KiB on). So once the newest reservation is FF_RING_REWIND_AFTER bytes
+ * into the ring, the producer looks at the consumer's position (one line transfer, at most once per
+ * FF_RING_REWIND_AFTER bytes sent) and, if everything was consumed, wraps back to offset 0 with an
+ * ordinary wrap marker: traffic that leaves the ring empty between bursts (ping-pong, windows of small
+ * messages) stays in the first few KiB, as in vader's 4 KiB fast boxes. Consumers see nothing new. */
+#define FF_RING_REWIND_AFTER 4096u
+
+static inline bool ff_ring_rewind_due(ff_ring_tx_t *tx, uint64_t offset, uint32_t stride)
+{
+    /* after a rewind the record and the header after it must fit before `offset`, padding included */
+    if (offset < FF_RING_REWIND_AFTER || tx->head < tx->rewind_check ||
+        (uint64_t) stride + FF_RING_DATA_ALIGN + FF_RING_HEADER_SIZE > offset) {
+        return false;
+    }
+    tx->rewind_check = tx->head + FF_RING_REWIND_AFTER;
+    /* acquire: the consumer finished reading the bytes it released before we overwrite them */
+    tx->tail_seen = atomic_load_explicit(tx->tail, memory_order_acquire);
+    return tx->tail_seen == tx->head;
+}
+
 /*
  * Reserves room for a payload of `len` bytes (len <= tx->max_payload) and returns where to write it, or
  * NULL when the consumer has not freed enough room yet. With `aligned`, byte `data_offset` of the payload
@@ -425,7 +460,7 @@ static inline void *ff_ring_reserve_placed(ff_ring_tx_t *tx, uint32_t len, bool 
     const uint64_t to_end = tx->size - offset;
     uint32_t pad = aligned ? ff_ring_pad_for(offset, data_offset) : 0;
     uint64_t wrap_pad = 0;
-    if ((uint64_t) pad + stride + FF_RING_HEADER_SIZE > to_end) {
+    if ((uint64_t) pad + stride + FF_RING_HEADER_SIZE > to_end || ff_ring_rewind_due(tx, offset, stride)) {
         wrap_pad = to_end;
         pad = aligned ? ff_ring_pad_for(0, data_offset) : 0;
     }
@@ -446,14 +481,19 @@ static inline void *ff_ring_reserve_placed(ff_ring_tx_t *tx, uint32_t len, bool 
 
     const uint64_t start = wrap_pad ? 0 : offset;
     const uint64_t record = start + pad;
+    const uint64_t next = tx->head + wrap_pad + pad + stride; /* where the next header goes, in bytes ever */
     /* The header after this record must read zero before the consumer can reach it, and so must this
      * record's own when a wrap marker or a padding skip leads the consumer there (at `offset` it already
-     * is: the previous reservation cleared it). The release store that publishes the marker, or else
-     * this record's commit, orders these stores before it. */
-    if (record != offset) {
-        atomic_store_explicit(ff_ring_header_at(tx->data, record), 0, memory_order_relaxed);
+     * is). Usually ff_ring_zero_ahead zeroed both already; else (a large record, or no zeroing ahead)
+     * store them now. The release store that publishes the marker, or else this record's commit, orders
+     * these stores before it. */
+    if (tx->zeroed < next + FF_RING_HEADER_SIZE) {
+        if (record != offset && tx->zeroed <= next - stride) {
+            atomic_store_explicit(ff_ring_header_at(tx->data, record), 0, memory_order_relaxed);
+        }
+        atomic_store_explicit(ff_ring_header_at(tx->data, record + stride), 0, memory_order_relaxed);
+        tx->zeroed = next + FF_RING_HEADER_SIZE;
     }
-    atomic_store_explicit(ff_ring_header_at(tx->data, record + stride), 0, memory_order_relaxed);
     if (pad) {
         atomic_store_explicit(ff_ring_header_at(tx->data, start),
                               ff_ring_header_word(FF_RECORD_SKIP, 0, pad - FF_RING_HEADER_SIZE),
@@ -489,6 +529,29 @@ static inline void ff_ring_commit(ff_ring_tx_t *tx, void *payload, uint32_t rese
     /* release: payload bytes (and the skip header) become visible before the header that announces them */
     atomic_store_explicit((_Atomic uint64_t *) (void *) record, ff_ring_header_word(FF_RECORD_DATA, tag, len),
                           memory_order_release);
+}
+
+/* Zeroes ahead of the newest reservation (see "Zeroing ahead" above) when fewer than
+ * FF_RING_ZERO_AHEAD_LOW bytes are left, up to FF_RING_ZERO_AHEAD, never into bytes the consumer has not
+ * released. Call it after a commit, so that taking those lines back from the consumer's core delays no
+ * published record; serialised with reserve (it moves the same private state). */
+static inline void ff_ring_zero_ahead(ff_ring_tx_t *tx)
+{
+    if (tx->zeroed - tx->head >= FF_RING_ZERO_AHEAD_LOW || tx->tail_seen > tx->head) {
+        return; /* enough left; or a forged tail: reserve reports it */
+    }
+    uint64_t limit = (tx->head + FF_RING_ZERO_AHEAD) & ~(uint64_t) (FF_RING_DATA_ALIGN - 1);
+    if (limit > tx->tail_seen + tx->size) {
+        limit = tx->tail_seen + tx->size;
+    }
+    uint64_t at = tx->zeroed > tx->head ? tx->zeroed : tx->head;
+    for (; at < limit; at += FF_RING_HEADER_SIZE) {
+        /* relaxed: the release store of a later commit or marker orders these before it */
+        atomic_store_explicit(ff_ring_header_at(tx->data, at & (tx->size - 1)), 0, memory_order_relaxed);
+    }
+    if (at > tx->zeroed) {
+        tx->zeroed = at;
+    }
 }
 
 /* Gives a reservation back without sending anything. */

@@ -539,6 +539,7 @@ ff_status_t ff_ring_tx_open(ff_ring_tx_t *tx, ff_segment_t *consumer, uint32_t r
     tx->max_payload = consumer->ring_size / 4;
     tx->tail_seen = 0;
     tx->head = 0;
+    tx->zeroed = FF_RING_HEADER_SIZE; /* a new ring's first header is zero; ff_ring_zero_ahead does the rest */
     return FF_OK;
 }
 

@@ -128,11 +128,12 @@ static void test_basic(const char *dir)
     pair_close(&p);
 }
 
-/* Many laps in one thread with sizes that force every wrap position. */
-static void test_laps(const char *dir)
+/* Many laps in one thread with sizes that force every wrap position; zeroing ahead after some commits,
+ * and (in rings larger than FF_RING_REWIND_AFTER) rewinds whenever the consumer has caught up. */
+static void test_laps(const char *dir, uint32_t ring_size)
 {
     struct pair p;
-    pair_open(&p, dir, 4096);
+    pair_open(&p, dir, ring_size);
     uint64_t sent = 0, received = 0;
     uint32_t state = 12345;
     for (int round = 0; round < 200000; ++round) {
@@ -149,6 +150,9 @@ static void test_laps(const char *dir)
             fill(payload, sent, len);
             ff_ring_commit(&p.tx, payload, len, len, (uint8_t) sent);
             ++sent;
+            if ((state >> 12) & 1) {
+                ff_ring_zero_ahead(&p.tx);
+            }
         }
         ff_ring_record_t record;
         if ((state & 3) != 0 && ff_ring_peek(&p.rx, &record)) {
@@ -168,6 +172,83 @@ static void test_laps(const char *dir)
     }
     CHECK(sent == received);
     CHECK(sent > 100000);
+    pair_close(&p);
+}
+
+/* Zeroing ahead and rewinding (freeflow.h): small records stay near the start of a ring the consumer
+ * keeps draining, stale headers of an earlier lap are never delivered, and neither ever touches bytes the
+ * consumer has not released, whatever its (possibly forged) position says. */
+static void test_zero_ahead_and_rewind(const char *dir)
+{
+    enum { RING = 1u << 16, SMALL = 24 };
+    struct pair p;
+    pair_open(&p, dir, RING);
+    /* An earlier lap left plausible headers everywhere but at the first record's offset. */
+    const uint64_t stale = ff_ring_header_word(FF_RECORD_DATA, 0xee, 8);
+    for (uint32_t at = FF_RING_HEADER_SIZE; at < RING; at += FF_RING_HEADER_SIZE) {
+        atomic_store(ff_ring_header_at(p.rx.data, at), stale);
+    }
+    ff_ring_record_t record;
+    uint64_t seq = 0, highest = 0;
+    bool rewound = false;
+    /* Ping-pong: every record is consumed before the next one is reserved. */
+    for (int i = 0; i < 3000; ++i, ++seq) {
+        void *payload = ff_ring_reserve(&p.tx, SMALL);
+        CHECK(payload != NULL);
+        const uint64_t offset = (uint64_t) ((uint8_t *) payload - p.tx.data);
+        rewound |= offset == FF_RING_HEADER_SIZE && seq > 0;
+        highest = offset > highest ? offset : highest;
+        fill(payload, seq, SMALL);
+        ff_ring_commit(&p.tx, payload, SMALL, SMALL, (uint8_t) seq);
+        ff_ring_zero_ahead(&p.tx);
+        /* zeroed ahead, up to the bytes the consumer released when the producer last looked */
+        CHECK(p.tx.zeroed - p.tx.head >= FF_RING_ZERO_AHEAD_LOW || p.tx.zeroed == p.tx.tail_seen + RING);
+        CHECK(ff_ring_peek(&p.rx, &record) && record.tag == (uint8_t) seq && matches(record.data, seq, SMALL));
+        ff_ring_consume(&p.rx);
+        CHECK(!ff_ring_peek(&p.rx, &record)); /* the stale header after it was zeroed */
+    }
+    CHECK(rewound);
+    CHECK(highest < FF_RING_REWIND_AFTER + 64);
+    CHECK(!p.rx.broken && !p.tx.broken);
+
+    /* A consumer that falls behind: no rewind (records stay in order past the rewind point), and zeroing
+     * ahead stops at the bytes it still holds. */
+    const uint64_t first = seq;
+    while (true) {
+        void *payload = ff_ring_reserve(&p.tx, SMALL);
+        if (!payload) {
+            break;
+        }
+        fill(payload, seq, SMALL);
+        ff_ring_commit(&p.tx, payload, SMALL, SMALL, (uint8_t) seq);
+        ff_ring_zero_ahead(&p.tx);
+        ++seq;
+    }
+    CHECK(seq - first > RING / 64); /* it filled the ring instead of rewinding into unread records */
+    CHECK(p.tx.zeroed <= p.tx.tail_seen + RING);
+    for (uint64_t expect = first; expect < seq; ++expect) {
+        if (!ff_ring_peek(&p.rx, &record) || record.tag != (uint8_t) expect || !matches(record.data, expect, SMALL)) {
+            CHECK(!"a record of a full ring was overwritten");
+            break;
+        }
+        ff_ring_consume(&p.rx);
+    }
+    CHECK(!ff_ring_peek(&p.rx, &record) && !p.rx.broken);
+
+    /* A forged consumer position ahead of everything sent: nothing is zeroed, the producer stops. */
+    p.tx.zeroed = p.tx.head + FF_RING_HEADER_SIZE; /* as after a large record: a zeroing ahead is due */
+    atomic_store(p.rx.tail, p.tx.head + 4096);
+    for (int i = 0; i < 4 * RING / 32 && !p.tx.broken; ++i) {
+        void *payload = ff_ring_reserve(&p.tx, SMALL);
+        if (!payload) {
+            break;
+        }
+        ff_ring_commit(&p.tx, payload, SMALL, SMALL, 1);
+    }
+    CHECK(p.tx.broken);
+    const uint64_t before = p.tx.zeroed;
+    ff_ring_zero_ahead(&p.tx);
+    CHECK(p.tx.zeroed == before);
     pair_close(&p);
 }
 
@@ -292,6 +373,9 @@ static int producer_process(const char *dir)
         for (int i = outstanding - 1; i >= 0; --i) {
             ff_ring_commit(&tx, payloads[i], reserved[i], lens[i], (uint8_t) (seq + (uint64_t) i));
         }
+        if ((extra_state >> 24) & 1) {
+            ff_ring_zero_ahead(&tx);
+        }
         if (outstanding == 0) {
             sched_yield(); /* the ring is full: let the consumer run */
         }
@@ -308,7 +392,9 @@ int main(void)
 {
     char *dir = scratch_dir_create();
     test_basic(dir);
-    test_laps(dir);
+    test_laps(dir, 4096);
+    test_laps(dir, 1u << 16);
+    test_zero_ahead_and_rewind(dir);
     test_two_processes(dir);
     scratch_dir_remove(dir);
     return check_exit_code("test_ring");
