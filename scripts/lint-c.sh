@@ -13,5 +13,5 @@ if ! command -v clang-format >/dev/null; then
   echo "clang-format not found: run scripts/setup.sh (it installs Debian's clang-format)" >&2
   exit 1
 fi
-mapfile -t files < <(git ls-files -co --exclude-standard -- native btl test/mpi bench/mpi | grep -E '\.(c|h|cc)$' | while read -r f; do [ -f "$f" ] && echo "$f"; done)
+mapfile -t files < <(git ls-files -co --exclude-standard -- native btl test/mpi bench | grep -E '\.(c|h|cc)$' | while read -r f; do [ -f "$f" ] && echo "$f"; done)
 clang-format "${flags[@]}" "${files[@]}"

@@ -30,9 +30,9 @@
 #include <unistd.h>
 
 #define LATENCY_ITERATIONS 5000
-#define LATENCY_WARMUP 500
-#define WINDOW 64
-#define HYBRID_SPINS 2000
+#define LATENCY_WARMUP     500
+#define WINDOW             64
+#define HYBRID_SPINS       2000
 
 enum mode { SPIN, BLOCK, HYBRID };
 static enum mode mode;
@@ -123,8 +123,8 @@ static usage_t usage_now(void)
 
 static void print_usage(const char *side, usage_t a, usage_t b, double elapsed_ms)
 {
-    fprintf(stderr, "%s: stream %.1f ms: cpu %.1f ms, on-cpu %.1f ms, runnable-waiting %.1f ms, scheduled %.0f times\n", side,
-            elapsed_ms, b.cpu_ms - a.cpu_ms, b.run_ms - a.run_ms, b.wait_ms - a.wait_ms, b.slices - a.slices);
+    fprintf(stderr, "%s: stream %.1f ms: cpu %.1f ms, on-cpu %.1f ms, runnable-waiting %.1f ms, scheduled %.0f times\n",
+            side, elapsed_ms, b.cpu_ms - a.cpu_ms, b.run_ms - a.run_ms, b.wait_ms - a.wait_ms, b.slices - a.slices);
 }
 
 static struct sockaddr_in parse_address(const char *text)
@@ -154,9 +154,12 @@ int main(int argc, char **argv)
     }
     const int serving = 0 == strcmp(argv[1], "serve");
     struct sockaddr_in address = parse_address(argv[2]);
-    if (0 == strcmp(argv[3], "spin")) mode = SPIN;
-    else if (0 == strcmp(argv[3], "block")) mode = BLOCK;
-    else if (0 == strcmp(argv[3], "hybrid")) mode = HYBRID;
+    if (0 == strcmp(argv[3], "spin"))
+        mode = SPIN;
+    else if (0 == strcmp(argv[3], "block"))
+        mode = BLOCK;
+    else if (0 == strcmp(argv[3], "hybrid"))
+        mode = HYBRID;
     else {
         fprintf(stderr, "rawstream: recv mode '%s' is not spin, block or hybrid\n", argv[3]);
         return 2;
@@ -185,8 +188,10 @@ int main(int argc, char **argv)
         }
     }
     (void) setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    if (serving) send_all(fd, sizes, sizeof(sizes));
-    else send_all(fd, sizes, sizeof(sizes)), receive(fd, sizes, sizeof(sizes));
+    if (serving)
+        send_all(fd, sizes, sizeof(sizes));
+    else
+        send_all(fd, sizes, sizeof(sizes)), receive(fd, sizes, sizeof(sizes));
     if (serving) receive(fd, sizes, sizeof(sizes));
     const size_t bytes = sizes[0], messages = sizes[1];
     unsigned char *buffer = malloc(bytes ? bytes : 1);
@@ -212,11 +217,15 @@ int main(int argc, char **argv)
     usage_t before = {0};
     for (size_t i = 0; i < messages + WINDOW; ++i) {
         if (WINDOW == i) start = now_us(), before = usage_now();
-        if (serving) receive(fd, buffer, bytes);
-        else send_all(fd, buffer, bytes);
+        if (serving)
+            receive(fd, buffer, bytes);
+        else
+            send_all(fd, buffer, bytes);
         if (WINDOW - 1 == i % WINDOW) {
-            if (serving) send_all(fd, &ack, 1);
-            else receive(fd, &ack, 1);
+            if (serving)
+                send_all(fd, &ack, 1);
+            else
+                receive(fd, &ack, 1);
         }
     }
     const double elapsed_us = now_us() - start;
@@ -227,8 +236,8 @@ int main(int argc, char **argv)
         memset(&info, 0, sizeof(info));
         (void) getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &length);
         printf("lat_us=%.2f bw_MBps=%.0f cwnd=%u rtt_us=%u retrans=%u mss=%u\n", latency_us,
-               (double) bytes * (double) messages / elapsed_us, info.tcpi_snd_cwnd, info.tcpi_rtt, info.tcpi_total_retrans,
-               info.tcpi_snd_mss);
+               (double) bytes * (double) messages / elapsed_us, info.tcpi_snd_cwnd, info.tcpi_rtt,
+               info.tcpi_total_retrans, info.tcpi_snd_mss);
     }
     free(buffer);
     close(fd);

@@ -36,8 +36,10 @@ int main(int argc, char **argv)
     MPI_Init(&argc, &argv);
     long iterations = 20000, rounds = 5;
     for (int i = 1; i + 1 < argc; i += 2) {
-        if (strcmp(argv[i], "--iterations") == 0) iterations = atol(argv[i + 1]);
-        else if (strcmp(argv[i], "--rounds") == 0) rounds = atol(argv[i + 1]);
+        if (strcmp(argv[i], "--iterations") == 0)
+            iterations = atol(argv[i + 1]);
+        else if (strcmp(argv[i], "--rounds") == 0)
+            rounds = atol(argv[i + 1]);
     }
     MPI_Comm shared;
     MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &shared);
@@ -45,7 +47,10 @@ int main(int argc, char **argv)
     MPI_Comm_rank(shared, &rank);
     MPI_Comm_size(shared, &size);
     if (size != 2 || iterations < 1 || rounds < 1) {
-        if (rank == 0) fprintf(stderr, "ffbench_shmwin_pingpong: needs exactly 2 ranks in one MPI_COMM_TYPE_SHARED group (got %d)\n", size);
+        if (rank == 0)
+            fprintf(stderr,
+                    "ffbench_shmwin_pingpong: needs exactly 2 ranks in one MPI_COMM_TYPE_SHARED group (got %d)\n",
+                    size);
         MPI_Abort(MPI_COMM_WORLD, 2);
     }
     /* ping and pong flags on separate cache lines, both in rank 0's segment */

@@ -85,7 +85,8 @@ int main(int argc, char **argv)
     if (window < 1) die("--window must be at least 1");
     size_t largest = 0;
     for (int s = 0; s < nsizes; ++s) {
-        if (sizes[s] < sizeof(int) || sizes[s] % sizeof(int) != 0) die("sizes must be multiples of 4 bytes (accumulate adds ints)");
+        if (sizes[s] < sizeof(int) || sizes[s] % sizeof(int) != 0)
+            die("sizes must be multiples of 4 bytes (accumulate adds ints)");
         if (sizes[s] > largest) largest = sizes[s];
     }
 
@@ -126,7 +127,8 @@ int main(int argc, char **argv)
                     MPI_Get(result, (int) bytes, MPI_BYTE, 1, 0, (int) bytes, MPI_BYTE, win);
                     MPI_Win_flush(1, win);
                     if (memcmp(result, origin, bytes) != 0) {
-                        fprintf(stderr, "ffbench_rma: put of %zu bytes: the target does not hold what was put\n", bytes);
+                        fprintf(stderr, "ffbench_rma: put of %zu bytes: the target does not hold what was put\n",
+                                bytes);
                         failed = 1;
                     }
                 }

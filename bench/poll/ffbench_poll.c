@@ -32,7 +32,16 @@
 #include <time.h>
 #include <unistd.h>
 
-enum { BATCH_TRIPS = 100, MAX_LIST = 16, MAX_RINGS = 64, RING_SIZE = 1u << 16, PING = 1, PONG = 2, IDLE_BASE = 100, BATCH = 32 };
+enum {
+    BATCH_TRIPS = 100,
+    MAX_LIST = 16,
+    MAX_RINGS = 64,
+    RING_SIZE = 1u << 16,
+    PING = 1,
+    PONG = 2,
+    IDLE_BASE = 100,
+    BATCH = 32
+};
 enum poll_kind { POLL_SCAN, POLL_SCHEDULE };
 static const char *const POLL_NAMES[] = {"scan", "schedule"};
 
@@ -70,9 +79,16 @@ static unsigned parse_unsigned(const char *text, const char *option, unsigned ma
 
 static void parse_options(int argc, char **argv, struct options *o)
 {
-    *o = (struct options) {.idle = {0, 7, 31, 63}, .idle_count = 4, .polls = {POLL_SCAN, POLL_SCHEDULE}, .poll_count = 2,
-                           .rounds = 7, .iterations = 20000, .warmup = 2000, .idle_after = 1024, .idle_per_pass = 1,
-                           .cpus = {0, 1}};
+    *o = (struct options){.idle = {0, 7, 31, 63},
+                          .idle_count = 4,
+                          .polls = {POLL_SCAN, POLL_SCHEDULE},
+                          .poll_count = 2,
+                          .rounds = 7,
+                          .iterations = 20000,
+                          .warmup = 2000,
+                          .idle_after = 1024,
+                          .idle_per_pass = 1,
+                          .cpus = {0, 1}};
     for (int i = 1; i < argc; ++i) {
         const char *arg = argv[i];
         if (!strcmp(arg, "--json")) {
@@ -420,9 +436,10 @@ int main(int argc, char **argv)
                "\"idle_after\":%u,\"idle_per_pass\":%u,\"gap_us\":%u,\"results\":[",
                load_before, load_after, o.rounds, o.iterations, o.warmup, o.idle_after, o.idle_per_pass, o.gap_us);
     } else {
-        printf("8 B half round trip%s, %u rounds of %u round trips (median of %s), CPU %s, load %.2f before, %.2f after\n",
-               o.gap_us ? " after a silence" : "", o.rounds, o.iterations, o.gap_us ? "single round trips" : "100-round-trip batches",
-               cpu, load_before, load_after);
+        printf(
+            "8 B half round trip%s, %u rounds of %u round trips (median of %s), CPU %s, load %.2f before, %.2f after\n",
+            o.gap_us ? " after a silence" : "", o.rounds, o.iterations,
+            o.gap_us ? "single round trips" : "100-round-trip batches", cpu, load_before, load_after);
         printf("%-9s %5s %10s %17s %21s %21s\n", "poll", "idle", "median us", "[min-max] us", "vs 0 idle [min-max]",
                "vs scan [min-max]");
     }

@@ -49,7 +49,8 @@ static void usage_error(const char *what)
     fprintf(stderr,
             "ffbench_ring: %s\nusage: ffbench_ring [--size 4M] [--fragments 32K,64K] [--rings 256K,512K] "
             "[--copies blocks,movsb,avx2,avx512,nt,libc,auto] [--rounds N] [--batches N] [--batch-messages N] "
-            "[--cpus A,B] [--json]\n       ffbench_ring --describe [--json]\n       ffbench_ring --floor [--cpus A,B] [--json]\n",
+            "[--cpus A,B] [--json]\n       ffbench_ring --describe [--json]\n       ffbench_ring --floor [--cpus A,B] "
+            "[--json]\n",
             what);
     exit(2);
 }
@@ -101,10 +102,17 @@ static size_t parse_sizes(char *value, const char *option, uint32_t *out)
 
 static void parse_options(int argc, char **argv, struct options *o)
 {
-    *o = (struct options) {.size = 4u << 20, .fragments = {32u << 10, 64u << 10}, .fragment_count = 2,
-                           .rings = {256u << 10, 512u << 10}, .ring_count = 2,
-                           .copies = {FF_COPY_BLOCKS, FF_COPY_MOVSB, FF_COPY_AUTO}, .copy_count = 3,
-                           .rounds = 5, .batches = 16, .batch_messages = 2, .cpus = {0, 1}};
+    *o = (struct options){.size = 4u << 20,
+                          .fragments = {32u << 10, 64u << 10},
+                          .fragment_count = 2,
+                          .rings = {256u << 10, 512u << 10},
+                          .ring_count = 2,
+                          .copies = {FF_COPY_BLOCKS, FF_COPY_MOVSB, FF_COPY_AUTO},
+                          .copy_count = 3,
+                          .rounds = 5,
+                          .batches = 16,
+                          .batch_messages = 2,
+                          .cpus = {0, 1}};
     for (int i = 1; i < argc; ++i) {
         const char *arg = argv[i];
         if (!strcmp(arg, "--json")) {
@@ -325,8 +333,8 @@ static void json_head(const ff_cpu_info_t *cpu, const char *flags, const ff_shm_
     json_string(cpu->vendor);
     printf(",\"family\":%u,\"model_number\":%u,\"flags\":", cpu->family, cpu->model_number);
     json_string(flags);
-    printf(",\"l1d_bytes\":%u,\"l2_bytes\":%u,\"l3_bytes\":%u,\"cache_source\":\"%s\"},", cpu->l1d_bytes,
-           cpu->l2_bytes, cpu->l3_bytes, cpu->cache_source);
+    printf(",\"l1d_bytes\":%u,\"l2_bytes\":%u,\"l3_bytes\":%u,\"cache_source\":\"%s\"},", cpu->l1d_bytes, cpu->l2_bytes,
+           cpu->l3_bytes, cpu->cache_source);
     printf("\"chosen\":{\"fragment_size\":%u,\"ring_size\":%u,\"copy\":\"%s\",\"why\":", chosen->fragment_size,
            chosen->ring_size, ff_copy_kind_name(chosen->copy));
     json_string(chosen->why);
@@ -353,8 +361,9 @@ int main(int argc, char **argv)
             printf("}\n");
         } else {
             printf("CPU %s (%s family %u model %u; %s; L1d %u K, L2 %u K, L3 %u K from %s)\nchosen: fragment %u, ring "
-                   "%u, copy %s (%s)\n", cpu.model, cpu.vendor, cpu.family, cpu.model_number, flags, cpu.l1d_bytes >> 10,
-                   cpu.l2_bytes >> 10, cpu.l3_bytes >> 10, cpu.cache_source, chosen.fragment_size, chosen.ring_size,
+                   "%u, copy %s (%s)\n",
+                   cpu.model, cpu.vendor, cpu.family, cpu.model_number, flags, cpu.l1d_bytes >> 10, cpu.l2_bytes >> 10,
+                   cpu.l3_bytes >> 10, cpu.cache_source, chosen.fragment_size, chosen.ring_size,
                    ff_copy_kind_name(chosen.copy), chosen.why);
         }
         return 0;
@@ -365,7 +374,8 @@ int main(int argc, char **argv)
             printf("{\"benchmark\":\"ffbench_ring\",\"version\":1,\"floor_ns\":%.1f,\"cpus\":[%d,%d]}\n", ns, o.cpus[0],
                    o.cpus[1]);
         } else {
-            printf("core-to-core floor (cache-line ping-pong, half round trip) CPUs %d,%d: %.1f ns\n", o.cpus[0], o.cpus[1], ns);
+            printf("core-to-core floor (cache-line ping-pong, half round trip) CPUs %d,%d: %.1f ns\n", o.cpus[0],
+                   o.cpus[1], ns);
         }
         return 0;
     }
@@ -426,8 +436,8 @@ int main(int argc, char **argv)
         printf("chosen: fragment %u, ring %u, copy %s (%s)\n", chosen.fragment_size, chosen.ring_size,
                ff_copy_kind_name(chosen.copy), chosen.why);
         const double floor_median = median(floors, o.rounds, &lo, &hi);
-        printf("%u B messages, %u rounds, load %.2f before, %.2f after; core-to-core floor %.0f ns [%.0f-%.0f]\n", o.size,
-               o.rounds, load_before, load_after, floor_median, lo, hi);
+        printf("%u B messages, %u rounds, load %.2f before, %.2f after; core-to-core floor %.0f ns [%.0f-%.0f]\n",
+               o.size, o.rounds, load_before, load_after, floor_median, lo, hi);
         printf("%9s %9s %-7s %9s %15s  per round\n", "fragment", "ring", "copy", "GB/s", "[min-max]");
     }
     size_t k = 0;
