@@ -1,5 +1,6 @@
 #define _GNU_SOURCE /* program_invocation_short_name, sched_setaffinity */
 #include "ffbench_common.h"
+#include "ff_size.h"
 
 #include <errno.h>
 #include <sched.h>
@@ -103,4 +104,38 @@ void json_string(const char *s)
         }
     }
     putchar('"');
+}
+
+unsigned option_unsigned(const char *text, const char *option, unsigned min, unsigned max,
+                         ffbench_usage_error_fn usage_error)
+{
+    char *end;
+    errno = 0;
+    unsigned long v = strtoul(text, &end, 10);
+    if (errno || end == text || *end || text[0] == '-' || v < min || v > max) {
+        char message[160];
+        snprintf(message, sizeof(message), "%s wants a whole number from %u to %u, got '%s'", option, min, max, text);
+        usage_error(message);
+    }
+    return (unsigned) v;
+}
+
+size_t option_size(const char *text, const char *option, size_t max, ffbench_usage_error_fn usage_error)
+{
+    size_t v = 0;
+    if (!ff_parse_size(text, &v) || v == 0 || v > max) {
+        char message[160];
+        snprintf(message, sizeof(message), "%s wants a size like 64K or 4M (1 B to %zu B), got '%s'", option, max,
+                 text);
+        usage_error(message);
+    }
+    return v;
+}
+
+void option_cpus(const char *text, int cpus[2], ffbench_usage_error_fn usage_error)
+{
+    char tail;
+    if (sscanf(text, "%d,%d%c", &cpus[0], &cpus[1], &tail) != 2 || cpus[0] < 0 || cpus[1] < 0) {
+        usage_error("--cpus wants two CPU numbers, e.g. 0,1");
+    }
 }

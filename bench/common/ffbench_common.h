@@ -5,6 +5,7 @@
 
 #include "freeflow.h"
 
+#include <stddef.h>
 #include <sys/types.h>
 
 /* Pins the calling process to `cpu`; exits naming --cpus when the CPU is not ours. */
@@ -24,5 +25,16 @@ double median(const double *values, unsigned n, double *min, double *max);
 double load_average(void);
 /* Writes `s` to stdout as a JSON string (quotes and backslashes escaped, control characters dropped). */
 void json_string(const char *s);
+
+/* Option values (parsed once, at the program's getopt_long loop). Each names the option and the value in
+ * its message to `usage_error`, the program's own, which prints the usage and does not return. */
+typedef void (*ffbench_usage_error_fn)(const char *what);
+/* A whole number from `min` to `max`. */
+unsigned option_unsigned(const char *text, const char *option, unsigned min, unsigned max,
+                         ffbench_usage_error_fn usage_error);
+/* A size in the syntax of the MPI programs (ff_size.h: 64K, 4M, 1M+13), from 1 to `max` bytes. */
+size_t option_size(const char *text, const char *option, size_t max, ffbench_usage_error_fn usage_error);
+/* Two CPU numbers, "A,B". */
+void option_cpus(const char *text, int cpus[2], ffbench_usage_error_fn usage_error);
 
 #endif

@@ -22,6 +22,7 @@
 #include "freeflow.h"
 
 #include <errno.h>
+#include <getopt.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -64,19 +65,6 @@ static void usage_error(const char *what)
     exit(2);
 }
 
-static unsigned parse_unsigned(const char *text, const char *option, unsigned max)
-{
-    char *end;
-    errno = 0;
-    unsigned long v = strtoul(text, &end, 10);
-    if (errno || end == text || *end || v > max) {
-        char message[160];
-        snprintf(message, sizeof(message), "%s wants a whole number from 0 to %u, got '%s'", option, max, text);
-        usage_error(message);
-    }
-    return (unsigned) v;
-}
-
 static void parse_options(int argc, char **argv, struct options *o)
 {
     *o = (struct options){.idle = {0, 7, 31, 63},
@@ -89,27 +77,45 @@ static void parse_options(int argc, char **argv, struct options *o)
                           .idle_after = 1024,
                           .idle_per_pass = 1,
                           .cpus = {0, 1}};
-    for (int i = 1; i < argc; ++i) {
-        const char *arg = argv[i];
-        if (!strcmp(arg, "--json")) {
-            o->json = 1;
-            continue;
-        }
-        if (i + 1 >= argc) {
-            char message[96];
-            snprintf(message, sizeof(message), "unknown option or missing value: '%s'", arg);
-            usage_error(message);
-        }
-        char *value = argv[++i];
-        if (!strcmp(arg, "--idle")) {
+    enum {
+        OPT_IDLE = 256,
+        OPT_POLL,
+        OPT_ROUNDS,
+        OPT_ITERATIONS,
+        OPT_WARMUP,
+        OPT_IDLE_AFTER,
+        OPT_GAP_US,
+        OPT_IDLE_PER_PASS,
+        OPT_CPUS,
+        OPT_JSON
+    };
+    static const struct option longopts[] = {{"idle", required_argument, NULL, OPT_IDLE},
+                                             {"poll", required_argument, NULL, OPT_POLL},
+                                             {"rounds", required_argument, NULL, OPT_ROUNDS},
+                                             {"iterations", required_argument, NULL, OPT_ITERATIONS},
+                                             {"warmup", required_argument, NULL, OPT_WARMUP},
+                                             {"idle-after", required_argument, NULL, OPT_IDLE_AFTER},
+                                             {"gap-us", required_argument, NULL, OPT_GAP_US},
+                                             {"idle-per-pass", required_argument, NULL, OPT_IDLE_PER_PASS},
+                                             {"cpus", required_argument, NULL, OPT_CPUS},
+                                             {"json", no_argument, NULL, OPT_JSON},
+                                             {NULL, 0, NULL, 0}};
+    opterr = 0;
+    int option;
+    while ((option = getopt_long(argc, argv, ":", longopts, NULL)) != -1) {
+        char *value = optarg;
+        switch (option) {
+        case OPT_JSON: o->json = 1; break;
+        case OPT_IDLE:
             o->idle_count = 0;
             for (char *save = NULL, *item = strtok_r(value, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
                 if (o->idle_count == MAX_LIST) {
                     usage_error("--idle takes at most 16 counts");
                 }
-                o->idle[o->idle_count++] = parse_unsigned(item, "--idle", MAX_RINGS - 1);
+                o->idle[o->idle_count++] = option_unsigned(item, "--idle", 0, MAX_RINGS - 1, usage_error);
             }
-        } else if (!strcmp(arg, "--poll")) {
+            break;
+        case OPT_POLL:
             o->poll_count = 0;
             for (char *save = NULL, *item = strtok_r(value, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
                 if (o->poll_count == 2 || (strcmp(item, "scan") && strcmp(item, "schedule"))) {
@@ -117,30 +123,31 @@ static void parse_options(int argc, char **argv, struct options *o)
                 }
                 o->polls[o->poll_count++] = strcmp(item, "scan") ? POLL_SCHEDULE : POLL_SCAN;
             }
-        } else if (!strcmp(arg, "--rounds")) {
-            o->rounds = parse_unsigned(value, arg, 100);
-        } else if (!strcmp(arg, "--iterations")) {
-            o->iterations = parse_unsigned(value, arg, 100000000);
-        } else if (!strcmp(arg, "--warmup")) {
-            o->warmup = parse_unsigned(value, arg, 100000000);
-        } else if (!strcmp(arg, "--idle-after")) {
-            o->idle_after = parse_unsigned(value, arg, 1u << 30);
-        } else if (!strcmp(arg, "--gap-us")) {
-            o->gap_us = parse_unsigned(value, arg, 1000000);
-        } else if (!strcmp(arg, "--idle-per-pass")) {
-            o->idle_per_pass = parse_unsigned(value, arg, MAX_RINGS);
-        } else if (!strcmp(arg, "--cpus")) {
-            if (sscanf(value, "%d,%d", &o->cpus[0], &o->cpus[1]) != 2 || o->cpus[0] < 0 || o->cpus[1] < 0) {
-                usage_error("--cpus wants two CPU numbers, e.g. 0,1");
-            }
-        } else {
+            break;
+        case OPT_ROUNDS: o->rounds = option_unsigned(value, "--rounds", 1, 100, usage_error); break;
+        case OPT_ITERATIONS: o->iterations = option_unsigned(value, "--iterations", 1, 100000000, usage_error); break;
+        case OPT_WARMUP: o->warmup = option_unsigned(value, "--warmup", 0, 100000000, usage_error); break;
+        case OPT_IDLE_AFTER: o->idle_after = option_unsigned(value, "--idle-after", 0, 1u << 30, usage_error); break;
+        case OPT_GAP_US: o->gap_us = option_unsigned(value, "--gap-us", 0, 1000000, usage_error); break;
+        case OPT_IDLE_PER_PASS:
+            o->idle_per_pass = option_unsigned(value, "--idle-per-pass", 0, MAX_RINGS, usage_error);
+            break;
+        case OPT_CPUS: option_cpus(value, o->cpus, usage_error); break;
+        default: {
             char message[96];
-            snprintf(message, sizeof(message), "unknown option '%s'", arg);
+            snprintf(message, sizeof(message), "%s option '%s'", option == ':' ? "missing value of" : "unknown",
+                     argv[optind - 1]);
             usage_error(message);
         }
+        }
     }
-    if (!o->idle_count || !o->poll_count || !o->rounds || o->iterations < BATCH_TRIPS) {
-        usage_error("--idle, --poll and --rounds must not be empty or zero, and --iterations at least 100");
+    if (optind < argc) {
+        char message[96];
+        snprintf(message, sizeof(message), "unexpected argument '%s'", argv[optind]);
+        usage_error(message);
+    }
+    if (!o->idle_count || !o->poll_count || o->iterations < BATCH_TRIPS) {
+        usage_error("--idle and --poll must not be empty, and --iterations at least 100");
     }
 }
 

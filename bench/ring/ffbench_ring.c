@@ -21,6 +21,7 @@
 #include "freeflow.h"
 
 #include <errno.h>
+#include <getopt.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,7 +31,15 @@
 #include <time.h>
 #include <unistd.h>
 
-enum { MAX_LIST = 8, MAX_ROUNDS = 100, MAX_BATCHES = 1000, HEADER = 32, FLOOR_TRIPS = 2000, FLOOR_BATCHES = 15 };
+enum {
+    MAX_LIST = 8,
+    MAX_SIZE = 1 << 30,
+    MAX_ROUNDS = 100,
+    MAX_BATCHES = 1000,
+    HEADER = 32,
+    FLOOR_TRIPS = 2000,
+    FLOOR_BATCHES = 15
+};
 
 struct options {
     uint32_t size;
@@ -55,39 +64,6 @@ static void usage_error(const char *what)
     exit(2);
 }
 
-static uint32_t parse_size(const char *text, const char *option)
-{
-    char *end;
-    errno = 0;
-    unsigned long long v = strtoull(text, &end, 10);
-    if (*end == 'K' || *end == 'k') {
-        v <<= 10;
-        ++end;
-    } else if (*end == 'M' || *end == 'm') {
-        v <<= 20;
-        ++end;
-    }
-    if (errno || end == text || *end || v == 0 || v > (1ull << 30)) {
-        char message[160];
-        snprintf(message, sizeof(message), "%s wants sizes like 64K or 4M (at most 1G), got '%s'", option, text);
-        usage_error(message);
-    }
-    return (uint32_t) v;
-}
-
-static unsigned parse_unsigned(const char *text, const char *option, unsigned max)
-{
-    char *end;
-    errno = 0;
-    unsigned long v = strtoul(text, &end, 10);
-    if (errno || end == text || *end || v == 0 || v > max) {
-        char message[160];
-        snprintf(message, sizeof(message), "%s wants a whole number from 1 to %u, got '%s'", option, max, text);
-        usage_error(message);
-    }
-    return (unsigned) v;
-}
-
 static size_t parse_sizes(char *value, const char *option, uint32_t *out)
 {
     size_t n = 0;
@@ -95,7 +71,7 @@ static size_t parse_sizes(char *value, const char *option, uint32_t *out)
         if (n == MAX_LIST) {
             usage_error("a list takes at most 8 items");
         }
-        out[n++] = parse_size(item, option);
+        out[n++] = (uint32_t) option_size(item, option, MAX_SIZE, usage_error);
     }
     return n;
 }
@@ -113,33 +89,43 @@ static void parse_options(int argc, char **argv, struct options *o)
                           .batches = 16,
                           .batch_messages = 2,
                           .cpus = {0, 1}};
-    for (int i = 1; i < argc; ++i) {
-        const char *arg = argv[i];
-        if (!strcmp(arg, "--json")) {
-            o->json = 1;
-            continue;
-        }
-        if (!strcmp(arg, "--describe")) {
-            o->describe = 1;
-            continue;
-        }
-        if (!strcmp(arg, "--floor")) {
-            o->floor_only = 1;
-            continue;
-        }
-        if (i + 1 >= argc) {
-            char message[96];
-            snprintf(message, sizeof(message), "unknown option or missing value: '%s'", arg);
-            usage_error(message);
-        }
-        char *value = argv[++i];
-        if (!strcmp(arg, "--size")) {
-            o->size = parse_size(value, arg);
-        } else if (!strcmp(arg, "--fragments")) {
-            o->fragment_count = parse_sizes(value, arg, o->fragments);
-        } else if (!strcmp(arg, "--rings")) {
-            o->ring_count = parse_sizes(value, arg, o->rings);
-        } else if (!strcmp(arg, "--copies")) {
+    enum {
+        OPT_SIZE = 256,
+        OPT_FRAGMENTS,
+        OPT_RINGS,
+        OPT_COPIES,
+        OPT_ROUNDS,
+        OPT_BATCHES,
+        OPT_BATCH_MESSAGES,
+        OPT_CPUS,
+        OPT_JSON,
+        OPT_DESCRIBE,
+        OPT_FLOOR
+    };
+    static const struct option longopts[] = {{"size", required_argument, NULL, OPT_SIZE},
+                                             {"fragments", required_argument, NULL, OPT_FRAGMENTS},
+                                             {"rings", required_argument, NULL, OPT_RINGS},
+                                             {"copies", required_argument, NULL, OPT_COPIES},
+                                             {"rounds", required_argument, NULL, OPT_ROUNDS},
+                                             {"batches", required_argument, NULL, OPT_BATCHES},
+                                             {"batch-messages", required_argument, NULL, OPT_BATCH_MESSAGES},
+                                             {"cpus", required_argument, NULL, OPT_CPUS},
+                                             {"json", no_argument, NULL, OPT_JSON},
+                                             {"describe", no_argument, NULL, OPT_DESCRIBE},
+                                             {"floor", no_argument, NULL, OPT_FLOOR},
+                                             {NULL, 0, NULL, 0}};
+    opterr = 0;
+    int option;
+    while ((option = getopt_long(argc, argv, ":", longopts, NULL)) != -1) {
+        char *value = optarg;
+        switch (option) {
+        case OPT_JSON: o->json = 1; break;
+        case OPT_DESCRIBE: o->describe = 1; break;
+        case OPT_FLOOR: o->floor_only = 1; break;
+        case OPT_SIZE: o->size = (uint32_t) option_size(value, "--size", MAX_SIZE, usage_error); break;
+        case OPT_FRAGMENTS: o->fragment_count = parse_sizes(value, "--fragments", o->fragments); break;
+        case OPT_RINGS: o->ring_count = parse_sizes(value, "--rings", o->rings); break;
+        case OPT_COPIES:
             o->copy_count = 0;
             for (char *save = NULL, *item = strtok_r(value, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
                 if (o->copy_count == MAX_LIST || ff_copy_kind_parse(item, &o->copies[o->copy_count]) != FF_OK) {
@@ -147,21 +133,25 @@ static void parse_options(int argc, char **argv, struct options *o)
                 }
                 ++o->copy_count;
             }
-        } else if (!strcmp(arg, "--rounds")) {
-            o->rounds = parse_unsigned(value, arg, MAX_ROUNDS);
-        } else if (!strcmp(arg, "--batches")) {
-            o->batches = parse_unsigned(value, arg, MAX_BATCHES);
-        } else if (!strcmp(arg, "--batch-messages")) {
-            o->batch_messages = parse_unsigned(value, arg, 1000);
-        } else if (!strcmp(arg, "--cpus")) {
-            if (sscanf(value, "%d,%d", &o->cpus[0], &o->cpus[1]) != 2 || o->cpus[0] < 0 || o->cpus[1] < 0) {
-                usage_error("--cpus wants two CPU numbers, e.g. 0,1");
-            }
-        } else {
+            break;
+        case OPT_ROUNDS: o->rounds = option_unsigned(value, "--rounds", 1, MAX_ROUNDS, usage_error); break;
+        case OPT_BATCHES: o->batches = option_unsigned(value, "--batches", 1, MAX_BATCHES, usage_error); break;
+        case OPT_BATCH_MESSAGES:
+            o->batch_messages = option_unsigned(value, "--batch-messages", 1, 1000, usage_error);
+            break;
+        case OPT_CPUS: option_cpus(value, o->cpus, usage_error); break;
+        default: {
             char message[96];
-            snprintf(message, sizeof(message), "unknown option '%s'", arg);
+            snprintf(message, sizeof(message), "%s option '%s'", option == ':' ? "missing value of" : "unknown",
+                     argv[optind - 1]);
             usage_error(message);
         }
+        }
+    }
+    if (optind < argc) {
+        char message[96];
+        snprintf(message, sizeof(message), "unexpected argument '%s'", argv[optind]);
+        usage_error(message);
     }
     if (!o->fragment_count || !o->ring_count || !o->copy_count) {
         usage_error("--fragments, --rings and --copies must not be empty");
