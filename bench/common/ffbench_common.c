@@ -3,6 +3,7 @@
 #include "ff_size.h"
 
 #include <errno.h>
+#include <getopt.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -137,5 +138,22 @@ void option_cpus(const char *text, int cpus[2], ffbench_usage_error_fn usage_err
     char tail;
     if (sscanf(text, "%d,%d%c", &cpus[0], &cpus[1], &tail) != 2 || cpus[0] < 0 || cpus[1] < 0) {
         usage_error("--cpus wants two CPU numbers, e.g. 0,1");
+    }
+}
+
+void option_refuse(int option, char *const argv[], ffbench_usage_error_fn usage_error)
+{
+    char message[96];
+    snprintf(message, sizeof(message), "%s option '%s'", option == ':' ? "missing value of" : "unknown",
+             argv[optind - 1]);
+    usage_error(message);
+}
+
+void options_end(int argc, char *const argv[], ffbench_usage_error_fn usage_error)
+{
+    if (optind < argc) {
+        char message[96];
+        snprintf(message, sizeof(message), "unexpected argument '%s'", argv[optind]);
+        usage_error(message);
     }
 }

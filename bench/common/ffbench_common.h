@@ -34,6 +34,10 @@ unsigned option_unsigned(const char *text, const char *option, unsigned min, uns
                          ffbench_usage_error_fn usage_error);
 /* A size in the syntax of the MPI programs (ff_size.h: 64K, 4M, 1M+13), from 1 to `max` bytes. */
 size_t option_size(const char *text, const char *option, size_t max, ffbench_usage_error_fn usage_error);
+/* What getopt_long (with optstring ":") returned for a bad option: refuses it, naming it. */
+void option_refuse(int option, char *const argv[], ffbench_usage_error_fn usage_error);
+/* Refuses arguments left after the options (the programs take none). */
+void options_end(int argc, char *const argv[], ffbench_usage_error_fn usage_error);
 /* Two CPU numbers, "A,B". */
 void option_cpus(const char *text, int cpus[2], ffbench_usage_error_fn usage_error);
 

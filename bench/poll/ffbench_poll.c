@@ -133,19 +133,10 @@ static void parse_options(int argc, char **argv, struct options *o)
             o->idle_per_pass = option_unsigned(value, "--idle-per-pass", 0, MAX_RINGS, usage_error);
             break;
         case OPT_CPUS: option_cpus(value, o->cpus, usage_error); break;
-        default: {
-            char message[96];
-            snprintf(message, sizeof(message), "%s option '%s'", option == ':' ? "missing value of" : "unknown",
-                     argv[optind - 1]);
-            usage_error(message);
-        }
+        default: option_refuse(option, argv, usage_error);
         }
     }
-    if (optind < argc) {
-        char message[96];
-        snprintf(message, sizeof(message), "unexpected argument '%s'", argv[optind]);
-        usage_error(message);
-    }
+    options_end(argc, argv, usage_error);
     if (!o->idle_count || !o->poll_count || o->iterations < BATCH_TRIPS) {
         usage_error("--idle and --poll must not be empty, and --iterations at least 100");
     }

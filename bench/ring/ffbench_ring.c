@@ -140,19 +140,10 @@ static void parse_options(int argc, char **argv, struct options *o)
             o->batch_messages = option_unsigned(value, "--batch-messages", 1, 1000, usage_error);
             break;
         case OPT_CPUS: option_cpus(value, o->cpus, usage_error); break;
-        default: {
-            char message[96];
-            snprintf(message, sizeof(message), "%s option '%s'", option == ':' ? "missing value of" : "unknown",
-                     argv[optind - 1]);
-            usage_error(message);
-        }
+        default: option_refuse(option, argv, usage_error);
         }
     }
-    if (optind < argc) {
-        char message[96];
-        snprintf(message, sizeof(message), "unexpected argument '%s'", argv[optind]);
-        usage_error(message);
-    }
+    options_end(argc, argv, usage_error);
     if (!o->fragment_count || !o->ring_count || !o->copy_count) {
         usage_error("--fragments, --rings and --copies must not be empty");
     }
