@@ -235,6 +235,8 @@ async function existingSlurmCases(cluster: Cluster): Promise<void> {
 
   // one node's slurmstepd SIGKILLed mid-run, so its step-end clean-up never runs: the agent drops the job
   // with the lease at once, and the job epilog removes the directory and record once the job ends
+  // a cancelled step's slurmstepd may still be exiting: only the new job's count
+  const earlierStepds = new Set(processesMatching(/^slurmstepd: \[\d+\.0\]/).map((stepd) => stepd.pid));
   const killed = await startRanks(4721);
   const hostNet = `net:[${fs.statSync(`/run/netns/${cluster.hosts[0]!.netns}`).ino}]`;
   const inHost = (pid: number) => {
@@ -244,7 +246,7 @@ async function existingSlurmCases(cluster: Cluster): Promise<void> {
       return false;
     }
   };
-  const stepds = processesMatching(/^slurmstepd: \[\d+\.0\]/).filter((stepd) => inHost(stepd.pid));
+  const stepds = processesMatching(/^slurmstepd: \[\d+\.0\]/).filter((stepd) => inHost(stepd.pid) && !earlierStepds.has(stepd.pid));
   assert.is(stepds.length, 1, JSON.stringify(stepds));
   process.kill(stepds[0]!.pid, 'SIGKILL');
   for (let tries = 0; tries < 50 && (await agentJobs())[0] !== 'ok'; tries++) await new Promise((resolve) => setTimeout(resolve, 100));
