@@ -10,8 +10,12 @@
  *   ffbench_shmwin_pingpong [--iterations I] [--rounds R]
  */
 #define _GNU_SOURCE
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
 #include <mpi.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,16 +35,50 @@ static int compare(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+/* Bad options: rank 0 says why, every rank exits 2 (every rank parses the same arguments). */
+static int usage_error(const char *what, const char *arg)
+{
+    int world_rank;
+    MPI_Comm_rank(MPI_COMM_WORLD, &world_rank);
+    if (world_rank == 0)
+        fprintf(stderr,
+                "ffbench_shmwin_pingpong: %s '%s' (usage: ffbench_shmwin_pingpong [--iterations I] [--rounds R])\n",
+                what, arg);
+    MPI_Finalize();
+    return 2;
+}
+
+/* A whole decimal integer from 1 to LONG_MAX, or false. */
+static bool positive_long(const char *value, long *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(value, &end, 10);
+    if (errno || end == value || *end || v < 1) return false;
+    *out = v;
+    return true;
+}
+
 int main(int argc, char **argv)
 {
     MPI_Init(&argc, &argv);
     long iterations = 20000, rounds = 5;
-    for (int i = 1; i + 1 < argc; i += 2) {
-        if (strcmp(argv[i], "--iterations") == 0)
-            iterations = atol(argv[i + 1]);
-        else if (strcmp(argv[i], "--rounds") == 0)
-            rounds = atol(argv[i + 1]);
+    static const struct option longopts[] = {
+        {"iterations", required_argument, NULL, 'i'},
+        {"rounds", required_argument, NULL, 'r'},
+        {0},
+    };
+    opterr = 0;
+    int option;
+    while ((option = getopt_long(argc, argv, ":", longopts, NULL)) != -1) {
+        if (option == ':') return usage_error("missing value of option", argv[optind - 1]);
+        if (option == '?') return usage_error("unknown option", argv[optind - 1]);
+        if (!positive_long(optarg, option == 'i' ? &iterations : &rounds))
+            return usage_error(option == 'i' ? "--iterations takes a positive integer, not"
+                                             : "--rounds takes a positive integer, not",
+                               optarg);
     }
+    if (optind < argc) return usage_error("unexpected argument", argv[optind]);
     MPI_Comm shared;
     MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &shared);
     int rank, size;

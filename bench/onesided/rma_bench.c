@@ -15,6 +15,9 @@
 #define _GNU_SOURCE
 #include "ff_list.h"
 
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
 #include <mpi.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -27,6 +30,21 @@ static void die(const char *message)
 {
     fprintf(stderr, "ffbench_rma: %s\n", message);
     MPI_Abort(MPI_COMM_WORLD, 2);
+}
+
+/* A whole decimal integer from min to max, or die naming the option. */
+static long option_long(const char *name, const char *value, long min, long max)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(value, &end, 10);
+    if (errno || end == value || *end || v < min || v > max) {
+        char message[160];
+        snprintf(message, sizeof(message), "option --%s: '%s' is not an integer from %ld to %ld", name, value, min,
+                 max);
+        die(message);
+    }
+    return v;
 }
 
 /* One operation of `bytes` at displacement 0 of the target. */
@@ -62,24 +80,46 @@ int main(int argc, char **argv)
     long requested_iterations = 0;
     int window = 32;
     const char *ops = "put,get,acc";
-    for (int i = 1; i < argc; ++i) {
-        if (!strcmp(argv[i], "--sizes") && i + 1 < argc) {
+    static const struct option longopts[] = {
+        {"sizes", required_argument, NULL, 's'},
+        {"iterations", required_argument, NULL, 'i'},
+        {"window", required_argument, NULL, 'w'},
+        {"ops", required_argument, NULL, 'o'},
+        {0},
+    };
+    opterr = 0;
+    int option;
+    while ((option = getopt_long(argc, argv, ":", longopts, NULL)) != -1) {
+        switch (option) {
+        case 's':
             nsizes = 0;
-            for (char *p = argv[++i]; *p && nsizes < MAX_SIZES;) {
+            for (char *p = optarg; *p;) {
                 char *end;
+                errno = 0;
+                if (nsizes == MAX_SIZES) die("--sizes takes at most 16 sizes");
                 sizes[nsizes++] = (size_t) strtoull(p, &end, 10);
-                if (end == p) die("--sizes takes a comma-separated list of byte counts, e.g. 8,65536");
+                if (errno || end == p || *p == '-' || (*end != ',' && *end))
+                    die("--sizes takes a comma-separated list of byte counts, e.g. 8,65536");
                 p = *end == ',' ? end + 1 : end;
             }
-        } else if (!strcmp(argv[i], "--iterations") && i + 1 < argc) {
-            requested_iterations = atol(argv[++i]);
-        } else if (!strcmp(argv[i], "--window") && i + 1 < argc) {
-            window = atoi(argv[++i]);
-        } else if (!strcmp(argv[i], "--ops") && i + 1 < argc) {
-            ops = argv[++i];
-        } else {
-            die("unknown option (use --sizes LIST, --iterations N, --window W, --ops put,get,acc)");
+            if (nsizes == 0) die("--sizes takes a comma-separated list of byte counts, e.g. 8,65536");
+            break;
+        case 'i': requested_iterations = option_long("iterations", optarg, 0, LONG_MAX); break;
+        case 'w': window = (int) option_long("window", optarg, 1, INT_MAX); break;
+        case 'o': ops = optarg; break;
+        default: {
+            char message[160];
+            snprintf(message, sizeof(message),
+                     "%s option '%s' (use --sizes LIST, --iterations N, --window W, --ops put,get,acc)",
+                     option == ':' ? "missing value of" : "unknown", argv[optind - 1]);
+            die(message);
         }
+        }
+    }
+    if (optind < argc) {
+        char message[160];
+        snprintf(message, sizeof(message), "unexpected argument '%s'", argv[optind]);
+        die(message);
     }
     if (size != 2) die("needs exactly 2 ranks");
     if (window < 1) die("--window must be at least 1");

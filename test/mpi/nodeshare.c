@@ -14,6 +14,9 @@
  *   ffcheck_nodeshare --ranks-per-host N [--count INTS] [--expect-pinned]
  */
 #define _GNU_SOURCE
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
 #include <mpi.h>
 #include <sched.h>
 #include <stdint.h>
@@ -153,27 +156,63 @@ static void check_binding(int rank, int size, int expect_pinned, int *pinned_cpu
     free(all);
 }
 
+/* A whole decimal integer from 1 to max, or false. */
+static int whole_number(const char *value, long max, long *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(value, &end, 10);
+    if (errno || end == value || *end || v < 1 || v > max) return 0;
+    *out = v;
+    return 1;
+}
+
 int main(int argc, char **argv)
 {
     MPI_Init(&argc, &argv);
     int rank, size, per_host = 0, expect_pinned = 0, pinned;
-    long count = 1 << 16;
+    long count = 1 << 16, per_host_value = 0;
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     MPI_Comm_size(MPI_COMM_WORLD, &size);
-    for (int i = 1; i < argc; ++i) {
-        if (strcmp(argv[i], "--ranks-per-host") == 0 && i + 1 < argc)
-            per_host = atoi(argv[++i]);
-        else if (strcmp(argv[i], "--count") == 0 && i + 1 < argc)
-            count = atol(argv[++i]);
-        else if (strcmp(argv[i], "--expect-pinned") == 0)
-            expect_pinned = 1;
-        else
-            per_host = -1;
+    static const struct option longopts[] = {
+        {"ranks-per-host", required_argument, NULL, 'n'},
+        {"count", required_argument, NULL, 'c'},
+        {"expect-pinned", no_argument, NULL, 'p'},
+        {0},
+    };
+    const char *problem = NULL, *problem_arg = NULL;
+    opterr = 0;
+    int option;
+    while (!problem && (option = getopt_long(argc, argv, ":", longopts, NULL)) != -1) {
+        switch (option) {
+        case 'n':
+            if (!whole_number(optarg, INT_MAX, &per_host_value))
+                problem = "--ranks-per-host takes an integer from 1, not";
+            per_host = (int) per_host_value;
+            break;
+        case 'c':
+            if (!whole_number(optarg, LONG_MAX, &count)) problem = "--count takes an integer from 1, not";
+            break;
+        case 'p': expect_pinned = 1; break;
+        case ':': problem = "missing value of option"; break;
+        default: problem = "unknown option"; break;
+        }
+        if (problem) problem_arg = option == 'n' || option == 'c' ? optarg : argv[optind - 1];
     }
-    if (per_host <= 0 || count < 1) {
+    if (!problem && optind < argc) {
+        problem = "unexpected argument";
+        problem_arg = argv[optind];
+    }
+    if (!problem && per_host <= 0) {
+        problem = "missing option";
+        problem_arg = "--ranks-per-host";
+    }
+    if (problem) {
         if (rank == 0)
-            fprintf(stderr, "usage: ffcheck_nodeshare --ranks-per-host N [--count INTS] [--expect-pinned] (N: ranks on "
-                            "each host, placed host after host)\n");
+            fprintf(stderr,
+                    "ffcheck_nodeshare: %s '%s'\nusage: ffcheck_nodeshare --ranks-per-host N [--count INTS] "
+                    "[--expect-pinned] (N: ranks on each host, placed host after host)\n",
+                    problem, problem_arg);
         MPI_Finalize();
         return 2;
     }

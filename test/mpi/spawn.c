@@ -6,6 +6,8 @@
  * non-zero in every process if any check failed.
  *   ffcheck_spawn [--children N]      (N: 1..16, default 2)
  */
+#include <errno.h>
+#include <getopt.h>
 #include <mpi.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -60,19 +62,34 @@ int main(int argc, char **argv)
     MPI_Comm_get_parent(&parent);
     const int am_parent = parent == MPI_COMM_NULL;
     int children = 2;
-    for (int i = 1; i < argc; ++i) {
-        if (strcmp(argv[i], "--children") == 0 && i + 1 < argc) {
-            children = atoi(argv[++i]);
-        } else {
-            if (am_parent) {
-                fprintf(stderr, "ffcheck_spawn: unknown option '%s' (use --children N)\n", argv[i]);
+    static const struct option longopts[] = {
+        {"children", required_argument, NULL, 'c'},
+        {0},
+    };
+    const char *problem = NULL, *problem_arg = NULL;
+    opterr = 0;
+    int option;
+    while (!problem && (option = getopt_long(argc, argv, ":", longopts, NULL)) != -1) {
+        if (option == 'c') {
+            char *end;
+            errno = 0;
+            const long v = strtol(optarg, &end, 10);
+            if (errno || end == optarg || *end || v < 1 || v > 16) {
+                problem = "--children must be an integer from 1 to 16, not";
+                problem_arg = optarg;
             }
-            MPI_Finalize();
-            return 2;
+            children = (int) v;
+        } else {
+            problem = option == ':' ? "missing value of option" : "unknown option";
+            problem_arg = argv[optind - 1];
         }
     }
-    if (children < 1 || children > 16) {
-        fprintf(stderr, "ffcheck_spawn: --children must be 1..16, got %d\n", children);
+    if (!problem && optind < argc) {
+        problem = "unexpected argument";
+        problem_arg = argv[optind];
+    }
+    if (problem) {
+        if (am_parent) fprintf(stderr, "ffcheck_spawn: %s '%s' (use --children N)\n", problem, problem_arg);
         MPI_Finalize();
         return 2;
     }
