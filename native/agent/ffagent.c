@@ -21,6 +21,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <getopt.h>
 #include <linux/openat2.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -1301,13 +1302,36 @@ static int check_control_dir(const char *path)
     return 0;
 }
 
-static void usage(void)
+static void usage(FILE *to)
 {
-    fprintf(stderr,
-            "usage: ffagent --control <root-only dir>/control.sock --listen <underlay ipv4>:<port>\n"
-            "               [--log <file>] [--pid-file <file>] [--spin-us <us>]\n"
-            "--spin-us: how long the router polls after traffic before it blocks (default 0, or FFAGENT_SPIN_US)\n"
-            "The per-host freeflow agent; see docs/agent.md.\n");
+    fprintf(to, "usage: ffagent --control <root-only dir>/control.sock --listen <underlay ipv4>:<port>\n"
+                "               [--log <file>] [--pid-file <file>] [--spin-us <us>]\n"
+                "--spin-us: how long the router polls after traffic before it blocks (default 0, or FFAGENT_SPIN_US)\n"
+                "The per-host freeflow agent; see docs/agent.md.\n");
+}
+
+/* A refused command line: the problem, then the usage; exit status 2 (ffrun and the tests tell it from 1,
+ * a failure after the arguments were accepted). */
+static int usage_error(const char *problem, const char *arg)
+{
+    fprintf(stderr, "ffagent: ");
+    fprintf(stderr, problem, arg);
+    fputc('\n', stderr);
+    usage(stderr);
+    return 2;
+}
+
+/* --spin-us and FFAGENT_SPIN_US: microseconds, at most an hour (router_spin_us * 1000 must fit). */
+static bool parse_spin_us(const char *text, unsigned *out)
+{
+    char *end;
+    errno = 0;
+    const unsigned long v = strtoul(text, &end, 10);
+    if (errno || end == text || *end || text[0] == '-' || v > 3600ul * 1000 * 1000) {
+        return false;
+    }
+    *out = (unsigned) v;
+    return true;
 }
 
 int main(int argc, char **argv)
@@ -1315,31 +1339,48 @@ int main(int argc, char **argv)
     const char *control = NULL, *listen_at = NULL, *log_path = NULL;
     bool spin_set = false;
     g.log = stderr;
-    for (int i = 1; i < argc; ++i) {
-        if (i + 1 < argc && !strcmp(argv[i], "--control")) {
-            control = argv[++i];
-        } else if (i + 1 < argc && !strcmp(argv[i], "--listen")) {
-            listen_at = argv[++i];
-        } else if (i + 1 < argc && !strcmp(argv[i], "--log")) {
-            log_path = argv[++i];
-        } else if (i + 1 < argc && !strcmp(argv[i], "--spin-us")) {
-            router_spin_us = (unsigned) strtoul(argv[++i], NULL, 10);
+    enum { OPT_CONTROL = 1, OPT_LISTEN, OPT_LOG, OPT_SPIN_US, OPT_PID_FILE, OPT_HELP };
+    static const struct option longopts[] = {
+        {"control", required_argument, NULL, OPT_CONTROL}, {"listen", required_argument, NULL, OPT_LISTEN},
+        {"log", required_argument, NULL, OPT_LOG},         {"spin-us", required_argument, NULL, OPT_SPIN_US},
+        {"pid-file", required_argument, NULL, OPT_PID_FILE}, {"help", no_argument, NULL, OPT_HELP},
+        {0},
+    };
+    /* ":": a missing value comes back as ':' and getopt_long prints nothing (the messages are ours). */
+    opterr = 0;
+    int option;
+    while ((option = getopt_long(argc, argv, ":", longopts, NULL)) != -1) {
+        switch (option) {
+        case OPT_CONTROL: control = optarg; break;
+        case OPT_LISTEN: listen_at = optarg; break;
+        case OPT_LOG: log_path = optarg; break;
+        case OPT_SPIN_US:
+            if (!parse_spin_us(optarg, &router_spin_us)) {
+                return usage_error("--spin-us wants microseconds from 0 to 3600000000, got '%s'", optarg);
+            }
             spin_set = true;
-        } else if (i + 1 < argc && !strcmp(argv[i], "--pid-file")) {
-            snprintf(g.pid_file, sizeof(g.pid_file), "%s", argv[++i]);
-        } else {
-            usage();
-            return 2;
+            break;
+        case OPT_PID_FILE:
+            if (strlen(optarg) >= sizeof(g.pid_file)) {
+                return usage_error("--pid-file %s: path too long", optarg);
+            }
+            snprintf(g.pid_file, sizeof(g.pid_file), "%s", optarg);
+            break;
+        case OPT_HELP: usage(stdout); return 0;
+        case ':': return usage_error("option '%s' needs a value", argv[optind - 1]);
+        default: return usage_error("unknown option '%s'", argv[optind - 1]);
         }
     }
+    if (optind < argc) {
+        return usage_error("unexpected argument '%s': every value follows its option's name", argv[optind]);
+    }
     if (!control || !listen_at) {
-        usage();
-        return 2;
+        return usage_error("%s", !control ? "--control is required" : "--listen is required");
     }
     /* The launcher's environment can set the default (ffrun passes its own on): for measurements. */
     const char *spin_env = getenv("FFAGENT_SPIN_US");
-    if (spin_env && !spin_set) {
-        router_spin_us = (unsigned) strtoul(spin_env, NULL, 10);
+    if (spin_env && !spin_set && !parse_spin_us(spin_env, &router_spin_us)) {
+        return usage_error("FFAGENT_SPIN_US wants microseconds from 0 to 3600000000, got '%s'", spin_env);
     }
     if (geteuid() != 0) {
         return die("must run as root (it chowns job sockets and checks peers' credentials)%s", "");
