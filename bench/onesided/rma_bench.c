@@ -10,10 +10,12 @@
  * put/get round trip is checked byte for byte once per size, so a broken path cannot report a speed.
  * Output: one line per (operation, size, mode) on stdout from rank 0:
  *   rma op=put bytes=65536 mode=bandwidth value=1234.5 unit=MB/s
- *   ffbench_rma [--sizes 8,65536,4194304] [--iterations N] [--window W] [--ops put,get,acc]
+ *   ffbench_rma [--sizes 8,64K,4M] [--iterations N] [--window W] [--ops put,get,acc]
+ * (sizes in the syntax of test/mpi/ff_size.h, the one of every C program here)
  */
 #define _GNU_SOURCE
 #include "ff_list.h"
+#include "ff_size.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -92,17 +94,15 @@ int main(int argc, char **argv)
     while ((option = getopt_long(argc, argv, ":", longopts, NULL)) != -1) {
         switch (option) {
         case 's':
-            nsizes = 0;
-            for (char *p = optarg; *p;) {
-                char *end;
-                errno = 0;
-                if (nsizes == MAX_SIZES) die("--sizes takes at most 16 sizes");
-                sizes[nsizes++] = (size_t) strtoull(p, &end, 10);
-                if (errno || end == p || *p == '-' || (*end != ',' && *end))
-                    die("--sizes takes a comma-separated list of byte counts, e.g. 8,65536");
-                p = *end == ',' ? end + 1 : end;
+            nsizes = (int) ff_parse_size_list(optarg, sizes, MAX_SIZES);
+            if (nsizes == 0) {
+                char message[200];
+                snprintf(message, sizeof(message),
+                         "--sizes: '%s' is not a list of up to %d sizes: use byte counts with an optional K, M or G "
+                         "suffix, separated by commas (e.g. 8,64K,4M)",
+                         optarg, MAX_SIZES);
+                die(message);
             }
-            if (nsizes == 0) die("--sizes takes a comma-separated list of byte counts, e.g. 8,65536");
             break;
         case 'i': requested_iterations = option_long("iterations", optarg, 0, LONG_MAX); break;
         case 'w': window = (int) option_long("window", optarg, 1, INT_MAX); break;
@@ -121,14 +121,15 @@ int main(int argc, char **argv)
         snprintf(message, sizeof(message), "unexpected argument '%s'", argv[optind]);
         die(message);
     }
-    if (size != 2) die("needs exactly 2 ranks");
     if (window < 1) die("--window must be at least 1");
     size_t largest = 0;
     for (int s = 0; s < nsizes; ++s) {
         if (sizes[s] < sizeof(int) || sizes[s] % sizeof(int) != 0)
             die("sizes must be multiples of 4 bytes (accumulate adds ints)");
+        if (sizes[s] > ((size_t) 1 << 30)) die("sizes go up to 1G (MPI counts are int)");
         if (sizes[s] > largest) largest = sizes[s];
     }
+    if (size != 2) die("needs exactly 2 ranks");
 
     unsigned char *memory, *origin, *result;
     MPI_Alloc_mem((MPI_Aint) largest, MPI_INFO_NULL, &memory);

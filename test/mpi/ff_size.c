@@ -1,4 +1,4 @@
-/* ff_size.c: the size syntax shared by test/mpi and bench/mpi (ff_size.h). */
+/* ff_size.c: the size syntax of the C test and benchmark programs (ff_size.h). */
 #include "ff_size.h"
 
 #include <ctype.h>
@@ -45,4 +45,19 @@ bool ff_parse_size(const char *text, size_t *out)
     if (*p || total < 0 || (unsigned long long) total > SIZE_MAX) return false;
     *out = (size_t) total;
     return true;
+}
+
+size_t ff_parse_size_list(const char *text, size_t *out, size_t cap)
+{
+    size_t n = 0;
+    char item[64];
+    for (const char *p = text;;) {
+        size_t len = strcspn(p, ",");
+        if (len == 0 || len >= sizeof item || n == cap) return 0;
+        memcpy(item, p, len);
+        item[len] = 0;
+        if (!ff_parse_size(item, &out[n++])) return 0;
+        if (!p[len]) return n;
+        p += len + 1;
+    }
 }

@@ -1,4 +1,5 @@
-/* ff_size.h: the one message-size syntax of the MPI test and benchmark programs (ffcheck_*, ffbench_mpi). */
+/* ff_size.h: the one message-size syntax of the C test and benchmark programs (ffcheck_*, ffbench_*, rawstream):
+ * the ff_size library (test/mpi/CMakeLists.txt). */
 #ifndef FF_SIZE_H
 #define FF_SIZE_H
 
@@ -9,5 +10,8 @@
  * optional offset: "4097", "64M", "1M+13", "2GiB-1". False for anything else, a negative result or one
  * that does not fit; range checks are the caller's. */
 bool ff_parse_size(const char *text, size_t *out);
+/* A comma-separated list of such sizes ("8,64K,1M+13") into out[0..cap): the count, or 0 when an item is
+ * empty or not a size, or there are more than `cap`. */
+size_t ff_parse_size_list(const char *text, size_t *out, size_t cap);
 
 #endif

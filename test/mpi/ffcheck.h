@@ -159,8 +159,6 @@ uint64_t ff_rand_below(uint64_t *state, uint64_t n);
 /* The message sizes every program covers: 0, 1, 7, 8, 63, 64, 65, 4095..4097, 32767..32769,
  * 65535..65537, 1 MiB+13, 64 MiB, and others, limited to max (and max itself). Returns the count. */
 size_t ff_standard_sizes(size_t max, size_t *out, size_t cap);
-/* Parses a comma-separated list of sizes. Returns the count, 0 on a parse error. */
-size_t ff_parse_size_list(const char *text, size_t *out, size_t cap);
 /* Human-readable size ("64 MiB", "1 MiB+13", "4097 B") into buf. */
 const char *ff_size_str(size_t n, char *buf, size_t len);
 

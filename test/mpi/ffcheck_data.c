@@ -205,21 +205,6 @@ size_t ff_standard_sizes(size_t max, size_t *out, size_t cap)
     return n;
 }
 
-size_t ff_parse_size_list(const char *text, size_t *out, size_t cap)
-{
-    size_t n = 0;
-    char item[64];
-    for (const char *p = text;;) {
-        size_t len = strcspn(p, ",");
-        if (len == 0 || len >= sizeof item || n == cap) return 0;
-        memcpy(item, p, len);
-        item[len] = 0;
-        if (!ff_parse_size(item, &out[n++])) return 0;
-        if (!p[len]) return n;
-        p += len + 1;
-    }
-}
-
 const char *ff_size_str(size_t n, char *buf, size_t len)
 {
     if (n >= FF_MIB && n % FF_MIB < FF_KIB)

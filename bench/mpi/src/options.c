@@ -81,21 +81,12 @@ static const char size_syntax[] =
 
 static enum ffb_parse_result parse_size_list(const char *list, struct ffb_options *opt, char *err, size_t errlen)
 {
-    char copy[1024];
-    if (strlen(list) >= sizeof copy)
-        return fail(err, errlen, "--sizes: the list is too long (at most %d sizes)", FFB_MAX_SIZES);
-    strcpy(copy, list);
-    opt->nsizes = 0;
-    for (char *item = copy, *next; item != NULL; item = next) {
-        next = strchr(item, ',');
-        if (next != NULL) *next++ = '\0';
-        if (opt->nsizes == FFB_MAX_SIZES)
-            return fail(err, errlen, "--sizes: more than %d sizes: split them over two runs", FFB_MAX_SIZES);
-        if (!parse_size(item, &opt->sizes[opt->nsizes]))
-            return fail(err, errlen, "--sizes: '%s' is not a message size: use %s, separated by commas", item,
-                        size_syntax);
-        opt->nsizes++;
-    }
+    opt->nsizes = (int) ff_parse_size_list(list, opt->sizes, FFB_MAX_SIZES);
+    for (int i = 0; i < opt->nsizes; i++)
+        if (opt->sizes[i] == 0 || opt->sizes[i] > FFB_MAX_MESSAGE_SIZE) opt->nsizes = 0;
+    if (opt->nsizes == 0)
+        return fail(err, errlen, "--sizes: '%s' is not a list of up to %d message sizes: use %s, separated by commas",
+                    list, FFB_MAX_SIZES, size_syntax);
     return FFB_PARSE_OK;
 }
 
