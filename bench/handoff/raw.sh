@@ -28,7 +28,8 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-gcc -O2 -Wall -Wextra -o "$work/rawstream" bench/handoff/rawstream.c
+rawstream=build/bin/rawstream
+[ -x "$rawstream" ] || { echo "raw.sh: $rawstream is not built: run scripts/setup.sh" >&2; exit 1; }
 
 topology() { # <underlay mtu> <container mtu>
     local mtu=$1 cmtu=$2 i
@@ -66,9 +67,9 @@ one() { # <path> <recv> -> "lat bw cwnd rtt retrans mss"
     host) ns=$PREFIX-h; ip=10.249.0.2 ;;
     overlay) ns=$PREFIX-o; ip=10.248.0.2 ;;
     esac
-    ip netns exec "${ns}1" taskset -c 1 "$work/rawstream" serve "$ip:7601" "$2" 2>>"$work/usage" &
+    ip netns exec "${ns}1" taskset -c 1 "$rawstream" --serve "$ip:7601" --recv "$2" 2>>"$work/usage" &
     PIDS+=($!)
-    ip netns exec "${ns}0" taskset -c 0 "$work/rawstream" call "$ip:7601" "$2" 2>>"$work/usage" |
+    ip netns exec "${ns}0" taskset -c 0 "$rawstream" --call "$ip:7601" --recv "$2" 2>>"$work/usage" |
         sed -E 's/[a-z_A-Z]+=//g'
     wait "${PIDS[-1]}"
     unset 'PIDS[-1]'

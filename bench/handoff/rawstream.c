@@ -2,24 +2,29 @@
  * A plain TCP socket between two processes, for bench/handoff/raw.sh: the ceiling path `h` can reach
  * (a handed-off socket is an ordinary host-network TCP socket) and the overlay's, measured without MPI.
  *
- *   rawstream serve <ipv4>:<port> <recv mode>      accepts one connection, then mirrors the caller
- *   rawstream call  <ipv4>:<port> <recv mode> [stream bytes per message] [messages]
+ *   rawstream --serve <ipv4>:<port> --recv <mode>    accepts one connection, then mirrors the caller
+ *   rawstream --call <ipv4>:<port> --recv <mode> [--bytes <size per message>] [--messages <n>]
  *
  * recv modes: spin   non-blocking recv in a loop (what an MPI progress loop does)
  *             block  blocking recv(MSG_WAITALL) of the whole known size (the kernel wakes us)
  *             hybrid spin HYBRID_SPINS empty tries, then poll() with a timeout, then recv again
  * The caller measures 8 B ping-pong (half round trip) and a stream: messages of the given size (default
- * 4 MiB) in windows of 64, one 1-byte ack per window (like ffbench_mpi's bw). It prints
+ * 4M; the size syntax of test/mpi/ff_size.h) in windows of 64, one 1-byte ack per window (like
+ * ffbench_mpi's bw); it tells the server the size and count first. It prints
  *   lat_us=<> bw_MBps=<> cwnd=<segments> rtt_us=<> retrans=<> mss=<>
  * and both sides print their CPU time and scheduler wait during the stream (from /proc/self/schedstat:
  * time on a CPU, time runnable but waiting, number of times scheduled).
  */
 #define _GNU_SOURCE
+#include "ffbench_common.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
+#include <getopt.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,11 +38,13 @@
 #define LATENCY_WARMUP     500
 #define WINDOW             64
 #define HYBRID_SPINS       2000
+#define MAX_BYTES          (1u << 30)
+#define MAX_MESSAGES       (1u << 20)
 
 enum mode { SPIN, BLOCK, HYBRID };
 static enum mode mode;
 
-static void die(const char *what)
+static void die_errno(const char *what)
 {
     fprintf(stderr, "rawstream: %s: %s\n", what, strerror(errno));
     exit(1);
@@ -75,7 +82,7 @@ static void receive(int fd, void *buffer, size_t length)
         }
         if (n < 0) {
             if (EINTR == errno) continue;
-            die("recv");
+            die_errno("recv");
         }
         at += n;
         length -= (size_t) n;
@@ -90,7 +97,7 @@ static void send_all(int fd, const void *buffer, size_t length)
         ssize_t n = send(fd, at, length, MSG_NOSIGNAL);
         if (n < 0) {
             if (EINTR == errno) continue;
-            die("send");
+            die_errno("send");
         }
         at += n;
         length -= (size_t) n;
@@ -127,75 +134,124 @@ static void print_usage(const char *side, usage_t a, usage_t b, double elapsed_m
             side, elapsed_ms, b.cpu_ms - a.cpu_ms, b.run_ms - a.run_ms, b.wait_ms - a.wait_ms, b.slices - a.slices);
 }
 
+static const char usage_text[] =
+    "usage: rawstream --serve <ipv4>:<port> --recv spin|block|hybrid\n"
+    "       rawstream --call <ipv4>:<port> --recv spin|block|hybrid [--bytes <size>] [--messages <n>]\n"
+    "--bytes: bytes per streamed message, e.g. 64K or 4M (default 4M); --messages: a multiple of 64 (default 256)\n";
+
+static void usage_error(const char *problem)
+{
+    fprintf(stderr, "rawstream: %s\n%s", problem, usage_text);
+    exit(2);
+}
+
 static struct sockaddr_in parse_address(const char *text)
 {
     struct sockaddr_in address = {.sin_family = AF_INET};
-    char host[64];
+    char host[64], message[160];
     const char *colon = strrchr(text, ':');
-    if (!colon || (size_t) (colon - text) >= sizeof(host)) {
-        fprintf(stderr, "rawstream: address '%s' is not <ipv4>:<port>\n", text);
-        exit(2);
+    char *end;
+    const unsigned long port = colon ? strtoul(colon + 1, &end, 10) : 0;
+    if (!colon || (size_t) (colon - text) >= sizeof(host) || colon[1] == 0 || *end || port == 0 || port > 65535) {
+        snprintf(message, sizeof(message), "address '%s' is not <ipv4>:<port>", text);
+        usage_error(message);
     }
     memcpy(host, text, (size_t) (colon - text));
     host[colon - text] = 0;
     if (1 != inet_pton(AF_INET, host, &address.sin_addr)) {
-        fprintf(stderr, "rawstream: '%s' is not an IPv4 address\n", host);
-        exit(2);
+        snprintf(message, sizeof(message), "'%s' is not an IPv4 address", host);
+        usage_error(message);
     }
-    address.sin_port = htons((uint16_t) atoi(colon + 1));
+    address.sin_port = htons((uint16_t) port);
     return address;
 }
 
 int main(int argc, char **argv)
 {
-    if (argc < 4) {
-        fprintf(stderr, "usage: rawstream serve|call <ipv4>:<port> spin|block|hybrid [bytes] [messages]\n");
-        return 2;
+    const char *serve_at = NULL, *call_at = NULL, *recv_mode = NULL;
+    uint32_t sizes[2] = {4u << 20, 256}; /* bytes per message, messages (multiple of WINDOW) */
+    bool sizes_given = false;
+    enum { OPT_SERVE = 1, OPT_CALL, OPT_RECV, OPT_BYTES, OPT_MESSAGES, OPT_HELP };
+    static const struct option longopts[] = {
+        {"serve", required_argument, NULL, OPT_SERVE},
+        {"call", required_argument, NULL, OPT_CALL},
+        {"recv", required_argument, NULL, OPT_RECV},
+        {"bytes", required_argument, NULL, OPT_BYTES},
+        {"messages", required_argument, NULL, OPT_MESSAGES},
+        {"help", no_argument, NULL, OPT_HELP},
+        {0},
+    };
+    opterr = 0; /* ":" below: a missing value is ':'; the messages are ours */
+    int option;
+    while ((option = getopt_long(argc, argv, ":", longopts, NULL)) != -1) {
+        switch (option) {
+        case OPT_SERVE: serve_at = optarg; break;
+        case OPT_CALL: call_at = optarg; break;
+        case OPT_RECV: recv_mode = optarg; break;
+        case OPT_BYTES:
+            sizes[0] = (uint32_t) option_size(optarg, "--bytes", MAX_BYTES, usage_error);
+            sizes_given = true;
+            break;
+        case OPT_MESSAGES:
+            sizes[1] = option_unsigned(optarg, "--messages", WINDOW, MAX_MESSAGES, usage_error);
+            if (sizes[1] % WINDOW) usage_error("--messages wants a multiple of 64 (the stream is acked per 64)");
+            sizes_given = true;
+            break;
+        case OPT_HELP: fputs(usage_text, stdout); return 0;
+        default: option_refuse(option, argv, usage_error);
+        }
     }
-    const int serving = 0 == strcmp(argv[1], "serve");
-    struct sockaddr_in address = parse_address(argv[2]);
-    if (0 == strcmp(argv[3], "spin"))
+    options_end(argc, argv, usage_error);
+    if (!serve_at == !call_at) usage_error("give either --serve or --call");
+    if (serve_at && sizes_given) usage_error("--bytes and --messages are the caller's: it tells the server");
+    if (!recv_mode) usage_error("--recv is required");
+    const int serving = serve_at != NULL;
+    struct sockaddr_in address = parse_address(serving ? serve_at : call_at);
+    if (0 == strcmp(recv_mode, "spin"))
         mode = SPIN;
-    else if (0 == strcmp(argv[3], "block"))
+    else if (0 == strcmp(recv_mode, "block"))
         mode = BLOCK;
-    else if (0 == strcmp(argv[3], "hybrid"))
+    else if (0 == strcmp(recv_mode, "hybrid"))
         mode = HYBRID;
     else {
-        fprintf(stderr, "rawstream: recv mode '%s' is not spin, block or hybrid\n", argv[3]);
-        return 2;
+        char message[160];
+        snprintf(message, sizeof(message), "--recv '%s' is not spin, block or hybrid", recv_mode);
+        usage_error(message);
     }
-    uint32_t sizes[2] = {4u << 20, 256}; /* bytes per message, messages (multiple of WINDOW) */
-    if (argc > 4) sizes[0] = (uint32_t) strtoul(argv[4], NULL, 0);
-    if (argc > 5) sizes[1] = (uint32_t) strtoul(argv[5], NULL, 0);
     int fd = socket(AF_INET, SOCK_STREAM, 0);
-    if (fd < 0) die("socket");
+    if (fd < 0) die_errno("socket");
     const int one = 1;
     if (serving) {
         (void) setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-        if (bind(fd, (struct sockaddr *) &address, sizeof(address)) < 0) die("bind");
-        if (listen(fd, 1) < 0) die("listen");
+        if (bind(fd, (struct sockaddr *) &address, sizeof(address)) < 0) die_errno("bind");
+        if (listen(fd, 1) < 0) die_errno("listen");
         int connected = accept(fd, NULL, NULL);
-        if (connected < 0) die("accept");
+        if (connected < 0) die_errno("accept");
         close(fd);
         fd = connected;
     } else {
         double deadline = now_us() + 5e6;
         while (connect(fd, (struct sockaddr *) &address, sizeof(address)) < 0) {
-            if (now_us() > deadline) die("connect");
+            if (now_us() > deadline) die_errno("connect");
             close(fd);
             usleep(10000);
             fd = socket(AF_INET, SOCK_STREAM, 0);
         }
     }
     (void) setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    if (serving)
+    /* The caller's sizes are the run's: the server takes them before anything else. */
+    if (serving) {
+        receive(fd, sizes, sizeof(sizes));
+        if (sizes[0] == 0 || sizes[0] > MAX_BYTES || sizes[1] > MAX_MESSAGES || sizes[1] % WINDOW) {
+            fprintf(stderr, "rawstream: the caller asked for %u x %u bytes: not a rawstream caller?\n", sizes[1],
+                    sizes[0]);
+            return 1;
+        }
+    } else
         send_all(fd, sizes, sizeof(sizes));
-    else
-        send_all(fd, sizes, sizeof(sizes)), receive(fd, sizes, sizeof(sizes));
-    if (serving) receive(fd, sizes, sizeof(sizes));
     const size_t bytes = sizes[0], messages = sizes[1];
     unsigned char *buffer = malloc(bytes ? bytes : 1);
-    if (!buffer) die("malloc");
+    if (!buffer) die_errno("malloc");
     memset(buffer, 1, bytes);
 
     char small[8] = {0};

@@ -4,24 +4,23 @@
 set -euo pipefail
 root=/sys/fs/cgroup/cpu
 [ -d "$root" ] || { echo "no cgroup v1 cpu controller at $root" >&2; exit 1; }
-work=$(mktemp -d)
 a=$root/ffyield-$$-a
 b=$root/ffyield-$$-b
 busy=
 cleanup() {
   [ -n "$busy" ] && kill "$busy" 2>/dev/null && wait "$busy" 2>/dev/null || true
   rmdir "$a" "$b" 2>/dev/null || true
-  rm -rf "$work"
 }
 trap cleanup EXIT
-cc -O2 -o "$work/yield" "$(dirname "$0")/yield_across_cgroups.c"
+yield=$(dirname "$0")/../../build/bin/yield_across_cgroups
+[ -x "$yield" ] || { echo "run.sh: $yield is not built: run scripts/setup.sh" >&2; exit 1; }
 mkdir "$a" "$b"
 for layout in one-cgroup two-cgroups; do
-  taskset -c "${CPU:-1}" "$work/yield" busy &
+  taskset -c "${CPU:-1}" "$yield" --busy &
   busy=$!
   if [ "$layout" = two-cgroups ]; then echo "$busy" > "$b/cgroup.procs"; else echo "$busy" > "$a/cgroup.procs"; fi
   echo -n "$layout: "
-  sh -c 'echo $$ > "$1/cgroup.procs"; exec taskset -c "$2" "$3" yield' sh "$a" "${CPU:-1}" "$work/yield"
+  sh -c 'echo $$ > "$1/cgroup.procs"; exec taskset -c "$2" "$3"' sh "$a" "${CPU:-1}" "$yield"
   kill "$busy"; wait "$busy" 2>/dev/null || true
   busy=
 done

@@ -1341,9 +1341,12 @@ int main(int argc, char **argv)
     g.log = stderr;
     enum { OPT_CONTROL = 1, OPT_LISTEN, OPT_LOG, OPT_SPIN_US, OPT_PID_FILE, OPT_HELP };
     static const struct option longopts[] = {
-        {"control", required_argument, NULL, OPT_CONTROL}, {"listen", required_argument, NULL, OPT_LISTEN},
-        {"log", required_argument, NULL, OPT_LOG},         {"spin-us", required_argument, NULL, OPT_SPIN_US},
-        {"pid-file", required_argument, NULL, OPT_PID_FILE}, {"help", no_argument, NULL, OPT_HELP},
+        {"control", required_argument, NULL, OPT_CONTROL},
+        {"listen", required_argument, NULL, OPT_LISTEN},
+        {"log", required_argument, NULL, OPT_LOG},
+        {"spin-us", required_argument, NULL, OPT_SPIN_US},
+        {"pid-file", required_argument, NULL, OPT_PID_FILE},
+        {"help", no_argument, NULL, OPT_HELP},
         {0},
     };
     /* ":": a missing value comes back as ':' and getopt_long prints nothing (the messages are ours). */

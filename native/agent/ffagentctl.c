@@ -46,7 +46,9 @@ int main(int argc, char **argv)
         switch (option) {
         case OPT_HOLD: hold = 1; break;
         case OPT_HELP: fputs(usage_text, stdout); return 0;
-        default: return usage_error("unknown option '%s' (the options are --hold and --help, neither takes a value)", argv[optind - 1]);
+        default:
+            return usage_error("unknown option '%s' (the options are --hold and --help, neither takes a value)",
+                               argv[optind - 1]);
         }
     }
     int i = optind;
