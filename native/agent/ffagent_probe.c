@@ -57,9 +57,17 @@ static double now_s(void)
     return (double) ts.tv_sec + (double) ts.tv_nsec * 1e-9;
 }
 
+/* A number operand (decimal or 0x hex); anything else ends the run with exit status 2, naming it. */
 static uint64_t parse_u64(const char *s)
 {
-    return strtoull(s, NULL, 0);
+    char *end;
+    errno = 0;
+    const unsigned long long v = strtoull(s, &end, 0);
+    if (errno || end == s || *end || s[0] == '-') {
+        fprintf(stderr, "ffagent_probe: '%s' is not a number (see the usage at the top of ffagent_probe.c)\n", s);
+        exit(2);
+    }
+    return v;
 }
 
 /* With `spin`, a receive spins on MSG_DONTWAIT a little, then blocks in poll: spinning alone collapses
@@ -507,6 +515,8 @@ static int route_ping(ff_route_t *route, uint64_t peer, uint32_t peer_host, long
     return 0;
 }
 
+/* Positional on purpose, not getopt_long: a command word and its operands, like the control protocol it
+ * speaks; it has no options, and only test/agent/ and bench/agent scripts call it. */
 int main(int argc, char **argv)
 {
     if (argc < 3) {
@@ -548,7 +558,7 @@ int main(int argc, char **argv)
     }
     const uint64_t owner = parse_u64(argv[4]);
     if (!strcmp(cmd, "serve") || !strcmp(cmd, "bench-serve")) {
-        const int count = argc > 5 ? atoi(argv[5]) : 1;
+        const int count = argc > 5 ? (int) parse_u64(argv[5]) : 1;
         ff_agent_conn_t *conn = do_register(argv[2], argv[3], owner);
         for (int i = 0; i < count; ++i) {
             uint64_t peer;
@@ -604,7 +614,7 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "route-echo") && argc > 6) {
         ff_agent_conn_t *conn = do_register(argv[2], argv[3], owner);
         ff_route_t *route = open_route(conn);
-        const int rc = route_echo(route, (uint32_t) parse_u64(argv[5]), atol(argv[6]));
+        const int rc = route_echo(route, (uint32_t) parse_u64(argv[5]), (long) parse_u64(argv[6]));
         ff_route_close(route);
         ff_agent_close(conn);
         return rc;
@@ -620,9 +630,9 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "route-ping") && argc > 8) {
         ff_agent_conn_t *conn = do_register(argv[2], argv[3], owner);
         ff_route_t *route = open_route(conn);
-        ff_route_set_yield(route, argc > 9 ? (unsigned) atoi(argv[9]) : 0u);
+        ff_route_set_yield(route, argc > 9 ? (unsigned) parse_u64(argv[9]) : 0u);
         const int rc =
-            route_ping(route, parse_u64(argv[5]), (uint32_t) parse_u64(argv[6]), atol(argv[7]), atoi(argv[8]) == 1);
+            route_ping(route, parse_u64(argv[5]), (uint32_t) parse_u64(argv[6]), (long) parse_u64(argv[7]), parse_u64(argv[8]) == 1);
         ff_route_close(route);
         ff_agent_close(conn);
         return rc;
@@ -636,6 +646,8 @@ int main(int argc, char **argv)
         ff_agent_close(conn);
         return got ? 1 : 0;
     }
-    fprintf(stderr, "ffagent_probe: unknown command %s\n", cmd);
+    fprintf(stderr, "ffagent_probe: unknown command %s, or too few operands for it (see the usage at the top of "
+                    "ffagent_probe.c)\n",
+            cmd);
     return 2;
 }
