@@ -631,8 +631,8 @@ int main(int argc, char **argv)
         ff_agent_conn_t *conn = do_register(argv[2], argv[3], owner);
         ff_route_t *route = open_route(conn);
         ff_route_set_yield(route, argc > 9 ? (unsigned) parse_u64(argv[9]) : 0u);
-        const int rc =
-            route_ping(route, parse_u64(argv[5]), (uint32_t) parse_u64(argv[6]), (long) parse_u64(argv[7]), parse_u64(argv[8]) == 1);
+        const int rc = route_ping(route, parse_u64(argv[5]), (uint32_t) parse_u64(argv[6]), (long) parse_u64(argv[7]),
+                                  parse_u64(argv[8]) == 1);
         ff_route_close(route);
         ff_agent_close(conn);
         return rc;
@@ -646,8 +646,9 @@ int main(int argc, char **argv)
         ff_agent_close(conn);
         return got ? 1 : 0;
     }
-    fprintf(stderr, "ffagent_probe: unknown command %s, or too few operands for it (see the usage at the top of "
-                    "ffagent_probe.c)\n",
+    fprintf(stderr,
+            "ffagent_probe: unknown command %s, or too few operands for it (see the usage at the top of "
+            "ffagent_probe.c)\n",
             cmd);
     return 2;
 }

@@ -10,6 +10,8 @@
  * job works with --network overlay (`self,vader,tcp`) and on the bare host.
  *   ffcheck_onesided [--count N]      (N ints per peer block, default 4096)
  */
+#include <errno.h>
+#include <getopt.h>
 #include <mpi.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -67,8 +69,28 @@ int main(int argc, char **argv)
     int rank, size, count = 4096;
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     MPI_Comm_size(MPI_COMM_WORLD, &size);
-    if (argc == 3 && strcmp(argv[1], "--count") == 0) count = atoi(argv[2]);
-    if (count < 1) count = 1;
+    static const struct option longopts[] = {{"count", required_argument, NULL, 'c'}, {0}};
+    char problem[160] = "";
+    opterr = 0; /* ":" below: a missing value is ':'; the messages are ours */
+    int option;
+    while (!problem[0] && (option = getopt_long(argc, argv, ":", longopts, NULL)) != -1) {
+        char *end;
+        errno = 0;
+        const long v = option == 'c' ? strtol(optarg, &end, 10) : 0;
+        if (option == 'c' && !errno && end != optarg && !*end && v >= 1 && v <= (1 << 24))
+            count = (int) v;
+        else if (option == 'c')
+            snprintf(problem, sizeof(problem), "--count wants ints per block from 1 to 16777216, not '%s'", optarg);
+        else
+            snprintf(problem, sizeof(problem), "%s option '%s'", option == ':' ? "missing value of" : "unknown",
+                     argv[optind - 1]);
+    }
+    if (!problem[0] && optind < argc) snprintf(problem, sizeof(problem), "unexpected argument '%s'", argv[optind]);
+    if (problem[0]) {
+        if (rank == 0) fprintf(stderr, "ffcheck_onesided: %s\nusage: ffcheck_onesided [--count N]\n", problem);
+        MPI_Finalize();
+        return 2;
+    }
     MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
     const MPI_Aint bytes = (MPI_Aint) sizeof(int) * ((MPI_Aint) size * count + 1);
     long bad = 0;

@@ -7,7 +7,7 @@
  * (flavour, origin, target, index), and atomics are checked for exact totals AND for distinct fetched
  * values (a lost or doubled update, or a non-atomic read-modify-write, shows up). No harness: rank 0
  * prints one PASS/FAIL line per subtest and a summary; exit 1 on any failure.
- *   ffcheck_rma [--big BYTES] [--iterations N] [--flavours create,allocate,dynamic]
+ *   ffcheck_rma [--big SIZE] [--iterations N] [--flavours create,allocate,dynamic]
  *               [--subtests fence,pscw,lock,lock_all,threads,bulk] [--thread-rounds N] [--threads-mix]
  *               [--thread-level single|funneled|multiple] [--inject-fault]
  * (osc pt2pt, the component for windows that osc rdma cannot serve, refuses MPI_THREAD_MULTIPLE: the
@@ -16,9 +16,14 @@
  * FAIL (proves the checks can fail).
  */
 #include "ff_list.h"
+#include "ff_size.h"
 
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
 #include <mpi.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -614,48 +619,93 @@ static void threads_subtest(void)
     test_threads(provided_level);
 }
 
-int main(int argc, char **argv)
+/* A whole number from 1 to INT_MAX, or false. */
+static bool whole_number(const char *text, int *out)
 {
-    /* the thread level is chosen before MPI starts: --thread-level is looked for first */
-    for (int i = 1; i + 1 < argc; ++i) {
-        if (!strcmp(argv[i], "--thread-level")) {
-            requested_level = !strcmp(argv[i + 1], "single")     ? MPI_THREAD_SINGLE
-                              : !strcmp(argv[i + 1], "funneled") ? MPI_THREAD_FUNNELED
-                                                                 : MPI_THREAD_MULTIPLE;
+    char *end;
+    errno = 0;
+    const long v = strtol(text, &end, 10);
+    if (errno || end == text || *end || v < 1 || v > INT_MAX) return false;
+    *out = (int) v;
+    return true;
+}
+
+/* Fills the option globals; on a bad command line, the problem (printed by rank 0 once MPI runs). */
+static void parse_options(int argc, char **argv, char *problem, size_t len)
+{
+    enum {
+        OPT_BIG = 1,
+        OPT_ITERATIONS,
+        OPT_INJECT_FAULT,
+        OPT_THREAD_LEVEL,
+        OPT_FLAVOURS,
+        OPT_SUBTESTS,
+        OPT_THREAD_ROUNDS,
+        OPT_THREADS_MIX
+    };
+    static const struct option longopts[] = {
+        {"big", required_argument, NULL, OPT_BIG},
+        {"iterations", required_argument, NULL, OPT_ITERATIONS},
+        {"inject-fault", no_argument, NULL, OPT_INJECT_FAULT},
+        {"thread-level", required_argument, NULL, OPT_THREAD_LEVEL},
+        {"flavours", required_argument, NULL, OPT_FLAVOURS},
+        {"subtests", required_argument, NULL, OPT_SUBTESTS},
+        {"thread-rounds", required_argument, NULL, OPT_THREAD_ROUNDS},
+        {"threads-mix", no_argument, NULL, OPT_THREADS_MIX},
+        {0},
+    };
+    opterr = 0; /* ":" below: a missing value is ':'; the messages are ours */
+    int option;
+    while (!problem[0] && (option = getopt_long(argc, argv, ":", longopts, NULL)) != -1) {
+        switch (option) {
+        case OPT_BIG:
+            if (!ff_parse_size(optarg, &big) || big == 0 || big > ((size_t) 1 << 30))
+                snprintf(problem, len, "--big wants a size from 1 B to 1G (e.g. 300000, 64K, 1M+13), not '%s'", optarg);
+            break;
+        case OPT_ITERATIONS:
+        case OPT_THREAD_ROUNDS:
+            if (!whole_number(optarg, option == OPT_ITERATIONS ? &iterations : &thread_rounds))
+                snprintf(problem, len, "%s wants a whole number from 1, not '%s'",
+                         option == OPT_ITERATIONS ? "--iterations" : "--thread-rounds", optarg);
+            break;
+        case OPT_INJECT_FAULT: inject_fault = 1; break;
+        case OPT_THREAD_LEVEL:
+            if (!strcmp(optarg, "single"))
+                requested_level = MPI_THREAD_SINGLE;
+            else if (!strcmp(optarg, "funneled"))
+                requested_level = MPI_THREAD_FUNNELED;
+            else if (!strcmp(optarg, "multiple"))
+                requested_level = MPI_THREAD_MULTIPLE;
+            else
+                snprintf(problem, len, "--thread-level is single, funneled or multiple, not '%s'", optarg);
+            break;
+        case OPT_FLAVOURS: only_flavour = optarg; break;
+        case OPT_SUBTESTS: only_subtests = optarg; break;
+        case OPT_THREADS_MIX: threads_mix = 1; break;
+        case ':': snprintf(problem, len, "option '%s' needs a value", argv[optind - 1]); break;
+        default: snprintf(problem, len, "unknown option '%s'", argv[optind - 1]); break;
         }
     }
+    if (!problem[0] && optind < argc) snprintf(problem, len, "unexpected argument '%s'", argv[optind]);
+}
+
+int main(int argc, char **argv)
+{
+    /* Parsed before MPI starts: --thread-level chooses what MPI_Init_thread asks for. */
+    char problem[200] = "";
+    parse_options(argc, argv, problem, sizeof(problem));
     MPI_Init_thread(&argc, &argv, requested_level, &provided_level);
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     MPI_Comm_size(MPI_COMM_WORLD, &size);
-    for (int i = 1; i < argc; ++i) {
-        if (!strcmp(argv[i], "--big") && i + 1 < argc)
-            big = (size_t) strtoull(argv[++i], NULL, 0);
-        else if (!strcmp(argv[i], "--iterations") && i + 1 < argc)
-            iterations = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--inject-fault"))
-            inject_fault = 1;
-        else if (!strcmp(argv[i], "--thread-level") && i + 1 < argc)
-            ++i;
-        else if (!strcmp(argv[i], "--flavours") && i + 1 < argc)
-            only_flavour = argv[++i];
-        else if (!strcmp(argv[i], "--subtests") && i + 1 < argc)
-            only_subtests = argv[++i];
-        else if (!strcmp(argv[i], "--thread-rounds") && i + 1 < argc)
-            thread_rounds = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--threads-mix"))
-            threads_mix = 1;
-        else {
-            if (rank == 0)
-                fprintf(stderr,
-                        "ffcheck_rma: unknown option %s (use --big BYTES, --iterations N, --flavours LIST, --subtests "
-                        "LIST, --thread-rounds N, --threads-mix, --thread-level LEVEL, --inject-fault)\n",
-                        argv[i]);
-            MPI_Finalize();
-            return 2;
-        }
+    if (problem[0]) {
+        if (rank == 0)
+            fprintf(stderr,
+                    "ffcheck_rma: %s\nusage: ffcheck_rma [--big SIZE] [--iterations N] [--flavours LIST] [--subtests "
+                    "LIST] [--thread-rounds N] [--threads-mix] [--thread-level LEVEL] [--inject-fault]\n",
+                    problem);
+        MPI_Finalize();
+        return 2;
     }
-    if (iterations < 1) iterations = 1;
-    if (big < 1) big = 1;
     MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_ARE_FATAL);
     off_slots = 0;
     off_sum = sizeof(int) * (size_t) size * count;
