@@ -110,10 +110,8 @@ void json_string(const char *s)
 unsigned option_unsigned(const char *text, const char *option, unsigned min, unsigned max,
                          ffbench_usage_error_fn usage_error)
 {
-    char *end;
-    errno = 0;
-    unsigned long v = strtoul(text, &end, 10);
-    if (errno || end == text || *end || text[0] == '-' || v < min || v > max) {
+    long v = 0;
+    if (!ff_parse_whole(text, (long) min, (long) max, &v)) {
         char message[160];
         snprintf(message, sizeof(message), "%s wants a whole number from %u to %u, got '%s'", option, min, max, text);
         usage_error(message);

@@ -16,6 +16,7 @@
  * time on a CPU, time runnable but waiting, number of times scheduled).
  */
 #define _GNU_SOURCE
+#include "ff_size.h"
 #include "ffbench_common.h"
 
 #include <arpa/inet.h>
@@ -150,9 +151,8 @@ static struct sockaddr_in parse_address(const char *text)
     struct sockaddr_in address = {.sin_family = AF_INET};
     char host[64], message[160];
     const char *colon = strrchr(text, ':');
-    char *end;
-    const unsigned long port = colon ? strtoul(colon + 1, &end, 10) : 0;
-    if (!colon || (size_t) (colon - text) >= sizeof(host) || colon[1] == 0 || *end || port == 0 || port > 65535) {
+    long port = 0;
+    if (!colon || (size_t) (colon - text) >= sizeof(host) || !ff_parse_whole(colon + 1, 1, 65535, &port)) {
         snprintf(message, sizeof(message), "address '%s' is not <ipv4>:<port>", text);
         usage_error(message);
     }

@@ -10,7 +10,8 @@
  *   ffbench_shmwin_pingpong [--iterations I] [--rounds R]
  */
 #define _GNU_SOURCE
-#include <errno.h>
+#include "ff_size.h"
+
 #include <getopt.h>
 #include <limits.h>
 #include <mpi.h>
@@ -48,17 +49,6 @@ static int usage_error(const char *what, const char *arg)
     return 2;
 }
 
-/* A whole decimal integer from 1 to LONG_MAX, or false. */
-static bool positive_long(const char *value, long *out)
-{
-    char *end;
-    errno = 0;
-    long v = strtol(value, &end, 10);
-    if (errno || end == value || *end || v < 1) return false;
-    *out = v;
-    return true;
-}
-
 int main(int argc, char **argv)
 {
     MPI_Init(&argc, &argv);
@@ -73,7 +63,7 @@ int main(int argc, char **argv)
     while ((option = getopt_long(argc, argv, ":", longopts, NULL)) != -1) {
         if (option == ':') return usage_error("missing value of option", argv[optind - 1]);
         if (option == '?') return usage_error("unknown option", argv[optind - 1]);
-        if (!positive_long(optarg, option == 'i' ? &iterations : &rounds))
+        if (!ff_parse_whole(optarg, 1, LONG_MAX, option == 'i' ? &iterations : &rounds))
             return usage_error(option == 'i' ? "--iterations takes a positive integer, not"
                                              : "--rounds takes a positive integer, not",
                                optarg);

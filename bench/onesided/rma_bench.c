@@ -17,7 +17,6 @@
 #include "ff_list.h"
 #include "ff_size.h"
 
-#include <errno.h>
 #include <getopt.h>
 #include <limits.h>
 #include <mpi.h>
@@ -37,10 +36,8 @@ static void die(const char *message)
 /* A whole decimal integer from min to max, or die naming the option. */
 static long option_long(const char *name, const char *value, long min, long max)
 {
-    char *end;
-    errno = 0;
-    long v = strtol(value, &end, 10);
-    if (errno || end == value || *end || v < min || v > max) {
+    long v = 0;
+    if (!ff_parse_whole(value, min, max, &v)) {
         char message[160];
         snprintf(message, sizeof(message), "option --%s: '%s' is not an integer from %ld to %ld", name, value, min,
                  max);

@@ -1324,13 +1324,11 @@ static int usage_error(const char *problem, const char *arg)
 /* --spin-us and FFAGENT_SPIN_US: microseconds, at most an hour (router_spin_us * 1000 must fit). */
 static bool parse_spin_us(const char *text, unsigned *out)
 {
-    char *end;
-    errno = 0;
-    const unsigned long v = strtoul(text, &end, 10);
-    if (errno || end == text || *end || text[0] == '-' || v > 3600ul * 1000 * 1000) {
+    uint32_t v;
+    if (!parse_u32(text, &v) || v > 3600u * 1000 * 1000) {
         return false;
     }
-    *out = (unsigned) v;
+    *out = v;
     return true;
 }
 

@@ -61,3 +61,13 @@ size_t ff_parse_size_list(const char *text, size_t *out, size_t cap)
         p += len + 1;
     }
 }
+
+bool ff_parse_whole(const char *text, long min, long max, long *out)
+{
+    char *end;
+    errno = 0;
+    const long v = strtol(text, &end, 10);
+    if (errno || end == text || *end || v < min || v > max) return false;
+    *out = v;
+    return true;
+}

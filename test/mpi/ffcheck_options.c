@@ -3,7 +3,6 @@
 #include "ffcheck_internal.h"
 #include "ff_list.h"
 
-#include <errno.h>
 #include <getopt.h>
 #include <limits.h>
 #include <stdio.h>
@@ -39,10 +38,8 @@ static bool set_option(const ff_option *o, const char *value)
     switch (o->kind) {
     case FF_OPT_FLAG: *(bool *) o->target = true; return true;
     case FF_OPT_LONG: {
-        char *end;
-        errno = 0;
-        long v = strtol(value, &end, 10);
-        if (errno || end == value || *end || v < o->min || v > o->max) {
+        long v = 0;
+        if (!ff_parse_whole(value, o->min, o->max, &v)) {
             ff_usage_error("option --%s: '%s' is not an integer from %ld to %ld.", o->name, value, o->min, o->max);
             return false;
         }

@@ -14,7 +14,8 @@
  *   ffcheck_nodeshare --ranks-per-host N [--count INTS] [--expect-pinned]
  */
 #define _GNU_SOURCE
-#include <errno.h>
+#include "ff_size.h"
+
 #include <getopt.h>
 #include <limits.h>
 #include <mpi.h>
@@ -156,17 +157,6 @@ static void check_binding(int rank, int size, int expect_pinned, int *pinned_cpu
     free(all);
 }
 
-/* A whole decimal integer from 1 to max, or false. */
-static int whole_number(const char *value, long max, long *out)
-{
-    char *end;
-    errno = 0;
-    long v = strtol(value, &end, 10);
-    if (errno || end == value || *end || v < 1 || v > max) return 0;
-    *out = v;
-    return 1;
-}
-
 int main(int argc, char **argv)
 {
     MPI_Init(&argc, &argv);
@@ -186,12 +176,12 @@ int main(int argc, char **argv)
     while (!problem && (option = getopt_long(argc, argv, ":", longopts, NULL)) != -1) {
         switch (option) {
         case 'n':
-            if (!whole_number(optarg, INT_MAX, &per_host_value))
+            if (!ff_parse_whole(optarg, 1, INT_MAX, &per_host_value))
                 problem = "--ranks-per-host takes an integer from 1, not";
             per_host = (int) per_host_value;
             break;
         case 'c':
-            if (!whole_number(optarg, LONG_MAX, &count)) problem = "--count takes an integer from 1, not";
+            if (!ff_parse_whole(optarg, 1, LONG_MAX, &count)) problem = "--count takes an integer from 1, not";
             break;
         case 'p': expect_pinned = 1; break;
         case ':': problem = "missing value of option"; break;

@@ -10,7 +10,8 @@
  * job works with --network overlay (`self,vader,tcp`) and on the bare host.
  *   ffcheck_onesided [--count N]      (N ints per peer block, default 4096)
  */
-#include <errno.h>
+#include "ff_size.h"
+
 #include <getopt.h>
 #include <mpi.h>
 #include <stdio.h>
@@ -74,10 +75,8 @@ int main(int argc, char **argv)
     opterr = 0; /* ":" below: a missing value is ':'; the messages are ours */
     int option;
     while (!problem[0] && (option = getopt_long(argc, argv, ":", longopts, NULL)) != -1) {
-        char *end;
-        errno = 0;
-        const long v = option == 'c' ? strtol(optarg, &end, 10) : 0;
-        if (option == 'c' && !errno && end != optarg && !*end && v >= 1 && v <= (1 << 24))
+        long v = 0;
+        if (option == 'c' && ff_parse_whole(optarg, 1, 1 << 24, &v))
             count = (int) v;
         else if (option == 'c')
             snprintf(problem, sizeof(problem), "--count wants ints per block from 1 to 16777216, not '%s'", optarg);

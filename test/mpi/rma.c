@@ -18,7 +18,6 @@
 #include "ff_list.h"
 #include "ff_size.h"
 
-#include <errno.h>
 #include <getopt.h>
 #include <limits.h>
 #include <mpi.h>
@@ -619,17 +618,6 @@ static void threads_subtest(void)
     test_threads(provided_level);
 }
 
-/* A whole number from 1 to INT_MAX, or false. */
-static bool whole_number(const char *text, int *out)
-{
-    char *end;
-    errno = 0;
-    const long v = strtol(text, &end, 10);
-    if (errno || end == text || *end || v < 1 || v > INT_MAX) return false;
-    *out = (int) v;
-    return true;
-}
-
 /* Fills the option globals; on a bad command line, the problem (printed by rank 0 once MPI runs). */
 static void parse_options(int argc, char **argv, char *problem, size_t len)
 {
@@ -663,11 +651,15 @@ static void parse_options(int argc, char **argv, char *problem, size_t len)
                 snprintf(problem, len, "--big wants a size from 1 B to 1G (e.g. 300000, 64K, 1M+13), not '%s'", optarg);
             break;
         case OPT_ITERATIONS:
-        case OPT_THREAD_ROUNDS:
-            if (!whole_number(optarg, option == OPT_ITERATIONS ? &iterations : &thread_rounds))
+        case OPT_THREAD_ROUNDS: {
+            long v = 0;
+            if (ff_parse_whole(optarg, 1, INT_MAX, &v))
+                *(option == OPT_ITERATIONS ? &iterations : &thread_rounds) = (int) v;
+            else
                 snprintf(problem, len, "%s wants a whole number from 1, not '%s'",
                          option == OPT_ITERATIONS ? "--iterations" : "--thread-rounds", optarg);
             break;
+        }
         case OPT_INJECT_FAULT: inject_fault = 1; break;
         case OPT_THREAD_LEVEL:
             if (!strcmp(optarg, "single"))

@@ -6,7 +6,8 @@
  * non-zero in every process if any check failed.
  *   ffcheck_spawn [--children N]      (N: 1..16, default 2)
  */
-#include <errno.h>
+#include "ff_size.h"
+
 #include <getopt.h>
 #include <mpi.h>
 #include <stdio.h>
@@ -71,10 +72,8 @@ int main(int argc, char **argv)
     int option;
     while (!problem && (option = getopt_long(argc, argv, ":", longopts, NULL)) != -1) {
         if (option == 'c') {
-            char *end;
-            errno = 0;
-            const long v = strtol(optarg, &end, 10);
-            if (errno || end == optarg || *end || v < 1 || v > 16) {
+            long v = 0;
+            if (!ff_parse_whole(optarg, 1, 16, &v)) {
                 problem = "--children must be an integer from 1 to 16, not";
                 problem_arg = optarg;
             }

@@ -2,7 +2,6 @@
 
 #include "ff_size.h"
 
-#include <errno.h>
 #include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -50,16 +49,6 @@ static enum ffb_parse_result fail(char *err, size_t errlen, const char *fmt, ...
     vsnprintf(err, errlen, fmt, ap);
     va_end(ap);
     return FFB_PARSE_ERROR;
-}
-
-static bool parse_long(const char *text, long min, long max, long *out)
-{
-    char *end;
-    errno = 0;
-    long value = strtol(text, &end, 10);
-    if (errno != 0 || end == text || *end != '\0' || value < min || value > max) return false;
-    *out = value;
-    return true;
 }
 
 /* A message size in the syntax of ff_size.h (shared with test/mpi), from 1 B to FFB_MAX_MESSAGE_SIZE. */
@@ -186,16 +175,16 @@ enum ffb_parse_result ffb_parse_options(int argc, char **argv, struct ffb_option
             break;
         case OPT_SIZES: size_list = value; break;
         case OPT_ITERATIONS:
-            if (!parse_long(value, 1, 1000000000L, &opt->iterations))
+            if (!ff_parse_whole(value, 1, 1000000000L, &opt->iterations))
                 return fail(err, errlen, "--iterations: '%s' is not a whole number from 1 to 1000000000", value);
             break;
         case OPT_WARMUP:
-            if (!parse_long(value, 0, 1000000000L, &opt->warmup))
+            if (!ff_parse_whole(value, 0, 1000000000L, &opt->warmup))
                 return fail(err, errlen, "--warmup: '%s' is not a whole number from 0 to 1000000000", value);
             break;
         case OPT_WINDOW: {
             long window;
-            if (!parse_long(value, 1, FFB_MAX_WINDOW, &window))
+            if (!ff_parse_whole(value, 1, FFB_MAX_WINDOW, &window))
                 return fail(err, errlen, "--window: '%s' is not a whole number from 1 to %d", value, FFB_MAX_WINDOW);
             opt->window = (int) window;
             window_given = true;
