@@ -1310,8 +1310,8 @@ static void usage(FILE *to)
                 "The per-host freeflow agent; see docs/agent.md.\n");
 }
 
-/* A refused command line: the problem, then the usage; exit status 2 (ffrun and the tests tell it from 1,
- * a failure after the arguments were accepted). */
+/* A refused command line: the problem, then the usage; exit status 2 as before (1 stays for failures
+ * after the command line was accepted). */
 static int usage_error(const char *problem, const char *arg)
 {
     fprintf(stderr, "ffagent: ");
