@@ -1,5 +1,6 @@
 /* What the core-level benchmark programs (ffbench_poll, ffbench_ring) share: the pinned two-process set-up,
- * the clock, the statistics and the JSON output. Errors go to stderr under the program's own name and exit. */
+ * the clock, the statistics and the JSON output, and the option helpers (rawstream uses those too). Errors go to
+ * stderr under the program's own name and exit. */
 #ifndef FFBENCH_COMMON_H
 #define FFBENCH_COMMON_H
 
