@@ -263,12 +263,13 @@ bool mca_btl_freeflow_in_path_table(opal_jobid_t jobid, opal_vpid_t vpid);
  * registration, without the co-location proof; `reason` gets the docs/btl-report.md identifier. */
 ff_pair_route_t mca_btl_freeflow_pair_route(const opal_proc_t *proc, char *reason, size_t reason_len);
 
-/* One MCA parameter btl_freeflow_<name>: mca_btl_freeflow_register_params sets `storage` to the default
- * (default_string for STRING, default_number for UNSIGNED_INT, INT and BOOL), then registers it. */
+/* One MCA parameter btl_freeflow_<name> (registered MCA_BASE_VAR_FLAG_SETTABLE with its level and scope):
+ * mca_btl_freeflow_register_params sets `storage` to the default (default_string for STRING, default_number
+ * for UNSIGNED_INT, INT, BOOL and SIZE_T), then registers it. Every file's parameters go through it. */
 typedef struct mca_btl_freeflow_param {
     const char *name;
     mca_base_var_type_t type;
-    void *storage; /* char **, unsigned int *, int * or bool *, by type */
+    void *storage; /* char **, unsigned int *, int *, bool * or size_t *, by type */
     const char *default_string;
     long default_number;
     mca_base_var_info_lvl_t level;

@@ -50,8 +50,9 @@ mca_btl_freeflow_component_t mca_btl_freeflow_component = {
         },
 };
 
-/* The component's own parameters, registered by one loop (the sock, router and rdma files have theirs).
- * Storage is the component's fields; each gets its default before registration, which may override it. */
+/* The component's own parameters. The sock, router and rdma files keep tables of theirs beside the code that
+ * reads them; mca_btl_freeflow_register_params registers every table the same way. Storage is the
+ * component's fields; each gets its default before registration, which may override it. */
 static const mca_btl_freeflow_param_t component_params[] = {
     {.name = "dir",
      .type = MCA_BASE_VAR_TYPE_STRING,
@@ -189,6 +190,7 @@ void mca_btl_freeflow_register_params(const mca_base_component_t *version, const
         case MCA_BASE_VAR_TYPE_UNSIGNED_INT: *(unsigned int *) p->storage = (unsigned int) p->default_number; break;
         case MCA_BASE_VAR_TYPE_INT: *(int *) p->storage = (int) p->default_number; break;
         case MCA_BASE_VAR_TYPE_BOOL: *(bool *) p->storage = 0 != p->default_number; break;
+        case MCA_BASE_VAR_TYPE_SIZE_T: *(size_t *) p->storage = (size_t) p->default_number; break;
         default: continue; /* no other type is used; an entry of one would have no default */
         }
         (void) mca_base_component_var_register(version, p->name, p->help, p->type, NULL, 0, MCA_BASE_VAR_FLAG_SETTABLE,
