@@ -83,12 +83,12 @@ typedef struct mca_btl_freeflow_modex {
     uint32_t reserved;
 } mca_btl_freeflow_modex_t;
 
-/* One ring a producer claimed in our segment, polled by progress. */
+/* One ring a producer claimed in our segment, polled by progress. No lock of its own: one thread at a time
+ * polls (the pass lock of btl_freeflow_recv.c), and nothing else reads or writes a ring's consumer side. */
 typedef struct mca_btl_freeflow_inbound {
     ff_ring_rx_t rx;
     uint64_t producer; /* who claimed it: names the peer when its ring turns out corrupt */
     bool dead;         /* corrupt: no longer polled (the job is being aborted) */
-    opal_mutex_t lock; /* one consumer at a time when several threads progress */
 } mca_btl_freeflow_inbound_t;
 
 /* Why a peer was left to other BTLs (docs/btl-report.md). */

@@ -466,9 +466,6 @@ static mca_btl_base_module_t **component_init(int *num_btls, bool enable_progres
     if (NULL == c->inbound) {
         goto fail;
     }
-    for (uint32_t i = 0; i < max_rings; ++i) {
-        OBJ_CONSTRUCT(&c->inbound[i].lock, opal_mutex_t);
-    }
     if (OPAL_SUCCESS != opal_hash_table_init(&c->attached, 64)) {
         goto fail;
     }
@@ -533,13 +530,8 @@ fail:
         mca_btl_freeflow_router_release();
         c->router_active = false;
     }
-    if (c->inbound) {
-        for (uint32_t i = 0; i < c->inbound_capacity; ++i) {
-            OBJ_DESTRUCT(&c->inbound[i].lock);
-        }
-        free(c->inbound);
-        c->inbound = NULL;
-    }
+    free(c->inbound);
+    c->inbound = NULL;
     ff_segment_close(c->segment);
     c->segment = NULL;
     ff_path_table_free(c->paths);
