@@ -395,10 +395,11 @@ static mca_mpool_base_module_t pages_mpool = {
     .mpool_name = "freeflow-pages",
 };
 
-/* Free lists of other components created while our pool is the default keep a pointer to it and free
- * through it when they close, after Open MPI unloaded this plugin: the plugin must stay mapped until the
- * process exits (RTLD_NODELETE on the already loaded object). False: it cannot be pinned, keep the
- * default pool. */
+/* Why the plugin stays mapped until exit (RTLD_NODELETE on the already loaded object): opal_free_list_init
+ * keeps the default pool of its time (opal_free_list.c: fl_mpool = mca_mpool_base_default_module), so free
+ * lists other components make while ours is the default free through pages_mpool when they are destructed,
+ * and btl tcp's are destructed after Open MPI has dlclose()d this plugin: MPI_Finalize then segfaults
+ * (btl self,freeflow,tcp; ctest ffcheck.rma.freeflow-tcp). False: it cannot be pinned, keep the default pool. */
 static bool pin_plugin(void)
 {
     Dl_info info;
@@ -467,8 +468,10 @@ bool mca_btl_freeflow_rdma_init(void)
         mca_btl_base_active_message_trigger[MCA_BTL_FREEFLOW_TAG_RDMA_RESPONSE].cbdata = NULL;
     }
     if (rdma.single_copy && rdma.alloc_mem_pages && NULL == rdma.previous_default_mpool && pin_plugin()) {
-        /* MPI_Alloc_mem without hints takes the default pool; hints naming another pool still get it.
-         * mca_mpool_base_free finds the pool of each block in its tree, so blocks keep their own. */
+        /* Process-wide because Open MPI 4.1 has no other way in: MPI_Alloc_mem without hints takes the
+         * default pool (mca_mpool_base_alloc -> mca_mpool_base_module_lookup), and no hook lets a BTL
+         * serve it; hints naming another pool still get it. mca_mpool_base_free finds the pool of each
+         * block in its tree, so blocks keep their own. */
         rdma.previous_default_mpool = mca_mpool_base_default_module;
         mca_mpool_base_default_module = &pages_mpool;
     }

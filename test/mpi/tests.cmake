@@ -124,8 +124,14 @@ add_test(NAME ffcheck.rma.inject-fault
     --require "FAIL create/lock:" --require "FAIL create/lock_all" --require "FAIL create/threads"
     --require "FAIL create/bulk" --forbid "^PASS create/"
     -- ${FFCHECK_RMA_RUN} --flavours create --iterations 1 --inject-fault)
+# Beside tcp: free lists btl tcp makes while the whole-page MPI_Alloc_mem pool is the default free through it
+# after the plugin is unloaded; pinning it (pin_plugin, btl_freeflow_rdma.c) keeps MPI_Finalize from crashing.
+add_test(NAME ffcheck.rma.freeflow-tcp
+  COMMAND ${FFCHECK_EXPECT} --exit zero --require "^PASS rma \\(2 ranks, 6 subtests\\)" --forbid "FAIL|SKIP|signal" --
+    ${FFCHECK_MPIRUN} --mca btl self,freeflow,tcp --mca btl_tcp_if_include lo -n 2 $<TARGET_FILE:ffcheck_rma>
+    --flavours allocate --iterations 1)
 set_tests_properties(ffcheck.rma.freeflow ffcheck.rma.freeflow-rdma-off ffcheck.rma.inject-fault
-  PROPERTIES TIMEOUT 150 LABELS mpi ENVIRONMENT "${FFCHECK_FREEFLOW_ENV}")
+  ffcheck.rma.freeflow-tcp PROPERTIES TIMEOUT 150 LABELS mpi ENVIRONMENT "${FFCHECK_FREEFLOW_ENV}")
 
 # ffcheck_nodeshare in one namespace: one node, so every rank shares one group and one window. Proves the
 # program right before the manifest runs it across containers (docs/node-sharing.md).
