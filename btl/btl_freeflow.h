@@ -133,8 +133,7 @@ typedef struct mca_btl_freeflow_component {
     ff_segment_t *segment;  /* ours */
     ff_path_table_t *paths; /* NULL when there is none */
     bool paths_apply_to_me;
-    bool direct_launch;         /* MCA: started by srun (ffrun --backend slurm), not by mpirun */
-    uint32_t table_local_jobid; /* the local job id the path table covers: 1 (mpirun's first job) or my own */
+    opal_jobid_t launched_job; /* the job the launcher started, not a spawned one: the path table covers it */
 
     /* peers' segments, attached once and shared by endpoints and inbound rings: owner id -> ff_segment_t* */
     opal_hash_table_t attached;
@@ -257,7 +256,7 @@ int mca_btl_freeflow_run_completions(void);
 void mca_btl_freeflow_keep_peer(uint64_t owner_id, ff_segment_t *segment);
 void mca_btl_freeflow_detach_all(void);
 
-/* True for ranks of the launcher's first MPI job that the path table covers. */
+/* True for ranks of the job the launcher started (not spawned) that the path table covers. */
 bool mca_btl_freeflow_in_path_table(opal_jobid_t jobid, opal_vpid_t vpid);
 /* The core's pair policy (ff_pair_policy_decide) for `proc` from its modex, the path table and our agent
  * registration, without the co-location proof; `reason` gets the docs/btl-report.md identifier. */
