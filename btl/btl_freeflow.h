@@ -83,12 +83,12 @@ typedef struct mca_btl_freeflow_modex {
     uint32_t reserved;
 } mca_btl_freeflow_modex_t;
 
-/* One ring a producer claimed in our segment, polled by progress. */
+/* One ring a producer claimed in our segment, polled by progress. No lock of its own: one thread at a time
+ * polls (the pass lock of btl_freeflow_recv.c), and nothing else reads or writes a ring's consumer side. */
 typedef struct mca_btl_freeflow_inbound {
     ff_ring_rx_t rx;
     uint64_t producer; /* who claimed it: names the peer when its ring turns out corrupt */
     bool dead;         /* corrupt: no longer polled (the job is being aborted) */
-    opal_mutex_t lock; /* one consumer at a time when several threads progress */
 } mca_btl_freeflow_inbound_t;
 
 /* Why a peer was left to other BTLs (docs/btl-report.md). */
@@ -133,8 +133,7 @@ typedef struct mca_btl_freeflow_component {
     ff_segment_t *segment;  /* ours */
     ff_path_table_t *paths; /* NULL when there is none */
     bool paths_apply_to_me;
-    bool direct_launch;         /* MCA: started by srun (ffrun --backend slurm), not by mpirun */
-    uint32_t table_local_jobid; /* the local job id the path table covers: 1 (mpirun's first job) or my own */
+    opal_jobid_t launched_job; /* the job the launcher started, not a spawned one: the path table covers it */
 
     /* peers' segments, attached once and shared by endpoints and inbound rings: owner id -> ff_segment_t* */
     opal_hash_table_t attached;
@@ -257,18 +256,19 @@ int mca_btl_freeflow_run_completions(void);
 void mca_btl_freeflow_keep_peer(uint64_t owner_id, ff_segment_t *segment);
 void mca_btl_freeflow_detach_all(void);
 
-/* True for ranks of the launcher's first MPI job that the path table covers. */
+/* True for ranks of the job the launcher started (not spawned) that the path table covers. */
 bool mca_btl_freeflow_in_path_table(opal_jobid_t jobid, opal_vpid_t vpid);
 /* The core's pair policy (ff_pair_policy_decide) for `proc` from its modex, the path table and our agent
  * registration, without the co-location proof; `reason` gets the docs/btl-report.md identifier. */
 ff_pair_route_t mca_btl_freeflow_pair_route(const opal_proc_t *proc, char *reason, size_t reason_len);
 
-/* One MCA parameter btl_freeflow_<name>: mca_btl_freeflow_register_params sets `storage` to the default
- * (default_string for STRING, default_number for UNSIGNED_INT, INT and BOOL), then registers it. */
+/* One MCA parameter btl_freeflow_<name> (registered MCA_BASE_VAR_FLAG_SETTABLE with its level and scope):
+ * mca_btl_freeflow_register_params sets `storage` to the default (default_string for STRING, default_number
+ * for UNSIGNED_INT, INT, BOOL and SIZE_T), then registers it. Every file's parameters go through it. */
 typedef struct mca_btl_freeflow_param {
     const char *name;
     mca_base_var_type_t type;
-    void *storage; /* char **, unsigned int *, int * or bool *, by type */
+    void *storage; /* char **, unsigned int *, int *, bool * or size_t *, by type */
     const char *default_string;
     long default_number;
     mca_base_var_info_lvl_t level;

@@ -50,8 +50,9 @@ mca_btl_freeflow_component_t mca_btl_freeflow_component = {
         },
 };
 
-/* The component's own parameters, registered by one loop (the sock, router and rdma files have theirs).
- * Storage is the component's fields; each gets its default before registration, which may override it. */
+/* The component's own parameters. The sock, router and rdma files keep tables of theirs beside the code that
+ * reads them; mca_btl_freeflow_register_params registers every table the same way. Storage is the
+ * component's fields; each gets its default before registration, which may override it. */
 static const mca_btl_freeflow_param_t component_params[] = {
     {.name = "dir",
      .type = MCA_BASE_VAR_TYPE_STRING,
@@ -150,15 +151,6 @@ static const mca_btl_freeflow_param_t component_params[] = {
      .help = "Remove a rank's segment file as soon as every expected local peer has mapped it (nothing is left "
              "behind even if the launcher is killed too); otherwise at MPI_Finalize. Only for jobs that never "
              "call MPI_Comm_spawn: later processes cannot open an unlinked segment."},
-    {.name = "direct_launch",
-     .type = MCA_BASE_VAR_TYPE_BOOL,
-     .storage = &mca_btl_freeflow_component.direct_launch,
-     .default_number = 0,
-     .level = OPAL_INFO_LVL_5,
-     .scope = MCA_BASE_VAR_SCOPE_READONLY,
-     .help = "The ranks were started by srun --mpi=pmix (ffrun --backend slurm sets it, docs/slurm.md), not by "
-             "mpirun: the path table then covers this process's own job instead of mpirun's first job (local "
-             "id 1)."},
     {.name = "report",
      .type = MCA_BASE_VAR_TYPE_INT,
      .storage = &mca_btl_freeflow_component.report,
@@ -189,6 +181,7 @@ void mca_btl_freeflow_register_params(const mca_base_component_t *version, const
         case MCA_BASE_VAR_TYPE_UNSIGNED_INT: *(unsigned int *) p->storage = (unsigned int) p->default_number; break;
         case MCA_BASE_VAR_TYPE_INT: *(int *) p->storage = (int) p->default_number; break;
         case MCA_BASE_VAR_TYPE_BOOL: *(bool *) p->storage = 0 != p->default_number; break;
+        case MCA_BASE_VAR_TYPE_SIZE_T: *(size_t *) p->storage = (size_t) p->default_number; break;
         default: continue; /* no other type is used; an entry of one would have no default */
         }
         (void) mca_base_component_var_register(version, p->name, p->help, p->type, NULL, 0, MCA_BASE_VAR_FLAG_SETTABLE,
@@ -346,12 +339,22 @@ static void load_path_table(mca_btl_freeflow_component_t *c)
     }
 }
 
-/* The launcher's first MPI job is the one the path table describes (ORTE numbers it 1). */
+/* The path table describes the job the launcher started (launched_job). */
 bool mca_btl_freeflow_in_path_table(opal_jobid_t jobid, opal_vpid_t vpid)
 {
     const ff_path_table_t *paths = mca_btl_freeflow_component.paths;
-    return paths && (jobid & 0xffffu) == mca_btl_freeflow_component.table_local_jobid &&
-           vpid < ff_path_table_num_ranks(paths);
+    return paths && jobid == mca_btl_freeflow_component.launched_job && vpid < ff_path_table_num_ranks(paths);
+}
+
+/* The job the launcher started, as opposed to one made by MPI_Comm_spawn: the one ffrun's plan covers. Open
+ * MPI 4.1 starts every spawned process with its parent's port in OMPI_PARENT_PORT (ompi/dpm/dpm.c), so a
+ * process without it is of the launched job, whatever its id: mpirun's local id 1, srun's hash of the
+ * step's PMIx namespace. Only mpirun spawns (Slurm's PMIx plugin has no spawn), and a spawned process finds
+ * the launched job as ORTE numbers it: local id 1 of its own job family. */
+static opal_jobid_t launched_job(opal_jobid_t mine, bool *spawned)
+{
+    *spawned = NULL != getenv("OMPI_PARENT_PORT");
+    return *spawned ? (mine & 0xffff0000u) | 1u : mine;
 }
 
 /* Completes the machine's choices with the parameters given (btl_freeflow_ring_size, _max_send_size,
@@ -406,9 +409,8 @@ static mca_btl_base_module_t **component_init(int *num_btls, bool enable_progres
         return NULL;
     }
     load_path_table(c);
-    /* Under mpirun the plan's ranks are the first job (local id 1; spawned jobs get others). srun has no
-     * spawn, and its job's local id is a hash of the step's PMIx namespace: the plan covers that job. */
-    c->table_local_jobid = c->direct_launch ? (me.jobid & 0xffffu) : 1u;
+    bool spawned;
+    c->launched_job = launched_job(me.jobid, &spawned);
     c->paths_apply_to_me = mca_btl_freeflow_in_path_table(me.jobid, me.vpid);
     if (c->paths) {
         c->key = *ff_path_table_job_key(c->paths);
@@ -449,9 +451,9 @@ static mca_btl_base_module_t **component_init(int *num_btls, bool enable_progres
     if (NULL != opal_pmix.register_cleanup) {
         /* the launcher removes the file if this rank dies before it is unlinked */
         opal_pmix.register_cleanup((char *) ff_segment_file(c->segment), false, false, false);
-        /* The private directory goes too when the launcher's first job ends, crashed or not. Spawned jobs
+        /* The private directory goes too when the launched job ends, crashed or not. Spawned jobs
          * do not register it: their end must not pull it from under their parents. */
-        if (c->dir_is_private && 1u == (me.jobid & 0xffffu)) {
+        if (c->dir_is_private && !spawned) {
             opal_pmix.register_cleanup(c->dir, true, false, false);
         }
     }
@@ -463,9 +465,6 @@ static mca_btl_base_module_t **component_init(int *num_btls, bool enable_progres
     c->inbound = calloc(max_rings, sizeof(*c->inbound));
     if (NULL == c->inbound) {
         goto fail;
-    }
-    for (uint32_t i = 0; i < max_rings; ++i) {
-        OBJ_CONSTRUCT(&c->inbound[i].lock, opal_mutex_t);
     }
     if (OPAL_SUCCESS != opal_hash_table_init(&c->attached, 64)) {
         goto fail;
@@ -531,13 +530,8 @@ fail:
         mca_btl_freeflow_router_release();
         c->router_active = false;
     }
-    if (c->inbound) {
-        for (uint32_t i = 0; i < c->inbound_capacity; ++i) {
-            OBJ_DESTRUCT(&c->inbound[i].lock);
-        }
-        free(c->inbound);
-        c->inbound = NULL;
-    }
+    free(c->inbound);
+    c->inbound = NULL;
     ff_segment_close(c->segment);
     c->segment = NULL;
     ff_path_table_free(c->paths);

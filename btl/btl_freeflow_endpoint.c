@@ -14,6 +14,7 @@ static void endpoint_construct(mca_btl_freeflow_endpoint_t *endpoint)
     endpoint->peer_segment = NULL;
     endpoint->verdict_published = false;
     endpoint->ring_ready = false;
+    endpoint->max_record = UINT32_MAX;
     endpoint->on_pending_list = false;
     endpoint->sent_fragments = 0;
     endpoint->sent_bytes = 0;
@@ -50,6 +51,9 @@ int mca_btl_freeflow_endpoint_open_ring(mca_btl_freeflow_endpoint_t *endpoint)
     }
     FF_LOG(FF_VERBOSE_LIFECYCLE, "freeflow: %s claimed ring %u in the segment of %s",
            OPAL_NAME_PRINT(OPAL_PROC_MY_NAME), index, OPAL_NAME_PRINT(endpoint->proc->proc_name));
+    /* relaxed: prepare_src reads it without the lock; a stale UINT32_MAX costs one refused reservation */
+    atomic_store_explicit(MCA_BTL_FREEFLOW_ATOMIC(uint32_t, &endpoint->max_record), endpoint->tx.max_payload,
+                          memory_order_relaxed);
     endpoint->ring_ready = true;
     return OPAL_SUCCESS;
 }

@@ -19,6 +19,10 @@ struct mca_btl_base_endpoint_t {
     opal_mutex_t lock;
     bool ring_ready;
     ff_ring_tx_t tx;
+    /* Largest record (ob1's header + data) prepare_src builds: the peer's ring record limit, which its own
+     * btl_freeflow_ring_size may make smaller than our fragments. Set once, when the ring is opened;
+     * UINT32_MAX before (the first reservation opens the ring and refuses a record too large for it). */
+    uint32_t max_record;
     opal_list_t pending; /* buffered descriptors, in send order, waiting for ring room */
     bool on_pending_list;
 

@@ -267,9 +267,6 @@ int mca_btl_freeflow_finalize(struct mca_btl_base_module_t *btl)
     c->segment = NULL;
     ff_path_table_free(c->paths);
     c->paths = NULL;
-    for (uint32_t i = 0; i < c->inbound_capacity; ++i) {
-        OBJ_DESTRUCT(&c->inbound[i].lock);
-    }
     free(c->inbound);
     c->inbound = NULL;
     mca_btl_freeflow_poll_fini();

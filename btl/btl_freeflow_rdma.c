@@ -248,63 +248,71 @@ mca_btl_freeflow_module_t mca_btl_freeflow_rdma_module = {
      MCA_BTL_ATOMIC_SUPPORTS_MAX | MCA_BTL_ATOMIC_SUPPORTS_CSWAP | MCA_BTL_ATOMIC_SUPPORTS_32BIT |                     \
      MCA_BTL_ATOMIC_SUPPORTS_GLOB)
 
+/* MCA parameters (btl_freeflow_rdma*), registered by mca_btl_freeflow_rdma_register. */
+static const mca_btl_freeflow_param_t rdma_params[] = {
+    {.name = "rdma",
+     .type = MCA_BASE_VAR_TYPE_BOOL,
+     .storage = &rdma.enabled,
+     .default_number = 1,
+     .level = OPAL_INFO_LVL_4,
+     .scope = MCA_BASE_VAR_SCOPE_READONLY,
+     .help = "Offer RDMA operations (put, get, atomics) between ranks that reach each other through freeflow (shared "
+             "memory rings, the handoff sockets of path h, or the router routes of path r), executed by the target, so "
+             "that MPI one-sided communication (osc rdma) works across containers and hosts (docs/onesided.md). Must "
+             "be the same on every rank. 0 leaves windows between containers to other components (osc pt2pt)."},
+    {.name = "rdma_max_outstanding",
+     .type = MCA_BASE_VAR_TYPE_UNSIGNED_INT,
+     .storage = &rdma.max_outstanding,
+     .default_number = 4096,
+     .level = OPAL_INFO_LVL_5,
+     .scope = MCA_BASE_VAR_SCOPE_READONLY,
+     .help = "RDMA operations one rank may have in flight (waiting for the target's response) at once; more wait in "
+             "osc rdma until responses arrive."},
+    {.name = "rdma_limit",
+     .type = MCA_BASE_VAR_TYPE_UNSIGNED_INT,
+     .storage = &rdma.limit,
+     .default_number = 64u * 1024u - (unsigned int) sizeof(ff_rdma_request_wire_t),
+     .level = OPAL_INFO_LVL_5,
+     .scope = MCA_BASE_VAR_SCOPE_READONLY,
+     .help = "Largest put or get carried by one request (bytes); osc rdma splits larger transfers. Capped so that a "
+             "request or response fits one ring record and one buffered descriptor (btl_freeflow_max_send_size)."},
+    {.name = "rdma_single_copy",
+     .type = MCA_BASE_VAR_TYPE_BOOL,
+     .storage = &rdma.single_copy,
+     .default_number = 1,
+     .level = OPAL_INFO_LVL_4,
+     .scope = MCA_BASE_VAR_SCOPE_READONLY,
+     .help =
+         "Single copy between containers of one host: the whole pages of memory registered for remote access (window "
+         "memory) move into a file of the shared directory, mapped at the same addresses, so that co-located peers map "
+         "it and put, get and run atomics themselves, without the target (docs/onesided.md). Only private anonymous "
+         "memory (heap, anonymous mmap) moves; the rest stays target-executed. Must be the same on every rank."},
+    {.name = "rdma_alloc_mem_pages",
+     .type = MCA_BASE_VAR_TYPE_BOOL,
+     .storage = &rdma.alloc_mem_pages,
+     .default_number = 1,
+     .level = OPAL_INFO_LVL_5,
+     .scope = MCA_BASE_VAR_SCOPE_READONLY,
+     .help = "With single copy: MPI_Alloc_mem returns page-aligned memory rounded up to whole pages (Open MPI's "
+             "default memory pool, plain malloc, is replaced while the BTL is loaded), so that a window made on it has "
+             "no partial first or last page and co-located peers reach all of it without the target's help. Costs up "
+             "to one page per allocation."},
+    {.name = "rdma_single_copy_min",
+     .type = MCA_BASE_VAR_TYPE_SIZE_T,
+     .storage = &rdma.single_copy_min,
+     .default_number = 0,
+     .level = OPAL_INFO_LVL_5,
+     .scope = MCA_BASE_VAR_SCOPE_READONLY,
+     .help = "Smallest registration (bytes of whole pages) moved into the shared directory for single copy; smaller "
+             "ones stay target-executed. 0: any registration with at least one whole page."},
+};
+
 void mca_btl_freeflow_rdma_register(void)
 {
     mca_btl_freeflow_component_t *c = &mca_btl_freeflow_component;
     mca_btl_base_module_t *btl = &mca_btl_freeflow_rdma_module.super;
 
-    rdma.enabled = true;
-    (void) mca_base_component_var_register(
-        &c->super.btl_version, "rdma",
-        "Offer RDMA operations (put, get, atomics) between ranks that reach each "
-        "other through freeflow (shared memory rings, the handoff sockets of "
-        "path h, or the router routes of path r), executed by the target, so that MPI one-sided communication "
-        "(osc rdma) works across containers and hosts (docs/onesided.md). Must be "
-        "the same on every rank. 0 leaves windows between containers to other "
-        "components (osc pt2pt).",
-        MCA_BASE_VAR_TYPE_BOOL, NULL, 0, MCA_BASE_VAR_FLAG_SETTABLE, OPAL_INFO_LVL_4, MCA_BASE_VAR_SCOPE_READONLY,
-        &rdma.enabled);
-    rdma.max_outstanding = 4096;
-    (void) mca_base_component_var_register(&c->super.btl_version, "rdma_max_outstanding",
-                                           "RDMA operations one rank may have in flight (waiting for the target's "
-                                           "response) at once; more wait in osc rdma until responses arrive.",
-                                           MCA_BASE_VAR_TYPE_UNSIGNED_INT, NULL, 0, MCA_BASE_VAR_FLAG_SETTABLE,
-                                           OPAL_INFO_LVL_5, MCA_BASE_VAR_SCOPE_READONLY, &rdma.max_outstanding);
-    rdma.limit = 64u * 1024u - (unsigned int) sizeof(ff_rdma_request_wire_t);
-    (void) mca_base_component_var_register(&c->super.btl_version, "rdma_limit",
-                                           "Largest put or get carried by one request (bytes); osc rdma splits larger "
-                                           "transfers. Capped so that a request or response fits one ring record and "
-                                           "one buffered descriptor (btl_freeflow_max_send_size).",
-                                           MCA_BASE_VAR_TYPE_UNSIGNED_INT, NULL, 0, MCA_BASE_VAR_FLAG_SETTABLE,
-                                           OPAL_INFO_LVL_5, MCA_BASE_VAR_SCOPE_READONLY, &rdma.limit);
-
-    rdma.single_copy = true;
-    (void) mca_base_component_var_register(&c->super.btl_version, "rdma_single_copy",
-                                           "Single copy between containers of one host: the whole pages of memory "
-                                           "registered for remote access (window memory) move into a file of the "
-                                           "shared directory, mapped at the same addresses, so that co-located "
-                                           "peers map it and put, get and run atomics themselves, without the "
-                                           "target (docs/onesided.md). Only private anonymous memory (heap, "
-                                           "anonymous mmap) moves; the rest stays target-executed. Must be the "
-                                           "same on every rank.",
-                                           MCA_BASE_VAR_TYPE_BOOL, NULL, 0, MCA_BASE_VAR_FLAG_SETTABLE, OPAL_INFO_LVL_4,
-                                           MCA_BASE_VAR_SCOPE_READONLY, &rdma.single_copy);
-    rdma.alloc_mem_pages = true;
-    (void) mca_base_component_var_register(&c->super.btl_version, "rdma_alloc_mem_pages",
-                                           "With single copy: MPI_Alloc_mem returns page-aligned memory rounded up "
-                                           "to whole pages (Open MPI's default memory pool, plain malloc, is "
-                                           "replaced while the BTL is loaded), so that a window made on it has "
-                                           "no partial first or last page and co-located peers reach all of it "
-                                           "without the target's help. Costs up to one page per allocation.",
-                                           MCA_BASE_VAR_TYPE_BOOL, NULL, 0, MCA_BASE_VAR_FLAG_SETTABLE, OPAL_INFO_LVL_5,
-                                           MCA_BASE_VAR_SCOPE_READONLY, &rdma.alloc_mem_pages);
-    rdma.single_copy_min = 0;
-    (void) mca_base_component_var_register(&c->super.btl_version, "rdma_single_copy_min",
-                                           "Smallest registration (bytes of whole pages) moved into the shared "
-                                           "directory for single copy; smaller ones stay target-executed. 0: any "
-                                           "registration with at least one whole page.",
-                                           MCA_BASE_VAR_TYPE_SIZE_T, NULL, 0, MCA_BASE_VAR_FLAG_SETTABLE,
-                                           OPAL_INFO_LVL_5, MCA_BASE_VAR_SCOPE_READONLY, &rdma.single_copy_min);
+    mca_btl_freeflow_register_params(&c->super.btl_version, rdma_params, sizeof(rdma_params) / sizeof(rdma_params[0]));
 
     /* No MCA_BTL_FLAGS_SEND: ob1 never sends through this module, and (mca_pml_ob1_rdma_btls) uses RDMA only
      * through an endpoint that also carries its sends, so two-sided messages keep the shm module's path.
@@ -387,10 +395,11 @@ static mca_mpool_base_module_t pages_mpool = {
     .mpool_name = "freeflow-pages",
 };
 
-/* Free lists of other components created while our pool is the default keep a pointer to it and free
- * through it when they close, after Open MPI unloaded this plugin: the plugin must stay mapped until the
- * process exits (RTLD_NODELETE on the already loaded object). False: it cannot be pinned, keep the
- * default pool. */
+/* Why the plugin stays mapped until exit (RTLD_NODELETE on the already loaded object): opal_free_list_init
+ * keeps the default pool of its time (opal_free_list.c: fl_mpool = mca_mpool_base_default_module), so free
+ * lists other components make while ours is the default free through pages_mpool when they are destructed,
+ * and btl tcp's are destructed after Open MPI has dlclose()d this plugin: MPI_Finalize then segfaults
+ * (btl self,freeflow,tcp; ctest ffcheck.rma.freeflow-tcp). False: it cannot be pinned, keep the default pool. */
 static bool pin_plugin(void)
 {
     Dl_info info;
@@ -459,8 +468,10 @@ bool mca_btl_freeflow_rdma_init(void)
         mca_btl_base_active_message_trigger[MCA_BTL_FREEFLOW_TAG_RDMA_RESPONSE].cbdata = NULL;
     }
     if (rdma.single_copy && rdma.alloc_mem_pages && NULL == rdma.previous_default_mpool && pin_plugin()) {
-        /* MPI_Alloc_mem without hints takes the default pool; hints naming another pool still get it.
-         * mca_mpool_base_free finds the pool of each block in its tree, so blocks keep their own. */
+        /* Process-wide because Open MPI 4.1 has no other way in: MPI_Alloc_mem without hints takes the
+         * default pool (mca_mpool_base_alloc -> mca_mpool_base_module_lookup), and no hook lets a BTL
+         * serve it; hints naming another pool still get it. mca_mpool_base_free finds the pool of each
+         * block in its tree, so blocks keep their own. */
         rdma.previous_default_mpool = mca_mpool_base_default_module;
         mca_mpool_base_default_module = &pages_mpool;
     }

@@ -49,16 +49,12 @@ typedef struct router_frag {
 } router_frag_t;
 static OBJ_CLASS_INSTANCE(router_frag_t, mca_btl_freeflow_stream_frag_t, NULL, NULL);
 
-/* MCA parameters (btl_freeflow_router_*), registered by mca_btl_freeflow_router_register_params. */
+/* MCA parameters (btl_freeflow_router_*): defaults and help in router_params below. */
 static struct {
     unsigned int eager_limit;
     unsigned int max_send_size;
     unsigned int yield_after;
-} param = {
-    .eager_limit = 64u * 1024u,
-    .max_send_size = 256u * 1024u,
-    .yield_after = 64u,
-};
+} param;
 
 static struct {
     ff_agent_conn_t *agent;
@@ -110,25 +106,39 @@ static void agent_gone(ff_status_t status)
     router_fatal(NULL, message);
 }
 
+static const mca_btl_freeflow_param_t router_params[] = {
+    {.name = "router_eager_limit",
+     .type = MCA_BASE_VAR_TYPE_UNSIGNED_INT,
+     .storage = &param.eager_limit,
+     .default_number = 64u * 1024u,
+     .level = OPAL_INFO_LVL_5,
+     .scope = MCA_BASE_VAR_SCOPE_READONLY,
+     .help = "Path r (the router through the hosts' ffagents): largest message sent eagerly, in one record with ob1's "
+             "header (bytes); larger ones use ob1's rendezvous and send pipeline."},
+    {.name = "router_max_send_size",
+     .type = MCA_BASE_VAR_TYPE_UNSIGNED_INT,
+     .storage = &param.max_send_size,
+     .default_number = 256u * 1024u,
+     .level = OPAL_INFO_LVL_5,
+     .scope = MCA_BASE_VAR_SCOPE_READONLY,
+     .help =
+         "Path r: largest fragment (bytes, at most 1048560: the up ring's record limit): ob1 pipelines large messages "
+         "in pieces of this size, each one UCX message between the agents (rendezvous beyond UCX's threshold)."},
+    {.name = "router_yield_after",
+     .type = MCA_BASE_VAR_TYPE_UNSIGNED_INT,
+     .storage = &param.yield_after,
+     .default_number = 64u,
+     .level = OPAL_INFO_LVL_5,
+     .scope = MCA_BASE_VAR_SCOPE_READONLY,
+     .help = "Path r: progress passes in a row with nothing moved after which this rank calls sched_yield() on every "
+             "further empty pass, so the host's ffagent, which shares the CPUs, runs at once when it has work (a "
+             "doorbell from this rank, data from another host) instead of waiting for the scheduler to preempt a rank "
+             "that never sleeps. 0: never yield (spin)."},
+};
+
 void mca_btl_freeflow_router_register_params(const mca_base_component_t *version)
 {
-    mca_btl_freeflow_register_param(version, "router_eager_limit",
-                                    "Path r (the router through the hosts' ffagents): largest message sent eagerly, "
-                                    "in one record with ob1's header (bytes); larger ones use ob1's rendezvous and "
-                                    "send pipeline.",
-                                    MCA_BASE_VAR_TYPE_UNSIGNED_INT, OPAL_INFO_LVL_5, &param.eager_limit);
-    mca_btl_freeflow_register_param(version, "router_max_send_size",
-                                    "Path r: largest fragment (bytes, at most 1048560: the up ring's record limit): "
-                                    "ob1 pipelines large messages in pieces of this size, each one UCX message "
-                                    "between the agents (rendezvous beyond UCX's threshold).",
-                                    MCA_BASE_VAR_TYPE_UNSIGNED_INT, OPAL_INFO_LVL_5, &param.max_send_size);
-    mca_btl_freeflow_register_param(version, "router_yield_after",
-                                    "Path r: progress passes in a row with nothing moved after which this rank calls "
-                                    "sched_yield() on every further empty pass, so the host's ffagent, which shares "
-                                    "the CPUs, runs at once when it has work (a doorbell from this rank, data from "
-                                    "another host) instead of waiting for the scheduler to preempt a rank that never "
-                                    "sleeps. 0: never yield (spin).",
-                                    MCA_BASE_VAR_TYPE_UNSIGNED_INT, OPAL_INFO_LVL_5, &param.yield_after);
+    mca_btl_freeflow_register_params(version, router_params, sizeof(router_params) / sizeof(router_params[0]));
 }
 
 bool mca_btl_freeflow_router_wanted(void)

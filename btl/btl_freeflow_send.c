@@ -175,11 +175,12 @@ mca_btl_base_descriptor_t *mca_btl_freeflow_prepare_src(struct mca_btl_base_modu
 {
     mca_btl_freeflow_component_t *c = &mca_btl_freeflow_component;
     (void) btl;
-    /* The peer's ring may be smaller than ours (its own btl_freeflow_ring_size): a fragment must fit one
-     * of its records, and ob1 sends the rest in later fragments. */
-    if (OPAL_LIKELY(endpoint->ring_ready) && reserve_bytes + *size > endpoint->tx.max_payload &&
-        endpoint->tx.max_payload > reserve_bytes) {
-        *size = endpoint->tx.max_payload - reserve_bytes;
+    /* A fragment must fit one record of the peer's ring (endpoint->max_record); ob1 sends the rest in
+     * later fragments. relaxed: set once under the endpoint lock, see its declaration. */
+    const size_t max_record =
+        atomic_load_explicit(MCA_BTL_FREEFLOW_ATOMIC(uint32_t, &endpoint->max_record), memory_order_relaxed);
+    if (OPAL_UNLIKELY(reserve_bytes + *size > max_record) && max_record > reserve_bytes) {
+        *size = max_record - reserve_bytes;
     }
     const size_t total = reserve_bytes + *size;
     /* No buffered fallback here: ob1 keeps the request and retries from its progress, so the data is

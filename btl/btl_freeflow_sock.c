@@ -225,7 +225,7 @@ static struct {
     uint64_t waits; /* blocks in poll, for the verbose report */
 } sock;
 
-/* MCA parameters (btl_freeflow_sock_*), registered by mca_btl_freeflow_sock_register_params. */
+/* MCA parameters (btl_freeflow_sock_*): defaults and help in sock_params below. */
 static struct {
     unsigned int eager_limit;
     unsigned int max_send_size;
@@ -236,17 +236,7 @@ static struct {
     int rcvbuf;
     unsigned int wait_spin;
     unsigned int wait_timeout_us;
-} param = {
-    .eager_limit = 64u * 1024u,
-    .max_send_size = 256u * 1024u,
-    .rdma = "get",
-    .rdma_frag_size = 4u * 1024u * 1024u,
-    .rdma_pipeline_send_length = 64u * 1024u,
-    .sndbuf = 0,
-    .rcvbuf = 0,
-    .wait_spin = WAIT_SPIN_DEFAULT,
-    .wait_timeout_us = WAIT_TIMEOUT_US_DEFAULT,
-};
+} param;
 
 static int sock_finalize(struct mca_btl_base_module_t *btl);
 static int sock_send(struct mca_btl_base_module_t *btl, struct mca_btl_base_endpoint_t *endpoint,
@@ -290,59 +280,91 @@ static void sock_fatal(opal_proc_t *proc, const char *message)
     mca_btl_freeflow_fatal_on(&mca_btl_freeflow_sock_module, proc, message);
 }
 
+static const mca_btl_freeflow_param_t sock_params[] = {
+    {.name = "sock_eager_limit",
+     .type = MCA_BASE_VAR_TYPE_UNSIGNED_INT,
+     .storage = &param.eager_limit,
+     .default_number = 64u * 1024u,
+     .level = OPAL_INFO_LVL_5,
+     .scope = MCA_BASE_VAR_SCOPE_READONLY,
+     .help = "Path h (handoff sockets): largest message sent eagerly, in one frame with ob1's header (bytes). Larger "
+             "messages use rendezvous and, when contiguous, the put/get emulation (btl_freeflow_sock_rdma)."},
+    {.name = "sock_max_send_size",
+     .type = MCA_BASE_VAR_TYPE_UNSIGNED_INT,
+     .storage = &param.max_send_size,
+     .default_number = 256u * 1024u,
+     .level = OPAL_INFO_LVL_5,
+     .scope = MCA_BASE_VAR_SCOPE_READONLY,
+     .help = "Path h: largest send frame (bytes, up to 16 MiB): the fragment size of messages that go through ob1's "
+             "send pipeline (non-contiguous data, or btl_freeflow_sock_rdma none). Each handoff channel keeps a "
+             "receive buffer of 4 such frames."},
+    {.name = "sock_rdma",
+     .type = MCA_BASE_VAR_TYPE_STRING,
+     .storage = &param.rdma,
+     .default_string = "get",
+     .level = OPAL_INFO_LVL_5,
+     .scope = MCA_BASE_VAR_SCOPE_READONLY,
+     .help = "Path h: how large contiguous messages move. get: the receiver pulls the data (ob1's RGET protocol; also "
+             "offers put); put: the sender pushes it into the receiver's buffer (like the tcp BTL); none: ob1's send "
+             "pipeline through the receive buffer (one more copy). get and put receive the payload from the socket "
+             "straight into the user's buffer."},
+    {.name = "sock_rdma_frag_size",
+     .type = MCA_BASE_VAR_TYPE_UNSIGNED_INT,
+     .storage = &param.rdma_frag_size,
+     .default_number = 4u * 1024u * 1024u,
+     .level = OPAL_INFO_LVL_5,
+     .scope = MCA_BASE_VAR_SCOPE_READONLY,
+     .help = "Path h: largest single put or get (bytes, up to 1 GiB); ob1 splits larger transfers into pieces of this "
+             "size (btl_put_limit, btl_get_limit, btl_rdma_pipeline_frag_size)."},
+    {.name = "sock_rdma_pipeline_send_length",
+     .type = MCA_BASE_VAR_TYPE_UNSIGNED_INT,
+     .storage = &param.rdma_pipeline_send_length,
+     .default_number = 64u * 1024u,
+     .level = OPAL_INFO_LVL_6,
+     .scope = MCA_BASE_VAR_SCOPE_READONLY,
+     .help = "Path h: with btl_freeflow_sock_rdma put, bytes at the end of a message that ob1's RDMA pipeline protocol "
+             "sends through the send path when the memory cannot be registered (btl_rdma_pipeline_send_length)."},
+    {.name = "sock_sndbuf",
+     .type = MCA_BASE_VAR_TYPE_INT,
+     .storage = &param.sndbuf,
+     .default_number = 0,
+     .level = OPAL_INFO_LVL_6,
+     .scope = MCA_BASE_VAR_SCOPE_READONLY,
+     .help = "Path h: SO_SNDBUF of every handoff socket in bytes; 0 (default) keeps the kernel's autotuning "
+             "(net.ipv4.tcp_wmem). The kernel caps both at net.core.wmem_max / rmem_max."},
+    {.name = "sock_rcvbuf",
+     .type = MCA_BASE_VAR_TYPE_INT,
+     .storage = &param.rcvbuf,
+     .default_number = 0,
+     .level = OPAL_INFO_LVL_6,
+     .scope = MCA_BASE_VAR_SCOPE_READONLY,
+     .help = "Path h: SO_RCVBUF of every handoff socket in bytes; 0 (default) keeps the kernel's autotuning "
+             "(net.ipv4.tcp_rmem). A fixed size turns autotuning off."},
+    {.name = "sock_wait_spin",
+     .type = MCA_BASE_VAR_TYPE_UNSIGNED_INT,
+     .storage = &param.wait_spin,
+     .default_number = WAIT_SPIN_DEFAULT,
+     .level = OPAL_INFO_LVL_5,
+     .scope = MCA_BASE_VAR_SCOPE_READONLY,
+     .help = "Path h: while this rank waits on a handoff socket (a put or get payload arriving, get data asked for, or "
+             "a send the kernel has no room for): progress passes in a row that complete nothing (no frame delivered, "
+             "no payload finished, no send fully in the kernel) before the rank blocks in poll() on its sockets, "
+             "giving the vCPU to the kernel's TCP work and the peer; poll returns at once if bytes are already there. "
+             "0 never blocks (pure spinning). Never blocks while this rank has shared-memory or router peers."},
+    {.name = "sock_wait_timeout_us",
+     .type = MCA_BASE_VAR_TYPE_UNSIGNED_INT,
+     .storage = &param.wait_timeout_us,
+     .default_number = WAIT_TIMEOUT_US_DEFAULT,
+     .level = OPAL_INFO_LVL_6,
+     .scope = MCA_BASE_VAR_SCOPE_READONLY,
+     .help = "Path h: longest single block in poll() (microseconds, 1-1000000) of btl_freeflow_sock_wait_spin: a bound "
+             "on how late other progress (other BTLs, new channels, the agent's state) is looked at while the sockets "
+             "are silent. A peer that dies or closes wakes the poll at once."},
+};
+
 void mca_btl_freeflow_sock_register_params(const mca_base_component_t *version)
 {
-    mca_btl_freeflow_register_param(
-        version, "sock_eager_limit",
-        "Path h (handoff sockets): largest message sent eagerly, in one frame with ob1's header (bytes). Larger "
-        "messages use rendezvous and, when contiguous, the put/get emulation (btl_freeflow_sock_rdma).",
-        MCA_BASE_VAR_TYPE_UNSIGNED_INT, OPAL_INFO_LVL_5, &param.eager_limit);
-    mca_btl_freeflow_register_param(
-        version, "sock_max_send_size",
-        "Path h: largest send frame (bytes, up to 16 MiB): the fragment size of messages that go through ob1's send "
-        "pipeline (non-contiguous data, or btl_freeflow_sock_rdma none). Each handoff channel keeps a receive buffer "
-        "of 4 such frames.",
-        MCA_BASE_VAR_TYPE_UNSIGNED_INT, OPAL_INFO_LVL_5, &param.max_send_size);
-    mca_btl_freeflow_register_param(
-        version, "sock_rdma",
-        "Path h: how large contiguous messages move. get: the receiver pulls the data (ob1's RGET protocol; also "
-        "offers put); put: the sender pushes it into the receiver's buffer (like the tcp BTL); none: ob1's send "
-        "pipeline through the receive buffer (one more copy). get and put receive the payload from the socket straight "
-        "into the user's buffer.",
-        MCA_BASE_VAR_TYPE_STRING, OPAL_INFO_LVL_5, &param.rdma);
-    mca_btl_freeflow_register_param(
-        version, "sock_rdma_frag_size",
-        "Path h: largest single put or get (bytes, up to 1 GiB); ob1 splits larger transfers into pieces of this size "
-        "(btl_put_limit, btl_get_limit, btl_rdma_pipeline_frag_size).",
-        MCA_BASE_VAR_TYPE_UNSIGNED_INT, OPAL_INFO_LVL_5, &param.rdma_frag_size);
-    mca_btl_freeflow_register_param(
-        version, "sock_rdma_pipeline_send_length",
-        "Path h: with btl_freeflow_sock_rdma put, bytes at the end of a message that ob1's RDMA pipeline protocol "
-        "sends through the send path when the memory cannot be registered (btl_rdma_pipeline_send_length).",
-        MCA_BASE_VAR_TYPE_UNSIGNED_INT, OPAL_INFO_LVL_6, &param.rdma_pipeline_send_length);
-    mca_btl_freeflow_register_param(
-        version, "sock_sndbuf",
-        "Path h: SO_SNDBUF of every handoff socket in bytes; 0 (default) keeps the kernel's autotuning "
-        "(net.ipv4.tcp_wmem). The kernel caps both at net.core.wmem_max / rmem_max.",
-        MCA_BASE_VAR_TYPE_INT, OPAL_INFO_LVL_6, &param.sndbuf);
-    mca_btl_freeflow_register_param(version, "sock_rcvbuf",
-                                    "Path h: SO_RCVBUF of every handoff socket in bytes; 0 (default) keeps the "
-                                    "kernel's autotuning (net.ipv4.tcp_rmem). A fixed size turns autotuning off.",
-                                    MCA_BASE_VAR_TYPE_INT, OPAL_INFO_LVL_6, &param.rcvbuf);
-    mca_btl_freeflow_register_param(
-        version, "sock_wait_spin",
-        "Path h: while this rank waits on a handoff socket (a put or get payload arriving, get data asked for, or a "
-        "send the kernel has no room for): progress passes in a row that complete nothing (no frame delivered, no "
-        "payload finished, no send fully in the kernel) before the rank blocks in poll() on its sockets, giving the "
-        "vCPU to the kernel's TCP work and the peer; poll returns at once if bytes are already there. 0 never blocks "
-        "(pure spinning). Never blocks while this rank has shared-memory or router peers.",
-        MCA_BASE_VAR_TYPE_UNSIGNED_INT, OPAL_INFO_LVL_5, &param.wait_spin);
-    mca_btl_freeflow_register_param(
-        version, "sock_wait_timeout_us",
-        "Path h: longest single block in poll() (microseconds, 1-1000000) of btl_freeflow_sock_wait_spin: a bound on "
-        "how late other progress (other BTLs, new channels, the agent's state) is looked at while the sockets are "
-        "silent. A peer that dies or closes wakes the poll at once.",
-        MCA_BASE_VAR_TYPE_UNSIGNED_INT, OPAL_INFO_LVL_6, &param.wait_timeout_us);
+    mca_btl_freeflow_register_params(version, sock_params, sizeof(sock_params) / sizeof(sock_params[0]));
 }
 
 /* ---- id tables ---- */

@@ -32,13 +32,6 @@ static mca_btl_freeflow_stream_t *stream_of(struct mca_btl_base_module_t *btl)
     return ((mca_btl_freeflow_module_t *) btl)->stream;
 }
 
-void mca_btl_freeflow_register_param(const mca_base_component_t *version, const char *name, const char *help,
-                                     mca_base_var_type_t type, mca_base_var_info_lvl_t level, void *storage)
-{
-    (void) mca_base_component_var_register(version, name, help, type, NULL, 0, MCA_BASE_VAR_FLAG_SETTABLE, level,
-                                           MCA_BASE_VAR_SCOPE_READONLY, storage);
-}
-
 int mca_btl_freeflow_stream_init(mca_btl_freeflow_stream_t *stream, opal_class_t *frag_class, size_t frag_size,
                                  size_t eager_limit, size_t max_send_size)
 {

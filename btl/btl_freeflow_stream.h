@@ -78,8 +78,4 @@ mca_btl_base_descriptor_t *mca_btl_freeflow_stream_prepare_src(struct mca_btl_ba
                                                                struct opal_convertor_t *convertor, uint8_t order,
                                                                size_t reserve, size_t *size, uint32_t flags);
 
-/* An MCA parameter of this component, settable, read-only once registered. */
-void mca_btl_freeflow_register_param(const mca_base_component_t *version, const char *name, const char *help,
-                                     mca_base_var_type_t type, mca_base_var_info_lvl_t level, void *storage);
-
 #endif

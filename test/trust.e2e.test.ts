@@ -198,10 +198,7 @@ function plainMpirun(extra: string[], options: { btl?: string; btlDir?: string }
  * most; `relayLost` says whether the last one still lost a message, so a case checks the text only when it arrived.
  */
 const RELAY_LOST = /ORTE_ERROR_LOG: .* show_help\.c/;
-function plainMpirunRelayed(
-  extra: string[],
-  options: { btl?: string; btlDir?: string } = {},
-): { code: number | null; output: string; relayLost: boolean } {
+function plainMpirunRelayed(extra: string[], options: { btl?: string; btlDir?: string } = {}): { code: number | null; output: string; relayLost: boolean } {
   let run = plainMpirun(extra, options);
   for (let attempt = 1; attempt < 8 && RELAY_LOST.test(run.output); attempt++) run = plainMpirun(extra, options);
   const relayLost = RELAY_LOST.test(run.output);
@@ -226,7 +223,7 @@ test('hostile local user: planted report symlinks and path tables cannot make a 
     for (const dir of ['/dev/shm', shared]) plant(dir, victim);
 
     // plain mpirun, default directory
-    let run = plainMpirun([]);
+    const run = plainMpirun([]);
     assert.is(run.code, 0, `job failed:\n${run.output}`);
     assert.match(run.output, /sabotage: ok/);
     assert.is(readFileSync(victim, 'utf8'), 'precious\n', 'the root-owned file was overwritten');

@@ -43,6 +43,17 @@ foreach(program p2p datatypes collectives threads stress allpairs)
   ffcheck_add_test(${program}.freeflow RANKS 5 BTL freeflow PROGRAM ${program} ARGS ${FFCHECK_QUICK_${program}})
 endforeach()
 
+# Ranks with different ring sizes: rank 0's 128 KiB fragments must be cut to fit rank 1's 64 KiB ring (16 KiB
+# records; prepare_src's clamp, btl_freeflow_endpoint.h max_record), or its large sends never find room.
+add_test(NAME ffcheck.p2p.freeflow-mixed-rings
+  COMMAND ${FFCHECK_EXPECT} --exit zero --require "subtests passed" --forbid "^FAIL|TIMEOUT" --
+    ${FFCHECK_MPIRUN} --mca btl self,freeflow
+      -n 1 -x OMPI_MCA_btl_freeflow_ring_size=1048576 -x OMPI_MCA_btl_freeflow_max_send_size=131072
+      $<TARGET_FILE:ffcheck_p2p> ${FFCHECK_WATCHDOG} --max-size 1M --only sizes
+      : -n 1 -x OMPI_MCA_btl_freeflow_ring_size=65536 $<TARGET_FILE:ffcheck_p2p> ${FFCHECK_WATCHDOG} --max-size 1M --only sizes)
+set_tests_properties(ffcheck.p2p.freeflow-mixed-rings PROPERTIES TIMEOUT 150 LABELS mpi
+  ENVIRONMENT "${FFCHECK_FREEFLOW_ENV}")
+
 # The poll schedule under constant churn (docs/btl.md, "Polling many peers"): every ring counts idle
 # after one empty pass, so messages keep arriving in idle rings found by the round-robin.
 foreach(program stress allpairs threads)
@@ -113,8 +124,14 @@ add_test(NAME ffcheck.rma.inject-fault
     --require "FAIL create/lock:" --require "FAIL create/lock_all" --require "FAIL create/threads"
     --require "FAIL create/bulk" --forbid "^PASS create/"
     -- ${FFCHECK_RMA_RUN} --flavours create --iterations 1 --inject-fault)
+# Beside tcp: free lists btl tcp makes while the whole-page MPI_Alloc_mem pool is the default free through it
+# after the plugin is unloaded; pinning it (pin_plugin, btl_freeflow_rdma.c) keeps MPI_Finalize from crashing.
+add_test(NAME ffcheck.rma.freeflow-tcp
+  COMMAND ${FFCHECK_EXPECT} --exit zero --require "^PASS rma \\(2 ranks, 6 subtests\\)" --forbid "FAIL|SKIP|signal" --
+    ${FFCHECK_MPIRUN} --mca btl self,freeflow,tcp --mca btl_tcp_if_include lo -n 2 $<TARGET_FILE:ffcheck_rma>
+    --flavours allocate --iterations 1)
 set_tests_properties(ffcheck.rma.freeflow ffcheck.rma.freeflow-rdma-off ffcheck.rma.inject-fault
-  PROPERTIES TIMEOUT 150 LABELS mpi ENVIRONMENT "${FFCHECK_FREEFLOW_ENV}")
+  ffcheck.rma.freeflow-tcp PROPERTIES TIMEOUT 150 LABELS mpi ENVIRONMENT "${FFCHECK_FREEFLOW_ENV}")
 
 # ffcheck_nodeshare in one namespace: one node, so every rank shares one group and one window. Proves the
 # program right before the manifest runs it across containers (docs/node-sharing.md).

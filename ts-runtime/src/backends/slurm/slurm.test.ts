@@ -91,7 +91,6 @@ test("the tasks' environment file: the same MCA settings as mpirun's, minus mpir
     'OMPI_MCA_btl_vader_backing_directory=/run/freeflow',
     'OMPI_MCA_ess=pmi',
     'OMPI_MCA_schizo=^orte',
-    'OMPI_MCA_btl_freeflow_direct_launch=1',
     'FFRUN_CONTAINER_MAP=/run/freeflow-jobs/abc123/containers',
   ])
     assert.ok(lines.includes(expected), `${expected} in\n${srun.taskEnv}`);

@@ -40,15 +40,14 @@ export interface SrunInputs {
 /**
  * What Open MPI's schizo/slurm would push on seeing SLURM_NODELIST and SLURM_STEP_ID (direct launch), which
  * the containers' clean environment does not carry (the rsh agent forwards OMPI_ and PMIX_ variables only); schizo/orte
- * would otherwise declare every rank a singleton. Last, the path table covers srun's job (whose local id is
- * not mpirun's 1).
+ * would otherwise declare every rank a singleton. The BTL needs nothing: its path table covers the job that was not
+ * spawned, whatever its id.
  */
 export const DIRECT_LAUNCH_ENV: readonly string[] = [
   'OMPI_MCA_schizo=^orte',
   'OMPI_MCA_ess=pmi',
   'OMPI_MCA_hwloc_base_binding_policy=none',
   'OMPI_MCA_orte_externally_bound=1',
-  'OMPI_MCA_btl_freeflow_direct_launch=1',
 ];
 
 /** srun's options common to both Slurm modes: one task per entry of nodeOfRank, placed exactly there. */
