@@ -122,14 +122,15 @@ static const mca_btl_freeflow_param_t component_params[] = {
     {.name = "idle_sleep_after",
      .type = MCA_BASE_VAR_TYPE_UNSIGNED_INT,
      .storage = &mca_btl_freeflow_component.idle_sleep_after,
-     .default_number = 64,
+     .default_number = 4,
      .level = OPAL_INFO_LVL_6,
      .scope = MCA_BASE_VAR_SCOPE_READONLY,
      .help = "With mpi_yield_when_idle (more ranks than cores: ffrun sets it), progress passes in a row that find "
              "nothing to do before the rank sleeps btl_freeflow_idle_sleep_ns instead of only yielding: "
              "sched_yield hands the core only to processes of the caller's own cgroup, and ranks in different "
              "containers are in different cgroups, so a waiting rank would keep the core from the peer it waits "
-             "for until the kernel preempts it (docs/btl.md). 0: never sleep."},
+             "for until the kernel preempts it (docs/btl.md). A local peer's message wakes the sleeper at once "
+             "(a doorbell in its segment), so few passes are needed. 0: never sleep."},
     {.name = "idle_sleep_ns",
      .type = MCA_BASE_VAR_TYPE_UNSIGNED_INT,
      .storage = &mca_btl_freeflow_component.idle_sleep_ns,
