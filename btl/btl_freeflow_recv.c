@@ -108,6 +108,12 @@ bool mca_btl_freeflow_inbound_pending(void)
     if (OPAL_THREAD_TRYLOCK(&poll_lock)) {
         return true; /* another thread is polling: let it, do not sleep */
     }
+    if (OPAL_UNLIKELY(polling)) {
+        /* progress called from a callback of a pass (the lock is a no-op without threads): never sleep
+         * there, and leave the ring positions of the pass alone */
+        OPAL_THREAD_UNLOCK(&poll_lock);
+        return true;
+    }
     bool pending = false;
     ff_ring_record_t record;
     /* every ring, not the poll schedule's selection: the doorbell's guarantee needs each ring looked at */

@@ -1,8 +1,9 @@
 /*
  * Shared segments: one sparse file per process in the job's shared directory.
  *
- * Layout (version 1), all offsets from the start of the file:
- *   [0, 4096)            segment header (struct segment_header), with the ring claim counter
+ * Layout (version 3), all offsets from the start of the file:
+ *   [0, 4096)            segment header (struct segment_header), with the ring claim counter and the
+ *                        owner's doorbell word, each on a cache line of its own
  *   [4096, ...)          max_rings ring slots of ring_stride bytes: a 128-byte control block (state,
  *                        producer id; the consumer's tail on its own cache line) then ring_size data bytes
  * Rings carry data to the segment's owner; producers claim them. The file is sized for every ring up
