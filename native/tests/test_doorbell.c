@@ -121,7 +121,7 @@ int main(void)
     ff_ring_record_t record;
     ff_doorbell_arm(own);
     bool sleeping = !ff_ring_peek(&rx, &record); /* the re-check after arming */
-    CHECK(sleeping); /* the child commits 200 ms after its claim */
+    CHECK(sleeping);                             /* the child commits 200 ms after its claim */
     woken = false;
     if (sleeping) {
         CHECK_STATUS(ff_doorbell_wait(own, 4000000000u, &woken), FF_OK);
