@@ -4,6 +4,7 @@
 #include "btl_freeflow.h"
 #include "btl_freeflow_endpoint.h"
 #include "btl_freeflow_frag.h"
+#include "btl_freeflow_idle.h"
 #include "btl_freeflow_rdma.h"
 
 #include "opal/mca/btl/base/base.h"
@@ -122,22 +123,25 @@ static const mca_btl_freeflow_param_t component_params[] = {
     {.name = "idle_sleep_after",
      .type = MCA_BASE_VAR_TYPE_UNSIGNED_INT,
      .storage = &mca_btl_freeflow_component.idle_sleep_after,
-     .default_number = 64,
+     .default_number = 4,
      .level = OPAL_INFO_LVL_6,
      .scope = MCA_BASE_VAR_SCOPE_READONLY,
      .help = "With mpi_yield_when_idle (more ranks than cores: ffrun sets it), progress passes in a row that find "
              "nothing to do before the rank sleeps btl_freeflow_idle_sleep_ns instead of only yielding: "
              "sched_yield hands the core only to processes of the caller's own cgroup, and ranks in different "
              "containers are in different cgroups, so a waiting rank would keep the core from the peer it waits "
-             "for until the kernel preempts it (docs/btl.md). 0: never sleep."},
+             "for until the kernel preempts it (docs/btl.md). A local peer's message wakes the sleeper at once "
+             "(a doorbell in its segment), so few passes are needed. 0: never sleep."},
     {.name = "idle_sleep_ns",
      .type = MCA_BASE_VAR_TYPE_UNSIGNED_INT,
      .storage = &mca_btl_freeflow_component.idle_sleep_ns,
-     .default_number = 1000,
+     .default_number = 100000,
      .level = OPAL_INFO_LVL_6,
      .scope = MCA_BASE_VAR_SCOPE_READONLY,
-     .help = "Nanoseconds such a sleep asks for (the kernel's timer slack, 50 us by default, may add to it). "
-             "Sleeping takes the rank off the run queue, so another container's rank gets the core."},
+     .help = "Longest such a sleep lasts, in nanoseconds (the kernel's timer slack, 50 us by default, may add "
+             "to it). The rank sleeps on a doorbell in its segment that a local peer's message rings, so this "
+             "bounds only the wait for other events (other BTLs, ring room). Sleeping takes the rank off the "
+             "run queue, so another container's rank gets the core."},
     /* Off by default: a process started later (MPI_Comm_spawn) could not open an unlinked segment and
      * would reach its parents over the next BTL while they reach it through shared memory, and ob1
      * breaks on such one-sided pairs (a rendezvous acknowledged for RDMA over tcp crashed the sender).
@@ -543,9 +547,11 @@ fail:
  * Oversubscribed ranks (mpi_yield_when_idle) yield after every empty progress pass, but with the kernel's
  * fair scheduler a yield only reorders the caller's own cgroup: a rank alone in its container's cgroup
  * gets the core straight back and spins until the tick preempts it, while the rank it waits for, in
- * another container, waits for that core (4-rank collectives then cost a time slice per step). A short
- * sleep takes the rank off the run queue instead. Only after idle_sleep_after empty passes in a row, so a
- * message that is about to arrive is still met by polling.
+ * another container, waits for that core (4-rank collectives then cost a time slice per step). Sleeping
+ * takes the rank off the run queue instead, on the doorbell of its segment: a local peer's commit wakes
+ * it at once (btl_freeflow_idle.h), and the timeout bounds the wait for everything else (other BTLs,
+ * ring room, the agent). Only after idle_sleep_after empty passes in a row, so a message that is about
+ * to arrive is still met by polling.
  */
 static void sleep_when_idle_and_oversubscribed(mca_btl_freeflow_component_t *c, int count)
 {
@@ -562,8 +568,15 @@ static void sleep_when_idle_and_oversubscribed(mca_btl_freeflow_component_t *c, 
         return;
     }
     empty_passes = 0;
-    struct timespec pause = {.tv_sec = c->idle_sleep_ns / 1000000000u, .tv_nsec = c->idle_sleep_ns % 1000000000u};
-    (void) nanosleep(&pause, NULL);
+    /* Dekker with the sender (freeflow.h, "Doorbell"): announce the sleep, then look at every ring once
+     * more; a record committed meanwhile is either seen here or rings the doorbell. Several threads
+     * may arm and disarm the one word: that only shortens a sleep or leaves it to its timeout. */
+    ff_doorbell_arm(c->segment);
+    if (mca_btl_freeflow_inbound_pending()) {
+        ff_doorbell_disarm(c->segment);
+        return;
+    }
+    (void) ff_doorbell_wait(c->segment, c->idle_sleep_ns ? c->idle_sleep_ns : 1u, NULL);
 }
 
 static int component_progress(void)

@@ -3,6 +3,7 @@
  * data straight out of the ring, and only then is the record released to the producer.
  */
 #include "btl_freeflow.h"
+#include "btl_freeflow_idle.h"
 #include "btl_freeflow_rdma.h"
 
 #include "opal/util/output.h"
@@ -94,6 +95,34 @@ int mca_btl_freeflow_poll_inbound(void)
     polling = false;
     OPAL_THREAD_UNLOCK(&poll_lock);
     return handled;
+}
+
+bool mca_btl_freeflow_inbound_pending(void)
+{
+    mca_btl_freeflow_component_t *c = &mca_btl_freeflow_component;
+    /* relaxed: called after ff_doorbell_arm's seq_cst fence, which orders this load after the flag store;
+     * a claim the fence does not make visible comes with a producer that sees the flag and rings */
+    if (atomic_load_explicit(c->rings_claimed, memory_order_relaxed) != c->ring_cursor) {
+        return true;
+    }
+    if (OPAL_THREAD_TRYLOCK(&poll_lock)) {
+        return true; /* another thread is polling: let it, do not sleep */
+    }
+    if (OPAL_UNLIKELY(polling)) {
+        /* progress called from a callback of a pass (the lock is a no-op without threads): never sleep
+         * there, and leave the ring positions of the pass alone */
+        OPAL_THREAD_UNLOCK(&poll_lock);
+        return true;
+    }
+    bool pending = false;
+    ff_ring_record_t record;
+    /* every ring, not the poll schedule's selection: the doorbell's guarantee needs each ring looked at */
+    const int32_t rings = atomic_load_explicit(&c->inbound_count, memory_order_acquire);
+    for (int32_t i = 0; i < rings && !pending; ++i) {
+        pending = !c->inbound[i].dead && ff_ring_peek(&c->inbound[i].rx, &record);
+    }
+    OPAL_THREAD_UNLOCK(&poll_lock);
+    return pending;
 }
 
 void mca_btl_freeflow_poll_fini(void)

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include "btl_freeflow_endpoint.h"
 #include "btl_freeflow_frag.h"
+#include "btl_freeflow_idle.h"
 
 #include "opal/datatype/opal_convertor.h"
 
@@ -224,6 +225,7 @@ int mca_btl_freeflow_send(struct mca_btl_base_module_t *btl, struct mca_btl_base
     frag->tag = tag;
     if (OPAL_LIKELY(NULL != frag->reservation)) {
         ff_ring_commit(&endpoint->tx, frag->reservation, frag->reserved_len, (uint32_t) frag->segment.seg_len, tag);
+        mca_btl_freeflow_wake_receiver(endpoint);
         count_sent(endpoint, frag->segment.seg_len);
         if (frag->reserved_len < BULK_BYTES) {
             zero_ahead(endpoint); /* bulk streams zero only the header after each fragment */
@@ -270,6 +272,7 @@ int mca_btl_freeflow_sendi(struct mca_btl_base_module_t *btl, struct mca_btl_bas
         return OPAL_ERR_OUT_OF_RESOURCE;
     }
     ff_ring_commit(&endpoint->tx, payload, (uint32_t) total, (uint32_t) total, tag);
+    mca_btl_freeflow_wake_receiver(endpoint);
     count_sent(endpoint, total);
     zero_ahead(endpoint);
     return OPAL_SUCCESS;
@@ -297,6 +300,7 @@ static int flush_endpoint(mca_btl_freeflow_endpoint_t *endpoint, opal_list_t *do
             }
             ff_copy(payload, frag->segment.seg_addr.pval, len);
             ff_ring_commit(&endpoint->tx, payload, len, len, frag->tag);
+            mca_btl_freeflow_wake_receiver(endpoint);
             count_sent(endpoint, len);
             opal_list_remove_first(&endpoint->pending);
             opal_list_append(done, (opal_list_item_t *) frag);

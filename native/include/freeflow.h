@@ -218,6 +218,24 @@ FF_API size_t ff_segment_bytes_in_use(const ff_segment_t *segment);
 /* Bytes for a segment with `rings` claimed rings of `ring_size`: the formula. */
 FF_API size_t ff_segment_bytes_for(uint32_t ring_size, uint32_t rings);
 
+/* Doorbell: lets an owner with nothing to do sleep until a producer commits into one of its rings,
+ * instead of spinning or yielding (with more ranks than cores, a yield does not hand the core to another
+ * container's cgroup: docs/btl.md). A futex word in the owner's segment header.
+ *   owner:    ff_doorbell_arm(own); re-check every inbound ring (ff_ring_peek); then, if all were empty,
+ *             ff_doorbell_wait(own, timeout) (which disarms), else ff_doorbell_disarm(own).
+ *   producer: ff_doorbell_ring(consumer) after ff_ring_commit.
+ * arm and ring each put a seq_cst fence between their store and their load, so a record committed while
+ * the owner arms is either seen by its re-check or wakes it. Another process can write the word at will:
+ * that only ends a wait early or lets it run to its timeout, and makes a producer wake needlessly. */
+FF_API void ff_doorbell_arm(ff_segment_t *own);
+FF_API void ff_doorbell_disarm(ff_segment_t *own);
+/* Sleeps until rung or `timeout_ns` (> 0) passed (plus the kernel's timer slack), then disarms. FF_OK
+ * whether rung, timed out or interrupted (`*woken`, if not NULL, says whether it was rung);
+ * FF_ERR_INVALID_ARGUMENT for a segment we do not own or a zero timeout. */
+FF_API ff_status_t ff_doorbell_wait(ff_segment_t *own, uint32_t timeout_ns, bool *woken);
+/* Wakes the owner of `peer` if it sleeps on its doorbell; true when it made the wake-up call. */
+FF_API bool ff_doorbell_ring(ff_segment_t *peer);
+
 /* ------------------------------------------------------------------------------------------------ */
 /* Pair verdicts                                                                                     */
 /*

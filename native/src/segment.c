@@ -1,8 +1,9 @@
 /*
  * Shared segments: one sparse file per process in the job's shared directory.
  *
- * Layout (version 1), all offsets from the start of the file:
- *   [0, 4096)            segment header (struct segment_header), with the ring claim counter
+ * Layout (version 3), all offsets from the start of the file:
+ *   [0, 4096)            segment header (struct segment_header), with the ring claim counter and the
+ *                        owner's doorbell word, each on a cache line of its own
  *   [4096, ...)          max_rings ring slots of ring_stride bytes: a 128-byte control block (state,
  *                        producer id; the consumer's tail on its own cache line) then ring_size data bytes
  * Rings carry data to the segment's owner; producers claim them. The file is sized for every ring up
@@ -17,15 +18,19 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 #include <string.h>
+#include <linux/futex.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #define SEGMENT_MAGIC 0x31474553574c4646ULL /* "FFLWSEG1" in little-endian byte order */
 /* 2: layout values are private copies after attach, trust checks on every file (issue 7). The header's
- * layout is unchanged, but a version-1 process re-reads values a peer could tamper with: never mix them. */
-#define SEGMENT_VERSION    2u
+ * layout is unchanged, but a version-1 process re-reads values a peer could tamper with: never mix them.
+ * 3: the doorbell word in the header (issue 10): a version-2 sender would never wake a sleeping owner. */
+#define SEGMENT_VERSION    3u
 #define HEADER_BYTES       4096u
 #define CACHE_LINE         64u
 #define RING_CONTROL_BYTES 128u
@@ -48,6 +53,10 @@ struct segment_header {
     _Atomic uint32_t attached; /* peers that attached so far */
     uint8_t pad[CACHE_LINE];
     _Atomic uint32_t rings_claimed; /* claim counter, bumped by producers; may exceed max_rings */
+    uint8_t pad2[CACHE_LINE - sizeof(uint32_t)];
+    /* DOORBELL_SLEEPING while the owner waits for a commit (ff_doorbell_*); its own line, so that
+     * producers checking it on every commit do not contend with ring claims */
+    _Atomic uint32_t doorbell;
 };
 
 /* The fields the owner writes once and nobody may change: compared with the owner's copy by verify_own. */
@@ -564,4 +573,77 @@ ff_status_t ff_ring_rx_open(ff_ring_rx_t *rx, ff_segment_t *own, uint32_t ring_i
     rx->max_payload = own->ring_size / 4;
     rx->pos = 0; /* a ring is claimed once: it starts empty, whatever its tail word says */
     return FF_OK;
+}
+
+/* ------------------------------------------------------------------------------------------------ */
+/* Doorbell (freeflow.h): a futex word in the owner's header. Not FUTEX_PRIVATE_FLAG: the word is in a
+ * MAP_SHARED file mapping, so the kernel keys it by inode and offset, the same in every process and PID
+ * namespace that maps the file. Every value another process can write only makes the owner's wait end
+ * early or last its bounded timeout, and a producer's check a needless FUTEX_WAKE: no hang, and no
+ * address is derived from the word. */
+#define DOORBELL_AWAKE    0u
+#define DOORBELL_SLEEPING 1u
+
+static _Atomic uint32_t *doorbell_word(ff_segment_t *segment)
+{
+    return &header_of(segment)->doorbell;
+}
+
+void ff_doorbell_arm(ff_segment_t *own)
+{
+    atomic_store_explicit(doorbell_word(own), DOORBELL_SLEEPING, memory_order_relaxed);
+    /* seq_cst fence, store-load (Dekker): orders the flag store before the caller's re-check of its rings.
+     * The producer's commit is a store followed by the same fence and a load of the flag
+     * (ff_doorbell_ring), so at least one side sees the other: either the re-check finds the record, or
+     * the producer sees SLEEPING and wakes us. */
+    atomic_thread_fence(memory_order_seq_cst);
+}
+
+void ff_doorbell_disarm(ff_segment_t *own)
+{
+    /* relaxed: a producer that still sees SLEEPING only makes a needless FUTEX_WAKE */
+    atomic_store_explicit(doorbell_word(own), DOORBELL_AWAKE, memory_order_relaxed);
+}
+
+ff_status_t ff_doorbell_wait(ff_segment_t *own, uint32_t timeout_ns, bool *woken)
+{
+    if (!own || !own->owner || timeout_ns == 0) {
+        return FF_ERR_INVALID_ARGUMENT;
+    }
+    const struct timespec timeout = {.tv_sec = timeout_ns / 1000000000u, .tv_nsec = timeout_ns % 1000000000u};
+    /* The kernel sleeps only while the word still reads SLEEPING (checked atomically with the queueing), so a
+     * ring between arm and this call makes it return at once (EAGAIN). Relative timeout: bounded whatever
+     * the word holds. */
+    long rc = syscall(SYS_futex, doorbell_word(own), FUTEX_WAIT, DOORBELL_SLEEPING, &timeout, NULL, 0);
+    const int saved = errno;
+    ff_doorbell_disarm(own);
+    if (woken) {
+        /* woken, or rung before we slept; a signal counts as neither */
+        *woken = 0 == rc || EAGAIN == saved;
+    }
+    if (0 == rc || EAGAIN == saved || EINTR == saved || ETIMEDOUT == saved) {
+        return FF_OK; /* the caller polls again in every case */
+    }
+    errno = saved;
+    return FF_ERR_SYSTEM;
+}
+
+bool ff_doorbell_ring(ff_segment_t *peer)
+{
+    _Atomic uint32_t *word = doorbell_word(peer);
+    /* seq_cst fence, store-load: orders the caller's commit (a release store of the record header) before
+     * the flag load; pairs with the fence in ff_doorbell_arm (see there) */
+    atomic_thread_fence(memory_order_seq_cst);
+    /* relaxed: the fence above orders it; the common case (owner awake) is this one load of a line that
+     * stays shared in our cache while the owner does not sleep */
+    if (DOORBELL_SLEEPING != atomic_load_explicit(word, memory_order_relaxed)) {
+        return false;
+    }
+    /* relaxed exchange: one of several producers makes the system call; the kernel's futex hash lock
+     * orders it against the owner's FUTEX_WAIT */
+    if (DOORBELL_SLEEPING != atomic_exchange_explicit(word, DOORBELL_AWAKE, memory_order_relaxed)) {
+        return false;
+    }
+    (void) syscall(SYS_futex, word, FUTEX_WAKE, 1, NULL, NULL, 0);
+    return true;
 }

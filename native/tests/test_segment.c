@@ -74,14 +74,18 @@ static void test_refusals(const char *dir)
     CHECK_STATUS(ff_segment_attach(dir, &key, 42, &elsewhere, &peer), FF_ERR_HOST_MISMATCH);
 
     /* Layout version from the future, then a corrupted magic. */
-    uint32_t version = 3;
+    uint32_t version = 4;
+    patch(path, 8, &version, sizeof(version));
+    CHECK_STATUS(ff_segment_attach(dir, &key, 42, &config.host, &peer), FF_ERR_VERSION_MISMATCH);
+    /* layout 2 had no doorbell: its senders would never wake a sleeping owner */
+    version = 2;
     patch(path, 8, &version, sizeof(version));
     CHECK_STATUS(ff_segment_attach(dir, &key, 42, &config.host, &peer), FF_ERR_VERSION_MISMATCH);
     /* layout 1 re-read header values from shared memory: a mix with it is refused too */
     version = 1;
     patch(path, 8, &version, sizeof(version));
     CHECK_STATUS(ff_segment_attach(dir, &key, 42, &config.host, &peer), FF_ERR_VERSION_MISMATCH);
-    version = 2;
+    version = 3;
     patch(path, 8, &version, sizeof(version));
     CHECK_STATUS(ff_segment_attach(dir, &key, 42, &config.host, &peer), FF_OK);
     ff_segment_close(peer);
