@@ -544,23 +544,14 @@ static inline void ff_ring_zero_ahead(ff_ring_tx_t *tx)
     if (limit > tx->tail_seen + tx->size) {
         limit = tx->tail_seen + tx->size;
     }
-    const uint64_t at = tx->zeroed > tx->head ? tx->zeroed : tx->head;
-    if (at >= limit) {
-        return;
+    uint64_t at = tx->zeroed > tx->head ? tx->zeroed : tx->head;
+    for (; at < limit; at += FF_RING_HEADER_SIZE) {
+        /* relaxed: the release store of a later commit or marker orders these before it */
+        atomic_store_explicit(ff_ring_header_at(tx->data, at & (tx->size - 1)), 0, memory_order_relaxed);
     }
-    /* A few wide stores instead of one per header slot: 64 8-byte stores to lines the consumer still
-     * holds filled the store buffer, and the next record's stores waited behind them. Plain stores are
-     * race-free: the consumer reads no byte at or past head + FF_RING_HEADER_SIZE (zeroed is at least
-     * that after every reservation) until the release store of a later commit or marker publishes it,
-     * and that release orders these stores before it. */
-    const uint64_t offset = at & (tx->size - 1);
-    const uint64_t bytes = limit - at;
-    const uint64_t to_end = tx->size - offset;
-    __builtin_memset(tx->data + offset, 0, bytes < to_end ? bytes : to_end);
-    if (bytes > to_end) {
-        __builtin_memset(tx->data, 0, bytes - to_end);
+    if (at > tx->zeroed) {
+        tx->zeroed = at;
     }
-    tx->zeroed = limit;
 }
 
 /* Gives a reservation back without sending anything. */
