@@ -268,7 +268,7 @@ static void test_zero_ahead_exact(const char *dir)
         memset(after, 0x3c, 128);
         p.tx.head = starts[i];
         p.tx.zeroed = starts[i] + FF_RING_HEADER_SIZE; /* as after a reservation that stored the header itself */
-        p.tx.tail_seen = starts[i];                       /* everything consumed */
+        p.tx.tail_seen = starts[i];                    /* everything consumed */
         ff_ring_zero_ahead(&p.tx);
         const uint64_t from = starts[i] + FF_RING_HEADER_SIZE;
         const uint64_t limit = (starts[i] + FF_RING_ZERO_AHEAD) & ~(uint64_t) (FF_RING_DATA_ALIGN - 1);
