@@ -45,6 +45,13 @@ static inline void *reserve(mca_btl_freeflow_endpoint_t *endpoint, size_t len, s
         goto out;
     }
     if (OPAL_LIKELY(opal_list_is_empty(&endpoint->pending) && len <= endpoint->tx.max_payload)) {
+        if (OPAL_UNLIKELY(opal_using_threads()) && len < BULK_BYTES) {
+            /* With threads, zeroing ahead (it moves the ring's private state, which this lock guards)
+             * is done here, under the lock reserve holds anyway, not after the commit under a second
+             * round trip of it (zero_ahead_after_commit). It stores only past every reservation, so
+             * reservations of other threads not yet committed are untouched. */
+            ff_ring_zero_ahead(&endpoint->tx);
+        }
         payload = ff_ring_reserve_placed(&endpoint->tx, (uint32_t) len, len - header >= BULK_BYTES, data_offset);
         if (OPAL_UNLIKELY(NULL == payload && endpoint->tx.broken)) {
             OPAL_THREAD_UNLOCK(&endpoint->lock);
@@ -58,12 +65,14 @@ out:
 }
 
 /* After a commit: the lines the next small records will use are zeroed now, off their critical path
- * (freeflow.h, "Zeroing ahead"). */
-static inline void zero_ahead(mca_btl_freeflow_endpoint_t *endpoint)
+ * (freeflow.h, "Zeroing ahead"). Only when this process has one thread: then nobody else moves the ring's
+ * private state and no lock is needed. With threads, reserve zeroes ahead under the lock it takes anyway,
+ * before the next small reservation. */
+static inline void zero_ahead_after_commit(mca_btl_freeflow_endpoint_t *endpoint)
 {
-    OPAL_THREAD_LOCK(&endpoint->lock);
-    ff_ring_zero_ahead(&endpoint->tx);
-    OPAL_THREAD_UNLOCK(&endpoint->lock);
+    if (OPAL_LIKELY(!opal_using_threads())) {
+        ff_ring_zero_ahead(&endpoint->tx);
+    }
 }
 
 static inline void count_sent(mca_btl_freeflow_endpoint_t *endpoint, size_t bytes)
@@ -228,7 +237,7 @@ int mca_btl_freeflow_send(struct mca_btl_base_module_t *btl, struct mca_btl_base
         mca_btl_freeflow_wake_receiver(endpoint);
         count_sent(endpoint, frag->segment.seg_len);
         if (frag->reserved_len < BULK_BYTES) {
-            zero_ahead(endpoint); /* bulk streams zero only the header after each fragment */
+            zero_ahead_after_commit(endpoint); /* bulk streams zero only the header after each fragment */
         }
         queue_completion(frag);
         return OPAL_SUCCESS;
@@ -274,7 +283,7 @@ int mca_btl_freeflow_sendi(struct mca_btl_base_module_t *btl, struct mca_btl_bas
     ff_ring_commit(&endpoint->tx, payload, (uint32_t) total, (uint32_t) total, tag);
     mca_btl_freeflow_wake_receiver(endpoint);
     count_sent(endpoint, total);
-    zero_ahead(endpoint);
+    zero_ahead_after_commit(endpoint);
     return OPAL_SUCCESS;
 }
 

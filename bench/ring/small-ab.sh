@@ -5,19 +5,22 @@
 # (ffbench_ring --floor, same priority) before every round, so each round's ratios are taken under one
 # placement of the two vCPUs. Every round runs every mode once, in a rotated order.
 #
-#   bench/ring/small-ab.sh [--rounds 5] [--iterations 20000] [--windows 200] [--pairs 1]
-#                          [--modes vader,vader2,NAME=BTLDIR,...]
+#   bench/ring/small-ab.sh [--rounds 5] [--iterations 20000] [--windows 2000] [--pairs 1]
+#                          [--modes vader,vader2,NAME=BTLDIR,...] [--dir DIR]
 #
 # NAME=BTLDIR[@PARAM=VALUE...] is a freeflow build: a directory holding mca_btl_freeflow.so (e.g. build/btl
 # of a worktree), so two builds of the BTL can be compared side by side, with MCA settings of its own
 # (e.g. small=build/btl@btl_freeflow_ring_size=16384). --pairs 2 runs mr with 4 ranks (2 per core,
 # unbound, mpi_yield_when_idle, no chrt: 4 spinning real-time ranks on 2 vCPUs would only measure the
-# throttle). Prints one line per round and mode, then medians [min-max] of per-round ratios to vader.
+# throttle). --dir DIR: the shared directory of every freeflow mode (btl_freeflow_dir; a directory of
+# yours, mode 0700), so that runs leave nothing under /dev/shm/freeflow-* while others check for
+# leftovers there. mr runs 2000 windows of 64 (7-18 ms): 200 windows (about 1.5 ms) measured start-up
+# more than the steady rate, 0.95x of vader where 2000 windows gave 1.3x in the same rounds. Prints one line per round and mode, then medians [min-max] of per-round ratios to vader.
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 bin=$repo/build/bin
-rounds=5 iterations=20000 windows=200 pairs=1
+rounds=5 iterations=20000 windows=2000 pairs=1 dir=
 modes="vader,vader2,freeflow=$repo/build/btl"
 while [ $# -gt 0 ]; do
     case $1 in
@@ -26,9 +29,12 @@ while [ $# -gt 0 ]; do
     --windows) windows=$2; shift 2 ;;
     --pairs) pairs=$2; shift 2 ;;
     --modes) modes=$2; shift 2 ;;
+    --dir) dir=$2; shift 2 ;;
     *) echo "small-ab.sh: unknown option '$1' (see the comment at the top of $0)" >&2; exit 2 ;;
     esac
 done
+[ -z "$dir" ] || [ -d "$dir" ] || { echo "small-ab.sh: --dir '$dir' is not a directory (mkdir -m 700 it)" >&2; exit 2; }
+shared_dir=$dir
 case $pairs in 1 | 2) ;; *) echo "small-ab.sh: --pairs is 1 or 2, got '$pairs'" >&2; exit 2 ;; esac
 IFS=, read -r -a mode_list <<<"$modes"
 system_dir=/usr/lib/x86_64-linux-gnu/openmpi/lib/openmpi3
@@ -45,6 +51,7 @@ mode_args() {
         dir=${spec%%@*}
         [ -f "$dir/mca_btl_freeflow.so" ] || { echo "small-ab.sh: no mca_btl_freeflow.so in '$dir'" >&2; exit 2; }
         path=$dir:$system_dir args=(--mca btl self,freeflow)
+        [ -z "$shared_dir" ] || args+=(--mca btl_freeflow_dir "$shared_dir")
         if [ "$spec" != "$dir" ]; then
             IFS=@ read -r -a settings <<<"${spec#*@}"
             for setting in "${settings[@]}"; do

@@ -552,7 +552,9 @@ static inline void ff_ring_commit(ff_ring_tx_t *tx, void *payload, uint32_t rese
 /* Zeroes ahead of the newest reservation (see "Zeroing ahead" above) when fewer than
  * FF_RING_ZERO_AHEAD_LOW bytes are left, up to FF_RING_ZERO_AHEAD, never into bytes the consumer has not
  * released. Call it after a commit, so that taking those lines back from the consumer's core delays no
- * published record; serialised with reserve (it moves the same private state). */
+ * published record; serialised with reserve (it moves the same private state): a caller that would need
+ * a second lock round trip for that may call it under its reserve lock, before the next reservation (it
+ * stores only past every reservation, committed or not). */
 static inline void ff_ring_zero_ahead(ff_ring_tx_t *tx)
 {
     if (tx->zeroed - tx->head >= FF_RING_ZERO_AHEAD_LOW || tx->tail_seen > tx->head) {

@@ -4,6 +4,7 @@
 
 #include <sched.h>
 #include <stdint.h>
+#include <string.h>
 #include <sys/wait.h>
 
 static const ff_job_key_t key = {{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16}};
@@ -252,6 +253,47 @@ static void test_zero_ahead_and_rewind(const char *dir)
     pair_close(&p);
 }
 
+/* ff_ring_zero_ahead zeroes exactly the bytes it promises, [max(zeroed, head), limit), continuing at
+ * offset 0 past the ring's end, and nothing else: not the bytes before them, not past the ring (the next
+ * ring's control block follows it in the segment). */
+static void test_zero_ahead_exact(const char *dir)
+{
+    enum { RING = 4096 };
+    struct pair p;
+    pair_open(&p, dir, RING);
+    uint8_t *after = p.tx.data + RING; /* the next ring slot's control block (unclaimed: restored to zero) */
+    const uint64_t starts[] = {0, 8, 1000, RING - 200, RING - 64, RING - 8, 3 * RING + 24};
+    for (size_t i = 0; i < sizeof(starts) / sizeof(starts[0]); ++i) {
+        memset(p.tx.data, 0xa5, RING);
+        memset(after, 0x3c, 128);
+        p.tx.head = starts[i];
+        p.tx.zeroed = starts[i] + FF_RING_HEADER_SIZE; /* as after a reservation that stored the header itself */
+        p.tx.tail_seen = starts[i];                    /* everything consumed */
+        ff_ring_zero_ahead(&p.tx);
+        const uint64_t from = starts[i] + FF_RING_HEADER_SIZE;
+        const uint64_t limit = (starts[i] + FF_RING_ZERO_AHEAD) & ~(uint64_t) (FF_RING_DATA_ALIGN - 1);
+        CHECK(p.tx.zeroed == limit && limit - p.tx.head >= FF_RING_ZERO_AHEAD_LOW);
+        for (uint64_t at = starts[i]; at < starts[i] + RING; ++at) {
+            const uint8_t expect = at >= from && at < limit ? 0 : 0xa5;
+            if (p.tx.data[at % RING] != expect) {
+                fprintf(stderr, "head %llu: byte %llu is %#x, expected %#x\n", (unsigned long long) starts[i],
+                        (unsigned long long) at, p.tx.data[at % RING], expect);
+                CHECK(!"zero ahead stored the wrong bytes");
+                break;
+            }
+        }
+        for (uint32_t k = 0; k < 128; ++k) {
+            CHECK(after[k] == 0x3c);
+        }
+        memset(after, 0, 128);
+        /* enough left: nothing more is stored */
+        p.tx.data[(limit - 1) % RING] = 0x5a;
+        ff_ring_zero_ahead(&p.tx);
+        CHECK(p.tx.data[(limit - 1) % RING] == 0x5a && p.tx.zeroed == limit);
+    }
+    pair_close(&p);
+}
+
 /* Producer and consumer in two processes, with outstanding reservations, shrinking commits and
  * cancellations; the consumer regenerates the producer's random choices and checks every byte. */
 enum { STRESS_RECORDS = 300000 };
@@ -395,6 +437,7 @@ int main(void)
     test_laps(dir, 4096);
     test_laps(dir, 1u << 16);
     test_zero_ahead_and_rewind(dir);
+    test_zero_ahead_exact(dir);
     test_two_processes(dir);
     scratch_dir_remove(dir);
     return check_exit_code("test_ring");
