@@ -347,8 +347,9 @@ export const SHM_TARGETS: readonly Target[] = [
     candidate: 'freeflow-same-host',
     baseline: 'vader',
     bound: 'at most',
-    required: 1.0,
-    aim: 0.9,
+    // issue 10: at most 0.95x of vader, aim 0.85x (the floor is one cache-line transfer each way)
+    required: 0.95,
+    aim: 0.85,
   },
   ...[1024 * 1024, BANDWIDTH_SIZE].map((size): Target => ({
     label: `${size === BANDWIDTH_SIZE ? '4 MiB' : '1 MiB'} bandwidth, freeflow / vader without single copy`,
