@@ -25,6 +25,18 @@ test('no arguments: usage on stdout, exit 2', () => {
   assert.match(result.stdout, /ffrun run <job\.yaml>/);
 });
 
+test("help: `ffrun help` and `ffrun <command> --help` print the usage and exit 0; a program's --help is its own", () => {
+  for (const args of [['help'], ['--help'], ['run', '--help'], ['bench', '-h'], ['start', '--help'], ['clean', '--help']]) {
+    const result = ffrun(args);
+    assert.is(result.code, 0, `${args.join(' ')}: ${result.stderr}`);
+    assert.match(result.stdout, /ffrun bench \[/, args.join(' '));
+  }
+  // after the run's options, --help belongs to the program: ffrun still checks its own options first
+  const program = ffrun(['run', '-n', '0', '--', 'prog', '--help']);
+  assert.is(program.code, 2);
+  assert.not.match(program.stdout, /ffrun bench \[/);
+});
+
 test('an unknown command: USAGE, exit 2', () => {
   const result = ffrun(['launch']);
   assert.is(result.code, 2);

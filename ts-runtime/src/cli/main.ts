@@ -34,8 +34,16 @@ const EXIT_ERROR = 1;
 const EXIT_USAGE = 2;
 const EXIT_TIMEOUT = 124;
 
+const COMMANDS = new Set(['run', 'start', 'bench', 'env', 'clean', 'render']);
+
 async function dispatch(args: readonly string[], context: CommandContext): Promise<number> {
   const [command, ...rest] = args;
+  // `ffrun <command> --help`: the usage, exit 0. Only right after the command word, so that a program's
+  // own --help (after `--`, or after a run's options) is never taken for ffrun's.
+  if (command !== undefined && COMMANDS.has(command) && (rest[0] === '--help' || rest[0] === '-h')) {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
   switch (command) {
     case undefined:
     case 'help':
