@@ -197,7 +197,7 @@ function plainMpirun(extra: string[], options: { btl?: string; btlDir?: string }
  * ... show_help.c", open-mpi/ompi#8356; its own help-mca-var.txt messages too). Such a run is repeated, 8 times at
  * most; `relayLost` says whether the last one still lost a message, so a case checks the text only when it arrived.
  */
-const RELAY_LOST = /ORTE_ERROR_LOG: .* show_help\.c/;
+const RELAY_LOST = /ORTE_ERROR_LOG: .*\/show_help\.c /;
 function plainMpirunRelayed(extra: string[], options: { btl?: string; btlDir?: string } = {}): { code: number | null; output: string; relayLost: boolean } {
   let run = plainMpirun(extra, options);
   for (let attempt = 1; attempt < 8 && RELAY_LOST.test(run.output); attempt++) run = plainMpirun(extra, options);
