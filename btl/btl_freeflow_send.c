@@ -90,6 +90,16 @@ static inline void count_sent(mca_btl_freeflow_endpoint_t *endpoint, size_t byte
     }
 }
 
+/* A reserved record becomes the receiver's: every send path commits through here, so the wake-up of a
+ * sleeping receiver (btl_freeflow_idle.h) and the report's counts cannot be missed by one of them. */
+static inline void publish(mca_btl_freeflow_endpoint_t *endpoint, void *record, uint32_t reserved_len, uint32_t len,
+                           mca_btl_base_tag_t tag)
+{
+    ff_ring_commit(&endpoint->tx, record, reserved_len, len, tag);
+    mca_btl_freeflow_wake_receiver(endpoint);
+    count_sent(endpoint, len);
+}
+
 /* Where the bulk data to pack starts, when it is contiguous and large enough to be placed; else NULL. */
 static inline const void *source_of(struct opal_convertor_t *convertor, size_t size)
 {
@@ -233,9 +243,7 @@ int mca_btl_freeflow_send(struct mca_btl_base_module_t *btl, struct mca_btl_base
     frag->base.des_flags |= MCA_BTL_DES_SEND_ALWAYS_CALLBACK;
     frag->tag = tag;
     if (OPAL_LIKELY(NULL != frag->reservation)) {
-        ff_ring_commit(&endpoint->tx, frag->reservation, frag->reserved_len, (uint32_t) frag->segment.seg_len, tag);
-        mca_btl_freeflow_wake_receiver(endpoint);
-        count_sent(endpoint, frag->segment.seg_len);
+        publish(endpoint, frag->reservation, frag->reserved_len, (uint32_t) frag->segment.seg_len, tag);
         if (frag->reserved_len < BULK_BYTES) {
             zero_ahead_after_commit(endpoint); /* bulk streams zero only the header after each fragment */
         }
@@ -280,9 +288,7 @@ int mca_btl_freeflow_sendi(struct mca_btl_base_module_t *btl, struct mca_btl_bas
         ff_ring_cancel(&endpoint->tx, payload, (uint32_t) total);
         return OPAL_ERR_OUT_OF_RESOURCE;
     }
-    ff_ring_commit(&endpoint->tx, payload, (uint32_t) total, (uint32_t) total, tag);
-    mca_btl_freeflow_wake_receiver(endpoint);
-    count_sent(endpoint, total);
+    publish(endpoint, payload, (uint32_t) total, (uint32_t) total, tag);
     zero_ahead_after_commit(endpoint);
     return OPAL_SUCCESS;
 }
@@ -308,9 +314,7 @@ static int flush_endpoint(mca_btl_freeflow_endpoint_t *endpoint, opal_list_t *do
                 break;
             }
             ff_copy(payload, frag->segment.seg_addr.pval, len);
-            ff_ring_commit(&endpoint->tx, payload, len, len, frag->tag);
-            mca_btl_freeflow_wake_receiver(endpoint);
-            count_sent(endpoint, len);
+            publish(endpoint, payload, len, len, frag->tag);
             opal_list_remove_first(&endpoint->pending);
             opal_list_append(done, (opal_list_item_t *) frag);
             ++moved;
