@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { REPO_ROOT } from '#runtime/util/repo-root';
-import { killAgentMidJob, hostLinkBytes, startStreamingAllpairs } from './support/agent-fault';
+import { jobLinkBytes, killAgentMidJob, startStreamingAllpairs, waitForStreamingRanks } from './support/agent-fault';
 import { FfrunProcess, jobIdOf, runFfrun, waitFor, type FfrunResult } from './support/ffrun';
 import { ffrunArgs } from './support/ffrun-args';
 import { SharedClusters } from './support/shared-cluster';
@@ -64,14 +64,10 @@ test('--inter-host handoff: every host runs an ffagent and the job is registered
 test('handoff traffic bypasses the overlay (vxlan0 ~idle, ul0 busy); the agent SIGKILLed mid-job ends the job within 10 s naming it; nothing left', async () => {
   const ffrun = startStreamingAllpairs(HANDOFF, 100000);
   try {
-    // the ranks themselves (argv[0] is the program): ffrun's and mpirun's command lines name it too
-    await waitFor('both ranks to run', () => processesMatching(/^\S*\/ffcheck_allpairs --iterations 100000/).length === 2);
+    await waitForStreamingRanks(100000);
     const jobId = jobIdOf(ffrun.stderr);
     const host0 = `ff-${jobId}-h0`;
-    const linkBytes = (netns: string, link: string): number => {
-      assert.is(ffrun.child.exitCode, null, `the job ended early:\n${ffrun.stderr}`);
-      return hostLinkBytes(netns, link);
-    };
+    const linkBytes = (netns: string, link: string): number => jobLinkBytes(ffrun, netns, link);
     // A window defined by bytes, not time (a loaded machine streams slowly): from 8 MiB on the underlay
     // until it has carried 32 MiB more. The overlay meanwhile carries only Open MPI's out-of-band traffic.
     await waitFor('8 MiB on the underlay', () => linkBytes(host0, 'ul0') > 8 * 1024 * 1024, 90_000);

@@ -3,13 +3,36 @@ import * as path from 'node:path';
 import * as assert from 'uvu/assert';
 import { REPO_ROOT } from '#runtime/util/repo-root';
 import { ffrunArgs, type RunFlags } from './ffrun-args';
-import { FfrunProcess } from './ffrun';
+import { FfrunProcess, waitFor } from './ffrun';
 import { assertJobClean, processesMatching } from './leftovers';
 
 /** Bytes a link of a host namespace has sent and received. */
-export function hostLinkBytes(netns: string, link: string): number {
+function hostLinkBytes(netns: string, link: string): number {
   const [stats] = JSON.parse(execFileSync('ip', ['-n', netns, '-s', '-j', 'link', 'show', link], { encoding: 'utf8' }));
   return stats.stats64.tx.bytes + stats.stats64.rx.bytes;
+}
+
+/**
+ * Bytes a link of a host of ffrun's running job has carried. A job that ended has its cluster torn down
+ * (its links gone first): that fails here with ffrun's output, not with `ip`'s "does not exist".
+ */
+export function jobLinkBytes(ffrun: FfrunProcess, netns: string, link: string): number {
+  assert.is(ffrun.child.exitCode, null, `the job ended early:\n${ffrun.stderr}`);
+  try {
+    return hostLinkBytes(netns, link);
+  } catch (error) {
+    throw new Error(`reading ${link} of ${netns}: ${(error as Error).message}\nffrun so far:\n${ffrun.stderr}`, { cause: error });
+  }
+}
+
+/**
+ * Waits until both ranks of a job of startStreamingAllpairs run. The ranks are the processes whose argv[0]
+ * is the program: ffrun's and mpirun's command lines name it too, and counting those saw "2" before the
+ * ranks started or after they ended.
+ */
+export async function waitForStreamingRanks(iterations: number): Promise<void> {
+  const rank = new RegExp(`^\\S*/ffcheck_allpairs --iterations ${iterations} `);
+  await waitFor('both ranks to run', () => processesMatching(rank).length === 2);
 }
 
 /**
