@@ -33,23 +33,18 @@ export const shmMachineSchema = z.object({
 });
 export type ShmMachine = z.output<typeof shmMachineSchema>;
 
-/** ffbench_ring --describe --json, as it prints it (snake case). */
+/** ffbench_ring --describe --json, as it prints it: shmMachineSchema's fields in C's snake case. */
 const describeOutputSchema = z.object({
   benchmark: z.literal('ffbench_ring'),
   version: z.literal(1),
-  cpu: z.object({
-    model: z.string(),
-    vendor: z.string(),
-    family: z.number().int().nonnegative(),
-    model_number: z.number().int().nonnegative(),
-    flags: z.string(),
-    l1d_bytes: z.number().int().nonnegative(),
-    l2_bytes: z.number().int().nonnegative(),
-    l3_bytes: z.number().int().nonnegative(),
-    cache_source: z.string(),
-  }),
-  chosen: z.object({ fragment_size: z.number().int().positive(), ring_size: z.number().int().positive(), copy: z.string(), why: z.string() }),
+  cpu: z.record(z.string(), z.unknown()),
+  chosen: z.record(z.string(), z.unknown()),
 });
+
+/** `l1d_bytes` -> `l1dBytes`: one field list (shmMachineSchema) serves the C output and the raw record. */
+function camelCaseKeys(record: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(record).map(([key, value]) => [key.replace(/_([a-z0-9])/g, (_, next: string) => next.toUpperCase()), value]));
+}
 
 const floorOutputSchema = z.object({ benchmark: z.literal('ffbench_ring'), version: z.literal(1), floor_ns: z.number().positive() });
 
@@ -61,23 +56,10 @@ export function parseShmMachine(text: string): ShmMachine | null {
   } catch {
     return null;
   }
-  const parsed = describeOutputSchema.safeParse(json);
-  if (!parsed.success) return null;
-  const { cpu, chosen } = parsed.data;
-  return {
-    cpu: {
-      model: cpu.model,
-      vendor: cpu.vendor,
-      family: cpu.family,
-      modelNumber: cpu.model_number,
-      flags: cpu.flags,
-      l1dBytes: cpu.l1d_bytes,
-      l2Bytes: cpu.l2_bytes,
-      l3Bytes: cpu.l3_bytes,
-      cacheSource: cpu.cache_source,
-    },
-    chosen: { fragmentSize: chosen.fragment_size, ringSize: chosen.ring_size, copy: chosen.copy, why: chosen.why },
-  };
+  const described = describeOutputSchema.safeParse(json);
+  if (!described.success) return null;
+  const machine = shmMachineSchema.safeParse({ cpu: camelCaseKeys(described.data.cpu), chosen: camelCaseKeys(described.data.chosen) });
+  return machine.success ? machine.data : null;
 }
 
 /** Parses `ffbench_ring --floor --json`: the half round trip in ns, or null. */

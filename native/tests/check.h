@@ -30,6 +30,19 @@ static int check_failures;
         }                                                                                                              \
     } while (0)
 
+/* An enum's names: every value from 0 to `count` - 1 parses back from its name, and `unknown` (a word
+ * that is no name) is refused. */
+#define CHECK_NAMES_ROUND_TRIP(type, count, name_of, parse, unknown)                                                \
+    do {                                                                                                               \
+        for (int value_ = 0; value_ < (int) (count); ++value_) {                                                       \
+            type parsed_;                                                                                              \
+            CHECK_STATUS(parse(name_of((type) value_), &parsed_), FF_OK);                                              \
+            CHECK(parsed_ == (type) value_);                                                                           \
+        }                                                                                                              \
+        type unused_;                                                                                                  \
+        CHECK_STATUS(parse(unknown, &unused_), FF_ERR_INVALID_ARGUMENT);                                               \
+    } while (0)
+
 static inline int check_exit_code(const char *name)
 {
     if (check_failures) {

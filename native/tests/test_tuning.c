@@ -90,13 +90,7 @@ static void test_overrides_are_kept_or_refused(void)
 
 static void test_names_round_trip(void)
 {
-    for (unsigned k = 0; k < FF_COPY_KIND_COUNT; ++k) {
-        ff_copy_kind_t parsed;
-        CHECK_STATUS(ff_copy_kind_parse(ff_copy_kind_name((ff_copy_kind_t) k), &parsed), FF_OK);
-        CHECK(parsed == (ff_copy_kind_t) k);
-    }
-    ff_copy_kind_t parsed;
-    CHECK_STATUS(ff_copy_kind_parse("fast", &parsed), FF_ERR_INVALID_ARGUMENT);
+    CHECK_NAMES_ROUND_TRIP(ff_copy_kind_t, FF_COPY_KIND_COUNT, ff_copy_kind_name, ff_copy_kind_parse, "fast");
 }
 
 /* Every routine this CPU runs copies exactly `len` bytes for every length and relative alignment the

@@ -55,6 +55,12 @@ run_probe() { # <host> <name> <args...>: runs to completion (60 s at most: a han
   wait_pid "$FFAG_LAST_PID" 60 "probe $2" || rc=$?
   return $rc
 }
+expect_refusal() { # <host> <name> <FF_AGENT_* reason> <probe args...>: the probe is refused (exit 3) with that reason
+  local rc=0
+  run_probe "$1" "$2" "${@:4}" || rc=$?
+  [ "$rc" -eq 3 ] || ffag_fail "$2: expected refusal $3 (exit 3), got exit $rc: $(cat "$FFAG_WORK/$2.out" "$FFAG_WORK/$2.log")"
+  expect_out "$2" "^refused $3\$"
+}
 start_server() { # <host> <name> <args...>: background probe, waits for its registration
   ffag_probe "$@"
   ffag_wait_for 5 ffag_registered "$2" || ffag_fail "$2 did not register: $(cat "$FFAG_WORK/$2.out" "$FFAG_WORK/$2.log")"
@@ -135,13 +141,9 @@ three_hosts)
   ffag_add_job 2 job8 "$KEY" "0 1 2"
   start_server 0 serve8 hold "$(ffag_dir 0 job8)" "$KEY" "$R0"
   # host 0 refuses to connect to host 2 (not in its list) ...
-  rc=0; run_probe 0 out8 call "$(ffag_dir 0 job8)" "$KEY" "$R1" "$R2" 2 || rc=$?
-  [ "$rc" -eq 3 ] || ffag_fail "expected a refusal, exit $rc"
-  expect_out out8 '^refused FF_AGENT_HOST_NOT_ALLOWED$'
+  expect_refusal 0 out8 FF_AGENT_HOST_NOT_ALLOWED call "$(ffag_dir 0 job8)" "$KEY" "$R1" "$R2" 2
   # ... and refuses host 2's agent when it comes in
-  rc=0; run_probe 2 in8 call "$(ffag_dir 2 job8)" "$KEY" "$R2" "$R0" 0 || rc=$?
-  [ "$rc" -eq 3 ] || ffag_fail "expected a refusal, exit $rc"
-  expect_out in8 '^refused FF_AGENT_HOST_NOT_ALLOWED$'
+  expect_refusal 2 in8 FF_AGENT_HOST_NOT_ALLOWED call "$(ffag_dir 2 job8)" "$KEY" "$R2" "$R0" 0
   expect_log 0 "job=job8 peer=10.250.0.3:[0-9]+ .*refused incoming channel: FF_AGENT_HOST_NOT_ALLOWED"
 
   # probe (reachability before the plan): every agent completes the handshake with the others of job7
@@ -196,36 +198,30 @@ failures)
   [ "$(ctl0 ping)" = "ok ffagent protocol 1" ] || ffag_fail "ping: $(ctl0 ping)"
 
   # wrong key on the job socket: refused and logged
-  rc=0; run_probe 0 badkey hold "$D0" "$OTHER_KEY" "$R0" || rc=$?
-  [ "$rc" -eq 3 ] && expect_out badkey '^refused FF_AGENT_BAD_KEY$' || ffag_fail "wrong key: exit $rc"
+  expect_refusal 0 badkey FF_AGENT_BAD_KEY hold "$D0" "$OTHER_KEY" "$R0"
   expect_log 0 "job=job7 .* refused: FF_AGENT_BAD_KEY"
   # duplicate owner id
-  rc=0; run_probe 1 dup hold "$D1" "$KEY" "$R1" || rc=$?
-  [ "$rc" -eq 3 ] && expect_out dup '^refused FF_AGENT_DUPLICATE_OWNER$' || ffag_fail "duplicate: exit $rc"
+  expect_refusal 1 dup FF_AGENT_DUPLICATE_OWNER hold "$D1" "$KEY" "$R1"
   # unknown target rank on the peer host
-  rc=0; run_probe 0 unknown call "$D0" "$KEY" "$R0" "$R3" 1 || rc=$?
-  [ "$rc" -eq 3 ] && expect_out unknown '^refused FF_AGENT_UNKNOWN_RANK$' || ffag_fail "unknown rank: exit $rc"
+  expect_refusal 0 unknown FF_AGENT_UNKNOWN_RANK call "$D0" "$KEY" "$R0" "$R3" 1
   expect_log 1 "refused incoming channel: FF_AGENT_UNKNOWN_RANK"
   # a job whose uid is not the caller's (the socket belongs to nobody; root connects, SO_PEERCRED says 0)
   mkdir -p "$FFAG_WORK/job9-h0"
   "$FFAG_BIN/ffagentctl" "$(ffag_ctl 0)" add job9 "key=$KEY" "dir=$FFAG_WORK/job9-h0" uid=65534 gid=65534 host=0 \
     "peers=1@$(ffag_addr 1)" >/dev/null
   test "$(stat -c '%u %g %a' "$FFAG_WORK/job9-h0/agent.sock")" = "65534 65534 600" || ffag_fail "job9 socket not handed to uid 65534"
-  rc=0; run_probe 0 baduid hold "$FFAG_WORK/job9-h0" "$KEY" "$R0" || rc=$?
-  [ "$rc" -eq 3 ] && expect_out baduid '^refused FF_AGENT_BAD_UID$' || ffag_fail "bad uid: exit $rc"
+  expect_refusal 0 baduid FF_AGENT_BAD_UID hold "$FFAG_WORK/job9-h0" "$KEY" "$R0"
   # the same job id on host 1 with another key: the agents cannot authenticate each other
   ffag_add_job 0 job10 "$KEY" "0 1"
   ffag_add_job 1 job10 "$OTHER_KEY" "0 1"
   start_server 1 hold10 hold "$(ffag_dir 1 job10)" "$OTHER_KEY" "$R1"
-  rc=0; run_probe 0 auth call "$(ffag_dir 0 job10)" "$KEY" "$R0" "$R1" 1 || rc=$?
-  [ "$rc" -eq 3 ] && expect_out auth '^refused FF_AGENT_PEER_AUTH_FAILED$' || ffag_fail "peer auth: exit $rc"
+  expect_refusal 0 auth FF_AGENT_PEER_AUTH_FAILED call "$(ffag_dir 0 job10)" "$KEY" "$R0" "$R1" 1
   expect_log 0 "job=job10 .*FF_AGENT_PEER_AUTH_FAILED"
   # a peer host whose agent does not listen
   mkdir -p "$FFAG_WORK/job11-h0"
   "$FFAG_BIN/ffagentctl" "$(ffag_ctl 0)" add job11 "key=$KEY" "dir=$FFAG_WORK/job11-h0" uid=0 gid=0 host=0 \
     "peers=1@10.250.0.2:7999" >/dev/null
-  rc=0; run_probe 0 unreach call "$FFAG_WORK/job11-h0" "$KEY" "$R1" "$R2" 1 || rc=$?
-  [ "$rc" -eq 3 ] && expect_out unreach '^refused FF_AGENT_PEER_UNREACHABLE$' || ffag_fail "unreachable: exit $rc"
+  expect_refusal 0 unreach FF_AGENT_PEER_UNREACHABLE call "$FFAG_WORK/job11-h0" "$KEY" "$R1" "$R2" 1
 
   # deadlines: a peer host that never answers (no such address: the SYN goes nowhere), and a "peer" that
   # connects to agent 0 and sends nothing; both end after the 3 s handshake deadline, nothing hangs
@@ -235,8 +231,7 @@ failures)
   ip netns exec "$(ffag_host 1)" bash -c 'exec 3<>/dev/tcp/10.250.0.1/7470; sleep 6' &
   FFAG_PIDS+=($!)
   t0=$SECONDS
-  rc=0; run_probe 0 silent call "$FFAG_WORK/job15-h0" "$KEY" "$R0" "$R1" 1 || rc=$?
-  [ "$rc" -eq 3 ] && expect_out silent '^refused FF_AGENT_PEER_UNREACHABLE$' || ffag_fail "silent host: exit $rc"
+  expect_refusal 0 silent FF_AGENT_PEER_UNREACHABLE call "$FFAG_WORK/job15-h0" "$KEY" "$R0" "$R1" 1
   [ $((SECONDS - t0)) -le 5 ] || ffag_fail "silent host took $((SECONDS - t0)) s"
   expect_log 0 "job=job15 .*FF_AGENT_PEER_UNREACHABLE \(timed out connecting to or authenticating the peer agent\)"
   ffag_wait_for 2 grep -q "10.250.0.2:[0-9]*: timed out in a handshake, closing" "$FFAG_WORK/agent-h0.log" ||

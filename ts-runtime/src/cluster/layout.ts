@@ -1,6 +1,6 @@
 import * as path from 'node:path';
 import type { ResolvedClusterRequest } from './request';
-import type { ContainerNetwork } from './types';
+import type { ContainerHandle, HostHandle, LauncherHandle } from './types';
 
 /** Every job's state lives below this directory, one subdirectory per job id. */
 export const JOBS_ROOT = '/run/freeflow-jobs';
@@ -9,27 +9,19 @@ const OVERLAY_PREFIX_LENGTH = 16;
 const UNDERLAY_PREFIX_LENGTH = 24;
 const LAUNCHER_OVERLAY_IP = '10.244.255.254';
 
-/** Everything a job names: pure data computed from the request, shared by set-up, teardown and tests. */
-export interface HostLayout {
-  readonly index: number;
-  readonly name: string;
-  readonly netns: string;
-  readonly underlayIp: string;
+/**
+ * Everything a job names: pure data computed from the request, shared by set-up, teardown and tests. A
+ * host and a container are what the cluster hands out (types.ts) plus the addresses set-up assigns.
+ */
+export interface HostLayout extends HostHandle {
   readonly underlayCidr: string;
-  readonly sharedDir: string;
   /** The bridge's overlay address (10.244.<host+1>.1/16): host-network containers and a host's own orted use it. */
   readonly bridgeOverlayCidr: string;
   readonly containers: readonly ContainerLayout[];
 }
 
-export interface ContainerLayout {
-  readonly name: string;
-  readonly host: number;
-  readonly index: number;
-  readonly network: ContainerNetwork;
-  /** Its own namespace, or the host's for host networking. */
-  readonly netns: string;
-  readonly overlayIp: string;
+/** A container before it runs: its handle has an init pid besides. */
+export interface ContainerLayout extends Omit<ContainerHandle, 'initPid'> {
   readonly overlayCidr: string;
 }
 
@@ -42,7 +34,7 @@ export interface ClusterLayout {
   /** runc's --root for the job's containers. */
   readonly runcRoot: string;
   readonly fabricNetns: string;
-  readonly launcher: { readonly netns: string; readonly overlayIp: string; readonly overlayCidr: string };
+  readonly launcher: LauncherHandle & { readonly overlayCidr: string };
   readonly hosts: readonly HostLayout[];
   /** Every network namespace of the job, in creation order. */
   readonly allNetns: readonly string[];
