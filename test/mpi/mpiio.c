@@ -379,6 +379,22 @@ static void check_records(const unsigned char *file, size_t total, int tag, bool
     free(seen);
 }
 
+/* After every rank's write_shared or write_ordered of its record: the shared pointer stands at the end, and
+ * the file holds each record once (in rank order for write_ordered). */
+static void check_shared_writes(MPI_File fh, unsigned char *file, size_t total, int tag, bool ordered)
+{
+    MPI_Offset position = -1;
+    MPI_Status st;
+    sync_barrier_sync(fh);
+    mpi_ok(MPI_File_get_position_shared(fh, &position), "MPI_File_get_position_shared");
+    ff_expect(position == (MPI_Offset) total, "shared file pointer at %lld after %s, expected %zu",
+              (long long) position, ordered ? "write_ordered" : "write_shared", total);
+    memset(file, FF_POISON, total);
+    if (mpi_ok(MPI_File_read_at(fh, 0, file, (int) total, MPI_BYTE, &st), "MPI_File_read_at") &&
+        moved(&st, total, "read_at"))
+        check_records(file, total, tag, ordered);
+}
+
 static void test_shared_pointer(void)
 {
     char path[PATH_LEN];
@@ -389,20 +405,12 @@ static void test_shared_pointer(void)
     unsigned char *file = ff_xmalloc(total);
     MPI_File fh;
     MPI_Status st;
-    MPI_Offset position = -1;
     if (!open_file(path, MPI_MODE_CREATE | MPI_MODE_RDWR, &fh)) goto out;
 
     fill_record(mine, ff.rank, TAG_SHARED);
     if (mpi_ok(MPI_File_write_shared(fh, mine, (int) record_len(ff.rank), MPI_BYTE, &st), "MPI_File_write_shared"))
         moved(&st, record_len(ff.rank), "write_shared");
-    sync_barrier_sync(fh);
-    mpi_ok(MPI_File_get_position_shared(fh, &position), "MPI_File_get_position_shared");
-    ff_expect(position == (MPI_Offset) total, "shared file pointer at %lld after write_shared, expected %zu",
-              (long long) position, total);
-    memset(file, FF_POISON, total);
-    if (mpi_ok(MPI_File_read_at(fh, 0, file, (int) total, MPI_BYTE, &st), "MPI_File_read_at") &&
-        moved(&st, total, "read_at"))
-        check_records(file, total, TAG_SHARED, false);
+    check_shared_writes(fh, file, total, TAG_SHARED, false);
 
     /* Back to the start (collective), then the same records in rank order. */
     MPI_Barrier(MPI_COMM_WORLD);
@@ -412,14 +420,7 @@ static void test_shared_pointer(void)
                    "MPI_File_write_ordered"))
             moved(&st, record_len(ff.rank), "write_ordered");
     }
-    sync_barrier_sync(fh);
-    mpi_ok(MPI_File_get_position_shared(fh, &position), "MPI_File_get_position_shared");
-    ff_expect(position == (MPI_Offset) total, "shared file pointer at %lld after write_ordered, expected %zu",
-              (long long) position, total);
-    memset(file, FF_POISON, total);
-    if (mpi_ok(MPI_File_read_at(fh, 0, file, (int) total, MPI_BYTE, &st), "MPI_File_read_at") &&
-        moved(&st, total, "read_at"))
-        check_records(file, total, TAG_ORDERED, true);
+    check_shared_writes(fh, file, total, TAG_ORDERED, true);
 
     /* read_ordered from the start: each rank gets its own record back. Collective calls do not
      * synchronise: without the barrier rank 0 may reset the pointer while another still reads it. */
