@@ -32,7 +32,7 @@ static int check_failures;
 
 /* An enum's names: every value from 0 to `count` - 1 parses back from its name, and `unknown` (a word
  * that is no name) is refused. */
-#define CHECK_NAMES_ROUND_TRIP(type, count, name_of, parse, unknown)                                                \
+#define CHECK_NAMES_ROUND_TRIP(type, count, name_of, parse, unknown)                                                   \
     do {                                                                                                               \
         for (int value_ = 0; value_ < (int) (count); ++value_) {                                                       \
             type parsed_;                                                                                              \
