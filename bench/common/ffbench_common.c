@@ -44,6 +44,29 @@ void make_pipe(int fds[2])
     }
 }
 
+void create_unlinked_segments(ff_segment_config_t config, const uint64_t *owners, unsigned count, ff_segment_t **out)
+{
+    char dir[] = "/dev/shm/ffbench-XXXXXX";
+    if (!mkdtemp(dir)) {
+        fprintf(stderr, "%s: cannot make a directory in /dev/shm: %s\n", program_invocation_short_name,
+                strerror(errno));
+        exit(1);
+    }
+    config.dir = dir;
+    ff_status_t status = ff_host_id_read(dir, &config.host);
+    for (unsigned i = 0; i < count && status == FF_OK; ++i) {
+        config.owner_id = owners[i];
+        status = ff_segment_create(&config, &out[i]);
+    }
+    if (status != FF_OK) {
+        die("creating the segments", status);
+    }
+    for (unsigned i = 0; i < count; ++i) {
+        ff_segment_unlink(out[i]);
+    }
+    rmdir(dir);
+}
+
 double now_ns(void)
 {
     struct timespec t;

@@ -16,6 +16,11 @@ void pin(int cpu);
 pid_t fork_pinned(int child_cpu);
 /* pipe(), exiting when it fails: the processes of a benchmark tell each other they are ready. */
 void make_pipe(int fds[2]);
+/* The segments of a two-process benchmark, one per owner id in `owners`, created in a fresh directory under
+ * /dev/shm and unlinked at once: the mappings are all the two processes need (fork keeps them), so nothing is
+ * left in /dev/shm even if the benchmark is killed. `config` gives the key, ring size and ring count; its
+ * directory, host and owner are set here. Exits when it fails. */
+void create_unlinked_segments(ff_segment_config_t config, const uint64_t *owners, unsigned count, ff_segment_t **out);
 /* CLOCK_MONOTONIC in nanoseconds. */
 double now_ns(void);
 /* Prints what failed with the core's status name and description, and exits 1. */

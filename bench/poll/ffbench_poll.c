@@ -274,32 +274,14 @@ static void open_side(struct side *side, ff_segment_t *own, ff_segment_t *peer, 
 /* Half round trip in ns for one configuration: the median of its batches. */
 static double run_config(const struct options *o, unsigned idle, enum poll_kind poll)
 {
-    char dir[] = "/dev/shm/ffbench-poll-XXXXXX";
-    if (!mkdtemp(dir)) {
-        fprintf(stderr, "ffbench_poll: cannot make a directory in /dev/shm: %s\n", strerror(errno));
-        exit(1);
-    }
-    const ff_job_key_t key = {{0xfb, 0x0c, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14}};
-    ff_segment_config_t config = {.dir = dir, .key = key, .ring_size = RING_SIZE, .max_rings = MAX_RINGS};
-    ff_segment_t *ping_seg = NULL, *pong_seg = NULL;
-    ff_status_t status = ff_host_id_read(dir, &config.host);
-    if (status == FF_OK) {
-        config.owner_id = PING;
-        status = ff_segment_create(&config, &ping_seg);
-    }
-    if (status == FF_OK) {
-        config.owner_id = PONG;
-        status = ff_segment_create(&config, &pong_seg);
-    }
-    if (status != FF_OK) {
-        die("creating the segments", status);
-    }
+    const ff_segment_config_t config = {.key = {{0xfb, 0x0c, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14}},
+                                        .ring_size = RING_SIZE,
+                                        .max_rings = MAX_RINGS};
+    ff_segment_t *segments[2];
+    create_unlinked_segments(config, (const uint64_t[]){PING, PONG}, 2, segments);
+    ff_segment_t *ping_seg = segments[0], *pong_seg = segments[1];
     const uint32_t to_ping = claim_rings(ping_seg, idle, PONG);
     const uint32_t to_pong = claim_rings(pong_seg, idle, PING);
-    /* the mappings are all we need: nothing is left in /dev/shm even if we are killed */
-    ff_segment_unlink(ping_seg);
-    ff_segment_unlink(pong_seg);
-    rmdir(dir);
 
     const unsigned total = o->warmup + o->iterations;
     int ready[2];

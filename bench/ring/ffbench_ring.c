@@ -209,27 +209,16 @@ static double floor_ns(const struct options *o)
 /* GB/s of one configuration: the median of its batches. */
 static double run_config(const struct options *o, uint32_t fragment, uint32_t ring, ff_copy_fn_t copy)
 {
-    char dir[] = "/dev/shm/ffbench-ring-XXXXXX";
-    if (!mkdtemp(dir)) {
-        fprintf(stderr, "ffbench_ring: cannot make a directory in /dev/shm: %s\n", strerror(errno));
-        exit(1);
-    }
-    const ff_job_key_t key = {{0xfb, 0x0d, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14}};
-    ff_segment_config_t config = {.dir = dir, .key = key, .ring_size = ring, .max_rings = 1, .owner_id = 2};
-    ff_segment_t *consumer_seg = NULL;
-    ff_status_t status = ff_host_id_read(dir, &config.host);
-    if (status == FF_OK) {
-        status = ff_segment_create(&config, &consumer_seg);
-    }
+    const ff_segment_config_t config = {
+        .key = {{0xfb, 0x0d, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14}}, .ring_size = ring, .max_rings = 1};
+    enum { PRODUCER = 1, CONSUMER = 2 }; /* owner ids */
+    ff_segment_t *consumer_seg;
+    create_unlinked_segments(config, (const uint64_t[]){CONSUMER}, 1, &consumer_seg);
     uint32_t index = 0;
-    if (status == FF_OK) {
-        status = ff_segment_ring_claim(consumer_seg, 1, &index);
-    }
+    ff_status_t status = ff_segment_ring_claim(consumer_seg, PRODUCER, &index);
     if (status != FF_OK) {
-        die("creating the segment", status);
+        die("claiming the ring", status);
     }
-    ff_segment_unlink(consumer_seg);
-    rmdir(dir);
 
     const unsigned messages = (o->batches + 1) * o->batch_messages;
     const uint32_t per_fragment = fragment - HEADER;
