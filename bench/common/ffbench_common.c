@@ -54,17 +54,22 @@ void create_unlinked_segments(ff_segment_config_t config, const uint64_t *owners
     }
     config.dir = dir;
     ff_status_t status = ff_host_id_read(dir, &config.host);
-    for (unsigned i = 0; i < count && status == FF_OK; ++i) {
-        config.owner_id = owners[i];
-        status = ff_segment_create(&config, &out[i]);
+    unsigned created = 0;
+    for (; created < count && status == FF_OK; ++created) {
+        config.owner_id = owners[created];
+        status = ff_segment_create(&config, &out[created]);
+        if (status != FF_OK) {
+            break;
+        }
     }
-    if (status != FF_OK) {
-        die("creating the segments", status);
-    }
-    for (unsigned i = 0; i < count; ++i) {
+    /* unlinked before any exit, failed or not: nothing stays in /dev/shm */
+    for (unsigned i = 0; i < created; ++i) {
         ff_segment_unlink(out[i]);
     }
     rmdir(dir);
+    if (status != FF_OK) {
+        die("creating the segments", status);
+    }
 }
 
 double now_ns(void)
