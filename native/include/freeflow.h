@@ -271,7 +271,9 @@ FF_API void ff_status_reason(ff_status_t status, const char *prefix, char *buf, 
 
 typedef struct ff_cpu_info {
     char vendor[16]; /* cpuid vendor string, e.g. "AuthenticAMD" */
-    char model[64];  /* brand string, e.g. "AMD EPYC" (what lscpu shows) */
+    /* CPUID's brand string as the CPU answers now; a hypervisor may have shown the kernel another at boot
+     * (here CPUID says "Oxide Virtual Turin-like Processor" where /proc/cpuinfo and lscpu say "AMD EPYC") */
+    char model[64];
     uint32_t family, model_number, stepping;
     uint32_t line_bytes;      /* cache line (64 when unknown) */
     uint32_t l1d_bytes;       /* per core; 0 when unknown */
