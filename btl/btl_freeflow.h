@@ -114,6 +114,7 @@ typedef struct mca_btl_freeflow_component {
     unsigned int poll_idle_rings_per_pass; /* idle rings polled per pass, round-robin */
     unsigned int idle_sleep_after;         /* empty passes under mpi_yield_when_idle before sleeping (0: never sleep) */
     unsigned int idle_sleep_ns;            /* how long such a sleep asks for */
+    unsigned int idle_sleep_unrung_ns;     /* the same when some peer's messages do not ring the doorbell */
     bool unlink_when_attached;
     int report; /* 0: off; otherwise written when the path table covers this rank */
     int verbose;
@@ -166,6 +167,9 @@ typedef struct mca_btl_freeflow_component {
     bool sock_active;
     /* path `r`: set at init when this rank opened a router route with its agent */
     bool router_active;
+    /* set at init: the path table plans h, r or t from this rank to some peer, whose messages arrive
+     * without ringing the doorbell, so an idle sleep is bounded by idle_sleep_unrung_ns */
+    bool peers_unrung;
 } mca_btl_freeflow_component_t;
 
 OPAL_MODULE_DECLSPEC extern mca_btl_freeflow_component_t mca_btl_freeflow_component;
@@ -280,6 +284,8 @@ void mca_btl_freeflow_register_params(const mca_base_component_t *version, const
 
 /* path `h` (btl_freeflow_sock.c) */
 void mca_btl_freeflow_sock_register_params(const mca_base_component_t *version); /* btl_freeflow_sock_* */
+/* The path table covers this rank and plans one of `kinds` (a mask of 1u << ff_path_kind_t) to some peer. */
+bool mca_btl_freeflow_path_planned(unsigned int kinds);
 bool mca_btl_freeflow_sock_wanted(void); /* the path table plans h from this rank to some peer */
 /* The rank's registration with its host's agent, shared by the h and r modules (btl_freeflow_agent.c):
  * the first acquire registers, the last release closes it. */

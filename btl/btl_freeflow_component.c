@@ -144,6 +144,15 @@ static const mca_btl_freeflow_param_t component_params[] = {
              "to it). The rank sleeps on a doorbell in its segment that a local peer's message rings, so this "
              "bounds only the wait for other events (other BTLs, ring room). Sleeping takes the rank off the "
              "run queue, so another container's rank gets the core."},
+    {.name = "idle_sleep_unrung_ns",
+     .type = MCA_BASE_VAR_TYPE_UNSIGNED_INT,
+     .storage = &mca_btl_freeflow_component.idle_sleep_unrung_ns,
+     .default_number = 20000,
+     .level = OPAL_INFO_LVL_6,
+     .scope = MCA_BASE_VAR_SCOPE_READONLY,
+     .help = "Longest idle sleep (nanoseconds, at most btl_freeflow_idle_sleep_ns) of a rank whose path table "
+             "plans a path to some peer that does not ring the doorbell (h, r, t: messages from another host), "
+             "since such a message waits for the sleep's end (docs/btl.md, \"Arrivals that do not ring\")."},
     /* Off by default: a process started later (MPI_Comm_spawn) could not open an unlinked segment and
      * would reach its parents over the next BTL while they reach it through shared memory, and ob1
      * breaks on such one-sided pairs (a rendezvous acknowledged for RDMA over tcp crashed the sender).
@@ -491,6 +500,17 @@ static mca_btl_base_module_t **component_init(int *num_btls, bool enable_progres
     c->sock_active = mca_btl_freeflow_sock_wanted() && mca_btl_freeflow_sock_init();
     /* Path `r`, the same way: the route is open before the modex says so. */
     c->router_active = mca_btl_freeflow_router_wanted() && mca_btl_freeflow_router_init();
+    c->peers_unrung =
+        mca_btl_freeflow_path_planned((1u << FF_PATH_HANDOFF) | (1u << FF_PATH_ROUTER) | (1u << FF_PATH_TCP));
+    /* mpi_yield_when_idle is not known yet (MPI_Init sets it after the BTLs): said for either case */
+    if (c->peers_unrung && c->idle_sleep_after > 0) {
+        FF_LOG(FF_VERBOSE_DECISIONS,
+               "freeflow: %s: idle sleeps (with mpi_yield_when_idle) last at most %u ns "
+               "(btl_freeflow_idle_sleep_unrung_ns): the path table plans h, r or t to some peer, whose messages "
+               "do not ring the doorbell",
+               OPAL_NAME_PRINT(OPAL_PROC_MY_NAME),
+               c->idle_sleep_unrung_ns < c->idle_sleep_ns ? c->idle_sleep_unrung_ns : c->idle_sleep_ns);
+    }
 
     mca_btl_freeflow_modex_t modex = {
         .version = MCA_BTL_FREEFLOW_MODEX_VERSION,
@@ -578,7 +598,27 @@ static void sleep_when_idle_and_oversubscribed(mca_btl_freeflow_component_t *c, 
         ff_doorbell_disarm(c->segment);
         return;
     }
-    (void) ff_doorbell_wait(c->segment, c->idle_sleep_ns ? c->idle_sleep_ns : 1u, NULL);
+    unsigned int bound = c->idle_sleep_ns;
+    if (c->peers_unrung && c->idle_sleep_unrung_ns < bound) {
+        bound = c->idle_sleep_unrung_ns;
+    }
+    (void) ff_doorbell_wait(c->segment, bound ? bound : 1u, NULL);
+}
+
+bool mca_btl_freeflow_path_planned(unsigned int kinds)
+{
+    const mca_btl_freeflow_component_t *c = &mca_btl_freeflow_component;
+    if (!c->paths_apply_to_me) {
+        return false;
+    }
+    const uint32_t me = OPAL_PROC_MY_NAME.vpid, n = ff_path_table_num_ranks(c->paths);
+    for (uint32_t peer = 0; peer < n; ++peer) {
+        const ff_path_kind_t kind = ff_path_table_path(c->paths, me, peer);
+        if (kind < FF_PATH_KIND_COUNT && (kinds & (1u << kind))) {
+            return true;
+        }
+    }
+    return false;
 }
 
 static int component_progress(void)

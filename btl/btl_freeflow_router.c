@@ -143,17 +143,7 @@ void mca_btl_freeflow_router_register_params(const mca_base_component_t *version
 
 bool mca_btl_freeflow_router_wanted(void)
 {
-    const mca_btl_freeflow_component_t *c = &mca_btl_freeflow_component;
-    if (!c->paths_apply_to_me) {
-        return false;
-    }
-    const uint32_t me = OPAL_PROC_MY_NAME.vpid, n = ff_path_table_num_ranks(c->paths);
-    for (uint32_t peer = 0; peer < n; ++peer) {
-        if (FF_PATH_ROUTER == ff_path_table_path(c->paths, me, peer)) {
-            return true;
-        }
-    }
-    return false;
+    return mca_btl_freeflow_path_planned(1u << FF_PATH_ROUTER);
 }
 
 bool mca_btl_freeflow_router_init(void)

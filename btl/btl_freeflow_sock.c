@@ -444,17 +444,7 @@ static sock_registration_t *granted(uint64_t key, uint64_t address, uint64_t len
 
 bool mca_btl_freeflow_sock_wanted(void)
 {
-    const mca_btl_freeflow_component_t *c = &mca_btl_freeflow_component;
-    if (!c->paths_apply_to_me) {
-        return false;
-    }
-    const uint32_t me = OPAL_PROC_MY_NAME.vpid, n = ff_path_table_num_ranks(c->paths);
-    for (uint32_t peer = 0; peer < n; ++peer) {
-        if (FF_PATH_HANDOFF == ff_path_table_path(c->paths, me, peer)) {
-            return true;
-        }
-    }
-    return false;
+    return mca_btl_freeflow_path_planned(1u << FF_PATH_HANDOFF);
 }
 
 /* One line of check_params' message: `name`=`value` was outside `low`-`high`, `used` instead. */
