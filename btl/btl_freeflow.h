@@ -167,8 +167,8 @@ typedef struct mca_btl_freeflow_component {
     bool sock_active;
     /* path `r`: set at init when this rank opened a router route with its agent */
     bool router_active;
-    /* set at init: the path table plans h, r or t from this rank to some peer, whose messages arrive
-     * without ringing the doorbell, so an idle sleep is bounded by idle_sleep_unrung_ns */
+    /* set at init: no path table covers this rank, or it plans h, r or t from this rank to some peer:
+     * messages may arrive without ringing the doorbell, so an idle sleep is bounded by idle_sleep_unrung_ns */
     bool peers_unrung;
 } mca_btl_freeflow_component_t;
 
