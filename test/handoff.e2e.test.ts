@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { REPO_ROOT } from '#runtime/util/repo-root';
-import { jobLinkBytes, killAgentMidJob, startStreamingAllpairs, waitForStreamingRanks } from './support/agent-fault';
+import { ffrunOutput, jobLinkBytes, killAgentMidJob, startStreamingAllpairs, waitForStreamingRanks } from './support/agent-fault';
 import { FfrunProcess, jobIdOf, runFfrun, waitFor, type FfrunResult } from './support/ffrun';
 import { ffrunArgs } from './support/ffrun-args';
 import { SharedClusters } from './support/shared-cluster';
@@ -64,14 +64,13 @@ test('--inter-host handoff: every host runs an ffagent and the job is registered
 test('handoff traffic bypasses the overlay (vxlan0 ~idle, ul0 busy); the agent SIGKILLed mid-job ends the job within 10 s naming it; nothing left', async () => {
   const ffrun = startStreamingAllpairs(HANDOFF, 100000);
   try {
-    await waitForStreamingRanks(100000);
-    const jobId = jobIdOf(ffrun.stderr);
+    const jobId = await waitForStreamingRanks(ffrun);
     const host0 = `ff-${jobId}-h0`;
     const linkBytes = (netns: string, link: string): number => jobLinkBytes(ffrun, netns, link);
     // A window defined by bytes, not time (a loaded machine streams slowly): from 8 MiB on the underlay
     // until it has carried 32 MiB more. The overlay meanwhile carries only Open MPI's out-of-band traffic.
     await waitFor('8 MiB on the underlay', () => linkBytes(host0, 'ul0') > 8 * 1024 * 1024, 90_000);
-    assert.is(ffrun.child.exitCode, null, ffrun.stderr);
+    assert.is(ffrun.child.exitCode, null, ffrunOutput(ffrun));
     const before = { vxlan: linkBytes(host0, 'vxlan0'), underlay: linkBytes(host0, 'ul0') };
     await waitFor('32 MiB more on the underlay', () => linkBytes(host0, 'ul0') - before.underlay > 32 * 1024 * 1024, 90_000);
     const vxlan = linkBytes(host0, 'vxlan0') - before.vxlan;

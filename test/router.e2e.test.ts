@@ -3,9 +3,9 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { z } from 'zod';
 import { REPO_ROOT } from '#runtime/util/repo-root';
-import { jobLinkBytes, killAgentMidJob, startStreamingAllpairs, waitForStreamingRanks } from './support/agent-fault';
+import { ffrunOutput, jobLinkBytes, killAgentMidJob, startStreamingAllpairs, waitForStreamingRanks } from './support/agent-fault';
 import { assertPassedAsPlanned, runJobWithFault } from './support/faulted-job';
-import { jobIdOf, runFfrun } from './support/ffrun';
+import { runFfrun } from './support/ffrun';
 import { ffrunArgs } from './support/ffrun-args';
 import { assertManifestOutcome, loadManifest, manifestRunArgs, onePerProgramAcrossHosts, programMarker, type ManifestRun } from './support/manifest';
 import { groupByShape, SharedClusters, shapeName } from './support/shared-cluster';
@@ -97,8 +97,7 @@ for (const { shape, cases: runs } of groupByShape([...onePerProgramAcrossHosts(m
 test('router traffic goes over the underlay (ul0 busy, vxlan0 ~idle); the agent SIGKILLed mid-job ends the job within 10 s naming it; nothing left', async () => {
   const ffrun = startStreamingAllpairs(ROUTER, 100000);
   try {
-    await waitForStreamingRanks(100000);
-    const jobId = jobIdOf(ffrun.stderr);
+    const jobId = await waitForStreamingRanks(ffrun);
     const host0 = `ff-${jobId}-h0`;
     const linkBytes = (link: string): number => jobLinkBytes(ffrun, host0, link);
     // MPI_Init and the first (checked) 4 MiB messages take seconds on a loaded machine: wait until data
@@ -109,7 +108,7 @@ test('router traffic goes over the underlay (ul0 busy, vxlan0 ~idle); the agent 
       const now = linkBytes('ul0');
       if (now - last > 4 * 1024 * 1024) break;
       last = now;
-      assert.ok(Date.now() < deadline, `no data on the underlay within 60 s:\n${ffrun.stderr}`);
+      assert.ok(Date.now() < deadline, `no data on the underlay within 60 s:\n${ffrunOutput(ffrun)}`);
     }
     const before = { vxlan: linkBytes('vxlan0'), underlay: linkBytes('ul0') };
     await new Promise((resolve) => setTimeout(resolve, 2000));
