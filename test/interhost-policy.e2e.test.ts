@@ -5,11 +5,11 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { REPO_ROOT } from '#runtime/util/repo-root';
 import { AGENT_PORT } from '#runtime/cluster/agents';
-import { killAgentMidJob, startStreamingAllpairs } from './support/agent-fault';
+import { killAgentMidJob, startStreamingAllpairs, waitForStreamingRanks } from './support/agent-fault';
 import { assertPassedAsPlanned, runJobWithFault } from './support/faulted-job';
 import { FfrunProcess, runFfrun, waitFor } from './support/ffrun';
 import { ffrunArgs } from './support/ffrun-args';
-import { assertJobClean, processesInJobCgroups } from './support/leftovers';
+import { assertJobClean } from './support/leftovers';
 
 /**
  * The inter-host plane policy end to end (issue 8): with no --inter-host at all (auto), ffrun starts
@@ -155,11 +155,7 @@ test('auto: the agent of h1 SIGKILLed mid-job ends the job non-zero within 10 s,
     // the plan (printed on stdout before mpirun starts) states the plane of the pair of hosts and why
     await waitFor('the plan', () => /^program output:$/m.test(ffrun.stdout), 60_000);
     assert.match(ffrun.stdout, /^ {4}h0 <-> h1: handoff \(FF_PLANE_REASON_NO_COMMON_RDMA: /m);
-    const jobId = ffrun.jobId!;
-    await waitFor(
-      'both ranks to run',
-      () => processesInJobCgroups(jobId).filter((p) => /^\S*ffcheck_allpairs --iterations 100007/.test(p.command)).length === 2,
-    );
+    const jobId = await waitForStreamingRanks(ffrun);
     // past MPI_Init: the pair's sockets are open and data flows
     await new Promise((resolve) => setTimeout(resolve, 3000));
     assert.is(ffrun.child.exitCode, null, ffrun.stderr);
