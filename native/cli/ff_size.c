@@ -71,8 +71,10 @@ bool ff_parse_whole(const char *text, long min, long max, long *out)
 const char *ff_size_str(size_t n, char *buf, size_t len)
 {
     const size_t kib = 1024, mib = kib * 1024, gib = mib * 1024;
-    if (n >= gib && n % gib == 0)
-        snprintf(buf, len, "%zu GiB", n / gib);
+    if (n >= gib && n % gib < kib)
+        snprintf(buf, len, n % gib ? "%zu GiB+%zu" : "%zu GiB", n / gib, n % gib);
+    else if (n >= gib && gib - n % gib < kib)
+        snprintf(buf, len, "%zu GiB-%zu", n / gib + 1, gib - n % gib);
     else if (n >= mib && n % mib < kib)
         snprintf(buf, len, n % mib ? "%zu MiB+%zu" : "%zu MiB", n / mib, n % mib);
     else if (n >= mib && mib - n % mib < kib)

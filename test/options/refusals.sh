@@ -76,7 +76,7 @@ expect 2 "--window applies only to bw, bibw and mr" ffbench_mpi latency --sizes 
 refused ffbench_rma "option '--sizes' wants a comma-separated list of up to 16 sizes .*not '8,x'" --sizes 8,x
 refused ffbench_rma "sizes must be multiples of 4 bytes" --sizes 64K,1M+13
 refused ffbench_shmwin_pingpong "option '--rounds' wants a whole number from 1 to [0-9]+, not 'x'" --rounds x
-refused ffcheck_p2p "option '--max-size' wants a size from 0 B to .*not '4Q'" --max-size 4Q
+refused ffcheck_p2p "option '--max-size' wants a size from 0 B to 2 GiB-1 .*not '4Q'" --max-size 4Q
 expect 0 "--max-size SIZE +largest message in bytes" ffcheck_p2p --help
 refused ffcheck_rma "option '--big' wants a size from 1 B to 1 GiB .*not '4Q'" --big 4Q
 refused ffcheck_rma "option '--thread-level' wants one of single, funneled, multiple, not 'many'" --thread-level many
