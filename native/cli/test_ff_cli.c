@@ -1,19 +1,7 @@
 /* test_ff_cli: the option parser (ff_cli.h) on argv arrays, one entry of every kind: the values it fills,
  * what it leaves alone, and the problem of each refusal (ctest native.ff_cli; no program, no process). */
+#include "../tests/check.h" /* first: it defines _GNU_SOURCE */
 #include "ff_cli.h"
-
-#include <stdio.h>
-#include <string.h>
-
-static int failures;
-
-#define CHECK(cond)                                                                                                    \
-    do {                                                                                                               \
-        if (!(cond)) {                                                                                                 \
-            fprintf(stderr, "%s:%d: CHECK(%s) failed\n", __FILE__, __LINE__, #cond);                                   \
-            failures++;                                                                                                \
-        }                                                                                                              \
-    } while (0)
 
 static long count;
 static size_t size, size_items[4];
@@ -59,7 +47,7 @@ static void refused(const char *want, const char *const *args)
     CHECK(r == FF_CLI_REFUSED);
     if (r != FF_CLI_REFUSED || strcmp(problem, want) != 0) {
         fprintf(stderr, "  got \"%s\"\n  want \"%s\"\n", problem, want);
-        failures++;
+        ++check_failures;
     }
 }
 
@@ -110,9 +98,5 @@ int main(void)
     CHECK(ff_split_list("a,", &items[0][0], sizeof items[0], 3) == 0);
     CHECK(ff_split_list("a,b,c,d", &items[0][0], sizeof items[0], 3) == 0);
 
-    if (failures)
-        fprintf(stderr, "test_ff_cli: %d failure(s)\n", failures);
-    else
-        printf("test_ff_cli: all passed\n");
-    return failures != 0;
+    return check_exit_code("test_ff_cli");
 }
