@@ -5,8 +5,9 @@
 #include <stdarg.h>
 #include <string.h>
 
-/* More than any program declares (ffcheck's three tables together are about 20). */
-enum { MAX_OPTIONS = 64, HELP_INDEX = MAX_OPTIONS };
+/* More than any program declares (ffcheck's three tables together are about 20). getopt_long returns option
+ * i as FIRST_VALUE + i: above every character it returns itself ('?', ':', 'h'). */
+enum { MAX_OPTIONS = 64, FIRST_VALUE = 256, HELP_VALUE = FIRST_VALUE + MAX_OPTIONS };
 
 static ff_cli_result refused(char *problem, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static ff_cli_result refused(char *problem, size_t len, const char *fmt, ...)
@@ -99,6 +100,16 @@ static const ff_option *flag_given_a_value(const ff_option *const *by_index, int
     return NULL;
 }
 
+/* Whether "--word" abbreviates more than one option (getopt_long refuses it as it does an unknown one). */
+static bool prefix_of_several(const ff_option *const *by_index, int n, const char *word)
+{
+    if (strncmp(word, "--", 2)) return false;
+    const size_t len = strcspn(word + 2, "=");
+    int matches = strncmp("help", word + 2, len) == 0;
+    for (int i = 0; i < n; i++) matches += strncmp(by_index[i]->name, word + 2, len) == 0;
+    return len > 0 && matches > 1;
+}
+
 ff_cli_result ff_cli_parse(const ff_cli *cli, int argc, char **argv, int *first_operand, char *problem, size_t len)
 {
     const ff_option *by_index[MAX_OPTIONS];
@@ -111,26 +122,30 @@ ff_cli_result ff_cli_parse(const ff_cli *cli, int argc, char **argv, int *first_
             if (n == MAX_OPTIONS)
                 return refused(problem, len, "internal: more than %d options; raise MAX_OPTIONS", MAX_OPTIONS);
             by_index[n] = o;
-            longopts[n] = (struct option){o->name, o->kind == FF_OPT_FLAG ? no_argument : required_argument, NULL, n};
+            longopts[n] = (struct option){o->name, o->kind == FF_OPT_FLAG ? no_argument : required_argument, NULL,
+                                          FIRST_VALUE + n};
             n++;
         }
-    longopts[n] = (struct option){"help", no_argument, NULL, HELP_INDEX};
+    longopts[n] = (struct option){"help", no_argument, NULL, HELP_VALUE};
     longopts[n + 1] = (struct option){0};
 
     /* "+": stop at the first word that is not an option (a program's operands, or refused below); ":": a
      * missing value comes back as ':'; "h": -h as --help. opterr = 0: the messages are ours. */
     opterr = 0;
     optind = 1;
-    int index;
-    while ((index = getopt_long(argc, argv, "+:h", longopts, NULL)) != -1) {
+    int value;
+    while ((value = getopt_long(argc, argv, "+:h", longopts, NULL)) != -1) {
         const char *word = argv[optind - 1];
-        if (index == 'h' || index == HELP_INDEX) return FF_CLI_HELP;
-        if (index == ':') return refused(problem, len, "option '%s' needs a value", word);
-        if (index == '?') {
+        if (value == 'h' || value == HELP_VALUE) return FF_CLI_HELP;
+        if (value == ':') return refused(problem, len, "option '%s' needs a value", word);
+        if (value == '?') {
             const ff_option *flag = flag_given_a_value(by_index, n, word);
             if (flag) return refused(problem, len, "option '--%s' takes no value, not '%s'", flag->name, word);
+            if (prefix_of_several(by_index, n, word))
+                return refused(problem, len, "option '%s' is ambiguous: write more of its name", word);
             return refused(problem, len, "unknown option '%s'", word);
         }
+        const int index = value - FIRST_VALUE;
         const ff_option *o = by_index[index];
         if (!set_value(o, optarg)) {
             char what[320];

@@ -73,6 +73,7 @@ int main(void)
     CHECK(parse(true, &first, problem, ARGS("--text", "t", "sock", "--count", "x")) == FF_CLI_RUN && first == 3);
 
     refused("unknown option '--bogus'", ARGS("--bogus"));
+    refused("option '--s' is ambiguous: write more of its name", ARGS("--s", "8"));
     refused("option '--count' needs a value", ARGS("--text", "t", "--count"));
     refused("option '--flag' takes no value, not '--flag=1'", ARGS("--flag=1"));
     refused("option '--count' wants a whole number from -1 to 16, not '17'", ARGS("--count", "17"));
