@@ -1,9 +1,7 @@
 #define _GNU_SOURCE /* program_invocation_short_name, sched_setaffinity */
 #include "ffbench_common.h"
-#include "ff_size.h"
 
 #include <errno.h>
-#include <getopt.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -135,51 +133,8 @@ void json_string(const char *s)
     putchar('"');
 }
 
-unsigned option_unsigned(const char *text, const char *option, unsigned min, unsigned max,
-                         ffbench_usage_error_fn usage_error)
-{
-    long v = 0;
-    if (!ff_parse_whole(text, (long) min, (long) max, &v)) {
-        char message[160];
-        snprintf(message, sizeof(message), "%s wants a whole number from %u to %u, got '%s'", option, min, max, text);
-        usage_error(message);
-    }
-    return (unsigned) v;
-}
-
-size_t option_size(const char *text, const char *option, size_t max, ffbench_usage_error_fn usage_error)
-{
-    size_t v = 0;
-    if (!ff_parse_size(text, &v) || v == 0 || v > max) {
-        char message[160];
-        snprintf(message, sizeof(message), "%s wants a size like 64K or 4M (1 B to %zu B), got '%s'", option, max,
-                 text);
-        usage_error(message);
-    }
-    return v;
-}
-
-void option_cpus(const char *text, int cpus[2], ffbench_usage_error_fn usage_error)
+bool parse_cpus(const char *text, int cpus[2])
 {
     char tail;
-    if (sscanf(text, "%d,%d%c", &cpus[0], &cpus[1], &tail) != 2 || cpus[0] < 0 || cpus[1] < 0) {
-        usage_error("--cpus wants two CPU numbers, e.g. 0,1");
-    }
-}
-
-void option_refuse(int option, char *const argv[], ffbench_usage_error_fn usage_error)
-{
-    char message[96];
-    snprintf(message, sizeof(message), "%s option '%s'", option == ':' ? "missing value of" : "unknown",
-             argv[optind - 1]);
-    usage_error(message);
-}
-
-void options_end(int argc, char *const argv[], ffbench_usage_error_fn usage_error)
-{
-    if (optind < argc) {
-        char message[96];
-        snprintf(message, sizeof(message), "unexpected argument '%s'", argv[optind]);
-        usage_error(message);
-    }
+    return sscanf(text, "%d,%d%c", &cpus[0], &cpus[1], &tail) == 2 && cpus[0] >= 0 && cpus[1] >= 0;
 }

@@ -1,11 +1,12 @@
 /* What the core-level benchmark programs (ffbench_poll, ffbench_ring) share: the pinned two-process set-up,
- * the clock, the statistics and the JSON output, and the option helpers (rawstream uses those too). Errors go to
- * stderr under the program's own name and exit. */
+ * the clock, the statistics and the JSON output, and the --cpus syntax. Errors go to stderr under the program's
+ * own name and exit. (Their command lines: ff_cli.h.) */
 #ifndef FFBENCH_COMMON_H
 #define FFBENCH_COMMON_H
 
 #include "freeflow.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -32,19 +33,7 @@ double load_average(void);
 /* Writes `s` to stdout as a JSON string (quotes and backslashes escaped, control characters dropped). */
 void json_string(const char *s);
 
-/* Option values (parsed once, at the program's getopt_long loop). Each names the option and the value in
- * its message to `usage_error`, the program's own, which prints the usage and does not return. */
-typedef void (*ffbench_usage_error_fn)(const char *what);
-/* A whole number from `min` to `max`. */
-unsigned option_unsigned(const char *text, const char *option, unsigned min, unsigned max,
-                         ffbench_usage_error_fn usage_error);
-/* A size in the syntax of the MPI programs (ff_size.h: 64K, 4M, 1M+13), from 1 to `max` bytes. */
-size_t option_size(const char *text, const char *option, size_t max, ffbench_usage_error_fn usage_error);
-/* What getopt_long (with optstring ":") returned for a bad option: refuses it, naming it. */
-void option_refuse(int option, char *const argv[], ffbench_usage_error_fn usage_error);
-/* Refuses arguments left after the options (the programs take none). */
-void options_end(int argc, char *const argv[], ffbench_usage_error_fn usage_error);
-/* Two CPU numbers, "A,B". */
-void option_cpus(const char *text, int cpus[2], ffbench_usage_error_fn usage_error);
+/* Two CPU numbers, "A,B" (--cpus of ffbench_poll and ffbench_ring); false for anything else. */
+bool parse_cpus(const char *text, int cpus[2]);
 
 #endif

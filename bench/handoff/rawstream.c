@@ -9,19 +9,18 @@
  *             block  blocking recv(MSG_WAITALL) of the whole known size (the kernel wakes us)
  *             hybrid spin HYBRID_SPINS empty tries, then poll() with a timeout, then recv again
  * The caller measures 8 B ping-pong (half round trip) and a stream: messages of the given size (default
- * 4M; the size syntax of test/mpi/ff_size.h) in windows of 64, one 1-byte ack per window (like
+ * 4M; the size syntax of native/cli/ff_cli.h) in windows of 64, one 1-byte ack per window (like
  * ffbench_mpi's bw); it tells the server the size and count first. It prints
  *   lat_us=<> bw_MBps=<> cwnd=<segments> rtt_us=<> retrans=<> mss=<>
  * and both sides print their CPU time and scheduler wait during the stream (from /proc/self/schedstat:
  * time on a CPU, time runnable but waiting, number of times scheduled).
  */
 #define _GNU_SOURCE
-#include "ff_size.h"
+#include "ff_cli.h"
 #include "ffbench_common.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <getopt.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -135,15 +134,31 @@ static void print_usage(const char *side, usage_t a, usage_t b, double elapsed_m
             side, elapsed_ms, b.cpu_ms - a.cpu_ms, b.run_ms - a.run_ms, b.wait_ms - a.wait_ms, b.slices - a.slices);
 }
 
-static const char usage_text[] =
-    "usage: rawstream --serve <ipv4>:<port> --recv spin|block|hybrid\n"
-    "       rawstream --call <ipv4>:<port> --recv spin|block|hybrid [--bytes <size>] [--messages <n>]\n"
-    "--bytes: bytes per streamed message, e.g. 64K or 4M (default 4M); --messages: a multiple of 64 (default 256)\n";
+static const char *serve_at, *call_at;
+static int recv_mode = -1;
+static size_t message_bytes = 4u << 20;
+static long message_count = 256; /* a multiple of WINDOW */
+static bool sizes_given;
+static const ff_choice recv_modes[] = {{"spin", SPIN}, {"block", BLOCK}, {"hybrid", HYBRID}, {0}};
+static const ff_option options[] = {
+    {"serve", FF_OPT_STRING, &serve_at, 0, 0, "accept one connection here, then mirror the caller",
+     .value_name = "IPV4:PORT"},
+    {"call", FF_OPT_STRING, &call_at, 0, 0, "connect there and stream", .value_name = "IPV4:PORT"},
+    {"recv", FF_OPT_CHOICE, &recv_mode, 0, 0, "how recv waits", .choices = recv_modes, .required = true},
+    {"bytes", FF_OPT_SIZE, &message_bytes, 1, MAX_BYTES, "bytes per streamed message (caller)", .given = &sizes_given},
+    {"messages", FF_OPT_LONG, &message_count, WINDOW, MAX_MESSAGES, "messages, a multiple of 64 (caller)",
+     .given = &sizes_given},
+    {0},
+};
+static const ff_cli cli = {.program = "rawstream",
+                           .usage = "--serve <ipv4>:<port> --recv spin|block|hybrid\n"
+                                    "       rawstream --call <ipv4>:<port> --recv spin|block|hybrid [--bytes <size>] "
+                                    "[--messages <n>]",
+                           .tables = {options}};
 
 static void usage_error(const char *problem)
 {
-    fprintf(stderr, "rawstream: %s\n%s", problem, usage_text);
-    exit(2);
+    exit(ff_cli_refuse(&cli, problem));
 }
 
 static struct sockaddr_in parse_address(const char *text)
@@ -168,56 +183,15 @@ static struct sockaddr_in parse_address(const char *text)
 
 int main(int argc, char **argv)
 {
-    const char *serve_at = NULL, *call_at = NULL, *recv_mode = NULL;
-    uint32_t sizes[2] = {4u << 20, 256}; /* bytes per message, messages (multiple of WINDOW) */
-    bool sizes_given = false;
-    enum { OPT_SERVE = 1, OPT_CALL, OPT_RECV, OPT_BYTES, OPT_MESSAGES, OPT_HELP };
-    static const struct option longopts[] = {
-        {"serve", required_argument, NULL, OPT_SERVE},
-        {"call", required_argument, NULL, OPT_CALL},
-        {"recv", required_argument, NULL, OPT_RECV},
-        {"bytes", required_argument, NULL, OPT_BYTES},
-        {"messages", required_argument, NULL, OPT_MESSAGES},
-        {"help", no_argument, NULL, OPT_HELP},
-        {0},
-    };
-    opterr = 0; /* ":" below: a missing value is ':'; the messages are ours */
-    int option;
-    while ((option = getopt_long(argc, argv, ":", longopts, NULL)) != -1) {
-        switch (option) {
-        case OPT_SERVE: serve_at = optarg; break;
-        case OPT_CALL: call_at = optarg; break;
-        case OPT_RECV: recv_mode = optarg; break;
-        case OPT_BYTES:
-            sizes[0] = (uint32_t) option_size(optarg, "--bytes", MAX_BYTES, usage_error);
-            sizes_given = true;
-            break;
-        case OPT_MESSAGES:
-            sizes[1] = option_unsigned(optarg, "--messages", WINDOW, MAX_MESSAGES, usage_error);
-            if (sizes[1] % WINDOW) usage_error("--messages wants a multiple of 64 (the stream is acked per 64)");
-            sizes_given = true;
-            break;
-        case OPT_HELP: fputs(usage_text, stdout); return 0;
-        default: option_refuse(option, argv, usage_error);
-        }
-    }
-    options_end(argc, argv, usage_error);
+    const int status = ff_cli_parse_or_status(&cli, argc, argv, NULL, true);
+    if (status != FF_CLI_PROCEED) return status;
+    if (message_count % WINDOW) usage_error("--messages wants a multiple of 64 (the stream is acked per 64)");
     if (!serve_at == !call_at) usage_error("give either --serve or --call");
     if (serve_at && sizes_given) usage_error("--bytes and --messages are the caller's: it tells the server");
-    if (!recv_mode) usage_error("--recv is required");
+    uint32_t sizes[2] = {(uint32_t) message_bytes, (uint32_t) message_count}; /* bytes per message, messages */
+    mode = (enum mode) recv_mode;
     const int serving = serve_at != NULL;
     struct sockaddr_in address = parse_address(serving ? serve_at : call_at);
-    if (0 == strcmp(recv_mode, "spin"))
-        mode = SPIN;
-    else if (0 == strcmp(recv_mode, "block"))
-        mode = BLOCK;
-    else if (0 == strcmp(recv_mode, "hybrid"))
-        mode = HYBRID;
-    else {
-        char message[160];
-        snprintf(message, sizeof(message), "--recv '%s' is not spin, block or hybrid", recv_mode);
-        usage_error(message);
-    }
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     if (fd < 0) die_errno("socket");
     const int one = 1;

@@ -91,7 +91,7 @@ done
 
 # Bad input: one clear error, exit status 2.
 if run bad-input 2 "${two[@]}" "${shm[@]}" -- latency --window 8; then
-  grep -q "error: --window applies only to" "$work/bad-input.err" || fail "bad-input: no clear error message"
+  grep -q "^ffbench_mpi: --window applies only to" "$work/bad-input.err" || fail "bad-input: no clear error message"
 fi
 
 if [ "$failures" -gt 0 ]; then

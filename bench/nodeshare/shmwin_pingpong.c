@@ -10,9 +10,8 @@
  *   ffbench_shmwin_pingpong [--iterations I] [--rounds R]
  */
 #define _GNU_SOURCE
-#include "ff_size.h"
+#include "ff_cli.h"
 
-#include <getopt.h>
 #include <limits.h>
 #include <mpi.h>
 #include <stdatomic.h>
@@ -36,39 +35,26 @@ static int compare(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-/* Bad options: rank 0 says why, every rank exits 2 (every rank parses the same arguments). */
-static int usage_error(const char *what, const char *arg)
-{
-    int world_rank;
-    MPI_Comm_rank(MPI_COMM_WORLD, &world_rank);
-    if (world_rank == 0)
-        fprintf(stderr,
-                "ffbench_shmwin_pingpong: %s '%s' (usage: ffbench_shmwin_pingpong [--iterations I] [--rounds R])\n",
-                what, arg);
-    MPI_Finalize();
-    return 2;
-}
-
 int main(int argc, char **argv)
 {
     MPI_Init(&argc, &argv);
     long iterations = 20000, rounds = 5;
-    static const struct option longopts[] = {
-        {"iterations", required_argument, NULL, 'i'},
-        {"rounds", required_argument, NULL, 'r'},
+    int world_rank;
+    MPI_Comm_rank(MPI_COMM_WORLD, &world_rank);
+    const ff_option options[] = {
+        {"iterations", FF_OPT_LONG, &iterations, 1, LONG_MAX, "round trips per round"},
+        {"rounds", FF_OPT_LONG, &rounds, 1, LONG_MAX, "rounds (the median is reported)"},
         {0},
     };
-    opterr = 0;
-    int option;
-    while ((option = getopt_long(argc, argv, ":", longopts, NULL)) != -1) {
-        if (option == ':') return usage_error("missing value of option", argv[optind - 1]);
-        if (option == '?') return usage_error("unknown option", argv[optind - 1]);
-        if (!ff_parse_whole(optarg, 1, LONG_MAX, option == 'i' ? &iterations : &rounds))
-            return usage_error(option == 'i' ? "--iterations takes a positive integer, not"
-                                             : "--rounds takes a positive integer, not",
-                               optarg);
+    const ff_cli cli = {.program = "ffbench_shmwin_pingpong",
+                        .usage = "[--iterations I] [--rounds R]   (under mpirun -n 2)",
+                        .tables = {options}};
+    /* Every rank parses the same arguments; rank 0 says why and every rank exits 2. */
+    const int status = ff_cli_parse_or_status(&cli, argc, argv, NULL, world_rank == 0);
+    if (status != FF_CLI_PROCEED) {
+        MPI_Finalize();
+        return status;
     }
-    if (optind < argc) return usage_error("unexpected argument", argv[optind]);
     MPI_Comm shared;
     MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &shared);
     int rank, size;

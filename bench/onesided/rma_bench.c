@@ -11,13 +11,11 @@
  * Output: one line per (operation, size, mode) on stdout from rank 0:
  *   rma op=put bytes=65536 mode=bandwidth value=1234.5 unit=MB/s
  *   ffbench_rma [--sizes 8,64K,4M] [--iterations N] [--window W] [--ops put,get,acc]
- * (sizes in the syntax of test/mpi/ff_size.h, the one of every C program here)
+ * (sizes in the syntax of native/cli/ff_cli.h, the one of every C program here)
  */
 #define _GNU_SOURCE
-#include "ff_list.h"
-#include "ff_size.h"
+#include "ff_cli.h"
 
-#include <getopt.h>
 #include <limits.h>
 #include <mpi.h>
 #include <stdint.h>
@@ -31,19 +29,6 @@ static void die(const char *message)
 {
     fprintf(stderr, "ffbench_rma: %s\n", message);
     MPI_Abort(MPI_COMM_WORLD, 2);
-}
-
-/* A whole decimal integer from min to max, or die naming the option. */
-static long option_long(const char *name, const char *value, long min, long max)
-{
-    long v = 0;
-    if (!ff_parse_whole(value, min, max, &v)) {
-        char message[160];
-        snprintf(message, sizeof(message), "option --%s: '%s' is not an integer from %ld to %ld", name, value, min,
-                 max);
-        die(message);
-    }
-    return v;
 }
 
 /* One operation of `bytes` at displacement 0 of the target. */
@@ -75,55 +60,27 @@ int main(int argc, char **argv)
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     MPI_Comm_size(MPI_COMM_WORLD, &size);
     size_t sizes[MAX_SIZES] = {8, 65536, 4194304};
-    int nsizes = 3;
-    long requested_iterations = 0;
-    int window = 32;
+    ff_size_list size_list = {sizes, MAX_SIZES, 3};
+    long requested_iterations = 0, window = 32;
     const char *ops = "put,get,acc";
-    static const struct option longopts[] = {
-        {"sizes", required_argument, NULL, 's'},
-        {"iterations", required_argument, NULL, 'i'},
-        {"window", required_argument, NULL, 'w'},
-        {"ops", required_argument, NULL, 'o'},
+    const ff_option options[] = {
+        {"sizes", FF_OPT_SIZES, &size_list, 4, 1L << 30, "bytes per operation, multiples of 4 (accumulate adds ints)"},
+        {"iterations", FF_OPT_LONG, &requested_iterations, 0, LONG_MAX, "operations per size (0: fewer for larger)"},
+        {"window", FF_OPT_LONG, &window, 1, INT_MAX, "operations per synchronisation"},
+        {"ops", FF_OPT_STRING, &ops, 0, 0, "comma-separated operations: put,get,acc", .value_name = "LIST"},
         {0},
     };
-    opterr = 0;
-    int option;
-    while ((option = getopt_long(argc, argv, ":", longopts, NULL)) != -1) {
-        switch (option) {
-        case 's':
-            nsizes = (int) ff_parse_size_list(optarg, sizes, MAX_SIZES);
-            if (nsizes == 0) {
-                char message[200];
-                snprintf(message, sizeof(message),
-                         "--sizes: '%s' is not a list of up to %d sizes: use byte counts with an optional K, M or G "
-                         "suffix, separated by commas (e.g. 8,64K,4M)",
-                         optarg, MAX_SIZES);
-                die(message);
-            }
-            break;
-        case 'i': requested_iterations = option_long("iterations", optarg, 0, LONG_MAX); break;
-        case 'w': window = (int) option_long("window", optarg, 1, INT_MAX); break;
-        case 'o': ops = optarg; break;
-        default: {
-            char message[160];
-            snprintf(message, sizeof(message),
-                     "%s option '%s' (use --sizes LIST, --iterations N, --window W, --ops put,get,acc)",
-                     option == ':' ? "missing value of" : "unknown", argv[optind - 1]);
-            die(message);
-        }
-        }
+    const ff_cli cli = {.program = "ffbench_rma", .usage = "[options]   (under mpirun -n 2)", .tables = {options}};
+    const int status = ff_cli_parse_or_status(&cli, argc, argv, NULL, rank == 0);
+    if (status != FF_CLI_PROCEED) {
+        MPI_Finalize();
+        return status;
     }
-    if (optind < argc) {
-        char message[160];
-        snprintf(message, sizeof(message), "unexpected argument '%s'", argv[optind]);
-        die(message);
-    }
-    if (window < 1) die("--window must be at least 1");
+    const int nsizes = (int) size_list.count;
     size_t largest = 0;
     for (int s = 0; s < nsizes; ++s) {
         if (sizes[s] < sizeof(int) || sizes[s] % sizeof(int) != 0)
             die("sizes must be multiples of 4 bytes (accumulate adds ints)");
-        if (sizes[s] > ((size_t) 1 << 30)) die("sizes go up to 1G (MPI counts are int)");
         if (sizes[s] > largest) largest = sizes[s];
     }
     if (size != 2) die("needs exactly 2 ranks");

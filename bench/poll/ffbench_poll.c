@@ -18,11 +18,11 @@
  * which the poll schedule bounds by ceil(rings / idle-per-pass) passes.
  */
 #define _GNU_SOURCE
+#include "ff_cli.h"
 #include "ffbench_common.h"
 #include "freeflow.h"
 
 #include <errno.h>
-#include <getopt.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -56,90 +56,60 @@ struct options {
     int json;
 };
 
-static void usage_error(const char *what)
-{
-    fprintf(stderr,
-            "ffbench_poll: %s\nusage: ffbench_poll [--idle 0,7,31,63] [--poll scan,schedule] [--rounds N] "
-            "[--iterations N] [--warmup N] [--cpus A,B] [--idle-after N] [--idle-per-pass N] [--gap-us N] [--json]\n",
-            what);
-    exit(2);
-}
-
 static void parse_options(int argc, char **argv, struct options *o)
 {
-    *o = (struct options){.idle = {0, 7, 31, 63},
-                          .idle_count = 4,
-                          .polls = {POLL_SCAN, POLL_SCHEDULE},
-                          .poll_count = 2,
-                          .rounds = 7,
-                          .iterations = 20000,
-                          .warmup = 2000,
-                          .idle_after = 1024,
-                          .idle_per_pass = 1,
-                          .cpus = {0, 1}};
-    enum {
-        OPT_IDLE = 256,
-        OPT_POLL,
-        OPT_ROUNDS,
-        OPT_ITERATIONS,
-        OPT_WARMUP,
-        OPT_IDLE_AFTER,
-        OPT_GAP_US,
-        OPT_IDLE_PER_PASS,
-        OPT_CPUS,
-        OPT_JSON
+    *o = (struct options){
+        .idle = {0, 7, 31, 63}, .idle_count = 4, .polls = {POLL_SCAN, POLL_SCHEDULE}, .poll_count = 2, .cpus = {0, 1}};
+    long rounds = 7, iterations = 20000, warmup = 2000, idle_after = 1024, idle_per_pass = 1, gap_us = 0;
+    const char *idle = NULL, *polls = NULL, *cpus = NULL;
+    bool json = false;
+    const ff_option options[] = {
+        {"idle", FF_OPT_STRING, &idle, 0, 0, "idle ring counts to try, up to 16 (default 0,7,31,63)",
+         .value_name = "N,..."},
+        {"poll", FF_OPT_STRING, &polls, 0, 0, "polling to try: scan, schedule or both (default scan,schedule)",
+         .value_name = "LIST"},
+        {"rounds", FF_OPT_LONG, &rounds, 1, 100, "rounds of every configuration"},
+        {"iterations", FF_OPT_LONG, &iterations, BATCH_TRIPS, 100000000, "round trips per round"},
+        {"warmup", FF_OPT_LONG, &warmup, 0, 100000000, "untimed round trips first"},
+        {"idle-after", FF_OPT_LONG, &idle_after, 0, 1L << 30, "empty polls before the schedule counts a ring idle"},
+        {"gap-us", FF_OPT_LONG, &gap_us, 0, 1000000, "microseconds between round trips"},
+        {"idle-per-pass", FF_OPT_LONG, &idle_per_pass, 0, MAX_RINGS, "idle rings the schedule visits per pass"},
+        {"cpus", FF_OPT_STRING, &cpus, 0, 0, "the two CPUs (default 0,1)", .value_name = "A,B"},
+        {"json", FF_OPT_FLAG, &json, 0, 0, "print JSON"},
+        {0},
     };
-    static const struct option longopts[] = {{"idle", required_argument, NULL, OPT_IDLE},
-                                             {"poll", required_argument, NULL, OPT_POLL},
-                                             {"rounds", required_argument, NULL, OPT_ROUNDS},
-                                             {"iterations", required_argument, NULL, OPT_ITERATIONS},
-                                             {"warmup", required_argument, NULL, OPT_WARMUP},
-                                             {"idle-after", required_argument, NULL, OPT_IDLE_AFTER},
-                                             {"gap-us", required_argument, NULL, OPT_GAP_US},
-                                             {"idle-per-pass", required_argument, NULL, OPT_IDLE_PER_PASS},
-                                             {"cpus", required_argument, NULL, OPT_CPUS},
-                                             {"json", no_argument, NULL, OPT_JSON},
-                                             {NULL, 0, NULL, 0}};
-    opterr = 0;
-    int option;
-    while ((option = getopt_long(argc, argv, ":", longopts, NULL)) != -1) {
-        char *value = optarg;
-        switch (option) {
-        case OPT_JSON: o->json = 1; break;
-        case OPT_IDLE:
-            o->idle_count = 0;
-            for (char *save = NULL, *item = strtok_r(value, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
-                if (o->idle_count == MAX_LIST) {
-                    usage_error("--idle takes at most 16 counts");
-                }
-                o->idle[o->idle_count++] = option_unsigned(item, "--idle", 0, MAX_RINGS - 1, usage_error);
-            }
-            break;
-        case OPT_POLL:
-            o->poll_count = 0;
-            for (char *save = NULL, *item = strtok_r(value, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
-                if (o->poll_count == 2 || (strcmp(item, "scan") && strcmp(item, "schedule"))) {
-                    usage_error("--poll takes scan, schedule or both (comma-separated)");
-                }
-                o->polls[o->poll_count++] = strcmp(item, "scan") ? POLL_SCHEDULE : POLL_SCAN;
-            }
-            break;
-        case OPT_ROUNDS: o->rounds = option_unsigned(value, "--rounds", 1, 100, usage_error); break;
-        case OPT_ITERATIONS: o->iterations = option_unsigned(value, "--iterations", 1, 100000000, usage_error); break;
-        case OPT_WARMUP: o->warmup = option_unsigned(value, "--warmup", 0, 100000000, usage_error); break;
-        case OPT_IDLE_AFTER: o->idle_after = option_unsigned(value, "--idle-after", 0, 1u << 30, usage_error); break;
-        case OPT_GAP_US: o->gap_us = option_unsigned(value, "--gap-us", 0, 1000000, usage_error); break;
-        case OPT_IDLE_PER_PASS:
-            o->idle_per_pass = option_unsigned(value, "--idle-per-pass", 0, MAX_RINGS, usage_error);
-            break;
-        case OPT_CPUS: option_cpus(value, o->cpus, usage_error); break;
-        default: option_refuse(option, argv, usage_error);
+    const ff_cli cli = {.program = "ffbench_poll", .usage = "[options]", .tables = {options}};
+    const int status = ff_cli_parse_or_status(&cli, argc, argv, NULL, true);
+    if (status != FF_CLI_PROCEED) exit(status);
+    char words[MAX_LIST][16];
+    if (idle) {
+        o->idle_count = ff_split_list(idle, &words[0][0], sizeof words[0], MAX_LIST);
+        for (size_t i = 0; i < o->idle_count; i++) {
+            long count;
+            if (!ff_parse_whole(words[i], 0, MAX_RINGS - 1, &count)) o->idle_count = 0;
+            o->idle[i] = (unsigned) count;
         }
+        if (!o->idle_count)
+            exit(ff_cli_refusef(&cli, "--idle wants up to 16 counts from 0 to %d, not '%s'", MAX_RINGS - 1, idle));
     }
-    options_end(argc, argv, usage_error);
-    if (!o->idle_count || !o->poll_count || o->iterations < BATCH_TRIPS) {
-        usage_error("--idle and --poll must not be empty, and --iterations at least 100");
+    if (polls) {
+        o->poll_count = ff_split_list(polls, &words[0][0], sizeof words[0], 2);
+        for (size_t i = 0; i < o->poll_count; i++) {
+            o->polls[i] = strcmp(words[i], "scan") ? POLL_SCHEDULE : POLL_SCAN;
+            if (strcmp(words[i], "scan") && strcmp(words[i], "schedule")) o->poll_count = 0;
+        }
+        if (!o->poll_count)
+            exit(ff_cli_refusef(&cli, "--poll wants scan, schedule or both (comma-separated), not '%s'", polls));
     }
+    if (cpus && !parse_cpus(cpus, o->cpus))
+        exit(ff_cli_refusef(&cli, "--cpus wants two CPU numbers, e.g. 0,1, not '%s'", cpus));
+    o->rounds = (unsigned) rounds;
+    o->iterations = (unsigned) iterations;
+    o->warmup = (unsigned) warmup;
+    o->idle_after = (unsigned) idle_after;
+    o->idle_per_pass = (unsigned) idle_per_pass;
+    o->gap_us = (unsigned) gap_us;
+    o->json = json;
 }
 
 /* ---- one side of the ping-pong ------------------------------------------------------------------- */

@@ -17,11 +17,11 @@
  *                                               measures it beside every repetition)
  */
 #define _GNU_SOURCE
+#include "ff_cli.h"
 #include "ffbench_common.h"
 #include "freeflow.h"
 
 #include <errno.h>
-#include <getopt.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,100 +53,63 @@ struct options {
     int floor_only; /* only the core-to-core floor */
 };
 
-static void usage_error(const char *what)
+/* A list option's sizes into the run's uint32 fields (the bounds keep each below 4 GiB). */
+static size_t copy_sizes(const ff_size_list *list, uint32_t *out)
 {
-    fprintf(stderr,
-            "ffbench_ring: %s\nusage: ffbench_ring [--size 4M] [--fragments 32K,64K] [--rings 256K,512K] "
-            "[--copies blocks,movsb,avx2,avx512,nt,libc,auto] [--rounds N] [--batches N] [--batch-messages N] "
-            "[--cpus A,B] [--json]\n       ffbench_ring --describe [--json]\n       ffbench_ring --floor [--cpus A,B] "
-            "[--json]\n",
-            what);
-    exit(2);
-}
-
-static size_t parse_sizes(char *value, const char *option, uint32_t *out)
-{
-    size_t n = 0;
-    for (char *save = NULL, *item = strtok_r(value, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
-        if (n == MAX_LIST) {
-            usage_error("a list takes at most 8 items");
-        }
-        out[n++] = (uint32_t) option_size(item, option, MAX_SIZE, usage_error);
-    }
-    return n;
+    for (size_t i = 0; i < list->count; i++) out[i] = (uint32_t) list->items[i];
+    return list->count;
 }
 
 static void parse_options(int argc, char **argv, struct options *o)
 {
-    *o = (struct options){.size = 4u << 20,
-                          .fragments = {32u << 10, 64u << 10},
-                          .fragment_count = 2,
-                          .rings = {256u << 10, 512u << 10},
-                          .ring_count = 2,
-                          .copies = {FF_COPY_BLOCKS, FF_COPY_MOVSB, FF_COPY_AUTO},
-                          .copy_count = 3,
-                          .rounds = 5,
-                          .batches = 16,
-                          .batch_messages = 2,
-                          .cpus = {0, 1}};
-    enum {
-        OPT_SIZE = 256,
-        OPT_FRAGMENTS,
-        OPT_RINGS,
-        OPT_COPIES,
-        OPT_ROUNDS,
-        OPT_BATCHES,
-        OPT_BATCH_MESSAGES,
-        OPT_CPUS,
-        OPT_JSON,
-        OPT_DESCRIBE,
-        OPT_FLOOR
+    *o = (struct options){.copies = {FF_COPY_BLOCKS, FF_COPY_MOVSB, FF_COPY_AUTO}, .copy_count = 3, .cpus = {0, 1}};
+    size_t size = 4u << 20, fragments[MAX_LIST] = {32u << 10, 64u << 10}, rings[MAX_LIST] = {256u << 10, 512u << 10};
+    ff_size_list fragment_list = {fragments, MAX_LIST, 2}, ring_list = {rings, MAX_LIST, 2};
+    long rounds = 5, batches = 16, batch_messages = 2;
+    const char *copies = NULL, *cpus = NULL;
+    bool json = false, describe = false, floor_only = false;
+    const ff_option options[] = {
+        {"size", FF_OPT_SIZE, &size, 1, MAX_SIZE, "bytes per message"},
+        {"fragments", FF_OPT_SIZES, &fragment_list, 1, MAX_SIZE, "fragment sizes to try"},
+        {"rings", FF_OPT_SIZES, &ring_list, 1, MAX_SIZE, "ring sizes to try"},
+        {"copies", FF_OPT_STRING, &copies, 0, 0,
+         "copy routines to try, up to 8 of auto, libc, blocks, movsb, avx2, avx512, nt (default blocks,movsb,auto)",
+         .value_name = "LIST"},
+        {"rounds", FF_OPT_LONG, &rounds, 1, MAX_ROUNDS, "rounds of every configuration (medians over them)"},
+        {"batches", FF_OPT_LONG, &batches, 1, MAX_BATCHES, "timed batches per round"},
+        {"batch-messages", FF_OPT_LONG, &batch_messages, 1, 1000, "messages per batch"},
+        {"cpus", FF_OPT_STRING, &cpus, 0, 0, "the two CPUs (default 0,1)", .value_name = "A,B"},
+        {"json", FF_OPT_FLAG, &json, 0, 0, "print JSON"},
+        {"describe", FF_OPT_FLAG, &describe, 0, 0, "print only the CPU, its caches and what freeflow chooses on it"},
+        {"floor", FF_OPT_FLAG, &floor_only, 0, 0, "measure only the core-to-core floor"},
+        {0},
     };
-    static const struct option longopts[] = {{"size", required_argument, NULL, OPT_SIZE},
-                                             {"fragments", required_argument, NULL, OPT_FRAGMENTS},
-                                             {"rings", required_argument, NULL, OPT_RINGS},
-                                             {"copies", required_argument, NULL, OPT_COPIES},
-                                             {"rounds", required_argument, NULL, OPT_ROUNDS},
-                                             {"batches", required_argument, NULL, OPT_BATCHES},
-                                             {"batch-messages", required_argument, NULL, OPT_BATCH_MESSAGES},
-                                             {"cpus", required_argument, NULL, OPT_CPUS},
-                                             {"json", no_argument, NULL, OPT_JSON},
-                                             {"describe", no_argument, NULL, OPT_DESCRIBE},
-                                             {"floor", no_argument, NULL, OPT_FLOOR},
-                                             {NULL, 0, NULL, 0}};
-    opterr = 0;
-    int option;
-    while ((option = getopt_long(argc, argv, ":", longopts, NULL)) != -1) {
-        char *value = optarg;
-        switch (option) {
-        case OPT_JSON: o->json = 1; break;
-        case OPT_DESCRIBE: o->describe = 1; break;
-        case OPT_FLOOR: o->floor_only = 1; break;
-        case OPT_SIZE: o->size = (uint32_t) option_size(value, "--size", MAX_SIZE, usage_error); break;
-        case OPT_FRAGMENTS: o->fragment_count = parse_sizes(value, "--fragments", o->fragments); break;
-        case OPT_RINGS: o->ring_count = parse_sizes(value, "--rings", o->rings); break;
-        case OPT_COPIES:
-            o->copy_count = 0;
-            for (char *save = NULL, *item = strtok_r(value, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
-                if (o->copy_count == MAX_LIST || ff_copy_kind_parse(item, &o->copies[o->copy_count]) != FF_OK) {
-                    usage_error("--copies takes up to 8 of auto, libc, blocks, movsb, avx2, avx512, nt");
-                }
-                ++o->copy_count;
-            }
-            break;
-        case OPT_ROUNDS: o->rounds = option_unsigned(value, "--rounds", 1, MAX_ROUNDS, usage_error); break;
-        case OPT_BATCHES: o->batches = option_unsigned(value, "--batches", 1, MAX_BATCHES, usage_error); break;
-        case OPT_BATCH_MESSAGES:
-            o->batch_messages = option_unsigned(value, "--batch-messages", 1, 1000, usage_error);
-            break;
-        case OPT_CPUS: option_cpus(value, o->cpus, usage_error); break;
-        default: option_refuse(option, argv, usage_error);
-        }
+    const ff_cli cli = {.program = "ffbench_ring",
+                        .usage = "[options]\n       ffbench_ring --describe [--json]\n"
+                                 "       ffbench_ring --floor [--cpus A,B] [--json]",
+                        .tables = {options}};
+    const int status = ff_cli_parse_or_status(&cli, argc, argv, NULL, true);
+    if (status != FF_CLI_PROCEED) exit(status);
+    if (copies) {
+        char names[MAX_LIST][16];
+        o->copy_count = ff_split_list(copies, &names[0][0], sizeof names[0], MAX_LIST);
+        for (size_t i = 0; i < o->copy_count; i++)
+            if (ff_copy_kind_parse(names[i], &o->copies[i]) != FF_OK) o->copy_count = 0;
+        if (!o->copy_count)
+            exit(ff_cli_refusef(&cli, "--copies wants up to 8 of auto, libc, blocks, movsb, avx2, avx512, nt, not '%s'",
+                                copies));
     }
-    options_end(argc, argv, usage_error);
-    if (!o->fragment_count || !o->ring_count || !o->copy_count) {
-        usage_error("--fragments, --rings and --copies must not be empty");
-    }
+    if (cpus && !parse_cpus(cpus, o->cpus))
+        exit(ff_cli_refusef(&cli, "--cpus wants two CPU numbers, e.g. 0,1, not '%s'", cpus));
+    o->size = (uint32_t) size;
+    o->fragment_count = copy_sizes(&fragment_list, o->fragments);
+    o->ring_count = copy_sizes(&ring_list, o->rings);
+    o->rounds = (unsigned) rounds;
+    o->batches = (unsigned) batches;
+    o->batch_messages = (unsigned) batch_messages;
+    o->json = json;
+    o->describe = describe;
+    o->floor_only = floor_only;
 }
 
 static void *buffer(size_t bytes)

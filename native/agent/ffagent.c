@@ -16,12 +16,12 @@
  * connection is treated as failed: no output buffering and no unbounded state.
  */
 #define _GNU_SOURCE
+#include "ff_cli.h"
 #include "ffagent.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <linux/openat2.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -1302,87 +1302,47 @@ static int check_control_dir(const char *path)
     return 0;
 }
 
-static void usage(FILE *to)
-{
-    fprintf(to, "usage: ffagent --control <root-only dir>/control.sock --listen <underlay ipv4>:<port>\n"
-                "               [--log <file>] [--pid-file <file>] [--spin-us <us>]\n"
-                "--spin-us: how long the router polls after traffic before it blocks (default 0, or FFAGENT_SPIN_US)\n"
-                "The per-host freeflow agent; see docs/agent.md.\n");
-}
-
-/* A refused command line: the problem, then the usage; exit status 2 as before (1 stays for failures
- * after the command line was accepted). */
-static int usage_error(const char *problem, const char *arg)
-{
-    fprintf(stderr, "ffagent: ");
-    fprintf(stderr, problem, arg);
-    fputc('\n', stderr);
-    usage(stderr);
-    return 2;
-}
-
 /* --spin-us and FFAGENT_SPIN_US: microseconds, at most an hour (router_spin_us * 1000 must fit). */
-static bool parse_spin_us(const char *text, unsigned *out)
-{
-    uint32_t v;
-    if (!parse_u32(text, &v) || v > 3600u * 1000 * 1000) {
-        return false;
-    }
-    *out = v;
-    return true;
-}
+static const long SPIN_US_MAX = 3600L * 1000 * 1000;
 
 int main(int argc, char **argv)
 {
-    const char *control = NULL, *listen_at = NULL, *log_path = NULL;
+    const char *control = NULL, *listen_at = NULL, *log_path = NULL, *pid_file = NULL;
+    long spin_us = 0;
     bool spin_set = false;
     g.log = stderr;
-    enum { OPT_CONTROL = 1, OPT_LISTEN, OPT_LOG, OPT_SPIN_US, OPT_PID_FILE, OPT_HELP };
-    static const struct option longopts[] = {
-        {"control", required_argument, NULL, OPT_CONTROL},
-        {"listen", required_argument, NULL, OPT_LISTEN},
-        {"log", required_argument, NULL, OPT_LOG},
-        {"spin-us", required_argument, NULL, OPT_SPIN_US},
-        {"pid-file", required_argument, NULL, OPT_PID_FILE},
-        {"help", no_argument, NULL, OPT_HELP},
+    const ff_option options[] = {
+        {"control", FF_OPT_STRING, &control, 0, 0, "the control socket, in a directory only root may write",
+         .required = true, .value_name = "PATH"},
+        {"listen", FF_OPT_STRING, &listen_at, 0, 0, "the underlay address other hosts' agents reach", .required = true,
+         .value_name = "IPV4:PORT"},
+        {"log", FF_OPT_STRING, &log_path, 0, 0, "append the log to this file instead of stderr", .value_name = "PATH"},
+        {"pid-file", FF_OPT_STRING, &pid_file, 0, 0, "write the agent's pid here once it listens",
+         .value_name = "PATH"},
+        {"spin-us", FF_OPT_LONG, &spin_us, 0, SPIN_US_MAX,
+         "microseconds the router polls after traffic before it blocks (or FFAGENT_SPIN_US)", .given = &spin_set,
+         .value_name = "US"},
         {0},
     };
-    /* ":": a missing value comes back as ':' and getopt_long prints nothing (the messages are ours). */
-    opterr = 0;
-    int option;
-    while ((option = getopt_long(argc, argv, ":", longopts, NULL)) != -1) {
-        switch (option) {
-        case OPT_CONTROL: control = optarg; break;
-        case OPT_LISTEN: listen_at = optarg; break;
-        case OPT_LOG: log_path = optarg; break;
-        case OPT_SPIN_US:
-            if (!parse_spin_us(optarg, &router_spin_us)) {
-                return usage_error("--spin-us wants microseconds from 0 to 3600000000, got '%s'", optarg);
-            }
-            spin_set = true;
-            break;
-        case OPT_PID_FILE:
-            if (strlen(optarg) >= sizeof(g.pid_file)) {
-                return usage_error("--pid-file %s: path too long", optarg);
-            }
-            snprintf(g.pid_file, sizeof(g.pid_file), "%s", optarg);
-            break;
-        case OPT_HELP: usage(stdout); return 0;
-        case ':': return usage_error("option '%s' needs a value", argv[optind - 1]);
-        default: return usage_error("unknown option '%s'", argv[optind - 1]);
-        }
+    const ff_cli cli = {.program = "ffagent",
+                        .usage = "--control <root-only dir>/control.sock --listen <underlay ipv4>:<port> [options]",
+                        .about = "The per-host freeflow agent; see docs/agent.md.",
+                        .tables = {options}};
+    const int status = ff_cli_parse_or_status(&cli, argc, argv, NULL, true);
+    if (status != FF_CLI_PROCEED) {
+        return status;
     }
-    if (optind < argc) {
-        return usage_error("unexpected argument '%s': every value follows its option's name", argv[optind]);
+    if (pid_file && strlen(pid_file) >= sizeof(g.pid_file)) {
+        return ff_cli_refusef(&cli, "--pid-file %s: path too long", pid_file);
     }
-    if (!control || !listen_at) {
-        return usage_error("%s", !control ? "--control is required" : "--listen is required");
-    }
+    snprintf(g.pid_file, sizeof(g.pid_file), "%s", pid_file ? pid_file : "");
     /* The launcher's environment can set the default (ffrun passes its own on): for measurements. */
     const char *spin_env = getenv("FFAGENT_SPIN_US");
-    if (spin_env && !spin_set && !parse_spin_us(spin_env, &router_spin_us)) {
-        return usage_error("FFAGENT_SPIN_US wants microseconds from 0 to 3600000000, got '%s'", spin_env);
+    if (spin_env && !spin_set && !ff_parse_whole(spin_env, 0, SPIN_US_MAX, &spin_us)) {
+        return ff_cli_refusef(&cli, "FFAGENT_SPIN_US wants microseconds from 0 to %ld, got '%s'", SPIN_US_MAX,
+                              spin_env);
     }
+    router_spin_us = (unsigned) spin_us;
     if (geteuid() != 0) {
         return die("must run as root (it chowns job sockets and checks peers' credentials)%s", "");
     }

@@ -515,7 +515,7 @@ static int route_ping(ff_route_t *route, uint64_t peer, uint32_t peer_host, long
     return 0;
 }
 
-/* Positional on purpose, not getopt_long: a command word and its operands, like the control protocol it
+/* Positional on purpose, not ff_cli's option table: a command word and its operands, like the control protocol it
  * speaks; it has no options, and only test/agent/ and bench/agent scripts call it. */
 int main(int argc, char **argv)
 {

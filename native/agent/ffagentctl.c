@@ -9,8 +9,10 @@
  * Exit status: 0 for "ok", 1 for an "error" reply, 2 when the agent cannot be reached or the command line is
  * refused (an unknown option, no socket or no command). */
 #define _GNU_SOURCE
+#include "ff_cli.h"
+
 #include <errno.h>
-#include <getopt.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,42 +20,26 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-static const char usage_text[] = "usage: ffagentctl [--hold] <control socket> <add|remove|list|ping|probe> [args...]\n";
-
-/* A refused command line: the problem, then the usage; exit status 2 as when the agent cannot be reached. */
-static int usage_error(const char *problem, const char *arg)
-{
-    fprintf(stderr, "ffagentctl: ");
-    fprintf(stderr, problem, arg);
-    fprintf(stderr, "\n%s", usage_text);
-    return 2;
-}
-
 int main(int argc, char **argv)
 {
-    int hold = 0;
-    enum { OPT_HOLD = 1, OPT_HELP };
-    static const struct option longopts[] = {
-        {"hold", no_argument, NULL, OPT_HOLD},
-        {"help", no_argument, NULL, OPT_HELP},
+    bool hold = false;
+    const ff_option options[] = {
+        {"hold", FF_OPT_FLAG, &hold, 0, 0, "after \"ok\", keep the connection (the job's lease) open until killed"},
         {0},
     };
-    /* "+": options only before the socket path; the command's words after it (add job7 key=...) are the
-     * agent's to judge, passed on as they are. opterr = 0: getopt_long prints nothing, the messages are ours. */
-    opterr = 0;
-    int option;
-    while ((option = getopt_long(argc, argv, "+", longopts, NULL)) != -1) {
-        switch (option) {
-        case OPT_HOLD: hold = 1; break;
-        case OPT_HELP: fputs(usage_text, stdout); return 0;
-        default:
-            return usage_error("unknown option '%s' (the options are --hold and --help, neither takes a value)",
-                               argv[optind - 1]);
-        }
+    /* operands: options only before the socket path; the command's words after it (add job7 key=...) are the
+     * agent's to judge, passed on as they are. */
+    const ff_cli cli = {.program = "ffagentctl",
+                        .usage = "[--hold] <control socket> <add|remove|list|ping|probe> [args...]",
+                        .tables = {options},
+                        .operands = true};
+    int i;
+    const int status = ff_cli_parse_or_status(&cli, argc, argv, &i, true);
+    if (status != FF_CLI_PROCEED) {
+        return status;
     }
-    int i = optind;
     if (argc - i < 2) {
-        return usage_error("%s", argc == i ? "no control socket given" : "no command given");
+        return ff_cli_refuse(&cli, argc == i ? "no control socket given" : "no command given");
     }
     const char *path = argv[i++];
     char line[8192];

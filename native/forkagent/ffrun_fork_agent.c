@@ -184,7 +184,7 @@ int main(int argc, char **argv)
     const char *hosts[MAX_HOSTS];
     int host_count = 0;
     int slurm = 0;
-    /* A hand-written loop, not getopt_long (issue 12 leaves it so): the words come from the orte_fork_agent
+    /* A hand-written loop, not ff_cli (getopt_long; issue 12 leaves it so): the words come from the orte_fork_agent
      * string, which orted splits on spaces and follows with the application's argv, so the grammar is the
      * one mpirun's users already write in that MCA value; --enter takes two values, which getopt_long
      * cannot express; and nothing after "--" may ever be read as ours (no permutation, no abbreviations). */

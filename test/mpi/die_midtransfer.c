@@ -8,6 +8,8 @@
  */
 #include "ffcheck.h"
 
+#include <limits.h>
+
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,7 +22,7 @@ static long progress_calls = 8;
 static const ff_option options[] = {
     {"rank", FF_OPT_LONG, &victim, 0, 1 << 20, "the rank that kills itself"},
     {"peer", FF_OPT_LONG, &peer, -1, 1 << 20, "the rank receiving the transfer (-1: the next rank)"},
-    {"size", FF_OPT_SIZE, &size, 0, 0, "bytes of the transfer that is cut"},
+    {"size", FF_OPT_SIZE, &size, 0, INT_MAX, "bytes of the transfer that is cut"},
     {"progress-calls", FF_OPT_LONG, &progress_calls, 0, 1000000,
      "MPI_Test calls that move part of the transfer before the kill"},
     {0},

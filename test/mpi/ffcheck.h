@@ -10,7 +10,7 @@
 #ifndef FFCHECK_H
 #define FFCHECK_H
 
-#include "ff_size.h"
+#include "ff_cli.h"
 #include <mpi.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -28,17 +28,7 @@
 /* Exit code of a rank ended by the --timeout watchdog. */
 #define FF_EXIT_TIMEOUT 124
 
-typedef enum { FF_OPT_FLAG, FF_OPT_LONG, FF_OPT_SIZE, FF_OPT_STRING } ff_opt_kind;
-
-/* One command-line option. `target` points at a bool (FLAG), long (LONG), size_t (SIZE) or
- * const char * (STRING). LONG values must lie in [min, max]. */
-typedef struct {
-    const char *name; /* without the leading "--" */
-    ff_opt_kind kind;
-    void *target;
-    long min, max;
-    const char *help;
-} ff_option;
+/* The options of the programs: ff_option tables (ff_cli.h). */
 
 typedef struct {
     const char *name;
@@ -160,7 +150,6 @@ uint64_t ff_rand_below(uint64_t *state, uint64_t n);
  * 65535..65537, 1 MiB+13, 64 MiB, and others, limited to max (and max itself). Returns the count. */
 size_t ff_standard_sizes(size_t max, size_t *out, size_t cap);
 /* Human-readable size ("64 MiB", "1 MiB+13", "4097 B") into buf. */
-const char *ff_size_str(size_t n, char *buf, size_t len);
 
 /* Peers at distance d around the ring. */
 int ff_peer_to(int d);

@@ -205,19 +205,6 @@ size_t ff_standard_sizes(size_t max, size_t *out, size_t cap)
     return n;
 }
 
-const char *ff_size_str(size_t n, char *buf, size_t len)
-{
-    if (n >= FF_MIB && n % FF_MIB < FF_KIB)
-        snprintf(buf, len, n % FF_MIB ? "%zu MiB+%zu" : "%zu MiB", n / FF_MIB, n % FF_MIB);
-    else if (n >= FF_MIB && FF_MIB - n % FF_MIB < FF_KIB)
-        snprintf(buf, len, "%zu MiB-%zu", n / FF_MIB + 1, FF_MIB - n % FF_MIB);
-    else if (n >= FF_KIB && n % FF_KIB == 0)
-        snprintf(buf, len, "%zu KiB", n / FF_KIB);
-    else
-        snprintf(buf, len, "%zu B", n);
-    return buf;
-}
-
 int ff_peer_to(int d)
 {
     return (ff.rank + d) % ff.size;

@@ -23,6 +23,7 @@
 #include "ffcheck_internal.h" /* ff_subtest_selected: main runs the subtests itself, after checking the directory */
 
 #include <dirent.h>
+#include <limits.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -535,7 +536,7 @@ static void test_leftovers(void)
 static const ff_option options[] = {
     {"dir", FF_OPT_STRING, &dir_option, 0, 0,
      "directory every rank sees (default: $FFRUN_SCRATCH, set by ffrun --scratch)"},
-    {"block", FF_OPT_SIZE, &block, 0, 0, "bytes per chunk (default 64K+13)"},
+    {"block", FF_OPT_SIZE, &block, 0, INT_MAX, "bytes per chunk"},
     {"skip-nonblocking-collective", FF_OPT_FLAG, &skip_nonblocking_collective, 0, 0,
      "no iwrite_at_all / iread_at_all (ROMIO 3.2.1 in Open MPI 4.1 crashes in them: open-mpi/ompi#4520)"},
     {"expect-io", FF_OPT_STRING, &expect_io, 0, 0, "ompio or romio321: fail unless that io component serves the files"},

@@ -14,9 +14,8 @@
  *   ffcheck_nodeshare --ranks-per-host N [--count INTS] [--expect-pinned]
  */
 #define _GNU_SOURCE
-#include "ff_size.h"
+#include "ff_cli.h"
 
-#include <getopt.h>
 #include <limits.h>
 #include <mpi.h>
 #include <sched.h>
@@ -160,51 +159,25 @@ static void check_binding(int rank, int size, int expect_pinned, int *pinned_cpu
 int main(int argc, char **argv)
 {
     MPI_Init(&argc, &argv);
-    int rank, size, per_host = 0, expect_pinned = 0, pinned;
-    long count = 1 << 16, per_host_value = 0;
+    int rank, size, pinned;
+    long count = 1 << 16, per_host = 0;
+    bool expect_pinned = false;
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     MPI_Comm_size(MPI_COMM_WORLD, &size);
-    static const struct option longopts[] = {
-        {"ranks-per-host", required_argument, NULL, 'n'},
-        {"count", required_argument, NULL, 'c'},
-        {"expect-pinned", no_argument, NULL, 'p'},
+    const ff_option options[] = {
+        {"ranks-per-host", FF_OPT_LONG, &per_host, 1, INT_MAX, "ranks on each host, placed host after host",
+         .required = true},
+        {"count", FF_OPT_LONG, &count, 1, LONG_MAX, "ints per rank in the shared window"},
+        {"expect-pinned", FF_OPT_FLAG, &expect_pinned, 0, 0, "fail unless every rank is pinned to its own core"},
         {0},
     };
-    const char *problem = NULL, *problem_arg = NULL;
-    opterr = 0;
-    int option;
-    while (!problem && (option = getopt_long(argc, argv, ":", longopts, NULL)) != -1) {
-        switch (option) {
-        case 'n':
-            if (!ff_parse_whole(optarg, 1, INT_MAX, &per_host_value))
-                problem = "--ranks-per-host takes an integer from 1, not";
-            per_host = (int) per_host_value;
-            break;
-        case 'c':
-            if (!ff_parse_whole(optarg, 1, LONG_MAX, &count)) problem = "--count takes an integer from 1, not";
-            break;
-        case 'p': expect_pinned = 1; break;
-        case ':': problem = "missing value of option"; break;
-        default: problem = "unknown option"; break;
-        }
-        if (problem) problem_arg = option == 'n' || option == 'c' ? optarg : argv[optind - 1];
-    }
-    if (!problem && optind < argc) {
-        problem = "unexpected argument";
-        problem_arg = argv[optind];
-    }
-    if (!problem && per_host <= 0) {
-        problem = "missing option";
-        problem_arg = "--ranks-per-host";
-    }
-    if (problem) {
-        if (rank == 0)
-            fprintf(stderr,
-                    "ffcheck_nodeshare: %s '%s'\nusage: ffcheck_nodeshare --ranks-per-host N [--count INTS] "
-                    "[--expect-pinned] (N: ranks on each host, placed host after host)\n",
-                    problem, problem_arg);
+    const ff_cli cli = {.program = "ffcheck_nodeshare",
+                        .usage = "--ranks-per-host N [--count INTS] [--expect-pinned]   (under mpirun)",
+                        .tables = {options}};
+    const int status = ff_cli_parse_or_status(&cli, argc, argv, NULL, rank == 0);
+    if (status != FF_CLI_PROCEED) {
         MPI_Finalize();
-        return 2;
+        return status;
     }
     MPI_Comm shared;
     MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &shared);
@@ -226,7 +199,7 @@ int main(int argc, char **argv)
         if (total == 0)
             printf("PASS nodeshare (%d ranks, %d per host: shared groups, a shared window of %ld+ ints per rank loaded "
                    "and stored across ranks, binding)\n",
-                   size, per_host, count);
+                   size, (int) per_host, count);
         else
             printf("FAIL nodeshare: %ld failures\n", total);
     }

@@ -10,9 +10,8 @@
  * job works with --network overlay (`self,vader,tcp`) and on the bare host.
  *   ffcheck_onesided [--count N]      (N ints per peer block, default 4096)
  */
-#include "ff_size.h"
+#include "ff_cli.h"
 
-#include <getopt.h>
 #include <mpi.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -70,26 +69,18 @@ int main(int argc, char **argv)
     int rank, size, count = 4096;
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     MPI_Comm_size(MPI_COMM_WORLD, &size);
-    static const struct option longopts[] = {{"count", required_argument, NULL, 'c'}, {0}};
-    char problem[160] = "";
-    opterr = 0; /* ":" below: a missing value is ':'; the messages are ours */
-    int option;
-    while (!problem[0] && (option = getopt_long(argc, argv, ":", longopts, NULL)) != -1) {
-        long v = 0;
-        if (option == 'c' && ff_parse_whole(optarg, 1, 1 << 24, &v))
-            count = (int) v;
-        else if (option == 'c')
-            snprintf(problem, sizeof(problem), "--count wants ints per block from 1 to 16777216, not '%s'", optarg);
-        else
-            snprintf(problem, sizeof(problem), "%s option '%s'", option == ':' ? "missing value of" : "unknown",
-                     argv[optind - 1]);
-    }
-    if (!problem[0] && optind < argc) snprintf(problem, sizeof(problem), "unexpected argument '%s'", argv[optind]);
-    if (problem[0]) {
-        if (rank == 0) fprintf(stderr, "ffcheck_onesided: %s\nusage: ffcheck_onesided [--count N]\n", problem);
+    long count_value = count;
+    const ff_option options[] = {
+        {"count", FF_OPT_LONG, &count_value, 1, 1 << 24, "ints per block each rank puts to every other"},
+        {0},
+    };
+    const ff_cli cli = {.program = "ffcheck_onesided", .usage = "[--count N]   (under mpirun)", .tables = {options}};
+    const int status = ff_cli_parse_or_status(&cli, argc, argv, NULL, rank == 0);
+    if (status != FF_CLI_PROCEED) {
         MPI_Finalize();
-        return 2;
+        return status;
     }
+    count = (int) count_value;
     MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
     const MPI_Aint bytes = (MPI_Aint) sizeof(int) * ((MPI_Aint) size * count + 1);
     long bad = 0;

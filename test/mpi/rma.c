@@ -15,10 +15,8 @@
  * --inject-fault corrupts one fetched value per subtest on rank 0 before checking: every subtest must then
  * FAIL (proves the checks can fail).
  */
-#include "ff_list.h"
-#include "ff_size.h"
+#include "ff_cli.h"
 
-#include <getopt.h>
 #include <limits.h>
 #include <mpi.h>
 #include <pthread.h>
@@ -618,85 +616,58 @@ static void threads_subtest(void)
     test_threads(provided_level);
 }
 
-/* Fills the option globals; on a bad command line, the problem (printed by rank 0 once MPI runs). */
-static void parse_options(int argc, char **argv, char *problem, size_t len)
+static const ff_choice thread_levels[] = {
+    {"single", MPI_THREAD_SINGLE},
+    {"funneled", MPI_THREAD_FUNNELED},
+    {"multiple", MPI_THREAD_MULTIPLE},
+    {0},
+};
+
+/* Fills the option globals; FF_CLI_REFUSED leaves the problem (printed by rank 0 once MPI runs). */
+static ff_cli_result parse_options(int argc, char **argv, const ff_cli *cli, char *problem, size_t len)
 {
-    enum {
-        OPT_BIG = 1,
-        OPT_ITERATIONS,
-        OPT_INJECT_FAULT,
-        OPT_THREAD_LEVEL,
-        OPT_FLAVOURS,
-        OPT_SUBTESTS,
-        OPT_THREAD_ROUNDS,
-        OPT_THREADS_MIX
-    };
-    static const struct option longopts[] = {
-        {"big", required_argument, NULL, OPT_BIG},
-        {"iterations", required_argument, NULL, OPT_ITERATIONS},
-        {"inject-fault", no_argument, NULL, OPT_INJECT_FAULT},
-        {"thread-level", required_argument, NULL, OPT_THREAD_LEVEL},
-        {"flavours", required_argument, NULL, OPT_FLAVOURS},
-        {"subtests", required_argument, NULL, OPT_SUBTESTS},
-        {"thread-rounds", required_argument, NULL, OPT_THREAD_ROUNDS},
-        {"threads-mix", no_argument, NULL, OPT_THREADS_MIX},
+    long iterations_value = iterations, thread_rounds_value = 0;
+    bool inject_fault_given = false, threads_mix_given = false;
+    const ff_option options[] = {
+        {"big", FF_OPT_SIZE, &big, 1, 1L << 30, "bytes of the large transfers"},
+        {"iterations", FF_OPT_LONG, &iterations_value, 1, INT_MAX, "rounds of every subtest"},
+        {"inject-fault", FF_OPT_FLAG, &inject_fault_given, 0, 0, "corrupt data on purpose: every check must fail"},
+        {"thread-level", FF_OPT_CHOICE, &requested_level, 0, 0, "what MPI_Init_thread asks for",
+         .choices = thread_levels},
+        {"flavours", FF_OPT_STRING, &only_flavour, 0, 0, "comma-separated window flavours: create,allocate,dynamic",
+         .value_name = "LIST"},
+        {"subtests", FF_OPT_STRING, &only_subtests, 0, 0,
+         "comma-separated subtests: fence,pscw,lock,lock_all,threads,bulk", .value_name = "LIST"},
+        {"thread-rounds", FF_OPT_LONG, &thread_rounds_value, 1, INT_MAX,
+         "increments per thread are 8 times this (default: --iterations)"},
+        {"threads-mix", FF_OPT_FLAG, &threads_mix_given, 0, 0, "SUM and CAS increments on the same word"},
         {0},
     };
-    opterr = 0; /* ":" below: a missing value is ':'; the messages are ours */
-    int option;
-    while (!problem[0] && (option = getopt_long(argc, argv, ":", longopts, NULL)) != -1) {
-        switch (option) {
-        case OPT_BIG:
-            if (!ff_parse_size(optarg, &big) || big == 0 || big > ((size_t) 1 << 30))
-                snprintf(problem, len, "--big wants a size from 1 B to 1G (e.g. 300000, 64K, 1M+13), not '%s'", optarg);
-            break;
-        case OPT_ITERATIONS:
-        case OPT_THREAD_ROUNDS: {
-            long v = 0;
-            if (ff_parse_whole(optarg, 1, INT_MAX, &v))
-                *(option == OPT_ITERATIONS ? &iterations : &thread_rounds) = (int) v;
-            else
-                snprintf(problem, len, "%s wants a whole number from 1, not '%s'",
-                         option == OPT_ITERATIONS ? "--iterations" : "--thread-rounds", optarg);
-            break;
-        }
-        case OPT_INJECT_FAULT: inject_fault = 1; break;
-        case OPT_THREAD_LEVEL:
-            if (!strcmp(optarg, "single"))
-                requested_level = MPI_THREAD_SINGLE;
-            else if (!strcmp(optarg, "funneled"))
-                requested_level = MPI_THREAD_FUNNELED;
-            else if (!strcmp(optarg, "multiple"))
-                requested_level = MPI_THREAD_MULTIPLE;
-            else
-                snprintf(problem, len, "--thread-level is single, funneled or multiple, not '%s'", optarg);
-            break;
-        case OPT_FLAVOURS: only_flavour = optarg; break;
-        case OPT_SUBTESTS: only_subtests = optarg; break;
-        case OPT_THREADS_MIX: threads_mix = 1; break;
-        case ':': snprintf(problem, len, "option '%s' needs a value", argv[optind - 1]); break;
-        default: snprintf(problem, len, "unknown option '%s'", argv[optind - 1]); break;
-        }
-    }
-    if (!problem[0] && optind < argc) snprintf(problem, len, "unexpected argument '%s'", argv[optind]);
+    ff_cli with_options = *cli;
+    with_options.tables[0] = options;
+    const ff_cli_result result = ff_cli_parse(&with_options, argc, argv, NULL, problem, len);
+    if (result == FF_CLI_HELP) ff_cli_print_help(&with_options, stdout);
+    iterations = (int) iterations_value;
+    thread_rounds = (int) thread_rounds_value;
+    inject_fault = inject_fault_given;
+    threads_mix = threads_mix_given;
+    return result;
 }
 
 int main(int argc, char **argv)
 {
     /* Parsed before MPI starts: --thread-level chooses what MPI_Init_thread asks for. */
-    char problem[200] = "";
-    parse_options(argc, argv, problem, sizeof(problem));
+    const ff_cli cli = {.program = "ffcheck_rma", .usage = "[options]   (under mpirun -n <ranks>)"};
+    char problem[512];
+    const ff_cli_result parsed = parse_options(argc, argv, &cli, problem, sizeof problem);
+    if (parsed == FF_CLI_HELP) return 0;
     MPI_Init_thread(&argc, &argv, requested_level, &provided_level);
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     MPI_Comm_size(MPI_COMM_WORLD, &size);
-    if (problem[0]) {
-        if (rank == 0)
-            fprintf(stderr,
-                    "ffcheck_rma: %s\nusage: ffcheck_rma [--big SIZE] [--iterations N] [--flavours LIST] [--subtests "
-                    "LIST] [--thread-rounds N] [--threads-mix] [--thread-level LEVEL] [--inject-fault]\n",
-                    problem);
+    if (parsed == FF_CLI_REFUSED) {
+        if (rank == 0) ff_cli_refuse(&cli, problem);
         MPI_Finalize();
-        return 2;
+        return FF_CLI_EXIT_USAGE;
     }
     MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_ARE_FATAL);
     off_slots = 0;

@@ -15,9 +15,10 @@
  * sabotage. The directory is $FREEFLOW_DIR, /run/freeflow (ffrun), or /dev/shm/freeflow-<euid>-<job family>.
  */
 #define _GNU_SOURCE
+#include "ff_cli.h"
+
 #include <dirent.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <mpi.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -160,40 +161,31 @@ static void exchange(int rank, int first, const size_t *sizes, int count)
 
 int main(int argc, char **argv)
 {
-    const char *how = "corrupt", *target = "own", *when = "before";
-    int by = 1, first = 0;
-    static const struct option longopts[] = {
-        {"how", required_argument, NULL, 'h'},
-        {"target", required_argument, NULL, 't'},
-        {"by", required_argument, NULL, 'b'},
-        {"when", required_argument, NULL, 'w'},
-        {"first", required_argument, NULL, 'f'},
-        {"dir", required_argument, NULL, 'd'},
+    static const ff_choice hows[] = {{"none", 0},   {"corrupt", 1}, {"ring", 2}, {"truncate", 3},
+                                     {"unlink", 4}, {"symlink", 5}, {"fifo", 6}, {0}};
+    static const ff_choice targets[] = {{"own", 0}, {"peer", 1}, {0}};
+    static const ff_choice whens[] = {{"before", 0}, {"after", 1}, {0}};
+    int how_index = 1, target_index = 0, when_index = 0;
+    long by = 1, first = 0;
+    const char *dir_option = NULL;
+    const ff_option options[] = {
+        {"how", FF_OPT_CHOICE, &how_index, 0, 0, "how the segment is broken", .choices = hows},
+        {"target", FF_OPT_CHOICE, &target_index, 0, 0, "whose segment: the breaking rank's or its peer's",
+         .choices = targets},
+        {"by", FF_OPT_LONG, &by, 0, 1, "the rank that breaks it"},
+        {"when", FF_OPT_CHOICE, &when_index, 0, 0, "before the pair's first message or after both attached",
+         .choices = whens},
+        {"first", FF_OPT_LONG, &first, 0, 1, "the rank that sends first"},
+        {"dir", FF_OPT_STRING, &dir_option, 0, 0, "the BTL's segment directory (btl_freeflow_dir)",
+         .value_name = "DIR"},
         {0},
     };
+    const ff_cli cli = {.program = "ffcheck_sabotage", .usage = "[options]   (under mpirun -n 2)", .tables = {options}};
     /* Before MPI_Init: a bad command line stops every rank the same way, with exit code 2. */
-    opterr = 0;
-    int option;
-    while ((option = getopt_long(argc, argv, "+:", longopts, NULL)) != -1) {
-        switch (option) {
-        case 'h': how = optarg; break;
-        case 't': target = optarg; break;
-        case 'b': by = atoi(optarg); break;
-        case 'w': when = optarg; break;
-        case 'f': first = atoi(optarg); break;
-        case 'd': snprintf(dir, sizeof(dir), "%s", optarg); break;
-        case ':': fprintf(stderr, "ffcheck_sabotage: %s needs a value\n", argv[optind - 1]); return 2;
-        default:
-            fprintf(stderr,
-                    "ffcheck_sabotage: unknown option '%s' (options: --how --target --by --when --first --dir)\n",
-                    argv[optind - 1]);
-            return 2;
-        }
-    }
-    if (optind < argc) {
-        fprintf(stderr, "ffcheck_sabotage: unexpected argument '%s'\n", argv[optind]);
-        return 2;
-    }
+    const int status = ff_cli_parse_or_status(&cli, argc, argv, NULL, true);
+    if (status != FF_CLI_PROCEED) return status;
+    const char *how = hows[how_index].name, *target = targets[target_index].name, *when = whens[when_index].name;
+    if (dir_option) snprintf(dir, sizeof(dir), "%s", dir_option);
     MPI_Init(&argc, &argv);
     int rank, size;
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);

@@ -6,9 +6,8 @@
  * non-zero in every process if any check failed.
  *   ffcheck_spawn [--children N]      (N: 1..16, default 2)
  */
-#include "ff_size.h"
+#include "ff_cli.h"
 
-#include <getopt.h>
 #include <mpi.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -62,40 +61,22 @@ int main(int argc, char **argv)
     MPI_Comm parent;
     MPI_Comm_get_parent(&parent);
     const int am_parent = parent == MPI_COMM_NULL;
-    int children = 2;
-    static const struct option longopts[] = {
-        {"children", required_argument, NULL, 'c'},
+    long children = 2;
+    const ff_option options[] = {
+        {"children", FF_OPT_LONG, &children, 1, 16, "processes MPI_Comm_spawn starts"},
         {0},
     };
-    const char *problem = NULL, *problem_arg = NULL;
-    opterr = 0;
-    int option;
-    while (!problem && (option = getopt_long(argc, argv, ":", longopts, NULL)) != -1) {
-        if (option == 'c') {
-            long v = 0;
-            if (!ff_parse_whole(optarg, 1, 16, &v)) {
-                problem = "--children must be an integer from 1 to 16, not";
-                problem_arg = optarg;
-            }
-            children = (int) v;
-        } else {
-            problem = option == ':' ? "missing value of option" : "unknown option";
-            problem_arg = argv[optind - 1];
-        }
-    }
-    if (!problem && optind < argc) {
-        problem = "unexpected argument";
-        problem_arg = argv[optind];
-    }
-    if (problem) {
-        if (am_parent) fprintf(stderr, "ffcheck_spawn: %s '%s' (use --children N)\n", problem, problem_arg);
+    const ff_cli cli = {.program = "ffcheck_spawn", .usage = "[--children N]   (under mpirun)", .tables = {options}};
+    const int status = ff_cli_parse_or_status(&cli, argc, argv, NULL, am_parent);
+    if (status != FF_CLI_PROCEED) {
         MPI_Finalize();
-        return 2;
+        return status;
     }
 
     MPI_Comm inter = parent;
     if (am_parent) {
-        MPI_Comm_spawn(argv[0], MPI_ARGV_NULL, children, MPI_INFO_NULL, 0, MPI_COMM_WORLD, &inter, MPI_ERRCODES_IGNORE);
+        MPI_Comm_spawn(argv[0], MPI_ARGV_NULL, (int) children, MPI_INFO_NULL, 0, MPI_COMM_WORLD, &inter,
+                       MPI_ERRCODES_IGNORE);
     }
     long bad = exchange(inter, am_parent);
 
@@ -116,7 +97,7 @@ int main(int argc, char **argv)
     if (merged_rank == 0) {
         if (total == 0) {
             printf("PASS spawn (%d parents and %d children exchanged %d sizes both ways, every byte checked)\n",
-                   merged_size - children, children, SIZE_COUNT);
+                   merged_size - (int) children, (int) children, SIZE_COUNT);
         } else {
             printf("FAIL spawn: %ld bad bytes or results\n", total);
         }

@@ -280,6 +280,9 @@ static void run_as_host(const struct host_entry *host, char **command) {
   fail("cannot run %s as host %s: %s", command[0], host->name, strerror(errno));
 }
 
+/* Parsed by hand, not with ff_cli (native/cli): mpirun runs this as its ssh (plm_rsh_agent) with ssh's form,
+ * `<host> <remote command words...>`, which must pass untouched; a getopt parser would take the remote
+ * command's own --options as ours. ffrun's `--argv` form is recognised only as the first word. */
 int main(int argc, char **argv) {
   int exact = 0;
   const char *cwd = "/";

@@ -259,7 +259,9 @@ static int run(int argc, char **argv, MPI_Comm comm)
     case FFB_PARSE_HELP:
         if (ctx.rank == 0) ffb_print_usage();
         return 0;
-    case FFB_PARSE_ERROR: say_error(ctx.rank, "%s", err); return EXIT_USAGE;
+    case FFB_PARSE_ERROR:
+        if (ctx.rank == 0) ffb_print_refusal(err);
+        return EXIT_USAGE;
     case FFB_PARSE_OK: break;
     }
     const char *needs = opt.bench->rank_count_problem(ctx.nranks);

@@ -27,5 +27,7 @@ enum ffb_parse_result { FFB_PARSE_OK, FFB_PARSE_HELP, FFB_PARSE_ERROR };
 enum ffb_parse_result ffb_parse_options(int argc, char **argv, struct ffb_options *opt, char *err, size_t errlen);
 
 void ffb_print_usage(void);
+/* A refused command line, in the words of every C program's (ff_cli_refuse): the problem and the usage. */
+void ffb_print_refusal(const char *problem);
 
 #endif

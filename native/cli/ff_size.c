@@ -1,9 +1,10 @@
-/* ff_size.c: the size syntax of the C test and benchmark programs (ff_size.h). */
-#include "ff_size.h"
+/* ff_size.c: the size and whole-number syntax of the C programs' options (ff_cli.h). */
+#include "ff_cli.h"
 
 #include <ctype.h>
 #include <errno.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -49,17 +50,12 @@ bool ff_parse_size(const char *text, size_t *out)
 
 size_t ff_parse_size_list(const char *text, size_t *out, size_t cap)
 {
-    size_t n = 0;
-    char item[64];
-    for (const char *p = text;;) {
-        size_t len = strcspn(p, ",");
-        if (len == 0 || len >= sizeof item || n == cap) return 0;
-        memcpy(item, p, len);
-        item[len] = 0;
-        if (!ff_parse_size(item, &out[n++])) return 0;
-        if (!p[len]) return n;
-        p += len + 1;
-    }
+    enum { ITEM = 64, MOST = 64 };
+    char items[MOST][ITEM];
+    const size_t n = ff_split_list(text, &items[0][0], ITEM, cap < MOST ? cap : MOST);
+    for (size_t i = 0; i < n; i++)
+        if (!ff_parse_size(items[i], &out[i])) return 0;
+    return n;
 }
 
 bool ff_parse_whole(const char *text, long min, long max, long *out)
@@ -70,4 +66,22 @@ bool ff_parse_whole(const char *text, long min, long max, long *out)
     if (errno || end == text || *end || v < min || v > max) return false;
     *out = v;
     return true;
+}
+
+const char *ff_size_str(size_t n, char *buf, size_t len)
+{
+    const size_t kib = 1024, mib = kib * 1024, gib = mib * 1024;
+    if (n >= gib && n % gib < kib)
+        snprintf(buf, len, n % gib ? "%zu GiB+%zu" : "%zu GiB", n / gib, n % gib);
+    else if (n >= gib && gib - n % gib < kib)
+        snprintf(buf, len, "%zu GiB-%zu", n / gib + 1, gib - n % gib);
+    else if (n >= mib && n % mib < kib)
+        snprintf(buf, len, n % mib ? "%zu MiB+%zu" : "%zu MiB", n / mib, n % mib);
+    else if (n >= mib && mib - n % mib < kib)
+        snprintf(buf, len, "%zu MiB-%zu", n / mib + 1, mib - n % mib);
+    else if (n >= kib && n % kib == 0)
+        snprintf(buf, len, "%zu KiB", n / kib);
+    else
+        snprintf(buf, len, "%zu B", n);
+    return buf;
 }
