@@ -170,7 +170,7 @@ test('a corrupted byte through freeflow fails the run; a bad option is a failed 
     assert.is(record.status, 'failed');
     assert.is(record.problem, 'mpirun exited with code 2');
     assert.ok(
-      record.output.some((line) => line.includes("--iterations: '0' is not a whole number")),
+      record.output.some((line) => line.includes("option '--iterations' wants a whole number from 1 to 1000000000, not '0'")),
       record.output.join('\n'),
     );
   });
