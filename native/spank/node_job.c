@@ -101,8 +101,8 @@ static int valid_address(const char *text, size_t length)
     return dots == 3 && colon;
 }
 
-int node_job_peers(const char *agents_file, const ff_path_table_t *table, char *peers, size_t peers_size,
-                   char *why, size_t why_size)
+int node_job_peers(const char *agents_file, const ff_path_table_t *table, char *peers, size_t peers_size, char *why,
+                   size_t why_size)
 {
     int fd = open(agents_file, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0) return fail(why, why_size, "cannot open the agents file %s: %s", agents_file, strerror(errno));

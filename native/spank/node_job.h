@@ -23,8 +23,8 @@ ff_path_table_t *node_job_parse_table(const char *encoded, const char *job, char
 
 /* Builds the agent's `peers=` value from the site's agents file (lines "<node> <ipv4>:<port>", root's, not
  * writable by group or others): every host of the table must be listed. 0, or -1 with `why`. */
-int node_job_peers(const char *agents_file, const ff_path_table_t *table, char *peers, size_t peers_size,
-                   char *why, size_t why_size);
+int node_job_peers(const char *agents_file, const ff_path_table_t *table, char *peers, size_t peers_size, char *why,
+                   size_t why_size);
 
 /* Removes `name` below `parent_fd` and everything in it without following a symlink (bounded depth).
  * Missing is success. */

@@ -404,8 +404,8 @@ static int set_up_node(spank_t sp)
     }
     char request[sizeof peers + 2 * MAX_PATH], reply[512], key[33];
     ff_job_key_format(ff_path_table_job_key(table), key);
-    snprintf(request, sizeof request, "add %s key=%s dir=%s/%s uid=%u gid=%u host=%d peers=%s lease=1\n", job_id,
-             key, node_root, job_id, (unsigned) uid, (unsigned) gid, this_host, peers);
+    snprintf(request, sizeof request, "add %s key=%s dir=%s/%s uid=%u gid=%u host=%d peers=%s lease=1\n", job_id, key,
+             node_root, job_id, (unsigned) uid, (unsigned) gid, this_host, peers);
     if (node_job_agent_request(agent_control, &agent_lease_fd, request, reply, sizeof reply) != 0) {
         slurm_error(
             "freeflow: this node's ffagent (%s) did not accept job %s: %s: is the agent running (docs/slurm.md)?",

@@ -77,8 +77,7 @@ int main(void)
     agents = fopen(file, "w");
     fputs("n0 10.0.0.1:7470\nn1 10.0.0.2:99999\n", agents);
     fclose(agents);
-    CHECK(node_job_peers(file, table, peers, sizeof peers, why, sizeof why) != 0 &&
-          strstr(why, "bad address") != NULL);
+    CHECK(node_job_peers(file, table, peers, sizeof peers, why, sizeof why) != 0 && strstr(why, "bad address") != NULL);
     agents = fopen(file, "w");
     fputs("n0 10.0.0.1:7470\n", agents);
     fclose(agents);

@@ -145,7 +145,8 @@ int main(void)
     expect_refused(edited("rank 3 1 ff-3f9c2a-h1c1\n", ""), FF_ERR_PARSE, "expected `rank 3");
     expect_refused(edited("mstt", "mstx"), FF_ERR_PARSE, "unknown path `x` from rank 1 to rank 3");
     expect_refused(edited("mstt", "msst"), FF_ERR_PARSE, "`s` is for a rank to itself only");
-    expect_refused(edited("mstt", "mstm"), FF_ERR_PARSE, "path from rank 1 to rank 3: `m` is for ranks on the same host");
+    expect_refused(edited("mstt", "mstm"), FF_ERR_PARSE,
+                   "path from rank 1 to rank 3: `m` is for ranks on the same host");
     expect_refused(edited("mstt", "rstt"), FF_ERR_PARSE, "path from rank 1 to rank 0: `r` is for ranks on different");
     expect_refused(edited("ttms\n", "ttm\n"), FF_ERR_PARSE, "4 characters");
     expect_refused(edited("end\n", ""), FF_ERR_PARSE, "truncated");
