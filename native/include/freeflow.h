@@ -142,8 +142,13 @@ typedef enum ff_path_kind {
 
 typedef struct ff_path_table ff_path_table_t;
 
-/* Loads and validates a path table. On FF_ERR_PARSE/FF_ERR_UNSUPPORTED_VERSION, `error` (if not NULL)
- * receives a message naming the line and the problem. */
+/* Longest host or container name a path table may hold (a container's name is its host name). */
+#define FF_PATH_TABLE_MAX_NAME 64
+
+/* Loads and validates a path table: every directive in order, job id `[a-z0-9]+`, lower-case key, host and
+ * container names that ff_path_table_name_valid accepts, unique host names, each path letter only where
+ * it can mean something (docs/path-table.md). On FF_ERR_PARSE/FF_ERR_UNSUPPORTED_VERSION, `error` (if not
+ * NULL) receives a message naming the line and the problem. */
 FF_API ff_status_t ff_path_table_load(const char *file, ff_path_table_t **out, char *error, size_t error_len);
 /* Parses a table already in memory (NUL-terminated). */
 FF_API ff_status_t ff_path_table_parse(const char *text, ff_path_table_t **out, char *error, size_t error_len);
@@ -159,11 +164,21 @@ FF_API const char *ff_path_table_job_id(const ff_path_table_t *table);
 /* Host index of a rank, or -1 if the rank is out of range. */
 FF_API int32_t ff_path_table_host_of(const ff_path_table_t *table, uint32_t rank);
 FF_API const char *ff_path_table_container_of(const ff_path_table_t *table, uint32_t rank);
+/* Name of host `host` (its `host` line), or NULL if out of range. */
+FF_API const char *ff_path_table_host_name(const ff_path_table_t *table, uint32_t host);
+/* Index of the host named `name`, or -1 if the table has no such host. */
+FF_API int32_t ff_path_table_host_index(const ff_path_table_t *table, const char *name);
+/* The text the table was read from, byte for byte (NUL-terminated; *length without the NUL), for a reader
+ * that passes the table on (the SPANK plugin writes it as the node's copy). */
+FF_API const char *ff_path_table_text(const ff_path_table_t *table, size_t *length);
+/* A host or container name as a path table may hold it: 1-FF_PATH_TABLE_MAX_NAME characters of
+ * [A-Za-z0-9._-], not starting with '.' (safe as a file name, a host name and a word of a line). */
+FF_API bool ff_path_table_name_valid(const char *name);
 /* The planned path; FF_PATH_KIND_COUNT if a rank is out of range. */
 FF_API ff_path_kind_t ff_path_table_path(const ff_path_table_t *table, uint32_t from, uint32_t to);
 /* Number of other ranks the plan connects to `rank` through shared memory. */
 FF_API uint32_t ff_path_table_shm_peers(const ff_path_table_t *table, uint32_t rank);
-/* "self", "shm", "tcp", "router". */
+/* "self", "shm", "tcp", "router", "handoff". */
 FF_API const char *ff_path_kind_name(ff_path_kind_t kind);
 
 /* ------------------------------------------------------------------------------------------------ */

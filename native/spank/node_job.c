@@ -30,173 +30,49 @@ static int fail(char *why, size_t why_size, const char *format, ...)
     return -1;
 }
 
-int node_job_valid_name(const char *text, size_t length)
+ff_path_table_t *node_job_parse_table(const char *encoded, const char *job, char *why, size_t why_size)
 {
-    if (length == 0 || length > NODE_JOB_MAX_NAME) return 0;
-    for (size_t i = 0; i < length; i++) {
-        unsigned char c = (unsigned char) text[i];
-        if (!(isalnum(c) || c == '.' || c == '_' || c == '-')) return 0;
-    }
-    return text[0] != '.';
-}
-
-/* Whole decimal number in [0, max] of `length` characters. */
-static long number_of(const char *text, size_t length, long max)
-{
-    if (length == 0 || length > 9) return -1;
-    long value = 0;
-    for (size_t i = 0; i < length; i++) {
-        if (!isdigit((unsigned char) text[i])) return -1;
-        value = value * 10 + (text[i] - '0');
-    }
-    return value <= max ? value : -1;
-}
-
-struct cursor {
-    const char *at;
-    const char *end;
-    int line;
-};
-
-/* The next ','-separated line, and its fields split on single spaces (at most `max_fields`). */
-static int next_line(struct cursor *c, const char *fields[], size_t lengths[], int max_fields)
-{
-    if (c->at >= c->end) return -1;
-    const char *stop = memchr(c->at, ',', (size_t) (c->end - c->at));
-    if (stop == NULL) stop = c->end;
-    c->line++;
-    int count = 0;
-    const char *field = c->at;
-    for (const char *p = c->at;; p++) {
-        if (p == stop || *p == ' ') {
-            if (count == max_fields) return -1;
-            fields[count] = field;
-            lengths[count] = (size_t) (p - field);
-            count++;
-            if (p == stop) break;
-            field = p + 1;
-        }
-    }
-    c->at = stop == c->end ? stop : stop + 1;
-    return count;
-}
-
-static int is_word(const char *field, size_t length, const char *word)
-{
-    return length == strlen(word) && memcmp(field, word, length) == 0;
-}
-
-int node_job_parse_table(const char *encoded, const char *job, struct node_job_table *out, char *why, size_t why_size)
-{
-    memset(out, 0, sizeof *out);
     size_t size = strlen(encoded);
-    if (size == 0 || size > NODE_JOB_MAX_TABLE)
-        return fail(why, why_size, "the path table is empty or larger than %d bytes", NODE_JOB_MAX_TABLE);
-    for (size_t i = 0; i < size; i++)
-        if ((unsigned char) encoded[i] < 0x20 || encoded[i] == 0x7f)
-            return fail(why, why_size, "the path table holds a control character");
-    /* an empty line (",,", or one at the end) has no place in a table */
-    if (encoded[size - 1] == ',' || strstr(encoded, ",,") != NULL)
-        return fail(why, why_size, "the path table has an empty line: expected `end` last");
-    struct cursor c = {encoded, encoded + size, 0};
-    const char *f[5];
-    size_t n[5];
-    int version;
-#define EXPECT(cond, ...)                                                                                              \
-    do {                                                                                                               \
-        if (!(cond)) {                                                                                                 \
-            char detail[160];                                                                                          \
-            snprintf(detail, sizeof detail, __VA_ARGS__); /* before the free: it may name a host */                    \
-            node_job_free_table(out);                                                                                  \
-            return fail(why, why_size, "path table line %d: %s", c.line, detail);                                      \
-        }                                                                                                              \
-    } while (0)
-    EXPECT(next_line(&c, f, n, 5) == 2 && is_word(f[0], n[0], "freeflow-path-table") &&
-               ((version = (int) number_of(f[1], n[1], 2)) == 1 || version == 2),
-           "expected `freeflow-path-table 1|2`");
-    EXPECT(next_line(&c, f, n, 5) == 2 && is_word(f[0], n[0], "job") && is_word(f[1], n[1], job),
-           "expected `job %s` (the --freeflow job)", job);
-    EXPECT(next_line(&c, f, n, 5) == 2 && is_word(f[0], n[0], "key") && n[1] == 32, "expected `key <32 hex digits>`");
-    for (size_t i = 0; i < 32; i++)
-        EXPECT(isxdigit((unsigned char) f[1][i]) && !isupper((unsigned char) f[1][i]), "bad key");
-    memcpy(out->key, f[1], 32);
-    strcpy(out->job, job);
-    long hosts;
-    EXPECT(next_line(&c, f, n, 5) == 2 && is_word(f[0], n[0], "hosts") &&
-               (hosts = number_of(f[1], n[1], NODE_JOB_MAX_HOSTS)) > 0,
-           "expected `hosts <1-%d>`", NODE_JOB_MAX_HOSTS);
-    out->host_count = (int) hosts;
-    out->host_names = calloc((size_t) hosts, sizeof *out->host_names);
-    EXPECT(out->host_names != NULL, "out of memory");
-    for (long h = 0; h < hosts; h++) {
-        EXPECT(next_line(&c, f, n, 5) == 3 && is_word(f[0], n[0], "host") && number_of(f[1], n[1], hosts) == h &&
-                   node_job_valid_name(f[2], n[2]),
-               "expected `host %ld <name of [A-Za-z0-9._-]>`", h);
-        memcpy(out->host_names[h], f[2], n[2]);
-        for (long k = 0; k < h; k++)
-            EXPECT(strcmp(out->host_names[k], out->host_names[h]) != 0, "host %s twice", out->host_names[h]);
+    if (size == 0 || size > NODE_JOB_MAX_TABLE) {
+        fail(why, why_size, "the path table is empty or larger than %d bytes", NODE_JOB_MAX_TABLE);
+        return NULL;
     }
-    long ranks;
-    EXPECT(next_line(&c, f, n, 5) == 2 && is_word(f[0], n[0], "ranks") &&
-               (ranks = number_of(f[1], n[1], NODE_JOB_MAX_RANKS)) > 0,
-           "expected `ranks <1-%d>`", NODE_JOB_MAX_RANKS);
-    out->rank_count = (int) ranks;
-    out->rank_host = calloc((size_t) ranks, sizeof *out->rank_host);
-    out->rank_container = calloc((size_t) ranks, sizeof *out->rank_container);
-    EXPECT(out->rank_host != NULL && out->rank_container != NULL, "out of memory");
-    for (long r = 0; r < ranks; r++) {
-        long host;
-        EXPECT(next_line(&c, f, n, 5) == 4 && is_word(f[0], n[0], "rank") && number_of(f[1], n[1], ranks) == r &&
-                   (host = number_of(f[2], n[2], hosts - 1)) >= 0 && node_job_valid_name(f[3], n[3]),
-               "expected `rank %ld <host index> <container name>`", r);
-        out->rank_host[r] = (int) host;
-        memcpy(out->rank_container[r], f[3], n[3]);
-    }
-    EXPECT(next_line(&c, f, n, 5) == 1 && is_word(f[0], n[0], "paths"), "expected `paths`");
-    const char *letters = version == 1 ? "smtr" : "smthr";
-    for (long r = 0; r < ranks; r++) {
-        EXPECT(next_line(&c, f, n, 5) == 1 && n[0] == (size_t) ranks, "expected a row of %ld path letters", ranks);
-        for (long j = 0; j < ranks; j++) {
-            char letter = f[0][j];
-            int same_host = out->rank_host[r] == out->rank_host[j];
-            EXPECT(strchr(letters, letter) != NULL && (letter == 's') == (r == j) &&
-                       (same_host || letter == 't' || letter == 'h' || letter == 'r') &&
-                       (!same_host || letter != 'h') && (!same_host || letter != 'r'),
-                   "path %c from rank %ld to %ld is not valid in version %d between %s hosts", letter, r, j, version,
-                   same_host ? "the same" : "different");
+    /* The option's own encoding: ',' ends a line, so a newline (or any control character) can only be
+     * smuggled in, and an empty line (",,", or one at the end) has no place in a transported table. */
+    for (size_t i = 0; i < size; i++) {
+        if ((unsigned char) encoded[i] < 0x20 || encoded[i] == 0x7f) {
+            fail(why, why_size, "the path table holds a control character");
+            return NULL;
         }
     }
-    EXPECT(next_line(&c, f, n, 5) == 1 && is_word(f[0], n[0], "end") && c.at == c.end, "expected `end` last");
-#undef EXPECT
-    out->text = malloc(size + 2);
-    if (out->text == NULL) {
-        node_job_free_table(out);
-        return fail(why, why_size, "out of memory");
+    if (encoded[size - 1] == ',' || strstr(encoded, ",,") != NULL) {
+        fail(why, why_size, "the path table has an empty line: expected `end` last");
+        return NULL;
     }
-    for (size_t i = 0; i < size; i++) out->text[i] = encoded[i] == ',' ? '\n' : encoded[i];
-    out->text[size] = '\n';
-    out->text[size + 1] = '\0';
-    out->text_length = size + 1;
-    return 0;
-}
-
-void node_job_free_table(struct node_job_table *table)
-{
-    free(table->host_names);
-    free(table->rank_host);
-    free(table->rank_container);
-    free(table->text);
-    table->host_names = NULL;
-    table->rank_host = NULL;
-    table->rank_container = NULL;
-    table->text = NULL;
-}
-
-int node_job_host_index(const struct node_job_table *table, const char *node)
-{
-    for (int h = 0; h < table->host_count; h++)
-        if (strcmp(table->host_names[h], node) == 0) return h;
-    return -1;
+    char *text = malloc(size + 2);
+    if (text == NULL) {
+        fail(why, why_size, "out of memory");
+        return NULL;
+    }
+    for (size_t i = 0; i < size; i++) text[i] = encoded[i] == ',' ? '\n' : encoded[i];
+    text[size] = '\n';
+    text[size + 1] = '\0';
+    ff_path_table_t *table = NULL;
+    char error[256] = "";
+    ff_status_t status = ff_path_table_parse(text, &table, error, sizeof error);
+    free(text);
+    if (status != FF_OK) {
+        /* the core counts lines from 1 as the ','-separated lines of the option */
+        fail(why, why_size, "path table %s", error[0] != '\0' ? error : ff_status_describe(status));
+        return NULL;
+    }
+    if (strcmp(ff_path_table_job_id(table), job) != 0) {
+        fail(why, why_size, "the path table is of job %s, not of the --freeflow job %s", ff_path_table_job_id(table),
+             job);
+        ff_path_table_free(table);
+        return NULL;
+    }
+    return table;
 }
 
 /* "a.b.c.d:port" with each part in range. */
@@ -225,8 +101,8 @@ static int valid_address(const char *text, size_t length)
     return dots == 3 && colon;
 }
 
-int node_job_peers(const char *agents_file, const struct node_job_table *table, char *peers, size_t peers_size,
-                   char *why, size_t why_size)
+int node_job_peers(const char *agents_file, const ff_path_table_t *table, char *peers, size_t peers_size, char *why,
+                   size_t why_size)
 {
     int fd = open(agents_file, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0) return fail(why, why_size, "cannot open the agents file %s: %s", agents_file, strerror(errno));
@@ -244,28 +120,30 @@ int node_job_peers(const char *agents_file, const struct node_job_table *table, 
     size_t used = 0;
     peers[0] = '\0';
     int result = 0;
-    for (int h = 0; h < table->host_count && result == 0; h++) {
+    const uint32_t hosts = ff_path_table_num_hosts(table);
+    for (uint32_t h = 0; h < hosts && result == 0; h++) {
+        const char *name = ff_path_table_host_name(table, h);
         const char *address = NULL;
         size_t address_length = 0;
         for (char *line = text; line != NULL && *line != '\0';) {
             char *end = strchr(line, '\n');
             size_t length = end == NULL ? strlen(line) : (size_t) (end - line);
             char *space = memchr(line, ' ', length);
-            if (line[0] != '#' && space != NULL && (size_t) (space - line) == strlen(table->host_names[h]) &&
-                memcmp(line, table->host_names[h], (size_t) (space - line)) == 0) {
+            if (line[0] != '#' && space != NULL && (size_t) (space - line) == strlen(name) &&
+                memcmp(line, name, (size_t) (space - line)) == 0) {
                 address = space + 1;
                 address_length = length - (size_t) (space - line) - 1;
             }
             line = end == NULL ? NULL : end + 1;
         }
         if (address == NULL)
-            result = fail(why, why_size, "node %s is not in the agents file %s: it runs no freeflow agent",
-                          table->host_names[h], agents_file);
+            result = fail(why, why_size, "node %s is not in the agents file %s: it runs no freeflow agent", name,
+                          agents_file);
         else if (!valid_address(address, address_length))
             result = fail(why, why_size, "the agents file %s gives node %s a bad address (want <ipv4>:<port>)",
-                          agents_file, table->host_names[h]);
+                          agents_file, name);
         else {
-            int wrote = snprintf(peers + used, peers_size - used, "%s%d@%.*s", h == 0 ? "" : ",", h,
+            int wrote = snprintf(peers + used, peers_size - used, "%s%u@%.*s", h == 0 ? "" : ",", (unsigned) h,
                                  (int) address_length, address);
             if (wrote < 0 || (size_t) wrote >= peers_size - used)
                 result = fail(why, why_size, "the job's peer list is too long");

@@ -50,12 +50,12 @@ static char node_root[MAX_PATH];
 static char agents_file[MAX_PATH];
 static char agent_control[MAX_PATH] = "/run/ffagent/control.sock";
 
-/* --freeflow-table: the step's path table from ffrun, checked on arrival (node_job_parse_table). */
+/* --freeflow-table: the step's path table from ffrun, checked on arrival (node_job_parse_table); NULL in a
+ * step without one. */
 static char *table_option;
-static struct node_job_table table;
-static int table_parsed;
-static int this_host = -1;
-static char this_node[NODE_JOB_MAX_NAME + 1];
+static ff_path_table_t *table;
+static int32_t this_host = -1;
+static char this_node[FF_PATH_TABLE_MAX_NAME + 1];
 /* Set in slurmstepd by the step's set-up: what its exit must undo. */
 static int job_dir_created;
 static uint32_t slurm_job_id;
@@ -305,7 +305,7 @@ static int find_this_node(void)
         if (dot != NULL) *dot = '\0';
         name = host;
     }
-    if (!node_job_valid_name(name, strlen(name))) return -1;
+    if (!ff_path_table_name_valid(name)) return -1;
     strcpy(this_node, name);
     return 0;
 }
@@ -367,7 +367,7 @@ static int set_up_node(spank_t sp)
         return -1;
     }
     char peers[16384], why[512];
-    if (node_job_peers(agents_file, &table, peers, sizeof peers, why, sizeof why) != 0) {
+    if (node_job_peers(agents_file, table, peers, sizeof peers, why, sizeof why) != 0) {
         slurm_error("freeflow: %s", why);
         return -1;
     }
@@ -395,14 +395,17 @@ static int set_up_node(spank_t sp)
     if (dir_fd < 0) goto out;
     /* written while the directory is still root's, so nobody can have planted a name in it */
     table_fd = openat(dir_fd, "paths", O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0400);
-    if (table_fd < 0 || write_all(table_fd, table.text, table.text_length) != 0 || fchown(table_fd, uid, gid) != 0 ||
+    size_t text_length;
+    const char *text = ff_path_table_text(table, &text_length);
+    if (table_fd < 0 || write_all(table_fd, text, text_length) != 0 || fchown(table_fd, uid, gid) != 0 ||
         fchown(dir_fd, uid, gid) != 0 || fchmod(dir_fd, 0700) != 0) {
         slurm_error("freeflow: cannot prepare %s/%s: %s", node_root, job_id, strerror(errno));
         goto out;
     }
-    char request[sizeof peers + 2 * MAX_PATH], reply[512];
-    snprintf(request, sizeof request, "add %s key=%s dir=%s/%s uid=%u gid=%u host=%d peers=%s lease=1\n", job_id,
-             table.key, node_root, job_id, (unsigned) uid, (unsigned) gid, this_host, peers);
+    char request[sizeof peers + 2 * MAX_PATH], reply[512], key[33];
+    ff_job_key_format(ff_path_table_job_key(table), key);
+    snprintf(request, sizeof request, "add %s key=%s dir=%s/%s uid=%u gid=%u host=%d peers=%s lease=1\n", job_id, key,
+             node_root, job_id, (unsigned) uid, (unsigned) gid, this_host, peers);
     if (node_job_agent_request(agent_control, &agent_lease_fd, request, reply, sizeof reply) != 0) {
         slurm_error(
             "freeflow: this node's ffagent (%s) did not accept job %s: %s: is the agent running (docs/slurm.md)?",
@@ -435,12 +438,12 @@ int slurm_spank_init_post_opt(spank_t sp, int ac, char **av)
         return -1;
     }
     char why[256];
-    if (node_job_parse_table(table_option, job_id, &table, why, sizeof why) != 0) {
+    table = node_job_parse_table(table_option, job_id, why, sizeof why);
+    if (table == NULL) {
         slurm_error("freeflow: refusing --freeflow-table: %s", why);
         return -1;
     }
-    table_parsed = 1;
-    if (find_this_node() != 0 || (this_host = node_job_host_index(&table, this_node)) < 0) {
+    if (find_this_node() != 0 || (this_host = ff_path_table_host_index(table, this_node)) < 0) {
         slurm_error("freeflow: this node (%s) is not a host of job %s's path table", this_node, job_id);
         return -1;
     }
@@ -462,13 +465,15 @@ static int enter_task_container(spank_t sp)
         slurm_error("freeflow: cannot read the task's rank");
         return -1;
     }
-    if (total != (uint32_t) table.rank_count || rank >= total || table.rank_host[rank] != this_host) {
-        slurm_error("freeflow: task %u of %u on %s does not match the path table (%d ranks, this one on %s)",
-                    (unsigned) rank, (unsigned) total, this_node, table.rank_count,
-                    rank < (uint32_t) table.rank_count ? table.host_names[table.rank_host[rank]] : "no host");
+    const uint32_t ranks = ff_path_table_num_ranks(table);
+    if (total != ranks || rank >= total || ff_path_table_host_of(table, rank) != this_host) {
+        const char *planned_host = ff_path_table_host_name(table, (uint32_t) ff_path_table_host_of(table, rank));
+        slurm_error("freeflow: task %u of %u on %s does not match the path table (%u ranks, this one on %s)",
+                    (unsigned) rank, (unsigned) total, this_node, (unsigned) ranks,
+                    planned_host != NULL ? planned_host : "no host");
         return -1;
     }
-    const char *container = table.rank_container[rank];
+    const char *container = ff_path_table_container_of(table, rank);
     if (unshare(CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS) != 0 ||
         mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0 ||
         mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777") != 0 ||
@@ -491,7 +496,7 @@ int slurm_spank_task_init_privileged(spank_t sp, int ac, char **av)
     (void) ac;
     (void) av;
     if (!spank_remote(sp) || job_id[0] == '\0') return 0;
-    if (table_parsed) {
+    if (table != NULL) {
         if (enter_task_container(sp) != 0) return -1;
     } else if (read_task_environment(sp) != 0 || check_shared_directory(sp) != 0) {
         return -1;
@@ -504,10 +509,10 @@ int slurm_spank_exit(spank_t sp, int ac, char **av)
 {
     (void) ac;
     (void) av;
-    if (!spank_remote(sp) || !table_parsed) return 0;
+    if (!spank_remote(sp) || table == NULL) return 0;
     tear_down_node();
-    node_job_free_table(&table);
-    table_parsed = 0;
+    ff_path_table_free(table);
+    table = NULL;
     return 0;
 }
 

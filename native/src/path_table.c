@@ -17,16 +17,22 @@
 #define PATH_TABLE_MAJOR     2
 #define MAX_FILE_BYTES       (256u << 20)
 #define MAX_RANKS            (1u << 16)
+#define MAX_HOSTS            MAX_RANKS
+#define MAX_JOB_ID           63
+#define NAME_RULE            "1-64 characters of [A-Za-z0-9._-], not starting with '.'"
 
 struct ff_path_table {
     char job_id[64];
     ff_job_key_t key;
     uint32_t num_hosts;
     uint32_t num_ranks;
+    char **host_names;   /* [num_hosts] */
     int32_t *host_of;    /* [num_ranks] */
     char **container_of; /* [num_ranks] */
     uint8_t *paths;      /* [num_ranks * num_ranks] of ff_path_kind_t */
     uint32_t *shm_peers; /* [num_ranks] */
+    char *text;          /* what was parsed, unchanged (ff_path_table_text) */
+    size_t text_length;
 };
 
 struct parser {
@@ -70,33 +76,116 @@ static char *next_line(struct parser *p)
     return NULL;
 }
 
+/* A decimal number as the writer prints it: digits only, no sign, space or leading zero. */
 static bool parse_u32(const char *text, uint32_t *out)
 {
-    if (!text || !*text) {
+    size_t length = strlen(text);
+    if (length == 0 || length > 10 || (text[0] == '0' && length > 1)) {
         return false;
     }
-    char *end = NULL;
-    errno = 0;
-    unsigned long value = strtoul(text, &end, 10);
-    if (errno || *end || text[0] == '-' || text[0] == '+' || value > UINT32_MAX) {
+    uint64_t value = 0;
+    for (size_t i = 0; i < length; ++i) {
+        if (text[i] < '0' || text[i] > '9') {
+            return false;
+        }
+        value = value * 10 + (uint64_t) (text[i] - '0');
+    }
+    if (value > UINT32_MAX) {
         return false;
     }
     *out = (uint32_t) value;
     return true;
 }
 
-/* Splits `line` on single spaces into at most `max` fields; returns the field count. */
+/* Splits `line` at every space into at most `max` fields; returns the field count, or max + 1 for more.
+ * Two spaces in a row, or one at either end, make an empty field, which no directive accepts. */
 static int split(char *line, char **fields, int max)
 {
     int count = 0;
-    char *save = NULL;
-    for (char *token = strtok_r(line, " ", &save); token; token = strtok_r(NULL, " ", &save)) {
+    char *field = line;
+    for (char *c = line;; ++c) {
+        if (*c != ' ' && *c != '\0') {
+            continue;
+        }
         if (count == max) {
             return max + 1;
         }
-        fields[count++] = token;
+        fields[count++] = field;
+        if (*c == '\0') {
+            return count;
+        }
+        *c = '\0';
+        field = c + 1;
     }
-    return count;
+}
+
+bool ff_path_table_name_valid(const char *name)
+{
+    size_t length = name ? strlen(name) : 0;
+    if (length == 0 || length > FF_PATH_TABLE_MAX_NAME || name[0] == '.') {
+        return false;
+    }
+    for (size_t i = 0; i < length; ++i) {
+        const char c = name[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
+              c == '-')) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static bool job_id_valid(const char *id)
+{
+    size_t length = strlen(id);
+    if (length == 0 || length > MAX_JOB_ID) {
+        return false;
+    }
+    for (size_t i = 0; i < length; ++i) {
+        if (!((id[i] >= 'a' && id[i] <= 'z') || (id[i] >= '0' && id[i] <= '9'))) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* The key as ffrun writes it: exactly 32 lower-case hex digits, one spelling per key. */
+static bool key_parse(const char *hex, ff_job_key_t *key)
+{
+    if (strlen(hex) != 32) {
+        return false;
+    }
+    for (size_t i = 0; i < 32; ++i) {
+        if (!((hex[i] >= '0' && hex[i] <= '9') || (hex[i] >= 'a' && hex[i] <= 'f'))) {
+            return false;
+        }
+    }
+    return ff_job_key_parse(hex, key) == FF_OK;
+}
+
+static int compare_names(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *) a, *(const char *const *) b);
+}
+
+/* Host names name the nodes a reader looks itself up by (the SPANK plugin), so two hosts of one name would
+ * make that look-up ambiguous. Sorted copies of the pointers: n log n on a hostile table of many hosts. */
+static ff_status_t check_unique_hosts(struct parser *p, const ff_path_table_t *t)
+{
+    const char **sorted = malloc(t->num_hosts * sizeof(*sorted));
+    if (!sorted) {
+        return FF_ERR_NO_MEMORY;
+    }
+    memcpy(sorted, t->host_names, t->num_hosts * sizeof(*sorted));
+    qsort(sorted, t->num_hosts, sizeof(*sorted), compare_names);
+    ff_status_t status = FF_OK;
+    for (uint32_t h = 1; h < t->num_hosts && status == FF_OK; ++h) {
+        if (strcmp(sorted[h - 1], sorted[h]) == 0) {
+            status = fail(p, "host `%s` is listed twice (host names must be unique)", sorted[h]);
+        }
+    }
+    free(sorted);
+    return status;
 }
 
 /* -1 for a character this version of the format does not define: `h` is unknown in a version 1 table, so
@@ -147,24 +236,26 @@ static ff_status_t parse(struct parser *p, ff_path_table_t *t)
     }
 
     line = next_line(p);
-    if (!line || split(line, fields, 2) != 2 || strcmp(fields[0], "job") != 0 ||
-        strlen(fields[1]) >= sizeof(t->job_id)) {
-        return fail(p, "expected `job <id>`");
+    if (!line || split(line, fields, 2) != 2 || strcmp(fields[0], "job") != 0 || !job_id_valid(fields[1])) {
+        return fail(p, "expected `job <id>`, the id 1-%d characters of [a-z0-9]", MAX_JOB_ID);
     }
     strcpy(t->job_id, fields[1]);
 
     line = next_line(p);
-    if (!line || split(line, fields, 2) != 2 || strcmp(fields[0], "key") != 0 ||
-        ff_job_key_parse(fields[1], &t->key) != FF_OK) {
-        return fail(p, "expected `key <32 hex digits>`");
+    if (!line || split(line, fields, 2) != 2 || strcmp(fields[0], "key") != 0 || !key_parse(fields[1], &t->key)) {
+        return fail(p, "expected `key <32 lower-case hex digits>`");
     }
 
     ff_status_t status = expect_keyword_u32(p, "hosts", &t->num_hosts);
     if (status != FF_OK) {
         return status;
     }
-    if (t->num_hosts == 0) {
-        return fail(p, "a table needs at least one host");
+    if (t->num_hosts == 0 || t->num_hosts > MAX_HOSTS) {
+        return fail(p, "host count %u out of range 1..%u", t->num_hosts, MAX_HOSTS);
+    }
+    t->host_names = calloc(t->num_hosts, sizeof(*t->host_names));
+    if (!t->host_names) {
+        return FF_ERR_NO_MEMORY;
     }
     for (uint32_t h = 0; h < t->num_hosts; ++h) {
         uint32_t index;
@@ -173,6 +264,18 @@ static ff_status_t parse(struct parser *p, ff_path_table_t *t)
             index != h) {
             return fail(p, "expected `host %u <name>`", h);
         }
+        /* not echoed: an invalid name may hold bytes that a terminal would act on */
+        if (!ff_path_table_name_valid(fields[2])) {
+            return fail(p, "the name of host %u is not " NAME_RULE, h);
+        }
+        t->host_names[h] = strdup(fields[2]);
+        if (!t->host_names[h]) {
+            return FF_ERR_NO_MEMORY;
+        }
+    }
+    status = check_unique_hosts(p, t);
+    if (status != FF_OK) {
+        return status;
     }
 
     status = expect_keyword_u32(p, "ranks", &t->num_ranks);
@@ -200,6 +303,9 @@ static ff_status_t parse(struct parser *p, ff_path_table_t *t)
         if (host >= t->num_hosts) {
             return fail(p, "rank %u is on host %u, but there are %u hosts", r, host, t->num_hosts);
         }
+        if (!ff_path_table_name_valid(fields[3])) {
+            return fail(p, "the container name of rank %u is not " NAME_RULE, r);
+        }
         t->host_of[r] = (int32_t) host;
         t->container_of[r] = strdup(fields[3]);
         if (!t->container_of[r]) {
@@ -222,10 +328,15 @@ static ff_status_t parse(struct parser *p, ff_path_table_t *t)
                 return fail(p, "unknown path `%c` from rank %u to rank %u (format %u knows: %s)", line[c], r, c, major,
                             major >= 2 ? "s m t h r" : "s m t r");
             }
-            /* Handoff joins two hosts' agents; between ranks of one host it would mean nothing, so such a
-             * table is a writer's bug and is refused rather than half-trusted. */
-            if (kind == FF_PATH_HANDOFF && t->host_of[r] == t->host_of[c]) {
-                return fail(p, "path from rank %u to rank %u: `h` is for ranks on different hosts only", r, c);
+            /* Shared memory needs one host; handoff and the router join two hosts' agents. A letter where it
+             * cannot mean anything is a writer's bug, refused rather than half-trusted. */
+            const bool same_host = t->host_of[r] == t->host_of[c];
+            if (kind == FF_PATH_SHM && !same_host) {
+                return fail(p, "path from rank %u to rank %u: `m` is for ranks on the same host only", r, c);
+            }
+            if ((kind == FF_PATH_HANDOFF || kind == FF_PATH_ROUTER) && same_host) {
+                return fail(p, "path from rank %u to rank %u: `%c` is for ranks on different hosts only", r, c,
+                            line[c]);
             }
             if ((kind == FF_PATH_SELF) != (r == c)) {
                 return fail(p, "path from rank %u to rank %u: `s` is for a rank to itself only", r, c);
@@ -320,21 +431,29 @@ ff_status_t ff_path_table_load(const char *file, ff_path_table_t **out, char *er
     return parse_owned(text, out, error, error_len);
 }
 
-/* Parses `text` (malloc'd; freed here: the parser splits lines in place). */
+/* Parses `text` (malloc'd; owned by the table from here on, or freed). The parser splits lines in place, so
+ * it works on a copy and the table keeps the text as it came. */
 static ff_status_t parse_owned(char *text, ff_path_table_t **out, char *error, size_t error_len)
 {
-    if (strlen(text) > MAX_FILE_BYTES) {
+    const size_t length = strlen(text);
+    if (length > MAX_FILE_BYTES) {
         free(text);
         return FF_ERR_PARSE;
     }
     ff_path_table_t *table = calloc(1, sizeof(*table));
-    if (!table) {
+    char *scratch = malloc(length + 1);
+    if (!table || !scratch) {
+        free(table);
+        free(scratch);
         free(text);
         return FF_ERR_NO_MEMORY;
     }
-    struct parser parser = {.cursor = text, .line_number = 0, .error = error, .error_len = error_len};
+    table->text = text;
+    table->text_length = length;
+    memcpy(scratch, text, length + 1);
+    struct parser parser = {.cursor = scratch, .line_number = 0, .error = error, .error_len = error_len};
     ff_status_t status = parse(&parser, table);
-    free(text);
+    free(scratch);
     if (status != FF_OK) {
         ff_path_table_free(table);
         return status;
@@ -385,6 +504,13 @@ void ff_path_table_free(ff_path_table_t *table)
         }
     }
     free(table->container_of);
+    if (table->host_names) {
+        for (uint32_t h = 0; h < table->num_hosts; ++h) {
+            free(table->host_names[h]);
+        }
+    }
+    free(table->host_names);
+    free(table->text);
     free(table->host_of);
     free(table->paths);
     free(table->shm_peers);
@@ -419,6 +545,29 @@ int32_t ff_path_table_host_of(const ff_path_table_t *table, uint32_t rank)
 const char *ff_path_table_container_of(const ff_path_table_t *table, uint32_t rank)
 {
     return rank < table->num_ranks ? table->container_of[rank] : NULL;
+}
+
+const char *ff_path_table_host_name(const ff_path_table_t *table, uint32_t host)
+{
+    return host < table->num_hosts ? table->host_names[host] : NULL;
+}
+
+int32_t ff_path_table_host_index(const ff_path_table_t *table, const char *name)
+{
+    for (uint32_t h = 0; name && h < table->num_hosts; ++h) {
+        if (strcmp(table->host_names[h], name) == 0) {
+            return (int32_t) h;
+        }
+    }
+    return -1;
+}
+
+const char *ff_path_table_text(const ff_path_table_t *table, size_t *length)
+{
+    if (length) {
+        *length = table->text_length;
+    }
+    return table->text;
 }
 
 ff_path_kind_t ff_path_table_path(const ff_path_table_t *table, uint32_t from, uint32_t to)

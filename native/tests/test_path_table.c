@@ -83,6 +83,12 @@ int main(void)
         CHECK(ff_path_table_path(table, 0, 9) == FF_PATH_KIND_COUNT);
         CHECK(ff_path_table_shm_peers(table, 0) == 1);
         CHECK(strcmp(ff_path_kind_name(FF_PATH_ROUTER), "router") == 0);
+        CHECK(strcmp(ff_path_table_host_name(table, 1), "h1") == 0);
+        CHECK(ff_path_table_host_name(table, 2) == NULL);
+        CHECK(ff_path_table_host_index(table, "h1") == 1);
+        CHECK(ff_path_table_host_index(table, "h2") == -1);
+        size_t text_length = 0;
+        CHECK(strcmp(ff_path_table_text(table, &text_length), valid) == 0 && text_length == strlen(valid));
         ff_path_table_free(table);
     }
 
@@ -116,19 +122,62 @@ int main(void)
             expect_refused(v2, FF_ERR_PARSE, "unknown path `x` from rank 0 to rank 3 (format 2");
         }
     }
-    expect_refused(edited("freeflow-path-table 1", "something else"), FF_ERR_PARSE, "not a freeflow path table");
-    expect_refused(edited("key 8d2f", "key zz2f"), FF_ERR_PARSE, "key <32 hex digits>");
-    expect_refused(edited("hosts 2", "hosts two"), FF_ERR_PARSE, "hosts <number>");
-    expect_refused(edited("host 1 h1\n", ""), FF_ERR_PARSE, "expected `host 1 <name>`");
-    expect_refused(edited("rank 2 1 ", "rank 2 5 "), FF_ERR_PARSE, "rank 2 is on host 5");
-    expect_refused(edited("rank 3 1 ff-3f9c2a-h1c1\n", ""), FF_ERR_PARSE, "expected `rank 3");
-    expect_refused(edited("mstt", "mstx"), FF_ERR_PARSE, "unknown path `x` from rank 1 to rank 3");
-    expect_refused(edited("mstt", "msst"), FF_ERR_PARSE, "`s` is for a rank to itself only");
-    expect_refused(edited("ttms\n", "ttm\n"), FF_ERR_PARSE, "4 characters");
-    expect_refused(edited("end\n", ""), FF_ERR_PARSE, "truncated");
-    expect_refused(edited("end\n", "end\nmore\n"), FF_ERR_PARSE, "after `end`");
+    /* Each edit of `valid` and what the refusal must say; all FF_ERR_PARSE. */
+    static const struct {
+        const char *from, *to, *message;
+    } malformed[] = {
+        {"freeflow-path-table 1", "something else", "not a freeflow path table"},
+        {"key 8d2f", "key zz2f", "key <32 lower-case hex digits>"},
+        /* one spelling of everything, as ffrun writes it: a reader passing the table on never meets a variant */
+        {"key 8d2f", "key 8D2F", "key <32 lower-case hex digits>"},
+        {"job 3f9c2a", "job 3F9C2A", "expected `job <id>`, the id 1-63"},
+        {"job 3f9c2a", "job ../x", "expected `job <id>`"},
+        {"host 0 h0", "host 0  h0", "expected `host 0 <name>`"},
+        {"host 0 h0", "host 0 h0 ", "expected `host 0 <name>`"},
+        {"host 1 h1", "host 01 h1", "expected `host 1 <name>`"},
+        {"ranks 4", "ranks +4", "ranks <number>"},
+        /* names that a reader uses as a host name, a file name or a word of a request line */
+        {"host 1 h1", "host 1 ../x", "line 7: the name of host 1 is not 1-64"},
+        {"host 1 h1", "host 1 h\x1b]0;x", "the name of host 1 is not"},
+        {"rank 1 0 ff-3f9c2a-h0c1", "rank 1 0 .hidden", "the container name of rank 1 is not"},
+        {"host 1 h1", "host 1 h0", "line 7: host `h0` is listed twice"},
+        {"hosts 2", "hosts 65537", "host count 65537 out of range"},
+        {"hosts 2", "hosts two", "hosts <number>"},
+        {"host 1 h1\n", "", "expected `host 1 <name>`"},
+        {"rank 2 1 ", "rank 2 5 ", "rank 2 is on host 5"},
+        {"rank 3 1 ff-3f9c2a-h1c1\n", "", "expected `rank 3"},
+        {"mstt", "mstx", "unknown path `x` from rank 1 to rank 3"},
+        {"mstt", "msst", "`s` is for a rank to itself only"},
+        {"mstt", "mstm", "path from rank 1 to rank 3: `m` is for ranks on the same host"},
+        {"mstt", "rstt", "path from rank 1 to rank 0: `r` is for ranks on different"},
+        {"ttms\n", "ttm\n", "4 characters"},
+        {"end\n", "", "truncated"},
+        {"end\n", "end\nmore\n", "after `end`"},
+        {"ranks 4", "ranks 0", "out of range"},
+    };
+    for (size_t i = 0; i < sizeof(malformed) / sizeof(malformed[0]); ++i) {
+        expect_refused(edited(malformed[i].from, malformed[i].to), FF_ERR_PARSE, malformed[i].message);
+    }
     expect_refused("", FF_ERR_PARSE, "empty file");
-    expect_refused(edited("ranks 4", "ranks 0"), FF_ERR_PARSE, "out of range");
+
+    /* `r` between hosts is read in both versions */
+    {
+        ff_path_table_t *routed = NULL;
+        CHECK_STATUS(ff_path_table_parse(edited("mstt", "msrr"), &routed, error, sizeof(error)), FF_OK);
+        if (routed) {
+            CHECK(ff_path_table_path(routed, 1, 2) == FF_PATH_ROUTER);
+            ff_path_table_free(routed);
+        }
+    }
+    CHECK(ff_path_table_name_valid("ff-3f9c2a-h0c0") && ff_path_table_name_valid("n_1.example"));
+    CHECK(!ff_path_table_name_valid("") && !ff_path_table_name_valid(".x") && !ff_path_table_name_valid("a/b") &&
+          !ff_path_table_name_valid("a b") && !ff_path_table_name_valid(NULL));
+    char longest[FF_PATH_TABLE_MAX_NAME + 2];
+    memset(longest, 'a', sizeof(longest) - 1);
+    longest[sizeof(longest) - 1] = '\0';
+    CHECK(!ff_path_table_name_valid(longest));
+    longest[FF_PATH_TABLE_MAX_NAME] = '\0';
+    CHECK(ff_path_table_name_valid(longest));
 
     unlink(file);
     scratch_dir_remove(dir);
