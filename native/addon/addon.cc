@@ -2,6 +2,7 @@
 // (strings, numbers, arrays, objects with camelCase keys); ts-runtime/src/native/addon.ts validates it.
 #include <napi.h>
 
+#include <memory>
 #include <string>
 
 #include "freeflow.h"
@@ -108,22 +109,32 @@ Napi::Object ToObject(Napi::Env env, const std::string &sharedDir, const ff_prob
     return probe;
 }
 
+// The one string argument of `call` (e.g. "probe(sharedDir)"); false, with a TypeError pending, if there is
+// not exactly one string or it holds a NUL (the core takes C strings, which would end early).
+bool OneString(const Napi::CallbackInfo &info, const char *call, const char *usage, std::string *out)
+{
+    Napi::Env env = info.Env();
+    if (info.Length() != 1 || !info[0].IsString()) {
+        Napi::TypeError::New(env, std::string(call) + " takes one argument: " + usage).ThrowAsJavaScriptException();
+        return false;
+    }
+    *out = info[0].As<Napi::String>().Utf8Value();
+    if (out->find('\0') != std::string::npos) {
+        Napi::TypeError::New(env, std::string(call) + ": the argument contains a NUL character")
+            .ThrowAsJavaScriptException();
+        return false;
+    }
+    return true;
+}
+
 // probe(sharedDir: string): HostProbe. Throws a TypeError for a bad argument and an Error whose `status`
 // is the probe's status name (e.g. "FF_PROBE_ERR_SHARED_DIR_NOT_FOUND") when probing fails.
 Napi::Value Probe(const Napi::CallbackInfo &info)
 {
     Napi::Env env = info.Env();
-    if (info.Length() != 1 || !info[0].IsString()) {
-        Napi::TypeError::New(env, "probe(sharedDir) takes one argument: the host's shared directory as an "
-                                  "absolute path string")
-            .ThrowAsJavaScriptException();
+    std::string sharedDir;
+    if (!OneString(info, "probe(sharedDir)", "the host's shared directory as an absolute path string", &sharedDir))
         return env.Undefined();
-    }
-    std::string sharedDir = info[0].As<Napi::String>().Utf8Value();
-    if (sharedDir.find('\0') != std::string::npos) {
-        Napi::TypeError::New(env, "probe(sharedDir): the path contains a NUL character").ThrowAsJavaScriptException();
-        return env.Undefined();
-    }
 
     ProbeResult result;
     char detail[512];
@@ -205,8 +216,64 @@ Napi::Value PlaneDecide(const Napi::CallbackInfo &info)
     return result;
 }
 
+Napi::Object PathTableToObject(Napi::Env env, const ff_path_table_t *table)
+{
+    const uint32_t hostCount = ff_path_table_num_hosts(table), rankCount = ff_path_table_num_ranks(table);
+    Napi::Array hosts = Napi::Array::New(env, hostCount);
+    for (uint32_t h = 0; h < hostCount; h++) {
+        Napi::Object host = Napi::Object::New(env);
+        host.Set("index", h);
+        host.Set("name", ff_path_table_host_name(table, h));
+        hosts.Set(h, host);
+    }
+    Napi::Array ranks = Napi::Array::New(env, rankCount);
+    Napi::Array paths = Napi::Array::New(env, rankCount);
+    for (uint32_t r = 0; r < rankCount; r++) {
+        Napi::Object rank = Napi::Object::New(env);
+        rank.Set("rank", r);
+        rank.Set("host", ff_path_table_host_of(table, r));
+        rank.Set("container", ff_path_table_container_of(table, r));
+        ranks.Set(r, rank);
+        Napi::Array row = Napi::Array::New(env, rankCount);
+        for (uint32_t to = 0; to < rankCount; to++) row.Set(to, ff_path_kind_name(ff_path_table_path(table, r, to)));
+        paths.Set(r, row);
+    }
+    char key[33];
+    ff_job_key_format(ff_path_table_job_key(table), key);
+    Napi::Object result = Napi::Object::New(env);
+    result.Set("jobId", ff_path_table_job_id(table));
+    result.Set("key", key);
+    result.Set("hosts", hosts);
+    result.Set("ranks", ranks);
+    result.Set("paths", paths);
+    return result;
+}
+
+// parsePathTable(text: string): {jobId, key, hosts: [{index, name}], ranks: [{rank, host, container}],
+// paths: rows of ff_path_kind_name}: the core's reader (ff_path_table_parse), the one the BTL uses. Throws an
+// Error with the core's message and `status` (e.g. "FF_ERR_PARSE") for a table it refuses.
+Napi::Value ParsePathTable(const Napi::CallbackInfo &info)
+{
+    Napi::Env env = info.Env();
+    std::string text;
+    if (!OneString(info, "parsePathTable(text)", "the table's text", &text)) return env.Undefined();
+    ff_path_table_t *parsed = nullptr;
+    char detail[512] = "";
+    const ff_status_t status = ff_path_table_parse(text.c_str(), &parsed, detail, sizeof(detail));
+    // Frees the table on every return path (C++ exceptions are off).
+    const std::unique_ptr<ff_path_table_t, void (*)(ff_path_table_t *)> table(parsed, ff_path_table_free);
+    if (status != FF_OK) {
+        Napi::Error error = Napi::Error::New(env, detail[0] != '\0' ? detail : ff_status_name(status));
+        error.Set("status", ff_status_name(status));
+        error.ThrowAsJavaScriptException();
+        return env.Undefined();
+    }
+    return PathTableToObject(env, table.get());
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports)
 {
+    exports.Set("parsePathTable", Napi::Function::New(env, ParsePathTable, "parsePathTable"));
     exports.Set("planeDecide", Napi::Function::New(env, PlaneDecide, "planeDecide"));
     exports.Set("probe", Napi::Function::New(env, Probe, "probe"));
     exports.Set("segmentBytes", Napi::Function::New(env, SegmentBytes, "segmentBytes"));

@@ -13,6 +13,7 @@ export const ADDON_PATH = path.join(REPO_ROOT, 'build', 'Release', 'freeflow.nod
 /** The addon's raw interface (native/addon/addon.cc); its results are validated before use. */
 interface NativeAddon {
   probe(sharedDir: string): unknown;
+  parsePathTable(text: string): unknown;
   segmentBytes(ringSize: number, rings: number): number;
   planeDecide(choice: string, a: PlaneHostCaps, b: PlaneHostCaps, agentsReachEachOther: boolean): unknown;
 }
@@ -59,8 +60,9 @@ export function loadAddon(addonPath: string = ADDON_PATH): NativeAddon {
     });
   }
   const candidate = addon as Partial<NativeAddon> | null;
-  if (typeof candidate?.probe !== 'function' || typeof candidate.segmentBytes !== 'function' || typeof candidate.planeDecide !== 'function') {
-    throw new FfError('ADDON_FAILED', `${addonPath} is not the freeflow addon: it lacks probe(), segmentBytes() or planeDecide()`, {
+  const functions = ['probe', 'segmentBytes', 'planeDecide', 'parsePathTable'] as const;
+  if (!functions.every((name) => typeof candidate?.[name] === 'function')) {
+    throw new FfError('ADDON_FAILED', `${addonPath} is not the freeflow addon: it lacks one of ${functions.map((name) => `${name}()`).join(', ')}`, {
       hint: 'run npm run build',
     });
   }
@@ -163,6 +165,6 @@ function withEnvironment<T>(settings: Readonly<Record<string, string>>, action: 
   }
 }
 
-function messageOf(error: unknown): string {
+export function messageOf(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }

@@ -19,9 +19,3 @@ export function pathChars(row: readonly (PathKind | 'unknown')[]): string {
 /** The path table format version that introduced each path; a table is written in the lowest version that
  * can express all of its paths, so jobs that plan no `h` keep writing format 1 exactly as before. */
 export const PATH_SINCE_VERSION: Readonly<Record<PathKind, number>> = { self: 1, shm: 1, tcp: 1, handoff: 2, router: 1 };
-
-/** The path of a character in a table of the given format version; undefined when that version does not
- * define it (readers refuse such a table rather than guess). */
-export function pathKindOfChar(char: string, version = 2): PathKind | undefined {
-  return PATH_KINDS.find((kind) => PATH_CHAR[kind] === char && PATH_SINCE_VERSION[kind] <= version);
-}
