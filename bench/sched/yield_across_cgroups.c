@@ -5,11 +5,12 @@
  * to one vCPU, in one cgroup or in two: run.sh does that.
  */
 #define _GNU_SOURCE
-#include <getopt.h>
 #include <sched.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <time.h>
+
+#include "ff_cli.h"
 
 static double now_seconds(void)
 {
@@ -18,33 +19,18 @@ static double now_seconds(void)
     return (double) t.tv_sec + (double) t.tv_nsec * 1e-9;
 }
 
-static const char usage_text[] = "usage: yield_across_cgroups [--busy]\n"
-                                 "--busy: spin forever; without it: sched_yield for 2 s and print what it gave away\n";
+static bool busy = false;
+static const ff_option options[] = {
+    {"busy", FF_OPT_FLAG, &busy, 0, 0, "spin forever; without it: sched_yield for 2 s and print what it gave away"},
+    {0},
+};
+static const ff_cli cli = {.program = "yield_across_cgroups", .usage = "[--busy]", .tables = {options}};
 
 int main(int argc, char **argv)
 {
-    bool busy = false;
-    static const struct option longopts[] = {
-        {"busy", no_argument, NULL, 'b'},
-        {"help", no_argument, NULL, 'h'},
-        {0},
-    };
-    opterr = 0; /* the messages are ours */
-    int option;
-    while ((option = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
-        if (option == 'h') {
-            fputs(usage_text, stdout);
-            return 0;
-        }
-        if (option != 'b') {
-            fprintf(stderr, "yield_across_cgroups: unknown option '%s'\n%s", argv[optind - 1], usage_text);
-            return 2;
-        }
-        busy = true;
-    }
-    if (optind < argc) {
-        fprintf(stderr, "yield_across_cgroups: unexpected argument '%s'\n%s", argv[optind], usage_text);
-        return 2;
+    const int status = ff_cli_parse_or_status(&cli, argc, argv, NULL, true);
+    if (status != FF_CLI_PROCEED) {
+        return status;
     }
     if (busy) {
         for (;;) {
