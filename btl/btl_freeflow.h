@@ -167,9 +167,10 @@ typedef struct mca_btl_freeflow_component {
     bool sock_active;
     /* path `r`: set at init when this rank opened a router route with its agent */
     bool router_active;
-    /* set at init: no path table covers this rank, or it plans h, r or t from this rank to some peer:
-     * messages may arrive without ringing the doorbell, so an idle sleep is bounded by idle_sleep_unrung_ns */
-    bool peers_unrung;
+    /* set at init: how long one idle sleep lasts at most (nanoseconds, at least 1): idle_sleep_ns, or
+     * idle_sleep_unrung_ns if smaller when no path table covers this rank or it plans h, r or t to some peer
+     * (messages that arrive without ringing the doorbell) */
+    unsigned int idle_sleep_bound_ns;
 } mca_btl_freeflow_component_t;
 
 OPAL_MODULE_DECLSPEC extern mca_btl_freeflow_component_t mca_btl_freeflow_component;

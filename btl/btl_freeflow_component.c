@@ -501,17 +501,21 @@ static mca_btl_base_module_t **component_init(int *num_btls, bool enable_progres
     /* Path `r`, the same way: the route is open before the modex says so. */
     c->router_active = mca_btl_freeflow_router_wanted() && mca_btl_freeflow_router_init();
     /* without a path table for this rank (plain mpirun, a spawned job) other BTLs may carry any peer */
-    c->peers_unrung =
+    const bool peers_unrung =
         !c->paths_apply_to_me ||
         mca_btl_freeflow_path_planned((1u << FF_PATH_HANDOFF) | (1u << FF_PATH_ROUTER) | (1u << FF_PATH_TCP));
+    c->idle_sleep_bound_ns =
+        peers_unrung && c->idle_sleep_unrung_ns < c->idle_sleep_ns ? c->idle_sleep_unrung_ns : c->idle_sleep_ns;
+    if (c->idle_sleep_bound_ns == 0) {
+        c->idle_sleep_bound_ns = 1; /* a wait of 0 would not sleep at all */
+    }
     /* mpi_yield_when_idle is not known yet (MPI_Init sets it after the BTLs): said for either case */
-    if (c->peers_unrung && c->idle_sleep_after > 0) {
+    if (peers_unrung && c->idle_sleep_after > 0) {
         FF_LOG(FF_VERBOSE_DECISIONS,
                "freeflow: %s: idle sleeps (with mpi_yield_when_idle) last at most %u ns "
                "(btl_freeflow_idle_sleep_unrung_ns): no path table, or it plans h, r or t to some peer, whose "
                "messages do not ring the doorbell",
-               OPAL_NAME_PRINT(OPAL_PROC_MY_NAME),
-               c->idle_sleep_unrung_ns < c->idle_sleep_ns ? c->idle_sleep_unrung_ns : c->idle_sleep_ns);
+               OPAL_NAME_PRINT(OPAL_PROC_MY_NAME), c->idle_sleep_bound_ns);
     }
 
     mca_btl_freeflow_modex_t modex = {
@@ -600,11 +604,7 @@ static void sleep_when_idle_and_oversubscribed(mca_btl_freeflow_component_t *c, 
         ff_doorbell_disarm(c->segment);
         return;
     }
-    unsigned int bound = c->idle_sleep_ns;
-    if (c->peers_unrung && c->idle_sleep_unrung_ns < bound) {
-        bound = c->idle_sleep_unrung_ns;
-    }
-    (void) ff_doorbell_wait(c->segment, bound ? bound : 1u, NULL);
+    (void) ff_doorbell_wait(c->segment, c->idle_sleep_bound_ns, NULL);
 }
 
 bool mca_btl_freeflow_path_planned(unsigned int kinds)
